@@ -1,0 +1,197 @@
+/**
+ * The one place that reads the environment.
+ *
+ * Everything else receives a validated, typed `Config` (the server at start-up, the
+ * worker in its `init` IPC message). A bad value stops start-up with a message that
+ * names the variable.
+ */
+import os from 'node:os';
+import envSchema from 'env-schema';
+import { Type, type Static } from 'typebox';
+
+const Int = (def: number, min = 0, description?: string) =>
+  Type.Integer({ default: def, minimum: min, ...(description ? { description } : {}) });
+
+export const EnvSchema = Type.Object({
+  NODE_ENV: Type.String({ default: 'development' }),
+  HOST: Type.String({ default: '0.0.0.0' }),
+  PORT: Int(7860, 0, 'HTTP port of the service'),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info' },
+  ),
+
+  // Daily
+  DAILY_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  DAILY_API_URL: Type.Optional(Type.String({ minLength: 1 })),
+  DAILY_PINLESS_HMAC: Type.Optional(Type.String()),
+  SIGNATURE_WINDOW_MS: Int(300_000, 1000),
+  CALL_CLIENT: Type.Optional(Type.Union([Type.Literal('emulator'), Type.Literal('daily')])),
+  DAILY_API_TIMEOUT_MS: Int(5_000, 100),
+  /** Where the daily client's Chromium lives (Debian's package by default). */
+  CHROMIUM_PATH: Type.String({ default: '/usr/bin/chromium' }),
+  /** daily-js `dailyConfig.bundlePathOverride`: where the call-machine bundle is loaded from (tests, offline). */
+  DAILY_BUNDLE_URL: Type.Optional(Type.String({ minLength: 1 })),
+
+  // Admission
+  MAX_CONCURRENT_BOTS: Int(8, 1),
+  MAX_QUEUED_CALLS: Int(16, 0),
+  QUEUE_TIMEOUT_MS: Int(10_000, 0),
+  MAX_BODY_BYTES: Int(16_384, 256),
+
+  // Call lifecycle
+  DIALIN_READY_TIMEOUT_MS: Int(15_000, 100),
+  JOIN_TIMEOUT_MS: Int(20_000, 100),
+  MAX_CALL_MS: Int(1_800_000, 1000),
+  PINLESS_UPDATE_TIMEOUT_MS: Int(4_000, 50),
+  PINLESS_UPDATE_DEADLINE_MS: Int(15_000, 100),
+
+  // Workers
+  IDLE_WORKERS: Type.Optional(Type.Integer({ minimum: 0 })),
+  WORKER_INIT_TIMEOUT_MS: Int(15_000, 100),
+  WORKER_PING_INTERVAL_MS: Int(5_000, 50),
+  WORKER_PING_TIMEOUT_MS: Int(15_000, 100),
+  WORKER_MEMORY_WARN_MB: Int(400, 16),
+  WORKER_MEMORY_LIMIT_MB: Int(800, 16),
+  WORKER_CLOSE_TIMEOUT_MS: Int(5_000, 50),
+  DRAIN_TIMEOUT_MS: Int(600_000, 0),
+
+  // Bots
+  BOTS_DIR: Type.Optional(Type.String()),
+  DEFAULT_BOT: Type.String({ default: 'default' }),
+
+  // Embedded emulator (used when DAILY_API_KEY is unset)
+  EMULATOR_HOST: Type.String({ default: '127.0.0.1' }),
+  EMULATOR_PORT: Int(7861, 0),
+});
+export type Env = Static<typeof EnvSchema>;
+
+export interface Config {
+  nodeEnv: string;
+  host: string;
+  port: number;
+  logLevel: string;
+  daily: {
+    /** Undefined → the embedded emulator is used. */
+    apiKey: string | undefined;
+    /** Undefined in emulator mode until the emulator has a port. */
+    apiUrl: string | undefined;
+    apiTimeoutMs: number;
+    pinlessHmacSecrets: string[];
+    signatureWindowMs: number;
+    callClient: 'emulator' | 'daily';
+    chromiumPath: string;
+    bundleUrl: string | undefined;
+  };
+  admission: {
+    maxConcurrentBots: number;
+    maxQueuedCalls: number;
+    queueTimeoutMs: number;
+    maxBodyBytes: number;
+  };
+  call: {
+    dialinReadyTimeoutMs: number;
+    joinTimeoutMs: number;
+    maxCallMs: number;
+    pinlessUpdateTimeoutMs: number;
+    pinlessUpdateDeadlineMs: number;
+  };
+  workers: {
+    idle: number;
+    initTimeoutMs: number;
+    pingIntervalMs: number;
+    pingTimeoutMs: number;
+    memoryWarnMb: number;
+    memoryLimitMb: number;
+    closeTimeoutMs: number;
+    drainTimeoutMs: number;
+  };
+  bots: {
+    dir: string;
+    defaultBot: string;
+  };
+  emulator: {
+    enabled: boolean;
+    host: string;
+    port: number;
+  };
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Validates `env` (process.env by default) once and returns the typed config. */
+export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | undefined> = process.env): Config {
+  let e: Env;
+  try {
+    e = envSchema<Env>({ schema: EnvSchema, data: { ...env }, dotenv: false });
+  } catch (err) {
+    // ajv names the variable (e.g. "env/PORT must be integer"); keep that, drop the noise.
+    throw new ConfigError(`invalid configuration: ${(err as Error).message}`);
+  }
+  const secrets = (e.DAILY_PINLESS_HMAC ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  for (const s of secrets) {
+    if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(s)) {
+      throw new ConfigError('invalid configuration: DAILY_PINLESS_HMAC must be a comma-separated list of base64 secrets');
+    }
+  }
+  if (e.WORKER_MEMORY_WARN_MB > e.WORKER_MEMORY_LIMIT_MB) {
+    throw new ConfigError('invalid configuration: WORKER_MEMORY_WARN_MB must not exceed WORKER_MEMORY_LIMIT_MB');
+  }
+  const emulatorEnabled = e.DAILY_API_KEY === undefined;
+  if (!emulatorEnabled && e.CALL_CLIENT === 'emulator') {
+    throw new ConfigError('invalid configuration: CALL_CLIENT=emulator cannot be used with DAILY_API_KEY');
+  }
+  return {
+    nodeEnv: e.NODE_ENV,
+    host: e.HOST,
+    port: e.PORT,
+    logLevel: e.LOG_LEVEL,
+    daily: {
+      apiKey: e.DAILY_API_KEY,
+      apiUrl: e.DAILY_API_URL ?? (emulatorEnabled ? undefined : 'https://api.daily.co/v1'),
+      apiTimeoutMs: e.DAILY_API_TIMEOUT_MS,
+      pinlessHmacSecrets: secrets,
+      signatureWindowMs: e.SIGNATURE_WINDOW_MS,
+      callClient: e.CALL_CLIENT ?? (emulatorEnabled ? 'emulator' : 'daily'),
+      chromiumPath: e.CHROMIUM_PATH,
+      bundleUrl: e.DAILY_BUNDLE_URL,
+    },
+    admission: {
+      maxConcurrentBots: e.MAX_CONCURRENT_BOTS,
+      maxQueuedCalls: e.MAX_QUEUED_CALLS,
+      queueTimeoutMs: e.QUEUE_TIMEOUT_MS,
+      maxBodyBytes: e.MAX_BODY_BYTES,
+    },
+    call: {
+      dialinReadyTimeoutMs: e.DIALIN_READY_TIMEOUT_MS,
+      joinTimeoutMs: e.JOIN_TIMEOUT_MS,
+      maxCallMs: e.MAX_CALL_MS,
+      pinlessUpdateTimeoutMs: e.PINLESS_UPDATE_TIMEOUT_MS,
+      pinlessUpdateDeadlineMs: e.PINLESS_UPDATE_DEADLINE_MS,
+    },
+    workers: {
+      idle: e.IDLE_WORKERS ?? Math.min(os.availableParallelism(), 4),
+      initTimeoutMs: e.WORKER_INIT_TIMEOUT_MS,
+      pingIntervalMs: e.WORKER_PING_INTERVAL_MS,
+      pingTimeoutMs: e.WORKER_PING_TIMEOUT_MS,
+      memoryWarnMb: e.WORKER_MEMORY_WARN_MB,
+      memoryLimitMb: e.WORKER_MEMORY_LIMIT_MB,
+      closeTimeoutMs: e.WORKER_CLOSE_TIMEOUT_MS,
+      drainTimeoutMs: e.DRAIN_TIMEOUT_MS,
+    },
+    bots: {
+      dir: e.BOTS_DIR ?? new URL('../bots/', import.meta.url).pathname,
+      defaultBot: e.DEFAULT_BOT,
+    },
+    emulator: {
+      enabled: emulatorEnabled,
+      host: e.EMULATOR_HOST,
+      port: e.EMULATOR_PORT,
+    },
+  };
+}
