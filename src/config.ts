@@ -63,6 +63,8 @@ export const EnvSchema = Type.Object({
   // Embedded emulator (used when DAILY_API_KEY is unset)
   EMULATOR_HOST: Type.String({ default: '127.0.0.1' }),
   EMULATOR_PORT: Int(7861, 0),
+  /** Phone numbers the embedded emulator routes to this service (comma-separated). */
+  EMULATOR_NUMBERS: Type.String({ default: '+15550001000' }),
 });
 export type Env = Static<typeof EnvSchema>;
 
@@ -114,6 +116,7 @@ export interface Config {
     enabled: boolean;
     host: string;
     port: number;
+    numbers: string[];
   };
 }
 
@@ -143,6 +146,11 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     throw new ConfigError('invalid configuration: WORKER_MEMORY_WARN_MB must not exceed WORKER_MEMORY_LIMIT_MB');
   }
   const emulatorEnabled = e.DAILY_API_KEY === undefined;
+  if (!emulatorEnabled && secrets.length === 0 && e.NODE_ENV === 'production') {
+    throw new ConfigError(
+      'invalid configuration: DAILY_PINLESS_HMAC is required when NODE_ENV=production (unsigned webhooks are accepted only in development)',
+    );
+  }
   if (!emulatorEnabled && e.CALL_CLIENT === 'emulator') {
     throw new ConfigError('invalid configuration: CALL_CLIENT=emulator cannot be used with DAILY_API_KEY');
   }
@@ -192,6 +200,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       enabled: emulatorEnabled,
       host: e.EMULATOR_HOST,
       port: e.EMULATOR_PORT,
+      numbers: e.EMULATOR_NUMBERS.split(',').map((n) => n.trim()).filter((n) => n.length > 0),
     },
   };
 }

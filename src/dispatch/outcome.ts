@@ -23,6 +23,10 @@ export const OUTCOMES = [
   'bot_error',
   /** The bot's module could not be loaded. */
   'bot_load_failed',
+  /** The caller did nothing for the bot's `idleTimeoutMs`. */
+  'idle_timeout',
+  /** The bot was removed from the room by someone else (room deleted, ejected, network lost). */
+  'bot_removed',
   /** MAX_CALL_MS reached. */
   'max_duration',
   /** The worker process died (crash, SIGKILL) or stopped answering pings. */

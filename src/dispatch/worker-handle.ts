@@ -1,0 +1,226 @@
+/**
+ * The parent's side of one worker process: fork, init, supervision (init timeout, ping/pong,
+ * memory limit), the call's messages, and reaping. `result` settles exactly once per worker
+ * that was given a call, with the worker's own outcome or the one the supervisor decided.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import type { Outcome } from './outcome.js';
+import { isChildMessage, type CallAssignment, type ChildMessage, type ParentMessage, type WorkerInit } from './protocol.js';
+
+export interface SupervisionOptions {
+  initTimeoutMs: number;
+  pingIntervalMs: number;
+  pingTimeoutMs: number;
+  memoryWarnMb: number;
+  memoryLimitMb: number;
+  closeTimeoutMs: number;
+}
+
+export type WorkerState = 'starting' | 'idle' | 'busy' | 'closing' | 'exited';
+
+export interface WorkerResult {
+  outcome: Outcome;
+  detail?: string;
+}
+
+/** Where the worker entry lives: the .ts source under tsx, the compiled .js otherwise. */
+export function workerEntry(): { file: string; execArgv: string[] } {
+  const here = import.meta.url;
+  const isTs = here.endsWith('.ts');
+  const file = fileURLToPath(new URL(`../worker/main.${isTs ? 'ts' : 'js'}`, here));
+  return { file, execArgv: isTs ? ['--import', 'tsx'] : [] };
+}
+
+export interface WorkerHandleEvents {
+  ready: [];
+  message: [ChildMessage];
+  exit: [number | null, NodeJS.Signals | null];
+}
+
+export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  state: WorkerState = 'starting';
+  readonly startedAtMs = Date.now();
+  readyAtMs: number | undefined;
+  prepareMs: number | undefined;
+  call: CallAssignment | undefined;
+  lastRssBytes = 0;
+
+  /** Settles when the process has exited (always). */
+  readonly exited: Promise<void>;
+  /** Settles with the call's outcome once the worker has a call and it ended (or the worker died). */
+  readonly result: Promise<WorkerResult>;
+
+  private resolveResult!: (r: WorkerResult) => void;
+  private settled: WorkerResult | undefined;
+  private pendingOutcome: WorkerResult | undefined;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private initTimer: NodeJS.Timeout | undefined;
+  private killTimer: NodeJS.Timeout | undefined;
+  private lastPongAtMs = Date.now();
+  private pingSeq = 0;
+  private memoryWarned = false;
+  private readonly log: Logger;
+
+  constructor(
+    init: WorkerInit,
+    private readonly sup: SupervisionOptions,
+    logger: Logger,
+  ) {
+    super();
+    const entry = workerEntry();
+    this.child = fork(entry.file, [], {
+      execArgv: entry.execArgv,
+      serialization: 'advanced',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    this.pid = this.child.pid ?? -1;
+    this.log = logger.child({ pid: this.pid });
+    this.result = new Promise((r) => (this.resolveResult = r));
+    this.exited = new Promise((resolve) => {
+      this.child.once('exit', (code, signal) => {
+        this.onExit(code, signal);
+        resolve();
+      });
+    });
+    this.child.on('error', (err) => this.log.error({ err }, 'worker process error'));
+    this.child.on('message', (m: unknown) => {
+      if (isChildMessage(m)) this.onMessage(m);
+    });
+    this.initTimer = setTimeout(() => {
+      if (this.state === 'starting') {
+        this.log.error({ initTimeoutMs: sup.initTimeoutMs }, 'worker did not become ready in time; killing it');
+        this.kill('SIGKILL');
+      }
+    }, sup.initTimeoutMs);
+    this.send({ type: 'init', init });
+    this.pingTimer = setInterval(() => this.ping(), sup.pingIntervalMs);
+    this.pingTimer.unref();
+  }
+
+  send(msg: ParentMessage): boolean {
+    if (!this.child.connected) return false;
+    try {
+      return this.child.send(msg);
+    } catch {
+      return false;
+    }
+  }
+
+  /** Hands the call to this (idle) worker. */
+  start(call: CallAssignment): void {
+    if (this.state !== 'idle') throw new Error(`worker ${this.pid} is ${this.state}, not idle`);
+    this.call = call;
+    this.state = 'busy';
+    this.send({ type: 'start', call });
+  }
+
+  /** Ask the worker to end its call with `reason`; the worker answers with `done`. */
+  hangup(reason: Outcome): void {
+    this.pendingOutcome ??= { outcome: reason, detail: 'ended by the service' };
+    this.send({ type: 'hangup', reason });
+  }
+
+  /**
+   * Stop the worker: `shutdown` (idle) or `hangup` (busy), then SIGTERM, then SIGKILL after
+   * `closeTimeoutMs` each. Resolves when the process is gone.
+   */
+  async close(reason: Outcome = 'shutdown'): Promise<void> {
+    if (this.state === 'exited') return;
+    const wasBusy = this.state === 'busy';
+    this.state = 'closing';
+    if (wasBusy) this.hangup(reason);
+    else this.send({ type: 'shutdown' });
+    const gone = await this.waitExit(this.sup.closeTimeoutMs);
+    if (gone) return;
+    this.kill('SIGTERM');
+    if (await this.waitExit(this.sup.closeTimeoutMs)) return;
+    this.kill('SIGKILL');
+    await this.exited;
+  }
+
+  kill(signal: NodeJS.Signals, outcome?: WorkerResult): void {
+    if (outcome) this.pendingOutcome = outcome;
+    if (this.state === 'exited') return;
+    try {
+      this.child.kill(signal);
+    } catch {
+      /* already gone */
+    }
+  }
+
+  private waitExit(ms: number): Promise<boolean> {
+    return Promise.race([this.exited.then(() => true), new Promise<boolean>((r) => (this.killTimer = setTimeout(() => r(false), ms)))]).finally(
+      () => clearTimeout(this.killTimer),
+    );
+  }
+
+  private ping(): void {
+    if (this.state === 'exited' || this.state === 'closing' || this.state === 'starting') return;
+    if (Date.now() - this.lastPongAtMs > this.sup.pingTimeoutMs) {
+      this.log.error({ pingTimeoutMs: this.sup.pingTimeoutMs }, 'worker stopped answering pings; killing it');
+      this.kill('SIGKILL', { outcome: 'worker_crashed', detail: `no pong for ${this.sup.pingTimeoutMs} ms` });
+      return;
+    }
+    this.send({ type: 'ping', seq: ++this.pingSeq });
+  }
+
+  private onMessage(m: ChildMessage): void {
+    switch (m.type) {
+      case 'ready':
+        clearTimeout(this.initTimer);
+        this.lastPongAtMs = Date.now();
+        if (this.state === 'starting') {
+          this.state = 'idle';
+          this.readyAtMs = Date.now();
+          this.prepareMs = m.prepareMs;
+          this.emit('ready');
+        }
+        break;
+      case 'pong': {
+        this.lastPongAtMs = Date.now();
+        this.lastRssBytes = m.rssBytes;
+        const mb = m.rssBytes / 1024 / 1024;
+        if (mb > this.sup.memoryLimitMb) {
+          this.log.error({ rssMb: Math.round(mb), limitMb: this.sup.memoryLimitMb }, 'worker over its memory limit; killing it');
+          this.kill('SIGKILL', { outcome: 'worker_memory', detail: `rss ${Math.round(mb)} MB > ${this.sup.memoryLimitMb} MB` });
+        } else if (mb > this.sup.memoryWarnMb && !this.memoryWarned) {
+          this.memoryWarned = true;
+          this.log.warn({ rssMb: Math.round(mb), warnMb: this.sup.memoryWarnMb }, 'worker memory high');
+        }
+        break;
+      }
+      case 'done':
+        this.settle({ outcome: m.outcome, ...(m.detail ? { detail: m.detail } : {}) });
+        break;
+      case 'fatal':
+        this.log.error({ error: m.error }, 'worker reported a fatal error');
+        break;
+      default:
+        break;
+    }
+    this.emit('message', m);
+  }
+
+  private onExit(code: number | null, signal: NodeJS.Signals | null): void {
+    this.state = 'exited';
+    clearInterval(this.pingTimer);
+    clearTimeout(this.initTimer);
+    if (this.call) {
+      this.settle(
+        this.pendingOutcome ?? { outcome: 'worker_crashed', detail: `worker exited (${signal ?? `code ${code}`}) before reporting an outcome` },
+      );
+    }
+    this.emit('exit', code, signal);
+  }
+
+  private settle(r: WorkerResult): void {
+    if (this.settled) return;
+    this.settled = r;
+    this.resolveResult(r);
+  }
+}

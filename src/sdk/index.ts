@@ -1,0 +1,105 @@
+/**
+ * The bot-script API. A bot is a module in `bots/` whose default export is `defineBot({...})`.
+ *
+ *   import { defineBot } from '../src/sdk/index.js';
+ *   export default defineBot({
+ *     name: 'greeter',
+ *     async onCall(call) {
+ *       await call.say(`Hello, you called ${call.to}.`);
+ *       await call.hangup('done');
+ *     },
+ *   });
+ *
+ * `onCall` runs once the caller is connected. When it returns, the bot hangs up (if the caller is
+ * still there). Every primitive rejects with `CallEndedError` once the call is over, so a bot's
+ * code unwinds by itself when the caller hangs up.
+ */
+import type { Logger } from 'pino';
+import type { Outcome } from '../dispatch/outcome.js';
+
+export { CallEndedError } from '../errors.js';
+export type { Outcome } from '../dispatch/outcome.js';
+
+/** What is known about the call. */
+export interface CallInfo {
+  /** patchbay's id for the call. */
+  readonly id: string;
+  /** Daily's call id. */
+  readonly callId: string;
+  readonly from: string;
+  readonly to: string;
+  readonly sipHeaders: Readonly<Record<string, string>>;
+  readonly roomUrl: string;
+  readonly bot: string;
+}
+
+export interface CollectDigitsOptions {
+  /** Stop after this many digits (default 1). */
+  maxDigits?: number;
+  /** A key that ends input early and is not included (e.g. '#'). */
+  terminator?: string;
+  /** How long to wait for the first digit (default 5000 ms). */
+  firstDigitTimeoutMs?: number;
+  /** How long to wait between digits (default 3000 ms). */
+  interDigitTimeoutMs?: number;
+}
+
+export interface ListenOptions {
+  /** Resolve with null when nothing final was said within this time (default 8000 ms). */
+  timeoutMs?: number;
+}
+
+export type TransferTarget = { sipUri: string } | { phoneNumber: string };
+
+export interface Call extends CallInfo {
+  readonly logger: Logger;
+  /** Aborts when the call ends, whatever the reason. */
+  readonly signal: AbortSignal;
+  /** Speaks `text` (TTS) and resolves when it has been played. */
+  say(text: string): Promise<void>;
+  /** Plays PCM16 mono audio, or a WAV file by path. */
+  play(audio: { pcm: Int16Array; sampleRate: number } | string): Promise<void>;
+  /** Collects DTMF digits. Digits pressed before the call (type-ahead) count. Resolves '' when none came. */
+  collectDigits(opts?: CollectDigitsOptions): Promise<string>;
+  /** The next final transcript of the caller's speech, or null after `timeoutMs`. */
+  listen(opts?: ListenOptions): Promise<string | null>;
+  /** Transfers the caller (SIP REFER for SIP URIs, a call transfer for phone numbers); the bot's call ends. */
+  transfer(target: TransferTarget): Promise<void>;
+  /** Hangs up on the caller; the call ends with outcome `completed`. */
+  hangup(reason?: string): Promise<void>;
+  /** Sends DTMF tones to the caller (e.g. to drive a remote IVR after a transfer). */
+  sendDtmf(tones: string): Promise<void>;
+}
+
+export interface BotOptions {
+  name: string;
+  /** End the call (outcome `idle_timeout`) when the caller neither speaks nor presses a key for this long. */
+  idleTimeoutMs?: number;
+  /** A tighter MAX_CALL_MS for this bot. */
+  maxCallMs?: number;
+  /** Runs in the idle worker before any call is assigned: load audio, models, clients. */
+  prewarm?: () => void | Promise<void>;
+  onCall(call: Call): void | Promise<void>;
+  /** Every DTMF digit, also those consumed by `collectDigits`. */
+  onDtmf?(call: Call, digit: string): void | Promise<void>;
+  /** Every final transcript, also those consumed by `listen`. Transcription starts at connect when set. */
+  onTranscript?(call: Call, text: string): void | Promise<void>;
+  /** After the call ended, with its outcome. Primitives no longer work here. */
+  onEnd?(call: CallInfo, outcome: Outcome): void | Promise<void>;
+}
+
+const BRAND = Symbol.for('patchbay.bot');
+
+export type Bot = Readonly<BotOptions> & { readonly [BRAND]: true };
+
+export function defineBot(options: BotOptions): Bot {
+  if (!options || typeof options.name !== 'string' || options.name.length === 0) {
+    throw new TypeError('defineBot: `name` is required');
+  }
+  if (typeof options.onCall !== 'function') throw new TypeError(`defineBot(${options.name}): \`onCall\` must be a function`);
+  return Object.freeze({ ...options, [BRAND]: true as const });
+}
+
+export function isBot(value: unknown): value is Bot {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+}

@@ -1,0 +1,233 @@
+/**
+ * The runtime behind `Call`: turns call-client events into awaitable bot primitives.
+ * Used by the worker; bots only see the `Call` interface.
+ */
+import { readFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { CallClient } from '../daily/call-client.js';
+import { CallEndedError, PatchbayError } from '../errors.js';
+import type { Outcome } from '../dispatch/outcome.js';
+import type { Call, CallInfo, CollectDigitsOptions, ListenOptions, TransferTarget } from './index.js';
+import type { TtsProvider } from './tts.js';
+import { decodeWav } from './wav.js';
+
+export type BotEventKind = 'say' | 'play' | 'digits' | 'transcript' | 'transfer' | 'hangup';
+
+export interface SessionDeps {
+  info: CallInfo;
+  client: CallClient;
+  logger: Logger;
+  tts: TtsProvider;
+  /** Aborts when the call ends; its reason is the outcome. */
+  signal: AbortSignal;
+  /** Ends the call with an outcome (first caller wins). */
+  end(outcome: Outcome, detail?: string): void;
+  /** What the bot did, for the parent (harness, dashboard, records). */
+  report(kind: BotEventKind, value: string): void;
+  callerSessionId(): string | undefined;
+  idleTimeoutMs?: number;
+}
+
+/** A FIFO that hands items to waiters, or buffers them until someone asks. */
+class Inbox<T> {
+  private items: T[] = [];
+  private waiters: Array<(v: T) => void> = [];
+
+  push(v: T): void {
+    const w = this.waiters.shift();
+    if (w) w(v);
+    else {
+      this.items.push(v);
+      if (this.items.length > 256) this.items.shift();
+    }
+  }
+
+  /** Next item, or undefined after `timeoutMs`; rejects when `signal` aborts. */
+  next(timeoutMs: number, signal: AbortSignal): Promise<T | undefined> {
+    if (this.items.length > 0) return Promise.resolve(this.items.shift());
+    return new Promise<T | undefined>((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+      };
+      const waiter = (v: T) => {
+        done();
+        resolve(v);
+      };
+      const onAbort = () => {
+        done();
+        reject(new CallEndedError(String(signal.reason ?? 'ended')));
+      };
+      const timer = setTimeout(() => {
+        done();
+        resolve(undefined);
+      }, timeoutMs);
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push(waiter);
+    });
+  }
+
+  clear(): void {
+    this.items = [];
+  }
+}
+
+export class CallSession implements Call {
+  readonly id: string;
+  readonly callId: string;
+  readonly from: string;
+  readonly to: string;
+  readonly sipHeaders: Readonly<Record<string, string>>;
+  readonly roomUrl: string;
+  readonly bot: string;
+  readonly logger: Logger;
+  readonly signal: AbortSignal;
+
+  private readonly digits = new Inbox<string>();
+  private readonly transcripts = new Inbox<string>();
+  private transcribing: Promise<void> | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private busy = 0;
+  /** Set once the caller was handed elsewhere: the worker must not eject them when it leaves. */
+  transferred = false;
+
+  constructor(private readonly deps: SessionDeps) {
+    this.id = deps.info.id;
+    this.callId = deps.info.callId;
+    this.from = deps.info.from;
+    this.to = deps.info.to;
+    this.sipHeaders = deps.info.sipHeaders;
+    this.roomUrl = deps.info.roomUrl;
+    this.bot = deps.info.bot;
+    this.logger = deps.logger;
+    this.signal = deps.signal;
+    deps.signal.addEventListener('abort', () => clearTimeout(this.idleTimer), { once: true });
+  }
+
+  /** Feed from the worker: a DTMF digit from the caller. */
+  pushDigit(digit: string): void {
+    this.touch();
+    this.digits.push(digit);
+  }
+
+  /** Feed from the worker: a final transcript of the caller. */
+  pushTranscript(text: string): void {
+    this.touch();
+    this.deps.report('transcript', text);
+    this.transcripts.push(text);
+  }
+
+  /** Restart the idle timer (caller activity). Paused while the bot itself speaks. */
+  touch(): void {
+    const ms = this.deps.idleTimeoutMs;
+    if (!ms || this.signal.aborted) return;
+    clearTimeout(this.idleTimer);
+    if (this.busy > 0) return;
+    this.idleTimer = setTimeout(() => this.deps.end('idle_timeout', `no caller input for ${ms} ms`), ms);
+    this.idleTimer.unref();
+  }
+
+  private ensureLive(): void {
+    if (this.signal.aborted) throw new CallEndedError(String(this.signal.reason ?? 'ended'));
+  }
+
+  /** Runs an action that belongs to the bot's turn: the idle timer is paused while it runs. */
+  private async turn<T>(fn: () => Promise<T>): Promise<T> {
+    this.ensureLive();
+    this.busy++;
+    clearTimeout(this.idleTimer);
+    try {
+      return await fn();
+    } catch (err) {
+      if (this.signal.aborted) throw new CallEndedError(String(this.signal.reason ?? 'ended'));
+      throw err;
+    } finally {
+      this.busy--;
+      if (this.busy === 0) this.touch();
+    }
+  }
+
+  say(text: string): Promise<void> {
+    return this.turn(async () => {
+      this.deps.report('say', text);
+      const audio = await this.deps.tts.synthesize(text, this.signal);
+      this.ensureLive();
+      await this.deps.client.sendAudio({ ...audio, text }, this.signal);
+    });
+  }
+
+  play(audio: { pcm: Int16Array; sampleRate: number } | string): Promise<void> {
+    return this.turn(async () => {
+      const pcm = typeof audio === 'string' ? decodeWav(await readFile(audio)) : audio;
+      this.deps.report('play', typeof audio === 'string' ? audio : `${pcm.pcm.length} samples`);
+      this.ensureLive();
+      await this.deps.client.sendAudio(pcm, this.signal);
+    });
+  }
+
+  async collectDigits(opts: CollectDigitsOptions = {}): Promise<string> {
+    this.ensureLive();
+    const max = opts.maxDigits ?? 1;
+    const first = opts.firstDigitTimeoutMs ?? 5_000;
+    const inter = opts.interDigitTimeoutMs ?? 3_000;
+    let got = '';
+    while (got.length < max) {
+      const d = await this.digits.next(got.length === 0 ? first : inter, this.signal);
+      if (d === undefined) break;
+      if (opts.terminator && d === opts.terminator) break;
+      got += d;
+    }
+    this.deps.report('digits', got);
+    return got;
+  }
+
+  async listen(opts: ListenOptions = {}): Promise<string | null> {
+    this.ensureLive();
+    await this.startTranscription();
+    const text = await this.transcripts.next(opts.timeoutMs ?? 8_000, this.signal);
+    return text ?? null;
+  }
+
+  /** Starts Daily transcription once (listen() and onTranscript need it). */
+  startTranscription(): Promise<void> {
+    this.transcribing ??= this.deps.client.startTranscription().catch((err: unknown) => {
+      this.transcribing = undefined;
+      throw err;
+    });
+    return this.transcribing;
+  }
+
+  transfer(target: TransferTarget): Promise<void> {
+    return this.turn(async () => {
+      const sessionId = this.requireCaller();
+      const toEndPoint = 'sipUri' in target ? target.sipUri : target.phoneNumber;
+      this.deps.report('transfer', toEndPoint);
+      if ('sipUri' in target) await this.deps.client.sipRefer({ sessionId, toEndPoint });
+      else await this.deps.client.sipCallTransfer({ sessionId, toEndPoint });
+      this.transferred = true;
+      this.deps.end('completed', `transferred to ${toEndPoint}`);
+    });
+  }
+
+  /** Ends the call; the worker ejects the caller as it leaves the room. */
+  async hangup(reason = 'bot hung up'): Promise<void> {
+    if (this.signal.aborted) return;
+    this.deps.report('hangup', reason);
+    this.deps.end('completed', reason);
+  }
+
+  sendDtmf(tones: string): Promise<void> {
+    return this.turn(async () => {
+      await this.deps.client.sendDTMF({ sessionId: this.requireCaller(), tones });
+    });
+  }
+
+  private requireCaller(): string {
+    const id = this.deps.callerSessionId();
+    if (!id) throw new PatchbayError('no_caller', 'the caller is not in the room');
+    return id;
+  }
+}

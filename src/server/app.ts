@@ -1,0 +1,79 @@
+/**
+ * Builds the Fastify instance (never listens: server.ts does). Routes:
+ *   POST /dialin        Daily's pinless dial-in webhook (room_creation_api)
+ *   GET  /health/live   the process is up
+ *   GET  /health/ready  503 while draining or when admission is full
+ *   GET  /status        JSON: calls, queue, workers, version
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import sjson from 'secure-json-parse';
+import type { Config } from '../config.js';
+import type { Dispatcher } from '../dispatch/dispatcher.js';
+import type { WorkerPool } from '../dispatch/pool.js';
+import type { Logger } from '../logger.js';
+import { dialinRoutes } from './routes/dialin.js';
+import { healthRoutes } from './routes/health.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    rawBody: Buffer | undefined;
+  }
+}
+
+export interface AppDeps {
+  config: Config;
+  logger: Logger;
+  dispatcher: Dispatcher;
+  pool: WorkerPool;
+  /** The secrets that verify pinless webhooks (config's, or the embedded emulator's ephemeral one). */
+  pinlessSecrets: string[];
+  version: string;
+}
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: deps.config.admission.maxBodyBytes,
+    return503OnClosing: true,
+    trustProxy: true,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.decorateRequest('rawBody', undefined);
+  // Keep the raw bytes for signature checks; refuse prototype-poisoning keys.
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
+    const buf = body as Buffer;
+    req.rawBody = buf;
+    if (buf.length === 0) return done(null, undefined);
+    try {
+      done(null, sjson.parse(buf, undefined, { protoAction: 'error', constructorAction: 'error' }));
+    } catch (err) {
+      const e = new Error(`body is not valid JSON: ${(err as Error).message}`) as Error & { statusCode: number; code: string };
+      e.statusCode = 400;
+      e.code = 'invalid_json';
+      done(e, undefined);
+    }
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
+    if (status < 500) {
+      req.log.warn({ url: req.url, status, code: err.code, err: err.message }, 'request refused');
+      const code = err.validation ? 'invalid_body' : (err.code ?? 'bad_request').toLowerCase().replace(/^fst_err_/, '');
+      return reply.code(status).send({ error: code, message: err.message });
+    }
+    req.log.error({ err, url: req.url }, 'request failed');
+    return reply.code(500).send({ error: 'internal', message: 'internal error' });
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    req.log.info({ url: req.url, method: req.method }, 'no such route');
+    return reply.code(404).send({ error: 'not_found', message: `${req.method} ${req.url.split('?')[0]} is not a route` });
+  });
+
+  await app.register(healthRoutes, deps);
+  await app.register(dialinRoutes, deps);
+  return app;
+}

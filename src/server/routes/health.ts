@@ -1,0 +1,58 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { AppDeps } from '../app.js';
+
+const Health = Type.Object({ status: Type.String(), reason: Type.Optional(Type.String()) });
+
+export const healthRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) => {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+
+  app.get('/health/live', { schema: { response: { 200: Health } } }, async () => ({ status: 'ok' }));
+
+  app.get('/health/ready', { schema: { response: { 200: Health, 503: Health } } }, async (_req, reply) => {
+    const s = deps.dispatcher.stats();
+    if (s.draining) return reply.code(503).send({ status: 'unavailable', reason: 'draining' });
+    if (s.full) return reply.code(503).send({ status: 'unavailable', reason: 'full' });
+    return { status: 'ok' };
+  });
+
+  app.get(
+    '/status',
+    {
+      schema: {
+        response: {
+          200: Type.Object({
+            version: Type.String(),
+            uptimeMs: Type.Integer(),
+            draining: Type.Boolean(),
+            activeCalls: Type.Integer(),
+            queuedCalls: Type.Integer(),
+            admitting: Type.Integer(),
+            capacity: Type.Integer(),
+            maxConcurrentBots: Type.Integer(),
+            workers: Type.Object({ idle: Type.Integer(), starting: Type.Integer(), busy: Type.Integer(), coldStarts: Type.Integer(), warmStarts: Type.Integer() }),
+            callClient: Type.String(),
+            emulator: Type.Boolean(),
+          }),
+        },
+      },
+    },
+    async () => {
+      const s = deps.dispatcher.stats();
+      return {
+        version: deps.version,
+        uptimeMs: Math.round(process.uptime() * 1000),
+        draining: s.draining,
+        activeCalls: s.active,
+        queuedCalls: s.queued,
+        admitting: s.admitting,
+        capacity: s.capacity,
+        maxConcurrentBots: deps.config.admission.maxConcurrentBots,
+        workers: deps.pool.stats(),
+        callClient: deps.config.daily.callClient,
+        emulator: deps.config.emulator.enabled,
+      };
+    },
+  );
+};

@@ -1,0 +1,150 @@
+/**
+ * Wires one replica together: the Daily REST client (or the embedded emulator), the worker pool,
+ * the dispatcher and the Fastify app. Used by server.ts and by the tests, so both run the same thing.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config.js';
+import { DailyRestClient } from '../daily/rest.js';
+import { Dispatcher } from '../dispatch/dispatcher.js';
+import { WorkerPool } from '../dispatch/pool.js';
+import type { WorkerInit } from '../dispatch/protocol.js';
+import { defaultRouter, type Route } from '../dispatch/router.js';
+import type { Emulator } from '../emulator/server.js';
+import type { Logger } from '../logger.js';
+import { buildApp } from './app.js';
+
+export interface Runtime {
+  config: Config;
+  logger: Logger;
+  app: FastifyInstance;
+  dispatcher: Dispatcher;
+  pool: WorkerPool;
+  daily: DailyRestClient;
+  /** The embedded emulator, when no DAILY_API_KEY is set. */
+  emulator: Emulator | undefined;
+  pinlessSecrets: string[];
+  /** Base URL once listening. */
+  url: string;
+  listen(): Promise<string>;
+  /** Readiness off, live calls finish (up to timeoutMs), then everything stops. */
+  shutdown(timeoutMs: number): Promise<void>;
+}
+
+export const version: string = (() => {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    if (pkg.version) return pkg.version;
+  } catch {
+    /* compiled layout */
+  }
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+})();
+
+export interface RuntimeOptions {
+  /** Use this emulator (and its API key) instead of starting one: tests share one emulator with the app. */
+  emulator?: { instance: Emulator; apiKey: string };
+  route?: Route;
+  /** Extra bots to load in idle workers. */
+  preloadBots?: string[];
+}
+
+export async function createRuntime(config: Config, logger: Logger, opts: RuntimeOptions = {}): Promise<Runtime> {
+  let emulator = opts.emulator?.instance;
+  let apiUrl = config.daily.apiUrl;
+  let apiKey = config.daily.apiKey;
+  let pinlessSecrets = config.daily.pinlessHmacSecrets;
+  let ownEmulator = false;
+
+  if (config.emulator.enabled) {
+    if (!emulator) {
+      const { createEmulator } = await import('../emulator/server.js');
+      apiKey = `emu_${randomBytes(12).toString('hex')}`;
+      emulator = await createEmulator({ host: config.emulator.host, port: config.emulator.port, apiKey, logger: logger.child({ component: 'emulator' }) });
+      ownEmulator = true;
+    }
+    else apiKey = opts.emulator!.apiKey;
+    apiUrl = emulator.apiUrl;
+    if (pinlessSecrets.length === 0) pinlessSecrets = [randomBytes(32).toString('base64')];
+    logger.info({ emulator: emulator.origin }, 'no DAILY_API_KEY: using the built-in Daily emulator');
+  } else if (pinlessSecrets.length === 0) {
+    logger.warn(
+      '!!! DAILY_PINLESS_HMAC is not set: dial-in webhooks are NOT verified. Anyone who can reach /dialin can start bots. Development only. !!!',
+    );
+  }
+  if (!apiUrl || !apiKey) throw new Error('Daily API URL and key are required');
+
+  const daily = new DailyRestClient({ apiUrl, apiKey, timeoutMs: config.daily.apiTimeoutMs });
+  const init: WorkerInit = {
+    logLevel: config.logLevel,
+    callClient: config.daily.callClient,
+    chromiumPath: config.daily.chromiumPath,
+    dailyBundleUrl: config.daily.bundleUrl,
+    dailyApiUrl: apiUrl,
+    dailyApiKey: apiKey,
+    apiTimeoutMs: config.daily.apiTimeoutMs,
+    botsDir: config.bots.dir,
+    preloadBots: [...new Set([config.bots.defaultBot, ...(opts.preloadBots ?? [])])],
+    dialinReadyTimeoutMs: config.call.dialinReadyTimeoutMs,
+    joinTimeoutMs: config.call.joinTimeoutMs,
+    maxCallMs: config.call.maxCallMs,
+    pinlessUpdateTimeoutMs: config.call.pinlessUpdateTimeoutMs,
+    pinlessUpdateDeadlineMs: config.call.pinlessUpdateDeadlineMs,
+    pingTimeoutMs: config.workers.pingTimeoutMs,
+  };
+  const pool = new WorkerPool({
+    init,
+    idle: config.workers.idle,
+    logger: logger.child({ component: 'pool' }),
+    supervision: {
+      initTimeoutMs: config.workers.initTimeoutMs,
+      pingIntervalMs: config.workers.pingIntervalMs,
+      pingTimeoutMs: config.workers.pingTimeoutMs,
+      memoryWarnMb: config.workers.memoryWarnMb,
+      memoryLimitMb: config.workers.memoryLimitMb,
+      closeTimeoutMs: config.workers.closeTimeoutMs,
+    },
+  });
+  const dispatcher = new Dispatcher({ config, logger, daily, pool, route: opts.route ?? defaultRouter(config.bots.defaultBot) });
+  const app = await buildApp({ config, logger, dispatcher, pool, pinlessSecrets, version });
+
+  const rt: Runtime = {
+    config,
+    logger,
+    app,
+    dispatcher,
+    pool,
+    daily,
+    emulator,
+    pinlessSecrets,
+    url: '',
+    async listen() {
+      pool.start();
+      const address = await app.listen({ host: config.host, port: config.port });
+      const u = new URL(address);
+      if (u.hostname === '0.0.0.0' || u.hostname === '[::]') u.hostname = '127.0.0.1';
+      rt.url = u.origin;
+      if (emulator && config.emulator.enabled) {
+        // Point the emulator's numbers at this replica, signed with our secret.
+        emulator.setPinlessDialin(
+          config.emulator.numbers.map((n) => ({ phone_number: n, room_creation_api: `${rt.url}/dialin`, hmac: pinlessSecrets[0]! })),
+        );
+      }
+      return rt.url;
+    },
+    async shutdown(timeoutMs) {
+      await dispatcher.drain(timeoutMs);
+      await app.close();
+      await pool.close();
+      await dispatcher.close();
+      if (ownEmulator) await emulator?.close();
+    },
+  };
+  return rt;
+}

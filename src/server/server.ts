@@ -1,0 +1,47 @@
+/**
+ * The service's entry point: validate config once, start (with the embedded emulator when no
+ * DAILY_API_KEY is set), listen, and drain on SIGTERM/SIGINT (a second signal forces exit).
+ */
+import closeWithGrace from 'close-with-grace';
+import { ConfigError, loadConfig } from '../config.js';
+import { createLogger } from '../logger.js';
+import { createRuntime } from './runtime.js';
+
+let config;
+try {
+  config = loadConfig();
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(`patchbay: ${err.message}`);
+    process.exit(1);
+  }
+  throw err;
+}
+
+const logger = createLogger({ level: config.logLevel, name: 'patchbay' });
+const rt = await createRuntime(config, logger);
+
+closeWithGrace({ delay: config.workers.drainTimeoutMs + config.workers.closeTimeoutMs * 3 + 5_000, logger }, async ({ signal, err }) => {
+  if (err) logger.error({ err }, 'fatal error; shutting down');
+  logger.info({ signal, drainTimeoutMs: config.workers.drainTimeoutMs }, 'draining: no new calls; live calls may finish');
+  await rt.shutdown(err ? 0 : config.workers.drainTimeoutMs);
+  logger.info('stopped');
+});
+
+try {
+  const url = await rt.listen();
+  logger.info(
+    { url, dialin: `${url}/dialin`, callClient: config.daily.callClient, maxConcurrentBots: config.admission.maxConcurrentBots, idleWorkers: config.workers.idle },
+    'patchbay listening',
+  );
+  if (rt.emulator) {
+    logger.info(
+      { numbers: config.emulator.numbers, emulator: rt.emulator.origin },
+      `place a call with: npm run call -- --to ${config.emulator.numbers[0] ?? '<number>'}`,
+    );
+  }
+} catch (err) {
+  logger.error({ err }, 'could not start');
+  await rt.shutdown(0).catch(() => undefined);
+  process.exit(1);
+}

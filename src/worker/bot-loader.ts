@@ -1,0 +1,68 @@
+/** Loads bot modules from the bots directory by name; the default export must come from `defineBot`. */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { PatchbayError } from '../errors.js';
+import { isBot, type Bot } from '../sdk/index.js';
+
+export interface LoadedBot {
+  bot: Bot;
+  file: string;
+}
+
+const NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/i;
+
+export function resolveBotFile(botsDir: string, name: string): string | undefined {
+  if (!NAME.test(name)) return undefined;
+  for (const candidate of [`${name}.js`, `${name}.ts`, `${name}/index.js`, `${name}/index.ts`]) {
+    const file = path.join(botsDir, candidate);
+    if (existsSync(file)) return file;
+  }
+  return undefined;
+}
+
+export class BotLoadError extends PatchbayError {
+  override name = 'BotLoadError';
+  constructor(message: string, readonly file: string | undefined, cause?: unknown) {
+    super('bot_load_failed', message, { retryable: false, cause });
+  }
+}
+
+const cache = new Map<string, Promise<LoadedBot>>();
+
+export function loadBot(botsDir: string, name: string): Promise<LoadedBot> {
+  const key = `${botsDir}\0${name}`;
+  let p = cache.get(key);
+  if (!p) {
+    p = doLoad(botsDir, name);
+    cache.set(key, p);
+  }
+  return p;
+}
+
+async function doLoad(botsDir: string, name: string): Promise<LoadedBot> {
+  const file = resolveBotFile(botsDir, name);
+  if (!file) throw new BotLoadError(`bot "${name}" not found in ${botsDir}`, undefined);
+  let mod: { default?: unknown };
+  try {
+    mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+  } catch (err) {
+    throw new BotLoadError(`bot "${name}" failed to load from ${file}: ${(err as Error)?.message ?? String(err)}`, file, err);
+  }
+  if (!isBot(mod.default)) {
+    throw new BotLoadError(`bot "${name}" (${file}) must \`export default defineBot({...})\``, file);
+  }
+  return { bot: mod.default, file };
+}
+
+/** "file:line:col" of the first stack frame in the bot's file, for error logs. */
+export function botFrame(err: unknown, file: string): string | undefined {
+  const stack = (err as Error)?.stack;
+  if (typeof stack !== 'string') return undefined;
+  const base = path.basename(file);
+  for (const line of stack.split('\n')) {
+    const m = /\(?((?:file:\/\/)?[^\s()]+):(\d+):(\d+)\)?\s*$/.exec(line.trim());
+    if (m && m[1] && m[1].includes(base)) return `${m[1].replace(/^file:\/\//, '')}:${m[2]}:${m[3]}`;
+  }
+  return undefined;
+}

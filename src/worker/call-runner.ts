@@ -1,0 +1,316 @@
+/**
+ * One call, inside a worker: join → wait for `dialin-ready` → pinlessCallUpdate (exactly once) →
+ * wait for `dialin-connected` → run the bot → leave. Whatever happens, it resolves with exactly
+ * one outcome; it never throws.
+ */
+import type { Logger } from 'pino';
+import type { CallClient } from '../daily/call-client.js';
+import { DailyRestClient } from '../daily/rest.js';
+import { CallEndedError, DailyApiError, PatchbayError } from '../errors.js';
+import type { Outcome } from '../dispatch/outcome.js';
+import type { CallAssignment, ChildMessage, Stage, WorkerInit } from '../dispatch/protocol.js';
+import type { CallInfo } from '../sdk/index.js';
+import { CallSession, type BotEventKind } from '../sdk/session.js';
+import { textOnlyTts, type TtsProvider } from '../sdk/tts.js';
+import { botFrame, type LoadedBot } from './bot-loader.js';
+
+export interface CallResult {
+  outcome: Outcome;
+  detail?: string;
+}
+
+export interface RunCallDeps {
+  init: WorkerInit;
+  call: CallAssignment;
+  client: CallClient;
+  logger: Logger;
+  /** Resolves with the bot, or rejects with a BotLoadError. Started before join, awaited before forwarding. */
+  bot: Promise<LoadedBot>;
+  send(msg: ChildMessage): void;
+  /** Aborted by the parent (`hangup` message); its reason is the outcome to record. */
+  hangupSignal: AbortSignal;
+  tts?: TtsProvider;
+}
+
+/** Settles once with the first outcome; exposes an AbortSignal that fires at the same moment. */
+class Ending {
+  private readonly ctl = new AbortController();
+  result: CallResult | undefined;
+  readonly done: Promise<CallResult>;
+  private resolve!: (r: CallResult) => void;
+
+  constructor() {
+    this.done = new Promise((r) => (this.resolve = r));
+  }
+
+  get signal(): AbortSignal {
+    return this.ctl.signal;
+  }
+
+  end(outcome: Outcome, detail?: string): void {
+    if (this.result) return;
+    this.result = detail === undefined ? { outcome } : { outcome, detail };
+    this.ctl.abort(outcome);
+    this.resolve(this.result);
+  }
+}
+
+/** Waits for `p`, or ends the call with `onTimeout` after `ms`; returns undefined if the call ended meanwhile. */
+async function step<T>(ending: Ending, p: Promise<T>, ms: number, onTimeout: () => void): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => {
+      onTimeout();
+      resolve(undefined);
+    }, ms);
+  });
+  try {
+    return await Promise.race([p, timeout, ending.done.then(() => undefined)]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export async function runCall(deps: RunCallDeps): Promise<CallResult> {
+  const { init, call, client, logger, send } = deps;
+  const ending = new Ending();
+  const stage = (s: Stage, detail?: Record<string, unknown>) =>
+    send({ type: 'stage', callId: call.id, stage: s, atMs: Date.now(), ...(detail ? { detail } : {}) });
+  const unsubs: Array<() => void> = [];
+  const on: CallClient['on'] = (e, l) => {
+    const u = client.on(e, l);
+    unsubs.push(u);
+    return u;
+  };
+
+  let connected = false;
+  let callerSessionId: string | undefined;
+  let session: CallSession | undefined;
+  let loaded: LoadedBot | undefined;
+
+  // Listeners first: dialin-ready may fire the moment join resolves.
+  let onReady!: (endpoint: string) => void;
+  const ready = new Promise<string>((r) => (onReady = r));
+  let readyCount = 0;
+  on('dialin-ready', ({ sipEndpoint }) => {
+    readyCount++;
+    if (readyCount === 1) onReady(sipEndpoint);
+    else logger.debug({ sipEndpoint, readyCount }, 'dialin-ready again (another SIP endpoint); already forwarding once');
+  });
+  let onConnected!: () => void;
+  const connectedP = new Promise<void>((r) => (onConnected = r));
+  on('dialin-connected', (e) => {
+    callerSessionId ??= e.sessionId;
+    if (!connected) {
+      connected = true;
+      onConnected();
+    }
+  });
+  const callerLeft = (why: string) => {
+    stage('caller_left', { why });
+    ending.end(connected ? 'caller_hangup' : 'caller_hangup_on_hold', why);
+  };
+  on('dialin-stopped', () => callerLeft('dialin-stopped'));
+  on('participant-left', ({ participant }) => {
+    if (participant.local) return;
+    if (participant.sessionId === callerSessionId) callerLeft('participant-left');
+  });
+  on('dialin-error', ({ errorMsg }) => {
+    logger.warn({ errorMsg }, 'dialin-error');
+    if (!connected) ending.end('dialin_error', errorMsg);
+  });
+  on('dialin-warning', ({ errorMsg }) => logger.warn({ errorMsg }, 'dialin-warning'));
+  on('error', ({ message, fatal }) => {
+    logger.warn({ err: message, fatal }, 'call client error');
+    if (fatal) ending.end('bot_removed', message);
+  });
+  on('left-meeting', ({ reason }) => ending.end('bot_removed', `left meeting: ${reason}`));
+  on('dtmf-event', ({ tone }) => {
+    if (!session) return;
+    session.pushDigit(tone);
+    void runHook('onDtmf', (b) => b.onDtmf?.(session!, tone));
+  });
+  on('transcription-message', ({ text, isFinal, participantId }) => {
+    if (!session || !isFinal || participantId === undefined) return;
+    if (callerSessionId && participantId !== callerSessionId) return;
+    session.pushTranscript(text);
+    void runHook('onTranscript', (b) => b.onTranscript?.(session!, text));
+  });
+
+  const onHangup = () => ending.end(deps.hangupSignal.reason as Outcome, 'ended by the service');
+  if (deps.hangupSignal.aborted) onHangup();
+  else deps.hangupSignal.addEventListener('abort', onHangup, { once: true });
+
+  const botFailed = (err: unknown, where: string) => {
+    if (err instanceof CallEndedError || ending.signal.aborted) return;
+    const frame = loaded ? botFrame(err, loaded.file) : undefined;
+    const message = (err as Error)?.message ?? String(err);
+    logger.error({ err, botFile: loaded?.file, at: frame, hook: where }, 'bot error');
+    ending.end('bot_error', `${where}: ${message}${frame ? ` (${frame})` : ''}`);
+  };
+  async function runHook(where: string, fn: (b: LoadedBot['bot']) => unknown): Promise<void> {
+    if (!loaded) return;
+    try {
+      await fn(loaded.bot);
+    } catch (err) {
+      botFailed(err, where);
+    }
+  }
+
+  let maxTimer: NodeJS.Timeout | undefined;
+  let outcome: CallResult;
+  try {
+    // 1. Join the room (the bot is loading meanwhile).
+    const joinStarted = Date.now();
+    const joined = await step(
+      ending,
+      client.join({ roomUrl: call.roomUrl, token: call.token, userName: 'patchbay-bot', timeoutMs: init.joinTimeoutMs }).catch((err: unknown) => {
+        ending.end('join_failed', (err as Error)?.message ?? String(err));
+        return undefined;
+      }),
+      init.joinTimeoutMs + 1_000,
+      () => ending.end('join_failed', `join timed out after ${init.joinTimeoutMs} ms`),
+    );
+    if (!joined || ending.result) return (outcome = await ending.done);
+    stage('joined', { joinMs: Date.now() - joinStarted });
+
+    // 2. Wait for dialin-ready.
+    const sipUri = await step(ending, ready, init.dialinReadyTimeoutMs, () =>
+      ending.end('dialin_timeout', `no dialin-ready within ${init.dialinReadyTimeoutMs} ms`),
+    );
+    if (sipUri === undefined || ending.result) return (outcome = await ending.done);
+    stage('dialin_ready', { sipEndpoint: sipUri });
+
+    // The bot must be loaded before we connect anyone to it.
+    loaded = await step(
+      ending,
+      deps.bot.catch((err: unknown) => {
+        ending.end('bot_load_failed', (err as Error)?.message ?? String(err));
+        return undefined;
+      }),
+      init.joinTimeoutMs,
+      () => ending.end('bot_load_failed', 'bot did not load in time'),
+    );
+    if (!loaded || ending.result) return (outcome = await ending.done);
+
+    // 3. Forward the held call: exactly once, retried on retryable failures until the deadline.
+    stage('forward_sent', { sipUri });
+    const rest = new DailyRestClient({ apiUrl: init.dailyApiUrl, apiKey: init.dailyApiKey, timeoutMs: init.pinlessUpdateTimeoutMs });
+    let attempts = 0;
+    const forwarded = await rest
+      .retrying(
+        (remaining) => {
+          attempts++;
+          return rest.pinlessCallUpdate(
+            { callId: call.callId, callDomain: call.callDomain, sipUri },
+            { timeoutMs: Math.min(init.pinlessUpdateTimeoutMs, remaining), signal: ending.signal },
+          );
+        },
+        {
+          deadlineMs: init.pinlessUpdateDeadlineMs,
+          baseDelayMs: 100,
+          maxDelayMs: 2_000,
+          signal: ending.signal,
+          onRetry: (err, attempt, delayMs) => logger.warn({ err: (err as Error).message, attempt, delayMs }, 'pinlessCallUpdate failed; retrying'),
+        },
+      )
+      .then(() => true)
+      .catch((err: unknown) => {
+        if (ending.result) return false;
+        if (err instanceof DailyApiError && err.status === 404) {
+          ending.end('caller_hangup_on_hold', `pinlessCallUpdate: call not found (${err.message})`);
+        } else {
+          ending.end('forward_failed', `pinlessCallUpdate after ${attempts} attempt(s): ${(err as Error)?.message ?? String(err)}`);
+        }
+        return false;
+      });
+    if (!forwarded || ending.result) return (outcome = await ending.done);
+    stage('forwarded', { attempts });
+
+    // 4. The caller must actually arrive.
+    await step(ending, connectedP, init.dialinReadyTimeoutMs, () =>
+      ending.end('forward_failed', `caller not connected within ${init.dialinReadyTimeoutMs} ms of pinlessCallUpdate`),
+    );
+    if (ending.result) return (outcome = await ending.done);
+    stage('connected', { callerSessionId });
+
+    // 5. Run the bot.
+    const bot = loaded.bot;
+    const maxCallMs = Math.min(init.maxCallMs, bot.maxCallMs ?? Infinity);
+    maxTimer = setTimeout(() => ending.end('max_duration', `call reached ${maxCallMs} ms`), maxCallMs);
+    const info: CallInfo = {
+      id: call.id,
+      callId: call.callId,
+      from: call.from,
+      to: call.to,
+      sipHeaders: call.sipHeaders,
+      roomUrl: call.roomUrl,
+      bot: call.bot,
+    };
+    session = new CallSession({
+      info,
+      client,
+      logger,
+      tts: deps.tts ?? textOnlyTts,
+      signal: ending.signal,
+      end: (o, d) => ending.end(o, d),
+      report: (kind: BotEventKind, value: string) => send({ type: 'bot', callId: call.id, kind, value, atMs: Date.now() }),
+      callerSessionId: () => callerSessionId,
+      ...(bot.idleTimeoutMs ? { idleTimeoutMs: bot.idleTimeoutMs } : {}),
+    });
+    if (bot.onTranscript) await session.startTranscription().catch((err: unknown) => logger.warn({ err }, 'startTranscription failed'));
+    session.touch();
+    stage('bot_started');
+    const handler = (async () => bot.onCall(session!))();
+    handler.then(
+      () => ending.end('completed', 'bot finished'),
+      (err: unknown) => botFailed(err, 'onCall'),
+    );
+    outcome = await ending.done;
+    // Give the handler a moment to unwind (its primitives reject with CallEndedError now).
+    await Promise.race([handler.catch(() => undefined), new Promise((r) => setTimeout(r, 500).unref())]);
+    return outcome;
+  } catch (err) {
+    // Our own bug; still exactly one outcome.
+    logger.error({ err }, 'call runner failed');
+    ending.end('bot_error', `internal: ${(err as Error)?.message ?? String(err)}`);
+    return (outcome = await ending.done);
+  } finally {
+    clearTimeout(maxTimer);
+    deps.hangupSignal.removeEventListener('abort', onHangup);
+    await finish();
+  }
+
+  async function finish(): Promise<void> {
+    const result = ending.result!;
+    const callerStillHere = connected && callerSessionId && !session?.transferred && result.outcome !== 'caller_hangup';
+    if (callerStillHere) {
+      await withTimeout(client.ejectParticipant(callerSessionId!), 2_000).catch((err: unknown) =>
+        logger.warn({ err: (err as Error)?.message }, 'could not hang up on the caller'),
+      );
+    }
+    if (loaded?.bot.onEnd) {
+      try {
+        await withTimeout(Promise.resolve(loaded.bot.onEnd(session ?? infoOf(call), result.outcome)), 5_000);
+      } catch (err) {
+        logger.warn({ err, botFile: loaded.file }, 'onEnd failed');
+      }
+    }
+    for (const u of unsubs) u();
+    await withTimeout(client.leave(), 3_000).catch(() => undefined);
+  }
+}
+
+function infoOf(call: CallAssignment): CallInfo {
+  return { id: call.id, callId: call.callId, from: call.from, to: call.to, sipHeaders: call.sipHeaders, roomUrl: call.roomUrl, bot: call.bot };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let t: NodeJS.Timeout;
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => {
+      t = setTimeout(() => reject(new PatchbayError('timeout', `timed out after ${ms} ms`, { retryable: true })), ms);
+    }),
+  ]).finally(() => clearTimeout(t));
+}

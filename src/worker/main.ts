@@ -1,0 +1,136 @@
+/**
+ * Worker process entry (forked by the dispatcher; one call, then exit).
+ *
+ * init → load bots + prepare the call client (browser launch for the daily client) → ready.
+ * start → run the call → done → close the client → exit.
+ * The worker exits by itself when its parent disappears (IPC disconnect).
+ */
+import type { CallClient } from '../daily/call-client.js';
+import type { CallAssignment, ChildMessage, ParentMessage, WorkerInit } from '../dispatch/protocol.js';
+import { isParentMessage } from '../dispatch/protocol.js';
+import type { Outcome } from '../dispatch/outcome.js';
+import { createLogger, type Logger } from '../logger.js';
+import { loadBot } from './bot-loader.js';
+import { createCallClient } from './client-factory.js';
+import { runCall } from './call-runner.js';
+
+if (!process.send) {
+  console.error('patchbay worker: must be started by the dispatcher (no IPC channel)');
+  process.exit(2);
+}
+
+let logger: Logger = createLogger({ name: 'worker', level: 'info' });
+let init: WorkerInit | undefined;
+let client: CallClient | undefined;
+let prepared: Promise<void> | undefined;
+let callRunning = false;
+let exiting = false;
+const hangup = new AbortController();
+
+function send(msg: ChildMessage): Promise<void> {
+  return new Promise((resolve) => {
+    if (!process.connected) return resolve();
+    try {
+      process.send!(msg, undefined, {}, () => resolve());
+    } catch {
+      resolve();
+    }
+  });
+}
+
+async function exit(code: number): Promise<never> {
+  if (!exiting) {
+    exiting = true;
+    await Promise.race([client?.close().catch(() => undefined), new Promise((r) => setTimeout(r, 3_000).unref())]);
+  }
+  if (process.connected) process.disconnect();
+  process.exit(code);
+}
+
+async function onInit(i: WorkerInit): Promise<void> {
+  init = i;
+  logger = createLogger({ name: 'worker', level: i.logLevel });
+  const started = Date.now();
+  try {
+    // Pay start-up costs now, before a call is assigned: bot code and the call client.
+    for (const name of i.preloadBots) {
+      const loaded = await loadBot(i.botsDir, name).catch((err: unknown) => {
+        logger.error({ bot: name, err: (err as Error).message }, 'bot failed to preload');
+        return undefined;
+      });
+      if (loaded?.bot.prewarm) await loaded.bot.prewarm();
+    }
+    client = await createCallClient(i, logger);
+    prepared = client.prepare();
+    await prepared;
+    await send({ type: 'ready', pid: process.pid, prepareMs: Date.now() - started });
+  } catch (err) {
+    logger.error({ err }, 'worker failed to initialise');
+    await send({ type: 'fatal', error: `worker init failed: ${(err as Error)?.message ?? String(err)}` });
+    await exit(1);
+  }
+}
+
+async function onStart(call: CallAssignment): Promise<void> {
+  if (!init || !client || callRunning) {
+    await send({ type: 'fatal', error: callRunning ? 'worker already has a call' : 'start before init' });
+    return;
+  }
+  callRunning = true;
+  const log = logger.child({ callId: call.callId, id: call.id, bot: call.bot });
+  const bot = loadBot(init.botsDir, call.bot);
+  bot.catch(() => undefined); // handled inside runCall
+  const result = await runCall({ init, call, client, logger: log, bot, send: (m) => void send(m), hangupSignal: hangup.signal });
+  await send({ type: 'done', callId: call.id, outcome: result.outcome, ...(result.detail ? { detail: result.detail } : {}), atMs: Date.now() });
+  await exit(0);
+}
+
+process.on('message', (raw: unknown) => {
+  if (!isParentMessage(raw)) return;
+  const msg = raw as ParentMessage;
+  switch (msg.type) {
+    case 'init':
+      void onInit(msg.init);
+      break;
+    case 'ping': {
+      const m = process.memoryUsage();
+      void send({ type: 'pong', seq: msg.seq, rssBytes: m.rss, heapUsedBytes: m.heapUsed });
+      break;
+    }
+    case 'start':
+      void onStart(msg.call);
+      break;
+    case 'hangup':
+      if (callRunning) hangup.abort(msg.reason satisfies Outcome);
+      else void exit(0);
+      break;
+    case 'shutdown':
+      if (!callRunning) void exit(0);
+      else hangup.abort('shutdown');
+      break;
+  }
+});
+
+// Orphan exit: the dispatcher is gone, nobody will reap or bill this call.
+process.on('disconnect', () => {
+  if (callRunning) hangup.abort('worker_crashed');
+  setTimeout(() => void exit(0), callRunning ? 2_000 : 0).unref();
+});
+
+process.on('SIGTERM', () => {
+  if (callRunning) hangup.abort('shutdown');
+  else void exit(0);
+});
+process.on('SIGINT', () => {
+  // The dispatcher decides when we stop; a terminal Ctrl-C reaches the whole group.
+});
+
+process.on('uncaughtException', (err) => {
+  logger.error({ err }, 'uncaught exception in worker');
+  if (callRunning) hangup.abort('bot_error');
+  else void send({ type: 'fatal', error: String(err) }).then(() => exit(1));
+});
+process.on('unhandledRejection', (err) => {
+  logger.error({ err }, 'unhandled rejection in worker');
+  if (callRunning) hangup.abort('bot_error');
+});
