@@ -40,6 +40,8 @@ export const EnvSchema = Type.Object({
   MAX_BODY_BYTES: Int(16_384, 256),
 
   // Call lifecycle
+  /** SIP endpoints per room (Daily's `sip.num_endpoints`); dialin-ready fires once per endpoint. */
+  DIALIN_SIP_ENDPOINTS: Type.Integer({ default: 1, minimum: 1, maximum: 5 }),
   DIALIN_READY_TIMEOUT_MS: Int(15_000, 100),
   JOIN_TIMEOUT_MS: Int(20_000, 100),
   MAX_CALL_MS: Int(1_800_000, 1000),
@@ -92,6 +94,7 @@ export interface Config {
     maxBodyBytes: number;
   };
   call: {
+    sipEndpoints: number;
     dialinReadyTimeoutMs: number;
     joinTimeoutMs: number;
     maxCallMs: number;
@@ -176,6 +179,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       maxBodyBytes: e.MAX_BODY_BYTES,
     },
     call: {
+      sipEndpoints: e.DIALIN_SIP_ENDPOINTS,
       dialinReadyTimeoutMs: e.DIALIN_READY_TIMEOUT_MS,
       joinTimeoutMs: e.JOIN_TIMEOUT_MS,
       maxCallMs: e.MAX_CALL_MS,

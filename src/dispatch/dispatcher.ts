@@ -161,7 +161,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       const retry = { deadlineMs: ROOM_DEADLINE_MS, baseDelayMs: 100, maxDelayMs: 1_000, signal: this.stop.signal };
       const [room, t] = await Promise.all([
         this.deps.daily.retrying(
-          (remaining) => this.deps.daily.createDialinRoom({ name: roomName, displayName: call.from, expSec }, { timeoutMs: Math.min(remaining, config.daily.apiTimeoutMs) }),
+          (remaining) => this.deps.daily.createDialinRoom({ name: roomName, displayName: call.from, expSec, numEndpoints: config.call.sipEndpoints }, { timeoutMs: Math.min(remaining, config.daily.apiTimeoutMs) }),
           retry,
         ),
         this.deps.daily.retrying(
