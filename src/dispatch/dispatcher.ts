@@ -175,6 +175,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       record.timeline.room_created = Date.now();
     } catch (err) {
       this.admitting--;
+      this.checkIdle();
       record.detail = (err as Error)?.message ?? String(err);
       record.outcome = 'room_failed';
       record.state = 'ended';
@@ -276,7 +277,11 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     if (entry) entry.endedAtMs = Date.now();
     this.logOutcome(record, log);
     this.emit('call-ended', record);
-    if (this.live.size === 0) for (const f of this.idle) f();
+    this.checkIdle();
+  }
+
+  private checkIdle(): void {
+    if (this.live.size === 0 && this.admitting === 0) for (const f of [...this.idle]) f();
   }
 
   private async deleteRoom(record: CallRecord, log: Logger): Promise<void> {
@@ -320,7 +325,6 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     if (this.live.size === 0 && this.admitting === 0) return Promise.resolve();
     return new Promise((resolve) => {
       const f = () => {
-        if (this.admitting > 0) return;
         this.idle.delete(f);
         resolve();
       };
