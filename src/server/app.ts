@@ -1,19 +1,23 @@
 /**
  * Builds the Fastify instance (never listens: server.ts does). Routes:
  *   POST /dialin        Daily's pinless dial-in webhook (room_creation_api)
+ *   POST /webhooks/daily  Daily's domain webhooks (dialin.*, meeting.*, participant.*)
  *   GET  /health/live   the process is up
  *   GET  /health/ready  503 while draining or when admission is full
  *   GET  /status        JSON: calls, queue, workers, version
+ *   GET  /metrics       Prometheus metrics (plugins/metrics.ts)
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import sjson from 'secure-json-parse';
 import type { Config } from '../config.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { WorkerPool } from '../dispatch/pool.js';
 import type { Logger } from '../logger.js';
+import { dailyWebhookRoutes } from './routes/daily-webhooks.js';
 import { dialinRoutes } from './routes/dialin.js';
 import { healthRoutes } from './routes/health.js';
+import { metricsPlugin } from './plugins/metrics.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -28,13 +32,16 @@ export interface AppDeps {
   pool: WorkerPool;
   /** The secrets that verify pinless webhooks (config's, or the embedded emulator's ephemeral one). */
   pinlessSecrets: string[];
+  /** The secrets that verify domain webhooks (config's DAILY_WEBHOOK_HMAC, or the embedded emulator's). Default: config's. */
+  webhookSecrets?: string[];
   version: string;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Our routes log what matters (one line per refusal, one per admitted call); no per-request noise.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.config.admission.maxBodyBytes,
     return503OnClosing: true,
     trustProxy: true,
@@ -73,7 +80,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return reply.code(404).send({ error: 'not_found', message: `${req.method} ${req.url.split('?')[0]} is not a route` });
   });
 
+  // Before the routes: its onResponse hook times the /dialin answers.
+  await app.register(metricsPlugin, deps);
   await app.register(healthRoutes, deps);
   await app.register(dialinRoutes, deps);
+  await app.register(dailyWebhookRoutes, deps);
   return app;
 }

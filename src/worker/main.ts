@@ -60,6 +60,8 @@ async function onInit(i: WorkerInit): Promise<void> {
       });
       if (loaded?.bot.prewarm) await loaded.bot.prewarm();
     }
+    // Node loads its fetch implementation on first use (~35 ms): pay that now, not while a caller is on hold.
+    await fetch('data:,warm-up').then((r) => r.arrayBuffer()).catch(() => undefined);
     client = await createCallClient(i, logger);
     prepared = client.prepare();
     await prepared;
