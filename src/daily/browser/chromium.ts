@@ -1,0 +1,126 @@
+/**
+ * Chromium process handling for the daily client: launch flags, a private user-data dir per
+ * browser, and finding (and, as a last resort, killing) the processes that belong to it.
+ *
+ * Every Chromium process we start carries `--user-data-dir=<our dir>` on its command line
+ * (browser, zygotes, renderers, utilities and crashpad handlers alike), so the dir is the
+ * marker by which we find them in /proc.
+ */
+import { access, constants, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { ChromiumMissingError } from './errors.js';
+
+export const DEFAULT_CHROMIUM_PATH = '/usr/bin/chromium';
+
+/** Flags for a headless bot browser. `--headless` is also implied by playwright's `headless: true`. */
+export const CHROMIUM_FLAGS: readonly string[] = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--autoplay-policy=no-user-gesture-required',
+];
+
+/** Prefix of our user-data dirs; the creating process's pid follows, so stale dirs can be swept. */
+export const USER_DATA_DIR_PREFIX = 'patchbay-chromium-';
+
+export async function assertChromiumExecutable(executablePath: string): Promise<void> {
+  try {
+    await access(executablePath, constants.X_OK);
+  } catch (err) {
+    throw new ChromiumMissingError(executablePath, err);
+  }
+}
+
+export async function makeUserDataDir(): Promise<string> {
+  return mkdtemp(path.join(os.tmpdir(), `${USER_DATA_DIR_PREFIX}${process.pid}-`));
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes user-data dirs left behind by processes that no longer exist (a worker killed with
+ * SIGKILL cannot clean up; its Chromium exits on its own, its dir stays). Best effort.
+ */
+export async function sweepStaleUserDataDirs(): Promise<string[]> {
+  const removed: string[] = [];
+  let entries: string[];
+  try {
+    entries = await readdir(os.tmpdir());
+  } catch {
+    return removed;
+  }
+  for (const name of entries) {
+    if (!name.startsWith(USER_DATA_DIR_PREFIX)) continue;
+    const pid = Number.parseInt(name.slice(USER_DATA_DIR_PREFIX.length).split('-')[0] ?? '', 10);
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || pidAlive(pid)) continue;
+    const dir = path.join(os.tmpdir(), name);
+    if ((await findProcessesWithArg(dir)).length > 0) continue;
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    removed.push(dir);
+  }
+  return removed;
+}
+
+/** Pids of live processes whose command line contains `marker` (Linux /proc). */
+export async function findProcessesWithArg(marker: string): Promise<number[]> {
+  let entries: string[];
+  try {
+    entries = await readdir('/proc');
+  } catch {
+    return [];
+  }
+  const pids: number[] = [];
+  await Promise.all(
+    entries.map(async (e) => {
+      if (!/^\d+$/.test(e)) return;
+      const pid = Number(e);
+      if (pid === process.pid) return;
+      try {
+        const cmd = await readFile(`/proc/${e}/cmdline`, 'latin1');
+        if (cmd.includes(marker)) {
+          // Zombies keep their pid until reaped but have an empty cmdline, so a match is live.
+          pids.push(pid);
+        }
+      } catch {
+        // The process went away while we looked.
+      }
+    }),
+  );
+  return pids.sort((a, b) => a - b);
+}
+
+/** SIGKILLs every process carrying `marker`; returns how many were signalled. */
+export async function killProcessesWithArg(marker: string): Promise<number> {
+  const pids = await findProcessesWithArg(marker);
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+  return pids.length;
+}
+
+/** Waits until no process carries `marker`, up to `timeoutMs`. Returns the pids still alive. */
+export async function waitForNoProcesses(marker: string, timeoutMs: number): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const pids = await findProcessesWithArg(marker);
+    if (pids.length === 0 || Date.now() >= deadline) return pids;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,0 +1,395 @@
+/**
+ * A local stand-in for Daily's call machine, for tests and offline runs of the real daily-js.
+ *
+ * `CallMachineStandIn.start()` serves `call-machine-object-bundle.js` (a relay, see
+ * bundle-source.ts) and a control WebSocket on 127.0.0.1. Point daily-js at it with
+ * `dailyConfig.bundlePathOverride = standIn.bundleUrl` (the daily client's `bundleUrl` option).
+ *
+ * The Node side plays the platform: it answers `join-meeting` (join, fail, or hang), records
+ * every action the page performs (`actions`), and exposes a small script API (`dialinReady`,
+ * `dialinConnected`, `addParticipant`, `dtmf`, `transcription`, `removeParticipant`, …) that
+ * makes the real daily-js emit the matching events to the page's listeners.
+ *
+ * Bridging to the project emulator: subclass or wrap, and in `handleAction` relay the recorded
+ * actions to the emulator's WebSocket while turning its events into `post(...)` calls; the bundle
+ * does not change.
+ */
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { callMachineBundleSource } from './bundle-source.js';
+import {
+  CALL_MACHINE_BUNDLE_FILE,
+  DAILY_JS_VERSION,
+  type BundleToServer,
+  type ServerToBundle,
+} from './protocol.js';
+
+export type JoinBehaviour =
+  | 'join'
+  /** Never answer: daily-js waits forever (our client's join timeout must fire). */
+  | 'hang'
+  /** A fatal daily-js error (e.g. `{type: 'exp-token', msg: 'meeting token expired'}`). */
+  | { errorType: string; errorMsg: string };
+
+export interface StandInOptions {
+  onJoin?: JoinBehaviour;
+  /** Post `dialin-ready` with this SIP endpoint right after `joined-meeting`. */
+  dialinReadyEndpoint?: string;
+  /** Answer these actions (e.g. `send-dtmf`) with an error carrying this message. */
+  failActions?: Record<string, string>;
+}
+
+export interface RecordedAction {
+  callClientId: string;
+  action: string;
+  msg: Record<string, unknown>;
+  atMs: number;
+}
+
+export interface StandInParticipant {
+  sessionId: string;
+  userName?: string;
+  userId?: string;
+  /** daily-js `participantType`, e.g. `sip-dial-in` for a caller. */
+  participantType?: string;
+  /** Give the participant an audio track: a sine of this frequency. */
+  toneHz?: number;
+}
+
+export interface StandInSession {
+  callClientId: string;
+  ws: WebSocket;
+  localSessionId: string | undefined;
+  userName: string | undefined;
+  participants: Map<string, Record<string, unknown>>;
+}
+
+const trackOff = { subscribed: false, state: 'off', off: { byUser: true } };
+
+/** A daily-js `DailyParticipant` as the call machine sends it (tracks are attached by daily-js). */
+export function fullParticipant(p: {
+  sessionId: string;
+  userName?: string;
+  userId?: string;
+  local: boolean;
+  participantType?: string;
+  audio: boolean;
+}): Record<string, unknown> {
+  return {
+    session_id: p.sessionId,
+    user_id: p.userId ?? p.sessionId,
+    user_name: p.userName ?? '',
+    local: p.local,
+    owner: false,
+    record: false,
+    joined_at: new Date().toISOString(),
+    will_eject_at: new Date(0).toISOString(),
+    audio: p.audio,
+    video: false,
+    screen: false,
+    cam_info: {},
+    screen_info: {},
+    networkThreshold: 'good',
+    networkQualityState: 'good',
+    permissions: { hasPresence: true, canSend: true, canReceive: { base: true }, canAdmin: false },
+    ...(p.participantType ? { participantType: p.participantType } : {}),
+    tracks: {
+      audio: p.audio ? { subscribed: true, state: 'playable' } : { ...trackOff },
+      video: { ...trackOff },
+      screenAudio: { ...trackOff },
+      screenVideo: { ...trackOff },
+    },
+  };
+}
+
+export class CallMachineStandIn {
+  /** Every action daily-js sent to the call machine, in order. */
+  readonly actions: RecordedAction[] = [];
+  /** Bot microphone activity changes seen by the bundle. */
+  readonly micActivity: { callClientId: string; active: boolean; rms: number; atMs: number }[] = [];
+  readonly options: StandInOptions;
+
+  private readonly sessions = new Map<string, StandInSession>();
+  private readonly waiters = new Set<() => void>();
+  private server: http.Server | undefined;
+  private wss: WebSocketServer | undefined;
+  private origin = '';
+
+  private constructor(opts: StandInOptions) {
+    this.options = { ...opts };
+  }
+
+  static async start(opts: StandInOptions = {}): Promise<CallMachineStandIn> {
+    const s = new CallMachineStandIn(opts);
+    await s.listen();
+    return s;
+  }
+
+  /** For `dailyConfig.bundlePathOverride`. */
+  get bundleUrl(): string {
+    return `${this.origin}/call-machine`;
+  }
+
+  /** Session ids of the page's call clients that reached the stand-in. */
+  get callClientIds(): string[] {
+    return [...this.sessions.keys()];
+  }
+
+  private async listen(): Promise<void> {
+    const server = http.createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+      if (req.method === 'GET' && url.pathname.endsWith(`/${CALL_MACHINE_BUNDLE_FILE}`)) {
+        const body = callMachineBundleSource({
+          controlUrl: `${this.origin.replace(/^http/, 'ws')}/control`,
+          dailyJsVersion: DAILY_JS_VERSION,
+        });
+        res
+          .writeHead(200, {
+            'content-type': 'text/javascript; charset=utf-8',
+            'access-control-allow-origin': '*',
+            'cache-control': 'no-store',
+          })
+          .end(body);
+        return;
+      }
+      res.writeHead(404, { 'access-control-allow-origin': '*' }).end();
+    });
+    const wss = new WebSocketServer({ server, path: '/control' });
+    wss.on('connection', (ws) => this.onConnection(ws));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    });
+    this.server = server;
+    this.wss = wss;
+    this.origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  private onConnection(ws: WebSocket): void {
+    let session: StandInSession | undefined;
+    ws.on('message', (raw) => {
+      let m: BundleToServer;
+      try {
+        m = JSON.parse(String(raw)) as BundleToServer;
+      } catch {
+        return;
+      }
+      if (m.t === 'hello') {
+        session = { callClientId: m.callClientId, ws, localSessionId: undefined, userName: undefined, participants: new Map() };
+        this.sessions.set(m.callClientId, session);
+      } else if (session && m.t === 'action') {
+        this.actions.push({ callClientId: m.callClientId, action: m.action, msg: m.msg, atMs: Date.now() });
+        this.handleAction(session, m.action, m.msg, m.callbackStamp);
+      } else if (m.t === 'mic') {
+        this.micActivity.push({ callClientId: m.callClientId, active: m.active, rms: m.rms, atMs: Date.now() });
+      }
+      this.wake();
+    });
+    ws.on('close', () => {
+      if (session && this.sessions.get(session.callClientId) === session) this.sessions.delete(session.callClientId);
+    });
+  }
+
+  /** The platform's side of each action. Override to bridge to another backend. */
+  protected handleAction(s: StandInSession, action: string, msg: Record<string, unknown>, callbackStamp: string | undefined): void {
+    const failure = this.options.failActions?.[action];
+    if (failure !== undefined) {
+      if (callbackStamp) this.send(s, { t: 'reply', callbackStamp, error: { msg: failure, type: 'stand-in-failure' } });
+      return;
+    }
+    switch (action) {
+      case 'join-meeting':
+        this.onJoin(s, msg, callbackStamp);
+        return;
+      case 'update-participant': {
+        const props = (msg.properties ?? {}) as Record<string, unknown>;
+        if (props.eject === true && typeof msg.id === 'string') this.removeParticipant(msg.id, undefined, s.callClientId);
+        break;
+      }
+      case 'daily-method-start-transcription':
+        this.send(s, { t: 'post', msg: { action: 'transcription-started', transcriptId: randomUUID(), language: msg.language ?? 'en' } });
+        break;
+      case 'daily-method-stop-transcription':
+        this.send(s, { t: 'post', msg: { action: 'transcription-stopped', updatedBy: s.localSessionId } });
+        break;
+      case 'leave-meeting':
+        s.localSessionId = undefined;
+        s.participants.clear();
+        break;
+      default:
+        break;
+    }
+    if (callbackStamp) this.send(s, { t: 'reply', callbackStamp });
+  }
+
+  private onJoin(s: StandInSession, msg: Record<string, unknown>, callbackStamp: string | undefined): void {
+    const behaviour = this.options.onJoin ?? 'join';
+    if (behaviour === 'hang') return;
+    if (typeof behaviour === 'object') {
+      if (callbackStamp) this.send(s, { t: 'reply', callbackStamp });
+      this.send(s, {
+        t: 'post',
+        msg: { action: 'error', errorMsg: behaviour.errorMsg, error: { type: behaviour.errorType, msg: behaviour.errorMsg } },
+      });
+      return;
+    }
+    const props = (msg.properties ?? {}) as Record<string, unknown>;
+    s.localSessionId = randomUUID();
+    s.userName = typeof props.userName === 'string' ? props.userName : undefined;
+    if (callbackStamp) this.send(s, { t: 'reply', callbackStamp });
+    const local = fullParticipant({
+      sessionId: s.localSessionId,
+      userName: s.userName ?? '',
+      local: true,
+      audio: true,
+    });
+    const participants: Record<string, unknown> = { local };
+    for (const [id, p] of s.participants) participants[id] = p;
+    this.send(s, { t: 'post', msg: { action: 'joined-meeting', participants } });
+    if (this.options.dialinReadyEndpoint) this.dialinReady(this.options.dialinReadyEndpoint, s.callClientId);
+  }
+
+  // ---- script API: make daily-js emit events ----
+
+  /** Posts any call-machine message to one session (default: the only or latest one). */
+  post(msg: { action: string } & Record<string, unknown>, callClientId?: string, toneHz?: number): void {
+    const s = this.session(callClientId);
+    this.send(s, { t: 'post', msg, ...(toneHz !== undefined ? { toneHz } : {}) });
+  }
+
+  dialinReady(sipEndpoint: string, callClientId?: string): void {
+    this.post({ action: 'dialin-ready', sipEndpoint, provider: 'daily' }, callClientId);
+  }
+
+  /** A caller appears: `participant-joined` (a SIP dial-in participant with a tone unless told otherwise). */
+  addParticipant(p: StandInParticipant, callClientId?: string): void {
+    const s = this.session(callClientId);
+    const full = fullParticipant({
+      sessionId: p.sessionId,
+      userName: p.userName ?? '',
+      userId: p.userId ?? p.sessionId,
+      local: false,
+      participantType: p.participantType ?? 'sip-dial-in',
+      audio: p.toneHz !== undefined,
+    });
+    s.participants.set(p.sessionId, full);
+    this.send(s, { t: 'post', msg: { action: 'participant-joined', participant: full }, ...(p.toneHz !== undefined ? { toneHz: p.toneHz } : {}) });
+  }
+
+  dialinConnected(
+    p: { sessionId: string; sipFrom?: string; sipEndpoint?: string; sipHeaders?: Record<string, unknown> },
+    callClientId?: string,
+  ): void {
+    this.post({ action: 'dialin-connected', provider: 'daily', sipCallId: randomUUID(), ...p }, callClientId);
+  }
+
+  dialinStopped(p: { sessionId: string; sipEndpoint?: string }, callClientId?: string): void {
+    this.post({ action: 'dialin-stopped', provider: 'daily', ...p }, callClientId);
+  }
+
+  /** `participant-left` (and `dialin-stopped` for a SIP participant). */
+  removeParticipant(sessionId: string, reason?: string, callClientId?: string): void {
+    const s = this.session(callClientId);
+    const p = s.participants.get(sessionId) ?? fullParticipant({ sessionId, local: false, audio: false });
+    s.participants.delete(sessionId);
+    this.send(s, { t: 'post', msg: { action: 'participant-left', participant: p, ...(reason ? { reason } : {}) } });
+    const type = p.participantType;
+    if (typeof type === 'string' && type.includes('dial-in')) this.dialinStopped({ sessionId }, s.callClientId);
+  }
+
+  dtmf(tone: string, sessionId?: string, callClientId?: string): void {
+    this.post({ action: 'dtmf-event', tone, volume: 10, method: 'telephone-event', ...(sessionId ? { sessionId } : {}) }, callClientId);
+  }
+
+  transcription(
+    t: { participantId: string; text: string; isFinal?: boolean; timestamp?: Date },
+    callClientId?: string,
+  ): void {
+    this.post(
+      {
+        action: 'transcription-message',
+        participantId: t.participantId,
+        text: t.text,
+        timestamp: (t.timestamp ?? new Date()).toISOString(),
+        trackType: 'cam-audio',
+        rawResponse: t.isFinal === undefined ? {} : { is_final: t.isFinal },
+      },
+      callClientId,
+    );
+  }
+
+  appMessage(data: unknown, fromId: string, callClientId?: string): void {
+    this.post({ action: 'app-message', data, fromId }, callClientId);
+  }
+
+  /** A fatal error from the platform (daily-js moves to meeting state `error`). */
+  fatalError(type: string, msg: string, callClientId?: string): void {
+    this.post({ action: 'error', errorMsg: msg, error: { type, msg } }, callClientId);
+  }
+
+  // ---- waiting ----
+
+  /** Resolves with the first recorded action matching, waiting up to `timeoutMs`. */
+  async waitForAction(
+    action: string,
+    timeoutMs = 5_000,
+    pred: (a: RecordedAction) => boolean = () => true,
+  ): Promise<RecordedAction> {
+    return this.waitFor(() => this.actions.find((a) => a.action === action && pred(a)), timeoutMs, `action ${action}`);
+  }
+
+  async waitFor<T>(check: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
+    const first = check();
+    if (first !== undefined) return first;
+    return new Promise<T>((resolve, reject) => {
+      const waker = (): void => {
+        const v = check();
+        if (v === undefined) return;
+        cleanup();
+        resolve(v);
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`stand-in: ${what} not seen within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        this.waiters.delete(waker);
+      };
+      this.waiters.add(waker);
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sessions.values()) s.ws.terminate();
+    this.sessions.clear();
+    await new Promise<void>((resolve) => (this.wss ? this.wss.close(() => resolve()) : resolve()));
+    await new Promise<void>((resolve) => {
+      if (!this.server) return resolve();
+      this.server.closeAllConnections();
+      this.server.close(() => resolve());
+    });
+  }
+
+  private wake(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  private session(callClientId?: string): StandInSession {
+    if (callClientId !== undefined) {
+      const s = this.sessions.get(callClientId);
+      if (!s) throw new Error(`stand-in: no session ${callClientId}`);
+      return s;
+    }
+    const all = [...this.sessions.values()];
+    const s = all[all.length - 1];
+    if (!s) throw new Error('stand-in: no page has loaded the call machine yet');
+    return s;
+  }
+
+  private send(s: StandInSession, m: ServerToBundle): void {
+    if (s.ws.readyState === s.ws.OPEN) s.ws.send(JSON.stringify(m));
+  }
+}
