@@ -1,0 +1,82 @@
+/**
+ * The emulator's call-client WebSocket protocol (see docs/emulator.md).
+ *
+ * One socket = one participant. The client sends `join` once, then `action`s; the server
+ * answers `joined` (or `join-error` and closes), `ack`s every action by id, and pushes
+ * `event`s named and shaped like `CallClientEventMap` (src/daily/call-client.ts).
+ * Shared by the server (src/emulator/ws.ts) and the client (src/emulator/client.ts).
+ */
+import type { CallClientEvent, CallClientEventMap, CallParticipant } from '../daily/call-client.js';
+
+/** Path of the call-client socket on the emulator's origin. */
+export const CALL_CLIENT_WS_PATH = '/_emulator/ws';
+
+export type ActionName =
+  | 'leave'
+  | 'send-audio'
+  | 'cancel-audio'
+  | 'send-dtmf'
+  | 'sip-call-transfer'
+  | 'sip-refer'
+  | 'start-transcription'
+  | 'stop-transcription'
+  | 'send-app-message'
+  | 'eject';
+
+export interface ActionArgs {
+  leave: Record<string, never>;
+  /** `durationMs`: play-out time of the audio; the ack comes after it. */
+  'send-audio': { text?: string; durationMs: number };
+  /** Stops a `send-audio` still playing (its ack then carries `error: 'cancelled'`). */
+  'cancel-audio': { actionId: string | number };
+  'send-dtmf': { sessionId: string; tones: string };
+  'sip-call-transfer': { sessionId: string; toEndPoint: string };
+  'sip-refer': { sessionId: string; toEndPoint: string };
+  'start-transcription': { language?: string };
+  'stop-transcription': Record<string, never>;
+  /** `to`: a session id, or '*' / absent for everyone else. */
+  'send-app-message': { data: unknown; to?: string };
+  eject: { sessionId: string };
+}
+
+export type ClientMessage =
+  | { type: 'join'; roomUrl: string; token?: string; userName?: string }
+  | { type: 'action'; id: string | number; action: ActionName; args?: Record<string, unknown> };
+
+export type ServerEventMessage = {
+  [E in CallClientEvent]: { type: 'event'; event: E; payload: CallClientEventMap[E] };
+}[CallClientEvent];
+
+export type ServerMessage =
+  | { type: 'joined'; localSessionId: string; participants: CallParticipant[] }
+  | { type: 'join-error'; code: string; message: string }
+  | { type: 'ack'; id: string | number; error?: string; code?: string }
+  | ServerEventMessage;
+
+/** Event names the server may push (a subset of CallClientEventMap; never `audio-frame`). */
+export const SERVER_EVENTS: ReadonlySet<string> = new Set<CallClientEvent>([
+  'joined-meeting',
+  'dialin-ready',
+  'dialin-connected',
+  'dialin-stopped',
+  'dialin-error',
+  'dialin-warning',
+  'participant-joined',
+  'participant-left',
+  'dtmf-event',
+  'transcription-message',
+  'app-message',
+  'error',
+  'left-meeting',
+]);
+
+/** WebSocket close codes the server uses. */
+export const WS_CLOSE = {
+  normal: 1000,
+  goingAway: 1001,
+  /** Join refused (bad token, no such room…). */
+  joinRefused: 4001,
+  /** Ejected, room deleted, or room expired. */
+  removed: 4002,
+  protocolError: 4003,
+} as const;

@@ -1,0 +1,340 @@
+/**
+ * Daily's REST API under /v1 (the subset patchbay needs, with Daily's error shapes) and the
+ * emulator's control API under /_emulator (no auth; the emulator binds 127.0.0.1).
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { ApiError, dailyErrorName, type EmulatorCore } from './core.js';
+import { checkScript, type CallImpl } from './call.js';
+import type { CallerStep, DialinReadyMode, FaultSpec, Latencies } from './types.js';
+
+type App = FastifyInstance;
+
+const ErrorBody = Type.Object({ error: Type.String(), info: Type.String() });
+const AnyObject = Type.Object({}, { additionalProperties: true });
+const NameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 256 }) });
+const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
+
+function sendError(reply: FastifyReply, e: ApiError): FastifyReply {
+  if (e.retryAfterSec !== undefined) void reply.header('retry-after', String(e.retryAfterSec));
+  return reply.code(e.status).send({ error: e.error, info: e.info });
+}
+
+const v1Path = (url: string): string => (url.split('?')[0] ?? '/').replace(/^\/v1/, '') || '/';
+
+function keyMatches(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Error handler and 404s in Daily's `{error, info}` shape, for both route trees. */
+export function installErrorHandling(app: App, core: EmulatorCore): void {
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, _req, reply) => {
+    if (err instanceof ApiError) return sendError(reply, err);
+    if (err.validation) return sendError(reply, new ApiError(400, 'invalid-request-error', err.message));
+    if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err instanceof SyntaxError) {
+      return sendError(reply, new ApiError(400, 'json-parsing-error', 'the request body could not be parsed as JSON'));
+    }
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) core.log.error({ err }, 'emulator: internal error');
+    return sendError(reply, new ApiError(status, dailyErrorName(status), status === 500 ? 'unexpected emulator error' : err.message));
+  });
+  app.setNotFoundHandler((req, reply) => sendError(reply, new ApiError(404, 'not-found', `no such endpoint: ${req.method} ${req.url.split('?')[0]}`)));
+}
+
+/** The Daily REST API. Register with `{prefix: '/v1'}`. */
+export function dailyRoutes(core: EmulatorCore, apiKey: string) {
+  return async function plugin(fastify: App): Promise<void> {
+    const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+
+    // Faults and rate limit first (they stand for Daily's edge), then the bearer key.
+    // (preValidation: after body parsing, so that the request log can name the callId.)
+    app.addHook('preValidation', async (req: FastifyRequest, reply: FastifyReply) => {
+      const path = v1Path(req.url);
+      const d = core.faults.decide(req.method, path);
+      if (d.delayMs > 0) await core.timers.sleep(d.delayMs);
+      if (d.kind === 'fail') {
+        const info = d.rateLimited ? 'rate limit exceeded' : `injected fault (${d.status})`;
+        return sendError(reply, new ApiError(d.status, dailyErrorName(d.status), info, d.retryAfterSec));
+      }
+      const auth = req.headers.authorization;
+      const m = typeof auth === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(auth) : null;
+      if (!m) return sendError(reply, new ApiError(401, 'authorization-header-error', 'missing or malformed Authorization header'));
+      if (!keyMatches(m[1]!, apiKey)) return sendError(reply, new ApiError(401, 'authentication-error', 'the API key is not valid'));
+      return undefined;
+    });
+    app.addHook('onResponse', async (req: FastifyRequest, reply: FastifyReply) => {
+      const body = req.body as { callId?: unknown } | undefined;
+      core.logRequest({
+        atMs: Date.now(),
+        method: req.method,
+        path: v1Path(req.url),
+        status: reply.statusCode,
+        ...(body && typeof body === 'object' && typeof body.callId === 'string' ? { callId: body.callId } : {}),
+      });
+    });
+
+    // ── domain ──
+    app.get('/', { schema: { response: { 200: AnyObject } } }, async () => core.domainJson());
+    app.post(
+      '/',
+      { schema: { body: Type.Object({ properties: Type.Optional(AnyObject) }, { additionalProperties: true }), response: { 200: AnyObject } } },
+      async (req) => {
+        const props = (req.body.properties ?? {}) as Record<string, unknown>;
+        for (const k of Object.keys(props)) {
+          if (k !== 'pinless_dialin') throw new ApiError(400, 'invalid-request-error', `the emulator does not support domain property '${k}'`);
+        }
+        // Like Daily: the array replaces the whole pinless_dialin configuration.
+        if (props.pinless_dialin !== undefined) core.setPinless(props.pinless_dialin);
+        return core.domainJson();
+      },
+    );
+
+    // ── domain-dialin-config ──
+    app.get(
+      '/domain-dialin-config',
+      { schema: { querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })) }, { additionalProperties: true }) } },
+      async (req) => {
+        const all = core.getPinless().map((e) => core.dialinConfigJson(e));
+        const data = all.slice(0, req.query.limit ?? 100);
+        return { total_count: all.length, data };
+      },
+    );
+    app.get('/domain-dialin-config/:id', { schema: { params: IdParams } }, async (req) => {
+      const e = core.getPinless().find((p) => p.id === req.params.id);
+      if (!e) throw new ApiError(404, 'not-found', `dialin config ${req.params.id} not found`);
+      return core.dialinConfigJson(e);
+    });
+    app.post('/domain-dialin-config', { schema: { body: AnyObject } }, async (req) => core.createDialinConfig(req.body));
+    app.put('/domain-dialin-config/:id', { schema: { params: IdParams, body: AnyObject } }, async (req) =>
+      core.updateDialinConfig(req.params.id, req.body),
+    );
+    app.delete('/domain-dialin-config/:id', { schema: { params: IdParams } }, async (req) => {
+      core.deleteDialinConfig(req.params.id);
+      return { deleted: true, id: req.params.id };
+    });
+
+    // ── rooms ──
+    app.post(
+      '/rooms',
+      {
+        schema: { body: Type.Union([AnyObject, Type.Null()]), response: { 200: AnyObject, 400: ErrorBody } },
+        preValidation: async (req) => {
+          if (req.body === undefined) req.body = {};
+        },
+      },
+      async (req) => {
+        await core.timers.sleep(core.latencies.roomCreateMs);
+        return core.roomJson(core.createRoom(req.body));
+      },
+    );
+    app.get(
+      '/rooms',
+      { schema: { querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })) }, { additionalProperties: true }) } },
+      async (req) => {
+        const rooms = [...core.rooms.values()].sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
+        return { total_count: rooms.length, data: rooms.slice(0, req.query.limit ?? 100).map((r) => core.roomJson(r)) };
+      },
+    );
+    app.get('/rooms/:name', { schema: { params: NameParams } }, async (req) => core.roomJson(core.getRoom(req.params.name)));
+    app.delete('/rooms/:name', { schema: { params: NameParams, response: { 200: Type.Object({ deleted: Type.Boolean(), name: Type.String() }) } } }, async (req) => {
+      await core.timers.sleep(core.latencies.roomDeleteMs);
+      core.deleteRoom(req.params.name);
+      return { deleted: true, name: req.params.name };
+    });
+
+    // ── meeting tokens ──
+    app.post('/meeting-tokens', { schema: { body: AnyObject, response: { 200: Type.Object({ token: Type.String() }) } } }, async (req) => {
+      await core.timers.sleep(core.latencies.tokenCreateMs);
+      return { token: core.createToken(req.body) };
+    });
+
+    // ── pinless dial-in ──
+    app.post(
+      '/dialin/pinlessCallUpdate',
+      {
+        schema: {
+          body: Type.Object(
+            { callId: Type.String({ minLength: 1, maxLength: 128 }), callDomain: Type.String({ minLength: 1, maxLength: 128 }), sipUri: Type.String({ minLength: 1, maxLength: 512 }) },
+            { additionalProperties: true },
+          ),
+        },
+      },
+      async (req) => {
+        await core.timers.sleep(core.latencies.pinlessUpdateMs);
+        core.pinlessCallUpdate(req.body);
+        // Daily's documented example answer.
+        return { ok: 'true' };
+      },
+    );
+  };
+}
+
+export function callJson(c: CallImpl): Record<string, unknown> {
+  return {
+    id: c.id,
+    callId: c.callId,
+    callDomain: c.callDomain,
+    to: c.to,
+    from: c.from,
+    state: c.state,
+    ...(c.reason ? { reason: c.reason } : {}),
+    ...(c.sessionId ? { sessionId: c.sessionId } : {}),
+    ...(c.roomName ? { roomName: c.roomName } : {}),
+    ...(c.webhook ? { webhook: c.webhook } : {}),
+    transcript: c.transcript,
+  };
+}
+
+const FaultSchema = Type.Object(
+  {
+    method: Type.Optional(Type.String()),
+    path: Type.String({ pattern: '^/' }),
+    status: Type.Optional(Type.Integer({ minimum: 100, maximum: 599 })),
+    times: Type.Optional(Type.Integer({ minimum: 1 })),
+    retryAfterSec: Type.Optional(Type.Integer({ minimum: 0 })),
+    delayMs: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
+  { additionalProperties: false },
+);
+
+/** The control API for tools outside the process. Register with `{prefix: '/_emulator'}`. */
+export function controlRoutes(core: EmulatorCore, onLatencies: (l: Partial<Latencies>) => void) {
+  return async function plugin(fastify: App): Promise<void> {
+    const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+    const getCall = (id: string): CallImpl => {
+      const c = core.calls.get(id);
+      if (!c) throw new ApiError(404, 'not-found', `call ${id} not found`);
+      return c;
+    };
+
+    app.post(
+      '/calls',
+      {
+        schema: {
+          body: Type.Object(
+            {
+              to: Type.String({ minLength: 1, maxLength: 512 }),
+              from: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
+              sipHeaders: Type.Optional(Type.Record(Type.String(), Type.String())),
+              script: Type.Optional(Type.Array(AnyObject, { maxItems: 1000 })),
+            },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (req) => {
+        const problem = req.body.script === undefined ? undefined : checkScript(req.body.script);
+        if (problem) throw new ApiError(400, 'invalid-request-error', problem);
+        const call = core.placeCall({
+          to: req.body.to,
+          ...(req.body.from ? { from: req.body.from } : {}),
+          ...(req.body.sipHeaders ? { sipHeaders: req.body.sipHeaders } : {}),
+          ...(req.body.script ? { script: req.body.script as unknown as CallerStep[] } : {}),
+        });
+        return { id: call.id, callId: call.callId, state: call.state, ...(call.reason ? { reason: call.reason } : {}) };
+      },
+    );
+    app.get('/calls', { schema: {} }, async () => ({ data: [...core.calls.values()].map((c) => callJson(c)) }));
+    app.get('/calls/:id', { schema: { params: IdParams } }, async (req) => callJson(getCall(req.params.id)));
+    app.post(
+      '/calls/:id/actions',
+      {
+        schema: {
+          params: IdParams,
+          body: Type.Object(
+            { press: Type.Optional(Type.String({ pattern: '^[0-9*#A-Da-d]+$' })), say: Type.Optional(Type.String({ minLength: 1 })), hangup: Type.Optional(Type.Boolean()) },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (req) => {
+        const call = getCall(req.params.id);
+        const b = req.body;
+        if (call.state === 'ended') throw new ApiError(409, 'invalid-request-error', `call ${call.id} has ended`);
+        if ((b.press !== undefined || b.say !== undefined) && call.state !== 'connected') {
+          throw new ApiError(409, 'invalid-request-error', `call ${call.id} is not connected`);
+        }
+        if (b.say !== undefined) call.say(b.say);
+        if (b.press !== undefined) void call.press(b.press);
+        if (b.hangup === true) call.hangup();
+        return { ok: true, state: call.state };
+      },
+    );
+
+    const faultState = () => ({
+      pending: core.faults.pending,
+      dialinReady: core.faults.dialinReady,
+      dialinReadyDelayMs: core.faults.dialinReadyDelayMs,
+      rateLimit: core.faults.rateLimit,
+    });
+    app.get('/faults', { schema: {} }, async () => faultState());
+    app.post(
+      '/faults',
+      {
+        schema: {
+          body: Type.Object(
+            {
+              inject: Type.Optional(Type.Union([FaultSchema, Type.Array(FaultSchema)])),
+              dialinReady: Type.Optional(Type.Union([Type.Literal('normal'), Type.Literal('never'), Type.Literal('twice')])),
+              dialinReadyDelayMs: Type.Optional(Type.Integer({ minimum: 0 })),
+              rateLimit: Type.Optional(
+                Type.Union([Type.Object({ requests: Type.Integer({ minimum: 0 }), windowMs: Type.Integer({ minimum: 1 }) }), Type.Null()]),
+              ),
+            },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (req) => {
+        const b = req.body;
+        const list = b.inject === undefined ? [] : Array.isArray(b.inject) ? b.inject : [b.inject];
+        for (const f of list) {
+          try {
+            core.faults.inject(f as FaultSpec);
+          } catch (err) {
+            throw new ApiError(400, 'invalid-request-error', (err as Error).message);
+          }
+        }
+        if (b.dialinReady !== undefined) core.faults.dialinReady = b.dialinReady as DialinReadyMode;
+        if (b.dialinReadyDelayMs !== undefined) core.faults.dialinReadyDelayMs = b.dialinReadyDelayMs;
+        if (b.rateLimit !== undefined) core.faults.rateLimit = b.rateLimit;
+        return faultState();
+      },
+    );
+    app.delete('/faults', { schema: {} }, async () => {
+      core.faults.clear();
+      return faultState();
+    });
+
+    app.get('/state', { schema: {} }, async () => core.snapshot());
+    app.get('/pinless-dialin', { schema: {} }, async () => ({ pinless_dialin: core.getPinless() }));
+    app.put('/pinless-dialin', { schema: { body: Type.Object({ pinless_dialin: Type.Array(AnyObject) }) } }, async (req) => {
+      core.setPinless(req.body.pinless_dialin);
+      return { pinless_dialin: core.getPinless() };
+    });
+    app.put(
+      '/latencies',
+      {
+        schema: {
+          body: Type.Object(
+            Object.fromEntries(
+              ['roomCreateMs', 'tokenCreateMs', 'roomDeleteMs', 'joinMs', 'dialinReadyMs', 'pinlessUpdateMs', 'connectMs', 'webhookMs'].map((k) => [
+                k,
+                Type.Optional(Type.Integer({ minimum: 0 })),
+              ]),
+            ),
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (req) => {
+        onLatencies(req.body as Partial<Latencies>);
+        return core.latencies;
+      },
+    );
+  };
+}

@@ -1,0 +1,46 @@
+/**
+ * Meeting tokens: HS256 JWTs signed with a key private to one emulator instance.
+ * Claims follow the abbreviated style of Daily's tokens: r (room), u (user name),
+ * o (owner), d (domain id), exp, iat. Anyone can read them; only the emulator can mint them.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+export interface TokenClaims {
+  r?: string;
+  u?: string;
+  o?: boolean;
+  d: string;
+  iat: number;
+  exp?: number;
+}
+
+const b64url = (b: Buffer | string): string => Buffer.from(b).toString('base64url');
+
+export function signToken(claims: TokenClaims, key: Buffer): string {
+  const head = b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
+  const body = b64url(JSON.stringify(claims));
+  const sig = createHmac('sha256', key).update(`${head}.${body}`).digest('base64url');
+  return `${head}.${body}.${sig}`;
+}
+
+export type TokenCheck = { ok: true; claims: TokenClaims } | { ok: false; reason: 'malformed' | 'bad-signature' | 'expired' };
+
+export function verifyToken(token: string, key: Buffer, nowSec = Date.now() / 1000): TokenCheck {
+  const parts = token.split('.');
+  if (parts.length !== 3) return { ok: false, reason: 'malformed' };
+  const [head, body, sig] = parts as [string, string, string];
+  const expected = createHmac('sha256', key).update(`${head}.${body}`).digest();
+  const given = Buffer.from(sig, 'base64url');
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: 'bad-signature' };
+  let claims: TokenClaims;
+  try {
+    const header = JSON.parse(Buffer.from(head, 'base64url').toString('utf8')) as { alg?: unknown };
+    if (header.alg !== 'HS256') return { ok: false, reason: 'malformed' };
+    claims = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as TokenClaims;
+  } catch {
+    return { ok: false, reason: 'malformed' };
+  }
+  if (typeof claims !== 'object' || claims === null) return { ok: false, reason: 'malformed' };
+  if (typeof claims.exp === 'number' && claims.exp <= nowSec) return { ok: false, reason: 'expired' };
+  return { ok: true, claims };
+}

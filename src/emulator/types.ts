@@ -1,0 +1,234 @@
+/** Public types of the Daily emulator. */
+import type { Logger } from 'pino';
+
+/** Simulated latencies of the emulated platform, in ms. All 0 by default (tests). */
+export interface Latencies {
+  /** POST /rooms. */
+  roomCreateMs: number;
+  /** POST /meeting-tokens. */
+  tokenCreateMs: number;
+  /** DELETE /rooms/:name. */
+  roomDeleteMs: number;
+  /** WebSocket `join` → `joined`. */
+  joinMs: number;
+  /** First participant joined → `dialin-ready` (SIP worker registration). */
+  dialinReadyMs: number;
+  /** POST /dialin/pinlessCallUpdate answer time. */
+  pinlessUpdateMs: number;
+  /** Accepted pinlessCallUpdate → caller patched into the room. */
+  connectMs: number;
+  /** Call placed → pinless webhook sent to `room_creation_api`. */
+  webhookMs: number;
+}
+
+export const zeroLatencies: Readonly<Latencies> = Object.freeze({
+  roomCreateMs: 0,
+  tokenCreateMs: 0,
+  roomDeleteMs: 0,
+  joinMs: 0,
+  dialinReadyMs: 0,
+  pinlessUpdateMs: 0,
+  connectMs: 0,
+  webhookMs: 0,
+});
+
+/** Plausible values (order of magnitude of what Daily shows) for demos and benchmarks. */
+export const realisticLatencies: Readonly<Latencies> = Object.freeze({
+  roomCreateMs: 250,
+  tokenCreateMs: 80,
+  roomDeleteMs: 150,
+  joinMs: 900,
+  dialinReadyMs: 1_500,
+  pinlessUpdateMs: 200,
+  connectMs: 700,
+  webhookMs: 400,
+});
+
+/** One entry of the domain's `pinless_dialin` property (Daily's shape). */
+export interface PinlessDialinEntry {
+  phone_number?: string;
+  /** Daily fills this in (SIP interconnect address); the emulator generates one when absent. */
+  sip_uri?: string;
+  name_prefix?: string;
+  room_creation_api: string;
+  /** base64 secret; when set, webhooks carry X-Pinless-Timestamp / X-Pinless-Signature. */
+  hmac?: string;
+  hold_music_url?: string;
+  timeout_config?: { message?: string };
+  ivr_greeting?: { message?: string };
+}
+
+export interface EmulatorOptions {
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 0 (ephemeral). */
+  port?: number;
+  /** Bearer key the REST API accepts. */
+  apiKey: string;
+  /** The emulated Daily domain (used in SIP URIs). Default 'emulator'. */
+  domainName?: string;
+  logger?: Logger;
+  latencies?: Partial<Latencies>;
+  /** How long a held call waits for pinlessCallUpdate before the timeout message and hang-up. Default 60 000. */
+  holdTimeoutMs?: number;
+  /** Gap between DTMF tones of one `press`. Default 100. */
+  dtmfGapMs?: number;
+  /** Timeout of the webhook POST to `room_creation_api`. Default 10 000. */
+  webhookTimeoutMs?: number;
+}
+
+export type CallerStep =
+  | { wait: number }
+  | { press: string }
+  | { say: string }
+  | { waitFor: 'connected' | 'say'; match?: string; timeoutMs?: number }
+  | { hangup: true };
+
+export interface PlaceCallOptions {
+  /** A phone number or SIP URI configured in pinless_dialin. */
+  to: string;
+  from?: string;
+  sipHeaders?: Record<string, string>;
+  script?: CallerStep[];
+}
+
+export type CallState = 'held' | 'connected' | 'ended';
+
+export type EndReason =
+  | 'not_in_service'
+  | 'hold_timeout'
+  | 'forwarded_before_ready'
+  | 'caller_hangup_on_hold'
+  | 'caller_hangup'
+  | 'ejected'
+  | 'room_closed'
+  | 'transferred'
+  | 'script_timeout'
+  | 'emulator_closed';
+
+export interface TranscriptLine {
+  /** ms since the call was placed. */
+  atMs: number;
+  who: 'bot' | 'caller' | 'system';
+  text: string;
+}
+
+export interface CallEnd {
+  reason: EndReason;
+  transcript: TranscriptLine[];
+}
+
+export interface CallEventMap {
+  state: CallState;
+  transcript: TranscriptLine;
+  ended: CallEnd;
+}
+
+export interface WebhookRecord {
+  url: string;
+  /** HTTP status of the answer; undefined when the request failed. */
+  status?: number;
+  error?: string;
+  sentAtMs: number;
+}
+
+export interface EmulatedCall {
+  /** Emulator id (control API). */
+  readonly id: string;
+  /** Daily's call id (UUID), as in the webhook. */
+  readonly callId: string;
+  readonly callDomain: string;
+  readonly to: string;
+  readonly from: string;
+  readonly state: CallState;
+  readonly reason: EndReason | undefined;
+  readonly transcript: readonly TranscriptLine[];
+  readonly webhook: WebhookRecord | undefined;
+  /** The SIP participant's session id once connected. */
+  readonly sessionId: string | undefined;
+  readonly ended: Promise<CallEnd>;
+  on<E extends keyof CallEventMap>(event: E, fn: (payload: CallEventMap[E]) => void): () => void;
+  /** DTMF digits, one `dtmf-event` each, `dtmfGapMs` apart. Resolves after the last one. */
+  press(digits: string): Promise<void>;
+  say(text: string): void;
+  hangup(): void;
+}
+
+export interface FaultSpec {
+  /** Default: any method. */
+  method?: string;
+  /** Path under /v1, e.g. '/rooms' (also matches '/rooms/x'), '/dialin/pinlessCallUpdate'. */
+  path: string;
+  /** Status to answer with. Omit with `delayMs` for a delay-only fault. */
+  status?: number;
+  /** How many requests the fault applies to. Default 1. */
+  times?: number;
+  retryAfterSec?: number;
+  /** Hang before answering (timeouts). */
+  delayMs?: number;
+}
+
+export interface RateLimit {
+  /** Requests allowed per window (all /v1 routes together). */
+  requests: number;
+  windowMs: number;
+}
+
+export type DialinReadyMode = 'normal' | 'never' | 'twice';
+
+export interface FaultControl {
+  inject(f: FaultSpec): void;
+  /** Removes injected faults, rate limit, and resets dialinReady/dialinReadyDelayMs. */
+  clear(): void;
+  dialinReady: DialinReadyMode;
+  /** Extra delay before dialin-ready, on top of latencies.dialinReadyMs. */
+  dialinReadyDelayMs: number;
+  rateLimit: RateLimit | null;
+  /** Faults not yet used up. */
+  readonly pending: readonly FaultSpec[];
+}
+
+/** One /v1 request as the emulator answered it (for tests: "how many updates for this call?"). */
+export interface RequestLogEntry {
+  /** Date.now() when answered. */
+  atMs: number;
+  method: string;
+  /** Path under /v1, without query. */
+  path: string;
+  status: number;
+  /** `callId` of a pinlessCallUpdate body. */
+  callId?: string;
+}
+
+export interface EmulatorSnapshot {
+  rooms: Array<{
+    name: string;
+    sipEndpoints: Array<{ uri: string; ready: boolean; callId?: string }>;
+    participants: Array<{ sessionId: string; userName?: string; isSip: boolean; owner: boolean }>;
+    transcription: boolean;
+  }>;
+  calls: Array<{ id: string; callId: string; to: string; state: CallState; reason?: EndReason }>;
+  /** Open WebSockets (call clients and event streams). */
+  sockets: number;
+  /** Pending emulator timers. */
+  timers: number;
+  /** Webhook requests in flight. */
+  webhooksInFlight: number;
+}
+
+export interface Emulator {
+  readonly origin: string;
+  readonly apiUrl: string;
+  /** The emulated domain's callDomain (UUID). */
+  readonly callDomain: string;
+  setPinlessDialin(entries: PinlessDialinEntry[]): void;
+  getPinlessDialin(): PinlessDialinEntry[];
+  placeCall(opts: PlaceCallOptions): EmulatedCall;
+  getCall(id: string): EmulatedCall | undefined;
+  readonly faults: FaultControl;
+  /** The last 10 000 /v1 requests, oldest first (faulted and refused ones included). */
+  readonly requestLog: readonly RequestLogEntry[];
+  setLatencies(l: Partial<Latencies>): void;
+  snapshot(): EmulatorSnapshot;
+  close(): Promise<void>;
+}

@@ -1,0 +1,204 @@
+/**
+ * WebSockets on the emulator's HTTP server (`noServer` + 'upgrade'):
+ *  - /_emulator/ws                   one call client (bot participant) per socket;
+ *  - /_emulator/calls/:id/events     a call's state changes and transcript lines (control API).
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, WebSocket, type RawData } from 'ws';
+import { ActionError, type BotParticipant, type EmulatorCore } from './core.js';
+import { CALL_CLIENT_WS_PATH, WS_CLOSE, type ActionName, type ServerMessage } from './protocol.js';
+
+const MAX_MESSAGE_BYTES = 256 * 1024;
+const ACTIONS = new Set<ActionName>([
+  'leave',
+  'send-audio',
+  'cancel-audio',
+  'send-dtmf',
+  'sip-call-transfer',
+  'sip-refer',
+  'start-transcription',
+  'stop-transcription',
+  'send-app-message',
+  'eject',
+]);
+
+export class EmulatorSockets {
+  private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
+  private readonly sockets = new Set<WebSocket>();
+  private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => this.upgrade(req, socket, head);
+
+  constructor(
+    private readonly core: EmulatorCore,
+    private readonly server: Server,
+  ) {
+    server.on('upgrade', this.onUpgrade);
+    core.socketCount = () => this.sockets.size;
+  }
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const events = /^\/_emulator\/calls\/([^/]+)\/events$/.exec(path);
+    if (path !== CALL_CLIENT_WS_PATH && !events) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    if (events) {
+      const call = this.core.calls.get(decodeURIComponent(events[1]!));
+      if (!call) {
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      this.sockets.add(ws);
+      ws.on('close', () => this.sockets.delete(ws));
+      ws.on('error', () => ws.terminate());
+      if (events) this.streamCall(ws, decodeURIComponent(events[1]!));
+      else this.callClient(ws);
+    });
+  }
+
+  private streamCall(ws: WebSocket, id: string): void {
+    const call = this.core.calls.get(id)!;
+    const send = (m: unknown): void => {
+      if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(m));
+    };
+    send({ type: 'state', state: call.state, callId: call.callId });
+    for (const line of call.transcript) send({ type: 'transcript', line });
+    if (call.state === 'ended') {
+      send({ type: 'ended', reason: call.reason });
+      ws.close(WS_CLOSE.normal, 'ended');
+      return;
+    }
+    const offs = [
+      call.on('transcript', (line) => send({ type: 'transcript', line })),
+      call.on('state', (state) => {
+        if (state !== 'ended') send({ type: 'state', state });
+      }),
+      call.on('ended', (e) => {
+        send({ type: 'state', state: 'ended' });
+        send({ type: 'ended', reason: e.reason });
+        ws.close(WS_CLOSE.normal, 'ended');
+      }),
+    ];
+    ws.on('close', () => offs.forEach((off) => off()));
+  }
+
+  private callClient(ws: WebSocket): void {
+    const log = this.core.log;
+    let participant: BotParticipant | undefined;
+    let joining = false;
+    const send = (m: ServerMessage): void => {
+      if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(m));
+    };
+
+    ws.on('close', () => {
+      if (participant) this.core.removeBot(participant, 'disconnected');
+      participant = undefined;
+    });
+
+    ws.on('message', (data: RawData) => {
+      let msg: Record<string, unknown>;
+      try {
+        msg = JSON.parse(data.toString()) as Record<string, unknown>;
+        if (typeof msg !== 'object' || msg === null) throw new Error('not an object');
+      } catch {
+        ws.close(WS_CLOSE.protocolError, 'invalid JSON');
+        return;
+      }
+      if (msg.type === 'join') {
+        if (participant || joining) {
+          send({ type: 'join-error', code: 'already-joined', message: 'this socket has already joined' });
+          return;
+        }
+        joining = true;
+        void (async () => {
+          await this.core.timers.sleep(this.core.latencies.joinMs);
+          if (ws.readyState !== WebSocket.OPEN) return;
+          let checked: ReturnType<EmulatorCore['checkJoin']>;
+          try {
+            checked = this.core.checkJoin(msg.roomUrl, msg.token);
+          } catch (err) {
+            const e = err as ActionError;
+            send({ type: 'join-error', code: e.code ?? 'error', message: e.message });
+            ws.close(WS_CLOSE.joinRefused, e.code ?? 'join refused');
+            return;
+          }
+          const sessionId = randomUUID();
+          const userName = typeof msg.userName === 'string' && msg.userName ? msg.userName : (checked.tokenUserName ?? 'guest');
+          const p: BotParticipant = {
+            kind: 'bot',
+            sessionId,
+            userName,
+            owner: checked.owner,
+            room: checked.room,
+            joinedAt: Date.now(),
+            audio: new Map(),
+            send,
+            close: (code, reason) => {
+              if (participant === p) participant = undefined;
+              if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(code, reason);
+            },
+          };
+          participant = p;
+          joining = false;
+          const others = [...checked.room.participants.values()].map((q) => this.core.participantJson(q, sessionId));
+          send({ type: 'joined', localSessionId: sessionId, participants: [this.core.participantJson(p, sessionId), ...others] });
+          this.core.addBot(p);
+          log.debug({ room: checked.room.name, sessionId, owner: p.owner }, 'emulator: bot joined');
+        })();
+        return;
+      }
+      if (msg.type === 'action') {
+        const id = msg.id;
+        if (typeof id !== 'string' && typeof id !== 'number') {
+          ws.close(WS_CLOSE.protocolError, 'action without id');
+          return;
+        }
+        const p = participant;
+        if (!p) {
+          send({ type: 'ack', id, error: 'not joined', code: 'not-joined' });
+          return;
+        }
+        const action = msg.action as ActionName;
+        if (!ACTIONS.has(action)) {
+          send({ type: 'ack', id, error: `unknown action ${String(msg.action)}`, code: 'unknown-action' });
+          return;
+        }
+        const args = typeof msg.args === 'object' && msg.args !== null ? (msg.args as Record<string, unknown>) : {};
+        this.core.action(p, id, action, args).then(
+          () => {
+            send({ type: 'ack', id });
+            if (action === 'leave') {
+              if (participant === p) participant = undefined;
+              ws.close(WS_CLOSE.normal, 'left');
+            }
+          },
+          (err: unknown) => {
+            const e = err instanceof ActionError ? err : new ActionError('error', (err as Error).message);
+            send({ type: 'ack', id, error: e.message, code: e.code });
+          },
+        );
+        return;
+      }
+      ws.close(WS_CLOSE.protocolError, 'unknown message type');
+    });
+  }
+
+  /** Closes every socket and stops accepting upgrades. */
+  async close(): Promise<void> {
+    this.server.off('upgrade', this.onUpgrade);
+    for (const ws of this.sockets) {
+      ws.close(WS_CLOSE.goingAway, 'emulator closing');
+    }
+    // Give the close handshakes a moment, then cut what is left.
+    if (this.sockets.size > 0) {
+      await new Promise((r) => setTimeout(r, 50));
+      for (const ws of this.sockets) ws.terminate();
+    }
+    this.sockets.clear();
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+  }
+}
