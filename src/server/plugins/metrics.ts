@@ -1,0 +1,219 @@
+/**
+ * Prometheus metrics (prom-client) and `GET /metrics`.
+ *
+ * Each app gets its own Registry, so several apps can live in one process (tests). Series are
+ * fed from the dispatcher's `call-updated` / `call-ended` events, the pool's `onWorkerReady`
+ * hook and the /dialin route's reply time; gauges are read at scrape time.
+ *
+ * Durations are in seconds (Prometheus' base unit), unlike the `…Ms` fields in code and logs.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import fp from 'fastify-plugin';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { CallRecord, TimelineStage } from '../../dispatch/dispatcher.js';
+import { OUTCOMES } from '../../dispatch/outcome.js';
+import type { AppDeps } from '../app.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** This app's metrics registry. */
+    metrics: Registry;
+  }
+}
+
+/** Seconds; from a fast local ack up to Daily's webhook patience. */
+const ACK_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Seconds; call set-up steps (room, queue, join, SIP registration). */
+const SETUP_BUCKETS = [0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 20, 30];
+/** Seconds; fork → ready of a worker (module loading, browser launch). */
+const WORKER_START_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20];
+
+export interface PatchbayMetrics {
+  registry: Registry;
+  callsTotal: Counter<'outcome'>;
+  callStartsTotal: Counter<'start'>;
+  webhookAck: Histogram<'status'>;
+  timeToDialinReady: Histogram;
+  timeToPinlessUpdate: Histogram;
+  holdAdded: Histogram;
+  workerStart: Histogram;
+  /** Feeds a call record (idempotent per record and stage). */
+  observeCall(record: CallRecord): void;
+}
+
+/** Builds the registry and its series. `read` supplies the gauges at scrape time. */
+export function createMetrics(read: {
+  dispatcher: AppDeps['dispatcher'];
+  pool: AppDeps['pool'];
+  version: string;
+}): PatchbayMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  const callsTotal = new Counter({
+    name: 'patchbay_calls_total',
+    help: 'Admitted calls that ended, by outcome (exactly one per call).',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  // Every outcome exists from the start, so rates and alerts see zeros rather than gaps.
+  for (const o of OUTCOMES) callsTotal.inc({ outcome: o }, 0);
+
+  const callStartsTotal = new Counter({
+    name: 'patchbay_call_starts_total',
+    help: 'Calls handed to a worker, by whether the worker was already warm or had to be cold-started.',
+    labelNames: ['start'] as const,
+    registers: [registry],
+  });
+  callStartsTotal.inc({ start: 'warm' }, 0);
+  callStartsTotal.inc({ start: 'cold' }, 0);
+
+  new Gauge({
+    name: 'patchbay_active_bots',
+    help: 'Calls holding a bot slot right now (worker assigned or being assigned).',
+    registers: [registry],
+    collect() {
+      this.set(read.dispatcher.stats().active);
+    },
+  });
+  new Gauge({
+    name: 'patchbay_queued_calls',
+    help: 'Admitted calls waiting for a free bot slot.',
+    registers: [registry],
+    collect() {
+      this.set(read.dispatcher.stats().queued);
+    },
+  });
+  new Gauge({
+    name: 'patchbay_idle_workers',
+    help: 'Pre-started (warm) workers ready to take a call.',
+    registers: [registry],
+    collect() {
+      this.set(read.pool.stats().idle);
+    },
+  });
+  new Gauge({
+    name: 'patchbay_starting_workers',
+    help: 'Workers being started (not ready yet).',
+    registers: [registry],
+    collect() {
+      this.set(read.pool.stats().starting);
+    },
+  });
+  new Gauge({
+    name: 'patchbay_draining',
+    help: '1 while this replica drains (refuses new calls), else 0.',
+    registers: [registry],
+    collect() {
+      this.set(read.dispatcher.isDraining ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'patchbay_info',
+    help: 'Always 1; the version as a label.',
+    labelNames: ['version'] as const,
+    registers: [registry],
+  }).set({ version: read.version }, 1);
+
+  const webhookAck = new Histogram({
+    name: 'patchbay_webhook_ack_seconds',
+    help: 'Time to answer the pinless dial-in webhook (POST /dialin), by HTTP status.',
+    labelNames: ['status'] as const,
+    buckets: ACK_BUCKETS,
+    registers: [registry],
+  });
+  const timeToDialinReady = new Histogram({
+    name: 'patchbay_time_to_dialin_ready_seconds',
+    help: 'Webhook received → dialin-ready seen by the bot (room, queue, worker, join, SIP registration).',
+    buckets: SETUP_BUCKETS,
+    registers: [registry],
+  });
+  const timeToPinlessUpdate = new Histogram({
+    name: 'patchbay_time_to_pinless_update_seconds',
+    help: 'Webhook received → pinlessCallUpdate accepted by Daily (retries included).',
+    buckets: SETUP_BUCKETS,
+    registers: [registry],
+  });
+  const holdAdded = new Histogram({
+    name: 'patchbay_hold_added_seconds',
+    help: 'Hold time added by this service: webhook received → pinlessCallUpdate sent (the log line\'s holdAddedMs).',
+    buckets: SETUP_BUCKETS,
+    registers: [registry],
+  });
+  const workerStart = new Histogram({
+    name: 'patchbay_worker_start_seconds',
+    help: 'Worker start time: fork → ready (bot code loaded, call client prepared).',
+    buckets: WORKER_START_BUCKETS,
+    registers: [registry],
+  });
+
+  const seen = new WeakMap<CallRecord, Set<string>>();
+  const once = (record: CallRecord, key: string): boolean => {
+    let s = seen.get(record);
+    if (!s) seen.set(record, (s = new Set()));
+    if (s.has(key)) return false;
+    s.add(key);
+    return true;
+  };
+  const span = (record: CallRecord, from: TimelineStage, to: TimelineStage, h: Histogram): void => {
+    const a = record.timeline[from];
+    const b = record.timeline[to];
+    if (a === undefined || b === undefined || !once(record, to)) return;
+    h.observe(Math.max(0, b - a) / 1000);
+  };
+
+  return {
+    registry,
+    callsTotal,
+    callStartsTotal,
+    webhookAck,
+    timeToDialinReady,
+    timeToPinlessUpdate,
+    holdAdded,
+    workerStart,
+    observeCall(record) {
+      if (record.timeline.worker_assigned !== undefined && record.warmStart !== undefined && once(record, 'start')) {
+        callStartsTotal.inc({ start: record.warmStart ? 'warm' : 'cold' });
+      }
+      span(record, 'received', 'dialin_ready', timeToDialinReady);
+      span(record, 'received', 'forwarded', timeToPinlessUpdate);
+      span(record, 'received', 'forward_sent', holdAdded);
+      if (record.state === 'ended' && record.outcome && once(record, 'outcome')) {
+        callsTotal.inc({ outcome: record.outcome });
+      }
+    },
+  };
+}
+
+const metricsPluginImpl: FastifyPluginAsync<AppDeps> = async (app, deps) => {
+  const m = createMetrics({ dispatcher: deps.dispatcher, pool: deps.pool, version: deps.version });
+  app.decorate('metrics', m.registry);
+
+  const onCall = (r: CallRecord) => m.observeCall(r);
+  deps.dispatcher.on('call-updated', onCall);
+  deps.dispatcher.on('call-ended', onCall);
+  const previousReady = deps.pool.onWorkerReady;
+  deps.pool.onWorkerReady = (w, ms) => {
+    previousReady?.(w, ms);
+    m.workerStart.observe(Math.max(0, ms) / 1000);
+  };
+  app.addHook('onClose', async () => {
+    deps.dispatcher.off('call-updated', onCall);
+    deps.dispatcher.off('call-ended', onCall);
+    deps.pool.onWorkerReady = previousReady;
+  });
+
+  // The webhook's ack time, measured by Fastify from the request's arrival to the reply's end.
+  app.addHook('onResponse', async (req, reply) => {
+    if (req.routeOptions.url !== '/dialin' || req.method !== 'POST') return;
+    m.webhookAck.observe({ status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  });
+
+  app.get('/metrics', { logLevel: 'warn' }, async (_req, reply) => {
+    const body = await m.registry.metrics();
+    return reply.header('content-type', m.registry.contentType).send(body);
+  });
+};
+
+/** Registers `GET /metrics` and the hooks on the root app (not encapsulated: it sees /dialin). */
+export const metricsPlugin = fp(metricsPluginImpl, { name: 'patchbay-metrics', fastify: '5.x' });
