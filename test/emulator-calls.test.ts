@@ -427,6 +427,17 @@ describe('emulator pinless dial-in', () => {
     call.hangup();
   });
 
+  it('probes room_creation_api with a signed {"To"} when pinless dial-in is configured over REST', async () => {
+    const before = emu.webhookLog.length;
+    const r = await api(emu, 'POST', '/', { properties: { pinless_dialin: [{ phone_number: NUMBER, room_creation_api: hook.url, hmac: SECRET }] } });
+    expect(r.status).toBe(200);
+    const probe = await hook.next();
+    expect(probe.body).toEqual({ To: NUMBER });
+    expect(verifySignature(probe, SECRET)).toBe(true);
+    await new Promise((res) => setTimeout(res, 20));
+    expect(emu.webhookLog.slice(before)).toEqual([{ atMs: expect.any(Number), kind: 'probe', url: hook.url, status: 200 }]);
+  });
+
   it('delivers app messages between bots, and a second bot sees the first', async () => {
     const b = await bot({ name: 'shared' });
     const token = (await api(emu, 'POST', '/meeting-tokens', { properties: { room_name: 'shared' } })).json.token;

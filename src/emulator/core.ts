@@ -20,6 +20,7 @@ import type { ActionName, ServerMessage } from './protocol.js';
 import { WS_CLOSE } from './protocol.js';
 import { Timers } from './timers.js';
 import { signToken, verifyToken, type TokenClaims } from './token.js';
+import type { DomainWebhooks, PlatformObserver } from './webhooks.js';
 import {
   zeroLatencies,
   type EmulatorSnapshot,
@@ -28,6 +29,7 @@ import {
   type PinlessDialinEntry,
   type PlaceCallOptions,
   type RequestLogEntry,
+  type WebhookLogEntry,
 } from './types.js';
 
 /** A REST error with Daily's `{error, info}` body. */
@@ -177,6 +179,10 @@ export class EmulatorCore implements CallHost {
   private readonly webhookAborts = new Set<AbortController>();
   latencies: Latencies;
   readonly requestLog: RequestLogEntry[] = [];
+  /** Domain webhooks (webhooks.ts), set by server.ts; `observer` turns platform happenings into their events. */
+  webhooks: DomainWebhooks | undefined;
+  observer: PlatformObserver | undefined;
+  readonly webhookLog: WebhookLogEntry[] = [];
   origin = 'http://127.0.0.1:0';
   private closed = false;
   readonly log: Logger;
@@ -521,8 +527,10 @@ export class EmulatorCore implements CallHost {
   /** Adds a joined bot; starts the session (and SIP worker registration) for the first one. */
   addBot(p: BotParticipant): void {
     const room = p.room;
+    if (!room.sessionActive) this.observer?.meetingStarted(room.name);
     room.participants.set(p.sessionId, p);
     this.broadcast(room, 'participant-joined', { participant: this.participantJson(p) }, p.sessionId);
+    this.observer?.participantJoined(room.name, { sessionId: p.sessionId, userName: p.userName, owner: p.owner });
     if (!room.sessionActive) {
       room.sessionActive = true;
       if (room.endpoints.length > 0) this.scheduleDialinReady(room);
@@ -539,6 +547,7 @@ export class EmulatorCore implements CallHost {
       for (const ep of room.endpoints) {
         ep.ready = true;
         this.broadcast(room, 'dialin-ready', { sipEndpoint: ep.uri });
+        this.observer?.dialinReady(room.name, ep.uri);
         if (mode === 'twice') this.broadcast(room, 'dialin-ready', { sipEndpoint: ep.uri });
       }
     });
@@ -557,6 +566,7 @@ export class EmulatorCore implements CallHost {
     for (const call of this.calls.values()) {
       if (call.roomName === room.name && call.state !== 'ended') call.end('room_closed');
     }
+    this.observer?.meetingEnded(room.name);
   }
 
   /** A bot left (leave, socket closed, ejected). */
@@ -567,6 +577,7 @@ export class EmulatorCore implements CallHost {
     p.audio.clear();
     room.participants.delete(p.sessionId);
     if (o.notify) this.broadcast(room, 'participant-left', { participant: this.participantJson(p), reason });
+    this.observer?.participantLeft(room.name, { sessionId: p.sessionId, userName: p.userName, owner: p.owner });
     if (this.botCount(room) === 0 && room.sessionActive) this.endSession(room);
   }
 
@@ -726,29 +737,49 @@ export class EmulatorCore implements CallHost {
       callDomain: call.callDomain,
       ...(Object.keys(call.sipHeaders).length > 0 ? { sipHeaders: call.sipHeaders } : {}),
     });
+    const rec: NonNullable<CallImpl['webhook']> = { url: entry.room_creation_api, sentAtMs: Date.now() - call.startedAt };
+    call.webhook = rec;
+    const r = await this.postSigned(entry, body, 'call', call.callId);
+    if (r.status !== undefined) rec.status = r.status;
+    if (r.error !== undefined) rec.error = r.error;
+  }
+
+  /** Daily's probe when pinless dial-in is configured: a signed `{"To": <number>}`. */
+  probe(entries: readonly PinlessDialinEntry[]): void {
+    if (this.closed) return;
+    for (const e of entries) {
+      const to = e.phone_number ?? e.sip_uri;
+      if (to !== undefined) void this.postSigned(e, JSON.stringify({ To: to }), 'probe');
+    }
+  }
+
+  /** POSTs a JSON body to `room_creation_api`, signed when the entry has an hmac; records it in webhookLog. */
+  private async postSigned(entry: PinlessDialinEntry, body: string, kind: WebhookLogEntry['kind'], callId?: string): Promise<{ status?: number; error?: string }> {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (entry.hmac) {
       const ts = String(Math.floor(Date.now() / 1000));
       headers['x-pinless-timestamp'] = ts;
       headers['x-pinless-signature'] = createHmac('sha256', Buffer.from(entry.hmac, 'base64')).update(`${ts}.${body}`).digest('base64');
     }
+    const log: WebhookLogEntry = { atMs: Date.now(), kind, url: entry.room_creation_api, ...(callId ? { callId } : {}) };
+    this.webhookLog.push(log);
+    if (this.webhookLog.length > 10_000) this.webhookLog.splice(0, this.webhookLog.length - 10_000);
     const ac = new AbortController();
     this.webhookAborts.add(ac);
     const cancelTimeout = this.timers.after(this.opts.webhookTimeoutMs, () => ac.abort(new Error('webhook timed out')));
-    const rec: NonNullable<CallImpl['webhook']> = { url: entry.room_creation_api, sentAtMs: Date.now() - call.startedAt };
-    call.webhook = rec;
     try {
       const res = await fetch(entry.room_creation_api, { method: 'POST', headers, body, signal: ac.signal });
-      rec.status = res.status;
+      log.status = res.status;
       await res.arrayBuffer().catch(() => undefined);
-      this.log.debug({ callId: call.callId, status: res.status }, 'emulator: webhook answered');
+      this.log.debug({ callId, kind, status: res.status }, 'emulator: webhook answered');
     } catch (err) {
-      rec.error = ac.signal.aborted ? String((ac.signal.reason as Error)?.message ?? 'aborted') : (err as Error).message;
-      this.log.debug({ callId: call.callId, err: rec.error }, 'emulator: webhook failed');
+      log.error = ac.signal.aborted ? String((ac.signal.reason as Error)?.message ?? 'aborted') : (err as Error).message;
+      this.log.debug({ callId, kind, err: log.error }, 'emulator: webhook failed');
     } finally {
       cancelTimeout();
       this.webhookAborts.delete(ac);
     }
+    return { ...(log.status === undefined ? {} : { status: log.status }), ...(log.error === undefined ? {} : { error: log.error }) };
   }
 
   logRequest(e: RequestLogEntry): void {
@@ -794,6 +825,7 @@ export class EmulatorCore implements CallHost {
         if (!wasReady || !endpoint.ready) {
           // Daily accepted the update, but the SIP endpoint was not registered: the call drops.
           call.addLine('system', 'call failed: the SIP endpoint was not ready');
+          this.observer?.dialinError(r.name, { sessionId: randomUUID(), from: call.from }, `SIP endpoint ${endpoint.uri} is not ready`);
           call.end('forwarded_before_ready');
           return;
         }
@@ -819,6 +851,8 @@ export class EmulatorCore implements CallHost {
       sipEndpoint: ep.uri,
       sipHeaders: { ...call.sipHeaders },
     });
+    this.observer?.participantJoined(room.name, { sessionId, userName: p.userName, isSip: true });
+    this.observer?.dialinConnected(room.name, { sessionId, from: call.from, displayName: p.userName, sipHeaders: call.sipHeaders });
   }
 
   // CallHost
@@ -845,6 +879,8 @@ export class EmulatorCore implements CallHost {
         const why = reason === 'caller_hangup' ? 'hangup' : reason;
         this.broadcast(room, 'participant-left', { participant: this.participantJson(p), reason: why });
         this.broadcast(room, 'dialin-stopped', { sessionId: p.sessionId, sipEndpoint: p.endpoint });
+        this.observer?.participantLeft(room.name, { sessionId: p.sessionId, userName: p.userName, isSip: true });
+        this.observer?.dialinStopped(room.name, { sessionId: p.sessionId, from: call.from, displayName: p.userName, sipHeaders: call.sipHeaders });
       }
     }
     this.log.debug({ callId: call.callId, reason }, 'emulator: call ended');
@@ -886,6 +922,7 @@ export class EmulatorCore implements CallHost {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.webhooks?.close();
     for (const c of this.calls.values()) c.end('emulator_closed');
     for (const ac of this.webhookAborts) ac.abort(new Error('emulator closed'));
     this.timers.clearAll();

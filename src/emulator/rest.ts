@@ -8,7 +8,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ApiError, dailyErrorName, type EmulatorCore } from './core.js';
 import { checkScript, type CallImpl } from './call.js';
-import type { CallerStep, DialinReadyMode, FaultSpec, Latencies } from './types.js';
+import { webhookRoutes } from './webhooks.js';
+import type { CallerStep, DialinReadyMode, FaultSpec, Latencies, PinlessDialinEntry } from './types.js';
 
 type App = FastifyInstance;
 
@@ -88,10 +89,16 @@ export function dailyRoutes(core: EmulatorCore, apiKey: string) {
           if (k !== 'pinless_dialin') throw new ApiError(400, 'invalid-request-error', `the emulator does not support domain property '${k}'`);
         }
         // Like Daily: the array replaces the whole pinless_dialin configuration.
-        if (props.pinless_dialin !== undefined) core.setPinless(props.pinless_dialin);
+        if (props.pinless_dialin !== undefined) {
+          core.setPinless(props.pinless_dialin);
+          core.probe(core.getPinless());
+        }
         return core.domainJson();
       },
     );
+
+    // ── webhooks (webhooks.ts) ──
+    if (core.webhooks) await app.register(webhookRoutes(core.webhooks));
 
     // ── domain-dialin-config ──
     app.get(
@@ -108,9 +115,13 @@ export function dailyRoutes(core: EmulatorCore, apiKey: string) {
       if (!e) throw new ApiError(404, 'not-found', `dialin config ${req.params.id} not found`);
       return core.dialinConfigJson(e);
     });
-    app.post('/domain-dialin-config', { schema: { body: AnyObject } }, async (req) => core.createDialinConfig(req.body));
+    const probed = (cfg: Record<string, unknown>): Record<string, unknown> => {
+      core.probe([cfg.config as PinlessDialinEntry]);
+      return cfg;
+    };
+    app.post('/domain-dialin-config', { schema: { body: AnyObject } }, async (req) => probed(core.createDialinConfig(req.body)));
     app.put('/domain-dialin-config/:id', { schema: { params: IdParams, body: AnyObject } }, async (req) =>
-      core.updateDialinConfig(req.params.id, req.body),
+      probed(core.updateDialinConfig(req.params.id, req.body)),
     );
     app.delete('/domain-dialin-config/:id', { schema: { params: IdParams } }, async (req) => {
       core.deleteDialinConfig(req.params.id);

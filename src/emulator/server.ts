@@ -6,6 +6,7 @@ import Fastify from 'fastify';
 import { pino } from 'pino';
 import { EmulatorCore } from './core.js';
 import { controlRoutes, dailyRoutes, installErrorHandling } from './rest.js';
+import { DomainWebhooks, webhookObserver } from './webhooks.js';
 import { EmulatorSockets } from './ws.js';
 import type { Emulator, EmulatorOptions, Latencies } from './types.js';
 
@@ -27,6 +28,7 @@ export type {
   RateLimit,
   RequestLogEntry,
   TranscriptLine,
+  WebhookLogEntry,
   WebhookRecord,
 } from './types.js';
 export { realisticLatencies, zeroLatencies } from './types.js';
@@ -44,6 +46,8 @@ export async function createEmulator(opts: EmulatorOptions): Promise<Emulator> {
     dtmfGapMs: opts.dtmfGapMs ?? 100,
     webhookTimeoutMs: opts.webhookTimeoutMs ?? 10_000,
   });
+  core.webhooks = new DomainWebhooks({ domainId: core.domainId, timers: core.timers, log: logger, ...opts.domainWebhooks });
+  core.observer = webhookObserver(core.webhooks, core.domainId);
   const setLatencies = (l: Partial<Latencies>): void => {
     for (const [k, v] of Object.entries(l)) {
       if (v === undefined) continue;
@@ -89,6 +93,7 @@ export async function createEmulator(opts: EmulatorOptions): Promise<Emulator> {
     getCall: (id) => core.calls.get(id) ?? core.getCallByCallId(id),
     faults: core.faults,
     requestLog: core.requestLog,
+    webhookLog: core.webhookLog,
     setLatencies,
     snapshot: () => core.snapshot(),
     close: () => {

@@ -75,6 +75,8 @@ export interface EmulatorOptions {
   dtmfGapMs?: number;
   /** Timeout of the webhook POST to `room_creation_api`. Default 10 000. */
   webhookTimeoutMs?: number;
+  /** Domain webhooks (`/v1/webhooks`, src/emulator/webhooks.ts): verification and delivery timeouts, first retry gap. */
+  domainWebhooks?: { verifyTimeoutMs?: number; deliveryTimeoutMs?: number; retryBaseMs?: number };
 }
 
 export type CallerStep =
@@ -200,6 +202,16 @@ export interface RequestLogEntry {
   callId?: string;
 }
 
+/** One POST to a `room_creation_api`: a call's webhook or a configuration probe. */
+export interface WebhookLogEntry {
+  atMs: number;
+  kind: 'call' | 'probe';
+  url: string;
+  status?: number;
+  error?: string;
+  callId?: string;
+}
+
 export interface EmulatorSnapshot {
   rooms: Array<{
     name: string;
@@ -228,6 +240,8 @@ export interface Emulator {
   readonly faults: FaultControl;
   /** The last 10 000 /v1 requests, oldest first (faulted and refused ones included). */
   readonly requestLog: readonly RequestLogEntry[];
+  /** The last 10 000 webhooks and probes sent to `room_creation_api` URLs, oldest first. */
+  readonly webhookLog: readonly WebhookLogEntry[];
   setLatencies(l: Partial<Latencies>): void;
   snapshot(): EmulatorSnapshot;
   close(): Promise<void>;
