@@ -57,6 +57,7 @@ describe('emulator REST', () => {
     const route = await api(emu, 'GET', '/nothing-here');
     expect(route.status).toBe(404);
     expect(route.json.error).toBe('not-found');
+    expect((await api(emu, 'GET', '/nothing-here', undefined, null)).status).toBe(401);
     const bad = await api(emu, 'POST', '/rooms', '{"name": ');
     expect(bad.status).toBe(400);
     expect(bad.json.error).toBe('json-parsing-error');
@@ -209,6 +210,18 @@ describe('emulator joins (token validation)', () => {
     // A public room needs no token.
     const c = client();
     await expect(c.join({ roomUrl: roomUrl('pub'), token: '', userName: 'x', timeoutMs: 2000 })).resolves.toMatchObject({ localSessionId: expect.any(String) });
+    await c.close();
+  });
+
+  it('can join again on the same client after a failed join', async () => {
+    const c = client();
+    await expect(c.join({ roomUrl: roomUrl('missing'), token: '', userName: 'x', timeoutMs: 2000 })).rejects.toMatchObject({ code: 'join_no_room' });
+    const left: unknown[] = [];
+    c.on('left-meeting', (p) => left.push(p));
+    const { localSessionId } = await c.join({ roomUrl: roomUrl('pub'), token: '', userName: 'x', timeoutMs: 2000 });
+    await new Promise((r) => setTimeout(r, 30));
+    expect(left).toEqual([]);
+    expect(emu.snapshot().rooms.find((r) => r.name === 'pub')?.participants.map((p) => p.sessionId)).toEqual([localSessionId]);
     await c.close();
   });
 

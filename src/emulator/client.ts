@@ -38,6 +38,20 @@ export function audioDurationMs(audio: AudioOut): number {
 /** Join codes the emulator sends that will not change on a retry. */
 const FINAL_JOIN_CODES = new Set(['no-room', 'invalid-token', 'exp-token', 'exp-room', 'not-allowed', 'invalid-request']);
 
+/** Closes a socket politely, and for sure within a second. */
+function closeSocket(ws: WebSocket, reason: string): void {
+  if (ws.readyState !== WebSocket.OPEN && ws.readyState !== WebSocket.CONNECTING) return;
+  try {
+    ws.close(1000, reason);
+  } catch {
+    ws.terminate();
+  }
+  // Do not wait forever for the closing handshake.
+  const t = setTimeout(() => ws.terminate(), 1_000);
+  t.unref();
+  ws.once('close', () => clearTimeout(t));
+}
+
 interface Pending {
   resolve: () => void;
   reject: (e: Error) => void;
@@ -89,7 +103,9 @@ export class EmulatorCallClient implements CallClient {
         clearTimeout(timer);
         if (err) {
           reject(err);
-          this.shutdown('join-failed', false);
+          // Forget this socket: a later join on the same client starts afresh.
+          this.ws = undefined;
+          closeSocket(ws, 'join-failed');
         } else {
           resolve({ localSessionId: sessionId! });
         }
@@ -107,9 +123,10 @@ export class EmulatorCallClient implements CallClient {
       ws.on('close', (code, reasonBuf) => {
         const reason = reasonBuf.toString() || `socket closed (${code})`;
         settle(new PatchbayError('join_failed', `the emulator closed the socket during join: ${reason}`, { retryable: true }));
-        this.onSocketClosed(reason);
+        if (this.ws === ws) this.onSocketClosed(reason);
       });
       ws.on('message', (data) => {
+        if (this.ws !== ws) return;
         let m: ServerMessage;
         try {
           m = JSON.parse(data.toString()) as ServerMessage;
@@ -266,17 +283,7 @@ export class EmulatorCallClient implements CallClient {
     this.endReason ??= reason;
     this.rejectAll();
     if (emit) this.emitLeft(this.endReason);
-    if (ws && (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING)) {
-      try {
-        ws.close(1000, reason);
-      } catch {
-        ws.terminate();
-      }
-      // Do not wait forever for the closing handshake.
-      const t = setTimeout(() => ws.terminate(), 1_000);
-      t.unref();
-      ws.once('close', () => clearTimeout(t));
-    }
+    if (ws) closeSocket(ws, reason);
   }
 
   async close(): Promise<void> {

@@ -53,7 +53,7 @@ export function dailyRoutes(core: EmulatorCore, apiKey: string) {
 
     // Faults and rate limit first (they stand for Daily's edge), then the bearer key.
     // (preValidation: after body parsing, so that the request log can name the callId.)
-    app.addHook('preValidation', async (req: FastifyRequest, reply: FastifyReply) => {
+    const guard = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
       const path = v1Path(req.url);
       const d = core.faults.decide(req.method, path);
       if (d.delayMs > 0) await core.timers.sleep(d.delayMs);
@@ -66,7 +66,12 @@ export function dailyRoutes(core: EmulatorCore, apiKey: string) {
       if (!m) return sendError(reply, new ApiError(401, 'authorization-header-error', 'missing or malformed Authorization header'));
       if (!keyMatches(m[1]!, apiKey)) return sendError(reply, new ApiError(401, 'authentication-error', 'the API key is not valid'));
       return undefined;
-    });
+    };
+    app.addHook('preValidation', guard);
+    // Unknown /v1 routes: faults and auth first, like any other Daily route.
+    app.setNotFoundHandler({ preValidation: guard }, (req, reply) =>
+      sendError(reply, new ApiError(404, 'not-found', `no such endpoint: ${req.method} ${req.url.split('?')[0]}`)),
+    );
     app.addHook('onResponse', async (req: FastifyRequest, reply: FastifyReply) => {
       const body = req.body as { callId?: unknown } | undefined;
       core.logRequest({
