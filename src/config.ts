@@ -61,6 +61,22 @@ export const EnvSchema = Type.Object({
   // Bots
   BOTS_DIR: Type.Optional(Type.String()),
   DEFAULT_BOT: Type.String({ default: 'default' }),
+  /** Routing file (JSON, see docs/bots.md). Default: `<BOTS_DIR>/routes.json` when it exists. */
+  ROUTES_FILE: Type.Optional(Type.String({ minLength: 1 })),
+
+  // Speech and language services for bots (see docs/bots.md)
+  /** auto: espeak-ng with the daily client when installed, text-only otherwise (the emulator carries words). */
+  TTS_PROVIDER: Type.Union(['auto', 'espeak', 'text', 'openai'].map((l) => Type.Literal(l)), { default: 'auto' }),
+  TTS_VOICE: Type.Optional(Type.String({ minLength: 1 })),
+  TTS_SAMPLE_RATE: Type.Integer({ default: 16_000, minimum: 8_000, maximum: 48_000 }),
+  ESPEAK_PATH: Type.String({ default: 'espeak-ng' }),
+  /** Key for OpenAI-compatible LLM / TTS endpoints; unset → bots run offline (rule-based replies, local TTS). */
+  OPENAI_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  LLM_BASE_URL: Type.String({ default: 'https://api.openai.com/v1' }),
+  LLM_MODEL: Type.String({ default: 'gpt-4o-mini' }),
+  LLM_TIMEOUT_MS: Int(10_000, 100),
+  TTS_BASE_URL: Type.Optional(Type.String({ minLength: 1 })),
+  TTS_MODEL: Type.String({ default: 'gpt-4o-mini-tts' }),
 
   // Embedded emulator (used when DAILY_API_KEY is unset)
   EMULATOR_HOST: Type.String({ default: '127.0.0.1' }),
@@ -114,7 +130,20 @@ export interface Config {
   bots: {
     dir: string;
     defaultBot: string;
+    /** Explicit ROUTES_FILE (must exist), or undefined: `<dir>/routes.json` when present. */
+    routesFile: string | undefined;
   };
+  tts: {
+    provider: 'auto' | 'espeak' | 'text' | 'openai';
+    voice: string | undefined;
+    sampleRate: number;
+    espeakPath: string;
+    /** OpenAI-compatible speech endpoint (TTS_PROVIDER=openai). */
+    baseUrl: string;
+    model: string;
+  };
+  /** OpenAI-compatible chat endpoint for bots; undefined without OPENAI_API_KEY. */
+  llm: { apiKey: string; baseUrl: string; model: string; timeoutMs: number } | undefined;
   emulator: {
     enabled: boolean;
     host: string;
@@ -144,6 +173,9 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(s)) {
       throw new ConfigError('invalid configuration: DAILY_PINLESS_HMAC must be a comma-separated list of base64 secrets');
     }
+  }
+  if (e.TTS_PROVIDER === 'openai' && !e.OPENAI_API_KEY) {
+    throw new ConfigError('invalid configuration: TTS_PROVIDER=openai needs OPENAI_API_KEY');
   }
   if (e.WORKER_MEMORY_WARN_MB > e.WORKER_MEMORY_LIMIT_MB) {
     throw new ConfigError('invalid configuration: WORKER_MEMORY_WARN_MB must not exceed WORKER_MEMORY_LIMIT_MB');
@@ -199,7 +231,17 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     bots: {
       dir: e.BOTS_DIR ?? new URL('../bots/', import.meta.url).pathname,
       defaultBot: e.DEFAULT_BOT,
+      routesFile: e.ROUTES_FILE,
     },
+    tts: {
+      provider: e.TTS_PROVIDER as Config['tts']['provider'],
+      voice: e.TTS_VOICE,
+      sampleRate: e.TTS_SAMPLE_RATE,
+      espeakPath: e.ESPEAK_PATH,
+      baseUrl: e.TTS_BASE_URL ?? e.LLM_BASE_URL,
+      model: e.TTS_MODEL,
+    },
+    llm: e.OPENAI_API_KEY ? { apiKey: e.OPENAI_API_KEY, baseUrl: e.LLM_BASE_URL, model: e.LLM_MODEL, timeoutMs: e.LLM_TIMEOUT_MS } : undefined,
     emulator: {
       enabled: emulatorEnabled,
       host: e.EMULATOR_HOST,

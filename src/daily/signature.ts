@@ -74,3 +74,10 @@ export function verifyPinlessSignature(input: VerifyInput): SignatureCheck {
   });
   return matched >= 0 ? { ok: true, secretIndex: matched } : { ok: false, reason: 'mismatch' };
 }
+
+/**
+ * Daily's domain webhooks (`POST /webhooks`) sign the same way, with their own secret, in
+ * `X-Webhook-Signature` / `X-Webhook-Timestamp`: one implementation for both.
+ */
+export const signWebhook = signPinless;
+export const verifyWebhookSignature = verifyPinlessSignature;

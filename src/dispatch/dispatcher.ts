@@ -18,6 +18,7 @@ import { maskNumber } from '../logger.js';
 import type { Outcome } from './outcome.js';
 import type { WorkerPool } from './pool.js';
 import type { CallAssignment, ChildMessage, Stage } from './protocol.js';
+import { routeResult, type RouteResult } from './router.js';
 import type { WorkerHandle } from './worker-handle.js';
 
 export type TimelineStage = 'received' | 'room_created' | 'queued' | 'worker_assigned' | Stage | 'ended';
@@ -63,7 +64,7 @@ export interface DispatcherDeps {
   daily: DailyRestClient;
   pool: WorkerPool;
   /** Picks the bot for a call. */
-  route(call: PinlessCall): string;
+  route(call: PinlessCall): string | RouteResult;
 }
 
 const DEDUPE_TTL_MS = 15 * 60_000;
@@ -136,7 +137,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     this.admitting++;
     const id = randomUUID();
     const roomName = `pb-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
-    const bot = this.deps.route(call);
+    const { bot, config: botConfig } = routeResult(this.deps.route(call));
     const record: CallRecord = {
       id,
       callId: call.callId,
@@ -199,6 +200,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       token,
       bot,
       receivedAtMs,
+      ...(botConfig ? { botConfig } : {}),
     };
     record.state = 'queued';
     record.timeline.queued = Date.now();

@@ -31,6 +31,29 @@ export interface WorkerInit {
   pinlessUpdateTimeoutMs: number;
   pinlessUpdateDeadlineMs: number;
   pingTimeoutMs: number;
+  /** Speech for `call.say()` (see src/sdk/tts.ts). Absent → text-only. */
+  tts?: TtsInit;
+  /** OpenAI-compatible chat endpoint offered to bots as `call.llm`. Absent → `call.llm` is undefined. */
+  llm?: LlmInit;
+}
+
+export interface TtsInit {
+  provider: 'auto' | 'espeak' | 'text' | 'openai';
+  voice?: string;
+  sampleRate: number;
+  espeakPath: string;
+  /** TTS_PROVIDER=openai: endpoint, model and key. The key is never logged. */
+  baseUrl?: string;
+  model?: string;
+  apiKey?: string;
+}
+
+export interface LlmInit {
+  baseUrl: string;
+  model: string;
+  /** Never logged. */
+  apiKey: string;
+  timeoutMs: number;
 }
 
 /** One call, as handed to a worker. */
@@ -50,6 +73,8 @@ export interface CallAssignment {
   bot: string;
   /** Date.now() when the webhook arrived, for the timeline. */
   receivedAtMs: number;
+  /** Bot settings from the routing file (`call.config` in the bot). */
+  botConfig?: Record<string, unknown>;
 }
 
 export type Stage =

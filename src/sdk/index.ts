@@ -14,11 +14,17 @@
  * still there). Every primitive rejects with `CallEndedError` once the call is over, so a bot's
  * code unwinds by itself when the caller hangs up.
  */
+import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { Outcome } from '../dispatch/outcome.js';
+import type { LlmProvider } from './llm.js';
 
-export { CallEndedError } from '../errors.js';
+export { CallEndedError, PatchbayError } from '../errors.js';
 export type { Outcome } from '../dispatch/outcome.js';
+export type { ChatMessage, ChatOptions, LlmProvider } from './llm.js';
+export { LlmError } from './llm.js';
+export { TtsError } from './tts.js';
+export { spellOut } from './speech.js';
 
 /** What is known about the call. */
 export interface CallInfo {
@@ -31,6 +37,8 @@ export interface CallInfo {
   readonly sipHeaders: Readonly<Record<string, string>>;
   readonly roomUrl: string;
   readonly bot: string;
+  /** This bot's settings from the routing file (`bots.<name>` merged with the route's `config`). */
+  readonly config: Readonly<Record<string, unknown>>;
 }
 
 export interface CollectDigitsOptions {
@@ -52,7 +60,10 @@ export interface ListenOptions {
 export type TransferTarget = { sipUri: string } | { phoneNumber: string };
 
 export interface Call extends CallInfo {
+  /** pino child logger carrying callId, bot and pid. */
   readonly logger: Logger;
+  /** An OpenAI-compatible chat client when OPENAI_API_KEY is configured; undefined offline. */
+  readonly llm: LlmProvider | undefined;
   /** Aborts when the call ends, whatever the reason. */
   readonly signal: AbortSignal;
   /** Speaks `text` (TTS) and resolves when it has been played. */
@@ -77,6 +88,11 @@ export interface BotOptions {
   idleTimeoutMs?: number;
   /** A tighter MAX_CALL_MS for this bot. */
   maxCallMs?: number;
+  /**
+   * Start Daily transcription as soon as the caller is connected (so nothing they say is lost
+   * while the bot greets them). Implied by `onTranscript`; `listen()` starts it lazily otherwise.
+   */
+  transcription?: boolean | { language?: string };
   /** Runs in the idle worker before any call is assigned: load audio, models, clients. */
   prewarm?: () => void | Promise<void>;
   onCall(call: Call): void | Promise<void>;
@@ -89,15 +105,54 @@ export interface BotOptions {
 }
 
 const BRAND = Symbol.for('patchbay.bot');
+const FILE = Symbol.for('patchbay.bot.file');
 
 export type Bot = Readonly<BotOptions> & { readonly [BRAND]: true };
+
+const HOOKS = ['prewarm', 'onCall', 'onDtmf', 'onTranscript', 'onEnd'] as const;
 
 export function defineBot(options: BotOptions): Bot {
   if (!options || typeof options.name !== 'string' || options.name.length === 0) {
     throw new TypeError('defineBot: `name` is required');
   }
   if (typeof options.onCall !== 'function') throw new TypeError(`defineBot(${options.name}): \`onCall\` must be a function`);
-  return Object.freeze({ ...options, [BRAND]: true as const });
+  for (const h of HOOKS) {
+    if (options[h] !== undefined && typeof options[h] !== 'function') throw new TypeError(`defineBot(${options.name}): \`${h}\` must be a function`);
+  }
+  for (const k of ['idleTimeoutMs', 'maxCallMs'] as const) {
+    const v = options[k];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)) {
+      throw new TypeError(`defineBot(${options.name}): \`${k}\` must be a positive number of ms`);
+    }
+  }
+  const bot = { ...options, [BRAND]: true as const };
+  const file = callerFile();
+  if (file) Object.defineProperty(bot, FILE, { value: file, enumerable: false });
+  return Object.freeze(bot);
+}
+
+/** The file that called defineBot() (from the stack), so the test harness can load it in a worker. */
+function callerFile(): string | undefined {
+  const stack = new Error().stack ?? '';
+  const self = import.meta.url;
+  for (const line of stack.split('\n').slice(1)) {
+    const m = /\(?((?:file:\/\/)?\/[^\s()]+?):\d+:\d+\)?\s*$/.exec(line.trim());
+    if (!m?.[1]) continue;
+    const loc = m[1];
+    const href = loc.startsWith('file://') ? loc : `file://${loc}`;
+    if (href.split('?')[0] === self.split('?')[0] || /\/sdk\/index\.[cm]?[jt]s$/.test(loc)) continue;
+    try {
+      return loc.startsWith('file://') ? fileURLToPath(loc.split('?')[0]!) : loc.split('?')[0];
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+/** Where a bot was defined (absolute path), when known. */
+export function botFileOf(bot: Bot): string | undefined {
+  return (bot as unknown as Record<symbol, string | undefined>)[FILE];
 }
 
 export function isBot(value: unknown): value is Bot {

@@ -8,6 +8,7 @@ import type { CallClient } from '../daily/call-client.js';
 import { CallEndedError, PatchbayError } from '../errors.js';
 import type { Outcome } from '../dispatch/outcome.js';
 import type { Call, CallInfo, CollectDigitsOptions, ListenOptions, TransferTarget } from './index.js';
+import type { LlmProvider } from './llm.js';
 import type { TtsProvider } from './tts.js';
 import { decodeWav } from './wav.js';
 
@@ -26,6 +27,9 @@ export interface SessionDeps {
   report(kind: BotEventKind, value: string): void;
   callerSessionId(): string | undefined;
   idleTimeoutMs?: number;
+  llm?: LlmProvider;
+  /** Language for Daily transcription (bot option `transcription: { language }`). */
+  transcriptionLanguage?: string;
 }
 
 /** A FIFO that hands items to waiters, or buffers them until someone asks. */
@@ -73,6 +77,15 @@ class Inbox<T> {
   clear(): void {
     this.items = [];
   }
+
+  /** Drops the buffered head item if it equals `v`. */
+  dropHead(v: T): boolean {
+    if (this.items.length > 0 && this.items[0] === v) {
+      this.items.shift();
+      return true;
+    }
+    return false;
+  }
 }
 
 export class CallSession implements Call {
@@ -83,8 +96,10 @@ export class CallSession implements Call {
   readonly sipHeaders: Readonly<Record<string, string>>;
   readonly roomUrl: string;
   readonly bot: string;
+  readonly config: Readonly<Record<string, unknown>>;
   readonly logger: Logger;
   readonly signal: AbortSignal;
+  readonly llm: LlmProvider | undefined;
 
   private readonly digits = new Inbox<string>();
   private readonly transcripts = new Inbox<string>();
@@ -102,6 +117,8 @@ export class CallSession implements Call {
     this.sipHeaders = deps.info.sipHeaders;
     this.roomUrl = deps.info.roomUrl;
     this.bot = deps.info.bot;
+    this.config = deps.info.config;
+    this.llm = deps.llm;
     this.logger = deps.logger;
     this.signal = deps.signal;
     deps.signal.addEventListener('abort', () => clearTimeout(this.idleTimer), { once: true });
@@ -171,6 +188,8 @@ export class CallSession implements Call {
   async collectDigits(opts: CollectDigitsOptions = {}): Promise<string> {
     this.ensureLive();
     const max = opts.maxDigits ?? 1;
+    if (!Number.isInteger(max) || max < 1) throw new TypeError('collectDigits: maxDigits must be a positive integer');
+    if (opts.terminator !== undefined && !/^[0-9*#A-D]$/.test(opts.terminator)) throw new TypeError('collectDigits: terminator must be one DTMF key (0-9 * # A-D)');
     const first = opts.firstDigitTimeoutMs ?? 5_000;
     const inter = opts.interDigitTimeoutMs ?? 3_000;
     let got = '';
@@ -180,6 +199,8 @@ export class CallSession implements Call {
       if (opts.terminator && d === opts.terminator) break;
       got += d;
     }
+    // "1234#" with maxDigits 4: the terminator already typed belongs to this input, not the next.
+    if (got.length === max && opts.terminator) this.digits.dropHead(opts.terminator);
     this.deps.report('digits', got);
     return got;
   }
@@ -193,7 +214,8 @@ export class CallSession implements Call {
 
   /** Starts Daily transcription once (listen() and onTranscript need it). */
   startTranscription(): Promise<void> {
-    this.transcribing ??= this.deps.client.startTranscription().catch((err: unknown) => {
+    const lang = this.deps.transcriptionLanguage;
+    this.transcribing ??= this.deps.client.startTranscription(lang ? { language: lang } : undefined).catch((err: unknown) => {
       this.transcribing = undefined;
       throw err;
     });

@@ -10,7 +10,7 @@ import { DailyRestClient } from '../daily/rest.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
 import { WorkerPool } from '../dispatch/pool.js';
 import type { WorkerInit } from '../dispatch/protocol.js';
-import { defaultRouter, type Route } from '../dispatch/router.js';
+import { loadRoutes, type Route } from '../dispatch/router.js';
 import type { Emulator } from '../emulator/server.js';
 import type { Logger } from '../logger.js';
 import { buildApp } from './app.js';
@@ -56,6 +56,9 @@ export interface RuntimeOptions {
 }
 
 export async function createRuntime(config: Config, logger: Logger, opts: RuntimeOptions = {}): Promise<Runtime> {
+  // The routing file is checked before anything starts: an unknown bot is a start-up error naming it.
+  const routes = opts.route ? undefined : loadRoutes({ botsDir: config.bots.dir, defaultBot: config.bots.defaultBot, routesFile: config.bots.routesFile });
+  if (routes) logger.info({ routesFile: routes.file, bots: routes.bots }, routes.file ? 'bot routes loaded' : 'no routing file: every call goes to the default bot');
   let emulator = opts.emulator?.instance;
   let apiUrl = config.daily.apiUrl;
   let apiKey = config.daily.apiKey;
@@ -90,13 +93,21 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     dailyApiKey: apiKey,
     apiTimeoutMs: config.daily.apiTimeoutMs,
     botsDir: config.bots.dir,
-    preloadBots: [...new Set([config.bots.defaultBot, ...(opts.preloadBots ?? [])])],
+    preloadBots: [...new Set([...(routes?.bots ?? [config.bots.defaultBot]), ...(opts.preloadBots ?? [])])],
     dialinReadyTimeoutMs: config.call.dialinReadyTimeoutMs,
     joinTimeoutMs: config.call.joinTimeoutMs,
     maxCallMs: config.call.maxCallMs,
     pinlessUpdateTimeoutMs: config.call.pinlessUpdateTimeoutMs,
     pinlessUpdateDeadlineMs: config.call.pinlessUpdateDeadlineMs,
     pingTimeoutMs: config.workers.pingTimeoutMs,
+    tts: {
+      provider: config.tts.provider,
+      sampleRate: config.tts.sampleRate,
+      espeakPath: config.tts.espeakPath,
+      ...(config.tts.voice ? { voice: config.tts.voice } : {}),
+      ...(config.tts.provider === 'openai' && config.llm ? { baseUrl: config.tts.baseUrl, model: config.tts.model, apiKey: config.llm.apiKey } : {}),
+    },
+    ...(config.llm ? { llm: config.llm } : {}),
   };
   const pool = new WorkerPool({
     init,
@@ -111,7 +122,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
       closeTimeoutMs: config.workers.closeTimeoutMs,
     },
   });
-  const dispatcher = new Dispatcher({ config, logger, daily, pool, route: opts.route ?? defaultRouter(config.bots.defaultBot) });
+  const dispatcher = new Dispatcher({ config, logger, daily, pool, route: opts.route ?? routes!.route });
   const app = await buildApp({ config, logger, dispatcher, pool, pinlessSecrets, version });
 
   const rt: Runtime = {

@@ -47,12 +47,22 @@ async function doLoad(botsDir: string, name: string): Promise<LoadedBot> {
   try {
     mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
   } catch (err) {
-    throw new BotLoadError(`bot "${name}" failed to load from ${file}: ${(err as Error)?.message ?? String(err)}`, file, err);
+    throw new BotLoadError(`bot "${name}" failed to load from ${file}: ${describeLoadError(err, file)}`, file, err);
   }
   if (!isBot(mod.default)) {
     throw new BotLoadError(`bot "${name}" (${file}) must \`export default defineBot({...})\``, file);
   }
   return { bot: mod.default, file };
+}
+
+/** One line, with the position in the bot's file when the runtime knows it (syntax errors). */
+function describeLoadError(err: unknown, file: string): string {
+  const message = ((err as Error)?.message ?? String(err)).replace(/\s*\n\s*/g, ' ').trim();
+  if (message.includes(path.basename(file))) return message;
+  // Node's own SyntaxError puts "file:line" as the first line of the stack, not in the message.
+  const first = (err as Error)?.stack?.split('\n')[0] ?? '';
+  const at = first.includes(path.basename(file)) ? first.trim() : botFrame(err, file);
+  return at ? `${message} (${at})` : message;
 }
 
 /** "file:line:col" of the first stack frame in the bot's file, for error logs. */

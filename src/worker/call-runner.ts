@@ -11,6 +11,7 @@ import type { Outcome } from '../dispatch/outcome.js';
 import type { CallAssignment, ChildMessage, Stage, WorkerInit } from '../dispatch/protocol.js';
 import type { CallInfo } from '../sdk/index.js';
 import { CallSession, type BotEventKind } from '../sdk/session.js';
+import type { LlmProvider } from '../sdk/llm.js';
 import { textOnlyTts, type TtsProvider } from '../sdk/tts.js';
 import { botFrame, type LoadedBot } from './bot-loader.js';
 
@@ -30,6 +31,8 @@ export interface RunCallDeps {
   /** Aborted by the parent (`hangup` message); its reason is the outcome to record. */
   hangupSignal: AbortSignal;
   tts?: TtsProvider;
+  /** Offered to the bot as `call.llm`. */
+  llm?: LlmProvider;
 }
 
 /** Settles once with the first outcome; exposes an AbortSignal that fires at the same moment. */
@@ -246,7 +249,9 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
       sipHeaders: call.sipHeaders,
       roomUrl: call.roomUrl,
       bot: call.bot,
+      config: Object.freeze({ ...(call.botConfig ?? {}) }),
     };
+    const transcriptionLanguage = typeof bot.transcription === 'object' ? bot.transcription.language : undefined;
     session = new CallSession({
       info,
       client,
@@ -257,8 +262,10 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
       report: (kind: BotEventKind, value: string) => send({ type: 'bot', callId: call.id, kind, value, atMs: Date.now() }),
       callerSessionId: () => callerSessionId,
       ...(bot.idleTimeoutMs ? { idleTimeoutMs: bot.idleTimeoutMs } : {}),
+      ...(deps.llm ? { llm: deps.llm } : {}),
+      ...(transcriptionLanguage ? { transcriptionLanguage } : {}),
     });
-    if (bot.onTranscript) await session.startTranscription().catch((err: unknown) => logger.warn({ err }, 'startTranscription failed'));
+    if (bot.onTranscript || bot.transcription) await session.startTranscription().catch((err: unknown) => logger.warn({ err }, 'startTranscription failed'));
     session.touch();
     stage('bot_started');
     const handler = (async () => bot.onCall(session!))();
@@ -302,7 +309,16 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
 }
 
 function infoOf(call: CallAssignment): CallInfo {
-  return { id: call.id, callId: call.callId, from: call.from, to: call.to, sipHeaders: call.sipHeaders, roomUrl: call.roomUrl, bot: call.bot };
+  return {
+    id: call.id,
+    callId: call.callId,
+    from: call.from,
+    to: call.to,
+    sipHeaders: call.sipHeaders,
+    roomUrl: call.roomUrl,
+    bot: call.bot,
+    config: Object.freeze({ ...(call.botConfig ?? {}) }),
+  };
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

@@ -10,7 +10,9 @@ import type { CallAssignment, ChildMessage, ParentMessage, WorkerInit } from '..
 import { isParentMessage } from '../dispatch/protocol.js';
 import type { Outcome } from '../dispatch/outcome.js';
 import { createLogger, type Logger } from '../logger.js';
-import { loadBot } from './bot-loader.js';
+import { openAiCompatibleLlm, type LlmProvider } from '../sdk/llm.js';
+import { createTts, type TtsProvider } from '../sdk/tts.js';
+import { BotLoadError, botFrame, loadBot, resolveBotFile, type LoadedBot } from './bot-loader.js';
 import { createCallClient } from './client-factory.js';
 import { runCall } from './call-runner.js';
 
@@ -24,6 +26,11 @@ let init: WorkerInit | undefined;
 let client: CallClient | undefined;
 let prepared: Promise<void> | undefined;
 let callRunning = false;
+let tts: TtsProvider | undefined;
+let llm: LlmProvider | undefined;
+/** Bots whose prewarm() threw: their calls end with bot_load_failed, other bots still work. */
+const prewarmFailed = new Map<string, BotLoadError>();
+let currentBotFile: string | undefined;
 let exiting = false;
 const hangup = new AbortController();
 
@@ -55,11 +62,13 @@ async function onInit(i: WorkerInit): Promise<void> {
     // Pay start-up costs now, before a call is assigned: bot code and the call client.
     for (const name of i.preloadBots) {
       const loaded = await loadBot(i.botsDir, name).catch((err: unknown) => {
-        logger.error({ bot: name, err: (err as Error).message }, 'bot failed to preload');
+        logger.error({ bot: name, botFile: (err as BotLoadError).file, err: (err as Error).message }, 'bot failed to preload');
         return undefined;
       });
-      if (loaded?.bot.prewarm) await loaded.bot.prewarm();
+      if (loaded?.bot.prewarm) await prewarm(name, loaded);
     }
+    tts = createTts(i.tts, { callClient: i.callClient, logger });
+    if (i.llm) llm = openAiCompatibleLlm(i.llm);
     // Node loads its fetch implementation on first use (~35 ms): pay that now, not while a caller is on hold.
     await fetch('data:,warm-up').then((r) => r.arrayBuffer()).catch(() => undefined);
     client = await createCallClient(i, logger);
@@ -80,9 +89,21 @@ async function onStart(call: CallAssignment): Promise<void> {
   }
   callRunning = true;
   const log = logger.child({ callId: call.callId, id: call.id, bot: call.bot });
-  const bot = loadBot(init.botsDir, call.bot);
+  const failed = prewarmFailed.get(call.bot);
+  const bot = failed ? Promise.reject(failed) : loadBot(init.botsDir, call.bot);
   bot.catch(() => undefined); // handled inside runCall
-  const result = await runCall({ init, call, client, logger: log, bot, send: (m) => void send(m), hangupSignal: hangup.signal });
+  currentBotFile = resolveBotFile(init.botsDir, call.bot);
+  const result = await runCall({
+    init,
+    call,
+    client,
+    logger: log,
+    bot,
+    send: (m) => void send(m),
+    hangupSignal: hangup.signal,
+    ...(tts ? { tts } : {}),
+    ...(llm ? { llm } : {}),
+  });
   await send({ type: 'done', callId: call.id, outcome: result.outcome, ...(result.detail ? { detail: result.detail } : {}), atMs: Date.now() });
   await exit(0);
 }
@@ -127,12 +148,30 @@ process.on('SIGINT', () => {
   // The dispatcher decides when we stop; a terminal Ctrl-C reaches the whole group.
 });
 
+async function prewarm(name: string, loaded: LoadedBot): Promise<void> {
+  try {
+    await loaded.bot.prewarm!();
+  } catch (err) {
+    const at = botFrame(err, loaded.file);
+    const message = `bot "${name}" prewarm() failed in ${loaded.file}: ${(err as Error)?.message ?? String(err)}${at ? ` (${at})` : ''}`;
+    logger.error({ bot: name, botFile: loaded.file, at, err }, 'bot prewarm failed');
+    prewarmFailed.set(name, new BotLoadError(message, loaded.file, err));
+  }
+}
+
+/** Where in the bot's file an escaped error came from, for the log line. */
+function botContext(err: unknown): Record<string, unknown> {
+  if (!currentBotFile) return {};
+  const at = botFrame(err, currentBotFile);
+  return { botFile: currentBotFile, ...(at ? { at } : {}) };
+}
+
 process.on('uncaughtException', (err) => {
-  logger.error({ err }, 'uncaught exception in worker');
+  logger.error({ err, ...botContext(err) }, 'uncaught exception in worker');
   if (callRunning) hangup.abort('bot_error');
   else void send({ type: 'fatal', error: String(err) }).then(() => exit(1));
 });
 process.on('unhandledRejection', (err) => {
-  logger.error({ err }, 'unhandled rejection in worker');
+  logger.error({ err, ...botContext(err) }, 'unhandled rejection in worker');
   if (callRunning) hangup.abort('bot_error');
 });

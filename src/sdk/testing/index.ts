@@ -1,0 +1,267 @@
+/**
+ * Test harness for bot authors: runs a bot in a real worker process, behind the real app, against
+ * the local Daily emulator, with a scripted caller; returns what happened.
+ *
+ *   import { runBotTest } from '../src/sdk/testing/index.js';
+ *   import menu from './ivr-menu.js';
+ *
+ *   const r = await runBotTest(menu, {
+ *     caller: [{ waitFor: 'say', match: /sales/ }, { press: '1' }],
+ *   });
+ *   expect(r.outcome).toBe('completed');
+ *   expect(r.transfer).toBe('sip:sales@pbx.example.com');
+ *
+ * `runBotTest` starts and stops everything for one call (~1 s of set-up). For many calls, keep one
+ * harness: `const h = await createBotHarness(); await h.run(bot, {...}); await h.close();`.
+ */
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { loadConfig } from '../../config.js';
+import type { BotEvent, CallRecord } from '../../dispatch/dispatcher.js';
+import type { Outcome } from '../../dispatch/outcome.js';
+import type { RouteResult } from '../../dispatch/router.js';
+import { createEmulator } from '../../emulator/server.js';
+import type { CallerStep, EmulatedCall, Emulator, EndReason, TranscriptLine } from '../../emulator/types.js';
+import { createLogger } from '../../logger.js';
+import { createRuntime, type Runtime } from '../../server/runtime.js';
+import { botFileOf, isBot, type Bot } from '../index.js';
+
+/** One step of the scripted caller. `match` may be a RegExp (its source is used, case-insensitive). */
+export type CallerAction =
+  | { wait: number }
+  | { press: string }
+  | { say: string }
+  | { waitFor: 'connected' | 'say'; match?: RegExp | string; timeoutMs?: number }
+  | { hangup: true };
+
+export interface BotTestOptions {
+  /** What the caller does, in order. The call goes on until the bot or the caller ends it. */
+  caller: CallerAction[];
+  /** Caller's number. Default +15555550100. */
+  from?: string;
+  /** Number (or SIP URI) called. Default +15550001000. */
+  to?: string;
+  sipHeaders?: Record<string, string>;
+  /** `call.config` for the bot (what the routing file would give it). */
+  config?: Record<string, unknown>;
+  /** Give up after this long (default 30 000 ms). */
+  timeoutMs?: number;
+  /** Default timeout of `waitFor` steps (default 10 000 ms). */
+  waitForTimeoutMs?: number;
+  /** Don't throw when a `waitFor` step timed out (default false: throw with the transcript). */
+  allowScriptTimeout?: boolean;
+}
+
+export interface BotTestResult {
+  outcome: Outcome;
+  /** Why, in words (e.g. "transferred to sip:…", "onCall: … (bots/x.ts:12:5)"). */
+  detail: string | undefined;
+  /** Every `say()`, in order. */
+  said: string[];
+  /** Every `collectDigits()` result, in order ('' when nothing was pressed). */
+  digits: string[];
+  /** Final transcripts of the caller the bot received. */
+  heard: string[];
+  /** `play()` calls (file or sample count). */
+  played: string[];
+  /** The transfer target, when the bot transferred the caller. */
+  transfer: string | undefined;
+  /** The reason given to `hangup()`, when the bot hung up. */
+  hangup: string | undefined;
+  /** Everything the bot did, with times. */
+  events: BotEvent[];
+  /** The call as the caller lived it (bot lines, caller lines, system lines). */
+  transcript: TranscriptLine[];
+  /** How the call ended for the caller (emulator's view). */
+  callerEnd: EndReason;
+  /** The dispatcher's record: timeline, worker pid, room. */
+  record: CallRecord;
+  durationMs: number;
+}
+
+export class BotTestError extends Error {
+  override name = 'BotTestError';
+  constructor(
+    message: string,
+    readonly transcript: readonly TranscriptLine[],
+  ) {
+    super(`${message}\n--- transcript ---\n${formatTranscript(transcript)}`);
+  }
+}
+
+export function formatTranscript(lines: readonly TranscriptLine[]): string {
+  return lines.map((l) => `${String(l.atMs).padStart(6)} ms  ${l.who.padEnd(6)} ${l.text}`).join('\n');
+}
+
+export interface BotHarnessOptions {
+  /** Directory the bots are loaded from (default: the directory of the first bot run). */
+  botsDir?: string;
+  /** Extra service settings (the same variables as the server's, e.g. OPENAI_API_KEY, LLM_BASE_URL). */
+  env?: Record<string, string>;
+  /** pino level for the stack (default: TEST_LOG_LEVEL or 'silent'). */
+  logLevel?: string;
+}
+
+export interface BotHarness {
+  run(bot: Bot | string, opts: BotTestOptions): Promise<BotTestResult>;
+  readonly emulator: Emulator;
+  readonly runtime: Runtime;
+  close(): Promise<void>;
+}
+
+const DEFAULT_TO = '+15550001000';
+
+/** Absolute file of a bot given as a Bot (from defineBot) or a path. */
+export function resolveBotPath(bot: Bot | string): string {
+  if (typeof bot === 'string') return path.resolve(bot);
+  if (!isBot(bot)) throw new TypeError('runBotTest: pass the default export of a bot module (defineBot) or its file path');
+  const file = botFileOf(bot);
+  if (!file) throw new TypeError(`runBotTest: cannot tell which file defines bot "${bot.name}"; pass its path instead`);
+  return file;
+}
+
+function botNameOf(file: string): string {
+  const base = path.basename(file).replace(/\.[cm]?[jt]s$/, '');
+  return base === 'index' ? path.basename(path.dirname(file)) : base;
+}
+
+function botDirOf(file: string): string {
+  const dir = path.dirname(file);
+  return path.basename(file).startsWith('index.') ? path.dirname(dir) : dir;
+}
+
+/** One emulator + app + worker pool for many bot test calls. */
+export async function createBotHarness(opts: BotHarnessOptions & { firstBot?: Bot | string } = {}): Promise<BotHarness> {
+  const botsDir = opts.botsDir ?? (opts.firstBot !== undefined ? botDirOf(resolveBotPath(opts.firstBot)) : undefined);
+  if (!botsDir) throw new TypeError('createBotHarness: give botsDir');
+  const level = opts.logLevel ?? process.env.TEST_LOG_LEVEL ?? 'silent';
+  const logger = createLogger({ level, name: 'bot-test' });
+  const apiKey = `test_${randomBytes(8).toString('hex')}`;
+  const emulator = await createEmulator({ host: '127.0.0.1', port: 0, apiKey, logger: logger.child({ component: 'emulator' }) });
+  const pending = new Map<string, RouteResult>();
+  let runtime: Runtime;
+  try {
+    const config = loadConfig({
+      HOST: '127.0.0.1',
+      PORT: '0',
+      LOG_LEVEL: level,
+      DAILY_PINLESS_HMAC: randomBytes(32).toString('base64'),
+      IDLE_WORKERS: '1',
+      EMULATOR_NUMBERS: DEFAULT_TO,
+      BOTS_DIR: botsDir,
+      TTS_PROVIDER: 'text',
+      ...(opts.firstBot !== undefined ? { DEFAULT_BOT: botNameOf(resolveBotPath(opts.firstBot)) } : {}),
+      WORKER_PING_INTERVAL_MS: '1000',
+      WORKER_CLOSE_TIMEOUT_MS: '2000',
+      ...opts.env,
+    });
+    runtime = await createRuntime(config, logger, {
+      emulator: { instance: emulator, apiKey },
+      // Each test call is routed to the bot (and settings) it was placed for.
+      route: (call) => pending.get(call.callId) ?? { bot: config.bots.defaultBot },
+      preloadBots: opts.firstBot !== undefined ? [botNameOf(resolveBotPath(opts.firstBot))] : [],
+    });
+    await runtime.listen();
+  } catch (err) {
+    await emulator.close();
+    throw err;
+  }
+  const ended = new Map<string, CallRecord>();
+  const waiters = new Map<string, (r: CallRecord) => void>();
+  runtime.dispatcher.on('call-ended', (r) => {
+    ended.set(r.callId, r);
+    waiters.get(r.callId)?.(r);
+  });
+
+  const ensureNumber = (to: string) => {
+    const entries = emulator.getPinlessDialin();
+    const isSip = /^sips?:/i.test(to);
+    if (entries.some((e) => (isSip ? e.sip_uri === to : e.phone_number === to))) return;
+    const base = entries[0];
+    if (!base) throw new Error('bot harness: the emulator has no pinless dial-in configured');
+    const { phone_number: _p, sip_uri: _s, ...rest } = base;
+    emulator.setPinlessDialin([...entries, { ...rest, ...(isSip ? { sip_uri: to } : { phone_number: to }) }]);
+  };
+
+  return {
+    emulator,
+    runtime: runtime!,
+    async run(bot, o) {
+      const file = resolveBotPath(bot);
+      if (path.resolve(botDirOf(file)) !== path.resolve(botsDir)) {
+        throw new TypeError(`bot harness: ${file} is not in this harness's bots directory ${botsDir}`);
+      }
+      const name = botNameOf(file);
+      const to = o.to ?? DEFAULT_TO;
+      ensureNumber(to);
+      const timeoutMs = o.timeoutMs ?? 30_000;
+      const script: CallerStep[] = o.caller.map((s) => {
+        if ('waitFor' in s) {
+          const match = s.match instanceof RegExp ? s.match.source : s.match;
+          return { waitFor: s.waitFor, ...(match !== undefined ? { match } : {}), timeoutMs: s.timeoutMs ?? o.waitForTimeoutMs ?? 10_000 };
+        }
+        return s;
+      });
+      const started = Date.now();
+      const call: EmulatedCall = emulator.placeCall({ to, from: o.from ?? '+15555550100', ...(o.sipHeaders ? { sipHeaders: o.sipHeaders } : {}), script });
+      pending.set(call.callId, { bot: name, ...(o.config ? { config: o.config } : {}) });
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          call.hangup();
+          reject(new BotTestError(`bot test: the call did not end within ${timeoutMs} ms (bot "${name}")`, call.transcript));
+        }, timeoutMs);
+      });
+      const recordP = new Promise<CallRecord>((resolve) => {
+        const have = ended.get(call.callId);
+        if (have) return resolve(have);
+        waiters.set(call.callId, resolve);
+      });
+      try {
+        const [callerEnd, record] = await Promise.race([Promise.all([call.ended, recordP]), deadline]);
+        const events = record.botEvents;
+        const of = (k: string) => events.filter((e) => e.kind === k).map((e) => e.value);
+        const transcript = [...callerEnd.transcript];
+        const scriptProblem = transcript.find((l) => l.who === 'system' && l.text.startsWith('script:'));
+        if (scriptProblem && !o.allowScriptTimeout) {
+          throw new BotTestError(`bot test: caller ${scriptProblem.text.replace(/^script:\s*/, '')} (outcome ${record.outcome}${record.detail ? `: ${record.detail}` : ''})`, transcript);
+        }
+        return {
+          outcome: record.outcome!,
+          detail: record.detail,
+          said: of('say'),
+          digits: of('digits'),
+          heard: of('transcript'),
+          played: of('play'),
+          transfer: of('transfer')[0],
+          hangup: of('hangup')[0],
+          events: [...events],
+          transcript,
+          callerEnd: callerEnd.reason,
+          record,
+          durationMs: Date.now() - started,
+        };
+      } finally {
+        clearTimeout(timer);
+        waiters.delete(call.callId);
+        pending.delete(call.callId);
+        ended.delete(call.callId);
+      }
+    },
+    async close() {
+      await runtime.shutdown(0);
+      await emulator.close();
+    },
+  };
+}
+
+/** Runs one scripted call against `bot` (its module, or its file path) and tears everything down. */
+export async function runBotTest(bot: Bot | string, opts: BotTestOptions & BotHarnessOptions): Promise<BotTestResult> {
+  const { botsDir, env, logLevel, ...run } = opts;
+  const h = await createBotHarness({ firstBot: bot, ...(botsDir ? { botsDir } : {}), ...(env ? { env } : {}), ...(logLevel ? { logLevel } : {}) });
+  try {
+    return await h.run(bot, run);
+  } finally {
+    await h.close();
+  }
+}
