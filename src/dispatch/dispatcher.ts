@@ -208,9 +208,28 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     this.admitting--;
     this.emit('call-updated', record);
 
-    const waitSignal = AbortSignal.any([AbortSignal.timeout(config.admission.queueTimeoutMs), this.stop.signal]);
+    // This signal bounds the *wait* only. p-queue also races a running task against its signal (and
+    // frees the slot), so it must never fire once the call has started: a call lasting longer than
+    // QUEUE_TIMEOUT_MS would otherwise end as `queue_timeout`, lose its room, and exceed the cap.
+    const wait = new AbortController();
+    const waitTimer = setTimeout(() => wait.abort(), config.admission.queueTimeoutMs);
+    waitTimer.unref();
+    const onStop = () => wait.abort(this.stop.signal.reason);
+    if (this.stop.signal.aborted) onStop();
+    else this.stop.signal.addEventListener('abort', onStop, { once: true });
+    const started = () => {
+      clearTimeout(waitTimer);
+      this.stop.signal.removeEventListener('abort', onStop);
+    };
     this.queue
-      .add(() => this.runCall(assignment, record, log), { signal: waitSignal })
+      .add(
+        () => {
+          started();
+          return this.runCall(assignment, record, log);
+        },
+        { signal: wait.signal },
+      )
+      .finally(started)
       .catch((err: unknown) => {
         // Never started: the wait timed out, or the service is stopping.
         const outcome: Outcome = this.stop.signal.aborted ? 'shutdown' : 'queue_timeout';
