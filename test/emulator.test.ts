@@ -119,6 +119,10 @@ describe('emulator REST', () => {
     expect(t.json.token.split('.')).toHaveLength(3);
     const header = JSON.parse(Buffer.from(t.json.token.split('.')[0], 'base64url').toString());
     expect(header).toEqual({ alg: 'HS256', typ: 'JWT' });
+    const inspected = await api(emu, 'GET', `/meeting-tokens/${t.json.token}`);
+    expect(inspected.json).toMatchObject({ room_name: 'one-ep', is_owner: true, user_name: 'bot', exp: expect.any(Number) });
+    const forged = `${t.json.token.slice(0, -4)}AAAA`;
+    expect((await api(emu, 'GET', `/meeting-tokens/${forged}`)).status).toBe(400);
     expect((await api(emu, 'POST', '/meeting-tokens', { properties: { is_owner: 'yes' } })).status).toBe(400);
     expect((await api(emu, 'POST', '/meeting-tokens', {})).status).toBe(400);
   });

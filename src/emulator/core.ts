@@ -136,6 +136,8 @@ const ROOM_NAME_RE = /^[A-Za-z0-9_-]{1,128}$/;
 const MAX_SIP_ENDPOINTS = 5;
 const MAX_APP_MESSAGE_BYTES = 4096;
 const MAX_AUDIO_MS = 600_000;
+/** Ended calls kept for inspection (control API, snapshot, tests). */
+const MAX_ENDED_CALLS = 1_000;
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -174,6 +176,8 @@ export class EmulatorCore implements CallHost {
   readonly rooms = new Map<string, Room>();
   readonly calls = new Map<string, CallImpl>();
   private readonly callsByCallId = new Map<string, CallImpl>();
+  /** Ids of ended calls, oldest first (for pruning). */
+  private readonly endedCalls: string[] = [];
   private readonly tokenKey = randomBytes(32);
   private pinless: Array<PinlessDialinEntry & { id: string }> = [];
   private readonly webhookAborts = new Set<AbortController>();
@@ -464,6 +468,21 @@ export class EmulatorCore implements CallHost {
       ...(p.nbf === undefined ? {} : { nbf: p.nbf as number }),
     };
     return signToken(claims, this.tokenKey);
+  }
+
+  /** GET /meeting-tokens/:token: the token's properties when it is valid. */
+  inspectToken(token: string): Record<string, unknown> {
+    const v = verifyToken(token, this.tokenKey);
+    if (!v.ok) throw new ApiError(400, 'invalid-request-error', v.reason === 'expired' ? 'token has expired' : 'token is not valid');
+    const c = v.claims as TokenClaims & { nbf?: number };
+    if (c.d !== this.domainId) throw new ApiError(400, 'invalid-request-error', 'token is not valid');
+    return {
+      ...(c.r === undefined ? {} : { room_name: c.r }),
+      ...(c.u === undefined ? {} : { user_name: c.u }),
+      is_owner: c.o === true,
+      ...(c.exp === undefined ? {} : { exp: c.exp }),
+      ...(c.nbf === undefined ? {} : { nbf: c.nbf }),
+    };
   }
 
   // ─────────────────────────────── participants ───────────────────────────────
@@ -869,6 +888,8 @@ export class EmulatorCore implements CallHost {
   }
 
   callEnded(call: CallImpl, reason: EndReason): void {
+    this.endedCalls.push(call.id);
+    this.timers.after(0, () => this.pruneCalls());
     const room = call.roomName ? this.rooms.get(call.roomName) : undefined;
     if (room) {
       for (const ep of room.endpoints) if (ep.callId === call.callId) delete ep.callId;
@@ -884,6 +905,17 @@ export class EmulatorCore implements CallHost {
       }
     }
     this.log.debug({ callId: call.callId, reason }, 'emulator: call ended');
+  }
+
+  /** Forgets the oldest ended calls beyond MAX_ENDED_CALLS (a long-running embedded emulator must not grow). */
+  private pruneCalls(): void {
+    while (this.endedCalls.length > MAX_ENDED_CALLS) {
+      const id = this.endedCalls.shift()!;
+      const c = this.calls.get(id);
+      if (!c) continue;
+      this.calls.delete(id);
+      this.callsByCallId.delete(c.callId);
+    }
   }
 
   // ─────────────────────────────── lifecycle ───────────────────────────────

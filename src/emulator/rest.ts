@@ -168,6 +168,12 @@ export function dailyRoutes(core: EmulatorCore, apiKey: string) {
       return { token: core.createToken(req.body) };
     });
 
+    app.get(
+      '/meeting-tokens/:token',
+      { schema: { params: Type.Object({ token: Type.String({ minLength: 1, maxLength: 4096 }) }), response: { 200: AnyObject } } },
+      async (req) => core.inspectToken(req.params.token),
+    );
+
     // ── pinless dial-in ──
     app.post(
       '/dialin/pinlessCallUpdate',
@@ -254,7 +260,7 @@ export function controlRoutes(core: EmulatorCore, onLatencies: (l: Partial<Laten
         return { id: call.id, callId: call.callId, state: call.state, ...(call.reason ? { reason: call.reason } : {}) };
       },
     );
-    app.get('/calls', { schema: {} }, async () => ({ data: [...core.calls.values()].map((c) => callJson(c)) }));
+    app.get('/calls', { schema: { response: { 200: AnyObject } } }, async () => ({ data: [...core.calls.values()].map((c) => callJson(c)) }));
     app.get('/calls/:id', { schema: { params: IdParams } }, async (req) => callJson(getCall(req.params.id)));
     app.post(
       '/calls/:id/actions',
@@ -287,7 +293,7 @@ export function controlRoutes(core: EmulatorCore, onLatencies: (l: Partial<Laten
       dialinReadyDelayMs: core.faults.dialinReadyDelayMs,
       rateLimit: core.faults.rateLimit,
     });
-    app.get('/faults', { schema: {} }, async () => faultState());
+    app.get('/faults', { schema: { response: { 200: AnyObject } } }, async () => faultState());
     app.post(
       '/faults',
       {
@@ -321,13 +327,13 @@ export function controlRoutes(core: EmulatorCore, onLatencies: (l: Partial<Laten
         return faultState();
       },
     );
-    app.delete('/faults', { schema: {} }, async () => {
+    app.delete('/faults', { schema: { response: { 200: AnyObject } } }, async () => {
       core.faults.clear();
       return faultState();
     });
 
-    app.get('/state', { schema: {} }, async () => core.snapshot());
-    app.get('/pinless-dialin', { schema: {} }, async () => ({ pinless_dialin: core.getPinless() }));
+    app.get('/state', { schema: { response: { 200: AnyObject } } }, async () => core.snapshot());
+    app.get('/pinless-dialin', { schema: { response: { 200: AnyObject } } }, async () => ({ pinless_dialin: core.getPinless() }));
     app.put('/pinless-dialin', { schema: { body: Type.Object({ pinless_dialin: Type.Array(AnyObject) }) } }, async (req) => {
       core.setPinless(req.body.pinless_dialin);
       return { pinless_dialin: core.getPinless() };

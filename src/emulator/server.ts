@@ -59,7 +59,7 @@ export async function createEmulator(opts: EmulatorOptions): Promise<Emulator> {
   setLatencies(opts.latencies ?? {});
 
   // Fastify does not log requests (headers carry the API key); the core logs what matters, at debug.
-  const app = Fastify({ logger: false, forceCloseConnections: true, bodyLimit: 1024 * 1024 });
+  const app = Fastify({ logger: false, forceCloseConnections: true, bodyLimit: 1024 * 1024, routerOptions: { maxParamLength: 4096 } });
   installErrorHandling(app, core);
   await app.register(dailyRoutes(core, opts.apiKey), { prefix: '/v1' });
   await app.register(controlRoutes(core, setLatencies), { prefix: '/_emulator' });
