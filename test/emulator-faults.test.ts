@@ -199,6 +199,7 @@ describe('emulator close()', () => {
     await new Promise((r) => setTimeout(r, 50));
     const before = emu.snapshot();
     expect(before.sockets).toBe(1);
+    expect(before.clients).toBe(1);
     expect(before.webhooksInFlight).toBe(1);
     expect(before.timers).toBeGreaterThan(0);
 
@@ -206,7 +207,7 @@ describe('emulator close()', () => {
     await emu.close();
     expect((await call.ended).reason).toBe('emulator_closed');
     const after = emu.snapshot();
-    expect(after).toMatchObject({ sockets: 0, timers: 0, webhooksInFlight: 0 });
+    expect(after).toMatchObject({ clients: 0, sockets: 0, timers: 0, webhooksInFlight: 0 });
     await new Promise((r) => setTimeout(r, 50));
     expect(left).toHaveLength(1);
     await expect(client.sendDTMF({ sessionId: 'x', tones: '1' })).rejects.toMatchObject({ code: 'call_ended' });

@@ -193,6 +193,8 @@ export class EmulatorCore implements CallHost {
   readonly dtmfGapMs: number;
   /** Open sockets (set by ws.ts). */
   socketCount = (): number => 0;
+  /** Open call-client sockets (set by ws.ts). */
+  clientCount = (): number => 0;
 
   constructor(private readonly opts: CoreOptions) {
     this.latencies = { ...zeroLatencies, ...opts.latencies };
@@ -940,6 +942,7 @@ export class EmulatorCore implements CallHost {
         state: c.state,
         ...(c.reason ? { reason: c.reason } : {}),
       })),
+      clients: this.clientCount(),
       sockets: this.socketCount(),
       timers: this.timers.size,
       webhooksInFlight: this.webhookAborts.size,

@@ -220,6 +220,8 @@ export interface EmulatorSnapshot {
     transcription: boolean;
   }>;
   calls: Array<{ id: string; callId: string; to: string; state: CallState; reason?: EndReason }>;
+  /** Open call-client WebSockets (bots). */
+  clients: number;
   /** Open WebSockets (call clients and event streams). */
   sockets: number;
   /** Pending emulator timers. */

@@ -27,6 +27,8 @@ const ACTIONS = new Set<ActionName>([
 export class EmulatorSockets {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
   private readonly sockets = new Set<WebSocket>();
+  /** Call-client sockets only (subset of `sockets`). */
+  private readonly clientSockets = new Set<WebSocket>();
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => this.upgrade(req, socket, head);
 
   constructor(
@@ -35,6 +37,7 @@ export class EmulatorSockets {
   ) {
     server.on('upgrade', this.onUpgrade);
     core.socketCount = () => this.sockets.size;
+    core.clientCount = () => this.clientSockets.size;
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -55,8 +58,13 @@ export class EmulatorSockets {
       this.sockets.add(ws);
       ws.on('close', () => this.sockets.delete(ws));
       ws.on('error', () => ws.terminate());
-      if (events) this.streamCall(ws, decodeURIComponent(events[1]!));
-      else this.callClient(ws);
+      if (events) {
+        this.streamCall(ws, decodeURIComponent(events[1]!));
+      } else {
+        this.clientSockets.add(ws);
+        ws.on('close', () => this.clientSockets.delete(ws));
+        this.callClient(ws);
+      }
     });
   }
 
@@ -199,6 +207,7 @@ export class EmulatorSockets {
       for (const ws of this.sockets) ws.terminate();
     }
     this.sockets.clear();
+    this.clientSockets.clear();
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
 }
