@@ -47,7 +47,22 @@ export interface CallRecord {
   outcome?: Outcome;
   detail?: string;
   botEvents: BotEvent[];
+  /** The last `dialin.error` Daily reported for this call's room (domain webhook), if any. */
+  dialinError?: string;
 }
+
+/** A verified Daily domain event, as the webhook route hands it to `reconcile`. */
+export interface DomainEventInput {
+  /** `dialin.stopped`, `meeting.ended`, `dialin.error`, … */
+  type: string;
+  id: string;
+  /** The room the event is about (`payload.room`). */
+  room: string | undefined;
+  /** `payload.error_msg` / `payload.warning_msg`, when present. */
+  message?: string;
+}
+
+export type ReconcileAction = 'ignored' | 'unknown_room' | 'recorded' | 'end_scheduled';
 
 export type AdmitResult =
   | { kind: 'accepted'; duplicate: boolean; record: CallRecord }
@@ -73,7 +88,10 @@ const ROOM_DEADLINE_MS = 4_000;
 export class Dispatcher extends EventEmitter<DispatcherEvents> {
   private readonly queue: PQueue;
   private readonly calls = new Map<string, { answer: Promise<AdmitResult>; record?: CallRecord; endedAtMs?: number }>();
-  private readonly live = new Map<string, { record: CallRecord; worker?: WorkerHandle }>();
+  private readonly live = new Map<string, { record: CallRecord; worker?: WorkerHandle; reconciled?: { outcome: Outcome; detail: string } }>();
+  private readonly reconcileTimers = new Set<NodeJS.Timeout>();
+  /** Calls whose worker already reported its outcome (it is finishing: reconcile leaves it alone). */
+  private readonly workerDone = new WeakSet<CallRecord>();
   private admitting = 0;
   private draining = false;
   private readonly stop = new AbortController();
@@ -269,8 +287,11 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     backstop.unref();
 
     worker.start(a);
-    const result = await worker.result;
+    const workerResult = await worker.result;
     clearTimeout(backstop);
+    // Ended by reconcile(): keep the webhook's explanation rather than the worker's generic one.
+    const rec = this.live.get(a.id)?.reconciled;
+    const result = rec && rec.outcome === workerResult.outcome ? rec : workerResult;
     // Reap: the worker exits by itself after `done`; make sure it does.
     const reaped = await Promise.race([worker.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), this.deps.config.workers.closeTimeoutMs))]);
     if (!reaped) await worker.close(result.outcome);
@@ -278,6 +299,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   }
 
   private onWorkerMessage(record: CallRecord, m: ChildMessage): void {
+    if (m.type === 'done') this.workerDone.add(record);
     if (m.type === 'stage') {
       record.timeline[m.stage] ??= m.atMs;
       this.emit('call-updated', record);
@@ -341,6 +363,53 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     for (const [k, v] of this.calls) if (v.endedAtMs !== undefined && v.endedAtMs < cutoff) this.calls.delete(k);
   }
 
+  /**
+   * Reconciles our view with a verified Daily domain event (POST /webhooks/daily). The call is
+   * found by its room. `dialin.error` is recorded on the call; `dialin.stopped` / `meeting.ended`
+   * end a call that is still live `DAILY_WEBHOOK_RECONCILE_GRACE_MS` later (the worker normally
+   * notices first, through its call client), so a lost event or a wedged worker cannot hold a slot.
+   */
+  reconcile(ev: DomainEventInput): { action: ReconcileAction; id?: string } {
+    const handled = ['dialin.stopped', 'meeting.ended', 'dialin.error'];
+    if (!handled.includes(ev.type)) return { action: 'ignored' };
+    const entry = ev.room === undefined ? undefined : [...this.live.values()].find((l) => l.record.roomName === ev.room);
+    if (!entry) return { action: 'unknown_room' };
+    const record = entry.record;
+    const log = this.log.child({ callId: record.callId, id: record.id, bot: record.bot, ...(record.workerPid ? { pid: record.workerPid } : {}) });
+    if (ev.type === 'dialin.error') {
+      record.dialinError = ev.message ?? 'dialin.error (no message)';
+      log.warn({ event: ev.type, eventId: ev.id, error: record.dialinError }, 'Daily reported a dial-in error for this call');
+      this.emit('call-updated', record);
+      return { action: 'recorded', id: record.id };
+    }
+    const graceMs = this.deps.config.daily.webhookReconcileGraceMs;
+    const timer = setTimeout(() => {
+      this.reconcileTimers.delete(timer);
+      const still = this.live.get(record.id);
+      if (!still || record.outcome || still.reconciled) return;
+      // The worker saw it too and is finishing the call: nothing to reconcile.
+      if (this.workerDone.has(record) || (ev.type === 'dialin.stopped' && record.timeline.caller_left !== undefined)) return;
+      const outcome: Outcome = record.dialinError
+        ? 'dialin_error'
+        : ev.type === 'meeting.ended'
+          ? 'bot_removed'
+          : record.timeline.connected !== undefined
+            ? 'caller_hangup'
+            : 'caller_hangup_on_hold';
+      const detail = `${ev.type} webhook (event ${ev.id}); the call was still live ${graceMs} ms later${record.dialinError ? `; dialin.error: ${record.dialinError}` : ''}`;
+      if (!still.worker) {
+        log.warn({ event: ev.type, eventId: ev.id, state: record.state }, 'domain event for a call without a worker yet; left to the call deadlines');
+        return;
+      }
+      still.reconciled = { outcome, detail };
+      log.warn({ event: ev.type, eventId: ev.id, outcome, graceMs }, 'Daily says the call is over but its worker has not ended it: ending it');
+      void still.worker.close(outcome);
+    }, graceMs);
+    timer.unref();
+    this.reconcileTimers.add(timer);
+    return { action: 'end_scheduled', id: record.id };
+  }
+
   /** Resolves when no call is live (or immediately). */
   private whenIdle(): Promise<void> {
     if (this.live.size === 0 && this.admitting === 0) return Promise.resolve();
@@ -379,6 +448,8 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   async close(): Promise<void> {
     await this.drain(0);
     clearInterval(this.pruneTimer);
+    for (const t of this.reconcileTimers) clearTimeout(t);
+    this.reconcileTimers.clear();
   }
 
   /** For tests and status: a record by our id. */

@@ -1,0 +1,120 @@
+/**
+ * POST /webhooks/daily — Daily's domain webhooks (`dialin.*`, `meeting.*`, `participant.*`).
+ *
+ * Order: verification request (`{"test":"test"}`) answered 200 → basic auth (when
+ * DAILY_WEBHOOK_BASIC_AUTH is set) → signature (`X-Webhook-Signature` / `X-Webhook-Timestamp`,
+ * fail closed when a secret is configured) → envelope shape (400) → dedupe by event `id` →
+ * `dispatcher.reconcile(event)` → 200 at once. Daily marks a webhook FAILED after repeated
+ * failures, so every well-formed, authentic event gets its 200 whatever we make of it.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { verifyWebhookSignature } from '../../daily/signature.js';
+import { checkBasicAuth, DomainEventBody, EventDeduper, isWebhookVerification } from '../../daily/webhook-events.js';
+import type { AppDeps } from '../app.js';
+
+const ErrorBody = Type.Object({ error: Type.String(), message: Type.String(), reason: Type.Optional(Type.String()) });
+
+/** Daily's exponential retries span minutes; an hour covers them with room to spare. */
+const DEDUPE_TTL_MS = 60 * 60_000;
+const DEDUPE_MAX = 20_000;
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v.length > 0 ? v : undefined);
+
+export const dailyWebhookRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) => {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  const secrets = deps.webhookSecrets ?? deps.config.daily.webhookHmacSecrets;
+  const basicAuth = deps.config.daily.webhookBasicAuth;
+  const deduper = new EventDeduper({ ttlMs: DEDUPE_TTL_MS, max: DEDUPE_MAX });
+  // Unverifiable events must not end calls in production.
+  const refuseUnverified = secrets.length === 0 && basicAuth === undefined && deps.config.nodeEnv === 'production';
+  if (secrets.length === 0) {
+    deps.logger.warn(
+      refuseUnverified
+        ? 'DAILY_WEBHOOK_HMAC is not set: POST /webhooks/daily refuses every event (NODE_ENV=production)'
+        : 'DAILY_WEBHOOK_HMAC is not set: domain webhook signatures are NOT verified (development only)',
+    );
+  }
+
+  app.post(
+    '/webhooks/daily',
+    {
+      schema: {
+        headers: Type.Object({
+          'x-webhook-timestamp': Type.Optional(Type.String({ maxLength: 32 })),
+          'x-webhook-signature': Type.Optional(Type.String({ maxLength: 256 })),
+        }),
+        body: Type.Union([DomainEventBody, Type.Object({ test: Type.Unknown() })]),
+        response: {
+          200: Type.Object({
+            status: Type.String(),
+            probe: Type.Optional(Type.Boolean()),
+            duplicate: Type.Optional(Type.Boolean()),
+            action: Type.Optional(Type.String()),
+          }),
+          400: ErrorBody,
+          401: ErrorBody,
+        },
+      },
+      // Before schema validation: an unauthenticated request is refused before we look at its shape.
+      preValidation: async (req, reply) => {
+        if (isWebhookVerification(req.body)) return;
+        if (basicAuth !== undefined && !checkBasicAuth(req.headers.authorization, basicAuth)) {
+          req.log.warn({ ip: req.ip, reason: req.headers.authorization ? 'mismatch' : 'missing' }, 'daily webhook refused: bad basic auth');
+          reply.header('www-authenticate', 'Basic realm="patchbay"');
+          return reply.code(401).send({ error: 'invalid_credentials', message: 'basic auth required' });
+        }
+        if (refuseUnverified) {
+          req.log.warn({ ip: req.ip }, 'daily webhook refused: DAILY_WEBHOOK_HMAC is not configured');
+          return reply.code(401).send({ error: 'invalid_signature', reason: 'not_configured', message: 'webhook verification is not configured' });
+        }
+        if (secrets.length === 0) return;
+        const ts = req.headers['x-webhook-timestamp'];
+        const sig = req.headers['x-webhook-signature'];
+        const check = verifyWebhookSignature({
+          rawBody: req.rawBody ?? Buffer.alloc(0),
+          parsedBody: req.body,
+          timestamp: typeof ts === 'string' ? ts : undefined,
+          signature: typeof sig === 'string' ? sig : undefined,
+          secrets,
+          windowMs: deps.config.daily.signatureWindowMs,
+        });
+        if (!check.ok) {
+          req.log.warn({ reason: check.reason, ip: req.ip }, 'daily webhook refused: bad signature');
+          return reply.code(401).send({ error: 'invalid_signature', reason: check.reason, message: `signature check failed: ${check.reason}` });
+        }
+      },
+    },
+    async (req) => {
+      const body = req.body;
+      if (isWebhookVerification(body)) {
+        req.log.info('daily webhook verification request answered');
+        return { status: 'ok', probe: true };
+      }
+      const ev = body as DomainEventBody;
+      const payload = ev.payload as Record<string, unknown>;
+      const room = str(payload.room);
+      if (!deduper.firstSeen(ev.id)) {
+        req.log.info({ event: ev.type, eventId: ev.id, room }, 'daily webhook repeated: already handled');
+        return { status: 'ok', duplicate: true };
+      }
+      const message = str(payload.error_msg) ?? str(payload.warning_msg) ?? str(payload.error) ?? str(payload.message);
+      const result = deps.dispatcher.reconcile({ type: ev.type, id: ev.id, room, ...(message === undefined ? {} : { message }) });
+      const level = ev.type === 'dialin.error' || ev.type === 'dialin.warning' ? 'warn' : 'info';
+      req.log[level](
+        {
+          event: ev.type,
+          eventId: ev.id,
+          room,
+          action: result.action,
+          ...(result.id ? { id: result.id } : {}),
+          ...(message === undefined ? {} : { message }),
+          ...(typeof ev.event_ts === 'number' ? { lagMs: Math.round(Date.now() - ev.event_ts * 1000) } : {}),
+        },
+        'daily webhook event',
+      );
+      return { status: 'ok', action: result.action };
+    },
+  );
+};
