@@ -49,6 +49,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.decorateRequest('rawBody', undefined);
+  // JSON only: anything else is 415 before any handler runs.
+  app.removeContentTypeParser(['text/plain']);
   // Keep the raw bytes for signature checks; refuse prototype-poisoning keys.
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
     const buf = body as Buffer;
