@@ -25,6 +25,12 @@ export const EnvSchema = Type.Object({
   DAILY_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
   DAILY_API_URL: Type.Optional(Type.String({ minLength: 1 })),
   DAILY_PINLESS_HMAC: Type.Optional(Type.String()),
+  /** Domain webhooks (POST /webhooks/daily): base64 secret(s) of the webhook's `hmac`, comma-separated for rotation. */
+  DAILY_WEBHOOK_HMAC: Type.Optional(Type.String()),
+  /** Domain webhooks: `user:password` expected in `Authorization: Basic …` (the webhook's `basicAuth`). */
+  DAILY_WEBHOOK_BASIC_AUTH: Type.Optional(Type.String({ minLength: 3 })),
+  /** A dialin.stopped / meeting.ended for a call still live this long later ends it. */
+  DAILY_WEBHOOK_RECONCILE_GRACE_MS: Int(3_000, 0),
   SIGNATURE_WINDOW_MS: Int(300_000, 1000),
   CALL_CLIENT: Type.Optional(Type.Union([Type.Literal('emulator'), Type.Literal('daily')])),
   DAILY_API_TIMEOUT_MS: Int(5_000, 100),
@@ -81,6 +87,8 @@ export const EnvSchema = Type.Object({
   // Embedded emulator (used when DAILY_API_KEY is unset)
   EMULATOR_HOST: Type.String({ default: '127.0.0.1' }),
   EMULATOR_PORT: Int(7861, 0),
+  /** Bearer key of the embedded emulator (random when unset); the CLI uses it too (docs/cli.md). */
+  EMULATOR_API_KEY: Type.Optional(Type.String({ minLength: 8 })),
   /** Phone numbers the embedded emulator routes to this service (comma-separated). */
   EMULATOR_NUMBERS: Type.String({ default: '+15550001000' }),
 });
@@ -99,6 +107,11 @@ export interface Config {
     apiTimeoutMs: number;
     pinlessHmacSecrets: string[];
     signatureWindowMs: number;
+    /** Secrets that verify domain webhooks (`DAILY_WEBHOOK_HMAC`). */
+    webhookHmacSecrets: string[];
+    /** `user:password` for domain webhooks' basic auth, when set. Never logged. */
+    webhookBasicAuth: string | undefined;
+    webhookReconcileGraceMs: number;
     callClient: 'emulator' | 'daily';
     chromiumPath: string;
     bundleUrl: string | undefined;
@@ -149,6 +162,8 @@ export interface Config {
     host: string;
     port: number;
     numbers: string[];
+    /** EMULATOR_API_KEY: undefined → the service picks a random key. Never logged. */
+    apiKey: string | undefined;
   };
 }
 
@@ -177,6 +192,18 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
   if (e.TTS_PROVIDER === 'openai' && !e.OPENAI_API_KEY) {
     throw new ConfigError('invalid configuration: TTS_PROVIDER=openai needs OPENAI_API_KEY');
   }
+  const webhookSecrets = (e.DAILY_WEBHOOK_HMAC ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  for (const s of webhookSecrets) {
+    if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(s)) {
+      throw new ConfigError('invalid configuration: DAILY_WEBHOOK_HMAC must be a comma-separated list of base64 secrets');
+    }
+  }
+  if (e.DAILY_WEBHOOK_BASIC_AUTH !== undefined && !/^[^:]+:.+$/.test(e.DAILY_WEBHOOK_BASIC_AUTH)) {
+    throw new ConfigError('invalid configuration: DAILY_WEBHOOK_BASIC_AUTH must be user:password');
+  }
   if (e.WORKER_MEMORY_WARN_MB > e.WORKER_MEMORY_LIMIT_MB) {
     throw new ConfigError('invalid configuration: WORKER_MEMORY_WARN_MB must not exceed WORKER_MEMORY_LIMIT_MB');
   }
@@ -200,6 +227,9 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       apiTimeoutMs: e.DAILY_API_TIMEOUT_MS,
       pinlessHmacSecrets: secrets,
       signatureWindowMs: e.SIGNATURE_WINDOW_MS,
+      webhookHmacSecrets: webhookSecrets,
+      webhookBasicAuth: e.DAILY_WEBHOOK_BASIC_AUTH,
+      webhookReconcileGraceMs: e.DAILY_WEBHOOK_RECONCILE_GRACE_MS,
       callClient: e.CALL_CLIENT ?? (emulatorEnabled ? 'emulator' : 'daily'),
       chromiumPath: e.CHROMIUM_PATH,
       bundleUrl: e.DAILY_BUNDLE_URL,
@@ -247,6 +277,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       host: e.EMULATOR_HOST,
       port: e.EMULATOR_PORT,
       numbers: e.EMULATOR_NUMBERS.split(',').map((n) => n.trim()).filter((n) => n.length > 0),
+      apiKey: e.EMULATOR_API_KEY,
     },
   };
 }

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { DailyRestClient } from '../daily/rest.js';
+import { DOMAIN_EVENT_TYPES } from '../daily/webhook-events.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
 import { WorkerPool } from '../dispatch/pool.js';
 import type { WorkerInit } from '../dispatch/protocol.js';
@@ -25,6 +26,8 @@ export interface Runtime {
   /** The embedded emulator, when no DAILY_API_KEY is set. */
   emulator: Emulator | undefined;
   pinlessSecrets: string[];
+  /** The secrets that verify domain webhooks (POST /webhooks/daily). */
+  webhookSecrets: string[];
   /** Base URL once listening. */
   url: string;
   listen(): Promise<string>;
@@ -53,6 +56,11 @@ export interface RuntimeOptions {
   route?: Route;
   /** Extra bots to load in idle workers. */
   preloadBots?: string[];
+  /**
+   * Register POST /webhooks/daily as a domain webhook in the emulator once listening (as
+   * `npx patchbay webhooks create` does against Daily). Default: only for an emulator this runtime started.
+   */
+  registerDomainWebhook?: boolean;
 }
 
 export async function createRuntime(config: Config, logger: Logger, opts: RuntimeOptions = {}): Promise<Runtime> {
@@ -63,18 +71,20 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
   let apiUrl = config.daily.apiUrl;
   let apiKey = config.daily.apiKey;
   let pinlessSecrets = config.daily.pinlessHmacSecrets;
+  let webhookSecrets = config.daily.webhookHmacSecrets;
   let ownEmulator = false;
 
   if (config.emulator.enabled) {
     if (!emulator) {
       const { createEmulator } = await import('../emulator/server.js');
-      apiKey = `emu_${randomBytes(12).toString('hex')}`;
+      apiKey = config.emulator.apiKey ?? `emu_${randomBytes(12).toString('hex')}`;
       emulator = await createEmulator({ host: config.emulator.host, port: config.emulator.port, apiKey, logger: logger.child({ component: 'emulator' }) });
       ownEmulator = true;
     }
     else apiKey = opts.emulator!.apiKey;
     apiUrl = emulator.apiUrl;
     if (pinlessSecrets.length === 0) pinlessSecrets = [randomBytes(32).toString('base64')];
+    if (webhookSecrets.length === 0) webhookSecrets = [randomBytes(32).toString('base64')];
     logger.info({ emulator: emulator.origin }, 'no DAILY_API_KEY: using the built-in Daily emulator');
   } else if (pinlessSecrets.length === 0) {
     logger.warn(
@@ -123,7 +133,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     },
   });
   const dispatcher = new Dispatcher({ config, logger, daily, pool, route: opts.route ?? routes!.route });
-  const app = await buildApp({ config, logger, dispatcher, pool, pinlessSecrets, version });
+  const app = await buildApp({ config, logger, dispatcher, pool, pinlessSecrets, webhookSecrets, version });
 
   const rt: Runtime = {
     config,
@@ -134,6 +144,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     daily,
     emulator,
     pinlessSecrets,
+    webhookSecrets,
     url: '',
     async listen() {
       pool.start();
@@ -146,6 +157,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
         emulator.setPinlessDialin(
           config.emulator.numbers.map((n) => ({ phone_number: n, room_creation_api: `${rt.url}/dialin`, hmac: pinlessSecrets[0]! })),
         );
+        if (opts.registerDomainWebhook ?? ownEmulator) await registerEmulatorWebhook(daily, `${rt.url}/webhooks/daily`, webhookSecrets[0]!, logger);
       }
       return rt.url;
     },
@@ -158,4 +170,17 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     },
   };
   return rt;
+}
+
+/** Creates (or re-points) the emulator's domain webhook at this replica, like `patchbay webhooks create`. */
+async function registerEmulatorWebhook(daily: DailyRestClient, url: string, hmac: string, logger: Logger): Promise<void> {
+  try {
+    const res = await daily.request<Array<{ uuid: string; url: string }> | { data?: Array<{ uuid: string; url: string }> }>('GET', '/webhooks');
+    const existing = Array.isArray(res) ? res : (res?.data ?? []);
+    for (const w of existing) await daily.request('DELETE', `/webhooks/${encodeURIComponent(w.uuid)}`);
+    await daily.request('POST', '/webhooks', { url, hmac, eventTypes: [...DOMAIN_EVENT_TYPES], retryType: 'exponential' });
+    logger.info({ url }, 'emulator: domain webhook registered');
+  } catch (err) {
+    logger.warn({ err: (err as Error).message }, 'emulator: could not register the domain webhook; domain events are off');
+  }
 }

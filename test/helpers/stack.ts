@@ -18,6 +18,8 @@ export interface Stack {
   config: Config;
   url: string;
   secret: string;
+  /** The emulator's API key (Bearer), for REST calls and CLI runs against it. */
+  apiKey: string;
   /** Every call-ended record, in order. */
   ended: CallRecord[];
   /** Resolves with the ended record of our call id / Daily callId. */
@@ -62,6 +64,7 @@ export async function startStack(
     config,
     url,
     secret,
+    apiKey,
     ended,
     waitEnded(callId, timeoutMs = 20_000) {
       return new Promise((resolve, reject) => {
