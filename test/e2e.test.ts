@@ -258,3 +258,25 @@ describe('admission under a burst', () => {
     await expectClean(stack);
   });
 });
+
+describe('rooms with two SIP endpoints', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ env: { DIALIN_SIP_ENDPOINTS: '2' } });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  it('dialin-ready fires per endpoint; the call is forwarded once, to the first ready endpoint', async () => {
+    const call = stack.emulator.placeCall({ to: NUMBER, script: [{ waitFor: 'say' }, { hangup: true }] });
+    await until(() => call.state !== 'held', 10_000, 'the call to leave hold');
+    const room = stack.emulator.snapshot().rooms[0];
+    expect(room?.sipEndpoints).toHaveLength(2);
+    expect((await call.ended).reason).toBe('caller_hangup');
+    const updates = stack.emulator.requestLog.filter((r) => r.path === '/dialin/pinlessCallUpdate' && r.callId === call.callId);
+    expect(updates).toHaveLength(1);
+    expect(updates[0]!.status).toBe(200);
+    expect((await stack.waitEnded(call.callId)).outcome).toBe('caller_hangup');
+  });
+});
