@@ -945,7 +945,7 @@ export class EmulatorCore implements CallHost {
       clients: this.clientCount(),
       sockets: this.socketCount(),
       timers: this.timers.size,
-      webhooksInFlight: this.webhookAborts.size,
+      webhooksInFlight: this.webhookAborts.size + (this.webhooks?.inFlight ?? 0),
     };
   }
 
