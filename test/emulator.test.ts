@@ -142,10 +142,11 @@ describe('emulator REST', () => {
     const bad = await api(emu, 'POST', '/', { properties: { pinless_dialin: [{ phone_number: '+15550003333' }] } });
     expect(bad.status).toBe(400);
 
-    const created = await api(emu, 'POST', '/domain-dialin-config', { phone_number: '+15550004444', room_creation_api: 'http://127.0.0.1:9/x' });
+    const created = await api(emu, 'POST', '/domain-dialin-config', { type: 'pinless_dialin', phone_number: '+15550004444', room_creation_api: 'http://127.0.0.1:9/x' });
     expect(created.status).toBe(200);
     expect(created.json).toMatchObject({ id: expect.any(String), type: 'pinless_dialin', config: { phone_number: '+15550004444' } });
-    const dup = await api(emu, 'POST', '/domain-dialin-config', { phone_number: '+15550004444', room_creation_api: 'http://127.0.0.1:9/x' });
+    const dup = await api(emu, 'POST', '/domain-dialin-config', { type: 'pinless_dialin', config: { phone_number: '+15550004444', room_creation_api: 'http://127.0.0.1:9/x' } });
+    expect((await api(emu, 'POST', '/domain-dialin-config', { type: 'pin_dialin', phone_number: '+15550005555' })).status).toBe(400);
     expect(dup.status).toBe(400);
     const list = await api(emu, 'GET', '/domain-dialin-config');
     expect(list.json.total_count).toBe(2);

@@ -141,6 +141,17 @@ const MAX_ENDED_CALLS = 1_000;
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/** A domain-dialin-config body: `{type?, config: {...}}` or flat `{type?, phone_number, …}` (both appear in Daily's docs). */
+function dialinConfigBody(body: unknown): unknown {
+  if (!isObj(body)) return body;
+  if (body.type !== undefined && body.type !== 'pinless_dialin') {
+    throw new ApiError(400, 'invalid-request-error', 'the emulator supports type pinless_dialin only');
+  }
+  if (isObj(body.config)) return body.config;
+  const { type: _type, ...flat } = body;
+  return flat;
+}
+
 function randomName(): string {
   const alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
   const b = randomBytes(20);
@@ -271,10 +282,7 @@ export class EmulatorCore implements CallHost {
   }
 
   createDialinConfig(body: unknown): Record<string, unknown> {
-    if (isObj(body) && body.type !== undefined && body.type !== 'pinless_dialin') {
-      throw new ApiError(400, 'invalid-request-error', 'the emulator supports type pinless_dialin only');
-    }
-    const cfg = isObj(body) && isObj(body.config) ? body.config : body;
+    const cfg = dialinConfigBody(body);
     const [entry] = this.normalisePinless([cfg]);
     const { id: newId, ...fresh } = entry!;
     const all = this.normalisePinless(
@@ -288,7 +296,7 @@ export class EmulatorCore implements CallHost {
   updateDialinConfig(id: string, body: unknown): Record<string, unknown> {
     const i = this.pinless.findIndex((p) => p.id === id);
     if (i < 0) throw new ApiError(404, 'not-found', `dialin config ${id} not found`);
-    const cfg = isObj(body) && isObj(body.config) ? body.config : body;
+    const cfg = dialinConfigBody(body);
     if (!isObj(cfg)) throw new ApiError(400, 'invalid-request-error', 'body must be an object');
     const { id: _old, ...prev } = this.pinless[i]!;
     const next = [...this.pinless];
