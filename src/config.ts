@@ -84,6 +84,14 @@ export const EnvSchema = Type.Object({
   TTS_BASE_URL: Type.Optional(Type.String({ minLength: 1 })),
   TTS_MODEL: Type.String({ default: 'gpt-4o-mini-tts' }),
 
+  // Call records and dashboard (docs/dashboard.md)
+  /** SQLite file of call records; `:memory:` keeps them for this process only, `off` disables them. */
+  CALL_RECORDS_PATH: Type.String({ default: './data/calls.db', minLength: 1 }),
+  /** Store full caller/callee numbers, DTMF digits and transcripts in records (default: masked / left out). */
+  CALL_RECORDS_STORE_PII: Type.Boolean({ default: false }),
+  /** When set, GET /dashboard, /ws/events and GET /calls need it (`?token=` or `Authorization: Bearer`). */
+  DASHBOARD_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
+
   // Embedded emulator (used when DAILY_API_KEY is unset)
   EMULATOR_HOST: Type.String({ default: '127.0.0.1' }),
   EMULATOR_PORT: Int(7861, 0),
@@ -157,6 +165,15 @@ export interface Config {
   };
   /** OpenAI-compatible chat endpoint for bots; undefined without OPENAI_API_KEY. */
   llm: { apiKey: string; baseUrl: string; model: string; timeoutMs: number } | undefined;
+  records: {
+    /** A file path, `:memory:`, or undefined when CALL_RECORDS_PATH=off. */
+    path: string | undefined;
+    storePii: boolean;
+  };
+  dashboard: {
+    /** Never logged. Undefined → the dashboard, its socket and /calls are open. */
+    token: string | undefined;
+  };
   emulator: {
     enabled: boolean;
     host: string;
@@ -272,6 +289,8 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       model: e.TTS_MODEL,
     },
     llm: e.OPENAI_API_KEY ? { apiKey: e.OPENAI_API_KEY, baseUrl: e.LLM_BASE_URL, model: e.LLM_MODEL, timeoutMs: e.LLM_TIMEOUT_MS } : undefined,
+    records: { path: e.CALL_RECORDS_PATH === 'off' ? undefined : e.CALL_RECORDS_PATH, storePii: e.CALL_RECORDS_STORE_PII },
+    dashboard: { token: e.DASHBOARD_TOKEN },
     emulator: {
       enabled: emulatorEnabled,
       host: e.EMULATOR_HOST,

@@ -6,6 +6,8 @@
  *   GET  /health/ready  503 while draining or when admission is full
  *   GET  /status        JSON: calls, queue, workers, version
  *   GET  /metrics       Prometheus metrics (plugins/metrics.ts)
+ *   GET  /calls         stored call records (routes/calls.ts)
+ *   GET  /dashboard     live dashboard, with its WebSocket GET /ws/events (routes/dashboard.ts)
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -14,7 +16,10 @@ import type { Config } from '../config.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { WorkerPool } from '../dispatch/pool.js';
 import type { Logger } from '../logger.js';
+import type { CallRecordStore } from '../records/store.js';
+import { callsRoutes } from './routes/calls.js';
 import { dailyWebhookRoutes } from './routes/daily-webhooks.js';
+import { dashboardRoutes } from './routes/dashboard.js';
 import { dialinRoutes } from './routes/dialin.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsPlugin } from './plugins/metrics.js';
@@ -35,6 +40,8 @@ export interface AppDeps {
   /** The secrets that verify domain webhooks (config's DAILY_WEBHOOK_HMAC, or the embedded emulator's). Default: config's. */
   webhookSecrets?: string[];
   version: string;
+  /** Call records (GET /calls, dashboard); undefined when CALL_RECORDS_PATH=off. */
+  records?: CallRecordStore | undefined;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -87,5 +94,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes, deps);
   await app.register(dialinRoutes, deps);
   await app.register(dailyWebhookRoutes, deps);
+  await app.register(callsRoutes, deps);
+  await app.register(dashboardRoutes, deps);
   return app;
 }

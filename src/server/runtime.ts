@@ -14,6 +14,7 @@ import type { WorkerInit } from '../dispatch/protocol.js';
 import { loadRoutes, type Route } from '../dispatch/router.js';
 import type { Emulator } from '../emulator/server.js';
 import type { Logger } from '../logger.js';
+import { openCallRecords, type CallRecordStore } from '../records/store.js';
 import { buildApp } from './app.js';
 
 export interface Runtime {
@@ -26,6 +27,8 @@ export interface Runtime {
   /** The embedded emulator, when no DAILY_API_KEY is set. */
   emulator: Emulator | undefined;
   pinlessSecrets: string[];
+  /** Call records (CALL_RECORDS_PATH); undefined when off. Closed by shutdown(). */
+  records: CallRecordStore | undefined;
   /** The secrets that verify domain webhooks (POST /webhooks/daily). */
   webhookSecrets: string[];
   /** Base URL once listening. */
@@ -67,6 +70,9 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
   // The routing file is checked before anything starts: an unknown bot is a start-up error naming it.
   const routes = opts.route ? undefined : loadRoutes({ botsDir: config.bots.dir, defaultBot: config.bots.defaultBot, routesFile: config.bots.routesFile });
   if (routes) logger.info({ routesFile: routes.file, bots: routes.bots }, routes.file ? 'bot routes loaded' : 'no routing file: every call goes to the default bot');
+  // Call records open before anything starts: a corrupt or unwritable file is a start-up error naming it.
+  const recordsPath = config.records?.path;
+  const records = recordsPath ? openCallRecords({ path: recordsPath, storePii: config.records.storePii, logger }) : undefined;
   let emulator = opts.emulator?.instance;
   let apiUrl = config.daily.apiUrl;
   let apiKey = config.daily.apiKey;
@@ -133,7 +139,9 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     },
   });
   const dispatcher = new Dispatcher({ config, logger, daily, pool, route: opts.route ?? routes!.route });
-  const app = await buildApp({ config, logger, dispatcher, pool, pinlessSecrets, webhookSecrets, version });
+  // Written off the call path (the store queues and writes on the next tick).
+  if (records) dispatcher.on('call-ended', (r) => records.save(r));
+  const app = await buildApp({ config, logger, dispatcher, pool, pinlessSecrets, webhookSecrets, version, records });
 
   const rt: Runtime = {
     config,
@@ -145,6 +153,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     emulator,
     pinlessSecrets,
     webhookSecrets,
+    records,
     url: '',
     async listen() {
       pool.start();
@@ -166,6 +175,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
       await app.close();
       await pool.close();
       await dispatcher.close();
+      records?.close();
       if (ownEmulator) await emulator?.close();
     },
   };

@@ -48,6 +48,8 @@ export async function startStack(
     WORKER_CLOSE_TIMEOUT_MS: '2000',
     WORKER_PING_INTERVAL_MS: '500',
     WORKER_PING_TIMEOUT_MS: '4000',
+    // Tests share the checkout: records stay in memory unless a test points them at a file.
+    CALL_RECORDS_PATH: ':memory:',
     ...opts.env,
   });
   const rt = await createRuntime(config, logger, { emulator: { instance: emulator, apiKey }, ...opts.runtime });

@@ -1,0 +1,329 @@
+/**
+ * The live dashboard (docs/dashboard.md):
+ *
+ *   GET /dashboard               the page (static HTML; script and style from /dashboard/assets/*)
+ *   GET /dashboard/assets/:file  app.js, app.css (no data in them: served without the token)
+ *   GET /ws/events               WebSocket (the `ws` package on the app's HTTP server): a `hello`
+ *                                snapshot, then `call` / `ended` / `stats` messages
+ *
+ * With DASHBOARD_TOKEN set, the page and the socket need it (`?token=` or `Authorization: Bearer`).
+ * Phone numbers are masked (last 4 digits) in everything sent. Strict CSP: only this origin.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import type { FastifyPluginAsync } from 'fastify';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { CallRecord } from '../../dispatch/dispatcher.js';
+import { maskNumber } from '../../logger.js';
+import type { StoredCall } from '../../records/store.js';
+import type { AppDeps } from '../app.js';
+import { dashboardAuth } from './dashboard-auth.js';
+
+export const EVENTS_PATH = '/ws/events';
+const STATS_INTERVAL_MS = 1_000;
+const HEARTBEAT_INTERVAL_MS = 30_000;
+const RECENT_MAX = 50;
+const MAX_CLIENTS = 64;
+/** A client this far behind (bytes not yet sent) is dropped rather than buffered without end. */
+const MAX_BUFFERED_BYTES = 1 << 20;
+
+export const CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "connect-src 'self'",
+  "img-src 'self' data:",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+const PAGE_HEADERS = {
+  'content-security-policy': CSP,
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+  'permissions-policy': 'camera=(), microphone=(), geolocation=()',
+};
+
+/** What the page gets for a call (live or ended): no SIP headers, numbers masked. */
+export interface CallView {
+  id: string;
+  callId: string;
+  from: string;
+  to: string;
+  bot: string;
+  state: string;
+  /** The latest stage reached. */
+  stage: string;
+  timeline: Record<string, number>;
+  outcome: string | null;
+  detail: string | null;
+  warmStart: boolean | null;
+  workerPid: number | null;
+}
+
+export type EventMessage =
+  | { type: 'hello'; nowMs: number; version: string; maxConcurrentBots: number; records: boolean; stats: StatsPayload; live: CallView[]; recent: CallView[] }
+  | { type: 'call'; nowMs: number; call: CallView }
+  | { type: 'ended'; nowMs: number; call: CallView }
+  | ({ type: 'stats'; nowMs: number } & StatsPayload);
+
+export interface StatsPayload {
+  queued: number;
+  active: number;
+  admitting: number;
+  capacity: number;
+  draining: boolean;
+  workers: { idle: number; starting: number; busy: number; coldStarts: number; warmStarts: number };
+}
+
+function latestStage(timeline: Record<string, number | undefined>): string {
+  let best = '';
+  let at = -Infinity;
+  for (const [k, v] of Object.entries(timeline)) {
+    if (v !== undefined && v >= at) {
+      // Equal times: later keys were set later (insertion order).
+      best = k;
+      at = v;
+    }
+  }
+  return best;
+}
+
+export function viewOfRecord(r: CallRecord): CallView {
+  const timeline = Object.fromEntries(Object.entries(r.timeline).filter((e): e is [string, number] => typeof e[1] === 'number'));
+  return {
+    id: r.id,
+    callId: r.callId,
+    from: maskNumber(r.from) ?? '',
+    to: maskNumber(r.to) ?? '',
+    bot: r.bot,
+    state: r.state,
+    stage: latestStage(timeline),
+    timeline,
+    outcome: r.outcome ?? null,
+    detail: r.detail ?? null,
+    warmStart: r.warmStart ?? null,
+    workerPid: r.workerPid ?? null,
+  };
+}
+
+export function viewOfStored(c: StoredCall): CallView {
+  return {
+    id: c.id,
+    callId: c.callId,
+    from: maskNumber(c.from) ?? '',
+    to: maskNumber(c.to) ?? '',
+    bot: c.bot,
+    state: 'ended',
+    stage: latestStage(c.timeline),
+    timeline: c.timeline,
+    outcome: c.outcome,
+    detail: c.detail,
+    warmStart: c.warmStart,
+    workerPid: c.workerPid,
+  };
+}
+
+/** The page's files: next to this module's source (`src/server/dashboard/`), also from a compiled dist/. */
+export function findDashboardDir(): string {
+  const candidates = [
+    new URL('../dashboard/', import.meta.url), // src/server/routes → src/server/dashboard (tsx, or dist with copied assets)
+    new URL('../../../../src/server/dashboard/', import.meta.url), // dist/src/server/routes → src/server/dashboard
+  ];
+  for (const c of candidates) {
+    const dir = fileURLToPath(c);
+    if (existsSync(`${dir}index.html`)) return dir;
+  }
+  throw new Error(`dashboard: its page (index.html) is in none of ${candidates.map((c) => fileURLToPath(c)).join(', ')}`);
+}
+
+const ASSETS: Record<string, string> = {
+  'app.js': 'text/javascript; charset=utf-8',
+  'app.css': 'text/css; charset=utf-8',
+};
+
+export const dashboardRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) => {
+  const { dispatcher, pool, records, config } = deps;
+  const auth = dashboardAuth(config.dashboard.token);
+  const log = deps.logger.child({ component: 'dashboard' });
+  const dir = findDashboardDir();
+  const page = readFileSync(`${dir}index.html`);
+  const assets = new Map(Object.keys(ASSETS).map((f) => [f, readFileSync(`${dir}${f}`)]));
+
+  fastify.get('/dashboard', { onRequest: auth.hook }, async (_req, reply) => {
+    return reply.headers({ ...PAGE_HEADERS, 'cache-control': 'no-store' }).type('text/html; charset=utf-8').send(page);
+  });
+
+  fastify.get<{ Params: { file: string } }>('/dashboard/assets/:file', async (req, reply) => {
+    const body = assets.get(req.params.file);
+    if (!body) return reply.code(404).send({ error: 'not_found', message: 'no such dashboard asset' });
+    return reply.headers({ ...PAGE_HEADERS, 'cache-control': 'no-cache' }).type(ASSETS[req.params.file]!).send(body);
+  });
+
+  // --- live events -------------------------------------------------------------------------------
+  const recent: CallView[] = [];
+  if (records) {
+    try {
+      recent.push(...records.list({ limit: RECENT_MAX }).map(viewOfStored));
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'could not read recent call records');
+    }
+  }
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 4 * 1024, perMessageDeflate: false });
+  const alive = new WeakSet<WebSocket>();
+
+  const stats = (): StatsPayload => {
+    const s = dispatcher.stats();
+    return { queued: s.queued, active: s.active, admitting: s.admitting, capacity: s.capacity, draining: s.draining, workers: pool.stats() };
+  };
+
+  const broadcast = (m: EventMessage) => {
+    if (wss.clients.size === 0) return;
+    const data = JSON.stringify(m);
+    for (const ws of wss.clients) {
+      if (ws.readyState !== ws.OPEN) continue;
+      if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+        log.warn({ bufferedBytes: ws.bufferedAmount }, 'dashboard client too slow; dropping it');
+        ws.terminate();
+        continue;
+      }
+      ws.send(data);
+    }
+  };
+
+  const onUpdated = (r: CallRecord) => {
+    broadcast({ type: 'call', nowMs: Date.now(), call: viewOfRecord(r) });
+  };
+  const onEnded = (r: CallRecord) => {
+    const v = viewOfRecord(r);
+    recent.unshift(v);
+    if (recent.length > RECENT_MAX) recent.length = RECENT_MAX;
+    broadcast({ type: 'ended', nowMs: Date.now(), call: v });
+  };
+  dispatcher.on('call-updated', onUpdated);
+  dispatcher.on('call-ended', onEnded);
+
+  let statsTimer: NodeJS.Timeout | undefined;
+  let lastStats = '';
+  const tick = () => {
+    const s = stats();
+    const key = JSON.stringify(s);
+    // Only what changed (and a keep-alive every 10 ticks would be noise: pings do that).
+    if (key !== lastStats) {
+      lastStats = key;
+      broadcast({ type: 'stats', nowMs: Date.now(), ...s });
+    }
+  };
+  const heartbeat = setInterval(() => {
+    for (const ws of wss.clients) {
+      if (!alive.has(ws)) {
+        ws.terminate();
+        continue;
+      }
+      alive.delete(ws);
+      ws.ping();
+    }
+  }, HEARTBEAT_INTERVAL_MS);
+  heartbeat.unref();
+
+  wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
+    alive.add(ws);
+    ws.on('pong', () => alive.add(ws));
+    ws.on('error', (err) => log.debug({ err: err.message }, 'dashboard socket error'));
+    // The page only listens; anything it sends is ignored.
+    ws.on('message', () => undefined);
+    ws.on('close', () => {
+      if (wss.clients.size === 0 && statsTimer) {
+        clearInterval(statsTimer);
+        statsTimer = undefined;
+      }
+    });
+    log.debug({ ip: req.socket.remoteAddress, clients: wss.clients.size }, 'dashboard client connected');
+    const hello: EventMessage = {
+      type: 'hello',
+      nowMs: Date.now(),
+      version: deps.version,
+      maxConcurrentBots: config.admission.maxConcurrentBots,
+      records: records !== undefined,
+      stats: stats(),
+      live: dispatcher.liveCalls().map(viewOfRecord),
+      recent,
+    };
+    ws.send(JSON.stringify(hello));
+    if (!statsTimer) {
+      lastStats = JSON.stringify(hello.stats);
+      statsTimer = setInterval(tick, STATS_INTERVAL_MS);
+      statsTimer.unref();
+    }
+  });
+
+  const refuse = (socket: Duplex, status: number, text: string, extra = '') => {
+    socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nCache-Control: no-store\r\n${extra}Content-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
+  };
+
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== EVENTS_PATH) {
+      // Not ours: leave it to another upgrade listener, if there is one.
+      if (fastify.server.listenerCount('upgrade') <= 1) refuse(socket, 404, 'Not Found');
+      return;
+    }
+    socket.on('error', () => undefined);
+    if (!auth.check(req.headers, req.url)) {
+      log.warn({ path, ip: req.socket.remoteAddress, status: 401 }, 'dashboard: missing or wrong token');
+      return refuse(socket, 401, 'Unauthorized', 'WWW-Authenticate: Bearer realm="patchbay dashboard"\r\n');
+    }
+    // Browsers always send Origin: refuse pages of other sites (cross-site WebSocket hijacking).
+    const origin = req.headers.origin;
+    if (origin !== undefined) {
+      let host: string | undefined;
+      try {
+        host = new URL(origin).host;
+      } catch {
+        host = undefined;
+      }
+      const forwarded = req.headers['x-forwarded-host'];
+      if (host !== req.headers.host && host !== (typeof forwarded === 'string' ? forwarded : undefined)) {
+        log.warn({ path, origin, status: 403 }, 'dashboard: socket from another origin refused');
+        return refuse(socket, 403, 'Forbidden');
+      }
+    }
+    if (wss.clients.size >= MAX_CLIENTS) {
+      log.warn({ clients: wss.clients.size }, 'dashboard: too many clients');
+      return refuse(socket, 503, 'Service Unavailable');
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  };
+  fastify.server.on('upgrade', onUpgrade);
+
+  fastify.addHook('preClose', async () => {
+    fastify.server.off('upgrade', onUpgrade);
+    dispatcher.off('call-updated', onUpdated);
+    dispatcher.off('call-ended', onEnded);
+    clearInterval(heartbeat);
+    if (statsTimer) clearInterval(statsTimer);
+    for (const ws of wss.clients) ws.close(1001, 'server shutting down');
+    // Sockets that do not finish the closing handshake quickly are cut.
+    const closing = [...wss.clients];
+    if (closing.length > 0) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          for (const ws of closing) ws.terminate();
+          resolve();
+        }, 500);
+        Promise.all(closing.map((ws) => (ws.readyState === ws.CLOSED ? undefined : new Promise((r) => ws.once('close', r))))).then(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    await new Promise<void>((resolve) => wss.close(() => resolve()));
+  });
+};
