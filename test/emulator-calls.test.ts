@@ -409,6 +409,46 @@ describe('emulator pinless dial-in', () => {
     expect(await b.next('dialin-stopped')).toMatchObject({ sessionId });
   });
 
+  it('bot DTMF reaches the caller; stop-transcription stops speech events; sip-call-transfer ends the call', async () => {
+    const call = emu.placeCall({ to: NUMBER });
+    const h = await hook.next();
+    const b = await bot();
+    await b.next('dialin-ready');
+    await api(emu, 'POST', '/dialin/pinlessCallUpdate', { ...h.body, sipUri: b.endpoint });
+    const { sessionId } = await b.next('dialin-connected');
+    await b.client.sendDTMF({ sessionId, tones: '5#' });
+    expect(call.transcript.some((l) => l.who === 'bot' && l.text === '[dtmf 5#]')).toBe(true);
+    await expect(b.client.sendDTMF({ sessionId: b.localSessionId, tones: '1' })).rejects.toMatchObject({ code: 'emulator_invalid_request' });
+    await b.client.startTranscription();
+    await expect(b.client.startTranscription()).rejects.toMatchObject({ code: 'emulator_invalid_request' });
+    call.say('one');
+    await b.next('transcription-message');
+    await b.client.stopTranscription();
+    call.say('two');
+    await new Promise((r) => setTimeout(r, 30));
+    expect(b.count('transcription-message')).toBe(1);
+    await b.client.sipCallTransfer({ sessionId, toEndPoint: 'sip:queue@pbx.example.com' });
+    const end = await call.ended;
+    expect(end.reason).toBe('transferred');
+    expect(end.transcript.some((l) => l.text === 'transferred to sip:queue@pbx.example.com')).toBe(true);
+    expect((await b.next('participant-left')).reason).toBe('transferred');
+  });
+
+  it('ejects everyone when a room with eject_at_room_exp expires', async () => {
+    const room = await api(emu, 'POST', '/rooms', { properties: { exp: Date.now() / 1000 + 0.3, eject_at_room_exp: true } });
+    const c = new EmulatorCallClient({ apiUrl: emu.apiUrl, logger });
+    bots.push({ client: c });
+    const errors: unknown[] = [];
+    c.on('error', (e) => errors.push(e));
+    const left = new Promise((r) => c.on('left-meeting', r));
+    await c.join({ roomUrl: room.json.url, token: '', userName: 'x', timeoutMs: 2000 });
+    expect(await left).toEqual({ reason: 'exp-eject' });
+    expect(errors).toEqual([{ message: expect.any(String), fatal: true, code: 'exp-eject' }]);
+    const again = new EmulatorCallClient({ apiUrl: emu.apiUrl, logger });
+    bots.push({ client: again });
+    await expect(again.join({ roomUrl: room.json.url, token: '', userName: 'x', timeoutMs: 2000 })).rejects.toMatchObject({ code: 'join_exp_room' });
+  });
+
   it('aborting sendAudio rejects at once and interrupts the audio', async () => {
     const call = emu.placeCall({ to: NUMBER });
     const h = await hook.next();
