@@ -12,6 +12,5 @@ describe('greeter bot', () => {
     expect(r.said).toEqual(['Hello! You called 1 5 5 5 0 0 0 1 0 0 1.', 'Goodbye.']);
     expect(r.hangup).toBe('greeted');
     expect(r.callerEnd).toBe('ejected');
-    console.log('greeter durationMs', r.durationMs, r.record.timeline);
   }, 30_000);
 });

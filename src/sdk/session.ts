@@ -108,6 +108,8 @@ export class CallSession implements Call {
   private busy = 0;
   /** Set once the caller was handed elsewhere: the worker must not eject them when it leaves. */
   transferred = false;
+  /** Where a transfer in progress (or done) sends the caller. */
+  transferTarget: string | undefined;
 
   constructor(private readonly deps: SessionDeps) {
     this.id = deps.info.id;
@@ -227,8 +229,15 @@ export class CallSession implements Call {
       const sessionId = this.requireCaller();
       const toEndPoint = 'sipUri' in target ? target.sipUri : target.phoneNumber;
       this.deps.report('transfer', toEndPoint);
-      if ('sipUri' in target) await this.deps.client.sipRefer({ sessionId, toEndPoint });
-      else await this.deps.client.sipCallTransfer({ sessionId, toEndPoint });
+      // Set before the request: the caller's leg may end (dialin-stopped) before the ack arrives.
+      this.transferTarget = toEndPoint;
+      try {
+        if ('sipUri' in target) await this.deps.client.sipRefer({ sessionId, toEndPoint });
+        else await this.deps.client.sipCallTransfer({ sessionId, toEndPoint });
+      } catch (err) {
+        if (!this.signal.aborted) this.transferTarget = undefined;
+        throw err;
+      }
       this.transferred = true;
       this.deps.end('completed', `transferred to ${toEndPoint}`);
     });

@@ -1,4 +1,5 @@
 /** Loads bot modules from the bots directory by name; the default export must come from `defineBot`. */
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -58,11 +59,27 @@ async function doLoad(botsDir: string, name: string): Promise<LoadedBot> {
 /** One line, with the position in the bot's file when the runtime knows it (syntax errors). */
 function describeLoadError(err: unknown, file: string): string {
   const message = ((err as Error)?.message ?? String(err)).replace(/\s*\n\s*/g, ' ').trim();
+  // tsx's import lexer reports JavaScript syntax errors at 1:1: ask Node where the error really is.
+  if (/\.[cm]?js$/.test(file) && /^Parse error .*:1:1$/.test(message)) return syntaxCheck(file) ?? message;
   if (message.includes(path.basename(file))) return message;
   // Node's own SyntaxError puts "file:line" as the first line of the stack, not in the message.
   const first = (err as Error)?.stack?.split('\n')[0] ?? '';
   const at = first.includes(path.basename(file)) ? first.trim() : botFrame(err, file);
   return at ? `${message} (${at})` : message;
+}
+
+/** `node --check`: "SyntaxError: missing ) after argument list (/bots/x.js:8)", or undefined. */
+function syntaxCheck(file: string): string | undefined {
+  try {
+    const r = spawnSync(process.execPath, ['--check', file], { encoding: 'utf8', timeout: 5_000 });
+    if (r.status === 0) return undefined;
+    const lines = (r.stderr ?? '').split('\n');
+    const where = lines.find((l) => l.startsWith(file));
+    const what = lines.find((l) => /^\w*Error: /.test(l));
+    return what && where ? `${what.trim()} (${where.trim()})` : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** "file:line:col" of the first stack frame in the bot's file, for error logs. */

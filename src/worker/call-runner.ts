@@ -33,6 +33,8 @@ export interface RunCallDeps {
   tts?: TtsProvider;
   /** Offered to the bot as `call.llm`. */
   llm?: LlmProvider;
+  /** Why `hangupSignal` fired, when the worker knows better than "ended by the service". */
+  hangupDetail?: () => string | undefined;
 }
 
 /** Settles once with the first outcome; exposes an AbortSignal that fires at the same moment. */
@@ -111,7 +113,9 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
   });
   const callerLeft = (why: string) => {
     stage('caller_left', { why });
-    ending.end(connected ? 'caller_hangup' : 'caller_hangup_on_hold', why);
+    // A transferred caller leaves the room: that is the bot's doing, not a hang-up.
+    if (session?.transferTarget) ending.end('completed', `transferred to ${session.transferTarget}`);
+    else ending.end(connected ? 'caller_hangup' : 'caller_hangup_on_hold', why);
   };
   on('dialin-stopped', () => callerLeft('dialin-stopped'));
   on('participant-left', ({ participant }) => {
@@ -128,8 +132,13 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
     if (fatal) ending.end('bot_removed', message);
   });
   on('left-meeting', ({ reason }) => ending.end('bot_removed', `left meeting: ${reason}`));
+  // Keys pressed between the caller's arrival and the bot's start (same network read) are kept.
+  const earlyDigits: string[] = [];
   on('dtmf-event', ({ tone }) => {
-    if (!session) return;
+    if (!session) {
+      if (connected && earlyDigits.length < 64) earlyDigits.push(tone);
+      return;
+    }
     session.pushDigit(tone);
     void runHook('onDtmf', (b) => b.onDtmf?.(session!, tone));
   });
@@ -140,7 +149,7 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
     void runHook('onTranscript', (b) => b.onTranscript?.(session!, text));
   });
 
-  const onHangup = () => ending.end(deps.hangupSignal.reason as Outcome, 'ended by the service');
+  const onHangup = () => ending.end(deps.hangupSignal.reason as Outcome, deps.hangupDetail?.() ?? 'ended by the service');
   if (deps.hangupSignal.aborted) onHangup();
   else deps.hangupSignal.addEventListener('abort', onHangup, { once: true });
 
@@ -267,6 +276,10 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
     });
     if (bot.onTranscript || bot.transcription) await session.startTranscription().catch((err: unknown) => logger.warn({ err }, 'startTranscription failed'));
     session.touch();
+    for (const tone of earlyDigits.splice(0)) {
+      session.pushDigit(tone);
+      void runHook('onDtmf', (b) => b.onDtmf?.(session!, tone));
+    }
     stage('bot_started');
     const handler = (async () => bot.onCall(session!))();
     handler.then(
@@ -290,7 +303,7 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
 
   async function finish(): Promise<void> {
     const result = ending.result!;
-    const callerStillHere = connected && callerSessionId && !session?.transferred && result.outcome !== 'caller_hangup';
+    const callerStillHere = connected && callerSessionId && !session?.transferTarget && result.outcome !== 'caller_hangup';
     if (callerStillHere) {
       await withTimeout(client.ejectParticipant(callerSessionId!), 2_000).catch((err: unknown) =>
         logger.warn({ err: (err as Error)?.message }, 'could not hang up on the caller'),

@@ -31,6 +31,8 @@ let llm: LlmProvider | undefined;
 /** Bots whose prewarm() threw: their calls end with bot_load_failed, other bots still work. */
 const prewarmFailed = new Map<string, BotLoadError>();
 let currentBotFile: string | undefined;
+/** Set when the bot's code threw outside any handler (timer, stray promise): the call's outcome detail. */
+let escapedError: string | undefined;
 let exiting = false;
 const hangup = new AbortController();
 
@@ -103,6 +105,7 @@ async function onStart(call: CallAssignment): Promise<void> {
     hangupSignal: hangup.signal,
     ...(tts ? { tts } : {}),
     ...(llm ? { llm } : {}),
+    hangupDetail: () => escapedError,
   });
   await send({ type: 'done', callId: call.id, outcome: result.outcome, ...(result.detail ? { detail: result.detail } : {}), atMs: Date.now() });
   await exit(0);
@@ -167,11 +170,15 @@ function botContext(err: unknown): Record<string, unknown> {
 }
 
 process.on('uncaughtException', (err) => {
-  logger.error({ err, ...botContext(err) }, 'uncaught exception in worker');
+  const ctx = botContext(err);
+  logger.error({ err, ...ctx }, 'uncaught exception in worker');
+  escapedError ??= `uncaught: ${(err as Error)?.message ?? String(err)}${ctx.at ? ` (${String(ctx.at)})` : ''}`;
   if (callRunning) hangup.abort('bot_error');
   else void send({ type: 'fatal', error: String(err) }).then(() => exit(1));
 });
 process.on('unhandledRejection', (err) => {
-  logger.error({ err, ...botContext(err) }, 'unhandled rejection in worker');
+  const ctx = botContext(err);
+  logger.error({ err, ...ctx }, 'unhandled rejection in worker');
+  escapedError ??= `unhandled rejection: ${(err as Error)?.message ?? String(err)}${ctx.at ? ` (${String(ctx.at)})` : ''}`;
   if (callRunning) hangup.abort('bot_error');
 });

@@ -202,6 +202,9 @@ export async function createBotHarness(opts: BotHarnessOptions & { firstBot?: Bo
         }
         return s;
       });
+      // Time on hold (cold worker, busy machine) does not count against the first `waitFor: 'say'`.
+      const first = script[0];
+      if (first && 'waitFor' in first && first.waitFor === 'say') script.unshift({ waitFor: 'connected', timeoutMs });
       const started = Date.now();
       const call: EmulatedCall = emulator.placeCall({ to, from: o.from ?? '+15555550100', ...(o.sipHeaders ? { sipHeaders: o.sipHeaders } : {}), script });
       pending.set(call.callId, { bot: name, ...(o.config ? { config: o.config } : {}) });
@@ -218,7 +221,12 @@ export async function createBotHarness(opts: BotHarnessOptions & { firstBot?: Bo
         waiters.set(call.callId, resolve);
       });
       try {
-        const [callerEnd, record] = await Promise.race([Promise.all([call.ended, recordP]), deadline]);
+        const record = await Promise.race([recordP, deadline]);
+        // The service is done with the call. A caller it never connected stays on hold (as with
+        // Daily, until the hold timeout): hang up for them. A connected one gets a moment to be ejected.
+        if (call.state === 'held') call.hangup();
+        const grace = setTimeout(() => call.hangup(), 5_000);
+        const callerEnd = await Promise.race([call.ended, deadline]).finally(() => clearTimeout(grace));
         const events = record.botEvents;
         const of = (k: string) => events.filter((e) => e.kind === k).map((e) => e.value);
         const transcript = [...callerEnd.transcript];
