@@ -8,7 +8,7 @@ import { EmulatorCore } from './core.js';
 import { controlRoutes, dailyRoutes, installErrorHandling } from './rest.js';
 import { DomainWebhooks, webhookObserver } from './webhooks.js';
 import { EmulatorSockets } from './ws.js';
-import type { Emulator, EmulatorOptions, Latencies } from './types.js';
+import { zeroLatencies, type Emulator, type EmulatorOptions, type Latencies } from './types.js';
 
 export type {
   CallEnd,
@@ -41,7 +41,7 @@ export async function createEmulator(opts: EmulatorOptions): Promise<Emulator> {
   const core = new EmulatorCore({
     domainName: opts.domainName ?? 'emulator',
     logger,
-    latencies: { ...opts.latencies } as Latencies,
+    latencies: { ...zeroLatencies },
     holdTimeoutMs: opts.holdTimeoutMs ?? DEFAULT_HOLD_TIMEOUT_MS,
     dtmfGapMs: opts.dtmfGapMs ?? 100,
     webhookTimeoutMs: opts.webhookTimeoutMs ?? 10_000,
