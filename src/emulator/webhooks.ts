@@ -9,6 +9,7 @@
  *    carries `X-Webhook-Timestamp` and `X-Webhook-Signature` = base64(HMAC-SHA256(secret,
  *    `${timestamp}.${body}`)), and `Authorization: Basic …` when `basicAuth` is set;
  *  - events are `{version, type, id, payload, event_ts}`; the `id` is the same on every retry;
+ *    one webhook gets its events one at a time, in order (a retry holds back the later ones);
  *  - `retryType: circuit-breaker` (default): one attempt per event; 3 consecutive failures put the
  *    webhook in state FAILED and it receives nothing more;
  *    `retryType: exponential`: an event is re-sent up to 5 times with doubling gaps; when all
@@ -107,6 +108,8 @@ const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 export class DomainWebhooks {
   private readonly hooks = new Map<string, WebhookJson>();
   private readonly aborts = new Set<AbortController>();
+  /** Per webhook, the tail of its delivery queue: events go out one at a time, in order. */
+  private readonly queues = new Map<string, Promise<void>>();
   private closed = false;
   /** Every delivery attempt, oldest first (the last 500), for tests and the control API. */
   readonly deliveries: DeliveryRecord[] = [];
@@ -174,7 +177,11 @@ export class DomainWebhooks {
     for (const hook of this.hooks.values()) {
       if (hook.state !== 'ACTIVE' || !hook.eventTypes.includes(type)) continue;
       const event = { version: '1.0.0', type, id: randomUUID(), payload };
-      void this.deliver(hook, event);
+      const next = (this.queues.get(hook.uuid) ?? Promise.resolve()).then(() => this.deliver(hook, event));
+      this.queues.set(hook.uuid, next);
+      void next.finally(() => {
+        if (this.queues.get(hook.uuid) === next) this.queues.delete(hook.uuid);
+      });
     }
   }
 

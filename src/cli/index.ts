@@ -1,0 +1,309 @@
+/**
+ * `patchbay` — provisioning CLI (docs/cli.md).
+ *
+ *   patchbay dialin list|set|remove        the domain's pinless dial-in entries
+ *   patchbay webhooks list|create|reactivate|delete   Daily's domain webhooks
+ *
+ * Connection: --api-url / --api-key, else DAILY_API_URL / DAILY_API_KEY (Daily), else the local
+ * emulator at http://EMULATOR_HOST:EMULATOR_PORT/v1 with EMULATOR_API_KEY — all read through
+ * src/config.ts. Daily's errors are printed as `{error, info}` with the HTTP status; exit code 1.
+ */
+import { randomBytes } from 'node:crypto';
+import { Command, Option } from 'commander';
+import { loadConfig } from '../config.js';
+import { DailyRestClient } from '../daily/rest.js';
+import { DOMAIN_EVENT_TYPES } from '../daily/webhook-events.js';
+import { DailyApiError } from '../errors.js';
+import { diffEntries, planRemove, planSet, readEntries, redactEntry, writeLegacy, type PinlessEntry, type Store } from './dialin.js';
+
+export interface Io {
+  out(line: string): void;
+  err(line: string): void;
+  env: NodeJS.ProcessEnv | Record<string, string | undefined>;
+}
+
+interface GlobalOpts {
+  apiUrl?: string;
+  apiKey?: string;
+  timeoutMs?: string;
+  json?: boolean;
+}
+
+class UsageError extends Error {}
+
+interface WebhookJson {
+  uuid: string;
+  url: string;
+  hmac?: string;
+  basicAuth?: string | null;
+  retryType?: string;
+  eventTypes?: string[];
+  state?: string;
+  failedCount?: number;
+  lastMomentPushed?: string | null;
+}
+
+function connect(g: GlobalOpts, io: Io): { daily: DailyRestClient; apiUrl: string; target: 'daily' | 'emulator' } {
+  const config = loadConfig(io.env);
+  const apiKey = g.apiKey ?? config.daily.apiKey ?? config.emulator.apiKey;
+  const apiUrl = g.apiUrl ?? config.daily.apiUrl ?? `http://${config.emulator.host}:${config.emulator.port}/v1`;
+  if (!apiKey) {
+    throw new UsageError(
+      'no API key: set DAILY_API_KEY (Daily), or EMULATOR_API_KEY to the key the emulator was started with, or pass --api-key',
+    );
+  }
+  const timeoutMs = g.timeoutMs === undefined ? config.daily.apiTimeoutMs : Number(g.timeoutMs);
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 100) throw new UsageError('--timeout-ms must be an integer >= 100');
+  return { daily: new DailyRestClient({ apiUrl, apiKey, timeoutMs }), apiUrl, target: config.daily.apiKey || g.apiKey ? 'daily' : 'emulator' };
+}
+
+const mask = (s: string | null | undefined): string => (s ? `••••${s.slice(-4)}` : '(none)');
+
+function printSecret(io: Io, what: string, value: string, envVar: string): void {
+  io.out(`${what} (shown once, it is not printed again): ${value}`);
+  io.out(`  → put it in the service's environment: ${envVar}=${value}`);
+}
+
+function entryFields(o: {
+  roomCreationApi?: string;
+  hmac?: string;
+  holdMusicUrl?: string;
+  timeoutMessage?: string;
+  namePrefix?: string;
+}): Partial<PinlessEntry> {
+  return {
+    ...(o.roomCreationApi === undefined ? {} : { room_creation_api: o.roomCreationApi }),
+    ...(o.hmac === undefined ? {} : { hmac: o.hmac }),
+    ...(o.holdMusicUrl === undefined ? {} : { hold_music_url: o.holdMusicUrl }),
+    ...(o.timeoutMessage === undefined ? {} : { timeout_config: { message: o.timeoutMessage } }),
+    ...(o.namePrefix === undefined ? {} : { name_prefix: o.namePrefix }),
+  };
+}
+
+export function buildProgram(io: Io): Command {
+  const program = new Command('patchbay')
+    .description("patchbay's provisioning CLI: Daily pinless dial-in entries and domain webhooks (docs/cli.md)")
+    .option('--api-url <url>', 'Daily REST API base (default: DAILY_API_URL, or the local emulator)')
+    .option('--api-key <key>', 'API key (default: DAILY_API_KEY, or EMULATOR_API_KEY for the emulator)')
+    .option('--timeout-ms <ms>', 'per-request timeout (default: DAILY_API_TIMEOUT_MS)')
+    .option('--json', 'machine-readable output')
+    .configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) })
+    .exitOverride()
+    .showHelpAfterError();
+  const g = (): GlobalOpts => program.opts<GlobalOpts>();
+
+  // ───────────────────────────── dialin ─────────────────────────────
+  const dialin = program.command('dialin').description('pinless dial-in entries (phone numbers and SIP interconnect)');
+  const storeOpt = () => new Option('--legacy', "use the domain's pinless_dialin property (whole array) instead of /domain-dialin-config");
+
+  dialin
+    .command('list')
+    .description('list the entries (secrets masked)')
+    .addOption(storeOpt())
+    .action(async (o: { legacy?: boolean }) => {
+      const { daily } = connect(g(), io);
+      const entries = await readEntries(daily, o.legacy ? 'legacy' : 'config');
+      if (g().json) {
+        io.out(JSON.stringify(entries.map((s) => ({ ...(s.id ? { id: s.id } : {}), ...redactEntry(s.entry) })), null, 2));
+        return;
+      }
+      if (entries.length === 0) io.out('no pinless dial-in entries');
+      for (const s of entries) {
+        const e = s.entry;
+        io.out(`${e.phone_number ?? e.sip_uri ?? '(sip interconnect)'}${s.id ? `  [${s.id}]` : ''}`);
+        if (e.phone_number && e.sip_uri) io.out(`    sip_uri: ${e.sip_uri}`);
+        io.out(`    room_creation_api: ${e.room_creation_api ?? '(unset)'}`);
+        io.out(`    hmac: ${mask(e.hmac)}`);
+        if (e.name_prefix) io.out(`    name_prefix: ${e.name_prefix}`);
+        if (e.hold_music_url) io.out(`    hold_music_url: ${e.hold_music_url}`);
+        if (e.timeout_config?.message) io.out(`    timeout_config.message: ${e.timeout_config.message}`);
+      }
+    });
+
+  dialin
+    .command('set')
+    .description('add or change one entry; every other entry is kept')
+    .argument('[target]', 'phone number (E.164) or SIP URI of the entry')
+    .option('--sip-interconnect', 'add a new SIP interconnect entry (Daily assigns its SIP URI)')
+    .option('--room-creation-api <url>', "the webhook Daily calls for each call (e.g. https://bots.example.com/dialin)")
+    .option('--hmac <base64>', 'signing secret for that webhook')
+    .option('--generate-hmac', 'generate a new signing secret (printed once)')
+    .option('--hold-music-url <url>', 'hold music while the call waits')
+    .option('--timeout-message <text>', 'what the caller hears when no bot answers in time (timeout_config.message)')
+    .option('--name-prefix <prefix>', 'name_prefix')
+    .option('--dry-run', 'show the change; write nothing')
+    .addOption(storeOpt())
+    .action(async (target: string | undefined, o: Record<string, string | boolean | undefined>) => {
+      if (!target && !o.sipInterconnect) throw new UsageError('give the entry (phone number or SIP URI), or --sip-interconnect');
+      if (target && o.sipInterconnect) throw new UsageError('--sip-interconnect adds a new entry: give no target');
+      if (o.hmac && o.generateHmac) throw new UsageError('--hmac and --generate-hmac exclude each other');
+      for (const k of ['roomCreationApi', 'holdMusicUrl'] as const) {
+        const v = o[k];
+        if (typeof v === 'string' && !/^https?:\/\/\S+$/.test(v)) throw new UsageError(`--${k === 'roomCreationApi' ? 'room-creation-api' : 'hold-music-url'} must be an http(s) URL`);
+      }
+      if (typeof o.hmac === 'string' && !/^[A-Za-z0-9+/]+={0,2}$/.test(o.hmac)) throw new UsageError('--hmac must be base64');
+      const generated = o.generateHmac ? randomBytes(32).toString('base64') : undefined;
+      const fields = entryFields({
+        ...(typeof o.roomCreationApi === 'string' ? { roomCreationApi: o.roomCreationApi } : {}),
+        ...(typeof o.hmac === 'string' ? { hmac: o.hmac } : generated ? { hmac: generated } : {}),
+        ...(typeof o.holdMusicUrl === 'string' ? { holdMusicUrl: o.holdMusicUrl } : {}),
+        ...(typeof o.timeoutMessage === 'string' ? { timeoutMessage: o.timeoutMessage } : {}),
+        ...(typeof o.namePrefix === 'string' ? { namePrefix: o.namePrefix } : {}),
+      });
+      if (Object.keys(fields).length === 0) throw new UsageError('nothing to set: give at least one of --room-creation-api, --hmac, --hold-music-url, --timeout-message');
+      const store: Store = o.legacy ? 'legacy' : 'config';
+      const { daily } = connect(g(), io);
+      const stored = await readEntries(daily, store);
+      const before = stored.map((s) => s.entry);
+      const plan = planSet(before, { ...(target ? { target } : {}), newSip: o.sipInterconnect === true, fields });
+      for (const l of diffEntries(before, plan.next)) io.out(l);
+      if (o.dryRun) {
+        io.out('dry run: nothing written');
+        return;
+      }
+      const entry = plan.next[plan.index]!;
+      if (store === 'legacy') await writeLegacy(daily, plan.next);
+      else if (plan.created) {
+        const res = await daily.request<{ id?: string; config?: PinlessEntry }>('POST', '/domain-dialin-config', entry);
+        if (res?.id) io.out(`id: ${res.id}`);
+        if (!entry.sip_uri && res?.config?.sip_uri) io.out(`sip_uri: ${res.config.sip_uri}`);
+      }
+      else await daily.request('PUT', `/domain-dialin-config/${encodeURIComponent(stored[plan.index]!.id!)}`, entry);
+      io.out(plan.created ? 'added' : 'updated');
+      if (generated) printSecret(io, 'hmac', generated, 'DAILY_PINLESS_HMAC');
+    });
+
+  dialin
+    .command('remove')
+    .description('remove one entry; every other entry is kept')
+    .argument('<target>', 'phone number (E.164) or SIP URI of the entry')
+    .option('--dry-run', 'show the change; write nothing')
+    .addOption(storeOpt())
+    .action(async (target: string, o: { dryRun?: boolean; legacy?: boolean }) => {
+      const store: Store = o.legacy ? 'legacy' : 'config';
+      const { daily } = connect(g(), io);
+      const stored = await readEntries(daily, store);
+      const before = stored.map((s) => s.entry);
+      const next = planRemove(before, target);
+      for (const l of diffEntries(before, next)) io.out(l);
+      if (o.dryRun) {
+        io.out('dry run: nothing written');
+        return;
+      }
+      if (store === 'legacy') await writeLegacy(daily, next);
+      else {
+        for (const s of stored) {
+          if (!next.includes(s.entry)) await daily.request('DELETE', `/domain-dialin-config/${encodeURIComponent(s.id!)}`);
+        }
+      }
+      io.out('removed');
+    });
+
+  // ───────────────────────────── webhooks ─────────────────────────────
+  const webhooks = program.command('webhooks').description("Daily's domain webhooks (POST /webhooks)");
+  const listHooks = async (daily: DailyRestClient): Promise<WebhookJson[]> => {
+    const res = await daily.request<WebhookJson[] | { data?: WebhookJson[] }>('GET', '/webhooks');
+    return Array.isArray(res) ? res : (res?.data ?? []);
+  };
+  const printHook = (w: WebhookJson): void => {
+    if (g().json) {
+      io.out(JSON.stringify({ ...w, hmac: mask(w.hmac), basicAuth: w.basicAuth ? mask(w.basicAuth) : null }, null, 2));
+      return;
+    }
+    io.out(`${w.uuid}  ${w.state ?? '?'}  failedCount=${w.failedCount ?? 0}  ${w.url}`);
+    io.out(`    retryType: ${w.retryType ?? 'circuit-breaker'}  eventTypes: ${(w.eventTypes ?? []).join(', ') || '(none)'}`);
+    io.out(`    hmac: ${mask(w.hmac)}  basicAuth: ${w.basicAuth ? 'set' : 'none'}  lastMomentPushed: ${w.lastMomentPushed ?? 'never'}`);
+    if (w.state === 'FAILED') io.out(`    → reactivate with: patchbay webhooks reactivate ${w.uuid}`);
+  };
+
+  webhooks
+    .command('list')
+    .description('list webhooks with their state and failedCount (secrets masked)')
+    .action(async () => {
+      const { daily } = connect(g(), io);
+      const all = await listHooks(daily);
+      if (all.length === 0 && !g().json) io.out('no webhooks');
+      if (g().json) io.out(JSON.stringify(all.map((w) => ({ ...w, hmac: mask(w.hmac), basicAuth: w.basicAuth ? mask(w.basicAuth) : null })), null, 2));
+      else for (const w of all) printHook(w);
+    });
+
+  webhooks
+    .command('create')
+    .description('create a webhook (Daily first checks that the URL answers 200)')
+    .requiredOption('--url <url>', "where Daily posts events: this service's /webhooks/daily")
+    .option('--event-types <list>', 'comma-separated event types', DOMAIN_EVENT_TYPES.join(','))
+    .addOption(new Option('--retry-type <type>', 'retry behaviour').choices(['circuit-breaker', 'exponential']).default('exponential'))
+    .option('--hmac <base64>', 'signing secret (default: Daily generates one, printed once)')
+    .option('--basic-auth <user:password>', 'credentials Daily sends as Authorization: Basic (printed once)')
+    .option('--generate-basic-auth', 'generate basic-auth credentials (printed once)')
+    .action(async (o: { url: string; eventTypes: string; retryType: string; hmac?: string; basicAuth?: string; generateBasicAuth?: boolean }) => {
+      if (!/^https?:\/\/\S+$/.test(o.url)) throw new UsageError('--url must be an http(s) URL');
+      if (o.basicAuth && o.generateBasicAuth) throw new UsageError('--basic-auth and --generate-basic-auth exclude each other');
+      if (o.basicAuth !== undefined && !/^[^:]+:.+$/.test(o.basicAuth)) throw new UsageError('--basic-auth must be user:password');
+      const basicAuth = o.generateBasicAuth ? `daily:${randomBytes(18).toString('base64url')}` : o.basicAuth;
+      const eventTypes = o.eventTypes.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+      const { daily } = connect(g(), io);
+      const w = await daily.request<WebhookJson>('POST', '/webhooks', {
+        url: o.url,
+        eventTypes,
+        retryType: o.retryType,
+        ...(o.hmac ? { hmac: o.hmac } : {}),
+        ...(basicAuth ? { basicAuth } : {}),
+      });
+      printHook(w);
+      if (!o.hmac && w.hmac) printSecret(io, 'hmac', w.hmac, 'DAILY_WEBHOOK_HMAC');
+      else if (o.hmac) io.out('  → the service needs the same secret: DAILY_WEBHOOK_HMAC');
+      if (basicAuth && o.generateBasicAuth) printSecret(io, 'basicAuth', basicAuth, 'DAILY_WEBHOOK_BASIC_AUTH');
+      else if (basicAuth) io.out('  → the service needs the same credentials: DAILY_WEBHOOK_BASIC_AUTH');
+    });
+
+  webhooks
+    .command('reactivate')
+    .description('re-verify the URL and turn a FAILED webhook back on')
+    .argument('<uuid>')
+    .action(async (uuid: string) => {
+      const { daily } = connect(g(), io);
+      const cur = await daily.request<WebhookJson>('GET', `/webhooks/${encodeURIComponent(uuid)}`);
+      // Daily: updating a webhook with the same URL re-verifies it and re-activates it.
+      const w = await daily.request<WebhookJson>('POST', `/webhooks/${encodeURIComponent(uuid)}`, { url: cur.url });
+      printHook(w);
+    });
+
+  webhooks
+    .command('delete')
+    .description('delete a webhook')
+    .argument('<uuid>')
+    .action(async (uuid: string) => {
+      const { daily } = connect(g(), io);
+      await daily.request('DELETE', `/webhooks/${encodeURIComponent(uuid)}`);
+      io.out(`deleted ${uuid}`);
+    });
+
+  return program;
+}
+
+/** Runs the CLI; resolves with the exit code (never calls process.exit). */
+export async function main(argv: string[], io: Io = { out: (l) => console.log(l), err: (l) => console.error(l), env: process.env }): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    const e = err as Error & { code?: string; exitCode?: number };
+    if (e.code?.startsWith('commander.')) {
+      // Help and version exit 0; commander already printed the usage problem.
+      return e.exitCode ?? 1;
+    }
+    if (err instanceof DailyApiError) {
+      if (err.status !== undefined) {
+        io.err(`Daily API error: HTTP ${err.status}`);
+        io.err(JSON.stringify({ error: err.dailyError ?? null, info: err.info ?? null }));
+      } else {
+        io.err(`could not reach the Daily API: ${err.message}`);
+      }
+      return 1;
+    }
+    io.err(`error: ${e.message}`);
+    return err instanceof UsageError ? 2 : 1;
+  }
+}
