@@ -48,6 +48,8 @@ ENV NODE_ENV=production \
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# The only place the service writes: call records (CALL_RECORDS_PATH, default ./data/calls.db).
+RUN mkdir -p /app/data && chown patchbay:patchbay /app/data
 
 USER patchbay:patchbay
 EXPOSE 7860

@@ -143,6 +143,14 @@ describe('deploy/k8s manifests', () => {
         expect(c.resources?.[kind]?.memory, `${c.name} ${kind}.memory`).toBeDefined();
       }
     }
+    // Every mount has a volume; with a read-only root, the places the service writes are mounted.
+    const volumes = new Set((dep.spec.template.spec.volumes as Obj[]).map((v) => v.name));
+    const mounts = (container.volumeMounts as Obj[]).map((m) => m.mountPath as string);
+    for (const m of container.volumeMounts as Obj[]) expect(volumes, m.name).toContain(m.name);
+    if (container.securityContext?.readOnlyRootFilesystem) {
+      // /tmp (Chromium, sockets), the user's home (Chromium profile), /app/data (call records).
+      expect(mounts).toEqual(expect.arrayContaining(['/tmp', '/home/patchbay', '/app/data']));
+    }
     const sc = dep.spec.template.spec.securityContext;
     expect(sc.runAsNonRoot).toBe(true);
     // Same uid as the Dockerfile's user.

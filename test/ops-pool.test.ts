@@ -28,7 +28,7 @@ describe('worker pool', () => {
       expect(warmPids).toContain(record.workerPid);
       // Taking a warm worker costs (almost) nothing: no fork on the call's path.
       const assignMs = record.timeline.worker_assigned! - record.timeline.queued!;
-      expect(assignMs).toBeLessThan(250);
+      expect(assignMs).toBeLessThan(500);
       const s = stack.rt.pool.stats();
       expect(s).toMatchObject({ busy: 1, coldStarts: 0, warmStarts: 1 });
       // IDLE_WORKERS kept: one still idle, one on its way (or ready already).
