@@ -69,7 +69,11 @@ export class EmulatorSockets {
   }
 
   private streamCall(ws: WebSocket, id: string): void {
-    const call = this.core.calls.get(id)!;
+    const call = this.core.calls.get(id);
+    if (!call) {
+      ws.close(WS_CLOSE.protocolError, 'no such call');
+      return;
+    }
     const send = (m: unknown): void => {
       if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(m));
     };
