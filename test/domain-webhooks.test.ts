@@ -6,7 +6,9 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
 import { signWebhook } from '../src/daily/signature.js';
+import { checkBasicAuth, EventDeduper, isWebhookVerification } from '../src/daily/webhook-events.js';
 import type { CallRecord } from '../src/dispatch/dispatcher.js';
 import { NUMBER, startStack, type Stack } from './helpers/stack.js';
 
@@ -64,6 +66,39 @@ async function until<T>(fn: () => Promise<T | undefined> | T | undefined, timeou
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+describe('domain webhook settings and helpers', () => {
+  it('DAILY_WEBHOOK_HMAC and DAILY_WEBHOOK_BASIC_AUTH are validated and named in the error', () => {
+    const c = loadConfig({ DAILY_WEBHOOK_HMAC: ` ${HOOK_SECRET} , ${HOOK_SECRET.slice(4)} `, DAILY_WEBHOOK_BASIC_AUTH: 'daily:pw:with:colons' });
+    expect(c.daily.webhookHmacSecrets).toEqual([HOOK_SECRET, HOOK_SECRET.slice(4)]);
+    expect(c.daily.webhookBasicAuth).toBe('daily:pw:with:colons');
+    expect(c.daily.webhookReconcileGraceMs).toBe(3_000);
+    expect(loadConfig({}).daily.webhookHmacSecrets).toEqual([]);
+    expect(() => loadConfig({ DAILY_WEBHOOK_HMAC: 'not base64!' })).toThrow(/DAILY_WEBHOOK_HMAC/);
+    expect(() => loadConfig({ DAILY_WEBHOOK_BASIC_AUTH: 'no-colon' })).toThrow(ConfigError);
+    expect(() => loadConfig({ DAILY_WEBHOOK_RECONCILE_GRACE_MS: '-1' })).toThrow(/DAILY_WEBHOOK_RECONCILE_GRACE_MS/);
+  });
+
+  it('basic auth compares user:password exactly', () => {
+    const h = (s: string) => `Basic ${Buffer.from(s).toString('base64')}`;
+    expect(checkBasicAuth(h('daily:pw'), 'daily:pw')).toBe(true);
+    expect(checkBasicAuth(h('daily:pw2'), 'daily:pw')).toBe(false);
+    expect(checkBasicAuth(h('daily:p'), 'daily:pw')).toBe(false);
+    expect(checkBasicAuth(h('daily:pwx'), 'daily:pw')).toBe(false);
+    expect(checkBasicAuth(undefined, 'daily:pw')).toBe(false);
+    expect(checkBasicAuth('Bearer x', 'daily:pw')).toBe(false);
+  });
+
+  it('recognises only the verification body as a probe; dedupes ids up to its bound', () => {
+    expect(isWebhookVerification({ test: 'test' })).toBe(true);
+    expect(isWebhookVerification({ test: 'test', type: 'dialin.stopped' })).toBe(false);
+    expect(isWebhookVerification([])).toBe(false);
+    const d = new EventDeduper({ ttlMs: 60_000, max: 2 });
+    expect([d.firstSeen('a'), d.firstSeen('a'), d.firstSeen('b'), d.firstSeen('c'), d.size]).toEqual([true, false, true, true, 2]);
+    // The oldest id was evicted by the bound.
+    expect(d.firstSeen('a')).toBe(true);
+  });
+});
 
 describe('POST /webhooks/daily: verification', () => {
   let stack: Stack;
