@@ -3,6 +3,7 @@
  * there is one and starts a replacement behind it; only when the pool is empty does a call wait
  * for a cold start. Workers that die while idle are replaced (with backoff when they keep dying).
  */
+import os from 'node:os';
 import type { Logger } from 'pino';
 import { PatchbayError } from '../errors.js';
 import type { WorkerInit } from './protocol.js';
@@ -13,6 +14,12 @@ export interface PoolOptions {
   idle: number;
   supervision: SupervisionOptions;
   logger: Logger;
+  /**
+   * Workers starting at once (default: CPU count, at least 2). A burst of cold starts beyond the
+   * cores only slows every one of them down, up to WORKER_INIT_TIMEOUT_MS; in turn, the first
+   * waiters are served first.
+   */
+  maxStarting?: number;
 }
 
 export interface PoolStats {
@@ -87,7 +94,8 @@ export class WorkerPool {
   private refill(): void {
     if (this.closed) return;
     const want = this.opts.idle + this.waiters.length;
-    while (this.idle.length + this.starting.size < want) this.spawn();
+    const maxStarting = this.opts.maxStarting ?? Math.max(2, os.availableParallelism());
+    while (this.idle.length + this.starting.size < want && this.starting.size < maxStarting) this.spawn();
   }
 
   private spawn(): void {
@@ -108,6 +116,7 @@ export class WorkerPool {
       } else {
         this.idle.push(w);
       }
+      this.refill();
     });
     w.once('exit', (code, signal) => {
       const wasStarting = this.starting.delete(w);
