@@ -77,6 +77,26 @@ describe('worker pool', () => {
     }
   });
 
+  test('an idle worker that dies is replaced, and the next call still starts warm', async () => {
+    const stack = await startStack({ env: { ...base, IDLE_WORKERS: '1' } });
+    try {
+      const first = await waitFor('a warm worker', () => stack.rt.pool.all().find((w) => w.state === 'idle'), 30_000);
+      process.kill(first.pid, 'SIGKILL');
+      const second = await waitFor('a new warm worker', () => stack.rt.pool.all().find((w) => w.state === 'idle' && w.pid !== first.pid), 30_000);
+      expect(isAlive(first.pid)).toBe(false);
+      expect(stack.rt.pool.stats()).toMatchObject({ idle: 1, busy: 0, coldStarts: 0 });
+      const { emulated, ended, record } = await lingerCall(stack);
+      expect(record.warmStart).toBe(true);
+      expect(record.workerPid).toBe(second.pid);
+      await emulated.press('1');
+      expect((await ended).outcome).toBe('completed');
+      // Nobody's call was charged for the dead idle worker.
+      expect(stack.ended.map((r) => r.outcome)).toEqual(['completed']);
+    } finally {
+      await stack.close();
+    }
+  });
+
   test('init timeout: a worker that never becomes ready is killed and replaced; a call that cannot get one ends worker_crashed', async () => {
     const INIT_TIMEOUT_MS = 800;
     const stack = await startStack({
