@@ -188,6 +188,17 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/** True for an http(s) URL on 127.0.0.0/8, localhost or [::1]. */
+function isLoopbackUrl(url: string | undefined): boolean {
+  if (url === undefined) return false;
+  try {
+    const u = new URL(url);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && (u.hostname === 'localhost' || u.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(u.hostname));
+  } catch {
+    return false;
+  }
+}
+
 /** Validates `env` (process.env by default) once and returns the typed config. */
 export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | undefined> = process.env): Config {
   let e: Env;
@@ -230,8 +241,11 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       'invalid configuration: DAILY_PINLESS_HMAC is required when NODE_ENV=production (unsigned webhooks are accepted only in development)',
     );
   }
-  if (!emulatorEnabled && e.CALL_CLIENT === 'emulator') {
-    throw new ConfigError('invalid configuration: CALL_CLIENT=emulator cannot be used with DAILY_API_KEY');
+  // An external emulator (several replicas sharing one, see docs/scaling.md): allowed only on loopback.
+  if (!emulatorEnabled && e.CALL_CLIENT === 'emulator' && !isLoopbackUrl(e.DAILY_API_URL)) {
+    throw new ConfigError(
+      'invalid configuration: CALL_CLIENT=emulator cannot be used with DAILY_API_KEY unless DAILY_API_URL points at an emulator on loopback (127.0.0.1, localhost, [::1])',
+    );
   }
   return {
     nodeEnv: e.NODE_ENV,
