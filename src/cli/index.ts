@@ -9,6 +9,7 @@
  * src/config.ts. Daily's errors are printed as `{error, info}` with the HTTP status; exit code 1.
  */
 import { randomBytes } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
 import { Command, Option } from 'commander';
 import { loadConfig } from '../config.js';
 import { DailyRestClient } from '../daily/rest.js';
@@ -306,4 +307,9 @@ export async function main(argv: string[], io: Io = { out: (l) => console.log(l)
     io.err(`error: ${e.message}`);
     return err instanceof UsageError ? 2 : 1;
   }
+}
+
+// Run directly (`node dist/src/cli/index.js …` in the Docker image, which has no bin/).
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.exitCode = await main(process.argv);
 }
