@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.js';
 import { openAiCompatibleLlm, LlmError } from '../src/sdk/llm.js';
-import { createTts, espeakAvailable, espeakTts, openAiTts, resample, textOnlyTts, TtsError } from '../src/sdk/tts.js';
+import { createTts, espeakAvailable, espeakTts, openAiTts, resample, resolveTtsProvider, textOnlyTts, TtsError } from '../src/sdk/tts.js';
 import { encodeWav } from '../src/sdk/wav.js';
 
 const logger = createLogger({ level: 'silent' });
@@ -45,6 +45,14 @@ describe('espeak-ng TTS', () => {
     expect(createTts({ provider: 'auto', sampleRate: 16_000, espeakPath: 'espeak-ng' }, { callClient: 'emulator', logger }).name).toBe('text');
     expect(createTts({ provider: 'auto', sampleRate: 16_000, espeakPath: 'espeak-ng' }, { callClient: 'daily', logger }).name).toBe(HAVE_ESPEAK ? 'espeak' : 'text');
     expect(createTts(undefined, { callClient: 'daily', logger })).toBe(textOnlyTts);
+  });
+
+  it('the service resolves auto once, and refuses a missing espeak-ng with a fallback', () => {
+    const ctx = { espeakPath: 'espeak-ng', logger };
+    expect(resolveTtsProvider('auto', { ...ctx, callClient: 'emulator' })).toBe('text');
+    expect(resolveTtsProvider('auto', { ...ctx, callClient: 'daily' })).toBe(HAVE_ESPEAK ? 'espeak' : 'text');
+    expect(resolveTtsProvider('espeak', { ...ctx, espeakPath: '/nonexistent/espeak-ng', callClient: 'daily' })).toBe('text');
+    expect(resolveTtsProvider('text', { ...ctx, callClient: 'daily' })).toBe('text');
   });
 });
 

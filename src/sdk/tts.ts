@@ -161,18 +161,18 @@ export function createTts(init: TtsInit | undefined, ctx: { callClient: 'emulato
   const espeak = () => espeakTts({ espeakPath, sampleRate: rate, ...(init?.voice ? { voice: init.voice } : {}) });
   switch (provider) {
     case 'text':
-      ctx.logger.info({ tts: 'text' }, 'TTS: text-only (TTS_PROVIDER=text): bots send words, no audio');
+      ctx.logger.debug({ tts: 'text' }, 'TTS: text-only');
       return textOnlyTts;
     case 'openai':
       if (!init?.apiKey || !init.baseUrl || !init.model) {
         ctx.logger.warn({ tts: 'text' }, 'TTS: openai needs OPENAI_API_KEY; falling back to text-only');
         return textOnlyTts;
       }
-      ctx.logger.info({ tts: 'openai', baseUrl: init.baseUrl, model: init.model }, 'TTS: OpenAI-compatible speech endpoint');
+      ctx.logger.debug({ tts: 'openai', model: init.model }, 'TTS: OpenAI-compatible speech endpoint');
       return openAiTts({ baseUrl: init.baseUrl, apiKey: init.apiKey, model: init.model, sampleRate: rate, ...(init.voice ? { voice: init.voice } : {}) });
     case 'espeak':
       if (espeakAvailable(espeakPath)) {
-        ctx.logger.info({ tts: 'espeak', espeakPath }, 'TTS: espeak-ng');
+        ctx.logger.debug({ tts: 'espeak', espeakPath }, 'TTS: espeak-ng');
         return espeak();
       }
       ctx.logger.warn({ tts: 'text', espeakPath }, `TTS: espeak-ng not found at "${espeakPath}" (apt-get install espeak-ng); falling back to text-only`);
@@ -180,14 +180,43 @@ export function createTts(init: TtsInit | undefined, ctx: { callClient: 'emulato
     case 'auto':
     default:
       if (ctx.callClient === 'emulator') {
-        ctx.logger.info({ tts: 'text' }, 'TTS: text-only with the emulator (it carries the words); set TTS_PROVIDER=espeak for audio');
+        ctx.logger.debug({ tts: 'text' }, 'TTS: text-only with the emulator');
         return textOnlyTts;
       }
       if (espeakAvailable(espeakPath)) {
-        ctx.logger.info({ tts: 'espeak', espeakPath }, 'TTS: espeak-ng');
+        ctx.logger.debug({ tts: 'espeak', espeakPath }, 'TTS: espeak-ng');
         return espeak();
       }
       ctx.logger.warn({ tts: 'text' }, 'TTS: espeak-ng is not installed (apt-get install espeak-ng) and no TTS_PROVIDER is set: callers will hear silence');
       return textOnlyTts;
   }
+}
+
+/**
+ * For the service, once at start-up: turns `auto` into the provider workers will use and logs one
+ * line saying which and why (workers then skip the detection).
+ */
+export function resolveTtsProvider(
+  provider: TtsInit['provider'],
+  ctx: { callClient: 'emulator' | 'daily'; espeakPath: string; logger: Logger },
+): TtsInit['provider'] {
+  const log = ctx.logger;
+  if (provider === 'auto') {
+    if (ctx.callClient === 'emulator') {
+      log.info({ tts: 'text' }, 'TTS: text-only with the emulator (it carries the words); TTS_PROVIDER=espeak for real audio');
+      return 'text';
+    }
+    if (espeakAvailable(ctx.espeakPath)) {
+      log.info({ tts: 'espeak' }, 'TTS: espeak-ng (offline)');
+      return 'espeak';
+    }
+    log.warn({ tts: 'text' }, 'TTS: espeak-ng is not installed (apt-get install espeak-ng) and TTS_PROVIDER is unset: callers will hear silence');
+    return 'text';
+  }
+  if (provider === 'espeak' && !espeakAvailable(ctx.espeakPath)) {
+    log.warn({ tts: 'text', espeakPath: ctx.espeakPath }, 'TTS: TTS_PROVIDER=espeak but espeak-ng does not run (apt-get install espeak-ng): falling back to text-only');
+    return 'text';
+  }
+  log.info({ tts: provider }, `TTS: ${provider}`);
+  return provider;
 }

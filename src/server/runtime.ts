@@ -12,6 +12,7 @@ import { Dispatcher } from '../dispatch/dispatcher.js';
 import { WorkerPool } from '../dispatch/pool.js';
 import type { WorkerInit } from '../dispatch/protocol.js';
 import { loadRoutes, type Route } from '../dispatch/router.js';
+import { resolveTtsProvider } from '../sdk/tts.js';
 import type { Emulator } from '../emulator/server.js';
 import type { Logger } from '../logger.js';
 import { openCallRecords, type CallRecordStore } from '../records/store.js';
@@ -117,7 +118,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     pinlessUpdateDeadlineMs: config.call.pinlessUpdateDeadlineMs,
     pingTimeoutMs: config.workers.pingTimeoutMs,
     tts: {
-      provider: config.tts.provider,
+      provider: resolveTtsProvider(config.tts.provider, { callClient: config.daily.callClient, espeakPath: config.tts.espeakPath, logger }),
       sampleRate: config.tts.sampleRate,
       espeakPath: config.tts.espeakPath,
       ...(config.tts.voice ? { voice: config.tts.voice } : {}),
