@@ -260,7 +260,7 @@ describe('emulator pinless dial-in', () => {
   });
 
   it('accepts an update before dialin-ready, then drops the call (forwarded_before_ready)', async () => {
-    emu.setLatencies({ dialinReadyMs: 300 });
+    emu.setLatencies({ dialinReadyMs: 2_000 });
     const call = emu.placeCall({ to: NUMBER });
     const h = await hook.next();
     const b = await bot();
@@ -384,7 +384,7 @@ describe('emulator pinless dial-in', () => {
   });
 
   it('ends a held call being patched into a room that is deleted', async () => {
-    emu.setLatencies({ connectMs: 200 });
+    emu.setLatencies({ connectMs: 2_000 });
     const call = emu.placeCall({ to: NUMBER });
     const h = await hook.next();
     const b = await bot();
