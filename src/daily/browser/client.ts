@@ -265,13 +265,17 @@ export class DailyBrowserCallClient implements CallClient {
 
   async sendAudio(audio: AudioOut, signal?: AbortSignal): Promise<void> {
     if (signal?.aborted) throw abortError(signal);
-    if (audio.pcm.length === 0) return;
     await this.prepare();
+    if (audio.pcm.length === 0) {
+      // Nothing to play. The page still announces the text (a no-op on Daily, words for the emulator).
+      if (audio.text) await this.evalPage('play', ++this.playSeq, '', audio.sampleRate, audio.text);
+      return;
+    }
     const id = ++this.playSeq;
     const b64 = Buffer.from(audio.pcm.buffer, audio.pcm.byteOffset, audio.pcm.byteLength).toString('base64');
     const done = new Promise<void>((resolve, reject) => this.plays.set(id, { resolve, reject }));
     done.catch(() => undefined);
-    const res = await this.evalPage<{ durationMs: number; startInMs: number }>('play', id, b64, audio.sampleRate);
+    const res = await this.evalPage<{ durationMs: number; startInMs: number }>('play', id, b64, audio.sampleRate, audio.text);
     if (!res.ok) {
       this.plays.delete(id);
       throw new DailyClientError('audio_play_failed', `playing audio failed: ${res.error}`);

@@ -231,10 +231,19 @@ export const BRIDGE_JS = `
     return out;
   }
 
-  function play(id, b64, sampleRate) {
+  // Announces clips as DOM events. Daily's call machine ignores them; the local call-machine
+  // stand-in relays them so an emulated caller "hears" the bot's words (src/emulator/call-machine/).
+  function announce(type, detail) {
+    try { window.dispatchEvent(new CustomEvent(type, { detail: detail })); } catch (e) { /* ignore */ }
+  }
+
+  function play(id, b64, sampleRate, text) {
     var ctx = state.ctx;
     var pcm = b64ToInt16(b64);
-    if (pcm.length === 0) return { ok: true, durationMs: 0, startInMs: 0 };
+    if (pcm.length === 0) {
+      announce('patchbay-audio', { id: id, text: typeof text === 'string' ? text : undefined, durationMs: 0 });
+      return { ok: true, durationMs: 0, startInMs: 0 };
+    }
     var buf = ctx.createBuffer(1, pcm.length, sampleRate);
     var ch = buf.getChannelData(0);
     for (var i = 0; i < pcm.length; i++) ch[i] = pcm[i] / 0x8000;
@@ -250,6 +259,7 @@ export const BRIDGE_JS = `
       emit('played', { id: id });
     };
     src.start(startAt);
+    announce('patchbay-audio', { id: id, text: typeof text === 'string' ? text : undefined, durationMs: buf.duration * 1000 });
     return { ok: true, durationMs: buf.duration * 1000, startInMs: (startAt - ctx.currentTime) * 1000 };
   }
 
@@ -257,6 +267,7 @@ export const BRIDGE_JS = `
     var src = state.plays[id];
     if (!src) return { ok: true };
     delete state.plays[id];
+    announce('patchbay-audio-cancel', { id: id });
     try { src.stop(); } catch (e) { /* not started */ }
     try { src.disconnect(); } catch (e) { /* already */ }
     // Anything queued after it starts as soon as possible instead of after a gap.

@@ -15,6 +15,8 @@ export function callMachineBundleSource(opts: { controlUrl: string; dailyJsVersi
   if (!g) {
     g = window.__pbCallMachine = { machines: {} };
     window.addEventListener('message', onModuleMessage);
+    window.addEventListener('patchbay-audio', function (ev) { onSpeak('speak', ev.detail); });
+    window.addEventListener('patchbay-audio-cancel', function (ev) { onSpeak('speak-cancel', ev.detail); });
   }
   var pendings = (window._daily && window._daily.pendings) || [];
   while (pendings.length) setup(pendings.shift());
@@ -79,6 +81,17 @@ export function callMachineBundleSource(opts: { controlUrl: string; dailyJsVersi
       resetMachine(m);
       toDaily(m, { action: 'left-meeting' });
     }
+  }
+
+  // The page's clips go to every machine of this window that is in a call (one, in practice).
+  function onSpeak(t, d) {
+    if (!d) return;
+    Object.keys(g.machines).forEach(function (id) {
+      var m = g.machines[id];
+      var msg = { t: t, callClientId: id, id: d.id };
+      if (t === 'speak') { msg.durationMs = d.durationMs; if (typeof d.text === 'string') msg.text = d.text; }
+      toServer(m, msg);
+    });
   }
 
   function onServer(m, cmd) {

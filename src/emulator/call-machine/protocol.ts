@@ -49,7 +49,14 @@ export type BundleToServer =
   /** A message daily-js sent to the call machine; `msg` lacks what/from/callClientId/callbackStamp. */
   | { t: 'action'; callClientId: string; action: string; callbackStamp?: string; msg: Record<string, unknown> }
   /** The bot's microphone level crossed the activity threshold (RMS 0..1 over 50 ms). */
-  | { t: 'mic'; callClientId: string; active: boolean; rms: number };
+  | { t: 'mic'; callClientId: string; active: boolean; rms: number }
+  /**
+   * The page started (or cancelled) playing a clip into the bot's microphone. Only the patchbay
+   * page announces this (a `patchbay-audio` DOM event); Daily's real call machine ignores it.
+   * The emulator bridge uses it to give the emulated caller the bot's words.
+   */
+  | { t: 'speak'; callClientId: string; id: number; text?: string; durationMs: number }
+  | { t: 'speak-cancel'; callClientId: string; id: number };
 
 /** server → bundle */
 export type ServerToBundle =

@@ -18,6 +18,8 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
+import type { CallParticipant } from '../../daily/call-client.js';
+import { EmulatorLink } from './bridge.js';
 import { callMachineBundleSource } from './bundle-source.js';
 import {
   CALL_MACHINE_BUNDLE_FILE,
@@ -34,6 +36,12 @@ export type JoinBehaviour =
   | { errorType: string; errorMsg: string };
 
 export interface StandInOptions {
+  /**
+   * `'emulator'`: relay each page's call to the project emulator (docs/emulator.md) found at the
+   * joined room URL's origin; the emulator then plays the platform (join, events, actions) and
+   * `onJoin`/`dialinReadyEndpoint`/`failActions` are ignored. Actions are still recorded.
+   */
+  bridge?: 'emulator';
   onJoin?: JoinBehaviour;
   /** Post `dialin-ready` with this SIP endpoint right after `joined-meeting`. */
   dialinReadyEndpoint?: string;
@@ -64,6 +72,8 @@ export interface StandInSession {
   localSessionId: string | undefined;
   userName: string | undefined;
   participants: Map<string, Record<string, unknown>>;
+  /** Set in bridge mode once the page joins. */
+  link?: EmulatorLink | undefined;
 }
 
 const trackOff = { subscribed: false, state: 'off', off: { byUser: true } };
@@ -104,9 +114,23 @@ export function fullParticipant(p: {
   };
 }
 
+/** An emulator `CallParticipant` as a daily-js participant object. */
+function participantFrom(p: CallParticipant): Record<string, unknown> {
+  return fullParticipant({
+    sessionId: p.sessionId,
+    local: p.local,
+    audio: true,
+    ...(p.userName !== undefined ? { userName: p.userName } : {}),
+    ...(p.userId !== undefined ? { userId: p.userId } : {}),
+    ...(p.isSip ? { participantType: 'sip-dial-in' } : p.isSip === false ? { participantType: 'unknown' } : {}),
+  });
+}
+
 export class CallMachineStandIn {
   /** Every action daily-js sent to the call machine, in order. */
   readonly actions: RecordedAction[] = [];
+  /** Clips the page announced (text and duration), in order. */
+  readonly speeches: { callClientId: string; text: string | undefined; durationMs: number; atMs: number }[] = [];
   /** Bot microphone activity changes seen by the bundle. */
   readonly micActivity: { callClientId: string; active: boolean; rms: number; atMs: number }[] = [];
   readonly options: StandInOptions;
@@ -184,16 +208,26 @@ export class CallMachineStandIn {
         this.handleAction(session, m.action, m.msg, m.callbackStamp);
       } else if (m.t === 'mic') {
         this.micActivity.push({ callClientId: m.callClientId, active: m.active, rms: m.rms, atMs: Date.now() });
+      } else if (session && m.t === 'speak') {
+        this.speeches.push({ callClientId: m.callClientId, text: m.text, durationMs: m.durationMs, atMs: Date.now() });
+        session.link?.speak(m.id, m.text, m.durationMs);
+      } else if (session && m.t === 'speak-cancel') {
+        session.link?.cancelSpeak(m.id);
       }
       this.wake();
     });
     ws.on('close', () => {
+      session?.link?.close();
       if (session && this.sessions.get(session.callClientId) === session) this.sessions.delete(session.callClientId);
     });
   }
 
   /** The platform's side of each action. Override to bridge to another backend. */
   protected handleAction(s: StandInSession, action: string, msg: Record<string, unknown>, callbackStamp: string | undefined): void {
+    if (this.options.bridge === 'emulator') {
+      this.bridgeAction(s, action, msg, callbackStamp);
+      return;
+    }
     const failure = this.options.failActions?.[action];
     if (failure !== undefined) {
       if (callbackStamp) this.send(s, { t: 'reply', callbackStamp, error: { msg: failure, type: 'stand-in-failure' } });
@@ -222,6 +256,42 @@ export class CallMachineStandIn {
         break;
     }
     if (callbackStamp) this.send(s, { t: 'reply', callbackStamp });
+  }
+
+  private bridgeAction(s: StandInSession, action: string, msg: Record<string, unknown>, callbackStamp: string | undefined): void {
+    const reply = (error?: string): void => {
+      if (!callbackStamp) return;
+      this.send(s, error === undefined ? { t: 'reply', callbackStamp } : { t: 'reply', callbackStamp, error: { msg: error, type: 'emulator' } });
+    };
+    if (action === 'join-meeting') {
+      const props = (msg.properties ?? {}) as Record<string, unknown>;
+      s.link?.close();
+      const url = typeof props.url === 'string' ? props.url : '';
+      try {
+        s.link = new EmulatorLink(
+          url,
+          {
+            ...(typeof props.token === 'string' ? { token: props.token } : {}),
+            ...(typeof props.userName === 'string' ? { userName: props.userName } : {}),
+          },
+          {
+            post: (m) => this.send(s, { t: 'post', msg: m }),
+            participant: (p) => participantFrom(p),
+          },
+        );
+      } catch (err) {
+        const text = `cannot reach the emulator for ${url}: ${(err as Error).message}`;
+        this.send(s, { t: 'post', msg: { action: 'error', errorMsg: text, error: { type: 'connection-error', msg: text } } });
+      }
+      reply();
+      return;
+    }
+    if (!s.link) {
+      reply();
+      return;
+    }
+    s.link.action(action, msg, reply);
+    if (action === 'leave-meeting') s.link = undefined;
   }
 
   private onJoin(s: StandInSession, msg: Record<string, unknown>, callbackStamp: string | undefined): void {
@@ -363,7 +433,10 @@ export class CallMachineStandIn {
   }
 
   async close(): Promise<void> {
-    for (const s of this.sessions.values()) s.ws.terminate();
+    for (const s of this.sessions.values()) {
+      s.link?.close();
+      s.ws.terminate();
+    }
     this.sessions.clear();
     await new Promise<void>((resolve) => (this.wss ? this.wss.close(() => resolve()) : resolve()));
     await new Promise<void>((resolve) => {
