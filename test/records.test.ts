@@ -5,6 +5,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import type { CallRecord } from '../src/dispatch/dispatcher.js';
@@ -73,7 +74,7 @@ describe('call records across a restart', () => {
     try {
       expect(store.count()).toBe(2);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 });
@@ -176,7 +177,7 @@ describe('GET /calls queries', () => {
     try {
       expect(store.list({ limit: 1 })[0]!.from).toBe(CALLER);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 
@@ -244,7 +245,7 @@ describe('bad database files stop start-up with a clear error', () => {
         roomName: 'r', roomUrl: '', state: 'ended', timeline: { received: i, ended: i + 1 }, outcome: 'completed', botEvents: [],
       });
     }
-    store.close();
+    await store.close();
     const buf = readFileSync(p);
     expect(buf.length).toBeGreaterThan(64 * 1024);
     buf.fill(0x5a, 40_000, 60_000);
@@ -253,6 +254,28 @@ describe('bad database files stop start-up with a clear error', () => {
     expect(err).toBeInstanceOf(RecordsError);
     expect(err.message).toContain(p);
     expect(err.message).toMatch(/corrupt/);
+  });
+
+  it("another program's database, and one from a newer patchbay, are left untouched", async () => {
+    const foreign = path.join(dir, 'foreign.db');
+    const other = new Database(foreign);
+    other.exec('CREATE TABLE calls (who TEXT, at INTEGER)');
+    other.close();
+    const newer = path.join(dir, 'newer.db');
+    const n = new Database(newer);
+    n.pragma('user_version = 99');
+    n.close();
+    for (const [p, why] of [
+      [foreign, /calls table is not patchbay's/],
+      [newer, /schema version 99 is newer/],
+    ] as const) {
+      const before = readFileSync(p);
+      const err = await startError(p);
+      expect(err).toBeInstanceOf(RecordsError);
+      expect(err.message).toContain(p);
+      expect(err.message).toMatch(why);
+      expect(readFileSync(p).equals(before)).toBe(true);
+    }
   });
 
   it('a path that cannot be created (its parent is a file)', async () => {

@@ -10,7 +10,9 @@
  *   `storePii` is set. Whatever is stored, `list()` callers that show data mask numbers again.
  */
 import { mkdirSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import type { BotEvent, CallRecord } from '../dispatch/dispatcher.js';
@@ -72,6 +74,8 @@ export interface CallRecordStoreOptions {
   path: string;
   storePii: boolean;
   logger: Logger;
+  /** Write from a worker thread (default) or from the main thread (measurements). Always main for ':memory:'. */
+  writerThread?: boolean;
 }
 
 interface Row {
@@ -124,14 +128,61 @@ export function openCallRecords(opts: CallRecordStoreOptions): CallRecordStore {
   return new CallRecordStore(opts);
 }
 
+type Row_ = Record<string, unknown>;
+
+/**
+ * The writer thread: its own connection to the same file, so inserts, commits and WAL checkpoints
+ * (the fsyncs) never stall the event loop that answers webhooks. Plain JavaScript, run with
+ * `eval`, so it works the same from src/ (tsx) and from a compiled dist/.
+ */
+const WRITER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+const db = new Database(workerData.path, { timeout: 2000 });
+db.pragma('journal_mode = WAL');
+db.pragma('synchronous = NORMAL');
+const insert = db.prepare(workerData.sql);
+const write = db.transaction((rows) => { for (const r of rows) insert.run(r); });
+parentPort.on('message', (m) => {
+  if (m.type === 'close') { db.close(); parentPort.postMessage({ type: 'closed' }); parentPort.close(); return; }
+  const t0 = performance.now();
+  try {
+    write(m.rows);
+    parentPort.postMessage({ type: 'ack', seq: m.seq, tookMs: performance.now() - t0 });
+  } catch (err) {
+    parentPort.postMessage({ type: 'error', seq: m.seq, message: String((err && err.message) || err), code: err && err.code });
+  }
+});
+parentPort.postMessage({ type: 'ready' });
+`;
+
+const INSERT_SQL = `INSERT OR REPLACE INTO calls (id, call_id, call_domain, from_number, to_number, bot, room_name, outcome, detail,
+   received_at_ms, ended_at_ms, warm_start, worker_pid, timeline, bot_events)
+ VALUES (@id, @call_id, @call_domain, @from_number, @to_number, @bot, @room_name, @outcome, @detail,
+   @received_at_ms, @ended_at_ms, @warm_start, @worker_pid, @timeline, @bot_events)`;
+
+type WriterMessage =
+  | { type: 'ready' }
+  | { type: 'closed' }
+  | { type: 'ack'; seq: number; tookMs: number }
+  | { type: 'error'; seq: number; message: string; code?: string };
+
 export class CallRecordStore {
   readonly path: string;
   private readonly db: Database.Database;
   private readonly log: Logger;
   private readonly storePii: boolean;
   private readonly insert: Database.Statement;
-  private pending: CallRecord[] = [];
+  /** Rows not yet handed to the writer. */
+  private pending: Row_[] = [];
+  /** Batches handed to the writer, by sequence number, until it answers. */
+  private readonly inflight = new Map<number, Row_[]>();
+  private seq = 0;
+  private readonly settledWaiters: Array<{ upTo: number; resolve: () => void }> = [];
+  private writer: Worker | undefined;
   private flushScheduled: NodeJS.Immediate | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private closing: Promise<void> | undefined;
   private closed = false;
   /** Records written since start-up, and writes that failed (for status and tests). */
   written = 0;
@@ -165,7 +216,6 @@ export class CallRecordStore {
         if (problems[0] !== 'ok') {
           throw new Error(`the file is corrupt (integrity check: ${problems.filter((l) => !l.startsWith('***')).slice(0, 2).join('; ')}${problems.length > 3 ? '; …' : ''})`);
         }
-        db.pragma('journal_mode = WAL');
       }
       db.pragma('synchronous = NORMAL');
       // A write now, so a read-only file, directory or file system fails start-up, not the first call.
@@ -178,6 +228,8 @@ export class CallRecordStore {
       db.exec(SCHEMA);
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
       db.exec('COMMIT');
+      // Only now that the file is known to be ours: WAL changes its header.
+      if (!memory) db.pragma('journal_mode = WAL');
     } catch (err) {
       try {
         if (db?.inTransaction) db.exec('ROLLBACK');
@@ -194,59 +246,142 @@ export class CallRecordStore {
       throw new RecordsError(where, `call records: cannot open ${where}: ${e.message}${code}${hint}`, { cause: err });
     }
     this.db = db;
-    this.insert = db.prepare(
-      `INSERT OR REPLACE INTO calls (id, call_id, call_domain, from_number, to_number, bot, room_name, outcome, detail,
-         received_at_ms, ended_at_ms, warm_start, worker_pid, timeline, bot_events)
-       VALUES (@id, @call_id, @call_domain, @from_number, @to_number, @bot, @room_name, @outcome, @detail,
-         @received_at_ms, @ended_at_ms, @warm_start, @worker_pid, @timeline, @bot_events)`,
-    );
+    this.insert = db.prepare(INSERT_SQL);
+    // An in-memory database lives in this connection only: it is written here (no fsync, cheap).
+    if (!memory && opts.writerThread !== false) this.startWriter(where);
     const count = (db.prepare('SELECT count(*) AS n FROM calls').get() as { n: number }).n;
-    this.log.info({ path: where, records: count, storePii: this.storePii }, 'call records opened');
+    this.log.info({ path: where, records: count, storePii: this.storePii, writerThread: this.writer !== undefined }, 'call records opened');
   }
 
-  /** Queues an ended call; written on the next turn of the event loop. Never throws. */
+  private startWriter(file: string): void {
+    const w = new Worker(WRITER_SOURCE, {
+      eval: true,
+      workerData: { driver: createRequire(import.meta.url).resolve('better-sqlite3'), path: file, sql: INSERT_SQL },
+      resourceLimits: { maxOldGenerationSizeMb: 64 },
+    });
+    w.unref();
+    w.on('message', (m: WriterMessage) => this.onWriterMessage(m));
+    const lost = (why: string) => {
+      if (this.writer !== w) return;
+      this.writer = undefined;
+      if (!this.closing) this.log.error({ why }, 'call records: writer thread lost; writing from the main thread from now on');
+      // Whatever it had not confirmed is written again (INSERT OR REPLACE: no duplicates).
+      for (const rows of this.inflight.values()) this.pending.unshift(...rows);
+      this.inflight.clear();
+      this.settle();
+      if (this.pending.length > 0 && !this.closing) this.scheduleFlush();
+    };
+    w.on('error', (err) => lost(err.message));
+    w.on('exit', (code) => lost(`exited with code ${code}`));
+    this.writer = w;
+  }
+
+  private onWriterMessage(m: WriterMessage): void {
+    if (m.type === 'ack') {
+      const rows = this.inflight.get(m.seq);
+      this.inflight.delete(m.seq);
+      this.written += rows?.length ?? 0;
+      if (m.tookMs > 200) this.log.warn({ tookMs: Math.round(m.tookMs), records: rows?.length }, 'call records: slow write');
+    } else if (m.type === 'error') {
+      const rows = this.inflight.get(m.seq) ?? [];
+      this.inflight.delete(m.seq);
+      this.failed(rows, m.message);
+    }
+    this.settle();
+  }
+
+  /** A batch that could not be written: keep it (bounded) and try again in a second. */
+  private failed(rows: Row_[], message: string): void {
+    this.writeFailures++;
+    this.pending = rows.concat(this.pending).slice(-MAX_PENDING);
+    this.log.error({ err: message, unwritten: this.pending.length, path: this.path }, 'call records: write failed; will retry');
+    if (!this.retryTimer && !this.closing) {
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined;
+        this.scheduleFlush();
+      }, 1_000);
+      this.retryTimer.unref();
+    }
+  }
+
+  private settle(): void {
+    const lowest = this.inflight.size === 0 ? Infinity : Math.min(...this.inflight.keys());
+    for (let i = this.settledWaiters.length - 1; i >= 0; i--) {
+      const w = this.settledWaiters[i]!;
+      if (w.upTo < lowest) {
+        this.settledWaiters.splice(i, 1);
+        w.resolve();
+      }
+    }
+  }
+
+  private scheduleFlush(): void {
+    this.flushScheduled ??= setImmediate(() => {
+      this.flushScheduled = undefined;
+      this.send();
+    });
+  }
+
+  /** Hands the queued rows to the writer thread (or writes them here when there is none). */
+  private send(): void {
+    if (this.pending.length === 0) return;
+    const rows = this.pending;
+    this.pending = [];
+    if (this.writer) {
+      const seq = ++this.seq;
+      this.inflight.set(seq, rows);
+      this.writer.postMessage({ type: 'write', seq, rows });
+      return;
+    }
+    try {
+      this.db.transaction((rs: Row_[]) => {
+        for (const r of rs) this.insert.run(r);
+      })(rows);
+      this.written += rows.length;
+    } catch (err) {
+      this.failed(rows, (err as Error).message);
+    }
+  }
+
+  /** Queues an ended call; handed to the writer on the next turn of the event loop. Never throws. */
   save(record: CallRecord): void {
-    if (this.closed) {
+    if (this.closed || this.closing) {
       this.log.warn({ id: record.id, callId: record.callId }, 'call records closed; record not saved');
       return;
     }
     if (this.pending.length >= MAX_PENDING) {
       const dropped = this.pending.shift()!;
-      this.log.error({ id: dropped.id, callId: dropped.callId }, 'call records: too many unwritten records; dropping the oldest');
+      this.log.error({ id: dropped.id, callId: dropped.call_id }, 'call records: too many unwritten records; dropping the oldest');
     }
-    // A snapshot: the dispatcher's object is not ours to keep.
-    this.pending.push(structuredClone(record));
-    this.flushScheduled ??= setImmediate(() => {
+    try {
+      // A snapshot now: the dispatcher's object is not ours to keep.
+      this.pending.push(this.toRow(record));
+    } catch (err) {
+      this.log.error({ err: (err as Error).message, id: record.id }, 'call records: record not saved');
+      return;
+    }
+    this.scheduleFlush();
+  }
+
+  /** Resolves once everything saved so far has been written (or has failed and is queued for a retry). */
+  flush(): Promise<void> {
+    if (this.flushScheduled) {
+      clearImmediate(this.flushScheduled);
       this.flushScheduled = undefined;
-      this.flush();
+    }
+    this.send();
+    const upTo = this.seq;
+    return new Promise((resolve) => {
+      this.settledWaiters.push({ upTo, resolve });
+      this.settle();
     });
   }
 
-  /** Writes queued records now (one transaction). Returns how many were written. */
-  flush(): number {
-    if (this.pending.length === 0) return 0;
-    const batch = this.pending;
-    this.pending = [];
-    const t0 = performance.now();
-    try {
-      this.db.transaction((rs: CallRecord[]) => {
-        for (const r of rs) this.insert.run(this.toRow(r));
-      })(batch);
-    } catch (err) {
-      this.writeFailures++;
-      // Keep them for the next write (bounded); say so loudly.
-      this.pending = batch.concat(this.pending).slice(-MAX_PENDING);
-      this.log.error({ err: (err as Error).message, unwritten: this.pending.length, path: this.path }, 'call records: write failed; will retry');
-      return 0;
-    }
-    this.written += batch.length;
-    const tookMs = performance.now() - t0;
-    if (tookMs > 50) this.log.warn({ tookMs: Math.round(tookMs), records: batch.length }, 'call records: slow write');
-    return batch.length;
-  }
-
+  /** Saved records not yet confirmed written. */
   get unwritten(): number {
-    return this.pending.length;
+    let n = this.pending.length;
+    for (const rows of this.inflight.values()) n += rows.length;
+    return n;
   }
 
   /** Newest first. `limit` is clamped to 1..MAX_LIST_LIMIT. */
@@ -273,12 +408,29 @@ export class CallRecordStore {
     return (row as { n: number }).n;
   }
 
-  /** Flushes what is queued, then closes the database. Idempotent. */
-  close(): void {
-    if (this.closed) return;
-    if (this.flushScheduled) clearImmediate(this.flushScheduled);
-    this.flushScheduled = undefined;
-    this.flush();
+  /** Writes what is queued, stops the writer thread, then closes the database. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    clearTimeout(this.retryTimer);
+    await this.flush();
+    const w = this.writer;
+    if (w) {
+      this.writer = undefined;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => void w.terminate().then(() => resolve()), 2_000);
+        w.once('exit', () => {
+          clearTimeout(t);
+          resolve();
+        });
+        w.postMessage({ type: 'close' });
+      });
+    }
+    // Last chance for anything that failed on the writer: once more from here.
+    this.send();
     this.closed = true;
     if (this.pending.length > 0) {
       this.log.error({ unwritten: this.pending.length, ids: this.pending.slice(0, 20).map((r) => r.id) }, 'call records: closing with unwritten records');
@@ -286,7 +438,7 @@ export class CallRecordStore {
     this.db.close();
   }
 
-  private toRow(r: CallRecord): Record<string, unknown> {
+  private toRow(r: CallRecord): Row_ {
     const pii = this.storePii;
     const t = r.timeline;
     const received = t.received ?? t.ended ?? Date.now();

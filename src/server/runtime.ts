@@ -176,7 +176,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
       await app.close();
       await pool.close();
       await dispatcher.close();
-      records?.close();
+      await records?.close();
       if (ownEmulator) await emulator?.close();
     },
   };

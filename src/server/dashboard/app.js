@@ -183,6 +183,7 @@ function onMessage(m) {
       renderRecent();
       break;
     case 'call':
+      if (m.call.state === 'ended' || recent.some((v) => v.id === m.call.id)) break;
       live.set(m.call.id, m.call);
       renderLive();
       break;

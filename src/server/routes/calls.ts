@@ -93,7 +93,7 @@ export const callsRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) =>
       const store = deps.records;
       if (!store) return reply.code(404).send({ error: 'records_off', message: 'call records are off (CALL_RECORDS_PATH=off)' });
       // Records still queued for writing are not lost, just not visible yet: write them first.
-      store.flush();
+      await store.flush();
       const calls = store
         .list({ limit, ...(q.outcome !== undefined ? { outcome: q.outcome as never } : {}), ...(before !== undefined ? { before } : {}) })
         .map(showCall);

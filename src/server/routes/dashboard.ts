@@ -199,6 +199,8 @@ export const dashboardRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps
   };
 
   const onUpdated = (r: CallRecord) => {
+    // A late stage report after the outcome must not bring an ended call back to life on the page.
+    if (r.state === 'ended') return;
     broadcast({ type: 'call', nowMs: Date.now(), call: viewOfRecord(r) });
   };
   const onEnded = (r: CallRecord) => {

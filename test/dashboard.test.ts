@@ -1,0 +1,161 @@
+/**
+ * The live dashboard in a real headless Chromium (Debian's, driven by playwright-core) against the
+ * real emulator, app and workers: the page needs the token, shows an emulated call live with its
+ * stage, then its outcome; the socket refuses missing tokens and other origins.
+ * Screenshots go to test-output/ (gitignored).
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import WebSocket from 'ws';
+import { CSP } from '../src/server/routes/dashboard.js';
+import { NUMBER, startStack, type Stack } from './helpers/stack.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const TOKEN = 'dashboard-test-token-0123456789';
+const CALLER = '+15557654321';
+const OUT = 'test-output';
+const WAIT_MS = 20_000;
+
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) console.warn(`SKIPPING test/dashboard.test.ts: ${CHROMIUM} is missing (apt-get install -y chromium)`);
+
+/** Resolves with the HTTP status a WebSocket handshake got (101 when it opened). */
+function wsHandshake(url: string, headers: Record<string, string> = {}): Promise<{ status: number; first?: any; ws?: WebSocket }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers });
+    ws.once('unexpected-response', (_req, res) => {
+      resolve({ status: res.statusCode ?? 0 });
+      ws.terminate();
+    });
+    ws.once('message', (data) => resolve({ status: 101, first: JSON.parse(String(data)), ws }));
+    ws.once('error', (err) => {
+      if (!String(err.message).includes('Unexpected server response')) reject(err);
+    });
+  });
+}
+
+describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
+  let stack: Stack;
+  let browser: Browser;
+  let page: Page;
+  const pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    mkdirSync(OUT, { recursive: true });
+    [stack, browser] = await Promise.all([
+      startStack({ env: { DASHBOARD_TOKEN: TOKEN, CALL_RECORDS_PATH: ':memory:' }, emulator: { holdTimeoutMs: 15_000 } }),
+      chromium.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      }),
+    ]);
+    page = await browser.newPage({ viewport: { width: 1280, height: 760 } });
+    page.on('pageerror', (err) => pageErrors.push(`pageerror: ${err.message}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`);
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await stack?.close();
+  });
+
+  it('refuses the page and the socket without the token', async () => {
+    const noToken = await fetch(`${stack.url}/dashboard`);
+    expect(noToken.status).toBe(401);
+    expect(noToken.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    expect((await fetch(`${stack.url}/dashboard?token=not-the-token-at-all`)).status).toBe(401);
+    expect((await fetch(`${stack.url}/dashboard`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
+
+    // The browser gets the 401 too, and no page.
+    const p = await browser.newPage();
+    try {
+      const res = await p.goto(`${stack.url}/dashboard`);
+      expect(res?.status()).toBe(401);
+      expect(await p.locator('#live').count()).toBe(0);
+    } finally {
+      await p.close();
+    }
+
+    const wsUrl = `${stack.url.replace('http', 'ws')}/ws/events`;
+    expect((await wsHandshake(wsUrl)).status).toBe(401);
+    expect((await wsHandshake(`${wsUrl}?token=wrong-token-wrong-token`)).status).toBe(401);
+    // Another site's page, even with the token, is refused.
+    expect((await wsHandshake(`${wsUrl}?token=${TOKEN}`, { origin: 'http://evil.example' })).status).toBe(403);
+    const ok = await wsHandshake(wsUrl, { authorization: `Bearer ${TOKEN}` });
+    expect(ok.status).toBe(101);
+    expect(ok.first).toMatchObject({ type: 'hello', live: [], stats: { queued: 0, active: 0 } });
+    ok.ws!.close();
+  });
+
+  it('serves the page with a strict CSP and security headers', async () => {
+    const res = await fetch(`${stack.url}/dashboard?token=${TOKEN}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(res.headers.get('content-security-policy')).toBe(CSP);
+    expect(CSP).toContain("default-src 'none'");
+    expect(CSP).not.toMatch(/unsafe|\*|https?:/);
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(res.headers.get('x-frame-options')).toBe('DENY');
+    const html = await res.text();
+    expect(html).not.toMatch(/https?:\/\//);
+    const js = await fetch(`${stack.url}/dashboard/assets/app.js`);
+    expect(js.status).toBe(200);
+    expect(js.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect((await fetch(`${stack.url}/dashboard/assets/../../package.json`)).status).toBe(404);
+    expect((await fetch(`${stack.url}/dashboard/assets/nope.js`)).status).toBe(404);
+  });
+
+  it('shows a call live with its stage, then its outcome', async () => {
+    const res = await page.goto(`${stack.url}/dashboard?token=${TOKEN}`);
+    expect(res?.status()).toBe(200);
+    await page.locator('#conn[data-state="open"]').waitFor({ timeout: WAIT_MS });
+    await expect.poll(() => page.locator('#stat-active').textContent(), { timeout: WAIT_MS }).toBe('0');
+    expect(Number(await page.locator('#stat-idle').textContent())).toBeGreaterThanOrEqual(0);
+
+    // A first, short call: it ends in the recent outcomes.
+    const short = stack.emulator.placeCall({ to: NUMBER, from: '+15550002222', script: [{ waitFor: 'say', match: 'Hello' }, { hangup: true }] });
+    const shortRow = page.locator(`#recent tbody tr[data-call-id="${short.callId}"]`);
+    await shortRow.waitFor({ timeout: WAIT_MS });
+    expect(await shortRow.getAttribute('data-outcome')).toBe('caller_hangup');
+
+    // A second call that stays on the line a while: it shows up live, reaches the bot, then ends.
+    const call = stack.emulator.placeCall({ to: NUMBER, from: CALLER, script: [{ waitFor: 'say', match: 'Hello' }, { wait: 2_500 }, { hangup: true }] });
+    const liveRow = page.locator(`#live tbody tr[data-call-id="${call.callId}"]`);
+    await liveRow.waitFor({ timeout: WAIT_MS });
+    await page.locator(`#live tbody tr[data-call-id="${call.callId}"][data-stage="bot_started"]`).waitFor({ timeout: WAIT_MS });
+    const liveText = await liveRow.innerText();
+    expect(liveText).toContain('4321');
+    expect(liveText).not.toContain(CALLER);
+    expect(liveText).toContain('default');
+    expect(liveText).toMatch(/active/);
+    expect(await page.locator('#stat-active').textContent()).toBe('1');
+    expect(await liveRow.locator('.bar .seg').count()).toBeGreaterThanOrEqual(5);
+    await page.screenshot({ path: `${OUT}/dashboard-live.png`, fullPage: true });
+
+    const end = await call.ended;
+    expect(end.reason).toBe('caller_hangup');
+    const recentRow = page.locator(`#recent tbody tr[data-call-id="${call.callId}"]`);
+    await recentRow.waitFor({ timeout: WAIT_MS });
+    await liveRow.waitFor({ state: 'detached', timeout: WAIT_MS });
+    expect(await recentRow.getAttribute('data-outcome')).toBe('caller_hangup');
+    expect(await recentRow.innerText()).toMatch(/caller_hangup/);
+    await expect.poll(() => page.locator('#stat-active').textContent(), { timeout: WAIT_MS }).toBe('0');
+    // Newest first.
+    expect(await page.locator('#recent tbody tr').first().getAttribute('data-call-id')).toBe(call.callId);
+    await page.screenshot({ path: `${OUT}/dashboard.png`, fullPage: true });
+
+    // The outcome filter queries GET /calls (with the token, from the page).
+    await page.selectOption('#outcome-filter', 'queue_timeout');
+    await page.locator('#recent-empty:not([hidden])').waitFor({ timeout: WAIT_MS });
+    expect(await page.locator('#recent tbody tr').count()).toBe(0);
+    await page.selectOption('#outcome-filter', 'caller_hangup');
+    await expect.poll(() => page.locator('#recent tbody tr').count(), { timeout: WAIT_MS }).toBe(2);
+
+    expect(pageErrors).toEqual([]);
+  });
+});
