@@ -177,7 +177,9 @@ export class DomainWebhooks {
     for (const hook of this.hooks.values()) {
       if (hook.state !== 'ACTIVE' || !hook.eventTypes.includes(type)) continue;
       const event = { version: '1.0.0', type, id: randomUUID(), payload };
-      const next = (this.queues.get(hook.uuid) ?? Promise.resolve()).then(() => this.deliver(hook, event));
+      const next = (this.queues.get(hook.uuid) ?? Promise.resolve())
+        .then(() => this.deliver(hook, event))
+        .catch((err: unknown) => this.opts.log.error({ err, webhook: hook.uuid }, 'emulator: webhook delivery crashed'));
       this.queues.set(hook.uuid, next);
       void next.finally(() => {
         if (this.queues.get(hook.uuid) === next) this.queues.delete(hook.uuid);
