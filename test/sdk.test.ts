@@ -2,12 +2,13 @@
  * The bot SDK end to end: real workers, the real app, the emulator. Bot failures end the call with
  * an outcome whose detail (logged in the "call ended" line) names the bot's file and line.
  */
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBotHarness, runBotTest, type BotHarness } from '../src/sdk/testing/index.js';
-import { defineBot, isBot, botFileOf } from '../src/sdk/index.js';
+import { botFileOf, defineBot, isBot } from '../src/sdk/index.js';
+import { encodeWav } from '../src/sdk/wav.js';
 
 const FIXTURES = path.resolve(import.meta.dirname, 'fixtures/bots');
 const fx = (name: string) => path.join(FIXTURES, name);
@@ -82,6 +83,27 @@ describe('bot SDK on a real call', () => {
     expect(r.digits).toEqual(['123']);
     expect(r.said.at(-1)).toBe('got 123');
     expect(readNotes(out).filter((e) => 'dtmf' in e).map((e) => e.dtmf)).toEqual(['1', '2', '3']);
+  }, 30_000);
+
+  it('plays a WAV file and raw PCM; the caller hears audio of the right length', async () => {
+    const wavFile = path.join(tmp, 'beep.wav');
+    writeFileSync(wavFile, encodeWav(new Int16Array(8_000).fill(2_000), 16_000)); // 500 ms
+    const r = await h.run(fx('sdk-probe.ts'), { config: { mode: 'play', wavFile }, caller: [{ waitFor: 'say', match: /played/ }] });
+    expect(r.played).toEqual([wavFile, '1600 samples']);
+    const bot = r.transcript.filter((l) => l.who === 'bot').map((l) => l.text);
+    expect(bot).toEqual(['[audio 500 ms]', '[audio 100 ms]', 'played']);
+    expect(r.outcome).toBe('completed');
+  }, 30_000);
+
+  it('transfers to a phone number with a SIP call transfer; the call ends completed', async () => {
+    const out = outFile();
+    const r = await h.run(fx('sdk-probe.ts'), { config: { mode: 'transfer-phone', outFile: out }, caller: [{ waitFor: 'say', match: /transferring/ }] });
+    expect(r.outcome).toBe('completed');
+    expect(r.transfer).toBe('+15550009999');
+    expect(r.callerEnd).toBe('transferred');
+    expect(r.transcript.some((l) => l.text === 'transferred to +15550009999')).toBe(true);
+    // transfer() resolves once the caller is handed over; the call is over for the bot by then.
+    expect(readNotes(out)).toEqual([{ afterTransfer: true, aborted: true }, { onEnd: 'completed', callId: r.record.callId }]);
   }, 30_000);
 
   it('ends a silent call with idle_timeout (bot idleTimeoutMs)', async () => {
