@@ -3,9 +3,11 @@
  * crashes, one killed from outside, one over its memory limit. Each ends its call with the right
  * outcome, its room deleted, its slot freed, its process gone, and the next call works.
  */
+import { existsSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { CallRecord } from '../src/dispatch/dispatcher.js';
 import type { Outcome } from '../src/dispatch/outcome.js';
+import { markerFile } from './fixtures/bots/hang.js';
 import { FIXTURE_BOTS, isAlive, waitFor, waitRecord } from './helpers/ops.js';
 import { startStack, type Stack } from './helpers/stack.js';
 
@@ -86,6 +88,8 @@ describe('worker supervision', () => {
     const { record, ended, emulated } = await callBot('hang');
     const pid = record.workerPid!;
     expect(isAlive(pid)).toBe(true);
+    await waitFor('the bot to spin', () => existsSync(markerFile(pid)), 20_000);
+    rmSync(markerFile(pid), { force: true });
     const t0 = Date.now();
     const done = await ended;
     const tookMs = Date.now() - t0;
@@ -141,5 +145,45 @@ describe('worker supervision', () => {
     expect(text).toMatch(/^patchbay_calls_total\{outcome="worker_memory"\} 1$/m);
     expect(text).toMatch(/^patchbay_calls_total\{outcome="completed"\} 4$/m);
     expect(text).toMatch(/^patchbay_active_bots 0$/m);
+  });
+});
+
+describe('closing a worker that does not listen', () => {
+  test('hangup, then SIGTERM, then SIGKILL after WORKER_CLOSE_TIMEOUT_MS each; the call ends shutdown', async () => {
+    const CLOSE_TIMEOUT_MS = 600;
+    const s = await startStack({
+      env: {
+        BOTS_DIR: FIXTURE_BOTS,
+        DEFAULT_BOT: 'hang',
+        IDLE_WORKERS: '1',
+        // Supervision by ping stays out of the way: only close() acts here.
+        WORKER_PING_TIMEOUT_MS: '60000',
+        WORKER_CLOSE_TIMEOUT_MS: String(CLOSE_TIMEOUT_MS),
+      },
+    });
+    try {
+      const emulated = s.emulator.placeCall({ to: '+15550001000' });
+      const ended = s.waitEnded(emulated.callId, 30_000);
+      ended.catch(() => undefined);
+      const record = await waitRecord(s, emulated.callId, (r) => r.timeline.bot_started !== undefined);
+      // The bot's event loop is blocked from now on.
+      await waitFor('the bot to spin', () => existsSync(markerFile(record.workerPid!)), 20_000);
+      rmSync(markerFile(record.workerPid!), { force: true });
+      const handle = s.rt.pool.all().find((w) => w.pid === record.workerPid)!;
+      const exit = new Promise<NodeJS.Signals | null>((resolve) => handle.once('exit', (_code, signal) => resolve(signal)));
+      const t0 = Date.now();
+      await s.rt.dispatcher.drain(0);
+      const signal = await exit;
+      const tookMs = Date.now() - t0;
+      expect(signal).toBe('SIGKILL');
+      // hangup ignored for CLOSE_TIMEOUT_MS, SIGTERM ignored for CLOSE_TIMEOUT_MS, then SIGKILL.
+      expect(tookMs).toBeGreaterThanOrEqual(2 * CLOSE_TIMEOUT_MS - 50);
+      const done = await ended;
+      expect(done.outcome).toBe('shutdown');
+      expect(s.emulator.snapshot().rooms.map((r) => r.name)).not.toContain(done.roomName);
+      expect(isAlive(record.workerPid!)).toBe(false);
+    } finally {
+      await s.close();
+    }
   });
 });
