@@ -73,6 +73,20 @@ describe('daily client: missing Chromium', () => {
   });
 });
 
+describe('daily client: an executable that is not Chromium', () => {
+  it('fails prepare() with chromium_launch_failed and removes what it had created', async () => {
+    const c = new DailyBrowserCallClient({ apiUrl: 'x', logger, chromiumPath: '/bin/true', prepareTimeoutMs: 5_000 });
+    const err = await c.prepare().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DailyClientError);
+    expect((err as DailyClientError).code).toBe('chromium_launch_failed');
+    expect((err as Error).message).toContain('/bin/true');
+    expect(existsSync(c.chromiumUserDataDir as string)).toBe(false);
+    // prepare() keeps failing the same way; close() is still fine.
+    await expect(c.prepare()).rejects.toBe(err);
+    await c.close();
+  });
+});
+
 describe.skipIf(!haveChromium)('daily client in Chromium (real daily-js)', () => {
   it('loads daily-js, createCallObject() succeeds; join against unreachable Daily fails clearly; close leaves no process', async () => {
     const c = client();

@@ -132,6 +132,7 @@ export class DailyBrowserCallClient implements CallClient {
   private server: StaticServer | undefined;
   private userDataDir: string | undefined;
   private joined = false;
+  private tearingDown = false;
   private playSeq = 0;
   private readonly plays = new Map<number, PendingPlay>();
 
@@ -153,9 +154,16 @@ export class DailyBrowserCallClient implements CallClient {
     return this.events.on(event, listener);
   }
 
+  /**
+   * Launches Chromium and loads daily-js. Idempotent. A failed prepare() releases what it had
+   * started (browser, server, dir) before rejecting, and keeps rejecting with the same error.
+   */
   prepare(): Promise<void> {
     if (this.closing) return Promise.reject(new CallEndedError('client closed'));
-    this.preparing ??= this.doPrepare();
+    this.preparing ??= this.doPrepare().catch(async (err: unknown) => {
+      await this.teardown();
+      throw err;
+    });
     return this.preparing;
   }
 
@@ -181,17 +189,14 @@ export class DailyBrowserCallClient implements CallClient {
       });
     } catch (err) {
       const msg = (err as Error).message ?? String(err);
-      if (/ENOENT|EACCES|Failed to launch|spawn/.test(msg) && !/Timeout/.test(msg)) {
-        // The file exists (checked above) but does not run: same advice.
-        throw new ChromiumMissingError(this.chromiumPath, err);
-      }
+      if (/spawn \S+ (ENOENT|EACCES)/.test(msg)) throw new ChromiumMissingError(this.chromiumPath, err);
       throw new DailyClientError('chromium_launch_failed', `Chromium (${this.chromiumPath}) did not start: ${msg}`, {
         retryable: true,
         cause: err,
       });
     }
     this.context.on('close', () => {
-      if (this.closing) return;
+      if (this.closing || this.tearingDown) return;
       this.log.error('Chromium closed unexpectedly');
       this.failCall('the browser closed unexpectedly', 'browser_closed');
     });
@@ -346,6 +351,12 @@ export class DailyBrowserCallClient implements CallClient {
 
   private async doClose(): Promise<void> {
     await this.preparing?.catch(() => undefined);
+    await this.teardown();
+  }
+
+  /** Releases everything that exists; safe to call again. */
+  private async teardown(): Promise<void> {
+    this.tearingDown = true;
     this.rejectPlays(new CallEndedError('client closed'));
     const step = async (what: string, p: Promise<unknown>): Promise<void> => {
       try {
