@@ -2,6 +2,7 @@
  * A burst of cold starts is spread over the cores: at most max(2, CPU count) workers start at
  * once, and every waiter still gets a worker (the next start begins as one becomes ready).
  */
+import { getEventListeners } from 'node:events';
 import os from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WorkerHandle } from '../src/dispatch/worker-handle.js';
@@ -16,14 +17,15 @@ describe('worker pool: cold starts in a burst', () => {
     await stack?.close();
   });
 
-  it('starts at most max(2, CPUs) workers at once and serves every waiter', async () => {
+  it('starts at most max(2, CPUs) workers at once, serves every waiter, and leaves no abort listener behind', async () => {
     const cap = Math.max(2, os.availableParallelism());
     const n = cap + 3;
     let peak = 0;
     const sample = setInterval(() => (peak = Math.max(peak, stack.rt.pool.stats().starting)), 2);
     let workers: WorkerHandle[] = [];
+    const ac = new AbortController();
     try {
-      workers = await Promise.all(Array.from({ length: n }, () => stack.rt.pool.acquire()));
+      workers = await Promise.all(Array.from({ length: n }, () => stack.rt.pool.acquire(ac.signal)));
     } finally {
       clearInterval(sample);
     }
@@ -31,6 +33,8 @@ describe('worker pool: cold starts in a burst', () => {
     expect(peak).toBeGreaterThanOrEqual(1);
     expect(peak).toBeLessThanOrEqual(cap);
     expect(stack.rt.pool.stats().busy).toBe(n);
+    // Served waiters leave no listener on the (long-lived) signal.
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
     await Promise.all(workers.map((w) => w.close()));
   }, 60_000);
 });

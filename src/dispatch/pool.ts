@@ -66,17 +66,24 @@ export class WorkerPool {
     this.coldStarts++;
     // Make sure a worker is on its way for this waiter, then wait for the first ready one.
     const w = await new Promise<WorkerHandle>((resolve, reject) => {
-      const waiter = { resolve, reject };
-      this.waiters.push(waiter);
-      signal?.addEventListener(
-        'abort',
-        () => {
-          const i = this.waiters.indexOf(waiter);
-          if (i >= 0) this.waiters.splice(i, 1);
-          reject(new PatchbayError('aborted', 'gave up waiting for a worker', { retryable: true }));
+      // The abort listener goes once the waiter is settled: the signal (the dispatcher's) outlives many calls.
+      const onAbort = () => {
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+        reject(new PatchbayError('aborted', 'gave up waiting for a worker', { retryable: true }));
+      };
+      const waiter = {
+        resolve: (w: WorkerHandle) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(w);
         },
-        { once: true },
-      );
+        reject: (e: Error) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      };
+      this.waiters.push(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
       this.refill();
     });
     this.refill();
