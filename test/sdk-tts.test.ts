@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { openAiCompatibleLlm, LlmError } from '../src/sdk/llm.js';
 import { createTts, espeakAvailable, espeakTts, openAiTts, resample, resolveTtsProvider, textOnlyTts, TtsError } from '../src/sdk/tts.js';
@@ -128,4 +129,21 @@ describe('espeak-ng on a real call', () => {
     // espeak-ng says eleven digits one by one: well over the 2.5 s the text-only estimate would give.
     expect(bye!.atMs - hello!.atMs).toBeGreaterThan(3_000);
   }, 40_000);
+});
+
+describe('speech and LLM configuration', () => {
+  it('defaults: auto TTS at 16 kHz, no LLM', () => {
+    const c = loadConfig({});
+    expect(c.tts).toMatchObject({ provider: 'auto', sampleRate: 16_000, espeakPath: 'espeak-ng' });
+    expect(c.llm).toBeUndefined();
+  });
+
+  it('OPENAI_API_KEY enables the LLM; TTS_PROVIDER=openai needs it; bad values name the variable', () => {
+    const c = loadConfig({ OPENAI_API_KEY: 'sk-x', LLM_BASE_URL: 'http://127.0.0.1:9/v1', LLM_MODEL: 'm' });
+    expect(c.llm).toEqual({ apiKey: 'sk-x', baseUrl: 'http://127.0.0.1:9/v1', model: 'm', timeoutMs: 10_000 });
+    expect(c.tts.baseUrl).toBe('http://127.0.0.1:9/v1');
+    expect(() => loadConfig({ TTS_PROVIDER: 'openai' })).toThrow(/TTS_PROVIDER=openai needs OPENAI_API_KEY/);
+    expect(() => loadConfig({ TTS_PROVIDER: 'festival' })).toThrow(/TTS_PROVIDER/);
+    expect(() => loadConfig({ TTS_SAMPLE_RATE: '100' })).toThrow(/TTS_SAMPLE_RATE/);
+  });
 });
