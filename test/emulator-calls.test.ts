@@ -364,7 +364,7 @@ describe('emulator pinless dial-in', () => {
     expect((await call.ended).reason).toBe('script_timeout');
   });
 
-  it('drops the caller when the last bot leaves (room_closed) and when the room is deleted', async () => {
+  it('keeps a caller left alone by the bot (as Daily does) until the room is deleted', async () => {
     for (const how of ['leave', 'delete'] as const) {
       const call = emu.placeCall({ to: NUMBER });
       const h = await hook.next();
@@ -374,6 +374,10 @@ describe('emulator pinless dial-in', () => {
       await b.next('dialin-connected');
       if (how === 'leave') {
         await b.client.leave();
+        // Alone in a silent room: still connected. Only deleting the room (or hanging up) ends it.
+        await new Promise((r) => setTimeout(r, 200));
+        expect(call.state).toBe('connected');
+        await api(emu, 'DELETE', `/rooms/${b.roomName}`);
       } else {
         expect((await api(emu, 'DELETE', `/rooms/${b.roomName}`)).json).toEqual({ deleted: true, name: b.roomName });
         expect(await b.next('left-meeting')).toEqual({ reason: 'room-deleted' });

@@ -6,7 +6,8 @@
  * Fidelity notes (what Daily does, so the emulator does it too):
  *  - a SIP endpoint is ready only after a participant session started and `dialin-ready` fired;
  *    pinlessCallUpdate to an endpoint that is not ready is *accepted* and the call then drops;
- *  - a session ends when the last (non-SIP) participant leaves: endpoints unregister, a
+ *  - a session ends when the last participant leaves (a caller left alone by the bot stays, as on
+ *    Daily, until they hang up or the room goes): then endpoints unregister, a
  *    connected caller is dropped;
  *  - owners only: eject, transcription, SIP transfer/refer.
  */
@@ -607,7 +608,9 @@ export class EmulatorCore implements CallHost {
     room.participants.delete(p.sessionId);
     if (o.notify) this.broadcast(room, 'participant-left', { participant: this.participantJson(p), reason });
     this.observer?.participantLeft(room.name, { sessionId: p.sessionId, userName: p.userName, owner: p.owner });
-    if (this.botCount(room) === 0 && room.sessionActive) this.endSession(room);
+    // As on Daily, the session lasts while anyone is in the room: a caller left alone by the bot
+    // stays there (in silence) until they hang up or the room is deleted or expires.
+    if (room.participants.size === 0 && room.sessionActive) this.endSession(room);
   }
 
   // ───────────────────────────────── actions ─────────────────────────────────
@@ -912,6 +915,7 @@ export class EmulatorCore implements CallHost {
         this.broadcast(room, 'dialin-stopped', { sessionId: p.sessionId, sipEndpoint: p.endpoint });
         this.observer?.participantLeft(room.name, { sessionId: p.sessionId, userName: p.userName, isSip: true });
         this.observer?.dialinStopped(room.name, { sessionId: p.sessionId, from: call.from, displayName: p.userName, sipHeaders: call.sipHeaders });
+        if (room.participants.size === 0 && room.sessionActive) this.endSession(room);
       }
     }
     this.log.debug({ callId: call.callId, reason }, 'emulator: call ended');
