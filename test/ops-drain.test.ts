@@ -167,6 +167,24 @@ describe('drain on SIGTERM (real server process)', () => {
   });
 });
 
+describe('memory supervision in the logs (real server process)', () => {
+  test('a worker growing past WORKER_MEMORY_WARN_MB is warned about once, then killed past WORKER_MEMORY_LIMIT_MB', async () => {
+    const s = await start({ DEFAULT_BOT: 'memory', WORKER_PING_INTERVAL_MS: '200', WORKER_MEMORY_WARN_MB: '170', WORKER_MEMORY_LIMIT_MB: '260' });
+    const placed = await postJson<EmuCall>(`${s.emulator}/_emulator/calls`, { to: NUMBER });
+    expect(placed.status).toBe(200);
+    const ended = await s.waitLine((l) => l.msg === 'call ended', 30_000);
+    expect(ended).toMatchObject({ outcome: 'worker_memory', level: 40, callId: placed.body.callId });
+    const warnAt = s.lines.findIndex((l) => l.msg === 'worker memory high');
+    const killAt = s.lines.findIndex((l) => l.msg === 'worker over its memory limit; killing it');
+    expect(warnAt).toBeGreaterThanOrEqual(0);
+    expect(killAt).toBeGreaterThan(warnAt);
+    expect(s.lines.filter((l) => l.msg === 'worker memory high')).toHaveLength(1);
+    expect(s.lines[warnAt]).toMatchObject({ level: 40, warnMb: 170, pid: ended.pid });
+    expect(s.lines[killAt]).toMatchObject({ level: 50, limitMb: 260, pid: ended.pid });
+    expect(Number(s.lines[killAt]!.rssMb)).toBeGreaterThan(260);
+  });
+});
+
 describe('orphan exit (real server process)', () => {
   test('SIGKILL of the server: its idle and busy workers exit by themselves', async () => {
     const s = await start({ IDLE_WORKERS: '2', DRAIN_TIMEOUT_MS: '60000' });
