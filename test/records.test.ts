@@ -2,6 +2,7 @@
  * Call records: real calls through the real emulator, app and workers are stored in a SQLite file,
  * survive a restart, and are queried through GET /calls. Bad files stop start-up with a clear error.
  */
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -295,6 +296,30 @@ describe('bad database files stop start-up with a clear error', () => {
     expect(err).toBeInstanceOf(RecordsError);
     expect(err.message).toMatch(/not a regular file/);
   });
+
+  it('the service (src/server/server.ts) exits 1 with one line naming the file', async () => {
+    const p = path.join(dir, 'not-a-db.db');
+    writeFileSync(p, 'this is not a database, just text '.repeat(200));
+    const env: NodeJS.ProcessEnv = { ...process.env, CALL_RECORDS_PATH: p, PORT: '0', EMULATOR_PORT: '0', IDLE_WORKERS: '0', LOG_LEVEL: 'info' };
+    delete env.DAILY_API_KEY;
+    delete env.DAILY_API_URL;
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/server/server.ts'], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code).toBe(1);
+    const lines = out.trim().split('\n').map((l) => JSON.parse(l) as { level: number; msg: string; path?: string });
+    const fatal = lines.filter((l) => l.level === 60);
+    expect(fatal).toHaveLength(1);
+    expect(fatal[0]!.path).toBe(p);
+    expect(fatal[0]!.msg).toMatch(/^call records: cannot open .*not a database/);
+    // Nothing else started: no emulator, no workers, no listening line.
+    expect(out).not.toMatch(/emulator|listening/);
+  }, 30_000);
 
   it('a location where nothing can be written', async () => {
     const err = await startError('/proc/patchbay-calls.db');

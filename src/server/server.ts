@@ -5,6 +5,7 @@
 import closeWithGrace from 'close-with-grace';
 import { ConfigError, loadConfig } from '../config.js';
 import { createLogger } from '../logger.js';
+import { RecordsError } from '../records/store.js';
 import { createRuntime } from './runtime.js';
 
 let config;
@@ -19,7 +20,17 @@ try {
 }
 
 const logger = createLogger({ level: config.logLevel, name: 'patchbay' });
-const rt = await createRuntime(config, logger);
+let rt: Awaited<ReturnType<typeof createRuntime>>;
+try {
+  rt = await createRuntime(config, logger);
+} catch (err) {
+  // A corrupt or unwritable call-records file: one clear line naming it, nothing started.
+  if (err instanceof RecordsError) {
+    logger.fatal({ path: err.path, code: err.code }, err.message);
+    process.exit(1);
+  }
+  throw err;
+}
 
 closeWithGrace({ delay: config.workers.drainTimeoutMs + config.workers.closeTimeoutMs * 3 + 5_000, logger }, async ({ signal, err }) => {
   if (err) logger.error({ err }, 'fatal error; shutting down');
