@@ -224,7 +224,7 @@ describe('admission under a burst', () => {
   beforeAll(async () => {
     stack = await startStack({
       env: { MAX_CONCURRENT_BOTS: '2', MAX_QUEUED_CALLS: '2', QUEUE_TIMEOUT_MS: '8000', IDLE_WORKERS: '2' },
-      emulator: { holdTimeoutMs: 6_000 },
+      emulator: { holdTimeoutMs: 30_000 },
     });
   });
   afterAll(async () => {
@@ -239,22 +239,27 @@ describe('admission under a burst', () => {
     const calls = Array.from({ length: 6 }, () =>
       stack.emulator.placeCall({ to: NUMBER, script: [{ waitFor: 'say' }, { wait: 200 }, { hangup: true }] }),
     );
-    const ends = await Promise.all(calls.map((c) => c.ended));
-    const reasons = ends.map((e) => e.reason);
-    // Two are refused with 503 (queue full) and stay held until Daily's hold timeout; the others connect.
+    // Every webhook is answered: 200 (admitted) or 503 + Retry-After (this replica is full).
+    await until(() => calls.every((c) => c.webhook?.status !== undefined), 15_000, 'every webhook answered');
     const refused = calls.filter((c) => c.webhook?.status === 503);
-    expect(refused.length).toBeGreaterThanOrEqual(1);
-    for (const c of refused) expect(c.reason).toBe('hold_timeout');
     const admitted = calls.filter((c) => c.webhook?.status === 200);
     expect(admitted.length + refused.length).toBe(6);
+    expect(refused.length).toBeGreaterThanOrEqual(1);
+    expect(admitted.length).toBeGreaterThanOrEqual(4);
+    // A refused caller would be retried elsewhere behind a load balancer; here they give up.
+    for (const c of refused) c.hangup();
+    const ends = await Promise.all(calls.map((c) => c.ended));
+    for (const c of refused) expect(c.reason).toBe('caller_hangup_on_hold');
     for (const c of admitted) {
       const rec = await stack.waitEnded(c.callId);
-      expect(['caller_hangup', 'queue_timeout']).toContain(rec.outcome);
+      expect(['caller_hangup', 'queue_timeout', 'caller_hangup_on_hold']).toContain(rec.outcome);
+      // Exactly one outcome per admitted call.
+      expect(stack.ended.filter((r) => r.callId === c.callId)).toHaveLength(1);
     }
-    expect(reasons.filter((r) => r === 'caller_hangup').length).toBeGreaterThanOrEqual(2);
+    expect(ends.filter((e) => e.reason === 'caller_hangup').length).toBeGreaterThanOrEqual(2);
     expect(maxActive).toBeLessThanOrEqual(2);
-    // Exactly one outcome per admitted call.
-    for (const c of admitted) expect(stack.ended.filter((r) => r.callId === c.callId)).toHaveLength(1);
+    // Refused calls left nothing behind.
+    for (const c of refused) expect(stack.ended.some((r) => r.callId === c.callId)).toBe(false);
     await expectClean(stack);
   });
 });
