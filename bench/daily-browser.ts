@@ -23,6 +23,9 @@ import { CallMachineStandIn } from '../src/emulator/call-machine/stand-in.js';
 
 const runsArg = process.argv.indexOf('--runs');
 const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 5;
+const extraArg = process.argv.indexOf('--extra-args');
+/** e.g. --extra-args "--in-process-gpu --renderer-process-limit=1" */
+const EXTRA = extraArg > 0 ? (process.argv[extraArg + 1] ?? '').split(/\s+/).filter(Boolean) : [];
 const logger = pino({ level: 'silent' });
 
 interface Mem {
@@ -79,7 +82,7 @@ async function main(): Promise<void> {
   const join = { roomUrl: 'https://bench.daily.co/room', token: 't', userName: 'bench bot', timeoutMs: 10_000 };
 
   // Warm-up: the first launch after boot pays disk cache misses.
-  const warm = new DailyBrowserCallClient({ apiUrl: 'x', logger, bundleUrl: si.bundleUrl });
+  const warm = new DailyBrowserCallClient({ apiUrl: 'x', logger, bundleUrl: si.bundleUrl, extraChromiumArgs: EXTRA });
   let t = performance.now();
   await warm.prepare();
   const coldPrepareMs = performance.now() - t;
@@ -89,7 +92,7 @@ async function main(): Promise<void> {
   const joinMs: number[] = [];
   const closeMs: number[] = [];
   for (let i = 0; i < RUNS; i++) {
-    const c = new DailyBrowserCallClient({ apiUrl: 'x', logger, bundleUrl: si.bundleUrl });
+    const c = new DailyBrowserCallClient({ apiUrl: 'x', logger, bundleUrl: si.bundleUrl, extraChromiumArgs: EXTRA });
     t = performance.now();
     await c.prepare();
     prepareMs.push(performance.now() - t);
@@ -103,7 +106,7 @@ async function main(): Promise<void> {
 
   // Memory, layout A: one browser, one joined bot page.
   const nodeBase = await memOf(process.pid);
-  const a = new DailyBrowserCallClient({ apiUrl: 'x', logger, bundleUrl: si.bundleUrl });
+  const a = new DailyBrowserCallClient({ apiUrl: 'x', logger, bundleUrl: si.bundleUrl, extraChromiumArgs: EXTRA });
   await a.prepare();
   await settle();
   const dir = a.chromiumUserDataDir as string;
@@ -145,6 +148,7 @@ async function main(): Promise<void> {
   }
   const load = os.loadavg()[0]?.toFixed(1);
   const lines = [
+    `extra Chromium flags: ${EXTRA.length > 0 ? EXTRA.join(' ') : '(none)'}`,
     `load average at the end: ${load} (other work on the machine inflates times and shifts PSS)`,
     `machine: ${os.availableParallelism()} cores (${cpu}), ${mb(os.totalmem() / 1024)} MB RAM, ${os.type()} ${os.release()}, Node ${process.version}, Chromium ${chromiumVersion ?? '?'}, daily-js 0.92.2`,
     `prepare() cold (first launch): ${coldPrepareMs.toFixed(0)} ms`,

@@ -50,6 +50,8 @@ export interface DailyBrowserCallClientOptions extends CallClientOptions {
   actionTimeoutMs?: number;
   /** Each step of close() (leave, destroy, browser close). Default 3 000. */
   closeStepTimeoutMs?: number;
+  /** Chromium flags added after CHROMIUM_FLAGS (experiments, benchmarks). */
+  extraChromiumArgs?: string[];
 }
 
 type PageResult<T = Record<string, unknown>> = ({ ok: true } & T) | { ok: false; error: string; lastError?: unknown };
@@ -124,6 +126,7 @@ export class DailyBrowserCallClient implements CallClient {
   private readonly prepareTimeoutMs: number;
   private readonly actionTimeoutMs: number;
   private readonly closeStepTimeoutMs: number;
+  private readonly extraChromiumArgs: string[];
 
   private preparing: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
@@ -143,6 +146,7 @@ export class DailyBrowserCallClient implements CallClient {
     this.prepareTimeoutMs = opts.prepareTimeoutMs ?? 20_000;
     this.actionTimeoutMs = opts.actionTimeoutMs ?? 10_000;
     this.closeStepTimeoutMs = opts.closeStepTimeoutMs ?? 3_000;
+    this.extraChromiumArgs = [...(opts.extraChromiumArgs ?? [])];
   }
 
   /** The private user-data dir (also the marker on every Chromium process of this client). */
@@ -180,7 +184,7 @@ export class DailyBrowserCallClient implements CallClient {
       this.context = await chromium.launchPersistentContext(this.userDataDir, {
         executablePath: this.chromiumPath,
         headless: true,
-        args: [...CHROMIUM_FLAGS],
+        args: [...CHROMIUM_FLAGS, ...this.extraChromiumArgs],
         // The worker owns shutdown; playwright's own signal handlers would race it.
         handleSIGINT: false,
         handleSIGTERM: false,
