@@ -8,6 +8,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import WebSocket from 'ws';
+import { ConfigError, loadConfig } from '../src/config.js';
 import { CSP } from '../src/server/routes/dashboard.js';
 import { NUMBER, startStack, type Stack } from './helpers/stack.js';
 
@@ -34,6 +35,20 @@ function wsHandshake(url: string, headers: Record<string, string> = {}): Promise
     });
   });
 }
+
+describe('dashboard and records configuration', () => {
+  it('validates DASHBOARD_TOKEN, CALL_RECORDS_PATH and CALL_RECORDS_STORE_PII', () => {
+    expect(loadConfig({}).dashboard.token).toBeUndefined();
+    expect(loadConfig({}).records).toEqual({ path: './data/calls.db', storePii: false });
+    expect(loadConfig({ CALL_RECORDS_PATH: 'off' }).records.path).toBeUndefined();
+    expect(loadConfig({ CALL_RECORDS_PATH: ':memory:', CALL_RECORDS_STORE_PII: 'true' }).records).toEqual({ path: ':memory:', storePii: true });
+    expect(loadConfig({ DASHBOARD_TOKEN: TOKEN }).dashboard.token).toBe(TOKEN);
+    expect(() => loadConfig({ DASHBOARD_TOKEN: 'short' })).toThrow(ConfigError);
+    expect(() => loadConfig({ DASHBOARD_TOKEN: 'short' })).toThrow(/DASHBOARD_TOKEN/);
+    expect(() => loadConfig({ CALL_RECORDS_STORE_PII: 'maybe' })).toThrow(/CALL_RECORDS_STORE_PII/);
+    expect(() => loadConfig({ CALL_RECORDS_PATH: '' })).toThrow(/CALL_RECORDS_PATH/);
+  });
+});
 
 describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
   let stack: Stack;

@@ -128,7 +128,7 @@ export function openCallRecords(opts: CallRecordStoreOptions): CallRecordStore {
   return new CallRecordStore(opts);
 }
 
-type Row_ = Record<string, unknown>;
+type RowIn = Record<string, unknown>;
 
 /**
  * The writer thread: its own connection to the same file, so inserts, commits and WAL checkpoints
@@ -173,10 +173,12 @@ export class CallRecordStore {
   private readonly log: Logger;
   private readonly storePii: boolean;
   private readonly insert: Database.Statement;
+  /** Prepared SELECTs of list(), by SQL text (four shapes). */
+  private readonly selects = new Map<string, Database.Statement>();
   /** Rows not yet handed to the writer. */
-  private pending: Row_[] = [];
+  private pending: RowIn[] = [];
   /** Batches handed to the writer, by sequence number, until it answers. */
-  private readonly inflight = new Map<number, Row_[]>();
+  private readonly inflight = new Map<number, RowIn[]>();
   private seq = 0;
   private readonly settledWaiters: Array<{ upTo: number; resolve: () => void }> = [];
   private writer: Worker | undefined;
@@ -291,7 +293,7 @@ export class CallRecordStore {
   }
 
   /** A batch that could not be written: keep it (bounded) and try again in a second. */
-  private failed(rows: Row_[], message: string): void {
+  private failed(rows: RowIn[], message: string): void {
     this.writeFailures++;
     this.pending = rows.concat(this.pending).slice(-MAX_PENDING);
     this.log.error({ err: message, unwritten: this.pending.length, path: this.path }, 'call records: write failed; will retry');
@@ -334,7 +336,7 @@ export class CallRecordStore {
       return;
     }
     try {
-      this.db.transaction((rs: Row_[]) => {
+      this.db.transaction((rs: RowIn[]) => {
         for (const r of rs) this.insert.run(r);
       })(rows);
       this.written += rows.length;
@@ -398,7 +400,9 @@ export class CallRecordStore {
       params.before = q.before;
     }
     const sql = `SELECT ${COLUMNS} FROM calls ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT @limit`;
-    return (this.db.prepare(sql).all(params) as Row[]).map((r) => this.fromRow(r));
+    let stmt = this.selects.get(sql);
+    if (!stmt) this.selects.set(sql, (stmt = this.db.prepare(sql)));
+    return (stmt.all(params) as Row[]).map((r) => this.fromRow(r));
   }
 
   count(outcome?: Outcome): number {
@@ -438,7 +442,7 @@ export class CallRecordStore {
     this.db.close();
   }
 
-  private toRow(r: CallRecord): Row_ {
+  private toRow(r: CallRecord): RowIn {
     const pii = this.storePii;
     const t = r.timeline;
     const received = t.received ?? t.ended ?? Date.now();
