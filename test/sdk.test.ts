@@ -154,3 +154,17 @@ describe('prewarm', () => {
     expect(r.detail).toMatch(/prewarm\(\) failed in .*prewarm-fails\.ts: model file missing \(.*prewarm-fails\.ts:7:\d+\)/);
   }, 30_000);
 });
+
+describe('harness errors', () => {
+  it('a number the emulator does not serve fails fast with the caller transcript', async () => {
+    const h = await createBotHarness({ botsDir: FIXTURES, firstBot: fx('idle.ts') });
+    try {
+      h.emulator.setPinlessDialin([]); // nothing is routed to the service any more
+      const started = Date.now();
+      await expect(h.run(fx('idle.ts'), { caller: [{ waitFor: 'say' }] })).rejects.toThrow(/the call ended \(not_in_service\) but the service never reported it/);
+      expect(Date.now() - started).toBeLessThan(15_000);
+    } finally {
+      await h.close();
+    }
+  }, 30_000);
+});

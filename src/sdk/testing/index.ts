@@ -178,7 +178,7 @@ export async function createBotHarness(opts: BotHarnessOptions & { firstBot?: Bo
     const isSip = /^sips?:/i.test(to);
     if (entries.some((e) => (isSip ? e.sip_uri === to : e.phone_number === to))) return;
     const base = entries[0];
-    if (!base) throw new Error('bot harness: the emulator has no pinless dial-in configured');
+    if (!base) return; // nothing routed to the service: the call ends not_in_service, reported below
     const { phone_number: _p, sip_uri: _s, ...rest } = base;
     emulator.setPinlessDialin([...entries, { ...rest, ...(isSip ? { sip_uri: to } : { phone_number: to }) }]);
   };
@@ -220,8 +220,24 @@ export async function createBotHarness(opts: BotHarnessOptions & { firstBot?: Bo
         if (have) return resolve(have);
         waiters.set(call.callId, resolve);
       });
+      // A call the service never took (not in service, webhook refused) ends on the caller's side only.
+      let orphanTimer: NodeJS.Timeout | undefined;
+      let serviceDone = false;
+      const orphan = call.ended.then(
+        (end) =>
+          new Promise<never>((_, reject) => {
+            if (serviceDone) return;
+            orphanTimer = setTimeout(() => {
+              const hook = call.webhook ? ` (webhook: ${call.webhook.status ?? call.webhook.error ?? 'no answer'})` : ' (no webhook was sent)';
+              reject(new BotTestError(`bot test: the call ended (${end.reason}) but the service never reported it${hook}`, end.transcript));
+            }, 5_000);
+          }),
+      );
       try {
-        const record = await Promise.race([recordP, deadline]);
+        const record = await Promise.race([recordP, deadline, orphan]).finally(() => {
+          serviceDone = true;
+          clearTimeout(orphanTimer);
+        });
         // The service is done with the call. A caller it never connected stays on hold (as with
         // Daily, until the hold timeout): hang up for them. A connected one gets a moment to be ejected.
         if (call.state === 'held') call.hangup();
