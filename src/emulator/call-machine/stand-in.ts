@@ -42,6 +42,10 @@ export interface StandInOptions {
    * `onJoin`/`dialinReadyEndpoint`/`failActions` are ignored. Actions are still recorded.
    */
   bridge?: 'emulator';
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 0 (any free port). */
+  port?: number;
   onJoin?: JoinBehaviour;
   /** Post `dialin-ready` with this SIP endpoint right after `joined-meeting`. */
   dialinReadyEndpoint?: string;
@@ -184,11 +188,13 @@ export class CallMachineStandIn {
     wss.on('connection', (ws) => this.onConnection(ws));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
+      server.listen(this.options.port ?? 0, this.options.host ?? '127.0.0.1', () => resolve());
     });
     this.server = server;
     this.wss = wss;
-    this.origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const addr = server.address() as AddressInfo;
+    const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+    this.origin = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${addr.port}`;
   }
 
   private onConnection(ws: WebSocket): void {
