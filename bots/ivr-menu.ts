@@ -22,7 +22,7 @@ export default defineBot({
 
     await call.say('Thanks for calling.');
     for (let attempt = 1; attempt <= attempts; attempt++) {
-      await call.say('Press 1 for sales, 2 for support.');
+      await call.say('Press 1 for sales, 2 for support.', { interruptible: true });
       const key = await call.collectDigits({ maxDigits: 1, firstDigitTimeoutMs });
       const dept = departments[key];
       if (dept) {

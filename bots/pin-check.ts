@@ -14,7 +14,7 @@ export default defineBot({
   async onCall(call) {
     const pin = String(call.config.pin ?? '1234');
     const firstDigitTimeoutMs = Number(call.config.digitTimeoutMs ?? 8_000);
-    await call.say('Please enter your PIN, then press pound.');
+    await call.say('Please enter your PIN, then press pound.', { interruptible: true });
     for (let attempt = 1; attempt <= 3; attempt++) {
       const entered = await call.collectDigits({ maxDigits: 12, terminator: '#', firstDigitTimeoutMs, interDigitTimeoutMs: 4_000 });
       if (!entered) {

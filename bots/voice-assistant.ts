@@ -49,7 +49,7 @@ export default defineBot({
       history.push({ role: 'user', content: text });
       const reply = await answer(call, history, text);
       history.push({ role: 'assistant', content: reply });
-      await call.say(reply);
+      await call.say(reply, { interruptible: true }); // the caller may talk over a long answer
     }
     await call.say('Goodbye!');
     await call.hangup('conversation over');

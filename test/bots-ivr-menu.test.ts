@@ -23,6 +23,8 @@ describe('ivr-menu bot', () => {
     // The caller really was referred (not just hung up on).
     expect(r.callerEnd).toBe('transferred');
     expect(r.transcript.some((l) => l.who === 'system' && l.text === 'referred to sip:sales@pbx.test')).toBe(true);
+    // Barge-in: the key stopped the menu prompt.
+    expect(r.transcript.some((l) => l.who === 'system' && l.text === 'bot audio interrupted')).toBe(true);
   }, 30_000);
 
   it('re-prompts after a wrong key and then transfers to support', async () => {
@@ -32,7 +34,8 @@ describe('ivr-menu bot', () => {
     });
     expect(r.digits).toEqual(['7', '2']);
     expect(r.transfer).toBe('sip:support@pbx.test');
-    expect(r.said.filter((s) => s.startsWith('Press 1'))).toHaveLength(2);
+    // '2' was typed during the apology, so the interruptible menu prompt is not played again.
+    expect(r.said.filter((s) => s.startsWith('Press 1'))).toHaveLength(1);
     expect(r.outcome).toBe('completed');
   }, 30_000);
 

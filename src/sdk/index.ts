@@ -52,6 +52,14 @@ export interface CollectDigitsOptions {
   interDigitTimeoutMs?: number;
 }
 
+export interface SayOptions {
+  /**
+   * Barge-in: stop speaking as soon as the caller presses a key or says something (the key stays
+   * buffered for `collectDigits`), and skip the prompt when keys were already typed ahead.
+   */
+  interruptible?: boolean;
+}
+
 export interface ListenOptions {
   /** Resolve with null when nothing final was said within this time (default 8000 ms). */
   timeoutMs?: number;
@@ -66,8 +74,8 @@ export interface Call extends CallInfo {
   readonly llm: LlmProvider | undefined;
   /** Aborts when the call ends, whatever the reason. */
   readonly signal: AbortSignal;
-  /** Speaks `text` (TTS) and resolves when it has been played. */
-  say(text: string): Promise<void>;
+  /** Speaks `text` (TTS) and resolves when it has been played (or interrupted, see `SayOptions`). */
+  say(text: string, opts?: SayOptions): Promise<void>;
   /** Plays PCM16 mono audio, or a WAV file by path. */
   play(audio: { pcm: Int16Array; sampleRate: number } | string): Promise<void>;
   /** Collects DTMF digits. Digits pressed before the call (type-ahead) count. Resolves '' when none came. */

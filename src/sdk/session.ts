@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { CallClient } from '../daily/call-client.js';
 import { CallEndedError, PatchbayError } from '../errors.js';
 import type { Outcome } from '../dispatch/outcome.js';
-import type { Call, CallInfo, CollectDigitsOptions, ListenOptions, TransferTarget } from './index.js';
+import type { Call, CallInfo, CollectDigitsOptions, ListenOptions, SayOptions, TransferTarget } from './index.js';
 import type { LlmProvider } from './llm.js';
 import type { TtsProvider } from './tts.js';
 import { decodeWav } from './wav.js';
@@ -78,6 +78,10 @@ class Inbox<T> {
     this.items = [];
   }
 
+  get size(): number {
+    return this.items.length;
+  }
+
   /** Drops the buffered head item if it equals `v`. */
   dropHead(v: T): boolean {
     if (this.items.length > 0 && this.items[0] === v) {
@@ -106,6 +110,8 @@ export class CallSession implements Call {
   private transcribing: Promise<void> | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private busy = 0;
+  /** Interruptible prompts playing now: stopped by the caller's next key or words. */
+  private readonly bargeIn = new Set<() => void>();
   /** Set once the caller was handed elsewhere: the worker must not eject them when it leaves. */
   transferred = false;
   /** Where a transfer in progress (or done) sends the caller. */
@@ -130,6 +136,7 @@ export class CallSession implements Call {
   pushDigit(digit: string): void {
     this.touch();
     this.digits.push(digit);
+    for (const stop of [...this.bargeIn]) stop();
   }
 
   /** Feed from the worker: a final transcript of the caller. */
@@ -137,6 +144,7 @@ export class CallSession implements Call {
     this.touch();
     this.deps.report('transcript', text);
     this.transcripts.push(text);
+    for (const stop of [...this.bargeIn]) stop();
   }
 
   /** Restart the idle timer (caller activity). Paused while the bot itself speaks. */
@@ -169,12 +177,25 @@ export class CallSession implements Call {
     }
   }
 
-  say(text: string): Promise<void> {
+  say(text: string, opts: SayOptions = {}): Promise<void> {
     return this.turn(async () => {
+      // Barge-in: a caller who already typed ahead does not need the prompt.
+      if (opts.interruptible && this.digits.size > 0) return;
       this.deps.report('say', text);
       const audio = await this.deps.tts.synthesize(text, this.signal);
       this.ensureLive();
-      await this.deps.client.sendAudio({ ...audio, text }, this.signal);
+      if (!opts.interruptible) return this.deps.client.sendAudio({ ...audio, text }, this.signal);
+      const barge = new AbortController();
+      const stop = () => barge.abort(new PatchbayError('barge_in', 'the caller interrupted the prompt'));
+      this.bargeIn.add(stop);
+      try {
+        await this.deps.client.sendAudio({ ...audio, text }, AbortSignal.any([this.signal, barge.signal]));
+      } catch (err) {
+        if (barge.signal.aborted && !this.signal.aborted) return; // the caller spoke or pressed a key
+        throw err;
+      } finally {
+        this.bargeIn.delete(stop);
+      }
     });
   }
 
