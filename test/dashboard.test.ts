@@ -106,6 +106,30 @@ describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
     ok.ws!.close();
   });
 
+  it('streams a call over /ws/events: stages in order, then the outcome; numbers always masked', async () => {
+    const frames: string[] = [];
+    const ws = new WebSocket(`${stack.url.replace('http', 'ws')}/ws/events?token=${TOKEN}`);
+    ws.on('message', (d) => frames.push(String(d)));
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    try {
+      const call = stack.emulator.placeCall({ to: NUMBER, from: CALLER, script: [{ waitFor: 'say', match: 'Hello' }, { hangup: true }] });
+      const msgs = () => frames.map((f) => JSON.parse(f) as { type: string; call?: { callId: string; stage: string; outcome: string | null; from: string } });
+      await expect.poll(() => msgs().some((m) => m.type === 'ended' && m.call?.callId === call.callId), { timeout: WAIT_MS }).toBe(true);
+      const mine = msgs().filter((m) => m.call?.callId === call.callId);
+      const stages = mine.filter((m) => m.type === 'call').map((m) => m.call!.stage);
+      expect(stages[0]).toBe('queued');
+      for (const s of ['worker_assigned', 'joined', 'dialin_ready', 'connected']) expect(stages).toContain(s);
+      expect(stages.indexOf('joined')).toBeLessThan(stages.indexOf('connected'));
+      const ended = mine.find((m) => m.type === 'ended')!;
+      expect(ended.call).toMatchObject({ outcome: 'caller_hangup', stage: 'ended', from: '********4321' });
+      expect(msgs()[0]!.type).toBe('hello');
+      // Not one frame carries the caller's number.
+      expect(frames.join('\n')).not.toContain('5557654321');
+    } finally {
+      ws.close();
+    }
+  });
+
   it('serves the page with a strict CSP and security headers', async () => {
     const res = await fetch(`${stack.url}/dashboard?token=${TOKEN}`);
     expect(res.status).toBe(200);
@@ -148,7 +172,7 @@ describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
     expect(liveText).not.toContain(CALLER);
     expect(liveText).toContain('default');
     expect(liveText).toMatch(/active/);
-    expect(await page.locator('#stat-active').textContent()).toBe('1');
+    await expect.poll(() => page.locator('#stat-active').textContent(), { timeout: WAIT_MS }).toBe('1');
     expect(await liveRow.locator('.bar .seg').count()).toBeGreaterThanOrEqual(5);
     await page.screenshot({ path: `${OUT}/dashboard-live.png`, fullPage: true });
 
@@ -169,7 +193,11 @@ describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
     await page.locator('#recent-empty:not([hidden])').waitFor({ timeout: WAIT_MS });
     expect(await page.locator('#recent tbody tr').count()).toBe(0);
     await page.selectOption('#outcome-filter', 'caller_hangup');
-    await expect.poll(() => page.locator('#recent tbody tr').count(), { timeout: WAIT_MS }).toBe(2);
+    const hangups = stack.ended.filter((r) => r.outcome === 'caller_hangup').length;
+    expect(hangups).toBeGreaterThanOrEqual(2);
+    await expect.poll(() => page.locator('#recent tbody tr').count(), { timeout: WAIT_MS }).toBe(hangups);
+    expect(await page.locator('#recent tbody tr[data-outcome="caller_hangup"]').count()).toBe(hangups);
+    expect(await page.locator(`#recent tbody tr[data-call-id="${short.callId}"]`).count()).toBe(1);
 
     expect(pageErrors).toEqual([]);
   });

@@ -202,12 +202,16 @@ export const dashboardRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps
     // A late stage report after the outcome must not bring an ended call back to life on the page.
     if (r.state === 'ended') return;
     broadcast({ type: 'call', nowMs: Date.now(), call: viewOfRecord(r) });
+    // Capacity tiles follow the call at once rather than at the next tick.
+    if (statsTimer) tick();
   };
   const onEnded = (r: CallRecord) => {
     const v = viewOfRecord(r);
     recent.unshift(v);
     if (recent.length > RECENT_MAX) recent.length = RECENT_MAX;
     broadcast({ type: 'ended', nowMs: Date.now(), call: v });
+    // The queue frees the slot just after this event: look again on the next turn.
+    if (statsTimer) setImmediate(tick);
   };
   dispatcher.on('call-updated', onUpdated);
   dispatcher.on('call-ended', onEnded);
