@@ -121,7 +121,7 @@ function recentRow(v) {
     el('td', {}, el('span', { class: `pill ${GOOD.has(v.outcome) ? 'ok' : 'bad'}`, text: v.outcome ?? '?' })),
     el('td', { class: 'num', text: fmtMs(dur) }),
     el('td', { class: 'bar-col' }, bar(t)),
-    el('td', { class: 'detail', text: v.detail ?? '' }),
+    el('td', { class: 'detail', text: v.detail ?? '', title: v.detail ?? '' }),
   );
 }
 
