@@ -134,7 +134,10 @@ export class DailyBrowserCallClient implements CallClient {
   private page: Page | undefined;
   private server: StaticServer | undefined;
   private userDataDir: string | undefined;
+  /** In the room: joined-meeting seen (or join resolved) and no left-meeting/fatal error since. */
   private joined = false;
+  /** A join() is running: its outcome, not events, reports a failure to join. */
+  private joinInFlight = false;
   private tearingDown = false;
   private playSeq = 0;
   private readonly plays = new Map<number, PendingPlay>();
@@ -228,6 +231,15 @@ export class DailyBrowserCallClient implements CallClient {
   async join(opts: JoinOptions): Promise<{ localSessionId: string }> {
     await this.prepare();
     if (this.joined) throw new DailyClientError('already_joined', 'join() called while already in a room');
+    this.joinInFlight = true;
+    try {
+      return await this.doJoin(opts);
+    } finally {
+      this.joinInFlight = false;
+    }
+  }
+
+  private async doJoin(opts: JoinOptions): Promise<{ localSessionId: string }> {
     const joining = this.evalPage<{ localSessionId: string }>('join', {
       url: opts.roomUrl,
       token: opts.token,
@@ -429,7 +441,20 @@ export class DailyBrowserCallClient implements CallClient {
         if (ev.action === 'load-attempt-failed') this.log.debug('daily-js: call-machine bundle load attempt failed');
         const mapped = mapDailyEvent(ev);
         if (!mapped) return;
-        if (mapped.event === 'left-meeting' || (mapped.event === 'error' && mapped.payload.fatal)) this.joined = false;
+        if (mapped.event === 'joined-meeting') this.joined = true;
+        if (mapped.event === 'error' && mapped.payload.fatal) {
+          // A failed join is reported once, by join()'s rejection (daily-js also emits `error`).
+          if (this.joinInFlight && !this.joined) {
+            this.log.debug({ err: mapped.payload.message }, 'daily-js error while joining (reported by join())');
+            return;
+          }
+          this.joined = false;
+        }
+        if (mapped.event === 'left-meeting') {
+          // Only a bot that was in the room leaves it (daily-js also says so after a failed or cancelled join).
+          if (!this.joined) return;
+          this.joined = false;
+        }
         this.events.emit(mapped.event, mapped.payload as never);
         return;
       }

@@ -139,15 +139,19 @@ export function callMachineBundleSource(opts: { controlUrl: string; dailyJsVersi
     src.connect(an);
     var buf = new Float32Array(an.fftSize);
     var active = false;
+    var peak = 0;
     var timer = setInterval(function () {
       an.getFloatTimeDomainData(buf);
       var sum = 0;
       for (var i = 0; i < buf.length; i++) sum += buf[i] * buf[i];
       var rms = Math.sqrt(sum / buf.length);
       var now = rms > 0.01;
+      if (now) peak = Math.max(peak, rms);
       if (now !== active) {
         active = now;
-        toServer(m, { t: 'mic', callClientId: m.id, active: active, rms: rms });
+        // Start: the level that crossed the threshold. End: the loudest level of the stretch.
+        toServer(m, { t: 'mic', callClientId: m.id, active: active, rms: active ? rms : peak });
+        if (!active) peak = 0;
       }
     }, 20);
     m.mic = { src: src, an: an, timer: timer };

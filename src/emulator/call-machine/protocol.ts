@@ -48,7 +48,10 @@ export type BundleToServer =
   | { t: 'hello'; callClientId: string; href: string }
   /** A message daily-js sent to the call machine; `msg` lacks what/from/callClientId/callbackStamp. */
   | { t: 'action'; callClientId: string; action: string; callbackStamp?: string; msg: Record<string, unknown> }
-  /** The bot's microphone level crossed the activity threshold (RMS 0..1 over 50 ms). */
+  /**
+   * The bot's microphone crossed the activity threshold (RMS 0..1 over a 43 ms window, polled every
+   * 20 ms). `rms`: the crossing level when it becomes active, the peak of the stretch when it ends.
+   */
   | { t: 'mic'; callClientId: string; active: boolean; rms: number }
   /**
    * The page started (or cancelled) playing a clip into the bot's microphone. Only the patchbay
