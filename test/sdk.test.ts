@@ -106,6 +106,17 @@ describe('bot SDK on a real call', () => {
     expect(readNotes(out)).toEqual([{ afterTransfer: true, aborted: true }, { onEnd: 'completed', callId: r.record.callId }]);
   }, 30_000);
 
+  it('listen() and onTranscript both get the final transcript (transcription starts at connect)', async () => {
+    const out = outFile();
+    const r = await h.run(fx('sdk-probe.ts'), {
+      config: { mode: 'hear', outFile: out },
+      caller: [{ waitFor: 'say', match: /speak now/ }, { say: 'hello there' }, { waitFor: 'say', match: /heard/ }],
+    });
+    expect(r.heard).toEqual(['hello there']);
+    expect(r.said.at(-1)).toBe('heard hello there');
+    expect(readNotes(out).filter((e) => 'transcript' in e)).toEqual([{ transcript: 'hello there' }]);
+  }, 30_000);
+
   it('ends a silent call with idle_timeout (bot idleTimeoutMs)', async () => {
     const r = await h.run(fx('idle.ts'), { caller: [{ waitFor: 'say', match: /hi/ }] });
     expect(r.outcome).toBe('idle_timeout');
