@@ -212,6 +212,35 @@ describe('GET /calls queries', () => {
   });
 });
 
+describe('a write that fails is kept and retried', () => {
+  it('keeps a record while another connection (another replica) holds the write lock, and writes it once the lock is gone', async () => {
+    const p = path.join(dir, 'locked.db');
+    const store = openCallRecords({ path: p, storePii: false, logger: silent });
+    const other = new Database(p, { timeout: 0 });
+    try {
+      other.exec('BEGIN IMMEDIATE'); // what another replica writing to the same file would hold
+      store.save({
+        id: 'locked-1', callId: 'locked-call', callDomain: 'd', from: CALLER, to: NUMBER, sipHeaders: {}, bot: 'default', roomName: 'r', roomUrl: '',
+        state: 'ended', timeline: { received: 1, ended: 2 }, outcome: 'completed', botEvents: [],
+      });
+      // The writer thread waits its busy timeout (2 s), then gives the batch back.
+      await store.flush();
+      expect(store.writeFailures).toBeGreaterThanOrEqual(1);
+      expect(store.unwritten).toBe(1);
+      expect(store.count()).toBe(0);
+      other.exec('COMMIT');
+      // Retried a second later.
+      await expect.poll(() => store.unwritten, { timeout: 15_000, interval: 100 }).toBe(0);
+      expect(store.list({ limit: 5 }).map((c) => c.id)).toEqual(['locked-1']);
+      expect(store.written).toBe(1);
+    } finally {
+      if (other.inTransaction) other.exec('ROLLBACK');
+      other.close();
+      await store.close();
+    }
+  }, 30_000);
+});
+
 describe('bad database files stop start-up with a clear error', () => {
   const env = (p: string) => loadConfig({ HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'silent', IDLE_WORKERS: '0', EMULATOR_PORT: '0', CALL_RECORDS_PATH: p });
 
