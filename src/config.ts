@@ -98,7 +98,7 @@ export const EnvSchema = Type.Object({
   /** Bearer key of the embedded emulator (random when unset); the CLI uses it too (docs/cli.md). */
   EMULATOR_API_KEY: Type.Optional(Type.String({ minLength: 8 })),
   /** Phone numbers the embedded emulator routes to this service (comma-separated). */
-  EMULATOR_NUMBERS: Type.String({ default: '+15550001000' }),
+  EMULATOR_NUMBERS: Type.String({ default: '+15550001000,+15550001001,+15550001002,+15550001003,+15550001004' }),
 });
 export type Env = Static<typeof EnvSchema>;
 
