@@ -278,6 +278,10 @@ describe.skipIf(!haveChromium)('daily client in Chromium (real daily-js)', () =>
 
       // Empty PCM (text only) resolves at once.
       await c.sendAudio({ pcm: new Int16Array(0), sampleRate: rate, text: 'nothing' });
+      // A sample rate Web Audio cannot take is a clear error, not a hang.
+      const bad = await c.sendAudio({ pcm: new Int16Array(10), sampleRate: 1 }).catch((e: unknown) => e);
+      expect(bad).toBeInstanceOf(DailyClientError);
+      expect((bad as DailyClientError).code).toBe('audio_play_failed');
     });
 
     it('sendAudio is abortable', async () => {

@@ -138,6 +138,8 @@ export class DailyBrowserCallClient implements CallClient {
   private joined = false;
   /** A join() is running: its outcome, not events, reports a failure to join. */
   private joinInFlight = false;
+  /** join() gave up (timeout): late room events of that attempt must not reach listeners. */
+  private joinAbandoned = false;
   private tearingDown = false;
   private playSeq = 0;
   private readonly plays = new Map<number, PendingPlay>();
@@ -232,6 +234,7 @@ export class DailyBrowserCallClient implements CallClient {
     await this.prepare();
     if (this.joined) throw new DailyClientError('already_joined', 'join() called while already in a room');
     this.joinInFlight = true;
+    this.joinAbandoned = false;
     try {
       return await this.doJoin(opts);
     } finally {
@@ -257,6 +260,7 @@ export class DailyBrowserCallClient implements CallClient {
       );
     } catch (err) {
       // Stop daily-js's own retries (leave() cancels a pending bundle load), without waiting long.
+      this.joinAbandoned = true;
       void withTimeout(this.evalPage('leave'), this.closeStepTimeoutMs, () => new Error('leave timeout')).catch(() => undefined);
       joining.catch(() => undefined);
       if (err instanceof JoinError) throw err;
@@ -441,6 +445,10 @@ export class DailyBrowserCallClient implements CallClient {
         if (ev.action === 'load-attempt-failed') this.log.debug('daily-js: call-machine bundle load attempt failed');
         const mapped = mapDailyEvent(ev);
         if (!mapped) return;
+        if (this.joinAbandoned) {
+          this.log.debug({ event: mapped.event }, 'daily-js event after an abandoned join: dropped');
+          return;
+        }
         if (mapped.event === 'joined-meeting') this.joined = true;
         if (mapped.event === 'error' && mapped.payload.fatal) {
           // A failed join is reported once, by join()'s rejection (daily-js also emits `error`).

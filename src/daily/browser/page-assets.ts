@@ -238,6 +238,15 @@ export const BRIDGE_JS = `
   }
 
   function play(id, b64, sampleRate, text) {
+    try {
+      return playUnsafe(id, b64, sampleRate, text);
+    } catch (e) {
+      delete state.plays[id];
+      return fail(e);
+    }
+  }
+
+  function playUnsafe(id, b64, sampleRate, text) {
     var ctx = state.ctx;
     var pcm = b64ToInt16(b64);
     if (pcm.length === 0) {
