@@ -50,6 +50,25 @@ describe('dashboard and records configuration', () => {
   });
 });
 
+describe('dashboard without DASHBOARD_TOKEN', () => {
+  it('is open: page, socket and /calls answer without a token; other origins are still refused', async () => {
+    const open = await startStack({ env: { IDLE_WORKERS: '0' } });
+    try {
+      expect((await fetch(`${open.url}/dashboard`)).status).toBe(200);
+      expect((await fetch(`${open.url}/calls`)).status).toBe(200);
+      const wsUrl = `${open.url.replace('http', 'ws')}/ws/events`;
+      const ok = await wsHandshake(wsUrl);
+      expect(ok.status).toBe(101);
+      expect(ok.first.type).toBe('hello');
+      ok.ws!.close();
+      expect((await wsHandshake(wsUrl, { origin: 'http://evil.example' })).status).toBe(403);
+      expect((await wsHandshake(`${open.url.replace('http', 'ws')}/ws/other`)).status).toBe(404);
+    } finally {
+      await open.close();
+    }
+  });
+});
+
 describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
   let stack: Stack;
   let browser: Browser;
