@@ -20,6 +20,12 @@ export const EnvSchema = Type.Object({
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info' },
   ),
+  /** Mask phone numbers in logs (all but the last 4 digits). */
+  LOG_MASK_NUMBERS: Type.Boolean({ default: true }),
+  /** Failed signature / auth attempts (401) per source IP on /dialin and /webhooks/daily before 429s. */
+  AUTH_FAILURE_LIMIT: Int(20, 1),
+  /** The window those failures are counted in. */
+  AUTH_FAILURE_WINDOW_MS: Int(60_000, 1000),
 
   // Daily
   DAILY_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
@@ -107,6 +113,10 @@ export interface Config {
   host: string;
   port: number;
   logLevel: string;
+  /** LOG_MASK_NUMBERS: phone numbers in log lines keep their last 4 digits only. */
+  logMaskNumbers: boolean;
+  /** Per-IP limit on failed signature / auth attempts (401s) to /dialin and /webhooks/daily; signed requests are never limited. */
+  authFailures: { limit: number; windowMs: number };
   daily: {
     /** Undefined → the embedded emulator is used. */
     apiKey: string | undefined;
@@ -252,6 +262,8 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     host: e.HOST,
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
+    logMaskNumbers: e.LOG_MASK_NUMBERS,
+    authFailures: { limit: e.AUTH_FAILURE_LIMIT, windowMs: e.AUTH_FAILURE_WINDOW_MS },
     daily: {
       apiKey: e.DAILY_API_KEY,
       apiUrl: e.DAILY_API_URL ?? (emulatorEnabled ? undefined : 'https://api.daily.co/v1'),

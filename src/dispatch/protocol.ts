@@ -14,6 +14,8 @@ import type { Outcome } from './outcome.js';
 /** What a worker needs to know to run; sent in `init`, never read from the environment. */
 export interface WorkerInit {
   logLevel: string;
+  /** LOG_MASK_NUMBERS (absent → masked). */
+  maskNumbers?: boolean;
   callClient: 'emulator' | 'daily';
   /** For the daily client: Chromium's path and an optional call-machine bundle override. */
   chromiumPath: string;

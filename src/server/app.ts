@@ -22,6 +22,7 @@ import { dailyWebhookRoutes } from './routes/daily-webhooks.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { dialinRoutes } from './routes/dialin.js';
 import { healthRoutes } from './routes/health.js';
+import { authFailuresPlugin } from './plugins/auth-failures.js';
 import { metricsPlugin } from './plugins/metrics.js';
 
 declare module 'fastify' {
@@ -91,6 +92,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // Before the routes: its onResponse hook times the /dialin answers.
   await app.register(metricsPlugin, deps);
+  // Before the routes: counts their 401s per source, answers 429 past AUTH_FAILURE_LIMIT.
+  await app.register(authFailuresPlugin, deps);
   await app.register(healthRoutes, deps);
   await app.register(dialinRoutes, deps);
   await app.register(dailyWebhookRoutes, deps);

@@ -103,6 +103,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
   const daily = new DailyRestClient({ apiUrl, apiKey, timeoutMs: config.daily.apiTimeoutMs });
   const init: WorkerInit = {
     logLevel: config.logLevel,
+    maskNumbers: config.logMaskNumbers,
     callClient: config.daily.callClient,
     chromiumPath: config.daily.chromiumPath,
     dailyBundleUrl: config.daily.bundleUrl,

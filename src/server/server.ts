@@ -19,7 +19,7 @@ try {
   throw err;
 }
 
-const logger = createLogger({ level: config.logLevel, name: 'patchbay' });
+const logger = createLogger({ level: config.logLevel, name: 'patchbay', maskNumbers: config.logMaskNumbers });
 let rt: Awaited<ReturnType<typeof createRuntime>>;
 try {
   rt = await createRuntime(config, logger);

@@ -58,7 +58,7 @@ async function exit(code: number): Promise<never> {
 
 async function onInit(i: WorkerInit): Promise<void> {
   init = i;
-  logger = createLogger({ name: 'worker', level: i.logLevel });
+  logger = createLogger({ name: 'worker', level: i.logLevel, maskNumbers: i.maskNumbers ?? true });
   const started = Date.now();
   try {
     // Pay start-up costs now, before a call is assigned: bot code and the call client.
