@@ -3,12 +3,29 @@
  * Chromium, talking to the embedded emulator through the call-machine stand-in (bridge mode).
  * Proves the worker ↔ DailyBrowserCallClient integration offline; Daily itself is not involved.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findProcessesWithArg } from '../src/daily/browser/chromium.js';
 import { CallMachineStandIn } from '../src/emulator/call-machine/stand-in.js';
-import { workerChildren } from './helpers/invariants.js';
 import { NUMBER, startStack, type Stack } from './helpers/stack.js';
+
+/** This process's worker children (forked `worker/main`), from /proc. */
+function workerChildren(): { pid: number }[] {
+  const out: { pid: number }[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid !== process.pid) continue;
+      const cmd = readFileSync(`/proc/${name}/cmdline`, 'utf8');
+      if (/worker[/\\]main\.(ts|js)/.test(cmd)) out.push({ pid: Number(name) });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
 
 const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
