@@ -61,9 +61,14 @@ export function verifyPinlessSignature(input: VerifyInput): SignatureCheck {
 
   const bodies: Array<Buffer | string> = [input.rawBody];
   if (input.parsedBody !== undefined) {
-    const reserialised = JSON.stringify(input.parsedBody);
+    let reserialised: string | undefined;
+    try {
+      reserialised = JSON.stringify(input.parsedBody);
+    } catch {
+      // Nesting too deep to re-serialise (RangeError): only the raw bytes can match.
+    }
     const raw = typeof input.rawBody === 'string' ? input.rawBody : input.rawBody.toString('utf8');
-    if (reserialised !== raw) bodies.push(reserialised);
+    if (reserialised !== undefined && reserialised !== raw) bodies.push(reserialised);
   }
   // Check every secret and body form without returning early, so timing does not reveal which matched.
   let matched = -1;

@@ -12,8 +12,8 @@ import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { DailyRestClient } from '../daily/rest.js';
-import type { PinlessCall } from '../daily/types.js';
-import { PatchbayError } from '../errors.js';
+import type { DailyRoom, PinlessCall } from '../daily/types.js';
+import { DailyApiError, PatchbayError } from '../errors.js';
 import { maskNumber } from '../logger.js';
 import type { Outcome } from './outcome.js';
 import type { WorkerPool } from './pool.js';
@@ -84,6 +84,8 @@ export interface DispatcherDeps {
 
 const DEDUPE_TTL_MS = 15 * 60_000;
 const ROOM_DEADLINE_MS = 4_000;
+/** After a room create timed out, the room is deleted again this long after the call ended. */
+const LATE_CREATE_DELETE_MS = 10_000;
 
 export class Dispatcher extends EventEmitter<DispatcherEvents> {
   private readonly queue: PQueue;
@@ -92,6 +94,8 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   private readonly reconcileTimers = new Set<NodeJS.Timeout>();
   /** Calls whose worker already reported its outcome (it is finishing: reconcile leaves it alone). */
   private readonly workerDone = new WeakSet<CallRecord>();
+  /** Calls with a room create that timed out (it may still be carried out by Daily). */
+  private readonly uncertainCreates = new WeakSet<CallRecord>();
   private admitting = 0;
   private draining = false;
   private readonly stop = new AbortController();
@@ -180,7 +184,10 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       const retry = { deadlineMs: ROOM_DEADLINE_MS, baseDelayMs: 100, maxDelayMs: 1_000, signal: this.stop.signal };
       const [room, t] = await Promise.all([
         this.deps.daily.retrying(
-          (remaining) => this.deps.daily.createDialinRoom({ name: roomName, displayName: call.from, expSec, numEndpoints: config.call.sipEndpoints }, { timeoutMs: Math.min(remaining, config.daily.apiTimeoutMs) }),
+          (remaining) =>
+            this.deps.daily
+              .createDialinRoom({ name: roomName, displayName: call.from, expSec, numEndpoints: config.call.sipEndpoints }, { timeoutMs: Math.min(remaining, config.daily.apiTimeoutMs) })
+              .catch((err: unknown) => this.onCreateRoomError(err, record, Math.min(remaining, config.daily.apiTimeoutMs))),
           retry,
         ),
         this.deps.daily.retrying(
@@ -323,6 +330,19 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     this.checkIdle();
   }
 
+  /**
+   * A create that timed out may still be carried out by Daily after we gave up: its retry then
+   * answers 400 "already exists" for our own (uniquely named) room, which is ours to use; and if
+   * it lands after the call ended, the room must be deleted again (see `deleteRoom`).
+   */
+  private async onCreateRoomError(err: unknown, record: CallRecord, timeoutMs: number): Promise<DailyRoom> {
+    if (err instanceof DailyApiError && err.status === undefined) this.uncertainCreates.add(record);
+    if (err instanceof DailyApiError && err.status === 400 && /already exists/i.test(`${err.info ?? ''} ${err.message}`) && this.uncertainCreates.has(record)) {
+      return this.deps.daily.request<DailyRoom>('GET', `/rooms/${encodeURIComponent(record.roomName)}`, undefined, { timeoutMs });
+    }
+    throw err;
+  }
+
   private checkIdle(): void {
     if (this.live.size === 0 && this.admitting === 0) for (const f of [...this.idle]) f();
   }
@@ -335,6 +355,16 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       });
     } catch (err) {
       log.warn({ err: (err as Error).message, room: record.roomName }, 'could not delete the room; it expires by itself');
+    }
+    if (this.uncertainCreates.has(record)) {
+      // A create we abandoned (timeout) may land after this delete: delete once more, later.
+      this.uncertainCreates.delete(record);
+      const timer = setTimeout(() => {
+        this.reconcileTimers.delete(timer);
+        void daily.deleteRoom(record.roomName, { timeoutMs: config.daily.apiTimeoutMs }).catch(() => undefined);
+      }, LATE_CREATE_DELETE_MS);
+      timer.unref();
+      this.reconcileTimers.add(timer);
     }
   }
 
