@@ -241,6 +241,39 @@ describe('a write that fails is kept and retried', () => {
   }, 30_000);
 });
 
+describe('the writer thread', () => {
+  it('if it dies, nothing saved is lost: writing goes on from the main thread', async () => {
+    const p = path.join(dir, 'writer-lost.db');
+    const store = openCallRecords({ path: p, storePii: false, logger: silent });
+    const rec = (i: number) => ({
+      id: `w-${i}`, callId: `w-call-${i}`, callDomain: 'd', from: CALLER, to: NUMBER, sipHeaders: {}, bot: 'default', roomName: 'r', roomUrl: '',
+      state: 'ended' as const, timeline: { received: i, ended: i + 1 }, outcome: 'completed' as const, botEvents: [],
+    });
+    try {
+      store.save(rec(1));
+      await store.flush();
+      expect(store.written).toBe(1);
+      // Kill the thread (as an out-of-memory or a native crash in it would), with records on their way.
+      const writer = (store as unknown as { writer: import('node:worker_threads').Worker }).writer;
+      for (let i = 2; i <= 20; i++) store.save(rec(i));
+      await new Promise((r) => setImmediate(r));
+      await writer.terminate();
+      for (let i = 21; i <= 30; i++) store.save(rec(i));
+      await store.flush();
+      await expect.poll(() => store.unwritten, { timeout: 10_000, interval: 50 }).toBe(0);
+      expect(store.count()).toBe(30);
+    } finally {
+      await store.close();
+    }
+    const again = openCallRecords({ path: p, storePii: false, logger: silent });
+    try {
+      expect(again.list({ limit: 500 }).map((c) => c.id).sort()).toEqual(Array.from({ length: 30 }, (_, i) => `w-${i + 1}`).sort());
+    } finally {
+      await again.close();
+    }
+  });
+});
+
 describe('bad database files stop start-up with a clear error', () => {
   const env = (p: string) => loadConfig({ HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'silent', IDLE_WORKERS: '0', EMULATOR_PORT: '0', CALL_RECORDS_PATH: p });
 
