@@ -66,7 +66,8 @@ export function maskNumbersInText(text: string): string {
 
 /**
  * Masks phone numbers in a log object (top level and one level down): values of number-like
- * keys (`from`, `to`, `phone_number`, …) and numbers inside other strings. Idempotent.
+ * keys (`from`, `to`, `phone_number`, …, also lists of them) and E.164 numbers inside other
+ * strings. Idempotent.
  */
 export function maskLogFields(o: Record<string, unknown>, depth = 0): Record<string, unknown> {
   let out: Record<string, unknown> | undefined;
@@ -74,7 +75,9 @@ export function maskLogFields(o: Record<string, unknown>, depth = 0): Record<str
     let m: unknown = v;
     if (typeof v === 'string') m = NUMBER_KEYS.has(k) ? maskNumber(v) : maskNumbersInText(v);
     else if (Array.isArray(v)) {
-      if (v.some((x) => typeof x === 'string')) m = v.map((x) => (typeof x === 'string' ? (NUMBER_KEYS.has(k) ? maskNumber(x) : maskNumbersInText(x)) : x));
+      // Lists of number-keyed fields only: `numbers` in the start-up lines is this service's own
+      // configured numbers (configuration, not callers), and tools read it from the log.
+      if (NUMBER_KEYS.has(k) && v.some((x) => typeof x === 'string')) m = v.map((x) => (typeof x === 'string' ? maskNumber(x) : x));
     } else if (depth === 0 && v && typeof v === 'object' && !(v instanceof Error)) m = maskLogFields(v as Record<string, unknown>, 1);
     if (m !== v) (out ??= { ...o })[k] = m;
   }

@@ -11,6 +11,7 @@ import { childPids, FIXTURE_BOTS, getJson, isAlive, postJson, startServerProcess
 const NUMBER = '+15550007000';
 const CALLER = '+15557650123';
 const LIVE_CALLS = 20;
+const SECRET = randomBytes(32).toString('base64');
 
 interface EmuCall {
   id: string;
@@ -28,7 +29,7 @@ afterAll(async () => {
 describe('SIGTERM with 20 live calls (real server process)', () => {
   test('all 20 finish within the drain, one outcome each, exit 0, no worker left, no full number logged', { timeout: 180_000 }, async () => {
     server = await startServerProcess({
-      DAILY_PINLESS_HMAC: randomBytes(32).toString('base64'),
+      DAILY_PINLESS_HMAC: SECRET,
       EMULATOR_NUMBERS: NUMBER,
       BOTS_DIR: FIXTURE_BOTS,
       DEFAULT_BOT: 'linger',
@@ -87,6 +88,9 @@ describe('SIGTERM with 20 live calls (real server process)', () => {
     const raw = s.lines.map((l) => JSON.stringify(l)).join('\n') + s.stderr();
     expect(raw).not.toContain(CALLER);
     expect(raw).not.toContain(CALLER.slice(1));
-    expect(raw).not.toContain(NUMBER);
+    // The service's own number appears only in the start-up line that lists its configured numbers.
+    expect(s.lines.filter((l) => JSON.stringify(l).includes(NUMBER)).map((l) => l.msg)).toEqual([expect.stringMatching(/^place a call with/)]);
+    // No secret either.
+    expect(raw).not.toContain(SECRET);
   });
 });
