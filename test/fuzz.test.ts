@@ -9,6 +9,7 @@
  * Reproducible: FUZZ_SEED picks the run (printed), FUZZ_COUNT the size (default 3000).
  */
 import http from 'node:http';
+import net from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
@@ -194,6 +195,50 @@ function arbitraries(secret: string, webhookSecret: string) {
   return fc.oneof({ weight: 6, arbitrary: dialin }, { weight: 3, arbitrary: webhooks }, { weight: 1, arbitrary: elsewhere });
 }
 
+/** Raw bytes on a fresh socket: the status line of the answer ('' when the server just closed). */
+function sendRaw(base: string, bytes: Buffer): Promise<string> {
+  const u = new URL(base);
+  return new Promise((resolve) => {
+    const sock = net.connect(Number(u.port), u.hostname);
+    let got = '';
+    const done = () => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(got.split('\r\n')[0] ?? '');
+    };
+    // A request the parser still waits on (e.g. a short body) gets no answer: fine, as long as nothing breaks.
+    const timer = setTimeout(done, 1_000);
+    sock.on('data', (c: Buffer) => {
+      got += c.toString('latin1');
+      if (got.includes('\r\n')) done();
+    });
+    sock.on('error', done);
+    sock.on('close', done);
+    sock.end(bytes);
+  });
+}
+
+/** Malformed HTTP/1.1 framing: conflicting lengths, bad chunk sizes, smuggling shapes, junk request lines. */
+const rawRequests = fc
+  .tuple(
+    fc.constantFrom(
+      (b: string) => `POST /dialin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${b.length}\r\nTransfer-Encoding: chunked\r\n\r\n${b}`,
+      (b: string) => `POST /dialin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n${b}\r\n0\r\n\r\n`,
+      (b: string) => `POST /dialin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffff\r\n${b}\r\n0\r\n\r\n`,
+      (b: string) => `POST /dialin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5\r\nContent-Length: 50\r\n\r\n${b}`,
+      (b: string) => `POST /dialin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: -1\r\n\r\n${b}`,
+      (b: string) => `POST /webhooks/daily HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\nContent-Type: application/json\r\n\r\n${b.length.toString(16)}\r\n${b}\r\n0\r\n\r\n`,
+      (b: string) => `POST /dialin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${b.length}\r\n\r\n${b}GET /status HTTP/1.1\r\nHost: x\r\n\r\n`,
+      (b: string) => `POST /dialin HTTP/1.1\nHost: x\nContent-Length: ${b.length}\n\n${b}`,
+      (b: string) => `POST /dialin HTTP/9.9\r\nHost: x\r\n\r\n${b}`,
+      (b: string) => `${b.slice(0, 30)} / HTTP/1.1\r\n\r\n`,
+      (b: string) => `POST /dialin HTTP/1.1\r\nHost: x\r\nX-Pinless-Signature: ${'A'.repeat(20_000)}\r\nContent-Length: ${b.length}\r\n\r\n${b}`,
+      (b: string) => `POST /dialin HTTP/1.1\r\nHost: x\r\nBad Header: \x00\x01\r\nContent-Length: ${b.length}\r\n\r\n${b}`,
+    ),
+    fc.oneof(fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v) ?? 'null'), fc.string({ maxLength: 100 })),
+  )
+  .map(([make, body]) => Buffer.from(make(body), 'latin1'));
+
 describe('HTTP fuzzing', () => {
   let stack: Stack;
   beforeAll(async () => {
@@ -255,5 +300,22 @@ describe('HTTP fuzzing', () => {
     expect(stack.rt.pool.stats().coldStarts + stack.rt.pool.stats().warmStarts).toBe(0);
     await expectNoLeaks({ stack });
     expect(heapGrowthMb).toBeLessThan(40);
+  });
+
+  it('malformed HTTP framing on raw sockets: 4xx or a closed connection, never a 5xx, and the app keeps serving', { timeout: 120_000 }, async () => {
+    const raws = fc.sample(rawRequests, { numRuns: 300, seed: SEED });
+    const lines = new Map<string, number>();
+    for (let i = 0; i < raws.length; i += 10) {
+      const answers = await Promise.all(raws.slice(i, i + 10).map((r) => sendRaw(stack.url, r)));
+      for (const a of answers) {
+        const key = a.match(/^HTTP\/1\.1 (\d{3})/)?.[1] ?? (a === '' ? 'closed' : 'other');
+        lines.set(key, (lines.get(key) ?? 0) + 1);
+      }
+    }
+    console.info(`raw fuzz summary ${JSON.stringify({ seed: SEED, tried: raws.length, answers: Object.fromEntries(lines) })}`);
+    expect([...lines.keys()].filter((k) => /^5/.test(k) || k === 'other')).toEqual([]);
+    expect((await send(stack.url, { kind: 'probe', method: 'GET', path: '/health/live', headers: {} })).status).toBe(200);
+    expect(stack.emulator.requestLog.filter((r) => r.method === 'POST' && r.path === '/rooms')).toHaveLength(0);
+    await expectNoLeaks({ stack });
   });
 });
