@@ -268,7 +268,7 @@ export class CallRecordStore {
       this.writer = undefined;
       if (!this.closing) this.log.error({ why }, 'call records: writer thread lost; writing from the main thread from now on');
       // Whatever it had not confirmed is written again (INSERT OR REPLACE: no duplicates).
-      for (const rows of this.inflight.values()) this.pending.unshift(...rows);
+      this.pending = [...[...this.inflight.values()].flat(), ...this.pending];
       this.inflight.clear();
       this.settle();
       if (this.pending.length > 0 && !this.closing) this.scheduleFlush();

@@ -10,7 +10,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { OUTCOMES, isOutcome } from '../../dispatch/outcome.js';
+import { OUTCOMES, isOutcome, type Outcome } from '../../dispatch/outcome.js';
 import { maskNumber } from '../../logger.js';
 import { MAX_LIST_LIMIT, type StoredCall } from '../../records/store.js';
 import type { AppDeps } from '../app.js';
@@ -95,7 +95,7 @@ export const callsRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) =>
       // Records still queued for writing are not lost, just not visible yet: write them first.
       await store.flush();
       const calls = store
-        .list({ limit, ...(q.outcome !== undefined ? { outcome: q.outcome as never } : {}), ...(before !== undefined ? { before } : {}) })
+        .list({ limit, ...(q.outcome !== undefined ? { outcome: q.outcome as Outcome } : {}), ...(before !== undefined ? { before } : {}) })
         .map(showCall);
       const last = calls.at(-1);
       return { calls, nextBefore: calls.length === limit && last ? last.seq : null };
