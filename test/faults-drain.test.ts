@@ -76,6 +76,7 @@ describe('SIGTERM with 20 live calls (real server process)', () => {
     const drainMs = Date.now() - t0;
     expect(exit).toEqual({ code: 0, signal: null });
     expect(drainMs).toBeLessThan(60_000);
+    console.info(`drain summary ${JSON.stringify({ liveCalls: LIVE_CALLS, workers: workers.length, sigtermToExitMs: drainMs })}`);
 
     const ended = s.lines.filter((l) => l.msg === 'call ended');
     expect(ended).toHaveLength(LIVE_CALLS);

@@ -335,6 +335,7 @@ describe('a burst of 10× capacity', () => {
     await Promise.all(calls.map((c) => c.ended));
     stack.rt.dispatcher.off('call-updated', onUpdate);
     const report = await expectNoLeaks({ stack, placed: calls, timeoutMs: 30_000 });
+    console.info(`burst summary ${JSON.stringify({ ...report, maxBusy })}`);
     expect(report.admitted + report.refused).toBe(20);
     expect(report.admitted).toBeGreaterThanOrEqual(4);
     expect(report.refused).toBeGreaterThanOrEqual(1);
