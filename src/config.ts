@@ -26,6 +26,12 @@ export const EnvSchema = Type.Object({
   AUTH_FAILURE_LIMIT: Int(20, 1),
   /** The window those failures are counted in. */
   AUTH_FAILURE_WINDOW_MS: Int(60_000, 1000),
+  /**
+   * Which X-Forwarded-For hops to believe for the client address (per-source limits, logs):
+   * `true` (all: only behind a proxy that overwrites the header), `false`, a hop count, or
+   * comma-separated proxy addresses / CIDRs.
+   */
+  TRUST_PROXY: Type.String({ default: 'true', minLength: 1 }),
 
   // Daily
   DAILY_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
@@ -117,6 +123,8 @@ export interface Config {
   logMaskNumbers: boolean;
   /** Per-IP limit on failed signature / auth attempts (401s) to /dialin and /webhooks/daily; signed requests are never limited. */
   authFailures: { limit: number; windowMs: number };
+  /** TRUST_PROXY, as Fastify's `trustProxy` takes it. */
+  trustProxy: boolean | number | string;
   daily: {
     /** Undefined → the embedded emulator is used. */
     apiKey: string | undefined;
@@ -209,6 +217,15 @@ function isLoopbackUrl(url: string | undefined): boolean {
   }
 }
 
+function parseTrustProxy(v: string): boolean | number | string {
+  const s = v.trim();
+  if (s === 'true') return true;
+  if (s === 'false') return false;
+  if (/^\d+$/.test(s)) return Number(s);
+  if (s.split(',').every((p) => /^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(p.trim()))) return s;
+  throw new ConfigError('invalid configuration: TRUST_PROXY must be true, false, a hop count, or comma-separated addresses/CIDRs');
+}
+
 /** Validates `env` (process.env by default) once and returns the typed config. */
 export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | undefined> = process.env): Config {
   let e: Env;
@@ -264,6 +281,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     logLevel: e.LOG_LEVEL,
     logMaskNumbers: e.LOG_MASK_NUMBERS,
     authFailures: { limit: e.AUTH_FAILURE_LIMIT, windowMs: e.AUTH_FAILURE_WINDOW_MS },
+    trustProxy: parseTrustProxy(e.TRUST_PROXY),
     daily: {
       apiKey: e.DAILY_API_KEY,
       apiUrl: e.DAILY_API_URL ?? (emulatorEnabled ? undefined : 'https://api.daily.co/v1'),

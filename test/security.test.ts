@@ -273,6 +273,34 @@ describe('failed signature attempts are limited per source (real app)', () => {
   });
 });
 
+describe('TRUST_PROXY: who the source is', () => {
+  it('parses true / false / hop count / CIDR list, refuses junk', () => {
+    expect(loadConfig({}).trustProxy).toBe(true);
+    expect(loadConfig({ TRUST_PROXY: 'false' }).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: '1' }).trustProxy).toBe(1);
+    expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).trustProxy).toBe('10.0.0.0/8, 127.0.0.1');
+    expect(() => loadConfig({ TRUST_PROXY: 'yes please' })).toThrow(/TRUST_PROXY/);
+  });
+
+  it('with TRUST_PROXY=false a forger cannot dodge the limit by rotating X-Forwarded-For', async () => {
+    const stack = await startStack({ env: { TRUST_PROXY: 'false', AUTH_FAILURE_LIMIT: '3', AUTH_FAILURE_WINDOW_MS: '60000' } });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        const res = await fetch(`${stack.url}/dialin`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-forwarded-for': `198.18.0.${i}`, 'x-pinless-timestamp': '1', 'x-pinless-signature': 'AAAA' },
+          body: JSON.stringify({ To: NUMBER, From: '+15551112222', callId: `r-${i}`, callDomain: 'd' }),
+        });
+        statuses.push(res.status);
+      }
+      expect(statuses).toEqual([401, 401, 401, 429, 429, 429]);
+    } finally {
+      await stack.close();
+    }
+  });
+});
+
 describe('body limits and security headers (real app)', () => {
   let stack: Stack;
   beforeAll(async () => {

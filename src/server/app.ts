@@ -45,6 +45,12 @@ export interface AppDeps {
   records?: CallRecordStore | undefined;
 }
 
+/** A hop count becomes proxy-addr's function form (Fastify's types take booleans, addresses or a function). */
+function trustProxyOption(v: Config['trustProxy'] | undefined): boolean | string | ((address: string, hop: number) => boolean) {
+  if (v === undefined) return true;
+  return typeof v === 'number' ? (_address: string, hop: number) => hop < v : v;
+}
+
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
@@ -52,7 +58,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.config.admission.maxBodyBytes,
     return503OnClosing: true,
-    trustProxy: true,
+    // TRUST_PROXY (default true: the client-most X-Forwarded-For address; forgeable without a proxy that overwrites it).
+    trustProxy: trustProxyOption(deps.config.trustProxy),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
