@@ -458,6 +458,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
    */
   async drain(timeoutMs: number): Promise<void> {
     this.draining = true;
+    this.deps.pool.pauseRefill();
     const t0 = Date.now();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([

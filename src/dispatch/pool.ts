@@ -36,6 +36,8 @@ export class WorkerPool {
   private readonly busy = new Set<WorkerHandle>();
   private readonly waiters: Array<{ resolve: (w: WorkerHandle) => void; reject: (e: Error) => void }> = [];
   private closed = false;
+  /** Draining: no new idle workers are started (a call that still needs one gets a cold start). */
+  private refillPaused = false;
   private failures = 0;
   private refillTimer: NodeJS.Timeout | undefined;
   coldStarts = 0;
@@ -100,7 +102,7 @@ export class WorkerPool {
   /** Keep `idle` warm workers plus one per waiter on the way. */
   private refill(): void {
     if (this.closed) return;
-    const want = this.opts.idle + this.waiters.length;
+    const want = (this.refillPaused ? 0 : this.opts.idle) + this.waiters.length;
     const maxStarting = this.opts.maxStarting ?? Math.max(2, os.availableParallelism());
     while (this.idle.length + this.starting.size < want && this.starting.size < maxStarting) this.spawn();
   }
@@ -144,6 +146,11 @@ export class WorkerPool {
         this.refillTimer.unref();
       }
     });
+  }
+
+  /** Stop keeping idle workers warm (drain: no new call will need them). Waiting calls still get one. */
+  pauseRefill(): void {
+    this.refillPaused = true;
   }
 
   /** Stops idle and starting workers (busy ones belong to their calls). */
