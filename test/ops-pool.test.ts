@@ -97,6 +97,20 @@ describe('worker pool', () => {
     }
   });
 
+  test('a draining replica does not replace idle workers', async () => {
+    const stack = await startStack({ env: { ...base, IDLE_WORKERS: '1' } });
+    try {
+      const first = await waitFor('a warm worker', () => stack.rt.pool.all().find((w) => w.state === 'idle'), 30_000);
+      await stack.rt.dispatcher.drain(0);
+      process.kill(first.pid, 'SIGKILL');
+      await waitFor('the idle worker gone', () => !isAlive(first.pid) || undefined, 10_000);
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect(stack.rt.pool.stats()).toMatchObject({ idle: 0, starting: 0, busy: 0 });
+    } finally {
+      await stack.close();
+    }
+  });
+
   test('init timeout: a worker that never becomes ready is killed and replaced; a call that cannot get one ends worker_crashed', async () => {
     const INIT_TIMEOUT_MS = 800;
     const stack = await startStack({
