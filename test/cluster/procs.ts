@@ -57,7 +57,7 @@ export interface Replica {
 export async function startReplica(opts: { name: string; port: number; env: Record<string, string>; logFile: string; readyTimeoutMs?: number }): Promise<Replica> {
   const proc = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'src/server/server.ts')], {
     cwd: REPO,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', HOST: '127.0.0.1', PORT: String(opts.port), ...opts.env },
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', HOST: '127.0.0.1', PORT: String(opts.port), CALL_RECORDS_PATH: ':memory:', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const log = createWriteStream(opts.logFile, { flags: 'a' });

@@ -115,6 +115,8 @@ export async function startServerProcess(
       PORT: '0',
       EMULATOR_PORT: '0',
       LOG_LEVEL: 'info',
+      // Tests never write call records into the checkout's ./data.
+      CALL_RECORDS_PATH: ':memory:',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
