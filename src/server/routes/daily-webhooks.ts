@@ -10,9 +10,9 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { verifyWebhookSignature } from '../../daily/signature.js';
 import { checkBasicAuth, DomainEventBody, EventDeduper, isWebhookVerification } from '../../daily/webhook-events.js';
 import type { AppDeps } from '../app.js';
+import { refuseUnsigned } from '../signed-request.js';
 
 const ErrorBody = Type.Object({ error: Type.String(), message: Type.String(), reason: Type.Optional(Type.String()) });
 
@@ -70,20 +70,13 @@ export const dailyWebhookRoutes: FastifyPluginAsync<AppDeps> = async (fastify, d
           return reply.code(401).send({ error: 'invalid_signature', reason: 'not_configured', message: 'webhook verification is not configured' });
         }
         if (secrets.length === 0) return;
-        const ts = req.headers['x-webhook-timestamp'];
-        const sig = req.headers['x-webhook-signature'];
-        const check = verifyWebhookSignature({
-          rawBody: req.rawBody ?? Buffer.alloc(0),
-          parsedBody: req.body,
-          timestamp: typeof ts === 'string' ? ts : undefined,
-          signature: typeof sig === 'string' ? sig : undefined,
+        return refuseUnsigned(req, reply, {
+          what: 'daily webhook',
+          timestampHeader: 'x-webhook-timestamp',
+          signatureHeader: 'x-webhook-signature',
           secrets,
           windowMs: deps.config.daily.signatureWindowMs,
         });
-        if (!check.ok) {
-          req.log.warn({ reason: check.reason, ip: req.ip }, 'daily webhook refused: bad signature');
-          return reply.code(401).send({ error: 'invalid_signature', reason: check.reason, message: `signature check failed: ${check.reason}` });
-        }
       },
     },
     async (req) => {

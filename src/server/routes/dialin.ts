@@ -8,10 +8,10 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { verifyPinlessSignature } from '../../daily/signature.js';
 import { isProbeBody, PinlessWebhookBody, toPinlessCall } from '../../daily/types.js';
 import { maskNumber } from '../../logger.js';
 import type { AppDeps } from '../app.js';
+import { refuseUnsigned } from '../signed-request.js';
 
 const ErrorBody = Type.Object({ error: Type.String(), message: Type.String(), reason: Type.Optional(Type.String()) });
 
@@ -48,20 +48,13 @@ export const dialinRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) =
       preValidation: async (req, reply) => {
         if (isObject(req.body) && isProbeBody(req.body as PinlessWebhookBody)) return;
         if (secrets.length === 0) return;
-        const ts = req.headers['x-pinless-timestamp'];
-        const sig = req.headers['x-pinless-signature'];
-        const check = verifyPinlessSignature({
-          rawBody: req.rawBody ?? Buffer.alloc(0),
-          parsedBody: req.body,
-          timestamp: typeof ts === 'string' ? ts : undefined,
-          signature: typeof sig === 'string' ? sig : undefined,
+        return refuseUnsigned(req, reply, {
+          what: 'dialin webhook',
+          timestampHeader: 'x-pinless-timestamp',
+          signatureHeader: 'x-pinless-signature',
           secrets,
           windowMs: deps.config.daily.signatureWindowMs,
         });
-        if (!check.ok) {
-          req.log.warn({ reason: check.reason, ip: req.ip }, 'dialin webhook refused: bad signature');
-          return reply.code(401).send({ error: 'invalid_signature', reason: check.reason, message: `signature check failed: ${check.reason}` });
-        }
       },
     },
     async (req, reply) => {
