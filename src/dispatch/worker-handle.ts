@@ -87,7 +87,10 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
         resolve();
       });
     });
-    this.child.on('error', (err) => this.log.error({ err }, 'worker process error'));
+    this.child.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE' || err.code === 'ERR_IPC_CHANNEL_CLOSED') this.log.debug({ err: err.message }, 'worker IPC channel closed');
+      else this.log.error({ err }, 'worker process error');
+    });
     this.child.on('message', (m: unknown) => {
       if (isChildMessage(m)) this.onMessage(m);
     });
@@ -105,7 +108,10 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
   send(msg: ParentMessage): boolean {
     if (!this.child.connected) return false;
     try {
-      return this.child.send(msg);
+      // A worker that has just exited makes the write fail with EPIPE: expected, and its exit is handled.
+      return this.child.send(msg, (err) => {
+        if (err) this.log.debug({ err: err.message, type: msg.type }, 'message to an exiting worker not delivered');
+      });
     } catch {
       return false;
     }
