@@ -125,6 +125,7 @@ export class DailyBrowserCallClient implements CallClient {
   private readonly bundleUrl: string | undefined;
   private readonly prepareTimeoutMs: number;
   private readonly actionTimeoutMs: number;
+  private readonly transcriptionWaiters = new Set<{ resolve: () => void; reject: (e: Error) => void }>();
   private readonly closeStepTimeoutMs: number;
   private readonly extraChromiumArgs: string[];
 
@@ -348,8 +349,26 @@ export class DailyBrowserCallClient implements CallClient {
     return this.invoke('sipRefer', [{ sessionId: opts.sessionId, toEndPoint: opts.toEndPoint }]);
   }
 
-  startTranscription(opts?: { language?: string }): Promise<void> {
-    return this.invoke('startTranscription', opts?.language ? [{ language: opts.language }] : []);
+  /**
+   * daily-js's startTranscription() returns at once; transcription runs only after Daily's
+   * `transcription-started` event. Resolves on that event, rejects on `transcription-error` or timeout,
+   * so a bot that listens right after this call misses nothing.
+   */
+  async startTranscription(opts?: { language?: string }): Promise<void> {
+    let settle!: { resolve: () => void; reject: (e: Error) => void };
+    const started = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    this.transcriptionWaiters.add(settle);
+    const timer = setTimeout(
+      () => settle.reject(new DailyClientError('daily_action_timeout', `no transcription-started within ${this.actionTimeoutMs} ms`, { retryable: true })),
+      this.actionTimeoutMs,
+    );
+    try {
+      await this.invoke('startTranscription', opts?.language ? [{ language: opts.language }] : []);
+      await started;
+    } finally {
+      clearTimeout(timer);
+      this.transcriptionWaiters.delete(settle);
+    }
   }
 
   stopTranscription(): Promise<void> {
@@ -443,6 +462,11 @@ export class DailyBrowserCallClient implements CallClient {
       case 'daily': {
         const ev = data as RawDailyEvent;
         if (ev.action === 'load-attempt-failed') this.log.debug('daily-js: call-machine bundle load attempt failed');
+        if (ev.action === 'transcription-started') for (const w of this.transcriptionWaiters) w.resolve();
+        if (ev.action === 'transcription-error') {
+          const msg = typeof ev.errorMsg === 'string' ? ev.errorMsg : 'transcription failed to start';
+          for (const w of this.transcriptionWaiters) w.reject(new DailyClientError('daily_transcription_error', msg, { retryable: false }));
+        }
         const mapped = mapDailyEvent(ev);
         if (!mapped) return;
         if (this.joinAbandoned) {

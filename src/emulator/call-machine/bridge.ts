@@ -91,7 +91,13 @@ export class EmulatorLink {
       case 'app-msg':
         return this.send('send-app-message', { data: msg.data, ...(msg.to && msg.to !== '*' ? { to: msg.to } : {}) }, done);
       case 'daily-method-start-transcription':
-        return this.send('start-transcription', typeof msg.language === 'string' ? { language: msg.language } : {}, done);
+        // daily-js's startTranscription() returns nothing: Daily answers with a `transcription-started`
+        // (or `transcription-error`) event, so the bridge does too, once the emulator has acked.
+        return this.send('start-transcription', typeof msg.language === 'string' ? { language: msg.language } : {}, (error) => {
+          if (error) this.hooks.post({ action: 'transcription-error', errorMsg: error });
+          else this.hooks.post({ action: 'transcription-started', language: typeof msg.language === 'string' ? msg.language : 'en' });
+          done(error);
+        });
       case 'daily-method-stop-transcription':
         return this.send('stop-transcription', {}, done);
       case 'leave-meeting':
