@@ -9,5 +9,8 @@ export default defineConfig({
     // Tests start real servers and child processes; two cores, so keep files mostly serial.
     fileParallelism: true,
     maxWorkers: 2,
+    // The JSON report lets .ci/run print a plain "N passed, N failed" line.
+    reporters: ['default', 'json'],
+    outputFile: { json: 'test-output/vitest.json' },
   },
 });
