@@ -250,16 +250,7 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
     const bot = loaded.bot;
     const maxCallMs = Math.min(init.maxCallMs, bot.maxCallMs ?? Infinity);
     maxTimer = setTimeout(() => ending.end('max_duration', `call reached ${maxCallMs} ms`), maxCallMs);
-    const info: CallInfo = {
-      id: call.id,
-      callId: call.callId,
-      from: call.from,
-      to: call.to,
-      sipHeaders: call.sipHeaders,
-      roomUrl: call.roomUrl,
-      bot: call.bot,
-      config: Object.freeze({ ...(call.botConfig ?? {}) }),
-    };
+    const info = infoOf(call);
     const transcriptionLanguage = typeof bot.transcription === 'object' ? bot.transcription.language : undefined;
     session = new CallSession({
       info,
