@@ -31,7 +31,7 @@ export const EnvSchema = Type.Object({
    * `true` (all: only behind a proxy that overwrites the header), `false`, a hop count, or
    * comma-separated proxy addresses / CIDRs.
    */
-  TRUST_PROXY: Type.String({ default: 'true', minLength: 1 }),
+  TRUST_PROXY: Type.String({ default: 'loopback,linklocal,uniquelocal', minLength: 1 }),
 
   // Daily
   DAILY_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
@@ -222,8 +222,11 @@ function parseTrustProxy(v: string): boolean | number | string {
   if (s === 'true') return true;
   if (s === 'false') return false;
   if (/^\d+$/.test(s)) return Number(s);
-  if (s.split(',').every((p) => /^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(p.trim()))) return s;
-  throw new ConfigError('invalid configuration: TRUST_PROXY must be true, false, a hop count, or comma-separated addresses/CIDRs');
+  // Addresses, CIDRs, and proxy-addr's names for private ranges (loopback, linklocal, uniquelocal).
+  if (s.split(',').every((p) => /^([0-9a-fA-F.:]+(\/\d{1,3})?|loopback|linklocal|uniquelocal)$/.test(p.trim()))) return s;
+  throw new ConfigError(
+    'invalid configuration: TRUST_PROXY must be true, false, a hop count, or comma-separated addresses/CIDRs (or loopback, linklocal, uniquelocal)',
+  );
 }
 
 /** Validates `env` (process.env by default) once and returns the typed config. */

@@ -274,8 +274,11 @@ describe('failed signature attempts are limited per source (real app)', () => {
 });
 
 describe('TRUST_PROXY: who the source is', () => {
-  it('parses true / false / hop count / CIDR list, refuses junk', () => {
-    expect(loadConfig({}).trustProxy).toBe(true);
+  it('parses the private-ranges default, true / false / hop count / CIDR list, refuses junk', () => {
+    // Default: X-Forwarded-For is believed only from private-network peers (proxies), never from a public client.
+    expect(loadConfig({}).trustProxy).toBe('loopback,linklocal,uniquelocal');
+    expect(loadConfig({ TRUST_PROXY: 'true' }).trustProxy).toBe(true);
+    expect(loadConfig({ TRUST_PROXY: 'loopback, 10.1.2.3' }).trustProxy).toBe('loopback, 10.1.2.3');
     expect(loadConfig({ TRUST_PROXY: 'false' }).trustProxy).toBe(false);
     expect(loadConfig({ TRUST_PROXY: '1' }).trustProxy).toBe(1);
     expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).trustProxy).toBe('10.0.0.0/8, 127.0.0.1');
