@@ -83,7 +83,18 @@ describe('drain on SIGTERM (real server process)', () => {
     expect(workers.length).toBeGreaterThanOrEqual(1);
 
     s.proc.kill('SIGTERM');
-    const ready = await getJson<{ status: string; reason?: string }>(`${s.url}/health/ready`);
+    // The signal is delivered asynchronously: a request already on its way may be answered first.
+    // "At once" = within a few hundred ms of the signal, before any call could finish.
+    const signalledAt = Date.now();
+    const ready = await waitFor(
+      'readiness 503 after SIGTERM',
+      async () => {
+        const r = await getJson<{ status: string; reason?: string }>(`${s.url}/health/ready`);
+        return r.status === 503 ? r : undefined;
+      },
+      2_000,
+    );
+    expect(Date.now() - signalledAt).toBeLessThan(2_000);
     expect(ready.status).toBe(503);
     expect(ready.body.reason).toBe('draining');
     expect((await getJson(`${s.url}/health/live`)).status).toBe(200);
