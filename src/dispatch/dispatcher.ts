@@ -160,15 +160,10 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     const id = randomUUID();
     const roomName = `pb-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
     const { bot, config: botConfig } = routeResult(this.deps.route(call));
+    // The call's identity, shared by the record and the worker's assignment.
+    const who = { id, callId: call.callId, callDomain: call.callDomain, from: call.from, to: call.to, sipHeaders: call.sipHeaders, bot, roomName };
     const record: CallRecord = {
-      id,
-      callId: call.callId,
-      callDomain: call.callDomain,
-      from: call.from,
-      to: call.to,
-      sipHeaders: call.sipHeaders,
-      bot,
-      roomName,
+      ...who,
       roomUrl: '',
       state: 'admitting',
       timeline: { received: receivedAtMs },
@@ -214,16 +209,9 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     }
 
     const assignment: CallAssignment = {
-      id,
-      callId: call.callId,
-      callDomain: call.callDomain,
-      from: call.from,
-      to: call.to,
-      sipHeaders: call.sipHeaders,
-      roomName,
+      ...who,
       roomUrl: record.roomUrl,
       token,
-      bot,
       receivedAtMs,
       ...(botConfig ? { botConfig } : {}),
     };

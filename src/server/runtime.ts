@@ -131,14 +131,8 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     init,
     idle: config.workers.idle,
     logger: logger.child({ component: 'pool' }),
-    supervision: {
-      initTimeoutMs: config.workers.initTimeoutMs,
-      pingIntervalMs: config.workers.pingIntervalMs,
-      pingTimeoutMs: config.workers.pingTimeoutMs,
-      memoryWarnMb: config.workers.memoryWarnMb,
-      memoryLimitMb: config.workers.memoryLimitMb,
-      closeTimeoutMs: config.workers.closeTimeoutMs,
-    },
+    // SupervisionOptions is the subset of config.workers the supervisor reads.
+    supervision: config.workers,
   });
   const dispatcher = new Dispatcher({ config, logger, daily, pool, route: opts.route ?? routes!.route });
   // Written off the call path (the store queues and writes on the next tick).
