@@ -15,8 +15,10 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import type { BotEvent, CallRecord } from '../dispatch/dispatcher.js';
-import type { Outcome } from '../dispatch/outcome.js';
+import type { CallIdentity } from '../core/call-identity.js';
+import type { BotEvent } from '../core/timeline.js';
+import type { CallRecord } from '../dispatch/call.js';
+import type { Outcome } from '../core/outcome.js';
 import { PatchbayError } from '../errors.js';
 import { maskNumber } from '../logger.js';
 
@@ -28,16 +30,9 @@ const MAX_PENDING = 10_000;
 const SENSITIVE_BOT_EVENTS = new Set(['digits', 'transcript']);
 
 /** A stored call, as `GET /calls` returns it. */
-export interface StoredCall {
+export interface StoredCall extends Pick<CallIdentity, 'id' | 'callId' | 'callDomain' | 'from' | 'to' | 'bot' | 'roomName'> {
   /** Insertion order; `before=<seq>` pages through older records. */
   seq: number;
-  id: string;
-  callId: string;
-  callDomain: string;
-  from: string;
-  to: string;
-  bot: string;
-  roomName: string;
   outcome: Outcome;
   detail: string | null;
   receivedAtMs: number;
