@@ -16,11 +16,11 @@ import type { Config } from '../config.js';
 import type { RoomService } from '../daily/room-service.js';
 import type { PinlessCall } from '../daily/types.js';
 import { PatchbayError } from '../errors.js';
-import type { CallAssignment, ChildMessage } from '../ipc/protocol.js';
+import type { CallAssignment } from '../ipc/protocol.js';
 import { Call, type CallRecord, type CallTransition } from './call.js';
+import { runOnWorker } from './call-worker.js';
 import type { WorkerPool } from './pool.js';
 import { routeResult, type RouteResult } from './router.js';
-import type { WorkerHandle } from './worker-handle.js';
 
 export type { CallRecord, CallState, CallTransition } from './call.js';
 export type { BotEvent, TimelineStage } from '../core/timeline.js';
@@ -166,7 +166,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       .add(
         () => {
           started();
-          return this.runCall(assignment, call);
+          return runOnWorker(call, assignment, { pool: this.deps.pool, config, stop: this.stop.signal }).then(() => this.finish(call));
         },
         { signal: wait.signal },
       )
@@ -185,7 +185,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   private track(call: Call): Call {
     call.on('changed', (c) => {
       this.emit('changed', c);
-      if (c.state !== 'ended') this.emit('call-updated', c.record);
+      if (c.state !== 'ended' && c.state !== 'admitting') this.emit('call-updated', c.record);
     });
     call.on('transition', (t) => {
       this.emit('transition', t);
@@ -197,39 +197,6 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       } else if (t.to === 'queued' || t.to === 'active') this.emit('call-updated', call.record);
     });
     return call;
-  }
-
-  private async runCall(a: CallAssignment, call: Call): Promise<void> {
-    call.advance('starting');
-    let worker: WorkerHandle;
-    const coldBefore = this.deps.pool.coldStarts;
-    try {
-      worker = await this.deps.pool.acquire(this.stop.signal);
-    } catch (err) {
-      call.end(this.stop.signal.aborted ? 'shutdown' : 'worker_crashed', `no worker: ${(err as Error).message}`, 'supervisor');
-      await this.finish(call);
-      return;
-    }
-    worker.on('message', (m: ChildMessage) => call.onWorkerMessage(m));
-    call.workerAssigned({ pid: worker.pid, warmStart: this.deps.pool.coldStarts === coldBefore, hangup: (outcome) => void worker.close(outcome) });
-
-    // Backstop: the worker enforces MAX_CALL_MS itself; this catches a worker that does not.
-    const c = this.deps.config.call;
-    const backstopMs = c.maxCallMs + c.joinTimeoutMs + c.dialinReadyTimeoutMs * 2 + c.pinlessUpdateDeadlineMs + 10_000;
-    const backstop = setTimeout(() => {
-      call.log.error({ backstopMs }, 'call outlived every deadline; closing its worker');
-      call.end('max_duration', `outlived every deadline (${backstopMs} ms)`, 'backstop');
-    }, backstopMs);
-    backstop.unref();
-
-    worker.start(a);
-    const result = await worker.result;
-    clearTimeout(backstop);
-    call.end(result.outcome, result.detail, result.by);
-    // Reap: the worker exits by itself after `done`; make sure it does.
-    const reaped = await Promise.race([worker.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), this.deps.config.workers.closeTimeoutMs))]);
-    if (!reaped) await worker.close(result.outcome);
-    await this.finish(call);
   }
 
   private async finish(call: Call): Promise<void> {

@@ -37,6 +37,7 @@ export const StoredCallSchema = Type.Object({
   workerPid: Type.Union([Type.Integer(), Type.Null()]),
   timeline: Type.Record(Type.String(), Type.Number()),
   botEvents: Type.Array(Type.Object({ kind: Type.String(), value: Type.String(), atMs: Type.Number() })),
+  traceId: Type.Union([Type.String(), Type.Null()]),
 });
 
 /** A stored call as shown to people: numbers masked. */

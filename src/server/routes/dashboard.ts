@@ -127,8 +127,7 @@ export function viewOfStored(c: StoredCall): CallView {
     detail: c.detail,
     warmStart: c.warmStart,
     workerPid: c.workerPid,
-    // Stored records have no trace id column yet.
-    traceId: null,
+    traceId: c.traceId,
   };
 }
 
@@ -201,8 +200,9 @@ export const dashboardRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps
   };
 
   const onUpdated = (r: CallRecord) => {
-    // A late stage report after the outcome must not bring an ended call back to life on the page.
-    if (r.state === 'ended') return;
+    // A late stage report after the outcome must not bring an ended call back to life on the page;
+    // a call shows up once it is queued (its room exists).
+    if (r.state === 'ended' || r.state === 'admitting') return;
     broadcast({ type: 'call', nowMs: Date.now(), call: viewOfRecord(r) });
     // Capacity tiles follow the call at once rather than at the next tick.
     if (statsTimer) tick();
