@@ -241,7 +241,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     if (timedOut) {
       this.log.warn({ live: this.live.size, afterMs: Date.now() - t0 }, 'drain timeout: hanging up on live calls');
       this.stop.abort(new PatchbayError('shutdown', 'shutting down'));
-      for (const call of this.live.values()) if (call.hasWorker) call.end('shutdown', 'ended by the service', 'drain');
+      for (const call of this.live.values()) if (call.hasWorker && call.outcome === undefined) call.end('shutdown', 'ended by the service', 'drain');
       this.queue.clear();
       await this.whenIdle();
     }
