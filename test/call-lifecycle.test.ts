@@ -76,6 +76,20 @@ describe('call transitions', () => {
     expect(ended()[0]).toMatchObject({ outcome: 'completed', callId: 'daily-call-1', id: call.id, bot: 'greeter', pid: 4242, from: '********4321' });
   });
 
+  it("worker messages are matched by patchbayId (our id), and one naming another call is ignored", () => {
+    const { call, lines } = newCall();
+    call.advance('queued');
+    call.advance('starting');
+    call.workerAssigned({ pid: 9, warmStart: true, hangup: () => undefined });
+    call.onWorkerMessage({ type: 'stage', patchbayId: 'someone-else', stage: 'joined', atMs: 1 });
+    call.onWorkerMessage({ type: 'bot', patchbayId: call.record.callId, kind: 'say', value: 'hi', atMs: 1 });
+    expect(call.record.timeline.joined).toBeUndefined();
+    expect(call.record.botEvents).toEqual([]);
+    expect(lines.filter((l) => l.msg === 'worker message about another call; ignored')).toHaveLength(2);
+    call.onWorkerMessage({ type: 'bot', patchbayId: call.id, kind: 'say', value: 'hi', atMs: 2 });
+    expect(call.record.botEvents).toEqual([{ kind: 'say', value: 'hi', atMs: 2 }]);
+  });
+
   it.each(Object.keys(CALL_TRANSITIONS) as CallState[])('from %s, every transition not in the table throws and changes nothing', (from) => {
     const all = Object.keys(CALL_TRANSITIONS) as CallState[];
     for (const to of all.filter((s) => !CALL_TRANSITIONS[from].includes(s))) {

@@ -142,6 +142,10 @@ export class Call extends EventEmitter<CallEvents> {
 
   /** The worker's stage and bot messages (its `done` arrives through the worker's result: `end`). */
   onWorkerMessage(m: ChildMessage): void {
+    if ((m.type === 'done' || m.type === 'stage' || m.type === 'bot') && m.patchbayId !== this.id) {
+      this.log.error({ type: m.type, patchbayId: m.patchbayId }, 'worker message about another call; ignored');
+      return;
+    }
     if (m.type === 'done') this.workerReported = true;
     else if (m.type === 'stage') this.stamp(m.stage, m.atMs);
     else if (m.type === 'bot' && this.record.botEvents.length < MAX_BOT_EVENTS) {
