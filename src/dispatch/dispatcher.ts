@@ -11,8 +11,8 @@ import { EventEmitter } from 'node:events';
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
-import type { DailyRestClient } from '../daily/rest.js';
-import type { DailyRoom, PinlessCall } from '../daily/types.js';
+import type { RoomService } from '../daily/room-service.js';
+import type { PinlessCall } from '../daily/types.js';
 import { DailyApiError, PatchbayError } from '../errors.js';
 import { maskNumber } from '../logger.js';
 import type { Outcome } from './outcome.js';
@@ -66,7 +66,9 @@ export type ReconcileAction = 'ignored' | 'unknown_room' | 'recorded' | 'end_sch
 
 export type AdmitResult =
   | { kind: 'accepted'; duplicate: boolean; record: CallRecord }
-  | { kind: 'busy'; reason: 'draining' | 'queue_full' | 'room_failed'; retryAfterSec: number; message: string };
+  | { kind: 'busy'; reason: 'draining' | 'queue_full' | 'room_failed'; retryAfterSec: number; message: string }
+  /** Daily refused the room for good (a 4xx that is not retryable): trying again fails the same way. */
+  | { kind: 'refused'; reason: 'room_refused'; message: string };
 
 export interface DispatcherEvents {
   'call-updated': [CallRecord];
@@ -76,16 +78,13 @@ export interface DispatcherEvents {
 export interface DispatcherDeps {
   config: Config;
   logger: Logger;
-  daily: DailyRestClient;
+  rooms: RoomService;
   pool: WorkerPool;
   /** Picks the bot for a call. */
   route(call: PinlessCall): string | RouteResult;
 }
 
 const DEDUPE_TTL_MS = 15 * 60_000;
-const ROOM_DEADLINE_MS = 4_000;
-/** After a room create timed out, the room is deleted again this long after the call ended. */
-const LATE_CREATE_DELETE_MS = 10_000;
 
 export class Dispatcher extends EventEmitter<DispatcherEvents> {
   private readonly queue: PQueue;
@@ -94,8 +93,6 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   private readonly reconcileTimers = new Set<NodeJS.Timeout>();
   /** Calls whose worker already reported its outcome (it is finishing: reconcile leaves it alone). */
   private readonly workerDone = new WeakSet<CallRecord>();
-  /** Calls with a room create that timed out (it may still be carried out by Daily). */
-  private readonly uncertainCreates = new WeakSet<CallRecord>();
   private admitting = 0;
   private draining = false;
   private readonly stop = new AbortController();
@@ -149,7 +146,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     this.calls.set(call.callId, entry);
     entry.answer.then((r) => {
       // A refused call may be retried (here or elsewhere): forget it.
-      if (r.kind === 'busy') this.calls.delete(call.callId);
+      if (r.kind !== 'accepted') this.calls.delete(call.callId);
     });
     return entry.answer;
   }
@@ -176,23 +173,9 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       const expSec =
         Math.ceil((Date.now() + config.call.maxCallMs + config.admission.queueTimeoutMs + config.call.dialinReadyTimeoutMs + config.call.joinTimeoutMs) / 1000) +
         300;
-      const retry = { deadlineMs: ROOM_DEADLINE_MS, baseDelayMs: 100, maxDelayMs: 1_000, signal: this.stop.signal };
-      const [room, t] = await Promise.all([
-        this.deps.daily.retrying(
-          (remaining) =>
-            this.deps.daily
-              .createDialinRoom({ name: roomName, displayName: call.from, expSec, numEndpoints: config.call.sipEndpoints }, { timeoutMs: Math.min(remaining, config.daily.apiTimeoutMs) })
-              .catch((err: unknown) => this.onCreateRoomError(err, record, Math.min(remaining, config.daily.apiTimeoutMs))),
-          retry,
-        ),
-        this.deps.daily.retrying(
-          (remaining) =>
-            this.deps.daily.createMeetingToken({ roomName, userName: 'patchbay-bot', expSec, isOwner: true }, { timeoutMs: Math.min(remaining, config.daily.apiTimeoutMs) }),
-          retry,
-        ),
-      ]);
-      record.roomUrl = room.url;
-      token = t;
+      const room = await this.deps.rooms.provision({ roomName, displayName: call.from, expSec, numEndpoints: config.call.sipEndpoints, signal: this.stop.signal });
+      record.roomUrl = room.roomUrl;
+      token = room.token;
       record.timeline.room_created = Date.now();
     } catch (err) {
       this.admitting--;
@@ -203,8 +186,10 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       record.timeline.ended = Date.now();
       this.logOutcome(record, log);
       this.emit('call-ended', record);
-      // The room may exist even if the token failed.
-      void this.deleteRoom(record, log);
+      // (provision queued the room's deletion: it may exist even if the token failed.)
+      if (err instanceof DailyApiError && !err.retryable && err.status !== undefined && err.status < 500) {
+        return { kind: 'refused', reason: 'room_refused', message: `Daily refused the room: ${record.detail}` };
+      }
       return { kind: 'busy', reason: 'room_failed', retryAfterSec: 1, message: `could not create the room: ${record.detail}` };
     }
 
@@ -309,7 +294,11 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     if (result.detail !== undefined) record.detail = result.detail;
     record.state = 'ended';
     record.timeline.ended = Date.now();
-    await this.deleteRoom(record, log);
+    // Paced off the call path: the bot's slot is free already; the call is over once its room is gone.
+    void this.deps.rooms.release(record.roomName).then(() => this.ended(record, log));
+  }
+
+  private ended(record: CallRecord, log: Logger): void {
     this.live.delete(record.id);
     const entry = this.calls.get(record.callId);
     if (entry) entry.endedAtMs = Date.now();
@@ -318,42 +307,8 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     this.checkIdle();
   }
 
-  /**
-   * A create that timed out may still be carried out by Daily after we gave up: its retry then
-   * answers 400 "already exists" for our own (uniquely named) room, which is ours to use; and if
-   * it lands after the call ended, the room must be deleted again (see `deleteRoom`).
-   */
-  private async onCreateRoomError(err: unknown, record: CallRecord, timeoutMs: number): Promise<DailyRoom> {
-    if (err instanceof DailyApiError && err.status === undefined) this.uncertainCreates.add(record);
-    if (err instanceof DailyApiError && err.status === 400 && /already exists/i.test(`${err.info ?? ''} ${err.message}`) && this.uncertainCreates.has(record)) {
-      return this.deps.daily.request<DailyRoom>('GET', `/rooms/${encodeURIComponent(record.roomName)}`, undefined, { timeoutMs });
-    }
-    throw err;
-  }
-
   private checkIdle(): void {
     if (this.live.size === 0 && this.admitting === 0) for (const f of [...this.idle]) f();
-  }
-
-  private async deleteRoom(record: CallRecord, log: Logger): Promise<void> {
-    const { daily, config } = this.deps;
-    try {
-      await daily.retrying((remaining) => daily.deleteRoom(record.roomName, { timeoutMs: Math.min(remaining, config.daily.apiTimeoutMs) }), {
-        deadlineMs: 5_000,
-      });
-    } catch (err) {
-      log.warn({ err: (err as Error).message, room: record.roomName }, 'could not delete the room; it expires by itself');
-    }
-    if (this.uncertainCreates.has(record)) {
-      // A create we abandoned (timeout) may land after this delete: delete once more, later.
-      this.uncertainCreates.delete(record);
-      const timer = setTimeout(() => {
-        this.reconcileTimers.delete(timer);
-        void daily.deleteRoom(record.roomName, { timeoutMs: config.daily.apiTimeoutMs }).catch(() => undefined);
-      }, LATE_CREATE_DELETE_MS);
-      timer.unref();
-      this.reconcileTimers.add(timer);
-    }
   }
 
   private logOutcome(record: CallRecord, log: Logger): void {

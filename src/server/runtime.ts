@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { DailyRestClient } from '../daily/rest.js';
+import { createRoomService } from '../daily/room-service.js';
 import { DOMAIN_EVENT_TYPES } from '../daily/webhook-events.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
 import { WorkerPool } from '../dispatch/pool.js';
@@ -134,7 +135,8 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     // SupervisionOptions is the subset of config.workers the supervisor reads.
     supervision: config.workers,
   });
-  const dispatcher = new Dispatcher({ config, logger, daily, pool, route: opts.route ?? routes!.route });
+  const rooms = createRoomService({ rest: daily, config, logger });
+  const dispatcher = new Dispatcher({ config, logger, rooms, pool, route: opts.route ?? routes!.route });
   // Written off the call path (the store queues and writes on the next tick).
   if (records) dispatcher.on('call-ended', (r) => records.save(r));
   const app = await buildApp({ config, logger, dispatcher, pool, pinlessSecrets, webhookSecrets, version, records });
@@ -171,6 +173,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
       await app.close();
       await pool.close();
       await dispatcher.close();
+      rooms.close();
       await records?.close();
       if (ownEmulator) await emulator?.close();
     },
@@ -181,10 +184,8 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
 /** Creates (or re-points) the emulator's domain webhook at this replica, like `patchbay webhooks create`. */
 async function registerEmulatorWebhook(daily: DailyRestClient, url: string, hmac: string, logger: Logger): Promise<void> {
   try {
-    const res = await daily.request<Array<{ uuid: string; url: string }> | { data?: Array<{ uuid: string; url: string }> }>('GET', '/webhooks');
-    const existing = Array.isArray(res) ? res : (res?.data ?? []);
-    for (const w of existing) await daily.request('DELETE', `/webhooks/${encodeURIComponent(w.uuid)}`);
-    await daily.request('POST', '/webhooks', { url, hmac, eventTypes: [...DOMAIN_EVENT_TYPES], retryType: 'exponential' });
+    for (const w of await daily.listWebhooks({ policy: 'admin' })) await daily.deleteWebhook(w.uuid);
+    await daily.createWebhook({ url, hmac, eventTypes: [...DOMAIN_EVENT_TYPES], retryType: 'exponential' });
     logger.info({ url }, 'emulator: domain webhook registered');
   } catch (err) {
     logger.warn({ err: (err as Error).message }, 'emulator: could not register the domain webhook; domain events are off');

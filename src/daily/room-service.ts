@@ -1,0 +1,193 @@
+/**
+ * The rooms of calls: created on the call path (room + bot token, before the webhook is answered),
+ * deleted off it through a paced queue.
+ *
+ * - `provision`: POST /rooms under the `create` policy, in parallel with the bot's meeting token
+ *   (self-signed: no request; see token.ts). A create that timed out may still be carried out by
+ *   Daily: a later "already exists" for our unique name is our room (rest.ts), and the room is
+ *   deleted once more `LATE_CREATE_DELETE_MS` after its release in case it landed late.
+ * - `release`: queued; one DELETE per `DAILY_ROOM_DELETE_INTERVAL_MS` (Daily's DELETE /rooms class is
+ *   about 2 req/s, 50 per 30 s); a tick is skipped while a `provision` is in flight (the call path
+ *   goes first) unless the head has waited `PRIORITY_MAX_DEFER_MS`; a 429 pauses the whole queue
+ *   for its Retry-After (deferred, never retried into more 429s); other failures are retried under
+ *   the `cleanup` policy's statuses, backoff and deadline, then given up (the room expires by itself).
+ */
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import { DailyApiError } from '../errors.js';
+import { backoffMs, isRetryableUnder, type RetryPolicy } from './policies.js';
+import type { DailyRestClient } from './rest.js';
+import { callerDisplayName } from './sip.js';
+import { createTokenSource, type TokenSource } from './token.js';
+
+export interface CallRoomRequest { roomName: string; displayName: string; expSec: number; numEndpoints: number; signal?: AbortSignal }
+export interface CallRoom { roomName: string; roomUrl: string; token: string }
+export interface RoomService {
+  /** Creates the SIP dial-in room and the bot's meeting token. Throws DailyApiError (retryable or not). */
+  provision(req: CallRoomRequest): Promise<CallRoom>;
+  /** Deletes the room (queued, paced, off the call path). Resolves when deleted or given up; never throws. */
+  release(roomName: string): Promise<void>;
+  /** Stops timers (service close). */
+  close(): void;
+}
+
+/** The bot's user name in its meeting token. */
+export const BOT_USER_NAME = 'patchbay-bot';
+/** After a room create timed out, the room is deleted again this long after its release. */
+export const LATE_CREATE_DELETE_MS = 10_000;
+/** The call path defers a deletion at most this long. */
+export const PRIORITY_MAX_DEFER_MS = 2_000;
+
+interface Pending {
+  name: string;
+  queuedAtMs: number;
+  attempts: number;
+  notBeforeMs: number;
+  done: Array<() => void>;
+}
+
+/** Test/metrics view of the deletion queue. */
+export interface RoomServiceStats { queued: number; deleted: number; givenUp: number; deferredForCalls: number; rateLimited: number }
+
+export function createRoomService(deps: { rest: DailyRestClient; config: Config; logger: Logger; tokens?: TokenSource }): RoomService & { stats(): RoomServiceStats } {
+  const { rest, config } = deps;
+  const log = deps.logger.child({ component: 'rooms' });
+  const tokens = deps.tokens ?? createTokenSource({ rest, mode: config.daily.tokenMode, domainId: config.daily.domainId, logger: deps.logger });
+  const intervalMs = config.daily.roomDeleteIntervalMs;
+  const cleanup: RetryPolicy = rest.policies.cleanup;
+  const once: RetryPolicy = { ...cleanup, maxAttempts: 1 };
+
+  const queue: Pending[] = [];
+  const uncertain = new Set<string>();
+  const lateTimers = new Set<NodeJS.Timeout>();
+  const counters: RoomServiceStats = { queued: 0, deleted: 0, givenUp: 0, deferredForCalls: 0, rateLimited: 0 };
+  let provisioning = 0;
+  let pausedUntilMs = 0;
+  let lastSentMs = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let sending = false;
+  let closed = false;
+
+  const settle = (p: Pending): void => {
+    for (const f of p.done.splice(0)) f();
+  };
+
+  const schedule = (): void => {
+    if (closed || timer || sending || queue.length === 0) return;
+    const now = Date.now();
+    const head = Math.min(...queue.map((p) => p.notBeforeMs));
+    const at = Math.max(lastSentMs + intervalMs, pausedUntilMs, head, now);
+    timer = setTimeout(() => {
+      timer = undefined;
+      void tick();
+    }, at - now);
+    timer.unref();
+  };
+
+  const tick = async (): Promise<void> => {
+    const now = Date.now();
+    const i = queue.findIndex((p) => p.notBeforeMs <= now);
+    if (i < 0) return schedule();
+    const p = queue[i]!;
+    if (provisioning > 0 && now - p.queuedAtMs < PRIORITY_MAX_DEFER_MS) {
+      counters.deferredForCalls++;
+      timer = setTimeout(() => {
+        timer = undefined;
+        void tick();
+      }, Math.max(intervalMs, 50));
+      timer.unref();
+      return;
+    }
+    queue.splice(i, 1);
+    sending = true;
+    lastSentMs = Date.now();
+    p.attempts++;
+    try {
+      await rest.deleteRoom(p.name, { policy: once });
+      counters.deleted++;
+      settle(p);
+      if (uncertain.delete(p.name)) lateDelete(p.name);
+    } catch (err) {
+      const elapsed = Date.now() - p.queuedAtMs;
+      const delay = backoffMs(cleanup, p.attempts, err);
+      if (err instanceof DailyApiError && err.status === 429) {
+        counters.rateLimited++;
+        pausedUntilMs = Date.now() + Math.max(err.retryAfterMs ?? 0, delay);
+      }
+      if (!closed && isRetryableUnder(cleanup, err) && p.attempts < cleanup.maxAttempts && elapsed + delay < cleanup.deadlineMs) {
+        p.notBeforeMs = Date.now() + delay;
+        queue.push(p);
+      } else {
+        counters.givenUp++;
+        log.warn({ err: (err as Error).message, room: p.name, attempts: p.attempts }, 'could not delete the room; it expires by itself');
+        settle(p);
+      }
+    } finally {
+      sending = false;
+      schedule();
+    }
+  };
+
+  const enqueue = (name: string): Promise<void> =>
+    new Promise<void>((resolve) => {
+      if (closed) return resolve();
+      const existing = queue.find((p) => p.name === name);
+      if (existing) {
+        existing.done.push(resolve);
+        return;
+      }
+      counters.queued++;
+      queue.push({ name, queuedAtMs: Date.now(), attempts: 0, notBeforeMs: 0, done: [resolve] });
+      schedule();
+    });
+
+  const lateDelete = (name: string): void => {
+    const t = setTimeout(() => {
+      lateTimers.delete(t);
+      void enqueue(name);
+    }, LATE_CREATE_DELETE_MS);
+    t.unref();
+    lateTimers.add(t);
+  };
+
+  return {
+    async provision(req) {
+      provisioning++;
+      const signal = req.signal;
+      try {
+        const [room, token] = await Promise.all([
+          rest.createDialinRoom(
+            { name: req.roomName, displayName: callerDisplayName(req.displayName), expSec: req.expSec, numEndpoints: req.numEndpoints },
+            { ...(signal ? { signal } : {}), onUncertain: () => uncertain.add(req.roomName) },
+          ),
+          tokens.mint({ roomName: req.roomName, userName: BOT_USER_NAME, expSec: req.expSec, isOwner: true }, signal ? { signal } : undefined),
+        ]);
+        return { roomName: room.name ?? req.roomName, roomUrl: room.url, token };
+      } catch (err) {
+        // The room may exist even though the token (or a late create) failed.
+        void enqueue(req.roomName);
+        if (err instanceof DailyApiError) throw err;
+        throw new DailyApiError(`could not create the room: ${(err as Error)?.message ?? String(err)}`, { retryable: true, cause: err });
+      } finally {
+        provisioning--;
+        // A deletion skipped for this call may go now.
+        if (provisioning === 0 && timer && !sending) {
+          clearTimeout(timer);
+          timer = undefined;
+          schedule();
+        }
+      }
+    },
+    release: enqueue,
+    close() {
+      closed = true;
+      clearTimeout(timer);
+      timer = undefined;
+      for (const t of lateTimers) clearTimeout(t);
+      lateTimers.clear();
+      tokens.close();
+      for (const p of queue.splice(0)) settle(p);
+    },
+    stats: () => ({ ...counters }),
+  };
+}
