@@ -65,6 +65,7 @@ export function createTokenSource(deps: { rest: DailyRestClient; mode: TokenMode
   let domainId = deps.domainId;
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
+  let checks = 0;
 
   const resolve = async (): Promise<void> => {
     try {
@@ -80,7 +81,9 @@ export function createTokenSource(deps: { rest: DailyRestClient; mode: TokenMode
       mode = 'self-signed';
       log.info({ domainId }, 'meeting tokens: self-signed');
     } catch (err) {
-      if (deps.mode === 'self-signed') {
+      checks++;
+      if (checks > 1) log.debug({ err: (err as Error).message }, 'meeting tokens: still using POST /meeting-tokens');
+      else if (deps.mode === 'self-signed') {
         log.error({ err: (err as Error).message }, 'meeting tokens: DAILY_TOKEN_MODE=self-signed but the domain id is unknown (set DAILY_DOMAIN_ID); using POST /meeting-tokens meanwhile');
       } else {
         log.warn({ err: (err as Error).message }, 'meeting tokens: self-signed tokens not accepted; using POST /meeting-tokens');
