@@ -104,6 +104,20 @@ describe('retry policies', () => {
     expect(emu.snapshot().rooms.some((r) => r.name === name)).toBe(false);
   });
 
+  it('query: listRooms returns the rooms, newest first, with total_count (start-up cleanup)', async () => {
+    const a = roomName();
+    const b = roomName();
+    await rest.createDialinRoom({ name: a, displayName: 'x', expSec: exp() });
+    await new Promise((r) => setTimeout(r, 5));
+    await rest.createDialinRoom({ name: b, displayName: 'x', expSec: exp() });
+    const page = await rest.listRooms({ limit: 100 });
+    const names = page.data.map((r) => r.name);
+    expect(names).toContain(a);
+    expect(names.indexOf(b)).toBeLessThan(names.indexOf(a));
+    expect(page.total_count).toBeGreaterThanOrEqual(2);
+    expect((await rest.listRooms({ limit: 1 })).data).toHaveLength(1);
+  });
+
   it('the deadline bounds the retries of a persistent 503 (attempts stop, the last error is thrown)', async () => {
     const fast = new DailyRestClient({
       apiUrl: emu.apiUrl,
