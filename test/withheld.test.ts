@@ -49,11 +49,15 @@ describe('withheld caller IDs', () => {
     20_000,
   );
 
-  it('a webhook with no From at all is a call from "withheld" too (200, not 400)', async () => {
-    // The emulator always sends From: post the webhook ourselves, signed, for a call it holds.
+  it.each([
+    ['no From at all', {}],
+    ['From: null', { From: null }],
+  ])('a webhook with %s is a call from "withheld" too (200, not 400)', async (name, extra) => {
+    // The emulator always sends a From string: post the webhook ourselves, signed, for a call it holds.
     const held = stack.emulator.placeCall({ to: NUMBER, from: '+15550002222' });
     await new Promise((r) => setTimeout(r, 20));
-    const body = JSON.stringify({ To: NUMBER, callId: `${held.callId}-nofrom`, callDomain: held.callDomain });
+    const callId = `${held.callId}-${name.length}`;
+    const body = JSON.stringify({ To: NUMBER, callId, callDomain: held.callDomain, ...extra });
     const ts = String(Math.floor(Date.now() / 1000));
     const res = await fetch(`${stack.url}/dialin`, {
       method: 'POST',
@@ -62,7 +66,7 @@ describe('withheld caller IDs', () => {
     });
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ status: 'accepted' });
-    const rec = await stack.waitEnded(`${held.callId}-nofrom`, 20_000);
+    const rec = await stack.waitEnded(callId, 20_000);
     expect(rec.from).toBe(WITHHELD_CALLER);
     held.hangup();
     await held.ended;

@@ -28,7 +28,7 @@ export const WITHHELD_DISPLAY_NAME = 'Withheld';
 const WITHHELD_USERS = new Set(['anonymous', 'restricted', 'private', 'withheld', 'unavailable', 'unknown', 'blocked']);
 
 /**
- * A `From` that carries no caller ID: missing, blank, `anonymous` (any case), `restricted`, …, or a
+ * A `From` that carries no caller ID: missing, null, blank, `anonymous` (any case), `restricted`, …, or a
  * SIP/tel URI (optionally `"Name" <sip:…>`) whose user part is one of those.
  */
 export function isWithheldCaller(from: string | undefined | null): boolean {
@@ -51,7 +51,7 @@ export const MAX_DISPLAY_NAME_CHARS = 64;
 
 /** The room's display name for a caller: "Withheld", or the caller shortened to `MAX_DISPLAY_NAME_CHARS`. */
 export function callerDisplayName(from: string): string {
-  if (isWithheldCaller(from) || from === WITHHELD_CALLER) return WITHHELD_DISPLAY_NAME;
+  if (isWithheldCaller(from)) return WITHHELD_DISPLAY_NAME; // `withheld` itself included
   const chars = [...from.trim()];
   return chars.length <= MAX_DISPLAY_NAME_CHARS ? chars.join('') : `${chars.slice(0, MAX_DISPLAY_NAME_CHARS - 1).join('')}…`;
 }

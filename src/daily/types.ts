@@ -6,7 +6,8 @@ import { isWithheldCaller, WITHHELD_CALLER } from './sip.js';
 export const PinlessWebhookBody = Type.Object(
   {
     To: Type.Optional(Type.String({ maxLength: 256 })),
-    From: Type.Optional(Type.String({ maxLength: 256 })),
+    /** Missing, null, empty or `anonymous`-like: a withheld caller ID (see toPinlessCall). */
+    From: Type.Optional(Type.Union([Type.String({ maxLength: 256 }), Type.Null()])),
     callId: Type.Optional(Type.String({ maxLength: 128 })),
     callDomain: Type.Optional(Type.String({ maxLength: 128 })),
     sipHeaders: Type.Optional(
