@@ -46,6 +46,12 @@ export const EnvSchema = Type.Object({
   SIGNATURE_WINDOW_MS: Int(300_000, 1000),
   CALL_CLIENT: Type.Optional(Type.Union([Type.Literal('emulator'), Type.Literal('daily')])),
   DAILY_API_TIMEOUT_MS: Int(5_000, 100),
+  /** Bot meeting tokens: signed here with the API key (`self-signed`), `rest` (POST /meeting-tokens), or `auto` (self-signed once Daily accepts them). */
+  DAILY_TOKEN_MODE: Type.Union([Type.Literal('auto'), Type.Literal('self-signed'), Type.Literal('rest')], { default: 'auto' }),
+  /** The domain's `domain_id` for self-signed tokens (default: read once from GET /). */
+  DAILY_DOMAIN_ID: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  /** Room deletions are queued and sent at most one per this interval (Daily's DELETE /rooms class: about 2 req/s). */
+  DAILY_ROOM_DELETE_INTERVAL_MS: Int(500, 0),
   /** Where the daily client's Chromium lives (Debian's package by default). */
   CHROMIUM_PATH: Type.String({ default: '/usr/bin/chromium' }),
   /** daily-js `dailyConfig.bundlePathOverride`: where the call-machine bundle is loaded from (tests, offline). */
@@ -131,6 +137,9 @@ export interface Config {
     /** Undefined in emulator mode until the emulator has a port. */
     apiUrl: string | undefined;
     apiTimeoutMs: number;
+    tokenMode: 'auto' | 'self-signed' | 'rest';
+    domainId: string | undefined;
+    roomDeleteIntervalMs: number;
     pinlessHmacSecrets: string[];
     signatureWindowMs: number;
     /** Secrets that verify domain webhooks (`DAILY_WEBHOOK_HMAC`). */
@@ -289,6 +298,9 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       apiKey: e.DAILY_API_KEY,
       apiUrl: e.DAILY_API_URL ?? (emulatorEnabled ? undefined : 'https://api.daily.co/v1'),
       apiTimeoutMs: e.DAILY_API_TIMEOUT_MS,
+      tokenMode: e.DAILY_TOKEN_MODE,
+      domainId: e.DAILY_DOMAIN_ID,
+      roomDeleteIntervalMs: e.DAILY_ROOM_DELETE_INTERVAL_MS,
       pinlessHmacSecrets: secrets,
       signatureWindowMs: e.SIGNATURE_WINDOW_MS,
       webhookHmacSecrets: webhookSecrets,

@@ -121,7 +121,7 @@ describe('Daily REST faults at each step', () => {
     // The room outlives the call (Daily deletes it at its `exp`): the only thing a persistent DELETE failure leaks.
     const left = stack.emulator.snapshot().rooms;
     expect(left.map((r) => r.name)).toEqual([rec.roomName]);
-    const info = await stack.rt.daily.request<{ config?: { exp?: number } }>('GET', `/rooms/${rec.roomName}`);
+    const info = await stack.rt.daily.getRoom(rec.roomName);
     expect(info.config?.exp).toBeGreaterThan(Date.now() / 1000);
     stack.emulator.faults.clear();
     await stack.rt.daily.deleteRoom(rec.roomName);

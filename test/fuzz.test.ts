@@ -88,20 +88,25 @@ function arbitraries(secret: string, webhookSecret: string) {
   const deep = fc.integer({ min: 50, max: 20_000 }).map((d) => '{"a":'.repeat(d) + '1' + '}'.repeat(d));
   const deepArray = fc.integer({ min: 50, max: 20_000 }).map((d) => '['.repeat(d) + ']'.repeat(d));
   const required = fc.constantFrom('To', 'From', 'callId', 'callDomain');
+  // A missing, null, empty or blank `From` is a withheld caller ID, a real call (issue 12.6): `From`
+  // is broken by its type or length only.
+  const breaking = (field: string, value: unknown): unknown =>
+    field === 'From' && (value === undefined || value === null || (typeof value === 'string' && value.trim() === '')) ? 42 : value;
   const validCall = () => ({ To: NUMBER, From: '+15551230000', callId: `fz-${Math.random().toString(36).slice(2)}`, callDomain: 'fuzz-domain', sipHeaders: {} });
 
   // A call body with one required field broken (wrong type, empty, too long, or removed).
   const brokenCall = fc.tuple(required, fc.option(wrongType, { nil: undefined }), fc.dictionary(fc.string({ maxLength: 12 }), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 4 })).map(([field, value, extra]) => {
     const b: Record<string, unknown> = { ...extra, ...validCall() };
-    if (value === undefined) delete b[field];
-    else b[field] = value;
+    const v = breaking(field, value);
+    if (v === undefined) delete b[field];
+    else b[field] = v;
     return Buffer.from(JSON.stringify(b));
   });
   // Duplicate keys: the last one (which JSON.parse keeps) is invalid.
   const duplicateKeys = fc.tuple(required, wrongType).map(([field, value]) => {
     const v = validCall();
     const inner = JSON.stringify(v).slice(1, -1);
-    return Buffer.from(`{${inner},${JSON.stringify(field)}:${JSON.stringify(value ?? 0)}}`);
+    return Buffer.from(`{${inner},${JSON.stringify(field)}:${JSON.stringify(breaking(field, value) ?? 0)}}`);
   });
   const protoKeys = fc.tuple(fc.constantFrom('__proto__', 'constructor', 'prototype'), fc.boolean(), fc.jsonValue({ maxDepth: 2 })).map(([key, nested, v]) => {
     const c = JSON.stringify({ ...validCall(), callId: 7 });

@@ -43,12 +43,11 @@ export function matches(e: PinlessEntry, target: string): boolean {
 
 export async function readEntries(daily: DailyRestClient, store: Store): Promise<StoredEntry[]> {
   if (store === 'legacy') {
-    const domain = await daily.request<{ config?: { pinless_dialin?: PinlessEntry[] } }>('GET', '/');
+    const domain = await daily.getDomain({ policy: 'admin' });
     return (domain?.config?.pinless_dialin ?? []).map((entry) => ({ entry }));
   }
   const out: StoredEntry[] = [];
-  const res = await daily.request<{ data?: Array<{ id: string; type?: string; config?: PinlessEntry }> }>('GET', '/domain-dialin-config');
-  for (const d of res?.data ?? []) {
+  for (const d of await daily.listDialinConfigs({ policy: 'admin' })) {
     if (d.type !== undefined && d.type !== 'pinless_dialin') continue;
     out.push({ id: d.id, entry: { ...(d.config ?? {}) } });
   }
@@ -127,7 +126,7 @@ export function planRemove(current: PinlessEntry[], target: string): PinlessEntr
 
 /** Writes the legacy property, then re-reads it and checks every expected entry survived. */
 export async function writeLegacy(daily: DailyRestClient, next: PinlessEntry[]): Promise<PinlessEntry[]> {
-  await daily.request('POST', '/', { properties: { pinless_dialin: next } });
+  await daily.setDomainProperties({ pinless_dialin: next });
   const after = (await readEntries(daily, 'legacy')).map((s) => s.entry);
   const missing = next.filter((e) => (e.phone_number ?? e.sip_uri) !== undefined && !after.some((x) => entryKey(x) === entryKey(e)));
   if (missing.length > 0) throw new Error(`after writing, these entries are missing: ${missing.map(entryKey).join(', ')}`);

@@ -165,11 +165,11 @@ export function buildProgram(io: Io): Command {
       const entry = plan.next[plan.index]!;
       if (store === 'legacy') await writeLegacy(daily, plan.next);
       else if (plan.created) {
-        const res = await daily.request<{ id?: string; config?: PinlessEntry }>('POST', '/domain-dialin-config', entry);
+        const res = await daily.createDialinConfig(entry);
         if (res?.id) io.out(`id: ${res.id}`);
         if (!entry.sip_uri && res?.config?.sip_uri) io.out(`sip_uri: ${res.config.sip_uri}`);
       }
-      else await daily.request('PUT', `/domain-dialin-config/${encodeURIComponent(stored[plan.index]!.id!)}`, entry);
+      else await daily.updateDialinConfig(stored[plan.index]!.id!, entry);
       io.out(plan.created ? 'added' : 'updated');
       if (generated) printSecret(io, 'hmac', generated, 'DAILY_PINLESS_HMAC');
     });
@@ -194,7 +194,7 @@ export function buildProgram(io: Io): Command {
       if (store === 'legacy') await writeLegacy(daily, next);
       else {
         for (const s of stored) {
-          if (!next.includes(s.entry)) await daily.request('DELETE', `/domain-dialin-config/${encodeURIComponent(s.id!)}`);
+          if (!next.includes(s.entry)) await daily.deleteDialinConfig(s.id!);
         }
       }
       io.out('removed');
@@ -203,8 +203,7 @@ export function buildProgram(io: Io): Command {
   // ───────────────────────────── webhooks ─────────────────────────────
   const webhooks = program.command('webhooks').description("Daily's domain webhooks (POST /webhooks)");
   const listHooks = async (daily: DailyRestClient): Promise<WebhookJson[]> => {
-    const res = await daily.request<WebhookJson[] | { data?: WebhookJson[] }>('GET', '/webhooks');
-    return Array.isArray(res) ? res : (res?.data ?? []);
+    return (await daily.listWebhooks({ policy: 'admin' })) as WebhookJson[];
   };
   const printHook = (w: WebhookJson): void => {
     if (g().json) {
@@ -244,7 +243,7 @@ export function buildProgram(io: Io): Command {
       const basicAuth = o.generateBasicAuth ? `daily:${randomBytes(18).toString('base64url')}` : o.basicAuth;
       const eventTypes = o.eventTypes.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
       const { daily } = connect(g(), io);
-      const w = await daily.request<WebhookJson>('POST', '/webhooks', {
+      const w = await daily.createWebhook({
         url: o.url,
         eventTypes,
         retryType: o.retryType,
@@ -264,9 +263,9 @@ export function buildProgram(io: Io): Command {
     .argument('<uuid>')
     .action(async (uuid: string) => {
       const { daily } = connect(g(), io);
-      const cur = await daily.request<WebhookJson>('GET', `/webhooks/${encodeURIComponent(uuid)}`);
+      const cur = await daily.getWebhook(uuid, { policy: 'admin' });
       // Daily: updating a webhook with the same URL re-verifies it and re-activates it.
-      const w = await daily.request<WebhookJson>('POST', `/webhooks/${encodeURIComponent(uuid)}`, { url: cur.url });
+      const w = (await daily.updateWebhook(uuid, { url: cur.url })) as WebhookJson;
       printHook(w);
     });
 
@@ -276,7 +275,7 @@ export function buildProgram(io: Io): Command {
     .argument('<uuid>')
     .action(async (uuid: string) => {
       const { daily } = connect(g(), io);
-      await daily.request('DELETE', `/webhooks/${encodeURIComponent(uuid)}`);
+      await daily.deleteWebhook(uuid);
       io.out(`deleted ${uuid}`);
     });
 

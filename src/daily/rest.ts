@@ -1,21 +1,40 @@
 /**
- * Daily REST client (the subset patchbay uses). Works the same against https://api.daily.co/v1
- * and the local emulator. Every request has its own timeout; failures become `DailyApiError`
- * with `retryable` set for network errors, timeouts, 408/425/429 and 5xx.
+ * Typed Daily REST client: one method per endpoint patchbay uses, each under a named retry policy
+ * (src/daily/policies.ts). Works the same against https://api.daily.co/v1 and the emulator.
+ * Failures are `DailyApiError`s (`retryable` for network errors, timeouts, 408/425/429 and 5xx).
+ * Nothing outside src/daily builds a Daily request by hand.
  */
 import { DailyApiError, isRetryableStatus } from '../errors.js';
-import type { DailyRoom, SipRoomProperties } from './types.js';
-import { withRetry, type RetryOptions } from './retry.js';
+import { retryPolicies, runWithPolicy, type Policies, type PolicyKnobs, type PolicyName, type RetryPolicy, type RunOptions } from './policies.js';
+import { normalizeSipUri } from './sip.js';
+import type {
+  CreateDialinRoomRequest,
+  CreateWebhookRequest,
+  DailyDomain,
+  DailyRoom,
+  DailyRoomList,
+  DailyWebhook,
+  DialinConfig,
+  MeetingTokenRequest,
+  PinlessCallUpdateRequest,
+  PinlessDialinEntry,
+  SipRoomProperties,
+} from './types.js';
 
-export interface DailyRestOptions {
+export interface DailyRestOptions extends Partial<PolicyKnobs> {
   apiUrl: string;
   apiKey: string;
+  /** Default per-attempt timeout (`DAILY_API_TIMEOUT_MS`). */
   timeoutMs: number;
+  /** Overrides of the policy table (tests). */
+  policies?: Partial<Policies>;
 }
 
-export interface RequestOptions {
-  timeoutMs?: number;
-  signal?: AbortSignal;
+/** Per call: abort, a different policy (e.g. one attempt for a paced queue), a retry hook. */
+export interface CallOptions extends RunOptions {
+  policy?: PolicyName | RetryPolicy;
+  /** Called before each attempt (attempt number from 1). */
+  onAttempt?: (attempt: number) => void;
 }
 
 function parseRetryAfter(value: string | null): number | undefined {
@@ -26,17 +45,31 @@ function parseRetryAfter(value: string | null): number | undefined {
   return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
+const enc = encodeURIComponent;
+const listOf = <T>(res: T[] | { data?: T[] } | undefined): T[] => (Array.isArray(res) ? res : (res?.data ?? []));
+
 export class DailyRestClient {
   private readonly base: string;
+  readonly policies: Policies;
 
   constructor(private readonly opts: DailyRestOptions) {
     this.base = opts.apiUrl.replace(/\/+$/, '');
+    const table = retryPolicies({
+      apiTimeoutMs: opts.apiTimeoutMs ?? opts.timeoutMs,
+      ...(opts.pinlessUpdateTimeoutMs === undefined ? {} : { pinlessUpdateTimeoutMs: opts.pinlessUpdateTimeoutMs }),
+      ...(opts.pinlessUpdateDeadlineMs === undefined ? {} : { pinlessUpdateDeadlineMs: opts.pinlessUpdateDeadlineMs }),
+    });
+    this.policies = { ...table, ...opts.policies };
   }
 
-  async request<T>(method: string, path: string, body?: unknown, ro: RequestOptions = {}): Promise<T> {
-    const timeoutMs = ro.timeoutMs ?? this.opts.timeoutMs;
+  get apiKey(): string {
+    return this.opts.apiKey;
+  }
+
+  /** One HTTP attempt. */
+  private async send<T>(method: string, path: string, body: unknown, timeoutMs: number, outer?: AbortSignal): Promise<T> {
     const timeout = AbortSignal.timeout(timeoutMs);
-    const signal = ro.signal ? AbortSignal.any([ro.signal, timeout]) : timeout;
+    const signal = outer ? AbortSignal.any([outer, timeout]) : timeout;
     let res: Response;
     try {
       res = await fetch(`${this.base}${path}`, {
@@ -49,10 +82,9 @@ export class DailyRestClient {
         signal,
       });
     } catch (err) {
-      const timedOut = timeout.aborted;
-      const aborted = ro.signal?.aborted ?? false;
+      const aborted = outer?.aborted ?? false;
       throw new DailyApiError(
-        timedOut ? `${method} ${path} timed out after ${timeoutMs} ms` : `${method} ${path} failed: ${(err as Error).message}`,
+        timeout.aborted && !aborted ? `${method} ${path} timed out after ${timeoutMs} ms` : `${method} ${path} failed: ${(err as Error).message}`,
         { retryable: !aborted, cause: err },
       );
     }
@@ -79,56 +111,162 @@ export class DailyRestClient {
     return json as T;
   }
 
-  /** Creates a room with SIP dial-in enabled. */
-  createDialinRoom(
-    p: { displayName: string; expSec: number; numEndpoints?: number; name?: string },
-    ro?: RequestOptions,
-  ): Promise<DailyRoom> {
-    const sip: SipRoomProperties = {
-      display_name: p.displayName,
-      video: false,
-      sip_mode: 'dial-in',
-      num_endpoints: p.numEndpoints ?? 1,
-    };
-    return this.request<DailyRoom>(
-      'POST',
-      '/rooms',
-      {
-        ...(p.name ? { name: p.name } : {}),
-        privacy: 'private',
-        properties: { exp: p.expSec, eject_at_room_exp: true, enable_dialout: false, sip },
+  private policy(p: PolicyName | RetryPolicy | undefined, dflt: PolicyName): RetryPolicy {
+    if (p === undefined) return this.policies[dflt];
+    return typeof p === 'string' ? this.policies[p] : p;
+  }
+
+  /** `attempt` (one request per call) under the method's policy. */
+  private run<T>(dflt: PolicyName, o: CallOptions | undefined, attempt: (timeoutMs: number, n: number) => Promise<T>): Promise<T> {
+    return runWithPolicy(
+      this.policy(o?.policy, dflt),
+      (n, timeoutMs) => {
+        o?.onAttempt?.(n);
+        return attempt(timeoutMs, n);
       },
-      ro,
+      o,
     );
   }
 
-  async createMeetingToken(p: { roomName: string; userName: string; expSec: number; isOwner?: boolean }, ro?: RequestOptions): Promise<string> {
-    const res = await this.request<{ token: string }>(
-      'POST',
-      '/meeting-tokens',
-      { properties: { room_name: p.roomName, user_name: p.userName, is_owner: p.isOwner ?? true, exp: p.expSec } },
-      ro,
+  private call<T>(dflt: PolicyName, method: string, path: string, body: unknown, o?: CallOptions): Promise<T> {
+    return this.run(dflt, o, (t) => this.send<T>(method, path, body, t, o?.signal));
+  }
+
+  // ── rooms ──
+
+  /**
+   * POST /rooms: a private room with SIP dial-in. Policy `create`. When an attempt timed out and a
+   * later one is answered 400 "already exists" for the same (unique) name, the first was carried
+   * out after all: the room is ours and is fetched instead. `onUncertain` hears of such a timeout
+   * (the room may appear after we gave up; see the room service's late delete).
+   */
+  createDialinRoom(p: CreateDialinRoomRequest, o?: CallOptions & { onUncertain?: () => void }): Promise<DailyRoom> {
+    const sip: SipRoomProperties = { display_name: p.displayName, video: false, sip_mode: 'dial-in', num_endpoints: p.numEndpoints ?? 1 };
+    const body = {
+      ...(p.name ? { name: p.name } : {}),
+      privacy: 'private',
+      properties: { exp: p.expSec, eject_at_room_exp: true, enable_dialout: false, sip },
+    };
+    let uncertain = false;
+    return this.run('create', o, async (t) => {
+      try {
+        return await this.send<DailyRoom>('POST', '/rooms', body, t, o?.signal);
+      } catch (err) {
+        if (!(err instanceof DailyApiError)) throw err;
+        if (err.status === undefined) {
+          uncertain = true;
+          o?.onUncertain?.();
+        }
+        if (uncertain && p.name && err.status === 400 && /already exists/i.test(`${err.info ?? ''} ${err.message}`)) {
+          return this.send<DailyRoom>('GET', `/rooms/${enc(p.name)}`, undefined, t, o?.signal);
+        }
+        throw err;
+      }
+    });
+  }
+
+  /** GET /rooms/:name. Policy `query`. */
+  getRoom(name: string, o?: CallOptions): Promise<DailyRoom> {
+    return this.call('query', 'GET', `/rooms/${enc(name)}`, undefined, o);
+  }
+
+  /** GET /rooms (one page, newest first; `startingAfter` = the last room id of the previous page). Policy `query`. */
+  listRooms(p: { limit?: number; startingAfter?: string } = {}, o?: CallOptions): Promise<DailyRoomList> {
+    const q = new URLSearchParams();
+    if (p.limit !== undefined) q.set('limit', String(p.limit));
+    if (p.startingAfter !== undefined) q.set('starting_after', p.startingAfter);
+    const qs = q.size > 0 ? `?${q}` : '';
+    return this.call<DailyRoomList | undefined>('query', 'GET', `/rooms${qs}`, undefined, o).then((r) => ({ ...r, data: listOf(r) }));
+  }
+
+  /** DELETE /rooms/:name; already gone (404) counts as deleted. Policy `cleanup`. */
+  async deleteRoom(name: string, o?: CallOptions): Promise<void> {
+    await this.run('cleanup', o, (t) =>
+      this.send('DELETE', `/rooms/${enc(name)}`, undefined, t, o?.signal).catch((err: unknown) => {
+        if (err instanceof DailyApiError && err.status === 404) return undefined;
+        throw err;
+      }),
     );
+  }
+
+  // ── meeting tokens ──
+
+  /** POST /meeting-tokens (the REST alternative to self-signed tokens, see token.ts). Policy `create`. */
+  async createMeetingToken(p: MeetingTokenRequest, o?: CallOptions): Promise<string> {
+    const body = { properties: { room_name: p.roomName, user_name: p.userName, is_owner: p.isOwner ?? true, exp: p.expSec } };
+    const res = await this.call<{ token?: unknown }>('create', 'POST', '/meeting-tokens', body, o);
     if (typeof res?.token !== 'string') throw new DailyApiError('POST /meeting-tokens returned no token', { retryable: false });
     return res.token;
   }
 
-  async deleteRoom(name: string, ro?: RequestOptions): Promise<void> {
-    try {
-      await this.request('DELETE', `/rooms/${encodeURIComponent(name)}`, undefined, ro);
-    } catch (err) {
-      // Already gone is fine.
-      if (err instanceof DailyApiError && err.status === 404) return;
-      throw err;
-    }
+  /** GET /meeting-tokens/:token: the token's properties when Daily accepts it (throws 400 otherwise). Policy `query`. */
+  validateMeetingToken(token: string, o?: CallOptions): Promise<Record<string, unknown>> {
+    return this.call('query', 'GET', `/meeting-tokens/${enc(token)}`, undefined, o);
   }
 
-  pinlessCallUpdate(p: { callId: string; callDomain: string; sipUri: string }, ro?: RequestOptions): Promise<unknown> {
-    return this.request('POST', '/dialin/pinlessCallUpdate', p, ro);
+  // ── dial-in ──
+
+  /** POST /dialin/pinlessCallUpdate, with `sipUri` normalised to one `sip:` scheme. Policy `forward`. */
+  pinlessCallUpdate(p: PinlessCallUpdateRequest, o?: CallOptions): Promise<unknown> {
+    return this.call('forward', 'POST', '/dialin/pinlessCallUpdate', { callId: p.callId, callDomain: p.callDomain, sipUri: normalizeSipUri(p.sipUri) }, o);
   }
 
-  /** `fn` with retries on retryable errors until `deadlineMs`. */
-  retrying<T>(fn: (remainingMs: number) => Promise<T>, opts: RetryOptions): Promise<T> {
-    return withRetry((_attempt, remaining) => fn(remaining), opts);
+  // ── domain ──
+
+  /** GET / (domain configuration; `domain_id` signs meeting tokens). Policy `query`. */
+  getDomain(o?: CallOptions): Promise<DailyDomain> {
+    return this.call('query', 'GET', '/', undefined, o);
+  }
+
+  /** POST / with `properties` (the legacy `pinless_dialin` array REPLACES the whole list). Policy `admin`. */
+  setDomainProperties(properties: Record<string, unknown>, o?: CallOptions): Promise<DailyDomain> {
+    return this.call('admin', 'POST', '/', { properties }, o);
+  }
+
+  /** GET /domain-dialin-config. Policy `query`. */
+  async listDialinConfigs(o?: CallOptions): Promise<DialinConfig[]> {
+    return listOf(await this.call<DialinConfig[] | { data?: DialinConfig[] }>('query', 'GET', '/domain-dialin-config', undefined, o));
+  }
+
+  /** POST /domain-dialin-config (a new pinless entry). Policy `admin`. */
+  createDialinConfig(entry: PinlessDialinEntry, o?: CallOptions): Promise<DialinConfig> {
+    return this.call('admin', 'POST', '/domain-dialin-config', entry, o);
+  }
+
+  /** PUT /domain-dialin-config/:id. Policy `admin`. */
+  updateDialinConfig(id: string, entry: PinlessDialinEntry, o?: CallOptions): Promise<DialinConfig> {
+    return this.call('admin', 'PUT', `/domain-dialin-config/${enc(id)}`, entry, o);
+  }
+
+  /** DELETE /domain-dialin-config/:id. Policy `admin`. */
+  async deleteDialinConfig(id: string, o?: CallOptions): Promise<void> {
+    await this.call('admin', 'DELETE', `/domain-dialin-config/${enc(id)}`, undefined, o);
+  }
+
+  // ── webhooks ──
+
+  /** GET /webhooks. Policy `query`. */
+  async listWebhooks(o?: CallOptions): Promise<DailyWebhook[]> {
+    return listOf(await this.call<DailyWebhook[] | { data?: DailyWebhook[] }>('query', 'GET', '/webhooks', undefined, o));
+  }
+
+  /** GET /webhooks/:uuid. Policy `query`. */
+  getWebhook(uuid: string, o?: CallOptions): Promise<DailyWebhook> {
+    return this.call('query', 'GET', `/webhooks/${enc(uuid)}`, undefined, o);
+  }
+
+  /** POST /webhooks (Daily checks the URL answers 200 first). Policy `admin`. */
+  createWebhook(w: CreateWebhookRequest, o?: CallOptions): Promise<DailyWebhook> {
+    return this.call('admin', 'POST', '/webhooks', w, o);
+  }
+
+  /** POST /webhooks/:uuid (same URL: re-verify and re-activate). Policy `admin`. */
+  updateWebhook(uuid: string, w: Partial<CreateWebhookRequest>, o?: CallOptions): Promise<DailyWebhook> {
+    return this.call('admin', 'POST', `/webhooks/${enc(uuid)}`, w, o);
+  }
+
+  /** DELETE /webhooks/:uuid. Policy `admin`. */
+  async deleteWebhook(uuid: string, o?: CallOptions): Promise<void> {
+    await this.call('admin', 'DELETE', `/webhooks/${enc(uuid)}`, undefined, o);
   }
 }

@@ -1,30 +1,27 @@
 /**
- * Rooms and bot tokens for calls, behind one interface (the dispatcher never calls the REST client
- * itself). First version: today's dispatcher logic moved here — retries bounded by a deadline, the
- * uncertain-create handling (a create that timed out may still be carried out by Daily: its retry
- * then answers 400 "already exists" for our own uniquely named room, which is ours to use), and a
- * second, delayed delete for such rooms (the abandoned create may land after the first delete).
+ * The rooms of calls: created on the call path (room + bot token, before the webhook is answered),
+ * deleted off it through a paced queue.
+ *
+ * - `provision`: POST /rooms under the `create` policy, in parallel with the bot's meeting token
+ *   (self-signed: no request; see token.ts). A create that timed out may still be carried out by
+ *   Daily: a later "already exists" for our unique name is our room (rest.ts), and the room is
+ *   deleted once more `LATE_CREATE_DELETE_MS` after its release in case it landed late.
+ * - `release`: queued; one DELETE per `DAILY_ROOM_DELETE_INTERVAL_MS` (Daily's DELETE /rooms class is
+ *   about 2 req/s, 50 per 30 s); a tick is skipped while a `provision` is in flight (the call path
+ *   goes first) unless the head has waited `PRIORITY_MAX_DEFER_MS`; a 429 pauses the whole queue
+ *   for its Retry-After (deferred, never retried into more 429s); other failures are retried under
+ *   the `cleanup` policy's statuses, backoff and deadline, then given up (the room expires by itself).
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { DailyApiError } from '../errors.js';
+import { backoffMs, isRetryableUnder, type RetryPolicy } from './policies.js';
 import type { DailyRestClient } from './rest.js';
-import type { DailyRoom } from './types.js';
+import { callerDisplayName } from './sip.js';
+import { createTokenSource, type TokenSource } from './token.js';
 
-export interface CallRoomRequest {
-  roomName: string;
-  displayName: string;
-  expSec: number;
-  numEndpoints: number;
-  signal?: AbortSignal;
-}
-
-export interface CallRoom {
-  roomName: string;
-  roomUrl: string;
-  token: string;
-}
-
+export interface CallRoomRequest { roomName: string; displayName: string; expSec: number; numEndpoints: number; signal?: AbortSignal }
+export interface CallRoom { roomName: string; roomUrl: string; token: string }
 export interface RoomService {
   /** Creates the SIP dial-in room and the bot's meeting token. Throws DailyApiError (retryable or not). */
   provision(req: CallRoomRequest): Promise<CallRoom>;
@@ -34,64 +31,163 @@ export interface RoomService {
   close(): void;
 }
 
-/** Room and token creation, retries included, must fit in this (the caller is waiting on the webhook). */
-const PROVISION_DEADLINE_MS = 4_000;
-const RELEASE_DEADLINE_MS = 5_000;
+/** The bot's user name in its meeting token. */
+export const BOT_USER_NAME = 'patchbay-bot';
 /** After a room create timed out, the room is deleted again this long after its release. */
-const LATE_CREATE_DELETE_MS = 10_000;
+export const LATE_CREATE_DELETE_MS = 10_000;
+/** The call path defers a deletion at most this long. */
+export const PRIORITY_MAX_DEFER_MS = 2_000;
 
-export function createRoomService(deps: { rest: DailyRestClient; config: Config; logger: Logger }): RoomService {
+interface Pending {
+  name: string;
+  queuedAtMs: number;
+  attempts: number;
+  notBeforeMs: number;
+  done: Array<() => void>;
+}
+
+/** Test/metrics view of the deletion queue. */
+export interface RoomServiceStats { queued: number; deleted: number; givenUp: number; deferredForCalls: number; rateLimited: number }
+
+export function createRoomService(deps: { rest: DailyRestClient; config: Config; logger: Logger; tokens?: TokenSource }): RoomService & { stats(): RoomServiceStats } {
   const { rest, config } = deps;
   const log = deps.logger.child({ component: 'rooms' });
-  /** Rooms whose create timed out (it may still be carried out by Daily). */
-  const uncertain = new Set<string>();
-  const timers = new Set<NodeJS.Timeout>();
-  const perTry = (remaining: number) => ({ timeoutMs: Math.min(remaining, config.daily.apiTimeoutMs) });
+  const tokens = deps.tokens ?? createTokenSource({ rest, mode: config.daily.tokenMode, domainId: config.daily.domainId, logger: deps.logger });
+  const intervalMs = config.daily.roomDeleteIntervalMs;
+  const cleanup: RetryPolicy = rest.policies.cleanup;
+  const once: RetryPolicy = { ...cleanup, maxAttempts: 1 };
 
-  const createRoom = (req: CallRoomRequest, remaining: number): Promise<DailyRoom> =>
-    rest
-      .createDialinRoom({ name: req.roomName, displayName: req.displayName, expSec: req.expSec, numEndpoints: req.numEndpoints }, perTry(remaining))
-      .catch((err: unknown) => {
-        if (err instanceof DailyApiError && err.status === undefined) uncertain.add(req.roomName);
-        if (err instanceof DailyApiError && err.status === 400 && /already exists/i.test(`${err.info ?? ''} ${err.message}`) && uncertain.has(req.roomName)) {
-          return rest.request<DailyRoom>('GET', `/rooms/${encodeURIComponent(req.roomName)}`, undefined, perTry(remaining));
-        }
-        throw err;
-      });
+  const queue: Pending[] = [];
+  const uncertain = new Set<string>();
+  const lateTimers = new Set<NodeJS.Timeout>();
+  const counters: RoomServiceStats = { queued: 0, deleted: 0, givenUp: 0, deferredForCalls: 0, rateLimited: 0 };
+  let provisioning = 0;
+  let pausedUntilMs = 0;
+  let lastSentMs = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let sending = false;
+  let closed = false;
+
+  const settle = (p: Pending): void => {
+    for (const f of p.done.splice(0)) f();
+  };
+
+  const schedule = (): void => {
+    if (closed || timer || sending || queue.length === 0) return;
+    const now = Date.now();
+    const head = Math.min(...queue.map((p) => p.notBeforeMs));
+    const at = Math.max(lastSentMs + intervalMs, pausedUntilMs, head, now);
+    timer = setTimeout(() => {
+      timer = undefined;
+      void tick();
+    }, at - now);
+    timer.unref();
+  };
+
+  const tick = async (): Promise<void> => {
+    const now = Date.now();
+    const i = queue.findIndex((p) => p.notBeforeMs <= now);
+    if (i < 0) return schedule();
+    const p = queue[i]!;
+    if (provisioning > 0 && now - p.queuedAtMs < PRIORITY_MAX_DEFER_MS) {
+      counters.deferredForCalls++;
+      timer = setTimeout(() => {
+        timer = undefined;
+        void tick();
+      }, Math.max(intervalMs, 50));
+      timer.unref();
+      return;
+    }
+    queue.splice(i, 1);
+    sending = true;
+    lastSentMs = Date.now();
+    p.attempts++;
+    try {
+      await rest.deleteRoom(p.name, { policy: once });
+      counters.deleted++;
+      settle(p);
+      if (uncertain.delete(p.name)) lateDelete(p.name);
+    } catch (err) {
+      const elapsed = Date.now() - p.queuedAtMs;
+      const delay = backoffMs(cleanup, p.attempts, err);
+      if (err instanceof DailyApiError && err.status === 429) {
+        counters.rateLimited++;
+        pausedUntilMs = Date.now() + Math.max(err.retryAfterMs ?? 0, delay);
+      }
+      if (!closed && isRetryableUnder(cleanup, err) && p.attempts < cleanup.maxAttempts && elapsed + delay < cleanup.deadlineMs) {
+        p.notBeforeMs = Date.now() + delay;
+        queue.push(p);
+      } else {
+        counters.givenUp++;
+        log.warn({ err: (err as Error).message, room: p.name, attempts: p.attempts }, 'could not delete the room; it expires by itself');
+        settle(p);
+      }
+    } finally {
+      sending = false;
+      schedule();
+    }
+  };
+
+  const enqueue = (name: string): Promise<void> =>
+    new Promise<void>((resolve) => {
+      if (closed) return resolve();
+      const existing = queue.find((p) => p.name === name);
+      if (existing) {
+        existing.done.push(resolve);
+        return;
+      }
+      counters.queued++;
+      queue.push({ name, queuedAtMs: Date.now(), attempts: 0, notBeforeMs: 0, done: [resolve] });
+      schedule();
+    });
+
+  const lateDelete = (name: string): void => {
+    const t = setTimeout(() => {
+      lateTimers.delete(t);
+      void enqueue(name);
+    }, LATE_CREATE_DELETE_MS);
+    t.unref();
+    lateTimers.add(t);
+  };
 
   return {
     async provision(req) {
-      const retry = { deadlineMs: PROVISION_DEADLINE_MS, baseDelayMs: 100, maxDelayMs: 1_000, ...(req.signal ? { signal: req.signal } : {}) };
-      const [room, token] = await Promise.all([
-        rest.retrying((remaining) => createRoom(req, remaining), retry),
-        rest.retrying(
-          (remaining) => rest.createMeetingToken({ roomName: req.roomName, userName: 'patchbay-bot', expSec: req.expSec, isOwner: true }, perTry(remaining)),
-          retry,
-        ),
-      ]);
-      return { roomName: req.roomName, roomUrl: room.url, token };
-    },
-
-    async release(roomName) {
+      provisioning++;
+      const signal = req.signal;
       try {
-        await rest.retrying((remaining) => rest.deleteRoom(roomName, perTry(remaining)), { deadlineMs: RELEASE_DEADLINE_MS });
+        const [room, token] = await Promise.all([
+          rest.createDialinRoom(
+            { name: req.roomName, displayName: callerDisplayName(req.displayName), expSec: req.expSec, numEndpoints: req.numEndpoints },
+            { ...(signal ? { signal } : {}), onUncertain: () => uncertain.add(req.roomName) },
+          ),
+          tokens.mint({ roomName: req.roomName, userName: BOT_USER_NAME, expSec: req.expSec, isOwner: true }, signal ? { signal } : undefined),
+        ]);
+        return { roomName: room.name ?? req.roomName, roomUrl: room.url, token };
       } catch (err) {
-        log.warn({ err: (err as Error).message, room: roomName }, 'could not delete the room; it expires by itself');
-      }
-      if (uncertain.delete(roomName)) {
-        // A create we abandoned (timeout) may land after this delete: delete once more, later.
-        const timer = setTimeout(() => {
-          timers.delete(timer);
-          void rest.deleteRoom(roomName, { timeoutMs: config.daily.apiTimeoutMs }).catch(() => undefined);
-        }, LATE_CREATE_DELETE_MS);
-        timer.unref();
-        timers.add(timer);
+        // The room may exist even though the token (or a late create) failed.
+        void enqueue(req.roomName);
+        if (err instanceof DailyApiError) throw err;
+        throw new DailyApiError(`could not create the room: ${(err as Error)?.message ?? String(err)}`, { retryable: true, cause: err });
+      } finally {
+        provisioning--;
+        // A deletion skipped for this call may go now.
+        if (provisioning === 0 && timer && !sending) {
+          clearTimeout(timer);
+          timer = undefined;
+          schedule();
+        }
       }
     },
-
+    release: enqueue,
     close() {
-      for (const t of timers) clearTimeout(t);
-      timers.clear();
+      closed = true;
+      clearTimeout(timer);
+      timer = undefined;
+      for (const t of lateTimers) clearTimeout(t);
+      lateTimers.clear();
+      tokens.close();
+      for (const p of queue.splice(0)) settle(p);
     },
+    stats: () => ({ ...counters }),
   };
 }

@@ -1,11 +1,13 @@
 /** Shapes of what Daily sends us and what we send Daily (the subset we use). */
 import { Type, type Static } from 'typebox';
+import { isWithheldCaller, WITHHELD_CALLER } from './sip.js';
 
 /** The pinless dial-in webhook body (also probe bodies, hence every field optional here). */
 export const PinlessWebhookBody = Type.Object(
   {
     To: Type.Optional(Type.String({ maxLength: 256 })),
-    From: Type.Optional(Type.String({ maxLength: 256 })),
+    /** Missing, null, empty or `anonymous`-like: a withheld caller ID (see toPinlessCall). */
+    From: Type.Optional(Type.Union([Type.String({ maxLength: 256 }), Type.Null()])),
     callId: Type.Optional(Type.String({ maxLength: 128 })),
     callDomain: Type.Optional(Type.String({ maxLength: 128 })),
     sipHeaders: Type.Optional(
@@ -23,6 +25,7 @@ export type PinlessWebhookBody = Static<typeof PinlessWebhookBody>;
 /** A webhook that announces a real call. */
 export interface PinlessCall {
   to: string;
+  /** The caller's number or URI; `withheld` (WITHHELD_CALLER) when the caller ID is withheld. */
   from: string;
   callId: string;
   callDomain: string;
@@ -37,9 +40,13 @@ export function isProbeBody(body: PinlessWebhookBody): boolean {
   return keys.length === 1 && keys[0] === 'To';
 }
 
-/** Validates a call webhook; returns the missing field names when it is incomplete. */
+/**
+ * Validates a call webhook; returns the missing field names when it is incomplete. A `From` that
+ * carries no caller ID (missing, empty, `anonymous`, `sip:anonymous@…`, `restricted`, …) is a real
+ * call whose `from` is `withheld`.
+ */
 export function toPinlessCall(body: PinlessWebhookBody): PinlessCall | { missing: string[] } {
-  const missing = (['callId', 'callDomain', 'From', 'To'] as const).filter((k) => {
+  const missing = (['callId', 'callDomain', 'To'] as const).filter((k) => {
     const v = body[k];
     return typeof v !== 'string' || v.trim().length === 0;
   });
@@ -48,7 +55,8 @@ export function toPinlessCall(body: PinlessWebhookBody): PinlessCall | { missing
   for (const [k, v] of Object.entries(body.sipHeaders ?? {})) {
     if (v !== null && v !== undefined) sipHeaders[k] = String(v);
   }
-  return { to: body.To!, from: body.From!, callId: body.callId!, callDomain: body.callDomain!, sipHeaders };
+  const from = isWithheldCaller(body.From) ? WITHHELD_CALLER : body.From!.trim();
+  return { to: body.To!, from, callId: body.callId!, callDomain: body.callDomain!, sipHeaders };
 }
 
 export interface SipRoomProperties {
@@ -70,4 +78,86 @@ export interface DailyRoom {
     sip_uri?: { endpoint: string; extra_endpoints?: string[] };
     [k: string]: unknown;
   };
+}
+
+/** POST /rooms, as patchbay creates its dial-in rooms. */
+export interface CreateDialinRoomRequest {
+  name?: string;
+  displayName: string;
+  /** Room expiry (epoch seconds). */
+  expSec: number;
+  numEndpoints?: number;
+}
+
+/** GET /rooms (one page). */
+export interface DailyRoomList {
+  total_count?: number;
+  data: DailyRoom[];
+}
+
+/** POST /meeting-tokens properties patchbay sets (the same ones it self-signs, see token.ts). */
+export interface MeetingTokenRequest {
+  roomName: string;
+  userName: string;
+  /** Token expiry (epoch seconds). */
+  expSec: number;
+  isOwner?: boolean;
+}
+
+/** POST /dialin/pinlessCallUpdate. */
+export interface PinlessCallUpdateRequest {
+  callId: string;
+  callDomain: string;
+  /** The room's SIP endpoint, with or without its `sip:` scheme (sent with exactly one). */
+  sipUri: string;
+}
+
+/** GET / (the fields patchbay reads). */
+export interface DailyDomain {
+  domain_name?: string;
+  domain_id?: string;
+  config?: { pinless_dialin?: PinlessDialinEntry[]; [k: string]: unknown };
+  [k: string]: unknown;
+}
+
+/** One pinless dial-in entry (domain property or `/domain-dialin-config` object's `config`). */
+export interface PinlessDialinEntry {
+  phone_number?: string;
+  sip_uri?: string;
+  name_prefix?: string;
+  room_creation_api?: string;
+  hmac?: string;
+  hold_music_url?: string;
+  timeout_config?: { message?: string };
+  ivr_greeting?: { message?: string };
+  [k: string]: unknown;
+}
+
+/** GET/POST /domain-dialin-config. */
+export interface DialinConfig {
+  id: string;
+  type?: 'pinless_dialin' | 'pin_dialin' | string;
+  config?: PinlessDialinEntry;
+}
+
+/** A domain webhook (GET/POST /webhooks). */
+export interface DailyWebhook {
+  uuid: string;
+  url: string;
+  hmac?: string;
+  basicAuth?: string | null;
+  retryType?: string;
+  eventTypes?: string[];
+  state?: string;
+  failedCount?: number;
+  lastMomentPushed?: string | null;
+  [k: string]: unknown;
+}
+
+export interface CreateWebhookRequest {
+  url: string;
+  eventTypes: string[];
+  retryType?: string;
+  hmac?: string;
+  basicAuth?: string;
 }

@@ -15,7 +15,7 @@ import type { CallIdentity } from '../core/call-identity.js';
 import type { Config } from '../config.js';
 import type { RoomService } from '../daily/room-service.js';
 import type { PinlessCall } from '../daily/types.js';
-import { PatchbayError } from '../errors.js';
+import { DailyApiError, PatchbayError } from '../errors.js';
 import type { CallAssignment } from '../ipc/protocol.js';
 import { Call, type CallRecord, type CallTransition } from './call.js';
 import { runOnWorker } from './call-worker.js';
@@ -27,7 +27,9 @@ export type { BotEvent, TimelineStage } from '../core/timeline.js';
 
 export type AdmitResult =
   | { kind: 'accepted'; duplicate: boolean; record: CallRecord }
-  | { kind: 'busy'; reason: 'draining' | 'queue_full' | 'room_failed'; retryAfterSec: number; message: string };
+  | { kind: 'busy'; reason: 'draining' | 'queue_full' | 'room_failed'; retryAfterSec: number; message: string }
+  /** Daily refused the room for good (a 4xx that is not retryable): trying again fails the same way. */
+  | { kind: 'refused'; reason: 'room_refused'; message: string };
 
 export interface DispatcherEvents {
   /** Every call's state changes (relayed from `Call`). */
@@ -106,8 +108,8 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     const entry: { answer: Promise<AdmitResult>; call?: Call } = { answer: Promise.resolve(null as never) };
     entry.answer = this.doAdmit(call, receivedAtMs, entry);
     this.calls.set(call.callId, entry);
-    // A refused call may be retried (here or elsewhere): forget it.
-    void entry.answer.then((r) => r.kind === 'busy' && this.calls.delete(call.callId));
+    // A refused or busy call may be retried (here or elsewhere): forget it.
+    void entry.answer.then((r) => r.kind !== 'accepted' && this.calls.delete(call.callId));
     return entry.answer;
   }
 
@@ -132,8 +134,10 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       call.end('room_failed', (err as Error)?.message ?? String(err), 'admission');
       call.finish();
       this.checkIdle();
-      // The room may exist even if the token failed.
-      void rooms.release(roomName);
+      // (provision queued the room's deletion: it may exist even if the token failed.)
+      if (err instanceof DailyApiError && !err.retryable && err.status !== undefined && err.status < 500) {
+        return { kind: 'refused', reason: 'room_refused', message: `Daily refused the room: ${call.record.detail}` };
+      }
       return { kind: 'busy', reason: 'room_failed', retryAfterSec: 1, message: `could not create the room: ${call.record.detail}` };
     }
 
@@ -166,7 +170,10 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       .add(
         () => {
           started();
-          return runOnWorker(call, assignment, { pool: this.deps.pool, config, stop: this.stop.signal }).then(() => this.finish(call));
+          // The bot slot is free once the worker is reaped; the room is released after, off the slot.
+          return runOnWorker(call, assignment, { pool: this.deps.pool, config, stop: this.stop.signal }).then(() => {
+            this.finish(call).catch((err: unknown) => call.log.error({ err }, 'call bookkeeping failed'));
+          });
         },
         { signal: wait.signal },
       )
@@ -199,6 +206,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     return call;
   }
 
+  /** The call is over once its room is gone (deletion is paced, off the call path and the bot slot). */
   private async finish(call: Call): Promise<void> {
     await this.deps.rooms.release(call.record.roomName);
     this.live.delete(call.id);

@@ -193,10 +193,8 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
 /** Creates (or re-points) the emulator's domain webhook at this replica, like `patchbay webhooks create`. */
 async function registerEmulatorWebhook(daily: DailyRestClient, url: string, hmac: string, logger: Logger): Promise<void> {
   try {
-    const res = await daily.request<Array<{ uuid: string; url: string }> | { data?: Array<{ uuid: string; url: string }> }>('GET', '/webhooks');
-    const existing = Array.isArray(res) ? res : (res?.data ?? []);
-    for (const w of existing) await daily.request('DELETE', `/webhooks/${encodeURIComponent(w.uuid)}`);
-    await daily.request('POST', '/webhooks', { url, hmac, eventTypes: [...DOMAIN_EVENT_TYPES], retryType: 'exponential' });
+    for (const w of await daily.listWebhooks({ policy: 'admin' })) await daily.deleteWebhook(w.uuid);
+    await daily.createWebhook({ url, hmac, eventTypes: [...DOMAIN_EVENT_TYPES], retryType: 'exponential' });
     logger.info({ url }, 'emulator: domain webhook registered');
   } catch (err) {
     logger.warn({ err: (err as Error).message }, 'emulator: could not register the domain webhook; domain events are off');

@@ -207,22 +207,21 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
 
     // 3. Forward the held call: exactly once, retried on retryable failures until the deadline.
     stage('forward_sent', { sipUri });
-    const rest = new DailyRestClient({ apiUrl: init.dailyApiUrl, apiKey: init.dailyApiKey, timeoutMs: init.pinlessUpdateTimeoutMs });
+    const rest = new DailyRestClient({
+      apiUrl: init.dailyApiUrl,
+      apiKey: init.dailyApiKey,
+      timeoutMs: init.pinlessUpdateTimeoutMs,
+      pinlessUpdateTimeoutMs: init.pinlessUpdateTimeoutMs,
+      pinlessUpdateDeadlineMs: init.pinlessUpdateDeadlineMs,
+    });
     let attempts = 0;
+    // Retried under the `forward` policy (src/daily/policies.ts).
     const forwarded = await rest
-      .retrying(
-        (remaining) => {
-          attempts++;
-          return rest.pinlessCallUpdate(
-            { callId: call.callId, callDomain: call.callDomain, sipUri },
-            { timeoutMs: Math.min(init.pinlessUpdateTimeoutMs, remaining), signal: ending.signal },
-          );
-        },
+      .pinlessCallUpdate(
+        { callId: call.callId, callDomain: call.callDomain, sipUri },
         {
-          deadlineMs: init.pinlessUpdateDeadlineMs,
-          baseDelayMs: 100,
-          maxDelayMs: 2_000,
           signal: ending.signal,
+          onAttempt: (n) => (attempts = n),
           onRetry: (err, attempt, delayMs) => logger.warn({ err: (err as Error).message, attempt, delayMs }, 'pinlessCallUpdate failed; retrying'),
         },
       )

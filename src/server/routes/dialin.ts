@@ -3,7 +3,9 @@
  *
  * Order: parse (raw bytes kept) → probe bodies answered 200 with no bot → signature (fail closed
  * when a secret is configured) → required fields (400) → admission (200 with our id and the
- * room URL, or 503 + Retry-After when this replica cannot take the call).
+ * room URL, or 503 + Retry-After when this replica cannot take the call, or 502 without Retry-After
+ * when Daily refused the room for good: the same request would fail again). A withheld caller ID
+ * (`From` empty, missing, `anonymous`, `sip:anonymous@…`, …) is a real call from `withheld`.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -41,6 +43,7 @@ export const dialinRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) =
           }),
           400: ErrorBody,
           401: ErrorBody,
+          502: ErrorBody,
           503: ErrorBody,
         },
       },
@@ -74,6 +77,10 @@ export const dialinRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) =
         req.log.warn({ callId: call.callId, reason: result.reason, from: maskNumber(call.from) }, 'dialin webhook refused: busy');
         reply.header('retry-after', String(result.retryAfterSec));
         return reply.code(503).send({ error: 'busy', reason: result.reason, message: result.message });
+      }
+      if (result.kind === 'refused') {
+        req.log.error({ callId: call.callId, reason: result.reason, detail: result.message }, 'dialin webhook failed: Daily refused the room (not retryable)');
+        return reply.code(502).send({ error: 'room_refused', reason: result.reason, message: result.message });
       }
       const r = result.record;
       req.log.info(
