@@ -6,8 +6,10 @@ import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { ApiError, dailyErrorName, type EmulatorCore } from './core.js';
+import type { EmulatorCore, SocketCounts } from './core.js';
+import { ApiError, dailyErrorName } from './errors.js';
 import { checkScript, type CallImpl } from './call.js';
+import { LATENCY_NAMES } from './latencies.js';
 import { webhookRoutes } from './webhooks.js';
 import type { CallerStep, DialinReadyMode, FaultSpec, Latencies, PinlessDialinEntry } from './types.js';
 
@@ -95,41 +97,37 @@ export function dailyRoutes(core: EmulatorCore, apiKey: string) {
         }
         // Like Daily: the array replaces the whole pinless_dialin configuration.
         if (props.pinless_dialin !== undefined) {
-          core.setPinless(props.pinless_dialin);
-          core.probe(core.getPinless());
+          core.pinless.set(props.pinless_dialin);
+          core.pinlessWebhook.probe(core.pinless.list());
         }
         return core.domainJson();
       },
     );
 
     // ── webhooks (webhooks.ts) ──
-    if (core.webhooks) await app.register(webhookRoutes(core.webhooks));
+    await app.register(webhookRoutes(core.webhooks));
 
     // ── domain-dialin-config ──
     app.get(
       '/domain-dialin-config',
       { schema: { querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })) }, { additionalProperties: true }) } },
       async (req) => {
-        const all = core.getPinless().map((e) => core.dialinConfigJson(e));
+        const all = core.pinless.list().map((e) => core.pinless.configJson(e));
         const data = all.slice(0, req.query.limit ?? 100);
         return { total_count: all.length, data };
       },
     );
-    app.get('/domain-dialin-config/:id', { schema: { params: IdParams } }, async (req) => {
-      const e = core.getPinless().find((p) => p.id === req.params.id);
-      if (!e) throw new ApiError(404, 'not-found', `dialin config ${req.params.id} not found`);
-      return core.dialinConfigJson(e);
-    });
+    app.get('/domain-dialin-config/:id', { schema: { params: IdParams } }, async (req) => core.pinless.get(req.params.id));
     const probed = (cfg: Record<string, unknown>): Record<string, unknown> => {
-      core.probe([cfg.config as PinlessDialinEntry]);
+      core.pinlessWebhook.probe([cfg.config as PinlessDialinEntry]);
       return cfg;
     };
-    app.post('/domain-dialin-config', { schema: { body: AnyObject } }, async (req) => probed(core.createDialinConfig(req.body)));
+    app.post('/domain-dialin-config', { schema: { body: AnyObject } }, async (req) => probed(core.pinless.create(req.body)));
     app.put('/domain-dialin-config/:id', { schema: { params: IdParams, body: AnyObject } }, async (req) =>
-      probed(core.updateDialinConfig(req.params.id, req.body)),
+      probed(core.pinless.update(req.params.id, req.body)),
     );
     app.delete('/domain-dialin-config/:id', { schema: { params: IdParams } }, async (req) => {
-      core.deleteDialinConfig(req.params.id);
+      core.pinless.delete(req.params.id);
       return { deleted: true, id: req.params.id };
     });
 
@@ -143,8 +141,8 @@ export function dailyRoutes(core: EmulatorCore, apiKey: string) {
         },
       },
       async (req) => {
-        await core.timers.sleep(core.latencies.roomCreateMs);
-        return core.roomJson(core.createRoom(req.body));
+        await core.timers.sleep(core.latencies.values.roomCreateMs);
+        return core.rooms.toJson(core.createRoom(req.body));
       },
     );
     app.get(
@@ -152,26 +150,26 @@ export function dailyRoutes(core: EmulatorCore, apiKey: string) {
       { schema: { querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })) }, { additionalProperties: true }) } },
       async (req) => {
         const rooms = [...core.rooms.values()].sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
-        return { total_count: rooms.length, data: rooms.slice(0, req.query.limit ?? 100).map((r) => core.roomJson(r)) };
+        return { total_count: rooms.length, data: rooms.slice(0, req.query.limit ?? 100).map((r) => core.rooms.toJson(r)) };
       },
     );
-    app.get('/rooms/:name', { schema: { params: NameParams } }, async (req) => core.roomJson(core.getRoom(req.params.name)));
+    app.get('/rooms/:name', { schema: { params: NameParams } }, async (req) => core.rooms.toJson(core.rooms.require(req.params.name)));
     app.delete('/rooms/:name', { schema: { params: NameParams, response: { 200: Type.Object({ deleted: Type.Boolean(), name: Type.String() }) } } }, async (req) => {
-      await core.timers.sleep(core.latencies.roomDeleteMs);
-      core.deleteRoom(req.params.name);
+      await core.timers.sleep(core.latencies.values.roomDeleteMs);
+      core.sessions.deleteRoom(req.params.name);
       return { deleted: true, name: req.params.name };
     });
 
     // ── meeting tokens ──
     app.post('/meeting-tokens', { schema: { body: AnyObject, response: { 200: Type.Object({ token: Type.String() }) } } }, async (req) => {
-      await core.timers.sleep(core.latencies.tokenCreateMs);
-      return { token: core.createToken(req.body) };
+      await core.timers.sleep(core.latencies.values.tokenCreateMs);
+      return { token: core.tokens.create(req.body) };
     });
 
     app.get(
       '/meeting-tokens/:token',
       { schema: { params: Type.Object({ token: Type.String({ minLength: 1, maxLength: 4096 }) }), response: { 200: AnyObject } } },
-      async (req) => core.inspectToken(req.params.token),
+      async (req) => core.tokens.inspect(req.params.token),
     );
 
     // ── pinless dial-in ──
@@ -186,8 +184,8 @@ export function dailyRoutes(core: EmulatorCore, apiKey: string) {
         },
       },
       async (req) => {
-        await core.timers.sleep(core.latencies.pinlessUpdateMs);
-        core.pinlessCallUpdate(req.body);
+        await core.timers.sleep(core.latencies.values.pinlessUpdateMs);
+        core.dialin.pinlessCallUpdate(req.body);
         // Daily's documented example answer.
         return { ok: 'true' };
       },
@@ -224,7 +222,7 @@ const FaultSchema = Type.Object(
 );
 
 /** The control API for tools outside the process. Register with `{prefix: '/_emulator'}`. */
-export function controlRoutes(core: EmulatorCore, onLatencies: (l: Partial<Latencies>) => void) {
+export function controlRoutes(core: EmulatorCore, sockets: () => SocketCounts) {
   return async function plugin(fastify: App): Promise<void> {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
     const getCall = (id: string): CallImpl => {
@@ -251,7 +249,7 @@ export function controlRoutes(core: EmulatorCore, onLatencies: (l: Partial<Laten
       async (req) => {
         const problem = req.body.script === undefined ? undefined : checkScript(req.body.script);
         if (problem) throw new ApiError(400, 'invalid-request-error', problem);
-        const call = core.placeCall({
+        const call = core.dialin.placeCall({
           to: req.body.to,
           ...(req.body.from ? { from: req.body.from } : {}),
           ...(req.body.sipHeaders ? { sipHeaders: req.body.sipHeaders } : {}),
@@ -332,11 +330,11 @@ export function controlRoutes(core: EmulatorCore, onLatencies: (l: Partial<Laten
       return faultState();
     });
 
-    app.get('/state', { schema: { response: { 200: AnyObject } } }, async () => core.snapshot());
-    app.get('/pinless-dialin', { schema: { response: { 200: AnyObject } } }, async () => ({ pinless_dialin: core.getPinless() }));
+    app.get('/state', { schema: { response: { 200: AnyObject } } }, async () => core.snapshot(sockets()));
+    app.get('/pinless-dialin', { schema: { response: { 200: AnyObject } } }, async () => ({ pinless_dialin: core.pinless.list() }));
     app.put('/pinless-dialin', { schema: { body: Type.Object({ pinless_dialin: Type.Array(AnyObject) }) } }, async (req) => {
-      core.setPinless(req.body.pinless_dialin);
-      return { pinless_dialin: core.getPinless() };
+      core.pinless.set(req.body.pinless_dialin);
+      return { pinless_dialin: core.pinless.list() };
     });
     app.put(
       '/latencies',
@@ -344,7 +342,7 @@ export function controlRoutes(core: EmulatorCore, onLatencies: (l: Partial<Laten
         schema: {
           body: Type.Object(
             Object.fromEntries(
-              ['roomCreateMs', 'tokenCreateMs', 'roomDeleteMs', 'joinMs', 'dialinReadyMs', 'pinlessUpdateMs', 'connectMs', 'webhookMs'].map((k) => [
+              LATENCY_NAMES.map((k) => [
                 k,
                 Type.Optional(Type.Integer({ minimum: 0 })),
               ]),
@@ -354,8 +352,8 @@ export function controlRoutes(core: EmulatorCore, onLatencies: (l: Partial<Laten
         },
       },
       async (req) => {
-        onLatencies(req.body as Partial<Latencies>);
-        return core.latencies;
+        core.latencies.set(req.body as Partial<Latencies>);
+        return core.latencies.values;
       },
     );
   };

@@ -12,6 +12,7 @@ export interface TokenClaims {
   d: string;
   iat: number;
   exp?: number;
+  nbf?: number;
 }
 
 const b64url = (b: Buffer | string): string => Buffer.from(b).toString('base64url');
