@@ -83,8 +83,11 @@ export class Actions {
         else this.d.sessions.ejectBot(target, 'ejected', 'You were ejected from the meeting', true);
         return;
       }
-      default:
-        throw new ActionError('unknown-action', `unknown action ${String(action)}`);
+      default: {
+        // Every ActionName is handled above: a new one fails to compile here.
+        const unknown: never = action;
+        throw new ActionError('unknown-action', `unknown action ${String(unknown)}`);
+      }
     }
   }
 

@@ -11,7 +11,8 @@ import { ApiError, dailyErrorName } from './errors.js';
 import { checkScript, type CallImpl } from './call.js';
 import { LATENCY_NAMES } from './latencies.js';
 import { webhookRoutes } from './webhooks.js';
-import type { CallerStep, DialinReadyMode, FaultSpec, Latencies, PinlessDialinEntry } from './types.js';
+import { FaultsUpdateSchema } from './fault-schema.js';
+import type { CallerStep, Latencies, PinlessDialinEntry } from './types.js';
 
 type App = FastifyInstance;
 
@@ -209,18 +210,6 @@ export function callJson(c: CallImpl): Record<string, unknown> {
   };
 }
 
-const FaultSchema = Type.Object(
-  {
-    method: Type.Optional(Type.String()),
-    path: Type.String({ pattern: '^/' }),
-    status: Type.Optional(Type.Integer({ minimum: 100, maximum: 599 })),
-    times: Type.Optional(Type.Integer({ minimum: 1 })),
-    retryAfterSec: Type.Optional(Type.Integer({ minimum: 0 })),
-    delayMs: Type.Optional(Type.Integer({ minimum: 0 })),
-  },
-  { additionalProperties: false },
-);
-
 /** The control API for tools outside the process. Register with `{prefix: '/_emulator'}`. */
 export function controlRoutes(core: EmulatorCore, sockets: () => SocketCounts) {
   return async function plugin(fastify: App): Promise<void> {
@@ -292,39 +281,14 @@ export function controlRoutes(core: EmulatorCore, sockets: () => SocketCounts) {
       rateLimit: core.faults.rateLimit,
     });
     app.get('/faults', { schema: { response: { 200: AnyObject } } }, async () => faultState());
-    app.post(
-      '/faults',
-      {
-        schema: {
-          body: Type.Object(
-            {
-              inject: Type.Optional(Type.Union([FaultSchema, Type.Array(FaultSchema)])),
-              dialinReady: Type.Optional(Type.Union([Type.Literal('normal'), Type.Literal('never'), Type.Literal('twice')])),
-              dialinReadyDelayMs: Type.Optional(Type.Integer({ minimum: 0 })),
-              rateLimit: Type.Optional(
-                Type.Union([Type.Object({ requests: Type.Integer({ minimum: 0 }), windowMs: Type.Integer({ minimum: 1 }) }), Type.Null()]),
-              ),
-            },
-            { additionalProperties: false },
-          ),
-        },
-      },
-      async (req) => {
-        const b = req.body;
-        const list = b.inject === undefined ? [] : Array.isArray(b.inject) ? b.inject : [b.inject];
-        for (const f of list) {
-          try {
-            core.faults.inject(f as FaultSpec);
-          } catch (err) {
-            throw new ApiError(400, 'invalid-request-error', (err as Error).message);
-          }
-        }
-        if (b.dialinReady !== undefined) core.faults.dialinReady = b.dialinReady as DialinReadyMode;
-        if (b.dialinReadyDelayMs !== undefined) core.faults.dialinReadyDelayMs = b.dialinReadyDelayMs;
-        if (b.rateLimit !== undefined) core.faults.rateLimit = b.rateLimit;
-        return faultState();
-      },
-    );
+    app.post('/faults', { schema: { body: FaultsUpdateSchema } }, async (req) => {
+      try {
+        core.faults.apply(req.body);
+      } catch (err) {
+        throw new ApiError(400, 'invalid-request-error', (err as Error).message);
+      }
+      return faultState();
+    });
     app.delete('/faults', { schema: { response: { 200: AnyObject } } }, async () => {
       core.faults.clear();
       return faultState();

@@ -1,5 +1,6 @@
 /** Public types of the Daily emulator. */
 import type { Logger } from 'pino';
+import type { DialinReadyMode, FaultSpec, FaultsUpdate, RateLimit } from './fault-schema.js';
 
 /** Simulated latencies of the emulated platform, in ms. All 0 by default (tests). */
 export interface Latencies {
@@ -156,30 +157,12 @@ export interface EmulatedCall {
   hangup(): void;
 }
 
-export interface FaultSpec {
-  /** Default: any method. */
-  method?: string;
-  /** Path under /v1, e.g. '/rooms' (also matches '/rooms/x'), '/dialin/pinlessCallUpdate'. */
-  path: string;
-  /** Status to answer with. Omit with `delayMs` for a delay-only fault. */
-  status?: number;
-  /** How many requests the fault applies to. Default 1. */
-  times?: number;
-  retryAfterSec?: number;
-  /** Hang before answering (timeouts). */
-  delayMs?: number;
-}
-
-export interface RateLimit {
-  /** Requests allowed per window (all /v1 routes together). */
-  requests: number;
-  windowMs: number;
-}
-
-export type DialinReadyMode = 'normal' | 'never' | 'twice';
+export type { DialinReadyMode, FaultSpec, FaultsUpdate, RateLimit } from './fault-schema.js';
 
 export interface FaultControl {
   inject(f: FaultSpec): void;
+  /** Applies a `POST /_emulator/faults` body (inject, dialinReady, dialinReadyDelayMs, rateLimit). */
+  apply(u: FaultsUpdate): void;
   /** Removes injected faults, rate limit, and resets dialinReady/dialinReadyDelayMs. */
   clear(): void;
   dialinReady: DialinReadyMode;

@@ -10,21 +10,10 @@ import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import type { EmulatorCore, SocketCounts } from './core.js';
 import { ActionError } from './errors.js';
 import { participantJson, type BotParticipant } from './model.js';
-import { CALL_CLIENT_WS_PATH, WS_CLOSE, type ActionName, type ServerMessage } from './protocol.js';
+import { ACTION_NAMES, CALL_CLIENT_WS_PATH, WS_CLOSE, type ActionName, type ServerMessage } from './protocol.js';
 
 const MAX_MESSAGE_BYTES = 256 * 1024;
-const ACTIONS = new Set<ActionName>([
-  'leave',
-  'send-audio',
-  'cancel-audio',
-  'send-dtmf',
-  'sip-call-transfer',
-  'sip-refer',
-  'start-transcription',
-  'stop-transcription',
-  'send-app-message',
-  'eject',
-]);
+const ACTIONS: ReadonlySet<string> = new Set<ActionName>(ACTION_NAMES);
 
 export class EmulatorSockets {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
