@@ -2,13 +2,13 @@
  * The emulated platform, independent of HTTP: the parts below, wired once here. REST (rest.ts)
  * and WebSocket (ws.ts) call into them; bots hear back through `BotParticipant.send`.
  *
- *   timers ─ latencies ─ faults ─ rate limits                       (clock and misbehaviour)
+ *   timers ─ latencies ─ faults ─ Daily's rate limits               (clock, misbehaviour, limits)
  *   pinless (domain config) ─ pinless webhook sender                 (held calls' webhook)
  *   rooms ─ tokens ─ sessions (participants, dialin-ready) ─ actions (what bots do)
  *   calls (registry) ─ dialin (held calls, pinlessCallUpdate, CallHost)
  *   domain webhooks (webhooks.ts) ← observer ← sessions, dialin
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Actions } from './actions.js';
 import { CallRegistry } from './call-registry.js';
@@ -18,6 +18,7 @@ import { LatencySettings } from './latencies.js';
 import type { Room } from './model.js';
 import { PinlessStore } from './pinless.js';
 import { PinlessWebhookSender } from './pinless-webhook.js';
+import { DailyRateLimits, type RateLimitSettings } from './rate-limits.js';
 import { RoomStore } from './rooms.js';
 import { Sessions } from './sessions.js';
 import { Timers } from './timers.js';
@@ -35,6 +36,10 @@ export interface CoreOptions {
   domainWebhooks?: Omit<DomainWebhooksOptions, 'domainId' | 'timers' | 'log'>;
   /** The HTTP origin (room URLs); known once the server listens. */
   origin: () => string;
+  /** The domain's API key: it signs meeting tokens (REST-made and self-signed alike). */
+  apiKey: string;
+  /** Daily's rate limits (default: on, domain-wide). */
+  rateLimits?: RateLimitSettings | boolean;
 }
 
 /** Open WebSockets, counted by ws.ts, for snapshots. */
@@ -47,6 +52,7 @@ export class EmulatorCore {
   readonly log: Logger;
   readonly timers = new Timers();
   readonly faults = new Faults();
+  readonly rateLimits: DailyRateLimits;
   readonly latencies: LatencySettings;
   readonly domainId = randomUUID();
   /** The domain's SIP network identity, sent as `callDomain` in webhooks. */
@@ -68,12 +74,13 @@ export class EmulatorCore {
     const logger = (this.log = opts.logger);
     const timers = this.timers;
     this.latencies = new LatencySettings(opts.latencies ?? {});
+    this.rateLimits = new DailyRateLimits(opts.rateLimits ?? true);
     this.webhooks = new DomainWebhooks({ domainId: this.domainId, timers, log: logger, ...opts.domainWebhooks });
     const observer = webhookObserver(this.webhooks, this.domainId);
     this.rooms = new RoomStore({ domainName: opts.domainName, origin: opts.origin, logger });
     this.pinless = new PinlessStore(this.rooms.sipHost);
     this.pinlessWebhook = new PinlessWebhookSender({ timers, timeoutMs: opts.webhookTimeoutMs, logger });
-    this.tokens = new MeetingTokens({ domainId: this.domainId, key: randomBytes(32) });
+    this.tokens = new MeetingTokens({ domainId: this.domainId, key: Buffer.from(opts.apiKey, 'utf8') });
     this.calls = new CallRegistry(timers);
     this.sessions = new Sessions({
       rooms: this.rooms,

@@ -17,8 +17,19 @@ import type { PinlessWebhookSender } from './pinless-webhook.js';
 import type { RoomStore } from './rooms.js';
 import type { Sessions } from './sessions.js';
 import type { Timers } from './timers.js';
-import type { EndReason, PinlessDialinEntry, PlaceCallOptions } from './types.js';
+import type { EndReason, PinlessDialinEntry, PlaceCallOptions, WithheldStyle } from './types.js';
 import type { PlatformObserver } from './webhooks.js';
+
+/** The webhook's `From` for each withheld style (`undefined`: no `From` at all). */
+export const WITHHELD_FROM: Readonly<Record<WithheldStyle, string | undefined>> = Object.freeze({
+  anonymous: 'anonymous',
+  Anonymous: 'Anonymous',
+  restricted: 'restricted',
+  unavailable: 'unavailable',
+  empty: '',
+  'sip-anonymous': 'sip:anonymous@anonymous.invalid',
+  absent: undefined,
+});
 
 export interface DialInDeps {
   callDomain: string;
@@ -37,6 +48,10 @@ export interface DialInDeps {
 
 export class DialIn implements CallHost {
   private closed = false;
+  /** Calls whose webhook carries no `From` (withheld: 'absent'). */
+  private readonly noFrom = new WeakSet<CallImpl>();
+  /** `x-daily_display_name` of a call's pinlessCallUpdate SIP URI. */
+  private readonly displayNames = new WeakMap<CallImpl, string>();
 
   constructor(private readonly d: DialInDeps) {}
 
@@ -51,8 +66,10 @@ export class DialIn implements CallHost {
   placeCall(o: PlaceCallOptions): CallImpl {
     if (this.closed) throw new Error('the emulator is closed');
     if (typeof o.to !== 'string' || o.to.length === 0) throw new TypeError('placeCall: to is required');
-    const from = o.from ?? `+1555${randomDigits(7)}`;
+    if (o.withheld !== undefined && !(o.withheld in WITHHELD_FROM)) throw new TypeError(`placeCall: unknown withheld style ${String(o.withheld)}`);
+    const from = o.withheld !== undefined ? (WITHHELD_FROM[o.withheld] ?? '') : (o.from ?? `+1555${randomDigits(7)}`);
     const call = new CallImpl(this, randomUUID(), randomUUID(), this.d.callDomain, o.to, from, { ...(o.sipHeaders ?? {}) });
+    if (o.withheld === 'absent') this.noFrom.add(call);
     this.d.calls.add(call);
     const entry = this.d.pinless.route(o.to);
     this.d.logger.debug({ callId: call.callId, to: maskNumber(o.to), from: maskNumber(from), configured: !!entry }, 'emulator: call placed');
@@ -78,7 +95,7 @@ export class DialIn implements CallHost {
     if (call.state === 'ended') return;
     const body = JSON.stringify({
       To: call.to,
-      From: call.from,
+      ...(this.noFrom.has(call) ? {} : { From: call.from }),
       callId: call.callId,
       callDomain: call.callDomain,
       ...(Object.keys(call.sipHeaders).length > 0 ? { sipHeaders: call.sipHeaders } : {}),
@@ -104,6 +121,8 @@ export class DialIn implements CallHost {
     if (call.state !== 'held' || call.roomName !== undefined) throw new ApiError(409, 'invalid-request-error', `call ${body.callId} is not on hold`);
     call.roomName = r.name;
     call.sipEndpoint = endpoint.uri;
+    const name = uriParam(body.sipUri, 'x-daily_display_name');
+    if (name !== undefined) this.displayNames.set(call, name);
     endpoint.callId = call.callId;
     const wasReady = endpoint.ready;
     call.cancels.add(
@@ -127,7 +146,9 @@ export class DialIn implements CallHost {
 
   private connect(call: CallImpl, room: Room, ep: SipEndpoint): void {
     const sessionId = randomUUID();
-    const p: SipParticipant = { kind: 'sip', sessionId, userName: room.sip?.display_name ?? call.from, call, endpoint: ep.uri };
+    // Daily: `x-daily_display_name` on the SIP URI names the caller; without it, the room's sip.display_name.
+    const userName = this.displayNames.get(call) ?? room.sip?.display_name ?? call.from;
+    const p: SipParticipant = { kind: 'sip', sessionId, userName, call, endpoint: ep.uri };
     room.participants.set(sessionId, p);
     call.markConnected(sessionId);
     call.addLine('system', `connected to room ${room.name}`);
@@ -179,4 +200,22 @@ export class DialIn implements CallHost {
     this.closed = true;
     for (const c of this.d.calls.values()) c.end('emulator_closed');
   }
+}
+
+/** A URL-encoded parameter of a SIP URI's `?a=b&c=d` part (a malformed encoding is kept as it is). */
+export function uriParam(uri: string, name: string): string | undefined {
+  const q = uri.indexOf('?');
+  if (q < 0) return undefined;
+  for (const part of uri.slice(q + 1).split('&')) {
+    const eq = part.indexOf('=');
+    const k = eq < 0 ? part : part.slice(0, eq);
+    if (k.toLowerCase() !== name.toLowerCase()) continue;
+    const v = eq < 0 ? '' : part.slice(eq + 1);
+    try {
+      return decodeURIComponent(v);
+    } catch {
+      return v;
+    }
+  }
+  return undefined;
 }

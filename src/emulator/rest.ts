@@ -10,9 +10,11 @@ import type { EmulatorCore, SocketCounts } from './core.js';
 import { ApiError, dailyErrorName } from './errors.js';
 import { checkScript, type CallImpl } from './call.js';
 import { LATENCY_NAMES } from './latencies.js';
+import { RateLimitSettingsSchema } from './rate-limits.js';
 import { webhookRoutes } from './webhooks.js';
 import { FaultsUpdateSchema } from './fault-schema.js';
-import type { CallerStep, Latencies, PinlessDialinEntry } from './types.js';
+import { WITHHELD_FROM } from './dialin.js';
+import type { CallerStep, Latencies, PinlessDialinEntry, WithheldStyle } from './types.js';
 
 type App = FastifyInstance;
 
@@ -56,7 +58,11 @@ export function dailyRoutes(core: EmulatorCore, apiKey: string) {
 
     // Faults and rate limit first (they stand for Daily's edge), then the bearer key.
     // (preValidation: after body parsing, so that the request log can name the callId.)
+    // Once per request: Fastify runs the plugin's hook and the not-found handler's own for unknown routes.
+    const guarded = new WeakSet<FastifyRequest>();
     const guard = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
+      if (guarded.has(req)) return undefined;
+      guarded.add(req);
       const path = v1Path(req.url);
       const d = core.faults.decide(req.method, path);
       if (d.delayMs > 0) await core.timers.sleep(d.delayMs);
@@ -64,10 +70,15 @@ export function dailyRoutes(core: EmulatorCore, apiKey: string) {
         const info = d.rateLimited ? 'rate limit exceeded' : `injected fault (${d.status})`;
         return sendError(reply, new ApiError(d.status, dailyErrorName(d.status), info, d.retryAfterSec));
       }
+      // Daily's REST docs: no (or a malformed) `Authorization: Bearer` header → 400 authorization-header-error;
+      // a key that is not valid → 401 authentication-error.
       const auth = req.headers.authorization;
       const m = typeof auth === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(auth) : null;
-      if (!m) return sendError(reply, new ApiError(401, 'authorization-header-error', 'missing or malformed Authorization header'));
+      if (!m) return sendError(reply, new ApiError(400, 'authorization-header-error', 'missing or malformed Authorization header'));
       if (!keyMatches(m[1]!, apiKey)) return sendError(reply, new ApiError(401, 'authentication-error', 'the API key is not valid'));
+      // Daily's per-domain limits count authenticated requests (rate-limits.ts). No Retry-After: Daily documents none.
+      const rl = core.rateLimits.take(req.method, path, req.ip);
+      if (!rl.ok) return sendError(reply, new ApiError(429, 'rate-limit-error', `rate limit exceeded (${rl.class} endpoints)`));
       return undefined;
     };
     app.addHook('preValidation', guard);
@@ -227,7 +238,8 @@ export function controlRoutes(core: EmulatorCore, sockets: () => SocketCounts) {
           body: Type.Object(
             {
               to: Type.String({ minLength: 1, maxLength: 512 }),
-              from: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
+              from: Type.Optional(Type.String({ maxLength: 512 })),
+              withheld: Type.Optional(Type.Union(Object.keys(WITHHELD_FROM).map((k) => Type.Literal(k)))),
               sipHeaders: Type.Optional(Type.Record(Type.String(), Type.String())),
               script: Type.Optional(Type.Array(AnyObject, { maxItems: 1000 })),
             },
@@ -240,7 +252,8 @@ export function controlRoutes(core: EmulatorCore, sockets: () => SocketCounts) {
         if (problem) throw new ApiError(400, 'invalid-request-error', problem);
         const call = core.dialin.placeCall({
           to: req.body.to,
-          ...(req.body.from ? { from: req.body.from } : {}),
+          ...(req.body.from !== undefined ? { from: req.body.from } : {}),
+          ...(req.body.withheld !== undefined ? { withheld: req.body.withheld as WithheldStyle } : {}),
           ...(req.body.sipHeaders ? { sipHeaders: req.body.sipHeaders } : {}),
           ...(req.body.script ? { script: req.body.script as unknown as CallerStep[] } : {}),
         });
@@ -294,6 +307,15 @@ export function controlRoutes(core: EmulatorCore, sockets: () => SocketCounts) {
       return faultState();
     });
 
+    app.get('/rate-limits', { schema: { response: { 200: AnyObject } } }, async () => core.rateLimits.settings());
+    app.put('/rate-limits', { schema: { body: RateLimitSettingsSchema } }, async (req) => {
+      try {
+        core.rateLimits.update(req.body);
+      } catch (err) {
+        throw new ApiError(400, 'invalid-request-error', (err as Error).message);
+      }
+      return core.rateLimits.settings();
+    });
     app.get('/state', { schema: { response: { 200: AnyObject } } }, async () => core.snapshot(sockets()));
     app.get('/pinless-dialin', { schema: { response: { 200: AnyObject } } }, async () => ({ pinless_dialin: core.pinless.list() }));
     app.put('/pinless-dialin', { schema: { body: Type.Object({ pinless_dialin: Type.Array(AnyObject) }) } }, async (req) => {

@@ -33,8 +33,13 @@ export class RoomStore {
 
   constructor(private readonly o: RoomStoreOptions) {}
 
+  /** The domain's SIP host: `<domain>.sip.daily.co` (Daily's example), `<domain>.sip-us.daily.co` with provider `daily`. */
+  sipHostFor(provider?: string): string {
+    return provider === 'daily' ? `${this.o.domainName}.sip-us.daily.co` : `${this.o.domainName}.sip.daily.co`;
+  }
+
   get sipHost(): string {
-    return `${this.o.domainName}.sip.daily.co`;
+    return this.sipHostFor();
   }
 
   values(): IterableIterator<Room> {
@@ -117,7 +122,9 @@ export class RoomStore {
       createdAt: new Date().toISOString(),
       properties: rest,
       ...(sip ? { sip } : {}),
-      endpoints: sip ? Array.from({ length: sip.num_endpoints }, () => ({ uri: `sip:${randomDigits(10)}@${this.sipHost}`, ready: false })) : [],
+      endpoints: sip
+        ? Array.from({ length: sip.num_endpoints }, () => ({ uri: `sip:${randomDigits(10)}@${this.sipHostFor(sip.provider)}`, ready: false }))
+        : [],
       participants: new Map(),
       sessionActive: false,
       sessionCancels: new Set(),
@@ -129,25 +136,48 @@ export class RoomStore {
   }
 }
 
+/** Daily's SIP codecs (docs: SIP dial-in and dial-out): audio PCMU, PCMA, G722, Opus; video H264, VP8. */
+const SIP_CODECS = { audio: ['PCMU', 'PCMA', 'G722', 'OPUS'], video: ['H264', 'VP8'] } as const;
+/** `daily` (Daily's own SIP infrastructure) or `signalwire` (the default when unset). */
+export const SIP_PROVIDERS = ['daily', 'signalwire'] as const;
+const SIP_KEYS = ['display_name', 'video', 'sip_mode', 'num_endpoints', 'codecs', 'provider'];
+
+/**
+ * `properties.sip` as Daily documents it: `{sip_mode: 'dial-in', display_name?, video?, num_endpoints? (1..5),
+ * codecs? {audio?: [...], video?: [...]}, provider? ('daily' | 'signalwire')}`. Wrong types → 400. Daily documents
+ * no length limit for `display_name`, so there is none here.
+ */
 export function validateSip(s: unknown): RoomSip {
   if (!isObj(s)) throw badRequest('sip must be an object or null');
-  for (const k of Object.keys(s)) {
-    if (!['display_name', 'video', 'sip_mode', 'num_endpoints', 'codecs'].includes(k)) throw badRequest(`unknown sip property '${k}'`);
-  }
+  for (const k of Object.keys(s)) if (!SIP_KEYS.includes(k)) throw badRequest(`unknown sip property '${k}'`);
   if (s.sip_mode !== 'dial-in') throw badRequest("sip.sip_mode must be 'dial-in'");
-  if (s.display_name !== undefined && (typeof s.display_name !== 'string' || s.display_name.length === 0 || s.display_name.length > 128)) {
-    throw badRequest('sip.display_name must be a non-empty string');
-  }
+  if (s.display_name !== undefined && typeof s.display_name !== 'string') throw badRequest('sip.display_name must be a string');
   if (s.video !== undefined && typeof s.video !== 'boolean') throw badRequest('sip.video must be a boolean');
   const n = s.num_endpoints ?? 1;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_SIP_ENDPOINTS) {
     throw badRequest(`sip.num_endpoints must be an integer from 1 to ${MAX_SIP_ENDPOINTS} (max_sip_pstn_sessions_per_room)`);
   }
+  if (s.provider !== undefined && !(SIP_PROVIDERS as readonly unknown[]).includes(s.provider)) {
+    throw badRequest(`sip.provider must be one of ${SIP_PROVIDERS.join(', ')}`);
+  }
+  if (s.codecs !== undefined) validateCodecs(s.codecs);
   return {
     display_name: (s.display_name as string | undefined) ?? 'sip-dialin',
     video: (s.video as boolean | undefined) ?? false,
     sip_mode: 'dial-in',
     num_endpoints: n,
+    ...(s.provider === undefined ? {} : { provider: s.provider as string }),
     ...(s.codecs === undefined ? {} : { codecs: s.codecs }),
   };
+}
+
+function validateCodecs(c: unknown): void {
+  if (!isObj(c)) throw badRequest('sip.codecs must be an object {audio?, video?}');
+  for (const [kind, list] of Object.entries(c)) {
+    if (kind !== 'audio' && kind !== 'video') throw badRequest(`unknown sip.codecs property '${kind}'`);
+    const known: readonly string[] = SIP_CODECS[kind];
+    if (!Array.isArray(list) || list.some((x) => typeof x !== 'string' || !known.includes(x.toUpperCase()))) {
+      throw badRequest(`sip.codecs.${kind} must be an array of ${known.join(', ')}`);
+    }
+  }
 }

@@ -23,16 +23,22 @@ export type {
   EndReason,
   FaultControl,
   FaultSpec,
+  FaultsUpdate,
   Latencies,
   PinlessDialinEntry,
   PlaceCallOptions,
   RateLimit,
+  RateLimitClass,
+  RateLimitControl,
+  RateLimitSettings,
+  RateWindow,
   RequestLogEntry,
   TranscriptLine,
   WebhookLogEntry,
   WebhookRecord,
 } from './types.js';
 export { realisticLatencies, zeroLatencies } from './types.js';
+export { DAILY_RATE_LIMITS } from './rate-limits.js';
 
 const DEFAULT_HOLD_TIMEOUT_MS = 60_000;
 
@@ -51,6 +57,8 @@ export async function createEmulator(opts: EmulatorOptions): Promise<Emulator> {
     webhookTimeoutMs: opts.webhookTimeoutMs ?? 10_000,
     ...(opts.domainWebhooks ? { domainWebhooks: opts.domainWebhooks } : {}),
     origin: () => origin,
+    apiKey: opts.apiKey,
+    ...(opts.rateLimits === undefined ? {} : { rateLimits: opts.rateLimits }),
   });
 
   // Fastify does not log requests (headers carry the API key); the core logs what matters, at debug.
@@ -92,6 +100,13 @@ export async function createEmulator(opts: EmulatorOptions): Promise<Emulator> {
     requestLog: core.requestLog,
     webhookLog: core.pinlessWebhook.log,
     setLatencies: (l) => core.latencies.set(l),
+    rateLimits: {
+      get enabled() {
+        return core.rateLimits.enabled;
+      },
+      settings: () => core.rateLimits.settings(),
+      update: (s) => core.rateLimits.update(s),
+    },
     snapshot: () => core.snapshot(counts()),
     close: () => {
       closing ??= (async () => {
