@@ -2,7 +2,9 @@
  * Daily emulator: fidelity to Daily's documentation (issue 12, emulator side; issue 14 item 4).
  * Sources are listed in docs/emulator.md. Real HTTP and WebSocket on 127.0.0.1, nothing mocked.
  */
+import { execFile } from 'node:child_process';
 import { createHmac } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { createServer, type Server } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
@@ -250,6 +252,24 @@ describe('emulator fidelity', () => {
     });
   });
 
+  describe('faults vocabulary (one TypeBox definition validates the control API)', () => {
+    it('refuses bodies the schema refuses, applies the rest', async () => {
+      await start({ rateLimits: false });
+      const post = (body: unknown) =>
+        fetch(`${emu.origin}/_emulator/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      for (const bad of [{ inject: { path: 'rooms', status: 503 } }, { inject: { path: '/rooms', status: 99 } }, { inject: { path: '/rooms', times: 0 } }, { dialinReady: 'sometimes' }, { rateLimit: { requests: 1 } }]) {
+        const r = await post(bad);
+        expect(r.status, JSON.stringify(bad)).toBe(400);
+        expect(((await r.json()) as { error: string }).error).toBe('invalid-request-error');
+      }
+      expect(emu.faults.pending).toEqual([]);
+      const ok = await post({ inject: [{ path: '/rooms', status: 503, times: 2 }], dialinReady: 'twice', dialinReadyDelayMs: 5 });
+      expect(ok.status).toBe(200);
+      expect(emu.faults.pending).toEqual([{ path: '/rooms', status: 503, times: 2 }]);
+      expect(emu.faults.dialinReady).toBe('twice');
+    });
+  });
+
   describe('withheld caller IDs', () => {
     it('sends each withheld form in the webhook From (absent: no From at all)', async () => {
       await start({ rateLimits: false });
@@ -272,6 +292,25 @@ describe('emulator fidelity', () => {
         call.hangup();
       }
     });
+
+    it('npm run call -- --withheld places one (a real child process)', async () => {
+      await start();
+      const n = hook.bodies.length;
+      const cli = fileURLToPath(new URL('../src/emulator/cli.ts', import.meta.url));
+      const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' };
+      const run = await new Promise<{ code: number; stdout: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          ['--import', 'tsx', cli, '--to', NUMBER, '--withheld', 'sip-anonymous', '--emulator', emu.origin, '--timeout-ms', '500'],
+          { env, timeout: 60_000 },
+          (err, stdout) => resolve({ code: err ? Number((err as { code?: unknown }).code ?? 99) : 0, stdout: String(stdout) }),
+        );
+      });
+      expect(run.stdout).toContain('withheld');
+      expect(run.code).toBe(1); // nobody answered: never connected
+      const body = await until(() => hook.bodies[n]);
+      expect(body.From).toBe('sip:anonymous@anonymous.invalid');
+    }, 90_000);
 
     it('the control API places them too (withheld, or any from string, "" included)', async () => {
       await start({ rateLimits: false });
