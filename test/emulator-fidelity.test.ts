@@ -2,13 +2,14 @@
  * Daily emulator: fidelity to Daily's documentation (issue 12, emulator side; issue 14 item 4).
  * Sources are listed in docs/emulator.md. Real HTTP and WebSocket on 127.0.0.1, nothing mocked.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { createServer, type Server } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import type { CallClientEvent } from '../src/daily/call-client.js';
+import { loadConfig } from '../src/config.js';
 import { EmulatorCallClient } from '../src/emulator/client.js';
 import { createEmulator, DAILY_RATE_LIMITS, type Emulator, type EmulatorOptions } from '../src/emulator/server.js';
 
@@ -230,6 +231,33 @@ describe('emulator fidelity', () => {
       await start();
       const starts = await Promise.all(Array.from({ length: 7 }, () => api(emu, 'POST', '/rooms/r/dialOut/start', {})));
       expect(starts.filter((r) => r.status === 429)).toHaveLength(2);
+    });
+
+    it('npm run emulator enforces them unless --no-rate-limits (real child processes)', async () => {
+      const main = fileURLToPath(new URL('../src/emulator/main.ts', import.meta.url));
+      const enabledIn = async (args: string[]) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', main, '--port', '0', '--log-level', 'silent', ...args], {
+          env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' },
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
+        try {
+          let out = '';
+          child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+          const origin = await until(() => /control API\s+(http:\/\/\S+)\/_emulator/.exec(out)?.[1], 30_000);
+          const res = (await (await fetch(`${origin}/_emulator/rate-limits`)).json()) as { enabled: boolean; scope: string };
+          return { ...res, printed: /rate limits\s+(.*)/.exec(out)?.[1] };
+        } finally {
+          child.kill('SIGTERM');
+          await new Promise((r) => child.once('exit', r));
+        }
+      };
+      expect(await enabledIn([])).toMatchObject({ enabled: true, scope: 'domain', printed: "Daily's, domain-wide" });
+      expect(await enabledIn(['--no-rate-limits'])).toMatchObject({ enabled: false, printed: 'off' });
+    }, 90_000);
+
+    it('EMULATOR_RATE_LIMITS: on unless set to false (the embedded emulator of npm start)', () => {
+      expect(loadConfig({}).emulator.rateLimits).toBe(true);
+      expect(loadConfig({ EMULATOR_RATE_LIMITS: 'false' }).emulator.rateLimits).toBe(false);
     });
 
     it('can be turned off (option, control API) and reconfigured; they are domain-wide by default', async () => {
