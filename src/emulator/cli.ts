@@ -23,7 +23,10 @@ const program = new Command()
   .option('--to <number>', 'number (or SIP URI) to call', config.emulator.numbers[0])
   .option('--from <number>', 'caller id (any string, "" included)', '+15555550123')
   .addOption(
-    new Option('--withheld <style>', 'call with a withheld caller id (the webhook From: anonymous, Anonymous, restricted, unavailable, empty "", sip-anonymous, absent = no From)').choices([
+    new Option(
+      '--withheld <style>',
+      'call with a withheld caller id (webhook From: anonymous, Anonymous, restricted, unavailable, empty "", sip-anonymous, absent = no From)',
+    ).choices([
       'anonymous',
       'Anonymous',
       'restricted',

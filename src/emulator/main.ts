@@ -20,7 +20,11 @@ const program = new Command()
   .option('--hold-timeout-ms <ms>', 'how long a call stays on hold before the timeout message', (v) => Number.parseInt(v, 10), 60_000)
   .option('--realistic', 'use realistic latencies instead of zero')
   .option('--no-rate-limits', "do not enforce Daily's REST rate limits (on by default)")
-  .addOption(new Option('--rate-limit-scope <scope>', 'domain: one set of limits for every client, like Daily; client: one per remote address').choices(['domain', 'client']).default('domain'))
+  .addOption(
+    new Option('--rate-limit-scope <scope>', 'domain: one set of limits for every client, like Daily; client: one per remote address')
+      .choices(['domain', 'client'])
+      .default('domain'),
+  )
   .option('--number <e164...>', 'phone numbers to configure for pinless dial-in')
   .option('--room-creation-api <url>', 'webhook URL for the numbers given with --number')
   .option('--hmac <base64>', 'pinless webhook HMAC secret')

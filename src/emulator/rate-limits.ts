@@ -71,7 +71,11 @@ export class DailyRateLimits {
     const s = typeof settings === 'boolean' ? { enabled: settings } : settings;
     this.enabledFlag = s.enabled ?? true;
     this.scopeValue = s.scope ?? 'domain';
-    this.classes = { default: [...DAILY_RATE_LIMITS.default], 'room-delete': [...DAILY_RATE_LIMITS['room-delete']], 'call-start': [...DAILY_RATE_LIMITS['call-start']] };
+    this.classes = {
+      default: [...DAILY_RATE_LIMITS.default],
+      'room-delete': [...DAILY_RATE_LIMITS['room-delete']],
+      'call-start': [...DAILY_RATE_LIMITS['call-start']],
+    };
     this.update({ ...(s.classes ? { classes: s.classes } : {}) });
   }
 

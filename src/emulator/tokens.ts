@@ -93,7 +93,8 @@ export class MeetingTokens {
   checkJoin(token: string, roomName: string, nowSec = Date.now() / 1000): JoinGrant {
     const v = verifyToken(token, this.o.key, nowSec);
     if (!v.ok) {
-      throw new ActionError(v.reason === 'expired' ? 'exp-token' : 'invalid-token', v.reason === 'expired' ? 'The meeting token has expired.' : 'The meeting token is invalid.');
+      if (v.reason === 'expired') throw new ActionError('exp-token', 'The meeting token has expired.');
+      throw new ActionError('invalid-token', 'The meeting token is invalid.');
     }
     const c = v.claims;
     if (c.d !== this.o.domainId) throw new ActionError('invalid-token', 'The meeting token is for another domain.');
