@@ -410,10 +410,11 @@ describe('emulator fidelity', () => {
 
     it('room exp with eject_at_room_exp ejects the bot and the endpoint is no longer ready: an update then drops the call', async () => {
       await start({ rateLimits: false });
-      const bot = await startBot(emu, { exp: Math.floor(Date.now() / 1000) + 1, eject_at_room_exp: true });
+      // At least 1 s ahead (exp is whole seconds): the bot must join before it.
+      const bot = await startBot(emu, { exp: Math.ceil(Date.now() / 1000) + 1, eject_at_room_exp: true });
       clients.push(bot.client);
       await bot.ready();
-      const left = await until(() => bot.events.find((e) => e.name === 'left-meeting'), 3000);
+      const left = await until(() => bot.events.find((e) => e.name === 'left-meeting'), 5000);
       expect(left.payload.reason).toBe('exp-eject');
       expect(emu.snapshot().rooms[0]!.sipEndpoints[0]!.ready).toBe(false);
       const call = await held();
