@@ -117,6 +117,8 @@ export const EnvSchema = Type.Object({
   EMULATOR_API_KEY: Type.Optional(Type.String({ minLength: 8 })),
   /** Phone numbers the embedded emulator routes to this service (comma-separated). */
   EMULATOR_NUMBERS: Type.String({ default: '+15550001000,+15550001001,+15550001002,+15550001003,+15550001004' }),
+  /** Daily's REST rate limits in the embedded emulator (docs/emulator.md); `false` turns them off. */
+  EMULATOR_RATE_LIMITS: Type.Boolean({ default: true }),
 });
 export type Env = Static<typeof EnvSchema>;
 
@@ -208,6 +210,8 @@ export interface Config {
     numbers: string[];
     /** EMULATOR_API_KEY: undefined → the service picks a random key. Never logged. */
     apiKey: string | undefined;
+    /** EMULATOR_RATE_LIMITS: Daily's REST rate limits in the embedded emulator. */
+    rateLimits: boolean;
   };
 }
 
@@ -356,6 +360,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       port: e.EMULATOR_PORT,
       numbers: e.EMULATOR_NUMBERS.split(',').map((n) => n.trim()).filter((n) => n.length > 0),
       apiKey: e.EMULATOR_API_KEY,
+      rateLimits: e.EMULATOR_RATE_LIMITS,
     },
   };
 }

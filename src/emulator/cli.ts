@@ -1,5 +1,5 @@
 /**
- * `npm run call -- --to <number> [--from …] [--press 1] [--say "…"] [--hangup-after-ms N]`
+ * `npm run call -- --to <number> [--from …|--withheld anonymous] [--press 1] [--say "…"] [--hangup-after-ms N]`
  *
  * Places a simulated phone call through the emulator's control API, prints a readable
  * transcript as it happens, and exits non-zero when the call never connected.
@@ -21,7 +21,21 @@ const program = new Command()
   .name('npm run call --')
   .description('Place a simulated phone call through the Daily emulator and print its transcript.')
   .option('--to <number>', 'number (or SIP URI) to call', config.emulator.numbers[0])
-  .option('--from <number>', 'caller id', '+15555550123')
+  .option('--from <number>', 'caller id (any string, "" included)', '+15555550123')
+  .addOption(
+    new Option(
+      '--withheld <style>',
+      'call with a withheld caller id (webhook From: anonymous, Anonymous, restricted, unavailable, empty "", sip-anonymous, absent = no From)',
+    ).choices([
+      'anonymous',
+      'Anonymous',
+      'restricted',
+      'unavailable',
+      'empty',
+      'sip-anonymous',
+      'absent',
+    ]),
+  )
   .addOption(new Option('--press <digits>', 'press DTMF digits after the bot speaks (repeatable)').argParser(addStep((d) => ({ press: d }))))
   .addOption(new Option('--say <text>', 'say something after the bot speaks (repeatable)').argParser(addStep((t) => ({ say: t }))))
   .option('--header <name=value...>', 'SIP headers sent with the call')
@@ -35,6 +49,7 @@ program.parse();
 const opts = program.opts<{
   to: string;
   from: string;
+  withheld?: string;
   header?: string[];
   hangupAfterMs?: number;
   timeoutMs: number;
@@ -63,7 +78,12 @@ async function main(): Promise<number> {
     res = await fetch(`${opts.emulator}/_emulator/calls`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ to: opts.to, from: opts.from, script, ...(Object.keys(sipHeaders).length ? { sipHeaders } : {}) }),
+      body: JSON.stringify({
+        to: opts.to,
+        ...(opts.withheld ? { withheld: opts.withheld } : { from: opts.from }),
+        script,
+        ...(Object.keys(sipHeaders).length ? { sipHeaders } : {}),
+      }),
     });
   } catch (err) {
     console.error(`Cannot reach the emulator at ${opts.emulator} (${(err as Error).message}). Is the service running (npm start)?`);
@@ -74,7 +94,7 @@ async function main(): Promise<number> {
     console.error(`The emulator refused the call: ${res.status} ${placed.error ?? ''} ${placed.info ?? ''}`);
     return 2;
   }
-  console.log(`Calling ${opts.to} from ${opts.from} (call ${placed.callId})`);
+  console.log(`Calling ${opts.to} from ${opts.withheld ? `a withheld number (${opts.withheld})` : opts.from} (call ${placed.callId})`);
 
   const wsUrl = `${opts.emulator.replace(/^http/, 'ws')}/_emulator/calls/${encodeURIComponent(placed.id)}/events`;
   const transcript: TranscriptLine[] = [];

@@ -1,5 +1,6 @@
 /** Injected REST faults, a global rate limit, and dialin-ready misbehaviour. */
-import type { DialinReadyMode, FaultControl, FaultSpec, RateLimit } from './types.js';
+import type { DialinReadyMode, FaultSpec, FaultsUpdate, RateLimit } from './fault-schema.js';
+import type { FaultControl } from './types.js';
 
 interface ActiveFault extends FaultSpec {
   remaining: number;
@@ -39,6 +40,14 @@ export class Faults implements FaultControl {
     const times = f.times ?? 1;
     if (!Number.isInteger(times) || times < 1) throw new RangeError('fault times must be a positive integer');
     this.active.push({ ...f, ...(f.method ? { method: f.method.toUpperCase() } : {}), remaining: times });
+  }
+
+  apply(u: FaultsUpdate): void {
+    const list = u.inject === undefined ? [] : Array.isArray(u.inject) ? u.inject : [u.inject];
+    for (const f of list) this.inject(f);
+    if (u.dialinReady !== undefined) this.dialinReady = u.dialinReady;
+    if (u.dialinReadyDelayMs !== undefined) this.dialinReadyDelayMs = u.dialinReadyDelayMs;
+    if (u.rateLimit !== undefined) this.rateLimit = u.rateLimit;
   }
 
   clear(): void {

@@ -1,11 +1,11 @@
 /**
- * `npm run emulator -- [--port 7861] [--api-key KEY] [--host 127.0.0.1] [--realistic]
+ * `npm run emulator -- [--port 7861] [--api-key KEY] [--host 127.0.0.1] [--realistic] [--no-rate-limits]
  *                      [--number +15550001000 --room-creation-api URL [--hmac BASE64]]`
  *
  * Runs the Daily emulator standalone. Reads no environment (flags only) and stops on
  * SIGINT/SIGTERM.
  */
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { createLogger } from '../logger.js';
 import { createEmulator, realisticLatencies } from './server.js';
 import { CALL_CLIENT_WS_PATH } from './protocol.js';
@@ -19,6 +19,12 @@ const program = new Command()
   .option('--domain <name>', 'emulated Daily domain name', 'emulator')
   .option('--hold-timeout-ms <ms>', 'how long a call stays on hold before the timeout message', (v) => Number.parseInt(v, 10), 60_000)
   .option('--realistic', 'use realistic latencies instead of zero')
+  .option('--no-rate-limits', "do not enforce Daily's REST rate limits (on by default)")
+  .addOption(
+    new Option('--rate-limit-scope <scope>', 'domain: one set of limits for every client, like Daily; client: one per remote address')
+      .choices(['domain', 'client'])
+      .default('domain'),
+  )
   .option('--number <e164...>', 'phone numbers to configure for pinless dial-in')
   .option('--room-creation-api <url>', 'webhook URL for the numbers given with --number')
   .option('--hmac <base64>', 'pinless webhook HMAC secret')
@@ -33,6 +39,8 @@ const opts = program.opts<{
   domain: string;
   holdTimeoutMs: number;
   realistic?: boolean;
+  rateLimits: boolean;
+  rateLimitScope: 'domain' | 'client';
   number?: string[];
   roomCreationApi?: string;
   hmac?: string;
@@ -50,6 +58,7 @@ const emulator = await createEmulator({
   domainName: opts.domain,
   logger,
   holdTimeoutMs: opts.holdTimeoutMs,
+  rateLimits: { enabled: opts.rateLimits, scope: opts.rateLimitScope },
   ...(opts.realistic ? { latencies: realisticLatencies } : {}),
 });
 if (opts.number && opts.roomCreationApi) {
@@ -62,7 +71,8 @@ const wsOrigin = emulator.origin.replace(/^http/, 'ws');
 console.log(`Daily emulator listening
   REST API      ${emulator.apiUrl}   (Authorization: Bearer <--api-key>)
   call clients  ${wsOrigin}${CALL_CLIENT_WS_PATH}
-  control API   ${emulator.origin}/_emulator   (calls, faults, state)
+  control API   ${emulator.origin}/_emulator   (calls, faults, rate-limits, state)
+  rate limits   ${emulator.rateLimits.enabled ? `Daily's, ${opts.rateLimitScope}-wide` : 'off'}
   callDomain    ${emulator.callDomain}`);
 
 let stopping = false;

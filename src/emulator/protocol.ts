@@ -11,33 +11,24 @@ import type { CallClientEvent, CallClientEventMap, CallParticipant } from '../da
 /** Path of the call-client socket on the emulator's origin. */
 export const CALL_CLIENT_WS_PATH = '/_emulator/ws';
 
-export type ActionName =
-  | 'leave'
-  | 'send-audio'
-  | 'cancel-audio'
-  | 'send-dtmf'
-  | 'sip-call-transfer'
-  | 'sip-refer'
-  | 'start-transcription'
-  | 'stop-transcription'
-  | 'send-app-message'
-  | 'eject';
+/**
+ * The actions a call client may send (args and effects: docs/emulator.md, "Actions"). The server
+ * accepts exactly these (ws.ts), the core carries them out (actions.ts, a switch over this type).
+ */
+export const ACTION_NAMES = [
+  'leave',
+  'send-audio',
+  'cancel-audio',
+  'send-dtmf',
+  'sip-call-transfer',
+  'sip-refer',
+  'start-transcription',
+  'stop-transcription',
+  'send-app-message',
+  'eject',
+] as const;
 
-export interface ActionArgs {
-  leave: Record<string, never>;
-  /** `durationMs`: play-out time of the audio; the ack comes after it. */
-  'send-audio': { text?: string; durationMs: number };
-  /** Stops a `send-audio` still playing (its ack then carries `error: 'cancelled'`). */
-  'cancel-audio': { actionId: string | number };
-  'send-dtmf': { sessionId: string; tones: string };
-  'sip-call-transfer': { sessionId: string; toEndPoint: string };
-  'sip-refer': { sessionId: string; toEndPoint: string };
-  'start-transcription': { language?: string };
-  'stop-transcription': Record<string, never>;
-  /** `to`: a session id, or '*' / absent for everyone else. */
-  'send-app-message': { data: unknown; to?: string };
-  eject: { sessionId: string };
-}
+export type ActionName = (typeof ACTION_NAMES)[number];
 
 export type ClientMessage =
   | { type: 'join'; roomUrl: string; token?: string; userName?: string }

@@ -6,10 +6,15 @@ import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { ApiError, dailyErrorName, type EmulatorCore } from './core.js';
+import type { EmulatorCore, SocketCounts } from './core.js';
+import { ApiError, dailyErrorName } from './errors.js';
 import { checkScript, type CallImpl } from './call.js';
+import { LATENCY_NAMES } from './latencies.js';
+import { RateLimitSettingsSchema } from './rate-limits.js';
 import { webhookRoutes } from './webhooks.js';
-import type { CallerStep, DialinReadyMode, FaultSpec, Latencies, PinlessDialinEntry } from './types.js';
+import { FaultsUpdateSchema } from './fault-schema.js';
+import { WITHHELD_FROM } from './dialin.js';
+import type { CallerStep, Latencies, PinlessDialinEntry, WithheldStyle } from './types.js';
 
 type App = FastifyInstance;
 
@@ -53,7 +58,11 @@ export function dailyRoutes(core: EmulatorCore, apiKey: string) {
 
     // Faults and rate limit first (they stand for Daily's edge), then the bearer key.
     // (preValidation: after body parsing, so that the request log can name the callId.)
+    // Once per request: Fastify runs the plugin's hook and the not-found handler's own for unknown routes.
+    const guarded = new WeakSet<FastifyRequest>();
     const guard = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
+      if (guarded.has(req)) return undefined;
+      guarded.add(req);
       const path = v1Path(req.url);
       const d = core.faults.decide(req.method, path);
       if (d.delayMs > 0) await core.timers.sleep(d.delayMs);
@@ -61,10 +70,15 @@ export function dailyRoutes(core: EmulatorCore, apiKey: string) {
         const info = d.rateLimited ? 'rate limit exceeded' : `injected fault (${d.status})`;
         return sendError(reply, new ApiError(d.status, dailyErrorName(d.status), info, d.retryAfterSec));
       }
+      // Daily's REST docs: no (or a malformed) `Authorization: Bearer` header → 400 authorization-header-error;
+      // a key that is not valid → 401 authentication-error.
       const auth = req.headers.authorization;
       const m = typeof auth === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(auth) : null;
-      if (!m) return sendError(reply, new ApiError(401, 'authorization-header-error', 'missing or malformed Authorization header'));
+      if (!m) return sendError(reply, new ApiError(400, 'authorization-header-error', 'missing or malformed Authorization header'));
       if (!keyMatches(m[1]!, apiKey)) return sendError(reply, new ApiError(401, 'authentication-error', 'the API key is not valid'));
+      // Daily's per-domain limits count authenticated requests (rate-limits.ts). No Retry-After: Daily documents none.
+      const rl = core.rateLimits.take(req.method, path, req.ip);
+      if (!rl.ok) return sendError(reply, new ApiError(429, 'rate-limit-error', `rate limit exceeded (${rl.class} endpoints)`));
       return undefined;
     };
     app.addHook('preValidation', guard);
@@ -95,41 +109,37 @@ export function dailyRoutes(core: EmulatorCore, apiKey: string) {
         }
         // Like Daily: the array replaces the whole pinless_dialin configuration.
         if (props.pinless_dialin !== undefined) {
-          core.setPinless(props.pinless_dialin);
-          core.probe(core.getPinless());
+          core.pinless.set(props.pinless_dialin);
+          core.pinlessWebhook.probe(core.pinless.list());
         }
         return core.domainJson();
       },
     );
 
     // ── webhooks (webhooks.ts) ──
-    if (core.webhooks) await app.register(webhookRoutes(core.webhooks));
+    await app.register(webhookRoutes(core.webhooks));
 
     // ── domain-dialin-config ──
     app.get(
       '/domain-dialin-config',
       { schema: { querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })) }, { additionalProperties: true }) } },
       async (req) => {
-        const all = core.getPinless().map((e) => core.dialinConfigJson(e));
+        const all = core.pinless.list().map((e) => core.pinless.configJson(e));
         const data = all.slice(0, req.query.limit ?? 100);
         return { total_count: all.length, data };
       },
     );
-    app.get('/domain-dialin-config/:id', { schema: { params: IdParams } }, async (req) => {
-      const e = core.getPinless().find((p) => p.id === req.params.id);
-      if (!e) throw new ApiError(404, 'not-found', `dialin config ${req.params.id} not found`);
-      return core.dialinConfigJson(e);
-    });
+    app.get('/domain-dialin-config/:id', { schema: { params: IdParams } }, async (req) => core.pinless.get(req.params.id));
     const probed = (cfg: Record<string, unknown>): Record<string, unknown> => {
-      core.probe([cfg.config as PinlessDialinEntry]);
+      core.pinlessWebhook.probe([cfg.config as PinlessDialinEntry]);
       return cfg;
     };
-    app.post('/domain-dialin-config', { schema: { body: AnyObject } }, async (req) => probed(core.createDialinConfig(req.body)));
+    app.post('/domain-dialin-config', { schema: { body: AnyObject } }, async (req) => probed(core.pinless.create(req.body)));
     app.put('/domain-dialin-config/:id', { schema: { params: IdParams, body: AnyObject } }, async (req) =>
-      probed(core.updateDialinConfig(req.params.id, req.body)),
+      probed(core.pinless.update(req.params.id, req.body)),
     );
     app.delete('/domain-dialin-config/:id', { schema: { params: IdParams } }, async (req) => {
-      core.deleteDialinConfig(req.params.id);
+      core.pinless.delete(req.params.id);
       return { deleted: true, id: req.params.id };
     });
 
@@ -143,8 +153,8 @@ export function dailyRoutes(core: EmulatorCore, apiKey: string) {
         },
       },
       async (req) => {
-        await core.timers.sleep(core.latencies.roomCreateMs);
-        return core.roomJson(core.createRoom(req.body));
+        await core.timers.sleep(core.latencies.values.roomCreateMs);
+        return core.rooms.toJson(core.createRoom(req.body));
       },
     );
     app.get(
@@ -152,26 +162,26 @@ export function dailyRoutes(core: EmulatorCore, apiKey: string) {
       { schema: { querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })) }, { additionalProperties: true }) } },
       async (req) => {
         const rooms = [...core.rooms.values()].sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
-        return { total_count: rooms.length, data: rooms.slice(0, req.query.limit ?? 100).map((r) => core.roomJson(r)) };
+        return { total_count: rooms.length, data: rooms.slice(0, req.query.limit ?? 100).map((r) => core.rooms.toJson(r)) };
       },
     );
-    app.get('/rooms/:name', { schema: { params: NameParams } }, async (req) => core.roomJson(core.getRoom(req.params.name)));
+    app.get('/rooms/:name', { schema: { params: NameParams } }, async (req) => core.rooms.toJson(core.rooms.require(req.params.name)));
     app.delete('/rooms/:name', { schema: { params: NameParams, response: { 200: Type.Object({ deleted: Type.Boolean(), name: Type.String() }) } } }, async (req) => {
-      await core.timers.sleep(core.latencies.roomDeleteMs);
-      core.deleteRoom(req.params.name);
+      await core.timers.sleep(core.latencies.values.roomDeleteMs);
+      core.sessions.deleteRoom(req.params.name);
       return { deleted: true, name: req.params.name };
     });
 
     // ── meeting tokens ──
     app.post('/meeting-tokens', { schema: { body: AnyObject, response: { 200: Type.Object({ token: Type.String() }) } } }, async (req) => {
-      await core.timers.sleep(core.latencies.tokenCreateMs);
-      return { token: core.createToken(req.body) };
+      await core.timers.sleep(core.latencies.values.tokenCreateMs);
+      return { token: core.tokens.create(req.body) };
     });
 
     app.get(
       '/meeting-tokens/:token',
       { schema: { params: Type.Object({ token: Type.String({ minLength: 1, maxLength: 4096 }) }), response: { 200: AnyObject } } },
-      async (req) => core.inspectToken(req.params.token),
+      async (req) => core.tokens.inspect(req.params.token),
     );
 
     // ── pinless dial-in ──
@@ -186,8 +196,8 @@ export function dailyRoutes(core: EmulatorCore, apiKey: string) {
         },
       },
       async (req) => {
-        await core.timers.sleep(core.latencies.pinlessUpdateMs);
-        core.pinlessCallUpdate(req.body);
+        await core.timers.sleep(core.latencies.values.pinlessUpdateMs);
+        core.dialin.pinlessCallUpdate(req.body);
         // Daily's documented example answer.
         return { ok: 'true' };
       },
@@ -211,20 +221,8 @@ export function callJson(c: CallImpl): Record<string, unknown> {
   };
 }
 
-const FaultSchema = Type.Object(
-  {
-    method: Type.Optional(Type.String()),
-    path: Type.String({ pattern: '^/' }),
-    status: Type.Optional(Type.Integer({ minimum: 100, maximum: 599 })),
-    times: Type.Optional(Type.Integer({ minimum: 1 })),
-    retryAfterSec: Type.Optional(Type.Integer({ minimum: 0 })),
-    delayMs: Type.Optional(Type.Integer({ minimum: 0 })),
-  },
-  { additionalProperties: false },
-);
-
 /** The control API for tools outside the process. Register with `{prefix: '/_emulator'}`. */
-export function controlRoutes(core: EmulatorCore, onLatencies: (l: Partial<Latencies>) => void) {
+export function controlRoutes(core: EmulatorCore, sockets: () => SocketCounts) {
   return async function plugin(fastify: App): Promise<void> {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
     const getCall = (id: string): CallImpl => {
@@ -240,7 +238,8 @@ export function controlRoutes(core: EmulatorCore, onLatencies: (l: Partial<Laten
           body: Type.Object(
             {
               to: Type.String({ minLength: 1, maxLength: 512 }),
-              from: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })),
+              from: Type.Optional(Type.String({ maxLength: 512 })),
+              withheld: Type.Optional(Type.Union(Object.keys(WITHHELD_FROM).map((k) => Type.Literal(k)))),
               sipHeaders: Type.Optional(Type.Record(Type.String(), Type.String())),
               script: Type.Optional(Type.Array(AnyObject, { maxItems: 1000 })),
             },
@@ -251,9 +250,10 @@ export function controlRoutes(core: EmulatorCore, onLatencies: (l: Partial<Laten
       async (req) => {
         const problem = req.body.script === undefined ? undefined : checkScript(req.body.script);
         if (problem) throw new ApiError(400, 'invalid-request-error', problem);
-        const call = core.placeCall({
+        const call = core.dialin.placeCall({
           to: req.body.to,
-          ...(req.body.from ? { from: req.body.from } : {}),
+          ...(req.body.from !== undefined ? { from: req.body.from } : {}),
+          ...(req.body.withheld !== undefined ? { withheld: req.body.withheld as WithheldStyle } : {}),
           ...(req.body.sipHeaders ? { sipHeaders: req.body.sipHeaders } : {}),
           ...(req.body.script ? { script: req.body.script as unknown as CallerStep[] } : {}),
         });
@@ -294,49 +294,33 @@ export function controlRoutes(core: EmulatorCore, onLatencies: (l: Partial<Laten
       rateLimit: core.faults.rateLimit,
     });
     app.get('/faults', { schema: { response: { 200: AnyObject } } }, async () => faultState());
-    app.post(
-      '/faults',
-      {
-        schema: {
-          body: Type.Object(
-            {
-              inject: Type.Optional(Type.Union([FaultSchema, Type.Array(FaultSchema)])),
-              dialinReady: Type.Optional(Type.Union([Type.Literal('normal'), Type.Literal('never'), Type.Literal('twice')])),
-              dialinReadyDelayMs: Type.Optional(Type.Integer({ minimum: 0 })),
-              rateLimit: Type.Optional(
-                Type.Union([Type.Object({ requests: Type.Integer({ minimum: 0 }), windowMs: Type.Integer({ minimum: 1 }) }), Type.Null()]),
-              ),
-            },
-            { additionalProperties: false },
-          ),
-        },
-      },
-      async (req) => {
-        const b = req.body;
-        const list = b.inject === undefined ? [] : Array.isArray(b.inject) ? b.inject : [b.inject];
-        for (const f of list) {
-          try {
-            core.faults.inject(f as FaultSpec);
-          } catch (err) {
-            throw new ApiError(400, 'invalid-request-error', (err as Error).message);
-          }
-        }
-        if (b.dialinReady !== undefined) core.faults.dialinReady = b.dialinReady as DialinReadyMode;
-        if (b.dialinReadyDelayMs !== undefined) core.faults.dialinReadyDelayMs = b.dialinReadyDelayMs;
-        if (b.rateLimit !== undefined) core.faults.rateLimit = b.rateLimit;
-        return faultState();
-      },
-    );
+    app.post('/faults', { schema: { body: FaultsUpdateSchema } }, async (req) => {
+      try {
+        core.faults.apply(req.body);
+      } catch (err) {
+        throw new ApiError(400, 'invalid-request-error', (err as Error).message);
+      }
+      return faultState();
+    });
     app.delete('/faults', { schema: { response: { 200: AnyObject } } }, async () => {
       core.faults.clear();
       return faultState();
     });
 
-    app.get('/state', { schema: { response: { 200: AnyObject } } }, async () => core.snapshot());
-    app.get('/pinless-dialin', { schema: { response: { 200: AnyObject } } }, async () => ({ pinless_dialin: core.getPinless() }));
+    app.get('/rate-limits', { schema: { response: { 200: AnyObject } } }, async () => core.rateLimits.settings());
+    app.put('/rate-limits', { schema: { body: RateLimitSettingsSchema } }, async (req) => {
+      try {
+        core.rateLimits.update(req.body);
+      } catch (err) {
+        throw new ApiError(400, 'invalid-request-error', (err as Error).message);
+      }
+      return core.rateLimits.settings();
+    });
+    app.get('/state', { schema: { response: { 200: AnyObject } } }, async () => core.snapshot(sockets()));
+    app.get('/pinless-dialin', { schema: { response: { 200: AnyObject } } }, async () => ({ pinless_dialin: core.pinless.list() }));
     app.put('/pinless-dialin', { schema: { body: Type.Object({ pinless_dialin: Type.Array(AnyObject) }) } }, async (req) => {
-      core.setPinless(req.body.pinless_dialin);
-      return { pinless_dialin: core.getPinless() };
+      core.pinless.set(req.body.pinless_dialin);
+      return { pinless_dialin: core.pinless.list() };
     });
     app.put(
       '/latencies',
@@ -344,7 +328,7 @@ export function controlRoutes(core: EmulatorCore, onLatencies: (l: Partial<Laten
         schema: {
           body: Type.Object(
             Object.fromEntries(
-              ['roomCreateMs', 'tokenCreateMs', 'roomDeleteMs', 'joinMs', 'dialinReadyMs', 'pinlessUpdateMs', 'connectMs', 'webhookMs'].map((k) => [
+              LATENCY_NAMES.map((k) => [
                 k,
                 Type.Optional(Type.Integer({ minimum: 0 })),
               ]),
@@ -354,8 +338,8 @@ export function controlRoutes(core: EmulatorCore, onLatencies: (l: Partial<Laten
         },
       },
       async (req) => {
-        onLatencies(req.body as Partial<Latencies>);
-        return core.latencies;
+        core.latencies.set(req.body as Partial<Latencies>);
+        return core.latencies.values;
       },
     );
   };

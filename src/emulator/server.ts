@@ -1,14 +1,15 @@
 /**
- * The local Daily emulator: one Fastify instance (REST under /v1, control API under
+ * The local Daily emulator, in process: one Fastify instance (REST under /v1, control API under
  * /_emulator) and a WebSocket server on the same HTTP server (call clients, call events).
+ * This module is the emulator's public entry (`patchbay/emulator`): `createEmulator` (alias
+ * `startEmulator`) → `Emulator` (`origin`, `apiUrl`, control methods, `close()`), and the types.
  */
 import Fastify from 'fastify';
 import { pino } from 'pino';
-import { EmulatorCore } from './core.js';
+import { EmulatorCore, type SocketCounts } from './core.js';
 import { controlRoutes, dailyRoutes, installErrorHandling } from './rest.js';
-import { DomainWebhooks, webhookObserver } from './webhooks.js';
 import { EmulatorSockets } from './ws.js';
-import { zeroLatencies, type Emulator, type EmulatorOptions, type Latencies } from './types.js';
+import type { Emulator, EmulatorOptions } from './types.js';
 
 export type {
   CallEnd,
@@ -22,64 +23,68 @@ export type {
   EndReason,
   FaultControl,
   FaultSpec,
+  FaultsUpdate,
   Latencies,
   PinlessDialinEntry,
   PlaceCallOptions,
   RateLimit,
+  RateLimitClass,
+  RateLimitControl,
+  RateLimitSettings,
+  RateWindow,
   RequestLogEntry,
   TranscriptLine,
   WebhookLogEntry,
   WebhookRecord,
 } from './types.js';
 export { realisticLatencies, zeroLatencies } from './types.js';
+export { DAILY_RATE_LIMITS } from './rate-limits.js';
 
 const DEFAULT_HOLD_TIMEOUT_MS = 60_000;
+
+/** Starts an emulator listening on `host:port` (default 127.0.0.1, ephemeral); `close()` stops it. */
 
 export async function createEmulator(opts: EmulatorOptions): Promise<Emulator> {
   if (typeof opts.apiKey !== 'string' || opts.apiKey.length === 0) throw new TypeError('createEmulator: apiKey is required');
   const logger = (opts.logger ?? pino({ level: 'silent' })).child({ component: 'emulator' });
+  let origin = 'http://127.0.0.1:0';
   const core = new EmulatorCore({
     domainName: opts.domainName ?? 'emulator',
     logger,
-    latencies: { ...zeroLatencies },
+    latencies: opts.latencies ?? {},
     holdTimeoutMs: opts.holdTimeoutMs ?? DEFAULT_HOLD_TIMEOUT_MS,
     dtmfGapMs: opts.dtmfGapMs ?? 100,
     webhookTimeoutMs: opts.webhookTimeoutMs ?? 10_000,
+    ...(opts.domainWebhooks ? { domainWebhooks: opts.domainWebhooks } : {}),
+    origin: () => origin,
+    apiKey: opts.apiKey,
+    ...(opts.rateLimits === undefined ? {} : { rateLimits: opts.rateLimits }),
   });
-  core.webhooks = new DomainWebhooks({ domainId: core.domainId, timers: core.timers, log: logger, ...opts.domainWebhooks });
-  core.observer = webhookObserver(core.webhooks, core.domainId);
-  const setLatencies = (l: Partial<Latencies>): void => {
-    for (const [k, v] of Object.entries(l)) {
-      if (v === undefined) continue;
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new RangeError(`latency ${k} must be a number >= 0`);
-      if (!(k in core.latencies)) throw new RangeError(`unknown latency ${k}`);
-      (core.latencies as unknown as Record<string, number>)[k] = v;
-    }
-  };
-  setLatencies(opts.latencies ?? {});
 
   // Fastify does not log requests (headers carry the API key); the core logs what matters, at debug.
   const app = Fastify({ logger: false, forceCloseConnections: true, bodyLimit: 1024 * 1024, routerOptions: { maxParamLength: 4096 } });
   installErrorHandling(app, core);
+  // The sockets exist once the app is ready; the control API's /state asks for their counts later.
+  let sockets: EmulatorSockets | undefined;
+  const counts = (): SocketCounts => sockets?.counts() ?? { clients: 0, sockets: 0 };
   await app.register(dailyRoutes(core, opts.apiKey), { prefix: '/v1' });
-  await app.register(controlRoutes(core, setLatencies), { prefix: '/_emulator' });
+  await app.register(controlRoutes(core, counts), { prefix: '/_emulator' });
   await app.ready();
-  const sockets = new EmulatorSockets(core, app.server);
+  const ws = (sockets = new EmulatorSockets(core, app.server));
 
   const host = opts.host ?? '127.0.0.1';
   try {
     await app.listen({ host, port: opts.port ?? 0 });
   } catch (err) {
     core.close();
-    await sockets.close();
+    await ws.close();
     await app.close();
     throw err;
   }
   const addr = app.server.address();
   if (addr === null || typeof addr === 'string') throw new Error('emulator: unexpected server address');
   const hostPart = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  const origin = `http://${hostPart}:${addr.port}`;
-  core.origin = origin;
+  origin = `http://${hostPart}:${addr.port}`;
   logger.info({ origin }, 'emulator listening');
 
   let closing: Promise<void> | undefined;
@@ -87,19 +92,26 @@ export async function createEmulator(opts: EmulatorOptions): Promise<Emulator> {
     origin,
     apiUrl: `${origin}/v1`,
     callDomain: core.callDomain,
-    setPinlessDialin: (entries) => core.setPinless(entries),
-    getPinlessDialin: () => core.getPinless().map(({ id: _id, ...e }) => e),
-    placeCall: (o) => core.placeCall(o),
-    getCall: (id) => core.calls.get(id) ?? core.getCallByCallId(id),
+    setPinlessDialin: (entries) => core.pinless.set(entries),
+    getPinlessDialin: () => core.pinless.plain(),
+    placeCall: (o) => core.dialin.placeCall(o),
+    getCall: (id) => core.calls.get(id) ?? core.calls.getByCallId(id),
     faults: core.faults,
     requestLog: core.requestLog,
-    webhookLog: core.webhookLog,
-    setLatencies,
-    snapshot: () => core.snapshot(),
+    webhookLog: core.pinlessWebhook.log,
+    setLatencies: (l) => core.latencies.set(l),
+    rateLimits: {
+      get enabled() {
+        return core.rateLimits.enabled;
+      },
+      settings: () => core.rateLimits.settings(),
+      update: (s) => core.rateLimits.update(s),
+    },
+    snapshot: () => core.snapshot(counts()),
     close: () => {
       closing ??= (async () => {
         core.close();
-        await sockets.close();
+        await ws.close();
         await app.close();
         logger.info('emulator closed');
       })();
@@ -108,3 +120,6 @@ export async function createEmulator(opts: EmulatorOptions): Promise<Emulator> {
   };
   return emulator;
 }
+
+/** The same as `createEmulator`. */
+export const startEmulator = createEmulator;

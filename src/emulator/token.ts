@@ -1,7 +1,7 @@
 /**
- * Meeting tokens: HS256 JWTs signed with a key private to one emulator instance.
- * Claims follow the abbreviated style of Daily's tokens: r (room), u (user name),
- * o (owner), d (domain id), exp, iat. Anyone can read them; only the emulator can mint them.
+ * Meeting tokens as Daily makes them: HS256 JWTs signed with the domain's API key, with Daily's
+ * abbreviated claims (tokens.ts, TOKEN_CLAIMS): r (room), u (user name), ud (user id), o (owner),
+ * d (domain id), iat, exp, nbf, …. Anyone can read them; only the key's holder can sign them.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
@@ -12,6 +12,9 @@ export interface TokenClaims {
   d: string;
   iat: number;
   exp?: number;
+  nbf?: number;
+  /** Daily's other abbreviated claims (ud, k, ejt, …). */
+  [claim: string]: unknown;
 }
 
 const b64url = (b: Buffer | string): string => Buffer.from(b).toString('base64url');
@@ -40,7 +43,10 @@ export function verifyToken(token: string, key: Buffer, nowSec = Date.now() / 10
   } catch {
     return { ok: false, reason: 'malformed' };
   }
-  if (typeof claims !== 'object' || claims === null) return { ok: false, reason: 'malformed' };
+  if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) return { ok: false, reason: 'malformed' };
+  for (const k of ['exp', 'nbf', 'iat'] as const) {
+    if (claims[k] !== undefined && (typeof claims[k] !== 'number' || !Number.isFinite(claims[k]))) return { ok: false, reason: 'malformed' };
+  }
   if (typeof claims.exp === 'number' && claims.exp <= nowSec) return { ok: false, reason: 'expired' };
   return { ok: true, claims };
 }

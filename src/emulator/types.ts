@@ -1,5 +1,9 @@
 /** Public types of the Daily emulator. */
 import type { Logger } from 'pino';
+import type { DialinReadyMode, FaultSpec, FaultsUpdate, RateLimit } from './fault-schema.js';
+import type { RateLimitClass, RateLimitSettings, RateWindow } from './rate-limits.js';
+
+export type { RateLimitClass, RateLimitSettings, RateWindow } from './rate-limits.js';
 
 /** Simulated latencies of the emulated platform, in ms. All 0 by default (tests). */
 export interface Latencies {
@@ -75,6 +79,11 @@ export interface EmulatorOptions {
   dtmfGapMs?: number;
   /** Timeout of the webhook POST to `room_creation_api`. Default 10 000. */
   webhookTimeoutMs?: number;
+  /**
+   * Daily's REST rate limits (rate-limits.ts): on by default, domain-wide like Daily's.
+   * `false` turns them off (tests that test something else and burst); an object changes scope or windows.
+   */
+  rateLimits?: boolean | RateLimitSettings;
   /** Domain webhooks (`/v1/webhooks`, src/emulator/webhooks.ts): verification and delivery timeouts, first retry gap. */
   domainWebhooks?: { verifyTimeoutMs?: number; deliveryTimeoutMs?: number; retryBaseMs?: number };
 }
@@ -86,10 +95,21 @@ export type CallerStep =
   | { waitFor: 'connected' | 'say'; match?: string; timeoutMs?: number }
   | { hangup: true };
 
+/**
+ * A withheld caller ID, as it may reach the pinless webhook's `From` (Daily documents none; these
+ * are the forms carriers and SIP use): `anonymous`, `Anonymous`, `restricted`, `unavailable`,
+ * `empty` (""), `sip-anonymous` (`sip:anonymous@anonymous.invalid`, RFC 3261 §8.1.1.3 / RFC 5767),
+ * `absent` (no `From` in the webhook at all).
+ */
+export type WithheldStyle = 'anonymous' | 'Anonymous' | 'restricted' | 'unavailable' | 'empty' | 'sip-anonymous' | 'absent';
+
 export interface PlaceCallOptions {
   /** A phone number or SIP URI configured in pinless_dialin. */
   to: string;
+  /** The caller's number (any string, even ""); default a random +1555… number. Ignored with `withheld`. */
   from?: string;
+  /** Place the call with a withheld caller ID in this form. */
+  withheld?: WithheldStyle;
   sipHeaders?: Record<string, string>;
   script?: CallerStep[];
 }
@@ -156,30 +176,12 @@ export interface EmulatedCall {
   hangup(): void;
 }
 
-export interface FaultSpec {
-  /** Default: any method. */
-  method?: string;
-  /** Path under /v1, e.g. '/rooms' (also matches '/rooms/x'), '/dialin/pinlessCallUpdate'. */
-  path: string;
-  /** Status to answer with. Omit with `delayMs` for a delay-only fault. */
-  status?: number;
-  /** How many requests the fault applies to. Default 1. */
-  times?: number;
-  retryAfterSec?: number;
-  /** Hang before answering (timeouts). */
-  delayMs?: number;
-}
-
-export interface RateLimit {
-  /** Requests allowed per window (all /v1 routes together). */
-  requests: number;
-  windowMs: number;
-}
-
-export type DialinReadyMode = 'normal' | 'never' | 'twice';
+export type { DialinReadyMode, FaultSpec, FaultsUpdate, RateLimit } from './fault-schema.js';
 
 export interface FaultControl {
   inject(f: FaultSpec): void;
+  /** Applies a `POST /_emulator/faults` body (inject, dialinReady, dialinReadyDelayMs, rateLimit). */
+  apply(u: FaultsUpdate): void;
   /** Removes injected faults, rate limit, and resets dialinReady/dialinReadyDelayMs. */
   clear(): void;
   dialinReady: DialinReadyMode;
@@ -245,6 +247,15 @@ export interface Emulator {
   /** The last 10 000 webhooks and probes sent to `room_creation_api` URLs, oldest first. */
   readonly webhookLog: readonly WebhookLogEntry[];
   setLatencies(l: Partial<Latencies>): void;
+  /** Daily's rate limits, changeable while running (also `GET/PUT /_emulator/rate-limits`). */
+  readonly rateLimits: RateLimitControl;
   snapshot(): EmulatorSnapshot;
   close(): Promise<void>;
+}
+
+export interface RateLimitControl {
+  readonly enabled: boolean;
+  settings(): { enabled: boolean; scope: 'domain' | 'client'; classes: Record<RateLimitClass, RateWindow[]> };
+  /** Changes what is given (e.g. `{enabled: false}`); forgets the requests counted so far. */
+  update(s: RateLimitSettings): void;
 }

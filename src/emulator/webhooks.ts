@@ -22,7 +22,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { signWebhook } from '../daily/signature.js';
 import { basicAuthHeader, WEBHOOK_VERIFICATION_BODY } from '../daily/webhook-events.js';
-import { ApiError } from './core.js';
+import { ApiError } from './errors.js';
 import type { Timers } from './timers.js';
 
 /** Event types Daily accepts in `eventTypes` (the emulator sends the dial-in, meeting and participant ones). */

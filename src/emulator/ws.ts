@@ -7,22 +7,13 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
-import { ActionError, type BotParticipant, type EmulatorCore } from './core.js';
-import { CALL_CLIENT_WS_PATH, WS_CLOSE, type ActionName, type ServerMessage } from './protocol.js';
+import type { EmulatorCore, SocketCounts } from './core.js';
+import { ActionError } from './errors.js';
+import { participantJson, type BotParticipant } from './model.js';
+import { ACTION_NAMES, CALL_CLIENT_WS_PATH, WS_CLOSE, type ActionName, type ServerMessage } from './protocol.js';
 
 const MAX_MESSAGE_BYTES = 256 * 1024;
-const ACTIONS = new Set<ActionName>([
-  'leave',
-  'send-audio',
-  'cancel-audio',
-  'send-dtmf',
-  'sip-call-transfer',
-  'sip-refer',
-  'start-transcription',
-  'stop-transcription',
-  'send-app-message',
-  'eject',
-]);
+const ACTIONS: ReadonlySet<string> = new Set<ActionName>(ACTION_NAMES);
 
 export class EmulatorSockets {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
@@ -36,8 +27,11 @@ export class EmulatorSockets {
     private readonly server: Server,
   ) {
     server.on('upgrade', this.onUpgrade);
-    core.socketCount = () => this.sockets.size;
-    core.clientCount = () => this.clientSockets.size;
+  }
+
+  /** Open call-client sockets and all open sockets. */
+  counts(): SocketCounts {
+    return { clients: this.clientSockets.size, sockets: this.sockets.size };
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -107,7 +101,7 @@ export class EmulatorSockets {
     };
 
     ws.on('close', () => {
-      if (participant) this.core.removeBot(participant, 'disconnected');
+      if (participant) this.core.sessions.removeBot(participant, 'disconnected');
       participant = undefined;
     });
 
@@ -127,11 +121,11 @@ export class EmulatorSockets {
         }
         joining = true;
         void (async () => {
-          await this.core.timers.sleep(this.core.latencies.joinMs);
+          await this.core.timers.sleep(this.core.latencies.values.joinMs);
           if (ws.readyState !== WebSocket.OPEN) return;
-          let checked: ReturnType<EmulatorCore['checkJoin']>;
+          let checked: ReturnType<EmulatorCore['sessions']['checkJoin']>;
           try {
-            checked = this.core.checkJoin(msg.roomUrl, msg.token);
+            checked = this.core.sessions.checkJoin(msg.roomUrl, msg.token);
           } catch (err) {
             const e = err as ActionError;
             send({ type: 'join-error', code: e.code ?? 'error', message: e.message });
@@ -156,9 +150,9 @@ export class EmulatorSockets {
           };
           participant = p;
           joining = false;
-          const others = [...checked.room.participants.values()].map((q) => this.core.participantJson(q, sessionId));
-          send({ type: 'joined', localSessionId: sessionId, participants: [this.core.participantJson(p, sessionId), ...others] });
-          this.core.addBot(p);
+          const others = [...checked.room.participants.values()].map((q) => participantJson(q, sessionId));
+          send({ type: 'joined', localSessionId: sessionId, participants: [participantJson(p, sessionId), ...others] });
+          this.core.sessions.addBot(p);
           log.debug({ room: checked.room.name, sessionId, owner: p.owner }, 'emulator: bot joined');
         })();
         return;
@@ -180,7 +174,7 @@ export class EmulatorSockets {
           return;
         }
         const args = typeof msg.args === 'object' && msg.args !== null ? (msg.args as Record<string, unknown>) : {};
-        this.core.action(p, id, action, args).then(
+        this.core.actions.run(p, id, action, args).then(
           () => {
             send({ type: 'ack', id });
             if (action === 'leave') {

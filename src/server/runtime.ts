@@ -91,7 +91,13 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     if (!emulator) {
       const { createEmulator } = await import('../emulator/server.js');
       apiKey = config.emulator.apiKey ?? `emu_${randomBytes(12).toString('hex')}`;
-      emulator = await createEmulator({ host: config.emulator.host, port: config.emulator.port, apiKey, logger: logger.child({ component: 'emulator' }) });
+      emulator = await createEmulator({
+        host: config.emulator.host,
+        port: config.emulator.port,
+        apiKey,
+        logger: logger.child({ component: 'emulator' }),
+        rateLimits: config.emulator.rateLimits,
+      });
       ownEmulator = true;
     }
     else apiKey = opts.emulator!.apiKey;

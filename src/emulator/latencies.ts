@@ -1,0 +1,22 @@
+/** The emulated platform's latencies, changeable while running (`setLatencies`, `PUT /_emulator/latencies`). */
+import { zeroLatencies, type Latencies } from './types.js';
+
+export const LATENCY_NAMES = Object.keys(zeroLatencies) as Array<keyof Latencies>;
+
+export class LatencySettings {
+  readonly values: Latencies = { ...zeroLatencies };
+
+  constructor(initial: Partial<Latencies> = {}) {
+    this.set(initial);
+  }
+
+  /** Throws RangeError for an unknown name or a value that is not a number >= 0. */
+  set(l: Partial<Latencies>): void {
+    for (const [k, v] of Object.entries(l)) {
+      if (v === undefined) continue;
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new RangeError(`latency ${k} must be a number >= 0`);
+      if (!(k in this.values)) throw new RangeError(`unknown latency ${k}`);
+      this.values[k as keyof Latencies] = v;
+    }
+  }
+}

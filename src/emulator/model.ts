@@ -1,0 +1,90 @@
+/** The emulated platform's data: rooms, participants, SIP endpoints, and small shared helpers. */
+import { randomBytes } from 'node:crypto';
+import type { CallParticipant } from '../daily/call-client.js';
+import type { CallImpl } from './call.js';
+import type { ServerMessage } from './protocol.js';
+
+export interface BotParticipant {
+  kind: 'bot';
+  sessionId: string;
+  userName: string;
+  owner: boolean;
+  room: Room;
+  joinedAt: number;
+  /** Audio still playing, by action id: cancel functions. */
+  audio: Map<string | number, () => void>;
+  send(msg: ServerMessage): void;
+  /** Closes the socket (server side). */
+  close(code: number, reason: string): void;
+}
+
+export interface SipParticipant {
+  kind: 'sip';
+  sessionId: string;
+  userName: string;
+  call: CallImpl;
+  endpoint: string;
+}
+
+export type Participant = BotParticipant | SipParticipant;
+
+export interface SipEndpoint {
+  uri: string;
+  ready: boolean;
+  /** The call forwarded to (or connected through) this endpoint. */
+  callId?: string;
+}
+
+/** A room's `properties.sip`, as validated (rooms.ts) and returned in `config.sip`. */
+export interface RoomSip {
+  display_name: string;
+  video: boolean;
+  sip_mode: 'dial-in';
+  num_endpoints: number;
+  provider?: string;
+  codecs?: unknown;
+}
+
+export interface Room {
+  id: string;
+  name: string;
+  url: string;
+  privacy: 'public' | 'private' | 'org';
+  createdAt: string;
+  properties: Record<string, unknown>;
+  sip?: RoomSip;
+  endpoints: SipEndpoint[];
+  participants: Map<string, Participant>;
+  sessionActive: boolean;
+  sessionCancels: Set<() => void>;
+  transcription: boolean;
+  expCancel?: () => void;
+}
+
+export const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export function randomName(): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+  const b = randomBytes(20);
+  return [...b].map((x) => alphabet[x % alphabet.length]).join('');
+}
+
+export function randomDigits(n: number): string {
+  return [...randomBytes(n)].map((x) => String(x % 10)).join('');
+}
+
+/** `sip:user@host?params` → `sip:user@host` (Daily accepts e.g. `?x-daily_display_name=`). */
+export function sipBase(uri: string): string {
+  const q = uri.indexOf('?');
+  const s = q < 0 ? uri : uri.slice(0, q);
+  return s.trim().toLowerCase();
+}
+
+export function participantJson(p: Participant, localSessionId?: string): CallParticipant {
+  return {
+    sessionId: p.sessionId,
+    userName: p.userName,
+    local: p.sessionId === localSessionId,
+    ...(p.kind === 'sip' ? { isSip: true } : { isSip: false }),
+  };
+}

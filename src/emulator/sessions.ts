@@ -1,0 +1,153 @@
+/**
+ * Participants and room sessions: joins, the session that starts with the first participant
+ * (and registers the SIP endpoints: `dialin-ready`), leaving, ejection at room deletion or expiry.
+ *
+ * As on Daily, a session lasts while anyone is in the room: a caller left alone by the bot stays
+ * (in silence) until they hang up or the room is deleted or expires; when the session ends,
+ * endpoints unregister and a connected caller is dropped.
+ */
+import type { Logger } from 'pino';
+import type { CallClientEvent, CallClientEventMap } from '../daily/call-client.js';
+import type { CallRegistry } from './call-registry.js';
+import { ActionError } from './errors.js';
+import type { Faults } from './faults.js';
+import type { LatencySettings } from './latencies.js';
+import { participantJson, type BotParticipant, type Room } from './model.js';
+import { WS_CLOSE, type ServerMessage } from './protocol.js';
+import type { RoomStore } from './rooms.js';
+import type { Timers } from './timers.js';
+import type { JoinGrant, MeetingTokens } from './tokens.js';
+import type { PlatformObserver } from './webhooks.js';
+
+export interface SessionsDeps {
+  rooms: RoomStore;
+  calls: CallRegistry;
+  tokens: MeetingTokens;
+  timers: Timers;
+  latencies: LatencySettings;
+  faults: Faults;
+  observer: PlatformObserver;
+  logger: Logger;
+}
+
+export class Sessions {
+  constructor(private readonly d: SessionsDeps) {}
+
+  /** Validates a join; throws ActionError(code) on refusal. */
+  checkJoin(roomUrl: unknown, token: unknown): JoinGrant & { room: Room } {
+    if (typeof roomUrl !== 'string') throw new ActionError('invalid-request', 'roomUrl is required');
+    let name: string;
+    try {
+      const u = new URL(roomUrl);
+      name = decodeURIComponent(u.pathname.replace(/^\/+|\/+$/g, ''));
+    } catch {
+      throw new ActionError('invalid-request', 'roomUrl is not a URL');
+    }
+    const room = this.d.rooms.get(name);
+    if (!room) throw new ActionError('no-room', "The meeting you're trying to join does not exist.");
+    const nowSec = Date.now() / 1000;
+    const exp = room.properties.exp;
+    if (typeof exp === 'number' && exp <= nowSec) throw new ActionError('exp-room', 'The meeting has expired.');
+    const nbf = room.properties.nbf;
+    if (typeof nbf === 'number' && nbf > nowSec) throw new ActionError('nbf-room', 'The meeting is not available yet.');
+    if (token === undefined || token === null || token === '') {
+      if (room.privacy !== 'public') throw new ActionError('not-allowed', 'This room is private: a meeting token is required.');
+      return { room, owner: false };
+    }
+    if (typeof token !== 'string') throw new ActionError('invalid-token', 'token must be a string');
+    return { room, ...this.d.tokens.checkJoin(token, room.name, nowSec) };
+  }
+
+  broadcast<E extends CallClientEvent>(room: Room, event: E, payload: CallClientEventMap[E], exceptSessionId?: string): void {
+    for (const p of room.participants.values()) {
+      if (p.kind === 'bot' && p.sessionId !== exceptSessionId) p.send({ type: 'event', event, payload } as ServerMessage);
+    }
+  }
+
+  /** Adds a joined bot; starts the session (and SIP worker registration) for the first one. */
+  addBot(p: BotParticipant): void {
+    const room = p.room;
+    if (!room.sessionActive) this.d.observer.meetingStarted(room.name);
+    room.participants.set(p.sessionId, p);
+    this.broadcast(room, 'participant-joined', { participant: participantJson(p) }, p.sessionId);
+    this.d.observer.participantJoined(room.name, { sessionId: p.sessionId, userName: p.userName, owner: p.owner });
+    if (!room.sessionActive) {
+      room.sessionActive = true;
+      if (room.endpoints.length > 0) this.scheduleDialinReady(room);
+    }
+  }
+
+  private scheduleDialinReady(room: Room): void {
+    const delay = this.d.latencies.values.dialinReadyMs + this.d.faults.dialinReadyDelayMs;
+    const cancel = this.d.timers.after(delay, () => {
+      room.sessionCancels.delete(cancel);
+      if (!room.sessionActive || !this.d.rooms.isCurrent(room)) return;
+      const mode = this.d.faults.dialinReady;
+      if (mode === 'never') return;
+      for (const ep of room.endpoints) {
+        ep.ready = true;
+        this.broadcast(room, 'dialin-ready', { sipEndpoint: ep.uri });
+        this.d.observer.dialinReady(room.name, ep.uri);
+        if (mode === 'twice') this.broadcast(room, 'dialin-ready', { sipEndpoint: ep.uri });
+      }
+    });
+    room.sessionCancels.add(cancel);
+  }
+
+  endSession(room: Room): void {
+    room.sessionActive = false;
+    room.transcription = false;
+    for (const c of room.sessionCancels) c();
+    room.sessionCancels.clear();
+    for (const ep of room.endpoints) ep.ready = false;
+    for (const p of [...room.participants.values()]) if (p.kind === 'sip') p.call.end('room_closed');
+    this.d.calls.endBoundFor(room.name);
+    this.d.observer.meetingEnded(room.name);
+  }
+
+  /** A bot left (leave, socket closed, ejected). */
+  removeBot(p: BotParticipant, reason: string, o: { notify: boolean } = { notify: true }): void {
+    const room = p.room;
+    if (room.participants.get(p.sessionId) !== p) return;
+    for (const cancel of p.audio.values()) cancel();
+    p.audio.clear();
+    room.participants.delete(p.sessionId);
+    if (o.notify) this.broadcast(room, 'participant-left', { participant: participantJson(p), reason });
+    this.d.observer.participantLeft(room.name, { sessionId: p.sessionId, userName: p.userName, owner: p.owner });
+    if (room.participants.size === 0 && room.sessionActive) this.endSession(room);
+  }
+
+  /** Ejects a bot with a fatal `error` and `left-meeting {reason: code}`, and closes its socket. */
+  ejectBot(p: BotParticipant, code: string, message: string, notify: boolean): void {
+    p.send({ type: 'event', event: 'error', payload: { message, fatal: true, code } });
+    p.send({ type: 'event', event: 'left-meeting', payload: { reason: code } });
+    this.removeBot(p, code, { notify });
+    p.close(WS_CLOSE.removed, code);
+  }
+
+  /** Arms the room's `exp`: with `eject_at_room_exp`, everyone is ejected then. */
+  armExpiry(room: Room): void {
+    const exp = room.properties.exp;
+    if (typeof exp !== 'number') return;
+    room.expCancel = this.d.timers.after(exp * 1000 - Date.now(), () => {
+      if (!this.d.rooms.isCurrent(room)) return;
+      if (room.properties.eject_at_room_exp === true) this.closeRoom(room, 'exp-eject', 'Meeting has ended (room expired)');
+    });
+  }
+
+  /** DELETE /rooms/:name. */
+  deleteRoom(name: string): void {
+    const r = this.d.rooms.require(name);
+    this.closeRoom(r, 'room-deleted', 'The room was deleted');
+    this.d.rooms.remove(r);
+    this.d.logger.debug({ room: name }, 'emulator: room deleted');
+  }
+
+  /** Ejects every participant and ends calls bound for the room. */
+  private closeRoom(r: Room, code: string, message: string): void {
+    r.expCancel?.();
+    this.d.calls.endBoundFor(r.name);
+    for (const p of [...r.participants.values()]) if (p.kind === 'bot') this.ejectBot(p, code, message, false);
+    this.endSession(r);
+  }
+}
