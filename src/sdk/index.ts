@@ -21,7 +21,9 @@ import type { LlmProvider } from './llm.js';
 
 export { CallEndedError, PatchbayError } from '../errors.js';
 export type { Outcome } from '../dispatch/outcome.js';
-export type { ChatMessage, ChatOptions, LlmProvider } from './llm.js';
+export type { ChatMessage, ChatOptions, LlmProvider, LlmStream, StreamOptions, ToolCall, ToolSpec } from './llm.js';
+export { sentences, type SentenceOptions } from './sentences.js';
+import type { SentenceOptions } from './sentences.js';
 export { LlmError } from './llm.js';
 export { TtsError } from './tts.js';
 export { spellOut } from './speech.js';
@@ -58,6 +60,8 @@ export interface SayOptions {
    * buffered for `collectDigits`), and skip the prompt when keys were already typed ahead.
    */
   interruptible?: boolean;
+  /** Streamed text only: how it is cut into pieces to speak (see `sentences`). */
+  pieces?: SentenceOptions;
 }
 
 export interface ListenOptions {
@@ -74,8 +78,12 @@ export interface Call extends CallInfo {
   readonly llm: LlmProvider | undefined;
   /** Aborts when the call ends, whatever the reason. */
   readonly signal: AbortSignal;
-  /** Speaks `text` (TTS) and resolves when it has been played (or interrupted, see `SayOptions`). */
-  say(text: string, opts?: SayOptions): Promise<void>;
+  /**
+   * Speaks `text` (TTS) and resolves when it has been played (or interrupted, see `SayOptions`).
+   * Given streamed text (e.g. `call.llm.stream(...)`), speaks it sentence by sentence as it arrives:
+   * the next sentence is synthesized while one plays; barge-in or hang-up aborts the stream.
+   */
+  say(text: string | AsyncIterable<string>, opts?: SayOptions): Promise<void>;
   /** Plays PCM16 mono audio, or a WAV file by path. */
   play(audio: { pcm: Int16Array; sampleRate: number } | string): Promise<void>;
   /** Collects DTMF digits. Digits pressed before the call (type-ahead) count. Resolves '' when none came. */

@@ -9,7 +9,8 @@ import { CallEndedError, PatchbayError } from '../errors.js';
 import type { Outcome } from '../dispatch/outcome.js';
 import type { Call, CallInfo, CollectDigitsOptions, ListenOptions, SayOptions, TransferTarget } from './index.js';
 import type { LlmProvider } from './llm.js';
-import type { TtsProvider } from './tts.js';
+import { sentences } from './sentences.js';
+import type { SpeechAudio, TtsProvider } from './tts.js';
 import { decodeWav } from './wav.js';
 
 export type BotEventKind = 'say' | 'play' | 'digits' | 'transcript' | 'transfer' | 'hangup';
@@ -30,6 +31,41 @@ export interface SessionDeps {
   llm?: LlmProvider;
   /** Language for Daily transcription (bot option `transcription: { language }`). */
   transcriptionLanguage?: string;
+}
+
+/** Starts pulling `source` now (so speech is synthesized ahead of its turn) and replays it in order. */
+function eager<T>(source: AsyncIterable<T>): AsyncIterable<T> {
+  const items: T[] = [];
+  let done = false;
+  let failure: { err: unknown } | undefined;
+  let wake: (() => void) | undefined;
+  void (async () => {
+    try {
+      for await (const v of source) {
+        items.push(v);
+        wake?.();
+      }
+    } catch (err) {
+      failure = { err };
+    } finally {
+      done = true;
+      wake?.();
+    }
+  })();
+  return {
+    async *[Symbol.asyncIterator]() {
+      for (;;) {
+        if (items.length > 0) {
+          yield items.shift()!;
+          continue;
+        }
+        if (failure) throw failure.err;
+        if (done) return;
+        await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+      }
+    },
+  };
 }
 
 /** A FIFO that hands items to waiters, or buffers them until someone asks. */
@@ -177,7 +213,9 @@ export class CallSession implements Call {
     }
   }
 
-  say(text: string, opts: SayOptions = {}): Promise<void> {
+  say(input: string | AsyncIterable<string>, opts: SayOptions = {}): Promise<void> {
+    if (typeof input !== 'string') return this.sayStream(input, opts);
+    const text = input;
     return this.turn(async () => {
       // Barge-in: a caller who already typed ahead does not need the prompt.
       if (opts.interruptible && this.digits.size > 0) return;
@@ -197,6 +235,60 @@ export class CallSession implements Call {
         this.bargeIn.delete(stop);
       }
     });
+  }
+
+  /**
+   * Streamed text: spoken piece by piece as it arrives (see sentences.ts). The next piece's speech
+   * is synthesized while the current one plays; barge-in and hang-up stop the playout at once and
+   * abort the source (an `LlmStream`'s request) and any speech request in flight.
+   */
+  private sayStream(source: AsyncIterable<string>, opts: SayOptions): Promise<void> {
+    const abortSource = () => (source as { abort?: (r?: unknown) => void }).abort?.();
+    return this.turn(async () => {
+      if (opts.interruptible && this.digits.size > 0) return abortSource();
+      const barge = new AbortController();
+      const stop = () => barge.abort(new PatchbayError('barge_in', 'the caller interrupted the prompt'));
+      if (opts.interruptible) this.bargeIn.add(stop);
+      const signal = AbortSignal.any([this.signal, barge.signal]);
+      signal.addEventListener('abort', abortSource, { once: true });
+      const pieces = sentences(source, opts.pieces)[Symbol.asyncIterator]();
+      const ahead = async (): Promise<{ text: string; audio: AsyncIterable<SpeechAudio> } | undefined> => {
+        const r = await pieces.next();
+        return r.done ? undefined : { text: r.value, audio: eager(this.speech(r.value, signal)) };
+      };
+      try {
+        let cur = await ahead();
+        while (cur) {
+          const next = ahead();
+          next.catch(() => undefined);
+          this.deps.report('say', cur.text);
+          let first = true;
+          for await (const chunk of cur.audio) {
+            this.ensureLive();
+            await this.deps.client.sendAudio(first ? { ...chunk, text: cur.text } : chunk, signal);
+            first = false;
+          }
+          if (first) await this.deps.client.sendAudio({ pcm: new Int16Array(0), sampleRate: 16_000, text: cur.text }, signal);
+          cur = await next;
+        }
+      } catch (err) {
+        if (barge.signal.aborted && !this.signal.aborted) return; // the caller spoke or pressed a key
+        throw err;
+      } finally {
+        signal.removeEventListener('abort', abortSource);
+        this.bargeIn.delete(stop);
+        if (signal.aborted) abortSource();
+      }
+    });
+  }
+
+  /** Speech for one piece of text: streamed when the provider can, else whole. */
+  private speech(text: string, signal: AbortSignal): AsyncIterable<SpeechAudio> {
+    const { tts } = this.deps;
+    if (tts.synthesizeStream) return tts.synthesizeStream(text, signal);
+    return (async function* () {
+      yield await tts.synthesize(text, signal);
+    })();
   }
 
   play(audio: { pcm: Int16Array; sampleRate: number } | string): Promise<void> {
