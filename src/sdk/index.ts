@@ -23,6 +23,8 @@ export { CallEndedError, PatchbayError } from '../errors.js';
 export type { Outcome } from '../dispatch/outcome.js';
 export type { ChatMessage, ChatOptions, LlmProvider, LlmStream, StreamOptions, ToolCall, ToolSpec } from './llm.js';
 export { sentences, type SentenceOptions } from './sentences.js';
+export type { VadOptions, VadEvent } from './vad.js';
+import type { VadOptions } from './vad.js';
 import type { SentenceOptions } from './sentences.js';
 export { LlmError } from './llm.js';
 export { TtsError } from './tts.js';
@@ -109,6 +111,13 @@ export interface BotOptions {
    * while the bot greets them). Implied by `onTranscript`; `listen()` starts it lazily otherwise.
    */
   transcription?: boolean | { language?: string };
+  /**
+   * Turn detection on the caller's audio (voice activity, Silero VAD): interruptible prompts stop
+   * the moment the caller starts speaking (not only on a transcript or a key), and `listen()` ends
+   * the caller's turn when they stop speaking (`minSilenceMs`), with every final transcript of the
+   * turn joined. `true` for the defaults.
+   */
+  turnDetection?: boolean | VadOptions;
   /** Runs in the idle worker before any call is assigned: load audio, models, clients. */
   prewarm?: () => void | Promise<void>;
   onCall(call: Call): void | Promise<void>;

@@ -10,6 +10,7 @@ import type { Outcome } from '../dispatch/outcome.js';
 import type { Call, CallInfo, CollectDigitsOptions, ListenOptions, SayOptions, TransferTarget } from './index.js';
 import type { LlmProvider } from './llm.js';
 import { sentences } from './sentences.js';
+import { VoiceActivity, type VadEvent, type VadOptions } from './vad.js';
 import type { SpeechAudio, TtsProvider } from './tts.js';
 import { decodeWav } from './wav.js';
 
@@ -31,6 +32,15 @@ export interface SessionDeps {
   llm?: LlmProvider;
   /** Language for Daily transcription (bot option `transcription: { language }`). */
   transcriptionLanguage?: string;
+}
+
+/** After the caller stopped speaking, how long `listen()` waits for the turn's final transcript. */
+const TRANSCRIPT_AFTER_SPEECH_MS = 1_500;
+
+function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
 }
 
 /** Starts pulling `source` now (so speech is synthesized ahead of its turn) and replays it in order. */
@@ -148,6 +158,10 @@ export class CallSession implements Call {
   private busy = 0;
   /** Interruptible prompts playing now: stopped by the caller's next key or words. */
   private readonly bargeIn = new Set<() => void>();
+  /** Voice activity of the caller (bot option `turnDetection`), once started. */
+  private vad: VoiceActivity | undefined;
+  /** Resolves at the caller's next end of speech (replaced at each start of speech). */
+  private speechEnd = deferred<void>();
   /** Set once the caller was handed elsewhere: the worker must not eject them when it leaves. */
   transferred = false;
   /** Where a transfer in progress (or done) sends the caller. */
@@ -181,6 +195,40 @@ export class CallSession implements Call {
     this.deps.report('transcript', text);
     this.transcripts.push(text);
     for (const stop of [...this.bargeIn]) stop();
+  }
+
+  /**
+   * Starts voice activity detection on the caller's audio (bot option `turnDetection`): a start of
+   * speech barges in on interruptible prompts; an end of speech ends the caller's turn in `listen()`.
+   */
+  async startVoiceActivity(opts: VadOptions = {}): Promise<void> {
+    if (this.vad) return;
+    const vad = await VoiceActivity.create(opts);
+    this.vad = vad;
+    const off = this.deps.client.on('audio-frame', (f) => {
+      if (this.signal.aborted) return;
+      const caller = this.deps.callerSessionId();
+      if (caller && f.participantId !== caller) return;
+      vad.push(f.pcm, f.sampleRate).then(
+        (events) => {
+          for (const ev of events) this.onVoice(ev);
+        },
+        (err: unknown) => this.logger.warn({ err }, 'voice activity detection failed on a frame'),
+      );
+    });
+    this.signal.addEventListener('abort', off, { once: true });
+    await this.deps.client.receiveAudio(true);
+  }
+
+  private onVoice(ev: VadEvent): void {
+    this.touch();
+    if (ev.type === 'speech-start') {
+      for (const stop of [...this.bargeIn]) stop();
+    } else {
+      const ended = this.speechEnd;
+      this.speechEnd = deferred<void>();
+      ended.resolve();
+    }
   }
 
   /** Restart the idle timer (caller activity). Paused while the bot itself speaks. */
@@ -323,8 +371,35 @@ export class CallSession implements Call {
   async listen(opts: ListenOptions = {}): Promise<string | null> {
     this.ensureLive();
     await this.startTranscription();
-    const text = await this.transcripts.next(opts.timeoutMs ?? 8_000, this.signal);
-    return text ?? null;
+    const timeoutMs = opts.timeoutMs ?? 8_000;
+    if (!this.vad) return (await this.transcripts.next(timeoutMs, this.signal)) ?? null;
+    return this.listenForTurn(timeoutMs);
+  }
+
+  /**
+   * With voice activity: the turn is every final transcript until the caller stops speaking.
+   * A transcript that arrives while no speech is heard (text-only callers) is a turn by itself.
+   */
+  private async listenForTurn(timeoutMs: number): Promise<string | null> {
+    const vad = this.vad!;
+    const parts: string[] = [];
+    const deadline = Date.now() + timeoutMs;
+    let ended = false;
+    let speechEnd = this.speechEnd.promise.then(() => (ended = true));
+    for (;;) {
+      const wait = parts.length === 0 && !ended ? deadline - Date.now() : TRANSCRIPT_AFTER_SPEECH_MS;
+      if (wait <= 0) break;
+      const got = await Promise.race([this.transcripts.next(wait, this.signal), speechEnd.then(() => 'speech-end' as const)]);
+      if (got === 'speech-end') {
+        if (parts.length > 0) break;
+        speechEnd = new Promise<never>(() => undefined);
+        continue; // spoke, but the words are still being transcribed
+      }
+      if (got === undefined) break;
+      parts.push(got);
+      if (ended || !vad.inSpeech) break;
+    }
+    return parts.length > 0 ? parts.join(' ') : null;
   }
 
   /** Starts Daily transcription once (listen() and onTranscript need it). */
