@@ -24,8 +24,10 @@ describe('sentences(): streamed text cut into speakable pieces', () => {
     const text = 'Sure thing, our shop opens at nine. It closes at six on weekdays! Anything else?';
     const tokens = text.match(/\S+\s*/g)!;
     const out = await all(sentences(from(tokens)));
-    expect(out[0]).toBe('Sure thing,');
-    expect(out.slice(1)).toEqual(['our shop opens at nine.', 'It closes at six on weekdays!', 'Anything else?']);
+    expect(out[0]).toBe('Sure');
+    expect(out.slice(1)).toEqual(['thing, our shop opens at nine.', 'It closes at six on weekdays!', 'Anything else?']);
+    const later = await all(sentences(from(tokens), { firstPieceMinChars: 8 }));
+    expect(later.slice(0, 2)).toEqual(['Sure thing,', 'our shop opens at nine.']);
     expect(out.join(' ')).toBe(text);
   });
 
@@ -112,6 +114,8 @@ describe('call.say(stream) in a real call', () => {
     expect(spoken.length).toBeGreaterThan(3);
     expect(spoken.join(' ')).toBe(reply);
     expect(r.said.at(-1)).toBe(`[done ${reply.length}]`);
+    // Streamed speech arrives in many audio pieces; the caller hears each piece's words once.
+    expect(r.transcript.filter((l) => l.who === 'bot').map((l) => l.text)).toEqual(r.said);
     const chat = s.requests.slice(before).find((q) => q.kind === 'chat')!;
     const firstSay = r.events.find((e) => e.kind === 'say')!;
     // Streaming: the first words were on their way long before the LLM finished (≈ 1.5 s of tokens).

@@ -641,7 +641,8 @@ export class EmulatorCore implements CallHost {
         }
         if (args.text !== undefined && typeof args.text !== 'string') throw new ActionError('invalid-request', 'text must be a string');
         const text = (args.text as string | undefined)?.trim() || `[audio ${Math.round(durationMs)} ms]`;
-        for (const q of room.participants.values()) if (q.kind === 'sip') q.call.botSaid(text);
+        // `continues`: more audio of words already said (a streamed utterance): no new line.
+        if (args.continues !== true) for (const q of room.participants.values()) if (q.kind === 'sip') q.call.botSaid(text);
         if (durationMs === 0) return;
         await new Promise<void>((resolve, reject) => {
           const cancelTimer = this.timers.after(durationMs, () => {

@@ -12,7 +12,7 @@ const CLAUSE_END = /[,;:—–]\s/g;
 export interface SentenceOptions {
   /**
    * The first piece is cut at the first word boundary once this many characters are waiting
-   * (default 8: a word or two), so the caller hears the bot while the sentence is still coming.
+   * (default 1: the first word), so the caller hears the bot while the sentence is still coming.
    */
   firstPieceMinChars?: number;
   /** Cut at a clause boundary once this many characters are waiting (default 80). */
@@ -32,7 +32,7 @@ function lastMatchEnd(re: RegExp, s: string): number {
 export async function* sentences(source: AsyncIterable<string>, opts: SentenceOptions = {}): AsyncGenerator<string> {
   const clauseAfter = opts.clauseAfterChars ?? 80;
   const maxChars = opts.maxChars ?? 200;
-  const firstMin = opts.firstPieceMinChars ?? 8;
+  const firstMin = opts.firstPieceMinChars ?? 1;
   let first = true;
   let buf = '';
   for await (const piece of source) {

@@ -313,7 +313,7 @@ export class CallSession implements Call {
           let first = true;
           for await (const chunk of cur.audio) {
             this.ensureLive();
-            await this.deps.client.sendAudio(first ? { ...chunk, text: cur.text } : chunk, signal);
+            await this.deps.client.sendAudio(first ? { ...chunk, text: cur.text } : { ...chunk, continues: true }, signal);
             first = false;
           }
           if (first) await this.deps.client.sendAudio({ pcm: new Int16Array(0), sampleRate: 16_000, text: cur.text }, signal);
