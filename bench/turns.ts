@@ -6,8 +6,8 @@
  *   npx tsx bench/turns.ts [--calls 10] [--turns 10]
  *
  * The end of a turn is the caller's final transcript arriving (the emulator's text caller); first
- * audio is the bot's first words reaching the caller; barge-in is a key pressed while the bot speaks
- * until the emulator reports the bot's audio interrupted.
+ * audio is the bot's first words reaching the caller; barge-in is the caller speaking while the bot
+ * speaks, until the emulator reports the bot's audio interrupted.
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -22,11 +22,13 @@ const calls = Number(values.calls);
 const turns = Number(values.turns);
 
 const reply = (n: string) =>
-  `Answer ${n}: thanks for asking, here is what I found in the knowledge base for you. That is everything, end of answer ${n}.`;
+  `Answer ${n}: thanks for asking, here is what I found for you. That is all, end of answer ${n}.`;
 const standIns = await startVoiceStandIns({
   firstTokenMs: 200,
   tokensPerSec: 20,
   firstChunkMs: 100,
+  // About the pace of speech (≈ 15 characters a second), so barge-in finds the bot speaking.
+  audioMsPerChar: 60,
   reply: (msgs) => reply(/question (\d+)/.exec(msgs.at(-1)?.content ?? '')?.[1] ?? '?'),
 });
 const env = { OPENAI_API_KEY: 'sk-bench', LLM_BASE_URL: standIns.baseUrl, TTS_PROVIDER: 'openai', TTS_BASE_URL: standIns.baseUrl, LLM_TIMEOUT_MS: '20000' };
@@ -47,9 +49,9 @@ function bargeLatencies(lines: TranscriptLine[]): number[] {
   const out: number[] = [];
   for (let i = 0; i < lines.length; i++) {
     const l = lines[i]!;
-    if (l.who !== 'caller' || !l.text.startsWith('[dtmf')) continue;
-    const stop = lines.slice(i + 1).find((x) => x.who === 'system' && x.text === 'bot audio interrupted');
-    if (stop) out.push(stop.atMs - l.atMs);
+    if (l.who !== 'caller') continue;
+    const next = lines[i + 1];
+    if (next?.who === 'system' && next.text === 'bot audio interrupted') out.push(next.atMs - l.atMs);
   }
   return out;
 }
@@ -58,16 +60,17 @@ async function run(mode: 'stream' | 'whole'): Promise<{ turn: number[]; barge: n
   const turn: number[] = [];
   const barge: number[] = [];
   for (let c = 0; c < calls; c++) {
-    const caller: CallerAction[] = [{ waitFor: 'say', match: /^ready/ }];
-    for (let t = 0; t < turns; t++) {
-      caller.push({ say: `question ${t}` });
+    const caller: CallerAction[] = [{ waitFor: 'say', match: /^ready/ }, { wait: 300 }, { say: 'question 0' }];
+    for (let t = 0; t < turns - 1; t++) {
       if (t % 2 === 1) {
-        // Interrupt this answer once its first words are playing.
-        caller.push({ waitFor: 'say', match: `^Answer ${t}`, timeoutMs: 10_000 }, { wait: 150 }, { press: '5' }, { wait: 300 });
+        // Barge in: the next question while this answer is playing (the bot stops, then answers it).
+        caller.push({ waitFor: 'say', match: `${t}: thanks`, timeoutMs: 10_000 }, { wait: 200 }, { say: `question ${t + 1}` });
       } else {
-        caller.push({ waitFor: 'say', match: `end of answer ${t}\\.`, timeoutMs: 10_000 });
+        // Let the last words play out (≈ 2 s of speech) before the caller speaks again.
+        caller.push({ waitFor: 'say', match: `end of answer ${t}\\.`, timeoutMs: 10_000 }, { wait: 2_200 }, { say: `question ${t + 1}` });
       }
     }
+    caller.push({ waitFor: 'say', match: `end of answer ${turns - 1}\\.`, timeoutMs: 10_000 }, { wait: 2_200 });
     const r = await h.run(bot, { config: { mode, turns }, caller, timeoutMs: 120_000 });
     turn.push(...turnLatencies(r.transcript));
     barge.push(...bargeLatencies(r.transcript));

@@ -4,6 +4,7 @@ import { defineBot, type ChatMessage } from '../../src/sdk/index.js';
 
 export default defineBot({
   name: 'turns',
+  transcription: true,
   async onCall(call) {
     const stream = call.config.mode !== 'whole';
     const turns = Number(call.config.turns ?? 10);

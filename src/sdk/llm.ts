@@ -123,10 +123,10 @@ function openStream(url: string, init: LlmInit, messages: ChatMessage[], opts: S
   const toolCalls = new Promise<ToolCall[]>((res) => (resolveCalls = res));
   text.catch(() => undefined);
   let started = false;
+  let all = '';
+  const calls = new Map<number, ToolCall>();
 
   async function* run(): AsyncGenerator<string> {
-    let all = '';
-    const calls = new Map<number, ToolCall>();
     try {
       let res: Response;
       try {
@@ -206,12 +206,12 @@ function openStream(url: string, init: LlmInit, messages: ChatMessage[], opts: S
     toolCalls,
     abort(reason?: unknown) {
       ac.abort(reason);
-      // A stream never iterated still settles its promises.
-      if (!started) {
-        started = true;
-        resolveText('');
-        resolveCalls([]);
-      }
+      // Settle now with what arrived: the consumer may have stopped pulling (the generator is
+      // parked at a yield and would never reach its finally).
+      started = true;
+      resolveText(all);
+      resolveCalls([...calls.values()]);
+      void gen.return(undefined);
     },
     [Symbol.asyncIterator]() {
       if (started) throw new TypeError('an LLM stream can be iterated once');

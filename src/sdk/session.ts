@@ -313,6 +313,8 @@ export class CallSession implements Call {
           let first = true;
           for await (const chunk of cur.audio) {
             this.ensureLive();
+            // Interrupted between two pieces of audio: stop here, not after the piece.
+            if (signal.aborted) throw signal.reason;
             await this.deps.client.sendAudio(first ? { ...chunk, text: cur.text } : { ...chunk, continues: true }, signal);
             first = false;
           }

@@ -67,7 +67,9 @@ export async function startVoiceStandIns(opts: StandInOptions = {}): Promise<Voi
     const tools = (body.tools ?? []) as unknown[];
     const answer = opts.reply ? opts.reply(messages, tools) : `You said: ${messages.at(-1)?.content ?? ''}`;
     if (body.stream !== true) {
-      await sleep(firstTokenMs);
+      // The whole answer is sent once the model has generated every token.
+      const n = typeof answer === 'string' ? (answer.match(TOKEN) ?? []).length : 2;
+      await sleep(firstTokenMs + Math.max(0, n - 1) * tokenMs);
       res.setHeader('content-type', 'application/json');
       const message =
         typeof answer === 'string'
