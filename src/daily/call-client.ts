@@ -70,6 +70,8 @@ export interface AudioOut {
   sampleRate: number;
   /** What the audio says, when known. The emulator delivers it to the caller as words. */
   text?: string;
+  /** More audio of the words already sent (a streamed utterance's later pieces): no new words. */
+  continues?: boolean;
 }
 
 export interface CallClient {

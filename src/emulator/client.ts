@@ -266,7 +266,7 @@ export class EmulatorCallClient implements CallClient {
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      await this.action('send-audio', { ...(audio.text ? { text: audio.text } : {}), durationMs }, signal, (id) => {
+      await this.action('send-audio', { ...(audio.text ? { text: audio.text } : {}), ...(audio.continues ? { continues: true } : {}), durationMs }, signal, (id) => {
         actionId = id;
       });
     } finally {

@@ -21,7 +21,11 @@ import type { LlmProvider } from './llm.js';
 
 export { CallEndedError, PatchbayError } from '../errors.js';
 export type { Outcome } from '../dispatch/outcome.js';
-export type { ChatMessage, ChatOptions, LlmProvider } from './llm.js';
+export type { ChatMessage, ChatOptions, LlmProvider, LlmStream, StreamOptions, ToolCall, ToolSpec } from './llm.js';
+export { sentences, type SentenceOptions } from './sentences.js';
+export type { VadOptions, VadEvent } from './vad.js';
+import type { VadOptions } from './vad.js';
+import type { SentenceOptions } from './sentences.js';
 export { LlmError } from './llm.js';
 export { TtsError } from './tts.js';
 export { spellOut } from './speech.js';
@@ -58,6 +62,8 @@ export interface SayOptions {
    * buffered for `collectDigits`), and skip the prompt when keys were already typed ahead.
    */
   interruptible?: boolean;
+  /** Streamed text only: how it is cut into pieces to speak (see `sentences`). */
+  pieces?: SentenceOptions;
 }
 
 export interface ListenOptions {
@@ -74,8 +80,12 @@ export interface Call extends CallInfo {
   readonly llm: LlmProvider | undefined;
   /** Aborts when the call ends, whatever the reason. */
   readonly signal: AbortSignal;
-  /** Speaks `text` (TTS) and resolves when it has been played (or interrupted, see `SayOptions`). */
-  say(text: string, opts?: SayOptions): Promise<void>;
+  /**
+   * Speaks `text` (TTS) and resolves when it has been played (or interrupted, see `SayOptions`).
+   * Given streamed text (e.g. `call.llm.stream(...)`), speaks it sentence by sentence as it arrives:
+   * the next sentence is synthesized while one plays; barge-in or hang-up aborts the stream.
+   */
+  say(text: string | AsyncIterable<string>, opts?: SayOptions): Promise<void>;
   /** Plays PCM16 mono audio, or a WAV file by path. */
   play(audio: { pcm: Int16Array; sampleRate: number } | string): Promise<void>;
   /** Collects DTMF digits. Digits pressed before the call (type-ahead) count. Resolves '' when none came. */
@@ -101,6 +111,13 @@ export interface BotOptions {
    * while the bot greets them). Implied by `onTranscript`; `listen()` starts it lazily otherwise.
    */
   transcription?: boolean | { language?: string };
+  /**
+   * Turn detection on the caller's audio (voice activity, Silero VAD): interruptible prompts stop
+   * the moment the caller starts speaking (not only on a transcript or a key), and `listen()` ends
+   * the caller's turn when they stop speaking (`minSilenceMs`), with every final transcript of the
+   * turn joined. `true` for the defaults.
+   */
+  turnDetection?: boolean | VadOptions;
   /** Runs in the idle worker before any call is assigned: load audio, models, clients. */
   prewarm?: () => void | Promise<void>;
   onCall(call: Call): void | Promise<void>;

@@ -9,7 +9,9 @@ import { CallEndedError, PatchbayError } from '../errors.js';
 import type { Outcome } from '../dispatch/outcome.js';
 import type { Call, CallInfo, CollectDigitsOptions, ListenOptions, SayOptions, TransferTarget } from './index.js';
 import type { LlmProvider } from './llm.js';
-import type { TtsProvider } from './tts.js';
+import { sentences } from './sentences.js';
+import { VoiceActivity, type VadEvent, type VadOptions } from './vad.js';
+import type { SpeechAudio, TtsProvider } from './tts.js';
 import { decodeWav } from './wav.js';
 
 export type BotEventKind = 'say' | 'play' | 'digits' | 'transcript' | 'transfer' | 'hangup';
@@ -30,6 +32,50 @@ export interface SessionDeps {
   llm?: LlmProvider;
   /** Language for Daily transcription (bot option `transcription: { language }`). */
   transcriptionLanguage?: string;
+}
+
+/** After the caller stopped speaking, how long `listen()` waits for the turn's final transcript. */
+const TRANSCRIPT_AFTER_SPEECH_MS = 1_500;
+
+function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** Starts pulling `source` now (so speech is synthesized ahead of its turn) and replays it in order. */
+function eager<T>(source: AsyncIterable<T>): AsyncIterable<T> {
+  const items: T[] = [];
+  let done = false;
+  let failure: { err: unknown } | undefined;
+  let wake: (() => void) | undefined;
+  void (async () => {
+    try {
+      for await (const v of source) {
+        items.push(v);
+        wake?.();
+      }
+    } catch (err) {
+      failure = { err };
+    } finally {
+      done = true;
+      wake?.();
+    }
+  })();
+  return {
+    async *[Symbol.asyncIterator]() {
+      for (;;) {
+        if (items.length > 0) {
+          yield items.shift()!;
+          continue;
+        }
+        if (failure) throw failure.err;
+        if (done) return;
+        await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+      }
+    },
+  };
 }
 
 /** A FIFO that hands items to waiters, or buffers them until someone asks. */
@@ -112,6 +158,10 @@ export class CallSession implements Call {
   private busy = 0;
   /** Interruptible prompts playing now: stopped by the caller's next key or words. */
   private readonly bargeIn = new Set<() => void>();
+  /** Voice activity of the caller (bot option `turnDetection`), once started. */
+  private vad: VoiceActivity | undefined;
+  /** Resolves at the caller's next end of speech (replaced at each start of speech). */
+  private speechEnd = deferred<void>();
   /** Set once the caller was handed elsewhere: the worker must not eject them when it leaves. */
   transferred = false;
   /** Where a transfer in progress (or done) sends the caller. */
@@ -147,6 +197,40 @@ export class CallSession implements Call {
     for (const stop of [...this.bargeIn]) stop();
   }
 
+  /**
+   * Starts voice activity detection on the caller's audio (bot option `turnDetection`): a start of
+   * speech barges in on interruptible prompts; an end of speech ends the caller's turn in `listen()`.
+   */
+  async startVoiceActivity(opts: VadOptions = {}): Promise<void> {
+    if (this.vad) return;
+    const vad = await VoiceActivity.create(opts);
+    this.vad = vad;
+    const off = this.deps.client.on('audio-frame', (f) => {
+      if (this.signal.aborted) return;
+      const caller = this.deps.callerSessionId();
+      if (caller && f.participantId !== caller) return;
+      vad.push(f.pcm, f.sampleRate).then(
+        (events) => {
+          for (const ev of events) this.onVoice(ev);
+        },
+        (err: unknown) => this.logger.warn({ err }, 'voice activity detection failed on a frame'),
+      );
+    });
+    this.signal.addEventListener('abort', off, { once: true });
+    await this.deps.client.receiveAudio(true);
+  }
+
+  private onVoice(ev: VadEvent): void {
+    this.touch();
+    if (ev.type === 'speech-start') {
+      for (const stop of [...this.bargeIn]) stop();
+    } else {
+      const ended = this.speechEnd;
+      this.speechEnd = deferred<void>();
+      ended.resolve();
+    }
+  }
+
   /** Restart the idle timer (caller activity). Paused while the bot itself speaks. */
   touch(): void {
     const ms = this.deps.idleTimeoutMs;
@@ -177,7 +261,9 @@ export class CallSession implements Call {
     }
   }
 
-  say(text: string, opts: SayOptions = {}): Promise<void> {
+  say(input: string | AsyncIterable<string>, opts: SayOptions = {}): Promise<void> {
+    if (typeof input !== 'string') return this.sayStream(input, opts);
+    const text = input;
     return this.turn(async () => {
       // Barge-in: a caller who already typed ahead does not need the prompt.
       if (opts.interruptible && this.digits.size > 0) return;
@@ -197,6 +283,62 @@ export class CallSession implements Call {
         this.bargeIn.delete(stop);
       }
     });
+  }
+
+  /**
+   * Streamed text: spoken piece by piece as it arrives (see sentences.ts). The next piece's speech
+   * is synthesized while the current one plays; barge-in and hang-up stop the playout at once and
+   * abort the source (an `LlmStream`'s request) and any speech request in flight.
+   */
+  private sayStream(source: AsyncIterable<string>, opts: SayOptions): Promise<void> {
+    const abortSource = () => (source as { abort?: (r?: unknown) => void }).abort?.();
+    return this.turn(async () => {
+      if (opts.interruptible && this.digits.size > 0) return abortSource();
+      const barge = new AbortController();
+      const stop = () => barge.abort(new PatchbayError('barge_in', 'the caller interrupted the prompt'));
+      if (opts.interruptible) this.bargeIn.add(stop);
+      const signal = AbortSignal.any([this.signal, barge.signal]);
+      signal.addEventListener('abort', abortSource, { once: true });
+      const pieces = sentences(source, opts.pieces)[Symbol.asyncIterator]();
+      const ahead = async (): Promise<{ text: string; audio: AsyncIterable<SpeechAudio> } | undefined> => {
+        const r = await pieces.next();
+        return r.done ? undefined : { text: r.value, audio: eager(this.speech(r.value, signal)) };
+      };
+      try {
+        let cur = await ahead();
+        while (cur) {
+          const next = ahead();
+          next.catch(() => undefined);
+          this.deps.report('say', cur.text);
+          let first = true;
+          for await (const chunk of cur.audio) {
+            this.ensureLive();
+            // Interrupted between two pieces of audio: stop here, not after the piece.
+            if (signal.aborted) throw signal.reason;
+            await this.deps.client.sendAudio(first ? { ...chunk, text: cur.text } : { ...chunk, continues: true }, signal);
+            first = false;
+          }
+          if (first) await this.deps.client.sendAudio({ pcm: new Int16Array(0), sampleRate: 16_000, text: cur.text }, signal);
+          cur = await next;
+        }
+      } catch (err) {
+        if (barge.signal.aborted && !this.signal.aborted) return; // the caller spoke or pressed a key
+        throw err;
+      } finally {
+        signal.removeEventListener('abort', abortSource);
+        this.bargeIn.delete(stop);
+        if (signal.aborted) abortSource();
+      }
+    });
+  }
+
+  /** Speech for one piece of text: streamed when the provider can, else whole. */
+  private speech(text: string, signal: AbortSignal): AsyncIterable<SpeechAudio> {
+    const { tts } = this.deps;
+    if (tts.synthesizeStream) return tts.synthesizeStream(text, signal);
+    return (async function* () {
+      yield await tts.synthesize(text, signal);
+    })();
   }
 
   play(audio: { pcm: Int16Array; sampleRate: number } | string): Promise<void> {
@@ -231,8 +373,35 @@ export class CallSession implements Call {
   async listen(opts: ListenOptions = {}): Promise<string | null> {
     this.ensureLive();
     await this.startTranscription();
-    const text = await this.transcripts.next(opts.timeoutMs ?? 8_000, this.signal);
-    return text ?? null;
+    const timeoutMs = opts.timeoutMs ?? 8_000;
+    if (!this.vad) return (await this.transcripts.next(timeoutMs, this.signal)) ?? null;
+    return this.listenForTurn(timeoutMs);
+  }
+
+  /**
+   * With voice activity: the turn is every final transcript until the caller stops speaking.
+   * A transcript that arrives while no speech is heard (text-only callers) is a turn by itself.
+   */
+  private async listenForTurn(timeoutMs: number): Promise<string | null> {
+    const vad = this.vad!;
+    const parts: string[] = [];
+    const deadline = Date.now() + timeoutMs;
+    let ended = false;
+    let speechEnd = this.speechEnd.promise.then(() => (ended = true));
+    for (;;) {
+      const wait = parts.length === 0 && !ended ? deadline - Date.now() : TRANSCRIPT_AFTER_SPEECH_MS;
+      if (wait <= 0) break;
+      const got = await Promise.race([this.transcripts.next(wait, this.signal), speechEnd.then(() => 'speech-end' as const)]);
+      if (got === 'speech-end') {
+        if (parts.length > 0) break;
+        speechEnd = new Promise<never>(() => undefined);
+        continue; // spoke, but the words are still being transcribed
+      }
+      if (got === undefined) break;
+      parts.push(got);
+      if (ended || !vad.inSpeech) break;
+    }
+    return parts.length > 0 ? parts.join(' ') : null;
   }
 
   /** Starts Daily transcription once (listen() and onTranscript need it). */

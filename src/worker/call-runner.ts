@@ -266,6 +266,11 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
       ...(transcriptionLanguage ? { transcriptionLanguage } : {}),
     });
     if (bot.onTranscript || bot.transcription) await session.startTranscription().catch((err: unknown) => logger.warn({ err }, 'startTranscription failed'));
+    if (bot.turnDetection) {
+      await session
+        .startVoiceActivity(bot.turnDetection === true ? {} : bot.turnDetection)
+        .catch((err: unknown) => logger.warn({ err }, 'voice activity detection could not start; turns end on transcripts'));
+    }
     session.touch();
     for (const tone of earlyDigits.splice(0)) {
       session.pushDigit(tone);
