@@ -81,7 +81,7 @@ export class DailyRestClient {
 
   /** Creates a room with SIP dial-in enabled. */
   createDialinRoom(
-    p: { displayName: string; expSec: number; numEndpoints?: number; name?: string },
+    p: { displayName: string; expSec: number; numEndpoints?: number; name?: string; enableDialout?: boolean },
     ro?: RequestOptions,
   ): Promise<DailyRoom> {
     const sip: SipRoomProperties = {
@@ -96,7 +96,7 @@ export class DailyRestClient {
       {
         ...(p.name ? { name: p.name } : {}),
         privacy: 'private',
-        properties: { exp: p.expSec, eject_at_room_exp: true, enable_dialout: false, sip },
+        properties: { exp: p.expSec, eject_at_room_exp: true, enable_dialout: p.enableDialout ?? false, sip },
       },
       ro,
     );

@@ -181,7 +181,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
         this.deps.daily.retrying(
           (remaining) =>
             this.deps.daily
-              .createDialinRoom({ name: roomName, displayName: call.from, expSec, numEndpoints: config.call.sipEndpoints }, { timeoutMs: Math.min(remaining, config.daily.apiTimeoutMs) })
+              .createDialinRoom({ name: roomName, displayName: call.from, expSec, numEndpoints: config.call.sipEndpoints, enableDialout: config.call.dialout }, { timeoutMs: Math.min(remaining, config.daily.apiTimeoutMs) })
               .catch((err: unknown) => this.onCreateRoomError(err, record, Math.min(remaining, config.daily.apiTimeoutMs))),
           retry,
         ),

@@ -53,6 +53,8 @@ function targetKey(uri: string): string {
 export class DialOut implements CallHost {
   private readonly targets = new Map<string, DialOutTarget>();
   private readonly legs = new Map<string, Leg>();
+  /** Every leg dialled from a room, live or ended (the most recent 1 000 rooms). */
+  private readonly byRoom = new Map<string, CallImpl[]>();
 
   constructor(private readonly d: DialOutDeps) {}
 
@@ -98,6 +100,10 @@ export class DialOut implements CallHost {
     this.d.calls.add(call);
     const leg: Leg = { call, room, target, answered: false };
     this.legs.set(sessionId, leg);
+    const list = this.byRoom.get(room.name) ?? [];
+    list.push(call);
+    this.byRoom.set(room.name, list);
+    if (this.byRoom.size > 1_000) this.byRoom.delete(this.byRoom.keys().next().value!);
     this.d.logger.debug({ room: room.name, to: maskNumber(target) }, 'emulator: dial-out started');
 
     const spec = this.targets.get(targetKey(target));
@@ -171,6 +177,11 @@ export class DialOut implements CallHost {
     }
     this.d.sessions.broadcast(room, 'dialout-stopped', { sessionId: call.callId, destination: leg.target });
     if (room.participants.size === 0 && room.sessionActive) this.d.sessions.endSession(room);
+  }
+
+  /** The legs dialled from `roomName`, oldest first. */
+  callsFrom(roomName: string): CallImpl[] {
+    return [...(this.byRoom.get(roomName) ?? [])];
   }
 
   /** Ends every leg (the emulator is closing). */

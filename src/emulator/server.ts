@@ -101,7 +101,7 @@ export async function createEmulator(opts: EmulatorOptions): Promise<Emulator> {
     webhookLog: core.pinlessWebhook.log,
     setLatencies: (l) => core.latencies.set(l),
     setDialOutTarget: (uri, target) => core.dialOut.setTarget(uri, target),
-    getDialOutCall: (sessionId) => core.calls.getByCallId(sessionId),
+    dialOutCalls: (roomName) => core.dialOut.callsFrom(roomName),
     rateLimits: {
       get enabled() {
         return core.rateLimits.enabled;

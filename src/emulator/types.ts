@@ -266,8 +266,8 @@ export interface Emulator {
   setLatencies(l: Partial<Latencies>): void;
   /** How the far end at a SIP URI or phone number answers a dial-out; its leg is then a call in `getCall`/`snapshot`. */
   setDialOutTarget(uri: string, target: DialOutTarget): void;
-  /** The call object of a dial-out leg, by the leg's sessionId. */
-  getDialOutCall(sessionId: string): EmulatedCall | undefined;
+  /** The dial-out legs of a room (its far ends' side: transcript, state), oldest first. */
+  dialOutCalls(roomName: string): EmulatedCall[];
   /** Daily's rate limits, changeable while running (also `GET/PUT /_emulator/rate-limits`). */
   readonly rateLimits: RateLimitControl;
   snapshot(): EmulatorSnapshot;

@@ -73,6 +73,23 @@ export interface ListenOptions {
 
 export type TransferTarget = { sipUri: string } | { phoneNumber: string };
 
+export interface WarmTransferOptions {
+  /** The human (agent, queue): a SIP URI or a phone number. */
+  to: TransferTarget;
+  /** What the agent hears before the caller is put through (only the agent hears it). */
+  brief: string | AsyncIterable<string>;
+  /** Said to the caller before they wait (default "Please hold while I connect you."). */
+  holdMessage?: string;
+  /** How long the agent may take to answer (default 30 000 ms). */
+  answerTimeoutMs?: number;
+  /** Said to the caller when the agent cannot be reached (default: an apology; the bot then carries on). */
+  apology?: string;
+}
+
+export type WarmTransferResult =
+  | { result: 'bridged'; agentSessionId: string; bridgedMs: number; endedBy: 'agent' | 'caller' }
+  | { result: 'no_answer' | 'failed'; detail: string };
+
 export interface Call extends CallInfo {
   /** pino child logger carrying callId, bot and pid. */
   readonly logger: Logger;
@@ -94,6 +111,14 @@ export interface Call extends CallInfo {
   listen(opts?: ListenOptions): Promise<string | null>;
   /** Transfers the caller (SIP REFER for SIP URIs, a call transfer for phone numbers); the bot's call ends. */
   transfer(target: TransferTarget): Promise<void>;
+  /**
+   * Warm transfer: tells the caller to hold, dials a human into the room, briefs them (the caller
+   * does not hear the briefing), then puts caller and agent through to each other. Resolves when the
+   * bridged conversation is over (`bridged`; the call then ends), or at once with `no_answer` /
+   * `failed` after apologising to the caller, who stays with the bot. Needs a room with dial-out
+   * (`DAILY_DIALOUT=true`, an approved Daily account).
+   */
+  warmTransfer(opts: WarmTransferOptions): Promise<WarmTransferResult>;
   /** Hangs up on the caller; the call ends with outcome `completed`. */
   hangup(reason?: string): Promise<void>;
   /** Sends DTMF tones to the caller (e.g. to drive a remote IVR after a transfer). */
