@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { signPinless } from '../src/daily/signature.js';
-import { OUTCOMES } from '../src/dispatch/outcome.js';
+import { OUTCOMES } from '../src/core/outcome.js';
 import { FIXTURE_BOTS, getJson, waitFor, waitRecord } from './helpers/ops.js';
 import { NUMBER, startStack, type Stack } from './helpers/stack.js';
 

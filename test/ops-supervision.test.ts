@@ -6,7 +6,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { CallRecord } from '../src/dispatch/dispatcher.js';
-import type { Outcome } from '../src/dispatch/outcome.js';
+import type { Outcome } from '../src/core/outcome.js';
 import { markerFile } from './fixtures/bots/hang.js';
 import { FIXTURE_BOTS, isAlive, waitFor, waitRecord } from './helpers/ops.js';
 import { startStack, type Stack } from './helpers/stack.js';

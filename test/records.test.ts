@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import type { CallRecord } from '../src/dispatch/dispatcher.js';
 import { createLogger } from '../src/logger.js';
-import { openCallRecords, RecordsError } from '../src/records/store.js';
+import { openCallRecords, RecordsError, SCHEMA_VERSION } from '../src/records/store.js';
 import { createRuntime } from '../src/server/runtime.js';
 import { NUMBER, startStack, type Stack } from './helpers/stack.js';
 
@@ -317,6 +317,33 @@ describe('bad database files stop start-up with a clear error', () => {
     expect(err).toBeInstanceOf(RecordsError);
     expect(err.message).toContain(p);
     expect(err.message).toMatch(/corrupt/);
+  });
+
+  it('a version-1 file (no trace_id) is migrated in place: old rows kept, new rows carry their trace id', async () => {
+    const p = path.join(dir, 'v1.db');
+    const v1 = new Database(p);
+    v1.exec(`CREATE TABLE calls (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, call_id TEXT NOT NULL,
+      call_domain TEXT NOT NULL, from_number TEXT NOT NULL, to_number TEXT NOT NULL, bot TEXT NOT NULL, room_name TEXT NOT NULL,
+      outcome TEXT NOT NULL, detail TEXT, received_at_ms INTEGER NOT NULL, ended_at_ms INTEGER NOT NULL, warm_start INTEGER,
+      worker_pid INTEGER, timeline TEXT NOT NULL, bot_events TEXT NOT NULL)`);
+    v1.prepare(`INSERT INTO calls (id, call_id, call_domain, from_number, to_number, bot, room_name, outcome, detail, received_at_ms,
+      ended_at_ms, warm_start, worker_pid, timeline, bot_events) VALUES ('old-1', 'c-old', 'd', 'x', 'y', 'default', 'r', 'completed',
+      NULL, 1, 2, NULL, NULL, '{}', '[]')`).run();
+    v1.pragma('user_version = 1');
+    v1.close();
+    const store = openCallRecords({ path: p, storePii: false, logger: silent });
+    const traceId = 'ab'.repeat(16);
+    store.save({
+      id: 'new-1', callId: 'c-new', callDomain: 'd', from: '+15551230000', to: NUMBER, sipHeaders: {}, bot: 'default',
+      roomName: 'r', roomUrl: '', state: 'ended', timeline: { received: 3, ended: 4 }, outcome: 'completed', botEvents: [], traceId,
+    });
+    await store.flush();
+    const rows = store.list({ limit: 10 });
+    expect(rows.map((r) => [r.id, r.traceId])).toEqual([['new-1', traceId], ['old-1', null]]);
+    await store.close();
+    const after = new Database(p, { readonly: true });
+    expect(after.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    after.close();
   });
 
   it("another program's database, and one from a newer patchbay, are left untouched", async () => {

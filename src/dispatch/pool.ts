@@ -6,7 +6,7 @@
 import os from 'node:os';
 import type { Logger } from 'pino';
 import { PatchbayError } from '../errors.js';
-import type { WorkerInit } from './protocol.js';
+import type { WorkerInit } from '../ipc/protocol.js';
 import { WorkerHandle, type SupervisionOptions } from './worker-handle.js';
 
 export interface PoolOptions {

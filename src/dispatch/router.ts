@@ -24,7 +24,7 @@ import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
 import type { PinlessCall } from '../daily/types.js';
 import { PatchbayError } from '../errors.js';
-import { resolveBotFile } from '../worker/bot-loader.js';
+import { resolveBotFile } from '../core/bot-files.js';
 
 export interface RouteResult {
   bot: string;

@@ -7,8 +7,8 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import type { Outcome } from './outcome.js';
-import { isChildMessage, type CallAssignment, type ChildMessage, type ParentMessage, type WorkerInit } from './protocol.js';
+import type { Outcome } from '../core/outcome.js';
+import { isChildMessage, type CallAssignment, type ChildMessage, type ParentMessage, type WorkerInit } from '../ipc/protocol.js';
 
 export interface SupervisionOptions {
   initTimeoutMs: number;
@@ -24,6 +24,8 @@ export type WorkerState = 'starting' | 'idle' | 'busy' | 'closing' | 'exited';
 export interface WorkerResult {
   outcome: Outcome;
   detail?: string;
+  /** `worker`: its own `done`; `supervisor`: decided here (it died, was killed, or exited after a hang-up request). */
+  by: 'worker' | 'supervisor';
 }
 
 /** Where the worker entry lives: the .ts source under tsx, the compiled .js otherwise. */
@@ -127,7 +129,7 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
 
   /** Ask the worker to end its call with `reason`; the worker answers with `done`. */
   hangup(reason: Outcome): void {
-    this.pendingOutcome ??= { outcome: reason, detail: 'ended by the service' };
+    this.pendingOutcome ??= { outcome: reason, detail: 'ended by the service', by: 'supervisor' };
     this.send({ type: 'hangup', reason });
   }
 
@@ -169,7 +171,7 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
     if (this.state === 'exited' || this.state === 'closing' || this.state === 'starting') return;
     if (Date.now() - this.lastPongAtMs > this.sup.pingTimeoutMs) {
       this.log.error({ pingTimeoutMs: this.sup.pingTimeoutMs }, 'worker stopped answering pings; killing it');
-      this.kill('SIGKILL', { outcome: 'worker_crashed', detail: `no pong for ${this.sup.pingTimeoutMs} ms` });
+      this.kill('SIGKILL', { outcome: 'worker_crashed', detail: `no pong for ${this.sup.pingTimeoutMs} ms`, by: 'supervisor' });
       return;
     }
     this.send({ type: 'ping', seq: ++this.pingSeq });
@@ -193,7 +195,7 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
         const mb = m.rssBytes / 1024 / 1024;
         if (mb > this.sup.memoryLimitMb) {
           this.log.error({ rssMb: Math.round(mb), limitMb: this.sup.memoryLimitMb }, 'worker over its memory limit; killing it');
-          this.kill('SIGKILL', { outcome: 'worker_memory', detail: `rss ${Math.round(mb)} MB > ${this.sup.memoryLimitMb} MB` });
+          this.kill('SIGKILL', { outcome: 'worker_memory', detail: `rss ${Math.round(mb)} MB > ${this.sup.memoryLimitMb} MB`, by: 'supervisor' });
         } else if (mb > this.sup.memoryWarnMb && !this.memoryWarned) {
           this.memoryWarned = true;
           this.log.warn({ rssMb: Math.round(mb), warnMb: this.sup.memoryWarnMb }, 'worker memory high');
@@ -201,7 +203,7 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
         break;
       }
       case 'done':
-        this.settle({ outcome: m.outcome, ...(m.detail ? { detail: m.detail } : {}) });
+        this.settle({ outcome: m.outcome, ...(m.detail ? { detail: m.detail } : {}), by: 'worker' });
         break;
       case 'fatal':
         this.log.error({ error: m.error }, 'worker reported a fatal error');
@@ -218,7 +220,7 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
     clearTimeout(this.initTimer);
     if (this.call) {
       this.settle(
-        this.pendingOutcome ?? { outcome: 'worker_crashed', detail: `worker exited (${signal ?? `code ${code}`}) before reporting an outcome` },
+        this.pendingOutcome ?? { outcome: 'worker_crashed', detail: `worker exited (${signal ?? `code ${code}`}) before reporting an outcome`, by: 'supervisor' },
       );
     }
     this.emit('exit', code, signal);

@@ -15,12 +15,15 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import type { BotEvent, CallRecord } from '../dispatch/dispatcher.js';
-import type { Outcome } from '../dispatch/outcome.js';
+import type { CallIdentity } from '../core/call-identity.js';
+import type { BotEvent } from '../core/timeline.js';
+import type { CallRecord } from '../dispatch/call.js';
+import type { Outcome } from '../core/outcome.js';
 import { PatchbayError } from '../errors.js';
 import { maskNumber } from '../logger.js';
 
-export const SCHEMA_VERSION = 1;
+/** 2: `trace_id` (a version-1 file gets the column when opened). */
+export const SCHEMA_VERSION = 2;
 /** Most records one query returns. */
 export const MAX_LIST_LIMIT = 500;
 /** Records kept in memory when the database refuses writes (disk full, locked), retried on the next write. */
@@ -28,16 +31,9 @@ const MAX_PENDING = 10_000;
 const SENSITIVE_BOT_EVENTS = new Set(['digits', 'transcript']);
 
 /** A stored call, as `GET /calls` returns it. */
-export interface StoredCall {
+export interface StoredCall extends Pick<CallIdentity, 'id' | 'callId' | 'callDomain' | 'from' | 'to' | 'bot' | 'roomName'> {
   /** Insertion order; `before=<seq>` pages through older records. */
   seq: number;
-  id: string;
-  callId: string;
-  callDomain: string;
-  from: string;
-  to: string;
-  bot: string;
-  roomName: string;
   outcome: Outcome;
   detail: string | null;
   receivedAtMs: number;
@@ -48,6 +44,8 @@ export interface StoredCall {
   /** Epoch ms per stage. */
   timeline: Record<string, number>;
   botEvents: BotEvent[];
+  /** The call's OpenTelemetry trace id; null when tracing was off. */
+  traceId: string | null;
 }
 
 export interface CallQuery {
@@ -95,10 +93,11 @@ interface Row {
   worker_pid: number | null;
   timeline: string;
   bot_events: string;
+  trace_id: string | null;
 }
 
 const COLUMNS =
-  'seq, id, call_id, call_domain, from_number, to_number, bot, room_name, outcome, detail, received_at_ms, ended_at_ms, warm_start, worker_pid, timeline, bot_events';
+  'seq, id, call_id, call_domain, from_number, to_number, bot, room_name, outcome, detail, received_at_ms, ended_at_ms, warm_start, worker_pid, timeline, bot_events, trace_id';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS calls (
@@ -117,7 +116,8 @@ CREATE TABLE IF NOT EXISTS calls (
   warm_start     INTEGER,
   worker_pid     INTEGER,
   timeline       TEXT    NOT NULL,
-  bot_events     TEXT    NOT NULL
+  bot_events     TEXT    NOT NULL,
+  trace_id       TEXT
 );
 CREATE INDEX IF NOT EXISTS calls_outcome_seq ON calls (outcome, seq);
 CREATE INDEX IF NOT EXISTS calls_call_id ON calls (call_id);
@@ -157,9 +157,9 @@ parentPort.postMessage({ type: 'ready' });
 `;
 
 const INSERT_SQL = `INSERT OR REPLACE INTO calls (id, call_id, call_domain, from_number, to_number, bot, room_name, outcome, detail,
-   received_at_ms, ended_at_ms, warm_start, worker_pid, timeline, bot_events)
+   received_at_ms, ended_at_ms, warm_start, worker_pid, timeline, bot_events, trace_id)
  VALUES (@id, @call_id, @call_domain, @from_number, @to_number, @bot, @room_name, @outcome, @detail,
-   @received_at_ms, @ended_at_ms, @warm_start, @worker_pid, @timeline, @bot_events)`;
+   @received_at_ms, @ended_at_ms, @warm_start, @worker_pid, @timeline, @bot_events, @trace_id)`;
 
 type WriterMessage =
   | { type: 'ready' }
@@ -223,10 +223,12 @@ export class CallRecordStore {
       // A write now, so a read-only file, directory or file system fails start-up, not the first call.
       db.exec('BEGIN IMMEDIATE');
       const have = new Set((db.pragma('table_info(calls)') as Array<{ name: string }>).map((c) => c.name));
-      const missing = COLUMNS.split(', ').filter((c) => !have.has(c));
+      const missing = COLUMNS.split(', ').filter((c) => c !== 'trace_id' && !have.has(c));
       if (have.size > 0 && missing.length > 0) {
         throw new Error(`its calls table is not patchbay's (no ${missing.join(', ')}): schema version mismatch`);
       }
+      // Version 1 → 2: the trace id column.
+      if (have.size > 0 && !have.has('trace_id')) db.exec('ALTER TABLE calls ADD COLUMN trace_id TEXT');
       db.exec(SCHEMA);
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
       db.exec('COMMIT');
@@ -466,6 +468,7 @@ export class CallRecordStore {
       worker_pid: r.workerPid ?? null,
       timeline: JSON.stringify(t),
       bot_events: JSON.stringify(botEvents),
+      trace_id: r.traceId ?? null,
     };
   }
 
@@ -488,6 +491,7 @@ export class CallRecordStore {
       workerPid: r.worker_pid,
       timeline: safeJson(r.timeline, {}),
       botEvents: safeJson(r.bot_events, []),
+      traceId: r.trace_id ?? null,
     };
   }
 }

@@ -16,11 +16,12 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import type { Outcome } from '../dispatch/outcome.js';
+import type { CallIdentity } from '../core/call-identity.js';
+import type { Outcome } from '../core/outcome.js';
 import type { LlmProvider } from './llm.js';
 
 export { CallEndedError, PatchbayError } from '../errors.js';
-export type { Outcome } from '../dispatch/outcome.js';
+export type { Outcome } from '../core/outcome.js';
 export type { ChatMessage, ChatOptions, LlmProvider, LlmStream, StreamOptions, ToolCall, ToolSpec } from './llm.js';
 export { sentences, type SentenceOptions } from './sentences.js';
 export type { VadOptions, VadEvent } from './vad.js';
@@ -30,17 +31,12 @@ export { LlmError } from './llm.js';
 export { TtsError } from './tts.js';
 export { spellOut } from './speech.js';
 
-/** What is known about the call. */
-export interface CallInfo {
-  /** patchbay's id for the call. */
-  readonly id: string;
-  /** Daily's call id. */
-  readonly callId: string;
-  readonly from: string;
-  readonly to: string;
+/**
+ * What is known about the call: its identity (src/core/call-identity.ts; `id` is patchbay's id,
+ * `callId` Daily's) and this bot's settings.
+ */
+export interface CallInfo extends Readonly<Omit<CallIdentity, 'sipHeaders'>> {
   readonly sipHeaders: Readonly<Record<string, string>>;
-  readonly roomUrl: string;
-  readonly bot: string;
   /** This bot's settings from the routing file (`bots.<name>` merged with the route's `config`). */
   readonly config: Readonly<Record<string, unknown>>;
 }

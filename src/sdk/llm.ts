@@ -3,7 +3,7 @@
  * offered to bots as `call.llm` when OPENAI_API_KEY is set. Works with OpenAI and with local
  * servers that speak the same API (llama.cpp, vLLM, Ollama's /v1).
  */
-import type { LlmInit } from '../dispatch/protocol.js';
+import type { LlmInit } from '../ipc/protocol.js';
 import { PatchbayError, isRetryableStatus } from '../errors.js';
 
 export type ChatMessage =

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { CallClient } from '../daily/call-client.js';
 import { CallEndedError, PatchbayError } from '../errors.js';
-import type { Outcome } from '../dispatch/outcome.js';
+import type { Outcome } from '../core/outcome.js';
 import type {
   Call,
   CallInfo,
@@ -23,7 +23,8 @@ import { VoiceActivity, type VadEvent, type VadOptions } from './vad.js';
 import type { SpeechAudio, TtsProvider } from './tts.js';
 import { decodeWav } from './wav.js';
 
-export type BotEventKind = 'say' | 'play' | 'digits' | 'transcript' | 'transfer' | 'hangup';
+export type { BotEventKind } from '../core/timeline.js';
+import type { BotEventKind } from '../core/timeline.js';
 
 export interface SessionDeps {
   info: CallInfo;
@@ -150,9 +151,11 @@ class Inbox<T> {
 export class CallSession implements Call {
   readonly id: string;
   readonly callId: string;
+  readonly callDomain: string;
   readonly from: string;
   readonly to: string;
   readonly sipHeaders: Readonly<Record<string, string>>;
+  readonly roomName: string;
   readonly roomUrl: string;
   readonly bot: string;
   readonly config: Readonly<Record<string, unknown>>;
@@ -179,9 +182,11 @@ export class CallSession implements Call {
   constructor(private readonly deps: SessionDeps) {
     this.id = deps.info.id;
     this.callId = deps.info.callId;
+    this.callDomain = deps.info.callDomain;
     this.from = deps.info.from;
     this.to = deps.info.to;
     this.sipHeaders = deps.info.sipHeaders;
+    this.roomName = deps.info.roomName;
     this.roomUrl = deps.info.roomUrl;
     this.bot = deps.info.bot;
     this.config = deps.info.config;

@@ -9,7 +9,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { Logger } from 'pino';
-import type { TtsInit } from '../dispatch/protocol.js';
+import type { TtsInit } from '../ipc/protocol.js';
 import { PatchbayError, isRetryableStatus } from '../errors.js';
 import { decodeWav } from './wav.js';
 

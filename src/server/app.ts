@@ -13,10 +13,9 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import sjson from 'secure-json-parse';
 import type { Config } from '../config.js';
-import type { Dispatcher } from '../dispatch/dispatcher.js';
-import type { WorkerPool } from '../dispatch/pool.js';
-import type { Logger } from '../logger.js';
-import type { CallRecordStore } from '../records/store.js';
+import type { AppDeps } from './deps.js';
+
+export type { AppDeps } from './deps.js';
 import { callsRoutes } from './routes/calls.js';
 import { dailyWebhookRoutes } from './routes/daily-webhooks.js';
 import { dashboardRoutes } from './routes/dashboard.js';
@@ -29,20 +28,6 @@ declare module 'fastify' {
   interface FastifyRequest {
     rawBody: Buffer | undefined;
   }
-}
-
-export interface AppDeps {
-  config: Config;
-  logger: Logger;
-  dispatcher: Dispatcher;
-  pool: WorkerPool;
-  /** The secrets that verify pinless webhooks (config's, or the embedded emulator's ephemeral one). */
-  pinlessSecrets: string[];
-  /** The secrets that verify domain webhooks (config's DAILY_WEBHOOK_HMAC, or the embedded emulator's). Default: config's. */
-  webhookSecrets?: string[];
-  version: string;
-  /** Call records (GET /calls, dashboard); undefined when CALL_RECORDS_PATH=off. */
-  records?: CallRecordStore | undefined;
 }
 
 /** A hop count becomes proxy-addr's function form (Fastify's types take booleans, addresses or a function). */

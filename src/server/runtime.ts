@@ -7,10 +7,12 @@ import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { DailyRestClient } from '../daily/rest.js';
+import { createRoomService, type RoomService } from '../daily/room-service.js';
 import { DOMAIN_EVENT_TYPES } from '../daily/webhook-events.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
 import { WorkerPool } from '../dispatch/pool.js';
-import type { WorkerInit } from '../dispatch/protocol.js';
+import { Reconciler } from '../dispatch/reconcile.js';
+import type { WorkerInit } from '../ipc/protocol.js';
 import { loadRoutes, type Route } from '../dispatch/router.js';
 import { resolveTtsProvider } from '../sdk/tts.js';
 import type { Emulator } from '../emulator/server.js';
@@ -23,6 +25,10 @@ export interface Runtime {
   logger: Logger;
   app: FastifyInstance;
   dispatcher: Dispatcher;
+  /** Daily's domain webhooks → calls. */
+  reconciler: Reconciler;
+  /** Rooms and bot tokens for calls. */
+  rooms: RoomService;
   pool: WorkerPool;
   daily: DailyRestClient;
   /** The embedded emulator, when no DAILY_API_KEY is set. */
@@ -140,16 +146,20 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     // SupervisionOptions is the subset of config.workers the supervisor reads.
     supervision: config.workers,
   });
-  const dispatcher = new Dispatcher({ config, logger, daily, pool, route: opts.route ?? routes!.route });
+  const rooms = createRoomService({ rest: daily, config, logger });
+  const dispatcher = new Dispatcher({ config, logger, rooms, pool, route: opts.route ?? routes!.route });
+  const reconciler = new Reconciler({ findByRoom: (room) => dispatcher.findByRoom(room), graceMs: config.daily.webhookReconcileGraceMs, logger });
   // Written off the call path (the store queues and writes on the next tick).
-  if (records) dispatcher.on('call-ended', (r) => records.save(r));
-  const app = await buildApp({ config, logger, dispatcher, pool, pinlessSecrets, webhookSecrets, version, records });
+  if (records) dispatcher.on('transition', (t) => t.to === 'ended' && records.save(t.call.record));
+  const app = await buildApp({ config, logger, dispatcher, reconciler, pool, pinlessSecrets, webhookSecrets, version, records });
 
   const rt: Runtime = {
     config,
     logger,
     app,
     dispatcher,
+    reconciler,
+    rooms,
     pool,
     daily,
     emulator,
@@ -177,6 +187,8 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
       await app.close();
       await pool.close();
       await dispatcher.close();
+      reconciler.close();
+      rooms.close();
       await records?.close();
       if (ownEmulator) await emulator?.close();
     },

@@ -1,25 +1,16 @@
 /** Loads bot modules from the bots directory by name; the default export must come from `defineBot`. */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PatchbayError } from '../errors.js';
 import { isBot, type Bot } from '../sdk/index.js';
+import { resolveBotFile } from '../core/bot-files.js';
+
+export { resolveBotFile };
 
 export interface LoadedBot {
   bot: Bot;
   file: string;
-}
-
-const NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/i;
-
-export function resolveBotFile(botsDir: string, name: string): string | undefined {
-  if (!NAME.test(name)) return undefined;
-  for (const candidate of [`${name}.js`, `${name}.ts`, `${name}/index.js`, `${name}/index.ts`]) {
-    const file = path.join(botsDir, candidate);
-    if (existsSync(file)) return file;
-  }
-  return undefined;
 }
 
 export class BotLoadError extends PatchbayError {

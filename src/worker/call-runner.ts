@@ -7,8 +7,8 @@ import type { Logger } from 'pino';
 import type { CallClient } from '../daily/call-client.js';
 import { DailyRestClient } from '../daily/rest.js';
 import { CallEndedError, DailyApiError, PatchbayError } from '../errors.js';
-import type { Outcome } from '../dispatch/outcome.js';
-import type { CallAssignment, ChildMessage, Stage, WorkerInit } from '../dispatch/protocol.js';
+import type { Outcome } from '../core/outcome.js';
+import type { CallAssignment, ChildMessage, Stage, WorkerInit } from '../ipc/protocol.js';
 import type { CallInfo } from '../sdk/index.js';
 import { CallSession, type BotEventKind } from '../sdk/session.js';
 import type { LlmProvider } from '../sdk/llm.js';
@@ -80,7 +80,7 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
   const { init, call, client, logger, send } = deps;
   const ending = new Ending();
   const stage = (s: Stage, detail?: Record<string, unknown>) =>
-    send({ type: 'stage', callId: call.id, stage: s, atMs: Date.now(), ...(detail ? { detail } : {}) });
+    send({ type: 'stage', patchbayId: call.id, stage: s, atMs: Date.now(), ...(detail ? { detail } : {}) });
   const unsubs: Array<() => void> = [];
   const on: CallClient['on'] = (e, l) => {
     const u = client.on(e, l);
@@ -261,7 +261,7 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
       tts: deps.tts ?? textOnlyTts,
       signal: ending.signal,
       end: (o, d) => ending.end(o, d),
-      report: (kind: BotEventKind, value: string) => send({ type: 'bot', callId: call.id, kind, value, atMs: Date.now() }),
+      report: (kind: BotEventKind, value: string) => send({ type: 'bot', patchbayId: call.id, kind, value, atMs: Date.now() }),
       callerSessionId: () => callerSessionId,
       ...(bot.idleTimeoutMs ? { idleTimeoutMs: bot.idleTimeoutMs } : {}),
       ...(deps.llm ? { llm: deps.llm } : {}),
@@ -320,14 +320,17 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
 }
 
 function infoOf(call: CallAssignment): CallInfo {
+  const { id, callId, callDomain, from, to, sipHeaders, bot, roomName, roomUrl } = call;
   return {
-    id: call.id,
-    callId: call.callId,
-    from: call.from,
-    to: call.to,
-    sipHeaders: call.sipHeaders,
-    roomUrl: call.roomUrl,
-    bot: call.bot,
+    id,
+    callId,
+    callDomain,
+    from,
+    to,
+    sipHeaders,
+    bot,
+    roomName,
+    roomUrl,
     config: Object.freeze({ ...(call.botConfig ?? {}) }),
   };
 }

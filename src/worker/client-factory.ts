@@ -1,7 +1,7 @@
 /** Picks the call-client implementation. The worker code is the same for both. */
 import type { Logger } from 'pino';
 import type { CallClient } from '../daily/call-client.js';
-import type { WorkerInit } from '../dispatch/protocol.js';
+import type { WorkerInit } from '../ipc/protocol.js';
 
 export async function createCallClient(init: WorkerInit, logger: Logger): Promise<CallClient> {
   if (init.callClient === 'daily') {

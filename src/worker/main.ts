@@ -6,9 +6,9 @@
  * The worker exits by itself when its parent disappears (IPC disconnect).
  */
 import type { CallClient } from '../daily/call-client.js';
-import type { CallAssignment, ChildMessage, ParentMessage, WorkerInit } from '../dispatch/protocol.js';
-import { isParentMessage } from '../dispatch/protocol.js';
-import type { Outcome } from '../dispatch/outcome.js';
+import type { CallAssignment, ChildMessage, ParentMessage, WorkerInit } from '../ipc/protocol.js';
+import { isParentMessage } from '../ipc/protocol.js';
+import type { Outcome } from '../core/outcome.js';
 import { createLogger, type Logger } from '../logger.js';
 import { openAiCompatibleLlm, type LlmProvider } from '../sdk/llm.js';
 import { createTts, type TtsProvider } from '../sdk/tts.js';
@@ -90,7 +90,7 @@ async function onStart(call: CallAssignment): Promise<void> {
     return;
   }
   callRunning = true;
-  const log = logger.child({ callId: call.callId, id: call.id, bot: call.bot });
+  const log = logger.child({ callId: call.callId, id: call.id, bot: call.bot, ...(call.traceId ? { traceId: call.traceId } : {}) });
   const failed = prewarmFailed.get(call.bot);
   const bot = failed ? Promise.reject(failed) : loadBot(init.botsDir, call.bot);
   bot.catch(() => undefined); // handled inside runCall
@@ -107,7 +107,7 @@ async function onStart(call: CallAssignment): Promise<void> {
     ...(llm ? { llm } : {}),
     hangupDetail: () => escapedError,
   });
-  await send({ type: 'done', callId: call.id, outcome: result.outcome, ...(result.detail ? { detail: result.detail } : {}), atMs: Date.now() });
+  await send({ type: 'done', patchbayId: call.id, outcome: result.outcome, ...(result.detail ? { detail: result.detail } : {}), atMs: Date.now() });
   await exit(0);
 }
 

@@ -13,7 +13,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import type { CallRecord } from '../../src/dispatch/dispatcher.js';
-import { isOutcome } from '../../src/dispatch/outcome.js';
+import { isOutcome } from '../../src/core/outcome.js';
 import type { EmulatedCall } from '../../src/emulator/types.js';
 import type { Stack } from './stack.js';
 

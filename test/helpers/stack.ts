@@ -7,7 +7,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import type { CallRecord } from '../../src/dispatch/dispatcher.js';
 import { createEmulator } from '../../src/emulator/server.js';
 import type { Emulator, EmulatorOptions } from '../../src/emulator/types.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger, type Logger } from '../../src/logger.js';
 import { createRuntime, type Runtime, type RuntimeOptions } from '../../src/server/runtime.js';
 
 export const NUMBER = '+15550001000';
@@ -28,11 +28,11 @@ export interface Stack {
 }
 
 export async function startStack(
-  opts: { env?: Record<string, string>; emulator?: Partial<EmulatorOptions>; runtime?: RuntimeOptions } = {},
+  opts: { env?: Record<string, string>; emulator?: Partial<EmulatorOptions>; runtime?: RuntimeOptions; logger?: Logger } = {},
 ): Promise<Stack> {
   const apiKey = `test_${randomBytes(8).toString('hex')}`;
   const secret = randomBytes(32).toString('base64');
-  const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', name: 'test' });
+  const logger = opts.logger ?? createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', name: 'test' });
   const emulator = await createEmulator({ host: '127.0.0.1', port: 0, apiKey, logger: logger.child({ component: 'emulator' }), ...opts.emulator });
   const config = loadConfig({
     HOST: '127.0.0.1',

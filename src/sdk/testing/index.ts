@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { loadConfig } from '../../config.js';
 import type { BotEvent, CallRecord } from '../../dispatch/dispatcher.js';
-import type { Outcome } from '../../dispatch/outcome.js';
+import type { Outcome } from '../../core/outcome.js';
 import type { RouteResult } from '../../dispatch/router.js';
 import { createEmulator } from '../../emulator/server.js';
 import type { CallerStep, EmulatedCall, Emulator, EndReason, TranscriptLine } from '../../emulator/types.js';

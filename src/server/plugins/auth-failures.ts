@@ -11,7 +11,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import rateLimit from '@fastify/rate-limit';
 import { LRUCache } from 'lru-cache';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 
 /** The routes whose 401s are counted. */
 export const AUTH_GUARDED_ROUTES: ReadonlySet<string> = new Set(['/dialin', '/webhooks/daily']);

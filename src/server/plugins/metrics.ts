@@ -2,7 +2,7 @@
  * Prometheus metrics (prom-client) and `GET /metrics`.
  *
  * Each app gets its own Registry, so several apps can live in one process (tests). Series are
- * fed from the dispatcher's `call-updated` / `call-ended` events, the pool's `onWorkerReady`
+ * fed from the dispatcher's `transition` / `changed` events (relayed from each call), the pool's `onWorkerReady`
  * hook and the /dialin route's reply time; gauges are read at scrape time.
  *
  * Durations are in seconds (Prometheus' base unit), unlike the `…Ms` fields in code and logs.
@@ -10,9 +10,10 @@
 import type { FastifyPluginAsync } from 'fastify';
 import fp from 'fastify-plugin';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { CallRecord, TimelineStage } from '../../dispatch/dispatcher.js';
-import { OUTCOMES } from '../../dispatch/outcome.js';
-import type { AppDeps } from '../app.js';
+import type { TimelineStage } from '../../core/timeline.js';
+import type { Call, CallRecord, CallTransition } from '../../dispatch/call.js';
+import { OUTCOMES } from '../../core/outcome.js';
+import type { AppDeps } from '../deps.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -189,17 +190,18 @@ const metricsPluginImpl: FastifyPluginAsync<AppDeps> = async (app, deps) => {
   const m = createMetrics({ dispatcher: deps.dispatcher, pool: deps.pool, version: deps.version });
   app.decorate('metrics', m.registry);
 
-  const onCall = (r: CallRecord) => m.observeCall(r);
-  deps.dispatcher.on('call-updated', onCall);
-  deps.dispatcher.on('call-ended', onCall);
+  const onChanged = (c: Call) => m.observeCall(c.record);
+  const onTransition = (t: CallTransition) => m.observeCall(t.call.record);
+  deps.dispatcher.on('changed', onChanged);
+  deps.dispatcher.on('transition', onTransition);
   const previousReady = deps.pool.onWorkerReady;
   deps.pool.onWorkerReady = (w, ms) => {
     previousReady?.(w, ms);
     m.workerStart.observe(Math.max(0, ms) / 1000);
   };
   app.addHook('onClose', async () => {
-    deps.dispatcher.off('call-updated', onCall);
-    deps.dispatcher.off('call-ended', onCall);
+    deps.dispatcher.off('changed', onChanged);
+    deps.dispatcher.off('transition', onTransition);
     deps.pool.onWorkerReady = previousReady;
   });
 

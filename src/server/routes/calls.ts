@@ -10,10 +10,10 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { OUTCOMES, isOutcome, type Outcome } from '../../dispatch/outcome.js';
+import { OUTCOMES, isOutcome, type Outcome } from '../../core/outcome.js';
 import { maskNumber } from '../../logger.js';
 import { MAX_LIST_LIMIT, type StoredCall } from '../../records/store.js';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 import { dashboardAuth } from './dashboard-auth.js';
 
 const DEFAULT_LIMIT = 50;
@@ -37,6 +37,7 @@ export const StoredCallSchema = Type.Object({
   workerPid: Type.Union([Type.Integer(), Type.Null()]),
   timeline: Type.Record(Type.String(), Type.Number()),
   botEvents: Type.Array(Type.Object({ kind: Type.String(), value: Type.String(), atMs: Type.Number() })),
+  traceId: Type.Union([Type.String(), Type.Null()]),
 });
 
 /** A stored call as shown to people: numbers masked. */

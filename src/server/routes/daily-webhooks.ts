@@ -4,14 +4,14 @@
  * Order: verification request (`{"test":"test"}`) answered 200 → basic auth (when
  * DAILY_WEBHOOK_BASIC_AUTH is set) → signature (`X-Webhook-Signature` / `X-Webhook-Timestamp`,
  * fail closed when a secret is configured) → envelope shape (400) → dedupe by event `id` →
- * `dispatcher.reconcile(event)` → 200 at once. Daily marks a webhook FAILED after repeated
+ * `reconciler.reconcile(event)` (src/dispatch/reconcile.ts) → 200 at once. Daily marks a webhook FAILED after repeated
  * failures, so every well-formed, authentic event gets its 200 whatever we make of it.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { checkBasicAuth, DomainEventBody, EventDeduper, isWebhookVerification } from '../../daily/webhook-events.js';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 import { refuseUnsigned } from '../signed-request.js';
 
 const ErrorBody = Type.Object({ error: Type.String(), message: Type.String(), reason: Type.Optional(Type.String()) });
@@ -93,7 +93,7 @@ export const dailyWebhookRoutes: FastifyPluginAsync<AppDeps> = async (fastify, d
         return { status: 'ok', duplicate: true };
       }
       const message = str(payload.error_msg) ?? str(payload.warning_msg) ?? str(payload.error) ?? str(payload.message);
-      const result = deps.dispatcher.reconcile({ type: ev.type, id: ev.id, room, ...(message === undefined ? {} : { message }) });
+      const result = deps.reconciler.reconcile({ type: ev.type, id: ev.id, room, ...(message === undefined ? {} : { message }) });
       const level = ev.type === 'dialin.error' || ev.type === 'dialin.warning' ? 'warn' : 'info';
       req.log[level](
         {

@@ -15,10 +15,11 @@ import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { FastifyPluginAsync } from 'fastify';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { CallRecord } from '../../dispatch/dispatcher.js';
+import type { CallSummaryIdentity } from '../../core/call-identity.js';
+import type { Call, CallRecord, CallTransition } from '../../dispatch/call.js';
 import { maskNumber } from '../../logger.js';
 import type { StoredCall } from '../../records/store.js';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 import { dashboardAuth } from './dashboard-auth.js';
 
 export const EVENTS_PATH = '/ws/events';
@@ -51,12 +52,8 @@ const PAGE_HEADERS = {
 };
 
 /** What the page gets for a call (live or ended): no SIP headers, numbers masked. */
-export interface CallView {
-  id: string;
-  callId: string;
-  from: string;
-  to: string;
-  bot: string;
+/** A call as the page shows it: its identity (numbers masked), state and timeline. */
+export interface CallView extends CallSummaryIdentity {
   state: string;
   /** The latest stage reached. */
   stage: string;
@@ -65,6 +62,8 @@ export interface CallView {
   detail: string | null;
   warmStart: boolean | null;
   workerPid: number | null;
+  /** The call's trace id (OpenTelemetry), when tracing is on and known. */
+  traceId: string | null;
 }
 
 export type EventMessage =
@@ -110,6 +109,7 @@ export function viewOfRecord(r: CallRecord): CallView {
     detail: r.detail ?? null,
     warmStart: r.warmStart ?? null,
     workerPid: r.workerPid ?? null,
+    traceId: r.traceId ?? null,
   };
 }
 
@@ -127,6 +127,7 @@ export function viewOfStored(c: StoredCall): CallView {
     detail: c.detail,
     warmStart: c.warmStart,
     workerPid: c.workerPid,
+    traceId: c.traceId,
   };
 }
 
@@ -199,8 +200,9 @@ export const dashboardRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps
   };
 
   const onUpdated = (r: CallRecord) => {
-    // A late stage report after the outcome must not bring an ended call back to life on the page.
-    if (r.state === 'ended') return;
+    // A late stage report after the outcome must not bring an ended call back to life on the page;
+    // a call shows up once it is queued (its room exists).
+    if (r.state === 'ended' || r.state === 'admitting') return;
     broadcast({ type: 'call', nowMs: Date.now(), call: viewOfRecord(r) });
     // Capacity tiles follow the call at once rather than at the next tick.
     if (statsTimer) tick();
@@ -213,8 +215,10 @@ export const dashboardRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps
     // The queue frees the slot just after this event: look again on the next turn.
     if (statsTimer) setImmediate(tick);
   };
-  dispatcher.on('call-updated', onUpdated);
-  dispatcher.on('call-ended', onEnded);
+  const onTransition = (t: CallTransition) => (t.to === 'ended' ? onEnded(t.call.record) : onUpdated(t.call.record));
+  const onChanged = (c: Call) => onUpdated(c.record);
+  dispatcher.on('transition', onTransition);
+  dispatcher.on('changed', onChanged);
 
   let statsTimer: NodeJS.Timeout | undefined;
   let lastStats = '';
@@ -311,8 +315,8 @@ export const dashboardRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps
 
   fastify.addHook('preClose', async () => {
     fastify.server.off('upgrade', onUpgrade);
-    dispatcher.off('call-updated', onUpdated);
-    dispatcher.off('call-ended', onEnded);
+    dispatcher.off('transition', onTransition);
+    dispatcher.off('changed', onChanged);
     clearInterval(heartbeat);
     if (statsTimer) clearInterval(statsTimer);
     for (const ws of wss.clients) ws.close(1001, 'server shutting down');

@@ -10,7 +10,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { isProbeBody, PinlessWebhookBody, toPinlessCall } from '../../daily/types.js';
 import { maskNumber } from '../../logger.js';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 import { refuseUnsigned } from '../signed-request.js';
 
 const ErrorBody = Type.Object({ error: Type.String(), message: Type.String(), reason: Type.Optional(Type.String()) });

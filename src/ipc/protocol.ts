@@ -9,7 +9,9 @@
  *                       child → done         (exactly one outcome), then the child exits
  *   parent → shutdown                        (idle worker no longer needed: exit now)
  */
-import type { Outcome } from './outcome.js';
+import type { CallIdentity } from '../core/call-identity.js';
+import type { Outcome } from '../core/outcome.js';
+import type { BotEventKind, WorkerStage } from '../core/timeline.js';
 
 /** What a worker needs to know to run; sent in `init`, never read from the environment. */
 export interface WorkerInit {
@@ -58,35 +60,19 @@ export interface LlmInit {
   timeoutMs: number;
 }
 
-/** One call, as handed to a worker. */
-export interface CallAssignment {
-  /** Our id for the call (also in logs and the webhook answer). */
-  id: string;
-  /** Daily's call id (from the webhook). */
-  callId: string;
-  callDomain: string;
-  from: string;
-  to: string;
-  sipHeaders: Record<string, string>;
-  roomName: string;
-  roomUrl: string;
+/** One call, as handed to a worker: its identity plus what only the worker needs. */
+export interface CallAssignment extends CallIdentity {
   /** Bot meeting token. Never logged. */
   token: string;
-  bot: string;
   /** Date.now() when the webhook arrived, for the timeline. */
   receivedAtMs: number;
   /** Bot settings from the routing file (`call.config` in the bot). */
   botConfig?: Record<string, unknown>;
+  /** The call's trace id (OpenTelemetry, 32 hex), for the worker's log lines; absent when tracing is off. */
+  traceId?: string;
 }
 
-export type Stage =
-  | 'joined'
-  | 'dialin_ready'
-  | 'forward_sent'
-  | 'forwarded'
-  | 'connected'
-  | 'bot_started'
-  | 'caller_left';
+export type Stage = WorkerStage;
 
 export type ParentMessage =
   | { type: 'init'; init: WorkerInit }
@@ -98,10 +84,11 @@ export type ParentMessage =
 export type ChildMessage =
   | { type: 'ready'; pid: number; prepareMs: number }
   | { type: 'pong'; seq: number; rssBytes: number; heapUsedBytes: number }
-  | { type: 'stage'; callId: string; stage: Stage; atMs: number; detail?: Record<string, unknown> }
+  // `patchbayId` is patchbay's id for the call (CallAssignment.id); `callId` would be Daily's. (Not `sessionId`: that is a Daily participant's.)
+  | { type: 'stage'; patchbayId: string; stage: Stage; atMs: number; detail?: Record<string, unknown> }
   /** What the bot did, for the test harness, the dashboard and call records. */
-  | { type: 'bot'; callId: string; kind: 'say' | 'play' | 'digits' | 'transcript' | 'transfer' | 'hangup'; value: string; atMs: number }
-  | { type: 'done'; callId: string; outcome: Outcome; detail?: string; atMs: number }
+  | { type: 'bot'; patchbayId: string; kind: BotEventKind; value: string; atMs: number }
+  | { type: 'done'; patchbayId: string; outcome: Outcome; detail?: string; atMs: number }
   | { type: 'fatal'; error: string };
 
 export function isChildMessage(m: unknown): m is ChildMessage {

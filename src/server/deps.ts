@@ -1,0 +1,26 @@
+/**
+ * What the Fastify app and each of its routes and plugins are given. Its own module so that
+ * app.ts imports the routes and the routes import this, not app.ts (no cycle).
+ */
+import type { Config } from '../config.js';
+import type { Dispatcher } from '../dispatch/dispatcher.js';
+import type { WorkerPool } from '../dispatch/pool.js';
+import type { Reconciler } from '../dispatch/reconcile.js';
+import type { Logger } from '../logger.js';
+import type { CallRecordStore } from '../records/store.js';
+
+export interface AppDeps {
+  config: Config;
+  logger: Logger;
+  dispatcher: Dispatcher;
+  /** Daily's domain webhooks → calls (POST /webhooks/daily). */
+  reconciler: Reconciler;
+  pool: WorkerPool;
+  /** The secrets that verify pinless webhooks (config's, or the embedded emulator's ephemeral one). */
+  pinlessSecrets: string[];
+  /** The secrets that verify domain webhooks (config's DAILY_WEBHOOK_HMAC, or the embedded emulator's). Default: config's. */
+  webhookSecrets?: string[];
+  version: string;
+  /** Call records (GET /calls, dashboard); undefined when CALL_RECORDS_PATH=off. */
+  records?: CallRecordStore | undefined;
+}
