@@ -1,11 +1,36 @@
 /**
- * Listens to the caller (Daily transcription) and answers: with an LLM when OPENAI_API_KEY is
- * configured (any OpenAI-compatible endpoint, LLM_BASE_URL), otherwise with deterministic rules,
+ * A conversational phone assistant. With an LLM (OPENAI_API_KEY; any OpenAI-compatible endpoint,
+ * LLM_BASE_URL) it streams: the answer is spoken sentence by sentence as the model writes it, the
+ * model can call tools (opening hours, hand over to a human), and the caller can talk over it
+ * (barge-in on their voice, `turnDetection`). Without a key it answers with deterministic rules,
  * so it runs offline. Says goodbye on "bye" or after two silences.
+ *
+ * Routing config: `agentUri` (SIP URI or phone number of the human queue; no handover without it),
+ * `listenTimeoutMs`.
  */
-import { defineBot, type Call, type ChatMessage } from '../src/sdk/index.js';
+import { defineBot, type Call, type ChatMessage, type ToolCall, type ToolSpec } from '../src/sdk/index.js';
 
-const SYSTEM = 'You are a friendly phone assistant for patchbay. Answer in one or two short spoken sentences, no markup.';
+const SYSTEM =
+  'You are a friendly phone assistant for patchbay. Answer in one or two short spoken sentences, no markup. ' +
+  'Use the tools for opening hours and to hand the caller to a human when they ask for one.';
+
+const HOURS: Record<string, string> = {
+  monday: '9:00–17:00', tuesday: '9:00–17:00', wednesday: '9:00–17:00', thursday: '9:00–17:00', friday: '9:00–17:00',
+  saturday: 'closed', sunday: 'closed',
+};
+
+export const TOOLS: ToolSpec[] = [
+  {
+    name: 'opening_hours',
+    description: 'Opening hours of the shop, for one day of the week or for all days.',
+    parameters: { type: 'object', properties: { day: { type: 'string', description: 'monday … sunday; omit for all' } } },
+  },
+  {
+    name: 'transfer_to_human',
+    description: 'Hand the caller over to a human agent, when they ask for a person.',
+    parameters: { type: 'object', properties: { reason: { type: 'string' } } },
+  },
+];
 
 /** The offline brain: keyword rules, deterministic. */
 export function ruleReply(text: string): string {
@@ -17,20 +42,58 @@ export function ruleReply(text: string): string {
   return `You said: ${text}. I can help with billing or opening hours.`;
 }
 
-async function answer(call: Call, history: ChatMessage[], text: string): Promise<string> {
-  if (!call.llm) return ruleReply(text);
+const wantsHuman = (text: string) => /\b(human|agent|person|operator)\b/i.test(text);
+
+function runTool(c: ToolCall): string {
+  if (c.function.name !== 'opening_hours') return JSON.stringify({ error: `unknown tool ${c.function.name}` });
+  let day: string | undefined;
   try {
-    return await call.llm.chat([{ role: 'system', content: SYSTEM }, ...history.slice(-10)], { signal: call.signal, maxTokens: 120 });
-  } catch (err) {
-    if (call.signal.aborted) throw err;
-    call.logger.warn({ err: (err as Error).message }, 'LLM failed; answering with rules');
-    return ruleReply(text);
+    day = (JSON.parse(c.function.arguments || '{}') as { day?: string }).day?.toLowerCase();
+  } catch {
+    return JSON.stringify({ error: 'arguments are not JSON' });
   }
+  return JSON.stringify(day && HOURS[day] ? { [day]: HOURS[day] } : HOURS);
+}
+
+/**
+ * One answer from the LLM, spoken as it streams; tool calls are run and the model asked again.
+ * Returns 'handover' when the model decided to hand the caller to a human.
+ */
+async function answerWithLlm(call: Call, history: ChatMessage[]): Promise<'answered' | 'handover'> {
+  for (let round = 0; round < 3; round++) {
+    const stream = call.llm!.stream([{ role: 'system', content: SYSTEM }, ...history.slice(-12)], {
+      signal: call.signal,
+      maxTokens: 150,
+      tools: TOOLS,
+    });
+    await call.say(stream, { interruptible: true }); // the caller may talk over a long answer
+    const [text, calls] = await Promise.all([stream.text, stream.toolCalls]);
+    if (calls.length === 0) {
+      history.push({ role: 'assistant', content: text });
+      return 'answered';
+    }
+    history.push({ role: 'assistant', content: text, tool_calls: calls });
+    if (calls.some((c) => c.function.name === 'transfer_to_human')) return 'handover';
+    for (const c of calls) history.push({ role: 'tool', tool_call_id: c.id, content: runTool(c) });
+  }
+  return 'answered';
+}
+
+async function handOver(call: Call): Promise<boolean> {
+  const agent = typeof call.config.agentUri === 'string' ? call.config.agentUri : undefined;
+  if (!agent) {
+    await call.say('I am sorry, nobody can take your call right now. Please call back during opening hours.');
+    return false;
+  }
+  await call.say('Let me put you through to a colleague.');
+  await call.transfer(agent.startsWith('sip:') ? { sipUri: agent } : { phoneNumber: agent });
+  return true;
 }
 
 export default defineBot({
   name: 'voice-assistant',
   transcription: true,
+  turnDetection: true,
   maxCallMs: 10 * 60_000,
   async onCall(call) {
     const listenTimeoutMs = Number(call.config.listenTimeoutMs ?? 8_000);
@@ -47,9 +110,21 @@ export default defineBot({
       silences = 0;
       if (/\b(bye|goodbye|that's all)\b/i.test(text)) break;
       history.push({ role: 'user', content: text });
-      const reply = await answer(call, history, text);
-      history.push({ role: 'assistant', content: reply });
-      await call.say(reply, { interruptible: true }); // the caller may talk over a long answer
+      let handover = false;
+      if (call.llm) {
+        try {
+          handover = (await answerWithLlm(call, history)) === 'handover';
+        } catch (err) {
+          if (call.signal.aborted) throw err;
+          call.logger.warn({ err: (err as Error).message }, 'LLM failed; answering with rules');
+          await call.say(ruleReply(text), { interruptible: true });
+        }
+      } else if (wantsHuman(text) && typeof call.config.agentUri === 'string') {
+        handover = true;
+      } else {
+        await call.say(ruleReply(text), { interruptible: true });
+      }
+      if (handover && (await handOver(call))) return;
     }
     await call.say('Goodbye!');
     await call.hangup('conversation over');

@@ -66,6 +66,8 @@ export const EnvSchema = Type.Object({
   // Call lifecycle
   /** SIP endpoints per room (Daily's `sip.num_endpoints`); dialin-ready fires once per endpoint. */
   DIALIN_SIP_ENDPOINTS: Type.Integer({ default: 1, minimum: 1, maximum: 5 }),
+  /** Rooms allow dial-out (Daily's `enable_dialout`; needs an account approved for dial-out): `call.warmTransfer()`. */
+  DAILY_DIALOUT: Type.Boolean({ default: false }),
   DIALIN_READY_TIMEOUT_MS: Int(15_000, 100),
   JOIN_TIMEOUT_MS: Int(20_000, 100),
   MAX_CALL_MS: Int(1_800_000, 1000),
@@ -161,6 +163,8 @@ export interface Config {
   };
   call: {
     sipEndpoints: number;
+    /** DAILY_DIALOUT: rooms are created with `enable_dialout` (warm transfer). */
+    dialout: boolean;
     dialinReadyTimeoutMs: number;
     joinTimeoutMs: number;
     maxCallMs: number;
@@ -322,6 +326,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     },
     call: {
       sipEndpoints: e.DIALIN_SIP_ENDPOINTS,
+      dialout: e.DAILY_DIALOUT,
       dialinReadyTimeoutMs: e.DIALIN_READY_TIMEOUT_MS,
       joinTimeoutMs: e.JOIN_TIMEOUT_MS,
       maxCallMs: e.MAX_CALL_MS,

@@ -1,8 +1,7 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import assistant, { ruleReply } from '../bots/voice-assistant.js';
 import { createBotHarness, runBotTest, type BotHarness } from '../src/sdk/testing/index.js';
+import { startVoiceStandIns, type VoiceStandIns } from '../src/sdk/testing/voice-standins.js';
 
 describe('voice-assistant bot, offline (rule-based)', () => {
   let h: BotHarness;
@@ -43,44 +42,62 @@ describe('voice-assistant bot, offline (rule-based)', () => {
   }, 30_000);
 });
 
-describe('voice-assistant bot with an OpenAI-compatible LLM', () => {
-  let server: Server;
-  let baseUrl: string;
-  const requests: Array<{ auth: string | undefined; body: { model: string; messages: Array<{ role: string; content: string }> } }> = [];
-  const read = (req: IncomingMessage) =>
-    new Promise<string>((resolve) => {
-      let s = '';
-      req.on('data', (c: Buffer) => (s += c.toString()));
-      req.on('end', () => resolve(s));
-    });
-
+describe('voice-assistant bot with an OpenAI-compatible LLM (streaming, tools)', () => {
+  let s: VoiceStandIns;
   beforeAll(async () => {
-    // A stand-in for the external LLM service (not our code): answers chat completions.
-    server = createServer(async (req, res) => {
-      const body = JSON.parse(await read(req)) as (typeof requests)[number]['body'];
-      requests.push({ auth: req.headers.authorization, body });
-      const last = body.messages.at(-1)?.content ?? '';
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ choices: [{ message: { role: 'assistant', content: `LLM heard: ${last}` } }] }));
+    // A stand-in for the external LLM service (not our code): streams chat completions.
+    s = await startVoiceStandIns({
+      firstTokenMs: 50,
+      tokensPerSec: 200,
+      reply: (messages, tools) => {
+        const last = messages.at(-1)!;
+        if (last.role === 'tool') return `Here you go: ${last.content}`;
+        if (tools.length > 0 && /hours/.test(last.content)) return { toolCall: { name: 'opening_hours', arguments: '{"day":"monday"}' } };
+        if (tools.length > 0 && /person/.test(last.content)) return { toolCall: { name: 'transfer_to_human', arguments: '{}' } };
+        return `LLM heard: ${last.content}`;
+      },
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
   });
-  afterAll(async () => {
-    await new Promise((r) => server?.close(r));
-  });
+  afterAll(() => s?.close());
+  const env = () => ({ OPENAI_API_KEY: 'sk-test-123', LLM_BASE_URL: s.baseUrl, LLM_MODEL: 'tiny-model' });
 
-  it('answers through the LLM endpoint when a key is configured', async () => {
+  it('answers through the LLM endpoint, streamed, when a key is configured', async () => {
+    const before = s.requests.length;
     const r = await runBotTest(assistant, {
-      env: { OPENAI_API_KEY: 'sk-test-123', LLM_BASE_URL: baseUrl, LLM_MODEL: 'tiny-model' },
-      caller: [{ waitFor: 'say', match: /how can I help/ }, { say: 'tell me a joke' }, { waitFor: 'say', match: /LLM heard/ }, { say: 'bye' }],
+      env: env(),
+      caller: [{ waitFor: 'say', match: /how can I help/ }, { say: 'tell me a joke' }, { waitFor: 'say', match: /a joke$/ }, { say: 'bye' }],
     });
-    expect(r.said).toContain('LLM heard: tell me a joke');
+    expect(r.said.slice(1, -1).join(' ')).toBe('LLM heard: tell me a joke');
     expect(r.outcome).toBe('completed');
-    expect(requests).toHaveLength(1);
-    expect(requests[0]!.auth).toBe('Bearer sk-test-123');
-    expect(requests[0]!.body.model).toBe('tiny-model');
-    expect(requests[0]!.body.messages[0]!.role).toBe('system');
-    expect(requests[0]!.body.messages.at(-1)).toEqual({ role: 'user', content: 'tell me a joke' });
+    const reqs = s.requests.slice(before);
+    expect(reqs).toHaveLength(1);
+    const body = reqs[0]!.body as { model: string; stream: boolean; messages: Array<{ role: string; content: string }> };
+    expect(body.model).toBe('tiny-model');
+    expect(body.stream).toBe(true);
+    expect(body.messages[0]!.role).toBe('system');
+    expect(body.messages.at(-1)).toEqual({ role: 'user', content: 'tell me a joke' });
+  }, 30_000);
+
+  it('runs a tool call and speaks the answer built from its result', async () => {
+    const before = s.requests.length;
+    const r = await runBotTest(assistant, {
+      env: env(),
+      caller: [{ waitFor: 'say', match: /how can I help/ }, { say: 'what are your hours on monday' }, { waitFor: 'say', match: /17:00/ }, { say: 'bye' }],
+    });
+    expect(r.said.join(' ')).toContain('Here you go: {"monday":"9:00–17:00"}');
+    const second = s.requests.slice(before)[1]!.body as { messages: Array<Record<string, unknown>> };
+    expect(second.messages.at(-2)).toMatchObject({ role: 'assistant', tool_calls: [{ id: 'call_1', function: { name: 'opening_hours' } }] });
+    expect(second.messages.at(-1)).toEqual({ role: 'tool', tool_call_id: 'call_1', content: '{"monday":"9:00–17:00"}' });
+  }, 30_000);
+
+  it('hands the caller to a human when the model asks for it', async () => {
+    const r = await runBotTest(assistant, {
+      env: env(),
+      config: { agentUri: 'sip:queue@pbx.example.com' },
+      caller: [{ waitFor: 'say', match: /how can I help/ }, { say: 'can I talk to a person' }],
+    });
+    expect(r.said).toContain('Let me put you through to a colleague.');
+    expect(r.transfer).toBe('sip:queue@pbx.example.com');
+    expect(r.outcome).toBe('completed');
   }, 30_000);
 });

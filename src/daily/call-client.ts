@@ -39,6 +39,14 @@ export interface CallClientEventMap {
   'app-message': { data: unknown; fromId: string };
   /** A remote audio frame (PCM16 mono). Only emitted after `receiveAudio(true)`. */
   'audio-frame': { participantId: string; sampleRate: number; pcm: Int16Array };
+  /** Dial-out: the far end was reached (ringing). */
+  'dialout-connected': { sessionId: string; destination?: string };
+  /** Dial-out: the far end answered (and joins the room as a participant). */
+  'dialout-answered': { sessionId: string; destination?: string };
+  /** Dial-out: the leg ended, whoever ended it. */
+  'dialout-stopped': { sessionId: string; destination?: string };
+  'dialout-error': { errorMsg: string; sessionId?: string };
+  'dialout-warning': { errorMsg: string; sessionId?: string };
   /** A fatal or non-fatal error from the client or the platform. */
   error: { message: string; fatal: boolean; code?: string };
   /** We are out of the room, whoever decided it. */
@@ -62,6 +70,8 @@ export interface AudioOut {
   sampleRate: number;
   /** What the audio says, when known. The emulator delivers it to the caller as words. */
   text?: string;
+  /** More audio of the words already sent (a streamed utterance's later pieces): no new words. */
+  continues?: boolean;
 }
 
 export interface CallClient {
@@ -92,9 +102,25 @@ export interface CallClient {
   sendAppMessage(data: unknown, to?: string): Promise<void>;
   /** `updateParticipant(sessionId, {eject: true})`: hangs up a SIP participant. */
   ejectParticipant(sessionId: string): Promise<void>;
+  /** `startDialOut`: calls a SIP URI or phone number into the room (owner; room with `enable_dialout`). */
+  startDialOut(opts: DialOutOptions): Promise<{ sessionId: string }>;
+  stopDialOut(sessionId: string): Promise<void>;
+  /**
+   * `updateParticipant(sessionId, {updatePermissions: {canReceive}})`, audio part: whom a participant
+   * hears (e.g. keep the caller from hearing the briefing of a warm transfer).
+   */
+  setCanReceive(sessionId: string, canReceive: CanReceiveAudio): Promise<void>;
 
   /** Releases everything (sockets, browser). Safe to call twice, and after a failed join. */
   close(): Promise<void>;
+}
+
+export type DialOutOptions = ({ sipUri: string } | { phoneNumber: string }) & { displayName?: string };
+
+/** Daily's `canReceive` permission, audio only: a base rule and per-participant exceptions. */
+export interface CanReceiveAudio {
+  base?: boolean;
+  byParticipantId?: Record<string, boolean>;
 }
 
 /** What the worker passes to a client factory. */

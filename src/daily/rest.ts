@@ -145,7 +145,7 @@ export class DailyRestClient {
     const body = {
       ...(p.name ? { name: p.name } : {}),
       privacy: 'private',
-      properties: { exp: p.expSec, eject_at_room_exp: true, enable_dialout: false, sip },
+      properties: { exp: p.expSec, eject_at_room_exp: true, enable_dialout: p.enableDialout ?? false, sip },
     };
     let uncertain = false;
     return this.run('create', o, async (t) => {

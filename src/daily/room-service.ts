@@ -157,7 +157,13 @@ export function createRoomService(deps: { rest: DailyRestClient; config: Config;
       try {
         const [room, token] = await Promise.all([
           rest.createDialinRoom(
-            { name: req.roomName, displayName: callerDisplayName(req.displayName), expSec: req.expSec, numEndpoints: req.numEndpoints },
+            {
+              name: req.roomName,
+              displayName: callerDisplayName(req.displayName),
+              expSec: req.expSec,
+              numEndpoints: req.numEndpoints,
+              enableDialout: config.call.dialout,
+            },
             { ...(signal ? { signal } : {}), onUncertain: () => uncertain.add(req.roomName) },
           ),
           tokens.mint({ roomName: req.roomName, userName: BOT_USER_NAME, expSec: req.expSec, isOwner: true }, signal ? { signal } : undefined),

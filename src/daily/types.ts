@@ -87,6 +87,8 @@ export interface CreateDialinRoomRequest {
   /** Room expiry (epoch seconds). */
   expSec: number;
   numEndpoints?: number;
+  /** `enable_dialout` (DAILY_DIALOUT): the bot may dial out (warm transfer). */
+  enableDialout?: boolean;
 }
 
 /** GET /rooms (one page). */

@@ -2,7 +2,8 @@
 import type { Logger } from 'pino';
 import { maskNumber } from '../logger.js';
 import { ActionError } from './errors.js';
-import type { BotParticipant, Room, SipParticipant } from './model.js';
+import type { DialOut } from './dialout.js';
+import { hears, isObj, type BotParticipant, type CanReceive, type Room, type SipParticipant } from './model.js';
 import type { ActionName } from './protocol.js';
 import type { Sessions } from './sessions.js';
 import type { Timers } from './timers.js';
@@ -23,10 +24,10 @@ function requireOwner(p: BotParticipant, what: string): void {
 }
 
 export class Actions {
-  constructor(private readonly d: { sessions: Sessions; timers: Timers; logger: Logger }) {}
+  constructor(private readonly d: { sessions: Sessions; dialOut: DialOut; timers: Timers; logger: Logger }) {}
 
-  /** Carries out an action; resolves when it is done (send-audio: after its play-out). */
-  async run(p: BotParticipant, id: string | number, action: ActionName, args: Record<string, unknown>): Promise<void> {
+  /** Carries out an action; resolves when it is done (send-audio: after its play-out), with its result if it has one. */
+  async run(p: BotParticipant, id: string | number, action: ActionName, args: Record<string, unknown>): Promise<unknown> {
     const room = p.room;
     switch (action) {
       case 'leave':
@@ -83,6 +84,17 @@ export class Actions {
         else this.d.sessions.ejectBot(target, 'ejected', 'You were ejected from the meeting', true);
         return;
       }
+      case 'start-dial-out':
+        return this.d.dialOut.start(p, args);
+      case 'stop-dial-out':
+        this.d.dialOut.stop(p, args);
+        return;
+      case 'update-permissions': {
+        requireOwner(p, 'update-permissions');
+        const sp = sipParticipant(room, args.sessionId);
+        sp.canReceive = parseCanReceive(args.canReceive, sp.canReceive);
+        return;
+      }
       default: {
         // Every ActionName is handled above: a new one fails to compile here.
         const unknown: never = action;
@@ -98,7 +110,10 @@ export class Actions {
     }
     if (args.text !== undefined && typeof args.text !== 'string') throw new ActionError('invalid-request', 'text must be a string');
     const text = (args.text as string | undefined)?.trim() || `[audio ${Math.round(durationMs)} ms]`;
-    for (const q of p.room.participants.values()) if (q.kind === 'sip') q.call.botSaid(text);
+    // `continues`: more audio of words already said (a streamed utterance): no new line.
+    if (args.continues !== true) {
+      for (const q of p.room.participants.values()) if (q.kind === 'sip' && hears(q, p.sessionId)) q.call.botSaid(text);
+    }
     if (durationMs === 0) return;
     await new Promise<void>((resolve, reject) => {
       const cancelTimer = this.d.timers.after(durationMs, () => {
@@ -128,4 +143,21 @@ export class Actions {
       q.send({ type: 'event', event: 'app-message', payload: { data: args.data, fromId: p.sessionId } });
     }
   }
+}
+
+/** Daily's `canReceive` (audio part): `{base: boolean | {audio}, byParticipantId?: {id: boolean | {audio}}}`, merged over `prev`. */
+function parseCanReceive(v: unknown, prev: CanReceive | undefined): CanReceive {
+  const audioOf = (x: unknown, what: string): boolean => {
+    if (typeof x === 'boolean') return x;
+    if (isObj(x) && typeof x.audio === 'boolean') return x.audio;
+    throw new ActionError('invalid-request', `${what} must be a boolean or {audio: boolean}`);
+  };
+  if (!isObj(v)) throw new ActionError('invalid-request', 'canReceive must be an object');
+  const out: CanReceive = { base: prev?.base ?? true, byParticipantId: { ...(prev?.byParticipantId ?? {}) } };
+  if (v.base !== undefined) out.base = audioOf(v.base, 'canReceive.base');
+  if (v.byParticipantId !== undefined) {
+    if (!isObj(v.byParticipantId)) throw new ActionError('invalid-request', 'canReceive.byParticipantId must be an object');
+    for (const [id, x] of Object.entries(v.byParticipantId)) out.byParticipantId[id] = audioOf(x, `canReceive.byParticipantId.${id}`);
+  }
+  return out;
 }

@@ -132,6 +132,12 @@ export class CallImpl implements EmulatedCall {
     this.addLine('bot', text);
   }
 
+  /** Another phone participant of the room said something this one may hear. */
+  peerSaid(text: string): void {
+    if (this._state !== 'connected') return;
+    this.addLine('peer', text);
+  }
+
   say(text: string): void {
     if (this._state !== 'connected') return;
     this.addLine('caller', text);
@@ -176,12 +182,12 @@ export class CallImpl implements EmulatedCall {
     });
   }
 
-  /** Next bot line (after the cursor) matching `re`; false on timeout or end. */
-  private waitBotLine(re: RegExp | undefined, timeoutMs: number): Promise<boolean> {
+  /** Next bot (or peer) line (after the cursor) matching `re`; false on timeout or end. */
+  private waitBotLine(re: RegExp | undefined, timeoutMs: number, who: 'bot' | 'peer' = 'bot'): Promise<boolean> {
     const scan = (): boolean => {
       for (let i = this.sayCursor; i < this.lines.length; i++) {
         const l = this.lines[i]!;
-        if (l.who === 'bot' && (!re || re.test(l.text))) {
+        if (l.who === who && (!re || re.test(l.text))) {
           this.sayCursor = i + 1;
           return true;
         }
@@ -237,7 +243,7 @@ export class CallImpl implements EmulatedCall {
             this.addLine('system', `script: invalid regex ${JSON.stringify(step.match)}`);
             re = undefined;
           }
-          ok = await this.waitBotLine(re, timeoutMs);
+          ok = await this.waitBotLine(re, timeoutMs, step.waitFor === 'peer' ? 'peer' : 'bot');
         }
         if (this.isEnded()) return;
         if (!ok) {
@@ -262,7 +268,7 @@ export function checkScript(steps: unknown): string | undefined {
       typeof o.press === 'string' ||
       typeof o.say === 'string' ||
       o.hangup === true ||
-      ((o.waitFor === 'connected' || o.waitFor === 'say') &&
+      ((o.waitFor === 'connected' || o.waitFor === 'say' || o.waitFor === 'peer') &&
         (o.match === undefined || typeof o.match === 'string') &&
         (o.timeoutMs === undefined || (typeof o.timeoutMs === 'number' && o.timeoutMs >= 0)));
     if (!ok) return `script[${i}] is not a valid step`;

@@ -13,6 +13,8 @@ import { WebSocket } from 'ws';
 import {
   CallClientEvents,
   type AudioOut,
+  type CanReceiveAudio,
+  type DialOutOptions,
   type CallClient,
   type CallClientEvent,
   type CallClientListener,
@@ -53,7 +55,7 @@ function closeSocket(ws: WebSocket, reason: string): void {
 }
 
 interface Pending {
-  resolve: () => void;
+  resolve: (result?: unknown) => void;
   reject: (e: Error) => void;
 }
 
@@ -174,7 +176,7 @@ export class EmulatorCallClient implements CallClient {
             if (!p) return;
             this.pending.delete(Number(m.id));
             if (m.error !== undefined) p.reject(new PatchbayError(m.code ? `emulator_${m.code.replace(/-/g, '_')}` : 'emulator_action_failed', m.error));
-            else p.resolve();
+            else p.resolve(m.result);
             return;
           }
           case 'event':
@@ -211,22 +213,27 @@ export class EmulatorCallClient implements CallClient {
   }
 
   /** Sends an action; resolves on its ack. */
-  private action(action: ActionName, args: Record<string, unknown> = {}, signal?: AbortSignal, onId?: (id: number) => void): Promise<void> {
+  private async action(action: ActionName, args: Record<string, unknown> = {}, signal?: AbortSignal, onId?: (id: number) => void): Promise<void> {
+    await this.request(action, args, signal, onId);
+  }
+
+  /** Sends an action; resolves with its ack's result. */
+  private request(action: ActionName, args: Record<string, unknown> = {}, signal?: AbortSignal, onId?: (id: number) => void): Promise<unknown> {
     const ws = this.ws;
     if (!this.joined || !ws) return Promise.reject(new PatchbayError('not_joined', `${action}: not in a room`));
     if (ws.readyState !== WebSocket.OPEN || this.closed || this.leftEmitted) return Promise.reject(new CallEndedError(this.endReason ?? 'left'));
     if (signal?.aborted) return Promise.reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
     const id = this.nextId++;
     onId?.(id);
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<unknown>((resolve, reject) => {
       const onAbort = (): void => {
         if (!this.pending.delete(id)) return;
         reject(signal!.reason instanceof Error ? signal!.reason : new Error('aborted'));
       };
       this.pending.set(id, {
-        resolve: () => {
+        resolve: (result) => {
           signal?.removeEventListener('abort', onAbort);
-          resolve();
+          resolve(result);
         },
         reject: (e) => {
           signal?.removeEventListener('abort', onAbort);
@@ -259,7 +266,7 @@ export class EmulatorCallClient implements CallClient {
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      await this.action('send-audio', { ...(audio.text ? { text: audio.text } : {}), durationMs }, signal, (id) => {
+      await this.action('send-audio', { ...(audio.text ? { text: audio.text } : {}), ...(audio.continues ? { continues: true } : {}), durationMs }, signal, (id) => {
         actionId = id;
       });
     } finally {
@@ -295,8 +302,23 @@ export class EmulatorCallClient implements CallClient {
     return this.action('send-app-message', { data, ...(to === undefined ? {} : { to }) });
   }
 
-  ejectParticipant(sessionId: string): Promise<void> {
-    return this.action('eject', { sessionId });
+  async ejectParticipant(sessionId: string): Promise<void> {
+    await this.action('eject', { sessionId });
+  }
+
+  async startDialOut(opts: DialOutOptions): Promise<{ sessionId: string }> {
+    const r = (await this.request('start-dial-out', { ...opts })) as { session?: { sessionId?: unknown } } | undefined;
+    const sessionId = r?.session?.sessionId;
+    if (typeof sessionId !== 'string') throw new PatchbayError('dialout_failed', 'startDialOut returned no session');
+    return { sessionId };
+  }
+
+  async stopDialOut(sessionId: string): Promise<void> {
+    await this.action('stop-dial-out', { sessionId });
+  }
+
+  async setCanReceive(sessionId: string, canReceive: CanReceiveAudio): Promise<void> {
+    await this.action('update-permissions', { sessionId, canReceive });
   }
 
   /** The local session id once joined. */

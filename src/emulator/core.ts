@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import { Actions } from './actions.js';
 import { CallRegistry } from './call-registry.js';
 import { DialIn } from './dialin.js';
+import { DialOut } from './dialout.js';
 import { Faults } from './faults.js';
 import { LatencySettings } from './latencies.js';
 import type { Room } from './model.js';
@@ -65,6 +66,7 @@ export class EmulatorCore {
   readonly sessions: Sessions;
   readonly actions: Actions;
   readonly dialin: DialIn;
+  readonly dialOut: DialOut;
   readonly webhooks: DomainWebhooks;
   /** The last 10 000 /v1 requests, oldest first. */
   readonly requestLog: RequestLogEntry[] = [];
@@ -92,7 +94,17 @@ export class EmulatorCore {
       observer,
       logger,
     });
-    this.actions = new Actions({ sessions: this.sessions, timers, logger });
+    this.dialOut = new DialOut({
+      rooms: this.rooms,
+      sessions: this.sessions,
+      calls: this.calls,
+      timers,
+      latencies: this.latencies,
+      callDomain: this.callDomain,
+      dtmfGapMs: opts.dtmfGapMs,
+      logger,
+    });
+    this.actions = new Actions({ sessions: this.sessions, dialOut: this.dialOut, timers, logger });
     this.dialin = new DialIn({
       callDomain: this.callDomain,
       rooms: this.rooms,
@@ -157,6 +169,7 @@ export class EmulatorCore {
     this.closed = true;
     this.webhooks.close();
     this.dialin.close();
+    this.dialOut.close();
     this.pinlessWebhook.close();
     this.timers.clearAll();
   }

@@ -165,8 +165,8 @@ export class DialIn implements CallHost {
   // CallHost
   callerSpoke(call: CallImpl, text: string): void {
     const room = this.roomOf(call);
-    if (!room || !call.sessionId || !room.transcription) return;
-    this.d.sessions.broadcast(room, 'transcription-message', { participantId: call.sessionId, text, isFinal: true, timestampMs: Date.now() });
+    if (!room || !call.sessionId) return;
+    this.d.sessions.sipSpoke(room, call.sessionId, text);
   }
 
   callerPressed(call: CallImpl, tone: string): void {

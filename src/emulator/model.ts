@@ -23,7 +23,25 @@ export interface SipParticipant {
   sessionId: string;
   userName: string;
   call: CallImpl;
+  /** The dial-in SIP endpoint, or the dialled destination for a dial-out leg. */
   endpoint: string;
+  /** `out`: a dial-out leg (startDialOut); dial-in otherwise. */
+  direction?: 'out';
+  /** `updateParticipant({updatePermissions: {canReceive}})`: whose audio this participant hears. */
+  canReceive?: CanReceive;
+}
+
+/** Audio part of Daily's `canReceive` permission: a base rule and per-participant exceptions. */
+export interface CanReceive {
+  base: boolean;
+  byParticipantId: Record<string, boolean>;
+}
+
+/** Whether phone participant `listener` hears participant `fromSessionId` (Daily's `canReceive`). */
+export function hears(listener: SipParticipant, fromSessionId: string): boolean {
+  const c = listener.canReceive;
+  if (!c) return true;
+  return c.byParticipantId[fromSessionId] ?? c.base;
 }
 
 export type Participant = BotParticipant | SipParticipant;

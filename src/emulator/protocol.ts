@@ -26,6 +26,9 @@ export const ACTION_NAMES = [
   'stop-transcription',
   'send-app-message',
   'eject',
+  'start-dial-out',
+  'stop-dial-out',
+  'update-permissions',
 ] as const;
 
 export type ActionName = (typeof ACTION_NAMES)[number];
@@ -41,7 +44,8 @@ export type ServerEventMessage = {
 export type ServerMessage =
   | { type: 'joined'; localSessionId: string; participants: CallParticipant[] }
   | { type: 'join-error'; code: string; message: string }
-  | { type: 'ack'; id: string | number; error?: string; code?: string }
+  /** `result`: what the action returns (start-dial-out: `{session: {sessionId}}`). */
+  | { type: 'ack'; id: string | number; error?: string; code?: string; result?: unknown }
   | ServerEventMessage;
 
 /** Event names the server may push (a subset of CallClientEventMap; never `audio-frame`). */
@@ -57,6 +61,11 @@ export const SERVER_EVENTS: ReadonlySet<string> = new Set<CallClientEvent>([
   'dtmf-event',
   'transcription-message',
   'app-message',
+  'dialout-connected',
+  'dialout-answered',
+  'dialout-stopped',
+  'dialout-error',
+  'dialout-warning',
   'error',
   'left-meeting',
 ]);

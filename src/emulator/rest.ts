@@ -14,7 +14,7 @@ import { RateLimitSettingsSchema } from './rate-limits.js';
 import { webhookRoutes } from './webhooks.js';
 import { FaultsUpdateSchema } from './fault-schema.js';
 import { WITHHELD_FROM } from './dialin.js';
-import type { CallerStep, Latencies, PinlessDialinEntry, WithheldStyle } from './types.js';
+import type { CallerStep, DialOutTarget, Latencies, PinlessDialinEntry, WithheldStyle } from './types.js';
 
 type App = FastifyInstance;
 
@@ -284,6 +284,31 @@ export function controlRoutes(core: EmulatorCore, sockets: () => SocketCounts) {
         if (b.press !== undefined) void call.press(b.press);
         if (b.hangup === true) call.hangup();
         return { ok: true, state: call.state };
+      },
+    );
+
+    app.put(
+      '/dial-out-targets',
+      {
+        schema: {
+          body: Type.Object(
+            {
+              uri: Type.String({ minLength: 1, maxLength: 512 }),
+              answer: Type.Union([Type.Literal('answer'), Type.Literal('busy'), Type.Literal('unreachable'), Type.Literal('no-answer')]),
+              answerAfterMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 600_000 })),
+              ringMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 600_000 })),
+              script: Type.Optional(Type.Array(AnyObject, { maxItems: 1000 })),
+            },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (req) => {
+        const problem = req.body.script === undefined ? undefined : checkScript(req.body.script);
+        if (problem) throw new ApiError(400, 'invalid-request-error', problem);
+        const { uri, ...target } = req.body;
+        core.dialOut.setTarget(uri, target as unknown as DialOutTarget);
+        return { ok: true };
       },
     );
 

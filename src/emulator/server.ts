@@ -100,6 +100,8 @@ export async function createEmulator(opts: EmulatorOptions): Promise<Emulator> {
     requestLog: core.requestLog,
     webhookLog: core.pinlessWebhook.log,
     setLatencies: (l) => core.latencies.set(l),
+    setDialOutTarget: (uri, target) => core.dialOut.setTarget(uri, target),
+    dialOutCalls: (roomName) => core.dialOut.callsFrom(roomName),
     rateLimits: {
       get enabled() {
         return core.rateLimits.enabled;

@@ -12,7 +12,7 @@ import type { CallRegistry } from './call-registry.js';
 import { ActionError } from './errors.js';
 import type { Faults } from './faults.js';
 import type { LatencySettings } from './latencies.js';
-import { participantJson, type BotParticipant, type Room } from './model.js';
+import { hears, participantJson, type BotParticipant, type Room } from './model.js';
 import { WS_CLOSE, type ServerMessage } from './protocol.js';
 import type { RoomStore } from './rooms.js';
 import type { Timers } from './timers.js';
@@ -62,6 +62,17 @@ export class Sessions {
     for (const p of room.participants.values()) {
       if (p.kind === 'bot' && p.sessionId !== exceptSessionId) p.send({ type: 'event', event, payload } as ServerMessage);
     }
+  }
+
+  /**
+   * A phone participant spoke: the other phone participants who may hear them get the words
+   * (`peer` lines), and the bots get a transcript when transcription runs.
+   */
+  sipSpoke(room: Room, fromSessionId: string, text: string): void {
+    for (const q of room.participants.values()) {
+      if (q.kind === 'sip' && q.sessionId !== fromSessionId && hears(q, fromSessionId)) q.call.peerSaid(text);
+    }
+    if (room.transcription) this.broadcast(room, 'transcription-message', { participantId: fromSessionId, text, isFinal: true, timestampMs: Date.now() });
   }
 
   /** Adds a joined bot; starts the session (and SIP worker registration) for the first one. */

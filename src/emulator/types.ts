@@ -92,7 +92,8 @@ export type CallerStep =
   | { wait: number }
   | { press: string }
   | { say: string }
-  | { waitFor: 'connected' | 'say'; match?: string; timeoutMs?: number }
+  /** `say`: the next bot line; `peer`: the next line from another phone participant (see TranscriptLine). */
+  | { waitFor: 'connected' | 'say' | 'peer'; match?: string; timeoutMs?: number }
   | { hangup: true };
 
 /**
@@ -126,12 +127,18 @@ export type EndReason =
   | 'room_closed'
   | 'transferred'
   | 'script_timeout'
-  | 'emulator_closed';
+  | 'emulator_closed'
+  /** Dial-out legs: the far end was busy, unreachable, did not answer, or the bot stopped the leg. */
+  | 'busy'
+  | 'unreachable'
+  | 'no_answer'
+  | 'stopped';
 
 export interface TranscriptLine {
   /** ms since the call was placed. */
   atMs: number;
-  who: 'bot' | 'caller' | 'system';
+  /** `peer`: another phone participant of the room (a dialled-out agent, or the caller, as the agent hears them). */
+  who: 'bot' | 'caller' | 'peer' | 'system';
   text: string;
 }
 
@@ -232,6 +239,16 @@ export interface EmulatorSnapshot {
   webhooksInFlight: number;
 }
 
+/** How a dialled-out far end behaves (`Emulator.setDialOutTarget`, `PUT /_emulator/dial-out-targets`). */
+export interface DialOutTarget {
+  /** `answer` (after `answerAfterMs`), `busy`, `unreachable`, or `no-answer` (rings for `ringMs`, default 30 s). */
+  answer: 'answer' | 'busy' | 'unreachable' | 'no-answer';
+  answerAfterMs?: number;
+  ringMs?: number;
+  /** What the far end does once it answered (the same steps as a caller's script). */
+  script?: CallerStep[];
+}
+
 export interface Emulator {
   readonly origin: string;
   readonly apiUrl: string;
@@ -247,6 +264,10 @@ export interface Emulator {
   /** The last 10 000 webhooks and probes sent to `room_creation_api` URLs, oldest first. */
   readonly webhookLog: readonly WebhookLogEntry[];
   setLatencies(l: Partial<Latencies>): void;
+  /** How the far end at a SIP URI or phone number answers a dial-out; its leg is then a call in `getCall`/`snapshot`. */
+  setDialOutTarget(uri: string, target: DialOutTarget): void;
+  /** The dial-out legs of a room (its far ends' side: transcript, state), oldest first. */
+  dialOutCalls(roomName: string): EmulatedCall[];
   /** Daily's rate limits, changeable while running (also `GET/PUT /_emulator/rate-limits`). */
   readonly rateLimits: RateLimitControl;
   snapshot(): EmulatorSnapshot;

@@ -175,8 +175,8 @@ export class EmulatorSockets {
         }
         const args = typeof msg.args === 'object' && msg.args !== null ? (msg.args as Record<string, unknown>) : {};
         this.core.actions.run(p, id, action, args).then(
-          () => {
-            send({ type: 'ack', id });
+          (result) => {
+            send({ type: 'ack', id, ...(result === undefined ? {} : { result }) });
             if (action === 'leave') {
               if (participant === p) participant = undefined;
               ws.close(WS_CLOSE.normal, 'left');

@@ -22,7 +22,11 @@ import type { LlmProvider } from './llm.js';
 
 export { CallEndedError, PatchbayError } from '../errors.js';
 export type { Outcome } from '../core/outcome.js';
-export type { ChatMessage, ChatOptions, LlmProvider } from './llm.js';
+export type { ChatMessage, ChatOptions, LlmProvider, LlmStream, StreamOptions, ToolCall, ToolSpec } from './llm.js';
+export { sentences, type SentenceOptions } from './sentences.js';
+export type { VadOptions, VadEvent } from './vad.js';
+import type { VadOptions } from './vad.js';
+import type { SentenceOptions } from './sentences.js';
 export { LlmError } from './llm.js';
 export { TtsError } from './tts.js';
 export { spellOut } from './speech.js';
@@ -54,6 +58,8 @@ export interface SayOptions {
    * buffered for `collectDigits`), and skip the prompt when keys were already typed ahead.
    */
   interruptible?: boolean;
+  /** Streamed text only: how it is cut into pieces to speak (see `sentences`). */
+  pieces?: SentenceOptions;
 }
 
 export interface ListenOptions {
@@ -63,6 +69,23 @@ export interface ListenOptions {
 
 export type TransferTarget = { sipUri: string } | { phoneNumber: string };
 
+export interface WarmTransferOptions {
+  /** The human (agent, queue): a SIP URI or a phone number. */
+  to: TransferTarget;
+  /** What the agent hears before the caller is put through (only the agent hears it). */
+  brief: string | AsyncIterable<string>;
+  /** Said to the caller before they wait (default "Please hold while I connect you."). */
+  holdMessage?: string;
+  /** How long the agent may take to answer (default 30 000 ms). */
+  answerTimeoutMs?: number;
+  /** Said to the caller when the agent cannot be reached (default: an apology; the bot then carries on). */
+  apology?: string;
+}
+
+export type WarmTransferResult =
+  | { result: 'bridged'; agentSessionId: string; bridgedMs: number; endedBy: 'agent' | 'caller' }
+  | { result: 'no_answer' | 'failed'; detail: string };
+
 export interface Call extends CallInfo {
   /** pino child logger carrying callId, bot and pid. */
   readonly logger: Logger;
@@ -70,8 +93,12 @@ export interface Call extends CallInfo {
   readonly llm: LlmProvider | undefined;
   /** Aborts when the call ends, whatever the reason. */
   readonly signal: AbortSignal;
-  /** Speaks `text` (TTS) and resolves when it has been played (or interrupted, see `SayOptions`). */
-  say(text: string, opts?: SayOptions): Promise<void>;
+  /**
+   * Speaks `text` (TTS) and resolves when it has been played (or interrupted, see `SayOptions`).
+   * Given streamed text (e.g. `call.llm.stream(...)`), speaks it sentence by sentence as it arrives:
+   * the next sentence is synthesized while one plays; barge-in or hang-up aborts the stream.
+   */
+  say(text: string | AsyncIterable<string>, opts?: SayOptions): Promise<void>;
   /** Plays PCM16 mono audio, or a WAV file by path. */
   play(audio: { pcm: Int16Array; sampleRate: number } | string): Promise<void>;
   /** Collects DTMF digits. Digits pressed before the call (type-ahead) count. Resolves '' when none came. */
@@ -80,6 +107,14 @@ export interface Call extends CallInfo {
   listen(opts?: ListenOptions): Promise<string | null>;
   /** Transfers the caller (SIP REFER for SIP URIs, a call transfer for phone numbers); the bot's call ends. */
   transfer(target: TransferTarget): Promise<void>;
+  /**
+   * Warm transfer: tells the caller to hold, dials a human into the room, briefs them (the caller
+   * does not hear the briefing), then puts caller and agent through to each other. Resolves when the
+   * bridged conversation is over (`bridged`; the call then ends), or at once with `no_answer` /
+   * `failed` after apologising to the caller, who stays with the bot. Needs a room with dial-out
+   * (`DAILY_DIALOUT=true`, an approved Daily account).
+   */
+  warmTransfer(opts: WarmTransferOptions): Promise<WarmTransferResult>;
   /** Hangs up on the caller; the call ends with outcome `completed`. */
   hangup(reason?: string): Promise<void>;
   /** Sends DTMF tones to the caller (e.g. to drive a remote IVR after a transfer). */
@@ -97,6 +132,13 @@ export interface BotOptions {
    * while the bot greets them). Implied by `onTranscript`; `listen()` starts it lazily otherwise.
    */
   transcription?: boolean | { language?: string };
+  /**
+   * Turn detection on the caller's audio (voice activity, Silero VAD): interruptible prompts stop
+   * the moment the caller starts speaking (not only on a transcript or a key), and `listen()` ends
+   * the caller's turn when they stop speaking (`minSilenceMs`), with every final transcript of the
+   * turn joined. `true` for the defaults.
+   */
+  turnDetection?: boolean | VadOptions;
   /** Runs in the idle worker before any call is assigned: load audio, models, clients. */
   prewarm?: () => void | Promise<void>;
   onCall(call: Call): void | Promise<void>;

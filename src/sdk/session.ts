@@ -7,9 +7,20 @@ import type { Logger } from 'pino';
 import type { CallClient } from '../daily/call-client.js';
 import { CallEndedError, PatchbayError } from '../errors.js';
 import type { Outcome } from '../core/outcome.js';
-import type { Call, CallInfo, CollectDigitsOptions, ListenOptions, SayOptions, TransferTarget } from './index.js';
+import type {
+  Call,
+  CallInfo,
+  CollectDigitsOptions,
+  ListenOptions,
+  SayOptions,
+  TransferTarget,
+  WarmTransferOptions,
+  WarmTransferResult,
+} from './index.js';
 import type { LlmProvider } from './llm.js';
-import type { TtsProvider } from './tts.js';
+import { sentences } from './sentences.js';
+import { VoiceActivity, type VadEvent, type VadOptions } from './vad.js';
+import type { SpeechAudio, TtsProvider } from './tts.js';
 import { decodeWav } from './wav.js';
 
 export type { BotEventKind } from '../core/timeline.js';
@@ -31,6 +42,50 @@ export interface SessionDeps {
   llm?: LlmProvider;
   /** Language for Daily transcription (bot option `transcription: { language }`). */
   transcriptionLanguage?: string;
+}
+
+/** After the caller stopped speaking, how long `listen()` waits for the turn's final transcript. */
+const TRANSCRIPT_AFTER_SPEECH_MS = 1_500;
+
+function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** Starts pulling `source` now (so speech is synthesized ahead of its turn) and replays it in order. */
+function eager<T>(source: AsyncIterable<T>): AsyncIterable<T> {
+  const items: T[] = [];
+  let done = false;
+  let failure: { err: unknown } | undefined;
+  let wake: (() => void) | undefined;
+  void (async () => {
+    try {
+      for await (const v of source) {
+        items.push(v);
+        wake?.();
+      }
+    } catch (err) {
+      failure = { err };
+    } finally {
+      done = true;
+      wake?.();
+    }
+  })();
+  return {
+    async *[Symbol.asyncIterator]() {
+      for (;;) {
+        if (items.length > 0) {
+          yield items.shift()!;
+          continue;
+        }
+        if (failure) throw failure.err;
+        if (done) return;
+        await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+      }
+    },
+  };
 }
 
 /** A FIFO that hands items to waiters, or buffers them until someone asks. */
@@ -115,6 +170,10 @@ export class CallSession implements Call {
   private busy = 0;
   /** Interruptible prompts playing now: stopped by the caller's next key or words. */
   private readonly bargeIn = new Set<() => void>();
+  /** Voice activity of the caller (bot option `turnDetection`), once started. */
+  private vad: VoiceActivity | undefined;
+  /** Resolves at the caller's next end of speech (replaced at each start of speech). */
+  private speechEnd = deferred<void>();
   /** Set once the caller was handed elsewhere: the worker must not eject them when it leaves. */
   transferred = false;
   /** Where a transfer in progress (or done) sends the caller. */
@@ -152,6 +211,40 @@ export class CallSession implements Call {
     for (const stop of [...this.bargeIn]) stop();
   }
 
+  /**
+   * Starts voice activity detection on the caller's audio (bot option `turnDetection`): a start of
+   * speech barges in on interruptible prompts; an end of speech ends the caller's turn in `listen()`.
+   */
+  async startVoiceActivity(opts: VadOptions = {}): Promise<void> {
+    if (this.vad) return;
+    const vad = await VoiceActivity.create(opts);
+    this.vad = vad;
+    const off = this.deps.client.on('audio-frame', (f) => {
+      if (this.signal.aborted) return;
+      const caller = this.deps.callerSessionId();
+      if (caller && f.participantId !== caller) return;
+      vad.push(f.pcm, f.sampleRate).then(
+        (events) => {
+          for (const ev of events) this.onVoice(ev);
+        },
+        (err: unknown) => this.logger.warn({ err }, 'voice activity detection failed on a frame'),
+      );
+    });
+    this.signal.addEventListener('abort', off, { once: true });
+    await this.deps.client.receiveAudio(true);
+  }
+
+  private onVoice(ev: VadEvent): void {
+    this.touch();
+    if (ev.type === 'speech-start') {
+      for (const stop of [...this.bargeIn]) stop();
+    } else {
+      const ended = this.speechEnd;
+      this.speechEnd = deferred<void>();
+      ended.resolve();
+    }
+  }
+
   /** Restart the idle timer (caller activity). Paused while the bot itself speaks. */
   touch(): void {
     const ms = this.deps.idleTimeoutMs;
@@ -182,7 +275,9 @@ export class CallSession implements Call {
     }
   }
 
-  say(text: string, opts: SayOptions = {}): Promise<void> {
+  say(input: string | AsyncIterable<string>, opts: SayOptions = {}): Promise<void> {
+    if (typeof input !== 'string') return this.sayStream(input, opts);
+    const text = input;
     return this.turn(async () => {
       // Barge-in: a caller who already typed ahead does not need the prompt.
       if (opts.interruptible && this.digits.size > 0) return;
@@ -202,6 +297,62 @@ export class CallSession implements Call {
         this.bargeIn.delete(stop);
       }
     });
+  }
+
+  /**
+   * Streamed text: spoken piece by piece as it arrives (see sentences.ts). The next piece's speech
+   * is synthesized while the current one plays; barge-in and hang-up stop the playout at once and
+   * abort the source (an `LlmStream`'s request) and any speech request in flight.
+   */
+  private sayStream(source: AsyncIterable<string>, opts: SayOptions): Promise<void> {
+    const abortSource = () => (source as { abort?: (r?: unknown) => void }).abort?.();
+    return this.turn(async () => {
+      if (opts.interruptible && this.digits.size > 0) return abortSource();
+      const barge = new AbortController();
+      const stop = () => barge.abort(new PatchbayError('barge_in', 'the caller interrupted the prompt'));
+      if (opts.interruptible) this.bargeIn.add(stop);
+      const signal = AbortSignal.any([this.signal, barge.signal]);
+      signal.addEventListener('abort', abortSource, { once: true });
+      const pieces = sentences(source, opts.pieces)[Symbol.asyncIterator]();
+      const ahead = async (): Promise<{ text: string; audio: AsyncIterable<SpeechAudio> } | undefined> => {
+        const r = await pieces.next();
+        return r.done ? undefined : { text: r.value, audio: eager(this.speech(r.value, signal)) };
+      };
+      try {
+        let cur = await ahead();
+        while (cur) {
+          const next = ahead();
+          next.catch(() => undefined);
+          this.deps.report('say', cur.text);
+          let first = true;
+          for await (const chunk of cur.audio) {
+            this.ensureLive();
+            // Interrupted between two pieces of audio: stop here, not after the piece.
+            if (signal.aborted) throw signal.reason;
+            await this.deps.client.sendAudio(first ? { ...chunk, text: cur.text } : { ...chunk, continues: true }, signal);
+            first = false;
+          }
+          if (first) await this.deps.client.sendAudio({ pcm: new Int16Array(0), sampleRate: 16_000, text: cur.text }, signal);
+          cur = await next;
+        }
+      } catch (err) {
+        if (barge.signal.aborted && !this.signal.aborted) return; // the caller spoke or pressed a key
+        throw err;
+      } finally {
+        signal.removeEventListener('abort', abortSource);
+        this.bargeIn.delete(stop);
+        if (signal.aborted) abortSource();
+      }
+    });
+  }
+
+  /** Speech for one piece of text: streamed when the provider can, else whole. */
+  private speech(text: string, signal: AbortSignal): AsyncIterable<SpeechAudio> {
+    const { tts } = this.deps;
+    if (tts.synthesizeStream) return tts.synthesizeStream(text, signal);
+    return (async function* () {
+      yield await tts.synthesize(text, signal);
+    })();
   }
 
   play(audio: { pcm: Int16Array; sampleRate: number } | string): Promise<void> {
@@ -236,8 +387,35 @@ export class CallSession implements Call {
   async listen(opts: ListenOptions = {}): Promise<string | null> {
     this.ensureLive();
     await this.startTranscription();
-    const text = await this.transcripts.next(opts.timeoutMs ?? 8_000, this.signal);
-    return text ?? null;
+    const timeoutMs = opts.timeoutMs ?? 8_000;
+    if (!this.vad) return (await this.transcripts.next(timeoutMs, this.signal)) ?? null;
+    return this.listenForTurn(timeoutMs);
+  }
+
+  /**
+   * With voice activity: the turn is every final transcript until the caller stops speaking.
+   * A transcript that arrives while no speech is heard (text-only callers) is a turn by itself.
+   */
+  private async listenForTurn(timeoutMs: number): Promise<string | null> {
+    const vad = this.vad!;
+    const parts: string[] = [];
+    const deadline = Date.now() + timeoutMs;
+    let ended = false;
+    let speechEnd = this.speechEnd.promise.then(() => (ended = true));
+    for (;;) {
+      const wait = parts.length === 0 && !ended ? deadline - Date.now() : TRANSCRIPT_AFTER_SPEECH_MS;
+      if (wait <= 0) break;
+      const got = await Promise.race([this.transcripts.next(wait, this.signal), speechEnd.then(() => 'speech-end' as const)]);
+      if (got === 'speech-end') {
+        if (parts.length > 0) break;
+        speechEnd = new Promise<never>(() => undefined);
+        continue; // spoke, but the words are still being transcribed
+      }
+      if (got === undefined) break;
+      parts.push(got);
+      if (ended || !vad.inSpeech) break;
+    }
+    return parts.length > 0 ? parts.join(' ') : null;
   }
 
   /** Starts Daily transcription once (listen() and onTranscript need it). */
@@ -267,6 +445,114 @@ export class CallSession implements Call {
       this.transferred = true;
       this.deps.end('completed', `transferred to ${toEndPoint}`);
     });
+  }
+
+  async warmTransfer(opts: WarmTransferOptions): Promise<WarmTransferResult> {
+    const caller = this.requireCaller();
+    const target = 'sipUri' in opts.to ? opts.to.sipUri : opts.to.phoneNumber;
+    const client = this.deps.client;
+    this.deps.report('transfer', `warm: ${target}`);
+    await this.say(opts.holdMessage ?? 'Please hold while I connect you.');
+    const apologise = async (detail: string, result: 'no_answer' | 'failed'): Promise<WarmTransferResult> => {
+      this.logger.warn({ target, detail }, 'warm transfer did not go through; back to the bot');
+      await client.setCanReceive(caller, { base: true }).catch(() => undefined);
+      await this.say(opts.apology ?? 'I am sorry, nobody could take your call right now. I am still here to help.');
+      return { result, detail };
+    };
+    return this.turn(async () => {
+      const leg = await this.dialAgent(opts.to, opts.answerTimeoutMs ?? 30_000);
+      if ('failed' in leg) return apologise(leg.failed, leg.noAnswer ? 'no_answer' : 'failed');
+      const agent = leg.sessionId;
+      const agentGone = leg.gone;
+      let bridged = false;
+      this.signal.addEventListener('abort', () => void (!agentGone.settled && client.stopDialOut(agent).catch(() => undefined)), { once: true });
+      try {
+        // The briefing is for the agent only.
+        await client.setCanReceive(caller, { base: false });
+        const briefed = this.say(opts.brief).then(() => 'briefed' as const);
+        if ((await Promise.race([briefed, agentGone.promise])) !== 'briefed') return apologise('the agent hung up during the briefing', 'failed');
+        await client.setCanReceive(caller, { base: true });
+        bridged = true;
+        // Caller and agent now hear each other; the bot stays in the room, silent, as its owner (the
+        // room would end if its owner left) until one of them hangs up.
+        this.transferTarget = target;
+        const t0 = Date.now();
+        this.deps.report('transfer', `bridged: ${target}`);
+        await agentGone.promise;
+        const bridgedMs = Date.now() - t0;
+        // The outcome first: the caller leaving next is the bot's doing, not a hang-up.
+        this.deps.end('completed', `warm transfer to ${target}: bridged ${Math.round(bridgedMs / 1000)} s; the agent hung up`);
+        await client.ejectParticipant(caller).catch(() => undefined);
+        return { result: 'bridged', agentSessionId: agent, bridgedMs, endedBy: 'agent' };
+      } catch (err) {
+        if (!bridged && !this.signal.aborted) {
+          await client.stopDialOut(agent).catch(() => undefined);
+          return apologise(`warm transfer failed: ${(err as Error)?.message ?? String(err)}`, 'failed');
+        }
+        throw err;
+      }
+    });
+  }
+
+  /** Dials the agent; resolves once they answered, or with why not. */
+  private async dialAgent(
+    to: TransferTarget,
+    answerTimeoutMs: number,
+  ): Promise<{ sessionId: string; gone: { promise: Promise<'gone'>; settled: boolean } } | { failed: string; noAnswer: boolean }> {
+    const client = this.deps.client;
+    const offs: Array<() => void> = [];
+    let sessionId: string | undefined;
+    // Events may arrive before startDialOut resolves: keep them until the session id is known.
+    const early: Array<{ kind: 'answered' | 'stopped' | 'error'; sessionId?: string; msg?: string }> = [];
+    let onEvent: (e: (typeof early)[number]) => void = (e) => early.push(e);
+    offs.push(client.on('dialout-answered', (e) => onEvent({ kind: 'answered', sessionId: e.sessionId })));
+    offs.push(client.on('dialout-stopped', (e) => onEvent({ kind: 'stopped', sessionId: e.sessionId })));
+    offs.push(client.on('dialout-error', (e) => onEvent({ kind: 'error', ...(e.sessionId ? { sessionId: e.sessionId } : {}), msg: e.errorMsg })));
+    offs.push(client.on('participant-left', (e) => onEvent({ kind: 'stopped', sessionId: e.participant.sessionId })));
+    const gone = { promise: undefined as unknown as Promise<'gone'>, settled: false };
+    let goneResolve!: () => void;
+    gone.promise = new Promise<'gone'>((r) => (goneResolve = () => r('gone')));
+    void gone.promise.then(() => {
+      gone.settled = true;
+      for (const off of offs) off();
+    });
+    try {
+      sessionId = (await client.startDialOut({ ...to, displayName: 'agent' })).sessionId;
+    } catch (err) {
+      goneResolve();
+      return { failed: `startDialOut failed: ${(err as Error)?.message ?? String(err)}`, noAnswer: false };
+    }
+    const id = sessionId;
+    const answer = new Promise<{ ok: true } | { failed: string; noAnswer: boolean }>((resolve) => {
+      const timer = setTimeout(() => resolve({ failed: `the agent did not answer within ${answerTimeoutMs} ms`, noAnswer: true }), answerTimeoutMs);
+      const onAbort = () => resolve({ failed: 'the call ended', noAnswer: false });
+      this.signal.addEventListener('abort', onAbort, { once: true });
+      let answered = false;
+      onEvent = (e) => {
+        if (e.sessionId !== undefined && e.sessionId !== id) return;
+        if (e.kind === 'answered' && !answered) {
+          answered = true;
+          clearTimeout(timer);
+          resolve({ ok: true });
+        } else if (e.kind === 'error' && !answered) {
+          clearTimeout(timer);
+          resolve({ failed: `dial-out failed: ${e.msg ?? 'error'}`, noAnswer: /no answer|busy/i.test(e.msg ?? '') });
+        } else if (e.kind === 'stopped') {
+          clearTimeout(timer);
+          if (!answered) resolve({ failed: 'the agent leg ended before answering', noAnswer: true });
+          goneResolve();
+        }
+      };
+      for (const e of early.splice(0)) onEvent(e);
+    });
+    const r = await answer;
+    if ('failed' in r) {
+      await client.stopDialOut(id).catch(() => undefined);
+      goneResolve();
+      this.ensureLive();
+      return r;
+    }
+    return { sessionId: id, gone };
   }
 
   /** Ends the call; the worker ejects the caller as it leaves the room. */

@@ -21,6 +21,8 @@ export interface SpeechAudio {
 export interface TtsProvider {
   readonly name: string;
   synthesize(text: string, signal?: AbortSignal): Promise<SpeechAudio>;
+  /** Providers that can stream: audio in pieces as it is generated, so playing starts on the first. */
+  synthesizeStream?(text: string, signal?: AbortSignal): AsyncIterable<SpeechAudio>;
 }
 
 /** A TTS provider failed (the call goes on; `say()` rejects with this). */
@@ -122,30 +124,60 @@ export interface OpenAiTtsOptions {
   timeoutMs?: number;
 }
 
-/** OpenAI-compatible speech endpoint (`POST {baseUrl}/audio/speech`, WAV). */
+/** OpenAI's `response_format: 'pcm'`: raw 24 kHz 16-bit little-endian mono. */
+const OPENAI_PCM_RATE = 24_000;
+
+/**
+ * OpenAI-compatible speech endpoint (`POST {baseUrl}/audio/speech`): WAV for `synthesize`, raw
+ * PCM streamed in pieces for `synthesizeStream` (playing starts on the first piece).
+ */
 export function openAiTts(opts: OpenAiTtsOptions): TtsProvider {
   const rate = opts.sampleRate ?? 16_000;
+  const request = async (text: string, format: 'wav' | 'pcm', signal?: AbortSignal): Promise<Response> => {
+    if (text.length > MAX_TTS_TEXT) throw new TtsError(`text longer than ${MAX_TTS_TEXT} characters`);
+    const signals = [AbortSignal.timeout(opts.timeoutMs ?? 15_000), ...(signal ? [signal] : [])];
+    let res: Response;
+    try {
+      res = await fetch(`${opts.baseUrl.replace(/\/$/, '')}/audio/speech`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${opts.apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: opts.model, input: text, voice: opts.voice ?? 'alloy', response_format: format }),
+        signal: AbortSignal.any(signals),
+      });
+    } catch (err) {
+      throw new TtsError(`speech request failed: ${(err as Error).message}`, { retryable: true, cause: err });
+    }
+    if (!res.ok || !res.body) {
+      const body = (await res.text().catch(() => '')).slice(0, 200);
+      throw new TtsError(`speech endpoint answered ${res.status}: ${body}`, { retryable: isRetryableStatus(res.status) });
+    }
+    return res;
+  };
   return {
     name: 'openai',
     async synthesize(text, signal) {
-      const signals = [AbortSignal.timeout(opts.timeoutMs ?? 15_000), ...(signal ? [signal] : [])];
-      let res: Response;
-      try {
-        res = await fetch(`${opts.baseUrl.replace(/\/$/, '')}/audio/speech`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${opts.apiKey}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ model: opts.model, input: text, voice: opts.voice ?? 'alloy', response_format: 'wav' }),
-          signal: AbortSignal.any(signals),
-        });
-      } catch (err) {
-        throw new TtsError(`speech request failed: ${(err as Error).message}`, { retryable: true, cause: err });
-      }
-      if (!res.ok) {
-        const body = (await res.text().catch(() => '')).slice(0, 200);
-        throw new TtsError(`speech endpoint answered ${res.status}: ${body}`, { retryable: isRetryableStatus(res.status) });
-      }
+      const res = await request(text, 'wav', signal);
       const wav = decodeWav(Buffer.from(await res.arrayBuffer()));
       return { pcm: resample(wav.pcm, wav.sampleRate, rate), sampleRate: rate };
+    },
+    async *synthesizeStream(text, signal) {
+      const res = await request(text, 'pcm', signal);
+      let odd: Buffer | undefined;
+      try {
+        for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+          let b = Buffer.from(chunk);
+          if (odd) b = Buffer.concat([odd, b]);
+          const even = b.length & ~1;
+          odd = even < b.length ? b.subarray(even) : undefined;
+          if (even === 0) continue;
+          const pcm = new Int16Array(even / 2);
+          for (let i = 0; i < pcm.length; i++) pcm[i] = b.readInt16LE(i * 2);
+          yield { pcm: resample(pcm, OPENAI_PCM_RATE, rate), sampleRate: rate };
+        }
+      } catch (err) {
+        if (signal?.aborted) throw err;
+        throw new TtsError(`speech stream broke: ${(err as Error).message}`, { retryable: true, cause: err });
+      }
     },
   };
 }

@@ -134,7 +134,9 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
   on('left-meeting', ({ reason }) => ending.end('bot_removed', `left meeting: ${reason}`));
   // Keys pressed between the caller's arrival and the bot's start (same network read) are kept.
   const earlyDigits: string[] = [];
-  on('dtmf-event', ({ tone }) => {
+  on('dtmf-event', ({ tone, sessionId }) => {
+    // Keys from another phone participant (a dialled-out agent) are not the caller's.
+    if (sessionId !== undefined && callerSessionId !== undefined && sessionId !== callerSessionId) return;
     if (!session) {
       if (connected && earlyDigits.length < 64) earlyDigits.push(tone);
       return;
@@ -265,6 +267,11 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
       ...(transcriptionLanguage ? { transcriptionLanguage } : {}),
     });
     if (bot.onTranscript || bot.transcription) await session.startTranscription().catch((err: unknown) => logger.warn({ err }, 'startTranscription failed'));
+    if (bot.turnDetection) {
+      await session
+        .startVoiceActivity(bot.turnDetection === true ? {} : bot.turnDetection)
+        .catch((err: unknown) => logger.warn({ err }, 'voice activity detection could not start; turns end on transcripts'));
+    }
     session.touch();
     for (const tone of earlyDigits.splice(0)) {
       session.pushDigit(tone);

@@ -23,6 +23,8 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import {
   CallClientEvents,
   type AudioOut,
+  type CanReceiveAudio,
+  type DialOutOptions,
   type CallClient,
   type CallClientEvent,
   type CallClientListener,
@@ -383,6 +385,28 @@ export class DailyBrowserCallClient implements CallClient {
     return this.invoke('updateParticipant', [sessionId, { eject: true }]);
   }
 
+  async startDialOut(opts: DialOutOptions): Promise<{ sessionId: string }> {
+    const r = (await this.invokeValue('startDialOut', [opts])) as { session?: { sessionId?: unknown } } | null;
+    const sessionId = r?.session?.sessionId;
+    if (typeof sessionId !== 'string') throw new DailyClientError('daily_startDialOut_failed', 'startDialOut() returned no session');
+    return { sessionId };
+  }
+
+  stopDialOut(sessionId: string): Promise<void> {
+    return this.invoke('stopDialOut', [{ sessionId }]);
+  }
+
+  setCanReceive(sessionId: string, canReceive: CanReceiveAudio): Promise<void> {
+    const audio = (v: boolean) => ({ audio: v });
+    const permission = {
+      ...(canReceive.base === undefined ? {} : { base: audio(canReceive.base) }),
+      ...(canReceive.byParticipantId
+        ? { byParticipantId: Object.fromEntries(Object.entries(canReceive.byParticipantId).map(([id, v]) => [id, audio(v as boolean)])) }
+        : {}),
+    };
+    return this.invoke('updateParticipant', [sessionId, { updatePermissions: { canReceive: permission } }]);
+  }
+
   close(): Promise<void> {
     this.closing ??= this.doClose();
     return this.closing;
@@ -426,10 +450,15 @@ export class DailyBrowserCallClient implements CallClient {
   // ---- internals ----
 
   private async invoke(method: string, args: unknown[]): Promise<void> {
+    await this.invokeValue(method, args);
+  }
+
+  /** Calls a daily-js method in the page; resolves with what it returned (null for nothing). */
+  private async invokeValue(method: string, args: unknown[]): Promise<unknown> {
     if (this.closing) throw new CallEndedError('client closed');
     if (!this.page) throw new DailyClientError('not_prepared', `${method}() called before prepare()/join()`);
     const res = await withTimeout(
-      this.evalPage('invoke', method, args),
+      this.evalPage<{ value: unknown }>('invoke', method, args),
       this.actionTimeoutMs,
       () =>
         new DailyClientError('daily_action_timeout', `${method}() got no answer within ${this.actionTimeoutMs} ms`, {
@@ -437,6 +466,7 @@ export class DailyBrowserCallClient implements CallClient {
         }),
     );
     if (!res.ok) throw new DailyClientError(`daily_${method}_failed`, `${method}() failed: ${res.error}`);
+    return res.value;
   }
 
   /** Calls `window.__patchbay[method](...args)` in the page. Arguments travel as JSON. */

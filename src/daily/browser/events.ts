@@ -90,6 +90,21 @@ export function mapDailyEvent(ev: RawDailyEvent): MappedEvent | null {
         ? { event: 'dialin-error', payload }
         : { event: 'dialin-warning', payload };
     }
+    case 'dialout-connected':
+    case 'dialout-answered':
+    case 'dialout-stopped': {
+      const payload: { sessionId: string; destination?: string } = { sessionId: str(ev.sessionId) ?? '' };
+      const destination = str(ev.destination);
+      if (destination !== undefined) payload.destination = destination;
+      return { event: ev.action, payload };
+    }
+    case 'dialout-error':
+    case 'dialout-warning': {
+      const payload: { errorMsg: string; sessionId?: string } = { errorMsg: str(ev.errorMsg) ?? ev.action };
+      const sessionId = str(ev.sessionId);
+      if (sessionId !== undefined) payload.sessionId = sessionId;
+      return ev.action === 'dialout-error' ? { event: 'dialout-error', payload } : { event: 'dialout-warning', payload };
+    }
     case 'participant-joined':
       return { event: 'participant-joined', payload: { participant: toCallParticipant(ev.participant) } };
     case 'participant-left': {

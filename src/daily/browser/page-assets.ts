@@ -110,6 +110,7 @@ export const BRIDGE_JS = `
     'loading', 'load-attempt-failed', 'loaded', 'joining-meeting', 'joined-meeting', 'left-meeting',
     'participant-joined', 'participant-updated', 'participant-left',
     'dialin-ready', 'dialin-connected', 'dialin-stopped', 'dialin-error', 'dialin-warning',
+    'dialout-connected', 'dialout-answered', 'dialout-stopped', 'dialout-error', 'dialout-warning',
     'dtmf-event', 'transcription-message', 'transcription-started', 'transcription-stopped',
     'transcription-error', 'app-message', 'error', 'nonfatal-error', 'track-started', 'track-stopped',
   ];

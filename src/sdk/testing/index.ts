@@ -31,8 +31,25 @@ export type CallerAction =
   | { wait: number }
   | { press: string }
   | { say: string }
-  | { waitFor: 'connected' | 'say'; match?: RegExp | string; timeoutMs?: number }
+  | { waitFor: 'connected' | 'say' | 'peer'; match?: RegExp | string; timeoutMs?: number }
   | { hangup: true };
+
+/** A human the bot may dial (warm transfer): how they answer, and what they do once on the line. */
+export interface AgentScript {
+  /** `answer` (default, after `answerAfterMs`), `busy`, `unreachable`, or `no-answer`. */
+  answer?: 'answer' | 'busy' | 'unreachable' | 'no-answer';
+  answerAfterMs?: number;
+  /** What the agent does once they answered (`waitFor: 'say'` waits for the bot's briefing, `'peer'` for the caller). */
+  script?: CallerAction[];
+}
+
+/** Latency budgets the call must meet (ms); a miss fails the test with the transcript. */
+export interface LatencyBudgets {
+  /** Caller connected → the bot's first words. */
+  firstAudioWithinMs?: number;
+  /** Each caller line (words or keys) → the bot's next words. */
+  turnWithinMs?: number;
+}
 
 export interface BotTestOptions {
   /** What the caller does, in order. The call goes on until the bot or the caller ends it. */
@@ -50,6 +67,9 @@ export interface BotTestOptions {
   waitForTimeoutMs?: number;
   /** Don't throw when a `waitFor` step timed out (default false: throw with the transcript). */
   allowScriptTimeout?: boolean;
+  /** Humans the bot may dial out to, by SIP URI or phone number (warm transfer). */
+  agents?: Record<string, AgentScript>;
+  budgets?: LatencyBudgets;
 }
 
 export interface BotTestResult {
@@ -64,8 +84,18 @@ export interface BotTestResult {
   heard: string[];
   /** `play()` calls (file or sample count). */
   played: string[];
-  /** The transfer target, when the bot transferred the caller. */
+  /** The transfer target, when the bot transferred the caller (blind transfer). */
   transfer: string | undefined;
+  /** A warm transfer the bot attempted: to whom, and whether caller and agent were put through. */
+  warmTransfer: { target: string; bridged: boolean } | undefined;
+  /** The dialled humans' side of the call (what each heard and said), in dialling order. */
+  agents: Array<{ to: string; transcript: TranscriptLine[]; state: string; end: EndReason | undefined }>;
+  /** Times the caller cut the bot off (the bot's audio was interrupted). */
+  interruptions: number;
+  /** Caller connected → the bot's first words, in ms (undefined when the bot never spoke). */
+  firstAudioMs: number | undefined;
+  /** For each caller line (words or keys) answered by the bot: ms to the bot's next words. */
+  turnLatenciesMs: number[];
   /** The reason given to `hangup()`, when the bot hung up. */
   hangup: string | undefined;
   /** Everything the bot did, with times. */
@@ -195,13 +225,22 @@ export async function createBotHarness(opts: BotHarnessOptions & { firstBot?: Bo
       const to = o.to ?? DEFAULT_TO;
       ensureNumber(to);
       const timeoutMs = o.timeoutMs ?? 30_000;
-      const script: CallerStep[] = o.caller.map((s) => {
-        if ('waitFor' in s) {
-          const match = s.match instanceof RegExp ? s.match.source : s.match;
-          return { waitFor: s.waitFor, ...(match !== undefined ? { match } : {}), timeoutMs: s.timeoutMs ?? o.waitForTimeoutMs ?? 10_000 };
-        }
-        return s;
-      });
+      const toSteps = (steps: CallerAction[]): CallerStep[] =>
+        steps.map((s) => {
+          if ('waitFor' in s) {
+            const match = s.match instanceof RegExp ? s.match.source : s.match;
+            return { waitFor: s.waitFor, ...(match !== undefined ? { match } : {}), timeoutMs: s.timeoutMs ?? o.waitForTimeoutMs ?? 10_000 };
+          }
+          return s;
+        });
+      const script = toSteps(o.caller);
+      for (const [uri, a] of Object.entries(o.agents ?? {})) {
+        emulator.setDialOutTarget(uri, {
+          answer: a.answer ?? 'answer',
+          ...(a.answerAfterMs !== undefined ? { answerAfterMs: a.answerAfterMs } : {}),
+          script: toSteps(a.script ?? []),
+        });
+      }
       // Time on hold (cold worker, busy machine) does not count against the first `waitFor: 'say'`.
       const first = script[0];
       if (first && 'waitFor' in first && first.waitFor === 'say') script.unshift({ waitFor: 'connected', timeoutMs });
@@ -250,6 +289,30 @@ export async function createBotHarness(opts: BotHarnessOptions & { firstBot?: Bo
         if (scriptProblem && !o.allowScriptTimeout) {
           throw new BotTestError(`bot test: caller ${scriptProblem.text.replace(/^script:\s*/, '')} (outcome ${record.outcome}${record.detail ? `: ${record.detail}` : ''})`, transcript);
         }
+        const transfers = of('transfer');
+        const warm = transfers.find((t) => t.startsWith('warm: '));
+        const agents = emulator.dialOutCalls(record.roomName).map((c) => ({
+          to: c.to,
+          transcript: [...c.transcript],
+          state: c.state,
+          end: c.reason,
+        }));
+        const connectedAt = transcript.find((l) => l.who === 'system' && l.text.startsWith('connected to room'))?.atMs;
+        const firstBot = transcript.find((l) => l.who === 'bot');
+        const firstAudioMs = connectedAt !== undefined && firstBot ? firstBot.atMs - connectedAt : undefined;
+        const turnLatenciesMs: number[] = [];
+        for (let i = 0; i < transcript.length; i++) {
+          const l = transcript[i]!;
+          if (l.who !== 'caller' || l.text === '[hangs up]') continue;
+          const next = transcript.slice(i + 1).find((x) => x.who === 'bot' || (x.who === 'caller' && x.text !== l.text));
+          if (next?.who === 'bot') turnLatenciesMs.push(next.atMs - l.atMs);
+        }
+        const b = o.budgets;
+        if (b?.firstAudioWithinMs !== undefined && (firstAudioMs === undefined || firstAudioMs > b.firstAudioWithinMs)) {
+          throw new BotTestError(`bot test: first bot audio ${firstAudioMs ?? 'never'} ms after connect (budget ${b.firstAudioWithinMs} ms)`, transcript);
+        }
+        const slow = b?.turnWithinMs === undefined ? undefined : turnLatenciesMs.find((ms) => ms > b.turnWithinMs!);
+        if (slow !== undefined) throw new BotTestError(`bot test: a turn took ${slow} ms (budget ${b!.turnWithinMs} ms)`, transcript);
         return {
           outcome: record.outcome!,
           detail: record.detail,
@@ -257,7 +320,12 @@ export async function createBotHarness(opts: BotHarnessOptions & { firstBot?: Bo
           digits: of('digits'),
           heard: of('transcript'),
           played: of('play'),
-          transfer: of('transfer')[0],
+          transfer: transfers.find((t) => !t.startsWith('warm: ') && !t.startsWith('bridged: ')),
+          warmTransfer: warm ? { target: warm.slice('warm: '.length), bridged: transfers.some((t) => t.startsWith('bridged: ')) } : undefined,
+          agents,
+          interruptions: transcript.filter((l) => l.who === 'system' && l.text === 'bot audio interrupted').length,
+          firstAudioMs,
+          turnLatenciesMs,
           hangup: of('hangup')[0],
           events: [...events],
           transcript,
