@@ -227,8 +227,7 @@ describe('self-signed meeting tokens', () => {
     src.close();
   });
 
-  // The emulator verifies self-signed tokens once the emulator work of issue 12.2 is merged; until
-  // then auto mode falls back to REST and the join check below is skipped (see the report).
+  // The emulator verifies self-signed tokens as Daily documents them (docs/emulator.md).
   const probeToken = () =>
     rest.getDomain().then((d) => signMeetingToken(claimsFor({ roomName: 'probe', userName: 'b', expSec: exp() }, d.domain_id!), apiKey));
   const emulatorAccepts = async () =>
@@ -237,16 +236,15 @@ describe('self-signed meeting tokens', () => {
       .then(() => true)
       .catch(() => false);
 
-  it('auto mode: self-signed when Daily (the emulator) accepts them, REST otherwise', async () => {
-    const accepts = await emulatorAccepts();
+  it('auto mode: self-signed when Daily (the emulator) accepts them', async () => {
+    expect(await emulatorAccepts()).toBe(true);
     const src = createTokenSource({ rest, mode: 'auto', domainId: undefined, logger });
     await src.mint({ roomName: 'r1', userName: 'b', expSec: exp() });
-    expect(src.mode).toBe(accepts ? 'self-signed' : 'rest');
+    expect(src.mode).toBe('self-signed');
     src.close();
   });
 
-  it('a self-signed token joins its room through the emulator (skipped until the emulator verifies them)', async (ctx) => {
-    if (!(await emulatorAccepts())) return ctx.skip();
+  it('a self-signed token joins its room through the emulator; one signed with another key does not', async () => {
     const name = roomName();
     const room = await rest.createDialinRoom({ name, displayName: 'x', expSec: exp() });
     const d = (await rest.getDomain()).domain_id!;
