@@ -3,7 +3,7 @@
  * configured (any OpenAI-compatible endpoint, LLM_BASE_URL), otherwise with deterministic rules,
  * so it runs offline. Says goodbye on "bye" or after two silences.
  */
-import { defineBot, type Call, type ChatMessage } from '../src/sdk/index.js';
+import { defineBot, type Call, type ChatMessage } from 'patchbay/sdk';
 
 const SYSTEM = 'You are a friendly phone assistant for patchbay. Answer in one or two short spoken sentences, no markup.';
 
