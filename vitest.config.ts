@@ -1,6 +1,18 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
+const src = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+
 export default defineConfig({
+  resolve: {
+    // The package's own entry points resolve to the source here (as tsconfig.json `paths` do for
+    // tsc and tsx), so a bot importing 'patchbay/sdk' shares the test's module instances.
+    alias: {
+      'patchbay/sdk': src('./src/sdk/index.ts'),
+      'patchbay/testing': src('./src/sdk/testing/index.ts'),
+      'patchbay/emulator': src('./src/emulator/server.ts'),
+    },
+  },
   test: {
     include: ['test/**/*.test.ts', 'bots/**/*.test.ts'],
     testTimeout: 30_000,

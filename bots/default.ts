@@ -2,7 +2,7 @@
  * The minimal default bot: greets the caller, echoes the digits they press, and hangs up when
  * they press # or stay silent.
  */
-import { defineBot } from '../src/sdk/index.js';
+import { defineBot } from 'patchbay/sdk';
 
 export default defineBot({
   name: 'default',

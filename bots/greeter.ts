@@ -1,5 +1,5 @@
 /** Greets the caller with the number they called, then hangs up. */
-import { defineBot, spellOut } from '../src/sdk/index.js';
+import { defineBot, spellOut } from 'patchbay/sdk';
 
 export default defineBot({
   name: 'greeter',

@@ -2,7 +2,7 @@
  * "Press 1 for sales, 2 for support": a DTMF menu with retries that transfers the caller to a SIP
  * URI from the routing file (`salesUri`, `supportUri`), and says goodbye when nobody answers it.
  */
-import { defineBot, type Call } from '../src/sdk/index.js';
+import { defineBot, type Call } from 'patchbay/sdk';
 
 const setting = (call: Call, key: string, fallback: string): string => {
   const v = call.config[key];

@@ -3,7 +3,7 @@
  * input → goodbye. The PIN comes from the routing file (`pin`), "1234" by default.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { defineBot } from '../src/sdk/index.js';
+import { defineBot } from 'patchbay/sdk';
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 const samePin = (a: string, b: string) => timingSafeEqual(digest(a), digest(b));

@@ -8,7 +8,7 @@
  * Routing config: `agentUri` (SIP URI or phone number of the human queue; no handover without it),
  * `listenTimeoutMs`.
  */
-import { defineBot, type Call, type ChatMessage, type ToolCall, type ToolSpec } from '../src/sdk/index.js';
+import { defineBot, type Call, type ChatMessage, type ToolCall, type ToolSpec } from 'patchbay/sdk';
 
 const SYSTEM =
   'You are a friendly phone assistant for patchbay. Answer in one or two short spoken sentences, no markup. ' +

@@ -246,3 +246,19 @@ describe('patchbay webhooks', () => {
     expect((await cli(['webhooks', 'delete', uuid])).code).toBe(0);
   });
 });
+
+describe('patchbay start', () => {
+  // Starting for real (the installed package answering a call with the user's bot) is in
+  // test/package.test.ts; here: options that cannot work stop it at once, with a usage error.
+  it('a --bots directory or --routes file that does not exist is a usage error (exit 2), nothing starts', async () => {
+    const noDir = await cli(['start', '--bots', '/nonexistent/my-bots']);
+    expect(noDir.code).toBe(2);
+    expect(noDir.stderr).toContain('--bots /nonexistent/my-bots: no such directory');
+    const noRoutes = await cli(['start', '--bots', fileURLToPath(new URL('../bots/', import.meta.url)), '--routes', '/nonexistent/routes.json']);
+    expect(noRoutes.code).toBe(2);
+    expect(noRoutes.stderr).toContain('--routes /nonexistent/routes.json: no such file');
+    const badPort = await cli(['start', '--port', 'eighty']);
+    expect(badPort.code).toBe(2);
+    expect(noDir.stdout + noRoutes.stdout + badPort.stdout).not.toContain('patchbay listening');
+  });
+});

@@ -80,7 +80,8 @@ export function diffEntries(before: PinlessEntry[], after: PinlessEntry[]): stri
     const changed: string[] = [];
     for (const f of fields) {
       if (JSON.stringify(old[f]) === JSON.stringify(e[f])) continue;
-      if (f === 'hmac') changed.push(`    hmac: ${old.hmac === undefined ? '(unset)' : 'set'} → ${e.hmac === undefined ? '(unset)' : 'new secret'}`);
+      if (f === 'hmac')
+        changed.push(`    hmac: ${old.hmac === undefined ? '(unset)' : 'set'} → ${e.hmac === undefined ? '(unset)' : 'new secret'}`);
       else changed.push(`    ${f}: ${show(old[f])} → ${show(e[f])}`);
     }
     if (changed.length > 0) lines.push(`~ ${k}`, ...changed);
@@ -106,7 +107,9 @@ export function planSet(current: PinlessEntry[], o: SetOptions): { next: Pinless
   if (created) {
     if (!o.newSip) {
       if (!o.target || !/^\+[1-9]\d{4,15}$/.test(o.target)) {
-        throw new Error(`no entry for ${o.target ?? '(none)'}; to add one give a phone number in E.164 (+15551234567), or --sip-interconnect for a new SIP URI`);
+        throw new Error(
+          `no entry for ${o.target ?? '(none)'}; to add one give a phone number in E.164 (+15551234567), or --sip-interconnect for a new SIP URI`,
+        );
       }
     }
     if (!o.fields.room_creation_api) throw new Error('a new entry needs --room-creation-api');

@@ -1,6 +1,7 @@
 /**
  * `patchbay` — provisioning CLI (docs/cli.md).
  *
+ *   patchbay start [--bots dir] [--routes file]   the service (embedded emulator unless DAILY_API_KEY)
  *   patchbay dialin list|set|remove        the domain's pinless dial-in entries
  *   patchbay webhooks list|create|reactivate|delete   Daily's domain webhooks
  *
@@ -16,6 +17,7 @@ import { DailyRestClient } from '../daily/rest.js';
 import { DOMAIN_EVENT_TYPES } from '../daily/webhook-events.js';
 import { DailyApiError } from '../errors.js';
 import { diffEntries, planRemove, planSet, readEntries, redactEntry, writeLegacy, type PinlessEntry, type Store } from './dialin.js';
+import { start, StartUsageError } from './start.js';
 
 export interface Io {
   out(line: string): void;
@@ -55,7 +57,11 @@ function connect(g: GlobalOpts, io: Io): { daily: DailyRestClient; apiUrl: strin
   }
   const timeoutMs = g.timeoutMs === undefined ? config.daily.apiTimeoutMs : Number(g.timeoutMs);
   if (!Number.isInteger(timeoutMs) || timeoutMs < 100) throw new UsageError('--timeout-ms must be an integer >= 100');
-  return { daily: new DailyRestClient({ apiUrl, apiKey, timeoutMs }), apiUrl, target: config.daily.apiKey || g.apiKey ? 'daily' : 'emulator' };
+  return {
+    daily: new DailyRestClient({ apiUrl, apiKey, timeoutMs }),
+    apiUrl,
+    target: config.daily.apiKey || g.apiKey ? 'daily' : 'emulator',
+  };
 }
 
 const mask = (s: string | null | undefined): string => (s ? `••••${s.slice(-4)}` : '(none)');
@@ -93,6 +99,23 @@ export function buildProgram(io: Io): Command {
     .showHelpAfterError();
   const g = (): GlobalOpts => program.opts<GlobalOpts>();
 
+  // ───────────────────────────── start ─────────────────────────────
+  program
+    .command('start')
+    .description('start the service (the embedded Daily emulator unless DAILY_API_KEY is set) with your bots')
+    .option('--bots <dir>', 'directory of bot modules (default: BOTS_DIR, or the example bots)')
+    .option('--routes <file>', 'routing file (default: ROUTES_FILE, or <bots>/routes.json when it exists)')
+    .option('--port <port>', 'HTTP port (default: PORT)')
+    .action(async (o: { bots?: string; routes?: string; port?: string }) => {
+      try {
+        // The service reads the process environment (src/config.ts) and runs until a signal.
+        await start(o, process.env);
+      } catch (err) {
+        if (err instanceof StartUsageError) throw new UsageError(err.message);
+        throw err;
+      }
+    });
+
   // ───────────────────────────── dialin ─────────────────────────────
   const dialin = program.command('dialin').description('pinless dial-in entries (phone numbers and SIP interconnect)');
   const storeOpt = () => new Option('--legacy', "use the domain's pinless_dialin property (whole array) instead of /domain-dialin-config");
@@ -105,7 +128,13 @@ export function buildProgram(io: Io): Command {
       const { daily } = connect(g(), io);
       const entries = await readEntries(daily, o.legacy ? 'legacy' : 'config');
       if (g().json) {
-        io.out(JSON.stringify(entries.map((s) => ({ ...(s.id ? { id: s.id } : {}), ...redactEntry(s.entry) })), null, 2));
+        io.out(
+          JSON.stringify(
+            entries.map((s) => ({ ...(s.id ? { id: s.id } : {}), ...redactEntry(s.entry) })),
+            null,
+            2,
+          ),
+        );
         return;
       }
       if (entries.length === 0) io.out('no pinless dial-in entries');
@@ -126,7 +155,7 @@ export function buildProgram(io: Io): Command {
     .description('add or change one entry; every other entry is kept')
     .argument('[target]', 'phone number (E.164) or SIP URI of the entry')
     .option('--sip-interconnect', 'add a new SIP interconnect entry (Daily assigns its SIP URI)')
-    .option('--room-creation-api <url>', "the webhook Daily calls for each call (e.g. https://bots.example.com/dialin)")
+    .option('--room-creation-api <url>', 'the webhook Daily calls for each call (e.g. https://bots.example.com/dialin)')
     .option('--hmac <base64>', 'signing secret for that webhook')
     .option('--generate-hmac', 'generate a new signing secret (printed once)')
     .option('--hold-music-url <url>', 'hold music while the call waits')
@@ -140,7 +169,8 @@ export function buildProgram(io: Io): Command {
       if (o.hmac && o.generateHmac) throw new UsageError('--hmac and --generate-hmac exclude each other');
       for (const k of ['roomCreationApi', 'holdMusicUrl'] as const) {
         const v = o[k];
-        if (typeof v === 'string' && !/^https?:\/\/\S+$/.test(v)) throw new UsageError(`--${k === 'roomCreationApi' ? 'room-creation-api' : 'hold-music-url'} must be an http(s) URL`);
+        if (typeof v === 'string' && !/^https?:\/\/\S+$/.test(v))
+          throw new UsageError(`--${k === 'roomCreationApi' ? 'room-creation-api' : 'hold-music-url'} must be an http(s) URL`);
       }
       if (typeof o.hmac === 'string' && !/^[A-Za-z0-9+/]+={0,2}$/.test(o.hmac)) throw new UsageError('--hmac must be base64');
       const generated = o.generateHmac ? randomBytes(32).toString('base64') : undefined;
@@ -151,7 +181,8 @@ export function buildProgram(io: Io): Command {
         ...(typeof o.timeoutMessage === 'string' ? { timeoutMessage: o.timeoutMessage } : {}),
         ...(typeof o.namePrefix === 'string' ? { namePrefix: o.namePrefix } : {}),
       });
-      if (Object.keys(fields).length === 0) throw new UsageError('nothing to set: give at least one of --room-creation-api, --hmac, --hold-music-url, --timeout-message');
+      if (Object.keys(fields).length === 0)
+        throw new UsageError('nothing to set: give at least one of --room-creation-api, --hmac, --hold-music-url, --timeout-message');
       const store: Store = o.legacy ? 'legacy' : 'config';
       const { daily } = connect(g(), io);
       const stored = await readEntries(daily, store);
@@ -223,7 +254,14 @@ export function buildProgram(io: Io): Command {
       const { daily } = connect(g(), io);
       const all = await listHooks(daily);
       if (all.length === 0 && !g().json) io.out('no webhooks');
-      if (g().json) io.out(JSON.stringify(all.map((w) => ({ ...w, hmac: mask(w.hmac), basicAuth: w.basicAuth ? mask(w.basicAuth) : null })), null, 2));
+      if (g().json)
+        io.out(
+          JSON.stringify(
+            all.map((w) => ({ ...w, hmac: mask(w.hmac), basicAuth: w.basicAuth ? mask(w.basicAuth) : null })),
+            null,
+            2,
+          ),
+        );
       else for (const w of all) printHook(w);
     });
 
@@ -283,7 +321,10 @@ export function buildProgram(io: Io): Command {
 }
 
 /** Runs the CLI; resolves with the exit code (never calls process.exit). */
-export async function main(argv: string[], io: Io = { out: (l) => console.log(l), err: (l) => console.error(l), env: process.env }): Promise<number> {
+export async function main(
+  argv: string[],
+  io: Io = { out: (l) => console.log(l), err: (l) => console.error(l), env: process.env },
+): Promise<number> {
   const program = buildProgram(io);
   try {
     await program.parseAsync(argv);

@@ -1,7 +1,7 @@
 /**
  * The bot-script API. A bot is a module in `bots/` whose default export is `defineBot({...})`.
  *
- *   import { defineBot } from '../src/sdk/index.js';
+ *   import { defineBot } from 'patchbay/sdk';
  *   export default defineBot({
  *     name: 'greeter',
  *     async onCall(call) {

@@ -2,7 +2,7 @@
  * Test harness for bot authors: runs a bot in a real worker process, behind the real app, against
  * the local Daily emulator, with a scripted caller; returns what happened.
  *
- *   import { runBotTest } from '../src/sdk/testing/index.js';
+ *   import { runBotTest } from 'patchbay/testing';
  *   import menu from './ivr-menu.js';
  *
  *   const r = await runBotTest(menu, {
@@ -15,6 +15,7 @@
  * harness: `const h = await createBotHarness(); await h.run(bot, {...}); await h.close();`.
  */
 import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../../config.js';
 import type { BotEvent, CallRecord } from '../../dispatch/dispatcher.js';
@@ -160,10 +161,30 @@ function botDirOf(file: string): string {
   return path.basename(file).startsWith('index.') ? path.dirname(dir) : dir;
 }
 
+/**
+ * Bots in TypeScript under the compiled package (this module is .js): the workers are plain
+ * `node`, so they get tsx's loader (a dependency of patchbay) through NODE_OPTIONS, which forked
+ * processes inherit, for as long as the harness lives. Returns the undo.
+ */
+function tsLoaderForWorkers(botsDir: string, firstBot: Bot | string | undefined): () => void {
+  if (!import.meta.url.endsWith('.js')) return () => undefined; // source under tsx: workers run tsx already
+  const first = firstBot !== undefined ? resolveBotPath(firstBot) : undefined;
+  const ts = first !== undefined ? /\.[cm]?ts$/.test(first) : readdirSync(botsDir).some((f) => /\.[cm]?ts$/.test(f) && !f.endsWith('.d.ts'));
+  const loader = `--import=${import.meta.resolve('tsx')}`;
+  const before = process.env.NODE_OPTIONS;
+  if (!ts || (before ?? '').includes(loader)) return () => undefined;
+  process.env.NODE_OPTIONS = `${before ?? ''} ${loader}`.trim();
+  return () => {
+    if (before === undefined) delete process.env.NODE_OPTIONS;
+    else process.env.NODE_OPTIONS = before;
+  };
+}
+
 /** One emulator + app + worker pool for many bot test calls. */
 export async function createBotHarness(opts: BotHarnessOptions & { firstBot?: Bot | string } = {}): Promise<BotHarness> {
   const botsDir = opts.botsDir ?? (opts.firstBot !== undefined ? botDirOf(resolveBotPath(opts.firstBot)) : undefined);
   if (!botsDir) throw new TypeError('createBotHarness: give botsDir');
+  const restoreLoader = tsLoaderForWorkers(botsDir, opts.firstBot);
   const level = opts.logLevel ?? process.env.TEST_LOG_LEVEL ?? 'silent';
   const logger = createLogger({ level, name: 'bot-test' });
   const apiKey = `test_${randomBytes(8).toString('hex')}`;
@@ -194,6 +215,7 @@ export async function createBotHarness(opts: BotHarnessOptions & { firstBot?: Bo
     await runtime.listen();
   } catch (err) {
     await emulator.close();
+    restoreLoader();
     throw err;
   }
   const ended = new Map<string, CallRecord>();
@@ -343,6 +365,7 @@ export async function createBotHarness(opts: BotHarnessOptions & { firstBot?: Bo
     async close() {
       await runtime.shutdown(0);
       await emulator.close();
+      restoreLoader();
     },
   };
 }
