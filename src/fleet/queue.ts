@@ -215,7 +215,11 @@ export class FleetQueue<P> {
         try {
           const t = await this.take(conn);
           if (!t) continue;
-          if (this.stopped || f.isDraining || !hasCapacity() || onCall(t) === false) await this.giveBack(t.callId);
+          if (this.stopped || f.isDraining || !hasCapacity() || onCall(t) === false) {
+            await this.giveBack(t.callId);
+            // Let another replica have it rather than taking it straight back.
+            await this.idle(100);
+          }
         } catch (err) {
           if (!this.stopped) f.log?.debug({ err: (err as Error).message }, 'fleet consumer: read failed');
           await sleep(100);

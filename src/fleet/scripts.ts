@@ -82,8 +82,9 @@ return 1
   fleetEnqueue: `${NOW}${FREE_SLOTS}
 local P, Q = ARGV[1], KEYS[1]
 local now = now_ms()
-redis.call('ZREMRANGEBYSCORE', P .. 'waiting', '-inf', '(' .. now)
-local backlog = redis.call('ZCARD', P .. 'waiting')
+-- Expired entries stay until a consumer drops them (and tells their owner); long-forgotten ones go.
+redis.call('ZREMRANGEBYSCORE', P .. 'waiting', '-inf', '(' .. (now - 3600000))
+local backlog = redis.call('ZCOUNT', P .. 'waiting', now, '+inf')
 local free = free_slots(P)
 if redis.call('ZSCORE', P .. 'waiting', ARGV[2]) then return {2, '', backlog, free} end
 if backlog >= tonumber(ARGV[7]) + free then return {0, '', backlog, free} end
@@ -215,14 +216,13 @@ return 1
   fleetStatus: `${NOW}
 local P = ARGV[1]
 local now = now_ms()
-redis.call('ZREMRANGEBYSCORE', P .. 'waiting', '-inf', '(' .. now)
 local reps = {}
 for _, id in ipairs(redis.call('ZRANGE', P .. 'replicas', 0, -1)) do
   local h = redis.call('HGETALL', P .. 'r:' .. id)
   local r = {id = id, alive = redis.call('EXISTS', P .. 'hb:' .. id) == 1, fields = h, calls = redis.call('HGETALL', P .. 'calls:' .. id)}
   table.insert(reps, r)
 end
-return cjson.encode({now = now, queued = redis.call('ZCARD', P .. 'waiting'), replicas = reps})
+return cjson.encode({now = now, queued = redis.call('ZCOUNT', P .. 'waiting', now, '+inf'), replicas = reps})
 `,
   /**
    * Sliding-window limit (a log of the last `limit` grants): grant and record atomically.
