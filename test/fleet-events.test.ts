@@ -27,9 +27,9 @@ describe('domain events', () => {
     try {
       // Queued at a: events for its room go to a (it can cancel the wait); once b takes it, to b.
       await a.enqueue({ callId: 'c1', room: 'room-c1', payload: {} }, 10_000);
-      expect(await c.ownerOfRoom('room-c1')).toBe(a.replicaId);
+      expect((await c.ownerOfRoom('room-c1'))?.replicaId).toBe(a.replicaId);
       expect((await b.take())?.callId).toBe('c1');
-      expect(await c.ownerOfRoom('room-c1')).toBe(b.replicaId);
+      expect((await c.ownerOfRoom('room-c1'))?.replicaId).toBe(b.replicaId);
 
       // Daily delivers the event (and its retries) to every replica at once.
       const ev = { id: 'evt-1', type: 'meeting.ended', room: 'room-c1' };
@@ -37,8 +37,9 @@ describe('domain events', () => {
         fleets.map(async (f) => {
           if (!(await f.firstSeen(ev.id, 60_000))) return 'duplicate';
           const owner = await f.ownerOfRoom(ev.room);
-          if (owner === f.replicaId) return 'local';
-          return owner === undefined ? 'unknown_room' : f.routeEvent(owner, ev);
+          if (owner === undefined) return 'unknown_room';
+          expect(owner.callId).toBe('c1');
+          return owner.replicaId === f.replicaId ? 'local' : f.routeEvent(owner.replicaId, ev);
         }),
       );
       expect(handled.filter((h) => h === 'duplicate')).toHaveLength(2);

@@ -97,6 +97,32 @@ describe('replica loss', () => {
     }
   }, 60_000);
 
+  it('a replica cut off longer than replicaLostMs is reaped, and learns it when it gets back', async () => {
+    const ns = namespace();
+    const a = await startFleet(redis.url, ns);
+    // b's own heartbeat is slow: its key is removed below as if it had expired while b was cut off.
+    const b = await startFleet(redis.url, ns, { heartbeatMs: 20_000, replicaLostMs: 30_000 });
+    try {
+      await a.enqueue({ callId: 'p1', room: 'room-p1', payload: {} }, 10_000);
+      expect((await b.take())?.callId).toBe('p1');
+      await b.ack('p1');
+      await a.redis.del(`${a.prefix}hb:${b.replicaId}`);
+      const lost = await a.heartbeat();
+      expect(lost).toEqual([{ replicaId: b.replicaId, calls: [{ callId: 'p1', room: 'room-p1' }], requeued: [] }]);
+      let presumed = 0;
+      b.on('presumed-lost', () => presumed++);
+      await b.heartbeat();
+      expect(presumed).toBe(1);
+      await b.heartbeat();
+      expect(presumed).toBe(1);
+      // b is back in the fleet view with the call it still runs.
+      const st = await a.fleetStatus();
+      expect(st.replicas.find((r) => r.id === b.replicaId)).toMatchObject({ alive: true, calls: [{ callId: 'p1', room: 'room-p1' }] });
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
   it('a clean exit is not a loss; a live replica is never reaped', async () => {
     const ns = namespace();
     const a = await startFleet(redis.url, ns);

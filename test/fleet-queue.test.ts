@@ -58,7 +58,7 @@ describe('fleet queue', () => {
     expect(freeRuns[0]).toMatchObject({ callId: 'c1', owner: full.replicaId, room: 'room-1', payload: { n: 1 }, attempt: 0 });
     await waitFor('owner told', () => taken.length === 1);
     expect(taken[0]).toEqual({ callId: 'c1', by: free.replicaId });
-    expect(await full.ownerOfRoom('room-1')).toBe(free.replicaId);
+    expect((await full.ownerOfRoom('room-1'))?.replicaId).toBe(free.replicaId);
     const st = await full.fleetStatus();
     expect(st.queued).toBe(0);
     expect(st.replicas.find((x) => x.id === free.replicaId)).toMatchObject({ alive: true, capacity: 1, active: 1, calls: [{ callId: 'c1', room: 'room-1' }] });

@@ -282,9 +282,15 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
 
   // ---- domain events ---------------------------------------------------------------------------
 
-  /** The replica running the bot in `room` (or the one that queued it), if any is known. */
-  async ownerOfRoom(room: string): Promise<string | undefined> {
-    return (await this.op('ownerOfRoom', () => this.redis.get(`${this.prefix}room:${room}`))) ?? undefined;
+  /**
+   * Who to tell about `room`: the replica running its bot, or — while the call still waits in the
+   * queue — the replica that queued it; with the call's id. Undefined for a room the fleet does not know.
+   */
+  async ownerOfRoom(room: string): Promise<{ replicaId: string; callId: string } | undefined> {
+    const v = await this.op('ownerOfRoom', () => this.redis.get(`${this.prefix}room:${room}`));
+    if (!v) return undefined;
+    const i = v.indexOf('|');
+    return { replicaId: v.slice(0, i), callId: v.slice(i + 1) };
   }
 
   /** Fleet-wide dedupe: true the first time `eventId` is seen (within `ttlMs`). */

@@ -91,7 +91,7 @@ if backlog >= tonumber(ARGV[7]) + free then return {0, '', backlog, free} end
 local dl = now + tonumber(ARGV[6])
 local id = redis.call('XADD', Q, '*', 'c', ARGV[2], 'o', ARGV[3], 'r', ARGV[4], 'd', dl, 'a', 0, 'p', ARGV[5])
 redis.call('ZADD', P .. 'waiting', dl, ARGV[2])
-if ARGV[4] ~= '' then redis.call('SET', P .. 'room:' .. ARGV[4], ARGV[3], 'PX', ARGV[8]) end
+if ARGV[4] ~= '' then redis.call('SET', P .. 'room:' .. ARGV[4], ARGV[3] .. '|' .. ARGV[2], 'PX', ARGV[8]) end
 return {1, id, backlog + 1, free}
 `,
   /**
@@ -115,7 +115,7 @@ end
 redis.call('ZREM', P .. 'waiting', ARGV[4])
 redis.call('HSET', P .. 'calls:' .. ARGV[6], ARGV[4], ARGV[7])
 if redis.call('EXISTS', P .. 'claim:' .. ARGV[4]) == 1 then redis.call('HSET', P .. 'claim:' .. ARGV[4], 'runner', ARGV[6]) end
-if ARGV[7] ~= '' then redis.call('SET', P .. 'room:' .. ARGV[7], ARGV[6], 'PX', ARGV[8]) end
+if ARGV[7] ~= '' then redis.call('SET', P .. 'room:' .. ARGV[7], ARGV[6] .. '|' .. ARGV[4], 'PX', ARGV[8]) end
 if ARGV[5] ~= ARGV[6] then
   redis.call('XADD', P .. 'inbox:' .. ARGV[5], 'MAXLEN', '~', 1000, '*', 't', 'taken', 'c', ARGV[4], 'r', ARGV[6])
 end
@@ -136,7 +136,7 @@ return redis.call('ZREM', ARGV[1] .. 'waiting', ARGV[2])
   fleetFinish: `
 local P = ARGV[1]
 redis.call('HDEL', P .. 'calls:' .. ARGV[2], ARGV[3])
-if ARGV[4] ~= '' and redis.call('GET', P .. 'room:' .. ARGV[4]) == ARGV[2] then redis.call('DEL', P .. 'room:' .. ARGV[4]) end
+if ARGV[4] ~= '' and redis.call('GET', P .. 'room:' .. ARGV[4]) == ARGV[2] .. '|' .. ARGV[3] then redis.call('DEL', P .. 'room:' .. ARGV[4]) end
 return 1
 `,
   /** Publish a call that runs here (re-forming after Redis came back). ARGV: P, me, roomTtlMs, callId1, room1, … */
@@ -144,7 +144,7 @@ return 1
 local P, me = ARGV[1], ARGV[2]
 for i = 4, #ARGV, 2 do
   redis.call('HSET', P .. 'calls:' .. me, ARGV[i], ARGV[i + 1])
-  if ARGV[i + 1] ~= '' then redis.call('SET', P .. 'room:' .. ARGV[i + 1], me, 'PX', ARGV[3]) end
+  if ARGV[i + 1] ~= '' then redis.call('SET', P .. 'room:' .. ARGV[i + 1], me .. '|' .. ARGV[i], 'PX', ARGV[3]) end
 end
 return 1
 `,
@@ -191,7 +191,7 @@ local calls = redis.call('HGETALL', P .. 'calls:' .. lost)
 for i = 1, #calls, 2 do
   if not seen[calls[i]] then
     table.insert(out, calls[i]); table.insert(out, calls[i + 1])
-    if calls[i + 1] ~= '' and redis.call('GET', P .. 'room:' .. calls[i + 1]) == lost then redis.call('DEL', P .. 'room:' .. calls[i + 1]) end
+    if calls[i + 1] ~= '' and redis.call('GET', P .. 'room:' .. calls[i + 1]) == lost .. '|' .. calls[i] then redis.call('DEL', P .. 'room:' .. calls[i + 1]) end
   end
 end
 redis.call('DEL', P .. 'calls:' .. lost, P .. 'r:' .. lost, P .. 'inbox:' .. lost)
