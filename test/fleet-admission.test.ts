@@ -102,3 +102,50 @@ describe('claim from three processes', () => {
 
 // Type-only use keeps the import honest for readers.
 export type { Fleet };
+
+describe('claim takeover and the fleet-wide bound', () => {
+  it('a duplicate takes over a call whose first replica vanished before answering, not one it already queued', async () => {
+    const ns = namespace();
+    // a's own heartbeat is slow: its key is removed below as if it had expired.
+    const a = await startFleet(redis.url, ns, { heartbeatMs: 20_000, replicaLostMs: 30_000 });
+    const b = await startFleet(redis.url, ns);
+    try {
+      expect((await a.claim('t1')).kind).toBe('won');
+      expect((await a.claim('t2')).kind).toBe('won');
+      await a.enqueue({ callId: 't2', room: 'room-t2', payload: {} }, 10_000);
+      // a is alive: b's duplicate waits for a's answer.
+      expect((await b.claim('t1')).kind).toBe('duplicate');
+      // a vanishes (its heartbeat key expires) without answering either call.
+      await b.redis.del(`${b.prefix}hb:${a.replicaId}`);
+      expect(await b.claim('t1')).toEqual({ kind: 'won', tookOverFrom: a.replicaId });
+      // t2 is in the queue: it will be served, so it is not admitted a second time.
+      expect((await b.claim('t2')).kind).toBe('duplicate');
+      // And only once: a third replica sees b as the owner.
+      const c = await startFleet(redis.url, ns);
+      expect(await c.claim('t1')).toMatchObject({ kind: 'duplicate', owner: b.replicaId });
+      await c.close();
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('reserve holds a place in the fleet-wide bound before the room is made; enqueue fills it', async () => {
+    const ns = namespace();
+    const a = await startFleet(redis.url, ns, { capacity: 1, maxQueued: 1 });
+    try {
+      // 1 free slot + 1 queued: two reservations, the third call is refused before any room is made.
+      const r = await Promise.all(['v1', 'v2', 'v3'].map((id) => a.reserve(id, 5_000)));
+      expect(r.map((x) => x.kind).sort()).toEqual(['fleet_full', 'reserved', 'reserved']);
+      const held = ['v1', 'v2', 'v3'].filter((_, i) => r[i]!.kind === 'reserved');
+      // A reservation is filled without a second check (the bound already counts it)…
+      expect((await a.enqueue({ callId: held[0]!, room: 'room-a', payload: {} }, 5_000)).kind).toBe('queued');
+      // …and given up by cancel (the room could not be made): its place is free again.
+      expect(await a.cancel(held[1]!)).toBe(true);
+      expect((await a.reserve('v4', 5_000)).kind).toBe('reserved');
+      expect(await a.queuedCount()).toBe(2);
+      expect((await a.take())?.callId).toBe(held[0]);
+    } finally {
+      await a.close();
+    }
+  });
+});

@@ -29,6 +29,7 @@ import {
   type LiveCall,
   type ReplicaLost,
   type ReplicaStatus,
+  type ReserveResult,
   type TakenCall,
 } from './types.js';
 
@@ -189,7 +190,11 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
    */
   async claim(callId: string): Promise<ClaimResult> {
     const r = (await this.run('fleetClaim', callId, this.replicaId, this.opts.claimTtlMs)) as [number, string?, string?, string?];
-    if (r[0] === 1) return { kind: 'won' };
+    if (r[0] === 1) {
+      if (r[1] === undefined) return { kind: 'won' };
+      this.log?.warn({ callId, previousOwner: r[1] }, 'took over the admission of a call whose first replica vanished before answering');
+      return { kind: 'won', tookOverFrom: r[1] };
+    }
     return { kind: 'duplicate', owner: r[1] ?? '', answer: r[2] ? (JSON.parse(r[2]) as unknown) : undefined, runner: r[3] || undefined };
   }
 
@@ -214,6 +219,15 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
   }
 
   // ---- the queue (see queue.ts) ----------------------------------------------------------------
+
+  /**
+   * Holds the call's place in the fleet-wide bound before its room is made; `enqueue` then fills
+   * it (no second check), `cancel` gives it up. 'fleet_full' → 503 without making a room.
+   */
+  async reserve(callId: string, waitMs: number): Promise<ReserveResult> {
+    const [code, backlog, freeSlots] = (await this.run('fleetReserve', callId, this.replicaId, Math.max(1, Math.round(waitMs)), this.opts.maxQueued)) as [number, number, number];
+    return { kind: code === 1 ? 'reserved' : code === 2 ? 'already_reserved' : 'fleet_full', backlog, freeSlots };
+  }
 
   /** Puts an admitted call in the fleet queue; `waitMs` bounds its wait (QUEUE_TIMEOUT_MS). */
   enqueue(call: { callId: string; room: string; payload: P }, waitMs: number): Promise<EnqueueResult> {

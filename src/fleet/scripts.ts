@@ -50,11 +50,25 @@ end
 `;
 
 export const SCRIPTS = {
-  /** ARGV: P, callId, replicaId, ttlMs → {1} won | {0, owner, answer, runner} */
+  /**
+   * ARGV: P, callId, replicaId, ttlMs → {1} won | {1, previousOwner} won from an owner that died
+   * before answering | {0, owner, answer, runner}
+   */
   fleetClaim: `
 local k = ARGV[1] .. 'claim:' .. ARGV[2]
 if redis.call('EXISTS', k) == 1 then
   local v = redis.call('HMGET', k, 'owner', 'answer', 'runner')
+  -- An owner that vanished before answering would leave the caller unanswered: take the call over,
+  -- unless the call is already queued or running (then it is served without us).
+  local P = ARGV[1]
+  local queued = redis.call('ZSCORE', P .. 'waiting', ARGV[2]) and redis.call('EXISTS', P .. 'resv:' .. ARGV[2]) == 0
+  if (not v[2]) and (not v[3]) and (not queued) and v[1] ~= ARGV[3] and redis.call('EXISTS', P .. 'hb:' .. v[1]) == 0 then
+    redis.call('DEL', k, P .. 'resv:' .. ARGV[2])
+    redis.call('ZREM', P .. 'waiting', ARGV[2])
+    redis.call('HSET', k, 'owner', ARGV[3])
+    redis.call('PEXPIRE', k, ARGV[4])
+    return {1, v[1]}
+  end
   return {0, v[1] or '', v[2] or '', v[3] or ''}
 end
 redis.call('HSET', k, 'owner', ARGV[3])
@@ -76,6 +90,23 @@ redis.call('DEL', k)
 return 1
 `,
   /**
+   * Holds a place in the fleet-wide bound before the room is made (so a burst cannot make rooms for
+   * calls the fleet will refuse). ARGV: P, callId, owner, waitMs, maxQueued
+   * → {1, backlog, free} reserved | {0, backlog, free} fleet full | {2, backlog, free} already held
+   */
+  fleetReserve: `${NOW}${FREE_SLOTS}
+local P = ARGV[1]
+local now = now_ms()
+redis.call('ZREMRANGEBYSCORE', P .. 'waiting', '-inf', '(' .. (now - 3600000))
+local backlog = redis.call('ZCOUNT', P .. 'waiting', now, '+inf')
+local free = free_slots(P)
+if redis.call('ZSCORE', P .. 'waiting', ARGV[2]) then return {2, backlog, free} end
+if backlog >= tonumber(ARGV[5]) + free then return {0, backlog, free} end
+redis.call('ZADD', P .. 'waiting', now + tonumber(ARGV[4]), ARGV[2])
+redis.call('SET', P .. 'resv:' .. ARGV[2], ARGV[3], 'PX', ARGV[4])
+return {1, backlog + 1, free}
+`,
+  /**
    * ARGV: P, callId, owner, room, payload, waitMs, maxQueued, roomTtlMs
    * → {1, entryId, backlog, free} queued | {0, '', backlog, free} fleet full | {2, '', backlog, free} already queued
    */
@@ -86,8 +117,12 @@ local now = now_ms()
 redis.call('ZREMRANGEBYSCORE', P .. 'waiting', '-inf', '(' .. (now - 3600000))
 local backlog = redis.call('ZCOUNT', P .. 'waiting', now, '+inf')
 local free = free_slots(P)
-if redis.call('ZSCORE', P .. 'waiting', ARGV[2]) then return {2, '', backlog, free} end
-if backlog >= tonumber(ARGV[7]) + free then return {0, '', backlog, free} end
+-- A reservation (fleetReserve) already holds this call's place in the bound.
+local reserved = redis.call('DEL', P .. 'resv:' .. ARGV[2]) == 1
+if not reserved then
+  if redis.call('ZSCORE', P .. 'waiting', ARGV[2]) then return {2, '', backlog, free} end
+  if backlog >= tonumber(ARGV[7]) + free then return {0, '', backlog, free} end
+end
 local dl = now + tonumber(ARGV[6])
 local id = redis.call('XADD', Q, '*', 'c', ARGV[2], 'o', ARGV[3], 'r', ARGV[4], 'd', dl, 'a', 0, 'p', ARGV[5])
 redis.call('ZADD', P .. 'waiting', dl, ARGV[2])
@@ -130,6 +165,7 @@ return 1
 `,
   /** ARGV: P, callId → 1 was still waiting (now cancelled) | 0 taken, expired or unknown */
   fleetCancel: `
+redis.call('DEL', ARGV[1] .. 'resv:' .. ARGV[2])
 return redis.call('ZREM', ARGV[1] .. 'waiting', ARGV[2])
 `,
   /** The call ended here. ARGV: P, me, callId, room → 1 */

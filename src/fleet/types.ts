@@ -32,7 +32,8 @@ export interface FleetOptions {
 
 /** Outcome of `claim`. */
 export type ClaimResult =
-  | { kind: 'won' }
+  /** Ours. `tookOverFrom`: the first claimant vanished (no heartbeat) before answering. */
+  | { kind: 'won'; tookOverFrom?: string }
   | {
       kind: 'duplicate';
       /** The replica that received the call first. */
@@ -47,6 +48,12 @@ export type EnqueueResult =
   | { kind: 'queued'; entryId: string; backlog: number; freeSlots: number }
   | { kind: 'already_queued'; backlog: number; freeSlots: number }
   /** The whole fleet is full: every slot busy and MAX_QUEUED_CALLS waiting. Answer 503. */
+  | { kind: 'fleet_full'; backlog: number; freeSlots: number };
+
+export type ReserveResult =
+  | { kind: 'reserved'; backlog: number; freeSlots: number }
+  | { kind: 'already_reserved'; backlog: number; freeSlots: number }
+  /** The whole fleet is full: answer 503 without making a room. */
   | { kind: 'fleet_full'; backlog: number; freeSlots: number };
 
 /** A queued call as the replica that took it sees it. */
