@@ -1,6 +1,6 @@
 /**
  * Fleet mode's cost per call: Redis round trips and added milliseconds on the admission path
- * (claim → setAnswer → enqueue → take → ack → finish), against a local redis-server started here
+ * (claim → reserve → enqueue → setAnswer → take → ack → finish), against a local redis-server started here
  * (the same helper the tests use). Three Fleets in this process, as three replicas would be.
  *
  *   sequential  one call at a time, N calls: per-step latency (no queueing, no contention)
@@ -44,7 +44,7 @@ const rtA = countRoundTrips(a);
 const rtB = countRoundTrips(b);
 
 // ---- sequential: a admits, b runs --------------------------------------------------------------
-const steps: Record<string, number[]> = { claim: [], setAnswer: [], enqueue: [], take: [], ack: [], finish: [], webhookSide: [], botSide: [], total: [] };
+const steps: Record<string, number[]> = { claim: [], reserve: [], enqueue: [], setAnswer: [], take: [], ack: [], finish: [], webhookSide: [], botSide: [], total: [] };
 const rts: number[] = [];
 for (let i = 0; i < opts.calls + 50; i++) {
   const callId = `seq-${i}`;
@@ -52,9 +52,12 @@ for (let i = 0; i < opts.calls + 50; i++) {
   const t0 = performance.now();
   await a.claim(callId);
   const t1 = performance.now();
-  await a.setAnswer(callId, { status: 'accepted', id: callId });
-  const t2 = performance.now();
+  await a.reserve(callId, 10_000);
+  const t1b = performance.now();
+  // (the room and token are made here, on Daily)
   await a.enqueue({ callId, room: `room-${i}`, payload: { n: i } }, 10_000);
+  const t2 = performance.now();
+  await a.setAnswer(callId, { status: 'accepted', id: callId });
   const t3 = performance.now();
   const taken = await b.take();
   if (taken?.callId !== callId) throw new Error(`took ${taken?.callId}, expected ${callId}`);
@@ -66,8 +69,9 @@ for (let i = 0; i < opts.calls + 50; i++) {
   if (i < 50) continue; // warm-up
   rts.push(rtA.n + rtB.n - rt0);
   steps.claim!.push(t1 - t0);
-  steps.setAnswer!.push(t2 - t1);
-  steps.enqueue!.push(t3 - t2);
+  steps.reserve!.push(t1b - t1);
+  steps.enqueue!.push(t2 - t1b);
+  steps.setAnswer!.push(t3 - t2);
   steps.take!.push(t4 - t3);
   steps.ack!.push(t5 - t4);
   steps.finish!.push(t6 - t5);
@@ -104,9 +108,10 @@ await Promise.all(
     const callId = `burst-${i}`;
     const t0 = performance.now();
     await f.claim(callId);
-    await f.setAnswer(callId, { status: 'accepted' });
+    await f.reserve(callId, 10_000);
     enqueuedAt.set(callId, performance.now());
     await f.enqueue({ callId, room: `room-b${i}`, payload: { n: i } }, 10_000);
+    await f.setAnswer(callId, { status: 'accepted' });
     webhookSide.push(performance.now() - t0);
   }),
 );
