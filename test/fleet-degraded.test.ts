@@ -43,6 +43,7 @@ describe('Redis killed and restarted', () => {
       await a.setDraining(true); // a takes nothing more: b's next entry stays unconfirmed
       await b.enqueue({ callId: 'waiting-1', room: 'room-waiting-1', payload: {} }, 10_000);
       expect((await a.claim('before')).kind).toBe('won');
+      await a.setAnswer('before', { status: 'accepted', id: 'first' });
 
       // Mid-operation: a stream of claims in flight when Redis dies.
       let stop = false;
@@ -96,6 +97,8 @@ describe('Redis killed and restarted', () => {
       }, 5_000);
       expect(st.replicas.find((r) => r.id === a.replicaId)).toMatchObject({ draining: true, calls: [{ callId: 'live-1', room: 'room-live-1' }] });
       expect((await b.ownerOfRoom('room-live-1'))?.replicaId).toBe(a.replicaId);
+      // Claims won before the restart were put back with their answers: a late duplicate still dedupes.
+      expect(await b.claim('before')).toMatchObject({ kind: 'duplicate', owner: a.replicaId, answer: { status: 'accepted', id: 'first' } });
       // Claims work again, exactly once.
       const claims = await Promise.all([a.claim('after'), b.claim('after')]);
       expect(claims.filter((c) => c.kind === 'won')).toHaveLength(1);

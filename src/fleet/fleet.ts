@@ -59,6 +59,8 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
   readonly live = new Map<string, string>();
   /** The last fleet view (fleetStatus), for gauges read at scrape time. */
   lastSeen: { replicas: number; queued: number } | undefined;
+  /** Claims won here (callId → answer JSON, expiry): re-published if Redis comes back empty. */
+  private readonly claims = new Map<string, { answer: string; expiresAtMs: number }>();
   /** Finishes that could not reach Redis: retried when it returns. */
   private readonly unfinished = new Map<string, string>();
 
@@ -165,6 +167,7 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
     }
     const flat = [...this.live].flat();
     if (flat.length > 0) await this.run('fleetPublishCalls', this.replicaId, this.opts.claimTtlMs, ...flat);
+    if (restarted) await this.restoreClaims();
     await this.queue.reformed(restarted);
     await this.beat();
     if (this._degraded) {
@@ -172,6 +175,14 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
       this.log?.warn({ live: this.live.size, redisRestarted: restarted }, 'fleet re-formed: Redis is back; fleet-wide admission and queueing resumed');
       this.emit('degraded', false);
     }
+  }
+
+  /** Redis came back empty: put back the claims (and answers) of calls admitted here, so duplicates still dedupe. */
+  private async restoreClaims(): Promise<void> {
+    const now = Date.now();
+    const args: (string | number)[] = [];
+    for (const [callId, c] of this.claims) if (c.expiresAtMs > now) args.push(callId, c.answer, c.expiresAtMs - now);
+    for (let i = 0; i < args.length; i += 3 * 500) await this.run('fleetRestoreClaims', this.replicaId, ...args.slice(i, i + 3 * 500));
   }
 
   async ensureGroup(): Promise<void> {
@@ -191,6 +202,7 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
   async claim(callId: string): Promise<ClaimResult> {
     const r = (await this.run('fleetClaim', callId, this.replicaId, this.opts.claimTtlMs)) as [number, string?, string?, string?];
     if (r[0] === 1) {
+      this.remember(callId, '');
       if (r[1] === undefined) return { kind: 'won' };
       this.log?.warn({ callId, previousOwner: r[1] }, 'took over the admission of a call whose first replica vanished before answering');
       return { kind: 'won', tookOverFrom: r[1] };
@@ -200,7 +212,20 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
 
   /** Stores the owner's answer with its claim, for duplicates at any replica. */
   async setAnswer(callId: string, answer: unknown): Promise<boolean> {
-    return (await this.run('fleetSetAnswer', callId, this.replicaId, JSON.stringify(answer))) === 1;
+    const json = JSON.stringify(answer);
+    if (this.claims.has(callId)) this.remember(callId, json);
+    return (await this.run('fleetSetAnswer', callId, this.replicaId, json)) === 1;
+  }
+
+  private remember(callId: string, answer: string): void {
+    const now = Date.now();
+    this.claims.delete(callId);
+    this.claims.set(callId, { answer, expiresAtMs: now + this.opts.claimTtlMs });
+    // Oldest first (insertion order): drop the expired, and keep the map bounded.
+    for (const [k, v] of this.claims) {
+      if (v.expiresAtMs > now && this.claims.size <= 50_000) break;
+      this.claims.delete(k);
+    }
   }
 
   /** Polls a duplicate's claim until the owner stored its answer (or `timeoutMs`). */
@@ -215,6 +240,7 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
 
   /** The owner refused the call (busy, room failed): forget the claim so a retry can be admitted. */
   async release(callId: string): Promise<boolean> {
+    this.claims.delete(callId);
     return (await this.run('fleetRelease', callId, this.replicaId)) === 1;
   }
 

@@ -82,6 +82,19 @@ if redis.call('HGET', k, 'owner') ~= ARGV[3] then return 0 end
 redis.call('HSET', k, 'answer', ARGV[4])
 return 1
 `,
+  /** Re-publish claims this replica holds after Redis came back empty. ARGV: P, me, callId1, answer1, ttlMs1, … → 1 */
+  fleetRestoreClaims: `
+local P, me = ARGV[1], ARGV[2]
+for i = 3, #ARGV, 3 do
+  local k = P .. 'claim:' .. ARGV[i]
+  if redis.call('EXISTS', k) == 0 then
+    redis.call('HSET', k, 'owner', me)
+    if ARGV[i + 1] ~= '' then redis.call('HSET', k, 'answer', ARGV[i + 1]) end
+    redis.call('PEXPIRE', k, ARGV[i + 2])
+  end
+end
+return 1
+`,
   /** ARGV: P, callId, replicaId → 1 released | 0 */
   fleetRelease: `
 local k = ARGV[1] .. 'claim:' .. ARGV[2]
