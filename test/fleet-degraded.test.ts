@@ -4,7 +4,8 @@
  * fleet re-forms (replicas, live calls) and claims work again.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FleetUnavailableError, RedisRateLimiter, type Fleet } from '../src/fleet/index.js';
+import { Registry } from 'prom-client';
+import { FleetUnavailableError, RedisRateLimiter, registerFleetMetrics, type Fleet } from '../src/fleet/index.js';
 import { waitFor } from './helpers/ops.js';
 import { namespace, startFleet } from './helpers/fleet.js';
 import { startRedis, type RedisServer } from './helpers/redis.js';
@@ -32,6 +33,10 @@ describe('Redis killed and restarted', () => {
     const ns = namespace();
     const a = await startFleet(redis.url, ns, { capacity: 2, opTimeoutMs: 300 });
     const b = await startFleet(redis.url, ns, { capacity: 2, opTimeoutMs: 300 });
+    const registry = new Registry();
+    registerFleetMetrics(registry, a);
+    const gauge = async () => /patchbay_fleet_degraded\{replica="[^"]+"\} (\d)/.exec(await registry.metrics())?.[1];
+    expect(await gauge()).toBe('0');
     const flips: Array<[string, boolean]> = [];
     a.on('degraded', (d) => flips.push(['a', d]));
     b.on('degraded', (d) => flips.push(['b', d]));
@@ -65,6 +70,7 @@ describe('Redis killed and restarted', () => {
       expect(settled.some((s) => s.err instanceof FleetUnavailableError)).toBe(true);
 
       await waitFor('both degraded', () => a.degraded && b.degraded, 5_000);
+      expect(await gauge()).toBe('1');
       // While down: every call fails fast (refused at once, not queued until Redis returns).
       for (const [what, p] of [
         ['claim', a.claim('during')],
@@ -88,6 +94,7 @@ describe('Redis killed and restarted', () => {
 
       await redis.restart();
       await waitFor('both re-formed', () => !a.degraded && !b.degraded, 15_000);
+      expect(await gauge()).toBe('0');
       expect(flips.filter(([, d]) => d).map(([w]) => w).sort()).toEqual(['a', 'b']);
       expect(flips.filter(([, d]) => !d).map(([w]) => w).sort()).toEqual(['a', 'b']);
       // The fleet re-formed on an empty Redis: both replicas, a's live call re-published.
