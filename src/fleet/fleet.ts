@@ -16,9 +16,10 @@ import { EventEmitter } from 'node:events';
 import os from 'node:os';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { closeConnection, createConnection, isConnectionError, pairs, scriptCaller, type ScriptCaller } from './connection.js';
+import { closeConnection, createConnection, isConnectionError, scriptCaller, type ScriptCaller } from './connection.js';
 import { FleetQueue } from './queue.js';
 import type { ScriptName } from './scripts.js';
+import { parseStatus } from './status.js';
 import {
   FleetUnavailableError,
   type ClaimResult,
@@ -28,7 +29,6 @@ import {
   type FleetStatus,
   type LiveCall,
   type ReplicaLost,
-  type ReplicaStatus,
   type ReserveResult,
   type TakenCall,
 } from './types.js';
@@ -402,34 +402,9 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
 
   /** Every replica's capacity, load and live calls. */
   async fleetStatus(): Promise<FleetStatus> {
-    const raw = JSON.parse((await this.run('fleetStatus')) as string) as {
-      queued: number;
-      replicas: Array<{ id: string; alive: boolean; fields: unknown; calls: unknown }>;
-    };
-    const replicas: ReplicaStatus[] = (Array.isArray(raw.replicas) ? raw.replicas : []).map((r) => {
-      const f = pairs(r.fields);
-      const calls = Object.entries(pairs(r.calls)).map(([callId, room]) => ({ callId, room }));
-      let meta: Record<string, string | number> = {};
-      try {
-        meta = JSON.parse(f.meta ?? '{}') as Record<string, string | number>;
-      } catch {
-        /* keep empty */
-      }
-      return {
-        id: r.id,
-        alive: r.alive,
-        capacity: Number(f.capacity ?? 0),
-        active: calls.length,
-        queued: Number(f.queued ?? 0),
-        draining: f.draining === '1',
-        startedAtMs: f.startedAt ? Number(f.startedAt) : undefined,
-        lastHeartbeatMs: f.seen ? Number(f.seen) : undefined,
-        meta,
-        calls,
-      };
-    });
-    this.lastSeen = { replicas: replicas.filter((r) => r.alive).length, queued: raw.queued };
-    return { replicaId: this.replicaId, degraded: this._degraded, queued: raw.queued, replicas };
+    const { queued, replicas } = parseStatus((await this.run('fleetStatus')) as string);
+    this.lastSeen = { replicas: replicas.filter((r) => r.alive).length, queued };
+    return { replicaId: this.replicaId, degraded: this._degraded, queued, replicas };
   }
 
   /** Leaves the fleet (a clean exit: nobody reaps us). Calls still live here are not handed over. */
