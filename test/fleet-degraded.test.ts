@@ -118,6 +118,29 @@ describe('Redis killed and restarted', () => {
     }
   }, 60_000);
 
+  it('a connection blip (Redis keeps its data): calls taken over locally are withdrawn from the fleet queue', async () => {
+    const ns = namespace();
+    const a = await startFleet(redis.url, ns, { capacity: 2 });
+    const b = await startFleet(redis.url, ns, { capacity: 0 });
+    try {
+      let local: string[] = [];
+      // What the dispatcher does: on degraded, run locally what nobody confirmed taking.
+      b.on('degraded', (d) => {
+        if (d) local = b.takeOverUnconfirmed().map((c) => c.callId);
+      });
+      await b.enqueue({ callId: 'blip-1', room: 'room-blip-1', payload: {} }, 10_000);
+      const id = (await b.redis.client('ID')) as number;
+      await a.redis.client('KILL', 'ID', String(id));
+      await waitFor('b degraded and back', () => local.length > 0 && !b.degraded, 10_000);
+      expect(local).toEqual(['blip-1']);
+      // b runs it itself; nobody else may: it is no longer waiting in the fleet queue.
+      expect(await a.take()).toBeUndefined();
+      expect(await a.queuedCount()).toBe(0);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
   it('a Fleet started while Redis is down starts degraded and joins when Redis comes up', async () => {
     const ns = namespace();
     await redis.kill();

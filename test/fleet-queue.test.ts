@@ -58,6 +58,8 @@ describe('fleet queue', () => {
     expect(freeRuns[0]).toMatchObject({ callId: 'c1', owner: full.replicaId, room: 'room-1', payload: { n: 1 }, attempt: 0 });
     await waitFor('owner told', () => taken.length === 1);
     expect(taken[0]).toEqual({ callId: 'c1', by: free.replicaId });
+    // Confirmed taken: nothing for the owner to run itself if Redis went away now.
+    expect(full.takeOverUnconfirmed()).toEqual([]);
     expect((await full.ownerOfRoom('room-1'))?.replicaId).toBe(free.replicaId);
     const st = await full.fleetStatus();
     expect(st.queued).toBe(0);
