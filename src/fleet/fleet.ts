@@ -146,7 +146,16 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
       { why, live: this.live.size },
       '!!! FLEET DEGRADED: Redis is unreachable. This replica now dedupes and queues on its own (per-replica admission, no takeover, local rate limits) until Redis returns. !!!',
     );
-    this.emit('degraded', true);
+    this.emitSafely('degraded', true);
+  }
+
+  /** A listener that throws must not turn a Fleet call's FleetUnavailableError into something else. */
+  private emitSafely<K extends keyof FleetEvents<P>>(event: K, ...args: FleetEvents<P>[K]): void {
+    try {
+      (this.emit as (e: K, ...a: FleetEvents<P>[K]) => boolean)(event, ...args);
+    } catch (err) {
+      this.log?.error({ err, event }, 'a fleet event listener threw');
+    }
   }
 
   /** Rejoin after (re)connecting: consumer group, live calls, pending finishes, heartbeat. */
@@ -173,7 +182,7 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
     if (this._degraded) {
       this._degraded = false;
       this.log?.warn({ live: this.live.size, redisRestarted: restarted }, 'fleet re-formed: Redis is back; fleet-wide admission and queueing resumed');
-      this.emit('degraded', false);
+      this.emitSafely('degraded', false);
     }
   }
 
@@ -378,7 +387,7 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
     if (r[0] === 1) {
       await this.op('reaped', () => this.redis.del(`${this.prefix}reaped:${this.replicaId}`));
       this.log?.error({ live: this.live.size }, 'the fleet presumed this replica lost (cut off from Redis too long) and recorded its calls as replica_lost');
-      this.emit('presumed-lost');
+      this.emitSafely('presumed-lost');
       const flat = [...this.live].flat();
       if (flat.length > 0) await this.run('fleetPublishCalls', this.replicaId, this.opts.claimTtlMs, ...flat);
     }
@@ -396,7 +405,7 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
     for (let i = n; i + 1 < rest.length; i += 2) calls.push({ callId: rest[i]!, room: rest[i + 1]! });
     const lost: ReplicaLost = { replicaId: lostId, calls, requeued };
     this.log?.warn({ lost: lostId, calls: calls.length, requeued: requeued.length }, 'replica lost: its calls are ours to record, its taken-but-unforwarded calls are back in the queue');
-    this.emit('replica-lost', lost);
+    this.emitSafely('replica-lost', lost);
     return lost;
   }
 

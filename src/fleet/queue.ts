@@ -203,7 +203,11 @@ export class FleetQueue<P> {
     return c;
   }
 
+  private consuming = false;
+
   startConsumer(hasCapacity: () => boolean, onCall: (c: TakenCall<P>) => boolean | void): void {
+    if (this.consuming) throw new Error('fleet: one consumer per Fleet');
+    this.consuming = true;
     const conn = this.connection();
     const f = this.f;
     const loop = async () => {
