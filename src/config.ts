@@ -63,6 +63,19 @@ export const EnvSchema = Type.Object({
   QUEUE_TIMEOUT_MS: Int(10_000, 0),
   MAX_BODY_BYTES: Int(16_384, 256),
 
+  // Fleet mode (docs/scaling.md): unset REDIS_URL → one replica on its own, no Redis
+  /** redis://[user:password@]host:port[/db] of the fleet's Redis. Never logged (it may hold a password). */
+  REDIS_URL: Type.Optional(Type.String({ minLength: 1 })),
+  /** Key namespace (`pb:{<ns>}:…`): fleets sharing one Redis use different ones. */
+  FLEET_NAMESPACE: Type.String({ default: 'default', pattern: '^[A-Za-z0-9._-]{1,64}$' }),
+  FLEET_HEARTBEAT_MS: Int(2_000, 100),
+  /** No heartbeat this long → the replica is lost (detected within this + FLEET_HEARTBEAT_MS). */
+  FLEET_REPLICA_LOST_MS: Int(10_000, 500),
+  /** Every Redis command gives up after this (the fleet then runs degraded). */
+  FLEET_OP_TIMEOUT_MS: Int(500, 50),
+  /** Daily REST limits per class, `class=limit/windowMs[/reserve]` (classes default, delete, start). */
+  DAILY_RATE_LIMITS: Type.Optional(Type.String({ pattern: '^\\s*(default|delete|start)\\s*=\\s*\\d+/\\d+(/\\d+)?\\s*(,\\s*(default|delete|start)\\s*=\\s*\\d+/\\d+(/\\d+)?\\s*)*$' })),
+
   // Call lifecycle
   /** SIP endpoints per room (Daily's `sip.num_endpoints`); dialin-ready fires once per endpoint. */
   DIALIN_SIP_ENDPOINTS: Type.Integer({ default: 1, minimum: 1, maximum: 5 }),
@@ -161,6 +174,19 @@ export interface Config {
     queueTimeoutMs: number;
     maxBodyBytes: number;
   };
+  /** Fleet mode; undefined without REDIS_URL. */
+  fleet:
+    | {
+        /** Never logged. */
+        redisUrl: string;
+        namespace: string;
+        heartbeatMs: number;
+        replicaLostMs: number;
+        opTimeoutMs: number;
+        /** DAILY_RATE_LIMITS as given (src/fleet/rate-limit.ts parseRateLimits), undefined → Daily's documented figures. */
+        rateLimits: string | undefined;
+      }
+    | undefined;
   call: {
     sipEndpoints: number;
     /** DAILY_DIALOUT: rooms are created with `enable_dialout` (warm transfer). */
@@ -279,6 +305,12 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
   if (e.DAILY_WEBHOOK_BASIC_AUTH !== undefined && !/^[^:]+:.+$/.test(e.DAILY_WEBHOOK_BASIC_AUTH)) {
     throw new ConfigError('invalid configuration: DAILY_WEBHOOK_BASIC_AUTH must be user:password');
   }
+  if (e.FLEET_REPLICA_LOST_MS <= e.FLEET_HEARTBEAT_MS) {
+    throw new ConfigError('invalid configuration: FLEET_REPLICA_LOST_MS must exceed FLEET_HEARTBEAT_MS');
+  }
+  if (e.REDIS_URL !== undefined && !/^rediss?:\/\//.test(e.REDIS_URL)) {
+    throw new ConfigError('invalid configuration: REDIS_URL must be a redis:// or rediss:// URL');
+  }
   if (e.WORKER_MEMORY_WARN_MB > e.WORKER_MEMORY_LIMIT_MB) {
     throw new ConfigError('invalid configuration: WORKER_MEMORY_WARN_MB must not exceed WORKER_MEMORY_LIMIT_MB');
   }
@@ -324,6 +356,16 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       queueTimeoutMs: e.QUEUE_TIMEOUT_MS,
       maxBodyBytes: e.MAX_BODY_BYTES,
     },
+    fleet: e.REDIS_URL
+      ? {
+          redisUrl: e.REDIS_URL,
+          namespace: e.FLEET_NAMESPACE,
+          heartbeatMs: e.FLEET_HEARTBEAT_MS,
+          replicaLostMs: e.FLEET_REPLICA_LOST_MS,
+          opTimeoutMs: e.FLEET_OP_TIMEOUT_MS,
+          rateLimits: e.DAILY_RATE_LIMITS,
+        }
+      : undefined,
     call: {
       sipEndpoints: e.DIALIN_SIP_ENDPOINTS,
       dialout: e.DAILY_DIALOUT,

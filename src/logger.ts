@@ -20,6 +20,8 @@ export const redactPaths = [
   'hmac',
   'secret',
   '*.secret',
+  'redisUrl',
+  '*.redisUrl',
 ];
 
 export function createLogger(

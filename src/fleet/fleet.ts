@@ -1,0 +1,437 @@
+/**
+ * Fleet mode: many replicas answering as one service, coordinated through one Redis.
+ *
+ *   claim(callId)      exactly-once admission (the first replica owns the call; a duplicate gets its answer)
+ *   enqueue / take     one fleet-wide queue (a Redis Stream with a consumer group), bounded fleet-wide
+ *   ack / finish       the bot forwarded the call / the call ended here (registry of live calls)
+ *   routeEvent         a domain webhook for a call another replica runs, to that replica's inbox stream
+ *   heartbeats         a lost replica is cleaned up once, by one survivor ('replica-lost')
+ *   degraded           Redis unreachable: every call fails fast, the dispatcher falls back to local behaviour
+ *
+ * Keys (all under `pb:{ns}:`, one hash slot) are listed in docs/scaling.md. The Fleet never
+ * decides an outcome or touches Daily: it tells the dispatcher, which does.
+ */
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import os from 'node:os';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { closeConnection, createConnection, isConnectionError, scriptCaller, type ScriptCaller } from './connection.js';
+import { FleetQueue } from './queue.js';
+import type { ScriptName } from './scripts.js';
+import { parseStatus } from './status.js';
+import {
+  FleetUnavailableError,
+  type ClaimResult,
+  type EnqueueResult,
+  type FleetEvents,
+  type FleetOptions,
+  type FleetStatus,
+  type LiveCall,
+  type ReplicaLost,
+  type ReserveResult,
+  type TakenCall,
+} from './types.js';
+
+export const GROUP = 'replicas';
+const REAP_LOCK_MS = 60_000;
+
+export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
+  readonly replicaId: string;
+  /** `pb:{ns}:` */
+  readonly prefix: string;
+  readonly queueKey: string;
+  readonly opts: Required<Omit<FleetOptions, 'logger' | 'meta' | 'replicaId' | 'namespace'>> & { meta: Record<string, string | number> };
+  /** The command connection (scripts). */
+  readonly redis: Redis;
+  readonly log: Logger | undefined;
+  private readonly script: ScriptCaller;
+  private readonly queue: FleetQueue<P>;
+  private _degraded = false;
+  private closed = false;
+  private draining = false;
+  private started = false;
+  private readonly startedAtMs = Date.now();
+  private hbTimer: NodeJS.Timeout | undefined;
+  private reforming: Promise<void> | undefined;
+  private runId: string | undefined;
+  /** Calls running here (callId → room): re-published when the fleet re-forms. */
+  readonly live = new Map<string, string>();
+  /** The last fleet view (fleetStatus), for gauges read at scrape time. */
+  lastSeen: { replicas: number; queued: number } | undefined;
+  /** Claims won here (callId → answer JSON, expiry): re-published if Redis comes back empty. */
+  private readonly claims = new Map<string, { answer: string; expiresAtMs: number }>();
+  /** Finishes that could not reach Redis: retried when it returns. */
+  private readonly unfinished = new Map<string, string>();
+
+  constructor(options: FleetOptions) {
+    super();
+    this.replicaId = options.replicaId ?? `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    if (!/^[A-Za-z0-9._:-]{1,100}$/.test(this.replicaId)) throw new Error('fleet: replicaId must be 1-100 of [A-Za-z0-9._:-]');
+    const ns = options.namespace ?? 'default';
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(ns)) throw new Error('fleet: namespace must be 1-64 of [A-Za-z0-9._-]');
+    this.prefix = `pb:{${ns}}:`;
+    this.queueKey = `${this.prefix}queue`;
+    this.opts = {
+      url: options.url,
+      capacity: options.capacity,
+      maxQueued: options.maxQueued,
+      claimTtlMs: options.claimTtlMs,
+      requeueWaitMs: options.requeueWaitMs ?? 10_000,
+      heartbeatMs: options.heartbeatMs ?? 2_000,
+      replicaLostMs: options.replicaLostMs ?? 10_000,
+      opTimeoutMs: options.opTimeoutMs ?? 500,
+      blockMs: options.blockMs ?? 1_000,
+      meta: { pid: process.pid, host: os.hostname(), ...options.meta },
+    };
+    if (this.opts.replicaLostMs <= this.opts.heartbeatMs) throw new Error('fleet: replicaLostMs must exceed heartbeatMs');
+    this.log = options.logger?.child({ component: 'fleet', replica: this.replicaId });
+    this.redis = createConnection(this.opts.url, this.opts.opTimeoutMs, false);
+    this.script = scriptCaller(this.redis);
+    this.queue = new FleetQueue<P>(this);
+    this.redis.on('close', () => this.markDegraded('connection closed'));
+    this.redis.on('ready', () => {
+      if (this.started && !this.closed) void this.reform().catch(() => undefined);
+    });
+  }
+
+  /** True while Redis is unreachable: callers must fall back to per-replica behaviour. */
+  get degraded(): boolean {
+    return this._degraded;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  /** Connects and joins the fleet. Never throws for an unreachable Redis: the Fleet starts degraded and re-forms later. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    this.hbTimer = setInterval(() => void this.heartbeat().catch(() => undefined), this.opts.heartbeatMs);
+    this.hbTimer.unref();
+    try {
+      await this.redis.connect();
+    } catch (err) {
+      this.markDegraded((err as Error).message);
+    }
+    this.queue.startInbox();
+    if (this.redis.status === 'ready') await this.reform().catch(() => undefined);
+  }
+
+  /** One Redis operation: refused at once while disconnected, bounded by opTimeoutMs otherwise. */
+  async op<T>(what: string, f: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new FleetUnavailableError(what, new Error('fleet closed'));
+    if (this.redis.status !== 'ready') {
+      this.markDegraded(`redis ${this.redis.status}`);
+      throw new FleetUnavailableError(what, new Error(`redis ${this.redis.status}`));
+    }
+    try {
+      return await f();
+    } catch (err) {
+      if (!isConnectionError(err)) throw err;
+      this.markDegraded((err as Error).message);
+      throw new FleetUnavailableError(what, err);
+    }
+  }
+
+  run(name: ScriptName, ...args: (string | number)[]): Promise<unknown> {
+    return this.op(name, () => this.script(name, this.queueKey, this.prefix, ...args));
+  }
+
+  markDegraded(why: string): void {
+    if (this.closed || !this.started || this._degraded) return;
+    this._degraded = true;
+    this.log?.error(
+      { why, live: this.live.size },
+      '!!! FLEET DEGRADED: Redis is unreachable. This replica now dedupes and queues on its own (per-replica admission, no takeover, local rate limits) until Redis returns. !!!',
+    );
+    this.emitSafely('degraded', true);
+  }
+
+  /** A listener that throws must not turn a Fleet call's FleetUnavailableError into something else. */
+  private emitSafely<K extends keyof FleetEvents<P>>(event: K, ...args: FleetEvents<P>[K]): void {
+    try {
+      (this.emit as (e: K, ...a: FleetEvents<P>[K]) => boolean)(event, ...args);
+    } catch (err) {
+      this.log?.error({ err, event }, 'a fleet event listener threw');
+    }
+  }
+
+  /** Rejoin after (re)connecting: consumer group, live calls, pending finishes, heartbeat. */
+  reform(): Promise<void> {
+    this.reforming ??= this.doReform().finally(() => (this.reforming = undefined));
+    return this.reforming;
+  }
+
+  private async doReform(): Promise<void> {
+    const info = await this.op('reform', () => this.redis.info('server'));
+    const runId = /run_id:(\w+)/.exec(info)?.[1];
+    const restarted = this.runId !== undefined && runId !== this.runId;
+    this.runId = runId;
+    await this.ensureGroup();
+    for (const [callId, room] of [...this.unfinished]) {
+      await this.finishInRedis(callId, room);
+      this.unfinished.delete(callId);
+    }
+    const flat = [...this.live].flat();
+    if (flat.length > 0) await this.run('fleetPublishCalls', this.replicaId, this.opts.claimTtlMs, ...flat);
+    if (restarted) await this.restoreClaims();
+    await this.queue.reformed(restarted);
+    await this.beat();
+    if (this._degraded) {
+      this._degraded = false;
+      this.log?.warn({ live: this.live.size, redisRestarted: restarted }, 'fleet re-formed: Redis is back; fleet-wide admission and queueing resumed');
+      this.emitSafely('degraded', false);
+    }
+  }
+
+  /** Redis came back empty: put back the claims (and answers) of calls admitted here, so duplicates still dedupe. */
+  private async restoreClaims(): Promise<void> {
+    const now = Date.now();
+    const args: (string | number)[] = [];
+    for (const [callId, c] of this.claims) if (c.expiresAtMs > now) args.push(callId, c.answer, c.expiresAtMs - now);
+    for (let i = 0; i < args.length; i += 3 * 500) await this.run('fleetRestoreClaims', this.replicaId, ...args.slice(i, i + 3 * 500));
+  }
+
+  async ensureGroup(): Promise<void> {
+    try {
+      await this.op('group', () => this.redis.xgroup('CREATE', this.queueKey, GROUP, '0', 'MKSTREAM'));
+    } catch (err) {
+      if (!/BUSYGROUP/.test((err as Error).message)) throw err;
+    }
+  }
+
+  // ---- admission ------------------------------------------------------------------------------
+
+  /**
+   * Exactly-once admission: the first claim of `callId` (fleet-wide, kept `claimTtlMs`) wins.
+   * A duplicate learns the owner and, once stored, the owner's answer.
+   */
+  async claim(callId: string): Promise<ClaimResult> {
+    const r = (await this.run('fleetClaim', callId, this.replicaId, this.opts.claimTtlMs)) as [number, string?, string?, string?];
+    if (r[0] === 1) {
+      this.remember(callId, '');
+      if (r[1] === undefined) return { kind: 'won' };
+      this.log?.warn({ callId, previousOwner: r[1] }, 'took over the admission of a call whose first replica vanished before answering');
+      return { kind: 'won', tookOverFrom: r[1] };
+    }
+    return { kind: 'duplicate', owner: r[1] ?? '', answer: r[2] ? (JSON.parse(r[2]) as unknown) : undefined, runner: r[3] || undefined };
+  }
+
+  /** Stores the owner's answer with its claim, for duplicates at any replica. */
+  async setAnswer(callId: string, answer: unknown): Promise<boolean> {
+    const json = JSON.stringify(answer);
+    if (this.claims.has(callId)) this.remember(callId, json);
+    return (await this.run('fleetSetAnswer', callId, this.replicaId, json)) === 1;
+  }
+
+  private remember(callId: string, answer: string): void {
+    const now = Date.now();
+    this.claims.delete(callId);
+    this.claims.set(callId, { answer, expiresAtMs: now + this.opts.claimTtlMs });
+    // Oldest first (insertion order): drop the expired, and keep the map bounded.
+    for (const [k, v] of this.claims) {
+      if (v.expiresAtMs > now && this.claims.size <= 50_000) break;
+      this.claims.delete(k);
+    }
+  }
+
+  /** Polls a duplicate's claim until the owner stored its answer (or `timeoutMs`). */
+  async waitAnswer(callId: string, timeoutMs: number, everyMs = 20): Promise<ClaimResult> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const c = await this.claim(callId);
+      if (c.kind === 'won' || c.answer !== undefined || Date.now() >= deadline) return c;
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  }
+
+  /** The owner refused the call (busy, room failed): forget the claim so a retry can be admitted. */
+  async release(callId: string): Promise<boolean> {
+    this.claims.delete(callId);
+    return (await this.run('fleetRelease', callId, this.replicaId)) === 1;
+  }
+
+  // ---- the queue (see queue.ts) ----------------------------------------------------------------
+
+  /**
+   * Holds the call's place in the fleet-wide bound before its room is made; `enqueue` then fills
+   * it (no second check), `cancel` gives it up. 'fleet_full' → 503 without making a room.
+   */
+  async reserve(callId: string, waitMs: number): Promise<ReserveResult> {
+    const [code, backlog, freeSlots] = (await this.run('fleetReserve', callId, this.replicaId, Math.max(1, Math.round(waitMs)), this.opts.maxQueued)) as [number, number, number];
+    return { kind: code === 1 ? 'reserved' : code === 2 ? 'already_reserved' : 'fleet_full', backlog, freeSlots };
+  }
+
+  /** Puts an admitted call in the fleet queue; `waitMs` bounds its wait (QUEUE_TIMEOUT_MS). */
+  enqueue(call: { callId: string; room: string; payload: P }, waitMs: number): Promise<EnqueueResult> {
+    return this.queue.enqueue(call, waitMs);
+  }
+
+  /** Takes the next live entry, if any (call when a slot is free). */
+  take(): Promise<TakenCall<P> | undefined> {
+    return this.draining ? Promise.resolve(undefined) : this.queue.take(false);
+  }
+
+  /**
+   * A consumer loop: blocks on the queue while `hasCapacity()`; each entry taken goes to `onCall`
+   * (return false to give it back). Call `wake()` when a slot frees.
+   */
+  startConsumer(hasCapacity: () => boolean, onCall: (c: TakenCall<P>) => boolean | void): void {
+    this.queue.startConsumer(hasCapacity, onCall);
+  }
+
+  wake(): void {
+    this.queue.wake();
+  }
+
+  /** The caller hung up on hold (or the owner timed it out): true if it was still waiting (now dropped). */
+  async cancel(callId: string): Promise<boolean> {
+    const ok = (await this.run('fleetCancel', callId)) === 1;
+    this.queue.forget(callId);
+    return ok;
+  }
+
+  /** The bot forwarded the call: it will not be handed over any more. */
+  ack(callId: string): Promise<void> {
+    return this.queue.ack(callId);
+  }
+
+  /** Hands a taken call back to the queue (it will not run here). */
+  giveBack(callId: string): Promise<void> {
+    return this.queue.giveBack(callId);
+  }
+
+  /** The call ended here: out of the registry (and acked, if it never was). Never throws. */
+  async finish(callId: string): Promise<void> {
+    const room = this.live.get(callId) ?? '';
+    this.live.delete(callId);
+    try {
+      await this.finishInRedis(callId, room);
+    } catch {
+      this.unfinished.set(callId, room);
+    }
+  }
+
+  private async finishInRedis(callId: string, room: string): Promise<void> {
+    await this.queue.ack(callId);
+    await this.run('fleetFinish', this.replicaId, callId, room);
+  }
+
+  /** Calls this replica admitted that are not yet confirmed taken; handing them to the caller forgets them here. */
+  takeOverUnconfirmed(): Array<{ callId: string; room: string; payload: P }> {
+    return this.queue.takeOverUnconfirmed();
+  }
+
+  /** Fleet-wide count of calls waiting for a bot. */
+  async queuedCount(): Promise<number> {
+    return (await this.fleetStatus()).queued;
+  }
+
+  // ---- domain events ---------------------------------------------------------------------------
+
+  /**
+   * Who to tell about `room`: the replica running its bot, or — while the call still waits in the
+   * queue — the replica that queued it; with the call's id. Undefined for a room the fleet does not know.
+   */
+  async ownerOfRoom(room: string): Promise<{ replicaId: string; callId: string } | undefined> {
+    const v = await this.op('ownerOfRoom', () => this.redis.get(`${this.prefix}room:${room}`));
+    if (!v) return undefined;
+    const i = v.indexOf('|');
+    return { replicaId: v.slice(0, i), callId: v.slice(i + 1) };
+  }
+
+  /** Fleet-wide dedupe: true the first time `eventId` is seen (within `ttlMs`). */
+  async firstSeen(eventId: string, ttlMs: number): Promise<boolean> {
+    return (await this.op('firstSeen', () => this.redis.set(`${this.prefix}evt:${eventId}`, this.replicaId, 'PX', ttlMs, 'NX'))) === 'OK';
+  }
+
+  /** Delivers `event` to `owner`'s inbox; 'owner_gone' → the receiving replica handles it itself. */
+  async routeEvent(owner: string, event: unknown): Promise<'routed' | 'owner_gone'> {
+    return (await this.run('fleetRoute', owner, JSON.stringify(event))) === 1 ? 'routed' : 'owner_gone';
+  }
+
+  // ---- replicas --------------------------------------------------------------------------------
+
+  /** Stop taking calls from the fleet queue (SIGTERM); this replica's free slots count as 0. */
+  async setDraining(draining = true): Promise<void> {
+    this.draining = draining;
+    await this.beat().catch(() => undefined);
+  }
+
+  /** A heartbeat now; then the clean-up of any replica whose heartbeat expired. */
+  async heartbeat(): Promise<ReplicaLost[]> {
+    if (this.closed) return [];
+    const lost = await this.beat();
+    if (this._degraded && this.redis.status === 'ready') await this.reform();
+    const out: ReplicaLost[] = [];
+    for (const id of lost) {
+      const r = await this.reap(id);
+      if (r) out.push(r);
+    }
+    return out;
+  }
+
+  private async beat(): Promise<string[]> {
+    const r = (await this.run(
+      'fleetHeartbeat',
+      this.replicaId,
+      this.opts.replicaLostMs,
+      this.opts.capacity,
+      this.draining ? 1 : 0,
+      this.queue.unconfirmedCount,
+      JSON.stringify(this.opts.meta),
+      this.startedAtMs,
+    )) as [number, ...string[]];
+    if (r[0] === 1) {
+      await this.op('reaped', () => this.redis.del(`${this.prefix}reaped:${this.replicaId}`));
+      this.log?.error({ live: this.live.size }, 'the fleet presumed this replica lost (cut off from Redis too long) and recorded its calls as replica_lost');
+      this.emitSafely('presumed-lost');
+      const flat = [...this.live].flat();
+      if (flat.length > 0) await this.run('fleetPublishCalls', this.replicaId, this.opts.claimTtlMs, ...flat);
+    }
+    return r.slice(1) as string[];
+  }
+
+  /** Cleans up `lostId` if its heartbeat expired and no other survivor did it first. */
+  async reap(lostId: string): Promise<ReplicaLost | undefined> {
+    const r = (await this.run('fleetReap', GROUP, lostId, REAP_LOCK_MS, this.opts.requeueWaitMs)) as [number, number?, ...string[]];
+    if (r[0] !== 1) return undefined;
+    const n = Number(r[1]);
+    const rest = r.slice(2) as string[];
+    const requeued = rest.slice(0, n);
+    const calls: LiveCall[] = [];
+    for (let i = n; i + 1 < rest.length; i += 2) calls.push({ callId: rest[i]!, room: rest[i + 1]! });
+    const lost: ReplicaLost = { replicaId: lostId, calls, requeued };
+    this.log?.warn({ lost: lostId, calls: calls.length, requeued: requeued.length }, 'replica lost: its calls are ours to record, its taken-but-unforwarded calls are back in the queue');
+    this.emitSafely('replica-lost', lost);
+    return lost;
+  }
+
+  /** Every replica's capacity, load and live calls. */
+  async fleetStatus(): Promise<FleetStatus> {
+    const { queued, replicas } = parseStatus((await this.run('fleetStatus')) as string);
+    this.lastSeen = { replicas: replicas.filter((r) => r.alive).length, queued };
+    return { replicaId: this.replicaId, degraded: this._degraded, queued, replicas };
+  }
+
+  /** Leaves the fleet (a clean exit: nobody reaps us). Calls still live here are not handed over. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.hbTimer) clearInterval(this.hbTimer);
+    await this.queue.stop();
+    if (this.redis.status === 'ready') await this.run('fleetLeave', this.replicaId).catch(() => undefined);
+    this.closed = true;
+    await closeConnection(this.redis, this.opts.opTimeoutMs);
+  }
+
+  /** For the queue module: a blocking connection of this fleet's Redis. */
+  blockingConnection(): Redis {
+    return createConnection(this.opts.url, this.opts.opTimeoutMs, true);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+}

@@ -1,0 +1,18 @@
+/**
+ * Fleet mode (REDIS_URL): see docs/scaling.md. With REDIS_URL unset nothing here is loaded.
+ */
+export { Fleet } from './fleet.js';
+export { registerFleetMetrics, type FleetGaugeSource } from './metrics.js';
+export {
+  DAILY_RATE_LIMITS,
+  LocalRateLimiter,
+  RedisRateLimiter,
+  parseRateLimits,
+  rateClassOf,
+  type RateClass,
+  type RateLimit,
+  type RateLimiter,
+  type RateLimits,
+  type RatePriority,
+} from './rate-limit.js';
+export * from './types.js';

@@ -1,0 +1,167 @@
+/**
+ * Daily's per-domain REST rate limits, shared by the fleet.
+ *
+ * Daily counts requests per endpoint class in sliding windows (most endpoints ~100 per 5 s;
+ * listings and DELETEs ~50 per 30 s; starting PSTN/SIP dial-out, recordings and live streams
+ * ~5 per 5 s). A token bucket of "20/s, burst 100" would let 200 through in 5 s, so each class is
+ * a sliding-window log instead: a request is granted only if fewer than `limit` were granted in
+ * the last `windowMs` — exactly the documented shape, bursts included.
+ *
+ * Priorities: the call path ('call': room create, token, pinlessCallUpdate) may use the whole
+ * window; 'background' work (room deletion, listings) only while `reserve` grants are left, and
+ * it waits (is deferred) rather than being sent into a 429.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { scriptCaller, type ScriptCaller } from './connection.js';
+import { FleetUnavailableError } from './types.js';
+
+export type RateClass = 'default' | 'delete' | 'start';
+export type RatePriority = 'call' | 'background';
+
+export interface RateLimit {
+  /** Grants per window. */
+  limit: number;
+  windowMs: number;
+  /** Grants background work must leave for the call path. */
+  reserve: number;
+}
+
+export type RateLimits = Record<RateClass, RateLimit>;
+
+/** From Daily's REST API docs (per domain); override with DAILY_RATE_LIMITS. */
+export const DAILY_RATE_LIMITS: RateLimits = {
+  default: { limit: 100, windowMs: 5_000, reserve: 30 },
+  delete: { limit: 50, windowMs: 30_000, reserve: 0 },
+  start: { limit: 5, windowMs: 5_000, reserve: 0 },
+};
+
+/**
+ * `default=100/5000/30,delete=50/30000,start=5/5000` (limit/windowMs[/reserve]); classes left out
+ * keep Daily's figures. Throws with a message naming the variable.
+ */
+export function parseRateLimits(spec: string | undefined, base: RateLimits = DAILY_RATE_LIMITS): RateLimits {
+  const out: RateLimits = { default: { ...base.default }, delete: { ...base.delete }, start: { ...base.start } };
+  if (spec === undefined || spec.trim() === '') return out;
+  for (const part of spec.split(',')) {
+    const m = /^\s*(default|delete|start)\s*=\s*(\d+)\/(\d+)(?:\/(\d+))?\s*$/.exec(part);
+    if (!m) throw new Error(`invalid configuration: DAILY_RATE_LIMITS: "${part.trim()}" is not class=limit/windowMs[/reserve] (classes: default, delete, start)`);
+    const limit = Number(m[2]);
+    const windowMs = Number(m[3]);
+    const reserve = m[4] === undefined ? out[m[1] as RateClass].reserve : Number(m[4]);
+    if (limit < 1 || windowMs < 1 || reserve >= limit) throw new Error(`invalid configuration: DAILY_RATE_LIMITS: ${m[1]} needs limit ≥ 1, windowMs ≥ 1 and reserve < limit`);
+    out[m[1] as RateClass] = { limit, windowMs, reserve };
+  }
+  return out;
+}
+
+/** The class of a Daily REST request. */
+export function rateClassOf(method: string, path: string): RateClass {
+  const m = method.toUpperCase();
+  const p = path.split('?')[0] ?? path;
+  if (/\/(dialOut|recordings|live-streaming|transcription)\/start$/i.test(p)) return 'start';
+  if (m === 'DELETE' || (m === 'GET' && /^\/?(rooms|recordings|meetings|logs)\/?$/.test(p.replace(/^\/v1/, '')))) return 'delete';
+  return 'default';
+}
+
+export interface RateLimiter {
+  /** Resolves once a request of class `cls` may be sent; rejects if `signal` aborts first. */
+  acquire(cls: RateClass, priority: RatePriority, signal?: AbortSignal): Promise<void>;
+}
+
+function abortable(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason ?? new Error('aborted'));
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal?.reason ?? new Error('aborted'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Single-replica mode: the same windows, in this process. */
+export class LocalRateLimiter implements RateLimiter {
+  private readonly log = new Map<RateClass, number[]>();
+
+  /** `share()`: the fraction of each limit this process may use (1 alone; 1/N as a degraded fleet member). */
+  constructor(
+    readonly limits: RateLimits = DAILY_RATE_LIMITS,
+    private readonly share: () => number = () => 1,
+  ) {}
+
+  /** 0 = granted (and recorded), else ms to wait. */
+  tryTake(cls: RateClass, priority: RatePriority, now = performance.now()): number {
+    const l = this.limits[cls];
+    const s = Math.min(1, Math.max(0, this.share()));
+    const limit = Math.max(1, Math.floor(l.limit * s));
+    const reserve = priority === 'call' ? 0 : Math.min(limit - 1, Math.floor(l.reserve * s));
+    const log = this.log.get(cls) ?? [];
+    this.log.set(cls, log);
+    while (log.length > 0 && log[0]! <= now - l.windowMs) log.shift();
+    const allowed = limit - reserve;
+    if (log.length < allowed) {
+      log.push(now);
+      return 0;
+    }
+    return Math.max(1, Math.ceil(log[log.length - allowed]! + l.windowMs - now));
+  }
+
+  async acquire(cls: RateClass, priority: RatePriority, signal?: AbortSignal): Promise<void> {
+    for (;;) {
+      if (signal?.aborted) throw signal.reason ?? new Error('aborted');
+      const wait = this.tryTake(cls, priority);
+      if (wait === 0) return;
+      await abortable(wait, signal);
+    }
+  }
+}
+
+/**
+ * Fleet mode: one window per class in Redis (`pb:{ns}:rl:<class>`), shared by every replica.
+ * While Redis is unreachable, falls back to a local limiter holding this replica's share
+ * (1 / live replicas last seen) of each limit.
+ */
+export class RedisRateLimiter implements RateLimiter {
+  private readonly script: ScriptCaller;
+  private readonly fallback: LocalRateLimiter;
+  private seq = 0;
+  private readonly tag = randomBytes(4).toString('hex');
+
+  constructor(
+    private readonly fleet: { redis: Redis; prefix: string; op<T>(what: string, f: () => Promise<T>): Promise<T> },
+    readonly limits: RateLimits = DAILY_RATE_LIMITS,
+    /** Live replicas last seen (for the degraded share). */
+    replicas: () => number = () => 1,
+  ) {
+    this.script = scriptCaller(fleet.redis);
+    this.fallback = new LocalRateLimiter(limits, () => 1 / Math.max(1, replicas()));
+  }
+
+  /** 0 = granted, else ms to wait. Throws FleetUnavailableError when Redis does not answer. */
+  async tryTake(cls: RateClass, priority: RatePriority): Promise<number> {
+    const l = this.limits[cls];
+    const member = `${this.tag}:${++this.seq}`;
+    const reserve = priority === 'call' ? 0 : l.reserve;
+    return Number(await this.fleet.op('rate', () => this.script('fleetTake', `${this.fleet.prefix}rl:${cls}`, l.limit, l.windowMs, reserve, member)));
+  }
+
+  async acquire(cls: RateClass, priority: RatePriority, signal?: AbortSignal): Promise<void> {
+    for (;;) {
+      if (signal?.aborted) throw signal.reason ?? new Error('aborted');
+      let wait: number;
+      try {
+        wait = await this.tryTake(cls, priority);
+      } catch (err) {
+        if (!(err instanceof FleetUnavailableError)) throw err;
+        wait = this.fallback.tryTake(cls, priority);
+      }
+      if (wait === 0) return;
+      await abortable(wait, signal);
+    }
+  }
+}
