@@ -6,7 +6,8 @@
  * so it runs offline. Says goodbye on "bye" or after two silences.
  *
  * Routing config: `agentUri` (SIP URI or phone number of the human queue; no handover without it),
- * `listenTimeoutMs`.
+ * `handover` (`warm`, the default: the agent is briefed first and the caller stays with the bot when
+ * nobody answers — needs DAILY_DIALOUT; `blind`: a plain transfer), `listenTimeoutMs`.
  */
 import { defineBot, type Call, type ChatMessage, type ToolCall, type ToolSpec } from 'patchbay/sdk';
 
@@ -79,15 +80,36 @@ async function answerWithLlm(call: Call, history: ChatMessage[]): Promise<'answe
   return 'answered';
 }
 
-async function handOver(call: Call): Promise<boolean> {
+/** What the human hears before the caller is put through: who calls and what they said so far. */
+function briefing(call: Call, history: ChatMessage[]): string {
+  const said = history.filter((m) => m.role === 'user').slice(-3).map((m) => m.content);
+  return `A caller${call.from === 'withheld' ? ' with a withheld number' : ''} asked for a person. They said: ${said.join(' … ') || 'nothing yet'}.`;
+}
+
+/**
+ * Hands the caller to a human: a warm transfer by default (the agent is briefed first; if nobody
+ * answers, the caller stays with the bot), or a blind one with `config.handover: 'blind'`.
+ * Returns true when the caller is gone to the human.
+ */
+async function handOver(call: Call, history: ChatMessage[]): Promise<boolean> {
   const agent = typeof call.config.agentUri === 'string' ? call.config.agentUri : undefined;
   if (!agent) {
     await call.say('I am sorry, nobody can take your call right now. Please call back during opening hours.');
     return false;
   }
-  await call.say('Let me put you through to a colleague.');
-  await call.transfer(agent.startsWith('sip:') ? { sipUri: agent } : { phoneNumber: agent });
-  return true;
+  const to = agent.startsWith('sip:') ? { sipUri: agent } : { phoneNumber: agent };
+  if (call.config.handover === 'blind') {
+    await call.say('Let me put you through to a colleague.');
+    await call.transfer(to);
+    return true;
+  }
+  const r = await call.warmTransfer({
+    to,
+    brief: briefing(call, history),
+    holdMessage: 'Let me put you through to a colleague. Please hold.',
+    apology: 'I am sorry, my colleagues are all busy right now. I can keep helping you.',
+  });
+  return r.result === 'bridged';
 }
 
 export default defineBot({
@@ -124,7 +146,7 @@ export default defineBot({
       } else {
         await call.say(ruleReply(text), { interruptible: true });
       }
-      if (handover && (await handOver(call))) return;
+      if (handover && (await handOver(call, history))) return;
     }
     await call.say('Goodbye!');
     await call.hangup('conversation over');

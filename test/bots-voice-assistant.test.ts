@@ -90,14 +90,35 @@ describe('voice-assistant bot with an OpenAI-compatible LLM (streaming, tools)',
     expect(second.messages.at(-1)).toEqual({ role: 'tool', tool_call_id: 'call_1', content: '{"monday":"9:00–17:00"}' });
   }, 30_000);
 
-  it('hands the caller to a human when the model asks for it', async () => {
+  it('hands the caller to a human (blind transfer) when the model asks for it', async () => {
     const r = await runBotTest(assistant, {
       env: env(),
-      config: { agentUri: 'sip:queue@pbx.example.com' },
+      config: { agentUri: 'sip:queue@pbx.example.com', handover: 'blind' },
       caller: [{ waitFor: 'say', match: /how can I help/ }, { say: 'can I talk to a person' }],
     });
     expect(r.said).toContain('Let me put you through to a colleague.');
     expect(r.transfer).toBe('sip:queue@pbx.example.com');
     expect(r.outcome).toBe('completed');
   }, 30_000);
+
+  it('warm transfer: briefs the agent with what the caller said, then bridges them', async () => {
+    const r = await runBotTest(assistant, {
+      env: { ...env(), DAILY_DIALOUT: 'true' },
+      config: { agentUri: 'sip:queue@pbx.example.com' },
+      agents: {
+        'sip:queue@pbx.example.com': {
+          answerAfterMs: 200,
+          script: [{ waitFor: 'say', match: /talk to a person/ }, { wait: 4_000 }, { say: 'Hello, Sam speaking.' }, { waitFor: 'peer', match: /bye/ }, { hangup: true }],
+        },
+      },
+      caller: [{ waitFor: 'say', match: /how can I help/ }, { say: 'can I talk to a person' }, { waitFor: 'peer', match: /Sam/, timeoutMs: 20_000 }, { say: 'bye' }],
+    });
+    expect(r.warmTransfer).toEqual({ target: 'sip:queue@pbx.example.com', bridged: true });
+    expect(r.agents[0]!.transcript.filter((l) => l.who === 'bot').map((l) => l.text)).toEqual([
+      'A caller asked for a person. They said: can I talk to a person.',
+    ]);
+    // The caller never heard the briefing.
+    expect(r.transcript.some((l) => l.who === 'bot' && /asked for a person/.test(l.text))).toBe(false);
+    expect(r.outcome).toBe('completed');
+  }, 45_000);
 });
