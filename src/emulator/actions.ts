@@ -89,6 +89,10 @@ export class Actions {
       case 'stop-dial-out':
         this.d.dialOut.stop(p, args);
         return;
+      case 'receive-audio':
+        if (typeof args.enabled !== 'boolean') throw new ActionError('invalid-request', 'enabled must be a boolean');
+        p.receivesAudio = args.enabled;
+        return;
       case 'update-permissions': {
         requireOwner(p, 'update-permissions');
         const sp = sipParticipant(room, args.sessionId);

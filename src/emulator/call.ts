@@ -20,6 +20,8 @@ export interface CallHost {
   readonly dtmfGapMs: number;
   /** The caller said something while connected. */
   callerSpoke(call: CallImpl, text: string): void;
+  /** The caller says something out loud (audio, then the words); resolves when the speech is over. */
+  callerSpeaks(call: CallImpl, text: string): Promise<void>;
   /** The caller pressed one DTMF digit while connected. */
   callerPressed(call: CallImpl, tone: string): void;
   /** The call ended (any reason): take the caller out of its room, free its endpoint. */
@@ -144,6 +146,13 @@ export class CallImpl implements EmulatedCall {
     this.host.callerSpoke(this, text);
   }
 
+  /** Says `text` out loud: audio frames to the bots that receive audio, then the words. */
+  async speak(text: string): Promise<void> {
+    if (this._state !== 'connected') return;
+    this.addLine('caller', text);
+    await this.host.callerSpeaks(this, text);
+  }
+
   async press(digits: string): Promise<void> {
     const tones = [...digits].filter((d) => /^[0-9*#A-Da-d]$/.test(d));
     if (this._state !== 'connected' || tones.length === 0) return;
@@ -230,6 +239,9 @@ export class CallImpl implements EmulatedCall {
       } else if ('say' in step) {
         if (!(await this.waitConnected(undefined))) return;
         this.say(step.say);
+      } else if ('speak' in step) {
+        if (!(await this.waitConnected(undefined))) return;
+        await this.speak(step.speak);
       } else if ('waitFor' in step) {
         const timeoutMs = step.timeoutMs ?? DEFAULT_WAIT_FOR_TIMEOUT_MS;
         let ok: boolean;
@@ -267,6 +279,7 @@ export function checkScript(steps: unknown): string | undefined {
       (typeof o.wait === 'number' && o.wait >= 0) ||
       typeof o.press === 'string' ||
       typeof o.say === 'string' ||
+      typeof o.speak === 'string' ||
       o.hangup === true ||
       ((o.waitFor === 'connected' || o.waitFor === 'say' || o.waitFor === 'peer') &&
         (o.match === undefined || typeof o.match === 'string') &&

@@ -5,8 +5,9 @@
  * - The socket URL is derived from the room URL's origin: `ws://<origin>/_emulator/ws`.
  * - `sendAudio` carries words, not samples: it sends `send-audio {text, durationMs}` and
  *   resolves on the ack, which comes after `durationMs` (the audio's play-out time).
- * - `receiveAudio` is a no-op: the emulator has no remote audio, the caller's speech arrives
- *   as `transcription-message` events while transcription is started.
+ * - Remote audio: after `receiveAudio(true)`, a caller's `speak` steps arrive as `audio-frame`s (real
+ *   speech, 20 ms PCM16 frames); the words of `say` and `speak` arrive as `transcription-message`
+ *   events while transcription is started.
  */
 import type { Logger } from 'pino';
 import { WebSocket } from 'ws';
@@ -179,6 +180,12 @@ export class EmulatorCallClient implements CallClient {
             else p.resolve(m.result);
             return;
           }
+          case 'audio': {
+            const b = Buffer.from(m.pcm, 'base64');
+            const pcm = new Int16Array(Uint8Array.from(b).buffer, 0, b.byteLength >> 1);
+            this.events.emit('audio-frame', { participantId: m.participantId, sampleRate: m.sampleRate, pcm });
+            return;
+          }
           case 'event':
             if (!SERVER_EVENTS.has(m.event)) return;
             if (m.event === 'left-meeting') {
@@ -274,8 +281,8 @@ export class EmulatorCallClient implements CallClient {
     }
   }
 
-  async receiveAudio(_enabled: boolean): Promise<void> {
-    // No remote audio in the emulator (see the file comment).
+  async receiveAudio(enabled: boolean): Promise<void> {
+    await this.action('receive-audio', { enabled });
   }
 
   sendDTMF(o: { sessionId: string; tones: string }): Promise<void> {

@@ -169,6 +169,12 @@ export class DialIn implements CallHost {
     this.d.sessions.sipSpoke(room, call.sessionId, text);
   }
 
+  async callerSpeaks(call: CallImpl, text: string): Promise<void> {
+    const room = this.roomOf(call);
+    if (!room || !call.sessionId) return;
+    await this.d.sessions.sipSpeaks(room, call.sessionId, text);
+  }
+
   callerPressed(call: CallImpl, tone: string): void {
     const room = this.roomOf(call);
     if (!room || !call.sessionId) return;

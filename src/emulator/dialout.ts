@@ -159,6 +159,11 @@ export class DialOut implements CallHost {
     if (leg?.answered) this.d.sessions.sipSpoke(leg.room, call.callId, text);
   }
 
+  async callerSpeaks(call: CallImpl, text: string): Promise<void> {
+    const leg = this.legs.get(call.callId);
+    if (leg?.answered) await this.d.sessions.sipSpeaks(leg.room, call.callId, text);
+  }
+
   callerPressed(call: CallImpl, tone: string): void {
     const leg = this.legs.get(call.callId);
     if (leg?.answered) this.d.sessions.broadcast(leg.room, 'dtmf-event', { tone, sessionId: call.callId });

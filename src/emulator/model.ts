@@ -13,6 +13,8 @@ export interface BotParticipant {
   joinedAt: number;
   /** Audio still playing, by action id: cancel functions. */
   audio: Map<string | number, () => void>;
+  /** `receive-audio {enabled: true}`: the phone participants' speech reaches it as audio frames. */
+  receivesAudio?: boolean;
   send(msg: ServerMessage): void;
   /** Closes the socket (server side). */
   close(code: number, reason: string): void;

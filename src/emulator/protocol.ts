@@ -29,6 +29,7 @@ export const ACTION_NAMES = [
   'start-dial-out',
   'stop-dial-out',
   'update-permissions',
+  'receive-audio',
 ] as const;
 
 export type ActionName = (typeof ACTION_NAMES)[number];
@@ -46,6 +47,8 @@ export type ServerMessage =
   | { type: 'join-error'; code: string; message: string }
   /** `result`: what the action returns (start-dial-out: `{session: {sessionId}}`). */
   | { type: 'ack'; id: string | number; error?: string; code?: string; result?: unknown }
+  /** A phone participant's audio: one 20 ms frame of PCM16 mono, little-endian, base64 (after `receive-audio`). */
+  | { type: 'audio'; participantId: string; sampleRate: number; pcm: string }
   | ServerEventMessage;
 
 /** Event names the server may push (a subset of CallClientEventMap; never `audio-frame`). */

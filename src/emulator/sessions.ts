@@ -13,6 +13,7 @@ import { ActionError } from './errors.js';
 import type { Faults } from './faults.js';
 import type { LatencySettings } from './latencies.js';
 import { hears, participantJson, type BotParticipant, type Room } from './model.js';
+import { FRAME_SAMPLES, SPEECH_RATE, speechPcm } from './speech.js';
 import { WS_CLOSE, type ServerMessage } from './protocol.js';
 import type { RoomStore } from './rooms.js';
 import type { Timers } from './timers.js';
@@ -73,6 +74,32 @@ export class Sessions {
       if (q.kind === 'sip' && q.sessionId !== fromSessionId && hears(q, fromSessionId)) q.call.peerSaid(text);
     }
     if (room.transcription) this.broadcast(room, 'transcription-message', { participantId: fromSessionId, text, isFinal: true, timestampMs: Date.now() });
+  }
+
+  /**
+   * A phone participant speaks out loud (`speak` step): the audio goes as 20 ms frames, in real
+   * time, to the bots that receive audio, followed by a second of silence (a phone line is never
+   * quiet for long); then the words arrive like `sipSpoke` (transcript at the end of the speech).
+   */
+  async sipSpeaks(room: Room, fromSessionId: string, text: string): Promise<void> {
+    const pcm = await speechPcm(text);
+    if (pcm) {
+      const silence = new Int16Array(SPEECH_RATE);
+      for (const part of [pcm, silence]) {
+        for (let off = 0; off < part.length; off += FRAME_SAMPLES) {
+          if (!room.participants.has(fromSessionId)) return;
+          const f = part.subarray(off, off + FRAME_SAMPLES);
+          const b64 = Buffer.from(f.buffer, f.byteOffset, f.byteLength).toString('base64');
+          for (const p of room.participants.values()) {
+            if (p.kind === 'bot' && p.receivesAudio) p.send({ type: 'audio', participantId: fromSessionId, sampleRate: SPEECH_RATE, pcm: b64 });
+          }
+          await this.d.timers.sleep(20);
+        }
+        if (part === pcm && room.participants.has(fromSessionId)) this.sipSpoke(room, fromSessionId, text);
+      }
+      return;
+    }
+    this.sipSpoke(room, fromSessionId, text);
   }
 
   /** Adds a joined bot; starts the session (and SIP worker registration) for the first one. */

@@ -92,6 +92,8 @@ export type CallerStep =
   | { wait: number }
   | { press: string }
   | { say: string }
+  /** Out loud: real speech audio (espeak-ng) to bots that receive audio, then the words as a transcript. */
+  | { speak: string }
   /** `say`: the next bot line; `peer`: the next line from another phone participant (see TranscriptLine). */
   | { waitFor: 'connected' | 'say' | 'peer'; match?: string; timeoutMs?: number }
   | { hangup: true };

@@ -32,6 +32,8 @@ export type CallerAction =
   | { wait: number }
   | { press: string }
   | { say: string }
+  /** Out loud: real speech (espeak-ng) the bot hears as audio (VAD, barge-in), then its words as a transcript. */
+  | { speak: string }
   | { waitFor: 'connected' | 'say' | 'peer'; match?: RegExp | string; timeoutMs?: number }
   | { hangup: true };
 
