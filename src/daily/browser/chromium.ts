@@ -124,3 +124,74 @@ export async function waitForNoProcesses(marker: string, timeoutMs: number): Pro
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** Every descendant of `rootPid` (Linux /proc), with its command line. */
+export async function descendantsOf(rootPid: number): Promise<{ pid: number; cmdline: string }[]> {
+  let entries: string[];
+  try {
+    entries = await readdir('/proc');
+  } catch {
+    return [];
+  }
+  const parent = new Map<number, number>();
+  await Promise.all(
+    entries.map(async (e) => {
+      if (!/^\d+$/.test(e)) return;
+      try {
+        const stat = await readFile(`/proc/${e}/stat`, 'latin1');
+        parent.set(Number(e), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+      } catch {
+        // gone meanwhile
+      }
+    }),
+  );
+  const out: { pid: number; cmdline: string }[] = [];
+  const want = new Set([rootPid]);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const [pid, ppid] of parent) {
+      if (!want.has(pid) && want.has(ppid)) {
+        want.add(pid);
+        grew = true;
+      }
+    }
+  }
+  want.delete(rootPid);
+  await Promise.all(
+    [...want].map(async (pid) => {
+      try {
+        out.push({ pid, cmdline: (await readFile(`/proc/${pid}/cmdline`, 'latin1')).replace(/\0/g, ' ') });
+      } catch {
+        // gone meanwhile
+      }
+    }),
+  );
+  return out.sort((a, b) => a.pid - b.pid);
+}
+
+/** The renderer processes of the browser whose pid is `browserPid`. */
+export async function rendererPidsOf(browserPid: number): Promise<number[]> {
+  return (await descendantsOf(browserPid)).filter((p) => p.cmdline.includes('--type=renderer')).map((p) => p.pid);
+}
+
+/** Proportional set size of `pid` in bytes (0 when it is gone). */
+export async function pssBytes(pid: number): Promise<number> {
+  try {
+    const txt = await readFile(`/proc/${pid}/smaps_rollup`, 'latin1');
+    return Number(/^Pss:\s+(\d+) kB/m.exec(txt)?.[1] ?? 0) * 1024;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU time (user + system) of `pid` in clock ticks, or undefined when it is gone. */
+export async function cpuTicks(pid: number): Promise<number | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'latin1');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return undefined;
+  }
+}

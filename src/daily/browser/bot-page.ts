@@ -1,0 +1,168 @@
+/**
+ * Where a worker's bot page lives, in either browser layout:
+ *
+ *  - shared (production default): the page is in its own browser context of a browser served by
+ *    the parent's browser host (src/dispatch/browser-host.ts), reached with
+ *    `chromium.connect(wsEndpoint)`. Closing (or the worker dying) closes only that context.
+ *  - per-worker (BROWSER_LAYOUT=per-worker): the worker launches its own Chromium over a pipe
+ *    with a private user-data dir (the marker on all its processes), as before.
+ *
+ * `memoryBytes()` is the PSS the page costs: in the shared layout, the page's renderer process
+ * (found once: new renderers of the browser while the page loaded, and if that is ambiguous, the
+ * one whose CPU time moves while the page spins for a moment); in the per-worker layout, the whole
+ * browser (it serves this page only).
+ */
+import { rm } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import {
+  CHROMIUM_FLAGS,
+  cpuTicks,
+  findProcessesWithArg,
+  killProcessesWithArg,
+  pssBytes,
+  rendererPidsOf,
+  sweepStaleUserDataDirs,
+  waitForNoProcesses,
+} from './chromium.js';
+import { ChromiumMissingError, DailyClientError } from './errors.js';
+
+export interface BotPage {
+  readonly layout: 'shared' | 'per-worker';
+  readonly page: Page;
+  readonly context: BrowserContext;
+  /** per-worker only: the private user-data dir (marker of every process of that browser). */
+  readonly userDataDir: string | undefined;
+  /** Called once when the browser goes away under the page (crash, kill, host restart). */
+  onLost(cb: () => void): void;
+  /** Finds the page's renderer (shared layout); call after the page has loaded. */
+  identifyRenderer(spin: (ms: number) => Promise<unknown>): Promise<void>;
+  /** PSS of the page's browser processes, in bytes (0 until known). */
+  memoryBytes(): Promise<number>;
+  /** Pids counted by memoryBytes() (tests). */
+  pids(): Promise<number[]>;
+  close(stepTimeoutMs: number): Promise<void>;
+}
+
+export interface OpenOptions {
+  chromiumPath: string;
+  timeoutMs: number;
+  extraChromiumArgs: string[];
+  log: Logger;
+}
+
+function launchError(chromiumPath: string, err: unknown): Error {
+  const msg = (err as Error).message ?? String(err);
+  if (/spawn \S+ (ENOENT|EACCES)/.test(msg)) return new ChromiumMissingError(chromiumPath, err);
+  return new DailyClientError('chromium_launch_failed', `Chromium (${chromiumPath}) did not start: ${msg}`, { retryable: true, cause: err });
+}
+
+async function settleWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  let t: NodeJS.Timeout | undefined;
+  await Promise.race([p.catch(() => undefined), new Promise((r) => (t = setTimeout(r, ms)))]).finally(() => clearTimeout(t));
+}
+
+/** Per-worker layout: a private Chromium, exactly as the one-browser-per-worker client always did. */
+export async function openOwnBrowser(o: OpenOptions & { userDataDir: string }): Promise<BotPage> {
+  void sweepStaleUserDataDirs().then(
+    (dirs) => dirs.length > 0 && o.log.info({ dirs }, 'removed stale Chromium user-data dirs'),
+    () => undefined,
+  );
+  const userDataDir = o.userDataDir;
+  const { chromium } = await import('playwright-core');
+  let context: BrowserContext;
+  try {
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: o.chromiumPath,
+      headless: true,
+      args: [...CHROMIUM_FLAGS, ...o.extraChromiumArgs],
+      // The worker owns shutdown; playwright's own signal handlers would race it.
+      handleSIGINT: false,
+      handleSIGTERM: false,
+      handleSIGHUP: false,
+      timeout: o.timeoutMs,
+    });
+  } catch (err) {
+    await rm(userDataDir, { recursive: true, force: true }).catch(() => undefined);
+    throw launchError(o.chromiumPath, err);
+  }
+  const page = context.pages()[0] ?? (await context.newPage());
+  let closing = false;
+  const lost: Array<() => void> = [];
+  context.on('close', () => {
+    if (!closing) for (const cb of lost) cb();
+  });
+  return {
+    layout: 'per-worker',
+    page,
+    context,
+    userDataDir,
+    onLost: (cb) => lost.push(cb),
+    identifyRenderer: async () => undefined,
+    memoryBytes: async () => (await Promise.all((await findProcessesWithArg(userDataDir)).map(pssBytes))).reduce((a, b) => a + b, 0),
+    pids: () => findProcessesWithArg(userDataDir),
+    async close(stepMs) {
+      closing = true;
+      await settleWithin(context.close(), stepMs);
+      const killed = await killProcessesWithArg(userDataDir);
+      if (killed > 0) o.log.warn({ killed }, 'killed Chromium processes left after close');
+      const left = await waitForNoProcesses(userDataDir, 2_000);
+      if (left.length > 0) o.log.error({ pids: left }, 'Chromium processes survived close');
+      await rm(userDataDir, { recursive: true, force: true }).catch(() => undefined);
+    },
+  };
+}
+
+/** Shared layout: our own context and page in a browser served by the parent's browser host. */
+export async function openSharedPage(o: OpenOptions & { wsEndpoint: string; browserPid: number | undefined }): Promise<BotPage> {
+  const { chromium } = await import('playwright-core');
+  let browser: Browser;
+  try {
+    browser = await chromium.connect(o.wsEndpoint, { timeout: o.timeoutMs });
+  } catch (err) {
+    throw new DailyClientError('browser_unavailable', `the shared browser at its endpoint did not accept us: ${(err as Error).message.split('\n')[0]}`, {
+      retryable: true,
+      cause: err,
+    });
+  }
+  const before = new Set(o.browserPid ? await rendererPidsOf(o.browserPid) : []);
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  let closing = false;
+  let renderer: number | undefined;
+  const lost: Array<() => void> = [];
+  browser.on('disconnected', () => {
+    if (!closing) for (const cb of lost) cb();
+  });
+  return {
+    layout: 'shared',
+    page,
+    context,
+    userDataDir: undefined,
+    onLost: (cb) => lost.push(cb),
+    async identifyRenderer(spin) {
+      if (!o.browserPid || renderer !== undefined) return;
+      let candidates = (await rendererPidsOf(o.browserPid)).filter((p) => !before.has(p));
+      // Others may have opened pages meanwhile: the renderer that burns CPU while our page spins is ours.
+      for (let round = 0; candidates.length > 1 && round < 3; round++) {
+        const t0 = await Promise.all(candidates.map(cpuTicks));
+        await spin(120);
+        const t1 = await Promise.all(candidates.map(cpuTicks));
+        const d = candidates.map((_, i) => (t1[i] ?? 0) - (t0[i] ?? 0));
+        const best = Math.max(...d);
+        const winners = candidates.filter((_, i) => d[i] === best && best >= 5);
+        const runnerUp = Math.max(...d.filter((x) => x !== best), 0);
+        if (winners.length === 1 && best - runnerUp >= 4) candidates = winners;
+      }
+      if (candidates.length === 1) renderer = candidates[0];
+      else o.log.warn({ candidates: candidates.length }, "could not tell this page's renderer process; its memory is not counted");
+    },
+    memoryBytes: async () => (renderer ? pssBytes(renderer) : 0),
+    pids: async () => (renderer ? [renderer] : []),
+    async close(stepMs) {
+      closing = true;
+      await settleWithin(context.close(), stepMs);
+      await settleWithin(browser.close(), stepMs);
+    },
+  };
+}
