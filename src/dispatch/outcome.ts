@@ -37,6 +37,8 @@ export const OUTCOMES = [
   'shutdown',
   /** The Daily platform reported an error on the dial-in leg. */
   'dialin_error',
+  /** The shared browser serving the bot's page crashed, hung or was restarted (CALL_CLIENT=daily). */
+  'browser_lost',
 ] as const;
 
 export type Outcome = (typeof OUTCOMES)[number];

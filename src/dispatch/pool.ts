@@ -6,6 +6,7 @@
 import os from 'node:os';
 import type { Logger } from 'pino';
 import { PatchbayError } from '../errors.js';
+import type { BrowserLease } from './browser-host.js';
 import type { WorkerInit } from './protocol.js';
 import { WorkerHandle, type SupervisionOptions } from './worker-handle.js';
 
@@ -20,6 +21,8 @@ export interface PoolOptions {
    * waiters are served first.
    */
   maxStarting?: number;
+  /** BROWSER_LAYOUT=shared: leases each new worker a browser (released when it exits). Undefined lease → own browser. */
+  leaseBrowser?: () => BrowserLease | undefined;
 }
 
 export interface PoolStats {
@@ -108,7 +111,10 @@ export class WorkerPool {
   }
 
   private spawn(): void {
-    const w = new WorkerHandle(this.opts.init, this.opts.supervision, this.opts.logger);
+    const lease = this.opts.leaseBrowser?.();
+    const init = lease ? { ...this.opts.init, browser: { wsEndpoint: lease.wsEndpoint, pid: lease.browserPid } } : this.opts.init;
+    const w = new WorkerHandle(init, this.opts.supervision, this.opts.logger);
+    if (lease) void w.exited.then(() => lease.release());
     this.starting.add(w);
     w.once('ready', () => {
       this.starting.delete(w);

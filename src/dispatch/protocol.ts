@@ -20,6 +20,8 @@ export interface WorkerInit {
   /** For the daily client: Chromium's path and an optional call-machine bundle override. */
   chromiumPath: string;
   dailyBundleUrl: string | undefined;
+  /** BROWSER_LAYOUT=shared: the browser this worker was leased by the parent's browser host. Absent → own browser. */
+  browser?: { wsEndpoint: string; pid: number };
   dailyApiUrl: string;
   /** Bearer key for Daily's REST API (for pinlessCallUpdate). Never logged. */
   dailyApiKey: string;
@@ -97,7 +99,8 @@ export type ParentMessage =
 
 export type ChildMessage =
   | { type: 'ready'; pid: number; prepareMs: number }
-  | { type: 'pong'; seq: number; rssBytes: number; heapUsedBytes: number }
+  /** `pssBytes`: the worker's own PSS; `pageBytes`: PSS of its page's browser processes (daily client). */
+  | { type: 'pong'; seq: number; rssBytes: number; heapUsedBytes: number; pssBytes?: number; pageBytes?: number }
   | { type: 'stage'; callId: string; stage: Stage; atMs: number; detail?: Record<string, unknown> }
   /** What the bot did, for the test harness, the dashboard and call records. */
   | { type: 'bot'; callId: string; kind: 'say' | 'play' | 'digits' | 'transcript' | 'transfer' | 'hangup'; value: string; atMs: number }

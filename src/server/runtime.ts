@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { DailyRestClient } from '../daily/rest.js';
 import { DOMAIN_EVENT_TYPES } from '../daily/webhook-events.js';
+import { BrowserHost } from '../dispatch/browser-host.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
 import { WorkerPool } from '../dispatch/pool.js';
 import type { WorkerInit } from '../dispatch/protocol.js';
@@ -24,6 +25,8 @@ export interface Runtime {
   app: FastifyInstance;
   dispatcher: Dispatcher;
   pool: WorkerPool;
+  /** CALL_CLIENT=daily with BROWSER_LAYOUT=shared: the supervised browsers the workers' pages live in. */
+  browsers: BrowserHost | undefined;
   daily: DailyRestClient;
   /** The embedded emulator, when no DAILY_API_KEY is set. */
   emulator: Emulator | undefined;
@@ -127,7 +130,17 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     },
     ...(config.llm ? { llm: config.llm } : {}),
   };
+  const browsers =
+    config.daily.callClient === 'daily' && config.daily.browserLayout === 'shared'
+      ? new BrowserHost({
+          chromiumPath: config.daily.chromiumPath,
+          botsPerBrowser: config.daily.botsPerBrowser,
+          browsers: Math.ceil((config.admission.maxConcurrentBots + config.workers.idle) / config.daily.botsPerBrowser),
+          logger,
+        })
+      : undefined;
   const pool = new WorkerPool({
+    ...(browsers ? { leaseBrowser: () => browsers.lease() } : {}),
     init,
     idle: config.workers.idle,
     logger: logger.child({ component: 'pool' }),
@@ -145,6 +158,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     app,
     dispatcher,
     pool,
+    browsers,
     daily,
     emulator,
     pinlessSecrets,
@@ -152,6 +166,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     records,
     url: '',
     async listen() {
+      await browsers?.start();
       pool.start();
       const address = await app.listen({ host: config.host, port: config.port });
       const u = new URL(address);
@@ -171,6 +186,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
       await app.close();
       await pool.close();
       await dispatcher.close();
+      await browsers?.close();
       await records?.close();
       if (ownEmulator) await emulator?.close();
     },

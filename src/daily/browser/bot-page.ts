@@ -125,7 +125,6 @@ export async function openSharedPage(o: OpenOptions & { wsEndpoint: string; brow
       cause: err,
     });
   }
-  const before = new Set(o.browserPid ? await rendererPidsOf(o.browserPid) : []);
   const context = await browser.newContext();
   const page = await context.newPage();
   let closing = false;
@@ -142,20 +141,23 @@ export async function openSharedPage(o: OpenOptions & { wsEndpoint: string; brow
     onLost: (cb) => lost.push(cb),
     async identifyRenderer(spin) {
       if (!o.browserPid || renderer !== undefined) return;
-      let candidates = (await rendererPidsOf(o.browserPid)).filter((p) => !before.has(p));
-      // Others may have opened pages meanwhile: the renderer that burns CPU while our page spins is ours.
-      for (let round = 0; candidates.length > 1 && round < 3; round++) {
+      // Chromium may hand a page its pre-started spare renderer, so "new since we came" says nothing:
+      // of all the browser's renderers, ours is the one whose CPU time moves while our page spins.
+      // Ticks summed over rounds (a busy machine gives a spinning page only part of a core).
+      const total = new Map<number, number>();
+      for (let round = 0; round < 5 && renderer === undefined; round++) {
+        const candidates = await rendererPidsOf(o.browserPid);
         const t0 = await Promise.all(candidates.map(cpuTicks));
-        await spin(120);
+        await spin(150);
         const t1 = await Promise.all(candidates.map(cpuTicks));
-        const d = candidates.map((_, i) => (t1[i] ?? 0) - (t0[i] ?? 0));
-        const best = Math.max(...d);
-        const winners = candidates.filter((_, i) => d[i] === best && best >= 5);
-        const runnerUp = Math.max(...d.filter((x) => x !== best), 0);
-        if (winners.length === 1 && best - runnerUp >= 4) candidates = winners;
+        candidates.forEach((pid, i) => total.set(pid, (total.get(pid) ?? 0) + (t1[i] ?? 0) - (t0[i] ?? 0)));
+        const ranked = [...total].filter(([pid]) => candidates.includes(pid)).sort((x, y) => y[1] - x[1]);
+        const [best, runnerUp] = [ranked[0], ranked[1]];
+        // Clock ticks are 10 ms: the spin is up to 15 per round; another page playing audio, a few.
+        if (best && best[1] >= 4 && best[1] >= 2 * (runnerUp?.[1] ?? 0) + 2) renderer = best[0];
       }
-      if (candidates.length === 1) renderer = candidates[0];
-      else o.log.warn({ candidates: candidates.length }, "could not tell this page's renderer process; its memory is not counted");
+      if (renderer === undefined) o.log.warn("could not tell this page's renderer process; its memory is not counted");
+      else o.log.debug({ renderer }, "the page's renderer process");
     },
     memoryBytes: async () => (renderer ? pssBytes(renderer) : 0),
     pids: async () => (renderer ? [renderer] : []),

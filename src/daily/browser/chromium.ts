@@ -24,6 +24,9 @@ export const CHROMIUM_FLAGS: readonly string[] = [
   '--disable-component-update',
   '--disable-sync',
   '--autoplay-policy=no-user-gesture-required',
+  // Chromium 150's new headless mode preloads omnibox WebUI pages (two extra renderers per window,
+  // i.e. per bot context): a bot has no omnibox.
+  '--disable-features=PreloadTopChromeWebUI,WebUIOmniboxPopup,WebUIOmniboxAimPopup,OmniboxAimPopup',
 ];
 
 /** Prefix of our user-data dirs; the creating process's pid follows, so stale dirs can be swept. */
