@@ -139,6 +139,11 @@ export class BrowserHost {
     };
   }
 
+  /** Browser `id`'s endpoint (tests, benchmarks). Not in stats(): whoever has it can drive the browser. */
+  wsEndpointOf(id: number): string | undefined {
+    return this.slots[id]?.wsEndpoint;
+  }
+
   /** Resolves when browser `id` is up again (tests, benchmarks). */
   async waitUp(id: number, timeoutMs = 20_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;

@@ -77,6 +77,8 @@ export class AudioChannel {
     private readonly log: Logger,
     private readonly onFrame: (f: CapturedFrame) => void,
     private readonly onMessage: (m: PageAudioMessage) => void,
+    /** The page's socket closed (the page or its browser is gone, or we closed it). */
+    private readonly onClose: () => void = () => undefined,
   ) {
     this.opened = new Promise((r) => (this.resolveOpened = r));
   }
@@ -102,6 +104,11 @@ export class AudioChannel {
 
   get connected(): boolean {
     return this.socket?.readyState === 1;
+  }
+
+  /** The page had connected and the socket is gone since. */
+  get dropped(): boolean {
+    return this.socket !== undefined && this.socket.readyState !== 1;
   }
 
   play(id: number, pcm: Int16Array, sampleRate: number, text: string | undefined): boolean {
@@ -147,6 +154,7 @@ export class AudioChannel {
       this.onFrame({ participantId: f.header.p, sampleRate: typeof f.header.r === 'number' ? f.header.r : CAPTURE_RATE, pcm: f.pcm });
     });
     ws.on('error', (err) => this.log.debug({ err: err.message }, 'audio socket error'));
+    ws.on('close', () => this.onClose());
     this.resolveOpened();
   }
 }

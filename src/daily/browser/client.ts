@@ -154,6 +154,7 @@ export class DailyBrowserCallClient implements CallClient {
       this.log,
       (f) => this.events.emit('audio-frame', f),
       (m) => this.playOut.onMessage(m),
+      () => this.onAudioSocketClosed(),
     );
     this.audio = audio;
     this.server = await startStaticServer(audio.handleUpgrade);
@@ -189,6 +190,18 @@ export class DailyBrowserCallClient implements CallClient {
     this.log.debug({ prepareMs: Date.now() - t0, dailyJs: init.version, layout: this.layout }, 'daily client prepared');
     // Off the prepare path: which renderer is ours (memory watch), while the worker sits idle.
     void this.bot.identifyRenderer((ms) => this.evalPage('burn', ms)).catch(() => undefined);
+  }
+
+  /** The page's audio socket dropped: the page or the whole browser is gone; find out which, then end. */
+  private onAudioSocketClosed(): void {
+    if (this.closing || this.tearingDown || this.lost) return;
+    this.playOut.rejectAll(new CallEndedError('page_gone'));
+    // The browser's own report (disconnected, crash) usually follows within milliseconds.
+    setTimeout(() => {
+      if (this.closing || this.tearingDown || this.lost) return;
+      if (this.bot?.layout === 'shared' && !this.page?.context().browser()?.isConnected()) this.onBrowserLost();
+      else this.failCall('the audio socket to the bot page closed', 'page_crashed');
+    }, 1_000).unref();
   }
 
   private onBrowserLost(): void {

@@ -40,7 +40,8 @@ export class PlayOut {
     // Binary, straight to the page: no base64, no JSON, no CDP.
     if (!this.channel()?.play(id, audio.pcm, audio.sampleRate, audio.text)) {
       this.plays.delete(id);
-      const why = this.ended();
+      // The page went away (its socket dropped): the call is ending; the client reports why.
+      const why = this.ended() ?? (this.channel()?.dropped ? 'page_gone' : undefined);
       if (why) throw new CallEndedError(why);
       throw new DailyClientError('audio_play_failed', 'playing audio failed: the audio socket to the page is not open');
     }
