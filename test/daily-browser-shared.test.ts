@@ -60,7 +60,7 @@ describe.skipIf(!haveChromium)('shared browsers (CALL_CLIENT=daily, BROWSER_LAYO
     const b = stack.rt.browsers!.stats().browsers[0]!;
     if (observer?.isConnected()) return cdp;
     expect(b.state).toBe('up');
-    observer = await chromium.connect(stack.rt.browsers!.wsEndpointOf(0)!);
+    observer = await chromium.connectOverCDP(stack.rt.browsers!.wsEndpointOf(0)!);
     cdp = await observer.newBrowserCDPSession();
     return cdp;
   }

@@ -1,19 +1,28 @@
 /**
  * The replica's browser host (parent side, CALL_CLIENT=daily with BROWSER_LAYOUT=shared): a few
- * headless Chromium instances, each a Playwright browser server (`chromium.launchServer()`),
+ * headless Chromium instances, each with its DevTools endpoint on 127.0.0.1 (a random port),
  * shared by up to `botsPerBrowser` worker processes. A worker is leased a browser when it is
- * forked (least loaded first), connects with `chromium.connect(wsEndpoint)` and makes its own
- * context and page; the lease ends when the worker process exits.
+ * forked (least loaded first), connects over CDP (src/daily/browser/cdp.ts: no Playwright in the
+ * worker) and makes its own browser context (`disposeOnDetach`) and page; the lease ends when the
+ * worker process exits.
  *
  * Supervision: a browser whose process exits is restarted (backing off when it keeps dying);
  * one that stops answering a CDP probe (`SystemInfo.getProcessInfo`) for `healthTimeoutMs` is
  * SIGKILLed and restarted. Either way its connected workers see their connection drop and end
- * their calls with `browser_lost`; other browsers' calls are untouched. The Playwright server
- * closes a disconnected (e.g. SIGKILLed) worker's contexts by itself.
+ * their calls with `browser_lost`; other browsers' calls are untouched. Chromium disposes a
+ * disconnected (e.g. SIGKILLed) worker's context by itself.
+ *
+ * The endpoint is only on loopback, and pages cannot read it (DevTools' HTTP answers carry no CORS
+ * headers and its WebSocket refuses page origins); any process in the pod could use it, as it could
+ * the workers' own IPC: the pod is the trust boundary.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import type { Logger } from 'pino';
-import type { Browser, BrowserServer, CDPSession } from 'playwright-core';
-import { CHROMIUM_FLAGS } from '../daily/browser/chromium.js';
+import { CdpConnection } from '../daily/browser/cdp.js';
+import { CHROMIUM_FLAGS, HOST_CHROMIUM_FLAGS, killProcessesWithArg, USER_DATA_DIR_PREFIX } from '../daily/browser/chromium.js';
 
 export interface BrowserHostOptions {
   chromiumPath: string;
@@ -65,9 +74,9 @@ interface Slot {
   id: number;
   state: BrowserState;
   generation: number;
-  server: BrowserServer | undefined;
-  probe: Browser | undefined;
-  cdp: CDPSession | undefined;
+  proc: ChildProcess | undefined;
+  userDataDir: string | undefined;
+  cdp: CdpConnection | undefined;
   wsEndpoint: string | undefined;
   pid: number | undefined;
   bots: number;
@@ -94,7 +103,7 @@ export class BrowserHost {
     this.healthTimeoutMs = opts.healthTimeoutMs ?? 5_000;
     for (let id = 0; id < Math.max(1, opts.browsers); id++) {
       this.slots.push({
-        id, state: 'down', generation: 0, server: undefined, probe: undefined, cdp: undefined, wsEndpoint: undefined,
+        id, state: 'down', generation: 0, proc: undefined, userDataDir: undefined, cdp: undefined, wsEndpoint: undefined,
         pid: undefined, bots: 0, restarts: 0, failuresInRow: 0, lastStartMs: undefined, lastAnswerAtMs: Date.now(), processes: 0,
         timer: undefined,
       });
@@ -171,45 +180,61 @@ export class BrowserHost {
       this.slots.map(async (s) => {
         clearInterval(s.timer);
         s.state = 'closed';
-        await s.probe?.close().catch(() => undefined);
-        await s.server?.close().catch(() => undefined);
+        await this.stop(s);
       }),
     );
+  }
+
+  /** Ends a browser for good: its connection, its process tree, its user-data dir. */
+  private async stop(s: Slot): Promise<void> {
+    s.cdp?.close();
+    const proc = s.proc;
+    const dir = s.userDataDir;
+    if (proc && proc.exitCode === null && proc.signalCode === null) {
+      const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+      proc.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 2_000).unref())]);
+    }
+    if (dir) {
+      await killProcessesWithArg(dir);
+      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    }
   }
 
   private async launch(s: Slot): Promise<void> {
     if (this.closed) return;
     s.state = 'starting';
     const t0 = Date.now();
-    let server: BrowserServer;
+    const timeoutMs = this.opts.launchTimeoutMs ?? 20_000;
+    let proc: ChildProcess;
     try {
-      const { chromium } = await import('playwright-core');
-      server = await chromium.launchServer({
-        executablePath: this.opts.chromiumPath,
-        headless: true,
-        args: [...CHROMIUM_FLAGS, ...(this.opts.extraChromiumArgs ?? [])],
-        handleSIGINT: false,
-        handleSIGTERM: false,
-        handleSIGHUP: false,
-        timeout: this.opts.launchTimeoutMs ?? 20_000,
-      });
-      s.server = server;
-      s.pid = server.process().pid;
-      s.wsEndpoint = server.wsEndpoint();
-      server.once('close', () => this.onDown(s, server, 'browser process exited'));
-      s.probe = await chromium.connect(s.wsEndpoint, { timeout: this.opts.launchTimeoutMs ?? 20_000 });
-      s.cdp = await s.probe.newBrowserCDPSession();
+      const dir = await mkdtemp(path.join(os.tmpdir(), `${USER_DATA_DIR_PREFIX}${process.pid}-host${s.id}-`));
+      s.userDataDir = dir;
+      proc = spawn(
+        this.opts.chromiumPath,
+        [...CHROMIUM_FLAGS, ...HOST_CHROMIUM_FLAGS, `--user-data-dir=${dir}`, '--remote-debugging-port=0', ...(this.opts.extraChromiumArgs ?? []), 'about:blank'],
+        { stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      s.proc = proc;
+      s.pid = proc.pid;
+      const stderr: string[] = [];
+      proc.stderr?.on('data', (d: Buffer) => stderr.length < 50 && stderr.push(String(d)));
+      proc.once('exit', (code, signal) => this.onDown(s, proc, `browser process exited (${signal ?? `code ${code}`})`));
+      const spawned = new Promise<never>((_, reject) => proc.once('error', (err) => reject(err)));
+      spawned.catch(() => undefined);
+      s.wsEndpoint = await Promise.race([this.devToolsEndpoint(dir, proc, timeoutMs, stderr), spawned]);
+      s.cdp = await CdpConnection.connect(s.wsEndpoint, timeoutMs);
       await this.probeOnce(s);
     } catch (err) {
       s.state = 'down';
       s.failuresInRow++;
       this.log.error({ browser: s.id, err: (err as Error).message, failures: s.failuresInRow }, 'browser failed to start');
-      await s.server?.close().catch(() => undefined);
+      await this.stop(s);
       this.scheduleRestart(s);
       return;
     }
     if (this.closed) {
-      await server.close().catch(() => undefined);
+      await this.stop(s);
       return;
     }
     s.generation++;
@@ -219,18 +244,31 @@ export class BrowserHost {
     s.lastAnswerAtMs = Date.now();
     s.state = 'up';
     this.log.info({ browser: s.id, pid: s.pid, startMs: s.lastStartMs }, 'browser up');
-    s.timer = setInterval(() => void this.health(s, server), this.healthIntervalMs);
+    s.timer = setInterval(() => void this.health(s, proc), this.healthIntervalMs);
     s.timer.unref();
   }
 
+  /** Chromium writes its DevTools port and browser path to `DevToolsActivePort` in its user-data dir. */
+  private async devToolsEndpoint(dir: string, proc: ChildProcess, timeoutMs: number, stderr: string[]): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const txt = await readFile(path.join(dir, 'DevToolsActivePort'), 'utf8').catch(() => '');
+      const [port, p] = txt.split('\n');
+      if (port && p && /^\d+$/.test(port.trim())) return `ws://127.0.0.1:${port.trim()}${p.trim()}`;
+      if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`Chromium exited at start: ${stderr.join('').slice(0, 400)}`);
+      if (Date.now() > deadline) throw new Error(`Chromium gave no DevTools endpoint within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
   private async probeOnce(s: Slot): Promise<void> {
-    const info = (await s.cdp!.send('SystemInfo.getProcessInfo' as never)) as { processInfo?: unknown[] };
+    const info = (await s.cdp!.send('SystemInfo.getProcessInfo')) as { processInfo?: unknown[] };
     s.processes = info.processInfo?.length ?? 0;
     s.lastAnswerAtMs = Date.now();
   }
 
-  private async health(s: Slot, server: BrowserServer): Promise<void> {
-    if (s.server !== server || s.state !== 'up') return;
+  private async health(s: Slot, proc: ChildProcess): Promise<void> {
+    if (s.proc !== proc || s.state !== 'up') return;
     if (Date.now() - s.lastAnswerAtMs > this.healthTimeoutMs) {
       this.log.error({ browser: s.id, pid: s.pid, healthTimeoutMs: this.healthTimeoutMs }, 'browser stopped answering; killing it');
       this.kill(s.id, 'hung');
@@ -240,15 +278,17 @@ export class BrowserHost {
     await this.probeOnce(s).catch(() => undefined);
   }
 
-  private onDown(s: Slot, server: BrowserServer, reason: string): void {
-    if (s.server !== server) return;
+  private onDown(s: Slot, proc: ChildProcess, reason: string): void {
+    if (s.proc !== proc) return;
     clearInterval(s.timer);
-    s.server = undefined;
+    s.proc = undefined;
     s.wsEndpoint = undefined;
-    const probe = s.probe;
-    s.probe = undefined;
+    s.cdp?.close();
     s.cdp = undefined;
-    void probe?.close().catch(() => undefined);
+    // What the browser leaves (its zygotes and renderers exit with it; the dir stays): cleaned up.
+    const dir = s.userDataDir;
+    s.userDataDir = undefined;
+    if (dir) void killProcessesWithArg(dir).then(() => rm(dir, { recursive: true, force: true })).catch(() => undefined);
     if (this.closed || s.state === 'closed') return;
     const wasUp = s.state === 'up';
     s.state = 'down';

@@ -14,7 +14,8 @@
  */
 import { rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import { CdpConnection } from './cdp.js';
 import {
   CHROMIUM_FLAGS,
   cpuTicks,
@@ -27,10 +28,23 @@ import {
 } from './chromium.js';
 import { ChromiumMissingError, DailyClientError } from './errors.js';
 
+/** What the client needs of its page, in either layout. */
+export interface PageDriver {
+  /** Evaluates a JS expression in the page, awaiting a promise; the value comes back as JSON. */
+  evaluate(expression: string): Promise<unknown>;
+  /** `window.__pbEmit1(string)` in the page calls `cb` (set before navigation). */
+  exposeEmit(cb: (payload: string) => void): Promise<void>;
+  goto(url: string, timeoutMs: number): Promise<void>;
+  onCrash(cb: () => void): void;
+  onConsole(cb: (type: string, text: string) => void): void;
+  readonly closed: boolean;
+  /** False once the browser connection is gone. */
+  readonly browserConnected: boolean;
+}
+
 export interface BotPage {
   readonly layout: 'shared' | 'per-worker';
-  readonly page: Page;
-  readonly context: BrowserContext;
+  readonly driver: PageDriver;
   /** per-worker only: the private user-data dir (marker of every process of that browser). */
   readonly userDataDir: string | undefined;
   /** Called once when the browser goes away under the page (crash, kill, host restart). */
@@ -42,6 +56,26 @@ export interface BotPage {
   /** Pids counted by memoryBytes() (tests). */
   pids(): Promise<number[]>;
   close(stepTimeoutMs: number): Promise<void>;
+}
+
+function playwrightDriver(page: Page): PageDriver {
+  return {
+    evaluate: (expression) => page.evaluate(expression),
+    exposeEmit: async (cb) => {
+      await page.exposeFunction('__pbEmit1', cb);
+    },
+    goto: async (url, timeout) => {
+      await page.goto(url, { timeout });
+    },
+    onCrash: (cb) => page.on('crash', cb),
+    onConsole: (cb) => page.on('console', (m) => cb(m.type(), m.text())),
+    get closed() {
+      return page.isClosed();
+    },
+    get browserConnected() {
+      return !page.isClosed();
+    },
+  };
 }
 
 export interface OpenOptions {
@@ -87,6 +121,7 @@ export async function openOwnBrowser(o: OpenOptions & { userDataDir: string }): 
     throw launchError(o.chromiumPath, err);
   }
   const page = context.pages()[0] ?? (await context.newPage());
+  const driver = playwrightDriver(page);
   let closing = false;
   const lost: Array<() => void> = [];
   context.on('close', () => {
@@ -94,8 +129,7 @@ export async function openOwnBrowser(o: OpenOptions & { userDataDir: string }): 
   });
   return {
     layout: 'per-worker',
-    page,
-    context,
+    driver,
     userDataDir,
     onLost: (cb) => lost.push(cb),
     identifyRenderer: async () => undefined,
@@ -113,30 +147,81 @@ export async function openOwnBrowser(o: OpenOptions & { userDataDir: string }): 
   };
 }
 
-/** Shared layout: our own context and page in a browser served by the parent's browser host. */
+/** Shared layout: our own browser context and page, over CDP, in a browser of the parent's browser host. */
 export async function openSharedPage(o: OpenOptions & { wsEndpoint: string; browserPid: number | undefined }): Promise<BotPage> {
-  const { chromium } = await import('playwright-core');
-  let browser: Browser;
+  let cdp: CdpConnection;
   try {
-    browser = await chromium.connect(o.wsEndpoint, { timeout: o.timeoutMs });
+    cdp = await CdpConnection.connect(o.wsEndpoint, o.timeoutMs);
   } catch (err) {
-    throw new DailyClientError('browser_unavailable', `the shared browser at its endpoint did not accept us: ${(err as Error).message.split('\n')[0]}`, {
-      retryable: true,
-      cause: err,
-    });
+    throw new DailyClientError('browser_unavailable', `the shared browser did not accept us: ${(err as Error).message}`, { retryable: true, cause: err });
   }
-  const context = await browser.newContext();
-  const page = await context.newPage();
+  // disposeOnDetach: when this connection goes (close, or the worker killed), Chromium drops the context.
+  const { browserContextId } = (await cdp.send('Target.createBrowserContext', { disposeOnDetach: true })) as { browserContextId: string };
+  const { targetId } = (await cdp.send('Target.createTarget', { url: 'about:blank', browserContextId })) as { targetId: string };
+  const { sessionId } = (await cdp.send('Target.attachToTarget', { targetId, flatten: true })) as { sessionId: string };
+  const send = (method: string, params: Record<string, unknown> = {}) => cdp.send(method, params, sessionId);
+  let closed = false;
+  const crashes: Array<() => void> = [];
+  cdp.on('Inspector.targetCrashed', (_p, sid) => {
+    if (sid === sessionId) for (const cb of crashes) cb();
+  });
+  cdp.on('Target.detachedFromTarget', (p) => {
+    if (p.sessionId === sessionId) closed = true;
+  });
+  await Promise.all([send('Page.enable'), send('Runtime.enable'), send('Inspector.enable').catch(() => undefined)]);
+  const driver: PageDriver = {
+    async evaluate(expression) {
+      const r = (await send('Runtime.evaluate', { expression, awaitPromise: true, returnByValue: true })) as {
+        result?: { value?: unknown };
+        exceptionDetails?: { text?: string; exception?: { description?: string } };
+      };
+      if (r.exceptionDetails) throw new Error(r.exceptionDetails.exception?.description ?? r.exceptionDetails.text ?? 'evaluation failed');
+      return r.result?.value;
+    },
+    async exposeEmit(cb) {
+      cdp.on('Runtime.bindingCalled', (p, sid) => {
+        if (sid === sessionId && p.name === '__pbEmit1' && typeof p.payload === 'string') cb(p.payload);
+      });
+      await send('Runtime.addBinding', { name: '__pbEmit1' });
+    },
+    async goto(url, timeoutMs) {
+      let off = (): void => undefined;
+      const loaded = new Promise<void>((resolve) => (off = cdp.on('Page.loadEventFired', (_p, sid) => sid === sessionId && resolve())));
+      let t: NodeJS.Timeout | undefined;
+      try {
+        const nav = (await send('Page.navigate', { url })) as { errorText?: string };
+        if (nav.errorText) throw new Error(`navigation to ${url} failed: ${nav.errorText}`);
+        await Promise.race([loaded, new Promise((_, rej) => (t = setTimeout(() => rej(new Error(`page load timed out after ${timeoutMs} ms`)), timeoutMs)))]);
+      } finally {
+        clearTimeout(t);
+        off();
+      }
+    },
+    onCrash: (cb) => crashes.push(cb),
+    onConsole(cb) {
+      cdp.on('Runtime.consoleAPICalled', (p, sid) => {
+        if (sid !== sessionId) return;
+        const args = (p.args as { value?: unknown; description?: string }[] | undefined) ?? [];
+        cb(String(p.type), args.map((a) => String(a.value ?? a.description ?? '')).join(' '));
+      });
+    },
+    get closed() {
+      return closed || !cdp.connected;
+    },
+    get browserConnected() {
+      return cdp.connected;
+    },
+  };
   let closing = false;
   let renderer: number | undefined;
   const lost: Array<() => void> = [];
-  browser.on('disconnected', () => {
+  cdp.onClose(() => {
+    closed = true;
     if (!closing) for (const cb of lost) cb();
   });
   return {
     layout: 'shared',
-    page,
-    context,
+    driver,
     userDataDir: undefined,
     onLost: (cb) => lost.push(cb),
     async identifyRenderer(spin) {
@@ -163,8 +248,8 @@ export async function openSharedPage(o: OpenOptions & { wsEndpoint: string; brow
     pids: async () => (renderer ? [renderer] : []),
     async close(stepMs) {
       closing = true;
-      await settleWithin(context.close(), stepMs);
-      await settleWithin(browser.close(), stepMs);
+      await settleWithin(cdp.send('Target.disposeBrowserContext', { browserContextId }), stepMs);
+      cdp.close();
     },
   };
 }

@@ -29,6 +29,28 @@ export const CHROMIUM_FLAGS: readonly string[] = [
   '--disable-features=PreloadTopChromeWebUI,WebUIOmniboxPopup,WebUIOmniboxAimPopup,OmniboxAimPopup',
 ];
 
+/**
+ * Added for browsers the host launches itself (Playwright adds the like for the per-worker layout):
+ * no throttling of pages that are not in front (every bot page is a background tab to Chromium),
+ * no /dev/shm (64 MB in a container), no extensions, popups, hang monitor or crash reporter.
+ */
+export const HOST_CHROMIUM_FLAGS: readonly string[] = [
+  '--disable-background-timer-throttling',
+  '--disable-backgrounding-occluded-windows',
+  '--disable-renderer-backgrounding',
+  '--disable-ipc-flooding-protection',
+  '--disable-dev-shm-usage',
+  '--disable-extensions',
+  '--disable-default-apps',
+  '--disable-hang-monitor',
+  '--disable-popup-blocking',
+  '--disable-breakpad',
+  '--no-default-browser-check',
+  '--password-store=basic',
+  '--use-mock-keychain',
+  '--mute-audio',
+];
+
 /** Prefix of our user-data dirs; the creating process's pid follows, so stale dirs can be swept. */
 export const USER_DATA_DIR_PREFIX = 'patchbay-chromium-';
 

@@ -2,11 +2,12 @@
  * The production call client: the real @daily-co/daily-js (0.92.2) in headless Chromium.
  *
  * Layout, per worker process (one call per worker):
- *   Node (this class) ── playwright-core ──> a page in Chromium (see bot-page.ts for the two layouts:
- *     a context of a browser shared through the parent's browser host, or a browser of our own)
+ *   Node (this class) ── CDP ──> a page in Chromium (see bot-page.ts for the two layouts: a context
+ *     of a browser of the parent's browser host over our own small CDP client, or a browser of our
+ *     own driven by playwright-core)
  *     └ static HTTP server on 127.0.0.1:0 ── serves ──> page: daily.js + bridge.js + worklet
  *                                         └─ /audio WebSocket <── binary PCM frames both ways (audio-channel.ts)
- *   page → Node: one exposed function `__pbEmit(kind, json)` for daily-js events
+ *   page → Node: one binding `__pbEmit1(kind + '\n' + json)` for daily-js events
  *   Node → page: `window.__patchbay.<method>(…)` evaluated with JSON arguments (never audio).
  *
  * `prepare()` pays everything but the join (page, daily.js, `createCallObject()`, AudioContext,
@@ -21,7 +22,6 @@
  */
 import { rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { Page } from 'playwright-core';
 import {
   CallClientEvents,
   type AudioOut,
@@ -33,7 +33,7 @@ import {
 } from '../call-client.js';
 import { CallEndedError } from '../../errors.js';
 import { AudioChannel } from './audio-channel.js';
-import { openOwnBrowser, openSharedPage, type BotPage } from './bot-page.js';
+import { openOwnBrowser, openSharedPage, type BotPage, type PageDriver } from './bot-page.js';
 import { assertChromiumExecutable, DEFAULT_CHROMIUM_PATH, makeUserDataDir } from './chromium.js';
 import { abortError, joinErrorFrom, withTimeout } from './client-util.js';
 import { DailyClientError, JoinError } from './errors.js';
@@ -77,7 +77,7 @@ export class DailyBrowserCallClient implements CallClient {
   private preparing: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   private bot: BotPage | undefined;
-  private page: Page | undefined;
+  private page: PageDriver | undefined;
   private audio: AudioChannel | undefined;
   private readonly sharedBrowser: DailyBrowserCallClientOptions['sharedBrowser'];
   private lost = false;
@@ -167,17 +167,20 @@ export class DailyBrowserCallClient implements CallClient {
       this.bot = await openOwnBrowser({ ...common, userDataDir: this.userDataDir });
     }
     this.bot.onLost(() => this.onBrowserLost());
-    const page = this.bot.page;
+    const page = this.bot.driver;
     this.page = page;
-    page.on('crash', () => {
+    page.onCrash(() => {
       this.log.error('the bot page crashed');
       this.failCall('the bot page crashed', 'page_crashed');
     });
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') this.log.debug({ text: m.text() }, 'page console');
+    page.onConsole((type, text) => {
+      if (type === 'error' || type === 'warning') this.log.debug({ text }, 'page console');
     });
-    await page.exposeFunction('__pbEmit', (kind: string, json: string) => this.onPageMessage(kind, json));
-    await page.goto(`${this.server.origin}/`, { timeout: this.prepareTimeoutMs });
+    await page.exposeEmit((payload) => {
+      const nl = payload.indexOf('\n');
+      if (nl > 0) this.onPageMessage(payload.slice(0, nl), payload.slice(nl + 1));
+    });
+    await page.goto(`${this.server.origin}/`, this.prepareTimeoutMs);
     const audioUrl = `${this.server.origin.replace(/^http/, 'ws')}${audio.path}?token=${audio.token}`;
     const init = await this.evalPage<{ version: string; meetingState: string }>('init', {
       bundleUrl: this.bundleUrl ?? null,
@@ -199,7 +202,7 @@ export class DailyBrowserCallClient implements CallClient {
     // The browser's own report (disconnected, crash) usually follows within milliseconds.
     setTimeout(() => {
       if (this.closing || this.tearingDown || this.lost) return;
-      if (this.bot?.layout === 'shared' && !this.page?.context().browser()?.isConnected()) this.onBrowserLost();
+      if (this.bot?.layout === 'shared' && !this.page?.browserConnected) this.onBrowserLost();
       else this.failCall('the audio socket to the bot page closed', 'page_crashed');
     }, 1_000).unref();
   }
@@ -350,7 +353,7 @@ export class DailyBrowserCallClient implements CallClient {
         this.log.debug({ err: (err as Error).message }, `close: ${what} failed`);
       }
     };
-    if (this.page && !this.page.isClosed() && !this.lost) {
+    if (this.page && !this.page.closed && !this.lost) {
       // destroy() leaves first when in a call, so the room sees us go.
       await step('daily destroy', this.evalPage('destroy'));
     }
@@ -389,7 +392,7 @@ export class DailyBrowserCallClient implements CallClient {
       return (await page.evaluate(`window.__patchbay.${method}(${argList})`)) as PageResult<T>;
     } catch (err) {
       // The browser going away fails every evaluation: say so first (the call's outcome), then fail this one.
-      if (this.bot?.layout === 'shared' && !page.context().browser()?.isConnected()) this.onBrowserLost();
+      if (this.bot?.layout === 'shared' && !page.browserConnected) this.onBrowserLost();
       return { ok: false, error: `page unavailable: ${(err as Error).message.split('\n')[0]}` };
     }
   }

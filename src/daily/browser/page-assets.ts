@@ -5,7 +5,7 @@
  * These are plain browser JavaScript kept as strings: the project is compiled for Node (no DOM
  * lib), and functions passed to `page.evaluate` would be serialised after tsx's transform
  * (which may inject helpers the page does not have). The page reports daily-js events to Node
- * through one exposed function, `__pbEmit(kind, json)`, and Node calls the `window.__patchbay`
+ * through one binding, `__pbEmit1(kind + '\n' + json)`, and Node calls the `window.__patchbay`
  * methods. Audio travels separately, as binary WebSocket frames (see audio-channel.ts).
  */
 
@@ -91,7 +91,7 @@ export const BRIDGE_JS = `
         if (v instanceof Set) return Array.from(v);
         return v;
       });
-      window.__pbEmit(kind, json);
+      window.__pbEmit1(kind + '\\n' + json);
     } catch (e) {
       // The binding is gone (page closing): nothing to report to.
     }
