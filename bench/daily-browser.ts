@@ -167,8 +167,9 @@ async function runLayout(layout: 'shared' | 'per-worker', si: CallMachineStandIn
   if (host) {
     // Browser restart: kill browser 0 under its bots; time until it answers again.
     const t = Date.now();
+    const restarts = host.stats().restarts;
     host.kill(0, 'bench');
-    await new Promise((r) => setTimeout(r, 50));
+    while (host.stats().restarts === restarts) await new Promise((r) => setTimeout(r, 5));
     await host.waitUp(0, 60_000);
     out.browserRestartMs = { killToUp: Date.now() - t, launch: host.stats().browsers[0]!.lastStartMs };
     console.log(`${layout} restart ${JSON.stringify(out.browserRestartMs)}`);
