@@ -25,8 +25,15 @@ export const CHROMIUM_FLAGS: readonly string[] = [
   '--disable-sync',
   '--autoplay-policy=no-user-gesture-required',
   // Chromium 150's new headless mode preloads omnibox WebUI pages (two extra renderers per window,
-  // i.e. per bot context): a bot has no omnibox.
-  '--disable-features=PreloadTopChromeWebUI,WebUIOmniboxPopup,WebUIOmniboxAimPopup,OmniboxAimPopup',
+  // i.e. per bot context): a bot has no omnibox. The rest: what Playwright disables by default (a
+  // later --disable-features replaces an earlier one, so ours must carry them): start-up network
+  // chatter (optimisation hints, network time, AI mode, search preconnect), media router, lens.
+  '--disable-features=' +
+    [
+      'PreloadTopChromeWebUI', 'WebUIOmniboxPopup', 'WebUIOmniboxAimPopup', 'OmniboxAimPopup',
+      'AvoidUnnecessaryBeforeUnloadCheckSync', 'DestroyProfileOnBrowserClose', 'HttpsUpgrades', 'LensOverlay',
+      'MediaRouter', 'PaintHolding', 'OptimizationHints', 'NetworkTimeServiceQuerying', 'AimEnabled', 'PreconnectToSearch',
+    ].join(','),
 ];
 
 /**
@@ -41,6 +48,7 @@ export const HOST_CHROMIUM_FLAGS: readonly string[] = [
   '--disable-ipc-flooding-protection',
   '--disable-dev-shm-usage',
   '--disable-extensions',
+  '--disable-component-extensions-with-background-pages',
   '--disable-default-apps',
   '--disable-hang-monitor',
   '--disable-popup-blocking',

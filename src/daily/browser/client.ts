@@ -166,6 +166,7 @@ export class DailyBrowserCallClient implements CallClient {
       this.userDataDir = await makeUserDataDir();
       this.bot = await openOwnBrowser({ ...common, userDataDir: this.userDataDir });
     }
+    const tPage = Date.now();
     this.bot.onLost(() => this.onBrowserLost());
     const page = this.bot.driver;
     this.page = page;
@@ -181,6 +182,7 @@ export class DailyBrowserCallClient implements CallClient {
       if (nl > 0) this.onPageMessage(payload.slice(0, nl), payload.slice(nl + 1));
     });
     await page.goto(`${this.server.origin}/`, this.prepareTimeoutMs);
+    const tLoaded = Date.now();
     const audioUrl = `${this.server.origin.replace(/^http/, 'ws')}${audio.path}?token=${audio.token}`;
     const init = await this.evalPage<{ version: string; meetingState: string }>('init', {
       bundleUrl: this.bundleUrl ?? null,
@@ -190,7 +192,8 @@ export class DailyBrowserCallClient implements CallClient {
     if (!init.ok) {
       throw new DailyClientError('daily_create_failed', `daily-js createCallObject() failed: ${init.error}`, { retryable: false });
     }
-    this.log.debug({ prepareMs: Date.now() - t0, dailyJs: init.version, layout: this.layout }, 'daily client prepared');
+    const steps = { pageMs: tPage - t0, loadMs: tLoaded - tPage, initMs: Date.now() - tLoaded };
+    this.log.debug({ prepareMs: Date.now() - t0, steps, dailyJs: init.version, layout: this.layout }, 'daily client prepared');
     // Off the prepare path: which renderer is ours (memory watch), while the worker sits idle.
     void this.bot.identifyRenderer((ms) => this.evalPage('burn', ms)).catch(() => undefined);
   }
