@@ -22,7 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { CdpConnection } from '../daily/browser/cdp.js';
-import { CHROMIUM_FLAGS, HOST_CHROMIUM_FLAGS, killProcessesWithArg, USER_DATA_DIR_PREFIX } from '../daily/browser/chromium.js';
+import { assertChromiumExecutable, CHROMIUM_FLAGS, HOST_CHROMIUM_FLAGS, killProcessesWithArg, USER_DATA_DIR_PREFIX } from '../daily/browser/chromium.js';
 
 export interface BrowserHostOptions {
   chromiumPath: string;
@@ -110,8 +110,12 @@ export class BrowserHost {
     }
   }
 
-  /** Launches every browser; resolves once each is up or has failed its first launch (it is retried). */
+  /**
+   * Launches every browser; resolves once each is up or has failed its first launch (it is retried).
+   * A Chromium that is not there at all is a start-up error (ChromiumMissingError), not a retry loop.
+   */
   async start(): Promise<void> {
+    await assertChromiumExecutable(this.opts.chromiumPath);
     await Promise.all(this.slots.map((s) => this.launch(s)));
   }
 
