@@ -1,24 +1,20 @@
 /**
  * The production call client: the real @daily-co/daily-js (0.92.2) in headless Chromium.
  *
- * Layout, per worker process (one call per worker):
- *   Node (this class) ── CDP ──> a page in Chromium (see bot-page.ts for the two layouts: a context
- *     of a browser of the parent's browser host over our own small CDP client, or a browser of our
- *     own driven by playwright-core)
- *     └ static HTTP server on 127.0.0.1:0 ── serves ──> page: daily.js + bridge.js + worklet
- *                                         └─ /audio WebSocket <── binary PCM frames both ways (audio-channel.ts)
- *   page → Node: one binding `__pbEmit1(kind + '\n' + json)` for daily-js events
- *   Node → page: `window.__patchbay.<method>(…)` evaluated with JSON arguments (never audio).
+ * Per worker process (one call per worker): Node (this class) drives one page (bot-page.ts: a
+ * context in a browser of the parent's browser host over our small CDP client, or a browser of its
+ * own through playwright-core), served by its static server on 127.0.0.1 (daily.js, bridge, worklet),
+ * with a /audio WebSocket carrying binary PCM both ways (audio-channel.ts). Page → Node: the binding
+ * `__pbEmit1(kind + '\n' + json)` for daily-js events; Node → page: `window.__patchbay.<method>(…)`.
  *
  * `prepare()` pays everything but the join (page, daily.js, `createCallObject()`, AudioContext,
  * worklet, audio socket). `join()` has its own timeout: daily-js alone may wait ~186 s on a
  * network that drops packets silently.
  *
- * When the browser goes away under the page (it crashed, hung and was killed by the host, or was
- * restarted), the client emits a fatal `error` with code `browser_lost` (and `left-meeting` when
- * it was in a room), before any pending call into the page fails: the call's outcome is
- * `browser_lost`. In the per-worker layout a SIGKILLed worker's Chromium exits by itself (its pipe
- * closes); in the shared layout the browser server closes a vanished client's context.
+ * When the browser goes away under the page (crashed, hung and killed by the host, restarted), the
+ * client emits a fatal `error` with code `browser_lost` (and `left-meeting` when in a room) before
+ * any pending call into the page fails: the call's outcome is `browser_lost`. A SIGKILLed worker's
+ * page goes too: its own Chromium exits when its pipe closes; a shared browser disposes its context.
  */
 import { rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
