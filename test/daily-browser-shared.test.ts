@@ -114,8 +114,10 @@ describe.skipIf(!haveChromium)('shared browsers (CALL_CLIENT=daily, BROWSER_LAYO
       const now = await botPages();
       const missing = before.filter((id) => !now.includes(id));
       return missing.length > 0 ? missing : undefined;
-    }, 5_000, 50);
-    expect(Date.now() - t0).toBeLessThan(2_500);
+    }, 6_000, 50);
+    // Chromium disposes the context when the worker's DevTools connection drops: measured well under
+    // a second; the bound is generous for a loaded CI machine.
+    expect(Date.now() - t0).toBeLessThan(4_000);
     expect(gone).toHaveLength(1);
     const ra = await a.ended;
     expect(ra.outcome).toBe('worker_crashed');
