@@ -1,168 +1,192 @@
 /**
- * Cost of the daily (Chromium) call client: prepare time, join time against the call-machine
- * stand-in, and memory per bot. Run by hand:
+ * Cost of the daily (Chromium) call client per bot, both browser layouts side by side in one run:
  *
- *   npx tsx bench/daily-browser.ts [--runs 5]
+ *   shared      pages in browsers of a BrowserHost (src/dispatch/browser-host.ts), BOTS_PER_BROWSER each
+ *   per-worker  a Chromium per bot process (BROWSER_LAYOUT=per-worker)
  *
- * Layouts measured:
- *   A. one browser per worker, one page (what DailyBrowserCallClient does);
- *   B. a second bot page in the same browser (same persistent context), to price the alternative
- *      of several bots per browser.
- * Memory is read from /proc/<pid>/smaps_rollup of every Chromium process carrying the client's
- * user-data dir, plus this Node process: RSS (double-counts shared pages), PSS (shared pages
- * split between sharers) and USS (private pages only).
+ * Each bot is its own process (bench/lib/browser-bot.mjs: the worker's call client plus the modules
+ * an idle worker loads), against the call-machine stand-in (scripted: join resolves, the caller is
+ * a 440 Hz tone). Figures: prepare() and join() times; PSS per bot all-in (the bot process + its page
+ * + its share of the browser, i.e. all of those processes' PSS / bots) at each size; CPU per bot
+ * with 16 kHz two-way audio; browser restart time (shared).
+ *
+ *   npm run build && npx tsx bench/daily-browser.ts [--sizes 1,5,10] [--audio-bots 5] [--audio-seconds 20]
+ *       [--bots-per-browser 6] [--layouts shared,per-worker] [--client dist/src/daily/browser/client.js]
+ *
+ * `--client` picks the client code the bots run: the compiled build (default when dist exists, what
+ * the Docker image runs) or any client.ts under tsx (e.g. an older checkout's, to price a change).
  */
-import { execFileSync } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
+import { Command } from 'commander';
 import { pino } from 'pino';
-import type { BrowserContext } from 'playwright-core';
-import { findProcessesWithArg } from '../src/daily/browser/chromium.js';
-import { DailyBrowserCallClient } from '../src/daily/browser/client.js';
+import { cpuTicks, descendantsOf, pssBytes } from '../src/daily/browser/chromium.js';
+import { BrowserHost } from '../src/dispatch/browser-host.js';
 import { CallMachineStandIn } from '../src/emulator/call-machine/stand-in.js';
+import { machine, record, REPO } from './lib/common.js';
 
-const runsArg = process.argv.indexOf('--runs');
-const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 5;
-const extraArg = process.argv.indexOf('--extra-args');
-/** e.g. --extra-args "--in-process-gpu --renderer-process-limit=1" */
-const EXTRA = extraArg > 0 ? (process.argv[extraArg + 1] ?? '').split(/\s+/).filter(Boolean) : [];
+const distClient = path.join(REPO, 'dist/src/daily/browser/client.js');
+const opts = new Command()
+  .option('--sizes <list>', 'concurrent joined bots to measure', '1,5,10')
+  .option('--audio-bots <n>', 'bots streaming two-way audio for the CPU figure', (v) => Number.parseInt(v, 10), 5)
+  .option('--audio-seconds <n>', 'length of the audio run', (v) => Number.parseInt(v, 10), 20)
+  .option('--bots-per-browser <n>', 'shared layout: pages per browser', (v) => Number.parseInt(v, 10), 6)
+  .option('--layouts <list>', 'layouts to run', 'shared,per-worker')
+  .option('--client <file>', 'client module the bots load', existsSync(distClient) ? distClient : path.join(REPO, 'src/daily/browser/client.ts'))
+  .parse()
+  .opts<{ sizes: string; audioBots: number; audioSeconds: number; botsPerBrowser: number; layouts: string; client: string }>();
+
+const sizes = opts.sizes.split(',').map(Number);
+const layouts = opts.layouts.split(',') as ('shared' | 'per-worker')[];
 const logger = pino({ level: 'silent' });
+const MiB = 1024 * 1024;
 
-interface Mem {
-  rssKb: number;
-  pssKb: number;
-  ussKb: number;
+interface Bot {
+  child: ChildProcess;
+  next(type: string): Promise<Record<string, unknown>>;
 }
 
-async function memOf(pid: number): Promise<Mem> {
-  try {
-    const txt = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8');
-    const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(txt)?.[1] ?? 0);
-    return { rssKb: field('Rss'), pssKb: field('Pss'), ussKb: field('Private_Clean') + field('Private_Dirty') };
-  } catch {
-    return { rssKb: 0, pssKb: 0, ussKb: 0 };
+function startBot(): Promise<Bot> {
+  const isTs = opts.client.endsWith('.ts');
+  const child = fork(path.join(REPO, 'bench/lib/browser-bot.mjs'), [path.resolve(opts.client)], {
+    execArgv: isTs ? ['--import', 'tsx'] : [],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const queue: Record<string, unknown>[] = [];
+  const waiting: Array<(m: Record<string, unknown>) => void> = [];
+  child.on('message', (m: Record<string, unknown>) => {
+    if (m.type === 'error') console.error(`bot ${child.pid}: ${String(m.error)}`);
+    const w = waiting.shift();
+    if (w) w(m);
+    else queue.push(m);
+  });
+  const next = (type: string) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const take = (m: Record<string, unknown>) => (m.type === type ? resolve(m) : reject(new Error(`bot ${child.pid}: ${String(m.error ?? m.type)}`)));
+      const q = queue.shift();
+      if (q) take(q);
+      else waiting.push(take);
+    });
+  return next('up').then(() => ({ child, next }));
+}
+
+async function ask(b: Bot, msg: Record<string, unknown>, reply: string): Promise<Record<string, unknown>> {
+  b.child.send(msg);
+  return b.next(reply);
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+const fmtMs = (xs: number[]) => `median ${median(xs).toFixed(0)} ms (min ${Math.min(...xs).toFixed(0)}, max ${Math.max(...xs).toFixed(0)}, n=${xs.length})`;
+
+/** Every process a layout's bots use: bot processes, and browsers with all their children. */
+async function processesOf(bots: Bot[], host: BrowserHost | undefined): Promise<{ bots: number[]; browser: number[] }> {
+  const botPids = bots.map((b) => b.child.pid!);
+  const roots = host ? host.stats().browsers.map((b) => b.pid!).filter(Boolean) : botPids;
+  const trees = await Promise.all(roots.map(async (r) => [...(host ? [r] : []), ...(await descendantsOf(r)).map((p) => p.pid)]));
+  return { bots: botPids, browser: trees.flat() };
+}
+
+async function pssSum(pids: number[]): Promise<number> {
+  return (await Promise.all(pids.map(pssBytes))).reduce((a, b) => a + b, 0);
+}
+
+async function ticksSum(pids: number[]): Promise<number> {
+  return (await Promise.all(pids.map(cpuTicks))).reduce<number>((a, b) => a + (b ?? 0), 0);
+}
+
+async function runLayout(layout: 'shared' | 'per-worker', si: CallMachineStandIn): Promise<Record<string, unknown>> {
+  const maxBots = Math.max(...sizes, opts.audioBots);
+  const host =
+    layout === 'shared'
+      ? new BrowserHost({ chromiumPath: '/usr/bin/chromium', browsers: Math.ceil(maxBots / opts.botsPerBrowser), botsPerBrowser: opts.botsPerBrowser, logger })
+      : undefined;
+  await host?.start();
+  const out: Record<string, unknown> = { layout, botsPerBrowser: layout === 'shared' ? opts.botsPerBrowser : 1 };
+  const bots: Bot[] = [];
+  const prepareMs: number[] = [];
+  const joinMs: number[] = [];
+  const mem: Record<string, unknown>[] = [];
+  for (const n of [...sizes].sort((a, b) => a - b)) {
+    while (bots.length < n) {
+      const b = await startBot();
+      const lease = host?.lease();
+      await new Promise((r) => setTimeout(r, 300)); // the bot process settles (module loading) first
+      prepareMs.push(Number((await ask(b, { type: 'prepare', bundleUrl: si.bundleUrl, wsEndpoint: lease?.wsEndpoint, browserPid: lease?.browserPid }, 'prepared')).ms));
+      joinMs.push(Number((await ask(b, { type: 'join', roomUrl: `https://bench.daily.co/room-${bots.length}` }, 'joined')).ms));
+      bots.push(b);
+    }
+    await new Promise((r) => setTimeout(r, 3_000));
+    const procs = await processesOf(bots, host);
+    const botPss = await pssSum(procs.bots);
+    const browserPss = await pssSum(procs.browser);
+    const pagePids = (await Promise.all(bots.map(async (b) => (await ask(b, { type: 'pids' }, 'pids')).pagePids as number[]))).flat();
+    const pagePss = layout === 'shared' ? await pssSum(pagePids) : undefined;
+    const row = {
+      bots: n,
+      perBotMb: Math.round((botPss + browserPss) / n / MiB),
+      botProcessMb: Math.round(botPss / n / MiB),
+      ...(pagePss !== undefined ? { pageRendererMb: Math.round(pagePss / n / MiB), browserRestPerBotMb: Math.round((browserPss - pagePss) / n / MiB) } : { browserPerBotMb: Math.round(browserPss / n / MiB) }),
+      browsers: host ? host.stats().up : n,
+      chromiumProcesses: procs.browser.length,
+    };
+    mem.push(row);
+    console.log(`${layout} ${JSON.stringify(row)}`);
   }
-}
+  out.prepareMs = { first: Math.round(prepareMs[0] ?? 0), rest: fmtMs(prepareMs.slice(1)) };
+  out.joinMs = fmtMs(joinMs);
+  out.memory = mem;
 
-async function memSum(pids: number[]): Promise<Mem & { processes: number }> {
-  const all = await Promise.all(pids.map(memOf));
-  return all.reduce<Mem & { processes: number }>(
-    (a, m) => ({ rssKb: a.rssKb + m.rssKb, pssKb: a.pssKb + m.pssKb, ussKb: a.ussKb + m.ussKb, processes: a.processes + 1 }),
-    { rssKb: 0, pssKb: 0, ussKb: 0, processes: 0 },
-  );
-}
-
-const mb = (kb: number): string => (kb / 1024).toFixed(0);
-const stats = (xs: number[]): string => {
-  const s = [...xs].sort((a, b) => a - b);
-  const med = s[Math.floor(s.length / 2)] ?? 0;
-  return `median ${med.toFixed(0)} ms (min ${(s[0] ?? 0).toFixed(0)}, max ${(s[s.length - 1] ?? 0).toFixed(0)}, n=${s.length})`;
-};
-
-async function settle(ms = 2_000): Promise<void> {
-  await new Promise((r) => setTimeout(r, ms));
-}
-
-/** Median of 5 samples 400 ms apart (the figures move while Chromium settles). */
-async function sampleMem(marker: string): Promise<Mem & { processes: number }> {
-  const samples: (Mem & { processes: number })[] = [];
-  for (let i = 0; i < 5; i++) {
-    samples.push(await memSum(await findProcessesWithArg(marker)));
-    await new Promise((r) => setTimeout(r, 400));
-  }
-  const med = (f: (m: Mem & { processes: number }) => number): number => {
-    const v = samples.map(f).sort((x, y) => x - y);
-    return v[Math.floor(v.length / 2)] ?? 0;
+  // Two-way audio: the first `audioBots` bots, each with a tone-playing caller, for audioSeconds.
+  const audioBots = bots.slice(0, opts.audioBots);
+  const ids = si.callClientIds;
+  ids.forEach((id, i) => si.addParticipant({ sessionId: `caller-${layout}-${i}`, participantType: 'sip-dial-in', toneHz: 440 }, id));
+  await new Promise((r) => setTimeout(r, 1_000));
+  const all = await processesOf(bots, host);
+  const pids = [...all.bots, ...all.browser];
+  const idle0 = await ticksSum(pids);
+  await new Promise((r) => setTimeout(r, 5_000));
+  const idleTicks = (await ticksSum(pids)) - idle0;
+  const t0 = Date.now();
+  const c0 = await ticksSum(pids);
+  const res = await Promise.all(audioBots.map((b) => ask(b, { type: 'audio', seconds: opts.audioSeconds }, 'audioDone')));
+  const secs = (Date.now() - t0) / 1000;
+  const ticks = (await ticksSum(pids)) - c0;
+  const hz = 100;
+  // Idle joined bots (all of them) cost idleTicks/5 s; subtract that to price the audio itself, and report both.
+  out.audio = {
+    bots: audioBots.length,
+    seconds: Math.round(secs),
+    perBotPctOfCore: +((ticks / hz / secs / audioBots.length) * 100).toFixed(1),
+    idleJoinedPerBotPctOfCore: +((idleTicks / hz / 5 / bots.length) * 100).toFixed(1),
+    framesInPerBot: Math.round(res.reduce((a, r) => a + Number(r.framesIn), 0) / res.length),
   };
-  return { rssKb: med((m) => m.rssKb), pssKb: med((m) => m.pssKb), ussKb: med((m) => m.ussKb), processes: med((m) => m.processes) };
+  console.log(`${layout} audio ${JSON.stringify(out.audio)}`);
+
+  if (host) {
+    // Browser restart: kill browser 0 under its bots; time until it answers again.
+    const t = Date.now();
+    const restarts = host.stats().restarts;
+    host.kill(0, 'bench');
+    while (host.stats().restarts === restarts) await new Promise((r) => setTimeout(r, 5));
+    await host.waitUp(0, 60_000);
+    out.browserRestartMs = { killToUp: Date.now() - t, launch: host.stats().browsers[0]!.lastStartMs };
+    console.log(`${layout} restart ${JSON.stringify(out.browserRestartMs)}`);
+  }
+  await Promise.all(bots.map((b) => ask(b, { type: 'close' }, 'closed').catch(() => b.child.kill('SIGKILL'))));
+  await host?.close();
+  return out;
 }
 
 async function main(): Promise<void> {
   const si = await CallMachineStandIn.start({ dialinReadyEndpoint: 'sip:bench@stand-in' });
-  const join = { roomUrl: 'https://bench.daily.co/room', token: 't', userName: 'bench bot', timeoutMs: 10_000 };
-
-  // Warm-up: the first launch after boot pays disk cache misses.
-  const warm = new DailyBrowserCallClient({ apiUrl: 'x', logger, bundleUrl: si.bundleUrl, extraChromiumArgs: EXTRA });
-  let t = performance.now();
-  await warm.prepare();
-  const coldPrepareMs = performance.now() - t;
-  await warm.close();
-
-  const prepareMs: number[] = [];
-  const joinMs: number[] = [];
-  const closeMs: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const c = new DailyBrowserCallClient({ apiUrl: 'x', logger, bundleUrl: si.bundleUrl, extraChromiumArgs: EXTRA });
-    t = performance.now();
-    await c.prepare();
-    prepareMs.push(performance.now() - t);
-    t = performance.now();
-    await c.join(join);
-    joinMs.push(performance.now() - t);
-    t = performance.now();
-    await c.close();
-    closeMs.push(performance.now() - t);
-  }
-
-  // Memory, layout A: one browser, one joined bot page.
-  const nodeBase = await memOf(process.pid);
-  const a = new DailyBrowserCallClient({ apiUrl: 'x', logger, bundleUrl: si.bundleUrl, extraChromiumArgs: EXTRA });
-  await a.prepare();
-  await settle();
-  const dir = a.chromiumUserDataDir as string;
-  const preparedMem = await sampleMem(dir);
-  await a.join(join);
-  await settle();
-  const memA = await sampleMem(dir);
-  const nodeA = await memOf(process.pid);
-
-  // Layout B: a second bot page in the same browser (bench-only reach into the client's privates).
-  const priv = a as unknown as { context: BrowserContext; server: { origin: string } };
-  t = performance.now();
-  const page2 = await priv.context.newPage();
-  await page2.exposeFunction('__pbEmit', () => undefined);
-  await page2.goto(`${priv.server.origin}/`);
-  const init2 = (await page2.evaluate(`window.__patchbay.init(${JSON.stringify({ bundleUrl: si.bundleUrl, avoidEval: true })})`)) as {
-    ok: boolean;
-  };
-  const secondPagePrepareMs = performance.now() - t;
-  t = performance.now();
-  const join2 = (await page2.evaluate(
-    `window.__patchbay.join(${JSON.stringify({ url: join.roomUrl, token: join.token, userName: 'bench bot 2' })})`,
-  )) as { ok: boolean };
-  const secondPageJoinMs = performance.now() - t;
-  if (!init2.ok || !join2.ok) throw new Error('second page failed');
-  await settle();
-  const memB = await sampleMem(dir);
-  await a.close();
+  const results: Record<string, unknown>[] = [];
+  for (const layout of layouts) results.push(await runLayout(layout, si));
   await si.close();
-
-  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  let chromiumVersion: string | undefined;
-  try {
-    chromiumVersion = /(\d+\.\d+\.\d+\.\d+)/.exec(
-      execFileSync('/usr/bin/chromium', ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }),
-    )?.[1];
-  } catch {
-    chromiumVersion = undefined;
-  }
-  const load = os.loadavg()[0]?.toFixed(1);
-  const lines = [
-    `extra Chromium flags: ${EXTRA.length > 0 ? EXTRA.join(' ') : '(none)'}`,
-    `load average at the end: ${load} (other work on the machine inflates times and shifts PSS)`,
-    `machine: ${os.availableParallelism()} cores (${cpu}), ${mb(os.totalmem() / 1024)} MB RAM, ${os.type()} ${os.release()}, Node ${process.version}, Chromium ${chromiumVersion ?? '?'}, daily-js 0.92.2`,
-    `prepare() cold (first launch): ${coldPrepareMs.toFixed(0)} ms`,
-    `prepare() warm (launch + page + daily.js + createCallObject + AudioContext): ${stats(prepareMs)}`,
-    `join() against the stand-in: ${stats(joinMs)}`,
-    `close(): ${stats(closeMs)}`,
-    `A. browser + 1 page, prepared, not joined: ${preparedMem.processes} processes, RSS ${mb(preparedMem.rssKb)} MB, PSS ${mb(preparedMem.pssKb)} MB, USS ${mb(preparedMem.ussKb)} MB`,
-    `A. browser + 1 page, joined: ${memA.processes} processes, RSS ${mb(memA.rssKb)} MB, PSS ${mb(memA.pssKb)} MB, USS ${mb(memA.ussKb)} MB`,
-    `   + the worker's Node process: RSS ${mb(nodeA.rssKb)} MB, PSS ${mb(nodeA.pssKb)} MB (before the client: RSS ${mb(nodeBase.rssKb)} MB)`,
-    `   = per bot, worker included: PSS ${mb(memA.pssKb + nodeA.pssKb)} MB`,
-    `B. same browser + a 2nd joined page: ${memB.processes} processes, RSS ${mb(memB.rssKb)} MB, PSS ${mb(memB.pssKb)} MB, USS ${mb(memB.ussKb)} MB`,
-    `   2nd page costs: PSS +${mb(memB.pssKb - memA.pssKb)} MB, USS +${mb(memB.ussKb - memA.ussKb)} MB; page + init ${secondPagePrepareMs.toFixed(0)} ms, join ${secondPageJoinMs.toFixed(0)} ms`,
-  ];
-  console.log(lines.join('\n'));
+  const summary = { client: path.relative(REPO, opts.client), loadAvg: os.loadavg().map((x) => +x.toFixed(1)), ...machine(), results };
+  console.log(JSON.stringify(summary, null, 2));
+  record('daily-browser', summary);
 }
 
 main().catch((err: unknown) => {

@@ -56,6 +56,10 @@ export const EnvSchema = Type.Object({
   CHROMIUM_PATH: Type.String({ default: '/usr/bin/chromium' }),
   /** daily-js `dailyConfig.bundlePathOverride`: where the call-machine bundle is loaded from (tests, offline). */
   DAILY_BUNDLE_URL: Type.Optional(Type.String({ minLength: 1 })),
+  /** shared: bot pages in a few browsers the service supervises (default); per-worker: a Chromium per worker. */
+  BROWSER_LAYOUT: Type.Union([Type.Literal('shared'), Type.Literal('per-worker')], { default: 'shared' }),
+  /** BROWSER_LAYOUT=shared: workers (bot pages) per browser; a browser crash ends at most this many calls. */
+  BOTS_PER_BROWSER: Int(6, 1),
 
   // Admission
   MAX_CONCURRENT_BOTS: Int(8, 1),
@@ -167,6 +171,8 @@ export interface Config {
     callClient: 'emulator' | 'daily';
     chromiumPath: string;
     bundleUrl: string | undefined;
+    browserLayout: 'shared' | 'per-worker';
+    botsPerBrowser: number;
   };
   admission: {
     maxConcurrentBots: number;
@@ -349,6 +355,8 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       callClient: e.CALL_CLIENT ?? (emulatorEnabled ? 'emulator' : 'daily'),
       chromiumPath: e.CHROMIUM_PATH,
       bundleUrl: e.DAILY_BUNDLE_URL,
+      browserLayout: e.BROWSER_LAYOUT as Config['daily']['browserLayout'],
+      botsPerBrowser: e.BOTS_PER_BROWSER,
     },
     admission: {
       maxConcurrentBots: e.MAX_CONCURRENT_BOTS,

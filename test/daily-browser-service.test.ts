@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findProcessesWithArg } from '../src/daily/browser/chromium.js';
 import { CallMachineStandIn } from '../src/emulator/call-machine/stand-in.js';
+import { isAlive } from './helpers/ops.js';
 import { NUMBER, startStack, type Stack } from './helpers/stack.js';
 
 /** This process's worker children (forked `worker/main`), from /proc. */
@@ -78,7 +79,12 @@ describe.skipIf(!haveChromium)('service with CALL_CLIENT=daily (real daily-js in
     expect(si.actions.some((a) => a.action === 'join-meeting')).toBe(true);
     expect(si.speeches.some((s) => /Hello! You reached patchbay/.test(s.text ?? ''))).toBe(true);
 
+    // BROWSER_LAYOUT=shared (the default): the bots' pages lived in the replica's supervised browsers.
+    const host = stack.rt.browsers;
+    expect(host?.stats().up).toBeGreaterThan(0);
+    const browserPids = host!.stats().browsers.map((b) => b.pid!);
     await stack.close();
+    for (const pid of browserPids) expect((await findProcessesWithArg(`patchbay-chromium-${process.pid}-host`)).length + (isAlive(pid) ? 1 : 0), `browser ${pid}`).toBe(0);
     for (const w of workerChildren()) workerPids.add(w.pid);
     expect(workerPids.size).toBeGreaterThan(0);
     // No Chromium of any of this stack's workers survives the shutdown.

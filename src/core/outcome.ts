@@ -37,6 +37,8 @@ export const OUTCOMES = [
   'shutdown',
   /** The Daily platform reported an error on the dial-in leg. */
   'dialin_error',
+  /** The shared Chromium holding the call's page crashed or hung (daily client, shared browser layout). */
+  'browser_lost',
 ] as const;
 
 export type Outcome = (typeof OUTCOMES)[number];

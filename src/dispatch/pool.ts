@@ -7,6 +7,7 @@ import os from 'node:os';
 import type { Logger } from 'pino';
 import { PatchbayError } from '../errors.js';
 import type { WorkerInit } from '../ipc/protocol.js';
+import type { BrowserLease } from './browser-host.js';
 import { WorkerHandle, type SupervisionOptions } from './worker-handle.js';
 
 export interface PoolOptions {
@@ -20,6 +21,8 @@ export interface PoolOptions {
    * waiters are served first.
    */
   maxStarting?: number;
+  /** BROWSER_LAYOUT=shared: leases each new worker a browser (released when it exits); no lease, no spawn (retried). */
+  leaseBrowser?: () => BrowserLease | undefined;
 }
 
 export interface PoolStats {
@@ -104,11 +107,21 @@ export class WorkerPool {
     if (this.closed) return;
     const want = (this.refillPaused ? 0 : this.opts.idle) + this.waiters.length;
     const maxStarting = this.opts.maxStarting ?? Math.max(2, os.availableParallelism());
-    while (this.idle.length + this.starting.size < want && this.starting.size < maxStarting) this.spawn();
+    while (this.idle.length + this.starting.size < want && this.starting.size < maxStarting) if (!this.spawn()) break;
   }
 
-  private spawn(): void {
-    const w = new WorkerHandle(this.opts.init, this.opts.supervision, this.opts.logger);
+  private spawn(): boolean {
+    const lease = this.opts.leaseBrowser?.();
+    if (this.opts.leaseBrowser && !lease) {
+      // No browser up (one is restarting): try again shortly; waiters keep waiting.
+      clearTimeout(this.refillTimer);
+      this.refillTimer = setTimeout(() => this.refill(), 250);
+      this.refillTimer.unref();
+      return false;
+    }
+    const init = lease ? { ...this.opts.init, browser: { wsEndpoint: lease.wsEndpoint, pid: lease.browserPid } } : this.opts.init;
+    const w = new WorkerHandle(init, this.opts.supervision, this.opts.logger);
+    if (lease) void w.exited.then(() => lease.release());
     this.starting.add(w);
     w.once('ready', () => {
       this.starting.delete(w);
@@ -146,6 +159,7 @@ export class WorkerPool {
         this.refillTimer.unref();
       }
     });
+    return true;
   }
 
   /** Stop keeping idle workers warm (drain: no new call will need them). Waiting calls still get one. */

@@ -191,11 +191,13 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
         break;
       case 'pong': {
         this.lastPongAtMs = Date.now();
-        this.lastRssBytes = m.rssBytes;
-        const mb = m.rssBytes / 1024 / 1024;
+        // The worker and its page: a leaking page is killed like a leaking worker.
+        this.lastRssBytes = (m.pssBytes ?? m.rssBytes) + (m.pageBytes ?? 0);
+        const mb = this.lastRssBytes / 1024 / 1024;
         if (mb > this.sup.memoryLimitMb) {
           this.log.error({ rssMb: Math.round(mb), limitMb: this.sup.memoryLimitMb }, 'worker over its memory limit; killing it');
-          this.kill('SIGKILL', { outcome: 'worker_memory', detail: `rss ${Math.round(mb)} MB > ${this.sup.memoryLimitMb} MB`, by: 'supervisor' });
+          const parts = m.pageBytes === undefined ? '' : ` (worker ${Math.round((m.pssBytes ?? m.rssBytes) / 1048576)} MB + page ${Math.round(m.pageBytes / 1048576)} MB PSS)`;
+          this.kill('SIGKILL', { outcome: 'worker_memory', detail: `${m.pageBytes === undefined ? 'rss' : 'memory'} ${Math.round(mb)} MB > ${this.sup.memoryLimitMb} MB${parts}`, by: 'supervisor' });
         } else if (mb > this.sup.memoryWarnMb && !this.memoryWarned) {
           this.memoryWarned = true;
           this.log.warn({ rssMb: Math.round(mb), warnMb: this.sup.memoryWarnMb }, 'worker memory high');

@@ -22,6 +22,8 @@ export interface WorkerInit {
   /** For the daily client: Chromium's path and an optional call-machine bundle override. */
   chromiumPath: string;
   dailyBundleUrl: string | undefined;
+  /** BROWSER_LAYOUT=shared: the browser this worker was leased by the parent's browser host. Absent → own browser. */
+  browser?: { wsEndpoint: string; pid: number };
   dailyApiUrl: string;
   /** Bearer key for Daily's REST API (for pinlessCallUpdate). Never logged. */
   dailyApiKey: string;
@@ -83,7 +85,8 @@ export type ParentMessage =
 
 export type ChildMessage =
   | { type: 'ready'; pid: number; prepareMs: number }
-  | { type: 'pong'; seq: number; rssBytes: number; heapUsedBytes: number }
+  /** `pssBytes`: the worker's own PSS; `pageBytes`: PSS of its page's browser processes (daily client). */
+  | { type: 'pong'; seq: number; rssBytes: number; heapUsedBytes: number; pssBytes?: number; pageBytes?: number }
   // `patchbayId` is patchbay's id for the call (CallAssignment.id); `callId` would be Daily's. (Not `sessionId`: that is a Daily participant's.)
   | { type: 'stage'; patchbayId: string; stage: Stage; atMs: number; detail?: Record<string, unknown> }
   /** What the bot did, for the test harness, the dashboard and call records. */

@@ -9,6 +9,7 @@ import type { Config } from '../config.js';
 import { DailyRestClient } from '../daily/rest.js';
 import { createRoomService, type RoomService } from '../daily/room-service.js';
 import { DOMAIN_EVENT_TYPES } from '../daily/webhook-events.js';
+import { BrowserHost } from '../dispatch/browser-host.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
 import { WorkerPool } from '../dispatch/pool.js';
 import { Reconciler } from '../dispatch/reconcile.js';
@@ -30,6 +31,8 @@ export interface Runtime {
   /** Rooms and bot tokens for calls. */
   rooms: RoomService;
   pool: WorkerPool;
+  /** CALL_CLIENT=daily with BROWSER_LAYOUT=shared: the supervised browsers the workers' pages live in. */
+  browsers: BrowserHost | undefined;
   daily: DailyRestClient;
   /** The embedded emulator, when no DAILY_API_KEY is set. */
   emulator: Emulator | undefined;
@@ -139,7 +142,17 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     },
     ...(config.llm ? { llm: config.llm } : {}),
   };
+  const browsers =
+    config.daily.callClient === 'daily' && config.daily.browserLayout === 'shared'
+      ? new BrowserHost({
+          chromiumPath: config.daily.chromiumPath,
+          botsPerBrowser: config.daily.botsPerBrowser,
+          browsers: Math.ceil((config.admission.maxConcurrentBots + config.workers.idle) / config.daily.botsPerBrowser),
+          logger,
+        })
+      : undefined;
   const pool = new WorkerPool({
+    ...(browsers ? { leaseBrowser: () => browsers.lease() } : {}),
     init,
     idle: config.workers.idle,
     logger: logger.child({ component: 'pool' }),
@@ -161,6 +174,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     reconciler,
     rooms,
     pool,
+    browsers,
     daily,
     emulator,
     pinlessSecrets,
@@ -168,6 +182,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     records,
     url: '',
     async listen() {
+      await browsers?.start();
       pool.start();
       const address = await app.listen({ host: config.host, port: config.port });
       const u = new URL(address);
@@ -189,6 +204,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
       await dispatcher.close();
       reconciler.close();
       rooms.close();
+      await browsers?.close();
       await records?.close();
       if (ownEmulator) await emulator?.close();
     },

@@ -127,9 +127,9 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
     if (!connected) ending.end('dialin_error', errorMsg);
   });
   on('dialin-warning', ({ errorMsg }) => logger.warn({ errorMsg }, 'dialin-warning'));
-  on('error', ({ message, fatal }) => {
+  on('error', ({ message, fatal, code }) => {
     logger.warn({ err: message, fatal }, 'call client error');
-    if (fatal) ending.end('bot_removed', message);
+    if (fatal) ending.end(code === 'browser_lost' ? 'browser_lost' : 'bot_removed', message);
   });
   on('left-meeting', ({ reason }) => ending.end('bot_removed', `left meeting: ${reason}`));
   // Keys pressed between the caller's arrival and the bot's start (same network read) are kept.

@@ -13,7 +13,7 @@ import { createLogger, type Logger } from '../logger.js';
 import { openAiCompatibleLlm, type LlmProvider } from '../sdk/llm.js';
 import { createTts, type TtsProvider } from '../sdk/tts.js';
 import { BotLoadError, botFrame, loadBot, resolveBotFile, type LoadedBot } from './bot-loader.js';
-import { createCallClient } from './client-factory.js';
+import { createCallClient, memoryReport } from './client-factory.js';
 import { runCall } from './call-runner.js';
 
 if (!process.send) {
@@ -74,6 +74,10 @@ async function onInit(i: WorkerInit): Promise<void> {
     // Node loads its fetch implementation on first use (~35 ms): pay that now, not while a caller is on hold.
     await fetch('data:,warm-up').then((r) => r.arrayBuffer()).catch(() => undefined);
     client = await createCallClient(i, logger);
+    // An idle worker whose browser went away is of no use: exit, the pool replaces it.
+    client.on('error', (e) => {
+      if (e.fatal && !callRunning) void send({ type: 'fatal', error: `call client lost while idle: ${e.message}` }).then(() => exit(1));
+    });
     prepared = client.prepare();
     await prepared;
     await send({ type: 'ready', pid: process.pid, prepareMs: Date.now() - started });
@@ -120,7 +124,10 @@ process.on('message', (raw: unknown) => {
       break;
     case 'ping': {
       const m = process.memoryUsage();
-      void send({ type: 'pong', seq: msg.seq, rssBytes: m.rss, heapUsedBytes: m.heapUsed });
+      void memoryReport(client).then(
+        (extra) => send({ type: 'pong', seq: msg.seq, rssBytes: m.rss, heapUsedBytes: m.heapUsed, ...extra }),
+        () => send({ type: 'pong', seq: msg.seq, rssBytes: m.rss, heapUsedBytes: m.heapUsed }),
+      );
       break;
     }
     case 'start':

@@ -24,6 +24,39 @@ export const CHROMIUM_FLAGS: readonly string[] = [
   '--disable-component-update',
   '--disable-sync',
   '--autoplay-policy=no-user-gesture-required',
+  // Chromium 150's new headless mode preloads omnibox WebUI pages (two extra renderers per window,
+  // i.e. per bot context): a bot has no omnibox. The rest: what Playwright disables by default (a
+  // later --disable-features replaces an earlier one, so ours must carry them): start-up network
+  // chatter (optimisation hints, network time, AI mode, search preconnect), media router, lens.
+  '--disable-features=' +
+    [
+      'PreloadTopChromeWebUI', 'WebUIOmniboxPopup', 'WebUIOmniboxAimPopup', 'OmniboxAimPopup',
+      'AvoidUnnecessaryBeforeUnloadCheckSync', 'DestroyProfileOnBrowserClose', 'HttpsUpgrades', 'LensOverlay',
+      'MediaRouter', 'PaintHolding', 'OptimizationHints', 'NetworkTimeServiceQuerying', 'AimEnabled', 'PreconnectToSearch',
+    ].join(','),
+];
+
+/**
+ * Added for browsers the host launches itself (Playwright adds the like for the per-worker layout):
+ * no throttling of pages that are not in front (every bot page is a background tab to Chromium),
+ * no /dev/shm (64 MB in a container), no extensions, popups, hang monitor or crash reporter.
+ */
+export const HOST_CHROMIUM_FLAGS: readonly string[] = [
+  '--disable-background-timer-throttling',
+  '--disable-backgrounding-occluded-windows',
+  '--disable-renderer-backgrounding',
+  '--disable-ipc-flooding-protection',
+  '--disable-dev-shm-usage',
+  '--disable-extensions',
+  '--disable-component-extensions-with-background-pages',
+  '--disable-default-apps',
+  '--disable-hang-monitor',
+  '--disable-popup-blocking',
+  '--disable-breakpad',
+  '--no-default-browser-check',
+  '--password-store=basic',
+  '--use-mock-keychain',
+  '--mute-audio',
 ];
 
 /** Prefix of our user-data dirs; the creating process's pid follows, so stale dirs can be swept. */
@@ -122,5 +155,76 @@ export async function waitForNoProcesses(marker: string, timeoutMs: number): Pro
     const pids = await findProcessesWithArg(marker);
     if (pids.length === 0 || Date.now() >= deadline) return pids;
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Every descendant of `rootPid` (Linux /proc), with its command line. */
+export async function descendantsOf(rootPid: number): Promise<{ pid: number; cmdline: string }[]> {
+  let entries: string[];
+  try {
+    entries = await readdir('/proc');
+  } catch {
+    return [];
+  }
+  const parent = new Map<number, number>();
+  await Promise.all(
+    entries.map(async (e) => {
+      if (!/^\d+$/.test(e)) return;
+      try {
+        const stat = await readFile(`/proc/${e}/stat`, 'latin1');
+        parent.set(Number(e), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+      } catch {
+        // gone meanwhile
+      }
+    }),
+  );
+  const out: { pid: number; cmdline: string }[] = [];
+  const want = new Set([rootPid]);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const [pid, ppid] of parent) {
+      if (!want.has(pid) && want.has(ppid)) {
+        want.add(pid);
+        grew = true;
+      }
+    }
+  }
+  want.delete(rootPid);
+  await Promise.all(
+    [...want].map(async (pid) => {
+      try {
+        out.push({ pid, cmdline: (await readFile(`/proc/${pid}/cmdline`, 'latin1')).replace(/\0/g, ' ') });
+      } catch {
+        // gone meanwhile
+      }
+    }),
+  );
+  return out.sort((a, b) => a.pid - b.pid);
+}
+
+/** The renderer processes of the browser whose pid is `browserPid`. */
+export async function rendererPidsOf(browserPid: number): Promise<number[]> {
+  return (await descendantsOf(browserPid)).filter((p) => p.cmdline.includes('--type=renderer')).map((p) => p.pid);
+}
+
+/** Proportional set size of `pid` in bytes (0 when it is gone). */
+export async function pssBytes(pid: number): Promise<number> {
+  try {
+    const txt = await readFile(`/proc/${pid}/smaps_rollup`, 'latin1');
+    return Number(/^Pss:\s+(\d+) kB/m.exec(txt)?.[1] ?? 0) * 1024;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU time (user + system) of `pid` in clock ticks, or undefined when it is gone. */
+export async function cpuTicks(pid: number): Promise<number | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'latin1');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return undefined;
   }
 }

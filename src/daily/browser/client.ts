@@ -1,25 +1,23 @@
 /**
  * The production call client: the real @daily-co/daily-js (0.92.2) in headless Chromium.
  *
- * Layout, per worker process (one call per worker):
- *   Node (this class) ── playwright-core (CDP over a pipe) ──> Chromium (our user-data dir)
- *     └ static HTTP server on 127.0.0.1:0 ── serves ──> page: daily.js + bridge.js + worklet
- *   page → Node: one exposed function `__pbEmit(kind, json)` (daily events, audio frames, play-out)
- *   Node → page: `window.__patchbay.<method>(…)` evaluated with JSON arguments.
+ * Per worker process (one call per worker): Node (this class) drives one page (bot-page.ts: a
+ * context in a browser of the parent's browser host over our small CDP client, or a browser of its
+ * own through playwright-core), served by its static server on 127.0.0.1 (daily.js, bridge, worklet),
+ * with a /audio WebSocket carrying binary PCM both ways (audio-channel.ts). Page → Node: the binding
+ * `__pbEmit1(kind + '\n' + json)` for daily-js events; Node → page: `window.__patchbay.<method>(…)`.
  *
- * `prepare()` pays everything but the join (browser, page, daily.js, `createCallObject()`,
- * AudioContext and worklet). `join()` has its own timeout: daily-js alone may wait ~186 s on a
+ * `prepare()` pays everything but the join (page, daily.js, `createCallObject()`, AudioContext,
+ * worklet, audio socket). `join()` has its own timeout: daily-js alone may wait ~186 s on a
  * network that drops packets silently.
  *
- * Process lifetime: Chromium is started by playwright with `--remote-debugging-pipe`; when the
- * worker dies, even by SIGKILL, the pipe closes and Chromium (with all its children) exits on
- * its own within about a second (see test/daily-browser.test.ts). What SIGKILL leaves is the
- * user-data dir in the temp dir; the next `prepare()` in any worker sweeps dirs whose pid is dead.
- * `close()` closes the browser, then SIGKILLs anything still carrying our user-data dir.
+ * When the browser goes away under the page (crashed, hung and killed by the host, restarted), the
+ * client emits a fatal `error` with code `browser_lost` (and `left-meeting` when in a room) before
+ * any pending call into the page fails: the call's outcome is `browser_lost`. A SIGKILLed worker's
+ * page goes too: its own Chromium exits when its pipe closes; a shared browser disposes its context.
  */
 import { rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import {
   CallClientEvents,
   type AudioOut,
@@ -32,18 +30,16 @@ import {
   type JoinOptions,
 } from '../call-client.js';
 import { CallEndedError } from '../../errors.js';
-import {
-  assertChromiumExecutable,
-  CHROMIUM_FLAGS,
-  DEFAULT_CHROMIUM_PATH,
-  killProcessesWithArg,
-  makeUserDataDir,
-  sweepStaleUserDataDirs,
-  waitForNoProcesses,
-} from './chromium.js';
-import { ChromiumMissingError, DailyClientError, JoinError } from './errors.js';
+import { AudioChannel } from './audio-channel.js';
+import { openOwnBrowser, openSharedPage, type BotPage, type PageDriver } from './bot-page.js';
+import { assertChromiumExecutable, DEFAULT_CHROMIUM_PATH, makeUserDataDir } from './chromium.js';
+import { abortError, joinErrorFrom, withTimeout } from './client-util.js';
+import { DailyClientError, JoinError } from './errors.js';
 import { mapDailyEvent, type RawDailyEvent } from './events.js';
+import { PlayOut } from './play-out.js';
 import { startStaticServer, type StaticServer } from './static-server.js';
+
+export { joinErrorFrom } from './client-util.js';
 
 export interface DailyBrowserCallClientOptions extends CallClientOptions {
   /** Browser launch + page load + createCallObject. Default 20 000. */
@@ -52,71 +48,16 @@ export interface DailyBrowserCallClientOptions extends CallClientOptions {
   actionTimeoutMs?: number;
   /** Each step of close() (leave, destroy, browser close). Default 3 000. */
   closeStepTimeoutMs?: number;
-  /** Chromium flags added after CHROMIUM_FLAGS (experiments, benchmarks). */
+  /** Chromium flags added after CHROMIUM_FLAGS (experiments, benchmarks; per-worker layout). */
   extraChromiumArgs?: string[];
+  /**
+   * A browser served by the parent's browser host (shared layout). Without it the client launches
+   * a Chromium of its own (per-worker layout).
+   */
+  sharedBrowser?: { wsEndpoint: string; browserPid?: number };
 }
 
 type PageResult<T = Record<string, unknown>> = ({ ok: true } & T) | { ok: false; error: string; lastError?: unknown };
-
-interface PendingPlay {
-  resolve: () => void;
-  reject: (err: unknown) => void;
-}
-
-/** daily-js fatal error types that another attempt with the same room and token cannot fix. */
-const NON_RETRYABLE_DAILY_ERRORS = new Set([
-  'exp-room',
-  'exp-token',
-  'nbf-room',
-  'nbf-token',
-  'no-room',
-  'not-allowed',
-  'meeting-full',
-  'ejected',
-  'end-of-life',
-]);
-
-function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(onTimeout()), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-function abortError(signal: AbortSignal): unknown {
-  if (signal.reason !== undefined) return signal.reason;
-  const e = new Error('This operation was aborted');
-  e.name = 'AbortError';
-  return e;
-}
-
-/** Builds the one typed error for a failed join from daily-js's rejection (often a plain string). */
-export function joinErrorFrom(rejection: string, lastError: unknown, fallbackBundleUrl: string): JoinError {
-  const le = (lastError ?? {}) as { errorMsg?: unknown; error?: { type?: unknown; msg?: unknown; details?: Record<string, unknown> } };
-  const type = typeof le.error?.type === 'string' ? le.error.type : undefined;
-  const details = le.error?.details ?? {};
-  const bundleFailure =
-    /Failed to load call object bundle|when loading call object bundle/.test(rejection) || details.on === 'load';
-  if (bundleFailure) {
-    const fromDetails = typeof details.bundleUrl === 'string' ? details.bundleUrl : undefined;
-    const fromMsg = /bundle (\S+?):?\s/.exec(`${rejection} `)?.[1];
-    const where = fromDetails ?? fromMsg ?? fallbackBundleUrl;
-    return new JoinError(
-      'daily_bundle_unavailable',
-      `Daily's call-machine bundle could not be loaded from ${where}: ${rejection}`,
-      { retryable: true, dailyErrorType: type ?? 'connection-error' },
-    );
-  }
-  const retryable = type === undefined || !NON_RETRYABLE_DAILY_ERRORS.has(type);
-  const msg = typeof le.errorMsg === 'string' && le.errorMsg !== rejection ? `${rejection} (${le.errorMsg})` : rejection;
-  return new JoinError(type ? `daily_join_${type}` : 'daily_join_failed', `joining the Daily room failed: ${msg}`, {
-    retryable,
-    ...(type ? { dailyErrorType: type } : {}),
-  });
-}
 
 export class DailyBrowserCallClient implements CallClient {
   readonly kind = 'daily' as const;
@@ -133,8 +74,11 @@ export class DailyBrowserCallClient implements CallClient {
 
   private preparing: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
-  private context: BrowserContext | undefined;
-  private page: Page | undefined;
+  private bot: BotPage | undefined;
+  private page: PageDriver | undefined;
+  private audio: AudioChannel | undefined;
+  private readonly sharedBrowser: DailyBrowserCallClientOptions['sharedBrowser'];
+  private lost = false;
   private server: StaticServer | undefined;
   private userDataDir: string | undefined;
   /** In the room: joined-meeting seen (or join resolved) and no left-meeting/fatal error since. */
@@ -144,8 +88,7 @@ export class DailyBrowserCallClient implements CallClient {
   /** join() gave up (timeout): late room events of that attempt must not reach listeners. */
   private joinAbandoned = false;
   private tearingDown = false;
-  private playSeq = 0;
-  private readonly plays = new Map<number, PendingPlay>();
+  private readonly playOut: PlayOut;
 
   constructor(opts: DailyBrowserCallClientOptions) {
     this.log = opts.logger.child({ component: 'daily-browser' });
@@ -155,6 +98,30 @@ export class DailyBrowserCallClient implements CallClient {
     this.actionTimeoutMs = opts.actionTimeoutMs ?? 10_000;
     this.closeStepTimeoutMs = opts.closeStepTimeoutMs ?? 3_000;
     this.extraChromiumArgs = [...(opts.extraChromiumArgs ?? [])];
+    this.sharedBrowser = opts.sharedBrowser;
+    this.playOut = new PlayOut(() => this.audio, this.log, this.actionTimeoutMs, () =>
+      this.lost ? 'browser_lost' : this.closing ? 'client closed' : undefined,
+    );
+  }
+
+  /** 'shared' (a page in the host's browser) or 'per-worker' (a browser of our own). */
+  get layout(): 'shared' | 'per-worker' {
+    return this.sharedBrowser ? 'shared' : 'per-worker';
+  }
+
+  /** PSS of the browser processes this client's page costs (its renderer, or its whole own browser), in bytes. */
+  async pageMemoryBytes(): Promise<number> {
+    return (await this.bot?.memoryBytes().catch(() => 0)) ?? 0;
+  }
+
+  /** The pids pageMemoryBytes() counts. */
+  async pagePids(): Promise<number[]> {
+    return (await this.bot?.pids().catch(() => [])) ?? [];
+  }
+
+  /** Frames the page dropped because the audio socket was backed up, and frames received. */
+  get audioStats(): { framesIn: number; dropped: number } {
+    return { framesIn: this.audio?.framesIn ?? 0, dropped: this.audio?.droppedFrames ?? 0 };
   }
 
   /** The private user-data dir (also the marker on every Chromium process of this client). */
@@ -181,56 +148,71 @@ export class DailyBrowserCallClient implements CallClient {
 
   private async doPrepare(): Promise<void> {
     const t0 = Date.now();
-    await assertChromiumExecutable(this.chromiumPath);
-    void sweepStaleUserDataDirs().then(
-      (dirs) => dirs.length > 0 && this.log.info({ dirs }, 'removed stale Chromium user-data dirs'),
-      () => undefined,
+    const audio = new AudioChannel(
+      this.log,
+      (f) => this.events.emit('audio-frame', f),
+      (m) => this.playOut.onMessage(m),
+      () => this.onAudioSocketClosed(),
     );
-    this.userDataDir = await makeUserDataDir();
-    this.server = await startStaticServer();
-    try {
-      this.context = await chromium.launchPersistentContext(this.userDataDir, {
-        executablePath: this.chromiumPath,
-        headless: true,
-        args: [...CHROMIUM_FLAGS, ...this.extraChromiumArgs],
-        // The worker owns shutdown; playwright's own signal handlers would race it.
-        handleSIGINT: false,
-        handleSIGTERM: false,
-        handleSIGHUP: false,
-        timeout: this.prepareTimeoutMs,
-      });
-    } catch (err) {
-      const msg = (err as Error).message ?? String(err);
-      if (/spawn \S+ (ENOENT|EACCES)/.test(msg)) throw new ChromiumMissingError(this.chromiumPath, err);
-      throw new DailyClientError('chromium_launch_failed', `Chromium (${this.chromiumPath}) did not start: ${msg}`, {
-        retryable: true,
-        cause: err,
-      });
+    this.audio = audio;
+    this.server = await startStaticServer(audio.handleUpgrade);
+    const common = { chromiumPath: this.chromiumPath, timeoutMs: this.prepareTimeoutMs, extraChromiumArgs: this.extraChromiumArgs, log: this.log };
+    if (this.sharedBrowser) {
+      this.bot = await openSharedPage({ ...common, wsEndpoint: this.sharedBrowser.wsEndpoint, browserPid: this.sharedBrowser.browserPid });
+    } else {
+      await assertChromiumExecutable(this.chromiumPath);
+      this.userDataDir = await makeUserDataDir();
+      this.bot = await openOwnBrowser({ ...common, userDataDir: this.userDataDir });
     }
-    this.context.on('close', () => {
-      if (this.closing || this.tearingDown) return;
-      this.log.error('Chromium closed unexpectedly');
-      this.failCall('the browser closed unexpectedly', 'browser_closed');
-    });
-    const page = this.context.pages()[0] ?? (await this.context.newPage());
+    const tPage = Date.now();
+    this.bot.onLost(() => this.onBrowserLost());
+    const page = this.bot.driver;
     this.page = page;
-    page.on('crash', () => {
+    page.onCrash(() => {
       this.log.error('the bot page crashed');
       this.failCall('the bot page crashed', 'page_crashed');
     });
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') this.log.debug({ text: m.text() }, 'page console');
+    page.onConsole((type, text) => {
+      if (type === 'error' || type === 'warning') this.log.debug({ text }, 'page console');
     });
-    await page.exposeFunction('__pbEmit', (kind: string, json: string) => this.onPageMessage(kind, json));
-    await page.goto(`${this.server.origin}/`, { timeout: this.prepareTimeoutMs });
+    await page.exposeEmit((payload) => {
+      const nl = payload.indexOf('\n');
+      if (nl > 0) this.onPageMessage(payload.slice(0, nl), payload.slice(nl + 1));
+    });
+    await page.goto(`${this.server.origin}/`, this.prepareTimeoutMs);
+    const tLoaded = Date.now();
+    const audioUrl = `${this.server.origin.replace(/^http/, 'ws')}${audio.path}?token=${audio.token}`;
     const init = await this.evalPage<{ version: string; meetingState: string }>('init', {
       bundleUrl: this.bundleUrl ?? null,
       avoidEval: true,
+      audioUrl,
     });
     if (!init.ok) {
       throw new DailyClientError('daily_create_failed', `daily-js createCallObject() failed: ${init.error}`, { retryable: false });
     }
-    this.log.debug({ prepareMs: Date.now() - t0, dailyJs: init.version }, 'daily client prepared');
+    const steps = { pageMs: tPage - t0, loadMs: tLoaded - tPage, initMs: Date.now() - tLoaded };
+    this.log.debug({ prepareMs: Date.now() - t0, steps, dailyJs: init.version, layout: this.layout }, 'daily client prepared');
+    // Off the prepare path: which renderer is ours (memory watch), while the worker sits idle.
+    void this.bot.identifyRenderer((ms) => this.evalPage('burn', ms)).catch(() => undefined);
+  }
+
+  /** The page's audio socket dropped: the page or the whole browser is gone; find out which, then end. */
+  private onAudioSocketClosed(): void {
+    if (this.closing || this.tearingDown || this.lost) return;
+    this.playOut.rejectAll(new CallEndedError('page_gone'));
+    // The browser's own report (disconnected, crash) usually follows within milliseconds.
+    setTimeout(() => {
+      if (this.closing || this.tearingDown || this.lost) return;
+      if (this.bot?.layout === 'shared' && !this.page?.browserConnected) this.onBrowserLost();
+      else this.failCall('the audio socket to the bot page closed', 'page_crashed');
+    }, 1_000).unref();
+  }
+
+  private onBrowserLost(): void {
+    if (this.closing || this.tearingDown || this.lost) return;
+    this.lost = true;
+    this.log.error({ layout: this.layout }, 'the browser went away under the bot page');
+    this.failCall('the browser went away (crashed, hung or restarted)', 'browser_lost');
   }
 
   async join(opts: JoinOptions): Promise<{ localSessionId: string }> {
@@ -281,7 +263,7 @@ export class DailyBrowserCallClient implements CallClient {
 
   async leave(): Promise<void> {
     if (!this.page || this.closing) return;
-    this.rejectPlays(new CallEndedError('left'));
+    this.playOut.rejectAll(new CallEndedError('left'));
     const res = await withTimeout(this.evalPage('leave'), this.closeStepTimeoutMs, () =>
       new DailyClientError('daily_leave_timeout', `leave() did not complete within ${this.closeStepTimeoutMs} ms`, {
         retryable: true,
@@ -294,43 +276,9 @@ export class DailyBrowserCallClient implements CallClient {
   async sendAudio(audio: AudioOut, signal?: AbortSignal): Promise<void> {
     if (signal?.aborted) throw abortError(signal);
     await this.prepare();
-    if (audio.pcm.length === 0) {
-      // Nothing to play. The page still announces the text (a no-op on Daily, words for the emulator).
-      if (audio.text) await this.evalPage('play', ++this.playSeq, '', audio.sampleRate, audio.text);
-      return;
-    }
-    const id = ++this.playSeq;
-    const b64 = Buffer.from(audio.pcm.buffer, audio.pcm.byteOffset, audio.pcm.byteLength).toString('base64');
-    const done = new Promise<void>((resolve, reject) => this.plays.set(id, { resolve, reject }));
-    done.catch(() => undefined);
-    const res = await this.evalPage<{ durationMs: number; startInMs: number }>('play', id, b64, audio.sampleRate, audio.text);
-    if (!res.ok) {
-      this.plays.delete(id);
-      throw new DailyClientError('audio_play_failed', `playing audio failed: ${res.error}`);
-    }
-    // A page that stops reporting must not hang the bot forever.
-    const safetyMs = res.durationMs + res.startInMs + 5_000;
-    const onAbort = (): void => {
-      const p = this.plays.get(id);
-      if (!p) return;
-      this.plays.delete(id);
-      void this.evalPage('stopAudio', id).catch(() => undefined);
-      p.reject(abortError(signal as AbortSignal));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-    const timer = setTimeout(() => {
-      const p = this.plays.get(id);
-      if (!p) return;
-      this.plays.delete(id);
-      this.log.warn({ id }, 'no play-out report from the page; assuming played');
-      p.resolve();
-    }, safetyMs);
-    try {
-      await done;
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-    }
+    if (this.lost) throw new CallEndedError('browser_lost');
+    if (audio.pcm.length === 0 && !audio.text) return;
+    return this.playOut.play(audio, signal);
   }
 
   async receiveAudio(enabled: boolean): Promise<void> {
@@ -420,7 +368,7 @@ export class DailyBrowserCallClient implements CallClient {
   /** Releases everything that exists; safe to call again. */
   private async teardown(): Promise<void> {
     this.tearingDown = true;
-    this.rejectPlays(new CallEndedError('client closed'));
+    this.playOut.rejectAll(new CallEndedError('client closed'));
     const step = async (what: string, p: Promise<unknown>): Promise<void> => {
       try {
         await withTimeout(p, this.closeStepTimeoutMs, () => new Error(`${what} timed out`));
@@ -428,22 +376,17 @@ export class DailyBrowserCallClient implements CallClient {
         this.log.debug({ err: (err as Error).message }, `close: ${what} failed`);
       }
     };
-    if (this.page && !this.page.isClosed()) {
+    if (this.page && !this.page.closed && !this.lost) {
       // destroy() leaves first when in a call, so the room sees us go.
       await step('daily destroy', this.evalPage('destroy'));
     }
     this.joined = false;
-    if (this.context) await step('browser close', this.context.close());
-    if (this.userDataDir) {
-      const killed = await killProcessesWithArg(this.userDataDir);
-      if (killed > 0) this.log.warn({ killed }, 'killed Chromium processes left after close');
-      const left = await waitForNoProcesses(this.userDataDir, 2_000);
-      if (left.length > 0) this.log.error({ pids: left }, 'Chromium processes survived close');
-    }
+    this.audio?.close();
+    if (this.bot) await step('browser close', this.bot.close(this.closeStepTimeoutMs));
     if (this.server) await step('static server close', this.server.close());
     if (this.userDataDir) await rm(this.userDataDir, { recursive: true, force: true }).catch(() => undefined);
     this.page = undefined;
-    this.context = undefined;
+    this.bot = undefined;
     this.server = undefined;
   }
 
@@ -477,6 +420,8 @@ export class DailyBrowserCallClient implements CallClient {
     try {
       return (await page.evaluate(`window.__patchbay.${method}(${argList})`)) as PageResult<T>;
     } catch (err) {
+      // The browser going away fails every evaluation: say so first (the call's outcome), then fail this one.
+      if (this.bot?.layout === 'shared' && !page.browserConnected) this.onBrowserLost();
       return { ok: false, error: `page unavailable: ${(err as Error).message.split('\n')[0]}` };
     }
   }
@@ -520,41 +465,15 @@ export class DailyBrowserCallClient implements CallClient {
         this.events.emit(mapped.event, mapped.payload as never);
         return;
       }
-      case 'played': {
-        const id = (data as { id: number }).id;
-        const p = this.plays.get(id);
-        if (p) {
-          this.plays.delete(id);
-          p.resolve();
-        }
-        return;
-      }
-      case 'audio': {
-        const a = data as { participantId: string; sampleRate: number; pcm: string };
-        const buf = Buffer.from(a.pcm, 'base64');
-        // Copy: a pooled Buffer may start at an odd offset, which Int16Array cannot view.
-        const pcm = new Int16Array(buf.byteLength >> 1);
-        new Uint8Array(pcm.buffer).set(buf.subarray(0, pcm.byteLength));
-        this.events.emit('audio-frame', { participantId: a.participantId, sampleRate: a.sampleRate, pcm });
-        return;
-      }
       default:
         return;
     }
   }
 
   private failCall(message: string, code: string): void {
-    this.rejectPlays(new CallEndedError(code));
+    this.playOut.rejectAll(new CallEndedError(code));
     const wasJoined = this.joined;
     this.joined = false;
     this.events.emit('error', { message, fatal: true, code });
     if (wasJoined) this.events.emit('left-meeting', { reason: code });
-  }
-
-  private rejectPlays(err: unknown): void {
-    for (const [id, p] of this.plays) {
-      this.plays.delete(id);
-      p.reject(err);
-    }
-  }
-}
+  }}

@@ -4,8 +4,9 @@
  *
  * These are plain browser JavaScript kept as strings: the project is compiled for Node (no DOM
  * lib), and functions passed to `page.evaluate` would be serialised after tsx's transform
- * (which may inject helpers the page does not have). The page talks to Node through one
- * exposed function, `__pbEmit(kind, json)`, and Node calls the `window.__patchbay` methods.
+ * (which may inject helpers the page does not have). The page reports daily-js events to Node
+ * through one binding, `__pbEmit1(kind + '\n' + json)`, and Node calls the `window.__patchbay`
+ * methods. Audio travels separately, as binary WebSocket frames (see audio-channel.ts).
  */
 
 export const PAGE_HTML = `<!doctype html>
@@ -76,7 +77,11 @@ export const BRIDGE_JS = `
     captures: {},
     lastError: null,
     workletReady: null,
+    sock: null,
+    dropped: 0,
   };
+  var enc = new TextEncoder();
+  var dec = new TextDecoder();
 
   function emit(kind, payload) {
     try {
@@ -86,7 +91,7 @@ export const BRIDGE_JS = `
         if (v instanceof Set) return Array.from(v);
         return v;
       });
-      window.__pbEmit(kind, json);
+      window.__pbEmit1(kind + '\\n' + json);
     } catch (e) {
       // The binding is gone (page closing): nothing to report to.
     }
@@ -146,8 +151,59 @@ export const BRIDGE_JS = `
     for (var i = 0; i < EVENTS.length; i++) state.call.on(EVENTS[i], onDailyEvent);
   }
 
+  // ---- the binary audio socket to the worker (frame layout: audio-channel.ts) ----
+  function connectAudio(url) {
+    return new Promise(function (resolve, reject) {
+      var ws = new WebSocket(url);
+      ws.binaryType = 'arraybuffer';
+      ws.onopen = function () { state.sock = ws; resolve(); };
+      ws.onerror = function () { reject(new Error('the audio socket to the worker failed')); };
+      ws.onclose = function () { if (state.sock === ws) state.sock = null; };
+      ws.onmessage = onSockMessage;
+    });
+  }
+
+  function sockSend(obj) {
+    if (state.sock && state.sock.readyState === 1) state.sock.send(JSON.stringify(obj));
+  }
+
+  function onSockMessage(ev) {
+    if (typeof ev.data === 'string') {
+      var m = JSON.parse(ev.data);
+      if (m.t === 'stop') stopAudio(m.id);
+      return;
+    }
+    var buf = ev.data;
+    var hl = new DataView(buf).getUint16(0, true);
+    var h = JSON.parse(dec.decode(new Uint8Array(buf, 2, hl)));
+    var off = 2 + hl + ((2 + hl) % 2);
+    if (h.t === 'play') play(h.id, new Int16Array(buf, off, (buf.byteLength - off) >> 1), h.rate, h.text);
+  }
+
+  function sendCapture(sessionId, ab) {
+    var ws = state.sock;
+    if (!ws || ws.readyState !== 1) return;
+    // Back-pressure: more than ~2 s of audio unsent means the worker is not reading; drop and count.
+    if (ws.bufferedAmount > 64000) { state.dropped++; return; }
+    var h = enc.encode(JSON.stringify({ t: 'cap', p: sessionId, r: OUT_RATE, d: state.dropped }));
+    var pad = (2 + h.length) % 2;
+    var out = new Uint8Array(2 + h.length + pad + ab.byteLength);
+    out[0] = h.length & 255; out[1] = h.length >> 8;
+    out.set(h, 2);
+    out.set(new Uint8Array(ab), 2 + h.length + pad);
+    ws.send(out.buffer);
+  }
+
+  // Spins the page's main thread for \`ms\` (lets the worker tell its renderer process by CPU time).
+  function burn(ms) {
+    var t = performance.now();
+    while (performance.now() - t < ms) { /* spin */ }
+    return { ok: true };
+  }
+
   async function init(opts) {
     try {
+      if (opts.audioUrl) await connectAudio(opts.audioUrl);
       state.dailyConfig = {};
       if (opts.bundleUrl) state.dailyConfig.bundlePathOverride = opts.bundleUrl;
       if (opts.avoidEval) state.dailyConfig.avoidEval = true;
@@ -219,40 +275,27 @@ export const BRIDGE_JS = `
     }
   }
 
-  // ---- audio out: PCM16 → AudioBuffer → the bot's microphone track ----
-  function b64ToInt16(b64) {
-    var bin = atob(b64);
-    var n = bin.length >> 1;
-    var out = new Int16Array(n);
-    for (var i = 0; i < n; i++) {
-      var lo = bin.charCodeAt(2 * i), hi = bin.charCodeAt(2 * i + 1);
-      var v = lo | (hi << 8);
-      out[i] = v >= 0x8000 ? v - 0x10000 : v;
-    }
-    return out;
-  }
-
+  // ---- audio out: PCM16 (from the audio socket) → AudioBuffer → the bot's microphone track ----
   // Announces clips as DOM events. Daily's call machine ignores them; the local call-machine
   // stand-in relays them so an emulated caller "hears" the bot's words (src/emulator/call-machine/).
   function announce(type, detail) {
     try { window.dispatchEvent(new CustomEvent(type, { detail: detail })); } catch (e) { /* ignore */ }
   }
 
-  function play(id, b64, sampleRate, text) {
+  function play(id, pcm, sampleRate, text) {
     try {
-      return playUnsafe(id, b64, sampleRate, text);
+      sockSend(Object.assign({ t: 'accepted', id: id }, playUnsafe(id, pcm, sampleRate, text)));
     } catch (e) {
       delete state.plays[id];
-      return fail(e);
+      sockSend({ t: 'failed', id: id, error: errText(e) });
     }
   }
 
-  function playUnsafe(id, b64, sampleRate, text) {
+  function playUnsafe(id, pcm, sampleRate, text) {
     var ctx = state.ctx;
-    var pcm = b64ToInt16(b64);
     if (pcm.length === 0) {
       announce('patchbay-audio', { id: id, text: typeof text === 'string' ? text : undefined, durationMs: 0 });
-      return { ok: true, durationMs: 0, startInMs: 0 };
+      return { durationMs: 0, startInMs: 0 };
     }
     var buf = ctx.createBuffer(1, pcm.length, sampleRate);
     var ch = buf.getChannelData(0);
@@ -266,11 +309,11 @@ export const BRIDGE_JS = `
     src.onended = function () {
       if (state.plays[id] !== src) return;
       delete state.plays[id];
-      emit('played', { id: id });
+      sockSend({ t: 'played', id: id });
     };
     src.start(startAt);
     announce('patchbay-audio', { id: id, text: typeof text === 'string' ? text : undefined, durationMs: buf.duration * 1000 });
-    return { ok: true, durationMs: buf.duration * 1000, startInMs: (startAt - ctx.currentTime) * 1000 };
+    return { durationMs: buf.duration * 1000, startInMs: (startAt - ctx.currentTime) * 1000 };
   }
 
   function stopAudio(id) {
@@ -291,16 +334,7 @@ export const BRIDGE_JS = `
     state.playEnd = 0;
   }
 
-  // ---- audio in: remote tracks → AudioWorklet → 20 ms PCM16 frames ----
-  function int16ToB64(buf) {
-    var bytes = new Uint8Array(buf);
-    var s = '';
-    for (var i = 0; i < bytes.length; i += 0x8000) {
-      s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
-    }
-    return btoa(s);
-  }
-
+  // ---- audio in: remote tracks → AudioWorklet → 20 ms PCM16 frames → the audio socket ----
   function startCapture(sessionId, track) {
     if (!track || track.kind !== 'audio') return;
     var cur = state.captures[sessionId];
@@ -312,9 +346,7 @@ export const BRIDGE_JS = `
       numberOfInputs: 1, numberOfOutputs: 1, channelCount: 1, channelCountMode: 'explicit',
       processorOptions: { outRate: OUT_RATE },
     });
-    node.port.onmessage = function (m) {
-      emit('audio', { participantId: sessionId, sampleRate: OUT_RATE, pcm: int16ToB64(m.data) });
-    };
+    node.port.onmessage = function (m) { sendCapture(sessionId, m.data); };
     src.connect(node);
     node.connect(state.sink);
     state.captures[sessionId] = { track: track, src: src, node: node };
@@ -355,7 +387,7 @@ export const BRIDGE_JS = `
 
   window.__patchbay = {
     init: init, join: join, leave: leave, destroy: destroy, meetingState: meetingState, invoke: invoke,
-    play: play, stopAudio: stopAudio, receiveAudio: receiveAudio,
+    stopAudio: stopAudio, receiveAudio: receiveAudio, burn: burn,
   };
 })();
 `;

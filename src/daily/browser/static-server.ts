@@ -4,9 +4,10 @@
  * daily-js needs a secure-context origin (http://127.0.0.1 is one; about:blank is not).
  */
 import { readFile } from 'node:fs/promises';
-import http from 'node:http';
+import http, { type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
+import type { Duplex } from 'node:stream';
 import { BRIDGE_JS, CAPTURE_WORKLET_JS, PAGE_HTML } from './page-assets.js';
 
 const require = createRequire(import.meta.url);
@@ -25,7 +26,10 @@ export function readDailyJs(): Promise<Buffer> {
   return dailyJsCache;
 }
 
-export async function startStaticServer(): Promise<StaticServer> {
+/** `onUpgrade` takes WebSocket upgrades (the page's audio socket); without it they are refused. */
+export async function startStaticServer(
+  onUpgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void,
+): Promise<StaticServer> {
   const dailyJs = await readDailyJs();
   const routes: Record<string, { type: string; body: string | Buffer }> = {
     '/': { type: 'text/html; charset=utf-8', body: PAGE_HTML },
@@ -41,6 +45,10 @@ export async function startStaticServer(): Promise<StaticServer> {
       return;
     }
     res.writeHead(200, { 'content-type': route.type, 'cache-control': 'no-store' }).end(route.body);
+  });
+  server.on('upgrade', (req, socket, head) => {
+    if (onUpgrade) onUpgrade(req, socket, head);
+    else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

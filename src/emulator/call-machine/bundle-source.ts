@@ -106,7 +106,7 @@ export function callMachineBundleSource(opts: { controlUrl: string; dailyJsVersi
     switch (msg.action) {
       case 'joined-meeting': onJoined(m, msg); break;
       case 'participant-joined':
-      case 'participant-updated': onParticipant(m, msg.participant, cmd.toneHz); break;
+      case 'participant-updated': onParticipant(m, msg.participant, cmd.toneHz, cmd.loopback); break;
       case 'participant-left': if (msg.participant) dropParticipant(m, msg.participant.session_id); break;
       case 'left-meeting': resetMachine(m); break;
     }
@@ -164,10 +164,17 @@ export function callMachineBundleSource(opts: { controlUrl: string; dailyJsVersi
     m.mic = null;
   }
 
-  function onParticipant(m, p, toneHz) {
+  function onParticipant(m, p, toneHz, loopback) {
     if (!p || !p.session_id || p.local) return;
     var id = p.session_id;
     m.state.participants[id] = { public: { rtcType: { impl: 'sfu' } }, private: {} };
+    var shared = window._daily.instances[m.id] && window._daily.instances[m.id].tracks;
+    if (loopback && shared && shared.audioTrack && !m.tones[id]) {
+      // The bot hears itself: its microphone track, as this participant's audio.
+      var lt = shared.audioTrack.clone();
+      m.tones[id] = { osc: null, track: lt };
+      m.state.streams[id + '-cam-audio'] = { participantId: id, type: 'cam', pendingTrack: lt, starttime: new Date().toISOString() };
+    }
     if (typeof toneHz === 'number' && toneHz > 0 && !m.tones[id]) {
       var ctx = audioCtx(m);
       var osc = ctx.createOscillator();
@@ -184,7 +191,7 @@ export function callMachineBundleSource(opts: { controlUrl: string; dailyJsVersi
 
   function dropParticipant(m, id) {
     var t = m.tones[id];
-    if (t) { try { t.osc.stop(); } catch (e) { /* ignore */ } t.track.stop(); delete m.tones[id]; }
+    if (t) { try { if (t.osc) t.osc.stop(); } catch (e) { /* ignore */ } t.track.stop(); delete m.tones[id]; }
     delete m.state.streams[id + '-cam-audio'];
     delete m.state.participants[id];
   }

@@ -70,4 +70,4 @@ export type ServerToBundle =
    * `joined-meeting`, `participant-joined`/`-updated` (with `toneHz`: a sine track as the
    * participant's audio) and `participant-left`.
    */
-  | { t: 'post'; msg: { action: string } & Record<string, unknown>; toneHz?: number };
+  | { t: 'post'; msg: { action: string } & Record<string, unknown>; toneHz?: number; loopback?: boolean };

@@ -68,6 +68,8 @@ export interface StandInParticipant {
   participantType?: string;
   /** Give the participant an audio track: a sine of this frequency. */
   toneHz?: number;
+  /** Give the participant the bot's own microphone as its audio track (audio path tests). */
+  loopback?: boolean;
 }
 
 export interface StandInSession {
@@ -348,10 +350,15 @@ export class CallMachineStandIn {
       userId: p.userId ?? p.sessionId,
       local: false,
       participantType: p.participantType ?? 'sip-dial-in',
-      audio: p.toneHz !== undefined,
+      audio: p.toneHz !== undefined || p.loopback === true,
     });
     s.participants.set(p.sessionId, full);
-    this.send(s, { t: 'post', msg: { action: 'participant-joined', participant: full }, ...(p.toneHz !== undefined ? { toneHz: p.toneHz } : {}) });
+    this.send(s, {
+      t: 'post',
+      msg: { action: 'participant-joined', participant: full },
+      ...(p.toneHz !== undefined ? { toneHz: p.toneHz } : {}),
+      ...(p.loopback ? { loopback: true } : {}),
+    });
   }
 
   dialinConnected(
