@@ -15,7 +15,9 @@ import { loadRoutes, type Route } from '../dispatch/router.js';
 import { resolveTtsProvider } from '../sdk/tts.js';
 import type { Emulator } from '../emulator/server.js';
 import type { Logger } from '../logger.js';
-import { openCallRecords, type CallRecordStore } from '../records/store.js';
+import { recordDispatcherCalls } from '../records/adapter.js';
+import { openConfiguredRecords } from '../records/open.js';
+import type { RecordStore } from '../records/store.js';
 import { buildApp } from './app.js';
 
 export interface Runtime {
@@ -29,7 +31,7 @@ export interface Runtime {
   emulator: Emulator | undefined;
   pinlessSecrets: string[];
   /** Call records (CALL_RECORDS_PATH); undefined when off. Closed by shutdown(). */
-  records: CallRecordStore | undefined;
+  records: RecordStore | undefined;
   /** The secrets that verify domain webhooks (POST /webhooks/daily). */
   webhookSecrets: string[];
   /** Base URL once listening. */
@@ -72,8 +74,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
   const routes = opts.route ? undefined : loadRoutes({ botsDir: config.bots.dir, defaultBot: config.bots.defaultBot, routesFile: config.bots.routesFile });
   if (routes) logger.info({ routesFile: routes.file, bots: routes.bots }, routes.file ? 'bot routes loaded' : 'no routing file: every call goes to the default bot');
   // Call records open before anything starts: a corrupt or unwritable file is a start-up error naming it.
-  const recordsPath = config.records?.path;
-  const records = recordsPath ? openCallRecords({ path: recordsPath, storePii: config.records.storePii, logger }) : undefined;
+  const records = await openConfiguredRecords(config, logger);
   let emulator = opts.emulator?.instance;
   let apiUrl = config.daily.apiUrl;
   let apiKey = config.daily.apiKey;
@@ -135,8 +136,8 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     supervision: config.workers,
   });
   const dispatcher = new Dispatcher({ config, logger, daily, pool, route: opts.route ?? routes!.route });
-  // Written off the call path (the store queues and writes on the next tick).
-  if (records) dispatcher.on('call-ended', (r) => records.save(r));
+  // Written off the call path (the store queues; a writer flushes batches).
+  const unrecord = records ? recordDispatcherCalls(records, dispatcher) : undefined;
   const app = await buildApp({ config, logger, dispatcher, pool, pinlessSecrets, webhookSecrets, version, records });
 
   const rt: Runtime = {
@@ -171,7 +172,8 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
       await app.close();
       await pool.close();
       await dispatcher.close();
-      await records?.close();
+      unrecord?.();
+      await records?.shutdown();
       if (ownEmulator) await emulator?.close();
     },
   };
