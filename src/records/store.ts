@@ -27,7 +27,7 @@ const RECENT_MAX = 50;
 const PRUNE_BATCH = 500;
 const PRUNE_PAUSE_MS = 20;
 const PRUNE_INTERVAL_MS = 60 * 60_000;
-const DROP_LOG_INTERVAL_MS = 5_000;
+const DROP_LOG_INTERVAL_MS = 1_000;
 
 export interface RecordStoreOptions {
   backend: RecordsBackend;
@@ -74,7 +74,7 @@ export class RecordStore {
   private failuresInARow = 0;
   private lastFailureLogMs = 0;
   private droppedSinceLog = 0;
-  private lastDropLogMs = 0;
+  private dropLogTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly counters = { dropped: 0, written: 0, batches: 0, writeFailures: 0, pruned: 0 };
 
@@ -196,15 +196,23 @@ export class RecordStore {
     if (!this.timer && !this.writing) this.schedule(this.batchDelayMs);
   }
 
+  /** One line per second at most, saying how many were dropped since the last one. */
   private logDrops(force = false): void {
-    const now = Date.now();
-    if (this.droppedSinceLog === 0 || (!force && now - this.lastDropLogMs < DROP_LOG_INTERVAL_MS)) return;
+    if (this.droppedSinceLog === 0) return;
+    if (!force) {
+      this.dropLogTimer ??= setTimeout(() => {
+        this.dropLogTimer = undefined;
+        this.logDrops(true);
+      }, DROP_LOG_INTERVAL_MS).unref();
+      return;
+    }
+    clearTimeout(this.dropLogTimer);
+    this.dropLogTimer = undefined;
     this.log.error(
       { dropped: this.droppedSinceLog, droppedTotal: this.counters.dropped, queueMax: this.queueMax, backend: this.backend.kind },
       `call records: queue full (database unavailable?): dropped ${this.droppedSinceLog} record(s)`,
     );
     this.droppedSinceLog = 0;
-    this.lastDropLogMs = now;
   }
 
   private schedule(ms: number): void {
@@ -234,6 +242,7 @@ export class RecordStore {
     let ok = false;
     const p = this.backend.write(rows).then(
       () => {
+        for (const [id] of batch) this.inflight.delete(id);
         ok = true;
         this.counters.written += rows.length;
         this.counters.batches++;
@@ -243,10 +252,9 @@ export class RecordStore {
       (err: Error) => {
         this.counters.writeFailures++;
         this.failuresInARow++;
-        // Back in the queue, unless a newer snapshot of the call is already there (it is a superset).
-        for (const [id, s] of batch.reverse()) {
-          if (!this.dirty.has(id)) this.requeueFront(id, s);
-        }
+        for (const [id] of batch) this.inflight.delete(id);
+        // Back at the head of the queue, unless a newer snapshot of the call is already there (a superset).
+        this.requeueFront(batch.filter(([id]) => !this.dirty.has(id)));
         const now = Date.now();
         if (this.failuresInARow === 1 || now - this.lastFailureLogMs > 30_000) {
           this.lastFailureLogMs = now;
@@ -255,7 +263,6 @@ export class RecordStore {
       },
     );
     this.writing = p.then(() => {
-      for (const [id] of batch) this.inflight.delete(id);
       this.writing = undefined;
       this.logDrops();
       if (this.dirty.size > 0) this.schedule(ok ? 0 : Math.min(5_000, 100 * 2 ** Math.min(this.failuresInARow, 6)));
@@ -263,18 +270,18 @@ export class RecordStore {
     return this.writing.then(() => ok);
   }
 
-  /** Puts a snapshot back at the head of the queue (it is older than what is there). */
-  private requeueFront(id: string, s: Snapshot): void {
+  /** Puts snapshots back at the head of the queue (they are older than what is there), within the bound. */
+  private requeueFront(entries: Array<[string, Snapshot]>): void {
     const rest = [...this.dirty];
     this.dirty.clear();
-    this.dirty.set(id, s);
+    for (const [k, v] of entries) this.dirty.set(k, v);
     for (const [k, v] of rest) this.dirty.set(k, v);
-    while (this.dirty.size + this.inflight.size - 1 > this.queueMax) {
-      const oldest = this.dirty.keys().next().value!;
-      this.dirty.delete(oldest);
+    while (this.dirty.size + this.inflight.size > this.queueMax) {
+      this.dirty.delete(this.dirty.keys().next().value!);
       this.counters.dropped++;
       this.droppedSinceLog++;
     }
+    this.logDrops();
   }
 
   private refused(id: string): void {
