@@ -3,22 +3,24 @@
  *
  * - caller/callee numbers and transfer targets: masked, last 4 digits kept (`maskNumber`);
  * - DTMF digits and caller transcripts: not stored (`[not stored]`);
- * - the bot's prompts and any other free text (detail, Daily's error messages): every digit is
- *   replaced by `•`, so "You pressed 4 1 1 1" becomes "You pressed • • • •". Separators between
- *   digits (spaces, commas, dashes, dots) are kept, so a read-back number stays unreadable
- *   however it is spelled out. Digits are masked wherever they are: a prompt that reads back what
- *   the caller typed is the leak, and "Press 1 for sales" losing its digit is the price.
+ * - the bot's prompts and any other free text (detail, Daily's error messages): E.164 numbers are
+ *   masked like numbers, and every run of two or more digits has each digit replaced by `•`, so
+ *   "You pressed 4 1 1 1" becomes "You pressed • • • •". Digits separated only by spaces, commas,
+ *   dots, dashes or slashes are one run, so a read-back number stays unreadable however it is
+ *   spelled out ("4-1-1-1", "41 11", "4,1,1,1"). A lone digit between words ("Press 1 for sales")
+ *   is kept: menu prompts stay readable, and one digit says nothing about the caller.
  */
 import { maskNumber } from '../logger.js';
 import type { RecordEvent } from './types.js';
 
 export const NOT_STORED = '[not stored]';
 const DIGIT = /\p{Nd}/gu;
+const DIGIT_RUN = /\p{Nd}(?:[\s,.\-/]*\p{Nd})+/gu;
 const E164 = /\+\p{Nd}{7,15}/gu;
 
-/** Every digit of `text` → `•` (numbers in it too). */
+/** Each digit of every run of two or more digits in `text` → `•`. */
 export function maskDigits(text: string): string {
-  return text.replace(DIGIT, '•');
+  return text.replace(DIGIT_RUN, (run) => run.replace(DIGIT, '•'));
 }
 
 /** Numbers in free text (detail, error messages) → masked, other digit runs → `•`. */
