@@ -3,7 +3,9 @@
  * and GET /calls/:id (a live call's record and event log as it happens, then its end), on the
  * real app with the real emulator and workers.
  */
+import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signWebhook } from '../src/daily/signature.js';
 import { csvField } from '../src/records/csv.js';
 import type { RecordInput } from '../src/records/types.js';
 import { NUMBER, startStack, type Stack } from './helpers/stack.js';
@@ -43,12 +45,14 @@ const get = async (url: string) => {
   return { status: res.status, headers: res.headers, text: await res.text() };
 };
 
+const HOOK_SECRET = randomBytes(32).toString('base64');
+
 describe('GET /calls and GET /calls/:id', () => {
   let stack: Stack;
   const t0 = Date.parse('2026-11-20T09:00:00Z');
 
   beforeAll(async () => {
-    stack = await startStack({ env: { CALL_RECORDS_PATH: ':memory:' } });
+    stack = await startStack({ env: { CALL_RECORDS_PATH: ':memory:', DAILY_WEBHOOK_HMAC: HOOK_SECRET } });
     const base = (i: number, over: Partial<RecordInput> = {}): RecordInput => ({
       id: `api-${i}`, callId: `daily-${i}`, callDomain: 'dom', from: `+1555123${4000 + i}`, to: NUMBER, bot: i % 2 ? 'ivr-menu' : 'default',
       roomName: `room-${i}`, state: 'ended', outcome: i % 3 ? 'completed' : 'caller_hangup',
@@ -156,10 +160,22 @@ describe('GET /calls and GET /calls/:id', () => {
         return b.live && b.call.events.some((e) => e.kind === 'say' && /Hello/.test(e.value));
       }, { timeout: 20_000, interval: 100 })
       .toBe(true);
+    // Daily reports a dial-in error (domain webhook): it joins the call's event log, numbers masked.
+    const body = JSON.stringify({
+      version: '1.0.0', type: 'dialin.error', id: randomUUID(), event_ts: Date.now() / 1000,
+      payload: { room: `${stack.rt.dispatcher.get(id!)!.roomName}`, session_id: randomUUID(), error_msg: 'SIP 486 from +15551112222', timestamp: 1 },
+    });
+    const ts = String(Math.floor(Date.now() / 1000));
+    const hook = await fetch(`${stack.url}/webhooks/daily`, {
+      method: 'POST', body, headers: { 'content-type': 'application/json', 'x-webhook-timestamp': ts, 'x-webhook-signature': signWebhook(body, HOOK_SECRET, ts) },
+    });
+    expect(hook.status).toBe(200);
     await call.ended;
     await expect
       .poll(async () => (JSON.parse((await get(`${stack.url}/calls/${id}`)).text) as { live: boolean; call: { outcome: string } }).call.outcome, { timeout: 20_000 })
       .toBe('caller_hangup');
+    const log = (JSON.parse((await get(`${stack.url}/calls/${id}`)).text) as { call: { events: Array<{ kind: string; value: string }> } }).call.events;
+    expect(log.filter((e) => e.kind === 'dialin_error').map((e) => e.value)).toEqual(['SIP ••• from ********2222']);
     const done = JSON.parse((await get(`${stack.url}/calls/${id}`)).text) as { live: boolean; call: { from: string; timeline: Record<string, number> } };
     expect(done.live).toBe(false);
     expect(done.call.from).toBe('********4321');

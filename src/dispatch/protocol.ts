@@ -100,7 +100,7 @@ export type ChildMessage =
   | { type: 'pong'; seq: number; rssBytes: number; heapUsedBytes: number }
   | { type: 'stage'; callId: string; stage: Stage; atMs: number; detail?: Record<string, unknown> }
   /** What the bot did, for the test harness, the dashboard and call records. */
-  | { type: 'bot'; callId: string; kind: 'say' | 'play' | 'digits' | 'transcript' | 'transfer' | 'hangup'; value: string; atMs: number }
+  | { type: 'bot'; callId: string; kind: 'say' | 'play' | 'digits' | 'transcript' | 'transfer' | 'hangup' | 'dialin_error' | 'dialin_warning'; value: string; atMs: number }
   | { type: 'done'; callId: string; outcome: Outcome; detail?: string; atMs: number }
   | { type: 'fatal'; error: string };
 
