@@ -10,19 +10,17 @@
  * PII: see pii.ts. Retention: `prune()` in small batches, on a timer when `retentionDays` is set.
  */
 import type { Logger } from 'pino';
-import { maskNumber } from '../logger.js';
 import type { RecordsBackend } from './backend.js';
-import { maskEvent, maskFreeText, searchDigits } from './pii.js';
 import type { CallRow } from './rows.js';
-import type { CallFilter, Page, RecordEvent, RecordInput, RecordOutcome, RecordPatch, RecordsStats, StoredCall } from './types.js';
+import { addEvents, applyPatch, fromInput, snapshotOf, toStored, type Snapshot } from './snapshot.js';
+import type { CallFilter, Page, RecordEvent, RecordInput, RecordPatch, RecordsStats, StoredCall } from './types.js';
 
 export { RecordsError } from './errors.js';
 export type { StoredCall } from './types.js';
 
 /** Most records one query returns. */
 export const MAX_LIST_LIMIT = 500;
-/** Events kept per call (a bot that loops must not grow a row without end). */
-export const MAX_EVENTS_PER_CALL = 500;
+export { MAX_EVENTS_PER_CALL } from './snapshot.js';
 const RECENT_MAX = 50;
 const PRUNE_BATCH = 500;
 const PRUNE_PAUSE_MS = 20;
@@ -43,15 +41,6 @@ export interface RecordStoreOptions {
   batchDelayMs?: number;
   /** Delete records that ended more than this many days ago (0: keep them). */
   retentionDays?: number;
-}
-
-/** A call as this store holds it: masked per the PII rule, ready to become a row. */
-interface Snapshot {
-  row: Omit<CallRow, 'timeline' | 'events'>;
-  timeline: Record<string, number>;
-  events: RecordEvent[];
-  truncated: boolean;
-  seq?: number;
 }
 
 export class RecordStore {
@@ -99,7 +88,7 @@ export class RecordStore {
   async load(): Promise<void> {
     const rows = await this.backend.query({}, { limit: RECENT_MAX });
     this.recent.length = 0;
-    for (const c of rows.reverse()) this.pushRecent(this.snapshotOf(c));
+    for (const c of rows.reverse()) this.pushRecent(snapshotOf(c));
   }
 
   // --- writing -----------------------------------------------------------------------------------
@@ -107,7 +96,7 @@ export class RecordStore {
   /** A new call (admission). Never throws, never waits. */
   open(rec: RecordInput): void {
     if (this.stopped) return this.refused(rec.id);
-    const s = this.fromInput(rec);
+    const s = fromInput(rec, this.storePii, this.replicaId);
     this.live.set(rec.id, s);
     this.markDirty(rec.id, s);
   }
@@ -116,7 +105,7 @@ export class RecordStore {
   update(id: string, patch: RecordPatch): void {
     const s = this.live.get(id);
     if (!s || this.stopped) return;
-    this.applyPatch(s, patch);
+    applyPatch(s, patch, this.storePii);
     this.markDirty(id, s);
   }
 
@@ -124,7 +113,7 @@ export class RecordStore {
   appendEvents(id: string, events: RecordEvent[]): void {
     const s = this.live.get(id);
     if (!s || this.stopped || events.length === 0) return;
-    this.addEvents(s, events);
+    addEvents(s, events, this.storePii);
     s.row.updated_at_ms = Date.now();
     this.markDirty(id, s);
   }
@@ -135,12 +124,12 @@ export class RecordStore {
     let s = this.live.get(rec.id);
     if (s) {
       const { id: _id, events, ...patch } = rec;
-      this.applyPatch(s, patch);
+      applyPatch(s, patch, this.storePii);
       if (events && events.length >= s.events.length) {
         s.events = [];
-        this.addEvents(s, events);
+        addEvents(s, events, this.storePii);
       }
-    } else s = this.fromInput(rec);
+    } else s = fromInput(rec, this.storePii, this.replicaId);
     this.live.delete(rec.id);
     const now = Date.now();
     s.timeline.ended ??= now;
@@ -296,14 +285,14 @@ export class RecordStore {
     const rows = await this.backend.query(filter, { ...page, limit: clampLimit(page.limit) });
     return rows.map((c) => {
       const mine = this.dirty.get(c.id) ?? this.inflight.get(c.id) ?? this.live.get(c.id);
-      return mine ? this.toStored(mine, c.seq) : c;
+      return mine ? toStored(mine, c.seq) : c;
     });
   }
 
   /** One call with its timeline and event log; a live call of this replica as it is now. */
   async get(id: string): Promise<StoredCall | undefined> {
     const mine = this.live.get(id) ?? this.dirty.get(id) ?? this.inflight.get(id);
-    if (mine) return this.toStored(mine, (await this.backend.get(id).catch(() => undefined))?.seq ?? 0);
+    if (mine) return toStored(mine, (await this.backend.get(id).catch(() => undefined))?.seq ?? 0);
     return this.backend.get(id);
   }
 
@@ -314,7 +303,7 @@ export class RecordStore {
 
   /** The most recent ended calls known to this replica (synchronous: the dashboard's first view). */
   list(q: { limit: number }): StoredCall[] {
-    return this.recent.slice(0, clampLimit(q.limit)).map((s) => this.toStored(s, s.seq ?? 0));
+    return this.recent.slice(0, clampLimit(q.limit)).map((s) => toStored(s, s.seq ?? 0));
   }
 
   /** Deletes records that ended before `olderThanMs`, in small batches (writers go on in between). */
@@ -376,127 +365,11 @@ export class RecordStore {
     clearTimeout(t);
   }
 
-  private fromInput(rec: RecordInput): Snapshot {
-    const pii = this.storePii;
-    const now = Date.now();
-    const timeline: Record<string, number> = {};
-    for (const [k, v] of Object.entries(rec.timeline)) if (typeof v === 'number') timeline[k] = v;
-    const s: Snapshot = {
-      row: {
-        id: rec.id,
-        call_id: rec.callId,
-        call_domain: rec.callDomain,
-        from_number: pii ? rec.from : (maskNumber(rec.from) ?? ''),
-        to_number: pii ? rec.to : (maskNumber(rec.to) ?? ''),
-        from_digits: searchDigits(rec.from, pii),
-        to_digits: searchDigits(rec.to, pii),
-        bot: rec.bot,
-        room_name: rec.roomName,
-        state: rec.state,
-        outcome: rec.outcome ?? null,
-        detail: rec.detail === undefined ? null : pii ? rec.detail : maskFreeText(rec.detail),
-        received_at_ms: timeline.received ?? now,
-        ended_at_ms: null,
-        updated_at_ms: now,
-        warm_start: rec.warmStart === undefined ? null : rec.warmStart ? 1 : 0,
-        worker_pid: rec.workerPid ?? null,
-        replica_id: rec.replicaId ?? this.replicaId,
-        trace_id: rec.traceId ?? null,
-      },
-      timeline,
-      events: [],
-      truncated: false,
-    };
-    if (rec.events) this.addEvents(s, rec.events);
-    return s;
-  }
-
-  private applyPatch(s: Snapshot, p: RecordPatch): void {
-    const pii = this.storePii;
-    const r = s.row;
-    if (p.callId !== undefined) r.call_id = p.callId;
-    if (p.callDomain !== undefined) r.call_domain = p.callDomain;
-    if (p.from !== undefined) {
-      r.from_number = pii ? p.from : (maskNumber(p.from) ?? '');
-      r.from_digits = searchDigits(p.from, pii);
-    }
-    if (p.to !== undefined) {
-      r.to_number = pii ? p.to : (maskNumber(p.to) ?? '');
-      r.to_digits = searchDigits(p.to, pii);
-    }
-    if (p.bot !== undefined) r.bot = p.bot;
-    if (p.roomName !== undefined) r.room_name = p.roomName;
-    if (p.state !== undefined) r.state = p.state;
-    if (p.outcome !== undefined) r.outcome = p.outcome;
-    if (p.detail !== undefined) r.detail = pii ? p.detail : maskFreeText(p.detail);
-    if (p.warmStart !== undefined) r.warm_start = p.warmStart ? 1 : 0;
-    if (p.workerPid !== undefined) r.worker_pid = p.workerPid;
-    if (p.replicaId !== undefined) r.replica_id = p.replicaId;
-    if (p.traceId !== undefined) r.trace_id = p.traceId;
-    if (p.timeline) {
-      for (const [k, v] of Object.entries(p.timeline)) if (typeof v === 'number') s.timeline[k] ??= v;
-      if (s.timeline.received !== undefined) r.received_at_ms = s.timeline.received;
-    }
-    r.updated_at_ms = Date.now();
-  }
-
-  private addEvents(s: Snapshot, events: RecordEvent[]): void {
-    for (const e of events) {
-      if (s.events.length >= MAX_EVENTS_PER_CALL) {
-        if (!s.truncated) s.events.push({ kind: 'warning', value: `event log truncated at ${MAX_EVENTS_PER_CALL} entries`, atMs: e.atMs });
-        s.truncated = true;
-        return;
-      }
-      const clean = { kind: String(e.kind), value: String(e.value ?? ''), atMs: Number(e.atMs) };
-      s.events.push(this.storePii ? clean : maskEvent(clean));
-    }
-  }
-
   private pushRecent(s: Snapshot): void {
     this.recent.unshift(s);
     if (this.recent.length > RECENT_MAX) this.recent.length = RECENT_MAX;
   }
 
-  private snapshotOf(c: StoredCall): Snapshot {
-    return {
-      row: {
-        id: c.id, call_id: c.callId, call_domain: c.callDomain, from_number: c.from, to_number: c.to, from_digits: '', to_digits: '', bot: c.bot,
-        room_name: c.roomName, state: c.state, outcome: c.outcome, detail: c.detail, received_at_ms: c.receivedAtMs, ended_at_ms: c.endedAtMs,
-        updated_at_ms: c.endedAtMs ?? c.receivedAtMs, warm_start: c.warmStart === null ? null : c.warmStart ? 1 : 0, worker_pid: c.workerPid,
-        replica_id: c.replicaId, trace_id: c.traceId,
-      },
-      timeline: c.timeline,
-      events: c.events,
-      truncated: false,
-      seq: c.seq,
-    };
-  }
-
-  private toStored(s: Snapshot, seq: number): StoredCall {
-    const r = s.row;
-    return {
-      seq,
-      id: r.id,
-      callId: r.call_id,
-      callDomain: r.call_domain,
-      from: r.from_number,
-      to: r.to_number,
-      bot: r.bot,
-      roomName: r.room_name,
-      state: r.state,
-      outcome: (r.outcome as RecordOutcome | null) ?? null,
-      detail: r.detail,
-      receivedAtMs: r.received_at_ms,
-      endedAtMs: r.ended_at_ms,
-      durationMs: Math.max(0, (r.ended_at_ms ?? Date.now()) - r.received_at_ms),
-      warmStart: r.warm_start === null ? null : r.warm_start === 1,
-      workerPid: r.worker_pid,
-      replicaId: r.replica_id,
-      traceId: r.trace_id,
-      timeline: { ...s.timeline },
-      events: [...s.events],
-    };
-  }
 }
 
 function clampLimit(n: number): number {

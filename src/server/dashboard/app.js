@@ -273,7 +273,12 @@ async function refreshDetail() {
   if (!id) return;
   const res = await fetch(`/calls/${encodeURIComponent(id)}`, { headers: auth(), cache: 'no-store' });
   if (id !== selected) return;
-  if (res.status === 404 && live.has(id)) return; // admitted a moment ago: not written yet
+  if (res.status === 404 && live.has(id)) {
+    // Admitted a moment ago: not written yet. Look again shortly.
+    clearInterval(detailTimer);
+    detailTimer = setInterval(() => refreshDetail().catch(() => undefined), 1_000);
+    return;
+  }
   if (!res.ok) throw new Error(`GET /calls/${id}: ${res.status}`);
   const body = await res.json();
   renderDetail(body.call, body.live);
