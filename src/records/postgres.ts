@@ -132,6 +132,9 @@ export class PostgresBackend implements RecordsBackend {
   }
 
   async close(): Promise<void> {
+    // Ended clients may still hear from a server that stops right after: not worth a warning now.
+    this.pool.removeAllListeners('error');
+    this.pool.on('error', () => undefined);
     await this.pool.end();
   }
 }
