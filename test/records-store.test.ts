@@ -194,6 +194,22 @@ describe.each<Kind>(['sqlite', 'postgres'])('records store on %s', (kind) => {
     }
   }, 60_000);
 
+  it('CALL_RECORDS_RETENTION_DAYS: the store prunes by itself shortly after start-up', async () => {
+    const db = await freshDb(kind);
+    const seed = await open(db);
+    const old = Date.now() - 10 * 86_400_000;
+    for (let i = 0; i < 30; i++) seed.close(ended(`aged-${i}`, { timeline: { received: old, ended: old + 1 } }));
+    seed.close(ended('fresh'));
+    await seed.shutdown();
+    const s = await open(db, 'replica-a', { retentionDays: 7 });
+    try {
+      await expect.poll(() => s.stats().pruned, { timeout: 15_000, interval: 100 }).toBe(30);
+      expect((await s.query({}, { limit: 50 })).map((c) => c.id)).toEqual(['fresh']);
+    } finally {
+      await s.shutdown();
+    }
+  });
+
   it('filters by last digits, bot, outcome and time range, and pages with a cursor', async () => {
     const db = await freshDb(kind);
     const s = await open(db);
