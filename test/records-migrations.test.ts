@@ -119,12 +119,34 @@ describe('PostgreSQL', () => {
     }
   });
 
-  it('a server that is not there fails start-up with a clear error', async () => {
-    const err = await open({ databaseUrl: 'postgres://postgres@127.0.0.1:1/postgres' }).then(
+  it('a database that does not exist fails start-up with a clear error', async () => {
+    const err = await open({ databaseUrl: server.urlFor('no_such_db') }).then(
       () => undefined,
       (e: Error) => e,
     );
     expect(err).toBeInstanceOf(RecordsError);
-    expect(err!.message).toMatch(/cannot use DATABASE_URL=postgres:\/\/postgres@127\.0\.0\.1:1\/postgres: .*ECONNREFUSED/);
+    expect(err!.message).toMatch(/cannot use DATABASE_URL=postgres:\/\/postgres@127\.0\.0\.1:\d+\/no_such_db: database "no_such_db" does not exist/);
   });
+
+  it('a server that is down at start-up does not stop it: records wait, then migrations and writes happen when it answers', async () => {
+    const databaseUrl = await server.createDatabase('mig_later');
+    await server.stop();
+    let s: Awaited<ReturnType<typeof open>> | undefined;
+    try {
+      s = await open({ databaseUrl });
+      for (let i = 0; i < 5; i++) {
+        s.open({ id: `later-${i}`, callId: 'c', callDomain: 'd', from: '+15551230000', to: '+15550001000', bot: 'default', roomName: 'r', state: 'queued', timeline: { received: Date.now() } });
+      }
+      await s.flush();
+      expect(s.stats()).toMatchObject({ queueDepth: 5, healthy: false });
+    } finally {
+      await server.start();
+    }
+    try {
+      await expect.poll(() => s!.stats().queueDepth, { timeout: 20_000, interval: 100 }).toBe(0);
+      expect(await s!.count()).toBe(5);
+    } finally {
+      await s!.shutdown();
+    }
+  }, 60_000);
 });

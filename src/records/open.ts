@@ -4,7 +4,7 @@
  */
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
-import { openPostgres } from './postgres.js';
+import { isUnreachable, openPostgres } from './postgres.js';
 import { openSqlite } from './sqlite.js';
 import { RecordStore } from './store.js';
 
@@ -37,12 +37,26 @@ export async function openRecordStore(o: OpenRecordsOptions): Promise<RecordStor
     ...(o.queueMax === undefined ? {} : { queueMax: o.queueMax }),
     ...(o.batchDelayMs === undefined ? {} : { batchDelayMs: o.batchDelayMs }),
   });
-  try {
+  const settle = async () => {
     if (o.reconcile !== false) await store.markInterrupted();
     await store.load();
+  };
+  try {
+    await settle();
   } catch (err) {
-    await store.shutdown(0).catch(() => undefined);
-    throw err;
+    if (backend.kind !== 'postgres' || !isUnreachable(err)) {
+      await store.shutdown(0).catch(() => undefined);
+      throw err;
+    }
+    // PostgreSQL not there yet (logged by openPostgres): reconcile once it answers.
+    const retry = setInterval(() => {
+      if (store.closed) return clearInterval(retry);
+      settle().then(
+        () => clearInterval(retry),
+        () => undefined,
+      );
+    }, 5_000);
+    retry.unref();
   }
   o.logger.info(
     { backend: backend.kind, where: backend.where, storePii: o.storePii, replicaId: o.replicaId, retentionDays: o.retentionDays ?? 0 },

@@ -39,6 +39,48 @@ export function redactUrl(url: string): string {
   }
 }
 
+/** Applies the migrations this database lacks (one transaction, under the advisory lock). */
+async function migrate(pool: pg.Pool, logger: Logger): Promise<void> {
+  const c = await pool.connect();
+  try {
+    await c.query('BEGIN');
+    await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await c.query(MIGRATIONS_TABLE_SQL);
+    const applied = (await c.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => Number(r.version));
+    const todo = pendingMigrations(applied, POSTGRES_MIGRATIONS);
+    for (const m of todo) {
+      await c.query(m.sql);
+      await c.query('INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES ($1, $2, $3)', [m.version, m.name, Date.now()]);
+    }
+    await c.query('COMMIT');
+    if (todo.length > 0) logger.info({ applied: todo.map((m) => m.version) }, 'call records: PostgreSQL migrations applied');
+  } catch (err) {
+    await c.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    c.release();
+  }
+}
+
+/**
+ * The server could not be reached (refused, timed out, not resolvable, starting or shutting down):
+ * worth waiting for. Anything else (bad login, no such database, a newer schema) is a mistake to
+ * report at start-up.
+ */
+export function isUnreachable(err: unknown): boolean {
+  const e = err as { code?: string; errors?: unknown[]; message?: string };
+  if (Array.isArray(e.errors) && e.errors.length > 0) return e.errors.every(isUnreachable);
+  return (
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'EPIPE', '57P01', '57P02', '57P03'].includes(e.code ?? '') ||
+    /timeout exceeded when trying to connect|Connection terminated/i.test(e.message ?? '')
+  );
+}
+
+/**
+ * Opens the pool and migrates. A server that cannot be reached does not stop start-up (calls must
+ * not wait for their records): the backend migrates on first use, and writes wait in the store's
+ * queue until then. Any other failure stops start-up with a `RecordsError` naming the URL.
+ */
 export async function openPostgres(opts: { url: string; logger: Logger; poolMax?: number; connectTimeoutMs?: number }): Promise<PostgresBackend> {
   const where = redactUrl(opts.url);
   const pool = new pg.Pool({
@@ -51,43 +93,46 @@ export async function openPostgres(opts: { url: string; logger: Logger; poolMax?
   });
   // An idle client losing its connection (server restart) must not crash the process.
   pool.on('error', (err) => opts.logger.warn({ err: err.message }, 'call records: PostgreSQL connection lost'));
+  const backend = new PostgresBackend(pool, where, () => migrate(pool, opts.logger));
   try {
-    const c = await pool.connect();
-    try {
-      await c.query('BEGIN');
-      await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
-      await c.query(MIGRATIONS_TABLE_SQL);
-      const applied = (await c.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map((r) => Number(r.version));
-      const todo = pendingMigrations(applied, POSTGRES_MIGRATIONS);
-      for (const m of todo) {
-        await c.query(m.sql);
-        await c.query('INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES ($1, $2, $3)', [m.version, m.name, Date.now()]);
-      }
-      await c.query('COMMIT');
-      if (todo.length > 0) opts.logger.info({ applied: todo.map((m) => m.version) }, 'call records: PostgreSQL migrations applied');
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      c.release();
-    }
+    await backend.ready();
   } catch (err) {
+    if (isUnreachable(err)) {
+      opts.logger.error(
+        { where, err: (err as Error).message },
+        'call records: PostgreSQL unreachable at start-up; records wait in memory until it answers',
+      );
+      return backend;
+    }
     await pool.end().catch(() => undefined);
     throw new RecordsError(where, `call records: cannot use DATABASE_URL=${where}: ${(err as Error).message}`, { cause: err });
   }
-  return new PostgresBackend(pool, where);
+  return backend;
 }
 
 export class PostgresBackend implements RecordsBackend {
   readonly kind = 'postgres' as const;
   roundTrips = 0;
 
+  private migrated: Promise<void> | undefined;
+
   constructor(
     private readonly pool: pg.Pool,
     readonly where: string,
+    private readonly migrate: () => Promise<void>,
   ) {}
 
+  /** Resolves once the schema is migrated (tried again on each use until it is). */
+  ready(): Promise<void> {
+    this.migrated ??= this.migrate().catch((err: unknown) => {
+      this.migrated = undefined;
+      throw err;
+    });
+    return this.migrated;
+  }
+
   private async q<R extends pg.QueryResultRow>(sql: string, params: unknown[]): Promise<pg.QueryResult<R>> {
+    await this.ready();
     this.roundTrips++;
     return this.pool.query<R>(sql, params);
   }

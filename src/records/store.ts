@@ -350,6 +350,11 @@ export class RecordStore {
     await this.backend.close();
   }
 
+  /** After `shutdown()`. */
+  get closed(): boolean {
+    return this.stopped;
+  }
+
   /** Calls with unwritten changes. */
   get unwritten(): number {
     return this.dirty.size + this.inflight.size;
