@@ -2,7 +2,8 @@
  * The dashboard's call detail view in a real headless Chromium (playwright-core) against the real
  * emulator, app and workers, with records in a SQLite file: click a live call and watch its
  * conversation grow, see it end; search the history by number and bot; export CSV. The screenshot
- * of the detail view is docs/images/call-detail.png (docs/operations.md).
+ * goes to test-output/call-detail.png; `UPDATE_SCREENSHOTS=1` writes docs/images/call-detail.png
+ * (docs/operations.md) instead.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -99,8 +100,10 @@ describe('call detail in the dashboard (Chromium)', () => {
     const text = await page.locator('body').innerText();
     expect(text).toContain('4321');
     expect(text).not.toContain('5557654321');
-    mkdirSync('docs/images', { recursive: true });
-    await page.screenshot({ path: 'docs/images/call-detail.png', fullPage: true });
+    // test-output/ always; the picture in the docs with UPDATE_SCREENSHOTS=1.
+    const shot = process.env.UPDATE_SCREENSHOTS === '1' ? 'docs/images/call-detail.png' : 'test-output/call-detail.png';
+    mkdirSync(path.dirname(shot), { recursive: true });
+    await page.screenshot({ path: shot, fullPage: true });
 
     // Search: by the caller's last digits, by bot; another number finds nothing.
     const other = stack.emulator.placeCall({ to: NUMBER, from: '+15550002222', script: [{ waitFor: 'say', match: 'Press 1' }, { hangup: true }] });
