@@ -126,6 +126,14 @@ export const EnvSchema = Type.Object({
   CALL_RECORDS_PATH: Type.String({ default: './data/calls.db', minLength: 1 }),
   /** Store full caller/callee numbers, DTMF digits and transcripts in records (default: masked / left out). */
   CALL_RECORDS_STORE_PII: Type.Boolean({ default: false }),
+  /** PostgreSQL URL for call records (all replicas share it); when set, CALL_RECORDS_PATH is not used. */
+  DATABASE_URL: Type.Optional(Type.String({ minLength: 1 })),
+  /** Delete call records that ended more than this many days ago (0: keep them). */
+  CALL_RECORDS_RETENTION_DAYS: Int(0, 0),
+  /** Calls with unwritten record changes kept in memory while the database is slow or down. */
+  CALL_RECORDS_QUEUE_MAX: Int(10_000, 1),
+  /** This replica's name in call records (reconciliation of calls left open). Default: the host name. */
+  REPLICA_ID: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
   /** When set, GET /dashboard, /ws/events and GET /calls need it (`?token=` or `Authorization: Bearer`). */
   DASHBOARD_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
 
@@ -234,6 +242,11 @@ export interface Config {
     /** A file path, `:memory:`, or undefined when CALL_RECORDS_PATH=off. */
     path: string | undefined;
     storePii: boolean;
+    /** DATABASE_URL (PostgreSQL); never logged (it may hold a password). */
+    databaseUrl: string | undefined;
+    retentionDays: number;
+    queueMax: number;
+    replicaId: string;
   };
   dashboard: {
     /** Never logged. Undefined → the dashboard, its socket and /calls are open. */
@@ -407,7 +420,14 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       model: e.TTS_MODEL,
     },
     llm: e.OPENAI_API_KEY ? { apiKey: e.OPENAI_API_KEY, baseUrl: e.LLM_BASE_URL, model: e.LLM_MODEL, timeoutMs: e.LLM_TIMEOUT_MS } : undefined,
-    records: { path: e.CALL_RECORDS_PATH === 'off' ? undefined : e.CALL_RECORDS_PATH, storePii: e.CALL_RECORDS_STORE_PII },
+    records: {
+      path: e.CALL_RECORDS_PATH === 'off' ? undefined : e.CALL_RECORDS_PATH,
+      storePii: e.CALL_RECORDS_STORE_PII,
+      databaseUrl: e.DATABASE_URL,
+      retentionDays: e.CALL_RECORDS_RETENTION_DAYS,
+      queueMax: e.CALL_RECORDS_QUEUE_MAX,
+      replicaId: e.REPLICA_ID ?? os.hostname(),
+    },
     dashboard: { token: e.DASHBOARD_TOKEN },
     emulator: {
       enabled: emulatorEnabled,

@@ -39,9 +39,9 @@ function wsHandshake(url: string, headers: Record<string, string> = {}): Promise
 describe('dashboard and records configuration', () => {
   it('validates DASHBOARD_TOKEN, CALL_RECORDS_PATH and CALL_RECORDS_STORE_PII', () => {
     expect(loadConfig({}).dashboard.token).toBeUndefined();
-    expect(loadConfig({}).records).toEqual({ path: './data/calls.db', storePii: false });
+    expect(loadConfig({}).records).toEqual({ path: './data/calls.db', storePii: false, retentionDays: 0, queueMax: 10_000, replicaId: expect.any(String) });
     expect(loadConfig({ CALL_RECORDS_PATH: 'off' }).records.path).toBeUndefined();
-    expect(loadConfig({ CALL_RECORDS_PATH: ':memory:', CALL_RECORDS_STORE_PII: 'true' }).records).toEqual({ path: ':memory:', storePii: true });
+    expect(loadConfig({ CALL_RECORDS_PATH: ':memory:', CALL_RECORDS_STORE_PII: 'true' }).records).toMatchObject({ path: ':memory:', storePii: true });
     expect(loadConfig({ DASHBOARD_TOKEN: TOKEN }).dashboard.token).toBe(TOKEN);
     expect(() => loadConfig({ DASHBOARD_TOKEN: 'short' })).toThrow(ConfigError);
     expect(() => loadConfig({ DASHBOARD_TOKEN: 'short' })).toThrow(/DASHBOARD_TOKEN/);

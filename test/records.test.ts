@@ -11,7 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import type { CallRecord } from '../src/dispatch/dispatcher.js';
 import { createLogger } from '../src/logger.js';
-import { openCallRecords, RecordsError, SCHEMA_VERSION } from '../src/records/store.js';
+import { openRecordStore } from '../src/records/open.js';
+import type { SqliteBackend } from '../src/records/sqlite.js';
+import { RecordsError, type RecordStore } from '../src/records/store.js';
 import { createRuntime } from '../src/server/runtime.js';
 import { NUMBER, startStack, type Stack } from './helpers/stack.js';
 
@@ -34,6 +36,10 @@ async function placeCall(stack: Stack, from = CALLER): Promise<CallRecord> {
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+const openStore = (p: string, storePii = false) => openRecordStore({ path: p, storePii, logger: silent, replicaId: 'records-test' });
+/** An ended call as the dispatcher hands it over (the store, not the calls, is under test). */
+const save = (store: RecordStore, r: Omit<CallRecord, 'outcome'> & { outcome: NonNullable<CallRecord['outcome']> }) => store.close({ ...r, events: r.botEvents });
+
 describe('call records across a restart', () => {
   let first: CallRecord;
 
@@ -50,7 +56,7 @@ describe('call records across a restart', () => {
       expect(c.timeline.received).toBe(first.timeline.received);
       expect(c.timeline.connected).toBeGreaterThanOrEqual(c.timeline.received);
       expect(c.durationMs).toBe(first.timeline.ended! - first.timeline.received!);
-      expect(c.botEvents.some((e: { kind: string; value: string }) => e.kind === 'say' && /Hello/.test(e.value))).toBe(true);
+      expect(c.events.some((e: { kind: string; value: string }) => e.kind === 'say' && /Hello/.test(e.value))).toBe(true);
     } finally {
       await stack.close();
     }
@@ -71,11 +77,11 @@ describe('call records across a restart', () => {
     } finally {
       await stack.close();
     }
-    const store = openCallRecords({ path: dbPath, storePii: false, logger: silent });
+    const store = await openStore(dbPath);
     try {
-      expect(store.count()).toBe(2);
+      expect(await store.count()).toBe(2);
     } finally {
-      await store.close();
+      await store.shutdown();
     }
   });
 });
@@ -92,7 +98,7 @@ describe('GET /calls queries', () => {
     outcomes.forEach((outcome, i) => {
       const id = `rec-${i}`;
       ids.push(id);
-      stack.rt.records!.save({
+      save(stack.rt.records!, {
         id,
         callId: `call-${i}`,
         callDomain: 'dom',
@@ -156,7 +162,7 @@ describe('GET /calls queries', () => {
     expect(all.body.calls[0].timeline).toEqual({ received: expect.any(Number), ended: expect.any(Number) });
     expect(all.body.calls[0].durationMs).toBe(500);
     // DTMF digits and transcripts are not kept by default, numbers are masked; what the bot said is kept.
-    expect(all.body.calls[0].botEvents.map((e: { value: string }) => e.value)).toEqual(['Please enter your PIN.', '[not stored]', '[not stored]', '********2222']);
+    expect(all.body.calls[0].events.map((e: { value: string }) => e.value)).toEqual(['Please enter your PIN.', '[not stored]', '[not stored]', '********2222']);
   });
 
   it('keeps numbers, digits and transcripts in the file with CALL_RECORDS_STORE_PII=true, still masked when shown', async () => {
@@ -164,21 +170,21 @@ describe('GET /calls queries', () => {
     const pii = await startStack({ env: { CALL_RECORDS_PATH: p, CALL_RECORDS_STORE_PII: 'true' } });
     try {
       expect(pii.config.records.storePii).toBe(true);
-      pii.rt.records!.save({
+      save(pii.rt.records!, {
         id: 'pii-1', callId: 'pii-call', callDomain: 'dom', from: CALLER, to: NUMBER, sipHeaders: {}, bot: 'default', roomName: 'r', roomUrl: '',
         state: 'ended', timeline: { received: 1, ended: 2 }, outcome: 'completed', botEvents: [{ kind: 'digits', value: '987654', atMs: 1 }],
       });
       const { body } = await getJson(`${pii.url}/calls`);
       expect(body.calls[0].from).toBe('********4321');
-      expect(body.calls[0].botEvents[0].value).toBe('987654');
+      expect(body.calls[0].events[0].value).toBe('987654');
     } finally {
       await pii.close();
     }
-    const store = openCallRecords({ path: p, storePii: false, logger: silent });
+    const store = await openStore(p);
     try {
-      expect(store.list({ limit: 1 })[0]!.from).toBe(CALLER);
+      expect((await store.query({}, { limit: 1 }))[0]!.from).toBe(CALLER);
     } finally {
-      await store.close();
+      await store.shutdown();
     }
   });
 
@@ -215,28 +221,28 @@ describe('GET /calls queries', () => {
 describe('a write that fails is kept and retried', () => {
   it('keeps a record while another connection (another replica) holds the write lock, and writes it once the lock is gone', async () => {
     const p = path.join(dir, 'locked.db');
-    const store = openCallRecords({ path: p, storePii: false, logger: silent });
+    const store = await openStore(p);
     const other = new Database(p, { timeout: 0 });
     try {
       other.exec('BEGIN IMMEDIATE'); // what another replica writing to the same file would hold
-      store.save({
+      save(store, {
         id: 'locked-1', callId: 'locked-call', callDomain: 'd', from: CALLER, to: NUMBER, sipHeaders: {}, bot: 'default', roomName: 'r', roomUrl: '',
         state: 'ended', timeline: { received: 1, ended: 2 }, outcome: 'completed', botEvents: [],
       });
       // The writer thread waits its busy timeout (2 s), then gives the batch back.
       await store.flush();
-      expect(store.writeFailures).toBeGreaterThanOrEqual(1);
+      expect(store.stats().writeFailures).toBeGreaterThanOrEqual(1);
       expect(store.unwritten).toBe(1);
-      expect(store.count()).toBe(0);
+      expect(await store.count()).toBe(0);
       other.exec('COMMIT');
       // Retried a second later.
       await expect.poll(() => store.unwritten, { timeout: 15_000, interval: 100 }).toBe(0);
-      expect(store.list({ limit: 5 }).map((c) => c.id)).toEqual(['locked-1']);
-      expect(store.written).toBe(1);
+      expect((await store.query({}, { limit: 5 })).map((c) => c.id)).toEqual(['locked-1']);
+      expect(store.stats().written).toBe(1);
     } finally {
       if (other.inTransaction) other.exec('ROLLBACK');
       other.close();
-      await store.close();
+      await store.shutdown();
     }
   }, 30_000);
 });
@@ -244,32 +250,33 @@ describe('a write that fails is kept and retried', () => {
 describe('the writer thread', () => {
   it('if it dies, nothing saved is lost: writing goes on from the main thread', async () => {
     const p = path.join(dir, 'writer-lost.db');
-    const store = openCallRecords({ path: p, storePii: false, logger: silent });
+    const store = await openStore(p);
     const rec = (i: number) => ({
       id: `w-${i}`, callId: `w-call-${i}`, callDomain: 'd', from: CALLER, to: NUMBER, sipHeaders: {}, bot: 'default', roomName: 'r', roomUrl: '',
       state: 'ended' as const, timeline: { received: i, ended: i + 1 }, outcome: 'completed' as const, botEvents: [],
     });
     try {
-      store.save(rec(1));
+      save(store, rec(1));
       await store.flush();
-      expect(store.written).toBe(1);
+      expect(store.stats().written).toBe(1);
       // Kill the thread (as an out-of-memory or a native crash in it would), with records on their way.
-      const writer = (store as unknown as { writer: import('node:worker_threads').Worker }).writer;
-      for (let i = 2; i <= 20; i++) store.save(rec(i));
+      const writer = (store.backend as SqliteBackend).writerThread!;
+      expect(writer).toBeDefined();
+      for (let i = 2; i <= 20; i++) save(store, rec(i));
       await new Promise((r) => setImmediate(r));
       await writer.terminate();
-      for (let i = 21; i <= 30; i++) store.save(rec(i));
+      for (let i = 21; i <= 30; i++) save(store, rec(i));
       await store.flush();
       await expect.poll(() => store.unwritten, { timeout: 10_000, interval: 50 }).toBe(0);
-      expect(store.count()).toBe(30);
+      expect(await store.count()).toBe(30);
     } finally {
-      await store.close();
+      await store.shutdown();
     }
-    const again = openCallRecords({ path: p, storePii: false, logger: silent });
+    const again = await openStore(p);
     try {
-      expect(again.list({ limit: 500 }).map((c) => c.id).sort()).toEqual(Array.from({ length: 30 }, (_, i) => `w-${i + 1}`).sort());
+      expect((await again.query({}, { limit: 500 })).map((c) => c.id).sort()).toEqual(Array.from({ length: 30 }, (_, i) => `w-${i + 1}`).sort());
     } finally {
-      await again.close();
+      await again.shutdown();
     }
   });
 });
@@ -301,14 +308,14 @@ describe('bad database files stop start-up with a clear error', () => {
 
   it('a database with damaged pages', async () => {
     const p = path.join(dir, 'damaged.db');
-    const store = openCallRecords({ path: p, storePii: false, logger: silent });
+    const store = await openStore(p);
     for (let i = 0; i < 2000; i++) {
-      store.save({
+      save(store, {
         id: `d-${i}`, callId: `c-${i}`, callDomain: 'd', from: '+15551230000', to: NUMBER, sipHeaders: {}, bot: 'default',
         roomName: 'r', roomUrl: '', state: 'ended', timeline: { received: i, ended: i + 1 }, outcome: 'completed', botEvents: [],
       });
     }
-    await store.close();
+    await store.shutdown();
     const buf = readFileSync(p);
     expect(buf.length).toBeGreaterThan(64 * 1024);
     buf.fill(0x5a, 40_000, 60_000);
@@ -317,33 +324,6 @@ describe('bad database files stop start-up with a clear error', () => {
     expect(err).toBeInstanceOf(RecordsError);
     expect(err.message).toContain(p);
     expect(err.message).toMatch(/corrupt/);
-  });
-
-  it('a version-1 file (no trace_id) is migrated in place: old rows kept, new rows carry their trace id', async () => {
-    const p = path.join(dir, 'v1.db');
-    const v1 = new Database(p);
-    v1.exec(`CREATE TABLE calls (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, call_id TEXT NOT NULL,
-      call_domain TEXT NOT NULL, from_number TEXT NOT NULL, to_number TEXT NOT NULL, bot TEXT NOT NULL, room_name TEXT NOT NULL,
-      outcome TEXT NOT NULL, detail TEXT, received_at_ms INTEGER NOT NULL, ended_at_ms INTEGER NOT NULL, warm_start INTEGER,
-      worker_pid INTEGER, timeline TEXT NOT NULL, bot_events TEXT NOT NULL)`);
-    v1.prepare(`INSERT INTO calls (id, call_id, call_domain, from_number, to_number, bot, room_name, outcome, detail, received_at_ms,
-      ended_at_ms, warm_start, worker_pid, timeline, bot_events) VALUES ('old-1', 'c-old', 'd', 'x', 'y', 'default', 'r', 'completed',
-      NULL, 1, 2, NULL, NULL, '{}', '[]')`).run();
-    v1.pragma('user_version = 1');
-    v1.close();
-    const store = openCallRecords({ path: p, storePii: false, logger: silent });
-    const traceId = 'ab'.repeat(16);
-    store.save({
-      id: 'new-1', callId: 'c-new', callDomain: 'd', from: '+15551230000', to: NUMBER, sipHeaders: {}, bot: 'default',
-      roomName: 'r', roomUrl: '', state: 'ended', timeline: { received: 3, ended: 4 }, outcome: 'completed', botEvents: [], traceId,
-    });
-    await store.flush();
-    const rows = store.list({ limit: 10 });
-    expect(rows.map((r) => [r.id, r.traceId])).toEqual([['new-1', traceId], ['old-1', null]]);
-    await store.close();
-    const after = new Database(p, { readonly: true });
-    expect(after.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
-    after.close();
   });
 
   it("another program's database, and one from a newer patchbay, are left untouched", async () => {

@@ -18,7 +18,9 @@ import { loadRoutes, type Route } from '../dispatch/router.js';
 import { resolveTtsProvider } from '../sdk/tts.js';
 import type { Emulator } from '../emulator/server.js';
 import type { Logger } from '../logger.js';
-import { openCallRecords, type CallRecordStore } from '../records/store.js';
+import { recordDispatcherCalls } from '../records/adapter.js';
+import { openConfiguredRecords } from '../records/open.js';
+import type { RecordStore } from '../records/store.js';
 import { buildApp } from './app.js';
 
 export interface Runtime {
@@ -38,7 +40,7 @@ export interface Runtime {
   emulator: Emulator | undefined;
   pinlessSecrets: string[];
   /** Call records (CALL_RECORDS_PATH); undefined when off. Closed by shutdown(). */
-  records: CallRecordStore | undefined;
+  records: RecordStore | undefined;
   /** The secrets that verify domain webhooks (POST /webhooks/daily). */
   webhookSecrets: string[];
   /** Base URL once listening. */
@@ -81,8 +83,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
   const routes = opts.route ? undefined : loadRoutes({ botsDir: config.bots.dir, defaultBot: config.bots.defaultBot, routesFile: config.bots.routesFile });
   if (routes) logger.info({ routesFile: routes.file, bots: routes.bots }, routes.file ? 'bot routes loaded' : 'no routing file: every call goes to the default bot');
   // Call records open before anything starts: a corrupt or unwritable file is a start-up error naming it.
-  const recordsPath = config.records?.path;
-  const records = recordsPath ? openCallRecords({ path: recordsPath, storePii: config.records.storePii, logger }) : undefined;
+  const records = await openConfiguredRecords(config, logger);
   let emulator = opts.emulator?.instance;
   let apiUrl = config.daily.apiUrl;
   let apiKey = config.daily.apiKey;
@@ -162,8 +163,8 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
   const rooms = createRoomService({ rest: daily, config, logger });
   const dispatcher = new Dispatcher({ config, logger, rooms, pool, route: opts.route ?? routes!.route });
   const reconciler = new Reconciler({ findByRoom: (room) => dispatcher.findByRoom(room), graceMs: config.daily.webhookReconcileGraceMs, logger });
-  // Written off the call path (the store queues and writes on the next tick).
-  if (records) dispatcher.on('transition', (t) => t.to === 'ended' && records.save(t.call.record));
+  // Written off the call path (the store queues; a writer flushes batches).
+  const unrecord = records ? recordDispatcherCalls(records, dispatcher) : undefined;
   const app = await buildApp({ config, logger, dispatcher, reconciler, pool, pinlessSecrets, webhookSecrets, version, records });
 
   const rt: Runtime = {
@@ -205,7 +206,8 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
       reconciler.close();
       rooms.close();
       await browsers?.close();
-      await records?.close();
+      unrecord?.();
+      await records?.shutdown();
       if (ownEmulator) await emulator?.close();
     },
   };

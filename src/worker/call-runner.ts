@@ -122,11 +122,17 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
     if (participant.local) return;
     if (participant.sessionId === callerSessionId) callerLeft('participant-left');
   });
+  // Daily's errors and warnings also go to the call's record (its event log).
+  const report = (kind: 'dialin_error' | 'dialin_warning', value: string) => send({ type: 'bot', patchbayId: call.id, kind, value, atMs: Date.now() });
   on('dialin-error', ({ errorMsg }) => {
     logger.warn({ errorMsg }, 'dialin-error');
+    report('dialin_error', errorMsg);
     if (!connected) ending.end('dialin_error', errorMsg);
   });
-  on('dialin-warning', ({ errorMsg }) => logger.warn({ errorMsg }, 'dialin-warning'));
+  on('dialin-warning', ({ errorMsg }) => {
+    logger.warn({ errorMsg }, 'dialin-warning');
+    report('dialin_warning', errorMsg);
+  });
   on('error', ({ message, fatal, code }) => {
     logger.warn({ err: message, fatal }, 'call client error');
     if (fatal) ending.end(code === 'browser_lost' ? 'browser_lost' : 'bot_removed', message);

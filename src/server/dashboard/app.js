@@ -1,6 +1,7 @@
 // patchbay live dashboard. No build step, no dependencies: served as is from src/server/dashboard/.
 // Data arrives over /ws/events (hello snapshot, then call / ended / stats) and, for older or
-// filtered records, from GET /calls. Everything is put in the page with textContent (no HTML).
+// filtered records, from GET /calls; a clicked call's timeline and event log from GET /calls/:id
+// (polled while the call is live). Everything is put in the page with textContent (no HTML).
 
 const token = new URLSearchParams(location.search).get('token') ?? '';
 
@@ -42,6 +43,11 @@ let recent = []; // views, newest first
 let recordsOn = false;
 let filter = '';
 let nextBefore = null;
+/** The search form's values (number: last digits; from/to: epoch ms), applied with the outcome filter. */
+const search = { number: '', bot: '', from: null, to: null };
+let selected = null; // id of the call shown in the detail view
+let detailTimer = null;
+const auth = () => (token ? { authorization: `Bearer ${token}` } : {});
 
 function fmtMs(ms) {
   if (ms === undefined || ms === null || !Number.isFinite(ms)) return '–';
@@ -98,7 +104,7 @@ function liveRow(v) {
   const stageAt = v.timeline[v.stage] ?? received;
   return el(
     'tr',
-    { 'data-call-id': v.callId, 'data-id': v.id, 'data-stage': v.stage, 'data-state': v.state },
+    { 'data-call-id': v.callId, 'data-id': v.id, 'data-stage': v.stage, 'data-state': v.state, class: v.id === selected ? 'selected' : '' },
     el('td', { class: 'mono', text: v.from }),
     el('td', { text: v.bot }),
     el('td', {}, el('span', { class: `pill state-${v.state}`, text: v.state })),
@@ -114,7 +120,7 @@ function recentRow(v) {
   const dur = t.ended !== undefined && t.received !== undefined ? t.ended - t.received : null;
   return el(
     'tr',
-    { 'data-call-id': v.callId, 'data-id': v.id, 'data-outcome': v.outcome ?? '' },
+    { 'data-call-id': v.callId, 'data-id': v.id, 'data-outcome': v.outcome ?? '', class: v.id === selected ? 'selected' : '' },
     el('td', { class: 'mono', text: t.ended ? fmtTime(t.ended) : '–' }),
     el('td', { class: 'mono', text: v.from }),
     el('td', { text: v.bot }),
@@ -133,7 +139,7 @@ function renderLive() {
 }
 
 function renderRecent() {
-  const shown = recent.filter((v) => !filter || v.outcome === filter);
+  const shown = recent.filter(matches);
   $('recent').tBodies[0].replaceChildren(...shown.map(recentRow));
   $('recent-empty').hidden = shown.length > 0;
   $('older').hidden = !recordsOn || nextBefore === null;
@@ -152,17 +158,145 @@ const fromStored = (c) => ({
   detail: c.detail,
 });
 
-async function loadRecords(append) {
-  const q = new URLSearchParams({ limit: '50' });
+/** Does a call (a view) match the outcome filter and the search? Masked numbers keep their last 4 digits. */
+function matches(v) {
+  if (filter && v.outcome !== filter) return false;
+  if (search.bot && v.bot !== search.bot) return false;
+  const at = v.timeline.received;
+  if (search.from !== null && !(at >= search.from)) return false;
+  if (search.to !== null && !(at < search.to)) return false;
+  if (search.number) {
+    const want = search.number.slice(-4);
+    if (![v.from, v.to].some((n) => (n ?? '').replace(/\D/g, '').endsWith(want))) return false;
+  }
+  return true;
+}
+
+function queryParams() {
+  const q = new URLSearchParams();
   if (filter) q.set('outcome', filter);
-  if (append && nextBefore !== null) q.set('before', String(nextBefore));
-  const res = await fetch(`/calls?${q}`, { headers: token ? { authorization: `Bearer ${token}` } : {}, cache: 'no-store' });
+  if (search.number) q.set('number', search.number);
+  if (search.bot) q.set('bot', search.bot);
+  if (search.from !== null) q.set('from', new Date(search.from).toISOString());
+  if (search.to !== null) q.set('to', new Date(search.to).toISOString());
+  return q;
+}
+
+async function loadRecords(append) {
+  const q = queryParams();
+  q.set('limit', '50');
+  if (append && nextBefore !== null) q.set('cursor', String(nextBefore));
+  const res = await fetch(`/calls?${q}`, { headers: auth(), cache: 'no-store' });
   if (!res.ok) throw new Error(`GET /calls: ${res.status}`);
   const body = await res.json();
   const views = body.calls.map(fromStored);
   recent = append ? recent.concat(views) : views;
-  nextBefore = body.nextBefore;
+  nextBefore = body.nextCursor ?? null;
   renderRecent();
+}
+
+/** Downloads the current filter as CSV or JSON (fetched with the token header, saved from a blob). */
+async function exportRecords(format) {
+  const q = queryParams();
+  q.set('format', format);
+  const res = await fetch(`/calls?${q}`, { headers: auth(), cache: 'no-store' });
+  if (!res.ok) throw new Error(`export: ${res.status}`);
+  const name = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? `calls.${format}`;
+  const url = URL.createObjectURL(await res.blob());
+  const a = el('a', { href: url, download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+// --- call detail ---------------------------------------------------------------------------------
+
+/** How each kind of event shows in the conversation: side, who, text. */
+function bubble(e) {
+  switch (e.kind) {
+    case 'say': return ['bot', 'bot', e.value];
+    case 'play': return ['bot', 'bot (audio)', e.value];
+    case 'transcript': return ['caller', 'caller', e.value];
+    case 'digits': return ['caller', 'caller pressed', e.value];
+    case 'transfer': return ['system', '', `transfer to ${e.value}`];
+    case 'transfer_result': return ['system', '', `transfer: ${e.value}`];
+    case 'hangup': return ['system', '', `bot hung up${e.value ? `: ${e.value}` : ''}`];
+    case 'dialin_error': case 'error': return ['error', e.kind.replace('_', ' '), e.value];
+    case 'dialin_warning': case 'warning': return ['warning', e.kind.replace('_', ' '), e.value];
+    default: return ['system', e.kind, e.value];
+  }
+}
+
+function renderDetail(c, isLive) {
+  const panel = $('detail');
+  panel.hidden = false;
+  panel.dataset.id = c.id;
+  panel.dataset.live = String(isLive);
+  $('detail-title').textContent = `Call ${c.from || '(no number)'} → ${c.bot}`;
+  const status = $('detail-status');
+  status.textContent = isLive ? `live · ${c.state}` : (c.outcome ?? c.state);
+  status.className = `pill ${isLive ? 'state-active' : GOOD.has(c.outcome) ? 'ok' : 'bad'}`;
+  const t0 = c.timeline.received ?? c.receivedAtMs;
+  const facts = [
+    ['caller', c.from], ['called', c.to], ['bot', c.bot], ['state', c.state], ['outcome', c.outcome ?? '–'],
+    ['received', new Date(c.receivedAtMs).toLocaleString()], ['duration', fmtMs(c.durationMs)],
+    ['worker', c.warmStart === null ? '–' : `${c.warmStart ? 'warm' : 'cold'}${c.workerPid ? ` · pid ${c.workerPid}` : ''}`],
+    ['replica', c.replicaId || '–'], ['trace', c.traceId ?? '–'], ['Daily call', c.callId], ['id', c.id], ['detail', c.detail ?? '–'],
+  ];
+  $('detail-facts').replaceChildren(...facts.map(([k, v]) => el('div', {}, el('dt', { text: k }), el('dd', { text: String(v), title: String(v) }))));
+  const stages = Object.entries(c.timeline).filter(([, t]) => Number.isFinite(t)).sort((a, b) => a[1] - b[1]);
+  $('detail-timeline').replaceChildren(
+    ...stages.map(([s, t]) =>
+      el('li', { 'data-stage': s }, el('span', { class: `swatch seg-${s}` }), el('span', { text: label(s) }), el('span', { class: 'at', text: `+${fmtMs(t - t0)}` })),
+    ),
+  );
+  const list = $('detail-events');
+  const stick = list.scrollTop + list.clientHeight >= list.scrollHeight - 4;
+  list.replaceChildren(
+    ...c.events.map((e) => {
+      const [side, who, text] = bubble(e);
+      const li = el('li', { class: `msg ${side}`, 'data-kind': e.kind, title: `+${fmtMs(e.atMs - t0)}` });
+      if (who) li.append(el('span', { class: 'who', text: `${who} · +${fmtMs(e.atMs - t0)}` }));
+      li.append(el('span', { class: 'text', text }));
+      return li;
+    }),
+  );
+  if (stick) list.scrollTop = list.scrollHeight;
+  $('detail-events-empty').hidden = c.events.length > 0;
+  for (const tr of document.querySelectorAll('tr.selected')) tr.classList.remove('selected');
+  for (const tr of document.querySelectorAll(`tr[data-id="${CSS.escape(c.id)}"]`)) tr.classList.add('selected');
+}
+
+async function refreshDetail() {
+  const id = selected;
+  if (!id) return;
+  const res = await fetch(`/calls/${encodeURIComponent(id)}`, { headers: auth(), cache: 'no-store' });
+  if (id !== selected) return;
+  if (res.status === 404 && live.has(id)) {
+    // Admitted a moment ago: not written yet. Look again shortly.
+    clearInterval(detailTimer);
+    detailTimer = setInterval(() => refreshDetail().catch(() => undefined), 1_000);
+    return;
+  }
+  if (!res.ok) throw new Error(`GET /calls/${id}: ${res.status}`);
+  const body = await res.json();
+  renderDetail(body.call, body.live);
+  clearInterval(detailTimer);
+  detailTimer = body.live ? setInterval(() => refreshDetail().catch(() => undefined), 1_000) : null;
+}
+
+function openDetail(id) {
+  selected = id;
+  refreshDetail().catch((err) => console.warn(err));
+}
+
+function closeDetail() {
+  selected = null;
+  clearInterval(detailTimer);
+  detailTimer = null;
+  $('detail').hidden = true;
+  for (const tr of document.querySelectorAll('tr.selected')) tr.classList.remove('selected');
 }
 
 function onMessage(m) {
@@ -186,12 +320,15 @@ function onMessage(m) {
       if (m.call.state === 'ended' || recent.some((v) => v.id === m.call.id)) break;
       live.set(m.call.id, m.call);
       renderLive();
+      if (m.call.id === selected) refreshDetail().catch(() => undefined);
       break;
     case 'ended':
       live.delete(m.call.id);
       recent = [m.call, ...recent.filter((v) => v.id !== m.call.id)].slice(0, 500);
       renderLive();
       renderRecent();
+      // Once more after the end: the record is closed by then (or a moment later).
+      if (m.call.id === selected) setTimeout(() => refreshDetail().catch(() => undefined), 300);
       break;
     case 'stats':
       renderStats(m);
@@ -230,7 +367,7 @@ function setup() {
   const outcomes = [
     'completed', 'caller_hangup', 'caller_hangup_on_hold', 'queue_timeout', 'room_failed', 'join_failed', 'dialin_timeout',
     'forward_failed', 'bot_error', 'bot_load_failed', 'idle_timeout', 'bot_removed', 'max_duration', 'worker_crashed',
-    'worker_memory', 'shutdown', 'dialin_error',
+    'worker_memory', 'shutdown', 'dialin_error', 'interrupted', 'replica_lost',
   ];
   for (const o of outcomes) select.append(el('option', { value: o, text: o }));
   select.addEventListener('change', () => {
@@ -239,6 +376,37 @@ function setup() {
     else renderRecent();
   });
   $('older').addEventListener('click', () => loadRecords(true).catch(() => undefined));
+  const form = $('search');
+  const readSearch = () => {
+    const time = (id) => {
+      const v = $(id).value;
+      const ms = v ? new Date(v).getTime() : NaN;
+      return Number.isFinite(ms) ? ms : null;
+    };
+    search.number = $('search-number').value.replace(/\D/g, '').slice(-15);
+    search.bot = $('search-bot').value.trim();
+    search.from = time('search-from');
+    search.to = time('search-to');
+  };
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    readSearch();
+    if (recordsOn) loadRecords(false).catch(() => renderRecent());
+    else renderRecent();
+  });
+  $('search-clear').addEventListener('click', () => {
+    form.reset();
+    form.requestSubmit();
+  });
+  $('export-csv').addEventListener('click', () => exportRecords('csv').catch((err) => console.warn(err)));
+  $('export-json').addEventListener('click', () => exportRecords('json').catch((err) => console.warn(err)));
+  const onRowClick = (e) => {
+    const tr = e.target.closest('tr[data-id]');
+    if (tr) openDetail(tr.dataset.id);
+  };
+  $('live').tBodies[0].addEventListener('click', onRowClick);
+  $('recent').tBodies[0].addEventListener('click', onRowClick);
+  $('detail-close').addEventListener('click', closeDetail);
   const legend = $('legend');
   for (const [s, name] of STAGES.slice(1)) legend.append(el('span', { class: 'key' }, el('span', { class: `swatch seg-${s}` }), name));
   legend.append(el('span', { class: 'key' }, el('span', { class: 'swatch seg-running' }), 'now'));

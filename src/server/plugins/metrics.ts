@@ -47,6 +47,7 @@ export function createMetrics(read: {
   dispatcher: AppDeps['dispatcher'];
   pool: AppDeps['pool'];
   version: string;
+  records?: AppDeps['records'];
 }): PatchbayMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -109,6 +110,28 @@ export function createMetrics(read: {
       this.set(read.dispatcher.isDraining ? 1 : 0);
     },
   });
+  const records = read.records;
+  if (records) {
+    new Gauge({
+      name: 'patchbay_records_queue_depth',
+      help: 'Calls whose record changes wait in memory to be written (grows while the database is slow or down).',
+      registers: [registry],
+      collect() {
+        this.set(records.stats().queueDepth);
+      },
+    });
+    let dropped = 0;
+    new Counter({
+      name: 'patchbay_records_dropped_total',
+      help: 'Call records dropped because the memory queue was full (the database was down for too long).',
+      registers: [registry],
+      collect() {
+        const now = records.stats().dropped;
+        if (now > dropped) this.inc(now - dropped);
+        dropped = now;
+      },
+    });
+  }
   new Gauge({
     name: 'patchbay_info',
     help: 'Always 1; the version as a label.',
@@ -187,7 +210,7 @@ export function createMetrics(read: {
 }
 
 const metricsPluginImpl: FastifyPluginAsync<AppDeps> = async (app, deps) => {
-  const m = createMetrics({ dispatcher: deps.dispatcher, pool: deps.pool, version: deps.version });
+  const m = createMetrics({ dispatcher: deps.dispatcher, pool: deps.pool, version: deps.version, records: deps.records });
   app.decorate('metrics', m.registry);
 
   const onChanged = (c: Call) => m.observeCall(c.record);

@@ -1,23 +1,35 @@
 /**
- * GET /calls?limit=&outcome=&before= — stored call records, newest first (see docs/dashboard.md).
+ * Stored call records (docs/dashboard.md, docs/operations.md):
  *
- *   limit    1..500, default 50
- *   outcome  one of the outcomes in src/dispatch/outcome.ts
- *   before   a `seq` (the previous page's `nextBefore`): only older records
+ *   GET /calls?number=&bot=&outcome=&from=&to=&limit=&cursor=&format=
+ *     number   last digits of the caller's or callee's number (1..15 digits; the last 4 when numbers are masked)
+ *     bot      a bot name
+ *     outcome  an outcome (src/dispatch/outcome.ts, or `interrupted` / `replica_lost`)
+ *     from,to  ISO 8601 times: calls received from (inclusive) … to (exclusive)
+ *     limit    1..500, default 50
+ *     cursor   the previous page's `nextCursor` (`before` is the older name of it)
+ *     format   csv | json: the whole filter (up to 10 000 calls) as a download
+ *   GET /calls/:id   one call with its timeline and event log (a live call as it is now)
  *
- * Numbers are always shown masked, whatever the database holds. Needs DASHBOARD_TOKEN when it is set.
+ * Newest first. Numbers are always shown masked, whatever the database holds. Needs DASHBOARD_TOKEN when it is set.
  */
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { OUTCOMES, isOutcome, type Outcome } from '../../core/outcome.js';
+import { OUTCOMES, isOutcome } from '../../core/outcome.js';
 import { maskNumber } from '../../logger.js';
+import { toCsv } from '../../records/csv.js';
 import { MAX_LIST_LIMIT, type StoredCall } from '../../records/store.js';
+import { RECORD_ONLY_OUTCOMES, type CallFilter, type RecordOutcome } from '../../records/types.js';
 import type { AppDeps } from '../deps.js';
 import { dashboardAuth } from './dashboard-auth.js';
 
 const DEFAULT_LIMIT = 50;
+const EXPORT_MAX = 10_000;
+const ALL_OUTCOMES: readonly string[] = [...OUTCOMES, ...RECORD_ONLY_OUTCOMES];
+const PARAMS = ['number', 'bot', 'outcome', 'from', 'to', 'limit', 'cursor', 'before', 'format'];
 const ErrorBody = Type.Object({ error: Type.String(), message: Type.String() });
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 
 export const StoredCallSchema = Type.Object({
   seq: Type.Integer(),
@@ -28,16 +40,18 @@ export const StoredCallSchema = Type.Object({
   to: Type.String(),
   bot: Type.String(),
   roomName: Type.String(),
-  outcome: Type.String(),
-  detail: Type.Union([Type.String(), Type.Null()]),
+  state: Type.String(),
+  outcome: Nullable(Type.String()),
+  detail: Nullable(Type.String()),
   receivedAtMs: Type.Integer(),
-  endedAtMs: Type.Integer(),
+  endedAtMs: Nullable(Type.Integer()),
   durationMs: Type.Integer(),
-  warmStart: Type.Union([Type.Boolean(), Type.Null()]),
-  workerPid: Type.Union([Type.Integer(), Type.Null()]),
+  warmStart: Nullable(Type.Boolean()),
+  workerPid: Nullable(Type.Integer()),
+  replicaId: Type.String(),
+  traceId: Nullable(Type.String()),
   timeline: Type.Record(Type.String(), Type.Number()),
-  botEvents: Type.Array(Type.Object({ kind: Type.String(), value: Type.String(), atMs: Type.Number() })),
-  traceId: Type.Union([Type.String(), Type.Null()]),
+  events: Type.Array(Type.Object({ kind: Type.String(), value: Type.String(), atMs: Type.Number() })),
 });
 
 /** A stored call as shown to people: numbers masked. */
@@ -45,26 +59,56 @@ export function showCall(c: StoredCall): StoredCall {
   return { ...c, from: maskNumber(c.from) ?? '', to: maskNumber(c.to) ?? '' };
 }
 
+const Query = Type.Object(
+  {
+    number: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })),
+    bot: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    outcome: Type.Optional(Type.String({ maxLength: 64 })),
+    from: Type.Optional(Type.String({ maxLength: 40 })),
+    to: Type.Optional(Type.String({ maxLength: 40 })),
+    limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,6}$' })),
+    cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })),
+    before: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })),
+    format: Type.Optional(Type.Union([Type.Literal('csv'), Type.Literal('json')])),
+    token: Type.Optional(Type.String({ maxLength: 512 })),
+  },
+  { additionalProperties: false },
+);
+
+type ValidationError = Error & { validation?: Array<{ instancePath?: string; message?: string; params?: Record<string, unknown> }> };
+
+function validationMessage(err: unknown): string {
+  const first = (err as ValidationError).validation?.[0];
+  const extra = first?.params?.additionalProperty;
+  const field = extra ? String(extra) : (first?.instancePath ?? '').replace(/^\//, '');
+  return extra ? `unknown query parameter "${field}" (allowed: ${PARAMS.join(', ')})` : `query parameter "${field}" ${first?.message ?? 'is invalid'}`;
+}
+
+/** An ISO 8601 time (a date, or a date and time) → epoch ms. */
+function parseTime(s: string): number | undefined {
+  if (!/^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(s)) return undefined;
+  const ms = Date.parse(s);
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
 export const callsRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const auth = dashboardAuth(deps.config.dashboard.token);
+  const refuse = (req: FastifyRequest, reply: FastifyReply, message: string) => {
+    req.log.warn({ path: req.routeOptions.url, status: 400, err: message }, 'request refused');
+    return reply.code(400).send({ error: 'invalid_query', message });
+  };
+  const off = (reply: FastifyReply) =>
+    reply.code(404).send({ error: 'records_off', message: 'call records are off (CALL_RECORDS_PATH=off and no DATABASE_URL)' });
 
   app.get(
     '/calls',
     {
       // Query strings are strings (the app does not coerce types): shapes here, ranges below.
       schema: {
-        querystring: Type.Object(
-          {
-            limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,6}$' })),
-            outcome: Type.Optional(Type.String({ maxLength: 64 })),
-            before: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })),
-            token: Type.Optional(Type.String({ maxLength: 512 })),
-          },
-          { additionalProperties: false },
-        ),
+        querystring: Query,
         response: {
-          200: Type.Object({ calls: Type.Array(StoredCallSchema), nextBefore: Type.Union([Type.Integer(), Type.Null()]) }),
+          200: Type.Object({ calls: Type.Array(StoredCallSchema), nextCursor: Nullable(Type.String()), nextBefore: Nullable(Type.Integer()) }),
           400: ErrorBody,
           401: ErrorBody,
           404: ErrorBody,
@@ -74,32 +118,71 @@ export const callsRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) =>
       onRequest: auth.hook,
     },
     async (req, reply) => {
-      const refuse = (message: string) => {
-        req.log.warn({ path: '/calls', status: 400, err: message }, 'request refused');
-        return reply.code(400).send({ error: 'invalid_query', message });
-      };
-      if (req.validationError) {
-        const v = req.validationError as Error & { validation?: Array<{ instancePath?: string; message?: string; params?: Record<string, unknown> }> };
-        const first = v.validation?.[0];
-        const extra = first?.params?.additionalProperty;
-        const field = extra ? String(extra) : (first?.instancePath ?? '').replace(/^\//, '');
-        return refuse(extra ? `unknown query parameter "${field}" (allowed: limit, outcome, before)` : `query parameter "${field}" ${first?.message ?? 'is invalid'}`);
-      }
+      if (req.validationError) return refuse(req, reply, validationMessage(req.validationError));
       const q = req.query;
       const limit = q.limit === undefined ? DEFAULT_LIMIT : Number(q.limit);
-      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) return refuse(`limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
-      if (q.outcome !== undefined && !isOutcome(q.outcome)) return refuse(`outcome must be one of: ${OUTCOMES.join(', ')}`);
-      const before = q.before === undefined ? undefined : Number(q.before);
-      if (before !== undefined && before < 1) return refuse('before must be a positive integer (a seq from a previous page)');
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) return refuse(req, reply, `limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
+      if (q.outcome !== undefined && !isOutcome(q.outcome) && !ALL_OUTCOMES.includes(q.outcome)) {
+        return refuse(req, reply, `outcome must be one of: ${ALL_OUTCOMES.join(', ')}`);
+      }
+      const cursorText = q.cursor ?? q.before;
+      const cursor = cursorText === undefined ? undefined : Number(cursorText);
+      if (cursor !== undefined && cursor < 1) return refuse(req, reply, 'before must be a positive integer (a seq from a previous page)');
+      const fromMs = q.from === undefined ? undefined : parseTime(q.from);
+      if (q.from !== undefined && fromMs === undefined) return refuse(req, reply, 'from must be an ISO 8601 time, e.g. 2026-12-01T17:00:00Z');
+      const toMs = q.to === undefined ? undefined : parseTime(q.to);
+      if (q.to !== undefined && toMs === undefined) return refuse(req, reply, 'to must be an ISO 8601 time, e.g. 2026-12-01T18:00:00Z');
       const store = deps.records;
-      if (!store) return reply.code(404).send({ error: 'records_off', message: 'call records are off (CALL_RECORDS_PATH=off)' });
-      // Records still queued for writing are not lost, just not visible yet: write them first.
-      await store.flush();
-      const calls = store
-        .list({ limit, ...(q.outcome !== undefined ? { outcome: q.outcome as Outcome } : {}), ...(before !== undefined ? { before } : {}) })
-        .map(showCall);
+      if (!store) return off(reply);
+      const filter: CallFilter = {
+        // Masked numbers keep their last 4 digits: a longer search matches on those.
+        ...(q.number !== undefined ? { number: store.storePii ? q.number : q.number.slice(-4) } : {}),
+        ...(q.bot !== undefined ? { bot: q.bot } : {}),
+        ...(q.outcome !== undefined ? { outcome: q.outcome as RecordOutcome } : {}),
+        ...(fromMs !== undefined ? { fromMs } : {}),
+        ...(toMs !== undefined ? { toMs } : {}),
+      };
+      if (q.format !== undefined) {
+        const all: StoredCall[] = [];
+        let next = cursor;
+        while (all.length < EXPORT_MAX) {
+          const page = await store.query(filter, { limit: MAX_LIST_LIMIT, ...(next !== undefined ? { cursor: next } : {}) });
+          all.push(...page.map(showCall));
+          if (page.length < MAX_LIST_LIMIT) break;
+          next = page.at(-1)!.seq;
+        }
+        const name = `calls-${new Date().toISOString().replace(/[:.]/g, '-')}.${q.format}`;
+        reply.headers({ 'content-disposition': `attachment; filename="${name}"`, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+        if (all.length >= EXPORT_MAX) reply.header('x-export-truncated', String(EXPORT_MAX));
+        // Sent as text: the 200 schema above is the page's, not the export's.
+        const body = q.format === 'csv' ? toCsv(all) : JSON.stringify({ calls: all });
+        return reply.type(q.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/json; charset=utf-8').serializer((p: unknown) => p as string).send(body as never);
+      }
+      const calls = (await store.query(filter, { limit, ...(cursor !== undefined ? { cursor } : {}) })).map(showCall);
       const last = calls.at(-1);
-      return { calls, nextBefore: calls.length === limit && last ? last.seq : null };
+      const more = calls.length === limit && last ? last.seq : null;
+      return { calls, nextCursor: more === null ? null : String(more), nextBefore: more };
+    },
+  );
+
+  app.get(
+    '/calls/:id',
+    {
+      schema: {
+        params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:-]+$' }) }),
+        querystring: Type.Object({ token: Type.Optional(Type.String({ maxLength: 512 })) }, { additionalProperties: false }),
+        response: { 200: Type.Object({ call: StoredCallSchema, live: Type.Boolean() }), 400: ErrorBody, 401: ErrorBody, 404: ErrorBody },
+      },
+      attachValidation: true,
+      onRequest: auth.hook,
+    },
+    async (req, reply) => {
+      if (req.validationError) return refuse(req, reply, `not a call id: ${validationMessage(req.validationError)}`);
+      const store = deps.records;
+      if (!store) return off(reply);
+      const call = await store.get(req.params.id);
+      if (!call) return reply.code(404).send({ error: 'not_found', message: `no call record ${req.params.id}` });
+      return { call: showCall(call), live: call.endedAtMs === null };
     },
   );
 };

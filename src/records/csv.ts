@@ -1,0 +1,34 @@
+/**
+ * CSV export of stored calls (RFC 4180): fields with commas, quotes, CR or LF are quoted, quotes
+ * doubled; a field that a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`,
+ * tab or CR) is prefixed with `'` so it is shown as text.
+ */
+import type { StoredCall } from './types.js';
+
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+export function csvField(v: unknown): string {
+  let s = v === null || v === undefined ? '' : typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v);
+  if (FORMULA_START.test(s)) s = `'${s}`;
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export const CSV_COLUMNS = [
+  'id', 'callId', 'callDomain', 'from', 'to', 'bot', 'roomName', 'state', 'outcome', 'detail', 'receivedAt', 'endedAt', 'durationMs',
+  'warmStart', 'workerPid', 'replicaId', 'traceId', 'timeline', 'events',
+] as const;
+
+const iso = (ms: number | null) => (ms === null ? '' : new Date(ms).toISOString());
+
+export function csvRow(c: StoredCall): string {
+  const values: Record<(typeof CSV_COLUMNS)[number], unknown> = {
+    ...c,
+    receivedAt: iso(c.receivedAtMs),
+    endedAt: iso(c.endedAtMs),
+  };
+  return CSV_COLUMNS.map((k) => csvField(values[k])).join(',');
+}
+
+export function toCsv(calls: StoredCall[]): string {
+  return [CSV_COLUMNS.join(','), ...calls.map(csvRow)].join('\r\n') + '\r\n';
+}

@@ -1,0 +1,88 @@
+/**
+ * A record as a database row (both dialects), and back. Rows are full snapshots: writing one is an
+ * upsert that is idempotent and never reopens a closed call (see the `WHERE ended_at_ms IS NULL`).
+ */
+import type { RecordEvent, RecordOutcome, StoredCall } from './types.js';
+
+/** A row as written (SQLite parameters; PostgreSQL reads the same object from JSON). */
+export interface CallRow {
+  id: string;
+  call_id: string;
+  call_domain: string;
+  from_number: string;
+  to_number: string;
+  from_digits: string;
+  to_digits: string;
+  bot: string;
+  room_name: string;
+  state: string;
+  outcome: string | null;
+  detail: string | null;
+  received_at_ms: number;
+  ended_at_ms: number | null;
+  updated_at_ms: number;
+  /** 1, 0 or null. */
+  warm_start: number | null;
+  worker_pid: number | null;
+  replica_id: string;
+  trace_id: string | null;
+  /** JSON text. */
+  timeline: string;
+  /** JSON text. */
+  events: string;
+}
+
+/** A row as read: SQLite gives JSON text and 0/1, PostgreSQL objects, booleans and BIGINT strings. */
+export interface CallRowOut extends Omit<CallRow, 'timeline' | 'events' | 'warm_start' | 'received_at_ms' | 'ended_at_ms' | 'updated_at_ms'> {
+  seq: number | string;
+  received_at_ms: number | string;
+  ended_at_ms: number | string | null;
+  updated_at_ms: number | string;
+  warm_start: number | boolean | null;
+  timeline: string | Record<string, number>;
+  events: string | RecordEvent[];
+}
+
+export const ROW_FIELDS = [
+  'id', 'call_id', 'call_domain', 'from_number', 'to_number', 'from_digits', 'to_digits', 'bot', 'room_name', 'state', 'outcome',
+  'detail', 'received_at_ms', 'ended_at_ms', 'updated_at_ms', 'warm_start', 'worker_pid', 'replica_id', 'trace_id', 'timeline', 'events',
+] as const satisfies ReadonlyArray<keyof CallRow>;
+
+export const SELECT_COLUMNS = `seq, ${ROW_FIELDS.join(', ')}`;
+
+function json<T>(v: unknown, fallback: T): T {
+  if (typeof v !== 'string') return (v ?? fallback) as T;
+  try {
+    return JSON.parse(v) as T;
+  } catch {
+    return fallback;
+  }
+}
+
+export function fromRow(r: CallRowOut): StoredCall {
+  const received = Number(r.received_at_ms);
+  const ended = r.ended_at_ms === null ? null : Number(r.ended_at_ms);
+  const updated = Number(r.updated_at_ms);
+  return {
+    seq: Number(r.seq),
+    id: r.id,
+    callId: r.call_id,
+    callDomain: r.call_domain,
+    from: r.from_number,
+    to: r.to_number,
+    bot: r.bot,
+    roomName: r.room_name,
+    state: r.state,
+    outcome: (r.outcome as RecordOutcome | null) ?? null,
+    detail: r.detail,
+    receivedAtMs: received,
+    endedAtMs: ended,
+    durationMs: Math.max(0, (ended ?? updated) - received),
+    warmStart: r.warm_start === null ? null : r.warm_start === true || r.warm_start === 1,
+    workerPid: r.worker_pid,
+    replicaId: r.replica_id,
+    traceId: r.trace_id,
+    timeline: json(r.timeline, {}),
+    events: json(r.events, []),
+  };
+}

@@ -1,0 +1,56 @@
+/**
+ * The SQLite write statements, on one better-sqlite3 connection. Used by the writer thread
+ * (sqlite-writer.ts) and, for ':memory:' databases or when that thread is gone, in-process.
+ */
+import Database from 'better-sqlite3';
+import { ROW_FIELDS, type CallRow } from './rows.js';
+
+const UPSERT = `INSERT INTO calls (${ROW_FIELDS.join(', ')}) VALUES (${ROW_FIELDS.map((f) => `@${f}`).join(', ')})
+ON CONFLICT (id) DO UPDATE SET ${ROW_FIELDS.filter((f) => f !== 'id').map((f) => `${f} = excluded.${f}`).join(', ')}
+WHERE calls.ended_at_ms IS NULL`;
+
+const CLOSE_OPEN = `UPDATE calls SET state = 'ended', outcome = @outcome, detail = @detail, ended_at_ms = @now, updated_at_ms = @now,
+  timeline = json_set(timeline, '$.ended', @now)
+WHERE ended_at_ms IS NULL AND replica_id = @replica AND received_at_ms < @before`;
+
+const PRUNE = `DELETE FROM calls WHERE seq IN (SELECT seq FROM calls WHERE ended_at_ms IS NOT NULL AND ended_at_ms < @cutoff LIMIT @limit)`;
+
+export type WriteRequest =
+  | { op: 'write'; rows: CallRow[] }
+  | { op: 'closeOpen'; replica: string; outcome: string; detail: string; now: number; before: number }
+  | { op: 'prune'; cutoff: number; limit: number };
+
+export class SqliteWriteConnection {
+  private readonly upsert: Database.Statement;
+  private readonly closeOpen: Database.Statement;
+  private readonly prune: Database.Statement;
+  private readonly writeAll: (rows: CallRow[]) => void;
+
+  constructor(readonly db: Database.Database) {
+    this.upsert = db.prepare(UPSERT);
+    this.closeOpen = db.prepare(CLOSE_OPEN);
+    this.prune = db.prepare(PRUNE);
+    this.writeAll = db.transaction((rows: CallRow[]) => {
+      for (const r of rows) this.upsert.run(r);
+    });
+  }
+
+  static open(file: string): SqliteWriteConnection {
+    const db = new Database(file, { timeout: 2_000 });
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    return new SqliteWriteConnection(db);
+  }
+
+  /** Runs one request; answers the number of rows it changed. Throws what SQLite throws. */
+  run(req: WriteRequest): number {
+    if (req.op === 'write') {
+      this.writeAll(req.rows);
+      return req.rows.length;
+    }
+    if (req.op === 'closeOpen') {
+      return this.closeOpen.run({ replica: req.replica, outcome: req.outcome, detail: req.detail, now: req.now, before: req.before }).changes;
+    }
+    return this.prune.run({ cutoff: req.cutoff, limit: req.limit }).changes;
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * The SQLite writer thread: its own connection to the same file, so inserts, commits and WAL
+ * checkpoints (the fsyncs) never stall the event loop that answers webhooks. A real module that
+ * tsc checks; started by sqlite.ts as `sqlite-writer.js` (compiled) or `.ts` (through tsx).
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { SqliteWriteConnection, type WriteRequest } from './sqlite-conn.js';
+
+export type ToWriter = { type: 'run'; seq: number; req: WriteRequest } | { type: 'close' };
+export type FromWriter =
+  | { type: 'ready' }
+  | { type: 'closed' }
+  | { type: 'done'; seq: number; changes: number; tookMs: number }
+  | { type: 'error'; seq: number; message: string; code?: string }
+  | { type: 'fatal'; message: string };
+
+export interface WriterData {
+  path: string;
+}
+
+const port = parentPort;
+if (port) {
+  const send = (m: FromWriter) => port.postMessage(m);
+  let conn: SqliteWriteConnection | undefined;
+  try {
+    conn = SqliteWriteConnection.open((workerData as WriterData).path);
+    send({ type: 'ready' });
+  } catch (err) {
+    send({ type: 'fatal', message: (err as Error).message });
+  }
+  port.on('message', (m: ToWriter) => {
+    if (m.type === 'close') {
+      conn?.db.close();
+      send({ type: 'closed' });
+      port.close();
+      return;
+    }
+    const t0 = performance.now();
+    try {
+      if (!conn) throw new Error('the writer has no database connection');
+      const changes = conn.run(m.req);
+      send({ type: 'done', seq: m.seq, changes, tookMs: performance.now() - t0 });
+    } catch (err) {
+      const e = err as Error & { code?: string };
+      send({ type: 'error', seq: m.seq, message: e.message, ...(e.code ? { code: e.code } : {}) });
+    }
+  });
+}
