@@ -32,6 +32,24 @@ export const EnvSchema = Type.Object({
    * comma-separated proxy addresses / CIDRs.
    */
   TRUST_PROXY: Type.String({ default: 'loopback,linklocal,uniquelocal', minLength: 1 }),
+  /** Refused (401/429) webhook requests are logged as one summary line per source per this interval. */
+  AUTH_FAILURE_LOG_INTERVAL_MS: Int(60_000, 100),
+
+  // HTTP server: timeouts and connection caps (docs/operations.md, "Connections and timeouts")
+  /** A client has this long to send its request headers. */
+  HTTP_HEADERS_TIMEOUT_MS: Int(5_000, 100),
+  /** … and this long for the whole request (headers and body); then 408 and the socket is closed. */
+  HTTP_REQUEST_TIMEOUT_MS: Int(10_000, 100),
+  /** An idle keep-alive socket is closed after this long. */
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: Int(5_000, 100),
+  /** A socket with no traffic either way (e.g. a client that stops reading its answer) is closed after this long. */
+  HTTP_SOCKET_TIMEOUT_MS: Int(30_000, 100),
+  /** Open sockets overall; 0 derives it from the descriptor limit (soft RLIMIT_NOFILE − 256, at most 10 000). */
+  HTTP_MAX_CONNECTIONS: Int(0, 0),
+  /** Open sockets per peer address (0: no cap). Behind a load balancer every socket has its address: raise it. */
+  HTTP_MAX_CONNECTIONS_PER_SOURCE: Int(256, 0),
+  /** Sockets kept for POST /dialin, POST /webhooks/daily and GET /health/* when the others fill up. */
+  HTTP_PRIORITY_RESERVE: Int(64, 0),
 
   // Daily
   DAILY_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
@@ -103,6 +121,13 @@ export const EnvSchema = Type.Object({
   CALL_RECORDS_STORE_PII: Type.Boolean({ default: false }),
   /** When set, GET /dashboard, /ws/events and GET /calls need it (`?token=` or `Authorization: Bearer`). */
   DASHBOARD_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
+  /**
+   * Host names (comma-separated, optional :port) the dashboard, its socket and /calls answer to
+   * besides localhost, 127.0.0.1, [::1] and HOST. Setting it also opens them to non-loopback peers.
+   */
+  DASHBOARD_ALLOWED_HOSTS: Type.Optional(Type.String({ minLength: 1 })),
+  /** Dashboard sockets per source address (of 64 in all). */
+  DASHBOARD_MAX_CLIENTS_PER_SOURCE: Int(8, 1),
 
   // Embedded emulator (used when DAILY_API_KEY is unset)
   EMULATOR_HOST: Type.String({ default: '127.0.0.1' }),
@@ -122,7 +147,18 @@ export interface Config {
   /** LOG_MASK_NUMBERS: phone numbers in log lines keep their last 4 digits only. */
   logMaskNumbers: boolean;
   /** Per-IP limit on failed signature / auth attempts (401s) to /dialin and /webhooks/daily; signed requests are never limited. */
-  authFailures: { limit: number; windowMs: number };
+  authFailures: { limit: number; windowMs: number; logIntervalMs: number };
+  /** Timeouts and connection caps of the HTTP server (plugins/connection-guard.ts). */
+  http: {
+    headersTimeoutMs: number;
+    requestTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+    socketTimeoutMs: number;
+    /** 0: derived from the descriptor limit. */
+    maxConnections: number;
+    maxConnectionsPerSource: number;
+    priorityReserve: number;
+  };
   /** TRUST_PROXY, as Fastify's `trustProxy` takes it. */
   trustProxy: boolean | number | string;
   daily: {
@@ -191,6 +227,9 @@ export interface Config {
   dashboard: {
     /** Never logged. Undefined → the dashboard, its socket and /calls are open. */
     token: string | undefined;
+    /** DASHBOARD_ALLOWED_HOSTS, lower-cased; empty: loopback names and HOST only. */
+    allowedHosts: string[];
+    maxClientsPerSource: number;
   };
   emulator: {
     enabled: boolean;
@@ -283,7 +322,16 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
     logMaskNumbers: e.LOG_MASK_NUMBERS,
-    authFailures: { limit: e.AUTH_FAILURE_LIMIT, windowMs: e.AUTH_FAILURE_WINDOW_MS },
+    authFailures: { limit: e.AUTH_FAILURE_LIMIT, windowMs: e.AUTH_FAILURE_WINDOW_MS, logIntervalMs: e.AUTH_FAILURE_LOG_INTERVAL_MS },
+    http: {
+      headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: Math.max(e.HTTP_REQUEST_TIMEOUT_MS, e.HTTP_HEADERS_TIMEOUT_MS),
+      keepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+      socketTimeoutMs: e.HTTP_SOCKET_TIMEOUT_MS,
+      maxConnections: e.HTTP_MAX_CONNECTIONS,
+      maxConnectionsPerSource: e.HTTP_MAX_CONNECTIONS_PER_SOURCE,
+      priorityReserve: e.HTTP_PRIORITY_RESERVE,
+    },
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     daily: {
       apiKey: e.DAILY_API_KEY,
@@ -337,7 +385,11 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     },
     llm: e.OPENAI_API_KEY ? { apiKey: e.OPENAI_API_KEY, baseUrl: e.LLM_BASE_URL, model: e.LLM_MODEL, timeoutMs: e.LLM_TIMEOUT_MS } : undefined,
     records: { path: e.CALL_RECORDS_PATH === 'off' ? undefined : e.CALL_RECORDS_PATH, storePii: e.CALL_RECORDS_STORE_PII },
-    dashboard: { token: e.DASHBOARD_TOKEN },
+    dashboard: {
+      token: e.DASHBOARD_TOKEN,
+      allowedHosts: (e.DASHBOARD_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter((h) => h.length > 0),
+      maxClientsPerSource: e.DASHBOARD_MAX_CLIENTS_PER_SOURCE,
+    },
     emulator: {
       enabled: emulatorEnabled,
       host: e.EMULATOR_HOST,

@@ -23,11 +23,16 @@ import { dashboardRoutes } from './routes/dashboard.js';
 import { dialinRoutes } from './routes/dialin.js';
 import { healthRoutes } from './routes/health.js';
 import { authFailuresPlugin } from './plugins/auth-failures.js';
+import { guardConnections, type ConnectionGuardStats } from './plugins/connection-guard.js';
 import { metricsPlugin } from './plugins/metrics.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     rawBody: Buffer | undefined;
+  }
+  interface FastifyInstance {
+    /** Accept-time connection accounting (plugins/connection-guard.ts). */
+    connections: { stats(): ConnectionGuardStats };
   }
 }
 
@@ -52,6 +57,7 @@ function trustProxyOption(v: Config['trustProxy'] | undefined): boolean | string
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const http = deps.config.http;
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     // Our routes log what matters (one line per refusal, one per admitted call); no per-request noise.
@@ -61,7 +67,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // TRUST_PROXY (default true: the client-most X-Forwarded-For address; forgeable without a proxy that overwrites it).
     trustProxy: trustProxyOption(deps.config.trustProxy),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    // No socket held forever (docs/operations.md, "Connections and timeouts"): Daily answers in milliseconds.
+    requestTimeout: http.requestTimeoutMs,
+    keepAliveTimeout: http.keepAliveTimeoutMs,
+    connectionTimeout: http.socketTimeoutMs,
+    // Node checks the header and request timeouts on this interval (default 30 s).
+    http: { headersTimeout: http.headersTimeoutMs, connectionsCheckingInterval: Math.min(1_000, http.headersTimeoutMs) },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.server.headersTimeout = http.headersTimeoutMs;
+  const guard = guardConnections(
+    app.server,
+    { max: http.maxConnections, maxPerSource: http.maxConnectionsPerSource, reserve: http.priorityReserve, logIntervalMs: deps.config.authFailures.logIntervalMs },
+    deps.logger.child({ component: 'connections' }),
+  );
+  app.decorate('connections', guard);
+  app.addHook('onClose', async () => guard.stop());
 
   app.decorateRequest('rawBody', undefined);
   // JSON only: anything else is 415 before any handler runs.
