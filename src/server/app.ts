@@ -15,7 +15,7 @@ import sjson from 'secure-json-parse';
 import type { Config } from '../config.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { WorkerPool } from '../dispatch/pool.js';
-import type { Logger } from '../logger.js';
+import { safeUrl, type Logger } from '../logger.js';
 import type { CallRecordStore } from '../records/store.js';
 import { callsRoutes } from './routes/calls.js';
 import { dailyWebhookRoutes } from './routes/daily-webhooks.js';
@@ -104,16 +104,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
     if (status < 500) {
-      req.log.warn({ url: req.url, status, code: err.code, err: err.message }, 'request refused');
+      req.log.warn({ url: safeUrl(req.url), status, code: err.code, err: err.message }, 'request refused');
       const code = err.validation ? 'invalid_body' : (err.code ?? 'bad_request').toLowerCase().replace(/^fst_err_/, '');
       return reply.code(status).send({ error: code, message: err.message });
     }
-    req.log.error({ err, url: req.url }, 'request failed');
+    req.log.error({ err, url: safeUrl(req.url) }, 'request failed');
     return reply.code(500).send({ error: 'internal', message: 'internal error' });
   });
 
   app.setNotFoundHandler((req, reply) => {
-    req.log.info({ url: req.url, method: req.method }, 'no such route');
+    req.log.info({ url: safeUrl(req.url), method: req.method }, 'no such route');
     return reply.code(404).send({ error: 'not_found', message: `${req.method} ${req.url.split('?')[0]} is not a route` });
   });
 

@@ -20,7 +20,21 @@ try {
   throw err;
 }
 
-const logger = createLogger({ level: config.logLevel, name: 'patchbay', maskNumbers: config.logMaskNumbers });
+const logger = createLogger({
+  level: config.logLevel,
+  name: 'patchbay',
+  maskNumbers: config.logMaskNumbers,
+  // Scrubbed from every line wherever they turn up (docs/operations.md, "Logs").
+  secrets: [
+    config.daily.apiKey,
+    ...config.daily.pinlessHmacSecrets,
+    ...config.daily.webhookHmacSecrets,
+    config.daily.webhookBasicAuth,
+    config.dashboard.token,
+    config.llm?.apiKey,
+    config.emulator.apiKey,
+  ],
+});
 checkFdLimit();
 let rt: Awaited<ReturnType<typeof createRuntime>>;
 try {
