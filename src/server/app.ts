@@ -11,7 +11,6 @@
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import sjson from 'secure-json-parse';
 import type { Config } from '../config.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { WorkerPool } from '../dispatch/pool.js';
@@ -25,6 +24,7 @@ import { healthRoutes } from './routes/health.js';
 import { authFailuresPlugin } from './plugins/auth-failures.js';
 import { guardConnections, type ConnectionGuardStats } from './plugins/connection-guard.js';
 import { metricsPlugin } from './plugins/metrics.js';
+import { deferUntilVerified, parseJsonBody } from './signed-request.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -86,18 +86,22 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorateRequest('rawBody', undefined);
   // JSON only: anything else is 415 before any handler runs.
   app.removeContentTypeParser(['text/plain']);
+  app.decorateRequest('bodyDeferred', false);
+  // The routes whose signature is checked: a large or deep body there is verified before it is parsed (signed-request.ts).
+  const signedRoutes = new Set([...(deps.pinlessSecrets.length > 0 ? ['/dialin'] : []), ...((deps.webhookSecrets ?? deps.config.daily.webhookHmacSecrets).length > 0 ? ['/webhooks/daily'] : [])]);
   // Keep the raw bytes for signature checks; refuse prototype-poisoning keys.
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
     const buf = body as Buffer;
     req.rawBody = buf;
     if (buf.length === 0) return done(null, undefined);
+    if (signedRoutes.has(req.routeOptions.url ?? '') && deferUntilVerified(buf)) {
+      req.bodyDeferred = true;
+      return done(null, undefined);
+    }
     try {
-      done(null, sjson.parse(buf, undefined, { protoAction: 'error', constructorAction: 'error' }));
+      done(null, parseJsonBody(buf));
     } catch (err) {
-      const e = new Error(`body is not valid JSON: ${(err as Error).message}`) as Error & { statusCode: number; code: string };
-      e.statusCode = 400;
-      e.code = 'invalid_json';
-      done(e, undefined);
+      done(err as Error, undefined);
     }
   });
 
