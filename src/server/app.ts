@@ -22,8 +22,9 @@ import { dashboardRoutes } from './routes/dashboard.js';
 import { dialinRoutes } from './routes/dialin.js';
 import { healthRoutes } from './routes/health.js';
 import { authFailuresPlugin } from './plugins/auth-failures.js';
-import { guardConnections, type ConnectionGuardStats } from './plugins/connection-guard.js';
+import { guardConnections, type ConnectionGuard } from './plugins/connection-guard.js';
 import { metricsPlugin } from './plugins/metrics.js';
+import { RefusalLog } from './plugins/refusal-log.js';
 import { deferUntilVerified, parseJsonBody } from './signed-request.js';
 
 declare module 'fastify' {
@@ -32,7 +33,9 @@ declare module 'fastify' {
   }
   interface FastifyInstance {
     /** Accept-time connection accounting (plugins/connection-guard.ts). */
-    connections: { stats(): ConnectionGuardStats };
+    connections: Pick<ConnectionGuard, 'stats' | 'upgraded'>;
+    /** Refusals of unauthenticated requests, logged per source and interval (plugins/refusal-log.ts). */
+    refusals: RefusalLog;
   }
 }
 
@@ -81,7 +84,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     deps.logger.child({ component: 'connections' }),
   );
   app.decorate('connections', guard);
-  app.addHook('onClose', async () => guard.stop());
+  const refusals = new RefusalLog(deps.logger.child({ component: 'refusals' }), deps.config.authFailures.logIntervalMs);
+  app.decorate('refusals', refusals);
+  app.addHook('onClose', async () => {
+    guard.stop();
+    refusals.stop();
+  });
 
   app.decorateRequest('rawBody', undefined);
   // JSON only: anything else is 415 before any handler runs.

@@ -7,6 +7,7 @@ import { ConfigError, loadConfig } from '../config.js';
 import { createLogger } from '../logger.js';
 import { RecordsError } from '../records/store.js';
 import { fdLimits } from './plugins/connection-guard.js';
+import { exposureWarning } from './routes/dashboard-auth.js';
 import { createRuntime } from './runtime.js';
 
 let config;
@@ -61,6 +62,8 @@ try {
     { url, dialin: `${url}/dialin`, callClient: config.daily.callClient, maxConcurrentBots: config.admission.maxConcurrentBots, idleWorkers: config.workers.idle },
     'patchbay listening',
   );
+  const exposed = exposureWarning(config);
+  if (exposed) logger.warn({ host: config.host }, exposed);
   if (rt.emulator) {
     logger.info(
       { numbers: config.emulator.numbers, emulator: rt.emulator.origin },

@@ -92,6 +92,7 @@ export function refuseUnsigned(req: FastifyRequest, reply: FastifyReply, o: Sign
       return reply.code(400).send({ error: 'invalid_json', message: (err as Error).message });
     }
   }
-  req.log.warn({ reason: check.reason, ip: req.ip }, `${o.what} refused: bad signature`);
+  // One line per source and interval, with a count (plugins/refusal-log.ts).
+  req.server.refusals.note(req.ip, `${o.what} refused: bad signature`, { reason: check.reason });
   return reply.code(401).send({ error: 'invalid_signature', reason: check.reason, message: `signature check failed: ${check.reason}` });
 }

@@ -74,7 +74,14 @@ export function defaultMaxConnections(softLimit = fdSoftLimit()): number {
   return Math.max(64, Math.min(10_000, softLimit - 256));
 }
 
-export function guardConnections(server: Server, o: ConnectionGuardOptions, logger: Logger): { stats(): ConnectionGuardStats; stop(): void } {
+export interface ConnectionGuard {
+  stats(): ConnectionGuardStats;
+  /** Marks an upgraded request's socket as answered (never evicted as idle). */
+  upgraded(req: IncomingMessage): void;
+  stop(): void;
+}
+
+export function guardConnections(server: Server, o: ConnectionGuardOptions, logger: Logger): ConnectionGuard {
   const max = o.max > 0 ? o.max : defaultMaxConnections();
   const reserve = Math.min(o.reserve, Math.floor(max / 2));
   const soft = max - reserve;
@@ -176,12 +183,6 @@ export function guardConnections(server: Server, o: ConnectionGuardOptions, logg
   // After http's own listeners: the socket is set up before we may destroy it.
   server.on('connection', onConnection);
   server.on('request', onRequest);
-  // An upgraded socket (the dashboard's WebSocket) is answered for as long as it lives.
-  const onUpgrade = (req: IncomingMessage) => {
-    const t = sockets.get(req.socket);
-    if (t) t.req = req;
-  };
-  server.on('upgrade', onUpgrade);
 
   const timer = setInterval(() => {
     if (sinceLog.evicted === 0 && sinceLog.refused === 0) return;
@@ -196,11 +197,16 @@ export function guardConnections(server: Server, o: ConnectionGuardOptions, logg
 
   return {
     stats: () => ({ open: sockets.size, max, evicted, refused }),
+    // An upgraded socket (the dashboard's WebSocket) is answered for as long as it lives. (Not an
+    // 'upgrade' listener of our own: the dashboard answers 404 when it is the only one.)
+    upgraded(req: IncomingMessage) {
+      const t = sockets.get(req.socket as Socket);
+      if (t) t.req = req;
+    },
     stop() {
       clearInterval(timer);
       server.off('connection', onConnection);
       server.off('request', onRequest);
-      server.off('upgrade', onUpgrade);
     },
   };
 }

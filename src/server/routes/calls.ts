@@ -46,7 +46,7 @@ export function showCall(c: StoredCall): StoredCall {
 
 export const callsRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-  const auth = dashboardAuth(deps.config.dashboard.token);
+  const auth = dashboardAuth(deps.config);
 
   app.get(
     '/calls',
