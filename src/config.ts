@@ -92,6 +92,8 @@ export const EnvSchema = Type.Object({
   WORKER_MEMORY_WARN_MB: Int(400, 16),
   WORKER_MEMORY_LIMIT_MB: Int(800, 16),
   WORKER_CLOSE_TIMEOUT_MS: Int(5_000, 50),
+  /** Extra environment variables (comma-separated names) passed to worker processes, e.g. a bot's own keys. */
+  WORKER_ENV_PASSTHROUGH: Type.Optional(Type.String()),
   DRAIN_TIMEOUT_MS: Int(600_000, 0),
 
   // Bots
@@ -398,4 +400,22 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       apiKey: e.EMULATOR_API_KEY,
     },
   };
+}
+
+/**
+ * What runs in the environment of a worker process needs none of the service's secrets: a worker
+ * gets its configuration (the Daily key it needs included) in the IPC `init` message. So a worker
+ * is forked with this minimal environment: the system basics Node, Chromium and espeak-ng read
+ * (PATH, HOME, temp dirs, locale, time zone, TLS trust, NODE_OPTIONS for loaders), plus the names
+ * listed in WORKER_ENV_PASSTHROUGH.
+ */
+const WORKER_ENV = new Set(['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'TERM', 'TMPDIR', 'TMP', 'TEMP', 'TZ', 'LANG', 'LANGUAGE', 'NODE_ENV', 'NODE_OPTIONS', 'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'XDG_RUNTIME_DIR', 'XDG_CACHE_HOME', 'XDG_CONFIG_HOME', 'XDG_DATA_HOME', 'FONTCONFIG_PATH', 'FONTCONFIG_FILE', 'DISPLAY', 'LD_LIBRARY_PATH', 'PLAYWRIGHT_BROWSERS_PATH', 'TSX_TSCONFIG_PATH']);
+
+export function workerEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const extra = new Set((env.WORKER_ENV_PASSTHROUGH ?? '').split(',').map((n) => n.trim()).filter(Boolean));
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (v !== undefined && (WORKER_ENV.has(k) || k.startsWith('LC_') || extra.has(k))) out[k] = v;
+  }
+  return out;
 }
