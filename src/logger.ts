@@ -55,7 +55,8 @@ export function createLogger(
       }),
     },
     formatters: {
-      log: (o: Record<string, unknown>) => scrubLogFields(mask ? maskLogFields(o) : o, text),
+      // Numbers are maskLogFields' business (it keeps the configured `numbers` list readable); here only secret parameters.
+      log: (o: Record<string, unknown>) => scrubLogFields(mask ? maskLogFields(o) : o, redactSecretParams),
     },
     hooks: {
       // The message text too ("transferred to +1555…", "GET /x?token=…").
