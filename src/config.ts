@@ -32,6 +32,24 @@ export const EnvSchema = Type.Object({
    * comma-separated proxy addresses / CIDRs.
    */
   TRUST_PROXY: Type.String({ default: 'loopback,linklocal,uniquelocal', minLength: 1 }),
+  /** Refused (401/429) webhook requests are logged as one summary line per source per this interval. */
+  AUTH_FAILURE_LOG_INTERVAL_MS: Int(60_000, 100),
+
+  // HTTP server: timeouts and connection caps (docs/operations.md, "Connections and timeouts")
+  /** A client has this long to send its request headers. */
+  HTTP_HEADERS_TIMEOUT_MS: Int(5_000, 100),
+  /** … and this long for the whole request (headers and body); then 408 and the socket is closed. */
+  HTTP_REQUEST_TIMEOUT_MS: Int(10_000, 100),
+  /** An idle keep-alive socket is closed after this long. */
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: Int(5_000, 100),
+  /** A socket with no traffic either way (e.g. a client that stops reading its answer) is closed after this long. */
+  HTTP_SOCKET_TIMEOUT_MS: Int(30_000, 100),
+  /** Open sockets overall; 0 derives it from the descriptor limit (soft RLIMIT_NOFILE − 256, at most 10 000). */
+  HTTP_MAX_CONNECTIONS: Int(0, 0),
+  /** Open sockets per peer address (0: no cap). Behind a load balancer every socket has its address: raise it. */
+  HTTP_MAX_CONNECTIONS_PER_SOURCE: Int(256, 0),
+  /** Sockets kept for POST /dialin, POST /webhooks/daily and GET /health/* when the others fill up. */
+  HTTP_PRIORITY_RESERVE: Int(64, 0),
 
   // Daily
   DAILY_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
@@ -99,6 +117,8 @@ export const EnvSchema = Type.Object({
   WORKER_MEMORY_WARN_MB: Int(400, 16),
   WORKER_MEMORY_LIMIT_MB: Int(800, 16),
   WORKER_CLOSE_TIMEOUT_MS: Int(5_000, 50),
+  /** Extra environment variables (comma-separated names) passed to worker processes, e.g. a bot's own keys. */
+  WORKER_ENV_PASSTHROUGH: Type.Optional(Type.String()),
   DRAIN_TIMEOUT_MS: Int(600_000, 0),
 
   // Bots
@@ -136,6 +156,13 @@ export const EnvSchema = Type.Object({
   REPLICA_ID: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
   /** When set, GET /dashboard, /ws/events and GET /calls need it (`?token=` or `Authorization: Bearer`). */
   DASHBOARD_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
+  /**
+   * Host names (comma-separated, optional :port) the dashboard, its socket and /calls answer to
+   * besides localhost, 127.0.0.1, [::1] and HOST. Setting it also opens them to non-loopback peers.
+   */
+  DASHBOARD_ALLOWED_HOSTS: Type.Optional(Type.String({ minLength: 1 })),
+  /** Dashboard sockets per source address (of 64 in all). */
+  DASHBOARD_MAX_CLIENTS_PER_SOURCE: Int(8, 1),
 
   // Embedded emulator (used when DAILY_API_KEY is unset)
   EMULATOR_HOST: Type.String({ default: '127.0.0.1' }),
@@ -157,7 +184,18 @@ export interface Config {
   /** LOG_MASK_NUMBERS: phone numbers in log lines keep their last 4 digits only. */
   logMaskNumbers: boolean;
   /** Per-IP limit on failed signature / auth attempts (401s) to /dialin and /webhooks/daily; signed requests are never limited. */
-  authFailures: { limit: number; windowMs: number };
+  authFailures: { limit: number; windowMs: number; logIntervalMs: number };
+  /** Timeouts and connection caps of the HTTP server (plugins/connection-guard.ts). */
+  http: {
+    headersTimeoutMs: number;
+    requestTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+    socketTimeoutMs: number;
+    /** 0: derived from the descriptor limit. */
+    maxConnections: number;
+    maxConnectionsPerSource: number;
+    priorityReserve: number;
+  };
   /** TRUST_PROXY, as Fastify's `trustProxy` takes it. */
   trustProxy: boolean | number | string;
   daily: {
@@ -251,6 +289,9 @@ export interface Config {
   dashboard: {
     /** Never logged. Undefined → the dashboard, its socket and /calls are open. */
     token: string | undefined;
+    /** DASHBOARD_ALLOWED_HOSTS, lower-cased; empty: loopback names and HOST only. */
+    allowedHosts: string[];
+    maxClientsPerSource: number;
   };
   emulator: {
     enabled: boolean;
@@ -351,7 +392,16 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
     logMaskNumbers: e.LOG_MASK_NUMBERS,
-    authFailures: { limit: e.AUTH_FAILURE_LIMIT, windowMs: e.AUTH_FAILURE_WINDOW_MS },
+    authFailures: { limit: e.AUTH_FAILURE_LIMIT, windowMs: e.AUTH_FAILURE_WINDOW_MS, logIntervalMs: e.AUTH_FAILURE_LOG_INTERVAL_MS },
+    http: {
+      headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: Math.max(e.HTTP_REQUEST_TIMEOUT_MS, e.HTTP_HEADERS_TIMEOUT_MS),
+      keepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+      socketTimeoutMs: e.HTTP_SOCKET_TIMEOUT_MS,
+      maxConnections: e.HTTP_MAX_CONNECTIONS,
+      maxConnectionsPerSource: e.HTTP_MAX_CONNECTIONS_PER_SOURCE,
+      priorityReserve: e.HTTP_PRIORITY_RESERVE,
+    },
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     daily: {
       apiKey: e.DAILY_API_KEY,
@@ -428,7 +478,11 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       queueMax: e.CALL_RECORDS_QUEUE_MAX,
       replicaId: e.REPLICA_ID ?? os.hostname(),
     },
-    dashboard: { token: e.DASHBOARD_TOKEN },
+    dashboard: {
+      token: e.DASHBOARD_TOKEN,
+      allowedHosts: (e.DASHBOARD_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter((h) => h.length > 0),
+      maxClientsPerSource: e.DASHBOARD_MAX_CLIENTS_PER_SOURCE,
+    },
     emulator: {
       enabled: emulatorEnabled,
       host: e.EMULATOR_HOST,
@@ -438,4 +492,22 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       rateLimits: e.EMULATOR_RATE_LIMITS,
     },
   };
+}
+
+/**
+ * What runs in the environment of a worker process needs none of the service's secrets: a worker
+ * gets its configuration (the Daily key it needs included) in the IPC `init` message. So a worker
+ * is forked with this minimal environment: the system basics Node, Chromium and espeak-ng read
+ * (PATH, HOME, temp dirs, locale, time zone, TLS trust, NODE_OPTIONS for loaders), plus the names
+ * listed in WORKER_ENV_PASSTHROUGH.
+ */
+const WORKER_ENV = new Set(['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'TERM', 'TMPDIR', 'TMP', 'TEMP', 'TZ', 'LANG', 'LANGUAGE', 'NODE_ENV', 'NODE_OPTIONS', 'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'XDG_RUNTIME_DIR', 'XDG_CACHE_HOME', 'XDG_CONFIG_HOME', 'XDG_DATA_HOME', 'FONTCONFIG_PATH', 'FONTCONFIG_FILE', 'DISPLAY', 'LD_LIBRARY_PATH', 'PLAYWRIGHT_BROWSERS_PATH', 'TSX_TSCONFIG_PATH']);
+
+export function workerEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const extra = new Set((env.WORKER_ENV_PASSTHROUGH ?? '').split(',').map((n) => n.trim()).filter(Boolean));
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (v !== undefined && (WORKER_ENV.has(k) || k.startsWith('LC_') || extra.has(k))) out[k] = v;
+  }
+  return out;
 }

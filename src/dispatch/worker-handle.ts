@@ -7,6 +7,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
+import { workerEnv } from '../config.js';
 import type { Outcome } from '../core/outcome.js';
 import { isChildMessage, type CallAssignment, type ChildMessage, type ParentMessage, type WorkerInit } from '../ipc/protocol.js';
 
@@ -77,6 +78,8 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
     const entry = workerEntry();
     this.child = fork(entry.file, [], {
       execArgv: entry.execArgv,
+      // No secret in a worker's environment: its config comes in the init message.
+      env: workerEnv(),
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });

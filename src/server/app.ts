@@ -11,8 +11,8 @@
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import sjson from 'secure-json-parse';
 import type { Config } from '../config.js';
+import { safeUrl } from '../logger.js';
 import type { AppDeps } from './deps.js';
 
 export type { AppDeps } from './deps.js';
@@ -22,11 +22,20 @@ import { dashboardRoutes } from './routes/dashboard.js';
 import { dialinRoutes } from './routes/dialin.js';
 import { healthRoutes } from './routes/health.js';
 import { authFailuresPlugin } from './plugins/auth-failures.js';
+import { guardConnections, type ConnectionGuard } from './plugins/connection-guard.js';
 import { metricsPlugin } from './plugins/metrics.js';
+import { RefusalLog } from './plugins/refusal-log.js';
+import { deferUntilVerified, parseJsonBody } from './signed-request.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
     rawBody: Buffer | undefined;
+  }
+  interface FastifyInstance {
+    /** Accept-time connection accounting (plugins/connection-guard.ts). */
+    connections: Pick<ConnectionGuard, 'stats' | 'upgraded'>;
+    /** Refusals of unauthenticated requests, logged per source and interval (plugins/refusal-log.ts). */
+    refusals: RefusalLog;
   }
 }
 
@@ -37,6 +46,7 @@ function trustProxyOption(v: Config['trustProxy'] | undefined): boolean | string
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const http = deps.config.http;
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     // Our routes log what matters (one line per refusal, one per admitted call); no per-request noise.
@@ -46,39 +56,62 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // TRUST_PROXY (default true: the client-most X-Forwarded-For address; forgeable without a proxy that overwrites it).
     trustProxy: trustProxyOption(deps.config.trustProxy),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    // No socket held forever (docs/operations.md, "Connections and timeouts"): Daily answers in milliseconds.
+    requestTimeout: http.requestTimeoutMs,
+    keepAliveTimeout: http.keepAliveTimeoutMs,
+    connectionTimeout: http.socketTimeoutMs,
+    // Node checks the header and request timeouts on this interval (default 30 s).
+    http: { headersTimeout: http.headersTimeoutMs, connectionsCheckingInterval: Math.min(1_000, http.headersTimeoutMs) },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.server.headersTimeout = http.headersTimeoutMs;
+  const guard = guardConnections(
+    app.server,
+    { max: http.maxConnections, maxPerSource: http.maxConnectionsPerSource, reserve: http.priorityReserve, logIntervalMs: deps.config.authFailures.logIntervalMs },
+    deps.logger.child({ component: 'connections' }),
+  );
+  app.decorate('connections', guard);
+  const refusals = new RefusalLog(deps.logger.child({ component: 'refusals' }), deps.config.authFailures.logIntervalMs);
+  app.decorate('refusals', refusals);
+  app.addHook('onClose', async () => {
+    guard.stop();
+    refusals.stop();
+  });
 
   app.decorateRequest('rawBody', undefined);
   // JSON only: anything else is 415 before any handler runs.
   app.removeContentTypeParser(['text/plain']);
+  app.decorateRequest('bodyDeferred', false);
+  // The routes whose signature is checked: a large or deep body there is verified before it is parsed (signed-request.ts).
+  const signedRoutes = new Set([...(deps.pinlessSecrets.length > 0 ? ['/dialin'] : []), ...((deps.webhookSecrets ?? deps.config.daily.webhookHmacSecrets).length > 0 ? ['/webhooks/daily'] : [])]);
   // Keep the raw bytes for signature checks; refuse prototype-poisoning keys.
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
     const buf = body as Buffer;
     req.rawBody = buf;
     if (buf.length === 0) return done(null, undefined);
+    if (signedRoutes.has(req.routeOptions.url ?? '') && deferUntilVerified(buf)) {
+      req.bodyDeferred = true;
+      return done(null, undefined);
+    }
     try {
-      done(null, sjson.parse(buf, undefined, { protoAction: 'error', constructorAction: 'error' }));
+      done(null, parseJsonBody(buf));
     } catch (err) {
-      const e = new Error(`body is not valid JSON: ${(err as Error).message}`) as Error & { statusCode: number; code: string };
-      e.statusCode = 400;
-      e.code = 'invalid_json';
-      done(e, undefined);
+      done(err as Error, undefined);
     }
   });
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
     if (status < 500) {
-      req.log.warn({ url: req.url, status, code: err.code, err: err.message }, 'request refused');
+      req.log.warn({ url: safeUrl(req.url), status, code: err.code, err: err.message }, 'request refused');
       const code = err.validation ? 'invalid_body' : (err.code ?? 'bad_request').toLowerCase().replace(/^fst_err_/, '');
       return reply.code(status).send({ error: code, message: err.message });
     }
-    req.log.error({ err, url: req.url }, 'request failed');
+    req.log.error({ err, url: safeUrl(req.url) }, 'request failed');
     return reply.code(500).send({ error: 'internal', message: 'internal error' });
   });
 
   app.setNotFoundHandler((req, reply) => {
-    req.log.info({ url: req.url, method: req.method }, 'no such route');
+    req.log.info({ url: safeUrl(req.url), method: req.method }, 'no such route');
     return reply.code(404).send({ error: 'not_found', message: `${req.method} ${req.url.split('?')[0]} is not a route` });
   });
 

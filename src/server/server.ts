@@ -6,6 +6,8 @@ import closeWithGrace from 'close-with-grace';
 import { ConfigError, loadConfig } from '../config.js';
 import { createLogger } from '../logger.js';
 import { RecordsError } from '../records/store.js';
+import { fdLimits } from './plugins/connection-guard.js';
+import { exposureWarning } from './routes/dashboard-auth.js';
 import { createRuntime } from './runtime.js';
 
 let config;
@@ -19,7 +21,22 @@ try {
   throw err;
 }
 
-const logger = createLogger({ level: config.logLevel, name: 'patchbay', maskNumbers: config.logMaskNumbers });
+const logger = createLogger({
+  level: config.logLevel,
+  name: 'patchbay',
+  maskNumbers: config.logMaskNumbers,
+  // Scrubbed from every line wherever they turn up (docs/operations.md, "Logs").
+  secrets: [
+    config.daily.apiKey,
+    ...config.daily.pinlessHmacSecrets,
+    ...config.daily.webhookHmacSecrets,
+    config.daily.webhookBasicAuth,
+    config.dashboard.token,
+    config.llm?.apiKey,
+    config.emulator.apiKey,
+  ],
+});
+checkFdLimit();
 let rt: Awaited<ReturnType<typeof createRuntime>>;
 try {
   rt = await createRuntime(config, logger);
@@ -45,6 +62,8 @@ try {
     { url, dialin: `${url}/dialin`, callClient: config.daily.callClient, maxConcurrentBots: config.admission.maxConcurrentBots, idleWorkers: config.workers.idle },
     'patchbay listening',
   );
+  const exposed = exposureWarning(config);
+  if (exposed) logger.warn({ host: config.host }, exposed);
   if (rt.emulator) {
     logger.info(
       { numbers: config.emulator.numbers, emulator: rt.emulator.origin },
@@ -55,4 +74,19 @@ try {
   logger.error({ err }, 'could not start');
   await rt.shutdown(0).catch(() => undefined);
   process.exit(1);
+}
+
+/**
+ * Node raises its soft descriptor limit to the hard limit at start-up, so the hard limit is what
+ * counts: each socket needs a descriptor, and HTTP_MAX_CONNECTIONS=0 derives the cap from it.
+ * A low one is said once, with how to raise it (docs/operations.md).
+ */
+function checkFdLimit(): void {
+  const l = fdLimits();
+  if (l && l.soft < 4096) {
+    logger.warn(
+      { fdLimit: l.soft, hardLimit: l.hard },
+      'the descriptor limit is low (each socket needs one): raise it (ulimit -Hn -n before start, systemd LimitNOFILE=, docker --ulimit nofile=)',
+    );
+  }
 }

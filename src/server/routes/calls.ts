@@ -4,7 +4,7 @@
  *   GET /calls?number=&bot=&outcome=&from=&to=&limit=&cursor=&format=
  *     number   last digits of the caller's or callee's number (1..15 digits; the last 4 when numbers are masked)
  *     bot      a bot name
- *     outcome  an outcome (src/dispatch/outcome.ts, or `interrupted` / `replica_lost`)
+ *     outcome  an outcome (src/core/outcome.ts, or `interrupted` / `replica_lost`)
  *     from,to  ISO 8601 times: calls received from (inclusive) … to (exclusive)
  *     limit    1..500, default 50
  *     cursor   the previous page's `nextCursor` (`before` is the older name of it)
@@ -93,7 +93,7 @@ function parseTime(s: string): number | undefined {
 
 export const callsRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-  const auth = dashboardAuth(deps.config.dashboard.token);
+  const auth = dashboardAuth(deps.config);
   const refuse = (req: FastifyRequest, reply: FastifyReply, message: string) => {
     req.log.warn({ path: req.routeOptions.url, status: 400, err: message }, 'request refused');
     return reply.code(400).send({ error: 'invalid_query', message });

@@ -20,13 +20,36 @@ import type { Call, CallRecord, CallTransition } from '../../dispatch/call.js';
 import { maskNumber } from '../../logger.js';
 import type { StoredCall } from '../../records/store.js';
 import type { AppDeps } from '../deps.js';
-import { dashboardAuth } from './dashboard-auth.js';
+import { dashboardAuth, isLoopbackAddress } from './dashboard-auth.js';
 
 export const EVENTS_PATH = '/ws/events';
 const STATS_INTERVAL_MS = 1_000;
 const HEARTBEAT_INTERVAL_MS = 30_000;
 const RECENT_MAX = 50;
 const MAX_CLIENTS = 64;
+const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 503: 'Service Unavailable' };
+
+/** A browser's Origin names this service: http(s), parsable (`null` is not), and its host is the request's Host. */
+export function sameOrigin(origin: string, headers: IncomingMessage['headers']): boolean {
+  let u: URL;
+  try {
+    u = new URL(origin);
+  } catch {
+    return false;
+  }
+  if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.origin === 'null' || u.username || u.password) return false;
+  const host = u.host.toLowerCase();
+  const forwarded = headers['x-forwarded-host'];
+  return host === (headers.host ?? '').toLowerCase() || (typeof forwarded === 'string' && host === forwarded.toLowerCase());
+}
+
+/** Whom a viewer slot is counted against: the client-most X-Forwarded-For hop behind a local proxy, else the peer. */
+function viewerSource(req: IncomingMessage): string {
+  const peer = req.socket.remoteAddress ?? 'unknown';
+  const xff = req.headers['x-forwarded-for'];
+  const first = (typeof xff === 'string' ? xff : '').split(',')[0]?.trim();
+  return first && isLoopbackAddress(peer) ? first : peer;
+}
 /** A client this far behind (bytes not yet sent) is dropped rather than buffered without end. */
 const MAX_BUFFERED_BYTES = 1 << 20;
 
@@ -151,8 +174,12 @@ const ASSETS: Record<string, string> = {
 
 export const dashboardRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) => {
   const { dispatcher, pool, records, config } = deps;
-  const auth = dashboardAuth(config.dashboard.token);
+  const auth = dashboardAuth(config);
   const log = deps.logger.child({ component: 'dashboard' });
+  if (auth.disabled) log.warn('NODE_ENV=production and no DASHBOARD_TOKEN: the dashboard, its socket and /calls are disabled (404)');
+  else if (auth.open) log.info('no DASHBOARD_TOKEN: the dashboard, its socket and /calls answer loopback clients only');
+  const viewers = new Map<string, number>();
+  const refusals = fastify.refusals;
   const dir = findDashboardDir();
   const page = readFileSync(`${dir}index.html`);
   const assets = new Map(Object.keys(ASSETS).map((f) => [f, readFileSync(`${dir}${f}`)]));
@@ -286,29 +313,31 @@ export const dashboardRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps
       return;
     }
     socket.on('error', () => undefined);
-    if (!auth.check(req.headers, req.url)) {
-      log.warn({ path, ip: req.socket.remoteAddress, status: 401 }, 'dashboard: missing or wrong token');
-      return refuse(socket, 401, 'Unauthorized', 'WWW-Authenticate: Bearer realm="patchbay dashboard"\r\n');
+    const a = auth.access(req.headers, req.url, req.socket.remoteAddress);
+    if (!a.ok) {
+      refusals.note(req.socket.remoteAddress ?? 'unknown', a.reason === 'token' ? 'dashboard: missing or wrong token' : 'dashboard: socket refused', { path, status: a.status, reason: a.reason });
+      return refuse(socket, a.status, STATUS_TEXT[a.status]!, a.status === 401 ? 'WWW-Authenticate: Bearer realm="patchbay dashboard"\r\n' : '');
     }
-    // Browsers always send Origin: refuse pages of other sites (cross-site WebSocket hijacking).
+    // Browsers always send Origin: refuse pages of other sites (cross-site WebSocket hijacking), and
+    // anything that does not parse as an http(s) origin (`null` from sandboxed frames and files).
     const origin = req.headers.origin;
-    if (origin !== undefined) {
-      let host: string | undefined;
-      try {
-        host = new URL(origin).host;
-      } catch {
-        host = undefined;
-      }
-      const forwarded = req.headers['x-forwarded-host'];
-      if (host !== req.headers.host && host !== (typeof forwarded === 'string' ? forwarded : undefined)) {
-        log.warn({ path, origin, status: 403 }, 'dashboard: socket from another origin refused');
-        return refuse(socket, 403, 'Forbidden');
-      }
+    if (origin !== undefined && !sameOrigin(origin, req.headers)) {
+      refusals.note(req.socket.remoteAddress ?? 'unknown', 'dashboard: socket from another origin refused', { path, status: 403 });
+      return refuse(socket, 403, 'Forbidden');
     }
-    if (wss.clients.size >= MAX_CLIENTS) {
-      log.warn({ clients: wss.clients.size }, 'dashboard: too many clients');
-      return refuse(socket, 503, 'Service Unavailable');
+    const source = viewerSource(req);
+    const mine = viewers.get(source) ?? 0;
+    if (wss.clients.size >= MAX_CLIENTS || mine >= config.dashboard.maxClientsPerSource) {
+      refusals.note(source, 'dashboard: too many clients', { clients: wss.clients.size, fromSource: mine, perSource: config.dashboard.maxClientsPerSource });
+      return refuse(socket, 503, 'Service Unavailable', 'Retry-After: 30\r\n');
     }
+    viewers.set(source, mine + 1);
+    fastify.connections.upgraded(req);
+    socket.once('close', () => {
+      const n = (viewers.get(source) ?? 1) - 1;
+      if (n <= 0) viewers.delete(source);
+      else viewers.set(source, n);
+    });
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   };
   fastify.server.on('upgrade', onUpgrade);
