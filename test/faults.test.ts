@@ -23,7 +23,8 @@ describe('Daily REST faults at each step', () => {
   beforeAll(async () => {
     stack = await startStack({
       // DAILY_API_TIMEOUT_MS short: a hung Daily request is abandoned and retried within the deadlines.
-      env: { DAILY_API_TIMEOUT_MS: '700', IDLE_WORKERS: '1' },
+      // DAILY_TOKEN_MODE=rest: the token step is a REST call here (self-signed tokens need none; see daily-rest.test.ts).
+      env: { DAILY_API_TIMEOUT_MS: '700', IDLE_WORKERS: '1', DAILY_TOKEN_MODE: 'rest' },
       emulator: { holdTimeoutMs: 4_000 },
     });
   });
