@@ -8,7 +8,7 @@
  *   calls (registry) ─ dialin (held calls, pinlessCallUpdate, CallHost)
  *   domain webhooks (webhooks.ts) ← observer ← sessions, dialin
  */
-import { randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { Actions } from './actions.js';
 import { CallRegistry } from './call-registry.js';
@@ -55,9 +55,10 @@ export class EmulatorCore {
   readonly faults = new Faults();
   readonly rateLimits: DailyRateLimits;
   readonly latencies: LatencySettings;
-  readonly domainId = randomUUID();
-  /** The domain's SIP network identity, sent as `callDomain` in webhooks. */
-  readonly callDomain = randomUUID();
+  /** Stable for a domain (its name and API key): a restarted emulator is the same Daily domain. */
+  readonly domainId: string;
+  /** The domain's SIP network identity, sent as `callDomain` in webhooks (stable likewise). */
+  readonly callDomain: string;
   readonly pinless: PinlessStore;
   readonly pinlessWebhook: PinlessWebhookSender;
   readonly rooms: RoomStore;
@@ -73,6 +74,8 @@ export class EmulatorCore {
   private closed = false;
 
   constructor(readonly opts: CoreOptions) {
+    this.domainId = stableUuid(`domain\0${opts.domainName}\0${opts.apiKey}`);
+    this.callDomain = stableUuid(`call-domain\0${opts.domainName}\0${opts.apiKey}`);
     const logger = (this.log = opts.logger);
     const timers = this.timers;
     this.latencies = new LatencySettings(opts.latencies ?? {});
@@ -173,4 +176,13 @@ export class EmulatorCore {
     this.pinlessWebhook.close();
     this.timers.clearAll();
   }
+}
+
+/** A UUID-shaped id derived from `seed` (version 4 layout, deterministic). */
+function stableUuid(seed: string): string {
+  const b = createHash('sha256').update(seed).digest();
+  b[6] = (b[6]! & 0x0f) | 0x40;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = b.subarray(0, 16).toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
