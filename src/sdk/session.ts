@@ -22,6 +22,8 @@ import { sentences } from './sentences.js';
 import { VoiceActivity, type VadEvent, type VadOptions } from './vad.js';
 import type { SpeechAudio, TtsProvider } from './tts.js';
 import { decodeWav } from './wav.js';
+import { deferred, eager, Inbox } from './inbox.js';
+import { runWarmTransfer } from './warm-transfer.js';
 
 export type { BotEventKind } from '../core/timeline.js';
 import type { BotEventKind } from '../core/timeline.js';
@@ -46,107 +48,6 @@ export interface SessionDeps {
 
 /** After the caller stopped speaking, how long `listen()` waits for the turn's final transcript. */
 const TRANSCRIPT_AFTER_SPEECH_MS = 1_500;
-
-function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
-  let resolve!: (v: T) => void;
-  const promise = new Promise<T>((r) => (resolve = r));
-  return { promise, resolve };
-}
-
-/** Starts pulling `source` now (so speech is synthesized ahead of its turn) and replays it in order. */
-function eager<T>(source: AsyncIterable<T>): AsyncIterable<T> {
-  const items: T[] = [];
-  let done = false;
-  let failure: { err: unknown } | undefined;
-  let wake: (() => void) | undefined;
-  void (async () => {
-    try {
-      for await (const v of source) {
-        items.push(v);
-        wake?.();
-      }
-    } catch (err) {
-      failure = { err };
-    } finally {
-      done = true;
-      wake?.();
-    }
-  })();
-  return {
-    async *[Symbol.asyncIterator]() {
-      for (;;) {
-        if (items.length > 0) {
-          yield items.shift()!;
-          continue;
-        }
-        if (failure) throw failure.err;
-        if (done) return;
-        await new Promise<void>((r) => (wake = r));
-        wake = undefined;
-      }
-    },
-  };
-}
-
-/** A FIFO that hands items to waiters, or buffers them until someone asks. */
-class Inbox<T> {
-  private items: T[] = [];
-  private waiters: Array<(v: T) => void> = [];
-
-  push(v: T): void {
-    const w = this.waiters.shift();
-    if (w) w(v);
-    else {
-      this.items.push(v);
-      if (this.items.length > 256) this.items.shift();
-    }
-  }
-
-  /** Next item, or undefined after `timeoutMs`; rejects when `signal` aborts. */
-  next(timeoutMs: number, signal: AbortSignal): Promise<T | undefined> {
-    if (this.items.length > 0) return Promise.resolve(this.items.shift());
-    return new Promise<T | undefined>((resolve, reject) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
-        const i = this.waiters.indexOf(waiter);
-        if (i >= 0) this.waiters.splice(i, 1);
-      };
-      const waiter = (v: T) => {
-        done();
-        resolve(v);
-      };
-      const onAbort = () => {
-        done();
-        reject(new CallEndedError(String(signal.reason ?? 'ended')));
-      };
-      const timer = setTimeout(() => {
-        done();
-        resolve(undefined);
-      }, timeoutMs);
-      if (signal.aborted) return onAbort();
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.waiters.push(waiter);
-    });
-  }
-
-  clear(): void {
-    this.items = [];
-  }
-
-  get size(): number {
-    return this.items.length;
-  }
-
-  /** Drops the buffered head item if it equals `v`. */
-  dropHead(v: T): boolean {
-    if (this.items.length > 0 && this.items[0] === v) {
-      this.items.shift();
-      return true;
-    }
-    return false;
-  }
-}
 
 export class CallSession implements Call {
   readonly id: string;
@@ -447,112 +348,22 @@ export class CallSession implements Call {
     });
   }
 
-  async warmTransfer(opts: WarmTransferOptions): Promise<WarmTransferResult> {
+  warmTransfer(opts: WarmTransferOptions): Promise<WarmTransferResult> {
     const caller = this.requireCaller();
-    const target = 'sipUri' in opts.to ? opts.to.sipUri : opts.to.phoneNumber;
-    const client = this.deps.client;
-    this.deps.report('transfer', `warm: ${target}`);
-    await this.say(opts.holdMessage ?? 'Please hold while I connect you.');
-    const apologise = async (detail: string, result: 'no_answer' | 'failed'): Promise<WarmTransferResult> => {
-      this.logger.warn({ target, detail }, 'warm transfer did not go through; back to the bot');
-      await client.setCanReceive(caller, { base: true }).catch(() => undefined);
-      await this.say(opts.apology ?? 'I am sorry, nobody could take your call right now. I am still here to help.');
-      return { result, detail };
-    };
-    return this.turn(async () => {
-      const leg = await this.dialAgent(opts.to, opts.answerTimeoutMs ?? 30_000);
-      if ('failed' in leg) return apologise(leg.failed, leg.noAnswer ? 'no_answer' : 'failed');
-      const agent = leg.sessionId;
-      const agentGone = leg.gone;
-      let bridged = false;
-      this.signal.addEventListener('abort', () => void (!agentGone.settled && client.stopDialOut(agent).catch(() => undefined)), { once: true });
-      try {
-        // The briefing is for the agent only.
-        await client.setCanReceive(caller, { base: false });
-        const briefed = this.say(opts.brief).then(() => 'briefed' as const);
-        if ((await Promise.race([briefed, agentGone.promise])) !== 'briefed') return apologise('the agent hung up during the briefing', 'failed');
-        await client.setCanReceive(caller, { base: true });
-        bridged = true;
-        // Caller and agent now hear each other; the bot stays in the room, silent, as its owner (the
-        // room would end if its owner left) until one of them hangs up.
-        this.transferTarget = target;
-        const t0 = Date.now();
-        this.deps.report('transfer', `bridged: ${target}`);
-        await agentGone.promise;
-        const bridgedMs = Date.now() - t0;
-        // The outcome first: the caller leaving next is the bot's doing, not a hang-up.
-        this.deps.end('completed', `warm transfer to ${target}: bridged ${Math.round(bridgedMs / 1000)} s; the agent hung up`);
-        await client.ejectParticipant(caller).catch(() => undefined);
-        return { result: 'bridged', agentSessionId: agent, bridgedMs, endedBy: 'agent' };
-      } catch (err) {
-        if (!bridged && !this.signal.aborted) {
-          await client.stopDialOut(agent).catch(() => undefined);
-          return apologise(`warm transfer failed: ${(err as Error)?.message ?? String(err)}`, 'failed');
-        }
-        throw err;
-      }
-    });
-  }
-
-  /** Dials the agent; resolves once they answered, or with why not. */
-  private async dialAgent(
-    to: TransferTarget,
-    answerTimeoutMs: number,
-  ): Promise<{ sessionId: string; gone: { promise: Promise<'gone'>; settled: boolean } } | { failed: string; noAnswer: boolean }> {
-    const client = this.deps.client;
-    const offs: Array<() => void> = [];
-    let sessionId: string | undefined;
-    // Events may arrive before startDialOut resolves: keep them until the session id is known.
-    const early: Array<{ kind: 'answered' | 'stopped' | 'error'; sessionId?: string; msg?: string }> = [];
-    let onEvent: (e: (typeof early)[number]) => void = (e) => early.push(e);
-    offs.push(client.on('dialout-answered', (e) => onEvent({ kind: 'answered', sessionId: e.sessionId })));
-    offs.push(client.on('dialout-stopped', (e) => onEvent({ kind: 'stopped', sessionId: e.sessionId })));
-    offs.push(client.on('dialout-error', (e) => onEvent({ kind: 'error', ...(e.sessionId ? { sessionId: e.sessionId } : {}), msg: e.errorMsg })));
-    offs.push(client.on('participant-left', (e) => onEvent({ kind: 'stopped', sessionId: e.participant.sessionId })));
-    const gone = { promise: undefined as unknown as Promise<'gone'>, settled: false };
-    let goneResolve!: () => void;
-    gone.promise = new Promise<'gone'>((r) => (goneResolve = () => r('gone')));
-    void gone.promise.then(() => {
-      gone.settled = true;
-      for (const off of offs) off();
-    });
-    try {
-      sessionId = (await client.startDialOut({ ...to, displayName: 'agent' })).sessionId;
-    } catch (err) {
-      goneResolve();
-      return { failed: `startDialOut failed: ${(err as Error)?.message ?? String(err)}`, noAnswer: false };
-    }
-    const id = sessionId;
-    const answer = new Promise<{ ok: true } | { failed: string; noAnswer: boolean }>((resolve) => {
-      const timer = setTimeout(() => resolve({ failed: `the agent did not answer within ${answerTimeoutMs} ms`, noAnswer: true }), answerTimeoutMs);
-      const onAbort = () => resolve({ failed: 'the call ended', noAnswer: false });
-      this.signal.addEventListener('abort', onAbort, { once: true });
-      let answered = false;
-      onEvent = (e) => {
-        if (e.sessionId !== undefined && e.sessionId !== id) return;
-        if (e.kind === 'answered' && !answered) {
-          answered = true;
-          clearTimeout(timer);
-          resolve({ ok: true });
-        } else if (e.kind === 'error' && !answered) {
-          clearTimeout(timer);
-          resolve({ failed: `dial-out failed: ${e.msg ?? 'error'}`, noAnswer: /no answer|busy/i.test(e.msg ?? '') });
-        } else if (e.kind === 'stopped') {
-          clearTimeout(timer);
-          if (!answered) resolve({ failed: 'the agent leg ended before answering', noAnswer: true });
-          goneResolve();
-        }
-      };
-      for (const e of early.splice(0)) onEvent(e);
-    });
-    const r = await answer;
-    if ('failed' in r) {
-      await client.stopDialOut(id).catch(() => undefined);
-      goneResolve();
-      this.ensureLive();
-      return r;
-    }
-    return { sessionId: id, gone };
+    return runWarmTransfer(
+      {
+        client: this.deps.client,
+        caller,
+        signal: this.signal,
+        logger: this.logger,
+        say: (text) => this.say(text),
+        turn: (fn) => this.turn(fn),
+        report: (value) => this.deps.report('transfer', value),
+        end: (detail) => this.deps.end('completed', detail),
+        bridging: (target) => (this.transferTarget = target),
+      },
+      opts,
+    );
   }
 
   /** Ends the call; the worker ejects the caller as it leaves the room. */
