@@ -7,6 +7,7 @@
  * Shared by the server (src/emulator/ws.ts) and the client (src/emulator/client.ts).
  */
 import type { CallClientEvent, CallClientEventMap, CallParticipant } from '../daily/call-client.js';
+import { CALL_CLIENT_ACTIONS, EMULATOR_EVENTS, EMULATOR_INTERNAL_ACTIONS } from '../daily/call-client-vocab.js';
 
 /** Path of the call-client socket on the emulator's origin. */
 export const CALL_CLIENT_WS_PATH = '/_emulator/ws';
@@ -16,21 +17,9 @@ export const CALL_CLIENT_WS_PATH = '/_emulator/ws';
  * accepts exactly these (ws.ts), the core carries them out (actions.ts, a switch over this type).
  */
 export const ACTION_NAMES = [
-  'leave',
-  'send-audio',
-  'cancel-audio',
-  'send-dtmf',
-  'sip-call-transfer',
-  'sip-refer',
-  'start-transcription',
-  'stop-transcription',
-  'send-app-message',
-  'eject',
-  'start-dial-out',
-  'stop-dial-out',
-  'update-permissions',
-  'receive-audio',
-] as const;
+  ...Object.values(CALL_CLIENT_ACTIONS).map((a) => a.emulator),
+  ...EMULATOR_INTERNAL_ACTIONS,
+] as Array<(typeof CALL_CLIENT_ACTIONS)[keyof typeof CALL_CLIENT_ACTIONS]['emulator'] | (typeof EMULATOR_INTERNAL_ACTIONS)[number]>;
 
 export type ActionName = (typeof ACTION_NAMES)[number];
 
@@ -52,26 +41,7 @@ export type ServerMessage =
   | ServerEventMessage;
 
 /** Event names the server may push (a subset of CallClientEventMap; never `audio-frame`). */
-export const SERVER_EVENTS: ReadonlySet<string> = new Set<CallClientEvent>([
-  'joined-meeting',
-  'dialin-ready',
-  'dialin-connected',
-  'dialin-stopped',
-  'dialin-error',
-  'dialin-warning',
-  'participant-joined',
-  'participant-left',
-  'dtmf-event',
-  'transcription-message',
-  'app-message',
-  'dialout-connected',
-  'dialout-answered',
-  'dialout-stopped',
-  'dialout-error',
-  'dialout-warning',
-  'error',
-  'left-meeting',
-]);
+export const SERVER_EVENTS: ReadonlySet<string> = new Set<CallClientEvent>(EMULATOR_EVENTS);
 
 /** WebSocket close codes the server uses. */
 export const WS_CLOSE = {

@@ -21,14 +21,13 @@ import type { Logger } from 'pino';
 import {
   CallClientEvents,
   type AudioOut,
-  type CanReceiveAudio,
-  type DialOutOptions,
   type CallClient,
   type CallClientEvent,
   type CallClientListener,
   type CallClientOptions,
   type JoinOptions,
 } from '../call-client.js';
+import { CALL_CLIENT_ACTIONS } from '../call-client-vocab.js';
 import { CallEndedError } from '../../errors.js';
 import { AudioChannel } from './audio-channel.js';
 import { openOwnBrowser, openSharedPage, type BotPage, type PageDriver } from './bot-page.js';
@@ -36,6 +35,7 @@ import { assertChromiumExecutable, DEFAULT_CHROMIUM_PATH, makeUserDataDir } from
 import { abortError, joinErrorFrom, withTimeout } from './client-util.js';
 import { DailyClientError, JoinError } from './errors.js';
 import { mapDailyEvent, type RawDailyEvent } from './events.js';
+import { DailyJsActions } from './actions.js';
 import { PlayOut } from './play-out.js';
 import { startStaticServer, type StaticServer } from './static-server.js';
 
@@ -59,7 +59,7 @@ export interface DailyBrowserCallClientOptions extends CallClientOptions {
 
 type PageResult<T = Record<string, unknown>> = ({ ok: true } & T) | { ok: false; error: string; lastError?: unknown };
 
-export class DailyBrowserCallClient implements CallClient {
+export class DailyBrowserCallClient extends DailyJsActions implements CallClient {
   readonly kind = 'daily' as const;
 
   private readonly events = new CallClientEvents();
@@ -91,6 +91,7 @@ export class DailyBrowserCallClient implements CallClient {
   private readonly playOut: PlayOut;
 
   constructor(opts: DailyBrowserCallClientOptions) {
+    super();
     this.log = opts.logger.child({ component: 'daily-browser' });
     this.chromiumPath = opts.chromiumPath ?? DEFAULT_CHROMIUM_PATH;
     this.bundleUrl = opts.bundleUrl;
@@ -287,18 +288,6 @@ export class DailyBrowserCallClient implements CallClient {
     if (!res.ok) throw new DailyClientError('receive_audio_failed', `receiveAudio(${enabled}) failed: ${res.error}`);
   }
 
-  sendDTMF(opts: { sessionId: string; tones: string }): Promise<void> {
-    return this.invoke('sendDTMF', [{ sessionId: opts.sessionId, tones: opts.tones }]);
-  }
-
-  sipCallTransfer(opts: { sessionId: string; toEndPoint: string }): Promise<void> {
-    return this.invoke('sipCallTransfer', [{ sessionId: opts.sessionId, toEndPoint: opts.toEndPoint }]);
-  }
-
-  sipRefer(opts: { sessionId: string; toEndPoint: string }): Promise<void> {
-    return this.invoke('sipRefer', [{ sessionId: opts.sessionId, toEndPoint: opts.toEndPoint }]);
-  }
-
   /**
    * daily-js's startTranscription() returns at once; transcription runs only after Daily's
    * `transcription-started` event. Resolves on that event, rejects on `transcription-error` or timeout,
@@ -313,46 +302,12 @@ export class DailyBrowserCallClient implements CallClient {
       this.actionTimeoutMs,
     );
     try {
-      await this.invoke('startTranscription', opts?.language ? [{ language: opts.language }] : []);
+      await this.invoke(CALL_CLIENT_ACTIONS.startTranscription.daily, opts?.language ? [{ language: opts.language }] : []);
       await started;
     } finally {
       clearTimeout(timer);
       this.transcriptionWaiters.delete(settle);
     }
-  }
-
-  stopTranscription(): Promise<void> {
-    return this.invoke('stopTranscription', []);
-  }
-
-  sendAppMessage(data: unknown, to?: string): Promise<void> {
-    return this.invoke('sendAppMessage', [data, to ?? '*']);
-  }
-
-  ejectParticipant(sessionId: string): Promise<void> {
-    return this.invoke('updateParticipant', [sessionId, { eject: true }]);
-  }
-
-  async startDialOut(opts: DialOutOptions): Promise<{ sessionId: string }> {
-    const r = (await this.invokeValue('startDialOut', [opts])) as { session?: { sessionId?: unknown } } | null;
-    const sessionId = r?.session?.sessionId;
-    if (typeof sessionId !== 'string') throw new DailyClientError('daily_startDialOut_failed', 'startDialOut() returned no session');
-    return { sessionId };
-  }
-
-  stopDialOut(sessionId: string): Promise<void> {
-    return this.invoke('stopDialOut', [{ sessionId }]);
-  }
-
-  setCanReceive(sessionId: string, canReceive: CanReceiveAudio): Promise<void> {
-    const audio = (v: boolean) => ({ audio: v });
-    const permission = {
-      ...(canReceive.base === undefined ? {} : { base: audio(canReceive.base) }),
-      ...(canReceive.byParticipantId
-        ? { byParticipantId: Object.fromEntries(Object.entries(canReceive.byParticipantId).map(([id, v]) => [id, audio(v as boolean)])) }
-        : {}),
-    };
-    return this.invoke('updateParticipant', [sessionId, { updatePermissions: { canReceive: permission } }]);
   }
 
   close(): Promise<void> {
@@ -392,12 +347,12 @@ export class DailyBrowserCallClient implements CallClient {
 
   // ---- internals ----
 
-  private async invoke(method: string, args: unknown[]): Promise<void> {
+  protected async invoke(method: string, args: unknown[]): Promise<void> {
     await this.invokeValue(method, args);
   }
 
   /** Calls a daily-js method in the page; resolves with what it returned (null for nothing). */
-  private async invokeValue(method: string, args: unknown[]): Promise<unknown> {
+  protected async invokeValue(method: string, args: unknown[]): Promise<unknown> {
     if (this.closing) throw new CallEndedError('client closed');
     if (!this.page) throw new DailyClientError('not_prepared', `${method}() called before prepare()/join()`);
     const res = await withTimeout(

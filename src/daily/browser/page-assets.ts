@@ -9,6 +9,8 @@
  * methods. Audio travels separately, as binary WebSocket frames (see audio-channel.ts).
  */
 
+import { DAILY_JS_EVENTS } from '../call-client-vocab.js';
+
 export const PAGE_HTML = `<!doctype html>
 <html><head><meta charset="utf-8"><title>patchbay bot</title>
 <script src="/daily.js"></script>
@@ -111,14 +113,7 @@ export const BRIDGE_JS = `
     return { ok: false, error: errText(e), lastError: state.lastError };
   }
 
-  var EVENTS = [
-    'loading', 'load-attempt-failed', 'loaded', 'joining-meeting', 'joined-meeting', 'left-meeting',
-    'participant-joined', 'participant-updated', 'participant-left',
-    'dialin-ready', 'dialin-connected', 'dialin-stopped', 'dialin-error', 'dialin-warning',
-    'dialout-connected', 'dialout-answered', 'dialout-stopped', 'dialout-error', 'dialout-warning',
-    'dtmf-event', 'transcription-message', 'transcription-started', 'transcription-stopped',
-    'transcription-error', 'app-message', 'error', 'nonfatal-error', 'track-started', 'track-stopped',
-  ];
+  var EVENTS = ${JSON.stringify(DAILY_JS_EVENTS)};
 
   function onDailyEvent(ev) {
     if (!ev) return;
