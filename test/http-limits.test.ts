@@ -114,8 +114,8 @@ describe('connection flood (real server process, real sockets)', () => {
     const sources = Array.from({ length: 200 }, (_, i) => `127.0.0.${i + 2}`);
     const socks = await flood(sources, FLOOD);
     try {
-      await new Promise((r) => setTimeout(r, 200));
-      expect(openCount(socks)).toBeLessThanOrEqual(768);
+      // The guard cuts the oldest sockets as new ones arrive; on a loaded machine that takes a moment.
+      await expect.poll(() => openCount(socks), { timeout: 5_000, interval: 100 }).toBeLessThanOrEqual(768);
       for (const from of ['127.0.0.1', '127.0.0.2']) {
         const wh = await signedWebhook(from);
         expect(wh.status).toBe(200);
