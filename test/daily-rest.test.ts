@@ -200,7 +200,7 @@ describe('self-signed meeting tokens', () => {
     expect(verifyHs256(forged, apiKey)).toBeUndefined();
   });
 
-  it('rest mode makes a POST /meeting-tokens per token; self-signed mode (domain id given) makes no request', async () => {
+  it('rest mode makes a POST /meeting-tokens per token; self-signed mode (domain id given) makes no token request', async () => {
     const t0 = Date.now();
     const viaRest = createTokenSource({ rest, mode: 'rest', domainId: undefined, logger });
     await viaRest.mint({ roomName: 'r1', userName: 'b', expSec: exp() });
