@@ -18,7 +18,8 @@ WORKDIR /app
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ ca-certificates \
  && rm -rf /var/lib/apt/lists/*
-COPY package.json package-lock.json ./
+# .npmrc: onnxruntime-node (the Silero VAD) uses the CPU binaries in its package; no CUDA download.
+COPY package.json package-lock.json .npmrc ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY scripts ./scripts
@@ -26,7 +27,9 @@ COPY src ./src
 COPY bots ./bots
 RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund \
- && npm cache clean --force
+ && npm cache clean --force \
+ && find node_modules/onnxruntime-node/bin -mindepth 3 -maxdepth 3 -type d ! -path '*/linux/*' -exec rm -rf {} + \
+ && case "$(uname -m)" in x86_64) rm -rf node_modules/onnxruntime-node/bin/*/linux/arm64 ;; aarch64) rm -rf node_modules/onnxruntime-node/bin/*/linux/x64 ;; esac
 
 # ---------------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
