@@ -3,7 +3,10 @@
  * stopped, against local stand-ins with fixed latencies (LLM: first token after 200 ms, then 20
  * tokens/s; TTS: first chunk after 100 ms), on the emulator (real worker processes).
  *
- *   npx tsx bench/turns.ts [--calls 10] [--turns 10]
+ *   npx tsx bench/turns.ts [--calls 10] [--turns 10] [--client emulator|daily]
+ *
+ * `--client daily`: the production call client (real daily-js in Debian's Chromium) against the
+ * call-machine stand-in bridged to the emulator, so the bot's audio goes through the page's play-out.
  *
  * The end of a turn is the caller's final transcript arriving (the emulator's text caller); first
  * audio is the bot's first words reaching the caller; barge-in is the caller speaking while the bot
@@ -15,9 +18,12 @@ import { createBotHarness } from '../src/sdk/testing/index.js';
 import { startVoiceStandIns } from '../src/sdk/testing/voice-standins.js';
 import type { CallerAction } from '../src/sdk/testing/index.js';
 import type { TranscriptLine } from '../src/emulator/types.js';
+import { CallMachineStandIn } from '../src/emulator/call-machine/stand-in.js';
 import { BENCH_BOTS, machine, record, summarize } from './lib/common.js';
 
-const { values } = parseArgs({ options: { calls: { type: 'string', default: '10' }, turns: { type: 'string', default: '10' } } });
+const { values } = parseArgs({
+  options: { calls: { type: 'string', default: '10' }, turns: { type: 'string', default: '10' }, client: { type: 'string', default: 'emulator' } },
+});
 const calls = Number(values.calls);
 const turns = Number(values.turns);
 
@@ -31,7 +37,17 @@ const standIns = await startVoiceStandIns({
   audioMsPerChar: 60,
   reply: (msgs) => reply(/question (\d+)/.exec(msgs.at(-1)?.content ?? '')?.[1] ?? '?'),
 });
-const env = { OPENAI_API_KEY: 'sk-bench', LLM_BASE_URL: standIns.baseUrl, TTS_PROVIDER: 'openai', TTS_BASE_URL: standIns.baseUrl, LLM_TIMEOUT_MS: '20000' };
+const standInCallMachine = values.client === 'daily' ? await CallMachineStandIn.start({ bridge: 'emulator' }) : undefined;
+const env: Record<string, string> = {
+  OPENAI_API_KEY: 'sk-bench',
+  LLM_BASE_URL: standIns.baseUrl,
+  TTS_PROVIDER: 'openai',
+  TTS_BASE_URL: standIns.baseUrl,
+  LLM_TIMEOUT_MS: '20000',
+  ...(standInCallMachine
+    ? { CALL_CLIENT: 'daily', CHROMIUM_PATH: '/usr/bin/chromium', DAILY_BUNDLE_URL: standInCallMachine.bundleUrl, WORKER_INIT_TIMEOUT_MS: '20000' }
+    : {}),
+};
 const bot = path.join(BENCH_BOTS, 'turns.ts');
 const h = await createBotHarness({ firstBot: bot, env });
 
@@ -82,6 +98,7 @@ const before = machine();
 const stream = await run('stream');
 const whole = await run('whole');
 const result = {
+  client: values.client,
   calls,
   turns,
   standIns: { firstTokenMs: 200, tokensPerSec: 20, firstTtsChunkMs: 100 },
@@ -93,3 +110,4 @@ console.log(JSON.stringify(result, null, 2));
 record('turns', result);
 await h.close();
 await standIns.close();
+await standInCallMachine?.close();
