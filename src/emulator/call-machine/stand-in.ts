@@ -18,7 +18,6 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { CallParticipant } from '../../daily/call-client.js';
 import { EmulatorLink } from './bridge.js';
 import { callMachineBundleSource } from './bundle-source.js';
 import { fullParticipant, participantFrom } from './participants.js';
