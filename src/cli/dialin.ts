@@ -9,18 +9,10 @@
  *    to check that nothing else was lost.
  */
 import type { DailyRestClient } from '../daily/rest.js';
+import type { PinlessDialinEntry } from '../daily/types.js';
 
-export interface PinlessEntry {
-  phone_number?: string;
-  sip_uri?: string;
-  name_prefix?: string;
-  room_creation_api?: string;
-  hmac?: string;
-  hold_music_url?: string;
-  timeout_config?: { message?: string };
-  ivr_greeting?: { message?: string };
-  [k: string]: unknown;
-}
+/** One pinless dial-in entry, as Daily stores it. */
+export type PinlessEntry = PinlessDialinEntry;
 
 /** An entry as stored: its `/domain-dialin-config` id when the store has one. */
 export interface StoredEntry {

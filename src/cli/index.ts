@@ -14,6 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { Command, Option } from 'commander';
 import { loadConfig } from '../config.js';
 import { DailyRestClient } from '../daily/rest.js';
+import type { DailyWebhook } from '../daily/types.js';
 import { DOMAIN_EVENT_TYPES } from '../daily/webhook-events.js';
 import { DailyApiError } from '../errors.js';
 import { diffEntries, planRemove, planSet, readEntries, redactEntry, writeLegacy, type PinlessEntry, type Store } from './dialin.js';
@@ -34,17 +35,7 @@ interface GlobalOpts {
 
 class UsageError extends Error {}
 
-interface WebhookJson {
-  uuid: string;
-  url: string;
-  hmac?: string;
-  basicAuth?: string | null;
-  retryType?: string;
-  eventTypes?: string[];
-  state?: string;
-  failedCount?: number;
-  lastMomentPushed?: string | null;
-}
+type WebhookJson = DailyWebhook;
 
 function connect(g: GlobalOpts, io: Io): { daily: DailyRestClient; apiUrl: string; target: 'daily' | 'emulator' } {
   const config = loadConfig(io.env);
