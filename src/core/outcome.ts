@@ -37,6 +37,8 @@ export const OUTCOMES = [
   'shutdown',
   /** The Daily platform reported an error on the dial-in leg. */
   'dialin_error',
+  /** Fleet mode: the replica running the call stopped (SIGKILL, node loss); a survivor recorded it. */
+  'replica_lost',
 ] as const;
 
 export type Outcome = (typeof OUTCOMES)[number];
@@ -67,6 +69,8 @@ export const END_CLAIMS = {
   drain: { definitive: false },
   /** The parent's max-duration backstop: a hang-up request to a worker that outlived every deadline. */
   backstop: { definitive: false },
+  /** Fleet mode: a survivor recording a lost replica's call (replica_lost). */
+  fleet: { definitive: true },
 } as const satisfies Record<string, { definitive: boolean }>;
 
 export type EndClaimer = keyof typeof END_CLAIMS;
