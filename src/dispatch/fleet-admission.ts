@@ -315,7 +315,7 @@ export class FleetAdmission implements AdmissionDelegate {
       this.mine.delete(u.callId);
       this.deps.dispatcher.runCall(w.call, w.assignment, Math.max(1_000, w.deadlineMs - now));
     }
-    this.log.error({ takenOver: n }, '!!! fleet degraded: admitting and queueing on this replica alone; calls waiting here now run here !!!');
+    if (n > 0) this.log.error({ takenOver: n }, 'fleet degraded: calls this replica queued and nobody confirmed taking now run here');
   }
 
   /** Every replica's capacity, load and live calls (for /status). */
