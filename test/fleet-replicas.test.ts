@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { WebSocket } from 'ws';
 import type { CallerStep, EmulatedCall } from '../src/emulator/types.js';
 import { isAlive, waitUntil } from './cluster/procs.js';
 import { FLEET_NUMBER, startFleetOfReplicas, type FleetOfReplicas } from './helpers/fleet-replicas.js';
@@ -136,6 +137,21 @@ describe.sequential('fleet mode: three replica processes, one Redis', () => {
           'the owner to record the dial-in error',
           10_000,
         );
+        // One view: /status at any replica shows every replica and where the call runs; the
+        // dashboard's snapshot marks the replica running it.
+        const view = (await f.status(other)).fleet!;
+        expect(view.replicas.filter((x) => x.alive).map((x) => x.capacity)).toEqual([BOTS, BOTS, BOTS]);
+        const runnerId = (await f.status(runner!)).fleet!.replicaId;
+        expect(view.replicas.find((x) => x.id === runnerId)!.calls.map((c) => c.callId)).toEqual([p.call.callId]);
+        const hello = await new Promise<{ live: Array<{ callId: string; replica?: string }> }>((resolve, reject) => {
+          const ws = new WebSocket(`${f.replicas[runner!]!.url.replace('http', 'ws')}/ws/events`);
+          ws.once('message', (d: Buffer) => {
+            ws.close();
+            resolve(JSON.parse(d.toString()) as { live: Array<{ callId: string; replica?: string }> });
+          });
+          ws.once('error', reject);
+        });
+        expect(hello.live.map((c) => [c.callId, c.replica])).toEqual([[p.call.callId, runnerId]]);
         // The same event again, at a third replica: deduplicated fleet-wide.
         const again = await f.domainEvent((runner! + 2) % 3, 'dialin.error', { room, error_msg: 'fleet routing test' }, eventId);
         expect(again).toEqual({ status: 200, body: { status: 'ok', duplicate: true } });
@@ -194,7 +210,13 @@ describe.sequential('fleet mode: three replica processes, one Redis', () => {
         const calls: Array<ReturnType<typeof place>> = [];
         for (let i = 0; i < 12; i++) {
           calls.push(place(short(1_500)));
-          if (i === 3) await f.redis.kill();
+          if (i === 3) {
+            await f.redis.kill();
+            // Degraded: readiness stays true, the gauge says so.
+            await waitUntil(async () => (await fetch(`${f.replicas[0]!.url}/metrics`).then((r) => r.text())).includes('patchbay_fleet_degraded{replica='), 'gauge', 5_000);
+            await waitUntil(async () => /patchbay_fleet_degraded\{[^}]*\} 1/.test(await fetch(`${f.replicas[0]!.url}/metrics`).then((r) => r.text())), 'degraded gauge at 1', 5_000);
+            for (const r of f.replicas) expect((await fetch(`${r.url}/health/ready`)).status).toBe(200);
+          }
           if (i === 7) await f.redis.restart();
           await new Promise((r) => setTimeout(r, 250));
         }
@@ -209,6 +231,7 @@ describe.sequential('fleet mode: three replica processes, one Redis', () => {
         expect(f.lines().some((l) => typeof l.msg === 'string' && l.msg.includes('FLEET DEGRADED'))).toBe(true);
         // The fleet re-forms: every replica out of degraded mode.
         await waitUntil(async () => (await Promise.all(f.replicas.map((_, i) => f.status(i)))).every((s) => s.fleet?.degraded === false), 're-formed fleet', 15_000, 200);
+        expect(await fetch(`${f.replicas[0]!.url}/metrics`).then((r) => r.text())).toMatch(/patchbay_fleet_degraded\{[^}]*\} 0/);
       })(),
     ), 90_000);
 
