@@ -36,7 +36,15 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-const once = { name: 'cleanup' as const, retryOn: [], baseDelayMs: 1, maxDelayMs: 1, attemptTimeoutMs: 5_000, deadlineMs: 30_000, maxAttempts: 1 };
+const once = {
+  name: 'cleanup' as const,
+  retryOn: [],
+  baseDelayMs: 1,
+  maxDelayMs: 1,
+  attemptTimeoutMs: 5_000,
+  deadlineMs: 30_000,
+  maxAttempts: 1,
+};
 
 async function makeRooms(rest: DailyRestClient, n: number): Promise<string[]> {
   const names = Array.from({ length: n }, (_, i) => `rl-${randomBytes(3).toString('hex')}-${i}`);
@@ -82,7 +90,7 @@ describe('Daily REST through the shared rate limiter', () => {
     const clients: DailyRestClient[] = [];
     for (let i = 0; i < 2; i++) {
       const fleet = await startFleet(redis.url, ns);
-      fleets.push(fleet as Fleet);
+      fleets.push(fleet);
       const limiter = new RedisRateLimiter(fleet, limits);
       clients.push(
         new DailyRestClient({

@@ -28,5 +28,6 @@ export interface AdmissionDelegate {
   readonly active: boolean;
   readonly replicaId: string;
   admit(call: PinlessCall, receivedAtMs: number): Promise<AdmitResult>;
+  /** The call's worker is reaped: its bot slot is free (its room is released after). */
+  slotFreed(call: Call): void;
 }
-

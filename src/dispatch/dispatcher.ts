@@ -180,6 +180,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
           started();
           // The bot slot is free once the worker is reaped; the room is released after, off the slot.
           return runOnWorker(call, assignment, { pool: this.deps.pool, config, stop: this.stop.signal }).then(() => {
+            this.delegate?.slotFreed(call);
             this.finish(call).catch((err: unknown) => call.log.error({ err }, 'call bookkeeping failed'));
           });
         },

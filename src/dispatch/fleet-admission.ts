@@ -57,7 +57,12 @@ const EVENT_DEDUPE_MS = 60 * 60_000;
 const STATUS_REFRESH_MS = 5_000;
 const ENDING_EVENTS = ['dialin.stopped', 'meeting.ended'];
 
-const busy = (message: string, reason: 'queue_full' | 'room_failed' = 'queue_full'): AdmitResult => ({ kind: 'busy', reason, retryAfterSec: 1, message });
+const busy = (message: string, reason: 'queue_full' | 'room_failed' = 'queue_full'): AdmitResult => ({
+  kind: 'busy',
+  reason,
+  retryAfterSec: 1,
+  message,
+});
 
 export class FleetAdmission implements AdmissionDelegate {
   private readonly log: Logger;
@@ -78,18 +83,36 @@ export class FleetAdmission implements AdmissionDelegate {
       w.call.log.info({ by }, 'fleet: call taken by another replica');
       dispatcher.handOver(w.call);
     });
-    fleet.on('call-expired', ({ callId }) => this.expire(callId, `expired in the fleet queue after ${deps.config.admission.queueTimeoutMs} ms`));
+    fleet.on('call-expired', ({ callId }) =>
+      this.expire(callId, `expired in the fleet queue after ${deps.config.admission.queueTimeoutMs} ms`),
+    );
     fleet.on('domain-event', (ev) => void this.handleHere(ev as DomainEventInput, undefined, false));
-    fleet.on('replica-lost', (lost) => void this.recordLost(lost).catch((err: unknown) => this.log.error({ err }, 'fleet: recording a lost replica failed')));
-    fleet.on('presumed-lost', () => this.log.error({ live: dispatcher.liveCalls().length }, 'fleet: this replica was presumed lost; its calls were recorded elsewhere'));
+    fleet.on(
+      'replica-lost',
+      (lost) => void this.recordLost(lost).catch((err: unknown) => this.log.error({ err }, 'fleet: recording a lost replica failed')),
+    );
+    fleet.on('presumed-lost', () =>
+      this.log.error({ live: dispatcher.liveCalls().length }, 'fleet: this replica was presumed lost; its calls were recorded elsewhere'),
+    );
     fleet.on('degraded', (d) => d && this.takeOver());
-    dispatcher.on('transition', (t) => {
-      if (t.to !== 'ended') return;
-      const callId = t.call.record.callId;
-      if (this.mine.get(callId) !== t.call) return;
-      this.mine.delete(callId);
-      void fleet.finish(callId);
-    });
+    // Calls that never got a bot here (timed out, hung up on hold) leave the fleet when they end.
+    dispatcher.on('transition', (t) => t.to === 'ended' && this.finishInFleet(t.call));
+  }
+
+  /**
+   * The bot slot is free: the fleet counts it free at once (the room is deleted after, paced), and
+   * the consumer looks at the queue now rather than at its next poll.
+   */
+  slotFreed(call: Call): void {
+    this.finishInFleet(call);
+    this.deps.fleet.wake();
+  }
+
+  private finishInFleet(call: Call): void {
+    const callId = call.record.callId;
+    if (this.mine.get(callId) !== call) return;
+    this.mine.delete(callId);
+    void this.deps.fleet.finish(callId);
   }
 
   get active(): boolean {
@@ -124,7 +147,11 @@ export class FleetAdmission implements AdmissionDelegate {
         if (claim.kind === 'duplicate') {
           const a = claim.answer as StoredAnswer | undefined;
           if (!a?.id) return busy(`call ${p.callId} is being admitted by replica ${claim.owner}; try again`);
-          return { kind: 'accepted', duplicate: true, record: { id: a.id, callId: a.callId, roomUrl: a.roomUrl, bot: a.bot, state: a.state } };
+          return {
+            kind: 'accepted',
+            duplicate: true,
+            record: { id: a.id, callId: a.callId, roomUrl: a.roomUrl, bot: a.bot, state: a.state },
+          };
         }
       }
       const r = await fleet.reserve(p.callId, waitMs);
@@ -155,7 +182,17 @@ export class FleetAdmission implements AdmissionDelegate {
       }
     }
     const r = call.record;
-    const answer: StoredAnswer = { id: r.id, callId: r.callId, roomUrl: r.roomUrl, bot: r.bot, state: 'queued', callDomain: r.callDomain, from: r.from, to: r.to, receivedAtMs };
+    const answer: StoredAnswer = {
+      id: r.id,
+      callId: r.callId,
+      roomUrl: r.roomUrl,
+      bot: r.bot,
+      state: 'queued',
+      callDomain: r.callDomain,
+      from: r.from,
+      to: r.to,
+      receivedAtMs,
+    };
     await fleet.setAnswer(p.callId, answer).catch(() => undefined);
     return { kind: 'accepted', duplicate: false, record: answer };
   }
@@ -164,7 +201,10 @@ export class FleetAdmission implements AdmissionDelegate {
   private local(p: PinlessCall, receivedAtMs: number, err: unknown): Promise<AdmitResult> {
     const { dispatcher, config } = this.deps;
     this.log.warn({ callId: p.callId, err: (err as Error)?.message }, 'fleet unavailable: admitting this call on this replica alone');
-    if (dispatcher.stats().full) return Promise.resolve(busy(`all ${config.admission.maxConcurrentBots} bots busy and ${config.admission.maxQueuedCalls} calls queued`));
+    if (dispatcher.stats().full)
+      return Promise.resolve(
+        busy(`all ${config.admission.maxConcurrentBots} bots busy and ${config.admission.maxQueuedCalls} calls queued`),
+      );
     return dispatcher.admitLocal(p, receivedAtMs);
   }
 
@@ -204,6 +244,12 @@ export class FleetAdmission implements AdmissionDelegate {
       return true;
     }
     let call = this.unwait(t.callId)?.call;
+    if (!call && dispatcher.liveCalls().some((r) => r.callId === t.callId)) {
+      // Already running here on its own (queued while Redis failed, or taken over while degraded).
+      this.log.warn({ callId: t.callId }, 'fleet: an entry for a call already running here; not started twice');
+      void this.deps.fleet.finish(t.callId);
+      return true;
+    }
     if (!call) {
       const { id, callId, callDomain, from, to, sipHeaders, bot, roomName, roomUrl } = a;
       call = dispatcher.createCall({ id, callId, callDomain, from, to, sipHeaders, bot, roomName, roomUrl: '' }, a.receivedAtMs);
@@ -239,7 +285,8 @@ export class FleetAdmission implements AdmissionDelegate {
     let owner;
     try {
       owner = await fleet.ownerOfRoom(ev.room);
-      if (owner && owner.replicaId !== fleet.replicaId && (await fleet.routeEvent(owner.replicaId, ev)) === 'routed') return { action: 'routed' };
+      if (owner && owner.replicaId !== fleet.replicaId && (await fleet.routeEvent(owner.replicaId, ev)) === 'routed')
+        return { action: 'routed' };
     } catch {
       /* handled here */
     }
@@ -265,7 +312,10 @@ export class FleetAdmission implements AdmissionDelegate {
     if (ownerGone && callId && ev.room && ENDING_EVENTS.includes(ev.type) && !this.deps.dispatcher.findByRoom(ev.room)) {
       // The owner is gone: a call it queued and nobody took is dropped, its room deleted here.
       if (await fleet.cancel(callId).catch(() => false)) {
-        this.log.warn({ callId, room: ev.room, event: ev.type }, 'fleet: the owner of a waiting call is gone; dropped it and deleted its room');
+        this.log.warn(
+          { callId, room: ev.room, event: ev.type },
+          'fleet: the owner of a waiting call is gone; dropped it and deleted its room',
+        );
         void rooms.release(ev.room);
         return { action: 'owner_gone' };
       }

@@ -44,7 +44,12 @@ export interface FleetOfReplicas {
   /** A signed pinless webhook sent by hand to replica `i`. */
   dialin(i: number, body: Record<string, unknown>): Promise<Response>;
   /** A signed domain webhook sent to replica `i`. */
-  domainEvent(i: number, type: string, payload: Record<string, unknown>, id?: string): Promise<{ status: number; body: Record<string, unknown> }>;
+  domainEvent(
+    i: number,
+    type: string,
+    payload: Record<string, unknown>,
+    id?: string,
+  ): Promise<{ status: number; body: Record<string, unknown> }>;
   stop(keep?: boolean): Promise<void>;
 }
 
@@ -58,7 +63,16 @@ export interface ReplicaStatusBody {
     replicaId: string;
     degraded: boolean;
     queued: number;
-    replicas: Array<{ id: string; alive: boolean; capacity: number; active: number; queued: number; draining: boolean; meta: Record<string, unknown>; calls: Array<{ callId: string; room: string }> }>;
+    replicas: Array<{
+      id: string;
+      alive: boolean;
+      capacity: number;
+      active: number;
+      queued: number;
+      draining: boolean;
+      meta: Record<string, unknown>;
+      calls: Array<{ callId: string; room: string }>;
+    }>;
   };
 }
 
@@ -95,7 +109,13 @@ export async function startFleetOfReplicas(n: number, env: Record<string, string
   const replicas: Replica[] = [];
   const previous: Array<{ index: number; lines: LogLine[] }> = [];
   const start = async (i: number) => {
-    const r = await startReplica({ name: `replica-${i}`, port: ports[i]!, env: fullEnv, logFile: path.join(dir, `replica-${i}.log`), readyTimeoutMs: 90_000 });
+    const r = await startReplica({
+      name: `replica-${i}`,
+      port: ports[i]!,
+      env: fullEnv,
+      logFile: path.join(dir, `replica-${i}.log`),
+      readyTimeoutMs: 90_000,
+    });
     replicas[i] = r;
     return r;
   };
@@ -155,7 +175,10 @@ export async function startFleetOfReplicas(n: number, env: Record<string, string
       return start(i);
     },
     lines() {
-      return [...previous.flatMap((p) => p.lines.map((l) => ({ ...l, replicaIndex: p.index }))), ...replicas.flatMap((r, i) => r.lines.map((l) => ({ ...l, replicaIndex: i })))];
+      return [
+        ...previous.flatMap((p) => p.lines.map((l) => ({ ...l, replicaIndex: p.index }))),
+        ...replicas.flatMap((r, i) => r.lines.map((l) => ({ ...l, replicaIndex: i }))),
+      ];
     },
     async status(i) {
       return (await (await fetch(`${replicas[i]!.url}/status`)).json()) as ReplicaStatusBody;
@@ -165,7 +188,11 @@ export async function startFleetOfReplicas(n: number, env: Record<string, string
       const ts = String(Math.floor(Date.now() / 1000));
       return fetch(`${replicas[i]!.url}/dialin`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-pinless-timestamp': ts, 'x-pinless-signature': signPinless(body, pinlessSecret, ts) },
+        headers: {
+          'content-type': 'application/json',
+          'x-pinless-timestamp': ts,
+          'x-pinless-signature': signPinless(body, pinlessSecret, ts),
+        },
         body,
       });
     },
@@ -174,7 +201,11 @@ export async function startFleetOfReplicas(n: number, env: Record<string, string
       const ts = String(Math.floor(Date.now() / 1000));
       const res = await fetch(`${replicas[i]!.url}/webhooks/daily`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-webhook-timestamp': ts, 'x-webhook-signature': signWebhook(body, webhookSecret, ts) },
+        headers: {
+          'content-type': 'application/json',
+          'x-webhook-timestamp': ts,
+          'x-webhook-signature': signWebhook(body, webhookSecret, ts),
+        },
         body,
       });
       return { status: res.status, body: (await res.json()) as Record<string, unknown> };
