@@ -76,7 +76,8 @@ export interface ReplicaStatusBody {
   };
 }
 
-export async function startFleetOfReplicas(n: number, env: Record<string, string>): Promise<FleetOfReplicas> {
+/** `opts.fleet: false`: the same replicas without REDIS_URL (each on its own; for comparisons). */
+export async function startFleetOfReplicas(n: number, env: Record<string, string>, opts: { fleet?: boolean } = {}): Promise<FleetOfReplicas> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'patchbay-fleet-'));
   const apiKey = `fleet_${randomBytes(8).toString('hex')}`;
   const pinlessSecret = randomBytes(32).toString('base64');
@@ -102,8 +103,7 @@ export async function startFleetOfReplicas(n: number, env: Record<string, string
     DAILY_PINLESS_HMAC: pinlessSecret,
     DAILY_WEBHOOK_HMAC: webhookSecret,
     TTS_PROVIDER: 'text',
-    REDIS_URL: redis.url,
-    FLEET_NAMESPACE: `t${randomBytes(4).toString('hex')}`,
+    ...(opts.fleet === false ? {} : { REDIS_URL: redis.url, FLEET_NAMESPACE: `t${randomBytes(4).toString('hex')}` }),
     ...env,
   };
   const replicas: Replica[] = [];
