@@ -331,4 +331,25 @@ describe.sequential('fleet mode: three replica processes, one Redis', () => {
       ),
     60_000,
   );
+
+  test('SIGTERM: a replica drains, leaves the fleet cleanly (never reaped) and exits 0', () =>
+    track(
+      (async () => {
+        const alive = f.replicas.map((r, i) => ({ r, i })).filter(({ r }) => isAlive(r.pid));
+        expect(alive.length).toBe(2);
+        const [leaving, staying] = alive as [(typeof alive)[0], (typeof alive)[0]];
+        const leavingId = (await f.status(leaving.i)).fleet!.replicaId;
+        leaving.r.proc.kill('SIGTERM');
+        expect(await leaving.r.exited).toEqual({ code: 0, signal: null });
+        await waitUntil(
+          async () => !(await f.status(staying.i)).fleet!.replicas.some((x) => x.id === leavingId),
+          'the replica gone from the fleet view',
+          10_000,
+          100,
+        );
+        // Past the loss bound: nobody reaped it.
+        await new Promise((r) => setTimeout(r, LOST_MS + 2 * HEARTBEAT_MS));
+        expect(staying.r.lines.filter((l) => l.msg?.startsWith('replica lost') && l.lost === leavingId)).toEqual([]);
+      })(),
+    ));
 });
