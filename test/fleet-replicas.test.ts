@@ -213,14 +213,18 @@ describe.sequential('fleet mode: three replica processes, one Redis', () => {
           expect(refused.headers.get('retry-after')).toBe('1');
           expect(((await refused.json()) as { message: string }).message).toMatch(/fleet is full/);
 
-          // Their callers hang up on hold (dialin.stopped, sent to any replica): dropped from the fleet queue.
-          for (const w of waiting) expect((await f.domainEvent(1, 'dialin.stopped', { room: roomOf(w.roomUrl) })).status).toBe(200);
+          // The first one's caller hangs up on hold (dialin.stopped, sent to any replica): dropped from
+          // the fleet queue. The second waits out QUEUE_TIMEOUT_MS: queue_timeout, once, its room deleted.
+          const [hungUp, timedOut] = waiting as [{ roomUrl: string }, { roomUrl: string }];
+          expect((await f.domainEvent(1, 'dialin.stopped', { room: roomOf(hungUp.roomUrl) })).status).toBe(200);
+          const endedIn = (w: { roomUrl: string }) => f.lines().filter((l) => l.msg === 'call ended' && l.room === roomOf(w.roomUrl));
+          await waitUntil(() => endedIn(hungUp).length > 0, 'the hung-up call to end on hold', 10_000);
+          await waitUntil(() => endedIn(timedOut).length > 0, 'the waiting call to time out', 20_000);
+          expect(endedIn(hungUp).map((l) => l.outcome)).toEqual(['caller_hangup_on_hold']);
+          expect(endedIn(timedOut).map((l) => l.outcome)).toEqual(['queue_timeout']);
           await waitUntil(
-            () =>
-              waiting.every((w) =>
-                f.lines().some((l) => l.msg === 'call ended' && l.room === roomOf(w.roomUrl) && l.outcome === 'caller_hangup_on_hold'),
-              ),
-            'the waiting calls to end on hold',
+            () => !f.emulator.snapshot().rooms.some((r) => waiting.some((w) => r.name === roomOf(w.roomUrl))),
+            'their rooms deleted',
             10_000,
           );
           for (const h of [...holders, last]) h.call.hangup();

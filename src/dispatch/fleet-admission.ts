@@ -75,14 +75,7 @@ export class FleetAdmission implements AdmissionDelegate {
   constructor(private readonly deps: FleetAdmissionDeps) {
     this.log = deps.logger.child({ component: 'fleet-admission', replica: deps.fleet.replicaId });
     const { fleet, dispatcher } = deps;
-    fleet.on('call-taken', ({ callId, by }) => {
-      const w = this.waiting.get(callId);
-      if (!w) return;
-      this.unwait(callId);
-      this.mine.delete(callId);
-      w.call.log.info({ by }, 'fleet: call taken by another replica');
-      dispatcher.handOver(w.call);
-    });
+    fleet.on('call-taken', ({ callId, by }) => this.takenElsewhere(callId, by));
     fleet.on('call-expired', ({ callId }) =>
       this.expire(callId, `expired in the fleet queue after ${deps.config.admission.queueTimeoutMs} ms`),
     );
@@ -211,12 +204,36 @@ export class FleetAdmission implements AdmissionDelegate {
   private wait(call: Call, assignment: CallAssignment, waitMs: number): void {
     const timer = setTimeout(() => {
       this.deps.fleet.cancel(call.record.callId).then(
-        (dropped) => dropped && this.expire(call.record.callId, `waited ${waitMs} ms for a free bot in the fleet`),
+        // Not waiting any more and not taken here: taken elsewhere, or dropped at its deadline.
+        (dropped) =>
+          dropped
+            ? this.expire(call.record.callId, `waited ${waitMs} ms for a free bot in the fleet`)
+            : void this.notWaiting(call.record.callId, waitMs),
         () => this.expire(call.record.callId, `waited ${waitMs} ms for a free bot (fleet unreachable)`),
       );
     }, waitMs);
     timer.unref();
     this.waiting.set(call.record.callId, { call, assignment, deadlineMs: Date.now() + waitMs, timer });
+  }
+
+  /** The wait ended but the entry was gone: the claim says whether a replica took it (its notice may be lost). */
+  private async notWaiting(callId: string, waitMs: number): Promise<void> {
+    try {
+      const c = await this.deps.fleet.claim(callId);
+      if (c.kind === 'duplicate' && c.runner) return this.takenElsewhere(callId, c.runner);
+    } catch {
+      /* unknown: the wait is over either way */
+    }
+    this.expire(callId, `waited ${waitMs} ms for a free bot in the fleet`);
+  }
+
+  /** Another replica runs the call: this one's object goes (no outcome here). */
+  private takenElsewhere(callId: string, by: string): void {
+    const w = this.unwait(callId);
+    if (!w) return;
+    this.mine.delete(callId);
+    w.call.log.info({ by }, 'fleet: call taken by another replica');
+    this.deps.dispatcher.handOver(w.call);
   }
 
   private unwait(callId: string): Waiting | undefined {
