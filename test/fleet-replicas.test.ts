@@ -314,6 +314,23 @@ describe.sequential('fleet mode: three replica processes, one Redis', () => {
           const deletedMs = Date.now() - killedAt;
           const lines = survivors.flatMap((r) => r.lines.filter((l) => l.msg === 'call ended' && l.callId === p.call.callId));
           expect(lines.map((l) => l.outcome)).toEqual(['replica_lost']);
+          // …and one call record (GET /calls) among the survivors' stores.
+          const stored = await Promise.all(
+            survivors.map(
+              async (r) =>
+                (
+                  (await (await fetch(`${r.url}/calls?outcome=replica_lost`)).json()) as {
+                    calls: Array<{ callId: string; roomName: string }>;
+                  }
+                ).calls,
+            ),
+          );
+          expect(
+            stored
+              .flat()
+              .filter((c) => c.callId === p.call.callId)
+              .map((c) => c.roomName),
+          ).toEqual([room]);
           // Bound: loss detected within FLEET_REPLICA_LOST_MS + a heartbeat; generous slack for a busy machine.
           expect(deletedMs).toBeLessThan(LOST_MS + HEARTBEAT_MS + 8_000);
           console.log(
