@@ -287,34 +287,43 @@ describe.sequential('fleet mode: three replica processes, one Redis', () => {
   );
 
   test(
-    'SIGKILL of a replica with a live call: replica_lost recorded once, its room deleted within the bound',
+    'SIGKILL of a replica with live calls and a queued one: replica_lost recorded once each, rooms deleted within the bound, the queued caller served by a survivor',
     () =>
       track(
         (async () => {
           await warm();
-          f.mode = { kind: 'only', index: 1 };
-          const p = place(long);
-          expect(await p.connected).toBe(true);
-          const victim = (await runnerOf(p.call.callId))!;
-          expect(victim).toBeDefined();
-          const room = f.emulator.snapshot().rooms.find((r) => r.participants.length > 0)!.name;
+          // Every bot of the fleet busy (2 per replica) …
+          f.mode = { kind: 'roundRobin' };
+          const live = Array.from({ length: 3 * BOTS }, () => place(long));
+          expect(await Promise.all(live.map((h) => h.connected))).toEqual(live.map(() => true));
+          const victim = 1;
+          const victimId = (await f.status(victim)).fleet!.replicaId;
+          const view = (await f.status(0)).fleet!;
+          const lostCalls = view.replicas.find((r) => r.id === victimId)!.calls;
+          expect(lostCalls).toHaveLength(BOTS);
+          // … and one more call admitted by the victim, waiting fleet-wide.
+          f.mode = { kind: 'only', index: victim };
+          const queued = place(short(500));
+          await waitUntil(
+            () => f.answers.some((a) => a.callId === queued.call.callId && a.status === 200),
+            'the queued call admitted',
+            10_000,
+          );
           const workers = f.replicas[victim]!.workerPids();
           expect(workers.length).toBeGreaterThan(0);
           const killedAt = Date.now();
           f.replicas[victim]!.proc.kill('SIGKILL');
           await f.replicas[victim]!.exited;
           const survivors = f.replicas.filter((_, i) => i !== victim);
-          await waitUntil(
-            () => survivors.some((r) => r.lines.some((l) => l.msg === 'call ended' && l.callId === p.call.callId)),
-            'replica_lost recorded',
-            15_000,
-          );
+          const endedOn = (callId: string) =>
+            survivors.flatMap((r) => r.lines.filter((l) => l.msg === 'call ended' && l.callId === callId));
+          await waitUntil(() => lostCalls.every((c) => endedOn(c.callId).length > 0), 'replica_lost recorded', 15_000);
           const recordedMs = Date.now() - killedAt;
-          await waitUntil(() => !f.emulator.snapshot().rooms.some((r) => r.name === room), 'the lost call room deleted', 15_000, 50);
+          const rooms = new Set(lostCalls.map((c) => c.room));
+          await waitUntil(() => !f.emulator.snapshot().rooms.some((r) => rooms.has(r.name)), 'the lost calls rooms deleted', 15_000, 50);
           const deletedMs = Date.now() - killedAt;
-          const lines = survivors.flatMap((r) => r.lines.filter((l) => l.msg === 'call ended' && l.callId === p.call.callId));
-          expect(lines.map((l) => l.outcome)).toEqual(['replica_lost']);
-          // …and one call record (GET /calls) among the survivors' stores.
+          for (const c of lostCalls) expect(endedOn(c.callId).map((l) => l.outcome)).toEqual(['replica_lost']);
+          // …and one call record each (GET /calls) among the survivors' stores.
           const stored = await Promise.all(
             survivors.map(
               async (r) =>
@@ -325,18 +334,28 @@ describe.sequential('fleet mode: three replica processes, one Redis', () => {
                 ).calls,
             ),
           );
+          const lostIds = new Set(lostCalls.map((c) => c.callId));
           expect(
             stored
               .flat()
-              .filter((c) => c.callId === p.call.callId)
-              .map((c) => c.roomName),
-          ).toEqual([room]);
+              .filter((c) => lostIds.has(c.callId))
+              .map((c) => c.roomName)
+              .sort(),
+          ).toEqual([...rooms].sort());
           // Bound: loss detected within FLEET_REPLICA_LOST_MS + a heartbeat; generous slack for a busy machine.
           expect(deletedMs).toBeLessThan(LOST_MS + HEARTBEAT_MS + 8_000);
           console.log(
-            `replica_lost: recorded ${recordedMs} ms and room deleted ${deletedMs} ms after SIGKILL (lost ${LOST_MS} ms, heartbeat ${HEARTBEAT_MS} ms)`,
+            `replica_lost: ${lostCalls.length} calls recorded ${recordedMs} ms and their rooms deleted ${deletedMs} ms after SIGKILL (lost ${LOST_MS} ms, heartbeat ${HEARTBEAT_MS} ms)`,
           );
-          await p.call.ended;
+          // A survivor's caller hangs up: its free bot takes the lost replica's queued caller.
+          const onSurvivors = live.filter((h) => !lostIds.has(h.call.callId));
+          onSurvivors[0]!.call.hangup();
+          expect(await queued.connected).toBe(true);
+          await queued.call.ended;
+          await waitUntil(() => endedOn(queued.call.callId).length > 0, 'the queued call recorded', 15_000);
+          expect(endedOn(queued.call.callId).map((l) => l.outcome)).toEqual(['caller_hangup']);
+          for (const h of onSurvivors) h.call.hangup();
+          await Promise.all(live.map((h) => h.call.ended));
           // Its workers exit by themselves; the survivors end idle.
           await waitUntil(() => workers.every((pid) => !isAlive(pid)), 'the victim workers to exit', 15_000);
           await waitUntil(
@@ -350,7 +369,7 @@ describe.sequential('fleet mode: three replica processes, one Redis', () => {
           );
         })(),
       ),
-    60_000,
+    90_000,
   );
 
   test('SIGTERM: a replica drains, leaves the fleet cleanly (never reaped) and exits 0', () =>
