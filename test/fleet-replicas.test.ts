@@ -116,6 +116,9 @@ describe.sequential('fleet mode: three replica processes, one Redis', () => {
           for (const c of calls) {
             const answers = f.answers.filter((a) => a.callId === c.callId);
             expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+            // Duplicates answer like the first: same call id and room, one of them not a duplicate.
+            expect(new Set(answers.map((a) => `${a.body.id}|${a.body.roomUrl}`)).size).toBe(1);
+            expect(answers.filter((a) => a.body.duplicate === false)).toHaveLength(1);
             expect(admitted(c.callId)).toHaveLength(1);
             expect(ended(c.callId).map((l) => l.outcome)).toEqual(['caller_hangup']);
           }

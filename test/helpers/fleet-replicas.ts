@@ -35,7 +35,7 @@ export interface FleetOfReplicas {
   /** Where the emulator's pinless webhooks go now. */
   mode: SwitchMode;
   /** Every answer the switch got from a replica: callId, replica index, status. */
-  answers: Array<{ callId: string; index: number; status: number }>;
+  answers: Array<{ callId: string; index: number; status: number; body: { id?: string; roomUrl?: string; duplicate?: boolean } }>;
   /** Starts replica `i` again (after a kill), same port. */
   restart(i: number): Promise<Replica>;
   /** Every log line of every replica (current and previous processes), with its index. */
@@ -76,8 +76,20 @@ export interface ReplicaStatusBody {
   };
 }
 
+const parse = (text: string): { id?: string; roomUrl?: string; duplicate?: boolean } => {
+  try {
+    return JSON.parse(text) as { id?: string; roomUrl?: string; duplicate?: boolean };
+  } catch {
+    return {};
+  }
+};
+
 /** `opts.fleet: false`: the same replicas without REDIS_URL (each on its own; for comparisons). */
-export async function startFleetOfReplicas(n: number, env: Record<string, string>, opts: { fleet?: boolean } = {}): Promise<FleetOfReplicas> {
+export async function startFleetOfReplicas(
+  n: number,
+  env: Record<string, string>,
+  opts: { fleet?: boolean } = {},
+): Promise<FleetOfReplicas> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'patchbay-fleet-'));
   const apiKey = `fleet_${randomBytes(8).toString('hex')}`;
   const pinlessSecret = randomBytes(32).toString('base64');
@@ -150,7 +162,7 @@ export async function startFleetOfReplicas(n: number, env: Record<string, string
       const m = fleet.mode;
       const targets = m.kind === 'fanout' ? replicas.map((_, i) => i) : m.kind === 'only' ? [m.index] : [rr++ % replicas.length];
       void Promise.all(targets.map((i) => forward(i, body, headers))).then((rs) => {
-        for (const r of rs) if (callId) answers.push({ callId, index: r.index, status: r.status });
+        for (const r of rs) if (callId) answers.push({ callId, index: r.index, status: r.status, body: parse(r.text) });
         const best = rs.find((r) => r.status === 200) ?? rs[rs.length - 1]!;
         res.writeHead(best.status, { 'content-type': 'application/json' }).end(best.text);
       });
