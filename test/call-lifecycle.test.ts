@@ -178,7 +178,7 @@ describe('outcome precedence', () => {
 
   it('settleOutcome: the first definitive claim wins whatever its position; requests only while nothing decided', () => {
     const definitive = Object.entries(END_CLAIMS).filter(([, v]) => v.definitive).map(([k]) => k);
-    expect(definitive.sort()).toEqual(['admission', 'queue', 'reconcile', 'supervisor', 'worker']);
+    expect(definitive.sort()).toEqual(['admission', 'fleet', 'queue', 'reconcile', 'supervisor', 'worker']);
     expect(settleOutcome([{ outcome: 'shutdown', by: 'drain' }])).toBeUndefined();
     expect(settleOutcome([{ outcome: 'shutdown', by: 'drain' }], true)?.outcome).toBe('shutdown');
     const s = settleOutcome([

@@ -39,6 +39,8 @@ export const OUTCOMES = [
   'dialin_error',
   /** The shared Chromium holding the call's page crashed or hung (daily client, shared browser layout). */
   'browser_lost',
+  /** Fleet mode: the replica running the call stopped (SIGKILL, node loss); a survivor recorded it. */
+  'replica_lost',
 ] as const;
 
 export type Outcome = (typeof OUTCOMES)[number];
@@ -69,6 +71,8 @@ export const END_CLAIMS = {
   drain: { definitive: false },
   /** The parent's max-duration backstop: a hang-up request to a worker that outlived every deadline. */
   backstop: { definitive: false },
+  /** Fleet mode: a survivor recording a lost replica's call (replica_lost). */
+  fleet: { definitive: true },
 } as const satisfies Record<string, { definitive: boolean }>;
 
 export type EndClaimer = keyof typeof END_CLAIMS;

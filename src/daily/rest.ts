@@ -28,6 +28,19 @@ export interface DailyRestOptions extends Partial<PolicyKnobs> {
   timeoutMs: number;
   /** Overrides of the policy table (tests). */
   policies?: Partial<Policies>;
+  /**
+   * Waits for Daily's per-domain rate limit before each attempt (src/fleet/rate-limit.ts: shared
+   * through Redis in fleet mode, in process otherwise). `priority`: see `priorityOf`.
+   */
+  rateLimit?: (method: string, path: string, priority: RequestPriority, signal?: AbortSignal) => Promise<void>;
+}
+
+/** 'call': the held caller waits for it (rooms, tokens, pinlessCallUpdate); 'background': deletions, listings. */
+export type RequestPriority = 'call' | 'background';
+
+export function priorityOf(method: string, path: string): RequestPriority {
+  const p = path.split('?')[0] ?? path;
+  return method === 'DELETE' || (method === 'GET' && (p === '/rooms' || p === '/webhooks' || p === '/domain-dialin-config')) ? 'background' : 'call';
 }
 
 /** Per call: abort, a different policy (e.g. one attempt for a paced queue), a retry hook. */
@@ -66,8 +79,15 @@ export class DailyRestClient {
     return this.opts.apiKey;
   }
 
-  /** One HTTP attempt. */
+  /** One HTTP attempt (after the rate limiter's grant: the wait does not count against the attempt's timeout). */
   private async send<T>(method: string, path: string, body: unknown, timeoutMs: number, outer?: AbortSignal): Promise<T> {
+    if (this.opts.rateLimit) {
+      try {
+        await this.opts.rateLimit(method, path, priorityOf(method, path), outer);
+      } catch (err) {
+        throw new DailyApiError(`${method} ${path} not sent: ${(err as Error)?.message ?? String(err)}`, { retryable: false, cause: err });
+      }
+    }
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = outer ? AbortSignal.any([outer, timeout]) : timeout;
     let res: Response;

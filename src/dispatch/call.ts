@@ -50,6 +50,8 @@ export interface CallRecord extends CallIdentity {
   dialinError?: string;
   /** The call's OpenTelemetry trace id, when tracing is on. */
   traceId?: string;
+  /** Fleet mode: the replica that runs (or ran) the call. */
+  replica?: string;
 }
 
 export interface CallTransition {
@@ -80,7 +82,7 @@ export class Call extends EventEmitter<CallEvents> {
   private hangupWorker: ((outcome: Outcome) => void) | undefined;
   private workerReported = false;
 
-  constructor(identity: CallIdentity, opts: { receivedAtMs: number; logger: Logger }) {
+  constructor(identity: CallIdentity, opts: { receivedAtMs: number; logger: Logger; replica?: string | undefined }) {
     super();
     this.trace = new CallTrace(identity, opts.receivedAtMs);
     this.record = {
@@ -89,6 +91,7 @@ export class Call extends EventEmitter<CallEvents> {
       timeline: { received: opts.receivedAtMs },
       botEvents: [],
       ...(this.trace.traceId ? { traceId: this.trace.traceId } : {}),
+      ...(opts.replica ? { replica: opts.replica } : {}),
     };
     this.log = opts.logger.child({ callId: identity.callId, id: identity.id, bot: identity.bot, ...(this.trace.traceId ? { traceId: this.trace.traceId } : {}) });
   }

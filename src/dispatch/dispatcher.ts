@@ -17,7 +17,8 @@ import type { RoomService } from '../daily/room-service.js';
 import type { PinlessCall } from '../daily/types.js';
 import { DailyApiError, PatchbayError } from '../errors.js';
 import type { CallAssignment } from '../ipc/protocol.js';
-import { Call, type CallRecord, type CallTransition } from './call.js';
+import type { AdmissionDelegate, AdmitResult, DispatcherEvents } from './admission-types.js';
+import { Call, type CallRecord } from './call.js';
 import { runOnWorker } from './call-worker.js';
 import type { WorkerPool } from './pool.js';
 import { routeResult, type RouteResult } from './router.js';
@@ -25,22 +26,7 @@ import { routeResult, type RouteResult } from './router.js';
 export type { CallRecord, CallState, CallTransition } from './call.js';
 export type { BotEvent, TimelineStage } from '../core/timeline.js';
 
-export type AdmitResult =
-  | { kind: 'accepted'; duplicate: boolean; record: CallRecord }
-  | { kind: 'busy'; reason: 'draining' | 'queue_full' | 'room_failed'; retryAfterSec: number; message: string }
-  /** Daily refused the room for good (a 4xx that is not retryable): trying again fails the same way. */
-  | { kind: 'refused'; reason: 'room_refused'; message: string };
-
-export interface DispatcherEvents {
-  /** Every call's state changes (relayed from `Call`). */
-  transition: [CallTransition];
-  /** Every call's other changes: timeline stage, bot event, dial-in error, outcome detail. */
-  changed: [Call];
-  /** Record views of the same: any change of a call not yet ended … */
-  'call-updated': [CallRecord];
-  /** … and its end (exactly once per call, in state `ended`). */
-  'call-ended': [CallRecord];
-}
+export type { AdmissionDelegate, AdmitAnswer, AdmitResult, DispatcherEvents } from './admission-types.js';
 
 export interface DispatcherDeps {
   config: Config;
@@ -65,6 +51,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   private readonly pruneTimer: NodeJS.Timeout;
   private readonly log: Logger;
   private readonly idle = new Set<() => void>();
+  private delegate: AdmissionDelegate | undefined;
 
   constructor(private readonly deps: DispatcherDeps) {
     super();
@@ -101,27 +88,50 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     if (existing) return existing.answer.then((r) => (r.kind === 'accepted' ? { ...r, duplicate: true } : r));
     const { maxConcurrentBots, maxQueuedCalls } = this.deps.config.admission;
     if (this.draining) return Promise.resolve({ kind: 'busy', reason: 'draining', retryAfterSec: 1, message: 'this replica is draining; try another' });
-    if (this.stats().full) {
+    // Fleet mode (fleet-admission.ts) bounds the wait fleet-wide; otherwise this replica alone.
+    const fleet = this.delegate?.active ? this.delegate : undefined;
+    if (!fleet && this.stats().full) {
       const message = `all ${maxConcurrentBots} bots busy and ${maxQueuedCalls} calls queued`;
       return Promise.resolve({ kind: 'busy', reason: 'queue_full', retryAfterSec: 1, message });
     }
     const entry: { answer: Promise<AdmitResult>; call?: Call } = { answer: Promise.resolve(null as never) };
-    entry.answer = this.doAdmit(call, receivedAtMs, entry);
+    entry.answer = fleet ? fleet.admit(call, receivedAtMs) : this.admitLocal(call, receivedAtMs, entry);
     this.calls.set(call.callId, entry);
     // A refused or busy call may be retried (here or elsewhere): forget it.
     void entry.answer.then((r) => r.kind !== 'accepted' && this.calls.delete(call.callId));
     return entry.answer;
   }
 
-  private async doAdmit(pinless: PinlessCall, receivedAtMs: number, entry: { call?: Call }): Promise<AdmitResult> {
+  /** Fleet mode: admission goes through `d` while `d.active` (fleet-admission.ts). */
+  setDelegate(d: AdmissionDelegate): void {
+    this.delegate = d;
+  }
+
+  /** Per-replica admission: room + token, then this replica's p-queue. */
+  async admitLocal(pinless: PinlessCall, receivedAtMs: number, entry?: { call?: Call }): Promise<AdmitResult> {
+    const p = await this.provision(pinless, receivedAtMs);
+    if (!('call' in p)) return p;
+    if (entry) entry.call = p.call;
+    this.runCall(p.call, p.assignment, this.deps.config.admission.queueTimeoutMs);
+    return { kind: 'accepted', duplicate: false, record: p.call.record };
+  }
+
+  /** A new call object, relayed and live on this replica. */
+  createCall(identity: CallIdentity, receivedAtMs: number, replica = this.delegate?.replicaId): Call {
+    const call = this.track(new Call(identity, { receivedAtMs, logger: this.log, replica }));
+    this.live.set(call.id, call);
+    return call;
+  }
+
+  /** Room + bot token for a new call; the call stays `admitting` (failures are ended and finished here). */
+  async provision(pinless: PinlessCall, receivedAtMs: number): Promise<{ call: Call; assignment: CallAssignment } | AdmitResult> {
     const { config, rooms } = this.deps;
     this.admitting++;
     const roomName = `pb-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
     const { bot, config: botConfig } = routeResult(this.deps.route(pinless));
     const { callId, callDomain, from, to, sipHeaders } = pinless;
     const identity: CallIdentity = { id: randomUUID(), callId, callDomain, from, to, sipHeaders, bot, roomName, roomUrl: '' };
-    const call = this.track(new Call(identity, { receivedAtMs, logger: this.log }));
-    entry.call = call;
+    const call = this.createCall(identity, receivedAtMs);
     let token: string;
     try {
       const c = config.call;
@@ -132,6 +142,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     } catch (err) {
       this.admitting--;
       call.end('room_failed', (err as Error)?.message ?? String(err), 'admission');
+      this.live.delete(call.id);
       call.finish();
       this.checkIdle();
       // (provision queued the room's deletion: it may exist even if the token failed.)
@@ -140,24 +151,21 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       }
       return { kind: 'busy', reason: 'room_failed', retryAfterSec: 1, message: `could not create the room: ${call.record.detail}` };
     }
-
-    const assignment: CallAssignment = {
-      ...identity,
-      roomUrl: call.record.roomUrl,
-      token,
-      receivedAtMs,
-      ...(botConfig ? { botConfig } : {}),
-      ...(call.record.traceId ? { traceId: call.record.traceId } : {}),
-    };
-    this.live.set(call.id, call);
     this.admitting--;
-    call.advance('queued');
+    const traceId = call.record.traceId;
+    const assignment: CallAssignment = { ...identity, roomUrl: call.record.roomUrl, token, receivedAtMs, ...(botConfig ? { botConfig } : {}), ...(traceId ? { traceId } : {}) };
+    return { call, assignment };
+  }
 
+  /** Queues a provisioned call on this replica's p-queue, its wait bounded by `waitMs`. */
+  runCall(call: Call, assignment: CallAssignment, waitMs: number): void {
+    const { config } = this.deps;
+    call.advance('queued');
     // This signal bounds the *wait* only. p-queue also races a running task against its signal (and
     // frees the slot), so it must never fire once the call has started: a call lasting longer than
     // QUEUE_TIMEOUT_MS would otherwise end as `queue_timeout`, lose its room, and exceed the cap.
     const wait = new AbortController();
-    const waitTimer = setTimeout(() => wait.abort(), config.admission.queueTimeoutMs);
+    const waitTimer = setTimeout(() => wait.abort(), waitMs);
     waitTimer.unref();
     const onStop = () => wait.abort(this.stop.signal.reason);
     if (this.stop.signal.aborted) onStop();
@@ -172,6 +180,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
           started();
           // The bot slot is free once the worker is reaped; the room is released after, off the slot.
           return runOnWorker(call, assignment, { pool: this.deps.pool, config, stop: this.stop.signal }).then(() => {
+            this.delegate?.slotFreed(call);
             this.finish(call).catch((err: unknown) => call.log.error({ err }, 'call bookkeeping failed'));
           });
         },
@@ -181,11 +190,21 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       .catch((err: unknown) => {
         // Never started: the wait timed out, or the service is stopping.
         if (this.stop.signal.aborted) call.end('shutdown', String(err), 'queue');
-        else call.end('queue_timeout', `waited ${config.admission.queueTimeoutMs} ms for a free bot`, 'queue');
+        else call.end('queue_timeout', `waited ${waitMs} ms for a free bot`, 'queue');
         return this.finish(call);
       })
       .catch((err: unknown) => call.log.error({ err }, 'call bookkeeping failed'));
-    return { kind: 'accepted', duplicate: false, record: call.record };
+  }
+
+  /** Bots this replica could start right now (p-queue slots free; 0 while draining). */
+  freeSlots(): number {
+    return this.draining ? 0 : Math.max(0, this.deps.config.admission.maxConcurrentBots - this.queue.pending - this.queue.size);
+  }
+
+  /** Fleet mode: the call runs on another replica; it is no longer this one's (no outcome here). */
+  handOver(call: Call): void {
+    this.live.delete(call.id);
+    this.checkIdle();
   }
 
   /** Relays the call's events; keeps the dedupe entry's end time. */
@@ -207,7 +226,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   }
 
   /** The call is over once its room is gone (deletion is paced, off the call path and the bot slot). */
-  private async finish(call: Call): Promise<void> {
+  async finish(call: Call): Promise<void> {
     await this.deps.rooms.release(call.record.roomName);
     this.live.delete(call.id);
     call.finish();
@@ -261,7 +280,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     clearInterval(this.pruneTimer);
   }
 
-  /** For tests and status: a record by our id. */
+  /** A record by our id (tests, status). */
   get(id: string): CallRecord | undefined {
     return this.live.get(id)?.record ?? [...this.calls.values()].find((e) => e.call?.id === id)?.call?.record;
   }

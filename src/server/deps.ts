@@ -4,6 +4,7 @@
  */
 import type { Config } from '../config.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
+import type { FleetAdmission } from '../dispatch/fleet-admission.js';
 import type { WorkerPool } from '../dispatch/pool.js';
 import type { Reconciler } from '../dispatch/reconcile.js';
 import type { Logger } from '../logger.js';
@@ -23,4 +24,6 @@ export interface AppDeps {
   version: string;
   /** Call records (GET /calls, dashboard); undefined when CALL_RECORDS_PATH=off. */
   records?: CallRecordStore | undefined;
+  /** Fleet mode (REDIS_URL): admission, domain events and /status through the fleet. */
+  fleet?: FleetAdmission | undefined;
 }

@@ -22,6 +22,9 @@ import { recordDispatcherCalls } from '../records/adapter.js';
 import { openConfiguredRecords } from '../records/open.js';
 import type { RecordStore } from '../records/store.js';
 import { buildApp } from './app.js';
+import type { FleetAdmission } from '../dispatch/fleet-admission.js';
+import { LocalRateLimiter, rateClassOf, type RatePriority } from '../fleet/rate-limit.js';
+import type { CallAssignment } from '../ipc/protocol.js';
 
 export interface Runtime {
   config: Config;
@@ -116,7 +119,14 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
   }
   if (!apiUrl || !apiKey) throw new Error('Daily API URL and key are required');
 
-  const daily = new DailyRestClient({ apiUrl, apiKey, timeoutMs: config.daily.apiTimeoutMs });
+  // Fleet mode (REDIS_URL): the fleet layer is loaded only then; Daily's rate limits are shared through it.
+  const fleetMod = config.fleet ? await import('../fleet/index.js') : undefined;
+  const fleet = fleetMod && config.fleet ? newFleet(fleetMod, config, logger) : undefined;
+  const limiter = fleetMod && fleet
+    ? new fleetMod.RedisRateLimiter(fleet, fleetMod.parseRateLimits(config.fleet?.rateLimits), () => fleet.lastSeen?.replicas ?? 1)
+    : new LocalRateLimiter();
+  const rateLimit = (method: string, path: string, priority: RatePriority, signal?: AbortSignal) => limiter.acquire(rateClassOf(method, path), priority, signal);
+  const daily = new DailyRestClient({ apiUrl, apiKey, timeoutMs: config.daily.apiTimeoutMs, rateLimit });
   const init: WorkerInit = {
     logLevel: config.logLevel,
     maskNumbers: config.logMaskNumbers,
@@ -165,7 +175,14 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
   const reconciler = new Reconciler({ findByRoom: (room) => dispatcher.findByRoom(room), graceMs: config.daily.webhookReconcileGraceMs, logger });
   // Written off the call path (the store queues; a writer flushes batches).
   const unrecord = records ? recordDispatcherCalls(records, dispatcher) : undefined;
-  const app = await buildApp({ config, logger, dispatcher, reconciler, pool, pinlessSecrets, webhookSecrets, version, records });
+  let fleetAdmission: FleetAdmission | undefined;
+  if (fleet) {
+    const { FleetAdmission } = await import('../dispatch/fleet-admission.js');
+    fleetAdmission = new FleetAdmission({ config, logger, dispatcher, reconciler, rooms, fleet });
+    dispatcher.setDelegate(fleetAdmission);
+  }
+  const app = await buildApp({ config, logger, dispatcher, reconciler, pool, pinlessSecrets, webhookSecrets, version, records, fleet: fleetAdmission });
+  if (fleetMod && fleet) fleetMod.registerFleetMetrics(app.metrics, fleet);
 
   const rt: Runtime = {
     config,
@@ -189,6 +206,8 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
       const u = new URL(address);
       if (u.hostname === '0.0.0.0' || u.hostname === '[::]') u.hostname = '127.0.0.1';
       rt.url = u.origin;
+      if (fleet) fleet.opts.meta.url = rt.url;
+      await fleetAdmission?.start();
       if (emulator && config.emulator.enabled) {
         // Point the emulator's numbers at this replica, signed with our secret.
         emulator.setPinlessDialin(
@@ -199,10 +218,12 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
       return rt.url;
     },
     async shutdown(timeoutMs) {
+      await fleetAdmission?.setDraining();
       await dispatcher.drain(timeoutMs);
       await app.close();
       await pool.close();
       await dispatcher.close();
+      await fleetAdmission?.close();
       reconciler.close();
       rooms.close();
       await browsers?.close();
@@ -212,6 +233,26 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     },
   };
   return rt;
+}
+
+/** The Fleet of this replica (config.fleet is set). */
+function newFleet(mod: typeof import('../fleet/index.js'), config: Config, logger: Logger) {
+  const f = config.fleet!;
+  const { maxConcurrentBots, maxQueuedCalls, queueTimeoutMs } = config.admission;
+  return new mod.Fleet<CallAssignment>({
+    url: f.redisUrl,
+    namespace: f.namespace,
+    capacity: maxConcurrentBots,
+    maxQueued: maxQueuedCalls,
+    // Beyond the longest a call can live (and its wait), so a late duplicate still dedupes.
+    claimTtlMs: config.call.maxCallMs + queueTimeoutMs + 10 * 60_000,
+    requeueWaitMs: queueTimeoutMs,
+    heartbeatMs: f.heartbeatMs,
+    replicaLostMs: f.replicaLostMs,
+    opTimeoutMs: f.opTimeoutMs,
+    meta: { version },
+    logger,
+  });
 }
 
 /** Creates (or re-points) the emulator's domain webhook at this replica, like `patchbay webhooks create`. */

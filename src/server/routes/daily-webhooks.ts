@@ -88,12 +88,18 @@ export const dailyWebhookRoutes: FastifyPluginAsync<AppDeps> = async (fastify, d
       const ev = body as DomainEventBody;
       const payload = ev.payload as Record<string, unknown>;
       const room = str(payload.room);
-      if (!deduper.firstSeen(ev.id)) {
+      const message = str(payload.error_msg) ?? str(payload.warning_msg) ?? str(payload.error) ?? str(payload.message);
+      const input = { type: ev.type, id: ev.id, room, ...(message === undefined ? {} : { message }) };
+      // Fleet mode: deduped fleet-wide and handled by the replica that owns the room.
+      const result = deps.fleet
+        ? await deps.fleet.domainEvent(input, () => deduper.firstSeen(ev.id))
+        : deduper.firstSeen(ev.id)
+          ? deps.reconciler.reconcile(input)
+          : { duplicate: true as const };
+      if ('duplicate' in result && result.duplicate) {
         req.log.info({ event: ev.type, eventId: ev.id, room }, 'daily webhook repeated: already handled');
         return { status: 'ok', duplicate: true };
       }
-      const message = str(payload.error_msg) ?? str(payload.warning_msg) ?? str(payload.error) ?? str(payload.message);
-      const result = deps.reconciler.reconcile({ type: ev.type, id: ev.id, room, ...(message === undefined ? {} : { message }) });
       const level = ev.type === 'dialin.error' || ev.type === 'dialin.warning' ? 'warn' : 'info';
       req.log[level](
         {

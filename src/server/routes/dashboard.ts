@@ -87,6 +87,8 @@ export interface CallView extends CallSummaryIdentity {
   workerPid: number | null;
   /** The call's trace id (OpenTelemetry), when tracing is on and known. */
   traceId: string | null;
+  /** Fleet mode: the replica that runs (ran) the call. */
+  replica?: string;
 }
 
 export type EventMessage =
@@ -133,6 +135,7 @@ export function viewOfRecord(r: CallRecord): CallView {
     warmStart: r.warmStart ?? null,
     workerPid: r.workerPid ?? null,
     traceId: r.traceId ?? null,
+    ...(r.replica ? { replica: r.replica } : {}),
   };
 }
 

@@ -34,6 +34,8 @@ export const healthRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) =
             workers: Type.Object({ idle: Type.Integer(), starting: Type.Integer(), busy: Type.Integer(), coldStarts: Type.Integer(), warmStarts: Type.Integer() }),
             callClient: Type.String(),
             emulator: Type.Boolean(),
+            /** Fleet mode: every replica's capacity, load, draining and live calls (src/fleet fleetStatus). */
+            fleet: Type.Optional(Type.Unknown()),
           }),
         },
       },
@@ -52,6 +54,7 @@ export const healthRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) =
         workers: deps.pool.stats(),
         callClient: deps.config.daily.callClient,
         emulator: deps.config.emulator.enabled,
+        ...(deps.fleet ? { fleet: await deps.fleet.status() } : {}),
       };
     },
   );

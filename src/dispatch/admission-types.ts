@@ -1,0 +1,33 @@
+/** The dispatcher's admission answers and events (their own module: fleet-admission.ts uses them too). */
+import type { PinlessCall } from '../daily/types.js';
+import type { Call, CallRecord, CallTransition } from './call.js';
+
+/** What a webhook's 200 says about the call (a duplicate at another replica gets the owner's). */
+export type AdmitAnswer = Pick<CallRecord, 'id' | 'callId' | 'roomUrl' | 'bot' | 'state'>;
+
+export type AdmitResult =
+  | { kind: 'accepted'; duplicate: boolean; record: AdmitAnswer }
+  | { kind: 'busy'; reason: 'draining' | 'queue_full' | 'room_failed'; retryAfterSec: number; message: string }
+  /** Daily refused the room for good (a 4xx that is not retryable): trying again fails the same way. */
+  | { kind: 'refused'; reason: 'room_refused'; message: string };
+
+export interface DispatcherEvents {
+  /** Every call's state changes (relayed from `Call`). */
+  transition: [CallTransition];
+  /** Every call's other changes: timeline stage, bot event, dial-in error, outcome detail. */
+  changed: [Call];
+  /** Record views of the same: any change of a call not yet ended … */
+  'call-updated': [CallRecord];
+  /** … and its end (exactly once per call, in state `ended`). */
+  'call-ended': [CallRecord];
+}
+
+/** Fleet mode's admission (src/dispatch/fleet-admission.ts). */
+export interface AdmissionDelegate {
+  /** False while Redis is unreachable: the dispatcher admits per replica. */
+  readonly active: boolean;
+  readonly replicaId: string;
+  admit(call: PinlessCall, receivedAtMs: number): Promise<AdmitResult>;
+  /** The call's worker is reaped: its bot slot is free (its room is released after). */
+  slotFreed(call: Call): void;
+}

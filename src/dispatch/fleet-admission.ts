@@ -1,0 +1,408 @@
+/**
+ * Fleet mode (REDIS_URL, docs/scaling.md): the dispatcher's admission, queue and domain events
+ * through the Fleet (src/fleet). Loaded only when `config.fleet` is set.
+ *
+ *   admit:    claim(callId) → duplicate: the owner's answer (waitAnswer) | won: reserve → room + token
+ *             (dispatcher.provision) → enqueue → setAnswer → 200. The call waits `admitting` here.
+ *   consumer: a free p-queue slot takes the next entry, here or from another replica; the call then
+ *             runs on this replica's p-queue (dispatcher.runCall), is acked at `forward_sent` and
+ *             finished (registry) when it ended.
+ *   events:   domain webhooks deduped fleet-wide and routed to the replica that owns the room.
+ *   loss:     a lost replica's calls are recorded `replica_lost` (once, here) and their rooms deleted.
+ *   degraded: Redis unreachable → per-replica admission; calls waiting here run here.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import type { CallIdentity } from '../core/call-identity.js';
+import type { RoomService } from '../daily/room-service.js';
+import type { PinlessCall } from '../daily/types.js';
+import type { Fleet, FleetStatus, ReplicaLost, TakenCall } from '../fleet/index.js';
+import type { CallAssignment } from '../ipc/protocol.js';
+import type { AdmissionDelegate, AdmitAnswer, AdmitResult } from './admission-types.js';
+import type { Call } from './call.js';
+import type { Dispatcher } from './dispatcher.js';
+import type { DomainEventInput, Reconciler } from './reconcile.js';
+
+export interface FleetAdmissionDeps {
+  config: Config;
+  logger: Logger;
+  dispatcher: Dispatcher;
+  reconciler: Reconciler;
+  rooms: RoomService;
+  fleet: Fleet<CallAssignment>;
+}
+
+/** What the owner stores with its claim: the answer for duplicates, and what a survivor records if it is lost. */
+interface StoredAnswer extends AdmitAnswer {
+  callDomain?: string;
+  from?: string;
+  to?: string;
+  receivedAtMs?: number;
+}
+
+interface Waiting {
+  call: Call;
+  assignment: CallAssignment;
+  deadlineMs: number;
+  timer: NodeJS.Timeout;
+}
+
+export type DomainEventResult = { duplicate: true } | { duplicate?: false; action: string; id?: string };
+
+/** A duplicate waits this long for the owner's answer before answering 503 (the balancer retries). */
+const ANSWER_WAIT_MS = 2_000;
+/** Fleet-wide dedupe of domain events (Daily's retries span minutes). */
+const EVENT_DEDUPE_MS = 60 * 60_000;
+const STATUS_REFRESH_MS = 5_000;
+const ENDING_EVENTS = ['dialin.stopped', 'meeting.ended'];
+
+const busy = (message: string, reason: 'queue_full' | 'room_failed' = 'queue_full'): AdmitResult => ({
+  kind: 'busy',
+  reason,
+  retryAfterSec: 1,
+  message,
+});
+
+export class FleetAdmission implements AdmissionDelegate {
+  private readonly log: Logger;
+  /** Calls admitted here, waiting in the fleet queue (not yet taken). */
+  private readonly waiting = new Map<string, Waiting>();
+  /** Calls that went through the fleet on this replica (by callId): finished in Redis when they end. */
+  private readonly mine = new Map<string, Call>();
+  private refresh: NodeJS.Timeout | undefined;
+
+  constructor(private readonly deps: FleetAdmissionDeps) {
+    this.log = deps.logger.child({ component: 'fleet-admission', replica: deps.fleet.replicaId });
+    const { fleet, dispatcher } = deps;
+    fleet.on('call-taken', ({ callId, by }) => this.takenElsewhere(callId, by));
+    fleet.on('call-expired', ({ callId }) =>
+      this.expire(callId, `expired in the fleet queue after ${deps.config.admission.queueTimeoutMs} ms`),
+    );
+    fleet.on('domain-event', (ev) => void this.handleHere(ev as DomainEventInput, undefined, false));
+    fleet.on(
+      'replica-lost',
+      (lost) => void this.recordLost(lost).catch((err: unknown) => this.log.error({ err }, 'fleet: recording a lost replica failed')),
+    );
+    fleet.on('presumed-lost', () =>
+      this.log.error({ live: dispatcher.liveCalls().length }, 'fleet: this replica was presumed lost; its calls were recorded elsewhere'),
+    );
+    fleet.on('degraded', (d) => d && this.takeOver());
+    // Calls that never got a bot here (timed out, hung up on hold) leave the fleet when they end.
+    dispatcher.on('transition', (t) => t.to === 'ended' && this.finishInFleet(t.call));
+  }
+
+  /**
+   * The bot slot is free: the fleet counts it free at once (the room is deleted after, paced), and
+   * the consumer looks at the queue now rather than at its next poll.
+   */
+  slotFreed(call: Call): void {
+    this.finishInFleet(call);
+    this.deps.fleet.wake();
+  }
+
+  private finishInFleet(call: Call): void {
+    const callId = call.record.callId;
+    if (this.mine.get(callId) !== call) return;
+    this.mine.delete(callId);
+    void this.deps.fleet.finish(callId);
+  }
+
+  get active(): boolean {
+    return !this.deps.fleet.degraded && !this.deps.fleet.isClosed;
+  }
+
+  get replicaId(): string {
+    return this.deps.fleet.replicaId;
+  }
+
+  /** Joins the fleet (never throws: an unreachable Redis starts degraded) and starts taking calls. */
+  async start(): Promise<void> {
+    const { fleet, dispatcher } = this.deps;
+    await fleet.start();
+    fleet.startConsumer(
+      () => dispatcher.freeSlots() > 0,
+      (t) => this.onTaken(t),
+    );
+    this.refresh = setInterval(() => void fleet.fleetStatus().catch(() => undefined), STATUS_REFRESH_MS);
+    this.refresh.unref();
+    void fleet.fleetStatus().catch(() => undefined);
+  }
+
+  async admit(p: PinlessCall, receivedAtMs: number): Promise<AdmitResult> {
+    const { fleet, dispatcher, config } = this.deps;
+    const waitMs = config.admission.queueTimeoutMs;
+    let claim;
+    try {
+      claim = await fleet.claim(p.callId);
+      if (claim.kind === 'duplicate') {
+        if (claim.answer === undefined) claim = await fleet.waitAnswer(p.callId, ANSWER_WAIT_MS);
+        if (claim.kind === 'duplicate') {
+          const a = claim.answer as StoredAnswer | undefined;
+          if (!a?.id) return busy(`call ${p.callId} is being admitted by replica ${claim.owner}; try again`);
+          return {
+            kind: 'accepted',
+            duplicate: true,
+            record: { id: a.id, callId: a.callId, roomUrl: a.roomUrl, bot: a.bot, state: a.state },
+          };
+        }
+      }
+      const r = await fleet.reserve(p.callId, waitMs);
+      if (r.kind === 'fleet_full') {
+        await fleet.release(p.callId).catch(() => undefined);
+        return busy(`the fleet is full: ${r.backlog} calls waiting, ${r.freeSlots} free bot slots`);
+      }
+    } catch (err) {
+      return this.local(p, receivedAtMs, err);
+    }
+    const prov = await dispatcher.provision(p, receivedAtMs);
+    if (!('call' in prov)) {
+      await fleet.cancel(p.callId).catch(() => undefined);
+      await fleet.release(p.callId).catch(() => undefined);
+      return prov;
+    }
+    const { call, assignment } = prov;
+    this.mine.set(p.callId, call);
+    // Registered before the entry exists: this replica's own consumer may take it at once.
+    this.wait(call, assignment, waitMs);
+    try {
+      const q = await fleet.enqueue({ callId: p.callId, room: assignment.roomName, payload: assignment }, waitMs);
+      if (q.kind === 'fleet_full') throw new Error('fleet full after the reservation');
+    } catch (err) {
+      if (this.unwait(p.callId)) {
+        call.log.warn({ err: (err as Error).message }, 'fleet: could not queue the call fleet-wide; it waits on this replica');
+        dispatcher.runCall(call, assignment, waitMs);
+      }
+    }
+    const r = call.record;
+    const answer: StoredAnswer = {
+      id: r.id,
+      callId: r.callId,
+      roomUrl: r.roomUrl,
+      bot: r.bot,
+      state: 'queued',
+      callDomain: r.callDomain,
+      from: r.from,
+      to: r.to,
+      receivedAtMs,
+    };
+    await fleet.setAnswer(p.callId, answer).catch(() => undefined);
+    return { kind: 'accepted', duplicate: false, record: answer };
+  }
+
+  /** Redis failed mid-admission: this replica admits on its own (degraded). */
+  private local(p: PinlessCall, receivedAtMs: number, err: unknown): Promise<AdmitResult> {
+    const { dispatcher, config } = this.deps;
+    this.log.warn({ callId: p.callId, err: (err as Error)?.message }, 'fleet unavailable: admitting this call on this replica alone');
+    if (dispatcher.stats().full)
+      return Promise.resolve(
+        busy(`all ${config.admission.maxConcurrentBots} bots busy and ${config.admission.maxQueuedCalls} calls queued`),
+      );
+    return dispatcher.admitLocal(p, receivedAtMs);
+  }
+
+  private wait(call: Call, assignment: CallAssignment, waitMs: number): void {
+    const timer = setTimeout(() => {
+      this.deps.fleet.cancel(call.record.callId).then(
+        // Not waiting any more and not taken here: taken elsewhere, or dropped at its deadline.
+        (dropped) =>
+          dropped
+            ? this.expire(call.record.callId, `waited ${waitMs} ms for a free bot in the fleet`)
+            : void this.notWaiting(call.record.callId, waitMs),
+        () => this.expire(call.record.callId, `waited ${waitMs} ms for a free bot (fleet unreachable)`),
+      );
+    }, waitMs);
+    timer.unref();
+    this.waiting.set(call.record.callId, { call, assignment, deadlineMs: Date.now() + waitMs, timer });
+  }
+
+  /** The wait ended but the entry was gone: the claim says whether a replica took it (its notice may be lost). */
+  private async notWaiting(callId: string, waitMs: number): Promise<void> {
+    try {
+      const c = await this.deps.fleet.claim(callId);
+      if (c.kind === 'duplicate' && c.runner) return this.takenElsewhere(callId, c.runner);
+    } catch {
+      /* unknown: the wait is over either way */
+    }
+    this.expire(callId, `waited ${waitMs} ms for a free bot in the fleet`);
+  }
+
+  /** Another replica runs the call: this one's object goes (no outcome here). */
+  private takenElsewhere(callId: string, by: string): void {
+    const w = this.unwait(callId);
+    if (!w) return;
+    this.mine.delete(callId);
+    w.call.log.info({ by }, 'fleet: call taken by another replica');
+    this.deps.dispatcher.handOver(w.call);
+  }
+
+  private unwait(callId: string): Waiting | undefined {
+    const w = this.waiting.get(callId);
+    if (!w) return undefined;
+    clearTimeout(w.timer);
+    this.waiting.delete(callId);
+    return w;
+  }
+
+  private expire(callId: string, detail: string): void {
+    const w = this.unwait(callId);
+    if (!w) return;
+    w.call.end('queue_timeout', detail, 'queue');
+    void this.deps.dispatcher.finish(w.call);
+  }
+
+  /** The consumer took an entry (a slot is free: the call starts at once on this replica's p-queue). */
+  private onTaken(t: TakenCall<CallAssignment>): boolean {
+    const { dispatcher, config } = this.deps;
+    const a = t.payload;
+    if (!a?.callId || !a.roomName) {
+      this.log.error({ callId: t.callId }, 'fleet: an entry without a call; dropped');
+      void this.deps.fleet.finish(t.callId);
+      return true;
+    }
+    let call = this.unwait(t.callId)?.call;
+    if (!call && dispatcher.liveCalls().some((r) => r.callId === t.callId)) {
+      // Already running here on its own (queued while Redis failed, or taken over while degraded).
+      this.log.warn({ callId: t.callId }, 'fleet: an entry for a call already running here; not started twice');
+      void this.deps.fleet.finish(t.callId);
+      return true;
+    }
+    if (!call) {
+      const { id, callId, callDomain, from, to, sipHeaders, bot, roomName, roomUrl } = a;
+      call = dispatcher.createCall({ id, callId, callDomain, from, to, sipHeaders, bot, roomName, roomUrl: '' }, a.receivedAtMs);
+      call.roomCreated(roomUrl);
+      call.log.info({ owner: t.owner, attempt: t.attempt }, 'fleet: running a call admitted by another replica');
+    }
+    this.mine.set(t.callId, call);
+    const onChanged = (c: Call) => {
+      if (c.record.timeline.forward_sent === undefined) return;
+      c.off('changed', onChanged);
+      this.deps.fleet.ack(t.callId).catch(() => undefined);
+    };
+    call.on('changed', onChanged);
+    dispatcher.runCall(call, a, config.admission.queueTimeoutMs);
+    return true;
+  }
+
+  /**
+   * A verified domain event (POST /webhooks/daily): deduped fleet-wide, handled by the replica
+   * whose room it is. `localFirstSeen` is the route's own dedupe (used while degraded).
+   */
+  async domainEvent(ev: DomainEventInput, localFirstSeen: () => boolean): Promise<DomainEventResult> {
+    const { fleet, reconciler } = this.deps;
+    const firstHere = localFirstSeen();
+    let first: boolean;
+    try {
+      first = await fleet.firstSeen(ev.id, EVENT_DEDUPE_MS);
+    } catch {
+      return firstHere ? reconciler.reconcile(ev) : { duplicate: true };
+    }
+    if (!first) return { duplicate: true };
+    if (ev.room === undefined) return reconciler.reconcile(ev);
+    let owner;
+    try {
+      owner = await fleet.ownerOfRoom(ev.room);
+      if (owner && owner.replicaId !== fleet.replicaId && (await fleet.routeEvent(owner.replicaId, ev)) === 'routed')
+        return { action: 'routed' };
+    } catch {
+      /* handled here */
+    }
+    return this.handleHere(ev, owner?.callId, owner !== undefined && owner.replicaId !== fleet.replicaId);
+  }
+
+  /** An event for this replica (or for a gone owner's room: `ownerGone`). */
+  private async handleHere(ev: DomainEventInput, callId: string | undefined, ownerGone: boolean): Promise<DomainEventResult> {
+    const { fleet, reconciler, rooms } = this.deps;
+    const w = callId ? this.waiting.get(callId) : [...this.waiting.values()].find((x) => x.call.record.roomName === ev.room);
+    if (w && ENDING_EVENTS.includes(ev.type)) {
+      const id = w.call.record.callId;
+      // Still waiting in the fleet queue: drop it there; if it was taken meanwhile, its runner ends it.
+      if (await fleet.cancel(id).catch(() => true)) {
+        const x = this.unwait(id);
+        if (x) {
+          x.call.end('caller_hangup_on_hold', `${ev.type} webhook (event ${ev.id}) while waiting in the fleet queue`, 'reconcile');
+          void this.deps.dispatcher.finish(x.call);
+        }
+      }
+      return { action: 'end_scheduled', id: w.call.id };
+    }
+    if (ownerGone && callId && ev.room && ENDING_EVENTS.includes(ev.type) && !this.deps.dispatcher.findByRoom(ev.room)) {
+      // The owner is gone: a call it queued and nobody took is dropped, its room deleted here.
+      if (await fleet.cancel(callId).catch(() => false)) {
+        this.log.warn(
+          { callId, room: ev.room, event: ev.type },
+          'fleet: the owner of a waiting call is gone; dropped it and deleted its room',
+        );
+        void rooms.release(ev.room);
+        return { action: 'owner_gone' };
+      }
+    }
+    return reconciler.reconcile(ev);
+  }
+
+  /** This replica won the clean-up of a lost replica: each of its calls gets `replica_lost`, once, here. */
+  private async recordLost(lost: ReplicaLost): Promise<void> {
+    const { fleet, dispatcher, config } = this.deps;
+    for (const c of lost.calls) {
+      let a: Partial<StoredAnswer> = {};
+      try {
+        const raw = await fleet.op('lost', () => fleet.redis.hget(`${fleet.prefix}claim:${c.callId}`, 'answer'));
+        if (raw) a = JSON.parse(raw) as StoredAnswer;
+      } catch {
+        /* recorded with what the registry had */
+      }
+      const identity: CallIdentity = {
+        id: a.id ?? randomUUID(),
+        callId: c.callId,
+        callDomain: a.callDomain ?? '',
+        from: a.from ?? '',
+        to: a.to ?? '',
+        sipHeaders: {},
+        bot: a.bot ?? '',
+        roomName: c.room,
+        roomUrl: a.roomUrl ?? '',
+      };
+      const call = dispatcher.createCall(identity, a.receivedAtMs ?? Date.now(), lost.replicaId);
+      const detail = `replica ${lost.replicaId} stopped (no heartbeat for ${config.fleet?.replicaLostMs ?? 0} ms); recorded by ${fleet.replicaId}`;
+      call.end('replica_lost', detail, 'fleet');
+      // Its room goes through the paced deletion queue (background priority at the rate limiter).
+      void dispatcher.finish(call);
+    }
+  }
+
+  /** Redis is gone: calls waiting here that nobody confirmed taking run here. */
+  private takeOver(): void {
+    const now = Date.now();
+    const handed = this.deps.fleet.takeOverUnconfirmed();
+    let n = 0;
+    for (const u of handed) {
+      const w = this.unwait(u.callId);
+      if (!w) continue;
+      n++;
+      this.mine.delete(u.callId);
+      this.deps.dispatcher.runCall(w.call, w.assignment, Math.max(1_000, w.deadlineMs - now));
+    }
+    if (n > 0) this.log.error({ takenOver: n }, 'fleet degraded: calls this replica queued and nobody confirmed taking now run here');
+  }
+
+  /** Every replica's capacity, load and live calls (for /status). */
+  async status(): Promise<FleetStatus | { replicaId: string; degraded: true; error: string }> {
+    try {
+      return await this.deps.fleet.fleetStatus();
+    } catch (err) {
+      return { replicaId: this.replicaId, degraded: true, error: (err as Error).message };
+    }
+  }
+
+  /** SIGTERM: take nothing more from the fleet queue. */
+  async setDraining(): Promise<void> {
+    await this.deps.fleet.setDraining(true);
+  }
+
+  /** Exit: leave the fleet cleanly (nobody reaps this replica). */
+  async close(): Promise<void> {
+    clearInterval(this.refresh);
+    for (const id of [...this.waiting.keys()]) this.unwait(id);
+    await this.deps.fleet.close();
+  }
+}
