@@ -42,6 +42,8 @@ export interface CallRecord extends CallIdentity {
   /** Epoch ms per stage. */
   timeline: Timeline;
   warmStart?: boolean;
+  /** `warm`: the call took a warm slot (room and bot ready before the call); `cold`: a room per call. */
+  path?: CallPath;
   workerPid?: number;
   outcome?: Outcome;
   detail?: string;
@@ -51,6 +53,8 @@ export interface CallRecord extends CallIdentity {
   /** The call's OpenTelemetry trace id, when tracing is on. */
   traceId?: string;
 }
+
+export type CallPath = 'warm' | 'cold';
 
 export interface CallTransition {
   call: Call;
@@ -80,12 +84,13 @@ export class Call extends EventEmitter<CallEvents> {
   private hangupWorker: ((outcome: Outcome) => void) | undefined;
   private workerReported = false;
 
-  constructor(identity: CallIdentity, opts: { receivedAtMs: number; logger: Logger }) {
+  constructor(identity: CallIdentity, opts: { receivedAtMs: number; logger: Logger; path?: CallPath }) {
     super();
     this.trace = new CallTrace(identity, opts.receivedAtMs);
     this.record = {
       ...identity,
       state: 'admitting',
+      path: opts.path ?? 'cold',
       timeline: { received: opts.receivedAtMs },
       botEvents: [],
       ...(this.trace.traceId ? { traceId: this.trace.traceId } : {}),
@@ -211,6 +216,7 @@ export class Call extends EventEmitter<CallEvents> {
         to: r.to,
         room: r.roomName,
         warmStart: r.warmStart,
+        path: r.path,
         timelineMs,
         holdAddedMs: r.timeline.forward_sent !== undefined ? r.timeline.forward_sent - t0 : undefined,
       },

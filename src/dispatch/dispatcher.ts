@@ -21,6 +21,7 @@ import { Call, type CallRecord, type CallTransition } from './call.js';
 import { runOnWorker } from './call-worker.js';
 import type { WorkerPool } from './pool.js';
 import { routeResult, type RouteResult } from './router.js';
+import type { WarmSlot, WarmSlots } from './warm-slots.js';
 
 export type { CallRecord, CallState, CallTransition } from './call.js';
 export type { BotEvent, TimelineStage } from '../core/timeline.js';
@@ -49,6 +50,8 @@ export interface DispatcherDeps {
   pool: WorkerPool;
   /** Picks the bot for a call. */
   route(call: PinlessCall): string | RouteResult;
+  /** Warm rooms (WARM_ROOMS): a call takes one when a bot slot is free at once, else a room of its own. */
+  warm?: WarmSlots;
 }
 
 const DEDUPE_TTL_MS = 15 * 60_000;
@@ -72,6 +75,11 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     this.queue = new PQueue({ concurrency: deps.config.admission.maxConcurrentBots });
     this.pruneTimer = setInterval(() => this.prune(), 60_000);
     this.pruneTimer.unref();
+  }
+
+  /** Warm rooms (metrics, status), when WARM_ROOMS > 0. */
+  get warmSlots(): WarmSlots | undefined {
+    return this.deps.warm;
   }
 
   get isDraining(): boolean {
@@ -116,29 +124,37 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   private async doAdmit(pinless: PinlessCall, receivedAtMs: number, entry: { call?: Call }): Promise<AdmitResult> {
     const { config, rooms } = this.deps;
     this.admitting++;
-    const roomName = `pb-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+    // A warm slot only when the call would start at once (it must not wait behind queued calls).
+    const free = this.queue.pending < config.admission.maxConcurrentBots && this.queue.size === 0;
+    const slot: WarmSlot | undefined = free ? this.deps.warm?.take() : undefined;
+    const roomName = slot?.room.roomName ?? `pb-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
     const { bot, config: botConfig } = routeResult(this.deps.route(pinless));
     const { callId, callDomain, from, to, sipHeaders } = pinless;
     const identity: CallIdentity = { id: randomUUID(), callId, callDomain, from, to, sipHeaders, bot, roomName, roomUrl: '' };
-    const call = this.track(new Call(identity, { receivedAtMs, logger: this.log }));
+    const call = this.track(new Call(identity, { receivedAtMs, logger: this.log, path: slot ? 'warm' : 'cold' }));
     entry.call = call;
     let token: string;
-    try {
-      const c = config.call;
-      const expSec = Math.ceil((Date.now() + c.maxCallMs + config.admission.queueTimeoutMs + c.dialinReadyTimeoutMs + c.joinTimeoutMs) / 1000) + 300;
-      const room = await rooms.provision({ roomName, displayName: from, expSec, numEndpoints: c.sipEndpoints, signal: this.stop.signal });
-      token = room.token;
-      call.roomCreated(room.roomUrl);
-    } catch (err) {
-      this.admitting--;
-      call.end('room_failed', (err as Error)?.message ?? String(err), 'admission');
-      call.finish();
-      this.checkIdle();
-      // (provision queued the room's deletion: it may exist even if the token failed.)
-      if (err instanceof DailyApiError && !err.retryable && err.status !== undefined && err.status < 500) {
-        return { kind: 'refused', reason: 'room_refused', message: `Daily refused the room: ${call.record.detail}` };
+    if (slot) {
+      token = slot.room.token;
+      call.roomCreated(slot.room.roomUrl);
+    } else {
+      try {
+        const c = config.call;
+        const expSec = Math.ceil((Date.now() + c.maxCallMs + config.admission.queueTimeoutMs + c.dialinReadyTimeoutMs + c.joinTimeoutMs) / 1000) + 300;
+        const room = await rooms.provision({ roomName, displayName: from, expSec, numEndpoints: c.sipEndpoints, signal: this.stop.signal });
+        token = room.token;
+        call.roomCreated(room.roomUrl);
+      } catch (err) {
+        this.admitting--;
+        call.end('room_failed', (err as Error)?.message ?? String(err), 'admission');
+        call.finish();
+        this.checkIdle();
+        // (provision queued the room's deletion: it may exist even if the token failed.)
+        if (err instanceof DailyApiError && !err.retryable && err.status !== undefined && err.status < 500) {
+          return { kind: 'refused', reason: 'room_refused', message: `Daily refused the room: ${call.record.detail}` };
+        }
+        return { kind: 'busy', reason: 'room_failed', retryAfterSec: 1, message: `could not create the room: ${call.record.detail}` };
       }
-      return { kind: 'busy', reason: 'room_failed', retryAfterSec: 1, message: `could not create the room: ${call.record.detail}` };
     }
 
     const assignment: CallAssignment = {
@@ -148,6 +164,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       receivedAtMs,
       ...(botConfig ? { botConfig } : {}),
       ...(call.record.traceId ? { traceId: call.record.traceId } : {}),
+      ...(slot ? { warm: { sipEndpoint: slot.sipEndpoint } } : {}),
     };
     this.live.set(call.id, call);
     this.admitting--;
@@ -171,7 +188,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
         () => {
           started();
           // The bot slot is free once the worker is reaped; the room is released after, off the slot.
-          return runOnWorker(call, assignment, { pool: this.deps.pool, config, stop: this.stop.signal }).then(() => {
+          return runOnWorker(call, assignment, { pool: this.deps.pool, config, stop: this.stop.signal, ...(slot ? { worker: slot.worker } : {}) }).then(() => {
             this.finish(call).catch((err: unknown) => call.log.error({ err }, 'call bookkeeping failed'));
           });
         },
@@ -182,7 +199,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
         // Never started: the wait timed out, or the service is stopping.
         if (this.stop.signal.aborted) call.end('shutdown', String(err), 'queue');
         else call.end('queue_timeout', `waited ${config.admission.queueTimeoutMs} ms for a free bot`, 'queue');
-        return this.finish(call);
+        return Promise.all([slot?.worker.close('shutdown'), this.finish(call)]);
       })
       .catch((err: unknown) => call.log.error({ err }, 'call bookkeeping failed'));
     return { kind: 'accepted', duplicate: false, record: call.record };
@@ -242,6 +259,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   async drain(timeoutMs: number): Promise<void> {
     this.draining = true;
     this.deps.pool.pauseRefill();
+    const warmClosed = this.deps.warm?.close();
     const t0 = Date.now();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([this.whenIdle().then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs)))]);
@@ -253,6 +271,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       this.queue.clear();
       await this.whenIdle();
     }
+    await warmClosed;
   }
 
   /** Immediate stop (tests, second signal): hang up everything now. */

@@ -22,8 +22,8 @@ import type { Outcome } from '../core/outcome.js';
 import { PatchbayError } from '../errors.js';
 import { maskNumber } from '../logger.js';
 
-/** 2: `trace_id` (a version-1 file gets the column when opened). */
-export const SCHEMA_VERSION = 2;
+/** 2: `trace_id`; 3: `path` (older files get the columns when opened). */
+export const SCHEMA_VERSION = 3;
 /** Most records one query returns. */
 export const MAX_LIST_LIMIT = 500;
 /** Records kept in memory when the database refuses writes (disk full, locked), retried on the next write. */
@@ -46,6 +46,8 @@ export interface StoredCall extends Pick<CallIdentity, 'id' | 'callId' | 'callDo
   botEvents: BotEvent[];
   /** The call's OpenTelemetry trace id; null when tracing was off. */
   traceId: string | null;
+  /** `warm` (a warm room) or `cold` (a room per call); null for records older than schema 3. */
+  path: 'warm' | 'cold' | null;
 }
 
 export interface CallQuery {
@@ -94,10 +96,11 @@ interface Row {
   timeline: string;
   bot_events: string;
   trace_id: string | null;
+  path: string | null;
 }
 
 const COLUMNS =
-  'seq, id, call_id, call_domain, from_number, to_number, bot, room_name, outcome, detail, received_at_ms, ended_at_ms, warm_start, worker_pid, timeline, bot_events, trace_id';
+  'seq, id, call_id, call_domain, from_number, to_number, bot, room_name, outcome, detail, received_at_ms, ended_at_ms, warm_start, worker_pid, timeline, bot_events, trace_id, path';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS calls (
@@ -117,7 +120,8 @@ CREATE TABLE IF NOT EXISTS calls (
   worker_pid     INTEGER,
   timeline       TEXT    NOT NULL,
   bot_events     TEXT    NOT NULL,
-  trace_id       TEXT
+  trace_id       TEXT,
+  path           TEXT
 );
 CREATE INDEX IF NOT EXISTS calls_outcome_seq ON calls (outcome, seq);
 CREATE INDEX IF NOT EXISTS calls_call_id ON calls (call_id);
@@ -157,9 +161,9 @@ parentPort.postMessage({ type: 'ready' });
 `;
 
 const INSERT_SQL = `INSERT OR REPLACE INTO calls (id, call_id, call_domain, from_number, to_number, bot, room_name, outcome, detail,
-   received_at_ms, ended_at_ms, warm_start, worker_pid, timeline, bot_events, trace_id)
+   received_at_ms, ended_at_ms, warm_start, worker_pid, timeline, bot_events, trace_id, path)
  VALUES (@id, @call_id, @call_domain, @from_number, @to_number, @bot, @room_name, @outcome, @detail,
-   @received_at_ms, @ended_at_ms, @warm_start, @worker_pid, @timeline, @bot_events, @trace_id)`;
+   @received_at_ms, @ended_at_ms, @warm_start, @worker_pid, @timeline, @bot_events, @trace_id, @path)`;
 
 type WriterMessage =
   | { type: 'ready' }
@@ -223,12 +227,13 @@ export class CallRecordStore {
       // A write now, so a read-only file, directory or file system fails start-up, not the first call.
       db.exec('BEGIN IMMEDIATE');
       const have = new Set((db.pragma('table_info(calls)') as Array<{ name: string }>).map((c) => c.name));
-      const missing = COLUMNS.split(', ').filter((c) => c !== 'trace_id' && !have.has(c));
+      const missing = COLUMNS.split(', ').filter((c) => c !== 'trace_id' && c !== 'path' && !have.has(c));
       if (have.size > 0 && missing.length > 0) {
         throw new Error(`its calls table is not patchbay's (no ${missing.join(', ')}): schema version mismatch`);
       }
       // Version 1 → 2: the trace id column.
       if (have.size > 0 && !have.has('trace_id')) db.exec('ALTER TABLE calls ADD COLUMN trace_id TEXT');
+      if (have.size > 0 && !have.has('path')) db.exec('ALTER TABLE calls ADD COLUMN path TEXT');
       db.exec(SCHEMA);
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
       db.exec('COMMIT');
@@ -469,6 +474,7 @@ export class CallRecordStore {
       timeline: JSON.stringify(t),
       bot_events: JSON.stringify(botEvents),
       trace_id: r.traceId ?? null,
+      path: r.path ?? null,
     };
   }
 
@@ -492,6 +498,7 @@ export class CallRecordStore {
       timeline: safeJson(r.timeline, {}),
       botEvents: safeJson(r.bot_events, []),
       traceId: r.trace_id ?? null,
+      path: r.path === 'warm' || r.path === 'cold' ? r.path : null,
     };
   }
 }

@@ -11,6 +11,7 @@ import { createRoomService, type RoomService } from '../daily/room-service.js';
 import { DOMAIN_EVENT_TYPES } from '../daily/webhook-events.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
 import { WorkerPool } from '../dispatch/pool.js';
+import { WarmSlots } from '../dispatch/warm-slots.js';
 import { Reconciler } from '../dispatch/reconcile.js';
 import type { WorkerInit } from '../ipc/protocol.js';
 import { loadRoutes, type Route } from '../dispatch/router.js';
@@ -30,6 +31,8 @@ export interface Runtime {
   /** Rooms and bot tokens for calls. */
   rooms: RoomService;
   pool: WorkerPool;
+  /** Warm rooms; undefined when WARM_ROOMS=0. */
+  warm: WarmSlots | undefined;
   daily: DailyRestClient;
   /** The embedded emulator, when no DAILY_API_KEY is set. */
   emulator: Emulator | undefined;
@@ -134,6 +137,8 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
       provider: resolveTtsProvider(config.tts.provider, { callClient: config.daily.callClient, espeakPath: config.tts.espeakPath, logger }),
       sampleRate: config.tts.sampleRate,
       espeakPath: config.tts.espeakPath,
+      cacheEntries: config.tts.cacheEntries,
+      ...(config.tts.cacheDir ? { cacheDir: config.tts.cacheDir } : {}),
       ...(config.tts.voice ? { voice: config.tts.voice } : {}),
       ...(config.tts.provider === 'openai' && config.llm ? { baseUrl: config.tts.baseUrl, model: config.tts.model, apiKey: config.llm.apiKey } : {}),
     },
@@ -147,7 +152,8 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     supervision: config.workers,
   });
   const rooms = createRoomService({ rest: daily, config, logger });
-  const dispatcher = new Dispatcher({ config, logger, rooms, pool, route: opts.route ?? routes!.route });
+  const warm = config.warm.rooms > 0 ? new WarmSlots({ config, logger, rooms, pool }) : undefined;
+  const dispatcher = new Dispatcher({ config, logger, rooms, pool, route: opts.route ?? routes!.route, ...(warm ? { warm } : {}) });
   const reconciler = new Reconciler({ findByRoom: (room) => dispatcher.findByRoom(room), graceMs: config.daily.webhookReconcileGraceMs, logger });
   // Written off the call path (the store queues and writes on the next tick).
   if (records) dispatcher.on('transition', (t) => t.to === 'ended' && records.save(t.call.record));
@@ -161,6 +167,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     reconciler,
     rooms,
     pool,
+    warm,
     daily,
     emulator,
     pinlessSecrets,
@@ -169,6 +176,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     url: '',
     async listen() {
       pool.start();
+      warm?.start();
       const address = await app.listen({ host: config.host, port: config.port });
       const u = new URL(address);
       if (u.hostname === '0.0.0.0' || u.hostname === '[::]') u.hostname = '127.0.0.1';

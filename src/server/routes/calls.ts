@@ -38,6 +38,7 @@ export const StoredCallSchema = Type.Object({
   timeline: Type.Record(Type.String(), Type.Number()),
   botEvents: Type.Array(Type.Object({ kind: Type.String(), value: Type.String(), atMs: Type.Number() })),
   traceId: Type.Union([Type.String(), Type.Null()]),
+  path: Type.Union([Type.Literal('warm'), Type.Literal('cold'), Type.Null()]),
 });
 
 /** A stored call as shown to people: numbers masked. */

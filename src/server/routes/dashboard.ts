@@ -61,6 +61,8 @@ export interface CallView extends CallSummaryIdentity {
   outcome: string | null;
   detail: string | null;
   warmStart: boolean | null;
+  /** Which path the call took: `warm` (a warm room) or `cold` (a room per call); null when unknown. */
+  path: 'warm' | 'cold' | null;
   workerPid: number | null;
   /** The call's trace id (OpenTelemetry), when tracing is on and known. */
   traceId: string | null;
@@ -108,6 +110,7 @@ export function viewOfRecord(r: CallRecord): CallView {
     outcome: r.outcome ?? null,
     detail: r.detail ?? null,
     warmStart: r.warmStart ?? null,
+    path: r.path ?? null,
     workerPid: r.workerPid ?? null,
     traceId: r.traceId ?? null,
   };
@@ -126,6 +129,7 @@ export function viewOfStored(c: StoredCall): CallView {
     outcome: c.outcome,
     detail: c.detail,
     warmStart: c.warmStart,
+    path: c.path,
     workerPid: c.workerPid,
     traceId: c.traceId,
   };
