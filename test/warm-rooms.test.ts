@@ -136,6 +136,25 @@ describe('warm rooms', () => {
     expect((await s.waitEnded(call.callId)).path).toBe('warm');
   });
 
+  it('the room expires while the slot is idle (Daily ejects the bot): the slot is replaced by a new room', async () => {
+    const s = await start();
+    const slot = s.rt.warm!.slots()[0]!;
+    const update = (properties: Record<string, unknown>) =>
+      fetch(`${s.emulator.apiUrl}/rooms/${slot.roomName}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${s.apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ properties }),
+      });
+    expect((await update({ exp: Math.floor(Date.now() / 1000) - 10 })).status).toBe(400);
+    expect((await update({ exp: Math.ceil(Date.now() / 1000) + 1 })).status).toBe(200);
+    await until('a replacement slot in a new room', () => s.rt.warm!.stats().ready === 1 && s.rt.warm!.slots()[0]!.roomName !== slot.roomName, 20_000);
+    expect(s.rt.warm!.stats().lost).toBeGreaterThanOrEqual(1);
+    await until('the expired room deleted', () => !roomExists(s, slot.roomName));
+    const call = place(s);
+    expect((await call.ended).reason).toBe('ejected');
+    expect((await s.waitEnded(call.callId)).path).toBe('warm');
+  });
+
   it('drain closes idle slots and deletes their rooms', async () => {
     const s = await start({}, 2);
     const rooms = s.rt.warm!.slots().map((x) => x.roomName);

@@ -166,6 +166,7 @@ export function dailyRoutes(core: EmulatorCore, apiKey: string) {
       },
     );
     app.get('/rooms/:name', { schema: { params: NameParams } }, async (req) => core.rooms.toJson(core.rooms.require(req.params.name)));
+    app.post('/rooms/:name', { schema: { params: NameParams, body: Type.Union([AnyObject, Type.Null()]) } }, async (req) => core.rooms.toJson(core.updateRoom(req.params.name, req.body)));
     app.delete('/rooms/:name', { schema: { params: NameParams, response: { 200: Type.Object({ deleted: Type.Boolean(), name: Type.String() }) } } }, async (req) => {
       await core.timers.sleep(core.latencies.values.roomDeleteMs);
       core.sessions.deleteRoom(req.params.name);
