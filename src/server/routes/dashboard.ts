@@ -87,6 +87,8 @@ function latestStage(timeline: Record<string, number | undefined>): string {
   let best = '';
   let at = -Infinity;
   for (const [k, v] of Object.entries(timeline)) {
+    // `first_audio` is a measurement (connected → first bot audio), not a step of the call's progress.
+    if (k === 'first_audio') continue;
     if (v !== undefined && v >= at) {
       // Equal times: later keys were set later (insertion order).
       best = k;
