@@ -13,6 +13,7 @@
  * room and billed as such: `idleMs()` feeds patchbay_warm_slot_idle_seconds_total.
  */
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { CallRoom, RoomService } from '../daily/room-service.js';
@@ -58,6 +59,8 @@ export class WarmSlots {
 
   constructor(private readonly deps: { config: Config; logger: Logger; rooms: RoomService; pool: WorkerPool }) {
     this.log = deps.logger.child({ component: 'warm' });
+    // One listener per slot being filled (room request, pool wait, warm-up): up to WARM_ROOMS × 3.
+    setMaxListeners(Math.max(10, deps.config.warm.rooms * 4), this.stop.signal);
   }
 
   get target(): number {
@@ -137,6 +140,9 @@ export class WarmSlots {
     let worker: WorkerHandle | undefined;
     try {
       room = await rooms.provision({ roomName, displayName: 'patchbay', expSec, numEndpoints: c.sipEndpoints, signal: this.stop.signal });
+      // An idle pool worker when one is on its way: a slot must not make calls wait for a cold start behind it.
+      while (pool.stats().idle === 0 && pool.stats().starting > 0 && !this.closed) await new Promise((r) => setTimeout(r, 50));
+      if (this.closed) throw new Error('closed');
       worker = await pool.acquire(this.stop.signal);
       const joinedAtMs = Date.now();
       const sipEndpoint = await this.warmUp(worker, room);
