@@ -109,19 +109,23 @@ describe('warm rooms', () => {
     for (const c of calls) expect(updatesOf(s, c.callId)).toHaveLength(1);
   });
 
-  it('recycles a slot at WARM_ROOM_MAX_AGE_MS (new room, old one deleted) and loses no call meanwhile', async () => {
-    const s = await start({ WARM_ROOM_MAX_AGE_MS: '1500' });
+  it('recycles a slot at WARM_ROOM_MAX_AGE_MS (new room, old one deleted); a call during the recycle is not lost', async () => {
+    const s = await start({ WARM_ROOM_MAX_AGE_MS: '4000' });
     const first = s.rt.warm!.slots()[0]!;
-    const calls = [];
-    for (let i = 0; i < 4; i++) {
-      calls.push(place(s, 100));
-      await new Promise((r) => setTimeout(r, 600));
-    }
-    const ends = await Promise.all(calls.map((c) => c.ended));
-    expect(ends.map((e) => e.reason)).toEqual(calls.map(() => 'ejected'));
-    await until('a recycle', () => s.rt.warm!.stats().recycled >= 1, 10_000);
+    // The moment the slot is recycled (no slot ready, one refilling), a call arrives: it takes a room of its own.
+    await until('the recycle', () => s.rt.warm!.stats().recycled === 1, 15_000);
+    expect(s.rt.warm!.stats().ready).toBe(0);
+    const during = place(s, 100);
+    expect((await during.ended).reason).toBe('ejected');
+    const rec = await s.waitEnded(during.callId);
+    expect(rec.outcome).toBe('completed');
+    expect(rec.path).toBe('cold');
     await until('a fresh ready slot', () => s.rt.warm!.stats().ready === 1 && s.rt.warm!.slots()[0]!.roomName !== first.roomName);
     await until('the recycled room deleted', () => !roomExists(s, first.roomName));
+    // The fresh slot serves the next call.
+    const after = place(s, 100);
+    expect((await after.ended).reason).toBe('ejected');
+    expect((await s.waitEnded(after.callId)).path).toBe('warm');
   });
 
   it("an idle slot's worker SIGKILLed: the slot is replaced and its room deleted; the next call is warm", async () => {
