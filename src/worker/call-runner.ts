@@ -208,6 +208,8 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
       pinlessUpdateDeadlineMs: init.pinlessUpdateDeadlineMs,
     });
     let attempts = 0;
+    // An attempt that got no answer (timeout, connection lost) may have been carried out by Daily.
+    let unanswered = false;
     // Retried under the `forward` policy (src/daily/policies.ts).
     const forwarded = await rest
       .pinlessCallUpdate(
@@ -215,12 +217,21 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
         {
           signal: ending.signal,
           onAttempt: (n) => (attempts = n),
-          onRetry: (err, attempt, delayMs) => logger.warn({ err: (err as Error).message, attempt, delayMs }, 'pinlessCallUpdate failed; retrying'),
+          onRetry: (err, attempt, delayMs) => {
+            if (err instanceof DailyApiError && err.status === undefined) unanswered = true;
+            logger.warn({ err: (err as Error).message, attempt, delayMs }, 'pinlessCallUpdate failed; retrying');
+          },
         },
       )
       .then(() => true)
       .catch((err: unknown) => {
         if (ending.result) return false;
+        if (unanswered && err instanceof DailyApiError && err.status === 409) {
+          // The call is no longer on hold after an attempt whose answer never came: that attempt was most
+          // likely carried out. Wait for the caller as after a success; if they never come, forward_failed.
+          logger.warn({ attempts }, 'pinlessCallUpdate: the call left hold after an unanswered attempt; taking it as forwarded');
+          return true;
+        }
         if (err instanceof DailyApiError && err.status === 404) {
           ending.end('caller_hangup_on_hold', `pinlessCallUpdate: call not found (${err.message})`);
         } else {
