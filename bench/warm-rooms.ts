@@ -27,11 +27,15 @@ const opts = new Command()
   .parse()
   .opts<{ levels: string; samples: number; modes: string; ttsMs: number }>();
 
-const levels = opts.levels.split(',').map((s) => Number.parseInt(s, 10)).filter((n) => n > 0);
-const modes = opts.modes.split(',').filter((m) => m === 'warm' || m === 'cold') as Array<'warm' | 'cold'>;
+const levels = opts.levels
+  .split(',')
+  .map((s) => Number.parseInt(s, 10))
+  .filter((n) => n > 0);
+const modes = opts.modes.split(',').filter((m): m is 'warm' | 'cold' => m === 'warm' || m === 'cold');
 const latencies = { ...realisticLatencies };
 type Stage = keyof CallRecord['timeline'];
-const span = (r: CallRecord, a: Stage, b: Stage) => (r.timeline[a] !== undefined && r.timeline[b] !== undefined ? r.timeline[b]! - r.timeline[a]! : undefined);
+const span = (r: CallRecord, a: Stage, b: Stage) =>
+  r.timeline[a] !== undefined && r.timeline[b] !== undefined ? r.timeline[b] - r.timeline[a] : undefined;
 const stat = (rs: CallRecord[], a: Stage, b: Stage) => summarize(rs.map((r) => span(r, a, b)).filter((x): x is number => x !== undefined));
 
 const voice = await startVoiceStandIns({ firstChunkMs: opts.ttsMs });

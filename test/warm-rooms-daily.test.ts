@@ -50,12 +50,21 @@ describe.skipIf(!haveChromium)('warm rooms with CALL_CLIENT=daily (real daily-js
     await si?.close();
   });
 
-  it('a warm call on daily-js: one update, the caller\'s display name, the greeting first; the slot is refilled', async () => {
+  it("a warm call on daily-js: one update, the caller's display name, the greeting first; the slot is refilled", async () => {
     const slot = stack.rt.warm!.slots()[0]!;
     const from = '+15557654321';
-    const call = stack.emulator.placeCall({ to: NUMBER, from, script: [{ waitFor: 'say', match: 'Caller' }, { wait: 300 }, { press: '1' }] });
-    const name = await until('the SIP participant in the warm room', () =>
-      stack.emulator.snapshot().rooms.find((r) => r.name === slot.roomName)?.participants.find((p) => p.isSip)?.userName,
+    const call = stack.emulator.placeCall({
+      to: NUMBER,
+      from,
+      script: [{ waitFor: 'say', match: 'Caller' }, { wait: 300 }, { press: '1' }],
+    });
+    const name = await until(
+      'the SIP participant in the warm room',
+      () =>
+        stack.emulator
+          .snapshot()
+          .rooms.find((r) => r.name === slot.roomName)
+          ?.participants.find((p) => p.isSip)?.userName,
     );
     expect(name).toBe(from);
     const end = await call.ended;
@@ -70,6 +79,10 @@ describe.skipIf(!haveChromium)('warm rooms with CALL_CLIENT=daily (real daily-js
     expect(stack.emulator.requestLog.filter((r) => r.path.endsWith('/pinlessCallUpdate') && r.callId === call.callId)).toHaveLength(1);
     // The join happened in the page's daily-js before the call arrived.
     expect(si.actions.some((a) => a.action === 'join-meeting')).toBe(true);
-    await until('a refilled slot', () => stack.rt.warm!.stats().ready === 1 && stack.rt.warm!.slots()[0]!.roomName !== slot.roomName, 40_000);
+    await until(
+      'a refilled slot',
+      () => stack.rt.warm!.stats().ready === 1 && stack.rt.warm!.slots()[0]!.roomName !== slot.roomName,
+      40_000,
+    );
   }, 60_000);
 });

@@ -36,30 +36,43 @@ async function until<T>(what: string, f: () => T | undefined | false | Promise<T
 }
 
 async function start(env: Record<string, string> = {}, warm = 1): Promise<Stack> {
-  stack = await startStack({ env: { BOTS_DIR: FIXTURE_BOTS, DEFAULT_BOT: 'greeting', WARM_ROOMS: String(warm), ...env }, emulator: { holdTimeoutMs: 15_000 } });
+  stack = await startStack({
+    env: { BOTS_DIR: FIXTURE_BOTS, DEFAULT_BOT: 'greeting', WARM_ROOMS: String(warm), ...env },
+    emulator: { holdTimeoutMs: 15_000 },
+  });
   const s = stack;
   await until('warm slots ready', () => s.rt.warm!.stats().ready === warm, 20_000);
   return s;
 }
 
-const updatesOf = (s: Stack, callId: string) => s.emulator.requestLog.filter((r) => r.path.endsWith('/pinlessCallUpdate') && r.callId === callId);
+const updatesOf = (s: Stack, callId: string) =>
+  s.emulator.requestLog.filter((r) => r.path.endsWith('/pinlessCallUpdate') && r.callId === callId);
 const roomExists = (s: Stack, name: string) => s.emulator.snapshot().rooms.some((r) => r.name === name);
 
 /** A call that waits for the bot's words, lingers a moment, then presses a key (the bot hangs up). */
 function place(s: Stack, lingerMs = 200) {
-  return s.emulator.placeCall({ to: NUMBER, from: FROM, script: [{ waitFor: 'say', match: 'Caller' }, { wait: lingerMs }, { press: '1' }] });
+  return s.emulator.placeCall({
+    to: NUMBER,
+    from: FROM,
+    script: [{ waitFor: 'say', match: 'Caller' }, { wait: lingerMs }, { press: '1' }],
+  });
 }
 
 describe('warm rooms', () => {
-  it('a warm call connects with one update to the ready endpoint, the caller\'s display name and the routed bot; the slot is refilled', async () => {
+  it("a warm call connects with one update to the ready endpoint, the caller's display name and the routed bot; the slot is refilled", async () => {
     const s = await start();
     const [slot] = s.rt.warm!.slots();
     expect(slot!.roomName).toMatch(/^pb-w-/);
     expect(s.emulator.snapshot().rooms.find((r) => r.name === slot!.roomName)!.sipEndpoints[0]!.ready).toBe(true);
 
     const call = place(s, 500);
-    const name = await until('the SIP participant in the warm room', () =>
-      s.emulator.snapshot().rooms.find((r) => r.name === slot!.roomName)?.participants.find((p) => p.isSip)?.userName,
+    const name = await until(
+      'the SIP participant in the warm room',
+      () =>
+        s.emulator
+          .snapshot()
+          .rooms.find((r) => r.name === slot!.roomName)
+          ?.participants.find((p) => p.isSip)?.userName,
     );
     expect(name).toBe(FROM);
     const end = await call.ended;
@@ -80,7 +93,20 @@ describe('warm rooms', () => {
     // The update went to an endpoint that was ready before the webhook arrived.
     expect(slot!.readyAtMs).toBeLessThan(rec.timeline.received!);
     const t = rec.timeline;
-    for (const k of ['received', 'room_created', 'queued', 'worker_assigned', 'joined', 'dialin_ready', 'forward_sent', 'forwarded', 'connected', 'first_audio', 'bot_started', 'ended'] as const) {
+    for (const k of [
+      'received',
+      'room_created',
+      'queued',
+      'worker_assigned',
+      'joined',
+      'dialin_ready',
+      'forward_sent',
+      'forwarded',
+      'connected',
+      'first_audio',
+      'bot_started',
+      'ended',
+    ] as const) {
       expect(t[k], k).toBeDefined();
     }
     expect(t.first_audio!).toBeGreaterThanOrEqual(t.connected!);
@@ -133,7 +159,7 @@ describe('warm rooms', () => {
     const slot = s.rt.warm!.slots()[0]!;
     process.kill(slot.pid, 'SIGKILL');
     await until('a replacement slot', () => s.rt.warm!.stats().ready === 1 && s.rt.warm!.slots()[0]!.pid !== slot.pid, 20_000);
-    await until('the dead slot\'s room deleted', () => !roomExists(s, slot.roomName));
+    await until("the dead slot's room deleted", () => !roomExists(s, slot.roomName));
     expect(s.rt.warm!.stats().lost).toBeGreaterThanOrEqual(1);
     const call = place(s);
     expect((await call.ended).reason).toBe('ejected');
@@ -151,7 +177,11 @@ describe('warm rooms', () => {
       });
     expect((await update({ exp: Math.floor(Date.now() / 1000) - 10 })).status).toBe(400);
     expect((await update({ exp: Math.ceil(Date.now() / 1000) + 1 })).status).toBe(200);
-    await until('a replacement slot in a new room', () => s.rt.warm!.stats().ready === 1 && s.rt.warm!.slots()[0]!.roomName !== slot.roomName, 20_000);
+    await until(
+      'a replacement slot in a new room',
+      () => s.rt.warm!.stats().ready === 1 && s.rt.warm!.slots()[0]!.roomName !== slot.roomName,
+      20_000,
+    );
     expect(s.rt.warm!.stats().lost).toBeGreaterThanOrEqual(1);
     await until('the expired room deleted', () => !roomExists(s, slot.roomName));
     const call = place(s);
@@ -165,7 +195,7 @@ describe('warm rooms', () => {
     const pids = s.rt.warm!.slots().map((x) => x.pid);
     await s.rt.dispatcher.drain(5_000);
     expect(s.rt.warm!.stats().ready).toBe(0);
-    await until('the slots\' rooms deleted', () => rooms.every((r) => !roomExists(s, r)));
+    await until("the slots' rooms deleted", () => rooms.every((r) => !roomExists(s, r)));
     for (const pid of pids) {
       expect(() => process.kill(pid, 0)).toThrow();
     }
@@ -175,7 +205,12 @@ describe('warm rooms', () => {
     voice = await startVoiceStandIns({ firstChunkMs: 150 });
     // A shared cache dir: the slot refilled during the call finds the greeting on disk (no second request).
     cacheDir = mkdtempSync(path.join(os.tmpdir(), 'pb-tts-'));
-    const s = await start({ TTS_PROVIDER: 'openai', TTS_BASE_URL: voice.baseUrl, OPENAI_API_KEY: 'sk-test-standin', TTS_CACHE_DIR: cacheDir });
+    const s = await start({
+      TTS_PROVIDER: 'openai',
+      TTS_BASE_URL: voice.baseUrl,
+      OPENAI_API_KEY: 'sk-test-standin',
+      TTS_CACHE_DIR: cacheDir,
+    });
     const greetings = voice.requests.filter((r) => r.body.input === 'Welcome to patchbay.');
     expect(greetings).toHaveLength(1);
     const before = voice.requests.length;

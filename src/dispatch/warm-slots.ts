@@ -135,7 +135,8 @@ export class WarmSlots {
     const c = config.call;
     const roomName = `pb-w-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
     // The room outlives the slot's maximum age plus the longest call on it; then Daily ejects everyone.
-    const expSec = Math.ceil((Date.now() + config.warm.roomMaxAgeMs + c.maxCallMs + c.joinTimeoutMs + c.dialinReadyTimeoutMs * 2) / 1000) + 60;
+    const expSec =
+      Math.ceil((Date.now() + config.warm.roomMaxAgeMs + c.maxCallMs + c.joinTimeoutMs + c.dialinReadyTimeoutMs * 2) / 1000) + 60;
     let room: CallRoom | undefined;
     let worker: WorkerHandle | undefined;
     try {
@@ -159,7 +160,10 @@ export class WarmSlots {
       this.failures++;
       this.counts.lost++;
       const delay = Math.min(FAILURE_BACKOFF_MAX_MS, 250 * 2 ** Math.min(this.failures, 7));
-      this.log.warn({ err: (err as Error)?.message ?? String(err), room: roomName, failures: this.failures, retryInMs: delay }, 'warm slot could not be filled; retrying');
+      this.log.warn(
+        { err: (err as Error)?.message ?? String(err), room: roomName, failures: this.failures, retryInMs: delay },
+        'warm slot could not be filled; retrying',
+      );
       this.refilling++;
       this.later(delay, () => {
         this.refilling--;

@@ -34,7 +34,10 @@ export function cachingTts(inner: TtsProvider, opts: TtsCacheOptions): CachedTts
   const mem = new Map<string, SpeechAudio>();
   const stats = { hits: 0, misses: 0 };
   if (opts.dir) mkdirSync(opts.dir, { recursive: true });
-  const keyOf = (text: string) => createHash('sha256').update([inner.name, ...opts.keyParts, text].join('\u0000')).digest('hex');
+  const keyOf = (text: string) =>
+    createHash('sha256')
+      .update([inner.name, ...opts.keyParts, text].join('\u0000'))
+      .digest('hex');
   const fileOf = (key: string) => path.join(opts.dir!, `${key}.pcm`);
 
   const remember = (key: string, audio: SpeechAudio) => {

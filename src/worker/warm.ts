@@ -71,11 +71,15 @@ async function preloadGreetings(init: WorkerInit, tts: TtsProvider | undefined, 
     const loaded = await loadBot(init.botsDir, name).catch(() => undefined);
     const text = loaded?.bot.greeting;
     if (!text || tts.has(text)) continue;
-    await tts.preload(text).catch((err: unknown) => logger.warn({ bot: name, err: (err as Error).message }, 'greeting could not be synthesized ahead'));
+    await tts
+      .preload(text)
+      .catch((err: unknown) => logger.warn({ bot: name, err: (err as Error).message }, 'greeting could not be synthesized ahead'));
   }
 }
 
 function within<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
   let t: NodeJS.Timeout;
-  return Promise.race([p, new Promise<T>((_, reject) => (t = setTimeout(() => reject(new Error(message)), ms)))]).finally(() => clearTimeout(t));
+  return Promise.race([p, new Promise<T>((_, reject) => (t = setTimeout(() => reject(new Error(message)), ms)))]).finally(() =>
+    clearTimeout(t),
+  );
 }
