@@ -120,6 +120,18 @@ export const EnvSchema = Type.Object({
   /** Extra environment variables (comma-separated names) passed to worker processes, e.g. a bot's own keys. */
   WORKER_ENV_PASSTHROUGH: Type.Optional(Type.String()),
   DRAIN_TIMEOUT_MS: Int(600_000, 0),
+  /**
+   * Warm rooms per replica (docs/operations.md "Warm rooms"): rooms with a bot already joined and
+   * its SIP endpoint ready, so a call is connected with one pinlessCallUpdate. Default: 1 with the
+   * embedded emulator (free), 0 with real Daily (an idle warm bot is billed participant time).
+   */
+  WARM_ROOMS: Type.Optional(Type.Integer({ minimum: 0, maximum: 200 })),
+  /** A warm room is recycled (new room, new bot) after this long idle. */
+  WARM_ROOM_MAX_AGE_MS: Int(600_000, 1000),
+  /** Directory for synthesized speech shared by workers (greetings, repeated prompts); unset → per-worker memory only. */
+  TTS_CACHE_DIR: Type.Optional(Type.String({ minLength: 1 })),
+  /** Synthesized phrases kept in memory per worker. */
+  TTS_CACHE_ENTRIES: Type.Integer({ default: 64, minimum: 0, maximum: 10_000 }),
 
   // Bots
   BOTS_DIR: Type.Optional(Type.String()),
@@ -259,6 +271,11 @@ export interface Config {
     closeTimeoutMs: number;
     drainTimeoutMs: number;
   };
+  /** Warm rooms (src/dispatch/warm-slots.ts). */
+  warm: {
+    rooms: number;
+    roomMaxAgeMs: number;
+  };
   bots: {
     dir: string;
     defaultBot: string;
@@ -270,6 +287,9 @@ export interface Config {
     voice: string | undefined;
     sampleRate: number;
     espeakPath: string;
+    /** TTS_CACHE_DIR: synthesized speech shared across workers on disk. */
+    cacheDir: string | undefined;
+    cacheEntries: number;
     /** OpenAI-compatible speech endpoint (TTS_PROVIDER=openai). */
     baseUrl: string;
     model: string;
@@ -456,6 +476,10 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       closeTimeoutMs: e.WORKER_CLOSE_TIMEOUT_MS,
       drainTimeoutMs: e.DRAIN_TIMEOUT_MS,
     },
+    warm: {
+      rooms: e.WARM_ROOMS ?? (emulatorEnabled ? 1 : 0),
+      roomMaxAgeMs: e.WARM_ROOM_MAX_AGE_MS,
+    },
     bots: {
       dir: e.BOTS_DIR ?? new URL('../bots/', import.meta.url).pathname,
       defaultBot: e.DEFAULT_BOT,
@@ -466,6 +490,8 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       voice: e.TTS_VOICE,
       sampleRate: e.TTS_SAMPLE_RATE,
       espeakPath: e.ESPEAK_PATH,
+      cacheDir: e.TTS_CACHE_DIR,
+      cacheEntries: e.TTS_CACHE_ENTRIES,
       baseUrl: e.TTS_BASE_URL ?? e.LLM_BASE_URL,
       model: e.TTS_MODEL,
     },

@@ -95,6 +95,8 @@ export async function startBenchStack(opts: { env?: Record<string, string>; late
     DEFAULT_BOT: 'hold',
     WORKER_INIT_TIMEOUT_MS: '60000',
     QUEUE_TIMEOUT_MS: '60000',
+    // The per-call path unless a benchmark asks for warm rooms (bench/warm-rooms.ts).
+    WARM_ROOMS: '0',
     ...opts.env,
   });
   const rt = await createRuntime(config, logger, { emulator: { instance: emulator, apiKey } });

@@ -10,13 +10,27 @@ import type { WorkerPool } from './pool.js';
 import type { WorkerHandle } from './worker-handle.js';
 
 /** Resolves once the call has an outcome and its worker (if it got one) is reaped. Never throws. */
-export async function runOnWorker(call: Call, a: CallAssignment, deps: { pool: WorkerPool; config: Config; stop: AbortSignal }): Promise<void> {
+export async function runOnWorker(
+  call: Call,
+  assignment: CallAssignment,
+  deps: { pool: WorkerPool; config: Config; stop: AbortSignal; /** A warm slot's worker, already in the call's room. */ worker?: WorkerHandle },
+): Promise<void> {
   const { pool, config, stop } = deps;
   call.advance('starting');
   let worker: WorkerHandle;
+  let a = assignment;
   const coldBefore = pool.coldStarts;
   try {
-    worker = await pool.acquire(stop);
+    if (deps.worker?.state === 'idle') worker = deps.worker;
+    else {
+      if (a.warm) {
+        // The warm slot's worker died between take and start: a pool worker joins the same room.
+        call.log.warn({ pid: deps.worker?.pid }, 'warm slot worker gone before the call started; joining the room on another worker');
+        const { warm: _gone, ...cold } = a;
+        a = cold;
+      }
+      worker = await pool.acquire(stop);
+    }
   } catch (err) {
     call.end(stop.aborted ? 'shutdown' : 'worker_crashed', `no worker: ${(err as Error).message}`, 'supervisor');
     return;

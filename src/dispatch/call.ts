@@ -42,6 +42,8 @@ export interface CallRecord extends CallIdentity {
   /** Epoch ms per stage. */
   timeline: Timeline;
   warmStart?: boolean;
+  /** `warm`: the call took a warm slot (room and bot ready before the call); `cold`: a room per call. */
+  path?: CallPath;
   workerPid?: number;
   outcome?: Outcome;
   detail?: string;
@@ -53,6 +55,8 @@ export interface CallRecord extends CallIdentity {
   /** Fleet mode: the replica that runs (or ran) the call. */
   replica?: string;
 }
+
+export type CallPath = 'warm' | 'cold';
 
 export interface CallTransition {
   call: Call;
@@ -82,12 +86,13 @@ export class Call extends EventEmitter<CallEvents> {
   private hangupWorker: ((outcome: Outcome) => void) | undefined;
   private workerReported = false;
 
-  constructor(identity: CallIdentity, opts: { receivedAtMs: number; logger: Logger; replica?: string | undefined }) {
+  constructor(identity: CallIdentity, opts: { receivedAtMs: number; logger: Logger; replica?: string | undefined; path?: CallPath }) {
     super();
     this.trace = new CallTrace(identity, opts.receivedAtMs);
     this.record = {
       ...identity,
       state: 'admitting',
+      path: opts.path ?? 'cold',
       timeline: { received: opts.receivedAtMs },
       botEvents: [],
       ...(this.trace.traceId ? { traceId: this.trace.traceId } : {}),
@@ -214,6 +219,7 @@ export class Call extends EventEmitter<CallEvents> {
         to: r.to,
         room: r.roomName,
         warmStart: r.warmStart,
+        path: r.path,
         timelineMs,
         holdAddedMs: r.timeline.forward_sent !== undefined ? r.timeline.forward_sent - t0 : undefined,
       },

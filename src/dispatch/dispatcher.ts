@@ -18,10 +18,11 @@ import type { PinlessCall } from '../daily/types.js';
 import { DailyApiError, PatchbayError } from '../errors.js';
 import type { CallAssignment } from '../ipc/protocol.js';
 import type { AdmissionDelegate, AdmitResult, DispatcherEvents } from './admission-types.js';
-import { Call, type CallRecord } from './call.js';
+import { Call, type CallPath, type CallRecord } from './call.js';
 import { runOnWorker } from './call-worker.js';
 import type { WorkerPool } from './pool.js';
 import { routeResult, type RouteResult } from './router.js';
+import type { WarmSlot, WarmSlots } from './warm-slots.js';
 
 export type { CallRecord, CallState, CallTransition } from './call.js';
 export type { BotEvent, TimelineStage } from '../core/timeline.js';
@@ -35,6 +36,8 @@ export interface DispatcherDeps {
   pool: WorkerPool;
   /** Picks the bot for a call. */
   route(call: PinlessCall): string | RouteResult;
+  /** Warm rooms (WARM_ROOMS): a call takes one when a bot slot is free at once, else a room of its own. */
+  warm?: WarmSlots;
 }
 
 const DEDUPE_TTL_MS = 15 * 60_000;
@@ -59,6 +62,11 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     this.queue = new PQueue({ concurrency: deps.config.admission.maxConcurrentBots });
     this.pruneTimer = setInterval(() => this.prune(), 60_000);
     this.pruneTimer.unref();
+  }
+
+  /** Warm rooms (metrics, status), when WARM_ROOMS > 0. */
+  get warmSlots(): WarmSlots | undefined {
+    return this.deps.warm;
   }
 
   get isDraining(): boolean {
@@ -107,58 +115,77 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     this.delegate = d;
   }
 
-  /** Per-replica admission: room + token, then this replica's p-queue. */
+  /** Per-replica admission: room + token (or a warm slot), then this replica's p-queue. */
   async admitLocal(pinless: PinlessCall, receivedAtMs: number, entry?: { call?: Call }): Promise<AdmitResult> {
     const p = await this.provision(pinless, receivedAtMs);
     if (!('call' in p)) return p;
     if (entry) entry.call = p.call;
-    this.runCall(p.call, p.assignment, this.deps.config.admission.queueTimeoutMs);
+    this.runCall(p.call, p.assignment, this.deps.config.admission.queueTimeoutMs, p.slot);
     return { kind: 'accepted', duplicate: false, record: p.call.record };
   }
 
   /** A new call object, relayed and live on this replica. */
-  createCall(identity: CallIdentity, receivedAtMs: number, replica = this.delegate?.replicaId): Call {
-    const call = this.track(new Call(identity, { receivedAtMs, logger: this.log, replica }));
+  createCall(identity: CallIdentity, receivedAtMs: number, replica = this.delegate?.replicaId, path: CallPath = 'cold'): Call {
+    const call = this.track(new Call(identity, { receivedAtMs, logger: this.log, replica, path }));
     this.live.set(call.id, call);
     return call;
   }
 
-  /** Room + bot token for a new call; the call stays `admitting` (failures are ended and finished here). */
-  async provision(pinless: PinlessCall, receivedAtMs: number): Promise<{ call: Call; assignment: CallAssignment } | AdmitResult> {
+  /**
+   * Room + bot token for a new call, or a warm slot (only per replica, and only when the call would
+   * start at once: it must not wait behind queued calls); the call stays `admitting` (failures are
+   * ended and finished here).
+   */
+  async provision(pinless: PinlessCall, receivedAtMs: number): Promise<{ call: Call; assignment: CallAssignment; slot?: WarmSlot } | AdmitResult> {
     const { config, rooms } = this.deps;
     this.admitting++;
-    const roomName = `pb-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+    const free = !this.delegate?.active && this.queue.pending < config.admission.maxConcurrentBots && this.queue.size === 0;
+    const slot: WarmSlot | undefined = free ? this.deps.warm?.take() : undefined;
+    const roomName = slot?.room.roomName ?? `pb-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
     const { bot, config: botConfig } = routeResult(this.deps.route(pinless));
     const { callId, callDomain, from, to, sipHeaders } = pinless;
     const identity: CallIdentity = { id: randomUUID(), callId, callDomain, from, to, sipHeaders, bot, roomName, roomUrl: '' };
-    const call = this.createCall(identity, receivedAtMs);
+    const call = this.createCall(identity, receivedAtMs, undefined, slot ? 'warm' : 'cold');
     let token: string;
-    try {
-      const c = config.call;
-      const expSec = Math.ceil((Date.now() + c.maxCallMs + config.admission.queueTimeoutMs + c.dialinReadyTimeoutMs + c.joinTimeoutMs) / 1000) + 300;
-      const room = await rooms.provision({ roomName, displayName: from, expSec, numEndpoints: c.sipEndpoints, signal: this.stop.signal });
-      token = room.token;
-      call.roomCreated(room.roomUrl);
-    } catch (err) {
-      this.admitting--;
-      call.end('room_failed', (err as Error)?.message ?? String(err), 'admission');
-      this.live.delete(call.id);
-      call.finish();
-      this.checkIdle();
-      // (provision queued the room's deletion: it may exist even if the token failed.)
-      if (err instanceof DailyApiError && !err.retryable && err.status !== undefined && err.status < 500) {
-        return { kind: 'refused', reason: 'room_refused', message: `Daily refused the room: ${call.record.detail}` };
+    if (slot) {
+      token = slot.room.token;
+      call.roomCreated(slot.room.roomUrl);
+    } else {
+      try {
+        const c = config.call;
+        const expSec = Math.ceil((Date.now() + c.maxCallMs + config.admission.queueTimeoutMs + c.dialinReadyTimeoutMs + c.joinTimeoutMs) / 1000) + 300;
+        const room = await rooms.provision({ roomName, displayName: from, expSec, numEndpoints: c.sipEndpoints, signal: this.stop.signal });
+        token = room.token;
+        call.roomCreated(room.roomUrl);
+      } catch (err) {
+        this.admitting--;
+        call.end('room_failed', (err as Error)?.message ?? String(err), 'admission');
+        this.live.delete(call.id);
+        call.finish();
+        this.checkIdle();
+        // (provision queued the room's deletion: it may exist even if the token failed.)
+        if (err instanceof DailyApiError && !err.retryable && err.status !== undefined && err.status < 500) {
+          return { kind: 'refused', reason: 'room_refused', message: `Daily refused the room: ${call.record.detail}` };
+        }
+        return { kind: 'busy', reason: 'room_failed', retryAfterSec: 1, message: `could not create the room: ${call.record.detail}` };
       }
-      return { kind: 'busy', reason: 'room_failed', retryAfterSec: 1, message: `could not create the room: ${call.record.detail}` };
     }
     this.admitting--;
     const traceId = call.record.traceId;
-    const assignment: CallAssignment = { ...identity, roomUrl: call.record.roomUrl, token, receivedAtMs, ...(botConfig ? { botConfig } : {}), ...(traceId ? { traceId } : {}) };
-    return { call, assignment };
+    const assignment: CallAssignment = {
+      ...identity,
+      roomUrl: call.record.roomUrl,
+      token,
+      receivedAtMs,
+      ...(botConfig ? { botConfig } : {}),
+      ...(traceId ? { traceId } : {}),
+      ...(slot ? { warm: { sipEndpoint: slot.sipEndpoint } } : {}),
+    };
+    return slot ? { call, assignment, slot } : { call, assignment };
   }
 
   /** Queues a provisioned call on this replica's p-queue, its wait bounded by `waitMs`. */
-  runCall(call: Call, assignment: CallAssignment, waitMs: number): void {
+  runCall(call: Call, assignment: CallAssignment, waitMs: number, slot?: WarmSlot): void {
     const { config } = this.deps;
     call.advance('queued');
     // This signal bounds the *wait* only. p-queue also races a running task against its signal (and
@@ -179,7 +206,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
         () => {
           started();
           // The bot slot is free once the worker is reaped; the room is released after, off the slot.
-          return runOnWorker(call, assignment, { pool: this.deps.pool, config, stop: this.stop.signal }).then(() => {
+          return runOnWorker(call, assignment, { pool: this.deps.pool, config, stop: this.stop.signal, ...(slot ? { worker: slot.worker } : {}) }).then(() => {
             this.delegate?.slotFreed(call);
             this.finish(call).catch((err: unknown) => call.log.error({ err }, 'call bookkeeping failed'));
           });
@@ -191,7 +218,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
         // Never started: the wait timed out, or the service is stopping.
         if (this.stop.signal.aborted) call.end('shutdown', String(err), 'queue');
         else call.end('queue_timeout', `waited ${waitMs} ms for a free bot`, 'queue');
-        return this.finish(call);
+        return Promise.all([slot?.worker.close('shutdown'), this.finish(call)]);
       })
       .catch((err: unknown) => call.log.error({ err }, 'call bookkeeping failed'));
   }
@@ -261,6 +288,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   async drain(timeoutMs: number): Promise<void> {
     this.draining = true;
     this.deps.pool.pauseRefill();
+    const warmClosed = this.deps.warm?.close();
     const t0 = Date.now();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([this.whenIdle().then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs)))]);
@@ -272,6 +300,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       this.queue.clear();
       await this.whenIdle();
     }
+    await warmClosed;
   }
 
   /** Immediate stop (tests, second signal): hang up everything now. */

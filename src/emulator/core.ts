@@ -140,6 +140,14 @@ export class EmulatorCore {
     return room;
   }
 
+  /** POST /rooms/:name: the new properties, `exp` re-armed. */
+  updateRoom(name: string, body: unknown): Room {
+    const room = this.rooms.update(name, body);
+    room.expCancel?.();
+    this.sessions.armExpiry(room);
+    return room;
+  }
+
   logRequest(e: RequestLogEntry): void {
     this.requestLog.push(e);
     if (this.requestLog.length > 10_000) this.requestLog.splice(0, this.requestLog.length - 10_000);

@@ -13,6 +13,9 @@ export const FaultSpecSchema = Type.Object(
     times: Type.Optional(Type.Integer({ minimum: 1, description: 'How many requests the fault applies to. Default 1.' })),
     retryAfterSec: Type.Optional(Type.Integer({ minimum: 0, description: 'Retry-After of the answer.' })),
     delayMs: Type.Optional(Type.Integer({ minimum: 0, description: 'Hang before answering (timeouts).' })),
+    answerDelayMs: Type.Optional(
+      Type.Integer({ minimum: 0, description: 'Carry the request out, then hang this long before answering (a late or lost answer: the client times out though the work was done). Not with `status`.' }),
+    ),
   },
   { additionalProperties: false },
 );

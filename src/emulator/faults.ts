@@ -8,7 +8,7 @@ interface ActiveFault extends FaultSpec {
 
 /** What the REST layer must do with a request, after faults and rate limit. */
 export type FaultDecision =
-  | { kind: 'pass'; delayMs: number }
+  | { kind: 'pass'; delayMs: number; answerDelayMs?: number }
   | { kind: 'fail'; status: number; retryAfterSec?: number; delayMs: number; rateLimited: boolean };
 
 export class Faults implements FaultControl {
@@ -35,7 +35,8 @@ export class Faults implements FaultControl {
 
   inject(f: FaultSpec): void {
     if (typeof f.path !== 'string' || !f.path.startsWith('/')) throw new RangeError('fault path must start with /');
-    if (f.status === undefined && f.delayMs === undefined) throw new RangeError('a fault needs a status or a delayMs');
+    if (f.status === undefined && f.delayMs === undefined && f.answerDelayMs === undefined) throw new RangeError('a fault needs a status, a delayMs or an answerDelayMs');
+    if (f.status !== undefined && f.answerDelayMs !== undefined) throw new RangeError('answerDelayMs is for requests that are carried out: not with a status');
     if (f.status !== undefined && (!Number.isInteger(f.status) || f.status < 100 || f.status > 599)) throw new RangeError('fault status must be an HTTP status');
     const times = f.times ?? 1;
     if (!Number.isInteger(times) || times < 1) throw new RangeError('fault times must be a positive integer');
@@ -80,7 +81,7 @@ export class Faults implements FaultControl {
     f.remaining--;
     if (f.remaining <= 0) this.active.splice(i, 1);
     const delayMs = f.delayMs ?? 0;
-    if (f.status === undefined) return { kind: 'pass', delayMs };
+    if (f.status === undefined) return { kind: 'pass', delayMs, ...(f.answerDelayMs ? { answerDelayMs: f.answerDelayMs } : {}) };
     return {
       kind: 'fail',
       status: f.status,

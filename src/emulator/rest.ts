@@ -60,12 +60,20 @@ export function dailyRoutes(core: EmulatorCore, apiKey: string) {
     // (preValidation: after body parsing, so that the request log can name the callId.)
     // Once per request: Fastify runs the plugin's hook and the not-found handler's own for unknown routes.
     const guarded = new WeakSet<FastifyRequest>();
+    /** Requests carried out whose answer is held back (`answerDelayMs` faults). */
+    const lateAnswers = new WeakMap<FastifyRequest, number>();
+    app.addHook('onSend', async (req, _reply, payload) => {
+      const ms = lateAnswers.get(req);
+      if (ms) await core.timers.sleep(ms);
+      return payload;
+    });
     const guard = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
       if (guarded.has(req)) return undefined;
       guarded.add(req);
       const path = v1Path(req.url);
       const d = core.faults.decide(req.method, path);
       if (d.delayMs > 0) await core.timers.sleep(d.delayMs);
+      if (d.kind === 'pass' && d.answerDelayMs) lateAnswers.set(req, d.answerDelayMs);
       if (d.kind === 'fail') {
         const info = d.rateLimited ? 'rate limit exceeded' : `injected fault (${d.status})`;
         return sendError(reply, new ApiError(d.status, dailyErrorName(d.status), info, d.retryAfterSec));
@@ -166,6 +174,7 @@ export function dailyRoutes(core: EmulatorCore, apiKey: string) {
       },
     );
     app.get('/rooms/:name', { schema: { params: NameParams } }, async (req) => core.rooms.toJson(core.rooms.require(req.params.name)));
+    app.post('/rooms/:name', { schema: { params: NameParams, body: Type.Union([AnyObject, Type.Null()]) } }, async (req) => core.rooms.toJson(core.updateRoom(req.params.name, req.body)));
     app.delete('/rooms/:name', { schema: { params: NameParams, response: { 200: Type.Object({ deleted: Type.Boolean(), name: Type.String() }) } } }, async (req) => {
       await core.timers.sleep(core.latencies.values.roomDeleteMs);
       core.sessions.deleteRoom(req.params.name);

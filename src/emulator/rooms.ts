@@ -103,15 +103,7 @@ export class RoomStore {
     const props = b.properties ?? {};
     if (!isObj(props)) throw badRequest('properties must be an object');
     for (const k of Object.keys(props)) if (!ROOM_PROPERTIES.has(k)) throw badRequest(`unknown room property '${k}'`);
-    const nowSec = Date.now() / 1000;
-    if (props.exp !== undefined) {
-      if (typeof props.exp !== 'number' || !Number.isFinite(props.exp)) throw badRequest('exp must be a unix timestamp in seconds');
-      if (props.exp <= nowSec) throw badRequest('exp must be in the future');
-    }
-    if (props.nbf !== undefined && (typeof props.nbf !== 'number' || !Number.isFinite(props.nbf))) throw badRequest('nbf must be a unix timestamp in seconds');
-    for (const k of ['eject_at_room_exp', 'enable_dialout'] as const) {
-      if (props[k] !== undefined && typeof props[k] !== 'boolean') throw badRequest(`${k} must be a boolean`);
-    }
+    validateTimes(props);
     const sip = props.sip !== undefined && props.sip !== null ? validateSip(props.sip) : undefined;
     const { sip: _sip, ...rest } = props;
     const room: Room = {
@@ -133,6 +125,39 @@ export class RoomStore {
     this.rooms.set(name, room);
     this.o.logger.debug({ room: name, sipEndpoints: room.endpoints.length }, 'emulator: room created');
     return room;
+  }
+
+  /**
+   * POST /rooms/:name (Daily's "set room configuration"): `privacy` and `properties`, merged into the
+   * room's. Changing `sip` of an existing room is not emulated (400, said so).
+   */
+  update(name: string, body: unknown): Room {
+    const room = this.require(name);
+    const b = body === undefined || body === null ? {} : body;
+    if (!isObj(b)) throw badRequest('body must be a JSON object');
+    for (const k of Object.keys(b)) if (!['privacy', 'properties'].includes(k)) throw badRequest(`unknown parameter '${k}'`);
+    if (b.privacy !== undefined && b.privacy !== 'public' && b.privacy !== 'private' && b.privacy !== 'org') throw badRequest("privacy must be 'public', 'private' or 'org'");
+    const props = b.properties ?? {};
+    if (!isObj(props)) throw badRequest('properties must be an object');
+    for (const k of Object.keys(props)) if (!ROOM_PROPERTIES.has(k)) throw badRequest(`unknown room property '${k}'`);
+    if (props.sip !== undefined) throw badRequest('the emulator does not change the sip settings of an existing room');
+    validateTimes(props);
+    if (b.privacy !== undefined) room.privacy = b.privacy;
+    Object.assign(room.properties, props);
+    return room;
+  }
+}
+
+/** `exp`, `nbf`, and the boolean properties, as create and update check them. */
+function validateTimes(props: Record<string, unknown>): void {
+  const nowSec = Date.now() / 1000;
+  if (props.exp !== undefined) {
+    if (typeof props.exp !== 'number' || !Number.isFinite(props.exp)) throw badRequest('exp must be a unix timestamp in seconds');
+    if (props.exp <= nowSec) throw badRequest('exp must be in the future');
+  }
+  if (props.nbf !== undefined && (typeof props.nbf !== 'number' || !Number.isFinite(props.nbf))) throw badRequest('nbf must be a unix timestamp in seconds');
+  for (const k of ['eject_at_room_exp', 'enable_dialout'] as const) {
+    if (props[k] !== undefined && typeof props[k] !== 'boolean') throw badRequest(`${k} must be a boolean`);
   }
 }
 

@@ -8,6 +8,12 @@
  *   parent → hangup?                         (shutdown, drain timeout, max duration from outside)
  *                       child → done         (exactly one outcome), then the child exits
  *   parent → shutdown                        (idle worker no longer needed: exit now)
+ *
+ * A warm slot (src/dispatch/warm-slots.ts) prepares the worker further before any call:
+ *   parent → warm        child → warm-ready   (joined the slot's room as the bot, dialin-ready seen,
+ *                                              preloaded bots' greetings synthesized)
+ *                        child → warm-lost    (left/ejected/failed before a call; then it exits)
+ *   parent → start       (the call carries `warm`: no join, no dialin-ready wait; update at once)
  */
 import type { CallIdentity } from '../core/call-identity.js';
 import type { Outcome } from '../core/outcome.js';
@@ -48,6 +54,10 @@ export interface TtsInit {
   voice?: string;
   sampleRate: number;
   espeakPath: string;
+  /** Synthesized speech shared by workers (TTS_CACHE_DIR); absent → memory only. */
+  cacheDir?: string;
+  /** Phrases kept in memory per worker (TTS_CACHE_ENTRIES). */
+  cacheEntries?: number;
   /** TTS_PROVIDER=openai: endpoint, model and key. The key is never logged. */
   baseUrl?: string;
   model?: string;
@@ -72,6 +82,16 @@ export interface CallAssignment extends CallIdentity {
   botConfig?: Record<string, unknown>;
   /** The call's trace id (OpenTelemetry, 32 hex), for the worker's log lines; absent when tracing is off. */
   traceId?: string;
+  /** Set when the call takes a warm slot: the worker is already in the room and has this endpoint. */
+  warm?: { sipEndpoint: string };
+}
+
+/** The room a warm slot's worker joins as the bot before any call. */
+export interface WarmRoom {
+  roomName: string;
+  roomUrl: string;
+  /** Bot meeting token. Never logged. */
+  token: string;
 }
 
 export type Stage = WorkerStage;
@@ -79,6 +99,7 @@ export type Stage = WorkerStage;
 export type ParentMessage =
   | { type: 'init'; init: WorkerInit }
   | { type: 'ping'; seq: number }
+  | { type: 'warm'; room: WarmRoom }
   | { type: 'start'; call: CallAssignment }
   | { type: 'hangup'; reason: Outcome }
   | { type: 'shutdown' };
@@ -92,6 +113,8 @@ export type ChildMessage =
   /** What the bot did, for the test harness, the dashboard and call records. */
   | { type: 'bot'; patchbayId: string; kind: BotEventKind; value: string; atMs: number }
   | { type: 'done'; patchbayId: string; outcome: Outcome; detail?: string; atMs: number }
+  | { type: 'warm-ready'; sipEndpoint: string; atMs: number }
+  | { type: 'warm-lost'; reason: string; atMs: number }
   | { type: 'fatal'; error: string };
 
 export function isChildMessage(m: unknown): m is ChildMessage {

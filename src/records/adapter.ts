@@ -27,6 +27,7 @@ function inputOf(r: CallRecord): RecordInput {
     warmStart: r.warmStart,
     workerPid: r.workerPid,
     ...(r.traceId ? { traceId: r.traceId } : {}),
+    ...(r.path ? { path: r.path } : {}),
   };
 }
 

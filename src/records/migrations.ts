@@ -20,7 +20,7 @@ export interface Migration {
 export const CALL_COLUMNS = [
   'seq', 'id', 'call_id', 'call_domain', 'from_number', 'to_number', 'from_digits', 'to_digits', 'bot', 'room_name', 'state',
   'outcome', 'detail', 'received_at_ms', 'ended_at_ms', 'updated_at_ms', 'warm_start', 'worker_pid', 'replica_id', 'trace_id',
-  'timeline', 'events',
+  'timeline', 'events', 'path',
 ] as const;
 
 /** The columns of the first (v1) SQLite schema, as earlier releases wrote it. */
@@ -70,6 +70,10 @@ CREATE INDEX calls_ended ON calls (ended_at_ms) WHERE ended_at_ms IS NOT NULL;`,
   },
 ];
 
+/** v3 (SQLite) / v2 (PostgreSQL): which path a call took (warm room or a room of its own). */
+const PATH_COLUMN = `ALTER TABLE calls ADD COLUMN path TEXT;`;
+SQLITE_MIGRATIONS.push({ version: 3, name: 'calls.path (warm room or room per call)', sql: PATH_COLUMN });
+
 export const POSTGRES_MIGRATIONS: Migration[] = [
   {
     version: 1,
@@ -109,3 +113,5 @@ export function pendingMigrations(applied: readonly number[], known: readonly Mi
 
 export const MIGRATIONS_TABLE_SQL = `CREATE TABLE IF NOT EXISTS schema_migrations (
   version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)`;
+
+POSTGRES_MIGRATIONS.push({ version: 2, name: 'calls.path (warm room or room per call)', sql: PATH_COLUMN });

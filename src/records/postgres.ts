@@ -18,7 +18,7 @@ const MIGRATION_LOCK = 0x70617463;
 const RECORDSET_TYPES: Record<(typeof ROW_FIELDS)[number], string> = {
   id: 'text', call_id: 'text', call_domain: 'text', from_number: 'text', to_number: 'text', from_digits: 'text', to_digits: 'text',
   bot: 'text', room_name: 'text', state: 'text', outcome: 'text', detail: 'text', received_at_ms: 'bigint', ended_at_ms: 'bigint',
-  updated_at_ms: 'bigint', warm_start: 'int', worker_pid: 'int', replica_id: 'text', trace_id: 'text', timeline: 'text', events: 'text',
+  updated_at_ms: 'bigint', warm_start: 'int', worker_pid: 'int', replica_id: 'text', trace_id: 'text', timeline: 'text', events: 'text', path: 'text',
 };
 const SELECT_FROM_RECORDSET = ROW_FIELDS.map((f) =>
   f === 'timeline' || f === 'events' ? `x.${f}::jsonb` : f === 'warm_start' ? `CASE WHEN x.warm_start IS NULL THEN NULL ELSE x.warm_start = 1 END` : `x.${f}`,

@@ -2,7 +2,7 @@
  * A record as a database row (both dialects), and back. Rows are full snapshots: writing one is an
  * upsert that is idempotent and never reopens a closed call (see the `WHERE ended_at_ms IS NULL`).
  */
-import type { RecordEvent, RecordOutcome, StoredCall } from './types.js';
+import type { CallPathName, RecordEvent, RecordOutcome, StoredCall } from './types.js';
 
 /** A row as written (SQLite parameters; PostgreSQL reads the same object from JSON). */
 export interface CallRow {
@@ -26,6 +26,8 @@ export interface CallRow {
   worker_pid: number | null;
   replica_id: string;
   trace_id: string | null;
+  /** `warm` or `cold`; null for calls recorded before the column existed. */
+  path: string | null;
   /** JSON text. */
   timeline: string;
   /** JSON text. */
@@ -45,7 +47,7 @@ export interface CallRowOut extends Omit<CallRow, 'timeline' | 'events' | 'warm_
 
 export const ROW_FIELDS = [
   'id', 'call_id', 'call_domain', 'from_number', 'to_number', 'from_digits', 'to_digits', 'bot', 'room_name', 'state', 'outcome',
-  'detail', 'received_at_ms', 'ended_at_ms', 'updated_at_ms', 'warm_start', 'worker_pid', 'replica_id', 'trace_id', 'timeline', 'events',
+  'detail', 'received_at_ms', 'ended_at_ms', 'updated_at_ms', 'warm_start', 'worker_pid', 'replica_id', 'trace_id', 'timeline', 'events', 'path',
 ] as const satisfies ReadonlyArray<keyof CallRow>;
 
 export const SELECT_COLUMNS = `seq, ${ROW_FIELDS.join(', ')}`;
@@ -82,6 +84,7 @@ export function fromRow(r: CallRowOut): StoredCall {
     workerPid: r.worker_pid,
     replicaId: r.replica_id,
     traceId: r.trace_id,
+    path: (r.path as CallPathName | null) ?? null,
     timeline: json(r.timeline, {}),
     events: json(r.events, []),
   };

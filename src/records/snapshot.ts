@@ -5,7 +5,7 @@
 import { maskNumber } from '../logger.js';
 import { maskEvent, maskFreeText, searchDigits } from './pii.js';
 import type { CallRow } from './rows.js';
-import type { RecordEvent, RecordInput, RecordOutcome, RecordPatch, StoredCall } from './types.js';
+import type { CallPathName, RecordEvent, RecordInput, RecordOutcome, RecordPatch, StoredCall } from './types.js';
 
 /** Events kept per call (a bot that loops must not grow a row without end). */
 export const MAX_EVENTS_PER_CALL = 500;
@@ -44,6 +44,7 @@ export function fromInput(rec: RecordInput, pii: boolean, replicaId: string): Sn
       worker_pid: rec.workerPid ?? null,
       replica_id: rec.replicaId ?? replicaId,
       trace_id: rec.traceId ?? null,
+      path: rec.path ?? null,
     },
     timeline,
     events: [],
@@ -74,6 +75,7 @@ export function applyPatch(s: Snapshot, p: RecordPatch, pii: boolean): void {
   if (p.workerPid !== undefined) r.worker_pid = p.workerPid;
   if (p.replicaId !== undefined) r.replica_id = p.replicaId;
   if (p.traceId !== undefined) r.trace_id = p.traceId;
+  if (p.path !== undefined) r.path = p.path;
   if (p.timeline) {
     for (const [k, v] of Object.entries(p.timeline)) if (typeof v === 'number') s.timeline[k] ??= v;
     if (s.timeline.received !== undefined) r.received_at_ms = s.timeline.received;
@@ -99,7 +101,7 @@ export function snapshotOf(c: StoredCall): Snapshot {
       id: c.id, call_id: c.callId, call_domain: c.callDomain, from_number: c.from, to_number: c.to, from_digits: '', to_digits: '', bot: c.bot,
       room_name: c.roomName, state: c.state, outcome: c.outcome, detail: c.detail, received_at_ms: c.receivedAtMs, ended_at_ms: c.endedAtMs,
       updated_at_ms: c.endedAtMs ?? c.receivedAtMs, warm_start: c.warmStart === null ? null : c.warmStart ? 1 : 0, worker_pid: c.workerPid,
-      replica_id: c.replicaId, trace_id: c.traceId,
+      replica_id: c.replicaId, trace_id: c.traceId, path: c.path,
     },
     timeline: c.timeline,
     events: c.events,
@@ -129,6 +131,7 @@ export function toStored(s: Snapshot, seq: number): StoredCall {
     workerPid: r.worker_pid,
     replicaId: r.replica_id,
     traceId: r.trace_id,
+    path: (r.path as CallPathName | null) ?? null,
     timeline: { ...s.timeline },
     events: [...s.events],
   };

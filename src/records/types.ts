@@ -63,8 +63,12 @@ export interface RecordInput {
   /** The replica that runs the call; the store fills in its own when absent. */
   replicaId?: string | undefined;
   traceId?: string | undefined;
+  /** Which path the call took: a warm room, or a room of its own. */
+  path?: CallPathName | undefined;
   events?: RecordEvent[] | undefined;
 }
+
+export type CallPathName = 'warm' | 'cold';
 
 /** What `update()` may change on an open record. Timeline entries are merged (first value per stage wins). */
 export type RecordPatch = Partial<Omit<RecordInput, 'id' | 'events'>>;
@@ -93,6 +97,7 @@ export interface StoredCall {
   workerPid: number | null;
   replicaId: string;
   traceId: string | null;
+  path: CallPathName | null;
   timeline: Record<string, number>;
   events: RecordEvent[];
 }

@@ -139,6 +139,11 @@ export interface BotOptions {
    * turn joined. `true` for the defaults.
    */
   turnDetection?: boolean | VadOptions;
+  /**
+   * Said the moment the caller is connected, before `onCall` runs. With a warm room its speech is
+   * synthesized before the call (and cached), so the caller hears it with no speech request.
+   */
+  greeting?: string;
   /** Runs in the idle worker before any call is assigned: load audio, models, clients. */
   prewarm?: () => void | Promise<void>;
   onCall(call: Call): void | Promise<void>;
@@ -170,6 +175,9 @@ export function defineBot(options: BotOptions): Bot {
     if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)) {
       throw new TypeError(`defineBot(${options.name}): \`${k}\` must be a positive number of ms`);
     }
+  }
+  if (options.greeting !== undefined && (typeof options.greeting !== 'string' || options.greeting.trim().length === 0)) {
+    throw new TypeError(`defineBot(${options.name}): \`greeting\` must be a non-empty string`);
   }
   const bot = { ...options, [BRAND]: true as const };
   const file = callerFile();

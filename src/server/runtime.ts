@@ -12,6 +12,7 @@ import { DOMAIN_EVENT_TYPES } from '../daily/webhook-events.js';
 import { BrowserHost } from '../dispatch/browser-host.js';
 import { Dispatcher } from '../dispatch/dispatcher.js';
 import { WorkerPool } from '../dispatch/pool.js';
+import { WarmSlots } from '../dispatch/warm-slots.js';
 import { Reconciler } from '../dispatch/reconcile.js';
 import type { WorkerInit } from '../ipc/protocol.js';
 import { loadRoutes, type Route } from '../dispatch/router.js';
@@ -38,6 +39,8 @@ export interface Runtime {
   pool: WorkerPool;
   /** CALL_CLIENT=daily with BROWSER_LAYOUT=shared: the supervised browsers the workers' pages live in. */
   browsers: BrowserHost | undefined;
+  /** Warm rooms; undefined when WARM_ROOMS=0. */
+  warm: WarmSlots | undefined;
   daily: DailyRestClient;
   /** The embedded emulator, when no DAILY_API_KEY is set. */
   emulator: Emulator | undefined;
@@ -148,6 +151,8 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
       provider: resolveTtsProvider(config.tts.provider, { callClient: config.daily.callClient, espeakPath: config.tts.espeakPath, logger }),
       sampleRate: config.tts.sampleRate,
       espeakPath: config.tts.espeakPath,
+      cacheEntries: config.tts.cacheEntries,
+      ...(config.tts.cacheDir ? { cacheDir: config.tts.cacheDir } : {}),
       ...(config.tts.voice ? { voice: config.tts.voice } : {}),
       ...(config.tts.provider === 'openai' && config.llm ? { baseUrl: config.tts.baseUrl, model: config.tts.model, apiKey: config.llm.apiKey } : {}),
     },
@@ -171,7 +176,8 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     supervision: config.workers,
   });
   const rooms = createRoomService({ rest: daily, config, logger });
-  const dispatcher = new Dispatcher({ config, logger, rooms, pool, route: opts.route ?? routes!.route });
+  const warm = config.warm.rooms > 0 ? new WarmSlots({ config, logger, rooms, pool }) : undefined;
+  const dispatcher = new Dispatcher({ config, logger, rooms, pool, route: opts.route ?? routes!.route, ...(warm ? { warm } : {}) });
   const reconciler = new Reconciler({ findByRoom: (room) => dispatcher.findByRoom(room), graceMs: config.daily.webhookReconcileGraceMs, logger });
   // Written off the call path (the store queues; a writer flushes batches).
   const unrecord = records ? recordDispatcherCalls(records, dispatcher) : undefined;
@@ -193,6 +199,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     rooms,
     pool,
     browsers,
+    warm,
     daily,
     emulator,
     pinlessSecrets,
@@ -202,6 +209,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     async listen() {
       await browsers?.start();
       pool.start();
+      warm?.start();
       const address = await app.listen({ host: config.host, port: config.port });
       const u = new URL(address);
       if (u.hostname === '0.0.0.0' || u.hostname === '[::]') u.hostname = '127.0.0.1';

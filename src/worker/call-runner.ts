@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { CallClient } from '../daily/call-client.js';
 import { DailyRestClient } from '../daily/rest.js';
+import { callerDisplayName } from '../daily/sip.js';
 import { CallEndedError, DailyApiError, PatchbayError } from '../errors.js';
 import type { Outcome } from '../core/outcome.js';
 import type { CallAssignment, ChildMessage, Stage, WorkerInit } from '../ipc/protocol.js';
@@ -180,26 +181,16 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
   let maxTimer: NodeJS.Timeout | undefined;
   let outcome: CallResult;
   try {
-    // 1. Join the room (the bot is loading meanwhile).
-    const joinStarted = Date.now();
-    const joined = await step(
-      ending,
-      client.join({ roomUrl: call.roomUrl, token: call.token, userName: 'patchbay-bot', timeoutMs: init.joinTimeoutMs }).catch((err: unknown) => {
-        ending.end('join_failed', (err as Error)?.message ?? String(err));
-        return undefined;
-      }),
-      init.joinTimeoutMs + 1_000,
-      () => ending.end('join_failed', `join timed out after ${init.joinTimeoutMs} ms`),
-    );
-    if (!joined || ending.result) return (outcome = await ending.done);
-    stage('joined', { joinMs: Date.now() - joinStarted });
-
-    // 2. Wait for dialin-ready.
-    const sipUri = await step(ending, ready, init.dialinReadyTimeoutMs, () =>
-      ending.end('dialin_timeout', `no dialin-ready within ${init.dialinReadyTimeoutMs} ms`),
-    );
-    if (sipUri === undefined || ending.result) return (outcome = await ending.done);
-    stage('dialin_ready', { sipEndpoint: sipUri });
+    // 1–2. Join the room and wait for dialin-ready — done before the call on a warm slot.
+    let sipUri: string | undefined;
+    if (call.warm) {
+      sipUri = call.warm.sipEndpoint;
+      stage('joined', { warm: true });
+      stage('dialin_ready', { sipEndpoint: sipUri, warm: true });
+    } else {
+      sipUri = await joinAndWaitReady();
+      if (sipUri === undefined || ending.result) return (outcome = await ending.done);
+    }
 
     // The bot must be loaded before we connect anyone to it.
     loaded = await step(
@@ -223,19 +214,30 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
       pinlessUpdateDeadlineMs: init.pinlessUpdateDeadlineMs,
     });
     let attempts = 0;
+    // An attempt that got no answer (timeout, connection lost) may have been carried out by Daily.
+    let unanswered = false;
     // Retried under the `forward` policy (src/daily/policies.ts).
     const forwarded = await rest
       .pinlessCallUpdate(
-        { callId: call.callId, callDomain: call.callDomain, sipUri },
+        { callId: call.callId, callDomain: call.callDomain, sipUri: call.warm ? withDisplayName(sipUri, call.from) : sipUri },
         {
           signal: ending.signal,
           onAttempt: (n) => (attempts = n),
-          onRetry: (err, attempt, delayMs) => logger.warn({ err: (err as Error).message, attempt, delayMs }, 'pinlessCallUpdate failed; retrying'),
+          onRetry: (err, attempt, delayMs) => {
+            if (err instanceof DailyApiError && err.status === undefined) unanswered = true;
+            logger.warn({ err: (err as Error).message, attempt, delayMs }, 'pinlessCallUpdate failed; retrying');
+          },
         },
       )
       .then(() => true)
       .catch((err: unknown) => {
         if (ending.result) return false;
+        if (unanswered && err instanceof DailyApiError && err.status === 409) {
+          // The call is no longer on hold after an attempt whose answer never came: that attempt was most
+          // likely carried out. Wait for the caller as after a success; if they never come, forward_failed.
+          logger.warn({ attempts }, 'pinlessCallUpdate: the call left hold after an unanswered attempt; taking it as forwarded');
+          return true;
+        }
         if (err instanceof DailyApiError && err.status === 404) {
           ending.end('caller_hangup_on_hold', `pinlessCallUpdate: call not found (${err.message})`);
         } else {
@@ -259,9 +261,24 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
     maxTimer = setTimeout(() => ending.end('max_duration', `call reached ${maxCallMs} ms`), maxCallMs);
     const info = infoOf(call);
     const transcriptionLanguage = typeof bot.transcription === 'object' ? bot.transcription.language : undefined;
+    let firstAudio = false;
+    const sendAudio: CallClient['sendAudio'] = (audio, signal) => {
+      if (!firstAudio) {
+        firstAudio = true;
+        stage('first_audio');
+      }
+      return client.sendAudio(audio, signal);
+    };
+    const botClient = new Proxy(client, {
+      get: (target, prop) => {
+        if (prop === 'sendAudio') return sendAudio;
+        const v = Reflect.get(target, prop, target) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
     session = new CallSession({
       info,
-      client,
+      client: botClient,
       logger,
       tts: deps.tts ?? textOnlyTts,
       signal: ending.signal,
@@ -272,6 +289,9 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
       ...(deps.llm ? { llm: deps.llm } : {}),
       ...(transcriptionLanguage ? { transcriptionLanguage } : {}),
     });
+    // The greeting starts at once (cached speech on a warm slot); transcription starts meanwhile.
+    const greeting = bot.greeting !== undefined ? session.say(bot.greeting) : undefined;
+    greeting?.catch(() => undefined);
     if (bot.onTranscript || bot.transcription) await session.startTranscription().catch((err: unknown) => logger.warn({ err }, 'startTranscription failed'));
     if (bot.turnDetection) {
       await session
@@ -282,6 +302,12 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
     for (const tone of earlyDigits.splice(0)) {
       session.pushDigit(tone);
       void runHook('onDtmf', (b) => b.onDtmf?.(session!, tone));
+    }
+    if (greeting) {
+      await greeting.catch((err: unknown) => {
+        if (!(err instanceof CallEndedError) && !ending.signal.aborted) logger.warn({ err: (err as Error)?.message }, 'greeting could not be said');
+      });
+      if (ending.result) return (outcome = await ending.done);
     }
     stage('bot_started');
     const handler = (async () => bot.onCall(session!))();
@@ -302,6 +328,25 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
     clearTimeout(maxTimer);
     deps.hangupSignal.removeEventListener('abort', onHangup);
     await finish();
+  }
+
+  async function joinAndWaitReady(): Promise<string | undefined> {
+    const joinStarted = Date.now();
+    const joined = await step(
+      ending,
+      client.join({ roomUrl: call.roomUrl, token: call.token, userName: 'patchbay-bot', timeoutMs: init.joinTimeoutMs }).catch((err: unknown) => {
+        ending.end('join_failed', (err as Error)?.message ?? String(err));
+        return undefined;
+      }),
+      init.joinTimeoutMs + 1_000,
+      () => ending.end('join_failed', `join timed out after ${init.joinTimeoutMs} ms`),
+    );
+    if (!joined || ending.result) return undefined;
+    stage('joined', { joinMs: Date.now() - joinStarted });
+    const uri = await step(ending, ready, init.dialinReadyTimeoutMs, () => ending.end('dialin_timeout', `no dialin-ready within ${init.dialinReadyTimeoutMs} ms`));
+    if (uri === undefined || ending.result) return undefined;
+    stage('dialin_ready', { sipEndpoint: uri });
+    return uri;
   }
 
   async function finish(): Promise<void> {
@@ -338,6 +383,11 @@ function infoOf(call: CallAssignment): CallInfo {
     roomUrl,
     config: Object.freeze({ ...(call.botConfig ?? {}) }),
   };
+}
+
+/** The SIP URI with the caller's display name as Daily reads it (`?x-daily_display_name=`, URL-encoded). */
+export function withDisplayName(sipUri: string, from: string): string {
+  return `${sipUri}${sipUri.includes('?') ? '&' : '?'}x-daily_display_name=${encodeURIComponent(callerDisplayName(from))}`;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

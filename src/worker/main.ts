@@ -6,15 +6,17 @@
  * The worker exits by itself when its parent disappears (IPC disconnect).
  */
 import type { CallClient } from '../daily/call-client.js';
-import type { CallAssignment, ChildMessage, ParentMessage, WorkerInit } from '../ipc/protocol.js';
+import type { CallAssignment, ChildMessage, ParentMessage, WarmRoom, WorkerInit } from '../ipc/protocol.js';
 import { isParentMessage } from '../ipc/protocol.js';
 import type { Outcome } from '../core/outcome.js';
 import { createLogger, type Logger } from '../logger.js';
 import { openAiCompatibleLlm, type LlmProvider } from '../sdk/llm.js';
 import { createTts, type TtsProvider } from '../sdk/tts.js';
+import { cachingTts } from '../sdk/tts-cache.js';
 import { BotLoadError, botFrame, loadBot, resolveBotFile, type LoadedBot } from './bot-loader.js';
 import { createCallClient, memoryReport } from './client-factory.js';
 import { runCall } from './call-runner.js';
+import { warmUp, type WarmState } from './warm.js';
 
 if (!process.send) {
   console.error('patchbay worker: must be started by the dispatcher (no IPC channel)');
@@ -34,6 +36,8 @@ let currentBotFile: string | undefined;
 /** Set when the bot's code threw outside any handler (timer, stray promise): the call's outcome detail. */
 let escapedError: string | undefined;
 let exiting = false;
+/** Set once the parent made this worker a warm slot (`warm`). */
+let warm: WarmState | undefined;
 const hangup = new AbortController();
 
 function send(msg: ChildMessage): Promise<void> {
@@ -69,7 +73,9 @@ async function onInit(i: WorkerInit): Promise<void> {
       });
       if (loaded?.bot.prewarm) await prewarm(name, loaded);
     }
-    tts = createTts(i.tts, { callClient: i.callClient, logger });
+    const baseTts = createTts(i.tts, { callClient: i.callClient, logger });
+    const keyParts = [i.tts?.voice ?? '', i.tts?.model ?? '', String(i.tts?.sampleRate ?? 16_000)];
+    tts = cachingTts(baseTts, { entries: i.tts?.cacheEntries ?? 64, dir: i.tts?.cacheDir, keyParts });
     if (i.llm) llm = openAiCompatibleLlm(i.llm);
     // Node loads its fetch implementation on first use (~35 ms): pay that now, not while a caller is on hold.
     await fetch('data:,warm-up').then((r) => r.arrayBuffer()).catch(() => undefined);
@@ -93,7 +99,12 @@ async function onStart(call: CallAssignment): Promise<void> {
     await send({ type: 'fatal', error: callRunning ? 'worker already has a call' : 'start before init' });
     return;
   }
+  if (call.warm && warm?.sipEndpoint !== call.warm.sipEndpoint) {
+    await send({ type: 'fatal', error: 'warm call for a worker that is not warm on that endpoint' });
+    return;
+  }
   callRunning = true;
+  warm?.release();
   const log = logger.child({ callId: call.callId, id: call.id, bot: call.bot, ...(call.traceId ? { traceId: call.traceId } : {}) });
   const failed = prewarmFailed.get(call.bot);
   const bot = failed ? Promise.reject(failed) : loadBot(init.botsDir, call.bot);
@@ -130,6 +141,9 @@ process.on('message', (raw: unknown) => {
       );
       break;
     }
+    case 'warm':
+      void onWarm(msg.room);
+      break;
     case 'start':
       void onStart(msg.call);
       break;
@@ -157,6 +171,26 @@ process.on('SIGTERM', () => {
 process.on('SIGINT', () => {
   // The dispatcher decides when we stop; a terminal Ctrl-C reaches the whole group.
 });
+
+async function onWarm(room: WarmRoom): Promise<void> {
+  if (!init || !client || callRunning || warm) {
+    await send({ type: 'fatal', error: callRunning || warm ? 'worker already has a call or a warm room' : 'warm before init' });
+    return;
+  }
+  const i = init;
+  warm = await warmUp({
+    init: i,
+    room,
+    client,
+    logger: logger.child({ room: room.roomName }),
+    ...(tts ? { tts } : {}),
+    lost: (reason) => {
+      if (callRunning || exiting) return;
+      void send({ type: 'warm-lost', reason, atMs: Date.now() }).then(() => exit(0));
+    },
+  });
+  if (warm.sipEndpoint && !callRunning) await send({ type: 'warm-ready', sipEndpoint: warm.sipEndpoint, atMs: Date.now() });
+}
 
 async function prewarm(name: string, loaded: LoadedBot): Promise<void> {
   try {

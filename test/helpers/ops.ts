@@ -117,6 +117,8 @@ export async function startServerProcess(
       LOG_LEVEL: 'info',
       // Tests never write call records into the checkout's ./data.
       CALL_RECORDS_PATH: ':memory:',
+      // The per-call path unless a test asks for warm rooms (they keep a room open: "no room left" checks).
+      WARM_ROOMS: '0',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

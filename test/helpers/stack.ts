@@ -40,6 +40,8 @@ export async function startStack(
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     DAILY_PINLESS_HMAC: secret,
     IDLE_WORKERS: '1',
+    // The per-call path unless a test asks for warm rooms (test/warm-rooms.test.ts).
+    WARM_ROOMS: '0',
     EMULATOR_NUMBERS: NUMBER,
     DIALIN_READY_TIMEOUT_MS: '4000',
     JOIN_TIMEOUT_MS: '4000',

@@ -38,6 +38,8 @@ export interface PatchbayMetrics {
   timeToPinlessUpdate: Histogram;
   holdAdded: Histogram;
   workerStart: Histogram;
+  callPathTotal: Counter<'path'>;
+  firstAudio: Histogram<'path'>;
   /** Feeds a call record (idempotent per record and stage). */
   observeCall(record: CallRecord): void;
 }
@@ -100,6 +102,29 @@ export function createMetrics(read: {
     registers: [registry],
     collect() {
       this.set(read.pool.stats().starting);
+    },
+  });
+  new Gauge({
+    name: 'patchbay_warm_slots',
+    help: 'Warm rooms (a bot already in a SIP dial-in room, its endpoint ready) by state: ready, in_use (taken by a live call), refilling.',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      const w = read.dispatcher.warmSlots?.stats();
+      this.set({ state: 'ready' }, w?.ready ?? 0);
+      this.set({ state: 'in_use' }, w?.inUse ?? 0);
+      this.set({ state: 'refilling' }, w?.refilling ?? 0);
+    },
+  });
+  let idleReportedMs = 0;
+  new Counter({
+    name: 'patchbay_warm_slot_idle_seconds_total',
+    help: 'Time warm bots sat in their rooms waiting for a call (Daily bills it as participant time).',
+    registers: [registry],
+    collect() {
+      const ms = read.dispatcher.warmSlots?.idleMs() ?? 0;
+      if (ms > idleReportedMs) this.inc((ms - idleReportedMs) / 1000);
+      idleReportedMs = Math.max(idleReportedMs, ms);
     },
   });
   new Gauge({
@@ -171,6 +196,22 @@ export function createMetrics(read: {
     registers: [registry],
   });
 
+  const callPathTotal = new Counter({
+    name: 'patchbay_call_path_total',
+    help: 'Admitted calls by path: warm (a warm room, one pinlessCallUpdate) or cold (a room per call).',
+    labelNames: ['path'] as const,
+    registers: [registry],
+  });
+  callPathTotal.inc({ path: 'warm' }, 0);
+  callPathTotal.inc({ path: 'cold' }, 0);
+  const firstAudio = new Histogram({
+    name: 'patchbay_first_audio_seconds',
+    help: 'dialin-connected → the first bot audio sent (greeting or first prompt), by path.',
+    labelNames: ['path'] as const,
+    buckets: ACK_BUCKETS,
+    registers: [registry],
+  });
+
   const seen = new WeakMap<CallRecord, Set<string>>();
   const once = (record: CallRecord, key: string): boolean => {
     let s = seen.get(record);
@@ -195,7 +236,14 @@ export function createMetrics(read: {
     timeToPinlessUpdate,
     holdAdded,
     workerStart,
+    callPathTotal,
+    firstAudio,
     observeCall(record) {
+      if (record.path && once(record, 'path')) callPathTotal.inc({ path: record.path });
+      const { connected, first_audio } = record.timeline;
+      if (connected !== undefined && first_audio !== undefined && once(record, 'first_audio')) {
+        firstAudio.observe({ path: record.path ?? 'cold' }, Math.max(0, first_audio - connected) / 1000);
+      }
       if (record.timeline.worker_assigned !== undefined && record.warmStart !== undefined && once(record, 'start')) {
         callStartsTotal.inc({ start: record.warmStart ? 'warm' : 'cold' });
       }

@@ -52,6 +52,7 @@ export const StoredCallSchema = Type.Object({
   traceId: Nullable(Type.String()),
   timeline: Type.Record(Type.String(), Type.Number()),
   events: Type.Array(Type.Object({ kind: Type.String(), value: Type.String(), atMs: Type.Number() })),
+  path: Nullable(Type.Union([Type.Literal('warm'), Type.Literal('cold')])),
 });
 
 /** A stored call as shown to people: numbers masked. */

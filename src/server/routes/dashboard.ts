@@ -84,6 +84,8 @@ export interface CallView extends CallSummaryIdentity {
   outcome: string | null;
   detail: string | null;
   warmStart: boolean | null;
+  /** Which path the call took: `warm` (a warm room) or `cold` (a room per call); null when unknown. */
+  path: 'warm' | 'cold' | null;
   workerPid: number | null;
   /** The call's trace id (OpenTelemetry), when tracing is on and known. */
   traceId: string | null;
@@ -110,6 +112,8 @@ function latestStage(timeline: Record<string, number | undefined>): string {
   let best = '';
   let at = -Infinity;
   for (const [k, v] of Object.entries(timeline)) {
+    // `first_audio` is a measurement (connected → first bot audio), not a step of the call's progress.
+    if (k === 'first_audio') continue;
     if (v !== undefined && v >= at) {
       // Equal times: later keys were set later (insertion order).
       best = k;
@@ -133,6 +137,7 @@ export function viewOfRecord(r: CallRecord): CallView {
     outcome: r.outcome ?? null,
     detail: r.detail ?? null,
     warmStart: r.warmStart ?? null,
+    path: r.path ?? null,
     workerPid: r.workerPid ?? null,
     traceId: r.traceId ?? null,
     ...(r.replica ? { replica: r.replica } : {}),
@@ -152,6 +157,7 @@ export function viewOfStored(c: StoredCall): CallView {
     outcome: c.outcome,
     detail: c.detail,
     warmStart: c.warmStart,
+    path: c.path,
     workerPid: c.workerPid,
     traceId: c.traceId,
   };
