@@ -41,7 +41,7 @@ function startChild(args: string[], ready: RegExp, env: Record<string, string> =
   return new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`${args.join(' ')} did not start`)), 60_000);
     proc.once('exit', (c) => reject(new Error(`${args.join(' ')} exited (${c})`)));
-    createInterface({ input: proc.stdout! }).on('line', (l) => {
+    createInterface({ input: proc.stdout }).on('line', (l) => {
       if (ready.test(l)) {
         clearTimeout(t);
         resolve(proc);

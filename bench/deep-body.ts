@@ -34,7 +34,7 @@ const proc = spawn(process.execPath, ['--import', 'tsx', 'src/server/server.ts']
 });
 const url = await new Promise<string>((resolve, reject) => {
   let buf = '';
-  proc.stdout!.setEncoding('utf8').on('data', (c: string) => {
+  proc.stdout.setEncoding('utf8').on('data', (c: string) => {
     buf += c;
     const m = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(buf);
     if (m) resolve(m[1]!);

@@ -21,11 +21,11 @@ const opts = new Command()
   .opts<{ levels: string; samples: number; modes: string; realistic?: boolean }>();
 
 const levels = opts.levels.split(',').map((s) => Number.parseInt(s, 10)).filter((n) => n > 0);
-const modes = opts.modes.split(',').filter((m) => m === 'warm' || m === 'cold') as Array<'warm' | 'cold'>;
+const modes = opts.modes.split(',').filter((m): m is 'warm' | 'cold' => m === 'warm' || m === 'cold');
 const latencies: Latencies = { ...(opts.realistic ? realisticLatencies : zeroLatencies) };
 
 const stage = (r: CallRecord, a: keyof CallRecord['timeline'], b: keyof CallRecord['timeline']) =>
-  r.timeline[a] !== undefined && r.timeline[b] !== undefined ? r.timeline[b]! - r.timeline[a]! : undefined;
+  r.timeline[a] !== undefined && r.timeline[b] !== undefined ? r.timeline[b] - r.timeline[a] : undefined;
 
 console.log(JSON.stringify(machine()));
 const results: Array<Record<string, unknown>> = [];

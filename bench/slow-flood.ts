@@ -37,7 +37,7 @@ const proc = spawn('sh', ['-c', `ulimit -n ${Number(args['fd-limit'])} && exec n
 });
 const port = await new Promise<number>((resolve, reject) => {
   let buf = '';
-  proc.stdout!.setEncoding('utf8').on('data', (c: string) => {
+  proc.stdout.setEncoding('utf8').on('data', (c: string) => {
     buf += c;
     const m = /"url":"http:\/\/127\.0\.0\.1:(\d+)"/.exec(buf);
     if (m) resolve(Number(m[1]));

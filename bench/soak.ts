@@ -51,7 +51,6 @@ const rand = () => {
   t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 };
-const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
 
 type Step = { wait: number } | { press: string } | { say: string } | { waitFor: 'connected' | 'say'; match?: string; timeoutMs?: number } | { hangup: true };
 const BEHAVIOURS: ReadonlyArray<{ name: string; weight: number; script: () => Step[] }> = [

@@ -438,7 +438,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       callClient: e.CALL_CLIENT ?? (emulatorEnabled ? 'emulator' : 'daily'),
       chromiumPath: e.CHROMIUM_PATH,
       bundleUrl: e.DAILY_BUNDLE_URL,
-      browserLayout: e.BROWSER_LAYOUT as Config['daily']['browserLayout'],
+      browserLayout: e.BROWSER_LAYOUT,
       botsPerBrowser: e.BOTS_PER_BROWSER,
     },
     admission: {
@@ -486,7 +486,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       routesFile: e.ROUTES_FILE,
     },
     tts: {
-      provider: e.TTS_PROVIDER as Config['tts']['provider'],
+      provider: e.TTS_PROVIDER,
       voice: e.TTS_VOICE,
       sampleRate: e.TTS_SAMPLE_RATE,
       espeakPath: e.ESPEAK_PATH,

@@ -89,7 +89,7 @@ describe.skipIf(!haveChromium)('service with CALL_CLIENT=daily (real daily-js in
     expect(workerPids.size).toBeGreaterThan(0);
     // No Chromium of any of this stack's workers survives the shutdown.
     const deadline = Date.now() + 5_000;
-    let left: number[] = [];
+    let left: number[];
     do {
       left = (await Promise.all([...workerPids].map((pid) => findProcessesWithArg(`patchbay-chromium-${pid}-`)))).flat();
       if (left.length === 0) break;

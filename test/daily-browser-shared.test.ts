@@ -73,7 +73,8 @@ describe.skipIf(!haveChromium)('shared browsers (CALL_CLIENT=daily, BROWSER_LAYO
 
   async function evalIn(targetId: string, expression: string): Promise<void> {
     const s = await observe();
-    const { sessionId } = (await s.send('Target.attachToTarget', { targetId, flatten: false })) as { sessionId: string };
+    const attached = await s.send('Target.attachToTarget', { targetId, flatten: false });
+    const sessionId = String(attached.sessionId);
     await s.send('Target.sendMessageToTarget', { sessionId, message: JSON.stringify({ id: 1, method: 'Runtime.evaluate', params: { expression } }) });
   }
 

@@ -158,7 +158,7 @@ describe('webhook input handling', () => {
   });
 
   it.each([
-    ['missing signature', (b: string) => ({ 'content-type': 'application/json' }), 'missing'],
+    ['missing signature', (_b: string) => ({ 'content-type': 'application/json' }), 'missing'],
     ['forged signature', (b: string) => signed(stack, b, { secret: Buffer.from('not the secret at all').toString('base64') }), 'mismatch'],
     ['stale timestamp', (b: string) => signed(stack, b, { ts: String(Math.floor(Date.now() / 1000) - 3600) }), 'stale'],
     ['garbage timestamp', (b: string) => ({ ...signed(stack, b), 'x-pinless-timestamp': 'soon' }), 'bad_timestamp'],

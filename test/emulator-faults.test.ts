@@ -21,7 +21,7 @@ async function req(emu: Emulator, method: string, path: string, body?: unknown, 
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await res.text();
-  return { status: res.status, headers: res.headers, json: (text ? JSON.parse(text) : undefined) as any };
+  return { status: res.status, headers: res.headers, json: (text ? JSON.parse(text) : undefined) };
 }
 
 async function sipRoom(emu: Emulator) {

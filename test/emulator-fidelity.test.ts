@@ -24,7 +24,7 @@ async function api(emu: Emulator, method: string, path: string, body?: unknown, 
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await res.text();
-  return { status: res.status, headers: res.headers, json: (text ? JSON.parse(text) : undefined) as any };
+  return { status: res.status, headers: res.headers, json: (text ? JSON.parse(text) : undefined) };
 }
 
 /** A JWT signed the way a third-party library (e.g. jsonwebtoken) signs one: HS256 with `key`. */

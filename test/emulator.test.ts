@@ -21,7 +21,7 @@ async function api(emu: Emulator, method: string, path: string, body?: unknown, 
     ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
   });
   const text = await res.text();
-  return { status: res.status, headers: res.headers, json: (text ? JSON.parse(text) : undefined) as any };
+  return { status: res.status, headers: res.headers, json: (text ? JSON.parse(text) : undefined) };
 }
 
 const inAnHour = () => Math.floor(Date.now() / 1000) + 3600;

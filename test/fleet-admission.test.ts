@@ -80,7 +80,7 @@ describe('claim from three processes', () => {
         stdio: ['pipe', 'pipe', 'inherit'],
       });
       children.push(c);
-      lines.push(createInterface({ input: c.stdout! })[Symbol.asyncIterator]());
+      lines.push(createInterface({ input: c.stdout })[Symbol.asyncIterator]());
     }
     for (const it of lines) expect((await it.next()).value).toBe('ready');
     let total = 0;

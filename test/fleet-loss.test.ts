@@ -29,15 +29,15 @@ function replica(ns: string, env: Record<string, string>) {
   });
   children.push(proc);
   const lines: Array<Record<string, string>> = [];
-  createInterface({ input: proc.stdout! }).on('line', (l) => lines.push(JSON.parse(l) as Record<string, string>));
-  return { proc, lines, send: (s: string) => proc.stdin!.write(s + '\n') };
+  createInterface({ input: proc.stdout }).on('line', (l) => lines.push(JSON.parse(l) as Record<string, string>));
+  return { proc, lines, send: (s: string) => proc.stdin.write(s + '\n') };
 }
 
 describe('replica loss', () => {
   it('SIGKILL of a replica with forwarded, held and queued calls: cleaned up once, held and queued callers served by survivors', async () => {
     const ns = namespace();
     const x = replica(ns, { CAPACITY: '3', ACK_PREFIX: 'fwd' });
-    const xId = (await waitFor('child ready', () => x.lines.find((l) => l.ready)))!.ready!;
+    const xId = (await waitFor('child ready', () => x.lines.find((l) => l.ready))).ready!;
     const survivors: Fleet[] = [];
     const lost: ReplicaLost[] = [];
     const served: Array<{ by: string; t: TakenCall }> = [];

@@ -42,7 +42,7 @@ describe('queue storm with a replica killed', () => {
       });
       children.push(proc);
       const lines: Line[] = [];
-      createInterface({ input: proc.stdout! }).on('line', (l) => lines.push(JSON.parse(l) as Line));
+      createInterface({ input: proc.stdout }).on('line', (l) => lines.push(JSON.parse(l) as Line));
       return { proc, lines };
     });
     const ids = await Promise.all(reps.map((r) => waitFor('ready', () => r.lines.find((l) => l.ready)?.ready)));

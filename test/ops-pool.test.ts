@@ -3,7 +3,6 @@
  * started behind each one taken, cold starts only when the pool is empty, and the init timeout.
  */
 import { describe, expect, test } from 'vitest';
-import type { WorkerHandle } from '../src/dispatch/worker-handle.js';
 import { FIXTURE_BOTS, isAlive, waitFor, waitRecord } from './helpers/ops.js';
 import { NUMBER, startStack, type Stack } from './helpers/stack.js';
 
@@ -121,7 +120,7 @@ describe('worker pool', () => {
     try {
       const first = await waitFor('a starting worker', () => stack.rt.pool.all()[0]);
       const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-        (first as WorkerHandle).once('exit', (code, signal) => resolve({ code, signal })),
+        (first).once('exit', (code, signal) => resolve({ code, signal })),
       );
       const livedMs = Date.now() - first.startedAtMs;
       expect(exit.signal).toBe('SIGKILL');

@@ -22,7 +22,7 @@ describe('worker pool: cold starts in a burst', () => {
     const n = cap + 3;
     let peak = 0;
     const sample = setInterval(() => (peak = Math.max(peak, stack.rt.pool.stats().starting)), 2);
-    let workers: WorkerHandle[] = [];
+    let workers: WorkerHandle[];
     const ac = new AbortController();
     try {
       workers = await Promise.all(Array.from({ length: n }, () => stack.rt.pool.acquire(ac.signal)));

@@ -122,7 +122,7 @@ describe('call detail in the dashboard (Chromium)', () => {
     // Export what is shown (CSV), fetched with the token header, saved as a file.
     const [download] = await Promise.all([page.waitForEvent('download', { timeout: WAIT_MS }), page.click('#export-csv')]);
     expect(download.suggestedFilename()).toMatch(/^calls-.*\.csv$/);
-    const csv = readFileSync((await download.path())!, 'utf8');
+    const csv = readFileSync((await download.path()), 'utf8');
     expect(csv.split('\r\n')[0]).toMatch(/^id,callId,/);
     expect(csv).toContain(call.callId);
     expect(csv).toContain(other.callId);

@@ -143,10 +143,10 @@ describe('PostgreSQL', () => {
       await server.start();
     }
     try {
-      await expect.poll(() => s!.stats().queueDepth, { timeout: 20_000, interval: 100 }).toBe(0);
-      expect(await s!.count()).toBe(5);
+      await expect.poll(() => s.stats().queueDepth, { timeout: 20_000, interval: 100 }).toBe(0);
+      expect(await s.count()).toBe(5);
     } finally {
-      await s!.shutdown();
+      await s.shutdown();
     }
   }, 60_000);
 });

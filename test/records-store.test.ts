@@ -138,7 +138,7 @@ describe.each<Kind>(['sqlite', 'postgres'])('records store on %s', (kind) => {
       const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/records/replica.ts'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
       const id = await new Promise<string>((resolve, reject) => {
         let out = '';
-        child.stdout!.on('data', (d) => {
+        child.stdout.on('data', (d) => {
           out += d;
           const m = /open (\S+)\n/.exec(out);
           if (m) resolve(m[1]!);

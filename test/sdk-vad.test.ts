@@ -24,7 +24,10 @@ function noise(ms: number, amplitude: number, rate = 16_000): Int16Array {
 function concat(...parts: Int16Array[]): Int16Array {
   const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
   let o = 0;
-  for (const p of parts) (out.set(p, o), (o += p.length));
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
   return out;
 }
 /** Feeds `pcm` as 20 ms frames, like the call client delivers them. */

@@ -324,7 +324,7 @@ describe('body limits and security headers (real app)', () => {
           c.close();
         },
       });
-      const res = await fetch(`${stack.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: stream, duplex: 'half' } as RequestInit);
+      const res = await fetch(`${stack.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: stream, duplex: 'half' });
       expect(res.status).toBe(413);
     }
     expect(stack.emulator.snapshot().rooms).toHaveLength(0);

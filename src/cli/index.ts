@@ -225,7 +225,7 @@ export function buildProgram(io: Io): Command {
   // ───────────────────────────── webhooks ─────────────────────────────
   const webhooks = program.command('webhooks').description("Daily's domain webhooks (POST /webhooks)");
   const listHooks = async (daily: DailyRestClient): Promise<WebhookJson[]> => {
-    return (await daily.listWebhooks({ policy: 'admin' })) as WebhookJson[];
+    return (daily.listWebhooks({ policy: 'admin' }));
   };
   const printHook = (w: WebhookJson): void => {
     if (g().json) {
@@ -294,7 +294,7 @@ export function buildProgram(io: Io): Command {
       const { daily } = connect(g(), io);
       const cur = await daily.getWebhook(uuid, { policy: 'admin' });
       // Daily: updating a webhook with the same URL re-verifies it and re-activates it.
-      const w = (await daily.updateWebhook(uuid, { url: cur.url })) as WebhookJson;
+      const w = (await daily.updateWebhook(uuid, { url: cur.url }));
       printHook(w);
     });
 

@@ -90,7 +90,7 @@ export class RoutesError extends PatchbayError {
 /** Validates a parsed routing file; `source` names it in errors. */
 export function parseRoutes(value: unknown, source: string): RoutesSpec {
   if (Value.Check(RoutesSchema, value)) {
-    const spec = value as RoutesSpec;
+    const spec = value;
     for (const [i, r] of (spec.routes ?? []).entries()) {
       if ('bot' in r && r.to === undefined && r.sipHeaders === undefined) {
         throw new RoutesError(`${source}: routes[${i}] (bot "${r.bot}") has no condition: give "to" and/or "sipHeaders" (use "default" for a catch-all)`);

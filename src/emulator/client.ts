@@ -193,7 +193,7 @@ export class EmulatorCallClient implements CallClient {
               this.emitLeft(m.payload.reason);
               return;
             }
-            this.events.emit(m.event, m.payload as never);
+            this.events.emit(m.event, m.payload);
             return;
         }
       });

@@ -94,7 +94,7 @@ export class DialOut implements CallHost {
 
     const target = (sipUri ?? phoneNumber) as string;
     const sessionId = randomUUID();
-    const displayName = (args.displayName as string | undefined) ?? target.replace(/^sips?:/, '').split('@')[0]!;
+    const displayName = (args.displayName) ?? target.replace(/^sips?:/, '').split('@')[0]!;
     const call = new CallImpl(this, randomUUID(), sessionId, this.d.callDomain, target, room.name, {});
     call.roomName = room.name;
     this.d.calls.add(call);

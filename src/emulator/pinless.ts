@@ -101,7 +101,7 @@ export class PinlessStore {
     const cfg = dialinConfigBody(body);
     if (!isObj(cfg)) throw badRequest('body must be an object');
     const next = [...this.entries];
-    next[i] = { ...strip(this.entries[i]!), ...cfg, id } as StoredPinless;
+    next[i] = { ...strip(this.entries[i]!), ...cfg, id };
     this.entries = this.normalise(next.map(strip), next.map((p) => p.id));
     return this.configJson(this.entries[i]!);
   }

@@ -14,7 +14,7 @@ import { RateLimitSettingsSchema } from './rate-limits.js';
 import { webhookRoutes } from './webhooks.js';
 import { FaultsUpdateSchema } from './fault-schema.js';
 import { WITHHELD_FROM } from './dialin.js';
-import type { CallerStep, DialOutTarget, Latencies, PinlessDialinEntry, WithheldStyle } from './types.js';
+import type { CallerStep, DialOutTarget, PinlessDialinEntry } from './types.js';
 
 type App = FastifyInstance;
 
@@ -262,7 +262,7 @@ export function controlRoutes(core: EmulatorCore, sockets: () => SocketCounts) {
         const call = core.dialin.placeCall({
           to: req.body.to,
           ...(req.body.from !== undefined ? { from: req.body.from } : {}),
-          ...(req.body.withheld !== undefined ? { withheld: req.body.withheld as WithheldStyle } : {}),
+          ...(req.body.withheld !== undefined ? { withheld: req.body.withheld } : {}),
           ...(req.body.sipHeaders ? { sipHeaders: req.body.sipHeaders } : {}),
           ...(req.body.script ? { script: req.body.script as unknown as CallerStep[] } : {}),
         });
@@ -372,7 +372,7 @@ export function controlRoutes(core: EmulatorCore, sockets: () => SocketCounts) {
         },
       },
       async (req) => {
-        core.latencies.set(req.body as Partial<Latencies>);
+        core.latencies.set(req.body);
         return core.latencies.values;
       },
     );

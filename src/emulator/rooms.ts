@@ -187,8 +187,8 @@ export function validateSip(s: unknown): RoomSip {
   }
   if (s.codecs !== undefined) validateCodecs(s.codecs);
   return {
-    display_name: (s.display_name as string | undefined) ?? 'sip-dialin',
-    video: (s.video as boolean | undefined) ?? false,
+    display_name: (s.display_name) ?? 'sip-dialin',
+    video: (s.video) ?? false,
     sip_mode: 'dial-in',
     num_endpoints: n,
     ...(s.provider === undefined ? {} : { provider: s.provider as string }),

@@ -203,7 +203,7 @@ export class DomainWebhooks {
     const { url, hmac, basicAuth, retryType, eventTypes } = body;
     if (url === undefined && creating) throw new ApiError(400, 'invalid-request-error', 'url is required');
     if (url !== undefined) {
-      let ok = false;
+      let ok: boolean;
       try {
         const u = new URL(String(url));
         ok = typeof url === 'string' && (u.protocol === 'https:' || u.protocol === 'http:');
@@ -230,9 +230,9 @@ export class DomainWebhooks {
     }
     return {
       ...(url === undefined ? {} : { url: url as string }),
-      ...(hmac === undefined ? {} : { hmac: hmac as string }),
-      ...(basicAuth === undefined ? {} : { basicAuth: basicAuth as string }),
-      ...(retryType === undefined ? {} : { retryType: retryType as RetryType }),
+      ...(hmac === undefined ? {} : { hmac: hmac }),
+      ...(basicAuth === undefined ? {} : { basicAuth: basicAuth }),
+      ...(retryType === undefined ? {} : { retryType: retryType }),
       ...(eventTypes === undefined ? {} : { eventTypes: [...new Set(eventTypes as string[])] }),
     };
   }

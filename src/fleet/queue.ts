@@ -245,7 +245,7 @@ export class FleetQueue<P> {
         }
         let reply: StreamReply;
         try {
-          reply = (await conn.xread('COUNT', 100, 'BLOCK', f.opts.blockMs, 'STREAMS', key, this.inboxId)) as StreamReply;
+          reply = (await conn.xread('COUNT', 100, 'BLOCK', f.opts.blockMs, 'STREAMS', key, this.inboxId));
         } catch {
           await sleep(100);
           continue;

@@ -71,14 +71,15 @@ export interface RateLimiter {
 
 function abortable(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason ?? new Error('aborted'));
+    const reason = (): Error => (signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+    if (signal?.aborted) return reject(reason());
     const t = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
       resolve();
     }, ms);
     const onAbort = () => {
       clearTimeout(t);
-      reject(signal?.reason ?? new Error('aborted'));
+      reject(reason());
     };
     signal?.addEventListener('abort', onAbort, { once: true });
   });

@@ -49,7 +49,7 @@ export async function runWarmTransfer(h: WarmTransferHost, opts: WarmTransferOpt
         // The briefing is for the agent only.
         await client.setCanReceive(caller, { base: false });
         const briefed = h.say(opts.brief).then(() => 'briefed' as const);
-        if ((await Promise.race([briefed, agentGone.promise])) !== 'briefed') return apologise('the agent hung up during the briefing', 'failed');
+        if ((await Promise.race([briefed, agentGone.promise])) !== 'briefed') return await apologise('the agent hung up during the briefing', 'failed');
         await client.setCanReceive(caller, { base: true });
         bridged = true;
         // Caller and agent now hear each other; the bot stays in the room, silent, as its owner (the

@@ -310,7 +310,7 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
       if (ending.result) return (outcome = await ending.done);
     }
     stage('bot_started');
-    const handler = (async () => bot.onCall(session!))();
+    const handler = (async () => bot.onCall(session))();
     handler.then(
       () => ending.end('completed', 'bot finished'),
       (err: unknown) => botFailed(err, 'onCall'),
@@ -323,7 +323,7 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
     // Our own bug; still exactly one outcome.
     logger.error({ err }, 'call runner failed');
     ending.end('bot_error', `internal: ${(err as Error)?.message ?? String(err)}`);
-    return (outcome = await ending.done);
+    return await ending.done;
   } finally {
     clearTimeout(maxTimer);
     deps.hangupSignal.removeEventListener('abort', onHangup);

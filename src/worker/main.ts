@@ -6,7 +6,7 @@
  * The worker exits by itself when its parent disappears (IPC disconnect).
  */
 import type { CallClient } from '../daily/call-client.js';
-import type { CallAssignment, ChildMessage, ParentMessage, WarmRoom, WorkerInit } from '../ipc/protocol.js';
+import type { CallAssignment, ChildMessage, WarmRoom, WorkerInit } from '../ipc/protocol.js';
 import { isParentMessage } from '../ipc/protocol.js';
 import type { Outcome } from '../core/outcome.js';
 import { createLogger, type Logger } from '../logger.js';
@@ -128,7 +128,7 @@ async function onStart(call: CallAssignment): Promise<void> {
 
 process.on('message', (raw: unknown) => {
   if (!isParentMessage(raw)) return;
-  const msg = raw as ParentMessage;
+  const msg = raw;
   switch (msg.type) {
     case 'init':
       void onInit(msg.init);
@@ -213,7 +213,7 @@ function botContext(err: unknown): Record<string, unknown> {
 process.on('uncaughtException', (err) => {
   const ctx = botContext(err);
   logger.error({ err, ...ctx }, 'uncaught exception in worker');
-  escapedError ??= `uncaught: ${(err as Error)?.message ?? String(err)}${ctx.at ? ` (${String(ctx.at)})` : ''}`;
+  escapedError ??= `uncaught: ${(err)?.message ?? String(err)}${ctx.at ? ` (${String(ctx.at)})` : ''}`;
   if (callRunning) hangup.abort('bot_error');
   else void send({ type: 'fatal', error: String(err) }).then(() => exit(1));
 });

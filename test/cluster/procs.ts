@@ -61,7 +61,7 @@ export async function startReplica(opts: { name: string; port: number; env: Reco
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const log = createWriteStream(opts.logFile, { flags: 'a' });
-  proc.stderr!.pipe(log, { end: false });
+  proc.stderr.pipe(log, { end: false });
   const lines: LogLine[] = [];
   const exited = new Promise<Exit>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
   const ready = new Promise<void>((resolve, reject) => {
@@ -70,7 +70,7 @@ export async function startReplica(opts: { name: string; port: number; env: Reco
       clearTimeout(timer);
       reject(new Error(`${opts.name} exited while starting (${e.code ?? e.signal}); log: ${opts.logFile}`));
     });
-    createInterface({ input: proc.stdout! }).on('line', (text) => {
+    createInterface({ input: proc.stdout }).on('line', (text) => {
       log.write(`${text}\n`);
       let line: LogLine;
       try {
@@ -210,7 +210,7 @@ export async function startNginx(o: { dir: string; port: number; upstreamPorts: 
   await new Promise<void>((resolve, reject) => {
     const t = spawn(bin, [...args, '-t', '-q'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
-    t.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+    t.stderr.on('data', (b: Buffer) => (err += b.toString()));
     t.once('error', reject);
     t.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`nginx -t failed: ${err}`))));
   });

@@ -86,7 +86,7 @@ export async function startPostgres(): Promise<PgServer> {
         return;
       } catch (err) {
         await c.end().catch(() => undefined);
-        if (Date.now() > until || child?.exitCode !== null) throw new Error(`PostgreSQL did not start: ${(err as Error).message}\n${out}`);
+        if (Date.now() > until || child?.exitCode !== null) throw new Error(`PostgreSQL did not start: ${(err as Error).message}\n${out}`, { cause: err });
         await new Promise((r) => setTimeout(r, 100));
       }
     }

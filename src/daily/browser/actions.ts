@@ -54,7 +54,7 @@ export abstract class DailyJsActions
     const permission = {
       ...(canReceive.base === undefined ? {} : { base: audio(canReceive.base) }),
       ...(canReceive.byParticipantId
-        ? { byParticipantId: Object.fromEntries(Object.entries(canReceive.byParticipantId).map(([id, v]) => [id, audio(v as boolean)])) }
+        ? { byParticipantId: Object.fromEntries(Object.entries(canReceive.byParticipantId).map(([id, v]) => [id, audio(v)])) }
         : {}),
     };
     return this.invoke(CALL_CLIENT_ACTIONS.setCanReceive.daily, [sessionId, { updatePermissions: { canReceive: permission } }]);

@@ -417,7 +417,7 @@ export class DailyBrowserCallClient extends DailyJsActions implements CallClient
           if (!this.joined) return;
           this.joined = false;
         }
-        this.events.emit(mapped.event, mapped.payload as never);
+        this.events.emit(mapped.event, mapped.payload);
         return;
       }
       default:

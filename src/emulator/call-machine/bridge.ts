@@ -7,7 +7,7 @@
  *   daily-js ⇄ stand-in bundle ⇄ CallMachineStandIn (Node) ⇄ EmulatorLink ⇄ ws /_emulator/ws
  */
 import WebSocket from 'ws';
-import type { CallClientEventMap, CallParticipant } from '../../daily/call-client.js';
+import type { CallParticipant } from '../../daily/call-client.js';
 import { CALL_CLIENT_WS_PATH, type ServerMessage } from '../protocol.js';
 
 type DailyMessage = { action: string } & Record<string, unknown>;
@@ -167,17 +167,17 @@ export class EmulatorLink {
     const post = this.hooks.post;
     switch (m.event) {
       case 'participant-joined': {
-        const p = m.payload as CallClientEventMap['participant-joined'];
+        const p = m.payload;
         post({ action: 'participant-joined', participant: this.hooks.participant(p.participant) });
         return;
       }
       case 'participant-left': {
-        const p = m.payload as CallClientEventMap['participant-left'];
+        const p = m.payload;
         post({ action: 'participant-left', participant: this.hooks.participant(p.participant), ...(p.reason ? { reason: p.reason } : {}) });
         return;
       }
       case 'transcription-message': {
-        const t = m.payload as CallClientEventMap['transcription-message'];
+        const t = m.payload;
         post({
           action: 'transcription-message',
           participantId: t.participantId,
@@ -189,13 +189,13 @@ export class EmulatorLink {
         return;
       }
       case 'error': {
-        const e = m.payload as CallClientEventMap['error'];
+        const e = m.payload;
         if (e.fatal) post({ action: 'error', errorMsg: e.message, error: { type: e.code ?? 'connection-error', msg: e.message } });
         else post({ action: 'nonfatal-error', type: e.code ?? 'emulator', errorMsg: e.message });
         return;
       }
       case 'left-meeting': {
-        const l = m.payload as CallClientEventMap['left-meeting'];
+        const l = m.payload;
         this.ended = true;
         post({ action: 'left-meeting', reason: l.reason });
         return;

@@ -200,7 +200,7 @@ export function guardConnections(server: Server, o: ConnectionGuardOptions, logg
     // An upgraded socket (the dashboard's WebSocket) is answered for as long as it lives. (Not an
     // 'upgrade' listener of our own: the dashboard answers 404 when it is the only one.)
     upgraded(req: IncomingMessage) {
-      const t = sockets.get(req.socket as Socket);
+      const t = sockets.get(req.socket);
       if (t) t.req = req;
     },
     stop() {

@@ -366,7 +366,7 @@ export const dashboardRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps
           for (const ws of closing) ws.terminate();
           resolve();
         }, 500);
-        Promise.all(closing.map((ws) => (ws.readyState === ws.CLOSED ? undefined : new Promise((r) => ws.once('close', r))))).then(() => {
+        void Promise.all(closing.map((ws) => (ws.readyState === ws.CLOSED ? Promise.resolve() : new Promise((r) => ws.once('close', r))))).then(() => {
           clearTimeout(t);
           resolve();
         });
