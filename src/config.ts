@@ -6,6 +6,7 @@
  * names the variable.
  */
 import os from 'node:os';
+import path from 'node:path';
 import envSchema from 'env-schema';
 import { Type, type Static } from 'typebox';
 
@@ -134,6 +135,16 @@ export const EnvSchema = Type.Object({
   EMULATOR_NUMBERS: Type.String({ default: '+15550001000,+15550001001,+15550001002,+15550001003,+15550001004' }),
   /** Daily's REST rate limits in the embedded emulator (docs/emulator.md); `false` turns them off. */
   EMULATOR_RATE_LIMITS: Type.Boolean({ default: true }),
+
+  // Resilience (docs/RELIABILITY.md): hold budget, fallback, replica-owned rooms, worker priority
+  /** How long a caller may wait on hold for us (admission estimate, pre-forward retries, fallback). */
+  HOLD_BUDGET_MS: Int(30_000, 1000),
+  /** A Daily room SIP URI (e.g. a human queue) for calls we cannot serve; unset → a built-in apology bot. */
+  FALLBACK_SIP_URI: Type.Optional(Type.String({ pattern: '^sips?:[^@\\s]+@[^@\\s]+$' })),
+  /** Prefix of this replica's room names (`pb-<id>-…`), so a restart finds its leftovers. Default: from the hostname. */
+  REPLICA_ID: Type.Optional(Type.String({ pattern: '^[a-z0-9]{1,20}$' })),
+  /** Added to workers' CPU nice value (0 = same priority as the server). */
+  WORKER_NICE: Type.Integer({ default: 5, minimum: 0, maximum: 19 }),
 });
 export type Env = Static<typeof EnvSchema>;
 
@@ -242,6 +253,14 @@ export interface Config {
     apiKey: string | undefined;
     /** EMULATOR_RATE_LIMITS: Daily's REST rate limits in the embedded emulator. */
     rateLimits: boolean;
+  };
+  resilience: {
+    holdBudgetMs: number;
+    fallbackSipUri: string | undefined;
+    replicaId: string;
+    /** Admitted call ids (JSON lines, kept SIGNATURE_WINDOW_MS); undefined → memory only. */
+    admittedPath: string | undefined;
+    workerNice: number;
   };
 }
 
@@ -408,6 +427,15 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       numbers: e.EMULATOR_NUMBERS.split(',').map((n) => n.trim()).filter((n) => n.length > 0),
       apiKey: e.EMULATOR_API_KEY,
       rateLimits: e.EMULATOR_RATE_LIMITS,
+    },
+    resilience: {
+      holdBudgetMs: e.HOLD_BUDGET_MS,
+      fallbackSipUri: e.FALLBACK_SIP_URI,
+      replicaId: e.REPLICA_ID ?? (os.hostname().toLowerCase().replace(/[^a-z0-9]/g, '').slice(-12) || 'local'),
+      // Next to the call records; none when they are in memory or off.
+      admittedPath:
+        e.CALL_RECORDS_PATH === 'off' || e.CALL_RECORDS_PATH === ':memory:' ? undefined : path.join(path.dirname(e.CALL_RECORDS_PATH), 'admitted-calls.jsonl'),
+      workerNice: e.WORKER_NICE,
     },
   };
 }

@@ -19,6 +19,7 @@ import { DailyApiError, PatchbayError } from '../errors.js';
 import type { CallAssignment } from '../ipc/protocol.js';
 import { Call, type CallRecord, type CallTransition } from './call.js';
 import { runOnWorker } from './call-worker.js';
+import type { ForwardFn } from './fallback.js';
 import type { WorkerPool } from './pool.js';
 import { routeResult, type RouteResult } from './router.js';
 
@@ -49,6 +50,8 @@ export interface DispatcherDeps {
   pool: WorkerPool;
   /** Picks the bot for a call. */
   route(call: PinlessCall): string | RouteResult;
+  /** pinlessCallUpdate from the parent, for FALLBACK_SIP_URI (fallback.ts). */
+  forward?: ForwardFn;
 }
 
 const DEDUPE_TTL_MS = 15 * 60_000;
@@ -171,7 +174,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
         () => {
           started();
           // The bot slot is free once the worker is reaped; the room is released after, off the slot.
-          return runOnWorker(call, assignment, { pool: this.deps.pool, config, stop: this.stop.signal }).then(() => {
+          return runOnWorker(call, assignment, { pool: this.deps.pool, config, stop: this.stop.signal, forward: this.deps.forward }).then(() => {
             this.finish(call).catch((err: unknown) => call.log.error({ err }, 'call bookkeeping failed'));
           });
         },

@@ -144,10 +144,11 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     idle: config.workers.idle,
     logger: logger.child({ component: 'pool' }),
     // SupervisionOptions is the subset of config.workers the supervisor reads.
-    supervision: config.workers,
+    supervision: { ...config.workers, nice: config.resilience.workerNice },
   });
   const rooms = createRoomService({ rest: daily, config, logger });
-  const dispatcher = new Dispatcher({ config, logger, rooms, pool, route: opts.route ?? routes!.route });
+  const forward = (p: { callId: string; callDomain: string; sipUri: string }, signal: AbortSignal) => daily.pinlessCallUpdate(p, { signal });
+  const dispatcher = new Dispatcher({ config, logger, rooms, pool, route: opts.route ?? routes!.route, forward });
   const reconciler = new Reconciler({ findByRoom: (room) => dispatcher.findByRoom(room), graceMs: config.daily.webhookReconcileGraceMs, logger });
   // Written off the call path (the store queues and writes on the next tick).
   if (records) dispatcher.on('transition', (t) => t.to === 'ended' && records.save(t.call.record));
