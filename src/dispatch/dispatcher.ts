@@ -7,7 +7,7 @@
  * Each admitted call is a `Call` (call.ts): it alone changes the call's state and settles its one
  * outcome; the dispatcher relays its events. Domain-webhook reconciliation is reconcile.ts.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
@@ -19,7 +19,9 @@ import { DailyApiError, PatchbayError } from '../errors.js';
 import type { CallAssignment } from '../ipc/protocol.js';
 import { Call, type CallRecord, type CallTransition } from './call.js';
 import { runOnWorker } from './call-worker.js';
+import type { AdmittedLog, AdmittedEntry } from './admitted-log.js';
 import type { ForwardFn } from './fallback.js';
+import { roomNameFor } from './leftovers.js';
 import type { WorkerPool } from './pool.js';
 import { routeResult, type RouteResult } from './router.js';
 
@@ -52,6 +54,8 @@ export interface DispatcherDeps {
   route(call: PinlessCall): string | RouteResult;
   /** pinlessCallUpdate from the parent, for FALLBACK_SIP_URI (fallback.ts). */
   forward?: ForwardFn;
+  /** Admitted call ids that outlive a restart (admitted-log.ts). */
+  admitted?: AdmittedLog;
 }
 
 const DEDUPE_TTL_MS = 15 * 60_000;
@@ -102,6 +106,8 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   admit(call: PinlessCall, receivedAtMs = Date.now()): Promise<AdmitResult> {
     const existing = this.calls.get(call.callId);
     if (existing) return existing.answer.then((r) => (r.kind === 'accepted' ? { ...r, duplicate: true } : r));
+    const before = this.deps.admitted?.get(call.callId);
+    if (before) return Promise.resolve({ kind: 'accepted', duplicate: true, record: admittedBefore(call, before) });
     const { maxConcurrentBots, maxQueuedCalls } = this.deps.config.admission;
     if (this.draining) return Promise.resolve({ kind: 'busy', reason: 'draining', retryAfterSec: 1, message: 'this replica is draining; try another' });
     if (this.stats().full) {
@@ -119,7 +125,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   private async doAdmit(pinless: PinlessCall, receivedAtMs: number, entry: { call?: Call }): Promise<AdmitResult> {
     const { config, rooms } = this.deps;
     this.admitting++;
-    const roomName = `pb-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+    const roomName = roomNameFor(config.resilience.replicaId);
     const { bot, config: botConfig } = routeResult(this.deps.route(pinless));
     const { callId, callDomain, from, to, sipHeaders } = pinless;
     const identity: CallIdentity = { id: randomUUID(), callId, callDomain, from, to, sipHeaders, bot, roomName, roomUrl: '' };
@@ -155,6 +161,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     this.live.set(call.id, call);
     this.admitting--;
     call.advance('queued');
+    this.deps.admitted?.add({ callId, id: call.id, roomUrl: call.record.roomUrl, atMs: receivedAtMs });
 
     // This signal bounds the *wait* only. p-queue also races a running task against its signal (and
     // frees the slot), so it must never fire once the call has started: a call lasting longer than
@@ -275,4 +282,10 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       throw new PatchbayError('leak', `dispatcher not idle: ${this.queue.pending} running, ${this.queue.size} queued, ${this.live.size} live`);
     }
   }
+}
+
+/** The answer to a webhook admitted before a restart: the same id and room, and nothing started. */
+function admittedBefore(p: PinlessCall, e: AdmittedEntry): CallRecord {
+  const { callId, callDomain, from, to, sipHeaders } = p;
+  return { id: e.id, callId, callDomain, from, to, sipHeaders, bot: '', roomName: '', roomUrl: e.roomUrl, state: 'ended', timeline: { received: e.atMs }, botEvents: [] };
 }
