@@ -7,7 +7,7 @@
 import type { Config } from '../config.js';
 import { APOLOGY_BOT } from '../core/bot-files.js';
 import type { CallAssignment, ChildMessage } from '../ipc/protocol.js';
-import type { Call } from './call.js';
+import type { Call, CallTransition } from './call.js';
 import { budgetLeftMs, decide, FALLBACK_RESERVE_MS, forwardToFallback, type ForwardFn } from './fallback.js';
 import type { WorkerPool } from './pool.js';
 import type { WorkerHandle, WorkerResult } from './worker-handle.js';
@@ -58,6 +58,14 @@ async function fallback(call: Call, a: CallAssignment, deps: RunDeps, failed: Wo
   return `apology bot: ${told.outcome}${told.detail ? ` (${told.detail})` : ''}`;
 }
 
+/** Aborts when the call's outcome is decided by someone else (its caller left while it waited for a worker). */
+function gone(call: Call): AbortSignal {
+  const ctl = new AbortController();
+  if (call.outcome !== undefined) ctl.abort();
+  else call.on('transition', (t: CallTransition) => t.to === 'ending' && ctl.abort());
+  return ctl.signal;
+}
+
 /** One worker runs the call (or the apology); resolves with its result, and `reaped` once its process is gone. */
 async function attemptOnWorker(call: Call, a: CallAssignment, deps: RunDeps, bounded: boolean): Promise<{ result: WorkerResult; reaped: Promise<void> }> {
   const { pool, config, stop } = deps;
@@ -65,9 +73,11 @@ async function attemptOnWorker(call: Call, a: CallAssignment, deps: RunDeps, bou
   const coldBefore = pool.coldStarts;
   try {
     // A retry waits for a worker no longer than the hold budget allows.
-    const wait = call.record.recovery ? AbortSignal.any([stop, AbortSignal.timeout(Math.max(1_000, budgetLeftMs(call, config)))]) : stop;
-    worker = await pool.acquire(wait);
+    const signals = [stop, gone(call)];
+    if (call.record.recovery) signals.push(AbortSignal.timeout(Math.max(1_000, budgetLeftMs(call, config))));
+    worker = await pool.acquire(AbortSignal.any(signals));
   } catch (err) {
+    if (call.outcome !== undefined) return { result: { outcome: call.outcome, by: 'supervisor' }, reaped: Promise.resolve() };
     return { result: { outcome: stop.aborted ? 'shutdown' : 'worker_crashed', detail: `no worker: ${(err as Error).message}`, by: 'supervisor' }, reaped: Promise.resolve() };
   }
   worker.on('message', (m: ChildMessage) => call.onWorkerMessage(m));

@@ -20,6 +20,7 @@ import type { CallAssignment } from '../ipc/protocol.js';
 import { Call, type CallRecord, type CallTransition } from './call.js';
 import { runOnWorker } from './call-worker.js';
 import type { AdmittedLog, AdmittedEntry } from './admitted-log.js';
+import type { AdmissionBudget } from './admission-budget.js';
 import type { ForwardFn } from './fallback.js';
 import { roomNameFor } from './leftovers.js';
 import type { WorkerPool } from './pool.js';
@@ -30,7 +31,7 @@ export type { BotEvent, TimelineStage } from '../core/timeline.js';
 
 export type AdmitResult =
   | { kind: 'accepted'; duplicate: boolean; record: CallRecord }
-  | { kind: 'busy'; reason: 'draining' | 'queue_full' | 'room_failed'; retryAfterSec: number; message: string }
+  | { kind: 'busy'; reason: 'draining' | 'queue_full' | 'overloaded' | 'room_failed'; retryAfterSec: number; message: string }
   /** Daily refused the room for good (a 4xx that is not retryable): trying again fails the same way. */
   | { kind: 'refused'; reason: 'room_refused'; message: string };
 
@@ -56,6 +57,8 @@ export interface DispatcherDeps {
   forward?: ForwardFn;
   /** Admitted call ids that outlive a restart (admitted-log.ts). */
   admitted?: AdmittedLog;
+  /** Admission by the hold budget (admission-budget.ts). */
+  budget?: AdmissionBudget;
 }
 
 const DEDUPE_TTL_MS = 15 * 60_000;
@@ -114,6 +117,9 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       const message = `all ${maxConcurrentBots} bots busy and ${maxQueuedCalls} calls queued`;
       return Promise.resolve({ kind: 'busy', reason: 'queue_full', retryAfterSec: 1, message });
     }
+    const waitingForWorker = [...this.live.values()].filter((c) => c.state === 'starting').length;
+    const over = this.deps.budget?.check({ active: this.queue.pending, queued: this.queue.size + this.admitting, waitingForWorker });
+    if (over) return Promise.resolve({ kind: 'busy', reason: 'overloaded', ...over });
     const entry: { answer: Promise<AdmitResult>; call?: Call } = { answer: Promise.resolve(null as never) };
     entry.answer = this.doAdmit(call, receivedAtMs, entry);
     this.calls.set(call.callId, entry);
@@ -176,6 +182,8 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       clearTimeout(waitTimer);
       this.stop.signal.removeEventListener('abort', onStop);
     };
+    // Ended while queued (its caller is gone: reconcile.ts): leave the queue at once.
+    call.on('transition', (t) => t.to === 'ending' && t.from === 'queued' && wait.abort());
     this.queue
       .add(
         () => {
@@ -189,7 +197,8 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       )
       .finally(started)
       .catch((err: unknown) => {
-        // Never started: the wait timed out, or the service is stopping.
+        // Never started: the wait timed out, the service is stopping, or the call already ended.
+        if (call.outcome !== undefined) return this.finish(call);
         if (this.stop.signal.aborted) call.end('shutdown', String(err), 'queue');
         else call.end('queue_timeout', `waited ${config.admission.queueTimeoutMs} ms for a free bot`, 'queue');
         return this.finish(call);

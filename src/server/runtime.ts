@@ -14,6 +14,7 @@ import { Dispatcher } from '../dispatch/dispatcher.js';
 import { WorkerPool } from '../dispatch/pool.js';
 import { Reconciler } from '../dispatch/reconcile.js';
 import { AdmittedLog } from '../dispatch/admitted-log.js';
+import { AdmissionBudget } from '../dispatch/admission-budget.js';
 import { sweepLeftovers, takeReplicaLock } from '../dispatch/leftovers.js';
 import type { WorkerInit } from '../ipc/protocol.js';
 import { loadRoutes, type Route } from '../dispatch/router.js';
@@ -157,7 +158,10 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
   // Kept past the signature window: a replay after a restart is answered, not admitted again.
   const admitted = AdmittedLog.open(admittedPath, config.daily.signatureWindowMs + 60_000, logger);
   const forward = (p: { callId: string; callDomain: string; sipUri: string }, signal: AbortSignal) => daily.pinlessCallUpdate(p, { signal });
-  const dispatcher = new Dispatcher({ config, logger, rooms, pool, route: opts.route ?? routes!.route, forward, admitted });
+  const budget = new AdmissionBudget({ config, pool, logger: logger.child({ component: 'admission' }) });
+  const dispatcher = new Dispatcher({ config, logger, rooms, pool, route: opts.route ?? routes!.route, forward, admitted, budget });
+  dispatcher.on('transition', (t) => budget.onTransition(t));
+  dispatcher.on('changed', (c) => budget.onChanged(c));
   const reconciler = new Reconciler({ findByRoom: (room) => dispatcher.findByRoom(room), graceMs: config.daily.webhookReconcileGraceMs, logger });
   // Written off the call path (the store queues and writes on the next tick).
   if (records) dispatcher.on('transition', (t) => t.to === 'ended' && records.save(t.call.record));
