@@ -151,7 +151,6 @@ describe('a call that cannot be served', () => {
     await until(() => endpoint !== undefined, 10_000, 'the queue room to be ready');
     stack.config.resilience.fallbackSipUri = endpoint;
     try {
-      const since = stack.ended.length;
       const t0 = Date.now();
       const call = stack.emulator.placeCall({ to: NUMBER, from: BROKEN_FROM });
       await connectedWithin(call, t0);

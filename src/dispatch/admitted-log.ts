@@ -8,6 +8,8 @@
 import { appendFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import type { PinlessCall } from '../daily/types.js';
+import type { CallRecord } from './call.js';
 
 export interface AdmittedEntry {
   callId: string;
@@ -88,4 +90,10 @@ export class AdmittedLog {
       this.log.error({ err, file: this.file }, 'could not compact the admitted call ids');
     }
   }
+}
+
+/** The answer to a webhook admitted before a restart: the same id and room, and nothing started. */
+export function admittedBefore(p: PinlessCall, e: AdmittedEntry): CallRecord {
+  const { callId, callDomain, from, to, sipHeaders } = p;
+  return { id: e.id, callId, callDomain, from, to, sipHeaders, bot: '', roomName: '', roomUrl: e.roomUrl, state: 'ended', timeline: { received: e.atMs }, botEvents: [] };
 }

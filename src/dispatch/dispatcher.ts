@@ -19,7 +19,7 @@ import { DailyApiError, PatchbayError } from '../errors.js';
 import type { CallAssignment } from '../ipc/protocol.js';
 import { Call, type CallRecord, type CallTransition } from './call.js';
 import { runOnWorker } from './call-worker.js';
-import type { AdmittedLog, AdmittedEntry } from './admitted-log.js';
+import { admittedBefore, type AdmittedLog } from './admitted-log.js';
 import type { AdmissionBudget } from './admission-budget.js';
 import type { ForwardFn } from './fallback.js';
 import { roomNameFor } from './leftovers.js';
@@ -293,8 +293,3 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   }
 }
 
-/** The answer to a webhook admitted before a restart: the same id and room, and nothing started. */
-function admittedBefore(p: PinlessCall, e: AdmittedEntry): CallRecord {
-  const { callId, callDomain, from, to, sipHeaders } = p;
-  return { id: e.id, callId, callDomain, from, to, sipHeaders, bot: '', roomName: '', roomUrl: e.roomUrl, state: 'ended', timeline: { received: e.atMs }, botEvents: [] };
-}
