@@ -30,10 +30,11 @@ const opts = new Command()
   .option('--rate <n>', 'calls per second', Number, 2)
   .option('--duration <s>', 'seconds of placing calls', Number, 60)
   .option('--call-ms <ms>', 'how long a caller stays after the greeting', Number, 3_000)
+  .option('--repo <dir>', 'run the server from this checkout (a baseline), default this one')
   .option('--zero-latency', "the emulator without Daily's realistic latencies")
   .option('--env <k=v>', 'extra server environment (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
   .parse()
-  .opts<{ rate: number; duration: number; callMs: number; env: string[]; zeroLatency?: boolean }>();
+  .opts<{ rate: number; duration: number; callMs: number; env: string[]; zeroLatency?: boolean; repo?: string }>();
 
 const NUMBER = '+15550009000';
 const SECRET = randomBytes(32).toString('base64');
@@ -52,7 +53,7 @@ const emulator = await createEmulator({
 // The replica.
 const extraEnv = Object.fromEntries(opts.env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 const proc = spawn(process.execPath, ['--import', 'tsx', 'src/server/server.ts'], {
-  cwd: REPO,
+  cwd: opts.repo ?? REPO,
   env: {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: process.env.HOME ?? '/tmp',
@@ -142,6 +143,7 @@ const result = {
   durationS: opts.duration,
   callMs: opts.callMs,
   latencies: opts.zeroLatency ? 'zero' : 'realistic',
+  ...(opts.repo ? { repo: opts.repo } : {}),
   env: extraEnv,
   placed: calls.length,
   admitted: admitted.length,

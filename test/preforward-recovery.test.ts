@@ -168,3 +168,43 @@ describe('a call that cannot be served', () => {
     }
   });
 });
+
+describe('a call that waited past QUEUE_TIMEOUT_MS', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ env: { ...env, MAX_CONCURRENT_BOTS: '1', MAX_QUEUED_CALLS: '2', QUEUE_TIMEOUT_MS: '1500' }, emulator: { holdTimeoutMs: 60_000 } });
+  });
+  afterAll(async () => {
+    await stack?.close();
+    await expectNoLeaks({ stack, closed: true, timeoutMs: 10_000 });
+  });
+
+  it('FALLBACK_SIP_URI set: forwarded there from the parent instead of being left on hold', async () => {
+    const queue = await stack.rt.rooms.provision({ roomName: `humans-${Date.now()}`, displayName: 'humans', expSec: Math.ceil(Date.now() / 1000) + 600, numEndpoints: 1 });
+    const agent = new EmulatorCallClient({ apiUrl: stack.emulator.apiUrl, logger: createLogger({ level: 'silent' }) });
+    let endpoint: string | undefined;
+    agent.on('dialin-ready', (e) => (endpoint ??= e.sipEndpoint));
+    await agent.join({ roomUrl: queue.roomUrl, token: queue.token, userName: 'agent', timeoutMs: 5_000 });
+    await until(() => endpoint !== undefined, 10_000, 'the queue room to be ready');
+    stack.config.resilience.fallbackSipUri = endpoint;
+    const busy = stack.emulator.placeCall({ to: NUMBER, script: [{ waitFor: 'say', timeoutMs: 20_000 }, { wait: 60_000 }] });
+    try {
+      await until(() => busy.state === 'connected', 15_000, 'the one bot slot taken');
+      const t0 = Date.now();
+      const call = stack.emulator.placeCall({ to: NUMBER });
+      await connectedWithin(call, t0);
+      expect(call.transcript.some((l) => l.text.includes(`connected to room ${queue.roomName}`))).toBe(true);
+      const rec = await stack.waitEnded(call.callId);
+      expect(rec.outcome).toBe('queue_timeout');
+      expect(rec.recovery?.map((s) => [s.kind, s.after])).toEqual([['fallback_sip', 'queue_timeout']]);
+      call.hangup();
+      await call.ended;
+    } finally {
+      stack.config.resilience.fallbackSipUri = undefined;
+      busy.hangup();
+      await busy.ended;
+      await agent.leave().catch(() => undefined);
+      await stack.rt.rooms.release(queue.roomName);
+    }
+  });
+});

@@ -7,6 +7,7 @@
  *                 `maxStarting` at a time, each taking the recent mean worker start (fork → ready;
  *                 slower under CPU contention, which is what the estimate must see)
  *   slot wait     when every bot slot is taken: the calls ahead × mean call length / bot slots
+ *                 (none until a call has ended here); more than QUEUE_TIMEOUT_MS refuses too
  *   connect       mean time from worker assigned to caller forwarded (join, dialin-ready, update)
  *
  * Otherwise the webhook is answered 503 + Retry-After at once, so Daily (or the load balancer, or
@@ -100,11 +101,17 @@ export class AdmissionBudget {
   /** Undefined: admit. Otherwise the Retry-After (s) and why. */
   check(q: QueueState): { retryAfterSec: number; message: string } | undefined {
     const budgetMs = this.deps.config.resilience.holdBudgetMs - FALLBACK_RESERVE_MS;
+    const { queueTimeoutMs } = this.deps.config.admission;
     const e = this.estimate(q);
-    if (e.etaMs <= budgetMs) return undefined;
-    const retryAfterSec = Math.min(30, Math.max(1, Math.ceil((e.etaMs - budgetMs) / 1000)));
+    // Past the hold budget, or a slot not expected before QUEUE_TIMEOUT_MS (the call would time out queued).
+    if (e.etaMs <= budgetMs && e.slotWaitMs <= queueTimeoutMs) return undefined;
+    const retryAfterSec = Math.min(30, Math.max(1, Math.ceil(Math.max(e.etaMs - budgetMs, e.slotWaitMs - queueTimeoutMs) / 1000)));
     if (this.refused++ % 50 === 0) this.deps.logger.warn({ ...roundAll(e), budgetMs, ...q, refusedSoFar: this.refused }, 'overloaded: refusing calls that would wait past the hold budget');
-    return { retryAfterSec, message: `a bot would reach this caller in ~${Math.round(e.etaMs / 1000)} s, past the ${Math.round(budgetMs / 1000)} s hold budget` };
+    const message =
+      e.slotWaitMs > queueTimeoutMs
+        ? `no bot slot expected within QUEUE_TIMEOUT_MS (~${Math.round(e.slotWaitMs / 1000)} s)`
+        : `a bot would reach this caller in ~${Math.round(e.etaMs / 1000)} s, past the ${Math.round(budgetMs / 1000)} s hold budget`;
+    return { retryAfterSec, message };
   }
 }
 

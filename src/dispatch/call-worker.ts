@@ -8,7 +8,7 @@ import type { Config } from '../config.js';
 import { APOLOGY_BOT } from '../core/bot-files.js';
 import type { CallAssignment, ChildMessage } from '../ipc/protocol.js';
 import type { Call, CallTransition } from './call.js';
-import { budgetLeftMs, decide, FALLBACK_RESERVE_MS, forwardToFallback, type ForwardFn } from './fallback.js';
+import { budgetLeftMs, decide, FALLBACK_RESERVE_MS, forwardToFallback, scoped, type ForwardFn } from './fallback.js';
 import type { WorkerPool } from './pool.js';
 import type { WorkerHandle, WorkerResult } from './worker-handle.js';
 
@@ -46,8 +46,8 @@ export async function runOnWorker(call: Call, a: CallAssignment, deps: RunDeps):
 async function fallback(call: Call, a: CallAssignment, deps: RunDeps, failed: WorkerResult, reaping: Array<Promise<void>>): Promise<string> {
   const sipUri = deps.config.resilience.fallbackSipUri;
   if (sipUri && deps.forward) {
-    const signal = AbortSignal.any([deps.stop, AbortSignal.timeout(Math.max(2_000, budgetLeftMs(call, deps.config)))]);
-    const r = await forwardToFallback(call, sipUri, deps.forward, signal);
+    const scope = scoped(deps.stop, Math.max(2_000, budgetLeftMs(call, deps.config)));
+    const r = await forwardToFallback(call, sipUri, deps.forward, scope.signal).finally(scope.dispose);
     call.noteRecovery({ kind: 'fallback_sip', after: failed.outcome, detail: r.detail, atMs: Date.now() });
     return r.detail;
   }
@@ -72,13 +72,17 @@ async function attemptOnWorker(call: Call, a: CallAssignment, deps: RunDeps, bou
   let worker: WorkerHandle;
   const coldBefore = pool.coldStarts;
   try {
-    // A retry waits for a worker no longer than the hold budget allows.
-    const signals = [stop, gone(call)];
-    if (call.record.recovery) signals.push(AbortSignal.timeout(Math.max(1_000, budgetLeftMs(call, config))));
-    worker = await pool.acquire(AbortSignal.any(signals));
+    // A retry waits for a worker no longer than the hold budget allows; no call waits once it has ended.
+    const scope = scoped(stop, call.record.recovery ? Math.max(1_000, budgetLeftMs(call, config)) : undefined, gone(call));
+    worker = await pool.acquire(scope.signal).finally(scope.dispose);
   } catch (err) {
     if (call.outcome !== undefined) return { result: { outcome: call.outcome, by: 'supervisor' }, reaped: Promise.resolve() };
     return { result: { outcome: stop.aborted ? 'shutdown' : 'worker_crashed', detail: `no worker: ${(err as Error).message}`, by: 'supervisor' }, reaped: Promise.resolve() };
+  }
+  if (call.outcome !== undefined) {
+    // Decided while the worker was on its way (the caller left): it is not needed.
+    void worker.close('caller_hangup_on_hold');
+    return { result: { outcome: call.outcome, by: 'supervisor' }, reaped: worker.exited };
   }
   worker.on('message', (m: ChildMessage) => call.onWorkerMessage(m));
   call.workerAssigned({ pid: worker.pid, warmStart: pool.coldStarts === coldBefore, hangup: (outcome) => void worker.close(outcome) });
@@ -95,7 +99,8 @@ async function attemptOnWorker(call: Call, a: CallAssignment, deps: RunDeps, bou
   const holdTimer = bounded
     ? setTimeout(
         () => {
-          if (call.record.timeline.forwarded !== undefined || call.endRequested) return;
+          // An update in flight is left to the worker's own deadline (it may have been accepted).
+          if (call.record.timeline.forward_sent !== undefined || call.endRequested) return;
           call.log.warn({ holdBudgetMs: config.resilience.holdBudgetMs }, 'caller not forwarded within the hold budget; ending this attempt');
           worker.kill('SIGKILL', { outcome: 'dialin_timeout', detail: `not forwarded within the hold budget (${config.resilience.holdBudgetMs} ms)`, by: 'supervisor' });
         },

@@ -21,7 +21,7 @@ import { Call, type CallRecord, type CallTransition } from './call.js';
 import { runOnWorker } from './call-worker.js';
 import { admittedBefore, type AdmittedLog } from './admitted-log.js';
 import type { AdmissionBudget } from './admission-budget.js';
-import type { ForwardFn } from './fallback.js';
+import { queueFallback, type ForwardFn } from './fallback.js';
 import { roomNameFor } from './leftovers.js';
 import type { WorkerPool } from './pool.js';
 import { routeResult, type RouteResult } from './router.js';
@@ -196,11 +196,14 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
         { signal: wait.signal },
       )
       .finally(started)
-      .catch((err: unknown) => {
+      .catch(async (err: unknown) => {
         // Never started: the wait timed out, the service is stopping, or the call already ended.
         if (call.outcome !== undefined) return this.finish(call);
         if (this.stop.signal.aborted) call.end('shutdown', String(err), 'queue');
-        else call.end('queue_timeout', `waited ${config.admission.queueTimeoutMs} ms for a free bot`, 'queue');
+        else {
+          const sent = await queueFallback(call, config, this.deps.forward, this.stop.signal);
+          call.end('queue_timeout', [`waited ${config.admission.queueTimeoutMs} ms for a free bot`, sent].filter(Boolean).join('; '), 'queue');
+        }
         return this.finish(call);
       })
       .catch((err: unknown) => call.log.error({ err }, 'call bookkeeping failed'));

@@ -30,6 +30,29 @@ export const FALLBACK_RESERVE_MS = 3_000;
 
 export type Decision = 'claim' | 'retry' | 'fallback';
 
+/**
+ * Aborts when `parent` does, after `timeoutMs`, or on `also` (if given); `dispose()` removes the
+ * listener from the long-lived `parent` (AbortSignal.any keeps one per call until GC on Node 20).
+ */
+export function scoped(parent: AbortSignal, timeoutMs?: number, also?: AbortSignal): { signal: AbortSignal; dispose: () => void } {
+  const ctl = new AbortController();
+  const abort = () => ctl.abort(parent.reason);
+  const timer = timeoutMs === undefined ? undefined : setTimeout(() => ctl.abort(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
+  timer?.unref();
+  const dispose = () => {
+    clearTimeout(timer);
+    parent.removeEventListener('abort', abort);
+    also?.removeEventListener('abort', abort);
+  };
+  if (parent.aborted || also?.aborted) ctl.abort();
+  else {
+    parent.addEventListener('abort', abort, { once: true });
+    also?.addEventListener('abort', abort, { once: true });
+  }
+  ctl.signal.addEventListener('abort', dispose, { once: true });
+  return { signal: ctl.signal, dispose };
+}
+
 /** The hold budget left for this call. */
 export function budgetLeftMs(call: Call, config: Config, now = Date.now()): number {
   return (call.record.timeline.received ?? now) + config.resilience.holdBudgetMs - now;
@@ -54,4 +77,17 @@ export async function forwardToFallback(call: Call, sipUri: string, forward: For
     if (err instanceof DailyApiError && err.status === 404) return { ok: false, detail: 'fallback: the caller was already gone (404)' };
     return { ok: false, detail: `fallback forward to ${sipUri} failed: ${(err as Error)?.message ?? String(err)}` };
   }
+}
+
+/**
+ * A call that waited past QUEUE_TIMEOUT_MS is still on hold: with FALLBACK_SIP_URI, the parent
+ * forwards it there (no bot slot needed). Returns the detail to add, or undefined without one.
+ */
+export async function queueFallback(call: Call, config: Config, forward: ForwardFn | undefined, stop: AbortSignal): Promise<string | undefined> {
+  const sipUri = config.resilience.fallbackSipUri;
+  if (!sipUri || !forward || stop.aborted) return undefined;
+  const scope = scoped(stop, 5_000);
+  const r = await forwardToFallback(call, sipUri, forward, scope.signal).finally(scope.dispose);
+  call.noteRecovery({ kind: 'fallback_sip', after: 'queue_timeout', detail: r.detail, atMs: Date.now() });
+  return r.detail;
 }
