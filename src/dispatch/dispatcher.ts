@@ -295,4 +295,3 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     }
   }
 }
-
