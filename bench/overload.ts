@@ -72,7 +72,7 @@ const proc = spawn(process.execPath, ['--import', 'tsx', 'src/server/server.ts']
 process.on('exit', () => proc.exitCode === null && proc.kill('SIGKILL'));
 const logFile = createWriteStream(path.join(dir, 'server.log'));
 const url = await new Promise<string>((resolve, reject) => {
-  const rl = createInterface({ input: proc.stdout! });
+  const rl = createInterface({ input: proc.stdout });
   rl.on('line', (line) => {
     logFile.write(`${line}\n`);
     try {
