@@ -160,8 +160,19 @@ export const EnvSchema = Type.Object({
   CALL_RECORDS_RETENTION_DAYS: Int(0, 0),
   /** Calls with unwritten record changes kept in memory while the database is slow or down. */
   CALL_RECORDS_QUEUE_MAX: Int(10_000, 1),
-  /** This replica's name in call records (reconciliation of calls left open). Default: the host name. */
-  REPLICA_ID: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+  /**
+   * This replica's id (records, fleet, room names `pb-<id>-…` so a restart finds its leftovers).
+   * Letters and digits only (it is a room-name prefix). Default: from the host name.
+   */
+  REPLICA_ID: Type.Optional(Type.String({ pattern: '^[a-z0-9]{1,20}$' })),
+
+  // Resilience (docs/RELIABILITY.md): hold budget, fallback, worker priority
+  /** How long a caller may wait on hold for us (admission estimate, pre-forward retries, fallback). */
+  HOLD_BUDGET_MS: Int(30_000, 1000),
+  /** A Daily room SIP URI (e.g. a human queue) for calls we cannot serve; unset → a built-in apology bot. */
+  FALLBACK_SIP_URI: Type.Optional(Type.String({ pattern: '^sips?:[^@\\s]+@[^@\\s]+$' })),
+  /** Added to workers' CPU nice value (0 = same priority as the server). */
+  WORKER_NICE: Type.Integer({ default: 5, minimum: 0, maximum: 19 }),
   /** When set, GET /dashboard, /ws/events and GET /calls need it (`?token=` or `Authorization: Bearer`). */
   DASHBOARD_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
   /**

@@ -6,6 +6,7 @@
  * names the variable.
  */
 import os from 'node:os';
+import path from 'node:path';
 import envSchema from 'env-schema';
 
 export { EnvSchema, type Env } from './config-schema.js';
@@ -146,6 +147,19 @@ export interface Config {
     /** EMULATOR_RATE_LIMITS: Daily's REST rate limits in the embedded emulator. */
     rateLimits: boolean;
   };
+  resilience: {
+    holdBudgetMs: number;
+    fallbackSipUri: string | undefined;
+    replicaId: string;
+    /** Admitted call ids (JSON lines, kept SIGNATURE_WINDOW_MS); undefined → memory only. */
+    admittedPath: string | undefined;
+    workerNice: number;
+  };
+}
+
+/** This replica's id: REPLICA_ID, else from the host name (letters and digits only: it prefixes room names). */
+function replicaIdOf(e: Env): string {
+  return e.REPLICA_ID ?? (os.hostname().toLowerCase().replace(/[^a-z0-9]/g, '').slice(-12) || 'local');
 }
 
 export class ConfigError extends Error {
@@ -325,7 +339,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       databaseUrl: e.DATABASE_URL,
       retentionDays: e.CALL_RECORDS_RETENTION_DAYS,
       queueMax: e.CALL_RECORDS_QUEUE_MAX,
-      replicaId: e.REPLICA_ID ?? os.hostname(),
+      replicaId: replicaIdOf(e),
     },
     dashboard: {
       token: e.DASHBOARD_TOKEN,
@@ -339,6 +353,15 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       numbers: e.EMULATOR_NUMBERS.split(',').map((n) => n.trim()).filter((n) => n.length > 0),
       apiKey: e.EMULATOR_API_KEY,
       rateLimits: e.EMULATOR_RATE_LIMITS,
+    },
+    resilience: {
+      holdBudgetMs: e.HOLD_BUDGET_MS,
+      fallbackSipUri: e.FALLBACK_SIP_URI,
+      replicaId: replicaIdOf(e),
+      // Next to the call records; none when they are in memory or off.
+      admittedPath:
+        e.CALL_RECORDS_PATH === 'off' || e.CALL_RECORDS_PATH === ':memory:' ? undefined : path.join(path.dirname(e.CALL_RECORDS_PATH), 'admitted-calls.jsonl'),
+      workerNice: e.WORKER_NICE,
     },
   };
 }

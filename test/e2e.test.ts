@@ -86,13 +86,17 @@ describe('pinless dial-in end to end', () => {
     await expectClean(stack);
   });
 
-  it('does not retry a 4xx: forward_failed after one attempt', async () => {
+  it('does not retry a 4xx on its worker: forward_failed after one attempt, then a fresh worker connects the caller', async () => {
     stack.emulator.faults.inject({ path: '/dialin/pinlessCallUpdate', status: 400, times: 1 });
     const call = stack.emulator.placeCall({ to: NUMBER });
     const rec = await stack.waitEnded(call.callId);
-    expect(rec.outcome).toBe('forward_failed');
-    expect(rec.detail).toMatch(/after 1 attempt/);
-    expect(stack.emulator.requestLog.filter((r) => r.path === '/dialin/pinlessCallUpdate' && r.callId === call.callId)).toHaveLength(1);
+    // Nothing was forwarded: the call is retried on a fresh worker (src/dispatch/fallback.ts).
+    expect(rec.recovery).toHaveLength(1);
+    expect(rec.recovery?.[0]).toMatchObject({ kind: 'retry', after: 'forward_failed' });
+    expect(rec.recovery?.[0]?.detail).toMatch(/after 1 attempt/);
+    expect(rec.timeline.connected).toBeDefined();
+    // One update per worker: the refused one, and the retry's.
+    expect(stack.emulator.requestLog.filter((r) => r.path === '/dialin/pinlessCallUpdate' && r.callId === call.callId)).toHaveLength(2);
     await expectClean(stack);
     call.hangup();
     await call.ended;

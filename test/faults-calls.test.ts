@@ -130,11 +130,11 @@ describe('bot code that throws in every hook', () => {
     expect(rec.outcome).toBe(outcome);
     expect(rec.detail).toMatch(detail);
     if (outcome === 'bot_load_failed') {
-      // Never forwarded: the caller stays on Daily's hold until its hold timeout (nothing else ends a held call).
-      expect(call.state).toBe('held');
-      call.hangup();
+      // Never forwarded by the bot: the built-in apology bot tells the caller (src/dispatch/fallback.ts).
+      expect(rec.recovery?.map((s) => s.kind)).toEqual(['apology']);
+      expect(call.transcript.some((l) => l.who === 'bot' && /cannot take your call/.test(l.text))).toBe(true);
     }
-    // The service ends the caller's leg (bot_error, completed).
+    // The service ends the caller's leg (bot_error, completed, the apology).
     await until(() => call.state === 'ended', 10_000, 'the caller to be hung up on');
     await expectNoLeaks({ stack, placed: [call], since });
   });

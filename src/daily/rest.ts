@@ -190,11 +190,16 @@ export class DailyRestClient {
     return this.call('query', 'GET', `/rooms/${enc(name)}`, undefined, o);
   }
 
-  /** GET /rooms (one page, newest first; `startingAfter` = the last room id of the previous page). Policy `query`. */
-  listRooms(p: { limit?: number; startingAfter?: string } = {}, o?: CallOptions): Promise<DailyRoomList> {
+  /**
+   * GET /rooms (one page of at most 100, newest first). Daily's reference: `endingBefore` = rooms
+   * created before (older than) that room id — the next page after the last room of this one;
+   * `startingAfter` = created after it. Policy `query`.
+   */
+  listRooms(p: { limit?: number; startingAfter?: string; endingBefore?: string } = {}, o?: CallOptions): Promise<DailyRoomList> {
     const q = new URLSearchParams();
     if (p.limit !== undefined) q.set('limit', String(p.limit));
     if (p.startingAfter !== undefined) q.set('starting_after', p.startingAfter);
+    if (p.endingBefore !== undefined) q.set('ending_before', p.endingBefore);
     const qs = q.size > 0 ? `?${q}` : '';
     return this.call<DailyRoomList | undefined>('query', 'GET', `/rooms${qs}`, undefined, o).then((r) => ({ ...r, data: listOf(r) }));
   }

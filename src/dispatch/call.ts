@@ -54,6 +54,18 @@ export interface CallRecord extends CallIdentity {
   traceId?: string;
   /** Fleet mode: the replica that runs (or ran) the call. */
   replica?: string;
+  /** Failures before forwarding and what was done about each (src/dispatch/fallback.ts). */
+  recovery?: RecoveryStep[];
+}
+
+/** A pre-forward failure handled without giving up on the caller. */
+export interface RecoveryStep {
+  /** `retry`: on a fresh worker; `fallback_sip`: forwarded to FALLBACK_SIP_URI; `apology`: the built-in apology bot. */
+  kind: 'retry' | 'fallback_sip' | 'apology';
+  /** The failure it answered. */
+  after: Outcome;
+  detail?: string;
+  atMs: number;
 }
 
 export type CallPath = 'warm' | 'cold';
@@ -139,13 +151,22 @@ export class Call extends EventEmitter<CallEvents> {
     this.stamp('room_created', atMs);
   }
 
-  /** A worker took the call: `hangup` asks it to end the call (used by `end()` claims of others). */
+  /**
+   * A worker took the call: `hangup` asks it to end the call (used by `end()` claims of others).
+   * Again for a retry on a fresh worker (nothing was forwarded yet): the call stays `active`.
+   */
   workerAssigned(w: { pid: number; warmStart: boolean; hangup: (outcome: Outcome) => void }): void {
     this.record.warmStart = w.warmStart;
     this.record.workerPid = w.pid;
     this.hangupWorker = w.hangup;
+    this.workerReported = false;
     this.log = this.log.child({ pid: w.pid });
-    this.advance('active');
+    if (this.record.state !== 'active') this.advance('active');
+  }
+
+  /** True once an `end()` claim (decided or requested) was made: no retry, no fallback. */
+  get endRequested(): boolean {
+    return this.claims.length > 0;
   }
 
   /** The worker's stage and bot messages (its `done` arrives through the worker's result: `end`). */
@@ -161,6 +182,13 @@ export class Call extends EventEmitter<CallEvents> {
       this.trace.event(`bot.${m.kind}`, m.atMs);
       this.emit('changed', this);
     }
+  }
+
+  noteRecovery(step: RecoveryStep): void {
+    (this.record.recovery ??= []).push(step);
+    this.trace.event(`recovery.${step.kind}`, step.atMs);
+    this.log.warn({ recovery: step.kind, after: step.after, detail: step.detail }, 'call failed before forwarding; recovering');
+    this.emit('changed', this);
   }
 
   noteDialinError(message: string): void {

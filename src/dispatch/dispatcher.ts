@@ -7,7 +7,7 @@
  * Each admitted call is a `Call` (call.ts): it alone changes the call's state and settles its one
  * outcome; the dispatcher relays its events. Domain-webhook reconciliation is reconcile.ts.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
@@ -20,6 +20,10 @@ import type { CallAssignment } from '../ipc/protocol.js';
 import type { AdmissionDelegate, AdmitResult, DispatcherEvents } from './admission-types.js';
 import { Call, type CallPath, type CallRecord } from './call.js';
 import { runOnWorker } from './call-worker.js';
+import { admittedBefore, type AdmittedLog } from './admitted-log.js';
+import type { AdmissionBudget } from './admission-budget.js';
+import { queueFallback, type ForwardFn } from './fallback.js';
+import { roomNameFor } from './leftovers.js';
 import type { WorkerPool } from './pool.js';
 import { routeResult, type RouteResult } from './router.js';
 import type { WarmSlot, WarmSlots } from './warm-slots.js';
@@ -38,6 +42,12 @@ export interface DispatcherDeps {
   route(call: PinlessCall): string | RouteResult;
   /** Warm rooms (WARM_ROOMS): a call takes one when a bot slot is free at once, else a room of its own. */
   warm?: WarmSlots;
+  /** pinlessCallUpdate from the parent, for FALLBACK_SIP_URI (fallback.ts). */
+  forward?: ForwardFn;
+  /** Admitted call ids that outlive a restart (admitted-log.ts). */
+  admitted?: AdmittedLog;
+  /** Admission by the hold budget (admission-budget.ts). */
+  budget?: AdmissionBudget;
 }
 
 const DEDUPE_TTL_MS = 15 * 60_000;
@@ -94,6 +104,8 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   admit(call: PinlessCall, receivedAtMs = Date.now()): Promise<AdmitResult> {
     const existing = this.calls.get(call.callId);
     if (existing) return existing.answer.then((r) => (r.kind === 'accepted' ? { ...r, duplicate: true } : r));
+    const before = this.deps.admitted?.get(call.callId);
+    if (before) return Promise.resolve({ kind: 'accepted', duplicate: true, record: admittedBefore(call, before) });
     const { maxConcurrentBots, maxQueuedCalls } = this.deps.config.admission;
     if (this.draining) return Promise.resolve({ kind: 'busy', reason: 'draining', retryAfterSec: 1, message: 'this replica is draining; try another' });
     // Fleet mode (fleet-admission.ts) bounds the wait fleet-wide; otherwise this replica alone.
@@ -102,6 +114,9 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       const message = `all ${maxConcurrentBots} bots busy and ${maxQueuedCalls} calls queued`;
       return Promise.resolve({ kind: 'busy', reason: 'queue_full', retryAfterSec: 1, message });
     }
+    const waitingForWorker = [...this.live.values()].filter((c) => c.state === 'starting').length;
+    const over = this.deps.budget?.check({ active: this.queue.pending, queued: this.queue.size + this.admitting, waitingForWorker });
+    if (over) return Promise.resolve({ kind: 'busy', reason: 'overloaded', ...over });
     const entry: { answer: Promise<AdmitResult>; call?: Call } = { answer: Promise.resolve(null as never) };
     entry.answer = fleet ? fleet.admit(call, receivedAtMs) : this.admitLocal(call, receivedAtMs, entry);
     this.calls.set(call.callId, entry);
@@ -141,7 +156,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     this.admitting++;
     const free = !this.delegate?.active && this.queue.pending < config.admission.maxConcurrentBots && this.queue.size === 0;
     const slot: WarmSlot | undefined = free ? this.deps.warm?.take() : undefined;
-    const roomName = slot?.room.roomName ?? `pb-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+    const roomName = slot?.room.roomName ?? roomNameFor(config.resilience.replicaId);
     const { bot, config: botConfig } = routeResult(this.deps.route(pinless));
     const { callId, callDomain, from, to, sipHeaders } = pinless;
     const identity: CallIdentity = { id: randomUUID(), callId, callDomain, from, to, sipHeaders, bot, roomName, roomUrl: '' };
@@ -181,6 +196,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       ...(traceId ? { traceId } : {}),
       ...(slot ? { warm: { sipEndpoint: slot.sipEndpoint } } : {}),
     };
+    this.deps.admitted?.add({ callId, id: call.id, roomUrl: call.record.roomUrl, atMs: receivedAtMs });
     return slot ? { call, assignment, slot } : { call, assignment };
   }
 
@@ -201,12 +217,20 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       clearTimeout(waitTimer);
       this.stop.signal.removeEventListener('abort', onStop);
     };
+    // Ended while queued (its caller is gone: reconcile.ts): leave the queue at once.
+    call.on('transition', (t) => t.to === 'ending' && t.from === 'queued' && wait.abort());
     this.queue
       .add(
         () => {
           started();
           // The bot slot is free once the worker is reaped; the room is released after, off the slot.
-          return runOnWorker(call, assignment, { pool: this.deps.pool, config, stop: this.stop.signal, ...(slot ? { worker: slot.worker } : {}) }).then(() => {
+          return runOnWorker(call, assignment, {
+            pool: this.deps.pool,
+            config,
+            stop: this.stop.signal,
+            forward: this.deps.forward,
+            ...(slot ? { worker: slot.worker } : {}),
+          }).then(() => {
             this.delegate?.slotFreed(call);
             this.finish(call).catch((err: unknown) => call.log.error({ err }, 'call bookkeeping failed'));
           });
@@ -214,10 +238,14 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
         { signal: wait.signal },
       )
       .finally(started)
-      .catch((err: unknown) => {
-        // Never started: the wait timed out, or the service is stopping.
+      .catch(async (err: unknown) => {
+        // Never started: the wait timed out, the service is stopping, or the call already ended.
+        if (call.outcome !== undefined) return Promise.all([slot?.worker.close('shutdown'), this.finish(call)]);
         if (this.stop.signal.aborted) call.end('shutdown', String(err), 'queue');
-        else call.end('queue_timeout', `waited ${waitMs} ms for a free bot`, 'queue');
+        else {
+          const sent = await queueFallback(call, config, this.deps.forward, this.stop.signal);
+          call.end('queue_timeout', [`waited ${waitMs} ms for a free bot`, sent].filter(Boolean).join('; '), 'queue');
+        }
         return Promise.all([slot?.worker.close('shutdown'), this.finish(call)]);
       })
       .catch((err: unknown) => call.log.error({ err }, 'call bookkeeping failed'));

@@ -102,11 +102,16 @@ export class WorkerPool {
     });
   }
 
+  /** Workers started at once (PoolOptions.maxStarting). */
+  get startConcurrency(): number {
+    return this.opts.maxStarting ?? Math.max(2, os.availableParallelism());
+  }
+
   /** Keep `idle` warm workers plus one per waiter on the way. */
   private refill(): void {
     if (this.closed) return;
     const want = (this.refillPaused ? 0 : this.opts.idle) + this.waiters.length;
-    const maxStarting = this.opts.maxStarting ?? Math.max(2, os.availableParallelism());
+    const maxStarting = this.startConcurrency;
     while (this.idle.length + this.starting.size < want && this.starting.size < maxStarting) if (!this.spawn()) break;
   }
 

@@ -20,7 +20,7 @@ export interface DomainEventInput {
   message?: string;
 }
 
-export type ReconcileAction = 'ignored' | 'unknown_room' | 'recorded' | 'end_scheduled';
+export type ReconcileAction = 'ignored' | 'unknown_room' | 'recorded' | 'end_scheduled' | 'ended';
 
 export interface ReconcilerDeps {
   /** The live call in this room, if any. */
@@ -44,6 +44,12 @@ export class Reconciler {
       call.noteDialinError(ev.message ?? 'dialin.error (no message)');
       call.log.warn({ event: ev.type, eventId: ev.id, error: call.record.dialinError }, 'Daily reported a dial-in error for this call');
       return { action: 'recorded', id: call.id };
+    }
+    // Still waiting for a bot (queued, or no worker yet): nobody else will notice the caller left. End it now.
+    if (ev.type === 'dialin.stopped' && !call.hasWorker && (call.state === 'queued' || call.state === 'starting')) {
+      call.log.warn({ event: ev.type, eventId: ev.id, state: call.state }, 'the caller left while the call waited for a bot: dropping it');
+      call.end('caller_hangup_on_hold', `${ev.type} webhook (event ${ev.id}) while ${call.state}`, 'reconcile');
+      return { action: 'ended', id: call.id };
     }
     const timer = setTimeout(() => {
       this.timers.delete(timer);

@@ -12,13 +12,13 @@
  * Draining closes idle slots and deletes their rooms. An idle warm bot is a participant in a Daily
  * room and billed as such: `idleMs()` feeds patchbay_warm_slot_idle_seconds_total.
  */
-import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { CallRoom, RoomService } from '../daily/room-service.js';
 import type { ChildMessage } from '../ipc/protocol.js';
 import type { WorkerPool } from './pool.js';
+import { roomNameFor } from './leftovers.js';
 import type { WorkerHandle } from './worker-handle.js';
 
 export interface WarmSlot {
@@ -133,7 +133,7 @@ export class WarmSlots {
   private async fill(): Promise<void> {
     const { config, rooms, pool } = this.deps;
     const c = config.call;
-    const roomName = `pb-w-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+    const roomName = roomNameFor(config.resilience.replicaId);
     // The room outlives the slot's maximum age plus the longest call on it; then Daily ejects everyone.
     const expSec =
       Math.ceil((Date.now() + config.warm.roomMaxAgeMs + c.maxCallMs + c.joinTimeoutMs + c.dialinReadyTimeoutMs * 2) / 1000) + 60;

@@ -5,6 +5,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { workerEnv } from '../config.js';
@@ -18,7 +19,14 @@ export interface SupervisionOptions {
   memoryWarnMb: number;
   memoryLimitMb: number;
   closeTimeoutMs: number;
+  /** Added to the worker's nice value (lower CPU priority than the server's webhook answers). */
+  nice?: number;
+  /** A worker handed a call must answer a ping within this (a hung idle worker is killed at once). */
+  startAckTimeoutMs?: number;
 }
+
+/** Default of `startAckTimeoutMs`: an IPC round trip takes milliseconds, even on a loaded machine. */
+export const START_ACK_TIMEOUT_MS = 2_500;
 
 export type WorkerState = 'starting' | 'idle' | 'busy' | 'closing' | 'exited';
 
@@ -64,6 +72,7 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
   private pingTimer: NodeJS.Timeout | undefined;
   private initTimer: NodeJS.Timeout | undefined;
   private killTimer: NodeJS.Timeout | undefined;
+  private ackTimer: NodeJS.Timeout | undefined;
   private lastPongAtMs = Date.now();
   private pingSeq = 0;
   private memoryWarned = false;
@@ -85,6 +94,13 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
     });
     this.pid = this.child.pid ?? -1;
     this.log = logger.child({ pid: this.pid });
+    if (sup.nice && this.pid > 0) {
+      try {
+        os.setPriority(this.pid, Math.min(19, os.getPriority(this.pid) + sup.nice));
+      } catch (err) {
+        this.log.debug({ err: (err as Error).message }, 'could not lower the worker priority');
+      }
+    }
     this.result = new Promise((r) => (this.resolveResult = r));
     this.exited = new Promise((resolve) => {
       this.child.once('exit', (code, signal) => {
@@ -128,6 +144,16 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
     this.call = call;
     this.state = 'busy';
     this.send({ type: 'start', call });
+    // A hung idle worker (stopped, wedged event loop) is noticed now, not after WORKER_PING_TIMEOUT_MS.
+    const ackMs = this.sup.startAckTimeoutMs ?? START_ACK_TIMEOUT_MS;
+    const seq = ++this.pingSeq;
+    this.send({ type: 'ping', seq });
+    this.ackTimer = setTimeout(() => {
+      if (this.state !== 'busy') return;
+      this.log.error({ ackMs }, 'worker handed a call did not answer; killing it');
+      this.kill('SIGKILL', { outcome: 'worker_crashed', detail: `worker did not acknowledge the call within ${ackMs} ms`, by: 'supervisor' });
+    }, ackMs);
+    this.ackTimer.unref();
   }
 
   /** Ask the worker to end its call with `reason`; the worker answers with `done`. */
@@ -193,6 +219,7 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
         }
         break;
       case 'pong': {
+        clearTimeout(this.ackTimer);
         this.lastPongAtMs = Date.now();
         // The worker and its page: a leaking page is killed like a leaking worker.
         this.lastRssBytes = (m.pssBytes ?? m.rssBytes) + (m.pageBytes ?? 0);
@@ -223,6 +250,7 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
     this.state = 'exited';
     clearInterval(this.pingTimer);
     clearTimeout(this.initTimer);
+    clearTimeout(this.ackTimer);
     if (this.call) {
       this.settle(
         this.pendingOutcome ?? { outcome: 'worker_crashed', detail: `worker exited (${signal ?? `code ${code}`}) before reporting an outcome`, by: 'supervisor' },

@@ -167,10 +167,22 @@ export function dailyRoutes(core: EmulatorCore, apiKey: string) {
     );
     app.get(
       '/rooms',
-      { schema: { querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })) }, { additionalProperties: true }) } },
+      {
+        schema: {
+          querystring: Type.Object(
+            { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })), ending_before: Type.Optional(Type.String()), starting_after: Type.Optional(Type.String()) },
+            { additionalProperties: true },
+          ),
+        },
+      },
       async (req) => {
+        // Daily: newest first; `ending_before` = created before (older than) that room id, `starting_after` = after it.
         const rooms = [...core.rooms.values()].sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
-        return { total_count: rooms.length, data: rooms.slice(0, req.query.limit ?? 100).map((r) => core.rooms.toJson(r)) };
+        const { ending_before: before, starting_after: after } = req.query;
+        let page = rooms;
+        if (before !== undefined) page = page.slice(rooms.findIndex((r) => r.id === before) + 1 || rooms.length);
+        if (after !== undefined) page = page.slice(0, Math.max(0, page.findIndex((r) => r.id === after)));
+        return { total_count: rooms.length, data: page.slice(0, req.query.limit ?? 100).map((r) => core.rooms.toJson(r)) };
       },
     );
     app.get('/rooms/:name', { schema: { params: NameParams } }, async (req) => core.rooms.toJson(core.rooms.require(req.params.name)));

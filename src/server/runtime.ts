@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { DailyRestClient } from '../daily/rest.js';
@@ -14,6 +15,9 @@ import { Dispatcher } from '../dispatch/dispatcher.js';
 import { WorkerPool } from '../dispatch/pool.js';
 import { WarmSlots } from '../dispatch/warm-slots.js';
 import { Reconciler } from '../dispatch/reconcile.js';
+import { AdmittedLog } from '../dispatch/admitted-log.js';
+import { AdmissionBudget } from '../dispatch/admission-budget.js';
+import { sweepLeftovers, takeReplicaLock } from '../dispatch/leftovers.js';
 import type { WorkerInit } from '../ipc/protocol.js';
 import { loadRoutes, type Route } from '../dispatch/router.js';
 import { resolveTtsProvider } from '../sdk/tts.js';
@@ -51,6 +55,8 @@ export interface Runtime {
   webhookSecrets: string[];
   /** Base URL once listening. */
   url: string;
+  /** The start-up sweep of this replica's leftover rooms (src/dispatch/leftovers.ts), when it runs. */
+  leftovers: Promise<{ listed: number; leftovers: number }> | undefined;
   listen(): Promise<string>;
   /** Readiness off, live calls finish (up to timeoutMs), then everything stops. */
   shutdown(timeoutMs: number): Promise<void>;
@@ -173,11 +179,29 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     idle: config.workers.idle,
     logger: logger.child({ component: 'pool' }),
     // SupervisionOptions is the subset of config.workers the supervisor reads.
-    supervision: config.workers,
+    supervision: { ...config.workers, nice: config.resilience.workerNice },
   });
   const rooms = createRoomService({ rest: daily, config, logger });
   const warm = config.warm.rooms > 0 ? new WarmSlots({ config, logger, rooms, pool }) : undefined;
-  const dispatcher = new Dispatcher({ config, logger, rooms, pool, route: opts.route ?? routes!.route, ...(warm ? { warm } : {}) });
+  const startedAtMs = Date.now();
+  const admittedPath = config.resilience.admittedPath;
+  // Kept past the signature window: a replay after a restart is answered, not admitted again.
+  const admitted = AdmittedLog.open(admittedPath, config.daily.signatureWindowMs + 60_000, logger);
+  const forward = (p: { callId: string; callDomain: string; sipUri: string }, signal: AbortSignal) => daily.pinlessCallUpdate(p, { signal });
+  const budget = new AdmissionBudget({ config, pool, logger: logger.child({ component: 'admission' }) });
+  const dispatcher = new Dispatcher({
+    config,
+    logger,
+    rooms,
+    pool,
+    route: opts.route ?? routes!.route,
+    forward,
+    admitted,
+    budget,
+    ...(warm ? { warm } : {}),
+  });
+  dispatcher.on('transition', (t) => budget.onTransition(t));
+  dispatcher.on('changed', (c) => budget.onChanged(c));
   const reconciler = new Reconciler({ findByRoom: (room) => dispatcher.findByRoom(room), graceMs: config.daily.webhookReconcileGraceMs, logger });
   // Written off the call path (the store queues; a writer flushes batches).
   const unrecord = records ? recordDispatcherCalls(records, dispatcher) : undefined;
@@ -190,6 +214,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
   const app = await buildApp({ config, logger, dispatcher, reconciler, pool, pinlessSecrets, webhookSecrets, version, records, fleet: fleetAdmission });
   if (fleetMod && fleet) fleetMod.registerFleetMetrics(app.metrics, fleet);
 
+  const sweepStop = new AbortController();
   const rt: Runtime = {
     config,
     logger,
@@ -206,6 +231,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     webhookSecrets,
     records,
     url: '',
+    leftovers: undefined,
     async listen() {
       await browsers?.start();
       pool.start();
@@ -223,10 +249,21 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
         );
         if (opts.registerDomainWebhook ?? ownEmulator) await registerEmulatorWebhook(daily, `${rt.url}/webhooks/daily`, webhookSecrets[0]!, logger);
       }
+      // This replica's rooms left behind by an earlier process (docs/RELIABILITY.md): in the background.
+      if (admittedPath) {
+        const lock = takeReplicaLock(path.dirname(admittedPath));
+        if (!lock.ok) logger.error({ holder: lock.holder, replicaId: config.resilience.replicaId }, 'another live process uses this data directory: not sweeping leftover rooms');
+        else {
+          const replicaId = config.resilience.replicaId;
+          const inUse = (room: string) => dispatcher.findByRoom(room) !== undefined;
+          rt.leftovers = sweepLeftovers({ rest: daily, release: (n) => rooms.release(n), replicaId, startedAtMs, inUse, logger, signal: sweepStop.signal });
+        }
+      }
       return rt.url;
     },
     async shutdown(timeoutMs) {
       await fleetAdmission?.setDraining();
+      sweepStop.abort();
       await dispatcher.drain(timeoutMs);
       await app.close();
       await pool.close();

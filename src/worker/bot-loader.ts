@@ -4,7 +4,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PatchbayError } from '../errors.js';
 import { isBot, type Bot } from '../sdk/index.js';
-import { resolveBotFile } from '../core/bot-files.js';
+import { APOLOGY_BOT, resolveBotFile } from '../core/bot-files.js';
 
 export { resolveBotFile };
 
@@ -33,6 +33,10 @@ export function loadBot(botsDir: string, name: string): Promise<LoadedBot> {
 }
 
 async function doLoad(botsDir: string, name: string): Promise<LoadedBot> {
+  if (name === APOLOGY_BOT) {
+    const builtin = new URL(`./apology-bot.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url);
+    return { bot: ((await import(builtin.href)) as { default: Bot }).default, file: builtin.pathname };
+  }
   const file = resolveBotFile(botsDir, name);
   if (!file) throw new BotLoadError(`bot "${name}" not found in ${botsDir}`, undefined);
   let mod: { default?: unknown };
