@@ -102,10 +102,31 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
       }
     }
     this.result = new Promise((r) => (this.resolveResult = r));
+    // The result is settled once the process has exited AND its IPC channel is drained
+    // ('disconnect'): messages it sent just before dying (a `forward_sent` stage) still count, so a
+    // caller already forwarded is never treated as still on hold (and retried) on a busy machine.
     this.exited = new Promise((resolve) => {
-      this.child.once('exit', (code, signal) => {
-        this.onExit(code, signal);
+      let exit: [number | null, NodeJS.Signals | null] | undefined;
+      let drained = !this.child.connected;
+      let done = false;
+      const finish = () => {
+        if (done || !exit || !drained) return;
+        done = true;
+        this.onExit(...exit);
         resolve();
+      };
+      this.child.once('disconnect', () => {
+        drained = true;
+        finish();
+      });
+      this.child.once('exit', (code, signal) => {
+        exit = [code, signal];
+        // A channel that never reports its end does not hold the worker's result forever.
+        setTimeout(() => {
+          drained = true;
+          finish();
+        }, 1_000).unref();
+        finish();
       });
     });
     this.child.on('error', (err: NodeJS.ErrnoException) => {
