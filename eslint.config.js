@@ -19,10 +19,19 @@ const resolver = createNodeResolver({
 });
 
 const nodeGlobals = Object.fromEntries(
-  ['process', 'console', 'URL', 'Buffer', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'fetch', 'AbortSignal', 'performance'].map((g) => [
-    g,
-    'readonly',
-  ]),
+  [
+    'process',
+    'console',
+    'URL',
+    'Buffer',
+    'setTimeout',
+    'clearTimeout',
+    'setInterval',
+    'clearInterval',
+    'fetch',
+    'AbortSignal',
+    'performance',
+  ].map((g) => [g, 'readonly']),
 );
 const browserGlobals = Object.fromEntries(
   [

@@ -65,7 +65,12 @@ function signedRequests(secret: string | undefined): autocannon.Request[] {
       method: 'POST',
       path: '/dialin',
       setupRequest: (req) => {
-        const body = JSON.stringify({ To: NUMBER, From: `+1555${String(Math.floor(Math.random() * 1e7)).padStart(7, '0')}`, callId: randomUUID(), callDomain: randomUUID() });
+        const body = JSON.stringify({
+          To: NUMBER,
+          From: `+1555${String(Math.floor(Math.random() * 1e7)).padStart(7, '0')}`,
+          callId: randomUUID(),
+          callDomain: randomUUID(),
+        });
         const headers: Record<string, string> = { 'content-type': 'application/json' };
         if (secret) {
           const ts = String(Math.floor(Date.now() / 1000));
@@ -85,7 +90,13 @@ async function cannon(url: string, secret: string | undefined): Promise<autocann
 function pick(r: autocannon.Result) {
   return {
     reqPerSec: Math.round(r.requests.average),
-    latencyMs: { p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, max: r.latency.max, mean: Math.round(r.latency.average * 100) / 100 },
+    latencyMs: {
+      p50: r.latency.p50,
+      p90: r.latency.p90,
+      p99: r.latency.p99,
+      max: r.latency.max,
+      mean: Math.round(r.latency.average * 100) / 100,
+    },
     requests: r.requests.total,
     non2xx: r.non2xx,
     statuses: { '2xx': r['2xx'], '4xx': r['4xx'], '5xx': r['5xx'] },
@@ -98,7 +109,22 @@ const apiKey = `bench_${randomBytes(8).toString('hex')}`;
 const secret = randomBytes(32).toString('base64');
 const emuPort = await freePort();
 console.log(JSON.stringify(machine()));
-const emu = await startChild(['--import', 'tsx', 'src/emulator/main.ts', '--port', String(emuPort), '--api-key', apiKey, '--log-level', 'warn', '--hold-timeout-ms', '600000'], /Daily emulator listening/);
+const emu = await startChild(
+  [
+    '--import',
+    'tsx',
+    'src/emulator/main.ts',
+    '--port',
+    String(emuPort),
+    '--api-key',
+    apiKey,
+    '--log-level',
+    'warn',
+    '--hold-timeout-ms',
+    '600000',
+  ],
+  /Daily emulator listening/,
+);
 const emuUrl = `http://127.0.0.1:${emuPort}`;
 
 async function replica(name: string, env: Record<string, string>): Promise<Replica> {
@@ -134,7 +160,12 @@ async function replica(name: string, env: Record<string, string>): Promise<Repli
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ to: NUMBER, script: [{ waitFor: 'connected', timeoutMs: 60_000 }, { wait: 600_000 }] }),
   });
-  await waitUntil(async () => ((await (await fetch(`${r.url}/status`)).json()) as { activeCalls: number }).activeCalls === 1, 'the slot-holding call', 60_000, 100);
+  await waitUntil(
+    async () => ((await (await fetch(`${r.url}/status`)).json()) as { activeCalls: number }).activeCalls === 1,
+    'the slot-holding call',
+    60_000,
+    100,
+  );
   return r;
 }
 

@@ -34,7 +34,11 @@ const opts = new Command()
   .option('--audio-seconds <n>', 'length of the audio run', (v) => Number.parseInt(v, 10), 20)
   .option('--bots-per-browser <n>', 'shared layout: pages per browser', (v) => Number.parseInt(v, 10), 6)
   .option('--layouts <list>', 'layouts to run', 'shared,per-worker')
-  .option('--client <file>', 'client module the bots load', existsSync(distClient) ? distClient : path.join(REPO, 'src/daily/browser/client.ts'))
+  .option(
+    '--client <file>',
+    'client module the bots load',
+    existsSync(distClient) ? distClient : path.join(REPO, 'src/daily/browser/client.ts'),
+  )
   .parse()
   .opts<{ sizes: string; audioBots: number; audioSeconds: number; botsPerBrowser: number; layouts: string; client: string }>();
 
@@ -64,7 +68,8 @@ function startBot(): Promise<Bot> {
   });
   const next = (type: string) =>
     new Promise<Record<string, unknown>>((resolve, reject) => {
-      const take = (m: Record<string, unknown>) => (m.type === type ? resolve(m) : reject(new Error(`bot ${child.pid}: ${String(m.error ?? m.type)}`)));
+      const take = (m: Record<string, unknown>) =>
+        m.type === type ? resolve(m) : reject(new Error(`bot ${child.pid}: ${String(m.error ?? m.type)}`));
       const q = queue.shift();
       if (q) take(q);
       else waiting.push(take);
@@ -78,12 +83,18 @@ async function ask(b: Bot, msg: Record<string, unknown>, reply: string): Promise
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
-const fmtMs = (xs: number[]) => `median ${median(xs).toFixed(0)} ms (min ${Math.min(...xs).toFixed(0)}, max ${Math.max(...xs).toFixed(0)}, n=${xs.length})`;
+const fmtMs = (xs: number[]) =>
+  `median ${median(xs).toFixed(0)} ms (min ${Math.min(...xs).toFixed(0)}, max ${Math.max(...xs).toFixed(0)}, n=${xs.length})`;
 
 /** Every process a layout's bots use: bot processes, and browsers with all their children. */
 async function processesOf(bots: Bot[], host: BrowserHost | undefined): Promise<{ bots: number[]; browser: number[] }> {
   const botPids = bots.map((b) => b.child.pid!);
-  const roots = host ? host.stats().browsers.map((b) => b.pid!).filter(Boolean) : botPids;
+  const roots = host
+    ? host
+        .stats()
+        .browsers.map((b) => b.pid!)
+        .filter(Boolean)
+    : botPids;
   const trees = await Promise.all(roots.map(async (r) => [...(host ? [r] : []), ...(await descendantsOf(r)).map((p) => p.pid)]));
   return { bots: botPids, browser: trees.flat() };
 }
@@ -100,7 +111,12 @@ async function runLayout(layout: 'shared' | 'per-worker', si: CallMachineStandIn
   const maxBots = Math.max(...sizes, opts.audioBots);
   const host =
     layout === 'shared'
-      ? new BrowserHost({ chromiumPath: '/usr/bin/chromium', browsers: Math.ceil(maxBots / opts.botsPerBrowser), botsPerBrowser: opts.botsPerBrowser, logger })
+      ? new BrowserHost({
+          chromiumPath: '/usr/bin/chromium',
+          browsers: Math.ceil(maxBots / opts.botsPerBrowser),
+          botsPerBrowser: opts.botsPerBrowser,
+          logger,
+        })
       : undefined;
   await host?.start();
   const out: Record<string, unknown> = { layout, botsPerBrowser: layout === 'shared' ? opts.botsPerBrowser : 1 };
@@ -113,7 +129,17 @@ async function runLayout(layout: 'shared' | 'per-worker', si: CallMachineStandIn
       const b = await startBot();
       const lease = host?.lease();
       await new Promise((r) => setTimeout(r, 300)); // the bot process settles (module loading) first
-      prepareMs.push(Number((await ask(b, { type: 'prepare', bundleUrl: si.bundleUrl, wsEndpoint: lease?.wsEndpoint, browserPid: lease?.browserPid }, 'prepared')).ms));
+      prepareMs.push(
+        Number(
+          (
+            await ask(
+              b,
+              { type: 'prepare', bundleUrl: si.bundleUrl, wsEndpoint: lease?.wsEndpoint, browserPid: lease?.browserPid },
+              'prepared',
+            )
+          ).ms,
+        ),
+      );
       joinMs.push(Number((await ask(b, { type: 'join', roomUrl: `https://bench.daily.co/room-${bots.length}` }, 'joined')).ms));
       bots.push(b);
     }
@@ -127,7 +153,9 @@ async function runLayout(layout: 'shared' | 'per-worker', si: CallMachineStandIn
       bots: n,
       perBotMb: Math.round((botPss + browserPss) / n / MiB),
       botProcessMb: Math.round(botPss / n / MiB),
-      ...(pagePss !== undefined ? { pageRendererMb: Math.round(pagePss / n / MiB), browserRestPerBotMb: Math.round((browserPss - pagePss) / n / MiB) } : { browserPerBotMb: Math.round(browserPss / n / MiB) }),
+      ...(pagePss !== undefined
+        ? { pageRendererMb: Math.round(pagePss / n / MiB), browserRestPerBotMb: Math.round((browserPss - pagePss) / n / MiB) }
+        : { browserPerBotMb: Math.round(browserPss / n / MiB) }),
       browsers: host ? host.stats().up : n,
       chromiumProcesses: procs.browser.length,
     };

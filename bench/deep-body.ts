@@ -14,7 +14,13 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { record, REPO } from './lib/common.js';
 
-const { values: args } = parseArgs({ options: { root: { type: 'string', default: REPO }, depth: { type: 'string', default: '5000000' }, runs: { type: 'string', default: '3' } } });
+const { values: args } = parseArgs({
+  options: {
+    root: { type: 'string', default: REPO },
+    depth: { type: 'string', default: '5000000' },
+    runs: { type: 'string', default: '3' },
+  },
+});
 const depth = Number(args.depth);
 const proc = spawn(process.execPath, ['--import', 'tsx', 'src/server/server.ts'], {
   cwd: args.root,
@@ -50,7 +56,11 @@ for (let i = 0; i < Number(args.runs); i++) {
   const t0 = performance.now();
   const r = await fetch(`${url}/dialin`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-pinless-timestamp': String(Math.floor(Date.now() / 1000)), 'x-pinless-signature': Buffer.alloc(32, 1).toString('base64') },
+    headers: {
+      'content-type': 'application/json',
+      'x-pinless-timestamp': String(Math.floor(Date.now() / 1000)),
+      'x-pinless-signature': Buffer.alloc(32, 1).toString('base64'),
+    },
     body,
   });
   await r.arrayBuffer();

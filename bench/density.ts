@@ -31,7 +31,11 @@ const memAvailableMb = () => Math.round(Number(/MemAvailable:\s+(\d+)/.exec(read
 
 console.log(JSON.stringify(machine()));
 const stack = await startBenchStack({
-  env: { IDLE_WORKERS: String(opts.batch * 2), MAX_CONCURRENT_BOTS: String(opts.max + opts.batch), MAX_QUEUED_CALLS: String(opts.batch * 4) },
+  env: {
+    IDLE_WORKERS: String(opts.batch * 2),
+    MAX_CONCURRENT_BOTS: String(opts.max + opts.batch),
+    MAX_QUEUED_CALLS: String(opts.batch * 4),
+  },
 });
 const connected = new Map<string, CallRecord>();
 stack.rt.dispatcher.on('call-updated', (r) => {
@@ -60,7 +64,12 @@ try {
     const b = {
       concurrent: level,
       probeHoldAddedMs: hold,
-      workerRssMb: { n: rss.length, mean: Math.round((rssSum / (rss.length || 1)) * 10) / 10, max: rss.length ? Math.max(...rss) : 0, total: Math.round(rssSum) },
+      workerRssMb: {
+        n: rss.length,
+        mean: Math.round((rssSum / (rss.length || 1)) * 10) / 10,
+        max: rss.length ? Math.max(...rss) : 0,
+        total: Math.round(rssSum),
+      },
       parentRssMb: rssMb(process.pid),
       memAvailableMb: memAvailableMb(),
       loadAvg1m: machine().loadAvg1m,

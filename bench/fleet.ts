@@ -14,7 +14,11 @@ import { Fleet, type TakenCall } from '../src/fleet/index.js';
 import { startRedis } from '../test/helpers/redis.js';
 import { machine, record, summarize } from './lib/common.js';
 
-const opts = new Command().option('--calls <n>', 'sequential calls', (v) => Number.parseInt(v, 10), 500).option('--burst <n>', 'simultaneous calls', (v) => Number.parseInt(v, 10), 50).parse().opts<{ calls: number; burst: number }>();
+const opts = new Command()
+  .option('--calls <n>', 'sequential calls', (v) => Number.parseInt(v, 10), 500)
+  .option('--burst <n>', 'simultaneous calls', (v) => Number.parseInt(v, 10), 50)
+  .parse()
+  .opts<{ calls: number; burst: number }>();
 
 /** Counts round trips on a Fleet's command connection: one per command written, a MULTI…EXEC block counting once. */
 function countRoundTrips(f: Fleet): { n: number } {
@@ -36,7 +40,16 @@ function countRoundTrips(f: Fleet): { n: number } {
 
 const redis = await startRedis();
 const ns = `bench${Date.now().toString(36)}`;
-const mk = () => new Fleet<{ n: number }>({ url: redis.url, namespace: ns, capacity: 64, maxQueued: 64, claimTtlMs: 60_000, heartbeatMs: 60_000, replicaLostMs: 120_000 });
+const mk = () =>
+  new Fleet<{ n: number }>({
+    url: redis.url,
+    namespace: ns,
+    capacity: 64,
+    maxQueued: 64,
+    claimTtlMs: 60_000,
+    heartbeatMs: 60_000,
+    replicaLostMs: 120_000,
+  });
 const fleets = [mk(), mk(), mk()];
 await Promise.all(fleets.map((f) => f.start()));
 const [a, b] = fleets as [Fleet<{ n: number }>, Fleet<{ n: number }>];
@@ -44,7 +57,18 @@ const rtA = countRoundTrips(a);
 const rtB = countRoundTrips(b);
 
 // ---- sequential: a admits, b runs --------------------------------------------------------------
-const steps: Record<string, number[]> = { claim: [], reserve: [], enqueue: [], setAnswer: [], take: [], ack: [], finish: [], webhookSide: [], botSide: [], total: [] };
+const steps: Record<string, number[]> = {
+  claim: [],
+  reserve: [],
+  enqueue: [],
+  setAnswer: [],
+  take: [],
+  ack: [],
+  finish: [],
+  webhookSide: [],
+  botSide: [],
+  total: [],
+};
 const rts: number[] = [];
 for (let i = 0; i < opts.calls + 50; i++) {
   const callId = `seq-${i}`;
@@ -79,7 +103,8 @@ for (let i = 0; i < opts.calls + 50; i++) {
   steps.botSide!.push(t4 - t3);
   steps.total!.push(t6 - t0);
 }
-const round = (s: ReturnType<typeof summarize>) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, k === 'n' ? v : Math.round(v * 1000) / 1000]));
+const round = (s: ReturnType<typeof summarize>) =>
+  Object.fromEntries(Object.entries(s).map(([k, v]) => [k, k === 'n' ? v : Math.round(v * 1000) / 1000]));
 const sequential = Object.fromEntries(Object.entries(steps).map(([k, v]) => [k, round(summarize(v))]));
 const roundTrips = { min: Math.min(...rts), max: Math.max(...rts) };
 
@@ -94,9 +119,12 @@ for (const f of fleets) {
     () => true,
     (t: TakenCall<{ n: number }>) => {
       takenAfter.push(performance.now() - enqueuedAt.get(t.callId)!);
-      void f.ack(t.callId).then(() => f.finish(t.callId)).then(() => {
-        if (++done === opts.burst) resolveAll();
-      });
+      void f
+        .ack(t.callId)
+        .then(() => f.finish(t.callId))
+        .then(() => {
+          if (++done === opts.burst) resolveAll();
+        });
     },
   );
 }
@@ -120,7 +148,13 @@ const burst = { calls: opts.burst, webhookSide: round(summarize(webhookSide)), e
 
 await Promise.all(fleets.map((f) => f.close()));
 await redis.stop();
-const result = { redis: 'redis-server 7 on 127.0.0.1 (no persistence)', calls: opts.calls, roundTripsPerCall: roundTrips, sequentialMs: sequential, burstMs: burst };
+const result = {
+  redis: 'redis-server 7 on 127.0.0.1 (no persistence)',
+  calls: opts.calls,
+  roundTripsPerCall: roundTrips,
+  sequentialMs: sequential,
+  burstMs: burst,
+};
 record('fleet', result);
 console.log(JSON.stringify({ ...machine(), ...result }, null, 2));
 process.exit(0);

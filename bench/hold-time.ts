@@ -20,7 +20,10 @@ const opts = new Command()
   .parse()
   .opts<{ levels: string; samples: number; modes: string; realistic?: boolean }>();
 
-const levels = opts.levels.split(',').map((s) => Number.parseInt(s, 10)).filter((n) => n > 0);
+const levels = opts.levels
+  .split(',')
+  .map((s) => Number.parseInt(s, 10))
+  .filter((n) => n > 0);
 const modes = opts.modes.split(',').filter((m): m is 'warm' | 'cold' => m === 'warm' || m === 'cold');
 const latencies: Latencies = { ...(opts.realistic ? realisticLatencies : zeroLatencies) };
 
@@ -69,9 +72,23 @@ for (const mode of modes) {
         ] as const
       ).map(([name, a, b]) => [name, summarize(forwarded.map((r) => stage(r, a, b)).filter((x): x is number => x !== undefined)).p50]),
     );
-    const outcomes = records.reduce<Record<string, number>>((acc, r) => ((acc[r.outcome ?? '?'] = (acc[r.outcome ?? '?'] ?? 0) + 1), acc), {});
+    const outcomes = records.reduce<Record<string, number>>(
+      (acc, r) => ((acc[r.outcome ?? '?'] = (acc[r.outcome ?? '?'] ?? 0) + 1), acc),
+      {},
+    );
     const warmShare = records.filter((r) => r.warmStart).length / (records.length || 1);
-    const res = { mode, level, rounds, calls: records.length, forwarded: forwarded.length, holdAddedMs: hold, stageP50Ms: stages, outcomes, warmShare, wallMs: Date.now() - t0 };
+    const res = {
+      mode,
+      level,
+      rounds,
+      calls: records.length,
+      forwarded: forwarded.length,
+      holdAddedMs: hold,
+      stageP50Ms: stages,
+      outcomes,
+      warmShare,
+      wallMs: Date.now() - t0,
+    };
     results.push(res);
     console.log(
       `${mode.padEnd(4)} level ${String(level).padStart(3)}: n=${hold.n} p50=${fmt(hold.p50)} ms p90=${fmt(hold.p90)} ms p99=${fmt(hold.p99)} ms max=${fmt(hold.max)} ms  warm=${Math.round(warmShare * 100)}%  stages p50 ${JSON.stringify(stages)}  outcomes ${JSON.stringify(outcomes)}`,

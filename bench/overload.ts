@@ -93,12 +93,16 @@ const proxy = http.createServer((req, res) => {
   req.on('end', () => {
     const t0 = performance.now();
     const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && (k.startsWith('x-') || k === 'content-type')) headers[k] = v;
+    for (const [k, v] of Object.entries(req.headers))
+      if (typeof v === 'string' && (k.startsWith('x-') || k === 'content-type')) headers[k] = v;
     fetch(`${url}/dialin`, { method: 'POST', headers, body: Buffer.concat(chunks) })
       .then(async (r) => {
         const body = await r.text();
         acks.push(performance.now() - t0);
-        res.writeHead(r.status, { 'content-type': 'application/json', ...(r.headers.get('retry-after') ? { 'retry-after': r.headers.get('retry-after')! } : {}) });
+        res.writeHead(r.status, {
+          'content-type': 'application/json',
+          ...(r.headers.get('retry-after') ? { 'retry-after': r.headers.get('retry-after')! } : {}),
+        });
         res.end(body);
       })
       .catch(() => {
@@ -108,7 +112,9 @@ const proxy = http.createServer((req, res) => {
   });
 });
 await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
-emulator.setPinlessDialin([{ phone_number: NUMBER, room_creation_api: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/dialin`, hmac: SECRET }]);
+emulator.setPinlessDialin([
+  { phone_number: NUMBER, room_creation_api: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/dialin`, hmac: SECRET },
+]);
 // Let the idle workers warm up.
 await new Promise((r) => setTimeout(r, 5_000));
 

@@ -30,7 +30,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const logger = createLogger({ level: 'warn' });
 
 const STAGES = ['room_created', 'queued', 'worker_assigned', 'joined', 'dialin_ready', 'forward_sent', 'connected', 'bot_started'];
-const EVENTS = ['Thanks for calling.', 'Press 1 for sales, 2 for support.', '1', 'Connecting you to sales.', 'sip:sales@pbx.example.com', 'done'];
+const EVENTS = [
+  'Thanks for calling.',
+  'Press 1 for sales, 2 for support.',
+  '1',
+  'Connecting you to sales.',
+  'sip:sales@pbx.example.com',
+  'done',
+];
 const KINDS = ['say', 'say', 'digits', 'say', 'transfer', 'hangup'];
 
 /** CPU seconds (user+system) of a process and its children by /proc (the PostgreSQL server and its backends). */
@@ -65,14 +72,41 @@ async function traffic(store: RecordStore | undefined, tag: string): Promise<{ s
     calls.push(
       (async () => {
         const t0 = Date.now();
-        if (store) timed(() => store.open({ id, callId: `d-${id}`, callDomain: 'dom', from: '+15557654321', to: '+15550001000', bot: 'ivr-menu', roomName: `r-${id}`, state: 'admitting', timeline: { received: t0 } }));
+        if (store)
+          timed(() =>
+            store.open({
+              id,
+              callId: `d-${id}`,
+              callDomain: 'dom',
+              from: '+15557654321',
+              to: '+15550001000',
+              bot: 'ivr-menu',
+              roomName: `r-${id}`,
+              state: 'admitting',
+              timeline: { received: t0 },
+            }),
+          );
         for (let s = 0; s < STAGES.length; s++) {
           await sleep(60);
           if (store) timed(() => store.update(id, { state: s < 2 ? 'queued' : 'active', timeline: { [STAGES[s]!]: Date.now() } }));
           if (s >= 2 && store) timed(() => store.appendEvents(id, [{ kind: KINDS[s - 2]!, value: EVENTS[s - 2]!, atMs: Date.now() }]));
         }
         await sleep(400);
-        if (store) timed(() => store.close({ id, callId: `d-${id}`, callDomain: 'dom', from: '+15557654321', to: '+15550001000', bot: 'ivr-menu', roomName: `r-${id}`, state: 'ended', outcome: 'completed', timeline: { ended: Date.now() } }));
+        if (store)
+          timed(() =>
+            store.close({
+              id,
+              callId: `d-${id}`,
+              callDomain: 'dom',
+              from: '+15557654321',
+              to: '+15550001000',
+              bot: 'ivr-menu',
+              roomName: `r-${id}`,
+              state: 'ended',
+              outcome: 'completed',
+              timeline: { ended: Date.now() },
+            }),
+          );
       })(),
     );
     await sleep(1000 / RATE);

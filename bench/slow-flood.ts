@@ -32,7 +32,16 @@ const CAP_MS = 5_000;
 
 const proc = spawn('sh', ['-c', `ulimit -n ${Number(args['fd-limit'])} && exec node --import tsx src/server/server.ts`], {
   cwd: args.root,
-  env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', HOST: '127.0.0.1', PORT: '0', EMULATOR_PORT: '0', IDLE_WORKERS: '0', CALL_RECORDS_PATH: ':memory:', DAILY_WEBHOOK_HMAC: HMAC },
+  env: {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/tmp',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    EMULATOR_PORT: '0',
+    IDLE_WORKERS: '0',
+    CALL_RECORDS_PATH: ':memory:',
+    DAILY_WEBHOOK_HMAC: HMAC,
+  },
   stdio: ['ignore', 'pipe', 'inherit'],
 });
 const port = await new Promise<number>((resolve, reject) => {
@@ -62,7 +71,13 @@ function timed(localAddress: string, text: string): Promise<number | undefined> 
   });
 }
 const webhook = () => {
-  const body = JSON.stringify({ version: '1.0.0', type: 'meeting.ended', id: randomUUID(), payload: { room: 'none' }, event_ts: Date.now() / 1000 });
+  const body = JSON.stringify({
+    version: '1.0.0',
+    type: 'meeting.ended',
+    id: randomUUID(),
+    payload: { room: 'none' },
+    event_ts: Date.now() / 1000,
+  });
   const ts = String(Math.floor(Date.now() / 1000));
   return `POST /webhooks/daily HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nX-Webhook-Timestamp: ${ts}\r\nX-Webhook-Signature: ${signWebhook(body, HMAC, ts)}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
 };
@@ -73,21 +88,23 @@ let connectErrors = 0;
 const t0 = performance.now();
 for (let i = 0; i < N; i += 100) {
   await Promise.all(
-    Array.from({ length: Math.min(100, N - i) }, (_, j) =>
-      new Promise<void>((resolve) => {
-        const s = net.connect({ host: '127.0.0.1', port, localAddress: SOURCES[(i + j) % SOURCES.length]! });
-        s.resume();
-        s.on('error', () => {
-          connectErrors++;
-          resolve();
-        });
-        s.once('connect', () => {
-          s.write('POST /dialin HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"To":');
-          resolve();
-        });
-        s.once('close', () => resolve());
-        socks.push(s);
-      }),
+    Array.from(
+      { length: Math.min(100, N - i) },
+      (_, j) =>
+        new Promise<void>((resolve) => {
+          const s = net.connect({ host: '127.0.0.1', port, localAddress: SOURCES[(i + j) % SOURCES.length]! });
+          s.resume();
+          s.on('error', () => {
+            connectErrors++;
+            resolve();
+          });
+          s.once('connect', () => {
+            s.write('POST /dialin HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"To":');
+            resolve();
+          });
+          s.once('close', () => resolve());
+          socks.push(s);
+        }),
     ),
   );
 }

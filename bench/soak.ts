@@ -52,15 +52,62 @@ const rand = () => {
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 };
 
-type Step = { wait: number } | { press: string } | { say: string } | { waitFor: 'connected' | 'say'; match?: string; timeoutMs?: number } | { hangup: true };
+type Step =
+  | { wait: number }
+  | { press: string }
+  | { say: string }
+  | { waitFor: 'connected' | 'say'; match?: string; timeoutMs?: number }
+  | { hangup: true };
 const BEHAVIOURS: ReadonlyArray<{ name: string; weight: number; script: () => Step[] }> = [
-  { name: 'normal', weight: 30, script: () => [{ waitFor: 'say', match: 'Hello', timeoutMs: 60_000 }, { press: '12#' }, { waitFor: 'say', match: 'Goodbye', timeoutMs: 60_000 }] },
+  {
+    name: 'normal',
+    weight: 30,
+    script: () => [
+      { waitFor: 'say', match: 'Hello', timeoutMs: 60_000 },
+      { press: '12#' },
+      { waitFor: 'say', match: 'Goodbye', timeoutMs: 60_000 },
+    ],
+  },
   { name: 'hangup_on_hold', weight: 12, script: () => [{ wait: Math.floor(rand() * 1_500) }, { hangup: true }] },
-  { name: 'hangup_after_greeting', weight: 15, script: () => [{ waitFor: 'say', timeoutMs: 60_000 }, { wait: Math.floor(rand() * 800) }, { hangup: true }] },
+  {
+    name: 'hangup_after_greeting',
+    weight: 15,
+    script: () => [{ waitFor: 'say', timeoutMs: 60_000 }, { wait: Math.floor(rand() * 800) }, { hangup: true }],
+  },
   { name: 'silent', weight: 8, script: () => [{ waitFor: 'say', timeoutMs: 60_000 }, { wait: 60_000 }] },
-  { name: 'long', weight: 10, script: () => [{ waitFor: 'say', timeoutMs: 60_000 }, { press: '1#' }, { waitFor: 'say', match: 'You pressed', timeoutMs: 30_000 }, { press: '2#' }, { wait: 2_000 + Math.floor(rand() * 4_000) }, { hangup: true }] },
-  { name: 'talker', weight: 10, script: () => [{ waitFor: 'say', timeoutMs: 60_000 }, { say: 'hello is anybody there' }, { press: '#' }, { wait: 1_000 }, { hangup: true }] },
-  { name: 'digit_burst', weight: 15, script: () => [{ waitFor: 'connected', timeoutMs: 60_000 }, { press: '0123456789*#' }, { wait: Math.floor(rand() * 3_000) }, { hangup: true }] },
+  {
+    name: 'long',
+    weight: 10,
+    script: () => [
+      { waitFor: 'say', timeoutMs: 60_000 },
+      { press: '1#' },
+      { waitFor: 'say', match: 'You pressed', timeoutMs: 30_000 },
+      { press: '2#' },
+      { wait: 2_000 + Math.floor(rand() * 4_000) },
+      { hangup: true },
+    ],
+  },
+  {
+    name: 'talker',
+    weight: 10,
+    script: () => [
+      { waitFor: 'say', timeoutMs: 60_000 },
+      { say: 'hello is anybody there' },
+      { press: '#' },
+      { wait: 1_000 },
+      { hangup: true },
+    ],
+  },
+  {
+    name: 'digit_burst',
+    weight: 15,
+    script: () => [
+      { waitFor: 'connected', timeoutMs: 60_000 },
+      { press: '0123456789*#' },
+      { wait: Math.floor(rand() * 3_000) },
+      { hangup: true },
+    ],
+  },
 ];
 const totalWeight = BEHAVIOURS.reduce((a, b) => a + b.weight, 0);
 const chooseBehaviour = () => {
@@ -126,7 +173,9 @@ server.stdout.setEncoding('utf8').on('data', (chunk: string) => {
 server.stderr.setEncoding('utf8').on('data', (c: string) => {
   stderr = (stderr + c).slice(-20_000);
 });
-const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => server.on('exit', (code, signal) => r({ code, signal })));
+const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+  server.on('exit', (code, signal) => r({ code, signal })),
+);
 
 // ---- /proc ----
 function procStatus(pid: number): Record<string, string> {
@@ -333,7 +382,8 @@ async function main(): Promise<number> {
 
   // Flatness: compare the second quarter with the last quarter of samples taken while calls ran.
   const running = samples.slice(0, -1);
-  const q = (a: number, b: number) => running.slice(Math.floor(running.length * a), Math.max(Math.floor(running.length * a) + 1, Math.floor(running.length * b)));
+  const q = (a: number, b: number) =>
+    running.slice(Math.floor(running.length * a), Math.max(Math.floor(running.length * a) + 1, Math.floor(running.length * b)));
   const avg = (xs: Sample[], k: keyof Sample) => (xs.length ? xs.reduce((s, x) => s + (x[k] as number), 0) / xs.length : 0);
   const early = q(0.25, 0.5);
   const late = q(0.75, 1);
@@ -354,7 +404,8 @@ async function main(): Promise<number> {
   // ends are in this process, kept up to Fastify's 72 s keepAliveTimeout) are a pool bounded by the
   // concurrency, not by the number of calls: a per-call leak over hundreds of calls would be far above this bound.
   const restBound = 8 + 4 * Number(o.maxBots);
-  if (flat.socketsAtRest > flat.socketsFirst + restBound) problems.push(`sockets at rest ${flat.socketsAtRest} > at start ${flat.socketsFirst} + ${restBound}`);
+  if (flat.socketsAtRest > flat.socketsFirst + restBound)
+    problems.push(`sockets at rest ${flat.socketsAtRest} > at start ${flat.socketsFirst} + ${restBound}`);
   if (flat.fdsAtRest > flat.fdsFirst + restBound) problems.push(`fds at rest ${flat.fdsAtRest} > at start ${flat.fdsFirst} + ${restBound}`);
   if (flat.fdsLate > flat.fdsEarly + restBound) problems.push(`fds grew under load: ${flat.fdsEarly} → ${flat.fdsLate}`);
   if (minutes >= 10 && flat.rssMbLate > flat.rssMbEarly * 1.25 + 10) problems.push(`RSS grew: ${flat.rssMbEarly} → ${flat.rssMbLate} MB`);

@@ -31,19 +31,33 @@ const apiKey = `bench_${randomBytes(8).toString('hex')}`;
 const emu = await createEmulator({ host: '127.0.0.1', port: 0, apiKey, logger, latencies: realisticLatencies });
 const rest = new DailyRestClient({ apiUrl: emu.apiUrl, apiKey, timeoutMs: 5_000 });
 const domainId = (await rest.getDomain()).domain_id!;
-console.log(JSON.stringify({ ...machine(), latencies: { roomCreateMs: realisticLatencies.roomCreateMs, tokenCreateMs: realisticLatencies.tokenCreateMs } }));
+console.log(
+  JSON.stringify({
+    ...machine(),
+    latencies: { roomCreateMs: realisticLatencies.roomCreateMs, tokenCreateMs: realisticLatencies.tokenCreateMs },
+  }),
+);
 
 type Mode = 'rest' | 'self-signed';
 const exp = () => Math.floor(Date.now() / 1000) + 600;
 
-async function provisionAll(mode: Mode, n: number, parallel: boolean): Promise<{ ms: number[]; failed: number; requests: number; r429: number }> {
+async function provisionAll(
+  mode: Mode,
+  n: number,
+  parallel: boolean,
+): Promise<{ ms: number[]; failed: number; requests: number; r429: number }> {
   const config = loadConfig({ LOG_LEVEL: 'error', DAILY_TOKEN_MODE: mode, DAILY_DOMAIN_ID: domainId, DAILY_ROOM_DELETE_INTERVAL_MS: '0' });
   const rooms = createRoomService({ rest, config, logger });
   const t0 = Date.now();
   const one = async (): Promise<number | undefined> => {
     const s = performance.now();
     try {
-      const r = await rooms.provision({ roomName: `b-${randomBytes(5).toString('hex')}`, displayName: '+15550001234', expSec: exp(), numEndpoints: 1 });
+      const r = await rooms.provision({
+        roomName: `b-${randomBytes(5).toString('hex')}`,
+        displayName: '+15550001234',
+        expSec: exp(),
+        numEndpoints: 1,
+      });
       names.push(r.roomName);
       return performance.now() - s;
     } catch {
@@ -77,7 +91,19 @@ for (const [scenario, n, parallel, limited] of [
     const r = await provisionAll(mode, n, parallel);
     const s = summarize(r.ms);
     by[mode] = s;
-    const row = { scenario, mode, n: s.n, failed: r.failed, p50: s.p50, p90: s.p90, max: s.max, mean: s.mean, postRequests: r.requests, r429: r.r429, load1: os.loadavg()[0] };
+    const row = {
+      scenario,
+      mode,
+      n: s.n,
+      failed: r.failed,
+      p50: s.p50,
+      p90: s.p90,
+      max: s.max,
+      mean: s.mean,
+      postRequests: r.requests,
+      r429: r.r429,
+      load1: os.loadavg()[0],
+    };
     rows.push(row);
     console.log(
       `${scenario.padEnd(22)} ${mode.padEnd(11)} n=${s.n} failed=${r.failed} p50=${fmt(s.p50)} p90=${fmt(s.p90)} max=${fmt(s.max)} mean=${fmt(s.mean)} ms  POSTs=${r.requests} 429s=${r.r429}  load1=${os.loadavg()[0]!.toFixed(2)}`,
@@ -85,7 +111,9 @@ for (const [scenario, n, parallel, limited] of [
   }
   const a = by.rest!;
   const b = by['self-signed']!;
-  console.log(`${scenario.padEnd(22)} self-signed/rest: p50 ${(b.p50 / a.p50).toFixed(2)}  p90 ${(b.p90 / a.p90).toFixed(2)}  mean ${(b.mean / a.mean).toFixed(2)}`);
+  console.log(
+    `${scenario.padEnd(22)} self-signed/rest: p50 ${(b.p50 / a.p50).toFixed(2)}  p90 ${(b.p90 / a.p90).toFixed(2)}  mean ${(b.mean / a.mean).toFixed(2)}`,
+  );
 }
 await emu.close();
 record('token-mode', { args: opts, rows, loadAvgAfter: os.loadavg() });

@@ -22,13 +22,16 @@ import { CallMachineStandIn } from '../src/emulator/call-machine/stand-in.js';
 import { BENCH_BOTS, machine, record, summarize } from './lib/common.js';
 
 const { values } = parseArgs({
-  options: { calls: { type: 'string', default: '10' }, turns: { type: 'string', default: '10' }, client: { type: 'string', default: 'emulator' } },
+  options: {
+    calls: { type: 'string', default: '10' },
+    turns: { type: 'string', default: '10' },
+    client: { type: 'string', default: 'emulator' },
+  },
 });
 const calls = Number(values.calls);
 const turns = Number(values.turns);
 
-const reply = (n: string) =>
-  `Answer ${n}: thanks for asking, here is what I found for you. That is all, end of answer ${n}.`;
+const reply = (n: string) => `Answer ${n}: thanks for asking, here is what I found for you. That is all, end of answer ${n}.`;
 const standIns = await startVoiceStandIns({
   firstTokenMs: 200,
   tokensPerSec: 20,
@@ -45,7 +48,12 @@ const env: Record<string, string> = {
   TTS_BASE_URL: standIns.baseUrl,
   LLM_TIMEOUT_MS: '20000',
   ...(standInCallMachine
-    ? { CALL_CLIENT: 'daily', CHROMIUM_PATH: '/usr/bin/chromium', DAILY_BUNDLE_URL: standInCallMachine.bundleUrl, WORKER_INIT_TIMEOUT_MS: '20000' }
+    ? {
+        CALL_CLIENT: 'daily',
+        CHROMIUM_PATH: '/usr/bin/chromium',
+        DAILY_BUNDLE_URL: standInCallMachine.bundleUrl,
+        WORKER_INIT_TIMEOUT_MS: '20000',
+      }
     : {}),
 };
 const bot = path.join(BENCH_BOTS, 'turns.ts');

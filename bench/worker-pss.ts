@@ -12,7 +12,10 @@ import { Command } from 'commander';
 import { pino } from 'pino';
 import { machine, record, REPO } from './lib/common.js';
 
-const opts = new Command().option('--workers <n>', 'workers per client', (v) => Number.parseInt(v, 10), 3).parse().opts<{ workers: number }>();
+const opts = new Command()
+  .option('--workers <n>', 'workers per client', (v) => Number.parseInt(v, 10), 3)
+  .parse()
+  .opts<{ workers: number }>();
 const dist = path.join(REPO, 'dist/src');
 if (!existsSync(path.join(dist, 'worker/main.js'))) throw new Error('run `npm run build` first');
 const imp = async <T>(p: string): Promise<T> => (await import(pathToFileURL(path.join(dist, p)).href)) as T;
@@ -26,7 +29,14 @@ const MiB = 1024 * 1024;
 const si = await CallMachineStandIn.start({});
 const host = new BrowserHost({ chromiumPath: '/usr/bin/chromium', browsers: 1, botsPerBrowser: opts.workers, logger });
 await host.start();
-const sup = { initTimeoutMs: 60_000, pingIntervalMs: 60_000, pingTimeoutMs: 120_000, memoryWarnMb: 4000, memoryLimitMb: 8000, closeTimeoutMs: 3_000 };
+const sup = {
+  initTimeoutMs: 60_000,
+  pingIntervalMs: 60_000,
+  pingTimeoutMs: 120_000,
+  memoryWarnMb: 4000,
+  memoryLimitMb: 8000,
+  closeTimeoutMs: 3_000,
+};
 const baseInit = {
   logLevel: 'silent',
   chromiumPath: '/usr/bin/chromium',

@@ -30,7 +30,14 @@ const { createRuntime } = await mod('server/runtime');
 const apiKey = 'bench-worker-start';
 const logger = createLogger({ level: 'warn' });
 const emulator = await createEmulator({ apiKey, port: 0 });
-const config = loadConfig({ HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'warn', IDLE_WORKERS: '0', TTS_PROVIDER: 'text', WORKER_INIT_TIMEOUT_MS: '60000' });
+const config = loadConfig({
+  HOST: '127.0.0.1',
+  PORT: '0',
+  LOG_LEVEL: 'warn',
+  IDLE_WORKERS: '0',
+  TTS_PROVIDER: 'text',
+  WORKER_INIT_TIMEOUT_MS: '60000',
+});
 const rt = await createRuntime(config, logger, { emulator: { instance: emulator, apiKey } });
 await rt.listen();
 const t: number[] = [];

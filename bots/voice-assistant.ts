@@ -16,8 +16,13 @@ const SYSTEM =
   'Use the tools for opening hours and to hand the caller to a human when they ask for one.';
 
 const HOURS: Record<string, string> = {
-  monday: '9:00–17:00', tuesday: '9:00–17:00', wednesday: '9:00–17:00', thursday: '9:00–17:00', friday: '9:00–17:00',
-  saturday: 'closed', sunday: 'closed',
+  monday: '9:00–17:00',
+  tuesday: '9:00–17:00',
+  wednesday: '9:00–17:00',
+  thursday: '9:00–17:00',
+  friday: '9:00–17:00',
+  saturday: 'closed',
+  sunday: 'closed',
 };
 
 export const TOOLS: ToolSpec[] = [
@@ -82,7 +87,10 @@ async function answerWithLlm(call: Call, history: ChatMessage[]): Promise<'answe
 
 /** What the human hears before the caller is put through: who calls and what they said so far. */
 function briefing(call: Call, history: ChatMessage[]): string {
-  const said = history.filter((m) => m.role === 'user').slice(-3).map((m) => m.content);
+  const said = history
+    .filter((m) => m.role === 'user')
+    .slice(-3)
+    .map((m) => m.content);
   return `A caller${call.from === 'withheld' ? ' with a withheld number' : ''} asked for a person. They said: ${said.join(' … ') || 'nothing yet'}.`;
 }
 

@@ -92,7 +92,11 @@ export const EnvSchema = Type.Object({
   /** Every Redis command gives up after this (the fleet then runs degraded). */
   FLEET_OP_TIMEOUT_MS: Int(500, 50),
   /** Daily REST limits per class, `class=limit/windowMs[/reserve]` (classes default, delete, start). */
-  DAILY_RATE_LIMITS: Type.Optional(Type.String({ pattern: '^\\s*(default|delete|start)\\s*=\\s*\\d+/\\d+(/\\d+)?\\s*(,\\s*(default|delete|start)\\s*=\\s*\\d+/\\d+(/\\d+)?\\s*)*$' })),
+  DAILY_RATE_LIMITS: Type.Optional(
+    Type.String({
+      pattern: '^\\s*(default|delete|start)\\s*=\\s*\\d+/\\d+(/\\d+)?\\s*(,\\s*(default|delete|start)\\s*=\\s*\\d+/\\d+(/\\d+)?\\s*)*$',
+    }),
+  ),
 
   // Call lifecycle
   /** SIP endpoints per room (Daily's `sip.num_endpoints`); dialin-ready fires once per endpoint. */
@@ -137,7 +141,10 @@ export const EnvSchema = Type.Object({
 
   // Speech and language services for bots (see docs/bots.md)
   /** auto: espeak-ng with the daily client when installed, text-only otherwise (the emulator carries words). */
-  TTS_PROVIDER: Type.Union(['auto', 'espeak', 'text', 'openai'].map((l) => Type.Literal(l)), { default: 'auto' }),
+  TTS_PROVIDER: Type.Union(
+    ['auto', 'espeak', 'text', 'openai'].map((l) => Type.Literal(l)),
+    { default: 'auto' },
+  ),
   TTS_VOICE: Type.Optional(Type.String({ minLength: 1 })),
   TTS_SAMPLE_RATE: Type.Integer({ default: 16_000, minimum: 8_000, maximum: 48_000 }),
   ESPEAK_PATH: Type.String({ default: 'espeak-ng' }),

@@ -159,7 +159,15 @@ export interface Config {
 
 /** This replica's id: REPLICA_ID, else from the host name (letters and digits only: it prefixes room names). */
 function replicaIdOf(e: Env): string {
-  return e.REPLICA_ID ?? (os.hostname().toLowerCase().replace(/[^a-z0-9]/g, '').slice(-12) || 'local');
+  return (
+    e.REPLICA_ID ??
+    (os
+      .hostname()
+      .toLowerCase()
+      .replace(/[^a-z0-9]/g, '')
+      .slice(-12) ||
+      'local')
+  );
 }
 
 export class ConfigError extends Error {
@@ -171,7 +179,10 @@ function isLoopbackUrl(url: string | undefined): boolean {
   if (url === undefined) return false;
   try {
     const u = new URL(url);
-    return (u.protocol === 'http:' || u.protocol === 'https:') && (u.hostname === 'localhost' || u.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(u.hostname));
+    return (
+      (u.protocol === 'http:' || u.protocol === 'https:') &&
+      (u.hostname === 'localhost' || u.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(u.hostname))
+    );
   } catch {
     return false;
   }
@@ -332,7 +343,9 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       baseUrl: e.TTS_BASE_URL ?? e.LLM_BASE_URL,
       model: e.TTS_MODEL,
     },
-    llm: e.OPENAI_API_KEY ? { apiKey: e.OPENAI_API_KEY, baseUrl: e.LLM_BASE_URL, model: e.LLM_MODEL, timeoutMs: e.LLM_TIMEOUT_MS } : undefined,
+    llm: e.OPENAI_API_KEY
+      ? { apiKey: e.OPENAI_API_KEY, baseUrl: e.LLM_BASE_URL, model: e.LLM_MODEL, timeoutMs: e.LLM_TIMEOUT_MS }
+      : undefined,
     records: {
       path: e.CALL_RECORDS_PATH === 'off' ? undefined : e.CALL_RECORDS_PATH,
       storePii: e.CALL_RECORDS_STORE_PII,
@@ -343,14 +356,19 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     },
     dashboard: {
       token: e.DASHBOARD_TOKEN,
-      allowedHosts: (e.DASHBOARD_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter((h) => h.length > 0),
+      allowedHosts: (e.DASHBOARD_ALLOWED_HOSTS ?? '')
+        .split(',')
+        .map((h) => h.trim().toLowerCase())
+        .filter((h) => h.length > 0),
       maxClientsPerSource: e.DASHBOARD_MAX_CLIENTS_PER_SOURCE,
     },
     emulator: {
       enabled: emulatorEnabled,
       host: e.EMULATOR_HOST,
       port: e.EMULATOR_PORT,
-      numbers: e.EMULATOR_NUMBERS.split(',').map((n) => n.trim()).filter((n) => n.length > 0),
+      numbers: e.EMULATOR_NUMBERS.split(',')
+        .map((n) => n.trim())
+        .filter((n) => n.length > 0),
       apiKey: e.EMULATOR_API_KEY,
       rateLimits: e.EMULATOR_RATE_LIMITS,
     },
@@ -360,7 +378,9 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       replicaId: replicaIdOf(e),
       // Next to the call records; none when they are in memory or off.
       admittedPath:
-        e.CALL_RECORDS_PATH === 'off' || e.CALL_RECORDS_PATH === ':memory:' ? undefined : path.join(path.dirname(e.CALL_RECORDS_PATH), 'admitted-calls.jsonl'),
+        e.CALL_RECORDS_PATH === 'off' || e.CALL_RECORDS_PATH === ':memory:'
+          ? undefined
+          : path.join(path.dirname(e.CALL_RECORDS_PATH), 'admitted-calls.jsonl'),
       workerNice: e.WORKER_NICE,
     },
   };
@@ -373,10 +393,43 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
  * (PATH, HOME, temp dirs, locale, time zone, TLS trust, NODE_OPTIONS for loaders), plus the names
  * listed in WORKER_ENV_PASSTHROUGH.
  */
-const WORKER_ENV = new Set(['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'TERM', 'TMPDIR', 'TMP', 'TEMP', 'TZ', 'LANG', 'LANGUAGE', 'NODE_ENV', 'NODE_OPTIONS', 'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'XDG_RUNTIME_DIR', 'XDG_CACHE_HOME', 'XDG_CONFIG_HOME', 'XDG_DATA_HOME', 'FONTCONFIG_PATH', 'FONTCONFIG_FILE', 'DISPLAY', 'LD_LIBRARY_PATH', 'PLAYWRIGHT_BROWSERS_PATH', 'TSX_TSCONFIG_PATH']);
+const WORKER_ENV = new Set([
+  'PATH',
+  'HOME',
+  'USER',
+  'LOGNAME',
+  'SHELL',
+  'TERM',
+  'TMPDIR',
+  'TMP',
+  'TEMP',
+  'TZ',
+  'LANG',
+  'LANGUAGE',
+  'NODE_ENV',
+  'NODE_OPTIONS',
+  'NODE_EXTRA_CA_CERTS',
+  'SSL_CERT_FILE',
+  'SSL_CERT_DIR',
+  'XDG_RUNTIME_DIR',
+  'XDG_CACHE_HOME',
+  'XDG_CONFIG_HOME',
+  'XDG_DATA_HOME',
+  'FONTCONFIG_PATH',
+  'FONTCONFIG_FILE',
+  'DISPLAY',
+  'LD_LIBRARY_PATH',
+  'PLAYWRIGHT_BROWSERS_PATH',
+  'TSX_TSCONFIG_PATH',
+]);
 
 export function workerEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  const extra = new Set((env.WORKER_ENV_PASSTHROUGH ?? '').split(',').map((n) => n.trim()).filter(Boolean));
+  const extra = new Set(
+    (env.WORKER_ENV_PASSTHROUGH ?? '')
+      .split(',')
+      .map((n) => n.trim())
+      .filter(Boolean),
+  );
   const out: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(env)) {
     if (v !== undefined && (WORKER_ENV.has(k) || k.startsWith('LC_') || extra.has(k))) out[k] = v;

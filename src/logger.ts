@@ -63,7 +63,10 @@ export function createLogger(
     hooks: {
       // The message text too ("transferred to +1555…", "GET /x?token=…").
       logMethod(args: unknown[], method: (...a: unknown[]) => void) {
-        method.apply(this, args.map((a) => (typeof a === 'string' ? text(a) : a)));
+        method.apply(
+          this,
+          args.map((a) => (typeof a === 'string' ? text(a) : a)),
+        );
       },
       // The finished line, child loggers' bindings included: no configured secret leaves the process.
       streamWrite: scrub,
@@ -73,7 +76,21 @@ export function createLogger(
 }
 
 /** Fields that hold a caller's or callee's number wherever they appear in a log line. */
-const NUMBER_KEYS = new Set(['from', 'to', 'From', 'To', 'caller', 'callee', 'number', 'phoneNumber', 'phone_number', 'sipUri', 'sip_uri', 'displayName', 'target']);
+const NUMBER_KEYS = new Set([
+  'from',
+  'to',
+  'From',
+  'To',
+  'caller',
+  'callee',
+  'number',
+  'phoneNumber',
+  'phone_number',
+  'sipUri',
+  'sip_uri',
+  'displayName',
+  'target',
+]);
 /** E.164 numbers inside free text ("+" and 7–15 digits; bare digits could be timestamps or ids). */
 const NUMBER_IN_TEXT = /\+\d{7,15}\b/g;
 
@@ -113,7 +130,28 @@ export function maskNumber(value: string | undefined): string | undefined {
 }
 
 /** Query parameters that carry credentials: their values are never logged. */
-export const SECRET_PARAMS = ['token', 'access_token', 'refresh_token', 'id_token', 'key', 'api_key', 'apikey', 'secret', 'client_secret', 'password', 'passwd', 'pwd', 'auth', 'authorization', 'hmac', 'signature', 'sig', 'code', 'session', 'jwt'];
+export const SECRET_PARAMS = [
+  'token',
+  'access_token',
+  'refresh_token',
+  'id_token',
+  'key',
+  'api_key',
+  'apikey',
+  'secret',
+  'client_secret',
+  'password',
+  'passwd',
+  'pwd',
+  'auth',
+  'authorization',
+  'hmac',
+  'signature',
+  'sig',
+  'code',
+  'session',
+  'jwt',
+];
 const SECRET_PARAM_RE = new RegExp(`([?&;](?:${SECRET_PARAMS.join('|')})=)[^&#\\s"']*`, 'gi');
 
 /** "…?token=abc&x=1" → "…?token=[redacted]&x=1", in any text (URLs inside messages too). */
@@ -147,7 +185,20 @@ function secretForms(secret: string): string[] {
 }
 
 function secretScrubber(secrets: readonly (string | undefined)[]): (text: string) => string {
-  const forms = [...new Set(secrets.flatMap((s) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : [])).flatMap(secretForms))].sort((a, b) => b.length - a.length);
+  const forms = [
+    ...new Set(
+      secrets
+        .flatMap((s) =>
+          s
+            ? s
+                .split(',')
+                .map((x) => x.trim())
+                .filter(Boolean)
+            : [],
+        )
+        .flatMap(secretForms),
+    ),
+  ].sort((a, b) => b.length - a.length);
   if (forms.length === 0) return (t) => t;
   return (t) => {
     let out = t;

@@ -6,7 +6,10 @@ describe('greeter bot', () => {
   it('greets the caller with the number they called, then hangs up', async () => {
     const r = await runBotTest(greeter, {
       to: '+15550001001',
-      caller: [{ waitFor: 'say', match: /you called 1 5 5 5 0 0 0 1 0 0 1/ }, { waitFor: 'say', match: /goodbye/ }],
+      caller: [
+        { waitFor: 'say', match: /you called 1 5 5 5 0 0 0 1 0 0 1/ },
+        { waitFor: 'say', match: /goodbye/ },
+      ],
     });
     expect(r.outcome).toBe('completed');
     expect(r.said).toEqual(['Hello! You called 1 5 5 5 0 0 0 1 0 0 1.', 'Goodbye.']);

@@ -42,7 +42,13 @@ describe('ivr-menu bot', () => {
   it('says goodbye and hangs up when the caller presses nothing', async () => {
     const r = await h.run(menu, { config, caller: [{ waitFor: 'say', match: /goodbye/ }] });
     expect(r.digits).toEqual(['', '']);
-    expect(r.said).toEqual(['Thanks for calling.', 'Press 1 for sales, 2 for support.', "Sorry, I didn't get that.", 'Press 1 for sales, 2 for support.', 'Goodbye.']);
+    expect(r.said).toEqual([
+      'Thanks for calling.',
+      'Press 1 for sales, 2 for support.',
+      "Sorry, I didn't get that.",
+      'Press 1 for sales, 2 for support.',
+      'Goodbye.',
+    ]);
     expect(r.transfer).toBeUndefined();
     expect(r.hangup).toBe('no valid choice');
     expect(r.outcome).toBe('completed');

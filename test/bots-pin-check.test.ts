@@ -22,7 +22,12 @@ describe('pin-check bot', () => {
   it('branches on a wrong PIN: retry, then accept', async () => {
     const r = await h.run(pinCheck, {
       config: { pin: '4321' },
-      caller: [{ waitFor: 'say', match: /enter your PIN/ }, { press: '1111#' }, { waitFor: 'say', match: /not correct/ }, { press: '4321#' }],
+      caller: [
+        { waitFor: 'say', match: /enter your PIN/ },
+        { press: '1111#' },
+        { waitFor: 'say', match: /not correct/ },
+        { press: '4321#' },
+      ],
     });
     expect(r.digits).toEqual(['1111', '4321']);
     expect(r.said).toContain('That PIN is not correct. Please try again.');

@@ -65,7 +65,12 @@ describe('voice-assistant bot with an OpenAI-compatible LLM (streaming, tools)',
     const before = s.requests.length;
     const r = await runBotTest(assistant, {
       env: env(),
-      caller: [{ waitFor: 'say', match: /how can I help/ }, { say: 'tell me a joke' }, { waitFor: 'say', match: /a joke$/ }, { say: 'bye' }],
+      caller: [
+        { waitFor: 'say', match: /how can I help/ },
+        { say: 'tell me a joke' },
+        { waitFor: 'say', match: /a joke$/ },
+        { say: 'bye' },
+      ],
     });
     expect(r.said.slice(1, -1).join(' ')).toBe('LLM heard: tell me a joke');
     expect(r.outcome).toBe('completed');
@@ -82,11 +87,19 @@ describe('voice-assistant bot with an OpenAI-compatible LLM (streaming, tools)',
     const before = s.requests.length;
     const r = await runBotTest(assistant, {
       env: env(),
-      caller: [{ waitFor: 'say', match: /how can I help/ }, { say: 'what are your hours on monday' }, { waitFor: 'say', match: /17:00/ }, { say: 'bye' }],
+      caller: [
+        { waitFor: 'say', match: /how can I help/ },
+        { say: 'what are your hours on monday' },
+        { waitFor: 'say', match: /17:00/ },
+        { say: 'bye' },
+      ],
     });
     expect(r.said.join(' ')).toContain('Here you go: {"monday":"9:00–17:00"}');
     const second = s.requests.slice(before)[1]!.body as { messages: Array<Record<string, unknown>> };
-    expect(second.messages.at(-2)).toMatchObject({ role: 'assistant', tool_calls: [{ id: 'call_1', function: { name: 'opening_hours' } }] });
+    expect(second.messages.at(-2)).toMatchObject({
+      role: 'assistant',
+      tool_calls: [{ id: 'call_1', function: { name: 'opening_hours' } }],
+    });
     expect(second.messages.at(-1)).toEqual({ role: 'tool', tool_call_id: 'call_1', content: '{"monday":"9:00–17:00"}' });
   }, 30_000);
 
@@ -108,10 +121,21 @@ describe('voice-assistant bot with an OpenAI-compatible LLM (streaming, tools)',
       agents: {
         'sip:queue@pbx.example.com': {
           answerAfterMs: 200,
-          script: [{ waitFor: 'say', match: /talk to a person/ }, { wait: 4_000 }, { say: 'Hello, Sam speaking.' }, { waitFor: 'peer', match: /bye/ }, { hangup: true }],
+          script: [
+            { waitFor: 'say', match: /talk to a person/ },
+            { wait: 4_000 },
+            { say: 'Hello, Sam speaking.' },
+            { waitFor: 'peer', match: /bye/ },
+            { hangup: true },
+          ],
         },
       },
-      caller: [{ waitFor: 'say', match: /how can I help/ }, { say: 'can I talk to a person' }, { waitFor: 'peer', match: /Sam/, timeoutMs: 20_000 }, { say: 'bye' }],
+      caller: [
+        { waitFor: 'say', match: /how can I help/ },
+        { say: 'can I talk to a person' },
+        { waitFor: 'peer', match: /Sam/, timeoutMs: 20_000 },
+        { say: 'bye' },
+      ],
     });
     expect(r.warmTransfer).toEqual({ target: 'sip:queue@pbx.example.com', bridged: true });
     expect(r.agents[0]!.transcript.filter((l) => l.who === 'bot').map((l) => l.text)).toEqual([

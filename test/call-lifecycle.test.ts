@@ -49,7 +49,11 @@ function callIn(state: CallState): Call {
     admitting: [],
     queued: [() => call.advance('queued')],
     starting: [() => call.advance('queued'), () => call.advance('starting')],
-    active: [() => call.advance('queued'), () => call.advance('starting'), () => call.workerAssigned({ pid: 1, warmStart: true, hangup: () => undefined })],
+    active: [
+      () => call.advance('queued'),
+      () => call.advance('starting'),
+      () => call.workerAssigned({ pid: 1, warmStart: true, hangup: () => undefined }),
+    ],
     ending: [() => call.end('room_failed', 'x', 'admission')],
     ended: [() => call.end('room_failed', 'x', 'admission'), () => call.finish()],
   };
@@ -68,15 +72,36 @@ describe('call transitions', () => {
     call.onWorkerMessage({ type: 'stage', patchbayId: call.id, stage: 'joined', atMs: Date.now() });
     expect(call.end('completed', 'bot hung up', 'worker')).toBe(true);
     call.finish();
-    expect(transitions.map((t) => `${t.from}→${t.to}`)).toEqual(['admitting→queued', 'queued→starting', 'starting→active', 'active→ending', 'ending→ended']);
+    expect(transitions.map((t) => `${t.from}→${t.to}`)).toEqual([
+      'admitting→queued',
+      'queued→starting',
+      'starting→active',
+      'active→ending',
+      'ending→ended',
+    ]);
     const t = call.record.timeline;
-    for (const k of ['received', 'room_created', 'queued', 'worker_assigned', 'joined', 'ended'] as const) expect(t[k], k).toBeTypeOf('number');
-    expect(call.record).toMatchObject({ state: 'ended', outcome: 'completed', detail: 'bot hung up', workerPid: 4242, warmStart: true, roomUrl: 'https://x.daily.co/pb-room' });
+    for (const k of ['received', 'room_created', 'queued', 'worker_assigned', 'joined', 'ended'] as const)
+      expect(t[k], k).toBeTypeOf('number');
+    expect(call.record).toMatchObject({
+      state: 'ended',
+      outcome: 'completed',
+      detail: 'bot hung up',
+      workerPid: 4242,
+      warmStart: true,
+      roomUrl: 'https://x.daily.co/pb-room',
+    });
     expect(ended()).toHaveLength(1);
-    expect(ended()[0]).toMatchObject({ outcome: 'completed', callId: 'daily-call-1', id: call.id, bot: 'greeter', pid: 4242, from: '********4321' });
+    expect(ended()[0]).toMatchObject({
+      outcome: 'completed',
+      callId: 'daily-call-1',
+      id: call.id,
+      bot: 'greeter',
+      pid: 4242,
+      from: '********4321',
+    });
   });
 
-  it("worker messages are matched by patchbayId (our id), and one naming another call is ignored", () => {
+  it('worker messages are matched by patchbayId (our id), and one naming another call is ignored', () => {
     const { call, lines } = newCall();
     call.advance('queued');
     call.advance('starting');
@@ -127,7 +152,9 @@ describe('outcome precedence', () => {
     expect(call.end('worker_crashed', 'worker exited (SIGKILL) before reporting an outcome', 'supervisor')).toBe(false);
     call.finish();
     expect(call.record.outcome).toBe('caller_hangup');
-    expect(call.record.detail).toBe('dialin.stopped webhook (event e1); then worker_crashed by supervisor (worker exited (SIGKILL) before reporting an outcome)');
+    expect(call.record.detail).toBe(
+      'dialin.stopped webhook (event e1); then worker_crashed by supervisor (worker exited (SIGKILL) before reporting an outcome)',
+    );
     expect(transitions.filter((t) => t.to === 'ending')).toHaveLength(1);
     expect(ended()).toHaveLength(1);
     expect(ended()[0]).toMatchObject({ outcome: 'caller_hangup' });
@@ -156,7 +183,10 @@ describe('outcome precedence', () => {
     // Its done was already on its way.
     expect(call.end('completed', 'caller pressed 1', 'worker')).toBe(true);
     call.finish();
-    expect(call.record).toMatchObject({ outcome: 'completed', detail: 'caller pressed 1; requested shutdown by drain (ended by the service)' });
+    expect(call.record).toMatchObject({
+      outcome: 'completed',
+      detail: 'caller pressed 1; requested shutdown by drain (ended by the service)',
+    });
   });
 
   it('a request nobody answers still ends the call with the requested outcome', () => {
@@ -177,7 +207,9 @@ describe('outcome precedence', () => {
   });
 
   it('settleOutcome: the first definitive claim wins whatever its position; requests only while nothing decided', () => {
-    const definitive = Object.entries(END_CLAIMS).filter(([, v]) => v.definitive).map(([k]) => k);
+    const definitive = Object.entries(END_CLAIMS)
+      .filter(([, v]) => v.definitive)
+      .map(([k]) => k);
     expect(definitive.sort()).toEqual(['admission', 'fleet', 'queue', 'reconcile', 'supervisor', 'worker']);
     expect(settleOutcome([{ outcome: 'shutdown', by: 'drain' }])).toBeUndefined();
     expect(settleOutcome([{ outcome: 'shutdown', by: 'drain' }], true)?.outcome).toBe('shutdown');
@@ -186,6 +218,10 @@ describe('outcome precedence', () => {
       { outcome: 'bot_removed', detail: 'meeting.ended webhook', by: 'reconcile' },
       { outcome: 'completed', by: 'worker' },
     ]);
-    expect(s).toEqual({ outcome: 'bot_removed', by: 'reconcile', detail: 'meeting.ended webhook; requested max_duration by backstop; then completed by worker' });
+    expect(s).toEqual({
+      outcome: 'bot_removed',
+      by: 'reconcile',
+      detail: 'meeting.ended webhook; requested max_duration by backstop; then completed by worker',
+    });
   });
 });

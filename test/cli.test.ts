@@ -32,15 +32,14 @@ function cli(args: string[], opts: { apiKey?: string } = {}): Promise<Run> {
       [LAUNCHER, '--api-url', stack.emulator.apiUrl, '--api-key', opts.apiKey ?? stack.apiKey, ...args],
       { env, timeout: 30_000 },
       (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 99) : 0;
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 99) : 0;
         resolve({ code, stdout: String(stdout), stderr: String(stderr) });
       },
     );
   });
 }
 
-const byKey = (entries: PinlessDialinEntry[]) =>
-  Object.fromEntries(entries.map((e) => [e.phone_number ?? e.sip_uri!, e] as const));
+const byKey = (entries: PinlessDialinEntry[]) => Object.fromEntries(entries.map((e) => [e.phone_number ?? e.sip_uri!, e] as const));
 
 /** An HTTP receiver for webhooks: 200 to verification requests, `eventStatus` to events. */
 async function receiver(): Promise<{ url: string; eventStatus: number; events: number; close(): Promise<unknown> }> {
@@ -79,7 +78,12 @@ describe('patchbay dialin', () => {
     const own = stack.emulator.getPinlessDialin();
     stack.emulator.setPinlessDialin([
       ...own,
-      { phone_number: '+15550007000', room_creation_api: 'https://a.example.com/dialin', hmac: HMAC_A, hold_music_url: 'https://a.example.com/hold.mp3' },
+      {
+        phone_number: '+15550007000',
+        room_creation_api: 'https://a.example.com/dialin',
+        hmac: HMAC_A,
+        hold_music_url: 'https://a.example.com/hold.mp3',
+      },
       { sip_uri: SIP_URI, room_creation_api: 'https://b.example.com/dialin' },
     ]);
   });
@@ -114,13 +118,24 @@ describe('patchbay dialin', () => {
 
   it('set adds an entry and keeps every other one exactly as it was', async () => {
     const before = byKey(stack.emulator.getPinlessDialin());
-    const r = await cli(['dialin', 'set', '+15550008000', '--room-creation-api', 'https://c.example.com/dialin', '--timeout-message', 'All bots are busy']);
+    const r = await cli([
+      'dialin',
+      'set',
+      '+15550008000',
+      '--room-creation-api',
+      'https://c.example.com/dialin',
+      '--timeout-message',
+      'All bots are busy',
+    ]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('added');
     const after = byKey(stack.emulator.getPinlessDialin());
     expect(Object.keys(after).sort()).toEqual([...Object.keys(before), '+15550008000'].sort());
     for (const k of Object.keys(before)) expect(after[k]).toEqual(before[k]);
-    expect(after['+15550008000']).toMatchObject({ room_creation_api: 'https://c.example.com/dialin', timeout_config: { message: 'All bots are busy' } });
+    expect(after['+15550008000']).toMatchObject({
+      room_creation_api: 'https://c.example.com/dialin',
+      timeout_config: { message: 'All bots are busy' },
+    });
   });
 
   it('set on an existing entry changes only the fields given (and shows them)', async () => {
@@ -185,13 +200,24 @@ describe('patchbay webhooks', () => {
   it('create (secret printed once), list (state, failedCount), reactivate a FAILED one, delete', { timeout: 90_000 }, async () => {
     const rx = await receiver();
     try {
-      const created = await cli(['webhooks', 'create', '--url', rx.url, '--retry-type', 'circuit-breaker', '--event-types', 'participant.joined,participant.left,dialin.ready,dialin.connected,dialin.stopped,meeting.ended']);
+      const created = await cli([
+        'webhooks',
+        'create',
+        '--url',
+        rx.url,
+        '--retry-type',
+        'circuit-breaker',
+        '--event-types',
+        'participant.joined,participant.left,dialin.ready,dialin.connected,dialin.stopped,meeting.ended',
+      ]);
       expect(created.code).toBe(0);
       const uuid = /^([0-9a-f-]{36})\s+ACTIVE\s+failedCount=0/m.exec(created.stdout)?.[1];
       expect(uuid).toBeDefined();
       const secret = /DAILY_WEBHOOK_HMAC=(\S+)/.exec(created.stdout)?.[1];
       expect(secret).toBeDefined();
-      const stored = (await (await fetch(`${stack.emulator.apiUrl}/webhooks/${uuid}`, { headers: { authorization: `Bearer ${stack.apiKey}` } })).json()) as { hmac: string };
+      const stored = (await (
+        await fetch(`${stack.emulator.apiUrl}/webhooks/${uuid}`, { headers: { authorization: `Bearer ${stack.apiKey}` } })
+      ).json()) as { hmac: string };
       expect(stored.hmac).toBe(secret);
 
       const listed = await cli(['webhooks', 'list']);
@@ -203,7 +229,9 @@ describe('patchbay webhooks', () => {
       const call = stack.emulator.placeCall({ to: NUMBER, script: [{ waitFor: 'say' }, { hangup: true }] });
       await stack.waitEnded(call.callId);
       for (let i = 0; i < 200; i++) {
-        const h = (await (await fetch(`${stack.emulator.apiUrl}/webhooks/${uuid}`, { headers: { authorization: `Bearer ${stack.apiKey}` } })).json()) as { state: string };
+        const h = (await (
+          await fetch(`${stack.emulator.apiUrl}/webhooks/${uuid}`, { headers: { authorization: `Bearer ${stack.apiKey}` } })
+        ).json()) as { state: string };
         if (h.state === 'FAILED') break;
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -254,7 +282,13 @@ describe('patchbay start', () => {
     const noDir = await cli(['start', '--bots', '/nonexistent/my-bots']);
     expect(noDir.code).toBe(2);
     expect(noDir.stderr).toContain('--bots /nonexistent/my-bots: no such directory');
-    const noRoutes = await cli(['start', '--bots', fileURLToPath(new URL('../bots/', import.meta.url)), '--routes', '/nonexistent/routes.json']);
+    const noRoutes = await cli([
+      'start',
+      '--bots',
+      fileURLToPath(new URL('../bots/', import.meta.url)),
+      '--routes',
+      '/nonexistent/routes.json',
+    ]);
     expect(noRoutes.code).toBe(2);
     expect(noRoutes.stderr).toContain('--routes /nonexistent/routes.json: no such file');
     const badPort = await cli(['start', '--port', 'eighty']);

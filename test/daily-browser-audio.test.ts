@@ -21,7 +21,7 @@ const RATE = 16_000;
 describe('audio frames', () => {
   it('encode/decode round-trips the header and the PCM, whatever the header length', () => {
     for (const id of ['a', 'ab', 'caller-1', 'x'.repeat(37)]) {
-      const pcm = Int16Array.from({ length: 321 }, (_, i) => (i * 97) % 65536 - 32768);
+      const pcm = Int16Array.from({ length: 321 }, (_, i) => ((i * 97) % 65536) - 32768);
       const f = decodeFrame(encodeFrame({ t: 'cap', p: id }, pcm));
       expect(f?.header).toEqual({ t: 'cap', p: id });
       expect(Array.from(f!.pcm)).toEqual(Array.from(pcm));
@@ -54,7 +54,12 @@ describe.skipIf(!haveChromium)('binary audio path through a shared browser', () 
     await host.start();
     si = await CallMachineStandIn.start({ dialinReadyEndpoint: 'sip:audio@stand-in' });
     const lease = host.lease()!;
-    c = new DailyBrowserCallClient({ apiUrl: 'x', logger, bundleUrl: si.bundleUrl, sharedBrowser: { wsEndpoint: lease.wsEndpoint, browserPid: lease.browserPid } });
+    c = new DailyBrowserCallClient({
+      apiUrl: 'x',
+      logger,
+      bundleUrl: si.bundleUrl,
+      sharedBrowser: { wsEndpoint: lease.wsEndpoint, browserPid: lease.browserPid },
+    });
     await c.prepare();
     await c.join({ roomUrl: 'https://audio.daily.co/room', token: 't', userName: 'bot', timeoutMs: 10_000 });
   }, 60_000);
@@ -78,7 +83,9 @@ describe.skipIf(!haveChromium)('binary audio path through a shared browser', () 
     await new Promise((r) => setTimeout(r, 300));
     // Clip A: a chirp 200 → 800 Hz; clip B: 450 Hz. 0.5 s each, one after the other without waiting.
     const n = RATE / 2;
-    const a = Int16Array.from({ length: n }, (_, i) => Math.round(9000 * Math.sin(2 * Math.PI * (200 * (i / RATE) + 600 * (i / RATE) ** 2))));
+    const a = Int16Array.from({ length: n }, (_, i) =>
+      Math.round(9000 * Math.sin(2 * Math.PI * (200 * (i / RATE) + 600 * (i / RATE) ** 2))),
+    );
     const b = Int16Array.from({ length: n }, (_, i) => Math.round(9000 * Math.sin((2 * Math.PI * 450 * i) / RATE)));
     const t0 = Date.now();
     await Promise.all([c.sendAudio({ pcm: a, sampleRate: RATE }), c.sendAudio({ pcm: b, sampleRate: RATE })]);

@@ -84,7 +84,10 @@ describe.skipIf(!haveChromium)('service with CALL_CLIENT=daily (real daily-js in
     expect(host?.stats().up).toBeGreaterThan(0);
     const browserPids = host!.stats().browsers.map((b) => b.pid!);
     await stack.close();
-    for (const pid of browserPids) expect((await findProcessesWithArg(`patchbay-chromium-${process.pid}-host`)).length + (isAlive(pid) ? 1 : 0), `browser ${pid}`).toBe(0);
+    for (const pid of browserPids)
+      expect((await findProcessesWithArg(`patchbay-chromium-${process.pid}-host`)).length + (isAlive(pid) ? 1 : 0), `browser ${pid}`).toBe(
+        0,
+      );
     for (const w of workerChildren()) workerPids.add(w.pid);
     expect(workerPids.size).toBeGreaterThan(0);
     // No Chromium of any of this stack's workers survives the shutdown.

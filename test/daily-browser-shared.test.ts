@@ -75,10 +75,17 @@ describe.skipIf(!haveChromium)('shared browsers (CALL_CLIENT=daily, BROWSER_LAYO
     const s = await observe();
     const attached = await s.send('Target.attachToTarget', { targetId, flatten: false });
     const sessionId = String(attached.sessionId);
-    await s.send('Target.sendMessageToTarget', { sessionId, message: JSON.stringify({ id: 1, method: 'Runtime.evaluate', params: { expression } }) });
+    await s.send('Target.sendMessageToTarget', {
+      sessionId,
+      message: JSON.stringify({ id: 1, method: 'Runtime.evaluate', params: { expression } }),
+    });
   }
 
-  async function placeLinger(): Promise<{ record: CallRecord; ended: Promise<CallRecord>; emulated: ReturnType<Stack['emulator']['placeCall']> }> {
+  async function placeLinger(): Promise<{
+    record: CallRecord;
+    ended: Promise<CallRecord>;
+    emulated: ReturnType<Stack['emulator']['placeCall']>;
+  }> {
     const emulated = stack.emulator.placeCall({ to: NUMBER, from: '+15557654321' });
     const ended = stack.waitEnded(emulated.callId, 60_000);
     ended.catch(() => undefined);
@@ -111,11 +118,16 @@ describe.skipIf(!haveChromium)('shared browsers (CALL_CLIENT=daily, BROWSER_LAYO
     const before = await botPages();
     process.kill(a.record.workerPid!, 'SIGKILL');
     const t0 = Date.now();
-    const gone = await waitFor('one page to go', async () => {
-      const now = await botPages();
-      const missing = before.filter((id) => !now.includes(id));
-      return missing.length > 0 ? missing : undefined;
-    }, 6_000, 50);
+    const gone = await waitFor(
+      'one page to go',
+      async () => {
+        const now = await botPages();
+        const missing = before.filter((id) => !now.includes(id));
+        return missing.length > 0 ? missing : undefined;
+      },
+      6_000,
+      50,
+    );
     // Chromium disposes the context when the worker's DevTools connection drops: measured well under
     // a second; the bound is generous for a loaded CI machine.
     expect(Date.now() - t0).toBeLessThan(4_000);
@@ -152,12 +164,15 @@ describe.skipIf(!haveChromium)('shared browsers (CALL_CLIENT=daily, BROWSER_LAYO
     await finishLinger(next, '1');
   }, 120_000);
 
-  it('a page that allocates without bound is killed by its worker\'s memory watch: worker_memory', async () => {
+  it("a page that allocates without bound is killed by its worker's memory watch: worker_memory", async () => {
     const call = await placeLinger();
     // The worker must have found its renderer (it does so while idle, before the call).
     const pages = await botPages();
     for (const id of pages) {
-      await evalIn(id, 'window.__leak = []; setInterval(() => { for (let i = 0; i < 16; i++) window.__leak.push(new Uint8Array(1 << 20).fill(7)); }, 100); 1');
+      await evalIn(
+        id,
+        'window.__leak = []; setInterval(() => { for (let i = 0; i < 16; i++) window.__leak.push(new Uint8Array(1 << 20).fill(7)); }, 100); 1',
+      );
     }
     const rec = await call.ended;
     expect(rec.outcome, rec.detail).toBe('worker_memory');

@@ -36,8 +36,18 @@ function client(bundleUrl?: string, extra: Record<string, unknown> = {}): DailyB
 function recorder(c: DailyBrowserCallClient) {
   const seen: { event: keyof CallClientEventMap; payload: unknown }[] = [];
   const names: (keyof CallClientEventMap)[] = [
-    'joined-meeting', 'dialin-ready', 'dialin-connected', 'dialin-stopped', 'dialin-error', 'dialin-warning',
-    'participant-joined', 'participant-left', 'dtmf-event', 'transcription-message', 'app-message', 'error',
+    'joined-meeting',
+    'dialin-ready',
+    'dialin-connected',
+    'dialin-stopped',
+    'dialin-error',
+    'dialin-warning',
+    'participant-joined',
+    'participant-left',
+    'dtmf-event',
+    'transcription-message',
+    'app-message',
+    'error',
     'left-meeting',
   ];
   for (const n of names) c.on(n, (p) => seen.push({ event: n, payload: p }));
@@ -105,7 +115,9 @@ describe.skipIf(!haveChromium)('daily client in Chromium (real daily-js)', () =>
     const je = err as JoinError;
     expect(je.code).toBe('daily_bundle_unavailable');
     expect(je.retryable).toBe(true);
-    expect(je.message).toMatch(/^Daily's call-machine bundle could not be loaded from https:\/\/c\.daily[^ ]*\/call-machine-object-bundle\.js/);
+    expect(je.message).toMatch(
+      /^Daily's call-machine bundle could not be loaded from https:\/\/c\.daily[^ ]*\/call-machine-object-bundle\.js/,
+    );
     expect(je.message).not.toContain('not-a-token');
     expect(joinMs).toBeLessThan(15_000);
     // daily-js also emits a fatal `error` (and `left-meeting`): the rejection is the one report.
@@ -183,9 +195,7 @@ describe.skipIf(!haveChromium)('daily client in Chromium (real daily-js)', () =>
       expect(joinAction.msg.properties).toMatchObject({ url: ROOM, token: 'bot-token', userName: 'patchbay bot' });
       const joined = ev.last('joined-meeting') ?? (await ev.next('joined-meeting'));
       expect(joined.localSessionId).toBe(localSessionId);
-      expect(joined.participants).toEqual([
-        { sessionId: localSessionId, local: true, userName: 'patchbay bot', userId: localSessionId },
-      ]);
+      expect(joined.participants).toEqual([{ sessionId: localSessionId, local: true, userName: 'patchbay bot', userId: localSessionId }]);
       const ready = ev.last('dialin-ready') ?? (await ev.next('dialin-ready'));
       expect(ready).toEqual({ sipEndpoint: 'sip:room-1@patchbay.sip.daily.test' });
     });
@@ -196,9 +206,17 @@ describe.skipIf(!haveChromium)('daily client in Chromium (real daily-js)', () =>
         participant: { sessionId: 'caller-1', userName: '+15550001234', userId: 'caller-1', local: false, isSip: true },
       });
 
-      si.dialinConnected({ sessionId: 'caller-1', sipFrom: 'sip:+15550001234@carrier', sipEndpoint: 'sip:room-1@x', sipHeaders: { 'X-Call': '7' } });
+      si.dialinConnected({
+        sessionId: 'caller-1',
+        sipFrom: 'sip:+15550001234@carrier',
+        sipEndpoint: 'sip:room-1@x',
+        sipHeaders: { 'X-Call': '7' },
+      });
       expect(await ev.next('dialin-connected')).toEqual({
-        sessionId: 'caller-1', sipFrom: 'sip:+15550001234@carrier', sipEndpoint: 'sip:room-1@x', sipHeaders: { 'X-Call': '7' },
+        sessionId: 'caller-1',
+        sipFrom: 'sip:+15550001234@carrier',
+        sipEndpoint: 'sip:room-1@x',
+        sipHeaders: { 'X-Call': '7' },
       });
 
       si.dtmf('7', 'caller-1');
@@ -207,7 +225,10 @@ describe.skipIf(!haveChromium)('daily client in Chromium (real daily-js)', () =>
       const at = new Date('2026-01-02T03:04:05.678Z');
       si.transcription({ participantId: 'caller-1', text: 'I want to pay', isFinal: false, timestamp: at });
       expect(await ev.next('transcription-message')).toEqual({
-        participantId: 'caller-1', text: 'I want to pay', isFinal: false, timestampMs: at.getTime(),
+        participantId: 'caller-1',
+        text: 'I want to pay',
+        isFinal: false,
+        timestampMs: at.getTime(),
       });
       si.transcription({ participantId: 'caller-1', text: 'my bill' });
       expect((await ev.next('transcription-message')).isFinal).toBe(true);
@@ -227,12 +248,14 @@ describe.skipIf(!haveChromium)('daily client in Chromium (real daily-js)', () =>
 
       await c.sipCallTransfer({ sessionId: 'caller-1', toEndPoint: '+15550009999' });
       expect((await si.waitForAction('sip-call-transfer', 2_000, (a) => a.msg.useSipRefer === false)).msg).toMatchObject({
-        sessionId: 'caller-1', toEndPoint: '+15550009999',
+        sessionId: 'caller-1',
+        toEndPoint: '+15550009999',
       });
 
       await c.sipRefer({ sessionId: 'caller-1', toEndPoint: 'sip:desk@pbx.example' });
       expect((await si.waitForAction('sip-call-transfer', 2_000, (a) => a.msg.useSipRefer === true)).msg).toMatchObject({
-        sessionId: 'caller-1', toEndPoint: 'sip:desk@pbx.example',
+        sessionId: 'caller-1',
+        toEndPoint: 'sip:desk@pbx.example',
       });
 
       await c.startTranscription({ language: 'de' });
@@ -318,14 +341,18 @@ describe.skipIf(!haveChromium)('daily client in Chromium (real daily-js)', () =>
       expect(loud.length).toBeGreaterThan(5);
       const last = loud[loud.length - 1] as CallClientEventMap['audio-frame'];
       let crossings = 0;
-      for (let i = 1; i < last.pcm.length; i++) if (((last.pcm[i - 1] as number) < 0) !== ((last.pcm[i] as number) < 0)) crossings++;
+      for (let i = 1; i < last.pcm.length; i++) if ((last.pcm[i - 1] as number) < 0 !== (last.pcm[i] as number) < 0) crossings++;
       expect(crossings).toBeGreaterThanOrEqual(15);
       expect(crossings).toBeLessThanOrEqual(20);
     });
 
     it('ejectParticipant = updateParticipant(id, {eject: true}); the caller leaves', async () => {
       await c.ejectParticipant('caller-1');
-      expect((await si.waitForAction('update-participant')).msg).toEqual({ action: 'update-participant', id: 'caller-1', properties: { eject: true } });
+      expect((await si.waitForAction('update-participant')).msg).toEqual({
+        action: 'update-participant',
+        id: 'caller-1',
+        properties: { eject: true },
+      });
       expect(await ev.next('participant-left')).toMatchObject({ participant: { sessionId: 'caller-1', isSip: true } });
       expect((ev.last('dialin-stopped') ?? (await ev.next('dialin-stopped'))).sessionId).toBe('caller-1');
     });

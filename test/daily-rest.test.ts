@@ -123,7 +123,9 @@ describe('retry policies', () => {
       apiUrl: emu.apiUrl,
       apiKey,
       timeoutMs: 1_000,
-      policies: { query: { ...retryPolicies({ apiTimeoutMs: 1_000 }).query, deadlineMs: 1_200, baseDelayMs: 100, maxDelayMs: 300, maxAttempts: 100 } },
+      policies: {
+        query: { ...retryPolicies({ apiTimeoutMs: 1_000 }).query, deadlineMs: 1_200, baseDelayMs: 100, maxDelayMs: 300, maxAttempts: 100 },
+      },
     });
     emu.faults.inject({ method: 'GET', path: '/rooms', status: 503, times: 1_000 });
     const t0 = Date.now();
@@ -191,7 +193,10 @@ function verifyHs256(token: string, key: string): Record<string, unknown> | unde
 describe('self-signed meeting tokens', () => {
   it("carry Daily's abbreviated claims and verify with the API key only", () => {
     const now = Date.now();
-    const token = signMeetingToken(claimsFor({ roomName: 'room-1', userName: 'patchbay-bot', expSec: 2_000_000_000 }, 'dom-1', now), apiKey);
+    const token = signMeetingToken(
+      claimsFor({ roomName: 'room-1', userName: 'patchbay-bot', expSec: 2_000_000_000 }, 'dom-1', now),
+      apiKey,
+    );
     const claims = verifyHs256(token, apiKey);
     expect(claims).toEqual({ r: 'room-1', d: 'dom-1', u: 'patchbay-bot', o: true, iat: Math.floor(now / 1000), exp: 2_000_000_000 });
     expect(verifyHs256(token, 'another key')).toBeUndefined();

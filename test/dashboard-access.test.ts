@@ -24,7 +24,10 @@ function get(url: string, headers: Record<string, string> = {}): Promise<number>
 }
 
 /** The WebSocket handshake's status (101 when it opened and said hello). */
-function ws(url: string, opts: { headers?: Record<string, string>; localAddress?: string } = {}): Promise<{ status: number; ws?: WebSocket }> {
+function ws(
+  url: string,
+  opts: { headers?: Record<string, string>; localAddress?: string } = {},
+): Promise<{ status: number; ws?: WebSocket }> {
   return new Promise((resolve, reject) => {
     const s = new WebSocket(url, { headers: opts.headers ?? {}, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) });
     s.once('unexpected-response', (_req, res) => {
@@ -64,7 +67,14 @@ describe('without DASHBOARD_TOKEN (development)', () => {
   });
 
   it('the socket refuses Origin: null, unparsable and non-http origins, and other sites; accepts its own origin and none', async () => {
-    for (const origin of ['null', 'not a url', 'file://', 'chrome-extension://abc', `http://evil.example:${port}`, `http://user:pw@127.0.0.1:${port}`]) {
+    for (const origin of [
+      'null',
+      'not a url',
+      'file://',
+      'chrome-extension://abc',
+      `http://evil.example:${port}`,
+      `http://user:pw@127.0.0.1:${port}`,
+    ]) {
       expect({ origin, status: (await ws(wsUrl, { headers: { origin } })).status }).toEqual({ origin, status: 403 });
     }
     for (const headers of [{ origin: `http://127.0.0.1:${port}` }, {}] as Record<string, string>[]) {

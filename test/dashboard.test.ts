@@ -39,9 +39,18 @@ function wsHandshake(url: string, headers: Record<string, string> = {}): Promise
 describe('dashboard and records configuration', () => {
   it('validates DASHBOARD_TOKEN, CALL_RECORDS_PATH and CALL_RECORDS_STORE_PII', () => {
     expect(loadConfig({}).dashboard.token).toBeUndefined();
-    expect(loadConfig({}).records).toEqual({ path: './data/calls.db', storePii: false, retentionDays: 0, queueMax: 10_000, replicaId: expect.any(String) });
+    expect(loadConfig({}).records).toEqual({
+      path: './data/calls.db',
+      storePii: false,
+      retentionDays: 0,
+      queueMax: 10_000,
+      replicaId: expect.any(String),
+    });
     expect(loadConfig({ CALL_RECORDS_PATH: 'off' }).records.path).toBeUndefined();
-    expect(loadConfig({ CALL_RECORDS_PATH: ':memory:', CALL_RECORDS_STORE_PII: 'true' }).records).toMatchObject({ path: ':memory:', storePii: true });
+    expect(loadConfig({ CALL_RECORDS_PATH: ':memory:', CALL_RECORDS_STORE_PII: 'true' }).records).toMatchObject({
+      path: ':memory:',
+      storePii: true,
+    });
     expect(loadConfig({ DASHBOARD_TOKEN: TOKEN }).dashboard.token).toBe(TOKEN);
     expect(() => loadConfig({ DASHBOARD_TOKEN: 'short' })).toThrow(ConfigError);
     expect(() => loadConfig({ DASHBOARD_TOKEN: 'short' })).toThrow(/DASHBOARD_TOKEN/);
@@ -82,7 +91,15 @@ describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
       chromium.launch({
         executablePath: CHROMIUM,
         headless: true,
-        args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+        args: [
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-quic',
+          '--no-first-run',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+        ],
       }),
     ]);
     page = await browser.newPage({ viewport: { width: 1280, height: 760 } });
@@ -132,7 +149,10 @@ describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
     try {
       const call = stack.emulator.placeCall({ to: NUMBER, from: CALLER, script: [{ waitFor: 'say', match: 'Hello' }, { hangup: true }] });
-      const msgs = () => frames.map((f) => JSON.parse(f) as { type: string; call?: { callId: string; stage: string; outcome: string | null; from: string } });
+      const msgs = () =>
+        frames.map(
+          (f) => JSON.parse(f) as { type: string; call?: { callId: string; stage: string; outcome: string | null; from: string } },
+        );
       await expect.poll(() => msgs().some((m) => m.type === 'ended' && m.call?.callId === call.callId), { timeout: WAIT_MS }).toBe(true);
       const mine = msgs().filter((m) => m.call?.callId === call.callId);
       const stages = mine.filter((m) => m.type === 'call').map((m) => m.call!.stage);
@@ -176,13 +196,21 @@ describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
     expect(Number(await page.locator('#stat-idle').textContent())).toBeGreaterThanOrEqual(0);
 
     // A first, short call: it ends in the recent outcomes.
-    const short = stack.emulator.placeCall({ to: NUMBER, from: '+15550002222', script: [{ waitFor: 'say', match: 'Hello' }, { hangup: true }] });
+    const short = stack.emulator.placeCall({
+      to: NUMBER,
+      from: '+15550002222',
+      script: [{ waitFor: 'say', match: 'Hello' }, { hangup: true }],
+    });
     const shortRow = page.locator(`#recent tbody tr[data-call-id="${short.callId}"]`);
     await shortRow.waitFor({ timeout: WAIT_MS });
     expect(await shortRow.getAttribute('data-outcome')).toBe('caller_hangup');
 
     // A second call that stays on the line a while: it shows up live, reaches the bot, then ends.
-    const call = stack.emulator.placeCall({ to: NUMBER, from: CALLER, script: [{ waitFor: 'say', match: 'Hello' }, { wait: 2_500 }, { hangup: true }] });
+    const call = stack.emulator.placeCall({
+      to: NUMBER,
+      from: CALLER,
+      script: [{ waitFor: 'say', match: 'Hello' }, { wait: 2_500 }, { hangup: true }],
+    });
     const liveRow = page.locator(`#live tbody tr[data-call-id="${call.callId}"]`);
     await liveRow.waitFor({ timeout: WAIT_MS });
     await page.locator(`#live tbody tr[data-call-id="${call.callId}"][data-stage="bot_started"]`).waitFor({ timeout: WAIT_MS });

@@ -16,7 +16,10 @@ describe('queue wait vs call length', () => {
   });
 
   it('a call longer than QUEUE_TIMEOUT_MS ends with its own outcome, with its room until the end, one bot at a time', async () => {
-    const call = stack.emulator.placeCall({ to: NUMBER, script: [{ waitFor: 'connected', timeoutMs: 8_000 }, { wait: 1_500 }, { hangup: true }] });
+    const call = stack.emulator.placeCall({
+      to: NUMBER,
+      script: [{ waitFor: 'connected', timeoutMs: 8_000 }, { wait: 1_500 }, { hangup: true }],
+    });
     let connected = false;
     call.on('state', (s) => {
       if (s === 'connected') connected = true;

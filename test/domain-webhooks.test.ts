@@ -28,7 +28,12 @@ async function post(stack: Stack, body: string, headers: Record<string, string>)
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
 
-async function api<T = Record<string, unknown>>(stack: Stack, method: string, path: string, body?: unknown): Promise<{ status: number; json: T }> {
+async function api<T = Record<string, unknown>>(
+  stack: Stack,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: T }> {
   const res = await fetch(`${stack.emulator.apiUrl}${path}`, {
     method,
     headers: { authorization: `Bearer ${stack.apiKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
@@ -69,7 +74,10 @@ async function until<T>(fn: () => Promise<T | undefined> | T | undefined, timeou
 
 describe('domain webhook settings and helpers', () => {
   it('DAILY_WEBHOOK_HMAC and DAILY_WEBHOOK_BASIC_AUTH are validated and named in the error', () => {
-    const c = loadConfig({ DAILY_WEBHOOK_HMAC: ` ${HOOK_SECRET} , ${HOOK_SECRET.slice(4)} `, DAILY_WEBHOOK_BASIC_AUTH: 'daily:pw:with:colons' });
+    const c = loadConfig({
+      DAILY_WEBHOOK_HMAC: ` ${HOOK_SECRET} , ${HOOK_SECRET.slice(4)} `,
+      DAILY_WEBHOOK_BASIC_AUTH: 'daily:pw:with:colons',
+    });
     expect(c.daily.webhookHmacSecrets).toEqual([HOOK_SECRET, HOOK_SECRET.slice(4)]);
     expect(c.daily.webhookBasicAuth).toBe('daily:pw:with:colons');
     expect(c.daily.webhookReconcileGraceMs).toBe(3_000);
@@ -185,7 +193,9 @@ describe('POST /webhooks/daily: verification', () => {
 describe('POST /webhooks/daily: basic auth', () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({ env: { DAILY_WEBHOOK_HMAC: HOOK_SECRET, DAILY_WEBHOOK_BASIC_AUTH: 'daily:s3cret-pass', IDLE_WORKERS: '0' } });
+    stack = await startStack({
+      env: { DAILY_WEBHOOK_HMAC: HOOK_SECRET, DAILY_WEBHOOK_BASIC_AUTH: 'daily:s3cret-pass', IDLE_WORKERS: '0' },
+    });
   });
   afterAll(async () => stack?.close());
 
@@ -194,9 +204,15 @@ describe('POST /webhooks/daily: basic auth', () => {
     const none = await post(stack, body, signedHeaders(body));
     expect(none.status).toBe(401);
     expect(none.json.error).toBe('invalid_credentials');
-    const wrong = await post(stack, body, { ...signedHeaders(body), authorization: `Basic ${Buffer.from('daily:nope').toString('base64')}` });
+    const wrong = await post(stack, body, {
+      ...signedHeaders(body),
+      authorization: `Basic ${Buffer.from('daily:nope').toString('base64')}`,
+    });
     expect(wrong.status).toBe(401);
-    const right = await post(stack, body, { ...signedHeaders(body), authorization: `Basic ${Buffer.from('daily:s3cret-pass').toString('base64')}` });
+    const right = await post(stack, body, {
+      ...signedHeaders(body),
+      authorization: `Basic ${Buffer.from('daily:s3cret-pass').toString('base64')}`,
+    });
     expect(right).toEqual({ status: 200, json: { status: 'ok', action: 'unknown_room' } });
   });
 });
@@ -217,7 +233,15 @@ describe('reconciliation from domain events the emulator delivers', () => {
     const created = await api<{ uuid: string }>(stack, 'POST', '/webhooks', {
       url: `${stack.url}/webhooks/daily`,
       hmac: HOOK_SECRET,
-      eventTypes: ['dialin.ready', 'dialin.connected', 'dialin.stopped', 'dialin.error', 'meeting.ended', 'participant.joined', 'participant.left'],
+      eventTypes: [
+        'dialin.ready',
+        'dialin.connected',
+        'dialin.stopped',
+        'dialin.error',
+        'meeting.ended',
+        'participant.joined',
+        'participant.left',
+      ],
       retryType: 'exponential',
     });
     expect(created.status).toBe(200);
@@ -232,7 +256,8 @@ describe('reconciliation from domain events the emulator delivers', () => {
     expect(rec.detail ?? '').not.toContain('webhook');
     // The emulator did deliver the events to us, signed, and they were accepted.
     const hook = await until(async () => {
-      const h = (await api<{ failedCount: number; lastMomentPushed: string | null; state: string }>(stack, 'GET', `/webhooks/${hookId}`)).json;
+      const h = (await api<{ failedCount: number; lastMomentPushed: string | null; state: string }>(stack, 'GET', `/webhooks/${hookId}`))
+        .json;
       return h.lastMomentPushed ? h : undefined;
     });
     expect(hook).toMatchObject({ state: 'ACTIVE', failedCount: 0 });
@@ -267,7 +292,9 @@ describe('reconciliation from domain events the emulator delivers', () => {
   it('dialin.error is recorded on the live call', async () => {
     const call = stack.emulator.placeCall({ to: NUMBER });
     const live = await waitLive(stack, (r) => r.callId === call.callId && r.timeline.connected !== undefined);
-    const body = JSON.stringify(event('dialin.error', { room: live.roomName, session_id: randomUUID(), error_msg: 'SDP negotiation failed', timestamp: 1 }));
+    const body = JSON.stringify(
+      event('dialin.error', { room: live.roomName, session_id: randomUUID(), error_msg: 'SDP negotiation failed', timestamp: 1 }),
+    );
     const r = await post(stack, body, signedHeaders(body));
     expect(r.json).toEqual({ status: 'ok', action: 'recorded' });
     expect(stack.rt.dispatcher.get(live.id)?.dialinError).toBe('SDP negotiation failed');
@@ -293,7 +320,10 @@ describe('reconciliation from domain events the emulator delivers', () => {
       return h.state === 'FAILED' ? h : undefined;
     });
     expect(failed.failedCount).toBe(6);
-    const re = await api<{ state: string; failedCount: number }>(stack, 'POST', `/webhooks/${created.json.uuid}`, { url: `${stack.url}/webhooks/daily`, hmac: HOOK_SECRET });
+    const re = await api<{ state: string; failedCount: number }>(stack, 'POST', `/webhooks/${created.json.uuid}`, {
+      url: `${stack.url}/webhooks/daily`,
+      hmac: HOOK_SECRET,
+    });
     expect(re.status).toBe(200);
     expect(re.json).toMatchObject({ state: 'ACTIVE', failedCount: 0 });
     await api(stack, 'DELETE', `/webhooks/${created.json.uuid}`);
@@ -313,12 +343,20 @@ describe('reconciliation from domain events the emulator delivers', () => {
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, events, close: () => new Promise((r) => server.close(r)) };
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+      events,
+      close: () => new Promise((r) => server.close(r)),
+    };
   }
 
   it('exponential: a refused event is re-sent with the same id and growing gaps until it gets its 200', async () => {
     const rx = await receiver((n) => (n <= 2 ? 503 : 200));
-    const created = await api<{ uuid: string }>(stack, 'POST', '/webhooks', { url: rx.url, eventTypes: ['dialin.ready'], retryType: 'exponential' });
+    const created = await api<{ uuid: string }>(stack, 'POST', '/webhooks', {
+      url: rx.url,
+      eventTypes: ['dialin.ready'],
+      retryType: 'exponential',
+    });
     expect(created.status).toBe(200);
     try {
       const call = stack.emulator.placeCall({ to: NUMBER, script: [{ waitFor: 'say' }, { hangup: true }] });
@@ -342,7 +380,15 @@ describe('reconciliation from domain events the emulator delivers', () => {
     const rx = await receiver(() => 500);
     const created = await api<{ uuid: string; retryType: string }>(stack, 'POST', '/webhooks', {
       url: rx.url,
-      eventTypes: ['meeting.started', 'participant.joined', 'dialin.ready', 'dialin.connected', 'participant.left', 'dialin.stopped', 'meeting.ended'],
+      eventTypes: [
+        'meeting.started',
+        'participant.joined',
+        'dialin.ready',
+        'dialin.connected',
+        'participant.left',
+        'dialin.stopped',
+        'meeting.ended',
+      ],
     });
     expect(created.json.retryType).toBe('circuit-breaker');
     try {

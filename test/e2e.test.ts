@@ -24,10 +24,20 @@ function signed(stack: Stack, body: string, opts: { secret?: string; ts?: string
 
 /** The stack must be back to idle: no live call, no busy worker, no room left. */
 async function expectClean(stack: Stack): Promise<void> {
-  await until(() => {
-    const s = stack.rt.dispatcher.stats();
-    return s.active === 0 && s.queued === 0 && s.admitting === 0 && stack.rt.pool.stats().busy === 0 && stack.emulator.snapshot().rooms.length === 0;
-  }, 10_000, 'a clean stack');
+  await until(
+    () => {
+      const s = stack.rt.dispatcher.stats();
+      return (
+        s.active === 0 &&
+        s.queued === 0 &&
+        s.admitting === 0 &&
+        stack.rt.pool.stats().busy === 0 &&
+        stack.emulator.snapshot().rooms.length === 0
+      );
+    },
+    10_000,
+    'a clean stack',
+  );
 }
 
 describe('pinless dial-in end to end', () => {
@@ -176,7 +186,11 @@ describe('webhook input handling', () => {
 
   it('refuses a body changed after signing', async () => {
     const b = body();
-    const res = await fetch(`${stack.url}/dialin`, { method: 'POST', headers: signed(stack, b), body: b.replace('+15551112222', '+15559999999') });
+    const res = await fetch(`${stack.url}/dialin`, {
+      method: 'POST',
+      headers: signed(stack, b),
+      body: b.replace('+15551112222', '+15559999999'),
+    });
     expect(res.status).toBe(401);
   });
 
@@ -206,7 +220,9 @@ describe('webhook input handling', () => {
     const call = stack.emulator.placeCall({ to: NUMBER, script: [{ waitFor: 'say' }, { wait: 300 }, { hangup: true }] });
     await until(() => call.webhook?.status === 200, 5_000, 'the first webhook');
     const b = JSON.stringify({ To: NUMBER, From: call.from, callId: call.callId, callDomain: call.callDomain, sipHeaders: {} });
-    const [r1, r2] = await Promise.all([1, 2].map(() => fetch(`${stack.url}/dialin`, { method: 'POST', headers: signed(stack, b), body: b })));
+    const [r1, r2] = await Promise.all(
+      [1, 2].map(() => fetch(`${stack.url}/dialin`, { method: 'POST', headers: signed(stack, b), body: b })),
+    );
     const a1 = (await r1!.json()) as { id: string; roomUrl: string; duplicate: boolean };
     const a2 = (await r2!.json()) as { id: string; roomUrl: string; duplicate: boolean };
     expect(r1!.status).toBe(200);

@@ -22,7 +22,7 @@ async function api(emu: Emulator, method: string, path: string, body?: unknown) 
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await res.text();
-  return { status: res.status, headers: res.headers, json: (text ? JSON.parse(text) : undefined) };
+  return { status: res.status, headers: res.headers, json: text ? JSON.parse(text) : undefined };
 }
 
 interface HookRequest {
@@ -73,8 +73,18 @@ async function startHook() {
 }
 
 const ALL_EVENTS: CallClientEvent[] = [
-  'joined-meeting', 'dialin-ready', 'dialin-connected', 'dialin-stopped', 'dialin-error', 'participant-joined',
-  'participant-left', 'dtmf-event', 'transcription-message', 'app-message', 'error', 'left-meeting',
+  'joined-meeting',
+  'dialin-ready',
+  'dialin-connected',
+  'dialin-stopped',
+  'dialin-error',
+  'participant-joined',
+  'participant-left',
+  'dtmf-event',
+  'transcription-message',
+  'app-message',
+  'error',
+  'left-meeting',
 ];
 
 /** A bot: a room with SIP, an owner token, a joined EmulatorCallClient and its recorded events. */
@@ -82,10 +92,14 @@ async function startBot(emu: Emulator, o: { numEndpoints?: number; name?: string
   const room = await api(emu, 'POST', '/rooms', {
     ...(o.name ? { name: o.name } : {}),
     privacy: 'private',
-    properties: { exp: Math.floor(Date.now() / 1000) + 600, sip: { display_name: 'caller', video: false, sip_mode: 'dial-in', num_endpoints: o.numEndpoints ?? 1 } },
+    properties: {
+      exp: Math.floor(Date.now() / 1000) + 600,
+      sip: { display_name: 'caller', video: false, sip_mode: 'dial-in', num_endpoints: o.numEndpoints ?? 1 },
+    },
   });
   expect(room.status).toBe(200);
-  const token = (await api(emu, 'POST', '/meeting-tokens', { properties: { room_name: room.json.name, is_owner: true, user_name: 'bot' } })).json.token;
+  const token = (await api(emu, 'POST', '/meeting-tokens', { properties: { room_name: room.json.name, is_owner: true, user_name: 'bot' } }))
+    .json.token;
   const client = new EmulatorCallClient({ apiUrl: emu.apiUrl, logger });
   const events: Array<{ name: CallClientEvent; payload: any; at: number }> = [];
   const listeners: Array<() => void> = [];
@@ -97,7 +111,11 @@ async function startBot(emu: Emulator, o: { numEndpoints?: number; name?: string
   }
   const consumed = new Set<number>();
   /** The first unconsumed event `name` matching `pred` (already received or coming). */
-  function next<E extends CallClientEvent>(name: E, pred: (p: CallClientEventMap[E]) => boolean = () => true, timeoutMs = 2000): Promise<CallClientEventMap[E]> {
+  function next<E extends CallClientEvent>(
+    name: E,
+    pred: (p: CallClientEventMap[E]) => boolean = () => true,
+    timeoutMs = 2000,
+  ): Promise<CallClientEventMap[E]> {
     const find = () => events.findIndex((e, i) => !consumed.has(i) && e.name === name && pred(e.payload));
     return new Promise((resolve, reject) => {
       const check = () => {
@@ -178,7 +196,13 @@ describe('emulator pinless dial-in', () => {
     expect(call.state).toBe('held');
     const h = await hook.next();
     expect(h.headers['content-type']).toBe('application/json');
-    expect(h.body).toEqual({ To: NUMBER, From: '+15557654321', callId: call.callId, callDomain: emu.callDomain, sipHeaders: { 'X-Account': '42' } });
+    expect(h.body).toEqual({
+      To: NUMBER,
+      From: '+15557654321',
+      callId: call.callId,
+      callDomain: emu.callDomain,
+      sipHeaders: { 'X-Account': '42' },
+    });
     expect(call.callId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(emu.callDomain).toMatch(/^[0-9a-f-]{36}$/);
     const ts = Number(h.headers['x-pinless-timestamp']);
@@ -198,13 +222,22 @@ describe('emulator pinless dial-in', () => {
     const ready = await b.next('dialin-ready');
     expect(ready).toEqual({ sipEndpoint: b.endpoint });
 
-    const upd = await api(emu, 'POST', '/dialin/pinlessCallUpdate', { callId: h.body.callId, callDomain: h.body.callDomain, sipUri: ready.sipEndpoint });
+    const upd = await api(emu, 'POST', '/dialin/pinlessCallUpdate', {
+      callId: h.body.callId,
+      callDomain: h.body.callDomain,
+      sipUri: ready.sipEndpoint,
+    });
     expect(upd.status).toBe(200);
     expect(upd.json).toEqual({ ok: 'true' });
 
     const joined = await b.next('participant-joined', (p) => p.participant.isSip === true);
     const connected = await b.next('dialin-connected');
-    expect(connected).toEqual({ sessionId: joined.participant.sessionId, sipFrom: '+15557654321', sipEndpoint: b.endpoint, sipHeaders: { 'X-Account': '42' } });
+    expect(connected).toEqual({
+      sessionId: joined.participant.sessionId,
+      sipFrom: '+15557654321',
+      sipEndpoint: b.endpoint,
+      sipHeaders: { 'X-Account': '42' },
+    });
     expect(joined.participant).toMatchObject({ userName: 'caller', local: false, isSip: true });
     expect(call.state).toBe('connected');
     const sid = connected.sessionId;
@@ -264,13 +297,21 @@ describe('emulator pinless dial-in', () => {
     const call = emu.placeCall({ to: NUMBER });
     const h = await hook.next();
     const b = await bot();
-    const upd = await api(emu, 'POST', '/dialin/pinlessCallUpdate', { callId: h.body.callId, callDomain: h.body.callDomain, sipUri: b.endpoint });
+    const upd = await api(emu, 'POST', '/dialin/pinlessCallUpdate', {
+      callId: h.body.callId,
+      callDomain: h.body.callDomain,
+      sipUri: b.endpoint,
+    });
     expect(upd.status).toBe(200);
     const end = await call.ended;
     expect(end.reason).toBe('forwarded_before_ready');
     expect(b.count('dialin-connected')).toBe(0);
     // A second update for the dropped call is a 404.
-    const again = await api(emu, 'POST', '/dialin/pinlessCallUpdate', { callId: h.body.callId, callDomain: h.body.callDomain, sipUri: b.endpoint });
+    const again = await api(emu, 'POST', '/dialin/pinlessCallUpdate', {
+      callId: h.body.callId,
+      callDomain: h.body.callDomain,
+      sipUri: b.endpoint,
+    });
     expect(again.status).toBe(404);
   });
 
@@ -282,7 +323,11 @@ describe('emulator pinless dial-in', () => {
     const second = emu.placeCall({ to: NUMBER });
     const h2 = await hook.next();
     expect((await api(emu, 'POST', '/dialin/pinlessCallUpdate', { ...h1.body, sipUri: b.endpoint })).status).toBe(200);
-    const clash = await api(emu, 'POST', '/dialin/pinlessCallUpdate', { callId: h2.body.callId, callDomain: h2.body.callDomain, sipUri: b.endpoint });
+    const clash = await api(emu, 'POST', '/dialin/pinlessCallUpdate', {
+      callId: h2.body.callId,
+      callDomain: h2.body.callDomain,
+      sipUri: b.endpoint,
+    });
     expect(clash.status).toBe(409);
     expect(clash.json).toEqual({ error: 'invalid-request-error', info: expect.stringContaining('in use') });
     await b.next('dialin-connected');
@@ -296,14 +341,26 @@ describe('emulator pinless dial-in', () => {
   it('answers 404 for an unknown callId or SIP URI, 400 for a wrong callDomain or missing field', async () => {
     const b = await bot();
     await b.next('dialin-ready');
-    const unknown = await api(emu, 'POST', '/dialin/pinlessCallUpdate', { callId: '00000000-0000-4000-8000-000000000000', callDomain: emu.callDomain, sipUri: b.endpoint });
+    const unknown = await api(emu, 'POST', '/dialin/pinlessCallUpdate', {
+      callId: '00000000-0000-4000-8000-000000000000',
+      callDomain: emu.callDomain,
+      sipUri: b.endpoint,
+    });
     expect(unknown.status).toBe(404);
     expect(unknown.json.error).toBe('not-found');
     const call = emu.placeCall({ to: NUMBER });
     const h = await hook.next();
-    const wrongDomain = await api(emu, 'POST', '/dialin/pinlessCallUpdate', { callId: h.body.callId, callDomain: '11111111-1111-4111-8111-111111111111', sipUri: b.endpoint });
+    const wrongDomain = await api(emu, 'POST', '/dialin/pinlessCallUpdate', {
+      callId: h.body.callId,
+      callDomain: '11111111-1111-4111-8111-111111111111',
+      sipUri: b.endpoint,
+    });
     expect(wrongDomain.status).toBe(400);
-    const noRoom = await api(emu, 'POST', '/dialin/pinlessCallUpdate', { callId: h.body.callId, callDomain: h.body.callDomain, sipUri: 'sip:123@nowhere.sip.daily.co' });
+    const noRoom = await api(emu, 'POST', '/dialin/pinlessCallUpdate', {
+      callId: h.body.callId,
+      callDomain: h.body.callDomain,
+      sipUri: 'sip:123@nowhere.sip.daily.co',
+    });
     expect(noRoom.status).toBe(404);
     const missing = await api(emu, 'POST', '/dialin/pinlessCallUpdate', { callId: h.body.callId, callDomain: h.body.callDomain });
     expect(missing.status).toBe(400);
@@ -422,7 +479,9 @@ describe('emulator pinless dial-in', () => {
     const { sessionId } = await b.next('dialin-connected');
     await b.client.sendDTMF({ sessionId, tones: '5#' });
     expect(call.transcript.some((l) => l.who === 'bot' && l.text === '[dtmf 5#]')).toBe(true);
-    await expect(b.client.sendDTMF({ sessionId: b.localSessionId, tones: '1' })).rejects.toMatchObject({ code: 'emulator_invalid_request' });
+    await expect(b.client.sendDTMF({ sessionId: b.localSessionId, tones: '1' })).rejects.toMatchObject({
+      code: 'emulator_invalid_request',
+    });
     await b.client.startTranscription();
     await expect(b.client.startTranscription()).rejects.toMatchObject({ code: 'emulator_invalid_request' });
     call.say('one');
@@ -450,7 +509,9 @@ describe('emulator pinless dial-in', () => {
     expect(errors).toEqual([{ message: expect.any(String), fatal: true, code: 'exp-eject' }]);
     const again = new EmulatorCallClient({ apiUrl: emu.apiUrl, logger });
     bots.push({ client: again });
-    await expect(again.join({ roomUrl: room.json.url, token: '', userName: 'x', timeoutMs: 2000 })).rejects.toMatchObject({ code: 'join_exp_room' });
+    await expect(again.join({ roomUrl: room.json.url, token: '', userName: 'x', timeoutMs: 2000 })).rejects.toMatchObject({
+      code: 'join_exp_room',
+    });
   });
 
   it('aborting sendAudio rejects at once and interrupts the audio', async () => {
@@ -473,7 +534,9 @@ describe('emulator pinless dial-in', () => {
 
   it('probes room_creation_api with a signed {"To"} when pinless dial-in is configured over REST', async () => {
     const before = emu.webhookLog.length;
-    const r = await api(emu, 'POST', '/', { properties: { pinless_dialin: [{ phone_number: NUMBER, room_creation_api: hook.url, hmac: SECRET }] } });
+    const r = await api(emu, 'POST', '/', {
+      properties: { pinless_dialin: [{ phone_number: NUMBER, room_creation_api: hook.url, hmac: SECRET }] },
+    });
     expect(r.status).toBe(200);
     const probe = await hook.next();
     expect(probe.body).toEqual({ To: NUMBER });

@@ -21,12 +21,13 @@ async function req(emu: Emulator, method: string, path: string, body?: unknown, 
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await res.text();
-  return { status: res.status, headers: res.headers, json: (text ? JSON.parse(text) : undefined) };
+  return { status: res.status, headers: res.headers, json: text ? JSON.parse(text) : undefined };
 }
 
 async function sipRoom(emu: Emulator) {
   const room = await req(emu, 'POST', '/rooms', { properties: { sip: { display_name: 'c', sip_mode: 'dial-in', num_endpoints: 1 } } });
-  const token = (await req(emu, 'POST', '/meeting-tokens', { properties: { room_name: room.json.name, is_owner: true } })).json.token as string;
+  const token = (await req(emu, 'POST', '/meeting-tokens', { properties: { room_name: room.json.name, is_owner: true } })).json
+    .token as string;
   return { name: room.json.name as string, url: room.json.url as string, endpoint: room.json.config.sip_uri.endpoint as string, token };
 }
 
@@ -86,7 +87,11 @@ describe('emulator faults', () => {
   });
 
   it('dialin-ready: twice, never, and extra delay', async () => {
-    for (const [mode, expected] of [['twice', 2], ['never', 0], ['normal', 1]] as const) {
+    for (const [mode, expected] of [
+      ['twice', 2],
+      ['never', 0],
+      ['normal', 1],
+    ] as const) {
       emu.faults.dialinReady = mode;
       emu.faults.dialinReadyDelayMs = mode === 'normal' ? 120 : 0;
       const room = await sipRoom(emu);
@@ -112,7 +117,11 @@ describe('emulator faults', () => {
       rateLimit: { requests: 100, windowMs: 1000 },
     });
     expect(set.status).toBe(200);
-    expect(set.json).toMatchObject({ pending: [{ path: '/rooms', status: 503, times: 2 }], dialinReady: 'never', rateLimit: { requests: 100 } });
+    expect(set.json).toMatchObject({
+      pending: [{ path: '/rooms', status: 503, times: 2 }],
+      dialinReady: 'never',
+      rateLimit: { requests: 100 },
+    });
     expect(emu.faults.dialinReady).toBe('never');
     expect((await req(emu, 'GET', '/rooms')).status).toBe(503);
     expect((await req(emu, 'GET', '/_emulator/faults')).json.pending[0].times).toBe(1);
@@ -153,7 +162,10 @@ describe('emulator control API', () => {
     expect(msgs.some((m) => m.type === 'transcript' && /on hold/.test(m.line.text))).toBe(true);
     // Cannot press on hold.
     expect((await req(emu, 'POST', `/_emulator/calls/${placed.json.id}/actions`, { press: '1' })).status).toBe(409);
-    expect((await req(emu, 'POST', `/_emulator/calls/${placed.json.id}/actions`, { hangup: true })).json).toEqual({ ok: true, state: 'ended' });
+    expect((await req(emu, 'POST', `/_emulator/calls/${placed.json.id}/actions`, { hangup: true })).json).toEqual({
+      ok: true,
+      state: 'ended',
+    });
     await closed;
     expect(msgs.at(-1)).toEqual({ type: 'ended', reason: 'caller_hangup_on_hold' });
     const got = await req(emu, 'GET', `/_emulator/calls/${placed.json.id}`);
@@ -167,7 +179,10 @@ describe('emulator control API', () => {
     expect(ok.status).toBe(200);
     await new Promise((r) => setTimeout(r, 60));
     const state = await req(emu, 'GET', '/_emulator/state');
-    expect(state.json.calls.find((c: { id: string }) => c.id === ok.json.id)).toMatchObject({ state: 'ended', reason: 'caller_hangup_on_hold' });
+    expect(state.json.calls.find((c: { id: string }) => c.id === ok.json.id)).toMatchObject({
+      state: 'ended',
+      reason: 'caller_hangup_on_hold',
+    });
     expect(state.json).toMatchObject({ rooms: [], sockets: 0 });
   });
 

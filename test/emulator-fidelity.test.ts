@@ -20,11 +20,14 @@ const logger = pino({ level: 'silent' });
 async function api(emu: Emulator, method: string, path: string, body?: unknown, key: string | null = KEY) {
   const res = await fetch(`${emu.apiUrl}${path}`, {
     method,
-    headers: { ...(key === null ? {} : { authorization: `Bearer ${key}` }), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: {
+      ...(key === null ? {} : { authorization: `Bearer ${key}` }),
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await res.text();
-  return { status: res.status, headers: res.headers, json: (text ? JSON.parse(text) : undefined) };
+  return { status: res.status, headers: res.headers, json: text ? JSON.parse(text) : undefined };
 }
 
 /** A JWT signed the way a third-party library (e.g. jsonwebtoken) signs one: HS256 with `key`. */
@@ -65,12 +68,16 @@ async function until<T>(f: () => T | undefined, timeoutMs = 3000): Promise<T> {
 
 /** A joined bot in a fresh SIP room; its events recorded. */
 async function startBot(emu: Emulator, properties: Record<string, unknown> = {}) {
-  const room = await api(emu, 'POST', '/rooms', { privacy: 'private', properties: { sip: { sip_mode: 'dial-in', display_name: 'room-name' }, ...properties } });
+  const room = await api(emu, 'POST', '/rooms', {
+    privacy: 'private',
+    properties: { sip: { sip_mode: 'dial-in', display_name: 'room-name' }, ...properties },
+  });
   expect(room.status).toBe(200);
   const token = (await api(emu, 'POST', '/meeting-tokens', { properties: { room_name: room.json.name, is_owner: true } })).json.token;
   const client = new EmulatorCallClient({ apiUrl: emu.apiUrl, logger });
   const events: Array<{ name: CallClientEvent; payload: any }> = [];
-  for (const name of ['dialin-ready', 'participant-joined', 'left-meeting'] as CallClientEvent[]) client.on(name, (payload) => events.push({ name, payload }));
+  for (const name of ['dialin-ready', 'participant-joined', 'left-meeting'] as CallClientEvent[])
+    client.on(name, (payload) => events.push({ name, payload }));
   await client.join({ roomUrl: room.json.url, token, userName: 'bot', timeoutMs: 3000 });
   const endpoint: string = room.json.config.sip_uri.endpoint;
   return { room: room.json, client, events, endpoint, ready: () => until(() => events.find((e) => e.name === 'dialin-ready')) };
@@ -100,11 +107,15 @@ describe('emulator fidelity', () => {
   describe('properties.sip (Daily: sip_mode, display_name, video, num_endpoints, codecs, provider)', () => {
     it('accepts provider daily and signalwire and the documented codecs; provider daily puts endpoints on <domain>.sip-us.daily.co', async () => {
       await start({ rateLimits: false });
-      const daily = await api(emu, 'POST', '/rooms', { properties: { sip: { sip_mode: 'dial-in', display_name: 'x', provider: 'daily', codecs: { audio: ['OPUS', 'PCMU'] } } } });
+      const daily = await api(emu, 'POST', '/rooms', {
+        properties: { sip: { sip_mode: 'dial-in', display_name: 'x', provider: 'daily', codecs: { audio: ['OPUS', 'PCMU'] } } },
+      });
       expect(daily.status).toBe(200);
       expect(daily.json.config.sip).toMatchObject({ provider: 'daily', codecs: { audio: ['OPUS', 'PCMU'] } });
       expect(daily.json.config.sip_uri.endpoint).toMatch(/^sip:\d+@emulator\.sip-us\.daily\.co$/);
-      const sw = await api(emu, 'POST', '/rooms', { properties: { sip: { sip_mode: 'dial-in', provider: 'signalwire', video: true, codecs: { video: ['VP8', 'H264'] } } } });
+      const sw = await api(emu, 'POST', '/rooms', {
+        properties: { sip: { sip_mode: 'dial-in', provider: 'signalwire', video: true, codecs: { video: ['VP8', 'H264'] } } },
+      });
       expect(sw.status).toBe(200);
       expect(sw.json.config.sip_uri.endpoint).toMatch(/^sip:\d+@emulator\.sip\.daily\.co$/);
     });
@@ -166,10 +177,19 @@ describe('emulator fidelity', () => {
 
     it('signs REST-made tokens with the API key too (a third party can verify them)', async () => {
       await start({ rateLimits: false });
-      const { token } = (await api(emu, 'POST', '/meeting-tokens', { properties: { room_name: 'r1', user_id: 'u1', exp: Math.floor(Date.now() / 1000) + 60 } })).json;
+      const { token } = (
+        await api(emu, 'POST', '/meeting-tokens', {
+          properties: { room_name: 'r1', user_id: 'u1', exp: Math.floor(Date.now() / 1000) + 60 },
+        })
+      ).json;
       const [h, b, sig] = token.split('.');
       expect(createHmac('sha256', KEY).update(`${h}.${b}`).digest('base64url')).toBe(sig);
-      expect(JSON.parse(Buffer.from(b, 'base64url').toString())).toMatchObject({ r: 'r1', ud: 'u1', d: expect.any(String), iat: expect.any(Number) });
+      expect(JSON.parse(Buffer.from(b, 'base64url').toString())).toMatchObject({
+        r: 'r1',
+        ud: 'u1',
+        d: expect.any(String),
+        iat: expect.any(Number),
+      });
     });
 
     it('refuses a token signed with another key, expired, for another room, without the domain id, or for another domain', async () => {
@@ -277,7 +297,11 @@ describe('emulator fidelity', () => {
       expect(await put.json()).toMatchObject({ enabled: true, scope: 'domain' });
       const after = await Promise.all(Array.from({ length: 5 }, () => api(emu, 'GET', '/rooms')));
       expect(after.filter((r) => r.status === 429)).toHaveLength(2);
-      const bad = await fetch(`${emu.origin}/_emulator/rate-limits`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"enabled":"no"}' });
+      const bad = await fetch(`${emu.origin}/_emulator/rate-limits`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: '{"enabled":"no"}',
+      });
       expect(bad.status).toBe(400);
       emu.rateLimits.update({ enabled: false });
       expect((await api(emu, 'GET', '/rooms')).status).toBe(200);
@@ -288,8 +312,18 @@ describe('emulator fidelity', () => {
     it('refuses bodies the schema refuses, applies the rest', async () => {
       await start({ rateLimits: false });
       const post = (body: unknown) =>
-        fetch(`${emu.origin}/_emulator/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-      for (const bad of [{ inject: { path: 'rooms', status: 503 } }, { inject: { path: '/rooms', status: 99 } }, { inject: { path: '/rooms', times: 0 } }, { dialinReady: 'sometimes' }, { rateLimit: { requests: 1 } }]) {
+        fetch(`${emu.origin}/_emulator/faults`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+      for (const bad of [
+        { inject: { path: 'rooms', status: 503 } },
+        { inject: { path: '/rooms', status: 99 } },
+        { inject: { path: '/rooms', times: 0 } },
+        { dialinReady: 'sometimes' },
+        { rateLimit: { requests: 1 } },
+      ]) {
         const r = await post(bad);
         expect(r.status, JSON.stringify(bad)).toBe(400);
         expect(((await r.json()) as { error: string }).error).toBe('invalid-request-error');
@@ -347,13 +381,22 @@ describe('emulator fidelity', () => {
     it('the control API places them too (withheld, or any from string, "" included)', async () => {
       await start({ rateLimits: false });
       const post = (body: unknown) =>
-        fetch(`${emu.origin}/_emulator/calls`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        fetch(`${emu.origin}/_emulator/calls`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
       const n = hook.bodies.length;
       expect((await post({ to: NUMBER, withheld: 'anonymous' })).status).toBe(200);
       expect((await post({ to: NUMBER, from: '' })).status).toBe(200);
       expect((await post({ to: NUMBER, withheld: 'nobody' })).status).toBe(400);
       await until(() => hook.bodies.length >= n + 2);
-      expect(hook.bodies.slice(n).map((b) => b.From).sort()).toEqual(['', 'anonymous']);
+      expect(
+        hook.bodies
+          .slice(n)
+          .map((b) => b.From)
+          .sort(),
+      ).toEqual(['', 'anonymous']);
     });
   });
 
@@ -364,7 +407,8 @@ describe('emulator fidelity', () => {
       await until(() => hook.bodies[n]);
       return call;
     };
-    const update = (call: { callId: string; callDomain: string }, sipUri: string) => api(emu, 'POST', '/dialin/pinlessCallUpdate', { callId: call.callId, callDomain: call.callDomain, sipUri });
+    const update = (call: { callId: string; callDomain: string }, sipUri: string) =>
+      api(emu, 'POST', '/dialin/pinlessCallUpdate', { callId: call.callId, callDomain: call.callDomain, sipUri });
 
     it('returns endpoints with the sip: scheme; an update matches it case-insensitively; sip:sip: and a bare user@host are 404', async () => {
       await start({ rateLimits: false });

@@ -21,7 +21,7 @@ async function api(emu: Emulator, method: string, path: string, body?: unknown, 
     ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
   });
   const text = await res.text();
-  return { status: res.status, headers: res.headers, json: (text ? JSON.parse(text) : undefined) };
+  return { status: res.status, headers: res.headers, json: text ? JSON.parse(text) : undefined };
 }
 
 const inAnHour = () => Math.floor(Date.now() / 1000) + 3600;
@@ -67,10 +67,19 @@ describe('emulator REST', () => {
     const r = await api(emu, 'POST', '/rooms', {
       name: 'one-ep',
       privacy: 'private',
-      properties: { exp: inAnHour(), eject_at_room_exp: true, sip: { display_name: 'caller', video: false, sip_mode: 'dial-in', num_endpoints: 1 } },
+      properties: {
+        exp: inAnHour(),
+        eject_at_room_exp: true,
+        sip: { display_name: 'caller', video: false, sip_mode: 'dial-in', num_endpoints: 1 },
+      },
     });
     expect(r.status).toBe(200);
-    expect(r.json).toMatchObject({ name: 'one-ep', privacy: 'private', url: `${emu.origin}/one-ep`, config: { sip: { sip_mode: 'dial-in', num_endpoints: 1 } } });
+    expect(r.json).toMatchObject({
+      name: 'one-ep',
+      privacy: 'private',
+      url: `${emu.origin}/one-ep`,
+      config: { sip: { sip_mode: 'dial-in', num_endpoints: 1 } },
+    });
     expect(r.json.config.sip_uri.endpoint).toMatch(/^sip:\d+@emulator\.sip\.daily\.co$/);
     expect(r.json.config.sip_uri.extra_endpoints).toBeUndefined();
     const got = await api(emu, 'GET', '/rooms/one-ep');
@@ -114,7 +123,9 @@ describe('emulator REST', () => {
   });
 
   it('mints JWT-shaped meeting tokens and validates their properties', async () => {
-    const t = await api(emu, 'POST', '/meeting-tokens', { properties: { room_name: 'one-ep', is_owner: true, user_name: 'bot', exp: inAnHour() } });
+    const t = await api(emu, 'POST', '/meeting-tokens', {
+      properties: { room_name: 'one-ep', is_owner: true, user_name: 'bot', exp: inAnHour() },
+    });
     expect(t.status).toBe(200);
     expect(t.json.token.split('.')).toHaveLength(3);
     const header = JSON.parse(Buffer.from(t.json.token.split('.')[0], 'base64url').toString());
@@ -142,10 +153,17 @@ describe('emulator REST', () => {
     const bad = await api(emu, 'POST', '/', { properties: { pinless_dialin: [{ phone_number: '+15550003333' }] } });
     expect(bad.status).toBe(400);
 
-    const created = await api(emu, 'POST', '/domain-dialin-config', { type: 'pinless_dialin', phone_number: '+15550004444', room_creation_api: 'http://127.0.0.1:9/x' });
+    const created = await api(emu, 'POST', '/domain-dialin-config', {
+      type: 'pinless_dialin',
+      phone_number: '+15550004444',
+      room_creation_api: 'http://127.0.0.1:9/x',
+    });
     expect(created.status).toBe(200);
     expect(created.json).toMatchObject({ id: expect.any(String), type: 'pinless_dialin', config: { phone_number: '+15550004444' } });
-    const dup = await api(emu, 'POST', '/domain-dialin-config', { type: 'pinless_dialin', config: { phone_number: '+15550004444', room_creation_api: 'http://127.0.0.1:9/x' } });
+    const dup = await api(emu, 'POST', '/domain-dialin-config', {
+      type: 'pinless_dialin',
+      config: { phone_number: '+15550004444', room_creation_api: 'http://127.0.0.1:9/x' },
+    });
     expect((await api(emu, 'POST', '/domain-dialin-config', { type: 'pin_dialin', phone_number: '+15550005555' })).status).toBe(400);
     expect(dup.status).toBe(400);
     const list = await api(emu, 'GET', '/domain-dialin-config');
@@ -166,7 +184,8 @@ describe('emulator joins (token validation)', () => {
     clients.push(c);
     return c;
   };
-  const token = async (properties: Record<string, unknown>) => (await api(emu, 'POST', '/meeting-tokens', { properties })).json.token as string;
+  const token = async (properties: Record<string, unknown>) =>
+    (await api(emu, 'POST', '/meeting-tokens', { properties })).json.token as string;
 
   beforeAll(async () => {
     emu = await createEmulator({ apiKey: KEY, logger });
@@ -185,7 +204,12 @@ describe('emulator joins (token validation)', () => {
     const c = client();
     const joinedEvents: unknown[] = [];
     c.on('joined-meeting', (p) => joinedEvents.push(p));
-    const { localSessionId } = await c.join({ roomUrl: roomUrl('priv'), token: await token({ room_name: 'priv', is_owner: true }), userName: 'bot', timeoutMs: 2000 });
+    const { localSessionId } = await c.join({
+      roomUrl: roomUrl('priv'),
+      token: await token({ room_name: 'priv', is_owner: true }),
+      userName: 'bot',
+      timeoutMs: 2000,
+    });
     expect(localSessionId).toMatch(/^[0-9a-f-]{36}$/);
     expect(joinedEvents).toHaveLength(1);
     expect(emu.snapshot().rooms.find((r) => r.name === 'priv')?.participants).toEqual([
@@ -214,19 +238,28 @@ describe('emulator joins (token validation)', () => {
     }
     // A public room needs no token.
     const c = client();
-    await expect(c.join({ roomUrl: roomUrl('pub'), token: '', userName: 'x', timeoutMs: 2000 })).resolves.toMatchObject({ localSessionId: expect.any(String) });
+    await expect(c.join({ roomUrl: roomUrl('pub'), token: '', userName: 'x', timeoutMs: 2000 })).resolves.toMatchObject({
+      localSessionId: expect.any(String),
+    });
     await c.close();
   });
 
   it('can join again on the same client after a failed join', async () => {
     const c = client();
-    await expect(c.join({ roomUrl: roomUrl('missing'), token: '', userName: 'x', timeoutMs: 2000 })).rejects.toMatchObject({ code: 'join_no_room' });
+    await expect(c.join({ roomUrl: roomUrl('missing'), token: '', userName: 'x', timeoutMs: 2000 })).rejects.toMatchObject({
+      code: 'join_no_room',
+    });
     const left: unknown[] = [];
     c.on('left-meeting', (p) => left.push(p));
     const { localSessionId } = await c.join({ roomUrl: roomUrl('pub'), token: '', userName: 'x', timeoutMs: 2000 });
     await new Promise((r) => setTimeout(r, 30));
     expect(left).toEqual([]);
-    expect(emu.snapshot().rooms.find((r) => r.name === 'pub')?.participants.map((p) => p.sessionId)).toEqual([localSessionId]);
+    expect(
+      emu
+        .snapshot()
+        .rooms.find((r) => r.name === 'pub')
+        ?.participants.map((p) => p.sessionId),
+    ).toEqual([localSessionId]);
     await c.close();
   });
 

@@ -118,8 +118,20 @@ describe('bot code that throws in every hook', () => {
   });
 
   it.each([
-    ['onDtmf', '+15550000001', [{ waitFor: 'say' as const, match: 'press' }, { press: '7' }, { wait: 30_000 }], 'bot_error', /onDtmf: onDtmf refuses digit 7/],
-    ['onTranscript', '+15550000002', [{ waitFor: 'say' as const, match: 'say' }, { say: 'hello there' }, { wait: 30_000 }], 'bot_error', /onTranscript: onTranscript cannot handle "hello there"/],
+    [
+      'onDtmf',
+      '+15550000001',
+      [{ waitFor: 'say' as const, match: 'press' }, { press: '7' }, { wait: 30_000 }],
+      'bot_error',
+      /onDtmf: onDtmf refuses digit 7/,
+    ],
+    [
+      'onTranscript',
+      '+15550000002',
+      [{ waitFor: 'say' as const, match: 'say' }, { say: 'hello there' }, { wait: 30_000 }],
+      'bot_error',
+      /onTranscript: onTranscript cannot handle "hello there"/,
+    ],
     ['onEnd', '+15550000003', [{ wait: 30_000 }], 'completed', /done/],
     ['onCall (synchronous throw)', '+15550000004', [{ wait: 30_000 }], 'bot_error', /sync failure in onCall/],
     ['prewarm', '+15550000005', [{ wait: 30_000 }], 'bot_load_failed', /model file missing/],
@@ -185,7 +197,11 @@ describe('emulator (Daily) restarts mid-call', () => {
     stack.emulator.faults.dialinReadyDelayMs = 5_000;
     const since = stack.ended.length;
     const call = stack.emulator.placeCall({ to: NUMBER });
-    await until(() => stack.rt.dispatcher.liveCalls().some((r) => r.callId === call.callId && r.timeline.joined !== undefined), 15_000, 'the bot to join');
+    await until(
+      () => stack.rt.dispatcher.liveCalls().some((r) => r.callId === call.callId && r.timeline.joined !== undefined),
+      15_000,
+      'the bot to join',
+    );
     await restart();
     await call.ended;
     const rec = await stack.waitEnded(call.callId);
@@ -214,10 +230,17 @@ describe('a burst of 10× capacity', () => {
     };
     stack.rt.dispatcher.on('call-updated', onUpdate);
     const calls = Array.from({ length: 20 }, () =>
-      stack.emulator.placeCall({ to: NUMBER, script: [{ waitFor: 'say' as const, timeoutMs: 25_000 }, { wait: 100 }, { hangup: true as const }] }),
+      stack.emulator.placeCall({
+        to: NUMBER,
+        script: [{ waitFor: 'say' as const, timeoutMs: 25_000 }, { wait: 100 }, { hangup: true as const }],
+      }),
     );
     // A caller refused with 503 would wait for Daily's hold timeout: hang up as soon as the refusal is known.
-    for (const c of calls) void until(() => c.webhook?.status !== undefined, 20_000, 'a webhook answer').then(() => c.webhook?.status === 503 && c.hangup(), () => undefined);
+    for (const c of calls)
+      void until(() => c.webhook?.status !== undefined, 20_000, 'a webhook answer').then(
+        () => c.webhook?.status === 503 && c.hangup(),
+        () => undefined,
+      );
     await Promise.all(calls.map((c) => c.ended));
     stack.rt.dispatcher.off('call-updated', onUpdate);
     const report = await expectNoLeaks({ stack, placed: calls, timeoutMs: 30_000 });

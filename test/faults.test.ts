@@ -107,7 +107,12 @@ describe('Daily REST faults at each step', () => {
     expect(countRequests(stack.emulator, 'POST', '/rooms', t0)).toBeGreaterThanOrEqual(1);
     await until(() => countRequests(stack.emulator, 'DELETE', '/rooms', t0) >= 1, 10_000, 'the room to be deleted');
     expect((await call.ended).reason).toBe('hold_timeout');
-    expect(stack.ended.slice(since).filter((r) => r.callId === call.callId).map((r) => r.outcome)).toEqual(['room_failed']);
+    expect(
+      stack.ended
+        .slice(since)
+        .filter((r) => r.callId === call.callId)
+        .map((r) => r.outcome),
+    ).toEqual(['room_failed']);
     await expectNoLeaks({ stack, placed: [call], since });
   });
 

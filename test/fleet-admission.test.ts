@@ -88,7 +88,9 @@ describe('claim from three processes', () => {
       const ids = Array.from({ length: 100 }, (_, i) => `r${round}-c${i}`);
       const at = Date.now() + 300;
       for (const c of children) c.stdin!.write(`go ${at} ${ids.join(' ')}\n`);
-      const replies = await Promise.all(lines.map(async (it) => JSON.parse((await it.next()).value as string) as { replica: string; won: number[] }));
+      const replies = await Promise.all(
+        lines.map(async (it) => JSON.parse((await it.next()).value as string) as { replica: string; won: number[] }),
+      );
       expect(new Set(replies.map((r) => r.replica)).size).toBe(3);
       for (let i = 0; i < ids.length; i++) expect(replies.reduce((n, r) => n + r.won[i]!, 0)).toBe(1);
       total += replies.reduce((n, r) => n + r.won.reduce((a, b) => a + b, 0), 0);

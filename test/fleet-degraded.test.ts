@@ -95,14 +95,31 @@ describe('Redis killed and restarted', () => {
       await redis.restart();
       await waitFor('both re-formed', () => !a.degraded && !b.degraded, 15_000);
       expect(await gauge()).toBe('0');
-      expect(flips.filter(([, d]) => d).map(([w]) => w).sort()).toEqual(['a', 'b']);
-      expect(flips.filter(([, d]) => !d).map(([w]) => w).sort()).toEqual(['a', 'b']);
+      expect(
+        flips
+          .filter(([, d]) => d)
+          .map(([w]) => w)
+          .sort(),
+      ).toEqual(['a', 'b']);
+      expect(
+        flips
+          .filter(([, d]) => !d)
+          .map(([w]) => w)
+          .sort(),
+      ).toEqual(['a', 'b']);
       // The fleet re-formed on an empty Redis: both replicas, a's live call re-published.
-      const st = await waitFor('replicas re-registered', async () => {
-        const s = await b.fleetStatus();
-        return s.replicas.filter((r) => r.alive).length === 2 ? s : undefined;
-      }, 5_000);
-      expect(st.replicas.find((r) => r.id === a.replicaId)).toMatchObject({ draining: true, calls: [{ callId: 'live-1', room: 'room-live-1' }] });
+      const st = await waitFor(
+        'replicas re-registered',
+        async () => {
+          const s = await b.fleetStatus();
+          return s.replicas.filter((r) => r.alive).length === 2 ? s : undefined;
+        },
+        5_000,
+      );
+      expect(st.replicas.find((r) => r.id === a.replicaId)).toMatchObject({
+        draining: true,
+        calls: [{ callId: 'live-1', room: 'room-live-1' }],
+      });
       expect((await b.ownerOfRoom('room-live-1'))?.replicaId).toBe(a.replicaId);
       // Claims won before the restart were put back with their answers: a late duplicate still dedupes.
       expect(await b.claim('before')).toMatchObject({ kind: 'duplicate', owner: a.replicaId, answer: { status: 'accepted', id: 'first' } });
@@ -129,7 +146,7 @@ describe('Redis killed and restarted', () => {
         if (d) local = b.takeOverUnconfirmed().map((c) => c.callId);
       });
       await b.enqueue({ callId: 'blip-1', room: 'room-blip-1', payload: {} }, 10_000);
-      const id = (await b.redis.client('ID'));
+      const id = await b.redis.client('ID');
       await a.redis.client('KILL', 'ID', String(id));
       await waitFor('b degraded and back', () => local.length > 0 && !b.degraded, 10_000);
       expect(local).toEqual(['blip-1']);

@@ -59,7 +59,12 @@ describe('domain events', () => {
       await a.routeEvent(b.replicaId, { id: 'e2' });
       await c.routeEvent(b.replicaId, { id: 'e3' });
       await waitFor('both delivered', () => got.filter(([r]) => r === b.replicaId).length >= 3 - (first === b ? 1 : 0), 5_000);
-      expect(got.filter(([r]) => r === b.replicaId).map(([, e]) => (e as { id: string }).id).slice(-2)).toEqual(['e2', 'e3']);
+      expect(
+        got
+          .filter(([r]) => r === b.replicaId)
+          .map(([, e]) => (e as { id: string }).id)
+          .slice(-2),
+      ).toEqual(['e2', 'e3']);
       expect(got.filter(([r]) => r !== b.replicaId)).toEqual([]);
     } finally {
       await Promise.all(fleets.map((f) => f.close()));
@@ -80,7 +85,7 @@ describe('domain events', () => {
     }
   });
 
-  it('events sent while the owner\'s inbox reader was cut off are delivered when it reconnects (a stream, not pub/sub)', async () => {
+  it("events sent while the owner's inbox reader was cut off are delivered when it reconnects (a stream, not pub/sub)", async () => {
     const ns = namespace();
     const a = await startFleet(redis.url, ns);
     const b = await startFleet(redis.url, ns);

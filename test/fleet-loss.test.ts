@@ -56,14 +56,20 @@ describe('replica loss', () => {
     }
     try {
       // The child takes three calls (survivors have no slot yet): two forwarded (acked), one held.
-      for (const id of ['fwd-1', 'fwd-2', 'held-1']) expect((await survivors[0]!.enqueue({ callId: id, room: `room-${id}`, payload: {} }, 10_000)).kind).toBe('queued');
+      for (const id of ['fwd-1', 'fwd-2', 'held-1'])
+        expect((await survivors[0]!.enqueue({ callId: id, room: `room-${id}`, payload: {} }, 10_000)).kind).toBe('queued');
       await waitFor('child took three', () => x.lines.filter((l) => l.taken).length === 3);
       await waitFor('child acked two', () => x.lines.filter((l) => l.acked).length === 2);
       // And queues one of its own that nobody has a slot for.
       x.send('enqueue queued-1 room-queued-1 10000');
       await waitFor('child queued', () => x.lines.find((l) => l.enqueued === 'queued-1'));
       const before = await survivors[1]!.fleetStatus();
-      expect(before.replicas.find((r) => r.id === xId)?.calls.map((c) => c.callId).sort()).toEqual(['fwd-1', 'fwd-2', 'held-1']);
+      expect(
+        before.replicas
+          .find((r) => r.id === xId)
+          ?.calls.map((c) => c.callId)
+          .sort(),
+      ).toEqual(['fwd-1', 'fwd-2', 'held-1']);
       expect(before.queued).toBe(1);
 
       const killedAt = Date.now();

@@ -63,7 +63,12 @@ describe('fleet queue', () => {
     expect((await full.ownerOfRoom('room-1'))?.replicaId).toBe(free.replicaId);
     const st = await full.fleetStatus();
     expect(st.queued).toBe(0);
-    expect(st.replicas.find((x) => x.id === free.replicaId)).toMatchObject({ alive: true, capacity: 1, active: 1, calls: [{ callId: 'c1', room: 'room-1' }] });
+    expect(st.replicas.find((x) => x.id === free.replicaId)).toMatchObject({
+      alive: true,
+      capacity: 1,
+      active: 1,
+      calls: [{ callId: 'c1', room: 'room-1' }],
+    });
     await free.ack('c1');
     await free.finish('c1');
     const st2 = await full.fleetStatus();

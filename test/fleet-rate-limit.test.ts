@@ -4,7 +4,15 @@
  * failing; the call path may use the whole window.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DAILY_RATE_LIMITS, LocalRateLimiter, RedisRateLimiter, parseRateLimits, rateClassOf, type Fleet, type RateLimits } from '../src/fleet/index.js';
+import {
+  DAILY_RATE_LIMITS,
+  LocalRateLimiter,
+  RedisRateLimiter,
+  parseRateLimits,
+  rateClassOf,
+  type Fleet,
+  type RateLimits,
+} from '../src/fleet/index.js';
 import { namespace, startFleet } from './helpers/fleet.js';
 import { startRedis, type RedisServer } from './helpers/redis.js';
 
@@ -16,7 +24,11 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-const SMALL: RateLimits = { default: { limit: 10, windowMs: 1_000, reserve: 4 }, delete: { limit: 3, windowMs: 1_000, reserve: 0 }, start: { limit: 1, windowMs: 1_000, reserve: 0 } };
+const SMALL: RateLimits = {
+  default: { limit: 10, windowMs: 1_000, reserve: 4 },
+  delete: { limit: 3, windowMs: 1_000, reserve: 0 },
+  start: { limit: 1, windowMs: 1_000, reserve: 0 },
+};
 
 /** Most grants seen in any `windowMs` span (`slackMs` narrower, for timer jitter between processes' clocks). */
 function maxInWindow(times: number[], windowMs: number, slackMs = 30): number {
@@ -67,7 +79,9 @@ describe('rate limits', () => {
       const grants: number[] = [];
       const t0 = Date.now();
       // 3 × 8 call-path requests at once: 10 per second fleet-wide → the last granted after ~2 s.
-      await Promise.all(limiters.flatMap((l) => Array.from({ length: 8 }, () => l.acquire('default', 'call').then(() => grants.push(Date.now())))));
+      await Promise.all(
+        limiters.flatMap((l) => Array.from({ length: 8 }, () => l.acquire('default', 'call').then(() => grants.push(Date.now())))),
+      );
       expect(grants).toHaveLength(24);
       expect(maxInWindow(grants, 1_000)).toBeLessThanOrEqual(10);
       expect(Date.now() - t0).toBeGreaterThanOrEqual(1_900);

@@ -57,7 +57,12 @@ describe('queue storm with a replica killed', () => {
       await waitFor('storm under way', () => taken() >= 30, 20_000);
       const victim = reps[0]!;
       // Mid-call: some of its calls forwarded (acked), some just taken.
-      await waitFor('victim mid-call', () => victim.lines.some((l) => l.acked) && victim.lines.filter((l) => l.taken).length > victim.lines.filter((l) => l.acked).length, 20_000, 5);
+      await waitFor(
+        'victim mid-call',
+        () => victim.lines.some((l) => l.acked) && victim.lines.filter((l) => l.taken).length > victim.lines.filter((l) => l.acked).length,
+        20_000,
+        5,
+      );
       victim.proc.kill('SIGKILL');
       await new Promise((r) => victim.proc.once('exit', r));
       const survivors = reps.slice(1);
@@ -93,7 +98,9 @@ describe('queue storm with a replica killed', () => {
       expect(st.queued).toBe(0);
       expect(st.replicas.map((r) => r.id).sort()).toEqual([admitter.replicaId, ids[1], ids[2]].sort());
       expect(st.replicas.every((r) => r.calls.length === 0)).toBe(true);
-      console.log(`storm: victim held ${reaped.size} at its death (${lostCalls.size} forwarded → lost, ${lost.requeued.length} requeued), survivors served ${survivorTakes.length}`);
+      console.log(
+        `storm: victim held ${reaped.size} at its death (${lostCalls.size} forwarded → lost, ${lost.requeued.length} requeued), survivors served ${survivorTakes.length}`,
+      );
     } finally {
       await admitter.close();
     }

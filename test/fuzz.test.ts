@@ -71,7 +71,9 @@ function arbitraries(secret: string, webhookSecret: string) {
   const signedHeaders = (body: Buffer, prefix: 'pinless' | 'webhook'): Record<string, string> => {
     const t = ts();
     const sig = signPinless(body, prefix === 'pinless' ? secret : webhookSecret, t);
-    return prefix === 'pinless' ? { 'x-pinless-timestamp': t, 'x-pinless-signature': sig } : { 'x-webhook-timestamp': t, 'x-webhook-signature': sig };
+    return prefix === 'pinless'
+      ? { 'x-pinless-timestamp': t, 'x-pinless-signature': sig }
+      : { 'x-webhook-timestamp': t, 'x-webhook-signature': sig };
   };
   const wrongType = fc.oneof(
     fc.integer(),
@@ -92,27 +94,41 @@ function arbitraries(secret: string, webhookSecret: string) {
   // is broken by its type or length only.
   const breaking = (field: string, value: unknown): unknown =>
     field === 'From' && (value === undefined || value === null || (typeof value === 'string' && value.trim() === '')) ? 42 : value;
-  const validCall = () => ({ To: NUMBER, From: '+15551230000', callId: `fz-${Math.random().toString(36).slice(2)}`, callDomain: 'fuzz-domain', sipHeaders: {} });
+  const validCall = () => ({
+    To: NUMBER,
+    From: '+15551230000',
+    callId: `fz-${Math.random().toString(36).slice(2)}`,
+    callDomain: 'fuzz-domain',
+    sipHeaders: {},
+  });
 
   // A call body with one required field broken (wrong type, empty, too long, or removed).
-  const brokenCall = fc.tuple(required, fc.option(wrongType, { nil: undefined }), fc.dictionary(fc.string({ maxLength: 12 }), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 4 })).map(([field, value, extra]) => {
-    const b: Record<string, unknown> = { ...extra, ...validCall() };
-    const v = breaking(field, value);
-    if (v === undefined) delete b[field];
-    else b[field] = v;
-    return Buffer.from(JSON.stringify(b));
-  });
+  const brokenCall = fc
+    .tuple(
+      required,
+      fc.option(wrongType, { nil: undefined }),
+      fc.dictionary(fc.string({ maxLength: 12 }), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 4 }),
+    )
+    .map(([field, value, extra]) => {
+      const b: Record<string, unknown> = { ...extra, ...validCall() };
+      const v = breaking(field, value);
+      if (v === undefined) delete b[field];
+      else b[field] = v;
+      return Buffer.from(JSON.stringify(b));
+    });
   // Duplicate keys: the last one (which JSON.parse keeps) is invalid.
   const duplicateKeys = fc.tuple(required, wrongType).map(([field, value]) => {
     const v = validCall();
     const inner = JSON.stringify(v).slice(1, -1);
     return Buffer.from(`{${inner},${JSON.stringify(field)}:${JSON.stringify(breaking(field, value) ?? 0)}}`);
   });
-  const protoKeys = fc.tuple(fc.constantFrom('__proto__', 'constructor', 'prototype'), fc.boolean(), fc.jsonValue({ maxDepth: 2 })).map(([key, nested, v]) => {
-    const c = JSON.stringify({ ...validCall(), callId: 7 });
-    const poison = key === 'constructor' ? `{"prototype":${JSON.stringify(v ?? 1)}}` : JSON.stringify({ polluted: v ?? 1 });
-    return Buffer.from(nested ? c.replace('"sipHeaders":{}', `"sipHeaders":{"${key}":${poison}}`) : `{"${key}":${poison},${c.slice(1)}`);
-  });
+  const protoKeys = fc
+    .tuple(fc.constantFrom('__proto__', 'constructor', 'prototype'), fc.boolean(), fc.jsonValue({ maxDepth: 2 }))
+    .map(([key, nested, v]) => {
+      const c = JSON.stringify({ ...validCall(), callId: 7 });
+      const poison = key === 'constructor' ? `{"prototype":${JSON.stringify(v ?? 1)}}` : JSON.stringify({ polluted: v ?? 1 });
+      return Buffer.from(nested ? c.replace('"sipHeaders":{}', `"sipHeaders":{"${key}":${poison}}`) : `{"${key}":${poison},${c.slice(1)}`);
+    });
   const invalidUtf8 = fc.tuple(fc.uint8Array({ minLength: 1, maxLength: 64 }), fc.boolean()).map(([bytes, inString]) => {
     const bad = Buffer.from([0xff, 0xfe, 0xc3, 0x28, 0xed, 0xa0, 0x80, ...bytes]);
     if (!inString) return bad;
@@ -153,7 +169,15 @@ function arbitraries(secret: string, webhookSecret: string) {
     { weight: 1, arbitrary: fc.string({ maxLength: 40 }).map((s) => s.replace(/[^\x20-\x7e]/g, '')) },
   );
   const headerJunk = fc.dictionary(
-    fc.constantFrom('x-pinless-timestamp', 'x-pinless-signature', 'x-webhook-timestamp', 'x-webhook-signature', 'authorization', 'x-forwarded-for', 'x-junk'),
+    fc.constantFrom(
+      'x-pinless-timestamp',
+      'x-pinless-signature',
+      'x-webhook-timestamp',
+      'x-webhook-signature',
+      'authorization',
+      'x-forwarded-for',
+      'x-junk',
+    ),
     fc.oneof(
       fc.string({ maxLength: 64 }).map((s) => s.replace(/[^\x20-\x7e]/g, '')),
       fc.integer({ min: 33, max: 5_000 }).map((n) => 'A'.repeat(n)),
@@ -162,41 +186,94 @@ function arbitraries(secret: string, webhookSecret: string) {
     { maxKeys: 3 },
   );
 
-  const dialin = fc.tuple(textBodies, contentType, fc.constantFrom('unsigned', 'signed', 'signed', 'junk-headers'), headerJunk, fc.integer({ min: 0, max: 6 })).map(
-    ([body, ct, auth, junk, chunks]): FuzzRequest => ({
+  const dialin = fc
+    .tuple(
+      textBodies,
+      contentType,
+      fc.constantFrom('unsigned', 'signed', 'signed', 'junk-headers'),
+      headerJunk,
+      fc.integer({ min: 0, max: 6 }),
+    )
+    .map(([body, ct, auth, junk, chunks]): FuzzRequest => ({
       kind: `dialin-${auth}${chunks > 1 ? '-chunked' : ''}`,
       method: 'POST',
       path: '/dialin',
-      headers: { ...(ct ? { 'content-type': ct } : {}), ...(auth === 'signed' ? signedHeaders(body, 'pinless') : auth === 'junk-headers' ? junk : {}) },
+      headers: {
+        ...(ct ? { 'content-type': ct } : {}),
+        ...(auth === 'signed' ? signedHeaders(body, 'pinless') : auth === 'junk-headers' ? junk : {}),
+      },
       body,
       ...(chunks > 1 ? { chunks } : {}),
-    }),
-  );
+    }));
   const domainEvent = fc
-    .record({ version: fc.constant('1.0.0'), type: fc.oneof(fc.constantFrom('dialin.stopped', 'meeting.ended', 'dialin.error', 'participant.joined'), fc.string({ maxLength: 80 })), id: fc.string({ maxLength: 200 }), payload: fc.oneof(fc.dictionary(fc.string({ maxLength: 10 }), fc.jsonValue({ maxDepth: 2 })), fc.constant(null), fc.string()), event_ts: fc.oneof(fc.double(), fc.string()) }, { requiredKeys: [] })
+    .record(
+      {
+        version: fc.constant('1.0.0'),
+        type: fc.oneof(
+          fc.constantFrom('dialin.stopped', 'meeting.ended', 'dialin.error', 'participant.joined'),
+          fc.string({ maxLength: 80 }),
+        ),
+        id: fc.string({ maxLength: 200 }),
+        payload: fc.oneof(fc.dictionary(fc.string({ maxLength: 10 }), fc.jsonValue({ maxDepth: 2 })), fc.constant(null), fc.string()),
+        event_ts: fc.oneof(fc.double(), fc.string()),
+      },
+      { requiredKeys: [] },
+    )
     .map((e) => Buffer.from(JSON.stringify(e)));
-  const webhooks = fc.tuple(fc.oneof(domainEvent, textBodies), contentType, fc.constantFrom('unsigned', 'signed', 'junk-headers'), headerJunk, fc.integer({ min: 0, max: 4 })).map(
-    ([body, ct, auth, junk, chunks]): FuzzRequest => ({
+  const webhooks = fc
+    .tuple(
+      fc.oneof(domainEvent, textBodies),
+      contentType,
+      fc.constantFrom('unsigned', 'signed', 'junk-headers'),
+      headerJunk,
+      fc.integer({ min: 0, max: 4 }),
+    )
+    .map(([body, ct, auth, junk, chunks]): FuzzRequest => ({
       kind: `webhooks-${auth}${chunks > 1 ? '-chunked' : ''}`,
       method: 'POST',
       path: '/webhooks/daily',
-      headers: { ...(ct ? { 'content-type': ct } : {}), ...(auth === 'signed' ? signedHeaders(body, 'webhook') : auth === 'junk-headers' ? junk : {}) },
+      headers: {
+        ...(ct ? { 'content-type': ct } : {}),
+        ...(auth === 'signed' ? signedHeaders(body, 'webhook') : auth === 'junk-headers' ? junk : {}),
+      },
       body,
       ...(chunks > 1 ? { chunks } : {}),
-    }),
-  );
+    }));
   const elsewhere = fc
     .tuple(
       fc.constantFrom('GET', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD', 'POST'),
       fc.oneof(
-        fc.constantFrom('/dialin', '/webhooks/daily', '/health/live', '/health/ready', '/status', '/metrics', '/calls', '/dashboard', '/ws/events'),
+        fc.constantFrom(
+          '/dialin',
+          '/webhooks/daily',
+          '/health/live',
+          '/health/ready',
+          '/status',
+          '/metrics',
+          '/calls',
+          '/dashboard',
+          '/ws/events',
+        ),
         fc.webPath().map((p) => p || '/'),
         fc.string({ maxLength: 50 }).map((s) => '/' + encodeURIComponent(s)),
-        fc.constantFrom('/dialin?x=%ff', '/%2e%2e/%2e%2e/etc/passwd', '/calls?limit=-1&from=%00', '/calls?limit=99999999999999999999', '//dialin', '/dialin/../dialin'),
+        fc.constantFrom(
+          '/dialin?x=%ff',
+          '/%2e%2e/%2e%2e/etc/passwd',
+          '/calls?limit=-1&from=%00',
+          '/calls?limit=99999999999999999999',
+          '//dialin',
+          '/dialin/../dialin',
+        ),
       ),
       randomJson,
     )
-    .map(([method, path, body]): FuzzRequest => ({ kind: 'other-route', method, path, headers: { 'content-type': 'application/json' }, ...(method === 'GET' || method === 'HEAD' ? {} : { body }) }));
+    .map(([method, path, body]): FuzzRequest => ({
+      kind: 'other-route',
+      method,
+      path,
+      headers: { 'content-type': 'application/json' },
+      ...(method === 'GET' || method === 'HEAD' ? {} : { body }),
+    }));
   return fc.oneof({ weight: 6, arbitrary: dialin }, { weight: 3, arbitrary: webhooks }, { weight: 1, arbitrary: elsewhere });
 }
 
@@ -227,20 +304,30 @@ function sendRaw(base: string, bytes: Buffer): Promise<string> {
 const rawRequests = fc
   .tuple(
     fc.constantFrom(
-      (b: string) => `POST /dialin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${b.length}\r\nTransfer-Encoding: chunked\r\n\r\n${b}`,
-      (b: string) => `POST /dialin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n${b}\r\n0\r\n\r\n`,
-      (b: string) => `POST /dialin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffff\r\n${b}\r\n0\r\n\r\n`,
-      (b: string) => `POST /dialin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5\r\nContent-Length: 50\r\n\r\n${b}`,
+      (b: string) =>
+        `POST /dialin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${b.length}\r\nTransfer-Encoding: chunked\r\n\r\n${b}`,
+      (b: string) =>
+        `POST /dialin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n${b}\r\n0\r\n\r\n`,
+      (b: string) =>
+        `POST /dialin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffff\r\n${b}\r\n0\r\n\r\n`,
+      (b: string) =>
+        `POST /dialin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5\r\nContent-Length: 50\r\n\r\n${b}`,
       (b: string) => `POST /dialin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: -1\r\n\r\n${b}`,
-      (b: string) => `POST /webhooks/daily HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\nContent-Type: application/json\r\n\r\n${b.length.toString(16)}\r\n${b}\r\n0\r\n\r\n`,
-      (b: string) => `POST /dialin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${b.length}\r\n\r\n${b}GET /status HTTP/1.1\r\nHost: x\r\n\r\n`,
+      (b: string) =>
+        `POST /webhooks/daily HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\nContent-Type: application/json\r\n\r\n${b.length.toString(16)}\r\n${b}\r\n0\r\n\r\n`,
+      (b: string) =>
+        `POST /dialin HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${b.length}\r\n\r\n${b}GET /status HTTP/1.1\r\nHost: x\r\n\r\n`,
       (b: string) => `POST /dialin HTTP/1.1\nHost: x\nContent-Length: ${b.length}\n\n${b}`,
       (b: string) => `POST /dialin HTTP/9.9\r\nHost: x\r\n\r\n${b}`,
       (b: string) => `${b.slice(0, 30)} / HTTP/1.1\r\n\r\n`,
-      (b: string) => `POST /dialin HTTP/1.1\r\nHost: x\r\nX-Pinless-Signature: ${'A'.repeat(20_000)}\r\nContent-Length: ${b.length}\r\n\r\n${b}`,
+      (b: string) =>
+        `POST /dialin HTTP/1.1\r\nHost: x\r\nX-Pinless-Signature: ${'A'.repeat(20_000)}\r\nContent-Length: ${b.length}\r\n\r\n${b}`,
       (b: string) => `POST /dialin HTTP/1.1\r\nHost: x\r\nBad Header: \x00\x01\r\nContent-Length: ${b.length}\r\n\r\n${b}`,
     ),
-    fc.oneof(fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v) ?? 'null'), fc.string({ maxLength: 100 })),
+    fc.oneof(
+      fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v) ?? 'null'),
+      fc.string({ maxLength: 100 }),
+    ),
   )
   .map(([make, body]) => Buffer.from(make(body), 'latin1'));
 
@@ -276,10 +363,13 @@ describe('HTTP fuzzing', () => {
         statuses.set(a.status, (statuses.get(a.status) ?? 0) + 1);
         kinds.set(r.kind, (kinds.get(r.kind) ?? 0) + 1);
         if (a.status >= 500 || a.status === 0) {
-          failures.push(`#${i} ${r.kind} ${r.method} ${r.path} ${JSON.stringify(r.headers).slice(0, 200)} body=${r.body?.subarray(0, 200).toString('utf8')} → ${a.status} ${a.body.slice(0, 200)}`);
+          failures.push(
+            `#${i} ${r.kind} ${r.method} ${r.path} ${JSON.stringify(r.headers).slice(0, 200)} body=${r.body?.subarray(0, 200).toString('utf8')} → ${a.status} ${a.body.slice(0, 200)}`,
+          );
         }
         // An accepted call would be a bot started by junk.
-        if (/"status":"accepted"/.test(a.body)) failures.push(`#${i} ${r.kind}: accepted a call: ${r.body?.subarray(0, 300).toString('utf8')}`);
+        if (/"status":"accepted"/.test(a.body))
+          failures.push(`#${i} ${r.kind}: accepted a call: ${r.body?.subarray(0, 300).toString('utf8')}`);
       }
     };
     await Promise.all(Array.from({ length: 8 }, worker));
@@ -307,20 +397,24 @@ describe('HTTP fuzzing', () => {
     expect(heapGrowthMb).toBeLessThan(40);
   });
 
-  it('malformed HTTP framing on raw sockets: 4xx or a closed connection, never a 5xx, and the app keeps serving', { timeout: 120_000 }, async () => {
-    const raws = fc.sample(rawRequests, { numRuns: 300, seed: SEED });
-    const lines = new Map<string, number>();
-    for (let i = 0; i < raws.length; i += 10) {
-      const answers = await Promise.all(raws.slice(i, i + 10).map((r) => sendRaw(stack.url, r)));
-      for (const a of answers) {
-        const key = a.match(/^HTTP\/1\.1 (\d{3})/)?.[1] ?? (a === '' ? 'closed' : 'other');
-        lines.set(key, (lines.get(key) ?? 0) + 1);
+  it(
+    'malformed HTTP framing on raw sockets: 4xx or a closed connection, never a 5xx, and the app keeps serving',
+    { timeout: 120_000 },
+    async () => {
+      const raws = fc.sample(rawRequests, { numRuns: 300, seed: SEED });
+      const lines = new Map<string, number>();
+      for (let i = 0; i < raws.length; i += 10) {
+        const answers = await Promise.all(raws.slice(i, i + 10).map((r) => sendRaw(stack.url, r)));
+        for (const a of answers) {
+          const key = a.match(/^HTTP\/1\.1 (\d{3})/)?.[1] ?? (a === '' ? 'closed' : 'other');
+          lines.set(key, (lines.get(key) ?? 0) + 1);
+        }
       }
-    }
-    console.info(`raw fuzz summary ${JSON.stringify({ seed: SEED, tried: raws.length, answers: Object.fromEntries(lines) })}`);
-    expect([...lines.keys()].filter((k) => /^5/.test(k) || k === 'other')).toEqual([]);
-    expect((await send(stack.url, { kind: 'probe', method: 'GET', path: '/health/live', headers: {} })).status).toBe(200);
-    expect(stack.emulator.requestLog.filter((r) => r.method === 'POST' && r.path === '/rooms')).toHaveLength(0);
-    await expectNoLeaks({ stack });
-  });
+      console.info(`raw fuzz summary ${JSON.stringify({ seed: SEED, tried: raws.length, answers: Object.fromEntries(lines) })}`);
+      expect([...lines.keys()].filter((k) => /^5/.test(k) || k === 'other')).toEqual([]);
+      expect((await send(stack.url, { kind: 'probe', method: 'GET', path: '/health/live', headers: {} })).status).toBe(200);
+      expect(stack.emulator.requestLog.filter((r) => r.method === 'POST' && r.path === '/rooms')).toHaveLength(0);
+      await expectNoLeaks({ stack });
+    },
+  );
 });

@@ -26,7 +26,9 @@ const KNOWN: Record<string, string> = {
 
 function load(): Array<{ file: string; doc: Obj }> {
   const out: Array<{ file: string; doc: Obj }> = [];
-  for (const file of readdirSync(DIR).filter((f) => /\.ya?ml$/.test(f)).sort()) {
+  for (const file of readdirSync(DIR)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort()) {
     const docs = parseAllDocuments(readFileSync(path.join(DIR, file), 'utf8'), { prettyErrors: true });
     for (const d of Array.isArray(docs) ? docs : [docs]) {
       if (d.errors.length > 0) throw new Error(`${file}: ${d.errors.map((e) => e.message).join('; ')}`);
@@ -51,7 +53,9 @@ function envOf(container: Obj): Record<string, string> {
   const env: Record<string, string> = {};
   for (const e of container.env as Obj[]) {
     if (typeof e.value === 'string') env[e.name] = e.value;
-    else if (e.valueFrom?.secretKeyRef) env[e.name] = e.name === 'REDIS_URL' ? 'rediss://user:stand-in@redis.invalid:6380/0' : Buffer.from(`stand-in for ${e.name}`).toString('base64');
+    else if (e.valueFrom?.secretKeyRef)
+      env[e.name] =
+        e.name === 'REDIS_URL' ? 'rediss://user:stand-in@redis.invalid:6380/0' : Buffer.from(`stand-in for ${e.name}`).toString('base64');
     else throw new Error(`env ${e.name}: neither value (string) nor secretKeyRef`);
   }
   return env;
@@ -158,7 +162,7 @@ describe('deploy/k8s manifests', () => {
     expect(dockerfile).toMatch(new RegExp(`useradd [^\\n]*--uid ${sc.runAsUser}\\b`));
   });
 
-  test("HPA: CPU and the Pods metric patchbay_active_bots, which the app exports", async () => {
+  test('HPA: CPU and the Pods metric patchbay_active_bots, which the app exports', async () => {
     const hpa = one('HorizontalPodAutoscaler');
     const metrics = hpa.spec.metrics as Obj[];
     expect(metrics.find((m) => m.type === 'Resource')?.resource?.name).toBe('cpu');

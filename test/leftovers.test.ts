@@ -35,14 +35,37 @@ describe('start-up sweep of leftover rooms', () => {
     const old = Date.now() - 60_000;
     const mine = Array.from({ length: 130 }, (_, i) => roomNameFor('r1', old + i));
     const inUse = mine[7]!;
-    const others = [...Array.from({ length: 80 }, (_, i) => roomNameFor('r2', old + i)), ...Array.from({ length: 50 }, (_, i) => `standup-${i}`)];
-    for (const name of [...mine, ...others]) await rest.createDialinRoom({ name, displayName: 'x', expSec: Math.ceil(Date.now() / 1000) + 600, numEndpoints: 1, enableDialout: false });
+    const others = [
+      ...Array.from({ length: 80 }, (_, i) => roomNameFor('r2', old + i)),
+      ...Array.from({ length: 50 }, (_, i) => `standup-${i}`),
+    ];
+    for (const name of [...mine, ...others])
+      await rest.createDialinRoom({
+        name,
+        displayName: 'x',
+        expSec: Math.ceil(Date.now() / 1000) + 600,
+        numEndpoints: 1,
+        enableDialout: false,
+      });
     const startedAtMs = Date.now();
     const fresh = roomNameFor('r1'); // created by this process: not a leftover
-    await rest.createDialinRoom({ name: fresh, displayName: 'x', expSec: Math.ceil(Date.now() / 1000) + 600, numEndpoints: 1, enableDialout: false });
+    await rest.createDialinRoom({
+      name: fresh,
+      displayName: 'x',
+      expSec: Math.ceil(Date.now() / 1000) + 600,
+      numEndpoints: 1,
+      enableDialout: false,
+    });
 
     const released: string[] = [];
-    const r = await sweepLeftovers({ rest, release: async (n) => void released.push(n), replicaId: 'r1', startedAtMs, inUse: (n) => n === inUse, logger });
+    const r = await sweepLeftovers({
+      rest,
+      release: async (n) => void released.push(n),
+      replicaId: 'r1',
+      startedAtMs,
+      inUse: (n) => n === inUse,
+      logger,
+    });
     expect(r.listed).toBe(261);
     expect(new Set(released)).toEqual(new Set(mine.filter((n) => n !== inUse)));
   });
@@ -82,7 +105,12 @@ describe('admitted call ids', () => {
     expect(b.get('old', now)).toBeUndefined();
     expect(b.get('torn', now)).toBeUndefined();
     // Reopening compacted the file: only live entries remain, one per line.
-    expect(readFileSync(file, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { callId: string }).callId)).toEqual(['c1', 'c2']);
+    expect(
+      readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { callId: string }).callId),
+    ).toEqual(['c1', 'c2']);
     expect(b.get('c1', now + 300_000)).toBeUndefined();
   });
 });

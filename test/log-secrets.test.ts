@@ -92,14 +92,32 @@ describe('secrets in logs', () => {
       return r.status;
     };
     const ts = String(Math.floor(Date.now() / 1000));
-    expect(await post(`/dialin?${q}`, '{"To":"+15550001004","From":"+15557654321","callId":"c","callDomain":"d"}', { 'x-pinless-timestamp': ts, 'x-pinless-signature': Buffer.alloc(32).toString('base64') })).toBe(401);
+    expect(
+      await post(`/dialin?${q}`, '{"To":"+15550001004","From":"+15557654321","callId":"c","callDomain":"d"}', {
+        'x-pinless-timestamp': ts,
+        'x-pinless-signature': Buffer.alloc(32).toString('base64'),
+      }),
+    ).toBe(401);
     expect(await post(`/dialin?${q}`, '{"To": nope')).toBe(400);
     expect(await post(`/dialin?${q}`, 'x'.repeat(40_000))).toBe(413);
-    expect(await post(`/webhooks/daily?${q}`, '{"type":"meeting.ended","id":"e1","payload":{}}', { authorization: `Basic ${Buffer.from(`daily:${T}`).toString('base64')}` })).toBe(401);
-    expect(await post(`/webhooks/daily?${q}`, '{"type":"meeting.ended","id":"e1","payload":{}}', { authorization: `Basic ${Buffer.from(SECRETS.DAILY_WEBHOOK_BASIC_AUTH).toString('base64')}` })).toBe(401);
+    expect(
+      await post(`/webhooks/daily?${q}`, '{"type":"meeting.ended","id":"e1","payload":{}}', {
+        authorization: `Basic ${Buffer.from(`daily:${T}`).toString('base64')}`,
+      }),
+    ).toBe(401);
+    expect(
+      await post(`/webhooks/daily?${q}`, '{"type":"meeting.ended","id":"e1","payload":{}}', {
+        authorization: `Basic ${Buffer.from(SECRETS.DAILY_WEBHOOK_BASIC_AUTH).toString('base64')}`,
+      }),
+    ).toBe(401);
     // A signed webhook with the secret in its body (accepted, not logged either).
     const body = JSON.stringify({ To: NUMBER, From: '+15557654321', callId: T, callDomain: SECRETS.DAILY_API_KEY });
-    expect(await post(`/dialin?${q}`, body, { 'x-pinless-timestamp': ts, 'x-pinless-signature': signPinless(body, SECRETS.DAILY_PINLESS_HMAC, ts) })).toBe(200);
+    expect(
+      await post(`/dialin?${q}`, body, {
+        'x-pinless-timestamp': ts,
+        'x-pinless-signature': signPinless(body, SECRETS.DAILY_PINLESS_HMAC, ts),
+      }),
+    ).toBe(200);
     // The dashboard socket, with the token and without.
     const wsUrl = `${s.url.replace('http', 'ws')}/ws/events`;
     await new Promise<void>((resolve, reject) => {
@@ -116,9 +134,16 @@ describe('secrets in logs', () => {
       ws.once('unexpected-response', () => resolve());
     });
     // A real call, whose bot asks an LLM that cannot be reached.
-    const call = emulator.placeCall({ to: NUMBER, script: [{ waitFor: 'say' }, { say: 'hello there' }, { waitFor: 'say', timeoutMs: 5_000 }, { hangup: true }] });
+    const call = emulator.placeCall({
+      to: NUMBER,
+      script: [{ waitFor: 'say' }, { say: 'hello there' }, { waitFor: 'say', timeoutMs: 5_000 }, { hangup: true }],
+    });
     await call.ended;
-    await waitFor('the call to be recorded', () => s.lines.some((l) => String(l.msg).includes('call ended') || l.outcome !== undefined), 15_000).catch(() => undefined);
+    await waitFor(
+      'the call to be recorded',
+      () => s.lines.some((l) => String(l.msg).includes('call ended') || l.outcome !== undefined),
+      15_000,
+    ).catch(() => undefined);
     await new Promise((r) => setTimeout(r, 500));
 
     const all = [...s.lines.map((l) => JSON.stringify(l)), s.stderr()].join('\n');

@@ -28,19 +28,34 @@ describe('npm start', () => {
   it('SIGTERM to npm stops the server: the port closes, no process is left', { timeout: 60_000 }, async () => {
     const npm = spawn('npm', ['start', '--silent'], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', HOST: '127.0.0.1', PORT: '0', EMULATOR_PORT: '0', IDLE_WORKERS: '1', CALL_RECORDS_PATH: ':memory:', DRAIN_TIMEOUT_MS: '5000' },
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        HOME: process.env.HOME ?? '/tmp',
+        HOST: '127.0.0.1',
+        PORT: '0',
+        EMULATOR_PORT: '0',
+        IDLE_WORKERS: '1',
+        CALL_RECORDS_PATH: ':memory:',
+        DRAIN_TIMEOUT_MS: '5000',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
     npm.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     npm.stderr.resume();
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => npm.once('exit', (code, signal) => r({ code, signal })));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+      npm.once('exit', (code, signal) => r({ code, signal })),
+    );
     let pids: number[] = [];
     try {
-      const port = await waitFor('the service to listen', () => {
-        const m = /"url":"http:\/\/127\.0\.0\.1:(\d+)"/.exec(out);
-        return m ? Number(m[1]) : undefined;
-      }, 40_000);
+      const port = await waitFor(
+        'the service to listen',
+        () => {
+          const m = /"url":"http:\/\/127\.0\.0\.1:(\d+)"/.exec(out);
+          return m ? Number(m[1]) : undefined;
+        },
+        40_000,
+      );
       // The server and its worker, under npm.
       await waitFor('a worker', () => tree(npm.pid!).length >= 2 || undefined, 20_000);
       pids = tree(npm.pid!);

@@ -6,7 +6,17 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, test } from 'vitest';
 import { signPinless } from '../src/daily/signature.js';
-import { childPids, FIXTURE_BOTS, getJson, isAlive, postJson, startServerProcess, waitFor, type LogLine, type ServerProcess } from './helpers/ops.js';
+import {
+  childPids,
+  FIXTURE_BOTS,
+  getJson,
+  isAlive,
+  postJson,
+  startServerProcess,
+  waitFor,
+  type LogLine,
+  type ServerProcess,
+} from './helpers/ops.js';
 
 const NUMBER = '+15550003000';
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -67,12 +77,27 @@ function signedWebhook(s: ServerProcess) {
 }
 
 const callEndedLines = (s: ServerProcess): LogLine[] => s.lines.filter((l) => l.msg === 'call ended');
-const TIMELINE_ORDER = ['received', 'room_created', 'queued', 'worker_assigned', 'joined', 'dialin_ready', 'forward_sent', 'forwarded', 'connected', 'ended'];
+const TIMELINE_ORDER = [
+  'received',
+  'room_created',
+  'queued',
+  'worker_assigned',
+  'joined',
+  'dialin_ready',
+  'forward_sent',
+  'forwarded',
+  'connected',
+  'ended',
+];
 
 describe('drain on SIGTERM (real server process)', () => {
   test('readiness 503 at once, new webhooks 503 + Retry-After, the live call finishes, exit 0', async () => {
     const s = await start({ DRAIN_TIMEOUT_MS: '60000' });
-    await waitFor('a warm worker', async () => (await getJson<{ workers: { idle: number } }>(`${s.url}/status`)).body.workers.idle === 1, 20_000);
+    await waitFor(
+      'a warm worker',
+      async () => (await getJson<{ workers: { idle: number } }>(`${s.url}/status`)).body.workers.idle === 1,
+      20_000,
+    );
     expect((await getJson(`${s.url}/health/ready`)).status).toBe(200);
 
     // A signed webhook is admitted before the signal (sanity check of the signing used below).
@@ -180,7 +205,12 @@ describe('drain on SIGTERM (real server process)', () => {
 
 describe('memory supervision in the logs (real server process)', () => {
   test('a worker growing past WORKER_MEMORY_WARN_MB is warned about once, then killed past WORKER_MEMORY_LIMIT_MB', async () => {
-    const s = await start({ DEFAULT_BOT: 'memory', WORKER_PING_INTERVAL_MS: '200', WORKER_MEMORY_WARN_MB: '170', WORKER_MEMORY_LIMIT_MB: '260' });
+    const s = await start({
+      DEFAULT_BOT: 'memory',
+      WORKER_PING_INTERVAL_MS: '200',
+      WORKER_MEMORY_WARN_MB: '170',
+      WORKER_MEMORY_LIMIT_MB: '260',
+    });
     const placed = await postJson<EmuCall>(`${s.emulator}/_emulator/calls`, { to: NUMBER });
     expect(placed.status).toBe(200);
     const ended = await s.waitLine((l) => l.msg === 'call ended', 30_000);
@@ -199,13 +229,21 @@ describe('memory supervision in the logs (real server process)', () => {
 describe('orphan exit (real server process)', () => {
   test('SIGKILL of the server: its idle and busy workers exit by themselves', async () => {
     const s = await start({ IDLE_WORKERS: '2', DRAIN_TIMEOUT_MS: '60000' });
-    await waitFor('two warm workers', async () => (await getJson<{ workers: { idle: number } }>(`${s.url}/status`)).body.workers.idle === 2, 30_000);
+    await waitFor(
+      'two warm workers',
+      async () => (await getJson<{ workers: { idle: number } }>(`${s.url}/status`)).body.workers.idle === 2,
+      30_000,
+    );
     await liveCall(s);
     // One busy worker, and the pool back at two idle ones.
-    await waitFor('busy + two idle', async () => {
-      const w = (await getJson<{ workers: { idle: number; busy: number } }>(`${s.url}/status`)).body.workers;
-      return w.idle === 2 && w.busy === 1;
-    }, 30_000);
+    await waitFor(
+      'busy + two idle',
+      async () => {
+        const w = (await getJson<{ workers: { idle: number; busy: number } }>(`${s.url}/status`)).body.workers;
+        return w.idle === 2 && w.busy === 1;
+      },
+      30_000,
+    );
     const workers = childPids(s.pid);
     expect(workers).toHaveLength(3);
     expect(workers.every(isAlive)).toBe(true);

@@ -62,7 +62,12 @@ describe('metrics and health', () => {
     expect(m.get('patchbay_worker_start_seconds_count')).toBeGreaterThanOrEqual(1);
     const w = a.rt.pool.all()[0]!;
     expect(m.get('patchbay_worker_start_seconds_sum')).toBeGreaterThanOrEqual((w.readyAtMs! - w.startedAtMs) / 1000 - 0.001);
-    for (const name of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes']) {
+    for (const name of [
+      'process_cpu_user_seconds_total',
+      'process_resident_memory_bytes',
+      'nodejs_eventloop_lag_seconds',
+      'nodejs_heap_size_used_bytes',
+    ]) {
       expect(text).toMatch(new RegExp(`^${name} `, 'm'));
     }
     expect(text).toMatch(/^# TYPE patchbay_webhook_ack_seconds histogram$/m);
@@ -84,7 +89,11 @@ describe('metrics and health', () => {
     expect(busy.status).toBe(503);
     expect(busy.headers.get('retry-after')).toBe('1');
     expect(await busy.json()).toMatchObject({ error: 'busy', reason: 'queue_full' });
-    const unsigned = await fetch(`${a.url}/dialin`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"To":"x","From":"y","callId":"z","callDomain":"w"}' });
+    const unsigned = await fetch(`${a.url}/dialin`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"To":"x","From":"y","callId":"z","callDomain":"w"}',
+    });
     expect(unsigned.status).toBe(401);
 
     await emulated.press('3');

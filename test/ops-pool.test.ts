@@ -81,7 +81,11 @@ describe('worker pool', () => {
     try {
       const first = await waitFor('a warm worker', () => stack.rt.pool.all().find((w) => w.state === 'idle'), 30_000);
       process.kill(first.pid, 'SIGKILL');
-      const second = await waitFor('a new warm worker', () => stack.rt.pool.all().find((w) => w.state === 'idle' && w.pid !== first.pid), 30_000);
+      const second = await waitFor(
+        'a new warm worker',
+        () => stack.rt.pool.all().find((w) => w.state === 'idle' && w.pid !== first.pid),
+        30_000,
+      );
       expect(isAlive(first.pid)).toBe(false);
       expect(stack.rt.pool.stats()).toMatchObject({ idle: 1, busy: 0, coldStarts: 0 });
       const { emulated, ended, record } = await lingerCall(stack);
@@ -120,7 +124,7 @@ describe('worker pool', () => {
     try {
       const first = await waitFor('a starting worker', () => stack.rt.pool.all()[0]);
       const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-        (first).once('exit', (code, signal) => resolve({ code, signal })),
+        first.once('exit', (code, signal) => resolve({ code, signal })),
       );
       const livedMs = Date.now() - first.startedAtMs;
       expect(exit.signal).toBe('SIGKILL');

@@ -24,7 +24,13 @@ let dataDir: string;
 const servers: ServerProcess[] = [];
 
 beforeAll(async () => {
-  emulator = await createEmulator({ host: '127.0.0.1', port: 0, apiKey: API_KEY, holdTimeoutMs: 60_000, logger: createLogger({ level: 'silent' }) });
+  emulator = await createEmulator({
+    host: '127.0.0.1',
+    port: 0,
+    apiKey: API_KEY,
+    holdTimeoutMs: 60_000,
+    logger: createLogger({ level: 'silent' }),
+  });
   dataDir = mkdtempSync(path.join(os.tmpdir(), 'pb-restart-'));
 });
 afterEach(async () => {
@@ -55,7 +61,9 @@ async function start(): Promise<ServerProcess> {
 }
 
 async function roomNames(): Promise<string[]> {
-  const r = await getJson<{ data: Array<{ name: string }> }>(`${emulator.apiUrl}/rooms`, { headers: { authorization: `Bearer ${API_KEY}` } });
+  const r = await getJson<{ data: Array<{ name: string }> }>(`${emulator.apiUrl}/rooms`, {
+    headers: { authorization: `Bearer ${API_KEY}` },
+  });
   return r.body.data.map((x) => x.name);
 }
 

@@ -47,7 +47,9 @@ afterAll(async () => {
 });
 
 /** Places a call to `bot` and resolves once the bot is running (worker known). */
-async function callBot(bot: string): Promise<{ record: CallRecord; ended: Promise<CallRecord>; emulated: ReturnType<Stack['emulator']['placeCall']> }> {
+async function callBot(
+  bot: string,
+): Promise<{ record: CallRecord; ended: Promise<CallRecord>; emulated: ReturnType<Stack['emulator']['placeCall']> }> {
   const emulated = stack.emulator.placeCall({ to: numberOf(bot) });
   const ended = stack.waitEnded(emulated.callId, 30_000);
   ended.catch(() => undefined);

@@ -19,7 +19,14 @@ describe('admission by the hold budget', () => {
   beforeAll(async () => {
     stack = await startStack({
       // Cold workers only (no idle pool), 2 started at a time: a burst of 16 cannot all be reached in 8 s.
-      env: { BOTS_DIR: FIXTURE_BOTS, DEFAULT_BOT: 'linger', IDLE_WORKERS: '0', MAX_CONCURRENT_BOTS: '16', MAX_QUEUED_CALLS: '16', HOLD_BUDGET_MS: '8000' },
+      env: {
+        BOTS_DIR: FIXTURE_BOTS,
+        DEFAULT_BOT: 'linger',
+        IDLE_WORKERS: '0',
+        MAX_CONCURRENT_BOTS: '16',
+        MAX_QUEUED_CALLS: '16',
+        HOLD_BUDGET_MS: '8000',
+      },
       emulator: { holdTimeoutMs: 15_000 },
     });
   });
@@ -29,7 +36,9 @@ describe('admission by the hold budget', () => {
   });
 
   it('a burst of 16 on cold workers: the excess is refused 503 + Retry-After at once; every admitted caller is connected', async () => {
-    const calls = Array.from({ length: 16 }, () => stack.emulator.placeCall({ to: NUMBER, script: [{ waitFor: 'say' as const, timeoutMs: 20_000 }, { hangup: true as const }] }));
+    const calls = Array.from({ length: 16 }, () =>
+      stack.emulator.placeCall({ to: NUMBER, script: [{ waitFor: 'say' as const, timeoutMs: 20_000 }, { hangup: true as const }] }),
+    );
     await until(() => calls.every((c) => c.webhook?.status !== undefined), 15_000, 'every webhook answered');
     const admitted = calls.filter((c) => c.webhook?.status === 200);
     const refused = calls.filter((c) => c.webhook?.status === 503);
@@ -50,7 +59,14 @@ describe('a queued call whose caller is gone', () => {
   let stack: Stack;
   beforeAll(async () => {
     stack = await startStack({
-      env: { BOTS_DIR: FIXTURE_BOTS, DEFAULT_BOT: 'linger', MAX_CONCURRENT_BOTS: '1', MAX_QUEUED_CALLS: '4', QUEUE_TIMEOUT_MS: '60000', DAILY_WEBHOOK_HMAC: HOOK_SECRET },
+      env: {
+        BOTS_DIR: FIXTURE_BOTS,
+        DEFAULT_BOT: 'linger',
+        MAX_CONCURRENT_BOTS: '1',
+        MAX_QUEUED_CALLS: '4',
+        QUEUE_TIMEOUT_MS: '60000',
+        DAILY_WEBHOOK_HMAC: HOOK_SECRET,
+      },
       emulator: { holdTimeoutMs: 60_000 },
     });
   });
@@ -63,13 +79,27 @@ describe('a queued call whose caller is gone', () => {
     const busy = stack.emulator.placeCall({ to: NUMBER, script: [{ waitFor: 'say', timeoutMs: 20_000 }, { wait: 60_000 }] });
     await until(() => busy.state === 'connected', 15_000, 'the one bot slot taken');
     const queued = stack.emulator.placeCall({ to: NUMBER });
-    await until(() => stack.rt.dispatcher.liveCalls().some((r) => r.callId === queued.callId && r.state === 'queued'), 10_000, 'the second call queued');
+    await until(
+      () => stack.rt.dispatcher.liveCalls().some((r) => r.callId === queued.callId && r.state === 'queued'),
+      10_000,
+      'the second call queued',
+    );
     const room = stack.rt.dispatcher.liveCalls().find((r) => r.callId === queued.callId)!.roomName;
     queued.hangup();
-    const body = JSON.stringify({ version: '1.0.0', type: 'dialin.stopped', id: randomUUID(), payload: { room, session_id: randomUUID(), timestamp: Date.now() / 1000 }, event_ts: Date.now() / 1000 });
+    const body = JSON.stringify({
+      version: '1.0.0',
+      type: 'dialin.stopped',
+      id: randomUUID(),
+      payload: { room, session_id: randomUUID(), timestamp: Date.now() / 1000 },
+      event_ts: Date.now() / 1000,
+    });
     const ts = String(Math.floor(Date.now() / 1000));
     const t0 = Date.now();
-    const res = await fetch(`${stack.url}/webhooks/daily`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-webhook-timestamp': ts, 'x-webhook-signature': signWebhook(body, HOOK_SECRET, ts) }, body });
+    const res = await fetch(`${stack.url}/webhooks/daily`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-webhook-timestamp': ts, 'x-webhook-signature': signWebhook(body, HOOK_SECRET, ts) },
+      body,
+    });
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ action: 'ended' });
     const rec = await stack.waitEnded(queued.callId, 5_000);

@@ -50,7 +50,11 @@ describe('failures before forwarding: retry on a fresh worker', () => {
     const since = stack.ended.length;
     const t0 = Date.now();
     const call = stack.emulator.placeCall({ to: NUMBER, script: SHORT_CALL });
-    await until(() => stack.rt.dispatcher.liveCalls().some((r) => r.callId === call.callId && r.timeline.joined !== undefined), 8_000, 'the bot to join');
+    await until(
+      () => stack.rt.dispatcher.liveCalls().some((r) => r.callId === call.callId && r.timeline.joined !== undefined),
+      8_000,
+      'the bot to join',
+    );
     const pid = stack.rt.dispatcher.liveCalls().find((r) => r.callId === call.callId)!.workerPid!;
     process.kill(pid, 'SIGKILL');
     stack.emulator.faults.dialinReadyDelayMs = 0;
@@ -104,7 +108,11 @@ describe('failures before forwarding: retry on a fresh worker', () => {
     stack.emulator.faults.inject({ method: 'POST', path: '/dialin/pinlessCallUpdate', status: 503, times: 1_000 });
     const t0 = Date.now();
     const call = stack.emulator.placeCall({ to: NUMBER, script: SHORT_CALL });
-    await until(() => stack.rt.dispatcher.liveCalls().some((r) => r.callId === call.callId && r.recovery !== undefined), BOUND_MS, 'a retry');
+    await until(
+      () => stack.rt.dispatcher.liveCalls().some((r) => r.callId === call.callId && r.recovery !== undefined),
+      BOUND_MS,
+      'a retry',
+    );
     stack.emulator.faults.clear();
     await connectedWithin(call, t0);
     const rec = await stack.waitEnded(call.callId);
@@ -143,7 +151,12 @@ describe('a call that cannot be served', () => {
 
   it('FALLBACK_SIP_URI set: the caller is forwarded there from the parent (a human queue room)', async () => {
     // The "human queue": a room with a SIP endpoint and someone in it.
-    const queue = await stack.rt.rooms.provision({ roomName: `humans-${Date.now()}`, displayName: 'humans', expSec: Math.ceil(Date.now() / 1000) + 600, numEndpoints: 1 });
+    const queue = await stack.rt.rooms.provision({
+      roomName: `humans-${Date.now()}`,
+      displayName: 'humans',
+      expSec: Math.ceil(Date.now() / 1000) + 600,
+      numEndpoints: 1,
+    });
     const agent = new EmulatorCallClient({ apiUrl: stack.emulator.apiUrl, logger: createLogger({ level: 'silent' }) });
     let endpoint: string | undefined;
     agent.on('dialin-ready', (e) => (endpoint ??= e.sipEndpoint));
@@ -172,7 +185,10 @@ describe('a call that cannot be served', () => {
 describe('a call that waited past QUEUE_TIMEOUT_MS', () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({ env: { ...env, MAX_CONCURRENT_BOTS: '1', MAX_QUEUED_CALLS: '2', QUEUE_TIMEOUT_MS: '1500' }, emulator: { holdTimeoutMs: 60_000 } });
+    stack = await startStack({
+      env: { ...env, MAX_CONCURRENT_BOTS: '1', MAX_QUEUED_CALLS: '2', QUEUE_TIMEOUT_MS: '1500' },
+      emulator: { holdTimeoutMs: 60_000 },
+    });
   });
   afterAll(async () => {
     await stack?.close();
@@ -180,7 +196,12 @@ describe('a call that waited past QUEUE_TIMEOUT_MS', () => {
   });
 
   it('FALLBACK_SIP_URI set: forwarded there from the parent instead of being left on hold', async () => {
-    const queue = await stack.rt.rooms.provision({ roomName: `humans-${Date.now()}`, displayName: 'humans', expSec: Math.ceil(Date.now() / 1000) + 600, numEndpoints: 1 });
+    const queue = await stack.rt.rooms.provision({
+      roomName: `humans-${Date.now()}`,
+      displayName: 'humans',
+      expSec: Math.ceil(Date.now() / 1000) + 600,
+      numEndpoints: 1,
+    });
     const agent = new EmulatorCallClient({ apiUrl: stack.emulator.apiUrl, logger: createLogger({ level: 'silent' }) });
     let endpoint: string | undefined;
     agent.on('dialin-ready', (e) => (endpoint ??= e.sipEndpoint));

@@ -24,7 +24,9 @@ describe(`a burst of ${BURST} calls under Daily's default rate limits`, () => {
 
   it('every call is admitted and connected; no 429 reaches the call path; every room is deleted', async () => {
     const t0 = Date.now();
-    const calls = Array.from({ length: BURST }, () => stack.emulator.placeCall({ to: NUMBER, script: [{ waitFor: 'connected', timeoutMs: 60_000 }, { hangup: true }] }));
+    const calls = Array.from({ length: BURST }, () =>
+      stack.emulator.placeCall({ to: NUMBER, script: [{ waitFor: 'connected', timeoutMs: 60_000 }, { hangup: true }] }),
+    );
     const ends = await Promise.all(calls.map((c) => c.ended));
     expect(calls.map((c) => c.webhook?.status)).toEqual(calls.map(() => 200));
     expect(ends.map((e) => e.reason)).toEqual(calls.map(() => 'caller_hangup'));

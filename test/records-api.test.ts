@@ -54,9 +54,17 @@ describe('GET /calls and GET /calls/:id', () => {
   beforeAll(async () => {
     stack = await startStack({ env: { CALL_RECORDS_PATH: ':memory:', DAILY_WEBHOOK_HMAC: HOOK_SECRET } });
     const base = (i: number, over: Partial<RecordInput> = {}): RecordInput => ({
-      id: `api-${i}`, callId: `daily-${i}`, callDomain: 'dom', from: `+1555123${4000 + i}`, to: NUMBER, bot: i % 2 ? 'ivr-menu' : 'default',
-      roomName: `room-${i}`, state: 'ended', outcome: i % 3 ? 'completed' : 'caller_hangup',
-      timeline: { received: t0 + i * 60_000, ended: t0 + i * 60_000 + 2_000 }, ...over,
+      id: `api-${i}`,
+      callId: `daily-${i}`,
+      callDomain: 'dom',
+      from: `+1555123${4000 + i}`,
+      to: NUMBER,
+      bot: i % 2 ? 'ivr-menu' : 'default',
+      roomName: `room-${i}`,
+      state: 'ended',
+      outcome: i % 3 ? 'completed' : 'caller_hangup',
+      timeline: { received: t0 + i * 60_000, ended: t0 + i * 60_000 + 2_000 },
+      ...over,
     });
     for (let i = 0; i < 8; i++) stack.rt.records!.close(base(i));
     stack.rt.records!.close(
@@ -75,7 +83,8 @@ describe('GET /calls and GET /calls/:id', () => {
   });
 
   it('filters by number (last digits), bot, outcome and time range, and pages with nextCursor', async () => {
-    const ids = async (q: string) => JSON.parse((await get(`${stack.url}/calls?${q}`)).text) as { calls: Array<{ id: string }>; nextCursor: string | null };
+    const ids = async (q: string) =>
+      JSON.parse((await get(`${stack.url}/calls?${q}`)).text) as { calls: Array<{ id: string }>; nextCursor: string | null };
     expect((await ids('number=4003')).calls.map((c) => c.id)).toEqual(['api-3']);
     // More digits than a masked number keeps: matched on the last 4.
     expect((await ids('number=15551234003')).calls.map((c) => c.id)).toEqual(['api-3']);
@@ -123,7 +132,7 @@ describe('GET /calls and GET /calls/:id', () => {
     expect(events.map((e) => e.value)).toEqual(['=HYPERLINK("http://evil.example","click")', '+SUM(A1)']);
     // No field of the file starts with a formula character.
     for (const x of rows.slice(1)) for (const f of x) expect(f).not.toMatch(/^[=+\-@\t\r]/);
-    expect(csvField('=cmd|\' /C calc\'!A0')).toBe("'=cmd|' /C calc'!A0");
+    expect(csvField("=cmd|' /C calc'!A0")).toBe("'=cmd|' /C calc'!A0");
     expect(csvField('-2+3')).toBe("'-2+3");
     expect(csvField('\tx')).toBe("'\tx");
     expect(csvField('\rx')).toBe(`"'\rx"`);
@@ -141,12 +150,18 @@ describe('GET /calls and GET /calls/:id', () => {
   });
 
   it('a live call: its record exists from admission and its event log grows while it lasts', async () => {
-    const call = stack.emulator.placeCall({ to: NUMBER, from: '+15557654321', script: [{ waitFor: 'say', match: 'Hello' }, { wait: 1_500 }, { hangup: true }] });
+    const call = stack.emulator.placeCall({
+      to: NUMBER,
+      from: '+15557654321',
+      script: [{ waitFor: 'say', match: 'Hello' }, { wait: 1_500 }, { hangup: true }],
+    });
     let id: string | undefined;
     await expect
       .poll(
         async () => {
-          const body = JSON.parse((await get(`${stack.url}/calls?number=4321`)).text) as { calls: Array<{ id: string; callId: string; endedAtMs: number | null }> };
+          const body = JSON.parse((await get(`${stack.url}/calls?number=4321`)).text) as {
+            calls: Array<{ id: string; callId: string; endedAtMs: number | null }>;
+          };
           const mine = body.calls.find((c) => c.callId === call.callId);
           id = mine?.id;
           return mine?.endedAtMs;
@@ -155,30 +170,54 @@ describe('GET /calls and GET /calls/:id', () => {
       )
       .toBeNull();
     await expect
-      .poll(async () => {
-        const b = JSON.parse((await get(`${stack.url}/calls/${id}`)).text) as { live: boolean; call: { events: Array<{ kind: string; value: string }> } };
-        return b.live && b.call.events.some((e) => e.kind === 'say' && /Hello/.test(e.value));
-      }, { timeout: 20_000, interval: 100 })
+      .poll(
+        async () => {
+          const b = JSON.parse((await get(`${stack.url}/calls/${id}`)).text) as {
+            live: boolean;
+            call: { events: Array<{ kind: string; value: string }> };
+          };
+          return b.live && b.call.events.some((e) => e.kind === 'say' && /Hello/.test(e.value));
+        },
+        { timeout: 20_000, interval: 100 },
+      )
       .toBe(true);
     // Daily reports a dial-in error (domain webhook): it joins the call's event log, numbers masked.
     const body = JSON.stringify({
-      version: '1.0.0', type: 'dialin.error', id: randomUUID(), event_ts: Date.now() / 1000,
-      payload: { room: `${stack.rt.dispatcher.get(id!)!.roomName}`, session_id: randomUUID(), error_msg: 'SIP 486 from +15551112222', timestamp: 1 },
+      version: '1.0.0',
+      type: 'dialin.error',
+      id: randomUUID(),
+      event_ts: Date.now() / 1000,
+      payload: {
+        room: `${stack.rt.dispatcher.get(id!)!.roomName}`,
+        session_id: randomUUID(),
+        error_msg: 'SIP 486 from +15551112222',
+        timestamp: 1,
+      },
     });
     const ts = String(Math.floor(Date.now() / 1000));
     const hook = await fetch(`${stack.url}/webhooks/daily`, {
-      method: 'POST', body, headers: { 'content-type': 'application/json', 'x-webhook-timestamp': ts, 'x-webhook-signature': signWebhook(body, HOOK_SECRET, ts) },
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json', 'x-webhook-timestamp': ts, 'x-webhook-signature': signWebhook(body, HOOK_SECRET, ts) },
     });
     expect(hook.status).toBe(200);
     await call.ended;
     await expect
-      .poll(async () => (JSON.parse((await get(`${stack.url}/calls/${id}`)).text) as { live: boolean; call: { outcome: string } }).call.outcome, { timeout: 20_000 })
+      .poll(
+        async () => (JSON.parse((await get(`${stack.url}/calls/${id}`)).text) as { live: boolean; call: { outcome: string } }).call.outcome,
+        { timeout: 20_000 },
+      )
       .toBe('caller_hangup');
-    const log = (JSON.parse((await get(`${stack.url}/calls/${id}`)).text) as { call: { events: Array<{ kind: string; value: string }> } }).call.events;
+    const log = (JSON.parse((await get(`${stack.url}/calls/${id}`)).text) as { call: { events: Array<{ kind: string; value: string }> } })
+      .call.events;
     expect(log.filter((e) => e.kind === 'dialin_error').map((e) => e.value)).toEqual(['SIP ••• from ********2222']);
-    const done = JSON.parse((await get(`${stack.url}/calls/${id}`)).text) as { live: boolean; call: { from: string; timeline: Record<string, number> } };
+    const done = JSON.parse((await get(`${stack.url}/calls/${id}`)).text) as {
+      live: boolean;
+      call: { from: string; timeline: Record<string, number> };
+    };
     expect(done.live).toBe(false);
     expect(done.call.from).toBe('********4321');
-    for (const s of ['received', 'queued', 'worker_assigned', 'connected', 'ended']) expect(done.call.timeline[s]).toEqual(expect.any(Number));
+    for (const s of ['received', 'queued', 'worker_assigned', 'connected', 'ended'])
+      expect(done.call.timeline[s]).toEqual(expect.any(Number));
   }, 60_000);
 });

@@ -18,10 +18,31 @@ it('compiled: the writer thread is sqlite-writer.js, run by plain node, and writ
   mkdirSync(out, { recursive: true });
   const tsc = path.join(ROOT, 'node_modules/typescript/bin/tsc');
   // The options of tsconfig.json, on the records modules only (the full build is tested in ops-packaging).
-  await run(process.execPath, [
-    tsc, 'src/records/open.ts', 'src/records/sqlite-writer.ts', '--outDir', out, '--rootDir', '.', '--module', 'NodeNext', '--moduleResolution', 'NodeNext',
-    '--target', 'ES2022', '--esModuleInterop', '--skipLibCheck', '--types', 'node', '--noCheck', '--resolveJsonModule',
-  ], { cwd: ROOT });
+  await run(
+    process.execPath,
+    [
+      tsc,
+      'src/records/open.ts',
+      'src/records/sqlite-writer.ts',
+      '--outDir',
+      out,
+      '--rootDir',
+      '.',
+      '--module',
+      'NodeNext',
+      '--moduleResolution',
+      'NodeNext',
+      '--target',
+      'ES2022',
+      '--esModuleInterop',
+      '--skipLibCheck',
+      '--types',
+      'node',
+      '--noCheck',
+      '--resolveJsonModule',
+    ],
+    { cwd: ROOT },
+  );
   expect(existsSync(path.join(out, 'src/records/sqlite-writer.js'))).toBe(true);
   const db = path.join(out, 'calls.db');
   const script = path.join(out, 'run.mjs');
@@ -42,7 +63,13 @@ console.log(JSON.stringify({ thread: thread !== undefined, threadId, still, outc
 `,
   );
   const { stdout } = await run(process.execPath, [script], { cwd: out });
-  const r = JSON.parse(stdout.trim()) as { thread: boolean; threadId: number; still: boolean; outcome: string; stats: { written: number; writeFailures: number } };
+  const r = JSON.parse(stdout.trim()) as {
+    thread: boolean;
+    threadId: number;
+    still: boolean;
+    outcome: string;
+    stats: { written: number; writeFailures: number };
+  };
   expect(r).toMatchObject({ thread: true, still: true, outcome: 'completed' });
   expect(r.threadId).toBeGreaterThan(0);
   expect(r.stats.writeFailures).toBe(0);

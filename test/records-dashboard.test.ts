@@ -31,11 +31,18 @@ describe('call detail in the dashboard (Chromium)', () => {
         env: { DASHBOARD_TOKEN: TOKEN, CALL_RECORDS_PATH: path.join(dir, 'calls.db') },
         emulator: { holdTimeoutMs: 15_000 },
         runtime: {
-          route: () => ({ bot: 'ivr-menu', config: { salesUri: 'sip:sales@pbx.test', supportUri: 'sip:support@pbx.test', digitTimeoutMs: 8_000 } }),
+          route: () => ({
+            bot: 'ivr-menu',
+            config: { salesUri: 'sip:sales@pbx.test', supportUri: 'sip:support@pbx.test', digitTimeoutMs: 8_000 },
+          }),
           preloadBots: ['ivr-menu'],
         },
       }),
-      chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] }),
+      chromium.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+      }),
     ]);
     page = await browser.newPage({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
     page.on('pageerror', (err) => pageErrors.push(`pageerror: ${err.message}`));
@@ -106,12 +113,20 @@ describe('call detail in the dashboard (Chromium)', () => {
     await page.screenshot({ path: shot, fullPage: true });
 
     // Search: by the caller's last digits, by bot; another number finds nothing.
-    const other = stack.emulator.placeCall({ to: NUMBER, from: '+15550002222', script: [{ waitFor: 'say', match: 'Press 1' }, { hangup: true }] });
+    const other = stack.emulator.placeCall({
+      to: NUMBER,
+      from: '+15550002222',
+      script: [{ waitFor: 'say', match: 'Press 1' }, { hangup: true }],
+    });
     await other.ended;
     await page.locator(`#recent tbody tr[data-call-id="${other.callId}"]`).waitFor({ timeout: WAIT_MS });
     await page.fill('#search-number', '4321');
     await page.click('#search-go');
-    await expect.poll(() => page.locator('#recent tbody tr').evaluateAll((els) => els.map((e) => e.getAttribute('data-call-id'))), { timeout: WAIT_MS }).toEqual([call.callId]);
+    await expect
+      .poll(() => page.locator('#recent tbody tr').evaluateAll((els) => els.map((e) => e.getAttribute('data-call-id'))), {
+        timeout: WAIT_MS,
+      })
+      .toEqual([call.callId]);
     await page.fill('#search-number', '');
     await page.fill('#search-bot', 'no-such-bot');
     await page.click('#search-go');
@@ -122,7 +137,7 @@ describe('call detail in the dashboard (Chromium)', () => {
     // Export what is shown (CSV), fetched with the token header, saved as a file.
     const [download] = await Promise.all([page.waitForEvent('download', { timeout: WAIT_MS }), page.click('#export-csv')]);
     expect(download.suggestedFilename()).toMatch(/^calls-.*\.csv$/);
-    const csv = readFileSync((await download.path()), 'utf8');
+    const csv = readFileSync(await download.path(), 'utf8');
     expect(csv.split('\r\n')[0]).toMatch(/^id,callId,/);
     expect(csv).toContain(call.callId);
     expect(csv).toContain(other.callId);
@@ -130,7 +145,9 @@ describe('call detail in the dashboard (Chromium)', () => {
 
     // An ended call from the list opens too.
     await page.locator(`#recent tbody tr[data-call-id="${other.callId}"]`).click();
-    await expect.poll(() => page.locator('#detail').getAttribute('data-id'), { timeout: WAIT_MS }).toBe(stack.ended.find((r) => r.callId === other.callId)!.id);
+    await expect
+      .poll(() => page.locator('#detail').getAttribute('data-id'), { timeout: WAIT_MS })
+      .toBe(stack.ended.find((r) => r.callId === other.callId)!.id);
     await page.locator('#detail[data-live="false"]').waitFor({ timeout: WAIT_MS });
     await page.click('#detail-close');
     expect(await detail.isHidden()).toBe(true);

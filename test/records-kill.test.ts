@@ -10,7 +10,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, type PgServer } from './helpers/postgres.js';
 import { getJson, postJson, startServerProcess, type ServerProcess } from './helpers/ops.js';
 
-type Call = { id: string; callId: string; outcome: string | null; endedAtMs: number | null; replicaId: string; events: Array<{ kind: string; value: string }> };
+type Call = {
+  id: string;
+  callId: string;
+  outcome: string | null;
+  endedAtMs: number | null;
+  replicaId: string;
+  events: Array<{ kind: string; value: string }>;
+};
 const dir = mkdtempSync(path.join(tmpdir(), 'patchbay-records-kill-'));
 let pg: PgServer;
 const servers: ServerProcess[] = [];

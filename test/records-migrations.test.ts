@@ -71,7 +71,14 @@ describe('SQLite', () => {
     const s = await open({ path: p });
     try {
       expect(await s.get('old-1')).toMatchObject({
-        id: 'old-1', state: 'ended', outcome: 'completed', receivedAtMs: 1000, endedAtMs: 3000, durationMs: 2000, warmStart: true, workerPid: 77,
+        id: 'old-1',
+        state: 'ended',
+        outcome: 'completed',
+        receivedAtMs: 1000,
+        endedAtMs: 3000,
+        durationMs: 2000,
+        warmStart: true,
+        workerPid: 77,
         events: [{ kind: 'say', value: 'Hi', atMs: 1500 }],
       });
       expect((await s.query({ number: '4321' }, { limit: 5 })).map((c) => c.id)).toEqual(['old-1']);
@@ -125,7 +132,9 @@ describe('PostgreSQL', () => {
       (e: Error) => e,
     );
     expect(err).toBeInstanceOf(RecordsError);
-    expect(err!.message).toMatch(/cannot use DATABASE_URL=postgres:\/\/postgres@127\.0\.0\.1:\d+\/no_such_db: database "no_such_db" does not exist/);
+    expect(err!.message).toMatch(
+      /cannot use DATABASE_URL=postgres:\/\/postgres@127\.0\.0\.1:\d+\/no_such_db: database "no_such_db" does not exist/,
+    );
   });
 
   it('a server that is down at start-up does not stop it: records wait, then migrations and writes happen when it answers', async () => {
@@ -135,7 +144,17 @@ describe('PostgreSQL', () => {
     try {
       s = await open({ databaseUrl });
       for (let i = 0; i < 5; i++) {
-        s.open({ id: `later-${i}`, callId: 'c', callDomain: 'd', from: '+15551230000', to: '+15550001000', bot: 'default', roomName: 'r', state: 'queued', timeline: { received: Date.now() } });
+        s.open({
+          id: `later-${i}`,
+          callId: 'c',
+          callDomain: 'd',
+          from: '+15551230000',
+          to: '+15550001000',
+          bot: 'default',
+          roomName: 'r',
+          state: 'queued',
+          timeline: { received: Date.now() },
+        });
       }
       await s.flush();
       expect(s.stats()).toMatchObject({ queueDepth: 5, healthy: false });

@@ -54,11 +54,19 @@ function call(id: string, over: Partial<RecordInput> = {}): RecordInput {
 }
 
 const ended = (id: string, over: Partial<RecordInput> = {}) =>
-  call(id, { state: 'ended', outcome: 'completed', ...over, timeline: { ...(over.timeline ?? { received: Date.now() - 1000 }), ended: over.timeline?.ended ?? Date.now() } });
+  call(id, {
+    state: 'ended',
+    outcome: 'completed',
+    ...over,
+    timeline: { ...(over.timeline ?? { received: Date.now() - 1000 }), ended: over.timeline?.ended ?? Date.now() },
+  });
 
 describe.each<Kind>(['sqlite', 'postgres'])('records store on %s', (kind) => {
-  const open = (db: { path?: string; databaseUrl?: string }, replicaId = 'replica-a', extra: Partial<Parameters<typeof openRecordStore>[0]> = {}) =>
-    openRecordStore({ ...db, storePii: false, logger: silent, replicaId, ...extra });
+  const open = (
+    db: { path?: string; databaseUrl?: string },
+    replicaId = 'replica-a',
+    extra: Partial<Parameters<typeof openRecordStore>[0]> = {},
+  ) => openRecordStore({ ...db, storePii: false, logger: silent, replicaId, ...extra });
 
   it('writes a call as it happens (open, stages, events, end) and reads it back after a restart', async () => {
     const db = await freshDb(kind);
@@ -77,15 +85,37 @@ describe.each<Kind>(['sqlite', 'postgres'])('records store on %s', (kind) => {
     await a.flush();
     // Live: already in the database, not yet ended.
     const live = await a.backend.get('c1');
-    expect(live).toMatchObject({ id: 'c1', state: 'active', endedAtMs: null, outcome: null, warmStart: true, workerPid: 4242, replicaId: 'replica-a' });
+    expect(live).toMatchObject({
+      id: 'c1',
+      state: 'active',
+      endedAtMs: null,
+      outcome: null,
+      warmStart: true,
+      workerPid: 4242,
+      replicaId: 'replica-a',
+    });
     expect(live!.events).toHaveLength(6);
-    a.close(call('c1', { state: 'ended', outcome: 'caller_hangup', detail: 'caller +15557654321 hung up', timeline: { received: t0, ended: t0 + 100 } }));
+    a.close(
+      call('c1', {
+        state: 'ended',
+        outcome: 'caller_hangup',
+        detail: 'caller +15557654321 hung up',
+        timeline: { received: t0, ended: t0 + 100 },
+      }),
+    );
     await a.shutdown();
 
     const b = await open(db);
     try {
       const c = (await b.get('c1'))!;
-      expect(c).toMatchObject({ state: 'ended', outcome: 'caller_hangup', receivedAtMs: t0, endedAtMs: t0 + 100, durationMs: 100, from: '********4321' });
+      expect(c).toMatchObject({
+        state: 'ended',
+        outcome: 'caller_hangup',
+        receivedAtMs: t0,
+        endedAtMs: t0 + 100,
+        durationMs: 100,
+        from: '********4321',
+      });
       expect(c.timeline).toEqual({ received: t0, worker_assigned: t0 + 10, ended: t0 + 100 });
       expect(c.detail).toBe('caller ********4321 hung up');
       expect(c.events.map((e) => [e.kind, e.value])).toEqual([
@@ -135,7 +165,10 @@ describe.each<Kind>(['sqlite', 'postgres'])('records store on %s', (kind) => {
       delete env.DATABASE_URL;
       if (db.path) env.CALL_RECORDS_PATH = db.path;
       else env.DATABASE_URL = db.databaseUrl;
-      const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/records/replica.ts'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/records/replica.ts'], {
+        env,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       const id = await new Promise<string>((resolve, reject) => {
         let out = '';
         child.stdout.on('data', (d) => {

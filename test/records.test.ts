@@ -38,7 +38,8 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const openStore = (p: string, storePii = false) => openRecordStore({ path: p, storePii, logger: silent, replicaId: 'records-test' });
 /** An ended call as the dispatcher hands it over (the store, not the calls, is under test). */
-const save = (store: RecordStore, r: Omit<CallRecord, 'outcome'> & { outcome: NonNullable<CallRecord['outcome']> }) => store.close({ ...r, events: r.botEvents });
+const save = (store: RecordStore, r: Omit<CallRecord, 'outcome'> & { outcome: NonNullable<CallRecord['outcome']> }) =>
+  store.close({ ...r, events: r.botEvents });
 
 describe('call records across a restart', () => {
   let first: CallRecord;
@@ -52,7 +53,14 @@ describe('call records across a restart', () => {
       expect(status).toBe(200);
       expect(body.calls).toHaveLength(1);
       const c = body.calls[0];
-      expect(c).toMatchObject({ id: first.id, callId: first.callId, bot: 'default', outcome: 'caller_hangup', from: '********4321', to: '********1000' });
+      expect(c).toMatchObject({
+        id: first.id,
+        callId: first.callId,
+        bot: 'default',
+        outcome: 'caller_hangup',
+        from: '********4321',
+        to: '********1000',
+      });
       expect(c.timeline.received).toBe(first.timeline.received);
       expect(c.timeline.connected).toBeGreaterThanOrEqual(c.timeline.received);
       expect(c.durationMs).toBe(first.timeline.ended! - first.timeline.received!);
@@ -162,7 +170,12 @@ describe('GET /calls queries', () => {
     expect(all.body.calls[0].timeline).toEqual({ received: expect.any(Number), ended: expect.any(Number) });
     expect(all.body.calls[0].durationMs).toBe(500);
     // DTMF digits and transcripts are not kept by default, numbers are masked; what the bot said is kept.
-    expect(all.body.calls[0].events.map((e: { value: string }) => e.value)).toEqual(['Please enter your PIN.', '[not stored]', '[not stored]', '********2222']);
+    expect(all.body.calls[0].events.map((e: { value: string }) => e.value)).toEqual([
+      'Please enter your PIN.',
+      '[not stored]',
+      '[not stored]',
+      '********2222',
+    ]);
   });
 
   it('keeps numbers, digits and transcripts in the file with CALL_RECORDS_STORE_PII=true, still masked when shown', async () => {
@@ -171,8 +184,19 @@ describe('GET /calls queries', () => {
     try {
       expect(pii.config.records.storePii).toBe(true);
       save(pii.rt.records!, {
-        id: 'pii-1', callId: 'pii-call', callDomain: 'dom', from: CALLER, to: NUMBER, sipHeaders: {}, bot: 'default', roomName: 'r', roomUrl: '',
-        state: 'ended', timeline: { received: 1, ended: 2 }, outcome: 'completed', botEvents: [{ kind: 'digits', value: '987654', atMs: 1 }],
+        id: 'pii-1',
+        callId: 'pii-call',
+        callDomain: 'dom',
+        from: CALLER,
+        to: NUMBER,
+        sipHeaders: {},
+        bot: 'default',
+        roomName: 'r',
+        roomUrl: '',
+        state: 'ended',
+        timeline: { received: 1, ended: 2 },
+        outcome: 'completed',
+        botEvents: [{ kind: 'digits', value: '987654', atMs: 1 }],
       });
       const { body } = await getJson(`${pii.url}/calls`);
       expect(body.calls[0].from).toBe('********4321');
@@ -226,8 +250,19 @@ describe('a write that fails is kept and retried', () => {
     try {
       other.exec('BEGIN IMMEDIATE'); // what another replica writing to the same file would hold
       save(store, {
-        id: 'locked-1', callId: 'locked-call', callDomain: 'd', from: CALLER, to: NUMBER, sipHeaders: {}, bot: 'default', roomName: 'r', roomUrl: '',
-        state: 'ended', timeline: { received: 1, ended: 2 }, outcome: 'completed', botEvents: [],
+        id: 'locked-1',
+        callId: 'locked-call',
+        callDomain: 'd',
+        from: CALLER,
+        to: NUMBER,
+        sipHeaders: {},
+        bot: 'default',
+        roomName: 'r',
+        roomUrl: '',
+        state: 'ended',
+        timeline: { received: 1, ended: 2 },
+        outcome: 'completed',
+        botEvents: [],
       });
       // The writer thread waits its busy timeout (2 s), then gives the batch back.
       await store.flush();
@@ -252,8 +287,19 @@ describe('the writer thread', () => {
     const p = path.join(dir, 'writer-lost.db');
     const store = await openStore(p);
     const rec = (i: number) => ({
-      id: `w-${i}`, callId: `w-call-${i}`, callDomain: 'd', from: CALLER, to: NUMBER, sipHeaders: {}, bot: 'default', roomName: 'r', roomUrl: '',
-      state: 'ended' as const, timeline: { received: i, ended: i + 1 }, outcome: 'completed' as const, botEvents: [],
+      id: `w-${i}`,
+      callId: `w-call-${i}`,
+      callDomain: 'd',
+      from: CALLER,
+      to: NUMBER,
+      sipHeaders: {},
+      bot: 'default',
+      roomName: 'r',
+      roomUrl: '',
+      state: 'ended' as const,
+      timeline: { received: i, ended: i + 1 },
+      outcome: 'completed' as const,
+      botEvents: [],
     });
     try {
       save(store, rec(1));
@@ -274,7 +320,9 @@ describe('the writer thread', () => {
     }
     const again = await openStore(p);
     try {
-      expect((await again.query({}, { limit: 500 })).map((c) => c.id).sort()).toEqual(Array.from({ length: 30 }, (_, i) => `w-${i + 1}`).sort());
+      expect((await again.query({}, { limit: 500 })).map((c) => c.id).sort()).toEqual(
+        Array.from({ length: 30 }, (_, i) => `w-${i + 1}`).sort(),
+      );
     } finally {
       await again.shutdown();
     }
@@ -282,7 +330,8 @@ describe('the writer thread', () => {
 });
 
 describe('bad database files stop start-up with a clear error', () => {
-  const env = (p: string) => loadConfig({ HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'silent', IDLE_WORKERS: '0', EMULATOR_PORT: '0', CALL_RECORDS_PATH: p });
+  const env = (p: string) =>
+    loadConfig({ HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'silent', IDLE_WORKERS: '0', EMULATOR_PORT: '0', CALL_RECORDS_PATH: p });
 
   async function startError(p: string): Promise<Error> {
     try {
@@ -311,8 +360,19 @@ describe('bad database files stop start-up with a clear error', () => {
     const store = await openStore(p);
     for (let i = 0; i < 2000; i++) {
       save(store, {
-        id: `d-${i}`, callId: `c-${i}`, callDomain: 'd', from: '+15551230000', to: NUMBER, sipHeaders: {}, bot: 'default',
-        roomName: 'r', roomUrl: '', state: 'ended', timeline: { received: i, ended: i + 1 }, outcome: 'completed', botEvents: [],
+        id: `d-${i}`,
+        callId: `c-${i}`,
+        callDomain: 'd',
+        from: '+15551230000',
+        to: NUMBER,
+        sipHeaders: {},
+        bot: 'default',
+        roomName: 'r',
+        roomUrl: '',
+        state: 'ended',
+        timeline: { received: i, ended: i + 1 },
+        outcome: 'completed',
+        botEvents: [],
       });
     }
     await store.shutdown();
@@ -369,7 +429,14 @@ describe('bad database files stop start-up with a clear error', () => {
   it('the service (src/server/server.ts) exits 1 with one line naming the file', async () => {
     const p = path.join(dir, 'not-a-db.db');
     writeFileSync(p, 'this is not a database, just text '.repeat(200));
-    const env: NodeJS.ProcessEnv = { ...process.env, CALL_RECORDS_PATH: p, PORT: '0', EMULATOR_PORT: '0', IDLE_WORKERS: '0', LOG_LEVEL: 'info' };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      CALL_RECORDS_PATH: p,
+      PORT: '0',
+      EMULATOR_PORT: '0',
+      IDLE_WORKERS: '0',
+      LOG_LEVEL: 'info',
+    };
     delete env.DAILY_API_KEY;
     delete env.DAILY_API_URL;
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/server/server.ts'], {
@@ -381,7 +448,10 @@ describe('bad database files stop start-up with a clear error', () => {
     child.stderr.on('data', (d) => (out += d));
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     expect(code).toBe(1);
-    const lines = out.trim().split('\n').map((l) => JSON.parse(l) as { level: number; msg: string; path?: string });
+    const lines = out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { level: number; msg: string; path?: string });
     const fatal = lines.filter((l) => l.level === 60);
     expect(fatal).toHaveLength(1);
     expect(fatal[0]!.path).toBe(p);

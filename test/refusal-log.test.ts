@@ -29,10 +29,16 @@ describe('refusal logging', () => {
     const forged = (ip: string) =>
       fetch(`${s.url}/dialin`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-forwarded-for': ip, 'x-pinless-timestamp': String(Math.floor(Date.now() / 1000)), 'x-pinless-signature': Buffer.alloc(32, 3).toString('base64') },
+        headers: {
+          'content-type': 'application/json',
+          'x-forwarded-for': ip,
+          'x-pinless-timestamp': String(Math.floor(Date.now() / 1000)),
+          'x-pinless-signature': Buffer.alloc(32, 3).toString('base64'),
+        },
         body: JSON.stringify({ To: '+15550001000', From: '+15551112222', callId: `c-${Math.random()}`, callDomain: 'd' }),
       }).then((r) => r.status);
-    const wrongToken = (ip: string) => fetch(`${s.url}/calls?token=wrong-${TOKEN}`, { headers: { 'x-forwarded-for': ip } }).then((r) => r.status);
+    const wrongToken = (ip: string) =>
+      fetch(`${s.url}/calls?token=wrong-${TOKEN}`, { headers: { 'x-forwarded-for': ip } }).then((r) => r.status);
     const start = s.lines.length;
     const t0 = Date.now();
     const statuses: number[] = [];
@@ -48,7 +54,10 @@ describe('refusal logging', () => {
     // Every refusal is accounted for: first lines (one per interval) plus the summaries' counts.
     const intervals = Math.ceil((Date.now() - t0) / 1500) + 1;
     for (const ip of sources) {
-      for (const [msg, n] of [['dialin webhook refused: bad signature', 150], ['dashboard: missing or wrong token', 50]] as const) {
+      for (const [msg, n] of [
+        ['dialin webhook refused: bad signature', 150],
+        ['dashboard: missing or wrong token', 50],
+      ] as const) {
         const first = refusals.filter((l) => l.ip === ip && l.msg === msg);
         const summary = refusals.filter((l) => l.ip === ip && l.msg === `${msg} (repeated)`);
         expect(first.length).toBeGreaterThanOrEqual(1);

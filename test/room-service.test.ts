@@ -67,7 +67,8 @@ describe('paced deletion', () => {
   it('a burst of releases: DELETE /rooms at most 2 per second, every room deleted', async () => {
     const rooms = createRoomService({ rest, config, logger });
     const names: string[] = [];
-    for (let i = 0; i < 10; i++) names.push((await rooms.provision({ roomName: name(), displayName: 'A', expSec: exp(), numEndpoints: 1 })).roomName);
+    for (let i = 0; i < 10; i++)
+      names.push((await rooms.provision({ roomName: name(), displayName: 'A', expSec: exp(), numEndpoints: 1 })).roomName);
     const t0 = Date.now();
     await Promise.all(names.map((n) => rooms.release(n)));
     const d = deletes(t0);
@@ -83,7 +84,8 @@ describe('paced deletion', () => {
   it('a 429 pauses the queue for its Retry-After (no retry into more 429s); no room is lost', async () => {
     const rooms = createRoomService({ rest, config, logger });
     const names: string[] = [];
-    for (let i = 0; i < 3; i++) names.push((await rooms.provision({ roomName: name(), displayName: 'A', expSec: exp(), numEndpoints: 1 })).roomName);
+    for (let i = 0; i < 3; i++)
+      names.push((await rooms.provision({ roomName: name(), displayName: 'A', expSec: exp(), numEndpoints: 1 })).roomName);
     emu.faults.inject({ method: 'DELETE', path: '/rooms', status: 429, times: 1, retryAfterSec: 2 });
     const t0 = Date.now();
     await Promise.all(names.map((n) => rooms.release(n)));
@@ -97,7 +99,8 @@ describe('paced deletion', () => {
   it('the call path goes first: no DELETE is sent while a room is being created', async () => {
     const rooms = createRoomService({ rest, config, logger });
     const names: string[] = [];
-    for (let i = 0; i < 3; i++) names.push((await rooms.provision({ roomName: name(), displayName: 'A', expSec: exp(), numEndpoints: 1 })).roomName);
+    for (let i = 0; i < 3; i++)
+      names.push((await rooms.provision({ roomName: name(), displayName: 'A', expSec: exp(), numEndpoints: 1 })).roomName);
     emu.setLatencies({ roomCreateMs: 1_000 });
     const t0 = Date.now();
     const provisioning = rooms.provision({ roomName: name(), displayName: 'A', expSec: exp(), numEndpoints: 1 });

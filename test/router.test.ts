@@ -10,7 +10,13 @@ import { createRuntime } from '../src/server/runtime.js';
 import { startStack, type Stack } from './helpers/stack.js';
 
 const BOTS = path.resolve(import.meta.dirname, '../bots');
-const call = (to: string, sipHeaders: Record<string, string> = {}): PinlessCall => ({ to, from: '+15551112222', callId: 'c1', callDomain: 'd1', sipHeaders });
+const call = (to: string, sipHeaders: Record<string, string> = {}): PinlessCall => ({
+  to,
+  from: '+15551112222',
+  callId: 'c1',
+  callDomain: 'd1',
+  sipHeaders,
+});
 const tmp = mkdtempSync(path.join(tmpdir(), 'pb-routes-'));
 const writeRoutes = (name: string, body: unknown) => {
   const f = path.join(tmp, name);
@@ -93,7 +99,9 @@ describe('routing file validation', () => {
   it('broken JSON and a missing ROUTES_FILE are errors naming the file', () => {
     const f = writeRoutes('broken.json', '{ "default": ');
     expect(() => loadRoutes({ botsDir: BOTS, defaultBot: 'default', routesFile: f })).toThrow(`${f}: not valid JSON`);
-    expect(() => loadRoutes({ botsDir: BOTS, defaultBot: 'default', routesFile: path.join(tmp, 'nope.json') })).toThrow(/ROUTES_FILE .*nope\.json does not exist/);
+    expect(() => loadRoutes({ botsDir: BOTS, defaultBot: 'default', routesFile: path.join(tmp, 'nope.json') })).toThrow(
+      /ROUTES_FILE .*nope\.json does not exist/,
+    );
   });
 
   it('the service refuses to start with an unknown bot in its routes', async () => {
@@ -113,17 +121,30 @@ describe('routing on real calls', () => {
         { botFromHeader: 'x-bot', allow: ['ivr-menu'] },
       ],
     });
-    stack = await startStack({ env: { BOTS_DIR: BOTS, ROUTES_FILE: f, EMULATOR_NUMBERS: '+15550001000,+15550001003', TTS_PROVIDER: 'text' } });
+    stack = await startStack({
+      env: { BOTS_DIR: BOTS, ROUTES_FILE: f, EMULATOR_NUMBERS: '+15550001000,+15550001003', TTS_PROVIDER: 'text' },
+    });
   });
   afterAll(async () => {
     await stack?.close();
   });
 
   it('routes by number (with the route config), by header, and to the default', async () => {
-    const pin = stack.emulator.placeCall({ to: '+15550001003', script: [{ waitFor: 'say', match: 'PIN' }, { press: '99#' }, { waitFor: 'say', match: 'accepted' }] });
-    const menu = stack.emulator.placeCall({ to: '+15550001000', sipHeaders: { 'X-Bot': 'ivr-menu' }, script: [{ waitFor: 'say', match: 'Press 1' }, { hangup: true }] });
+    const pin = stack.emulator.placeCall({
+      to: '+15550001003',
+      script: [{ waitFor: 'say', match: 'PIN' }, { press: '99#' }, { waitFor: 'say', match: 'accepted' }],
+    });
+    const menu = stack.emulator.placeCall({
+      to: '+15550001000',
+      sipHeaders: { 'X-Bot': 'ivr-menu' },
+      script: [{ waitFor: 'say', match: 'Press 1' }, { hangup: true }],
+    });
     const greet = stack.emulator.placeCall({ to: '+15550001000', script: [{ waitFor: 'say', match: 'You called' }, { hangup: true }] });
-    const [p, m, g] = await Promise.all([stack.waitEnded(pin.callId, 40_000), stack.waitEnded(menu.callId, 40_000), stack.waitEnded(greet.callId, 40_000)]);
+    const [p, m, g] = await Promise.all([
+      stack.waitEnded(pin.callId, 40_000),
+      stack.waitEnded(menu.callId, 40_000),
+      stack.waitEnded(greet.callId, 40_000),
+    ]);
     expect(p.bot).toBe('pin-check');
     expect(p.outcome).toBe('completed');
     expect(p.botEvents.filter((e) => e.kind === 'digits').map((e) => e.value)).toEqual(['99']);

@@ -20,7 +20,11 @@ describe('bot errors in the service log', () => {
   });
 
   const place = async (body: Record<string, unknown>): Promise<string> => {
-    const res = await fetch(`${server.emulator}/_emulator/calls`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const res = await fetch(`${server.emulator}/_emulator/calls`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     expect(res.status).toBeLessThan(300);
     return ((await res.json()) as { callId: string }).callId;
   };
@@ -39,7 +43,11 @@ describe('bot errors in the service log', () => {
   }, 40_000);
 
   it('a bot with a syntax error: outcome bot_load_failed, the log names the file and line', async () => {
-    const callId = await place({ to: '+15550001000', sipHeaders: { 'x-bot': 'broken-syntax' }, script: [{ wait: 20_000 }, { hangup: true }] });
+    const callId = await place({
+      to: '+15550001000',
+      sipHeaders: { 'x-bot': 'broken-syntax' },
+      script: [{ wait: 20_000 }, { hangup: true }],
+    });
     const end = await ended(callId);
     expect(end.outcome).toBe('bot_load_failed');
     expect(end.bot).toBe('broken-syntax');

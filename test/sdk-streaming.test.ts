@@ -69,7 +69,9 @@ describe('LLM and TTS streams against OpenAI-compatible stand-ins', () => {
       tools: [{ name: 'opening_hours', parameters: { type: 'object', properties: { day: { type: 'string' } } } }],
     });
     expect(await all(st)).toEqual([]);
-    expect(await st.toolCalls).toEqual([{ id: 'call_1', type: 'function', function: { name: 'opening_hours', arguments: '{"day":"monday"}' } }]);
+    expect(await st.toolCalls).toEqual([
+      { id: 'call_1', type: 'function', function: { name: 'opening_hours', arguments: '{"day":"monday"}' } },
+    ]);
     const body = s.requests.at(-1)!.body as { tools: Array<{ type: string; function: { name: string } }> };
     expect(body.tools[0]).toMatchObject({ type: 'function', function: { name: 'opening_hours' } });
   });
@@ -99,7 +101,8 @@ describe('LLM and TTS streams against OpenAI-compatible stand-ins', () => {
 
 describe('call.say(stream) in a real call', () => {
   let s: VoiceStandIns;
-  const reply = 'Sure, let me check that for you. Our shop opens at nine in the morning. It closes at six in the evening. We are closed on Sundays and holidays.';
+  const reply =
+    'Sure, let me check that for you. Our shop opens at nine in the morning. It closes at six in the evening. We are closed on Sundays and holidays.';
   beforeAll(async () => {
     s = await startVoiceStandIns({ firstTokenMs: 200, tokensPerSec: 20, firstChunkMs: 100, reply: () => reply });
   });

@@ -39,12 +39,18 @@ describe('espeak-ng TTS', () => {
 
   it('a missing binary is a TtsError, and createTts falls back to text-only', async () => {
     await expect(espeakTts({ espeakPath: '/nonexistent/espeak-ng' }).synthesize('hi')).rejects.toThrow(TtsError);
-    expect(createTts({ provider: 'espeak', sampleRate: 16_000, espeakPath: '/nonexistent/espeak-ng' }, { callClient: 'daily', logger }).name).toBe('text');
+    expect(
+      createTts({ provider: 'espeak', sampleRate: 16_000, espeakPath: '/nonexistent/espeak-ng' }, { callClient: 'daily', logger }).name,
+    ).toBe('text');
   });
 
   it('auto picks text-only with the emulator and espeak-ng (when installed) with Daily', () => {
-    expect(createTts({ provider: 'auto', sampleRate: 16_000, espeakPath: 'espeak-ng' }, { callClient: 'emulator', logger }).name).toBe('text');
-    expect(createTts({ provider: 'auto', sampleRate: 16_000, espeakPath: 'espeak-ng' }, { callClient: 'daily', logger }).name).toBe(HAVE_ESPEAK ? 'espeak' : 'text');
+    expect(createTts({ provider: 'auto', sampleRate: 16_000, espeakPath: 'espeak-ng' }, { callClient: 'emulator', logger }).name).toBe(
+      'text',
+    );
+    expect(createTts({ provider: 'auto', sampleRate: 16_000, espeakPath: 'espeak-ng' }, { callClient: 'daily', logger }).name).toBe(
+      HAVE_ESPEAK ? 'espeak' : 'text',
+    );
     expect(createTts(undefined, { callClient: 'daily', logger })).toBe(textOnlyTts);
   });
 
@@ -119,16 +125,20 @@ describe('OpenAI-compatible services (a local stand-in server)', () => {
 });
 
 describe('espeak-ng on a real call', () => {
-  it.skipIf(!HAVE_ESPEAK)('say() plays espeak audio: the next line waits for the real speech length', async () => {
-    const { runBotTest } = await import('../src/sdk/testing/index.js');
-    const { default: greeter } = await import('../bots/greeter.js');
-    const r = await runBotTest(greeter, { env: { TTS_PROVIDER: 'espeak' }, caller: [{ waitFor: 'say', match: /goodbye/ }] });
-    expect(r.outcome).toBe('completed');
-    const [hello, bye] = r.transcript.filter((l) => l.who === 'bot');
-    expect(hello!.text).toBe('Hello! You called 1 5 5 5 0 0 0 1 0 0 0.');
-    // espeak-ng says eleven digits one by one: well over the 2.5 s the text-only estimate would give.
-    expect(bye!.atMs - hello!.atMs).toBeGreaterThan(3_000);
-  }, 40_000);
+  it.skipIf(!HAVE_ESPEAK)(
+    'say() plays espeak audio: the next line waits for the real speech length',
+    async () => {
+      const { runBotTest } = await import('../src/sdk/testing/index.js');
+      const { default: greeter } = await import('../bots/greeter.js');
+      const r = await runBotTest(greeter, { env: { TTS_PROVIDER: 'espeak' }, caller: [{ waitFor: 'say', match: /goodbye/ }] });
+      expect(r.outcome).toBe('completed');
+      const [hello, bye] = r.transcript.filter((l) => l.who === 'bot');
+      expect(hello!.text).toBe('Hello! You called 1 5 5 5 0 0 0 1 0 0 0.');
+      // espeak-ng says eleven digits one by one: well over the 2.5 s the text-only estimate would give.
+      expect(bye!.atMs - hello!.atMs).toBeGreaterThan(3_000);
+    },
+    40_000,
+  );
 });
 
 describe('speech and LLM configuration', () => {

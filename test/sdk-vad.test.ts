@@ -58,7 +58,10 @@ describe('voice activity (Silero VAD on real speech)', () => {
 
   it('a pause shorter than minSilenceMs does not end the turn', async () => {
     const vad = await VoiceActivity.create({ minSilenceMs: 700 });
-    const events = await feed(vad, concat(silence(500), speak('My number is'), silence(300), speak('five five five, one two.'), silence(1200)));
+    const events = await feed(
+      vad,
+      concat(silence(500), speak('My number is'), silence(300), speak('five five five, one two.'), silence(1200)),
+    );
     expect(events.map((e) => e.type)).toEqual(['speech-start', 'speech-end']);
   });
 

@@ -59,14 +59,23 @@ describe('bot SDK on a real call', () => {
     });
     expect(r.outcome).toBe('completed');
     const [ctx, end] = readNotes(out);
-    expect(ctx).toMatchObject({ from: '+15557654321', to: '+15550001000', sipHeaders: { 'X-Account': 'acme' }, hasRoomUrl: true, llmUndefined: true });
+    expect(ctx).toMatchObject({
+      from: '+15557654321',
+      to: '+15550001000',
+      sipHeaders: { 'X-Account': 'acme' },
+      hasRoomUrl: true,
+      llmUndefined: true,
+    });
     expect(ctx!.config).toMatchObject({ team: 'blue' });
     expect(end).toEqual({ onEnd: 'completed', callId: r.record.callId });
   }, 30_000);
 
   it('rejects a pending collectDigits with CallEndedError when the caller hangs up; onEnd gets caller_hangup', async () => {
     const out = outFile();
-    const r = await h.run(fx('sdk-probe.ts'), { config: { mode: 'wait-digits', outFile: out }, caller: [{ waitFor: 'say', match: /waiting/ }, { hangup: true }] });
+    const r = await h.run(fx('sdk-probe.ts'), {
+      config: { mode: 'wait-digits', outFile: out },
+      caller: [{ waitFor: 'say', match: /waiting/ }, { hangup: true }],
+    });
     expect(r.outcome).toBe('caller_hangup');
     expect(readNotes(out)).toEqual([
       { caught: 'CallEndedError', isCallEnded: true, aborted: true },
@@ -82,7 +91,11 @@ describe('bot SDK on a real call', () => {
     });
     expect(r.digits).toEqual(['123']);
     expect(r.said.at(-1)).toBe('got 123');
-    expect(readNotes(out).filter((e) => 'dtmf' in e).map((e) => e.dtmf)).toEqual(['1', '2', '3']);
+    expect(
+      readNotes(out)
+        .filter((e) => 'dtmf' in e)
+        .map((e) => e.dtmf),
+    ).toEqual(['1', '2', '3']);
   }, 30_000);
 
   it('plays a WAV file and raw PCM; the caller hears audio of the right length', async () => {
@@ -97,13 +110,19 @@ describe('bot SDK on a real call', () => {
 
   it('transfers to a phone number with a SIP call transfer; the call ends completed', async () => {
     const out = outFile();
-    const r = await h.run(fx('sdk-probe.ts'), { config: { mode: 'transfer-phone', outFile: out }, caller: [{ waitFor: 'say', match: /transferring/ }] });
+    const r = await h.run(fx('sdk-probe.ts'), {
+      config: { mode: 'transfer-phone', outFile: out },
+      caller: [{ waitFor: 'say', match: /transferring/ }],
+    });
     expect(r.outcome).toBe('completed');
     expect(r.transfer).toBe('+15550009999');
     expect(r.callerEnd).toBe('transferred');
     expect(r.transcript.some((l) => l.text === 'transferred to +15550009999')).toBe(true);
     // transfer() resolves once the caller is handed over; the call is over for the bot by then.
-    expect(readNotes(out)).toEqual([{ afterTransfer: true, aborted: true }, { onEnd: 'completed', callId: r.record.callId }]);
+    expect(readNotes(out)).toEqual([
+      { afterTransfer: true, aborted: true },
+      { onEnd: 'completed', callId: r.record.callId },
+    ]);
   }, 30_000);
 
   it('listen() and onTranscript both get the final transcript (transcription starts at connect)', async () => {
@@ -172,7 +191,9 @@ describe('harness errors', () => {
     try {
       h.emulator.setPinlessDialin([]); // nothing is routed to the service any more
       const started = Date.now();
-      await expect(h.run(fx('idle.ts'), { caller: [{ waitFor: 'say' }] })).rejects.toThrow(/the call ended \(not_in_service\) but the service never reported it/);
+      await expect(h.run(fx('idle.ts'), { caller: [{ waitFor: 'say' }] })).rejects.toThrow(
+        /the call ended \(not_in_service\) but the service never reported it/,
+      );
       expect(Date.now() - started).toBeLessThan(15_000);
     } finally {
       await h.close();

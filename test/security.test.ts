@@ -19,10 +19,14 @@ const NOW = 1_790_000_000_000;
 
 /** 32-byte secrets: HMAC pads shorter keys with zeros, so "k" and "k\0" would be the same key. */
 const secretArb = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('base64'));
-const bodyArb = fc.oneof(fc.string({ maxLength: 500 }), fc.jsonValue().map((v) => JSON.stringify(v) ?? 'null'), fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b).toString('latin1')));
-const tsArb = fc.integer({ min: -WINDOW_MS, max: WINDOW_MS }).chain((skew) =>
-  fc.constantFrom(String(Math.floor((NOW + skew) / 1000)), String(NOW + skew)),
+const bodyArb = fc.oneof(
+  fc.string({ maxLength: 500 }),
+  fc.jsonValue().map((v) => JSON.stringify(v) ?? 'null'),
+  fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b).toString('latin1')),
 );
+const tsArb = fc
+  .integer({ min: -WINDOW_MS, max: WINDOW_MS })
+  .chain((skew) => fc.constantFrom(String(Math.floor((NOW + skew) / 1000)), String(NOW + skew)));
 
 const verify = (body: string | Buffer, timestamp: string, signature: string, secrets: string[], nowMs = NOW) =>
   verifyPinlessSignature({ rawBody: body, timestamp, signature, secrets, windowMs: WINDOW_MS, nowMs });
@@ -49,7 +53,7 @@ describe('webhook signature verification (properties)', () => {
         expect(verify(changed, ts, sig, [secret])).toEqual({ ok: false, reason: 'mismatch' });
         if (body.length > 0) {
           const flipped = Buffer.from(body, 'utf8');
-          flipped[at % flipped.length]! ^= 1 << at % 8;
+          flipped[at % flipped.length]! ^= 1 << (at % 8);
           expect(verify(flipped, ts, sig, [secret]).ok).toBe(false);
         }
       }),
@@ -69,15 +73,29 @@ describe('webhook signature verification (properties)', () => {
 
   it('rejects any other signature (random, truncated, one bit flipped)', () => {
     fc.assert(
-      fc.property(bodyArb, secretArb, tsArb, fc.uint8Array({ minLength: 0, maxLength: 48 }), fc.nat(255), (body, secret, ts, random, bit) => {
-        const good = Buffer.from(signPinless(body, secret, ts), 'base64');
-        const flipped = Buffer.from(good);
-        flipped[bit % 32]! ^= 1 << bit % 8;
-        for (const sig of [Buffer.from(random).toString('base64'), good.subarray(0, 31).toString('base64'), flipped.toString('base64'), '', ' ', '====']) {
-          fc.pre(sig !== good.toString('base64'));
-          expect(verify(body, ts, sig, [secret]).ok).toBe(false);
-        }
-      }),
+      fc.property(
+        bodyArb,
+        secretArb,
+        tsArb,
+        fc.uint8Array({ minLength: 0, maxLength: 48 }),
+        fc.nat(255),
+        (body, secret, ts, random, bit) => {
+          const good = Buffer.from(signPinless(body, secret, ts), 'base64');
+          const flipped = Buffer.from(good);
+          flipped[bit % 32]! ^= 1 << (bit % 8);
+          for (const sig of [
+            Buffer.from(random).toString('base64'),
+            good.subarray(0, 31).toString('base64'),
+            flipped.toString('base64'),
+            '',
+            ' ',
+            '====',
+          ]) {
+            fc.pre(sig !== good.toString('base64'));
+            expect(verify(body, ts, sig, [secret]).ok).toBe(false);
+          }
+        },
+      ),
       runs,
     );
   });
@@ -94,13 +112,20 @@ describe('webhook signature verification (properties)', () => {
 
   it('rejects a replay outside the window, however well signed (past and future)', () => {
     fc.assert(
-      fc.property(bodyArb, secretArb, fc.integer({ min: WINDOW_MS + 1, max: 10 * 365 * 86_400_000 }), fc.boolean(), fc.boolean(), (body, secret, age, future, inSeconds) => {
-        const tsMs = NOW + (future ? age : -age);
-        const ts = inSeconds ? String(Math.floor(tsMs / 1000) + (future ? 1 : 0)) : String(tsMs);
-        // (seconds round down: +1 keeps a future timestamp outside the window)
-        fc.pre(Math.abs(Number(ts) * (inSeconds ? 1000 : 1) - NOW) > WINDOW_MS);
-        expect(verify(body, ts, signPinless(body, secret, ts), [secret])).toEqual({ ok: false, reason: 'stale' });
-      }),
+      fc.property(
+        bodyArb,
+        secretArb,
+        fc.integer({ min: WINDOW_MS + 1, max: 10 * 365 * 86_400_000 }),
+        fc.boolean(),
+        fc.boolean(),
+        (body, secret, age, future, inSeconds) => {
+          const tsMs = NOW + (future ? age : -age);
+          const ts = inSeconds ? String(Math.floor(tsMs / 1000) + (future ? 1 : 0)) : String(tsMs);
+          // (seconds round down: +1 keeps a future timestamp outside the window)
+          fc.pre(Math.abs(Number(ts) * (inSeconds ? 1000 : 1) - NOW) > WINDOW_MS);
+          expect(verify(body, ts, signPinless(body, secret, ts), [secret])).toEqual({ ok: false, reason: 'stale' });
+        },
+      ),
       runs,
     );
   });
@@ -110,7 +135,14 @@ describe('webhook signature verification (properties)', () => {
       fc.property(bodyArb, fc.uniqueArray(secretArb, { minLength: 1, maxLength: 5 }), fc.nat(), tsArb, (body, secrets, pickIndex, ts) => {
         const i = pickIndex % secrets.length;
         expect(verify(body, ts, signPinless(body, secrets[i]!, ts), secrets)).toEqual({ ok: true, secretIndex: i });
-        expect(verify(body, ts, signPinless(body, secrets[i]!, ts), secrets.filter((_, j) => j !== i)).ok).toBe(false);
+        expect(
+          verify(
+            body,
+            ts,
+            signPinless(body, secrets[i]!, ts),
+            secrets.filter((_, j) => j !== i),
+          ).ok,
+        ).toBe(false);
       }),
       runs,
     );
@@ -124,8 +156,20 @@ describe('webhook signature verification (properties)', () => {
         const sig = signPinless(body, secret, ts);
         expect(verify(body, junk, sig, [secret]).ok).toBe(false);
         expect(verify(body, ts, sig, [])).toEqual({ ok: false, reason: 'missing' });
-        expect(verifyPinlessSignature({ rawBody: body, timestamp: undefined, signature: sig, secrets: [secret], windowMs: WINDOW_MS, nowMs: NOW }).ok).toBe(false);
-        expect(verifyPinlessSignature({ rawBody: body, timestamp: ts, signature: undefined, secrets: [secret], windowMs: WINDOW_MS, nowMs: NOW }).ok).toBe(false);
+        expect(
+          verifyPinlessSignature({
+            rawBody: body,
+            timestamp: undefined,
+            signature: sig,
+            secrets: [secret],
+            windowMs: WINDOW_MS,
+            nowMs: NOW,
+          }).ok,
+        ).toBe(false);
+        expect(
+          verifyPinlessSignature({ rawBody: body, timestamp: ts, signature: undefined, secrets: [secret], windowMs: WINDOW_MS, nowMs: NOW })
+            .ok,
+        ).toBe(false);
       }),
       runs,
     );
@@ -161,12 +205,22 @@ describe('phone numbers and secrets in logs', () => {
   it('masks all but the last 4 digits in number fields, nested objects, arrays and messages; keeps other data', () => {
     const { logger, text } = capture();
     logger.info(
-      { from: '+15551234567', to: 'sip:+15557654321@sip.daily.co', to_list: 1, phoneNumber: ['+15550001000'], call: { From: '+445551112222' }, detail: 'transferred to +15559998888', callId: 'c-1234567890', atMs: 17_900_000_000_00 },
+      {
+        from: '+15551234567',
+        to: 'sip:+15557654321@sip.daily.co',
+        to_list: 1,
+        phoneNumber: ['+15550001000'],
+        call: { From: '+445551112222' },
+        detail: 'transferred to +15559998888',
+        callId: 'c-1234567890',
+        atMs: 17_900_000_000_00,
+      },
       'calling +15553334444 now',
     );
     logger.child({ callId: 'x' }).warn({ caller: '+15556667777' }, 'child');
     const t = text();
-    for (const n of ['15551234567', '15557654321', '15550001000', '445551112222', '15559998888', '15553334444', '15556667777']) expect(t).not.toContain(n);
+    for (const n of ['15551234567', '15557654321', '15550001000', '445551112222', '15559998888', '15553334444', '15556667777'])
+      expect(t).not.toContain(n);
     expect(t).toContain('"from":"********4567"');
     expect(t).toContain('"to":"sip:********4321@sip.daily.co"');
     expect(t).toContain('calling ********4444 now');
@@ -199,7 +253,16 @@ describe('phone numbers and secrets in logs', () => {
   it('secrets and signatures are redacted wherever they are logged', () => {
     const { logger, text } = capture();
     const secret = randomBytes(32).toString('base64');
-    logger.info({ hmac: secret, apiKey: secret, token: secret, daily: { apiKey: secret }, req: { headers: { authorization: `Bearer ${secret}`, 'x-pinless-signature': secret } } }, 'x');
+    logger.info(
+      {
+        hmac: secret,
+        apiKey: secret,
+        token: secret,
+        daily: { apiKey: secret },
+        req: { headers: { authorization: `Bearer ${secret}`, 'x-pinless-signature': secret } },
+      },
+      'x',
+    );
     expect(text()).not.toContain(secret);
   });
 });
@@ -208,7 +271,10 @@ describe('failed signature attempts are limited per source (real app)', () => {
   let stack: Stack;
   const LIMIT = 5;
   beforeAll(async () => {
-    stack = await startStack({ env: { AUTH_FAILURE_LIMIT: String(LIMIT), AUTH_FAILURE_WINDOW_MS: '4000' }, emulator: { holdTimeoutMs: 5_000 } });
+    stack = await startStack({
+      env: { AUTH_FAILURE_LIMIT: String(LIMIT), AUTH_FAILURE_WINDOW_MS: '4000' },
+      emulator: { holdTimeoutMs: 5_000 },
+    });
   });
   afterAll(async () => {
     await stack?.close();
@@ -217,7 +283,12 @@ describe('failed signature attempts are limited per source (real app)', () => {
   const forged = (ip: string, body = JSON.stringify({ To: NUMBER, From: '+15551112222', callId: `f-${Math.random()}`, callDomain: 'd' })) =>
     fetch(`${stack.url}/dialin`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-forwarded-for': ip, 'x-pinless-timestamp': String(Math.floor(Date.now() / 1000)), 'x-pinless-signature': Buffer.alloc(32, 7).toString('base64') },
+      headers: {
+        'content-type': 'application/json',
+        'x-forwarded-for': ip,
+        'x-pinless-timestamp': String(Math.floor(Date.now() / 1000)),
+        'x-pinless-signature': Buffer.alloc(32, 7).toString('base64'),
+      },
       body,
     });
 
@@ -230,7 +301,11 @@ describe('failed signature attempts are limited per source (real app)', () => {
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(await limited.json()).toMatchObject({ error: 'too_many_failures' });
     // /webhooks/daily shares the per-source count.
-    const wh = await fetch(`${stack.url}/webhooks/daily`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': ip }, body: '{"type":"meeting.ended","id":"e1","payload":{}}' });
+    const wh = await fetch(`${stack.url}/webhooks/daily`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-forwarded-for': ip },
+      body: '{"type":"meeting.ended","id":"e1","payload":{}}',
+    });
     expect(wh.status).toBe(429);
     // Another source is still answered 401.
     expect((await forged('198.51.100.9')).status).toBe(401);
@@ -242,7 +317,12 @@ describe('failed signature attempts are limited per source (real app)', () => {
     const ts = String(Math.floor(Date.now() / 1000));
     const signedRes = await fetch(`${stack.url}/dialin`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-forwarded-for': ip, 'x-pinless-timestamp': ts, 'x-pinless-signature': signPinless(body, stack.secret, ts) },
+      headers: {
+        'content-type': 'application/json',
+        'x-forwarded-for': ip,
+        'x-pinless-timestamp': ts,
+        'x-pinless-signature': signPinless(body, stack.secret, ts),
+      },
       body,
     });
     expect(signedRes.status).toBe(200);
@@ -250,7 +330,15 @@ describe('failed signature attempts are limited per source (real app)', () => {
     expect((await call.ended).reason).toBe('caller_hangup');
     await stack.waitEnded(call.callId);
     // Unsigned probes are never limited either (Daily's configuration checks).
-    expect((await fetch(`${stack.url}/dialin`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': ip }, body: JSON.stringify({ To: NUMBER }) })).status).toBe(200);
+    expect(
+      (
+        await fetch(`${stack.url}/dialin`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-forwarded-for': ip },
+          body: JSON.stringify({ To: NUMBER }),
+        })
+      ).status,
+    ).toBe(200);
     // Limited until the window (counted from the first failure) passes, then 401 again.
     let status = 429;
     while (status === 429 && Date.now() - t0 < 15_000) {
@@ -292,7 +380,12 @@ describe('TRUST_PROXY: who the source is', () => {
       for (let i = 0; i < 6; i++) {
         const res = await fetch(`${stack.url}/dialin`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', 'x-forwarded-for': `198.18.0.${i}`, 'x-pinless-timestamp': '1', 'x-pinless-signature': 'AAAA' },
+          headers: {
+            'content-type': 'application/json',
+            'x-forwarded-for': `198.18.0.${i}`,
+            'x-pinless-timestamp': '1',
+            'x-pinless-signature': 'AAAA',
+          },
           body: JSON.stringify({ To: NUMBER, From: '+15551112222', callId: `r-${i}`, callDomain: 'd' }),
         });
         statuses.push(res.status);
@@ -316,7 +409,9 @@ describe('body limits and security headers (real app)', () => {
   it('refuses bodies over MAX_BODY_BYTES with 413 on both webhook routes, with or without Content-Length', async () => {
     const big = JSON.stringify({ To: NUMBER, pad: 'x'.repeat(5_000) });
     for (const path of ['/dialin', '/webhooks/daily']) {
-      expect((await fetch(`${stack.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: big })).status).toBe(413);
+      expect(
+        (await fetch(`${stack.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: big })).status,
+      ).toBe(413);
       // A stream body: sent chunked, without Content-Length.
       const stream = new ReadableStream({
         start(c) {
@@ -324,7 +419,12 @@ describe('body limits and security headers (real app)', () => {
           c.close();
         },
       });
-      const res = await fetch(`${stack.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: stream, duplex: 'half' });
+      const res = await fetch(`${stack.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: stream,
+        duplex: 'half',
+      });
       expect(res.status).toBe(413);
     }
     expect(stack.emulator.snapshot().rooms).toHaveLength(0);

@@ -25,26 +25,59 @@ describe('pinless signatures', () => {
   });
 
   it('accepts the raw compact body (seconds timestamp)', () => {
-    const r = verifyPinlessSignature({ rawBody: compact, parsedBody: JSON.parse(compact), timestamp: tsSec, signature: reference(compact, tsSec, secret), secrets: [secret], windowMs: 300_000, nowMs: now });
+    const r = verifyPinlessSignature({
+      rawBody: compact,
+      parsedBody: JSON.parse(compact),
+      timestamp: tsSec,
+      signature: reference(compact, tsSec, secret),
+      secrets: [secret],
+      windowMs: 300_000,
+      nowMs: now,
+    });
     expect(r).toEqual({ ok: true, secretIndex: 0 });
   });
 
   it('accepts a spaced raw body signed as sent', () => {
-    const r = verifyPinlessSignature({ rawBody: spaced, parsedBody: JSON.parse(spaced), timestamp: tsSec, signature: reference(spaced, tsSec, secret), secrets: [secret], windowMs: 300_000, nowMs: now });
+    const r = verifyPinlessSignature({
+      rawBody: spaced,
+      parsedBody: JSON.parse(spaced),
+      timestamp: tsSec,
+      signature: reference(spaced, tsSec, secret),
+      secrets: [secret],
+      windowMs: 300_000,
+      nowMs: now,
+    });
     expect(r.ok).toBe(true);
   });
 
   it('accepts a spaced body whose signature covers JSON.stringify(parsed) (Daily example style)', () => {
     const sig = reference(JSON.stringify(JSON.parse(spaced)), tsSec, secret);
-    const r = verifyPinlessSignature({ rawBody: spaced, parsedBody: JSON.parse(spaced), timestamp: tsSec, signature: sig, secrets: [secret], windowMs: 300_000, nowMs: now });
+    const r = verifyPinlessSignature({
+      rawBody: spaced,
+      parsedBody: JSON.parse(spaced),
+      timestamp: tsSec,
+      signature: sig,
+      secrets: [secret],
+      windowMs: 300_000,
+      nowMs: now,
+    });
     expect(r.ok).toBe(true);
     // Without the parsed body, only the raw bytes count.
-    expect(verifyPinlessSignature({ rawBody: spaced, timestamp: tsSec, signature: sig, secrets: [secret], windowMs: 300_000, nowMs: now }).ok).toBe(false);
+    expect(
+      verifyPinlessSignature({ rawBody: spaced, timestamp: tsSec, signature: sig, secrets: [secret], windowMs: 300_000, nowMs: now }).ok,
+    ).toBe(false);
   });
 
   it('accepts millisecond timestamps', () => {
     const ts = String(now);
-    const r = verifyPinlessSignature({ rawBody: compact, timestamp: ts, signature: reference(compact, ts, secret), secrets: [secret], windowMs: 300_000, nowMs: now + 1000 });
+    const r = verifyPinlessSignature({
+      rawBody: compact,
+      timestamp: ts,
+      signature: reference(compact, ts, secret),
+      secrets: [secret],
+      windowMs: 300_000,
+      nowMs: now + 1000,
+    });
     expect(r.ok).toBe(true);
     expect(parseTimestampMs('1700000000')).toBe(1_700_000_000_000);
     expect(parseTimestampMs('1700000000000')).toBe(1_700_000_000_000);
@@ -54,7 +87,14 @@ describe('pinless signatures', () => {
 
   it('honours every configured secret (rotation)', () => {
     const sig = reference(compact, tsSec, other);
-    const r = verifyPinlessSignature({ rawBody: compact, timestamp: tsSec, signature: sig, secrets: [secret, other], windowMs: 300_000, nowMs: now });
+    const r = verifyPinlessSignature({
+      rawBody: compact,
+      timestamp: tsSec,
+      signature: sig,
+      secrets: [secret, other],
+      windowMs: 300_000,
+      nowMs: now,
+    });
     expect(r).toEqual({ ok: true, secretIndex: 1 });
   });
 

@@ -36,7 +36,11 @@ describe('tracing', () => {
   });
 
   it('a connected call is one trace: root `call` and its stage spans, the trace id in the record and the log', async () => {
-    const call = stack.emulator.placeCall({ to: NUMBER, from: '+15557654321', script: [{ waitFor: 'say', match: 'Hello' }, { hangup: true }] });
+    const call = stack.emulator.placeCall({
+      to: NUMBER,
+      from: '+15557654321',
+      script: [{ waitFor: 'say', match: 'Hello' }, { hangup: true }],
+    });
     await call.ended;
     const rec = await stack.waitEnded(call.callId);
     expect(rec.outcome).toBe('caller_hangup');
@@ -46,18 +50,34 @@ describe('tracing', () => {
     const root = spans.find((s) => s.name === 'call')!;
     expect(root).toBeDefined();
     expect(root.parentSpanContext).toBeUndefined();
-    expect(root.attributes).toMatchObject({ 'patchbay.call.id': rec.id, 'daily.call_id': rec.callId, 'patchbay.bot': rec.bot, 'patchbay.outcome': 'caller_hangup' });
+    expect(root.attributes).toMatchObject({
+      'patchbay.call.id': rec.id,
+      'daily.call_id': rec.callId,
+      'patchbay.bot': rec.bot,
+      'patchbay.outcome': 'caller_hangup',
+    });
     // No caller number in the trace.
     expect(JSON.stringify(root.attributes)).not.toContain('5557654321');
     // The root spans the call: from the webhook's arrival to the end.
     expect(hrMs(root.startTime)).toBeCloseTo(rec.timeline.received!, -1);
     expect(hrMs(root.endTime)).toBeCloseTo(rec.timeline.ended!, -1);
-    expect(root.events.map((e) => e.name)).toEqual(expect.arrayContaining(['state.queued', 'state.starting', 'state.active', 'state.ending', 'state.ended', 'stage.dialin_ready', 'bot.say']));
+    expect(root.events.map((e) => e.name)).toEqual(
+      expect.arrayContaining([
+        'state.queued',
+        'state.starting',
+        'state.active',
+        'state.ending',
+        'state.ended',
+        'stage.dialin_ready',
+        'bot.say',
+      ]),
+    );
 
     const children = spans.filter((s) => s !== root);
     for (const s of children) expect(s.parentSpanContext?.spanId, s.name).toBe(root.spanContext().spanId);
     const names = children.map((s) => s.name);
-    for (const n of ['webhook', 'room', 'queue', 'worker', 'join', 'dialin-ready', 'forward', 'connected', 'bot', 'end']) expect(names, n).toContain(n);
+    for (const n of ['webhook', 'room', 'queue', 'worker', 'join', 'dialin-ready', 'forward', 'connected', 'bot', 'end'])
+      expect(names, n).toContain(n);
     expect(new Set(names).size).toBe(names.length);
     const byName = (n: string): ReadableSpan => children.find((s) => s.name === n)!;
     // Stage spans take their times from the timeline.
@@ -84,7 +104,9 @@ describe('tracing', () => {
     const [ra, rb] = await Promise.all([stack.waitEnded(a.callId), stack.waitEnded(b.callId)]);
     expect(ra.traceId).toBeDefined();
     expect(ra.traceId).not.toBe(rb.traceId);
-    const roots = exporter.getFinishedSpans().filter((s) => s.name === 'call' && [ra.traceId, rb.traceId].includes(s.spanContext().traceId));
+    const roots = exporter
+      .getFinishedSpans()
+      .filter((s) => s.name === 'call' && [ra.traceId, rb.traceId].includes(s.spanContext().traceId));
     expect(roots).toHaveLength(2);
   });
 });

@@ -9,7 +9,12 @@ const bot = path.join(here, 'fixtures/bots/barge-voice.ts');
 describe('turn detection on the caller’s audio (emulator speaks real espeak-ng audio)', () => {
   it('the caller’s voice interrupts the prompt before any transcript, and the turn ends when they stop speaking', async () => {
     const r = await runBotTest(bot, {
-      caller: [{ waitFor: 'say', match: /Welcome/ }, { wait: 800 }, { speak: 'I would like to talk about my bill please' }, { waitFor: 'say', match: /you said/, timeoutMs: 15_000 }],
+      caller: [
+        { waitFor: 'say', match: /Welcome/ },
+        { wait: 800 },
+        { speak: 'I would like to talk about my bill please' },
+        { waitFor: 'say', match: /you said/, timeoutMs: 15_000 },
+      ],
     });
     const t = r.transcript;
     const spoke = t.find((l) => l.who === 'caller' && /my bill/.test(l.text))!;
@@ -24,7 +29,10 @@ describe('turn detection on the caller’s audio (emulator speaks real espeak-ng
   }, 45_000);
 
   it('without speech the prompt plays to its end (noise-free silence is not a turn)', async () => {
-    const r = await runBotTest(bot, { config: { listenMs: 1_000 }, caller: [{ waitFor: 'say', match: /you said: nothing/, timeoutMs: 30_000 }] });
+    const r = await runBotTest(bot, {
+      config: { listenMs: 1_000 },
+      caller: [{ waitFor: 'say', match: /you said: nothing/, timeoutMs: 30_000 }],
+    });
     expect(r.interruptions).toBe(0);
     expect(r.said.at(-1)).toBe('you said: nothing');
   }, 45_000);

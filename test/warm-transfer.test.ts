@@ -25,7 +25,13 @@ describe('warm transfer (emulator dial-out)', () => {
       agents: {
         [AGENT]: {
           answerAfterMs: 300,
-          script: [{ waitFor: 'say', match: /account 42/ }, { wait: BRIEF_MS }, { say: 'Hi, this is Sam from sales.' }, { waitFor: 'peer', match: /thanks Sam/ }, { hangup: true }],
+          script: [
+            { waitFor: 'say', match: /account 42/ },
+            { wait: BRIEF_MS },
+            { say: 'Hi, this is Sam from sales.' },
+            { waitFor: 'peer', match: /thanks Sam/ },
+            { hangup: true },
+          ],
         },
       },
       caller: [{ waitFor: 'say', match: /hold/ }, { waitFor: 'peer', match: /Sam/, timeoutMs: 20_000 }, { say: 'thanks Sam' }],
@@ -79,7 +85,9 @@ describe('warm transfer (emulator dial-out)', () => {
   it('the caller hanging up while bridged ends the agent’s leg too', async () => {
     const r = await h.run(warm, {
       config: { agent: AGENT },
-      agents: { [AGENT]: { script: [{ waitFor: 'say', match: /account 42/ }, { wait: BRIEF_MS }, { say: 'Sam here.' }, { wait: 20_000 }] } },
+      agents: {
+        [AGENT]: { script: [{ waitFor: 'say', match: /account 42/ }, { wait: BRIEF_MS }, { say: 'Sam here.' }, { wait: 20_000 }] },
+      },
       caller: [{ waitFor: 'peer', match: /Sam here/, timeoutMs: 20_000 }, { hangup: true }],
     });
     expect(r.outcome).toBe('completed');

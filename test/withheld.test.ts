@@ -16,7 +16,10 @@ function sipNameWhenConnected(stack: Stack, call: EmulatedCall): Promise<string 
     const off = call.on('state', (s) => {
       if (s !== 'connected') return;
       off();
-      const p = stack.emulator.snapshot().rooms.flatMap((r) => r.participants).find((x) => x.isSip);
+      const p = stack.emulator
+        .snapshot()
+        .rooms.flatMap((r) => r.participants)
+        .find((x) => x.isSip);
       resolve(p?.userName);
     });
     void call.ended.then(() => resolve(undefined));
@@ -26,14 +29,27 @@ function sipNameWhenConnected(stack: Stack, call: EmulatedCall): Promise<string 
 describe('withheld caller IDs', () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({ env: { BOTS_DIR: FIXTURE_BOTS, DEFAULT_BOT: 'say-from', MAX_CONCURRENT_BOTS: '1' }, emulator: { holdTimeoutMs: 10_000 } });
+    stack = await startStack({
+      env: { BOTS_DIR: FIXTURE_BOTS, DEFAULT_BOT: 'say-from', MAX_CONCURRENT_BOTS: '1' },
+      emulator: { holdTimeoutMs: 10_000 },
+    });
   });
   afterAll(async () => {
     await stack?.close();
   });
   afterEach(() => stack.emulator.faults.clear());
 
-  it.each(['', '   ', 'anonymous', 'Anonymous', 'ANONYMOUS', 'sip:anonymous@anonymous.invalid', '"Anonymous" <sip:anonymous@10.0.0.1>;tag=1', 'restricted', 'tel:private'])(
+  it.each([
+    '',
+    '   ',
+    'anonymous',
+    'Anonymous',
+    'ANONYMOUS',
+    'sip:anonymous@anonymous.invalid',
+    '"Anonymous" <sip:anonymous@10.0.0.1>;tag=1',
+    'restricted',
+    'tel:private',
+  ])(
     'From %j is a real call: connected, the bot and the record see "withheld", the room shows "Withheld"',
     async (from) => {
       const call = stack.emulator.placeCall({ to: NUMBER, from, script: [{ waitFor: 'say', match: 'Caller' }, { hangup: true }] });
@@ -52,28 +68,40 @@ describe('withheld caller IDs', () => {
   it.each([
     ['no From at all', {}],
     ['From: null', { From: null }],
-  ])('a webhook with %s is a call from "withheld" too (200, not 400)', async (name, extra) => {
-    // The emulator always sends a From string: post the webhook ourselves, signed, for a call it holds.
-    const held = stack.emulator.placeCall({ to: NUMBER, from: '+15550002222' });
-    await new Promise((r) => setTimeout(r, 20));
-    const callId = `${held.callId}-${name.length}`;
-    const body = JSON.stringify({ To: NUMBER, callId, callDomain: held.callDomain, ...extra });
-    const ts = String(Math.floor(Date.now() / 1000));
-    const res = await fetch(`${stack.url}/dialin`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-pinless-timestamp': ts, 'x-pinless-signature': signPinless(body, stack.secret, ts) },
-      body,
-    });
-    expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ status: 'accepted' });
-    const rec = await stack.waitEnded(callId, 20_000);
-    expect(rec.from).toBe(WITHHELD_CALLER);
-    held.hangup();
-    await held.ended;
-  }, 30_000);
+  ])(
+    'a webhook with %s is a call from "withheld" too (200, not 400)',
+    async (name, extra) => {
+      // The emulator always sends a From string: post the webhook ourselves, signed, for a call it holds.
+      const held = stack.emulator.placeCall({ to: NUMBER, from: '+15550002222' });
+      await new Promise((r) => setTimeout(r, 20));
+      const callId = `${held.callId}-${name.length}`;
+      const body = JSON.stringify({ To: NUMBER, callId, callDomain: held.callDomain, ...extra });
+      const ts = String(Math.floor(Date.now() / 1000));
+      const res = await fetch(`${stack.url}/dialin`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-pinless-timestamp': ts,
+          'x-pinless-signature': signPinless(body, stack.secret, ts),
+        },
+        body,
+      });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ status: 'accepted' });
+      const rec = await stack.waitEnded(callId, 20_000);
+      expect(rec.from).toBe(WITHHELD_CALLER);
+      held.hangup();
+      await held.ended;
+    },
+    30_000,
+  );
 
   it('a real number is kept; a long caller name is shortened for the room', async () => {
-    const call = stack.emulator.placeCall({ to: NUMBER, from: '+15557654321', script: [{ waitFor: 'say', match: 'Caller' }, { hangup: true }] });
+    const call = stack.emulator.placeCall({
+      to: NUMBER,
+      from: '+15557654321',
+      script: [{ waitFor: 'say', match: 'Caller' }, { hangup: true }],
+    });
     const name = sipNameWhenConnected(stack, call);
     const end = await call.ended;
     expect(end.transcript.filter((l) => l.who === 'bot').map((l) => l.text)).toContain('Caller +15557654321.');
@@ -105,12 +133,20 @@ describe('withheld caller IDs', () => {
     const t0 = Date.now();
     const res = await fetch(`${stack.url}/dialin`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-pinless-timestamp': ts, 'x-pinless-signature': signPinless(body, stack.secret, ts) },
+      headers: {
+        'content-type': 'application/json',
+        'x-pinless-timestamp': ts,
+        'x-pinless-signature': signPinless(body, stack.secret, ts),
+      },
       body,
     });
     expect(res.status).toBe(502);
     expect(res.headers.get('retry-after')).toBeNull();
-    expect(await res.json()).toMatchObject({ error: 'room_refused', reason: 'room_refused', message: expect.stringMatching(/Daily refused the room.*400/) });
+    expect(await res.json()).toMatchObject({
+      error: 'room_refused',
+      reason: 'room_refused',
+      message: expect.stringMatching(/Daily refused the room.*400/),
+    });
     expect(stack.emulator.requestLog.filter((r) => r.method === 'POST' && r.path === '/rooms' && r.atMs >= t0)).toHaveLength(1);
     expect((await stack.waitEnded(`${call.callId}-400`)).outcome).toBe('room_failed');
   }, 30_000);

@@ -85,7 +85,11 @@ describe('worker environment', () => {
     expect(env.PATH).toBe(server.PATH);
 
     // The worker works: a real call through the embedded emulator reaches the bot.
-    const placed = await postJson<{ id: string }>(`${s.emulator}/_emulator/calls`, { to: NUMBER }, { authorization: `Bearer ${SECRETS.EMULATOR_API_KEY}` });
+    const placed = await postJson<{ id: string }>(
+      `${s.emulator}/_emulator/calls`,
+      { to: NUMBER },
+      { authorization: `Bearer ${SECRETS.EMULATOR_API_KEY}` },
+    );
     expect(placed.status).toBe(200);
     await waitFor(
       'the bot to talk to the caller',

@@ -28,7 +28,14 @@ export function percentile(sorted: number[], p: number): number {
 export function summarize(values: number[]): { n: number; p50: number; p90: number; p99: number; max: number; mean: number } {
   const s = [...values].sort((a, b) => a - b);
   const mean = s.reduce((a, b) => a + b, 0) / (s.length || 1);
-  return { n: s.length, p50: percentile(s, 50), p90: percentile(s, 90), p99: percentile(s, 99), max: s[s.length - 1] ?? Number.NaN, mean: Math.round(mean * 10) / 10 };
+  return {
+    n: s.length,
+    p50: percentile(s, 50),
+    p90: percentile(s, 90),
+    p99: percentile(s, 99),
+    max: s[s.length - 1] ?? Number.NaN,
+    mean: Math.round(mean * 10) / 10,
+  };
 }
 
 export function machine(): Record<string, unknown> {
@@ -71,7 +78,9 @@ export interface BenchStack {
 }
 
 /** The emulator and one replica in this process (ephemeral ports on 127.0.0.1), with real workers. */
-export async function startBenchStack(opts: { env?: Record<string, string>; latencies?: Partial<Latencies>; emulator?: Partial<EmulatorOptions> } = {}): Promise<BenchStack> {
+export async function startBenchStack(
+  opts: { env?: Record<string, string>; latencies?: Partial<Latencies>; emulator?: Partial<EmulatorOptions> } = {},
+): Promise<BenchStack> {
   const apiKey = `bench_${randomBytes(8).toString('hex')}`;
   const secret = randomBytes(32).toString('base64');
   const logger = createLogger({ level: process.env.BENCH_LOG_LEVEL ?? 'warn', name: 'bench' });

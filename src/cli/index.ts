@@ -190,8 +190,7 @@ export function buildProgram(io: Io): Command {
         const res = await daily.createDialinConfig(entry);
         if (res?.id) io.out(`id: ${res.id}`);
         if (!entry.sip_uri && res?.config?.sip_uri) io.out(`sip_uri: ${res.config.sip_uri}`);
-      }
-      else await daily.updateDialinConfig(stored[plan.index]!.id!, entry);
+      } else await daily.updateDialinConfig(stored[plan.index]!.id!, entry);
       io.out(plan.created ? 'added' : 'updated');
       if (generated) printSecret(io, 'hmac', generated, 'DAILY_PINLESS_HMAC');
     });
@@ -225,7 +224,7 @@ export function buildProgram(io: Io): Command {
   // ───────────────────────────── webhooks ─────────────────────────────
   const webhooks = program.command('webhooks').description("Daily's domain webhooks (POST /webhooks)");
   const listHooks = async (daily: DailyRestClient): Promise<WebhookJson[]> => {
-    return (daily.listWebhooks({ policy: 'admin' }));
+    return daily.listWebhooks({ policy: 'admin' });
   };
   const printHook = (w: WebhookJson): void => {
     if (g().json) {
@@ -265,26 +264,31 @@ export function buildProgram(io: Io): Command {
     .option('--hmac <base64>', 'signing secret (default: Daily generates one, printed once)')
     .option('--basic-auth <user:password>', 'credentials Daily sends as Authorization: Basic (printed once)')
     .option('--generate-basic-auth', 'generate basic-auth credentials (printed once)')
-    .action(async (o: { url: string; eventTypes: string; retryType: string; hmac?: string; basicAuth?: string; generateBasicAuth?: boolean }) => {
-      if (!/^https?:\/\/\S+$/.test(o.url)) throw new UsageError('--url must be an http(s) URL');
-      if (o.basicAuth && o.generateBasicAuth) throw new UsageError('--basic-auth and --generate-basic-auth exclude each other');
-      if (o.basicAuth !== undefined && !/^[^:]+:.+$/.test(o.basicAuth)) throw new UsageError('--basic-auth must be user:password');
-      const basicAuth = o.generateBasicAuth ? `daily:${randomBytes(18).toString('base64url')}` : o.basicAuth;
-      const eventTypes = o.eventTypes.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-      const { daily } = connect(g(), io);
-      const w = await daily.createWebhook({
-        url: o.url,
-        eventTypes,
-        retryType: o.retryType,
-        ...(o.hmac ? { hmac: o.hmac } : {}),
-        ...(basicAuth ? { basicAuth } : {}),
-      });
-      printHook(w);
-      if (!o.hmac && w.hmac) printSecret(io, 'hmac', w.hmac, 'DAILY_WEBHOOK_HMAC');
-      else if (o.hmac) io.out('  → the service needs the same secret: DAILY_WEBHOOK_HMAC');
-      if (basicAuth && o.generateBasicAuth) printSecret(io, 'basicAuth', basicAuth, 'DAILY_WEBHOOK_BASIC_AUTH');
-      else if (basicAuth) io.out('  → the service needs the same credentials: DAILY_WEBHOOK_BASIC_AUTH');
-    });
+    .action(
+      async (o: { url: string; eventTypes: string; retryType: string; hmac?: string; basicAuth?: string; generateBasicAuth?: boolean }) => {
+        if (!/^https?:\/\/\S+$/.test(o.url)) throw new UsageError('--url must be an http(s) URL');
+        if (o.basicAuth && o.generateBasicAuth) throw new UsageError('--basic-auth and --generate-basic-auth exclude each other');
+        if (o.basicAuth !== undefined && !/^[^:]+:.+$/.test(o.basicAuth)) throw new UsageError('--basic-auth must be user:password');
+        const basicAuth = o.generateBasicAuth ? `daily:${randomBytes(18).toString('base64url')}` : o.basicAuth;
+        const eventTypes = o.eventTypes
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s.length > 0);
+        const { daily } = connect(g(), io);
+        const w = await daily.createWebhook({
+          url: o.url,
+          eventTypes,
+          retryType: o.retryType,
+          ...(o.hmac ? { hmac: o.hmac } : {}),
+          ...(basicAuth ? { basicAuth } : {}),
+        });
+        printHook(w);
+        if (!o.hmac && w.hmac) printSecret(io, 'hmac', w.hmac, 'DAILY_WEBHOOK_HMAC');
+        else if (o.hmac) io.out('  → the service needs the same secret: DAILY_WEBHOOK_HMAC');
+        if (basicAuth && o.generateBasicAuth) printSecret(io, 'basicAuth', basicAuth, 'DAILY_WEBHOOK_BASIC_AUTH');
+        else if (basicAuth) io.out('  → the service needs the same credentials: DAILY_WEBHOOK_BASIC_AUTH');
+      },
+    );
 
   webhooks
     .command('reactivate')
@@ -294,7 +298,7 @@ export function buildProgram(io: Io): Command {
       const { daily } = connect(g(), io);
       const cur = await daily.getWebhook(uuid, { policy: 'admin' });
       // Daily: updating a webhook with the same URL re-verifies it and re-activates it.
-      const w = (await daily.updateWebhook(uuid, { url: cur.url }));
+      const w = await daily.updateWebhook(uuid, { url: cur.url });
       printHook(w);
     });
 

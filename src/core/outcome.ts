@@ -87,11 +87,16 @@ export interface OutcomeClaim {
  * Folds claims (in arrival order) into one outcome and its detail, by `END_CLAIMS`. Returns
  * undefined while no claim decides (only requests so far, and `final` is false).
  */
-export function settleOutcome(claims: readonly OutcomeClaim[], final = false): { outcome: Outcome; detail: string | undefined; by: EndClaimer } | undefined {
+export function settleOutcome(
+  claims: readonly OutcomeClaim[],
+  final = false,
+): { outcome: Outcome; detail: string | undefined; by: EndClaimer } | undefined {
   const winner = claims.find((c) => END_CLAIMS[c.by].definitive) ?? (final ? claims[0] : undefined);
   if (!winner) return undefined;
   const others = claims.filter((c) => c !== winner && c.outcome !== winner.outcome);
-  const notes = others.map((c) => `${END_CLAIMS[c.by].definitive ? 'then' : 'requested'} ${c.outcome} by ${c.by}${c.detail ? ` (${c.detail})` : ''}`);
+  const notes = others.map(
+    (c) => `${END_CLAIMS[c.by].definitive ? 'then' : 'requested'} ${c.outcome} by ${c.by}${c.detail ? ` (${c.detail})` : ''}`,
+  );
   const detail = [winner.detail, ...notes].filter((s): s is string => !!s).join('; ');
   return { outcome: winner.outcome, detail: detail === '' ? undefined : detail, by: winner.by };
 }

@@ -2,7 +2,16 @@
  * The stages of a call's timeline (epoch ms each). The worker reports `WorkerStage`s over IPC; the
  * parent stamps the others. Metrics, records, the dashboard and the call's trace read the same names.
  */
-export const WORKER_STAGES = ['joined', 'dialin_ready', 'forward_sent', 'forwarded', 'connected', 'bot_started', 'first_audio', 'caller_left'] as const;
+export const WORKER_STAGES = [
+  'joined',
+  'dialin_ready',
+  'forward_sent',
+  'forwarded',
+  'connected',
+  'bot_started',
+  'first_audio',
+  'caller_left',
+] as const;
 export type WorkerStage = (typeof WORKER_STAGES)[number];
 
 /** Parent-side stages, in the order a call normally passes them, with the worker's in between. */

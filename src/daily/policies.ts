@@ -39,7 +39,15 @@ export type Policies = Readonly<Record<PolicyName, RetryPolicy>>;
 export function retryPolicies(k: PolicyKnobs): Policies {
   return {
     /** Call path, before the webhook is answered: room + token. Short: the caller is on hold. */
-    create: { name: 'create', retryOn: TRANSIENT, baseDelayMs: 100, maxDelayMs: 1_000, attemptTimeoutMs: k.apiTimeoutMs, deadlineMs: 4_000, maxAttempts: 8 },
+    create: {
+      name: 'create',
+      retryOn: TRANSIENT,
+      baseDelayMs: 100,
+      maxDelayMs: 1_000,
+      attemptTimeoutMs: k.apiTimeoutMs,
+      deadlineMs: 4_000,
+      maxAttempts: 8,
+    },
     /** pinlessCallUpdate (worker): the held caller waits for this one. 404 = the caller is gone. */
     forward: {
       name: 'forward',
@@ -51,14 +59,38 @@ export function retryPolicies(k: PolicyKnobs): Policies {
       maxAttempts: 10,
     },
     /** Reads (room info, token validation, domain config, room lists). */
-    query: { name: 'query', retryOn: TRANSIENT, baseDelayMs: 200, maxDelayMs: 2_000, attemptTimeoutMs: k.apiTimeoutMs, deadlineMs: 5_000, maxAttempts: 4 },
+    query: {
+      name: 'query',
+      retryOn: TRANSIENT,
+      baseDelayMs: 200,
+      maxDelayMs: 2_000,
+      attemptTimeoutMs: k.apiTimeoutMs,
+      deadlineMs: 5_000,
+      maxAttempts: 4,
+    },
     /**
      * Room deletion, off the call path (the room-service queue paces it): patient, because a room
      * that is not deleted only costs until its `exp`.
      */
-    cleanup: { name: 'cleanup', retryOn: TRANSIENT, baseDelayMs: 500, maxDelayMs: 5_000, attemptTimeoutMs: k.apiTimeoutMs, deadlineMs: 20_000, maxAttempts: 8 },
+    cleanup: {
+      name: 'cleanup',
+      retryOn: TRANSIENT,
+      baseDelayMs: 500,
+      maxDelayMs: 5_000,
+      attemptTimeoutMs: k.apiTimeoutMs,
+      deadlineMs: 20_000,
+      maxAttempts: 8,
+    },
     /** Operator commands (CLI, start-up webhook registration): a few quick tries, then tell the human. */
-    admin: { name: 'admin', retryOn: TRANSIENT, baseDelayMs: 250, maxDelayMs: 2_000, attemptTimeoutMs: k.apiTimeoutMs, deadlineMs: 10_000, maxAttempts: 3 },
+    admin: {
+      name: 'admin',
+      retryOn: TRANSIENT,
+      baseDelayMs: 250,
+      maxDelayMs: 2_000,
+      attemptTimeoutMs: k.apiTimeoutMs,
+      deadlineMs: 10_000,
+      maxAttempts: 3,
+    },
   };
 }
 
@@ -91,7 +123,11 @@ export interface RunOptions {
 }
 
 /** Runs `attempt(n, timeoutMs)` under `policy`. */
-export async function runWithPolicy<T>(policy: RetryPolicy, attempt: (n: number, timeoutMs: number) => Promise<T>, o: RunOptions = {}): Promise<T> {
+export async function runWithPolicy<T>(
+  policy: RetryPolicy,
+  attempt: (n: number, timeoutMs: number) => Promise<T>,
+  o: RunOptions = {},
+): Promise<T> {
   const start = Date.now();
   for (let n = 1; ; n++) {
     o.signal?.throwIfAborted();

@@ -5,7 +5,15 @@
  * Nothing outside src/daily builds a Daily request by hand.
  */
 import { DailyApiError, isRetryableStatus } from '../errors.js';
-import { retryPolicies, runWithPolicy, type Policies, type PolicyKnobs, type PolicyName, type RetryPolicy, type RunOptions } from './policies.js';
+import {
+  retryPolicies,
+  runWithPolicy,
+  type Policies,
+  type PolicyKnobs,
+  type PolicyName,
+  type RetryPolicy,
+  type RunOptions,
+} from './policies.js';
 import { normalizeSipUri } from './sip.js';
 import type {
   CreateDialinRoomRequest,
@@ -40,7 +48,9 @@ export type RequestPriority = 'call' | 'background';
 
 export function priorityOf(method: string, path: string): RequestPriority {
   const p = path.split('?')[0] ?? path;
-  return method === 'DELETE' || (method === 'GET' && (p === '/rooms' || p === '/webhooks' || p === '/domain-dialin-config')) ? 'background' : 'call';
+  return method === 'DELETE' || (method === 'GET' && (p === '/rooms' || p === '/webhooks' || p === '/domain-dialin-config'))
+    ? 'background'
+    : 'call';
 }
 
 /** Per call: abort, a different policy (e.g. one attempt for a paced queue), a retry hook. */
@@ -104,7 +114,9 @@ export class DailyRestClient {
     } catch (err) {
       const aborted = outer?.aborted ?? false;
       throw new DailyApiError(
-        timeout.aborted && !aborted ? `${method} ${path} timed out after ${timeoutMs} ms` : `${method} ${path} failed: ${(err as Error).message}`,
+        timeout.aborted && !aborted
+          ? `${method} ${path} timed out after ${timeoutMs} ms`
+          : `${method} ${path} failed: ${(err as Error).message}`,
         { retryable: !aborted, cause: err },
       );
     }
@@ -233,7 +245,13 @@ export class DailyRestClient {
 
   /** POST /dialin/pinlessCallUpdate, with `sipUri` normalised to one `sip:` scheme. Policy `forward`. */
   pinlessCallUpdate(p: PinlessCallUpdateRequest, o?: CallOptions): Promise<unknown> {
-    return this.call('forward', 'POST', '/dialin/pinlessCallUpdate', { callId: p.callId, callDomain: p.callDomain, sipUri: normalizeSipUri(p.sipUri) }, o);
+    return this.call(
+      'forward',
+      'POST',
+      '/dialin/pinlessCallUpdate',
+      { callId: p.callId, callDomain: p.callDomain, sipUri: normalizeSipUri(p.sipUri) },
+      o,
+    );
   }
 
   // ── domain ──

@@ -20,8 +20,18 @@ import type { DailyRestClient } from './rest.js';
 import { callerDisplayName } from './sip.js';
 import { createTokenSource, type TokenSource } from './token.js';
 
-export interface CallRoomRequest { roomName: string; displayName: string; expSec: number; numEndpoints: number; signal?: AbortSignal }
-export interface CallRoom { roomName: string; roomUrl: string; token: string }
+export interface CallRoomRequest {
+  roomName: string;
+  displayName: string;
+  expSec: number;
+  numEndpoints: number;
+  signal?: AbortSignal;
+}
+export interface CallRoom {
+  roomName: string;
+  roomUrl: string;
+  token: string;
+}
 export interface RoomService {
   /** Creates the SIP dial-in room and the bot's meeting token. Throws DailyApiError (retryable or not). */
   provision(req: CallRoomRequest): Promise<CallRoom>;
@@ -47,12 +57,24 @@ interface Pending {
 }
 
 /** Test/metrics view of the deletion queue. */
-export interface RoomServiceStats { queued: number; deleted: number; givenUp: number; deferredForCalls: number; rateLimited: number }
+export interface RoomServiceStats {
+  queued: number;
+  deleted: number;
+  givenUp: number;
+  deferredForCalls: number;
+  rateLimited: number;
+}
 
-export function createRoomService(deps: { rest: DailyRestClient; config: Config; logger: Logger; tokens?: TokenSource }): RoomService & { stats(): RoomServiceStats } {
+export function createRoomService(deps: {
+  rest: DailyRestClient;
+  config: Config;
+  logger: Logger;
+  tokens?: TokenSource;
+}): RoomService & { stats(): RoomServiceStats } {
   const { rest, config } = deps;
   const log = deps.logger.child({ component: 'rooms' });
-  const tokens = deps.tokens ?? createTokenSource({ rest, mode: config.daily.tokenMode, domainId: config.daily.domainId, logger: deps.logger });
+  const tokens =
+    deps.tokens ?? createTokenSource({ rest, mode: config.daily.tokenMode, domainId: config.daily.domainId, logger: deps.logger });
   const intervalMs = config.daily.roomDeleteIntervalMs;
   const cleanup: RetryPolicy = rest.policies.cleanup;
   const once: RetryPolicy = { ...cleanup, maxAttempts: 1 };
@@ -91,10 +113,13 @@ export function createRoomService(deps: { rest: DailyRestClient; config: Config;
     const p = queue[i]!;
     if (provisioning > 0 && now - p.queuedAtMs < PRIORITY_MAX_DEFER_MS) {
       counters.deferredForCalls++;
-      timer = setTimeout(() => {
-        timer = undefined;
-        void tick();
-      }, Math.max(intervalMs, 50));
+      timer = setTimeout(
+        () => {
+          timer = undefined;
+          void tick();
+        },
+        Math.max(intervalMs, 50),
+      );
       timer.unref();
       return;
     }
@@ -166,7 +191,10 @@ export function createRoomService(deps: { rest: DailyRestClient; config: Config;
             },
             { ...(signal ? { signal } : {}), onUncertain: () => uncertain.add(req.roomName) },
           ),
-          tokens.mint({ roomName: req.roomName, userName: BOT_USER_NAME, expSec: req.expSec, isOwner: true }, signal ? { signal } : undefined),
+          tokens.mint(
+            { roomName: req.roomName, userName: BOT_USER_NAME, expSec: req.expSec, isOwner: true },
+            signal ? { signal } : undefined,
+          ),
         ]);
         return { roomName: room.name ?? req.roomName, roomUrl: room.url, token };
       } catch (err) {

@@ -58,7 +58,12 @@ export interface TokenSource {
 
 const RECHECK_MS = 60_000;
 
-export function createTokenSource(deps: { rest: DailyRestClient; mode: TokenMode; domainId: string | undefined; logger: Logger }): TokenSource {
+export function createTokenSource(deps: {
+  rest: DailyRestClient;
+  mode: TokenMode;
+  domainId: string | undefined;
+  logger: Logger;
+}): TokenSource {
   const { rest, logger } = deps;
   const log = logger.child({ component: 'tokens' });
   let mode: TokenSource['mode'] = deps.mode === 'rest' ? 'rest' : deps.domainId && deps.mode === 'self-signed' ? 'self-signed' : 'pending';
@@ -76,7 +81,10 @@ export function createTokenSource(deps: { rest: DailyRestClient; mode: TokenMode
         return;
       }
       // auto: check that Daily accepts our signature before relying on it.
-      const probe = signMeetingToken({ r: 'patchbay-token-probe', d: domainId, iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 60 }, rest.apiKey);
+      const probe = signMeetingToken(
+        { r: 'patchbay-token-probe', d: domainId, iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 60 },
+        rest.apiKey,
+      );
       await rest.validateMeetingToken(probe);
       mode = 'self-signed';
       log.info({ domainId }, 'meeting tokens: self-signed');
@@ -84,7 +92,10 @@ export function createTokenSource(deps: { rest: DailyRestClient; mode: TokenMode
       checks++;
       if (checks > 1) log.debug({ err: (err as Error).message }, 'meeting tokens: still using POST /meeting-tokens');
       else if (deps.mode === 'self-signed') {
-        log.error({ err: (err as Error).message }, 'meeting tokens: DAILY_TOKEN_MODE=self-signed but the domain id is unknown (set DAILY_DOMAIN_ID); using POST /meeting-tokens meanwhile');
+        log.error(
+          { err: (err as Error).message },
+          'meeting tokens: DAILY_TOKEN_MODE=self-signed but the domain id is unknown (set DAILY_DOMAIN_ID); using POST /meeting-tokens meanwhile',
+        );
       } else {
         log.warn({ err: (err as Error).message }, 'meeting tokens: self-signed tokens not accepted; using POST /meeting-tokens');
       }

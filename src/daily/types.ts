@@ -11,9 +11,13 @@ export const PinlessWebhookBody = Type.Object(
     callId: Type.Optional(Type.String({ maxLength: 128 })),
     callDomain: Type.Optional(Type.String({ maxLength: 128 })),
     sipHeaders: Type.Optional(
-      Type.Record(Type.String({ maxLength: 128 }), Type.Union([Type.String({ maxLength: 2048 }), Type.Number(), Type.Boolean(), Type.Null()]), {
-        maxProperties: 64,
-      }),
+      Type.Record(
+        Type.String({ maxLength: 128 }),
+        Type.Union([Type.String({ maxLength: 2048 }), Type.Number(), Type.Boolean(), Type.Null()]),
+        {
+          maxProperties: 64,
+        },
+      ),
     ),
     test: Type.Optional(Type.Unknown()),
     Test: Type.Optional(Type.Unknown()),

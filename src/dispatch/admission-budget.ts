@@ -54,9 +54,7 @@ export class AdmissionBudget {
   private readonly callMs = new Ewma(0.1);
   private refused = 0;
 
-  constructor(
-    private readonly deps: { config: Config; pool: WorkerPool; logger: Logger },
-  ) {
+  constructor(private readonly deps: { config: Config; pool: WorkerPool; logger: Logger }) {
     const previous = deps.pool.onWorkerReady;
     deps.pool.onWorkerReady = (w, ms) => {
       this.startMs.add(ms);
@@ -106,7 +104,11 @@ export class AdmissionBudget {
     // Past the hold budget, or a slot not expected before QUEUE_TIMEOUT_MS (the call would time out queued).
     if (e.etaMs <= budgetMs && e.slotWaitMs <= queueTimeoutMs) return undefined;
     const retryAfterSec = Math.min(30, Math.max(1, Math.ceil(Math.max(e.etaMs - budgetMs, e.slotWaitMs - queueTimeoutMs) / 1000)));
-    if (this.refused++ % 50 === 0) this.deps.logger.warn({ ...roundAll(e), budgetMs, ...q, refusedSoFar: this.refused }, 'overloaded: refusing calls that would wait past the hold budget');
+    if (this.refused++ % 50 === 0)
+      this.deps.logger.warn(
+        { ...roundAll(e), budgetMs, ...q, refusedSoFar: this.refused },
+        'overloaded: refusing calls that would wait past the hold budget',
+      );
     const message =
       e.slotWaitMs > queueTimeoutMs
         ? `no bot slot expected within QUEUE_TIMEOUT_MS (~${Math.round(e.slotWaitMs / 1000)} s)`
@@ -116,5 +118,10 @@ export class AdmissionBudget {
 }
 
 function roundAll(e: Estimate): Record<keyof Estimate, number> {
-  return { etaMs: Math.round(e.etaMs), workerWaitMs: Math.round(e.workerWaitMs), slotWaitMs: Math.round(e.slotWaitMs), connectMs: Math.round(e.connectMs) };
+  return {
+    etaMs: Math.round(e.etaMs),
+    workerWaitMs: Math.round(e.workerWaitMs),
+    slotWaitMs: Math.round(e.slotWaitMs),
+    connectMs: Math.round(e.connectMs),
+  };
 }

@@ -45,7 +45,8 @@ export class AdmittedLog {
       if (line.trim() === '') continue;
       try {
         const e = JSON.parse(line) as Partial<AdmittedEntry>;
-        if (typeof e.callId !== 'string' || typeof e.id !== 'string' || typeof e.roomUrl !== 'string' || typeof e.atMs !== 'number') throw new Error('bad entry');
+        if (typeof e.callId !== 'string' || typeof e.id !== 'string' || typeof e.roomUrl !== 'string' || typeof e.atMs !== 'number')
+          throw new Error('bad entry');
         if (e.atMs > now - keepMs) a.entries.set(e.callId, e as AdmittedEntry);
       } catch {
         skipped++;
@@ -95,5 +96,18 @@ export class AdmittedLog {
 /** The answer to a webhook admitted before a restart: the same id and room, and nothing started. */
 export function admittedBefore(p: PinlessCall, e: AdmittedEntry): CallRecord {
   const { callId, callDomain, from, to, sipHeaders } = p;
-  return { id: e.id, callId, callDomain, from, to, sipHeaders, bot: '', roomName: '', roomUrl: e.roomUrl, state: 'ended', timeline: { received: e.atMs }, botEvents: [] };
+  return {
+    id: e.id,
+    callId,
+    callDomain,
+    from,
+    to,
+    sipHeaders,
+    bot: '',
+    roomName: '',
+    roomUrl: e.roomUrl,
+    state: 'ended',
+    timeline: { received: e.atMs },
+    botEvents: [],
+  };
 }

@@ -22,7 +22,13 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { CdpConnection } from '../daily/browser/cdp.js';
-import { assertChromiumExecutable, CHROMIUM_FLAGS, HOST_CHROMIUM_FLAGS, killProcessesWithArg, USER_DATA_DIR_PREFIX } from '../daily/browser/chromium.js';
+import {
+  assertChromiumExecutable,
+  CHROMIUM_FLAGS,
+  HOST_CHROMIUM_FLAGS,
+  killProcessesWithArg,
+  USER_DATA_DIR_PREFIX,
+} from '../daily/browser/chromium.js';
 
 export interface BrowserHostOptions {
   chromiumPath: string;
@@ -103,8 +109,20 @@ export class BrowserHost {
     this.healthTimeoutMs = opts.healthTimeoutMs ?? 5_000;
     for (let id = 0; id < Math.max(1, opts.browsers); id++) {
       this.slots.push({
-        id, state: 'down', generation: 0, proc: undefined, userDataDir: undefined, cdp: undefined, wsEndpoint: undefined,
-        pid: undefined, bots: 0, restarts: 0, failuresInRow: 0, lastStartMs: undefined, lastAnswerAtMs: Date.now(), processes: 0,
+        id,
+        state: 'down',
+        generation: 0,
+        proc: undefined,
+        userDataDir: undefined,
+        cdp: undefined,
+        wsEndpoint: undefined,
+        pid: undefined,
+        bots: 0,
+        restarts: 0,
+        failuresInRow: 0,
+        lastStartMs: undefined,
+        lastAnswerAtMs: Date.now(),
+        processes: 0,
         timer: undefined,
       });
     }
@@ -124,7 +142,8 @@ export class BrowserHost {
     const up = this.slots.filter((s) => s.state === 'up' && s.wsEndpoint && s.pid);
     if (up.length === 0) return undefined;
     const best = up.reduce((a, b) => (b.bots < a.bots ? b : a));
-    if (best.bots >= this.opts.botsPerBrowser) this.log.warn({ browser: best.id, bots: best.bots }, 'every browser is full; over-filling the least loaded one');
+    if (best.bots >= this.opts.botsPerBrowser)
+      this.log.warn({ browser: best.id, bots: best.bots }, 'every browser is full; over-filling the least loaded one');
     best.bots++;
     const gen = best.generation;
     let released = false;
@@ -147,7 +166,13 @@ export class BrowserHost {
       up: this.slots.filter((s) => s.state === 'up').length,
       restarts: this.slots.reduce((n, s) => n + s.restarts, 0),
       browsers: this.slots.map((s) => ({
-        id: s.id, state: s.state, pid: s.pid, bots: s.bots, restarts: s.restarts, lastStartMs: s.lastStartMs, processes: s.processes,
+        id: s.id,
+        state: s.state,
+        pid: s.pid,
+        bots: s.bots,
+        restarts: s.restarts,
+        lastStartMs: s.lastStartMs,
+        processes: s.processes,
       })),
     };
   }
@@ -216,7 +241,14 @@ export class BrowserHost {
       s.userDataDir = dir;
       proc = spawn(
         this.opts.chromiumPath,
-        [...CHROMIUM_FLAGS, ...HOST_CHROMIUM_FLAGS, `--user-data-dir=${dir}`, '--remote-debugging-port=0', ...(this.opts.extraChromiumArgs ?? []), 'about:blank'],
+        [
+          ...CHROMIUM_FLAGS,
+          ...HOST_CHROMIUM_FLAGS,
+          `--user-data-dir=${dir}`,
+          '--remote-debugging-port=0',
+          ...(this.opts.extraChromiumArgs ?? []),
+          'about:blank',
+        ],
         { stdio: ['ignore', 'ignore', 'pipe'] },
       );
       s.proc = proc;
@@ -292,7 +324,10 @@ export class BrowserHost {
     // What the browser leaves (its zygotes and renderers exit with it; the dir stays): cleaned up.
     const dir = s.userDataDir;
     s.userDataDir = undefined;
-    if (dir) void killProcessesWithArg(dir).then(() => rm(dir, { recursive: true, force: true })).catch(() => undefined);
+    if (dir)
+      void killProcessesWithArg(dir)
+        .then(() => rm(dir, { recursive: true, force: true }))
+        .catch(() => undefined);
     if (this.closed || s.state === 'closed') return;
     const wasUp = s.state === 'up';
     s.state = 'down';

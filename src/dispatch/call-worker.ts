@@ -51,7 +51,13 @@ export async function runOnWorker(call: Call, a: CallAssignment, deps: RunDeps):
 }
 
 /** Sends the caller we cannot serve to FALLBACK_SIP_URI, or to the apology bot. Returns the detail. */
-async function fallback(call: Call, a: CallAssignment, deps: RunDeps, failed: WorkerResult, reaping: Array<Promise<void>>): Promise<string> {
+async function fallback(
+  call: Call,
+  a: CallAssignment,
+  deps: RunDeps,
+  failed: WorkerResult,
+  reaping: Array<Promise<void>>,
+): Promise<string> {
   const sipUri = deps.config.resilience.fallbackSipUri;
   if (sipUri && deps.forward) {
     const scope = scoped(deps.stop, Math.max(2_000, budgetLeftMs(call, deps.config)));
@@ -75,7 +81,12 @@ function gone(call: Call): AbortSignal {
 }
 
 /** One worker runs the call (or the apology); resolves with its result, and `reaped` once its process is gone. */
-async function attemptOnWorker(call: Call, a: CallAssignment, deps: RunDeps, bounded: boolean): Promise<{ result: WorkerResult; reaped: Promise<void> }> {
+async function attemptOnWorker(
+  call: Call,
+  a: CallAssignment,
+  deps: RunDeps,
+  bounded: boolean,
+): Promise<{ result: WorkerResult; reaped: Promise<void> }> {
   const { pool, config, stop } = deps;
   let worker: WorkerHandle;
   const coldBefore = pool.coldStarts;
@@ -94,7 +105,10 @@ async function attemptOnWorker(call: Call, a: CallAssignment, deps: RunDeps, bou
     }
   } catch (err) {
     if (call.outcome !== undefined) return { result: { outcome: call.outcome, by: 'supervisor' }, reaped: Promise.resolve() };
-    return { result: { outcome: stop.aborted ? 'shutdown' : 'worker_crashed', detail: `no worker: ${(err as Error).message}`, by: 'supervisor' }, reaped: Promise.resolve() };
+    return {
+      result: { outcome: stop.aborted ? 'shutdown' : 'worker_crashed', detail: `no worker: ${(err as Error).message}`, by: 'supervisor' },
+      reaped: Promise.resolve(),
+    };
   }
   if (call.outcome !== undefined) {
     // Decided while the worker was on its way (the caller left): it is not needed.
@@ -118,8 +132,15 @@ async function attemptOnWorker(call: Call, a: CallAssignment, deps: RunDeps, bou
         () => {
           // An update in flight is left to the worker's own deadline (it may have been accepted).
           if (call.record.timeline.forward_sent !== undefined || call.endRequested) return;
-          call.log.warn({ holdBudgetMs: config.resilience.holdBudgetMs }, 'caller not forwarded within the hold budget; ending this attempt');
-          worker.kill('SIGKILL', { outcome: 'dialin_timeout', detail: `not forwarded within the hold budget (${config.resilience.holdBudgetMs} ms)`, by: 'supervisor' });
+          call.log.warn(
+            { holdBudgetMs: config.resilience.holdBudgetMs },
+            'caller not forwarded within the hold budget; ending this attempt',
+          );
+          worker.kill('SIGKILL', {
+            outcome: 'dialin_timeout',
+            detail: `not forwarded within the hold budget (${config.resilience.holdBudgetMs} ms)`,
+            by: 'supervisor',
+          });
         },
         Math.max(0, budgetLeftMs(call, config) - FALLBACK_RESERVE_MS),
       )
@@ -131,8 +152,9 @@ async function attemptOnWorker(call: Call, a: CallAssignment, deps: RunDeps, bou
   clearTimeout(backstop);
   clearTimeout(holdTimer);
   // Reap: the worker exits by itself after `done`; make sure it does.
-  const reaped = Promise.race([worker.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), config.workers.closeTimeoutMs))]).then(
-    (gone) => (gone ? undefined : worker.close(result.outcome)),
-  );
+  const reaped = Promise.race([
+    worker.exited.then(() => true),
+    new Promise<boolean>((r) => setTimeout(() => r(false), config.workers.closeTimeoutMs)),
+  ]).then((gone) => (gone ? undefined : worker.close(result.outcome)));
   return { result, reaped };
 }

@@ -110,7 +110,12 @@ export class Call extends EventEmitter<CallEvents> {
       ...(this.trace.traceId ? { traceId: this.trace.traceId } : {}),
       ...(opts.replica ? { replica: opts.replica } : {}),
     };
-    this.log = opts.logger.child({ callId: identity.callId, id: identity.id, bot: identity.bot, ...(this.trace.traceId ? { traceId: this.trace.traceId } : {}) });
+    this.log = opts.logger.child({
+      callId: identity.callId,
+      id: identity.id,
+      bot: identity.bot,
+      ...(this.trace.traceId ? { traceId: this.trace.traceId } : {}),
+    });
   }
 
   get id(): string {
@@ -228,7 +233,11 @@ export class Call extends EventEmitter<CallEvents> {
   finish(): void {
     if (this.record.outcome === undefined) {
       // Only requests were made (e.g. the worker vanished without a word after a drain request).
-      const settled = settleOutcome(this.claims, true) ?? { outcome: 'worker_crashed' as const, detail: 'ended without an outcome', by: 'supervisor' as const };
+      const settled = settleOutcome(this.claims, true) ?? {
+        outcome: 'worker_crashed' as const,
+        detail: 'ended without an outcome',
+        by: 'supervisor' as const,
+      };
       this.end(settled.outcome, settled.detail, 'supervisor');
     }
     this.hangupWorker = undefined;

@@ -88,7 +88,14 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     const { maxConcurrentBots, maxQueuedCalls } = this.deps.config.admission;
     const capacity = maxConcurrentBots + maxQueuedCalls;
     const inFlight = this.queue.pending + this.queue.size + this.admitting;
-    return { active: this.queue.pending, queued: this.queue.size, admitting: this.admitting, capacity, full: inFlight >= capacity, draining: this.draining };
+    return {
+      active: this.queue.pending,
+      queued: this.queue.size,
+      admitting: this.admitting,
+      capacity,
+      full: inFlight >= capacity,
+      draining: this.draining,
+    };
   }
 
   liveCalls(): CallRecord[] {
@@ -107,7 +114,8 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     const before = this.deps.admitted?.get(call.callId);
     if (before) return Promise.resolve({ kind: 'accepted', duplicate: true, record: admittedBefore(call, before) });
     const { maxConcurrentBots, maxQueuedCalls } = this.deps.config.admission;
-    if (this.draining) return Promise.resolve({ kind: 'busy', reason: 'draining', retryAfterSec: 1, message: 'this replica is draining; try another' });
+    if (this.draining)
+      return Promise.resolve({ kind: 'busy', reason: 'draining', retryAfterSec: 1, message: 'this replica is draining; try another' });
     // Fleet mode (fleet-admission.ts) bounds the wait fleet-wide; otherwise this replica alone.
     const fleet = this.delegate?.active ? this.delegate : undefined;
     if (!fleet && this.stats().full) {
@@ -151,7 +159,10 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
    * start at once: it must not wait behind queued calls); the call stays `admitting` (failures are
    * ended and finished here).
    */
-  async provision(pinless: PinlessCall, receivedAtMs: number): Promise<{ call: Call; assignment: CallAssignment; slot?: WarmSlot } | AdmitResult> {
+  async provision(
+    pinless: PinlessCall,
+    receivedAtMs: number,
+  ): Promise<{ call: Call; assignment: CallAssignment; slot?: WarmSlot } | AdmitResult> {
     const { config, rooms } = this.deps;
     this.admitting++;
     const free = !this.delegate?.active && this.queue.pending < config.admission.maxConcurrentBots && this.queue.size === 0;
@@ -168,7 +179,8 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     } else {
       try {
         const c = config.call;
-        const expSec = Math.ceil((Date.now() + c.maxCallMs + config.admission.queueTimeoutMs + c.dialinReadyTimeoutMs + c.joinTimeoutMs) / 1000) + 300;
+        const expSec =
+          Math.ceil((Date.now() + c.maxCallMs + config.admission.queueTimeoutMs + c.dialinReadyTimeoutMs + c.joinTimeoutMs) / 1000) + 300;
         const room = await rooms.provision({ roomName, displayName: from, expSec, numEndpoints: c.sipEndpoints, signal: this.stop.signal });
         token = room.token;
         call.roomCreated(room.roomUrl);
@@ -319,12 +331,16 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     const warmClosed = this.deps.warm?.close();
     const t0 = Date.now();
     let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([this.whenIdle().then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs)))]);
+    const timedOut = await Promise.race([
+      this.whenIdle().then(() => false),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs))),
+    ]);
     clearTimeout(timer);
     if (timedOut) {
       this.log.warn({ live: this.live.size, afterMs: Date.now() - t0 }, 'drain timeout: hanging up on live calls');
       this.stop.abort(new PatchbayError('shutdown', 'shutting down'));
-      for (const call of this.live.values()) if (call.hasWorker && call.outcome === undefined) call.end('shutdown', 'ended by the service', 'drain');
+      for (const call of this.live.values())
+        if (call.hasWorker && call.outcome === undefined) call.end('shutdown', 'ended by the service', 'drain');
       this.queue.clear();
       await this.whenIdle();
     }
@@ -345,7 +361,10 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   /** For assertions: workers that this dispatcher is running calls on. */
   assertNoUnexpectedState(): void {
     if (this.queue.pending + this.queue.size !== 0 || this.live.size !== 0) {
-      throw new PatchbayError('leak', `dispatcher not idle: ${this.queue.pending} running, ${this.queue.size} queued, ${this.live.size} live`);
+      throw new PatchbayError(
+        'leak',
+        `dispatcher not idle: ${this.queue.pending} running, ${this.queue.size} queued, ${this.live.size} live`,
+      );
     }
   }
 }

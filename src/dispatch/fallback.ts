@@ -63,12 +63,18 @@ export function decide(call: Call, r: WorkerResult, attempt: number, config: Con
   // Forwarded (or connected): the caller has left the hold; Daily's side owns them now.
   if (stopped || call.endRequested || t.forwarded !== undefined || t.connected !== undefined || t.caller_left !== undefined) return 'claim';
   if (!UNSERVED.includes(r.outcome)) return 'claim';
-  if (RETRYABLE.includes(r.outcome) && attempt < MAX_ATTEMPTS && budgetLeftMs(call, config) >= ATTEMPT_MIN_MS + FALLBACK_RESERVE_MS) return 'retry';
+  if (RETRYABLE.includes(r.outcome) && attempt < MAX_ATTEMPTS && budgetLeftMs(call, config) >= ATTEMPT_MIN_MS + FALLBACK_RESERVE_MS)
+    return 'retry';
   return 'fallback';
 }
 
 /** Forwards the held caller to FALLBACK_SIP_URI. Returns what happened, for the call's detail. */
-export async function forwardToFallback(call: Call, sipUri: string, forward: ForwardFn, signal: AbortSignal): Promise<{ ok: boolean; detail: string }> {
+export async function forwardToFallback(
+  call: Call,
+  sipUri: string,
+  forward: ForwardFn,
+  signal: AbortSignal,
+): Promise<{ ok: boolean; detail: string }> {
   const { callId, callDomain } = call.record;
   try {
     await forward({ callId, callDomain, sipUri }, signal);
@@ -83,7 +89,12 @@ export async function forwardToFallback(call: Call, sipUri: string, forward: For
  * A call that waited past QUEUE_TIMEOUT_MS is still on hold: with FALLBACK_SIP_URI, the parent
  * forwards it there (no bot slot needed). Returns the detail to add, or undefined without one.
  */
-export async function queueFallback(call: Call, config: Config, forward: ForwardFn | undefined, stop: AbortSignal): Promise<string | undefined> {
+export async function queueFallback(
+  call: Call,
+  config: Config,
+  forward: ForwardFn | undefined,
+  stop: AbortSignal,
+): Promise<string | undefined> {
   const sipUri = config.resilience.fallbackSipUri;
   if (!sipUri || !forward || stop.aborted) return undefined;
   const scope = scoped(stop, 5_000);

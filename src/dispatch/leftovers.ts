@@ -69,7 +69,10 @@ export async function sweepLeftovers(d: SweepDeps): Promise<{ listed: number; le
   let before: string | undefined;
   try {
     for (let page = 0; page < MAX_PAGES; page++) {
-      const r = await d.rest.listRooms({ limit: 100, ...(before ? { endingBefore: before } : {}) }, d.signal ? { signal: d.signal } : undefined);
+      const r = await d.rest.listRooms(
+        { limit: 100, ...(before ? { endingBefore: before } : {}) },
+        d.signal ? { signal: d.signal } : undefined,
+      );
       const fresh = r.data.filter((room) => !seen.has(room.id));
       for (const room of fresh) {
         seen.add(room.id);
@@ -81,7 +84,10 @@ export async function sweepLeftovers(d: SweepDeps): Promise<{ listed: number; le
       before = r.data[r.data.length - 1]!.id;
     }
   } catch (err) {
-    log.warn({ err: (err as Error).message, listed: seen.size }, 'could not list all rooms; leftovers found so far are deleted, the rest expire');
+    log.warn(
+      { err: (err as Error).message, listed: seen.size },
+      'could not list all rooms; leftovers found so far are deleted, the rest expire',
+    );
   }
   if (found.length > 0) log.warn({ leftovers: found.length, rooms: found.slice(0, 20) }, 'deleting rooms this replica left behind');
   else log.info({ listed: seen.size }, 'no rooms left behind by this replica');

@@ -55,7 +55,13 @@ export class WorkerPool {
   }
 
   stats(): PoolStats {
-    return { idle: this.idle.length, starting: this.starting.size, busy: this.busy.size, coldStarts: this.coldStarts, warmStarts: this.warmStarts };
+    return {
+      idle: this.idle.length,
+      starting: this.starting.size,
+      busy: this.busy.size,
+      coldStarts: this.coldStarts,
+      warmStarts: this.warmStarts,
+    };
   }
 
   /** A ready worker, marked busy. Rejects when the pool is closed or a cold start fails. */

@@ -66,7 +66,10 @@ export class Reconciler {
     // The worker saw it too and is finishing the call: nothing to reconcile.
     if (call.workerDone || (ev.type === 'dialin.stopped' && r.timeline.caller_left !== undefined)) return;
     if (!call.hasWorker) {
-      call.log.warn({ event: ev.type, eventId: ev.id, state: r.state }, 'domain event for a call without a worker yet; left to the call deadlines');
+      call.log.warn(
+        { event: ev.type, eventId: ev.id, state: r.state },
+        'domain event for a call without a worker yet; left to the call deadlines',
+      );
       return;
     }
     const outcome: Outcome = r.dialinError
@@ -78,7 +81,10 @@ export class Reconciler {
           : 'caller_hangup_on_hold';
     const graceMs = this.deps.graceMs;
     const detail = `${ev.type} webhook (event ${ev.id}); the call was still live ${graceMs} ms later${r.dialinError ? `; dialin.error: ${r.dialinError}` : ''}`;
-    call.log.warn({ event: ev.type, eventId: ev.id, outcome, graceMs }, 'Daily says the call is over but its worker has not ended it: ending it');
+    call.log.warn(
+      { event: ev.type, eventId: ev.id, outcome, graceMs },
+      'Daily says the call is over but its worker has not ended it: ending it',
+    );
     call.end(outcome, detail, 'reconcile');
   }
 

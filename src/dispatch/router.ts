@@ -93,7 +93,9 @@ export function parseRoutes(value: unknown, source: string): RoutesSpec {
     const spec = value;
     for (const [i, r] of (spec.routes ?? []).entries()) {
       if ('bot' in r && r.to === undefined && r.sipHeaders === undefined) {
-        throw new RoutesError(`${source}: routes[${i}] (bot "${r.bot}") has no condition: give "to" and/or "sipHeaders" (use "default" for a catch-all)`);
+        throw new RoutesError(
+          `${source}: routes[${i}] (bot "${r.bot}") has no condition: give "to" and/or "sipHeaders" (use "default" for a catch-all)`,
+        );
       }
     }
     return spec;
@@ -120,7 +122,10 @@ export function routedBots(spec: RoutesSpec, fallbackDefault: string): string[] 
 export function normalizeTarget(s: string): string {
   let v = s.trim().replace(/^<|>$/g, '');
   if (/^sips?:/i.test(v) || v.includes('@')) {
-    v = v.replace(/^sips?:/i, '').split(';')[0]!.split('?')[0]!;
+    v = v
+      .replace(/^sips?:/i, '')
+      .split(';')[0]!
+      .split('?')[0]!;
     return v.toLowerCase();
   }
   v = v.replace(/^tel:/i, '');

@@ -172,7 +172,11 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
     this.ackTimer = setTimeout(() => {
       if (this.state !== 'busy') return;
       this.log.error({ ackMs }, 'worker handed a call did not answer; killing it');
-      this.kill('SIGKILL', { outcome: 'worker_crashed', detail: `worker did not acknowledge the call within ${ackMs} ms`, by: 'supervisor' });
+      this.kill('SIGKILL', {
+        outcome: 'worker_crashed',
+        detail: `worker did not acknowledge the call within ${ackMs} ms`,
+        by: 'supervisor',
+      });
     }, ackMs);
     this.ackTimer.unref();
   }
@@ -212,9 +216,10 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
   }
 
   private waitExit(ms: number): Promise<boolean> {
-    return Promise.race([this.exited.then(() => true), new Promise<boolean>((r) => (this.killTimer = setTimeout(() => r(false), ms)))]).finally(
-      () => clearTimeout(this.killTimer),
-    );
+    return Promise.race([
+      this.exited.then(() => true),
+      new Promise<boolean>((r) => (this.killTimer = setTimeout(() => r(false), ms))),
+    ]).finally(() => clearTimeout(this.killTimer));
   }
 
   private ping(): void {
@@ -247,8 +252,15 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
         const mb = this.lastRssBytes / 1024 / 1024;
         if (mb > this.sup.memoryLimitMb) {
           this.log.error({ rssMb: Math.round(mb), limitMb: this.sup.memoryLimitMb }, 'worker over its memory limit; killing it');
-          const parts = m.pageBytes === undefined ? '' : ` (worker ${Math.round((m.pssBytes ?? m.rssBytes) / 1048576)} MB + page ${Math.round(m.pageBytes / 1048576)} MB PSS)`;
-          this.kill('SIGKILL', { outcome: 'worker_memory', detail: `${m.pageBytes === undefined ? 'rss' : 'memory'} ${Math.round(mb)} MB > ${this.sup.memoryLimitMb} MB${parts}`, by: 'supervisor' });
+          const parts =
+            m.pageBytes === undefined
+              ? ''
+              : ` (worker ${Math.round((m.pssBytes ?? m.rssBytes) / 1048576)} MB + page ${Math.round(m.pageBytes / 1048576)} MB PSS)`;
+          this.kill('SIGKILL', {
+            outcome: 'worker_memory',
+            detail: `${m.pageBytes === undefined ? 'rss' : 'memory'} ${Math.round(mb)} MB > ${this.sup.memoryLimitMb} MB${parts}`,
+            by: 'supervisor',
+          });
         } else if (mb > this.sup.memoryWarnMb && !this.memoryWarned) {
           this.memoryWarned = true;
           this.log.warn({ rssMb: Math.round(mb), warnMb: this.sup.memoryWarnMb }, 'worker memory high');
@@ -274,7 +286,11 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
     clearTimeout(this.ackTimer);
     if (this.call) {
       this.settle(
-        this.pendingOutcome ?? { outcome: 'worker_crashed', detail: `worker exited (${signal ?? `code ${code}`}) before reporting an outcome`, by: 'supervisor' },
+        this.pendingOutcome ?? {
+          outcome: 'worker_crashed',
+          detail: `worker exited (${signal ?? `code ${code}`}) before reporting an outcome`,
+          by: 'supervisor',
+        },
       );
     }
     this.emit('exit', code, signal);

@@ -113,7 +113,7 @@ export class Actions {
       throw new ActionError('invalid-request', `durationMs must be a number from 0 to ${MAX_AUDIO_MS}`);
     }
     if (args.text !== undefined && typeof args.text !== 'string') throw new ActionError('invalid-request', 'text must be a string');
-    const text = (args.text)?.trim() || `[audio ${Math.round(durationMs)} ms]`;
+    const text = args.text?.trim() || `[audio ${Math.round(durationMs)} ms]`;
     // `continues`: more audio of words already said (a streamed utterance): no new line.
     if (args.continues !== true) {
       for (const q of p.room.participants.values()) if (q.kind === 'sip' && hears(q, p.sessionId)) q.call.botSaid(text);

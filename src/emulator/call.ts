@@ -3,16 +3,7 @@
  * The room side (participants, events to bots) lives in core.ts, reached through `CallHost`.
  */
 import type { Timers } from './timers.js';
-import type {
-  CallEnd,
-  CallerStep,
-  CallEventMap,
-  CallState,
-  EmulatedCall,
-  EndReason,
-  TranscriptLine,
-  WebhookRecord,
-} from './types.js';
+import type { CallEnd, CallerStep, CallEventMap, CallState, EmulatedCall, EndReason, TranscriptLine, WebhookRecord } from './types.js';
 
 /** What a call needs from the emulator core. */
 export interface CallHost {

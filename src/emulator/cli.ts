@@ -26,22 +26,20 @@ const program = new Command()
     new Option(
       '--withheld <style>',
       'call with a withheld caller id (webhook From: anonymous, Anonymous, restricted, unavailable, empty "", sip-anonymous, absent = no From)',
-    ).choices([
-      'anonymous',
-      'Anonymous',
-      'restricted',
-      'unavailable',
-      'empty',
-      'sip-anonymous',
-      'absent',
-    ]),
+    ).choices(['anonymous', 'Anonymous', 'restricted', 'unavailable', 'empty', 'sip-anonymous', 'absent']),
   )
-  .addOption(new Option('--press <digits>', 'press DTMF digits after the bot speaks (repeatable)').argParser(addStep((d) => ({ press: d }))))
+  .addOption(
+    new Option('--press <digits>', 'press DTMF digits after the bot speaks (repeatable)').argParser(addStep((d) => ({ press: d }))),
+  )
   .addOption(new Option('--say <text>', 'say something after the bot speaks (repeatable)').argParser(addStep((t) => ({ say: t }))))
   .option('--header <name=value...>', 'SIP headers sent with the call')
   .option('--hangup-after-ms <ms>', 'hang up this long after the steps', (v) => Number.parseInt(v, 10))
   .option('--timeout-ms <ms>', 'hang up if the call is still going after this long', (v) => Number.parseInt(v, 10), 60_000)
-  .option('--emulator <url>', 'emulator origin', `http://${config.emulator.host === '0.0.0.0' ? '127.0.0.1' : config.emulator.host}:${config.emulator.port}`)
+  .option(
+    '--emulator <url>',
+    'emulator origin',
+    `http://${config.emulator.host === '0.0.0.0' ? '127.0.0.1' : config.emulator.host}:${config.emulator.port}`,
+  )
   .option('--json', 'print the final transcript as JSON')
   .showHelpAfterError();
 

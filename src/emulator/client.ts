@@ -170,13 +170,18 @@ export class EmulatorCallClient implements CallClient {
             this.events.emit('joined-meeting', { localSessionId: m.localSessionId, participants: m.participants });
             return;
           case 'join-error':
-            settle(new PatchbayError(`join_${m.code.replace(/-/g, '_')}`, `join refused: ${m.message}`, { retryable: !FINAL_JOIN_CODES.has(m.code) }));
+            settle(
+              new PatchbayError(`join_${m.code.replace(/-/g, '_')}`, `join refused: ${m.message}`, {
+                retryable: !FINAL_JOIN_CODES.has(m.code),
+              }),
+            );
             return;
           case 'ack': {
             const p = this.pending.get(Number(m.id));
             if (!p) return;
             this.pending.delete(Number(m.id));
-            if (m.error !== undefined) p.reject(new PatchbayError(m.code ? `emulator_${m.code.replace(/-/g, '_')}` : 'emulator_action_failed', m.error));
+            if (m.error !== undefined)
+              p.reject(new PatchbayError(m.code ? `emulator_${m.code.replace(/-/g, '_')}` : 'emulator_action_failed', m.error));
             else p.resolve(m.result);
             return;
           }
@@ -220,15 +225,26 @@ export class EmulatorCallClient implements CallClient {
   }
 
   /** Sends an action; resolves on its ack. */
-  private async action(action: ActionName, args: Record<string, unknown> = {}, signal?: AbortSignal, onId?: (id: number) => void): Promise<void> {
+  private async action(
+    action: ActionName,
+    args: Record<string, unknown> = {},
+    signal?: AbortSignal,
+    onId?: (id: number) => void,
+  ): Promise<void> {
     await this.request(action, args, signal, onId);
   }
 
   /** Sends an action; resolves with its ack's result. */
-  private request(action: ActionName, args: Record<string, unknown> = {}, signal?: AbortSignal, onId?: (id: number) => void): Promise<unknown> {
+  private request(
+    action: ActionName,
+    args: Record<string, unknown> = {},
+    signal?: AbortSignal,
+    onId?: (id: number) => void,
+  ): Promise<unknown> {
     const ws = this.ws;
     if (!this.joined || !ws) return Promise.reject(new PatchbayError('not_joined', `${action}: not in a room`));
-    if (ws.readyState !== WebSocket.OPEN || this.closed || this.leftEmitted) return Promise.reject(new CallEndedError(this.endReason ?? 'left'));
+    if (ws.readyState !== WebSocket.OPEN || this.closed || this.leftEmitted)
+      return Promise.reject(new CallEndedError(this.endReason ?? 'left'));
     if (signal?.aborted) return Promise.reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
     const id = this.nextId++;
     onId?.(id);
@@ -273,9 +289,14 @@ export class EmulatorCallClient implements CallClient {
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      await this.action('send-audio', { ...(audio.text ? { text: audio.text } : {}), ...(audio.continues ? { continues: true } : {}), durationMs }, signal, (id) => {
-        actionId = id;
-      });
+      await this.action(
+        'send-audio',
+        { ...(audio.text ? { text: audio.text } : {}), ...(audio.continues ? { continues: true } : {}), durationMs },
+        signal,
+        (id) => {
+          actionId = id;
+        },
+      );
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }

@@ -130,7 +130,12 @@ export class EmulatorCore {
 
   /** Domain object as GET / returns it. */
   domainJson(): Record<string, unknown> {
-    return { domain_name: this.opts.domainName, domain_id: this.domainId, sfu_impl: 'mediasoup', config: { pinless_dialin: this.pinless.plain() } };
+    return {
+      domain_name: this.opts.domainName,
+      domain_id: this.domainId,
+      sfu_impl: 'mediasoup',
+      config: { pinless_dialin: this.pinless.plain() },
+    };
   }
 
   /** POST /rooms: the room, its `exp` armed. */
@@ -166,7 +171,13 @@ export class EmulatorCore {
         })),
         transcription: r.transcription,
       })),
-      calls: [...this.calls.values()].map((c) => ({ id: c.id, callId: c.callId, to: c.to, state: c.state, ...(c.reason ? { reason: c.reason } : {}) })),
+      calls: [...this.calls.values()].map((c) => ({
+        id: c.id,
+        callId: c.callId,
+        to: c.to,
+        state: c.state,
+        ...(c.reason ? { reason: c.reason } : {}),
+      })),
       clients: counts.clients,
       sockets: counts.sockets,
       timers: this.timers.size,

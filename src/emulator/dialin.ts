@@ -66,13 +66,17 @@ export class DialIn implements CallHost {
   placeCall(o: PlaceCallOptions): CallImpl {
     if (this.closed) throw new Error('the emulator is closed');
     if (typeof o.to !== 'string' || o.to.length === 0) throw new TypeError('placeCall: to is required');
-    if (o.withheld !== undefined && !(o.withheld in WITHHELD_FROM)) throw new TypeError(`placeCall: unknown withheld style ${String(o.withheld)}`);
+    if (o.withheld !== undefined && !(o.withheld in WITHHELD_FROM))
+      throw new TypeError(`placeCall: unknown withheld style ${String(o.withheld)}`);
     const from = o.withheld !== undefined ? (WITHHELD_FROM[o.withheld] ?? '') : (o.from ?? `+1555${randomDigits(7)}`);
     const call = new CallImpl(this, randomUUID(), randomUUID(), this.d.callDomain, o.to, from, { ...(o.sipHeaders ?? {}) });
     if (o.withheld === 'absent') this.noFrom.add(call);
     this.d.calls.add(call);
     const entry = this.d.pinless.route(o.to);
-    this.d.logger.debug({ callId: call.callId, to: maskNumber(o.to), from: maskNumber(from), configured: !!entry }, 'emulator: call placed');
+    this.d.logger.debug(
+      { callId: call.callId, to: maskNumber(o.to), from: maskNumber(from), configured: !!entry },
+      'emulator: call placed',
+    );
     if (!entry) {
       call.addLine('system', 'The number you have dialed is not in service.');
       call.end('not_in_service');
@@ -118,7 +122,8 @@ export class DialIn implements CallHost {
     if (endpoint.callId !== undefined && endpoint.callId !== call.callId) {
       throw new ApiError(409, 'invalid-request-error', `SIP endpoint ${body.sipUri} is already in use by another call`);
     }
-    if (call.state !== 'held' || call.roomName !== undefined) throw new ApiError(409, 'invalid-request-error', `call ${body.callId} is not on hold`);
+    if (call.state !== 'held' || call.roomName !== undefined)
+      throw new ApiError(409, 'invalid-request-error', `call ${body.callId} is not on hold`);
     call.roomName = r.name;
     call.sipEndpoint = endpoint.uri;
     const name = uriParam(body.sipUri, 'x-daily_display_name');
@@ -153,7 +158,12 @@ export class DialIn implements CallHost {
     call.markConnected(sessionId);
     call.addLine('system', `connected to room ${room.name}`);
     this.d.sessions.broadcast(room, 'participant-joined', { participant: participantJson(p) });
-    this.d.sessions.broadcast(room, 'dialin-connected', { sessionId, sipFrom: call.from, sipEndpoint: ep.uri, sipHeaders: { ...call.sipHeaders } });
+    this.d.sessions.broadcast(room, 'dialin-connected', {
+      sessionId,
+      sipFrom: call.from,
+      sipEndpoint: ep.uri,
+      sipHeaders: { ...call.sipHeaders },
+    });
     this.d.observer.participantJoined(room.name, { sessionId, userName: p.userName, isSip: true });
     this.d.observer.dialinConnected(room.name, { sessionId, from: call.from, displayName: p.userName, sipHeaders: call.sipHeaders });
   }
@@ -194,7 +204,12 @@ export class DialIn implements CallHost {
         this.d.sessions.broadcast(room, 'participant-left', { participant: participantJson(p), reason: why });
         this.d.sessions.broadcast(room, 'dialin-stopped', { sessionId: p.sessionId, sipEndpoint: p.endpoint });
         this.d.observer.participantLeft(room.name, { sessionId: p.sessionId, userName: p.userName, isSip: true });
-        this.d.observer.dialinStopped(room.name, { sessionId: p.sessionId, from: call.from, displayName: p.userName, sipHeaders: call.sipHeaders });
+        this.d.observer.dialinStopped(room.name, {
+          sessionId: p.sessionId,
+          from: call.from,
+          displayName: p.userName,
+          sipHeaders: call.sipHeaders,
+        });
         if (room.participants.size === 0 && room.sessionActive) this.d.sessions.endSession(room);
       }
     }

@@ -78,23 +78,31 @@ export class DialOut implements CallHost {
   start(p: BotParticipant, args: Record<string, unknown>): { session: { sessionId: string } } {
     const room = p.room;
     if (!p.owner) throw new ActionError('not-allowed', 'startDialOut requires a meeting owner token');
-    if (room.properties.enable_dialout !== true) throw new ActionError('not-allowed', 'dial-out is not enabled for this room (enable_dialout)');
+    if (room.properties.enable_dialout !== true)
+      throw new ActionError('not-allowed', 'dial-out is not enabled for this room (enable_dialout)');
     const { sipUri, phoneNumber } = args;
-    if ((sipUri === undefined) === (phoneNumber === undefined)) throw new ActionError('invalid-request', 'give exactly one of sipUri and phoneNumber');
+    if ((sipUri === undefined) === (phoneNumber === undefined))
+      throw new ActionError('invalid-request', 'give exactly one of sipUri and phoneNumber');
     if (sipUri !== undefined && (typeof sipUri !== 'string' || !/^sips?:[^@\s]+@[^@\s]+$/.test(sipUri.split('?')[0]!))) {
       throw new ActionError('invalid-request', 'sipUri must be a SIP URI (sip:user@host)');
     }
     if (phoneNumber !== undefined && (typeof phoneNumber !== 'string' || !E164.test(phoneNumber))) {
       throw new ActionError('invalid-request', 'phoneNumber must be an E.164 number (+15551234567)');
     }
-    if (args.displayName !== undefined && typeof args.displayName !== 'string') throw new ActionError('invalid-request', 'displayName must be a string');
-    const max = typeof room.properties.max_sip_pstn_sessions_per_room === 'number' ? room.properties.max_sip_pstn_sessions_per_room : DEFAULT_MAX_SIP_SESSIONS;
-    const inUse = [...room.participants.values()].filter((q) => q.kind === 'sip').length + [...this.legs.values()].filter((l) => l.room === room && !l.answered).length;
+    if (args.displayName !== undefined && typeof args.displayName !== 'string')
+      throw new ActionError('invalid-request', 'displayName must be a string');
+    const max =
+      typeof room.properties.max_sip_pstn_sessions_per_room === 'number'
+        ? room.properties.max_sip_pstn_sessions_per_room
+        : DEFAULT_MAX_SIP_SESSIONS;
+    const inUse =
+      [...room.participants.values()].filter((q) => q.kind === 'sip').length +
+      [...this.legs.values()].filter((l) => l.room === room && !l.answered).length;
     if (inUse >= max) throw new ActionError('limit', `max_sip_pstn_sessions_per_room (${max}) reached`);
 
     const target = (sipUri ?? phoneNumber) as string;
     const sessionId = randomUUID();
-    const displayName = (args.displayName) ?? target.replace(/^sips?:/, '').split('@')[0]!;
+    const displayName = args.displayName ?? target.replace(/^sips?:/, '').split('@')[0]!;
     const call = new CallImpl(this, randomUUID(), sessionId, this.d.callDomain, target, room.name, {});
     call.roomName = room.name;
     this.d.calls.add(call);
@@ -117,7 +125,9 @@ export class DialOut implements CallHost {
         if (spec?.answer === 'answer') {
           call.cancels.add(this.d.timers.after(spec.answerAfterMs ?? 0, () => this.answer(leg, displayName, spec.script ?? [])));
         } else {
-          call.cancels.add(this.d.timers.after(spec?.ringMs ?? DEFAULT_RING_MS, () => this.fail(leg, 'no_answer', 'dial-out failed: no answer')));
+          call.cancels.add(
+            this.d.timers.after(spec?.ringMs ?? DEFAULT_RING_MS, () => this.fail(leg, 'no_answer', 'dial-out failed: no answer')),
+          );
         }
       }),
     );

@@ -8,13 +8,22 @@ import { Type, type Static } from 'typebox';
 export const FaultSpecSchema = Type.Object(
   {
     method: Type.Optional(Type.String({ description: 'Default: any method.' })),
-    path: Type.String({ pattern: '^/', description: "Path under /v1, e.g. '/rooms' (also matches '/rooms/x'), '/dialin/pinlessCallUpdate'." }),
-    status: Type.Optional(Type.Integer({ minimum: 100, maximum: 599, description: 'Status to answer with. Omit with `delayMs` for a delay-only fault.' })),
+    path: Type.String({
+      pattern: '^/',
+      description: "Path under /v1, e.g. '/rooms' (also matches '/rooms/x'), '/dialin/pinlessCallUpdate'.",
+    }),
+    status: Type.Optional(
+      Type.Integer({ minimum: 100, maximum: 599, description: 'Status to answer with. Omit with `delayMs` for a delay-only fault.' }),
+    ),
     times: Type.Optional(Type.Integer({ minimum: 1, description: 'How many requests the fault applies to. Default 1.' })),
     retryAfterSec: Type.Optional(Type.Integer({ minimum: 0, description: 'Retry-After of the answer.' })),
     delayMs: Type.Optional(Type.Integer({ minimum: 0, description: 'Hang before answering (timeouts).' })),
     answerDelayMs: Type.Optional(
-      Type.Integer({ minimum: 0, description: 'Carry the request out, then hang this long before answering (a late or lost answer: the client times out though the work was done). Not with `status`.' }),
+      Type.Integer({
+        minimum: 0,
+        description:
+          'Carry the request out, then hang this long before answering (a late or lost answer: the client times out though the work was done). Not with `status`.',
+      }),
     ),
   },
   { additionalProperties: false },

@@ -35,9 +35,12 @@ export class Faults implements FaultControl {
 
   inject(f: FaultSpec): void {
     if (typeof f.path !== 'string' || !f.path.startsWith('/')) throw new RangeError('fault path must start with /');
-    if (f.status === undefined && f.delayMs === undefined && f.answerDelayMs === undefined) throw new RangeError('a fault needs a status, a delayMs or an answerDelayMs');
-    if (f.status !== undefined && f.answerDelayMs !== undefined) throw new RangeError('answerDelayMs is for requests that are carried out: not with a status');
-    if (f.status !== undefined && (!Number.isInteger(f.status) || f.status < 100 || f.status > 599)) throw new RangeError('fault status must be an HTTP status');
+    if (f.status === undefined && f.delayMs === undefined && f.answerDelayMs === undefined)
+      throw new RangeError('a fault needs a status, a delayMs or an answerDelayMs');
+    if (f.status !== undefined && f.answerDelayMs !== undefined)
+      throw new RangeError('answerDelayMs is for requests that are carried out: not with a status');
+    if (f.status !== undefined && (!Number.isInteger(f.status) || f.status < 100 || f.status > 599))
+      throw new RangeError('fault status must be an HTTP status');
     const times = f.times ?? 1;
     if (!Number.isInteger(times) || times < 1) throw new RangeError('fault times must be a positive integer');
     this.active.push({ ...f, ...(f.method ? { method: f.method.toUpperCase() } : {}), remaining: times });

@@ -26,7 +26,12 @@ export class PinlessWebhookSender {
   }
 
   /** POSTs a JSON body to `room_creation_api`, signed when the entry has an hmac; records it in `log`. */
-  async post(entry: PinlessDialinEntry, body: string, kind: WebhookLogEntry['kind'], callId?: string): Promise<{ status?: number; error?: string }> {
+  async post(
+    entry: PinlessDialinEntry,
+    body: string,
+    kind: WebhookLogEntry['kind'],
+    callId?: string,
+  ): Promise<{ status?: number; error?: string }> {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (entry.hmac) {
       const ts = String(Math.floor(Date.now() / 1000));

@@ -6,7 +6,16 @@ import type { PinlessDialinEntry } from './types.js';
 
 export type StoredPinless = PinlessDialinEntry & { id: string };
 
-const KNOWN = new Set(['phone_number', 'sip_uri', 'name_prefix', 'room_creation_api', 'hmac', 'hold_music_url', 'timeout_config', 'ivr_greeting']);
+const KNOWN = new Set([
+  'phone_number',
+  'sip_uri',
+  'name_prefix',
+  'room_creation_api',
+  'hmac',
+  'hold_music_url',
+  'timeout_config',
+  'ivr_greeting',
+]);
 
 /** A domain-dialin-config body: `{type?, config: {...}}` or flat `{type?, phone_number, …}` (both appear in Daily's docs). */
 function dialinConfigBody(body: unknown): unknown {
@@ -102,7 +111,10 @@ export class PinlessStore {
     if (!isObj(cfg)) throw badRequest('body must be an object');
     const next = [...this.entries];
     next[i] = { ...strip(this.entries[i]!), ...cfg, id };
-    this.entries = this.normalise(next.map(strip), next.map((p) => p.id));
+    this.entries = this.normalise(
+      next.map(strip),
+      next.map((p) => p.id),
+    );
     return this.configJson(this.entries[i]!);
   }
 

@@ -16,10 +16,9 @@ export const CALL_CLIENT_WS_PATH = '/_emulator/ws';
  * The actions a call client may send (args and effects: docs/emulator.md, "Actions"). The server
  * accepts exactly these (ws.ts), the core carries them out (actions.ts, a switch over this type).
  */
-export const ACTION_NAMES = [
-  ...Object.values(CALL_CLIENT_ACTIONS).map((a) => a.emulator),
-  ...EMULATOR_INTERNAL_ACTIONS,
-] as Array<(typeof CALL_CLIENT_ACTIONS)[keyof typeof CALL_CLIENT_ACTIONS]['emulator'] | (typeof EMULATOR_INTERNAL_ACTIONS)[number]>;
+export const ACTION_NAMES = [...Object.values(CALL_CLIENT_ACTIONS).map((a) => a.emulator), ...EMULATOR_INTERNAL_ACTIONS] as Array<
+  (typeof CALL_CLIENT_ACTIONS)[keyof typeof CALL_CLIENT_ACTIONS]['emulator'] | (typeof EMULATOR_INTERNAL_ACTIONS)[number]
+>;
 
 export type ActionName = (typeof ACTION_NAMES)[number];
 

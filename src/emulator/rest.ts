@@ -48,7 +48,9 @@ export function installErrorHandling(app: App, core: EmulatorCore): void {
     if (status === 500) core.log.error({ err }, 'emulator: internal error');
     return sendError(reply, new ApiError(status, dailyErrorName(status), status === 500 ? 'unexpected emulator error' : err.message));
   });
-  app.setNotFoundHandler((req, reply) => sendError(reply, new ApiError(404, 'not-found', `no such endpoint: ${req.method} ${req.url.split('?')[0]}`)));
+  app.setNotFoundHandler((req, reply) =>
+    sendError(reply, new ApiError(404, 'not-found', `no such endpoint: ${req.method} ${req.url.split('?')[0]}`)),
+  );
 }
 
 /** The Daily REST API. Register with `{prefix: '/v1'}`. */
@@ -109,11 +111,17 @@ export function dailyRoutes(core: EmulatorCore, apiKey: string) {
     app.get('/', { schema: { response: { 200: AnyObject } } }, async () => core.domainJson());
     app.post(
       '/',
-      { schema: { body: Type.Object({ properties: Type.Optional(AnyObject) }, { additionalProperties: true }), response: { 200: AnyObject } } },
+      {
+        schema: {
+          body: Type.Object({ properties: Type.Optional(AnyObject) }, { additionalProperties: true }),
+          response: { 200: AnyObject },
+        },
+      },
       async (req) => {
         const props = (req.body.properties ?? {}) as Record<string, unknown>;
         for (const k of Object.keys(props)) {
-          if (k !== 'pinless_dialin') throw new ApiError(400, 'invalid-request-error', `the emulator does not support domain property '${k}'`);
+          if (k !== 'pinless_dialin')
+            throw new ApiError(400, 'invalid-request-error', `the emulator does not support domain property '${k}'`);
         }
         // Like Daily: the array replaces the whole pinless_dialin configuration.
         if (props.pinless_dialin !== undefined) {
@@ -130,7 +138,11 @@ export function dailyRoutes(core: EmulatorCore, apiKey: string) {
     // ── domain-dialin-config ──
     app.get(
       '/domain-dialin-config',
-      { schema: { querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })) }, { additionalProperties: true }) } },
+      {
+        schema: {
+          querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })) }, { additionalProperties: true }),
+        },
+      },
       async (req) => {
         const all = core.pinless.list().map((e) => core.pinless.configJson(e));
         const data = all.slice(0, req.query.limit ?? 100);
@@ -170,7 +182,11 @@ export function dailyRoutes(core: EmulatorCore, apiKey: string) {
       {
         schema: {
           querystring: Type.Object(
-            { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })), ending_before: Type.Optional(Type.String()), starting_after: Type.Optional(Type.String()) },
+            {
+              limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+              ending_before: Type.Optional(Type.String()),
+              starting_after: Type.Optional(Type.String()),
+            },
             { additionalProperties: true },
           ),
         },
@@ -181,17 +197,30 @@ export function dailyRoutes(core: EmulatorCore, apiKey: string) {
         const { ending_before: before, starting_after: after } = req.query;
         let page = rooms;
         if (before !== undefined) page = page.slice(rooms.findIndex((r) => r.id === before) + 1 || rooms.length);
-        if (after !== undefined) page = page.slice(0, Math.max(0, page.findIndex((r) => r.id === after)));
+        if (after !== undefined)
+          page = page.slice(
+            0,
+            Math.max(
+              0,
+              page.findIndex((r) => r.id === after),
+            ),
+          );
         return { total_count: rooms.length, data: page.slice(0, req.query.limit ?? 100).map((r) => core.rooms.toJson(r)) };
       },
     );
     app.get('/rooms/:name', { schema: { params: NameParams } }, async (req) => core.rooms.toJson(core.rooms.require(req.params.name)));
-    app.post('/rooms/:name', { schema: { params: NameParams, body: Type.Union([AnyObject, Type.Null()]) } }, async (req) => core.rooms.toJson(core.updateRoom(req.params.name, req.body)));
-    app.delete('/rooms/:name', { schema: { params: NameParams, response: { 200: Type.Object({ deleted: Type.Boolean(), name: Type.String() }) } } }, async (req) => {
-      await core.timers.sleep(core.latencies.values.roomDeleteMs);
-      core.sessions.deleteRoom(req.params.name);
-      return { deleted: true, name: req.params.name };
-    });
+    app.post('/rooms/:name', { schema: { params: NameParams, body: Type.Union([AnyObject, Type.Null()]) } }, async (req) =>
+      core.rooms.toJson(core.updateRoom(req.params.name, req.body)),
+    );
+    app.delete(
+      '/rooms/:name',
+      { schema: { params: NameParams, response: { 200: Type.Object({ deleted: Type.Boolean(), name: Type.String() }) } } },
+      async (req) => {
+        await core.timers.sleep(core.latencies.values.roomDeleteMs);
+        core.sessions.deleteRoom(req.params.name);
+        return { deleted: true, name: req.params.name };
+      },
+    );
 
     // ── meeting tokens ──
     app.post('/meeting-tokens', { schema: { body: AnyObject, response: { 200: Type.Object({ token: Type.String() }) } } }, async (req) => {
@@ -211,7 +240,11 @@ export function dailyRoutes(core: EmulatorCore, apiKey: string) {
       {
         schema: {
           body: Type.Object(
-            { callId: Type.String({ minLength: 1, maxLength: 128 }), callDomain: Type.String({ minLength: 1, maxLength: 128 }), sipUri: Type.String({ minLength: 1, maxLength: 512 }) },
+            {
+              callId: Type.String({ minLength: 1, maxLength: 128 }),
+              callDomain: Type.String({ minLength: 1, maxLength: 128 }),
+              sipUri: Type.String({ minLength: 1, maxLength: 512 }),
+            },
             { additionalProperties: true },
           ),
         },
@@ -281,7 +314,9 @@ export function controlRoutes(core: EmulatorCore, sockets: () => SocketCounts) {
         return { id: call.id, callId: call.callId, state: call.state, ...(call.reason ? { reason: call.reason } : {}) };
       },
     );
-    app.get('/calls', { schema: { response: { 200: AnyObject } } }, async () => ({ data: [...core.calls.values()].map((c) => callJson(c)) }));
+    app.get('/calls', { schema: { response: { 200: AnyObject } } }, async () => ({
+      data: [...core.calls.values()].map((c) => callJson(c)),
+    }));
     app.get('/calls/:id', { schema: { params: IdParams } }, async (req) => callJson(getCall(req.params.id)));
     app.post(
       '/calls/:id/actions',
@@ -289,7 +324,11 @@ export function controlRoutes(core: EmulatorCore, sockets: () => SocketCounts) {
         schema: {
           params: IdParams,
           body: Type.Object(
-            { press: Type.Optional(Type.String({ pattern: '^[0-9*#A-Da-d]+$' })), say: Type.Optional(Type.String({ minLength: 1 })), hangup: Type.Optional(Type.Boolean()) },
+            {
+              press: Type.Optional(Type.String({ pattern: '^[0-9*#A-Da-d]+$' })),
+              say: Type.Optional(Type.String({ minLength: 1 })),
+              hangup: Type.Optional(Type.Boolean()),
+            },
             { additionalProperties: false },
           ),
         },
@@ -372,15 +411,9 @@ export function controlRoutes(core: EmulatorCore, sockets: () => SocketCounts) {
       '/latencies',
       {
         schema: {
-          body: Type.Object(
-            Object.fromEntries(
-              LATENCY_NAMES.map((k) => [
-                k,
-                Type.Optional(Type.Integer({ minimum: 0 })),
-              ]),
-            ),
-            { additionalProperties: false },
-          ),
+          body: Type.Object(Object.fromEntries(LATENCY_NAMES.map((k) => [k, Type.Optional(Type.Integer({ minimum: 0 }))])), {
+            additionalProperties: false,
+          }),
         },
       },
       async (req) => {

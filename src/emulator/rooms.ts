@@ -6,15 +6,55 @@ import { isObj, randomDigits, randomName, sipBase, type Room, type RoomSip, type
 import { ROOM_NAME_RE } from './tokens.js';
 
 const ROOM_PROPERTIES = new Set([
-  'nbf', 'exp', 'max_participants', 'enable_people_ui', 'enable_pip_ui', 'enable_emoji_reactions', 'enable_hand_raising',
-  'enable_prejoin_ui', 'enable_live_captions_ui', 'enable_network_ui', 'enable_noise_cancellation_ui', 'enable_breakout_rooms',
-  'enable_knocking', 'enable_screenshare', 'enable_video_processing_ui', 'enable_chat', 'enable_shared_chat_history',
-  'start_video_off', 'start_audio_off', 'owner_only_broadcast', 'enable_recording', 'eject_at_room_exp', 'eject_after_elapsed',
-  'enable_advanced_chat', 'enable_hidden_participants', 'enable_mesh_sfu', 'sfu_switchover', 'enable_adaptive_simulcast',
-  'enable_multiparty_adaptive_simulcast', 'enforce_unique_user_ids', 'experimental_optimize_large_calls', 'lang',
-  'meeting_join_hook', 'geo', 'rtmp_geo', 'disable_rtmp_geo_fallback', 'recordings_bucket', 'enable_terse_logging',
-  'auto_transcription_settings', 'enable_transcription_storage', 'transcription_bucket', 'recordings_template',
-  'enable_dialout', 'dialout_config', 'dialin', 'sip', 'streaming_endpoints', 'permissions', 'auto_start_transcription',
+  'nbf',
+  'exp',
+  'max_participants',
+  'enable_people_ui',
+  'enable_pip_ui',
+  'enable_emoji_reactions',
+  'enable_hand_raising',
+  'enable_prejoin_ui',
+  'enable_live_captions_ui',
+  'enable_network_ui',
+  'enable_noise_cancellation_ui',
+  'enable_breakout_rooms',
+  'enable_knocking',
+  'enable_screenshare',
+  'enable_video_processing_ui',
+  'enable_chat',
+  'enable_shared_chat_history',
+  'start_video_off',
+  'start_audio_off',
+  'owner_only_broadcast',
+  'enable_recording',
+  'eject_at_room_exp',
+  'eject_after_elapsed',
+  'enable_advanced_chat',
+  'enable_hidden_participants',
+  'enable_mesh_sfu',
+  'sfu_switchover',
+  'enable_adaptive_simulcast',
+  'enable_multiparty_adaptive_simulcast',
+  'enforce_unique_user_ids',
+  'experimental_optimize_large_calls',
+  'lang',
+  'meeting_join_hook',
+  'geo',
+  'rtmp_geo',
+  'disable_rtmp_geo_fallback',
+  'recordings_bucket',
+  'enable_terse_logging',
+  'auto_transcription_settings',
+  'enable_transcription_storage',
+  'transcription_bucket',
+  'recordings_template',
+  'enable_dialout',
+  'dialout_config',
+  'dialin',
+  'sip',
+  'streaming_endpoints',
+  'permissions',
+  'auto_start_transcription',
 ]);
 
 /** Daily's default max_sip_pstn_sessions_per_room. */
@@ -94,12 +134,14 @@ export class RoomStore {
       do name = randomName();
       while (this.rooms.has(name));
     } else {
-      if (typeof b.name !== 'string' || !ROOM_NAME_RE.test(b.name)) throw badRequest('name must be 1-128 characters: letters, digits, - and _');
+      if (typeof b.name !== 'string' || !ROOM_NAME_RE.test(b.name))
+        throw badRequest('name must be 1-128 characters: letters, digits, - and _');
       name = b.name;
       if (this.rooms.has(name)) throw badRequest(`a room named ${name} already exists`);
     }
     const privacy = b.privacy ?? 'public';
-    if (privacy !== 'public' && privacy !== 'private' && privacy !== 'org') throw badRequest("privacy must be 'public', 'private' or 'org'");
+    if (privacy !== 'public' && privacy !== 'private' && privacy !== 'org')
+      throw badRequest("privacy must be 'public', 'private' or 'org'");
     const props = b.properties ?? {};
     if (!isObj(props)) throw badRequest('properties must be an object');
     for (const k of Object.keys(props)) if (!ROOM_PROPERTIES.has(k)) throw badRequest(`unknown room property '${k}'`);
@@ -115,7 +157,10 @@ export class RoomStore {
       properties: rest,
       ...(sip ? { sip } : {}),
       endpoints: sip
-        ? Array.from({ length: sip.num_endpoints }, () => ({ uri: `sip:${randomDigits(10)}@${this.sipHostFor(sip.provider)}`, ready: false }))
+        ? Array.from({ length: sip.num_endpoints }, () => ({
+            uri: `sip:${randomDigits(10)}@${this.sipHostFor(sip.provider)}`,
+            ready: false,
+          }))
         : [],
       participants: new Map(),
       sessionActive: false,
@@ -136,7 +181,8 @@ export class RoomStore {
     const b = body === undefined || body === null ? {} : body;
     if (!isObj(b)) throw badRequest('body must be a JSON object');
     for (const k of Object.keys(b)) if (!['privacy', 'properties'].includes(k)) throw badRequest(`unknown parameter '${k}'`);
-    if (b.privacy !== undefined && b.privacy !== 'public' && b.privacy !== 'private' && b.privacy !== 'org') throw badRequest("privacy must be 'public', 'private' or 'org'");
+    if (b.privacy !== undefined && b.privacy !== 'public' && b.privacy !== 'private' && b.privacy !== 'org')
+      throw badRequest("privacy must be 'public', 'private' or 'org'");
     const props = b.properties ?? {};
     if (!isObj(props)) throw badRequest('properties must be an object');
     for (const k of Object.keys(props)) if (!ROOM_PROPERTIES.has(k)) throw badRequest(`unknown room property '${k}'`);
@@ -155,7 +201,8 @@ function validateTimes(props: Record<string, unknown>): void {
     if (typeof props.exp !== 'number' || !Number.isFinite(props.exp)) throw badRequest('exp must be a unix timestamp in seconds');
     if (props.exp <= nowSec) throw badRequest('exp must be in the future');
   }
-  if (props.nbf !== undefined && (typeof props.nbf !== 'number' || !Number.isFinite(props.nbf))) throw badRequest('nbf must be a unix timestamp in seconds');
+  if (props.nbf !== undefined && (typeof props.nbf !== 'number' || !Number.isFinite(props.nbf)))
+    throw badRequest('nbf must be a unix timestamp in seconds');
   for (const k of ['eject_at_room_exp', 'enable_dialout'] as const) {
     if (props[k] !== undefined && typeof props[k] !== 'boolean') throw badRequest(`${k} must be a boolean`);
   }
@@ -187,8 +234,8 @@ export function validateSip(s: unknown): RoomSip {
   }
   if (s.codecs !== undefined) validateCodecs(s.codecs);
   return {
-    display_name: (s.display_name) ?? 'sip-dialin',
-    video: (s.video) ?? false,
+    display_name: s.display_name ?? 'sip-dialin',
+    video: s.video ?? false,
     sip_mode: 'dial-in',
     num_endpoints: n,
     ...(s.provider === undefined ? {} : { provider: s.provider as string }),

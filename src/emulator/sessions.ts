@@ -73,7 +73,8 @@ export class Sessions {
     for (const q of room.participants.values()) {
       if (q.kind === 'sip' && q.sessionId !== fromSessionId && hears(q, fromSessionId)) q.call.peerSaid(text);
     }
-    if (room.transcription) this.broadcast(room, 'transcription-message', { participantId: fromSessionId, text, isFinal: true, timestampMs: Date.now() });
+    if (room.transcription)
+      this.broadcast(room, 'transcription-message', { participantId: fromSessionId, text, isFinal: true, timestampMs: Date.now() });
   }
 
   /**
@@ -91,7 +92,8 @@ export class Sessions {
           const f = part.subarray(off, off + FRAME_SAMPLES);
           const b64 = Buffer.from(f.buffer, f.byteOffset, f.byteLength).toString('base64');
           for (const p of room.participants.values()) {
-            if (p.kind === 'bot' && p.receivesAudio) p.send({ type: 'audio', participantId: fromSessionId, sampleRate: SPEECH_RATE, pcm: b64 });
+            if (p.kind === 'bot' && p.receivesAudio)
+              p.send({ type: 'audio', participantId: fromSessionId, sampleRate: SPEECH_RATE, pcm: b64 });
           }
           await this.d.timers.sleep(20);
         }

@@ -11,10 +11,13 @@ export class Timers {
   /** Runs `fn` after `ms`; returns a cancel function. A no-op once closed. */
   after(ms: number, fn: () => void): () => void {
     if (this.closed) return () => {};
-    const h = setTimeout(() => {
-      this.handles.delete(h);
-      fn();
-    }, Math.max(0, Math.min(ms, 2_147_483_647)));
+    const h = setTimeout(
+      () => {
+        this.handles.delete(h);
+        fn();
+      },
+      Math.max(0, Math.min(ms, 2_147_483_647)),
+    );
     this.handles.add(h);
     return () => {
       clearTimeout(h);

@@ -45,7 +45,8 @@ export function verifyToken(token: string, key: Buffer, nowSec = Date.now() / 10
   }
   if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) return { ok: false, reason: 'malformed' };
   for (const k of ['exp', 'nbf', 'iat'] as const) {
-    if (claims[k] !== undefined && (typeof claims[k] !== 'number' || !Number.isFinite(claims[k]))) return { ok: false, reason: 'malformed' };
+    if (claims[k] !== undefined && (typeof claims[k] !== 'number' || !Number.isFinite(claims[k])))
+      return { ok: false, reason: 'malformed' };
   }
   if (typeof claims.exp === 'number' && claims.exp <= nowSec) return { ok: false, reason: 'expired' };
   return { ok: true, claims };

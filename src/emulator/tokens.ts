@@ -62,12 +62,15 @@ export class MeetingTokens {
     const p = body.properties;
     for (const k of Object.keys(p)) if (!(k in TOKEN_CLAIMS) && !UNCLAIMED.has(k)) throw badRequest(`unknown token property '${k}'`);
     if (p.domain_id !== undefined) throw badRequest('domain_id cannot be set');
-    if (p.room_name !== undefined && (typeof p.room_name !== 'string' || !ROOM_NAME_RE.test(p.room_name))) throw badRequest('room_name must be a room name');
+    if (p.room_name !== undefined && (typeof p.room_name !== 'string' || !ROOM_NAME_RE.test(p.room_name)))
+      throw badRequest('room_name must be a room name');
     for (const k of ['exp', 'nbf'] as const) {
-      if (p[k] !== undefined && (typeof p[k] !== 'number' || !Number.isFinite(p[k]))) throw badRequest(`${k} must be a unix timestamp in seconds`);
+      if (p[k] !== undefined && (typeof p[k] !== 'number' || !Number.isFinite(p[k])))
+        throw badRequest(`${k} must be a unix timestamp in seconds`);
     }
     if (p.is_owner !== undefined && typeof p.is_owner !== 'boolean') throw badRequest('is_owner must be a boolean');
-    for (const k of ['user_name', 'user_id'] as const) if (p[k] !== undefined && typeof p[k] !== 'string') throw badRequest(`${k} must be a string`);
+    for (const k of ['user_name', 'user_id'] as const)
+      if (p[k] !== undefined && typeof p[k] !== 'string') throw badRequest(`${k} must be a string`);
     const claims: Record<string, unknown> = { d: this.o.domainId, iat: Math.floor(Date.now() / 1000) };
     for (const [k, v] of Object.entries(p)) {
       if (k in TOKEN_CLAIMS && v !== undefined && !(k === 'is_owner' && v === false)) claims[TOKEN_CLAIMS[k as TokenProperty]] = v;

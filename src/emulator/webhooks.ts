@@ -196,7 +196,10 @@ export class DomainWebhooks {
     for (const ac of this.aborts) ac.abort(new Error('emulator closed'));
   }
 
-  private validate(body: unknown, creating: boolean): Partial<Pick<WebhookJson, 'url' | 'hmac' | 'retryType' | 'eventTypes'>> & { basicAuth?: string } {
+  private validate(
+    body: unknown,
+    creating: boolean,
+  ): Partial<Pick<WebhookJson, 'url' | 'hmac' | 'retryType' | 'eventTypes'>> & { basicAuth?: string } {
     if (!isObj(body)) throw new ApiError(400, 'invalid-request-error', 'body must be a JSON object');
     const known = ['url', 'hmac', 'basicAuth', 'retryType', 'eventTypes'];
     for (const k of Object.keys(body)) if (!known.includes(k)) throw new ApiError(400, 'invalid-request-error', `unknown parameter '${k}'`);
@@ -273,7 +276,10 @@ export class DomainWebhooks {
     if (this.deliveries.length > 500) this.deliveries.splice(0, this.deliveries.length - 500);
   }
 
-  private async deliver(hook: WebhookJson, event: { version: string; type: string; id: string; payload: Record<string, unknown> }): Promise<void> {
+  private async deliver(
+    hook: WebhookJson,
+    event: { version: string; type: string; id: string; payload: Record<string, unknown> },
+  ): Promise<void> {
     const attempts = hook.retryType === 'exponential' ? 1 + EXPONENTIAL_RETRIES : 1;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       if (this.closed || hook.state !== 'ACTIVE' || this.hooks.get(hook.uuid) !== hook) return;
@@ -287,7 +293,10 @@ export class DomainWebhooks {
         return;
       }
       hook.failedCount++;
-      this.opts.log.debug({ webhook: hook.uuid, event: event.type, attempt, status: r.status, err: r.error }, 'emulator: webhook delivery failed');
+      this.opts.log.debug(
+        { webhook: hook.uuid, event: event.type, attempt, status: r.status, err: r.error },
+        'emulator: webhook delivery failed',
+      );
       if (hook.retryType === 'circuit-breaker' && hook.failedCount >= CIRCUIT_BREAKER_FAILURES) {
         this.fail(hook, `${hook.failedCount} consecutive failures`);
         return;

@@ -25,7 +25,8 @@ export function connectionOptions(opTimeoutMs: number, blocking: boolean): Redis
 
 export function createConnection(url: string, opTimeoutMs: number, blocking: boolean): Redis {
   const r = new Redis(url, connectionOptions(opTimeoutMs, blocking));
-  if (!blocking) for (const [name, lua] of Object.entries(SCRIPTS)) r.defineCommand(name, { numberOfKeys: SCRIPT_KEYS[name as ScriptName], lua });
+  if (!blocking)
+    for (const [name, lua] of Object.entries(SCRIPTS)) r.defineCommand(name, { numberOfKeys: SCRIPT_KEYS[name as ScriptName], lua });
   // Errors surface through the commands that fail and the 'close' event; without a listener
   // ioredis would print every reconnect attempt as an unhandled error event.
   r.on('error', () => undefined);

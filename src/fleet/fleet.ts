@@ -181,7 +181,10 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
     await this.beat();
     if (this._degraded) {
       this._degraded = false;
-      this.log?.warn({ live: this.live.size, redisRestarted: restarted }, 'fleet re-formed: Redis is back; fleet-wide admission and queueing resumed');
+      this.log?.warn(
+        { live: this.live.size, redisRestarted: restarted },
+        'fleet re-formed: Redis is back; fleet-wide admission and queueing resumed',
+      );
       this.emitSafely('degraded', false);
     }
   }
@@ -260,7 +263,13 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
    * it (no second check), `cancel` gives it up. 'fleet_full' → 503 without making a room.
    */
   async reserve(callId: string, waitMs: number): Promise<ReserveResult> {
-    const [code, backlog, freeSlots] = (await this.run('fleetReserve', callId, this.replicaId, Math.max(1, Math.round(waitMs)), this.opts.maxQueued)) as [number, number, number];
+    const [code, backlog, freeSlots] = (await this.run(
+      'fleetReserve',
+      callId,
+      this.replicaId,
+      Math.max(1, Math.round(waitMs)),
+      this.opts.maxQueued,
+    )) as [number, number, number];
     return { kind: code === 1 ? 'reserved' : code === 2 ? 'already_reserved' : 'fleet_full', backlog, freeSlots };
   }
 
@@ -386,7 +395,10 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
     )) as [number, ...string[]];
     if (r[0] === 1) {
       await this.op('reaped', () => this.redis.del(`${this.prefix}reaped:${this.replicaId}`));
-      this.log?.error({ live: this.live.size }, 'the fleet presumed this replica lost (cut off from Redis too long) and recorded its calls as replica_lost');
+      this.log?.error(
+        { live: this.live.size },
+        'the fleet presumed this replica lost (cut off from Redis too long) and recorded its calls as replica_lost',
+      );
       this.emitSafely('presumed-lost');
       const flat = [...this.live].flat();
       if (flat.length > 0) await this.run('fleetPublishCalls', this.replicaId, this.opts.claimTtlMs, ...flat);
@@ -404,7 +416,10 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
     const calls: LiveCall[] = [];
     for (let i = n; i + 1 < rest.length; i += 2) calls.push({ callId: rest[i]!, room: rest[i + 1]! });
     const lost: ReplicaLost = { replicaId: lostId, calls, requeued };
-    this.log?.warn({ lost: lostId, calls: calls.length, requeued: requeued.length }, 'replica lost: its calls are ours to record, its taken-but-unforwarded calls are back in the queue');
+    this.log?.warn(
+      { lost: lostId, calls: calls.length, requeued: requeued.length },
+      'replica lost: its calls are ours to record, its taken-but-unforwarded calls are back in the queue',
+    );
     this.emitSafely('replica-lost', lost);
     return lost;
   }

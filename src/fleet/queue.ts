@@ -63,12 +63,16 @@ export class FleetQueue<P> {
 
   async enqueue(call: { callId: string; room: string; payload: P }, waitMs: number): Promise<EnqueueResult> {
     const f = this.f;
-    const r = (await f.run('fleetEnqueue', call.callId, f.replicaId, call.room, JSON.stringify(call.payload), Math.max(0, Math.round(waitMs)), f.opts.maxQueued, f.opts.claimTtlMs)) as [
-      number,
-      string,
-      number,
-      number,
-    ];
+    const r = (await f.run(
+      'fleetEnqueue',
+      call.callId,
+      f.replicaId,
+      call.room,
+      JSON.stringify(call.payload),
+      Math.max(0, Math.round(waitMs)),
+      f.opts.maxQueued,
+      f.opts.claimTtlMs,
+    )) as [number, string, number, number];
     const [code, entryId, backlog, freeSlots] = r;
     if (code === 0) return { kind: 'fleet_full', backlog, freeSlots };
     if (code === 2) return { kind: 'already_queued', backlog, freeSlots };
@@ -81,10 +85,22 @@ export class FleetQueue<P> {
     const f = this.f;
     for (let i = 0; i < 16; i++) {
       let reply: StreamReply;
-      const args: (string | number)[] = ['GROUP', GROUP, f.replicaId, 'COUNT', 1, ...(block ? ['BLOCK', f.opts.blockMs] : []), 'STREAMS', f.queueKey, '>'];
+      const args: (string | number)[] = [
+        'GROUP',
+        GROUP,
+        f.replicaId,
+        'COUNT',
+        1,
+        ...(block ? ['BLOCK', f.opts.blockMs] : []),
+        'STREAMS',
+        f.queueKey,
+        '>',
+      ];
       const conn = block || f.redis;
       try {
-        reply = (await f.op('take', () => (conn.xreadgroup as (...a: (string | number)[]) => Promise<unknown>).apply(conn, args))) as StreamReply;
+        reply = (await f.op('take', () =>
+          (conn.xreadgroup as (...a: (string | number)[]) => Promise<unknown>).apply(conn, args),
+        )) as StreamReply;
       } catch (err) {
         if (/NOGROUP/.test((err as Error).message)) {
           await f.ensureGroup();
@@ -104,7 +120,10 @@ export class FleetQueue<P> {
   private async accept(entryId: string, e: Record<string, string>): Promise<TakenCall<P> | undefined> {
     const f = this.f;
     const callId = e.c ?? '';
-    const r = (await f.run('fleetAccept', GROUP, entryId, callId, e.o ?? '', f.replicaId, e.r ?? '', f.opts.claimTtlMs)) as [number, string | number];
+    const r = (await f.run('fleetAccept', GROUP, entryId, callId, e.o ?? '', f.replicaId, e.r ?? '', f.opts.claimTtlMs)) as [
+      number,
+      string | number,
+    ];
     if (r[0] !== 1) {
       f.log?.info({ callId, entryId, why: r[1] }, 'fleet queue: dropped an entry instead of serving it');
       if (e.o === f.replicaId) this.unconfirmed.delete(callId);
@@ -116,7 +135,15 @@ export class FleetQueue<P> {
     } catch {
       payload = null as P;
     }
-    const t: TakenCall<P> = { callId, entryId, owner: e.o ?? '', room: e.r ?? '', payload, deadlineAtMs: Number(r[1]), attempt: Number(e.a ?? 0) };
+    const t: TakenCall<P> = {
+      callId,
+      entryId,
+      owner: e.o ?? '',
+      room: e.r ?? '',
+      payload,
+      deadlineAtMs: Number(r[1]),
+      attempt: Number(e.a ?? 0),
+    };
     this.taken.set(callId, t);
     f.live.set(callId, t.room);
     this.unconfirmed.delete(callId);
@@ -171,7 +198,9 @@ export class FleetQueue<P> {
     }
     for (const callId of [...this.taken.keys()]) if (!f.live.has(callId)) this.taken.delete(callId);
     // Entries delivered to us whose accept never completed: give them back.
-    const pending = (await f.op('pending', () => f.redis.xpending(f.queueKey, GROUP, '-', '+', 100, f.replicaId))) as Array<[string, string, number, number]>;
+    const pending = (await f.op('pending', () => f.redis.xpending(f.queueKey, GROUP, '-', '+', 100, f.replicaId))) as Array<
+      [string, string, number, number]
+    >;
     const mine = new Set([...this.taken.values()].map((t) => t.entryId));
     for (const [entryId] of pending) {
       if (mine.has(entryId)) continue;
@@ -245,7 +274,7 @@ export class FleetQueue<P> {
         }
         let reply: StreamReply;
         try {
-          reply = (await conn.xread('COUNT', 100, 'BLOCK', f.opts.blockMs, 'STREAMS', key, this.inboxId));
+          reply = await conn.xread('COUNT', 100, 'BLOCK', f.opts.blockMs, 'STREAMS', key, this.inboxId);
         } catch {
           await sleep(100);
           continue;

@@ -45,11 +45,15 @@ export function parseRateLimits(spec: string | undefined, base: RateLimits = DAI
   if (spec === undefined || spec.trim() === '') return out;
   for (const part of spec.split(',')) {
     const m = /^\s*(default|delete|start)\s*=\s*(\d+)\/(\d+)(?:\/(\d+))?\s*$/.exec(part);
-    if (!m) throw new Error(`invalid configuration: DAILY_RATE_LIMITS: "${part.trim()}" is not class=limit/windowMs[/reserve] (classes: default, delete, start)`);
+    if (!m)
+      throw new Error(
+        `invalid configuration: DAILY_RATE_LIMITS: "${part.trim()}" is not class=limit/windowMs[/reserve] (classes: default, delete, start)`,
+      );
     const limit = Number(m[2]);
     const windowMs = Number(m[3]);
     const reserve = m[4] === undefined ? out[m[1] as RateClass].reserve : Number(m[4]);
-    if (limit < 1 || windowMs < 1 || reserve >= limit) throw new Error(`invalid configuration: DAILY_RATE_LIMITS: ${m[1]} needs limit ≥ 1, windowMs ≥ 1 and reserve < limit`);
+    if (limit < 1 || windowMs < 1 || reserve >= limit)
+      throw new Error(`invalid configuration: DAILY_RATE_LIMITS: ${m[1]} needs limit ≥ 1, windowMs ≥ 1 and reserve < limit`);
     out[m[1] as RateClass] = { limit, windowMs, reserve };
   }
   return out;
@@ -148,7 +152,9 @@ export class RedisRateLimiter implements RateLimiter {
     const l = this.limits[cls];
     const member = `${this.tag}:${++this.seq}`;
     const reserve = priority === 'call' ? 0 : l.reserve;
-    return Number(await this.fleet.op('rate', () => this.script('fleetTake', `${this.fleet.prefix}rl:${cls}`, l.limit, l.windowMs, reserve, member)));
+    return Number(
+      await this.fleet.op('rate', () => this.script('fleetTake', `${this.fleet.prefix}rl:${cls}`, l.limit, l.windowMs, reserve, member)),
+    );
   }
 
   async acquire(cls: RateClass, priority: RatePriority, signal?: AbortSignal): Promise<void> {

@@ -298,4 +298,7 @@ return math.max(1, math.ceil(tonumber(e[2]) + win - now))
 export type ScriptName = keyof typeof SCRIPTS;
 
 /** Number of KEYS each script takes. */
-export const SCRIPT_KEYS: Record<ScriptName, number> = Object.fromEntries(Object.keys(SCRIPTS).map((k) => [k, 1])) as Record<ScriptName, number>;
+export const SCRIPT_KEYS: Record<ScriptName, number> = Object.fromEntries(Object.keys(SCRIPTS).map((k) => [k, 1])) as Record<
+  ScriptName,
+  number
+>;

@@ -87,9 +87,7 @@ export interface ReplicaLost {
 
 /** A message in a replica's inbox. */
 export type InboxMessage =
-  | { type: 'event'; event: unknown }
-  | { type: 'taken'; callId: string; by: string }
-  | { type: 'expired'; callId: string };
+  { type: 'event'; event: unknown } | { type: 'taken'; callId: string; by: string } | { type: 'expired'; callId: string };
 
 export interface ReplicaStatus {
   id: string;

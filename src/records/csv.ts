@@ -14,8 +14,26 @@ export function csvField(v: unknown): string {
 }
 
 export const CSV_COLUMNS = [
-  'id', 'callId', 'callDomain', 'from', 'to', 'bot', 'roomName', 'state', 'outcome', 'detail', 'receivedAt', 'endedAt', 'durationMs',
-  'warmStart', 'workerPid', 'replicaId', 'traceId', 'path', 'timeline', 'events',
+  'id',
+  'callId',
+  'callDomain',
+  'from',
+  'to',
+  'bot',
+  'roomName',
+  'state',
+  'outcome',
+  'detail',
+  'receivedAt',
+  'endedAt',
+  'durationMs',
+  'warmStart',
+  'workerPid',
+  'replicaId',
+  'traceId',
+  'path',
+  'timeline',
+  'events',
 ] as const;
 
 const iso = (ms: number | null) => (ms === null ? '' : new Date(ms).toISOString());

@@ -27,7 +27,11 @@ export interface OpenRecordsOptions {
 export async function openRecordStore(o: OpenRecordsOptions): Promise<RecordStore> {
   const backend = o.databaseUrl
     ? await openPostgres({ url: o.databaseUrl, logger: o.logger })
-    : openSqlite({ path: o.path ?? ':memory:', logger: o.logger, ...(o.writerThread === undefined ? {} : { writerThread: o.writerThread }) });
+    : openSqlite({
+        path: o.path ?? ':memory:',
+        logger: o.logger,
+        ...(o.writerThread === undefined ? {} : { writerThread: o.writerThread }),
+      });
   const store = new RecordStore({
     backend,
     storePii: o.storePii,

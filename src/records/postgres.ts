@@ -16,16 +16,41 @@ import type { CallFilter, Page, StoredCall } from './types.js';
 const MIGRATION_LOCK = 0x70617463;
 
 const RECORDSET_TYPES: Record<(typeof ROW_FIELDS)[number], string> = {
-  id: 'text', call_id: 'text', call_domain: 'text', from_number: 'text', to_number: 'text', from_digits: 'text', to_digits: 'text',
-  bot: 'text', room_name: 'text', state: 'text', outcome: 'text', detail: 'text', received_at_ms: 'bigint', ended_at_ms: 'bigint',
-  updated_at_ms: 'bigint', warm_start: 'int', worker_pid: 'int', replica_id: 'text', trace_id: 'text', timeline: 'text', events: 'text', path: 'text',
+  id: 'text',
+  call_id: 'text',
+  call_domain: 'text',
+  from_number: 'text',
+  to_number: 'text',
+  from_digits: 'text',
+  to_digits: 'text',
+  bot: 'text',
+  room_name: 'text',
+  state: 'text',
+  outcome: 'text',
+  detail: 'text',
+  received_at_ms: 'bigint',
+  ended_at_ms: 'bigint',
+  updated_at_ms: 'bigint',
+  warm_start: 'int',
+  worker_pid: 'int',
+  replica_id: 'text',
+  trace_id: 'text',
+  timeline: 'text',
+  events: 'text',
+  path: 'text',
 };
 const SELECT_FROM_RECORDSET = ROW_FIELDS.map((f) =>
-  f === 'timeline' || f === 'events' ? `x.${f}::jsonb` : f === 'warm_start' ? `CASE WHEN x.warm_start IS NULL THEN NULL ELSE x.warm_start = 1 END` : `x.${f}`,
+  f === 'timeline' || f === 'events'
+    ? `x.${f}::jsonb`
+    : f === 'warm_start'
+      ? `CASE WHEN x.warm_start IS NULL THEN NULL ELSE x.warm_start = 1 END`
+      : `x.${f}`,
 ).join(', ');
 const UPSERT = `INSERT INTO calls (${ROW_FIELDS.join(', ')})
 SELECT ${SELECT_FROM_RECORDSET} FROM jsonb_to_recordset($1::jsonb) AS x(${ROW_FIELDS.map((f) => `${f} ${RECORDSET_TYPES[f]}`).join(', ')})
-ON CONFLICT (id) DO UPDATE SET ${ROW_FIELDS.filter((f) => f !== 'id').map((f) => `${f} = excluded.${f}`).join(', ')}
+ON CONFLICT (id) DO UPDATE SET ${ROW_FIELDS.filter((f) => f !== 'id')
+  .map((f) => `${f} = excluded.${f}`)
+  .join(', ')}
 WHERE calls.ended_at_ms IS NULL`;
 
 /** The URL without its password, for logs and errors. */
@@ -71,8 +96,9 @@ export function isUnreachable(err: unknown): boolean {
   const e = err as { code?: string; errors?: unknown[]; message?: string };
   if (Array.isArray(e.errors) && e.errors.length > 0) return e.errors.every(isUnreachable);
   return (
-    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'EPIPE', '57P01', '57P02', '57P03'].includes(e.code ?? '') ||
-    /timeout exceeded when trying to connect|Connection terminated/i.test(e.message ?? '')
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'EPIPE', '57P01', '57P02', '57P03'].includes(
+      e.code ?? '',
+    ) || /timeout exceeded when trying to connect|Connection terminated/i.test(e.message ?? '')
   );
 }
 
@@ -81,7 +107,12 @@ export function isUnreachable(err: unknown): boolean {
  * not wait for their records): the backend migrates on first use, and writes wait in the store's
  * queue until then. Any other failure stops start-up with a `RecordsError` naming the URL.
  */
-export async function openPostgres(opts: { url: string; logger: Logger; poolMax?: number; connectTimeoutMs?: number }): Promise<PostgresBackend> {
+export async function openPostgres(opts: {
+  url: string;
+  logger: Logger;
+  poolMax?: number;
+  connectTimeoutMs?: number;
+}): Promise<PostgresBackend> {
   const where = redactUrl(opts.url);
   const pool = new pg.Pool({
     connectionString: opts.url,
@@ -161,7 +192,10 @@ export class PostgresBackend implements RecordsBackend {
 
   async query(filter: CallFilter, page: Page): Promise<StoredCall[]> {
     const w = whereClause(filter, page, (n) => `$${n}`);
-    const r = await this.q<CallRowOut>(`SELECT ${SELECT_COLUMNS} FROM calls ${w.sql} ORDER BY seq DESC LIMIT $${w.params.length + 1}`, [...w.params, page.limit]);
+    const r = await this.q<CallRowOut>(`SELECT ${SELECT_COLUMNS} FROM calls ${w.sql} ORDER BY seq DESC LIMIT $${w.params.length + 1}`, [
+      ...w.params,
+      page.limit,
+    ]);
     return r.rows.map(fromRow);
   }
 

@@ -35,7 +35,10 @@ export interface CallRow {
 }
 
 /** A row as read: SQLite gives JSON text and 0/1, PostgreSQL objects, booleans and BIGINT strings. */
-export interface CallRowOut extends Omit<CallRow, 'timeline' | 'events' | 'warm_start' | 'received_at_ms' | 'ended_at_ms' | 'updated_at_ms'> {
+export interface CallRowOut extends Omit<
+  CallRow,
+  'timeline' | 'events' | 'warm_start' | 'received_at_ms' | 'ended_at_ms' | 'updated_at_ms'
+> {
   seq: number | string;
   received_at_ms: number | string;
   ended_at_ms: number | string | null;
@@ -46,8 +49,28 @@ export interface CallRowOut extends Omit<CallRow, 'timeline' | 'events' | 'warm_
 }
 
 export const ROW_FIELDS = [
-  'id', 'call_id', 'call_domain', 'from_number', 'to_number', 'from_digits', 'to_digits', 'bot', 'room_name', 'state', 'outcome',
-  'detail', 'received_at_ms', 'ended_at_ms', 'updated_at_ms', 'warm_start', 'worker_pid', 'replica_id', 'trace_id', 'timeline', 'events', 'path',
+  'id',
+  'call_id',
+  'call_domain',
+  'from_number',
+  'to_number',
+  'from_digits',
+  'to_digits',
+  'bot',
+  'room_name',
+  'state',
+  'outcome',
+  'detail',
+  'received_at_ms',
+  'ended_at_ms',
+  'updated_at_ms',
+  'warm_start',
+  'worker_pid',
+  'replica_id',
+  'trace_id',
+  'timeline',
+  'events',
+  'path',
 ] as const satisfies ReadonlyArray<keyof CallRow>;
 
 export const SELECT_COLUMNS = `seq, ${ROW_FIELDS.join(', ')}`;

@@ -6,7 +6,9 @@ import Database from 'better-sqlite3';
 import { ROW_FIELDS, type CallRow } from './rows.js';
 
 const UPSERT = `INSERT INTO calls (${ROW_FIELDS.join(', ')}) VALUES (${ROW_FIELDS.map((f) => `@${f}`).join(', ')})
-ON CONFLICT (id) DO UPDATE SET ${ROW_FIELDS.filter((f) => f !== 'id').map((f) => `${f} = excluded.${f}`).join(', ')}
+ON CONFLICT (id) DO UPDATE SET ${ROW_FIELDS.filter((f) => f !== 'id')
+  .map((f) => `${f} = excluded.${f}`)
+  .join(', ')}
 WHERE calls.ended_at_ms IS NULL`;
 
 const CLOSE_OPEN = `UPDATE calls SET state = 'ended', outcome = @outcome, detail = @detail, ended_at_ms = @now, updated_at_ms = @now,
@@ -49,7 +51,8 @@ export class SqliteWriteConnection {
       return req.rows.length;
     }
     if (req.op === 'closeOpen') {
-      return this.closeOpen.run({ replica: req.replica, outcome: req.outcome, detail: req.detail, now: req.now, before: req.before }).changes;
+      return this.closeOpen.run({ replica: req.replica, outcome: req.outcome, detail: req.detail, now: req.now, before: req.before })
+        .changes;
     }
     return this.prune.run({ cutoff: req.cutoff, limit: req.limit }).changes;
   }

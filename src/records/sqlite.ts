@@ -40,11 +40,20 @@ export function openSqlite(opts: { path: string; logger: Logger; writerThread?: 
     db = new Database(where, { fileMustExist: false, timeout: 2_000 });
     // Reads the header: "file is not a database" shows up here.
     const version = db.pragma('user_version', { simple: true }) as number;
-    if (version > SQLITE_SCHEMA_VERSION) throw new Error(`its schema version ${version} is newer than this build's ${SQLITE_SCHEMA_VERSION}`);
+    if (version > SQLITE_SCHEMA_VERSION)
+      throw new Error(`its schema version ${version} is newer than this build's ${SQLITE_SCHEMA_VERSION}`);
     if (!memory) {
-      const problems = (db.pragma('quick_check') as Array<{ quick_check: string }>).map((r) => r.quick_check).join('\n').split('\n');
+      const problems = (db.pragma('quick_check') as Array<{ quick_check: string }>)
+        .map((r) => r.quick_check)
+        .join('\n')
+        .split('\n');
       if (problems[0] !== 'ok') {
-        throw new Error(`the file is corrupt (integrity check: ${problems.filter((l) => !l.startsWith('***')).slice(0, 2).join('; ')}${problems.length > 3 ? '; …' : ''})`);
+        throw new Error(
+          `the file is corrupt (integrity check: ${problems
+            .filter((l) => !l.startsWith('***'))
+            .slice(0, 2)
+            .join('; ')}${problems.length > 3 ? '; …' : ''})`,
+        );
       }
     }
     db.pragma('synchronous = NORMAL');
@@ -75,7 +84,9 @@ export function openSqlite(opts: { path: string; logger: Logger; writerThread?: 
 
 /** Applies what `schema_migrations` lacks (inside the caller's transaction). Earlier releases' v1 files are adopted. */
 function migrate(db: Database.Database): void {
-  const tables = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>).map((t) => t.name));
+  const tables = new Set(
+    (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>).map((t) => t.name),
+  );
   let applied: number[] = [];
   if (tables.has('schema_migrations')) {
     applied = (db.prepare('SELECT version FROM schema_migrations').all() as Array<{ version: number }>).map((r) => r.version);
@@ -218,7 +229,10 @@ export class SqliteBackend implements RecordsBackend {
   async query(filter: CallFilter, page: Page): Promise<StoredCall[]> {
     const w = whereClause(filter, page, () => '?');
     this.roundTrips++;
-    const rows = this.stmt(`SELECT ${SELECT_COLUMNS} FROM calls ${w.sql} ORDER BY seq DESC LIMIT ?`).all(...w.params, page.limit) as CallRowOut[];
+    const rows = this.stmt(`SELECT ${SELECT_COLUMNS} FROM calls ${w.sql} ORDER BY seq DESC LIMIT ?`).all(
+      ...w.params,
+      page.limit,
+    ) as CallRowOut[];
     return rows.map(fromRow);
   }
 

@@ -77,7 +77,10 @@ export class RecordStore {
     this.batchDelayMs = opts.batchDelayMs ?? 25;
     const days = opts.retentionDays ?? 0;
     if (days > 0) {
-      const run = () => void this.prune(Date.now() - days * 86_400_000).catch((err: Error) => this.log.warn({ err: err.message }, 'call records: pruning failed'));
+      const run = () =>
+        void this.prune(Date.now() - days * 86_400_000).catch((err: Error) =>
+          this.log.warn({ err: err.message }, 'call records: pruning failed'),
+        );
       this.pruneTimer = setInterval(run, PRUNE_INTERVAL_MS);
       this.pruneTimer.unref();
       setTimeout(run, 1_000).unref();
@@ -150,9 +153,25 @@ export class RecordStore {
     const own = replicaId === undefined || replicaId === this.replicaId;
     const now = Date.now();
     const n = own
-      ? await this.backend.closeOpen(this.replicaId, 'interrupted', `replica ${this.replicaId} stopped before the call ended; closed at its next start-up`, now, this.startedAtMs)
-      : await this.backend.closeOpen(replicaId, 'replica_lost', `replica ${replicaId} was lost before the call ended; closed by replica ${this.replicaId}`, now, now);
-    if (n > 0) this.log.warn({ records: n, replica: own ? this.replicaId : replicaId, outcome: own ? 'interrupted' : 'replica_lost' }, 'call records: closed calls left open');
+      ? await this.backend.closeOpen(
+          this.replicaId,
+          'interrupted',
+          `replica ${this.replicaId} stopped before the call ended; closed at its next start-up`,
+          now,
+          this.startedAtMs,
+        )
+      : await this.backend.closeOpen(
+          replicaId,
+          'replica_lost',
+          `replica ${replicaId} was lost before the call ended; closed by replica ${this.replicaId}`,
+          now,
+          now,
+        );
+    if (n > 0)
+      this.log.warn(
+        { records: n, replica: own ? this.replicaId : replicaId, outcome: own ? 'interrupted' : 'replica_lost' },
+        'call records: closed calls left open',
+      );
     return n;
   }
 
@@ -235,7 +254,8 @@ export class RecordStore {
         ok = true;
         this.counters.written += rows.length;
         this.counters.batches++;
-        if (this.failuresInARow > 0) this.log.info({ afterFailures: this.failuresInARow, queued: this.dirty.size }, 'call records: writing again');
+        if (this.failuresInARow > 0)
+          this.log.info({ afterFailures: this.failuresInARow, queued: this.dirty.size }, 'call records: writing again');
         this.failuresInARow = 0;
       },
       (err: Error) => {
@@ -247,7 +267,10 @@ export class RecordStore {
         const now = Date.now();
         if (this.failuresInARow === 1 || now - this.lastFailureLogMs > 30_000) {
           this.lastFailureLogMs = now;
-          this.log.error({ err: err.message, queued: this.dirty.size, backend: this.backend.kind, where: this.backend.where }, 'call records: write failed; kept in memory, will retry');
+          this.log.error(
+            { err: err.message, queued: this.dirty.size, backend: this.backend.kind, where: this.backend.where },
+            'call records: write failed; kept in memory, will retry',
+          );
         }
       },
     );
@@ -344,7 +367,8 @@ export class RecordStore {
     this.stopped = true;
     clearTimeout(this.timer);
     const left = this.dirty.size + this.inflight.size;
-    if (left > 0) this.log.error({ unwritten: left, ids: [...this.dirty.keys()].slice(0, 20) }, 'call records: closing with unwritten records');
+    if (left > 0)
+      this.log.error({ unwritten: left, ids: [...this.dirty.keys()].slice(0, 20) }, 'call records: closing with unwritten records');
     this.logDrops(true);
     await this.writing;
     await this.backend.close();
@@ -374,7 +398,6 @@ export class RecordStore {
     this.recent.unshift(s);
     if (this.recent.length > RECENT_MAX) this.recent.length = RECENT_MAX;
   }
-
 }
 
 function clampLimit(n: number): number {

@@ -168,7 +168,8 @@ export function defineBot(options: BotOptions): Bot {
   }
   if (typeof options.onCall !== 'function') throw new TypeError(`defineBot(${options.name}): \`onCall\` must be a function`);
   for (const h of HOOKS) {
-    if (options[h] !== undefined && typeof options[h] !== 'function') throw new TypeError(`defineBot(${options.name}): \`${h}\` must be a function`);
+    if (options[h] !== undefined && typeof options[h] !== 'function')
+      throw new TypeError(`defineBot(${options.name}): \`${h}\` must be a function`);
   }
   for (const k of ['idleTimeoutMs', 'maxCallMs'] as const) {
     const v = options[k];

@@ -92,7 +92,10 @@ export function openAiCompatibleLlm(init: LlmInit): LlmProvider {
       }
       const text = await res.text().catch(() => '');
       if (!res.ok) {
-        throw new LlmError(`chat endpoint answered ${res.status}: ${text.slice(0, 200)}`, { status: res.status, retryable: isRetryableStatus(res.status) });
+        throw new LlmError(`chat endpoint answered ${res.status}: ${text.slice(0, 200)}`, {
+          status: res.status,
+          retryable: isRetryableStatus(res.status),
+        });
       }
       let body: { choices?: Array<{ message?: { content?: unknown } }> };
       try {
@@ -101,7 +104,8 @@ export function openAiCompatibleLlm(init: LlmInit): LlmProvider {
         throw new LlmError('chat endpoint answered with invalid JSON', { status: res.status, retryable: false });
       }
       const content = body.choices?.[0]?.message?.content;
-      if (typeof content !== 'string') throw new LlmError('chat endpoint answered without choices[0].message.content', { status: res.status, retryable: false });
+      if (typeof content !== 'string')
+        throw new LlmError('chat endpoint answered without choices[0].message.content', { status: res.status, retryable: false });
       return content.trim();
     },
   };
@@ -137,9 +141,7 @@ function openStream(url: string, init: LlmInit, messages: ChatMessage[], opts: S
             model: init.model,
             messages,
             stream: true,
-            ...(opts.tools?.length
-              ? { tools: opts.tools.map((t) => ({ type: 'function', function: t })) }
-              : {}),
+            ...(opts.tools?.length ? { tools: opts.tools.map((t) => ({ type: 'function', function: t })) } : {}),
             ...(opts.maxTokens ? { max_tokens: opts.maxTokens } : {}),
             ...(opts.temperature !== undefined ? { temperature: opts.temperature } : {}),
           }),
@@ -150,7 +152,10 @@ function openStream(url: string, init: LlmInit, messages: ChatMessage[], opts: S
       }
       if (!res.ok || !res.body) {
         const body = (await res.text().catch(() => '')).slice(0, 200);
-        throw new LlmError(`chat endpoint answered ${res.status}: ${body}`, { status: res.status, retryable: isRetryableStatus(res.status) });
+        throw new LlmError(`chat endpoint answered ${res.status}: ${body}`, {
+          status: res.status,
+          retryable: isRetryableStatus(res.status),
+        });
       }
       const decoder = new TextDecoder();
       let buf = '';

@@ -269,7 +269,8 @@ export class CallSession implements Call {
     this.ensureLive();
     const max = opts.maxDigits ?? 1;
     if (!Number.isInteger(max) || max < 1) throw new TypeError('collectDigits: maxDigits must be a positive integer');
-    if (opts.terminator !== undefined && !/^[0-9*#A-D]$/.test(opts.terminator)) throw new TypeError('collectDigits: terminator must be one DTMF key (0-9 * # A-D)');
+    if (opts.terminator !== undefined && !/^[0-9*#A-D]$/.test(opts.terminator))
+      throw new TypeError('collectDigits: terminator must be one DTMF key (0-9 * # A-D)');
     const first = opts.firstDigitTimeoutMs ?? 5_000;
     const inter = opts.interDigitTimeoutMs ?? 3_000;
     let got = '';

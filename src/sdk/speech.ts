@@ -7,7 +7,11 @@
  */
 export function spellOut(numberOrUri: string): string {
   let v = numberOrUri.trim().replace(/^<|>$/g, '');
-  if (/^(sips?|tel):/i.test(v)) v = v.replace(/^(sips?|tel):/i, '').split('@')[0]!.split(';')[0]!;
+  if (/^(sips?|tel):/i.test(v))
+    v = v
+      .replace(/^(sips?|tel):/i, '')
+      .split('@')[0]!
+      .split(';')[0]!;
   const digits = v.replace(/[\s().+-]/g, '');
   if (/^[0-9*#]+$/.test(digits)) return digits.split('').join(' ');
   return v;

@@ -201,13 +201,22 @@ export function createTts(init: TtsInit | undefined, ctx: { callClient: 'emulato
         return textOnlyTts;
       }
       ctx.logger.debug({ tts: 'openai', model: init.model }, 'TTS: OpenAI-compatible speech endpoint');
-      return openAiTts({ baseUrl: init.baseUrl, apiKey: init.apiKey, model: init.model, sampleRate: rate, ...(init.voice ? { voice: init.voice } : {}) });
+      return openAiTts({
+        baseUrl: init.baseUrl,
+        apiKey: init.apiKey,
+        model: init.model,
+        sampleRate: rate,
+        ...(init.voice ? { voice: init.voice } : {}),
+      });
     case 'espeak':
       if (espeakAvailable(espeakPath)) {
         ctx.logger.debug({ tts: 'espeak', espeakPath }, 'TTS: espeak-ng');
         return espeak();
       }
-      ctx.logger.warn({ tts: 'text', espeakPath }, `TTS: espeak-ng not found at "${espeakPath}" (apt-get install espeak-ng); falling back to text-only`);
+      ctx.logger.warn(
+        { tts: 'text', espeakPath },
+        `TTS: espeak-ng not found at "${espeakPath}" (apt-get install espeak-ng); falling back to text-only`,
+      );
       return textOnlyTts;
     case 'auto':
     default:
@@ -219,7 +228,10 @@ export function createTts(init: TtsInit | undefined, ctx: { callClient: 'emulato
         ctx.logger.debug({ tts: 'espeak', espeakPath }, 'TTS: espeak-ng');
         return espeak();
       }
-      ctx.logger.warn({ tts: 'text' }, 'TTS: espeak-ng is not installed (apt-get install espeak-ng) and no TTS_PROVIDER is set: callers will hear silence');
+      ctx.logger.warn(
+        { tts: 'text' },
+        'TTS: espeak-ng is not installed (apt-get install espeak-ng) and no TTS_PROVIDER is set: callers will hear silence',
+      );
       return textOnlyTts;
   }
 }
@@ -242,11 +254,17 @@ export function resolveTtsProvider(
       log.info({ tts: 'espeak' }, 'TTS: espeak-ng (offline)');
       return 'espeak';
     }
-    log.warn({ tts: 'text' }, 'TTS: espeak-ng is not installed (apt-get install espeak-ng) and TTS_PROVIDER is unset: callers will hear silence');
+    log.warn(
+      { tts: 'text' },
+      'TTS: espeak-ng is not installed (apt-get install espeak-ng) and TTS_PROVIDER is unset: callers will hear silence',
+    );
     return 'text';
   }
   if (provider === 'espeak' && !espeakAvailable(ctx.espeakPath)) {
-    log.warn({ tts: 'text', espeakPath: ctx.espeakPath }, 'TTS: TTS_PROVIDER=espeak but espeak-ng does not run (apt-get install espeak-ng): falling back to text-only');
+    log.warn(
+      { tts: 'text', espeakPath: ctx.espeakPath },
+      'TTS: TTS_PROVIDER=espeak but espeak-ng does not run (apt-get install espeak-ng): falling back to text-only',
+    );
     return 'text';
   }
   log.info({ tts: provider }, `TTS: ${provider}`);

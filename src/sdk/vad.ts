@@ -22,9 +22,7 @@ export interface VadOptions {
   minSilenceMs?: number;
 }
 
-export type VadEvent =
-  | { type: 'speech-start'; atMs: number }
-  | { type: 'speech-end'; atMs: number; speechMs: number };
+export type VadEvent = { type: 'speech-start'; atMs: number } | { type: 'speech-end'; atMs: number; speechMs: number };
 
 const RATE = 16_000;
 const WINDOW = 512; // 32 ms at 16 kHz

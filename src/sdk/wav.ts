@@ -3,7 +3,8 @@ import { PatchbayError } from '../errors.js';
 
 export function decodeWav(buf: Buffer): { pcm: Int16Array; sampleRate: number } {
   const bad = (why: string) => new PatchbayError('bad_wav', `not a playable WAV file: ${why}`);
-  if (buf.length < 44 || buf.toString('ascii', 0, 4) !== 'RIFF' || buf.toString('ascii', 8, 12) !== 'WAVE') throw bad('no RIFF/WAVE header');
+  if (buf.length < 44 || buf.toString('ascii', 0, 4) !== 'RIFF' || buf.toString('ascii', 8, 12) !== 'WAVE')
+    throw bad('no RIFF/WAVE header');
   let off = 12;
   let fmt: { channels: number; sampleRate: number; bits: number; format: number } | undefined;
   while (off + 8 <= buf.length) {
@@ -11,7 +12,12 @@ export function decodeWav(buf: Buffer): { pcm: Int16Array; sampleRate: number } 
     const size = buf.readUInt32LE(off + 4);
     const body = off + 8;
     if (id === 'fmt ') {
-      fmt = { format: buf.readUInt16LE(body), channels: buf.readUInt16LE(body + 2), sampleRate: buf.readUInt32LE(body + 4), bits: buf.readUInt16LE(body + 14) };
+      fmt = {
+        format: buf.readUInt16LE(body),
+        channels: buf.readUInt16LE(body + 2),
+        sampleRate: buf.readUInt32LE(body + 4),
+        bits: buf.readUInt16LE(body + 14),
+      };
     } else if (id === 'data') {
       if (!fmt) throw bad('data before fmt');
       if (fmt.format !== 1 || fmt.bits !== 16) throw bad(`only PCM16 is supported (format ${fmt.format}, ${fmt.bits} bits)`);

@@ -68,7 +68,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.server.headersTimeout = http.headersTimeoutMs;
   const guard = guardConnections(
     app.server,
-    { max: http.maxConnections, maxPerSource: http.maxConnectionsPerSource, reserve: http.priorityReserve, logIntervalMs: deps.config.authFailures.logIntervalMs },
+    {
+      max: http.maxConnections,
+      maxPerSource: http.maxConnectionsPerSource,
+      reserve: http.priorityReserve,
+      logIntervalMs: deps.config.authFailures.logIntervalMs,
+    },
     deps.logger.child({ component: 'connections' }),
   );
   app.decorate('connections', guard);
@@ -84,7 +89,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.removeContentTypeParser(['text/plain']);
   app.decorateRequest('bodyDeferred', false);
   // The routes whose signature is checked: a large or deep body there is verified before it is parsed (signed-request.ts).
-  const signedRoutes = new Set([...(deps.pinlessSecrets.length > 0 ? ['/dialin'] : []), ...((deps.webhookSecrets ?? deps.config.daily.webhookHmacSecrets).length > 0 ? ['/webhooks/daily'] : [])]);
+  const signedRoutes = new Set([
+    ...(deps.pinlessSecrets.length > 0 ? ['/dialin'] : []),
+    ...((deps.webhookSecrets ?? deps.config.daily.webhookHmacSecrets).length > 0 ? ['/webhooks/daily'] : []),
+  ]);
   // Keep the raw bytes for signature checks; refuse prototype-poisoning keys.
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
     const buf = body as Buffer;

@@ -92,8 +92,14 @@ export interface RuntimeOptions {
 
 export async function createRuntime(config: Config, logger: Logger, opts: RuntimeOptions = {}): Promise<Runtime> {
   // The routing file is checked before anything starts: an unknown bot is a start-up error naming it.
-  const routes = opts.route ? undefined : loadRoutes({ botsDir: config.bots.dir, defaultBot: config.bots.defaultBot, routesFile: config.bots.routesFile });
-  if (routes) logger.info({ routesFile: routes.file, bots: routes.bots }, routes.file ? 'bot routes loaded' : 'no routing file: every call goes to the default bot');
+  const routes = opts.route
+    ? undefined
+    : loadRoutes({ botsDir: config.bots.dir, defaultBot: config.bots.defaultBot, routesFile: config.bots.routesFile });
+  if (routes)
+    logger.info(
+      { routesFile: routes.file, bots: routes.bots },
+      routes.file ? 'bot routes loaded' : 'no routing file: every call goes to the default bot',
+    );
   // Call records open before anything starts: a corrupt or unwritable file is a start-up error naming it.
   const records = await openConfiguredRecords(config, logger);
   let emulator = opts.emulator?.instance;
@@ -115,8 +121,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
         rateLimits: config.emulator.rateLimits,
       });
       ownEmulator = true;
-    }
-    else apiKey = opts.emulator!.apiKey;
+    } else apiKey = opts.emulator!.apiKey;
     apiUrl = emulator.apiUrl;
     if (pinlessSecrets.length === 0) pinlessSecrets = [randomBytes(32).toString('base64')];
     if (webhookSecrets.length === 0) webhookSecrets = [randomBytes(32).toString('base64')];
@@ -131,10 +136,12 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
   // Fleet mode (REDIS_URL): the fleet layer is loaded only then; Daily's rate limits are shared through it.
   const fleetMod = config.fleet ? await import('../fleet/index.js') : undefined;
   const fleet = fleetMod && config.fleet ? newFleet(fleetMod, config, logger) : undefined;
-  const limiter = fleetMod && fleet
-    ? new fleetMod.RedisRateLimiter(fleet, fleetMod.parseRateLimits(config.fleet?.rateLimits), () => fleet.lastSeen?.replicas ?? 1)
-    : new LocalRateLimiter();
-  const rateLimit = (method: string, path: string, priority: RatePriority, signal?: AbortSignal) => limiter.acquire(rateClassOf(method, path), priority, signal);
+  const limiter =
+    fleetMod && fleet
+      ? new fleetMod.RedisRateLimiter(fleet, fleetMod.parseRateLimits(config.fleet?.rateLimits), () => fleet.lastSeen?.replicas ?? 1)
+      : new LocalRateLimiter();
+  const rateLimit = (method: string, path: string, priority: RatePriority, signal?: AbortSignal) =>
+    limiter.acquire(rateClassOf(method, path), priority, signal);
   const daily = new DailyRestClient({ apiUrl, apiKey, timeoutMs: config.daily.apiTimeoutMs, rateLimit });
   const init: WorkerInit = {
     logLevel: config.logLevel,
@@ -160,7 +167,9 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
       cacheEntries: config.tts.cacheEntries,
       ...(config.tts.cacheDir ? { cacheDir: config.tts.cacheDir } : {}),
       ...(config.tts.voice ? { voice: config.tts.voice } : {}),
-      ...(config.tts.provider === 'openai' && config.llm ? { baseUrl: config.tts.baseUrl, model: config.tts.model, apiKey: config.llm.apiKey } : {}),
+      ...(config.tts.provider === 'openai' && config.llm
+        ? { baseUrl: config.tts.baseUrl, model: config.tts.model, apiKey: config.llm.apiKey }
+        : {}),
     },
     ...(config.llm ? { llm: config.llm } : {}),
   };
@@ -187,7 +196,8 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
   const admittedPath = config.resilience.admittedPath;
   // Kept past the signature window: a replay after a restart is answered, not admitted again.
   const admitted = AdmittedLog.open(admittedPath, config.daily.signatureWindowMs + 60_000, logger);
-  const forward = (p: { callId: string; callDomain: string; sipUri: string }, signal: AbortSignal) => daily.pinlessCallUpdate(p, { signal });
+  const forward = (p: { callId: string; callDomain: string; sipUri: string }, signal: AbortSignal) =>
+    daily.pinlessCallUpdate(p, { signal });
   const budget = new AdmissionBudget({ config, pool, logger: logger.child({ component: 'admission' }) });
   const dispatcher = new Dispatcher({
     config,
@@ -202,7 +212,11 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
   });
   dispatcher.on('transition', (t) => budget.onTransition(t));
   dispatcher.on('changed', (c) => budget.onChanged(c));
-  const reconciler = new Reconciler({ findByRoom: (room) => dispatcher.findByRoom(room), graceMs: config.daily.webhookReconcileGraceMs, logger });
+  const reconciler = new Reconciler({
+    findByRoom: (room) => dispatcher.findByRoom(room),
+    graceMs: config.daily.webhookReconcileGraceMs,
+    logger,
+  });
   // Written off the call path (the store queues; a writer flushes batches).
   const unrecord = records ? recordDispatcherCalls(records, dispatcher) : undefined;
   let fleetAdmission: FleetAdmission | undefined;
@@ -211,7 +225,18 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     fleetAdmission = new FleetAdmission({ config, logger, dispatcher, reconciler, rooms, fleet });
     dispatcher.setDelegate(fleetAdmission);
   }
-  const app = await buildApp({ config, logger, dispatcher, reconciler, pool, pinlessSecrets, webhookSecrets, version, records, fleet: fleetAdmission });
+  const app = await buildApp({
+    config,
+    logger,
+    dispatcher,
+    reconciler,
+    pool,
+    pinlessSecrets,
+    webhookSecrets,
+    version,
+    records,
+    fleet: fleetAdmission,
+  });
   if (fleetMod && fleet) fleetMod.registerFleetMetrics(app.metrics, fleet);
 
   const sweepStop = new AbortController();
@@ -247,16 +272,29 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
         emulator.setPinlessDialin(
           config.emulator.numbers.map((n) => ({ phone_number: n, room_creation_api: `${rt.url}/dialin`, hmac: pinlessSecrets[0]! })),
         );
-        if (opts.registerDomainWebhook ?? ownEmulator) await registerEmulatorWebhook(daily, `${rt.url}/webhooks/daily`, webhookSecrets[0]!, logger);
+        if (opts.registerDomainWebhook ?? ownEmulator)
+          await registerEmulatorWebhook(daily, `${rt.url}/webhooks/daily`, webhookSecrets[0]!, logger);
       }
       // This replica's rooms left behind by an earlier process (docs/RELIABILITY.md): in the background.
       if (admittedPath) {
         const lock = takeReplicaLock(path.dirname(admittedPath));
-        if (!lock.ok) logger.error({ holder: lock.holder, replicaId: config.resilience.replicaId }, 'another live process uses this data directory: not sweeping leftover rooms');
+        if (!lock.ok)
+          logger.error(
+            { holder: lock.holder, replicaId: config.resilience.replicaId },
+            'another live process uses this data directory: not sweeping leftover rooms',
+          );
         else {
           const replicaId = config.resilience.replicaId;
           const inUse = (room: string) => dispatcher.findByRoom(room) !== undefined;
-          rt.leftovers = sweepLeftovers({ rest: daily, release: (n) => rooms.release(n), replicaId, startedAtMs, inUse, logger, signal: sweepStop.signal });
+          rt.leftovers = sweepLeftovers({
+            rest: daily,
+            release: (n) => rooms.release(n),
+            replicaId,
+            startedAtMs,
+            inUse,
+            logger,
+            signal: sweepStop.signal,
+          });
         }
       }
       return rt.url;

@@ -59,7 +59,13 @@ closeWithGrace({ delay: config.workers.drainTimeoutMs + config.workers.closeTime
 try {
   const url = await rt.listen();
   logger.info(
-    { url, dialin: `${url}/dialin`, callClient: config.daily.callClient, maxConcurrentBots: config.admission.maxConcurrentBots, idleWorkers: config.workers.idle },
+    {
+      url,
+      dialin: `${url}/dialin`,
+      callClient: config.daily.callClient,
+      maxConcurrentBots: config.admission.maxConcurrentBots,
+      idleWorkers: config.workers.idle,
+    },
     'patchbay listening',
   );
   const exposed = exposureWarning(config);

@@ -15,7 +15,11 @@ export interface LoadedBot {
 
 export class BotLoadError extends PatchbayError {
   override name = 'BotLoadError';
-  constructor(message: string, readonly file: string | undefined, cause?: unknown) {
+  constructor(
+    message: string,
+    readonly file: string | undefined,
+    cause?: unknown,
+  ) {
     super('bot_load_failed', message, { retryable: false, cause });
   }
 }

@@ -124,7 +124,8 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
     if (participant.sessionId === callerSessionId) callerLeft('participant-left');
   });
   // Daily's errors and warnings also go to the call's record (its event log).
-  const report = (kind: 'dialin_error' | 'dialin_warning', value: string) => send({ type: 'bot', patchbayId: call.id, kind, value, atMs: Date.now() });
+  const report = (kind: 'dialin_error' | 'dialin_warning', value: string) =>
+    send({ type: 'bot', patchbayId: call.id, kind, value, atMs: Date.now() });
   on('dialin-error', ({ errorMsg }) => {
     logger.warn({ errorMsg }, 'dialin-error');
     report('dialin_error', errorMsg);
@@ -292,7 +293,8 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
     // The greeting starts at once (cached speech on a warm slot); transcription starts meanwhile.
     const greeting = bot.greeting !== undefined ? session.say(bot.greeting) : undefined;
     greeting?.catch(() => undefined);
-    if (bot.onTranscript || bot.transcription) await session.startTranscription().catch((err: unknown) => logger.warn({ err }, 'startTranscription failed'));
+    if (bot.onTranscript || bot.transcription)
+      await session.startTranscription().catch((err: unknown) => logger.warn({ err }, 'startTranscription failed'));
     if (bot.turnDetection) {
       await session
         .startVoiceActivity(bot.turnDetection === true ? {} : bot.turnDetection)
@@ -305,7 +307,8 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
     }
     if (greeting) {
       await greeting.catch((err: unknown) => {
-        if (!(err instanceof CallEndedError) && !ending.signal.aborted) logger.warn({ err: (err as Error)?.message }, 'greeting could not be said');
+        if (!(err instanceof CallEndedError) && !ending.signal.aborted)
+          logger.warn({ err: (err as Error)?.message }, 'greeting could not be said');
       });
       if (ending.result) return (outcome = await ending.done);
     }
@@ -334,16 +337,20 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
     const joinStarted = Date.now();
     const joined = await step(
       ending,
-      client.join({ roomUrl: call.roomUrl, token: call.token, userName: 'patchbay-bot', timeoutMs: init.joinTimeoutMs }).catch((err: unknown) => {
-        ending.end('join_failed', (err as Error)?.message ?? String(err));
-        return undefined;
-      }),
+      client
+        .join({ roomUrl: call.roomUrl, token: call.token, userName: 'patchbay-bot', timeoutMs: init.joinTimeoutMs })
+        .catch((err: unknown) => {
+          ending.end('join_failed', (err as Error)?.message ?? String(err));
+          return undefined;
+        }),
       init.joinTimeoutMs + 1_000,
       () => ending.end('join_failed', `join timed out after ${init.joinTimeoutMs} ms`),
     );
     if (!joined || ending.result) return undefined;
     stage('joined', { joinMs: Date.now() - joinStarted });
-    const uri = await step(ending, ready, init.dialinReadyTimeoutMs, () => ending.end('dialin_timeout', `no dialin-ready within ${init.dialinReadyTimeoutMs} ms`));
+    const uri = await step(ending, ready, init.dialinReadyTimeoutMs, () =>
+      ending.end('dialin_timeout', `no dialin-ready within ${init.dialinReadyTimeoutMs} ms`),
+    );
     if (uri === undefined || ending.result) return undefined;
     stage('dialin_ready', { sipEndpoint: uri });
     return uri;

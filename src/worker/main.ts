@@ -78,7 +78,9 @@ async function onInit(i: WorkerInit): Promise<void> {
     tts = cachingTts(baseTts, { entries: i.tts?.cacheEntries ?? 64, dir: i.tts?.cacheDir, keyParts });
     if (i.llm) llm = openAiCompatibleLlm(i.llm);
     // Node loads its fetch implementation on first use (~35 ms): pay that now, not while a caller is on hold.
-    await fetch('data:,warm-up').then((r) => r.arrayBuffer()).catch(() => undefined);
+    await fetch('data:,warm-up')
+      .then((r) => r.arrayBuffer())
+      .catch(() => undefined);
     client = await createCallClient(i, logger);
     // An idle worker whose browser went away is of no use: exit, the pool replaces it.
     client.on('error', (e) => {
@@ -122,7 +124,13 @@ async function onStart(call: CallAssignment): Promise<void> {
     ...(llm ? { llm } : {}),
     hangupDetail: () => escapedError,
   });
-  await send({ type: 'done', patchbayId: call.id, outcome: result.outcome, ...(result.detail ? { detail: result.detail } : {}), atMs: Date.now() });
+  await send({
+    type: 'done',
+    patchbayId: call.id,
+    outcome: result.outcome,
+    ...(result.detail ? { detail: result.detail } : {}),
+    atMs: Date.now(),
+  });
   await exit(0);
 }
 
@@ -213,7 +221,7 @@ function botContext(err: unknown): Record<string, unknown> {
 process.on('uncaughtException', (err) => {
   const ctx = botContext(err);
   logger.error({ err, ...ctx }, 'uncaught exception in worker');
-  escapedError ??= `uncaught: ${(err)?.message ?? String(err)}${ctx.at ? ` (${String(ctx.at)})` : ''}`;
+  escapedError ??= `uncaught: ${err?.message ?? String(err)}${ctx.at ? ` (${String(ctx.at)})` : ''}`;
   if (callRunning) hangup.abort('bot_error');
   else void send({ type: 'fatal', error: String(err) }).then(() => exit(1));
 });

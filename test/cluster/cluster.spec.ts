@@ -100,7 +100,10 @@ async function idle(rs: Replica[]): Promise<void> {
 /** Waits until every replica has its warm workers (after a burst, the pool refills behind it). */
 async function warm(rs: Replica[]): Promise<void> {
   await waitUntil(
-    async () => (await Promise.all(rs.map(async (r) => (await (await fetch(`${r.url}/status`)).json()) as { workers: { idle: number } }))).every((s) => s.workers.idle >= PER_REPLICA.idle),
+    async () =>
+      (await Promise.all(rs.map(async (r) => (await (await fetch(`${r.url}/status`)).json()) as { workers: { idle: number } }))).every(
+        (s) => s.workers.idle >= PER_REPLICA.idle,
+      ),
     'warm worker pools',
     60_000,
     200,
@@ -108,7 +111,13 @@ async function warm(rs: Replica[]): Promise<void> {
 }
 
 async function start(i: number): Promise<Replica> {
-  const r = await startReplica({ name: `replica-${i}`, port: ports[i]!, env: replicaEnv, logFile: path.join(dir, `replica-${i}.log`), readyTimeoutMs: 90_000 });
+  const r = await startReplica({
+    name: `replica-${i}`,
+    port: ports[i]!,
+    env: replicaEnv,
+    logFile: path.join(dir, `replica-${i}.log`),
+    readyTimeoutMs: 90_000,
+  });
   replicas[i] = r;
   return r;
 }
@@ -181,122 +190,139 @@ function track<T>(p: Promise<T>): Promise<T> {
 }
 
 describe.sequential('three replicas behind nginx', () => {
-  it('spreads a burst of calls over the replicas; every call connects', () =>
-    track(
-      (async () => {
-        const calls = place(18, SHORT_CALL);
-        await allEnded(calls, 60_000);
-        const by = admittedBy();
-        const perReplica = ports.map((p) => calls.filter((c) => by.get(c.call.callId) === p).length);
-        summary.spread = { calls: calls.length, connected: calls.filter((c) => c.connected).length, perReplica };
-        expect(calls.filter((c) => !c.connected).map((c) => `${c.call.callId}: ${c.end?.reason}`)).toEqual([]);
-        expect(calls.every((c) => c.end?.reason === 'caller_hangup')).toBe(true);
-        expect(perReplica.reduce((a, b) => a + b, 0)).toBe(calls.length);
-        for (const n of perReplica) expect(n).toBeGreaterThanOrEqual(3);
-        await idle(replicas);
-        await warm(replicas);
-      })(),
-    ), 120_000);
+  it(
+    'spreads a burst of calls over the replicas; every call connects',
+    () =>
+      track(
+        (async () => {
+          const calls = place(18, SHORT_CALL);
+          await allEnded(calls, 60_000);
+          const by = admittedBy();
+          const perReplica = ports.map((p) => calls.filter((c) => by.get(c.call.callId) === p).length);
+          summary.spread = { calls: calls.length, connected: calls.filter((c) => c.connected).length, perReplica };
+          expect(calls.filter((c) => !c.connected).map((c) => `${c.call.callId}: ${c.end?.reason}`)).toEqual([]);
+          expect(calls.every((c) => c.end?.reason === 'caller_hangup')).toBe(true);
+          expect(perReplica.reduce((a, b) => a + b, 0)).toBe(calls.length);
+          for (const n of perReplica) expect(n).toBeGreaterThanOrEqual(3);
+          await idle(replicas);
+          await warm(replicas);
+        })(),
+      ),
+    120_000,
+  );
 
-  it('routes around a draining replica: its 503s go to the next replica', () =>
-    track(
-      (async () => {
-        // A long call keeps one replica busy while it drains.
-        const long = placeOne([{ waitFor: 'connected', timeoutMs: HOLD_TIMEOUT_MS }, { wait: 60_000 }, { hangup: true }]);
-        await waitUntil(() => long.connected, 'the long call to connect', 20_000);
-        const port = admittedBy().get(long.call.callId);
-        const i = ports.indexOf(port ?? -1);
-        expect(i).toBeGreaterThanOrEqual(0);
-        const draining = replicas[i]!;
-        draining.proc.kill('SIGTERM');
-        await waitUntil(async () => (await status(draining)).draining, 'the replica to drain', 10_000);
+  it(
+    'routes around a draining replica: its 503s go to the next replica',
+    () =>
+      track(
+        (async () => {
+          // A long call keeps one replica busy while it drains.
+          const long = placeOne([{ waitFor: 'connected', timeoutMs: HOLD_TIMEOUT_MS }, { wait: 60_000 }, { hangup: true }]);
+          await waitUntil(() => long.connected, 'the long call to connect', 20_000);
+          const port = admittedBy().get(long.call.callId);
+          const i = ports.indexOf(port ?? -1);
+          expect(i).toBeGreaterThanOrEqual(0);
+          const draining = replicas[i]!;
+          draining.proc.kill('SIGTERM');
+          await waitUntil(async () => (await status(draining)).draining, 'the replica to drain', 10_000);
 
-        const calls = place(12, SHORT_CALL);
-        await allEnded(calls, 60_000);
-        const ids = new Set(calls.map((c) => c.call.callId));
-        const entries = dialinEntries(ids);
-        const passedOn = entries.filter((e) => e.upstreamStatuses[0] === '503' && e.status === 200).length;
-        const by = admittedBy();
-        summary.drain = {
-          calls: calls.length,
-          connected: calls.filter((c) => c.connected).length,
-          passedOnAfter503: passedOn,
-          admittedByDraining: calls.filter((c) => by.get(c.call.callId) === draining.port).length,
-        };
-        expect(calls.filter((c) => !c.connected).map((c) => `${c.call.callId}: ${c.end?.reason}`)).toEqual([]);
-        expect(calls.filter((c) => by.get(c.call.callId) === draining.port)).toEqual([]);
-        // Round robin sends about a third of them to the draining replica first.
-        expect(passedOn).toBeGreaterThanOrEqual(1);
-        for (const e of entries) expect(e.status).toBe(200);
+          const calls = place(12, SHORT_CALL);
+          await allEnded(calls, 60_000);
+          const ids = new Set(calls.map((c) => c.call.callId));
+          const entries = dialinEntries(ids);
+          const passedOn = entries.filter((e) => e.upstreamStatuses[0] === '503' && e.status === 200).length;
+          const by = admittedBy();
+          summary.drain = {
+            calls: calls.length,
+            connected: calls.filter((c) => c.connected).length,
+            passedOnAfter503: passedOn,
+            admittedByDraining: calls.filter((c) => by.get(c.call.callId) === draining.port).length,
+          };
+          expect(calls.filter((c) => !c.connected).map((c) => `${c.call.callId}: ${c.end?.reason}`)).toEqual([]);
+          expect(calls.filter((c) => by.get(c.call.callId) === draining.port)).toEqual([]);
+          // Round robin sends about a third of them to the draining replica first.
+          expect(passedOn).toBeGreaterThanOrEqual(1);
+          for (const e of entries) expect(e.status).toBe(200);
 
-        // The draining replica exits cleanly once its last call ends.
-        long.call.hangup();
-        await long.ended;
-        const exit = await Promise.race([draining.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 15_000))]);
-        expect(exit).toEqual({ code: 0, signal: null });
-        await start(i);
-        await idle(replicas);
-        await warm(replicas);
-      })(),
-    ), 120_000);
+          // The draining replica exits cleanly once its last call ends.
+          long.call.hangup();
+          await long.ended;
+          const exit = await Promise.race([draining.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 15_000))]);
+          expect(exit).toEqual({ code: 0, signal: null });
+          await start(i);
+          await idle(replicas);
+          await warm(replicas);
+        })(),
+      ),
+    120_000,
+  );
 
-  it('loses no unadmitted call when a replica is killed mid-burst', () =>
-    track(
-      (async () => {
-        const victim = replicas[0]!;
-        const calls: Placed[] = [];
-        let workersAtKill: number[] = [];
-        let killedAfterCalls = 0;
-        const N = 24;
-        const ids = new Set<string>();
-        // Mid-burst: once the victim has admitted one of this burst's calls (and at least 8 are placed).
-        const victimAdmitted = () => victim.lines.filter((l) => l.msg === 'call admitted' && l.callId !== undefined && ids.has(l.callId)).length;
-        for (let n = 0; n < N; n++) {
-          const c = placeOne(SHORT_CALL);
-          calls.push(c);
-          ids.add(c.call.callId);
-          if (killedAfterCalls === 0 && n >= 7 && victimAdmitted() >= 1) {
-            workersAtKill = victim.workerPids();
-            killedAfterCalls = n + 1;
-            victim.proc.kill('SIGKILL');
+  it(
+    'loses no unadmitted call when a replica is killed mid-burst',
+    () =>
+      track(
+        (async () => {
+          const victim = replicas[0]!;
+          const calls: Placed[] = [];
+          let workersAtKill: number[] = [];
+          let killedAfterCalls = 0;
+          const N = 24;
+          const ids = new Set<string>();
+          // Mid-burst: once the victim has admitted one of this burst's calls (and at least 8 are placed).
+          const victimAdmitted = () =>
+            victim.lines.filter((l) => l.msg === 'call admitted' && l.callId !== undefined && ids.has(l.callId)).length;
+          for (let n = 0; n < N; n++) {
+            const c = placeOne(SHORT_CALL);
+            calls.push(c);
+            ids.add(c.call.callId);
+            if (killedAfterCalls === 0 && n >= 7 && victimAdmitted() >= 1) {
+              workersAtKill = victim.workerPids();
+              killedAfterCalls = n + 1;
+              victim.proc.kill('SIGKILL');
+            }
+            await new Promise((r) => setTimeout(r, 60));
           }
-          await new Promise((r) => setTimeout(r, 60));
-        }
-        await allEnded(calls, HOLD_TIMEOUT_MS + 40_000);
-        const by = admittedBy();
-        const lost = calls.filter((c) => by.get(c.call.callId) === victim.port);
-        const others = calls.filter((c) => by.get(c.call.callId) !== victim.port);
-        const entries = dialinEntries(ids);
-        const failedOver = entries.filter((e) => e.upstreams.length > 1 && e.upstreams[0] === `127.0.0.1:${victim.port}`).length;
-        summary.kill = {
-          calls: N,
-          killedAfterCalls,
-          admittedByKilled: lost.length,
-          admittedByKilledOutcomes: lost.map((c) => c.end?.reason),
-          othersConnected: others.filter((c) => c.connected).length,
-          others: others.length,
-          failedOverFromKilled: failedOver,
-          nginxStatuses: entries.map((e) => e.status).reduce<Record<string, number>>((a, s) => ((a[s] = (a[s] ?? 0) + 1), a), {}),
-          killedWorkers: workersAtKill.length,
-        };
-        // Every call the killed replica had not admitted was admitted elsewhere and connected.
-        expect(others.filter((c) => !c.connected).map((c) => `${c.call.callId}: ${c.end?.reason} (webhook ${c.call.webhook?.status ?? c.call.webhook?.error})`)).toEqual([]);
-        for (const e of entries) expect(e.status).toBe(200);
-        // nginx really did pass webhooks on from the dead replica (connection refused → next).
-        expect(failedOver).toBeGreaterThanOrEqual(1);
-        // The calls it had admitted still end with a clear reason (the caller gives up on hold, or hangs up).
-        for (const c of lost) expect(['caller_hangup', 'hold_timeout', 'room_closed', 'ejected']).toContain(c.end?.reason);
-        expect(killedAfterCalls).toBeGreaterThan(0);
-        expect(killedAfterCalls).toBeLessThan(N);
-        expect(lost.length).toBeGreaterThanOrEqual(1);
-        // Its workers notice the parent is gone (IPC disconnect) and exit.
-        await waitUntil(() => workersAtKill.every((p) => !isAlive(p)), "the killed replica's workers to exit", 15_000);
-        await idle(replicas.filter((r) => r !== victim));
-        // Rooms left behind are the killed replica's (admitted calls, and webhooks it was handling when
-        // killed, which nginx then passed on); they expire by themselves on Daily (`exp`).
-        const roomsLeft = emulator.snapshot().rooms.length;
-        (summary.kill as Record<string, unknown>).roomsLeft = roomsLeft;
-        expect(roomsLeft).toBeLessThanOrEqual(entries.filter((e) => e.upstreams.includes(`127.0.0.1:${victim.port}`)).length);
-      })(),
-    ), 180_000);
+          await allEnded(calls, HOLD_TIMEOUT_MS + 40_000);
+          const by = admittedBy();
+          const lost = calls.filter((c) => by.get(c.call.callId) === victim.port);
+          const others = calls.filter((c) => by.get(c.call.callId) !== victim.port);
+          const entries = dialinEntries(ids);
+          const failedOver = entries.filter((e) => e.upstreams.length > 1 && e.upstreams[0] === `127.0.0.1:${victim.port}`).length;
+          summary.kill = {
+            calls: N,
+            killedAfterCalls,
+            admittedByKilled: lost.length,
+            admittedByKilledOutcomes: lost.map((c) => c.end?.reason),
+            othersConnected: others.filter((c) => c.connected).length,
+            others: others.length,
+            failedOverFromKilled: failedOver,
+            nginxStatuses: entries.map((e) => e.status).reduce<Record<string, number>>((a, s) => ((a[s] = (a[s] ?? 0) + 1), a), {}),
+            killedWorkers: workersAtKill.length,
+          };
+          // Every call the killed replica had not admitted was admitted elsewhere and connected.
+          expect(
+            others
+              .filter((c) => !c.connected)
+              .map((c) => `${c.call.callId}: ${c.end?.reason} (webhook ${c.call.webhook?.status ?? c.call.webhook?.error})`),
+          ).toEqual([]);
+          for (const e of entries) expect(e.status).toBe(200);
+          // nginx really did pass webhooks on from the dead replica (connection refused → next).
+          expect(failedOver).toBeGreaterThanOrEqual(1);
+          // The calls it had admitted still end with a clear reason (the caller gives up on hold, or hangs up).
+          for (const c of lost) expect(['caller_hangup', 'hold_timeout', 'room_closed', 'ejected']).toContain(c.end?.reason);
+          expect(killedAfterCalls).toBeGreaterThan(0);
+          expect(killedAfterCalls).toBeLessThan(N);
+          expect(lost.length).toBeGreaterThanOrEqual(1);
+          // Its workers notice the parent is gone (IPC disconnect) and exit.
+          await waitUntil(() => workersAtKill.every((p) => !isAlive(p)), "the killed replica's workers to exit", 15_000);
+          await idle(replicas.filter((r) => r !== victim));
+          // Rooms left behind are the killed replica's (admitted calls, and webhooks it was handling when
+          // killed, which nginx then passed on); they expire by themselves on Daily (`exp`).
+          const roomsLeft = emulator.snapshot().rooms.length;
+          (summary.kill as Record<string, unknown>).roomsLeft = roomsLeft;
+          expect(roomsLeft).toBeLessThanOrEqual(entries.filter((e) => e.upstreams.includes(`127.0.0.1:${victim.port}`)).length);
+        })(),
+      ),
+    180_000,
+  );
 });

@@ -54,10 +54,23 @@ export interface Replica {
  * environment, and resolves once it logs "patchbay listening". Its stdout (pino JSON) goes to
  * `logFile` and is parsed into `lines`.
  */
-export async function startReplica(opts: { name: string; port: number; env: Record<string, string>; logFile: string; readyTimeoutMs?: number }): Promise<Replica> {
+export async function startReplica(opts: {
+  name: string;
+  port: number;
+  env: Record<string, string>;
+  logFile: string;
+  readyTimeoutMs?: number;
+}): Promise<Replica> {
   const proc = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'src/server/server.ts')], {
     cwd: REPO,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', HOST: '127.0.0.1', PORT: String(opts.port), CALL_RECORDS_PATH: ':memory:', ...opts.env },
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: process.env.HOME ?? '/tmp',
+      HOST: '127.0.0.1',
+      PORT: String(opts.port),
+      CALL_RECORDS_PATH: ':memory:',
+      ...opts.env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const log = createWriteStream(opts.logFile, { flags: 'a' });
@@ -65,7 +78,10 @@ export async function startReplica(opts: { name: string; port: number; env: Reco
   const lines: LogLine[] = [];
   const exited = new Promise<Exit>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
   const ready = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${opts.name} did not start within ${opts.readyTimeoutMs ?? 30_000} ms (log: ${opts.logFile})`)), opts.readyTimeoutMs ?? 30_000);
+    const timer = setTimeout(
+      () => reject(new Error(`${opts.name} did not start within ${opts.readyTimeoutMs ?? 30_000} ms (log: ${opts.logFile})`)),
+      opts.readyTimeoutMs ?? 30_000,
+    );
     void exited.then((e) => {
       clearTimeout(timer);
       reject(new Error(`${opts.name} exited while starting (${e.code ?? e.signal}); log: ${opts.logFile}`));
@@ -87,7 +103,16 @@ export async function startReplica(opts: { name: string; port: number; env: Reco
   });
   await ready;
   const pid = proc.pid!;
-  return { name: opts.name, port: opts.port, url: `http://127.0.0.1:${opts.port}`, proc, pid, lines, exited, workerPids: () => childPids(pid) };
+  return {
+    name: opts.name,
+    port: opts.port,
+    url: `http://127.0.0.1:${opts.port}`,
+    proc,
+    pid,
+    lines,
+    exited,
+    workerPids: () => childPids(pid),
+  };
 }
 
 /** Pids whose parent is `ppid` (from /proc). */

@@ -27,26 +27,33 @@ fleet.startConsumer(
     say({ taken: t.callId, room: t.room, attempt: t.attempt });
     if (!t.callId.startsWith(process.env.ACK_PREFIX ?? '\0')) return;
     // The bot forwards the call after ACK_DELAY_MS; the call ends HOLD_MS later (never, unset).
-    setTimeout(() => {
-      void fleet.ack(t.callId).then(() => {
-        say({ acked: t.callId });
-        if (process.env.HOLD_MS === undefined) return;
-        setTimeout(() => {
-          void fleet.finish(t.callId).then(() => {
-            running--;
-            fleet.wake();
-            say({ finished: t.callId });
-          });
-        }, Number(process.env.HOLD_MS));
-      });
-    }, Number(process.env.ACK_DELAY_MS ?? 0));
+    setTimeout(
+      () => {
+        void fleet.ack(t.callId).then(() => {
+          say({ acked: t.callId });
+          if (process.env.HOLD_MS === undefined) return;
+          setTimeout(() => {
+            void fleet.finish(t.callId).then(() => {
+              running--;
+              fleet.wake();
+              say({ finished: t.callId });
+            });
+          }, Number(process.env.HOLD_MS));
+        });
+      },
+      Number(process.env.ACK_DELAY_MS ?? 0),
+    );
   },
 );
 fleet.on('replica-lost', (l) => say({ lost: l }));
 say({ ready: fleet.replicaId });
 for await (const line of createInterface({ input: process.stdin })) {
   const [cmd, callId, room, waitMs] = line.split(' ');
-  if (cmd === 'enqueue') say({ enqueued: callId, result: (await fleet.enqueue({ callId: callId!, room: room!, payload: { from: 'child' } }, Number(waitMs))).kind });
+  if (cmd === 'enqueue')
+    say({
+      enqueued: callId,
+      result: (await fleet.enqueue({ callId: callId!, room: room!, payload: { from: 'child' } }, Number(waitMs))).kind,
+    });
   if (cmd === 'quit') break;
 }
 await fleet.close();

@@ -7,7 +7,18 @@ export function namespace(): string {
 }
 
 export async function startFleet<P = unknown>(url: string, ns: string, opts: Partial<FleetOptions> = {}): Promise<Fleet<P>> {
-  const f = new Fleet<P>({ url, namespace: ns, capacity: 2, maxQueued: 4, claimTtlMs: 60_000, heartbeatMs: 200, replicaLostMs: 1_000, opTimeoutMs: 300, blockMs: 200, ...opts });
+  const f = new Fleet<P>({
+    url,
+    namespace: ns,
+    capacity: 2,
+    maxQueued: 4,
+    claimTtlMs: 60_000,
+    heartbeatMs: 200,
+    replicaLostMs: 1_000,
+    opTimeoutMs: 300,
+    blockMs: 200,
+    ...opts,
+  });
   await f.start();
   return f;
 }

@@ -102,7 +102,8 @@ function problems(input: InvariantInput): { issues: string[]; report: InvariantR
     // most one of them is not room_failed.
     const real = recs.filter((r) => r.outcome !== 'room_failed');
     if (real.length > 1) issues.push(`call ${c.callId} has ${real.length} outcomes: ${real.map((r) => r.outcome).join(', ')}`);
-    if (status === 200 && real.length !== 1) issues.push(`call ${c.callId} was accepted (200) but has ${real.length} non-room_failed outcomes`);
+    if (status === 200 && real.length !== 1)
+      issues.push(`call ${c.callId} was accepted (200) but has ${real.length} non-room_failed outcomes`);
   }
 
   const snap = stack.emulator.snapshot();

@@ -12,7 +12,12 @@ export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const FIXTURE_BOTS = fileURLToPath(new URL('../fixtures/bots/', import.meta.url));
 
 /** Polls `check` until it returns a truthy value; rejects with `what` after `timeoutMs`. */
-export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 15_000, everyMs = 25): Promise<NonNullable<Awaited<T>>> {
+export async function waitFor<T>(
+  what: string,
+  check: () => T | Promise<T>,
+  timeoutMs = 15_000,
+  everyMs = 25,
+): Promise<NonNullable<Awaited<T>>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();
@@ -214,7 +219,10 @@ export async function startServerProcess(
   }
 }
 
-export async function getJson<T = Record<string, unknown>>(url: string, init?: RequestInit): Promise<{ status: number; body: T; headers: Headers }> {
+export async function getJson<T = Record<string, unknown>>(
+  url: string,
+  init?: RequestInit,
+): Promise<{ status: number; body: T; headers: Headers }> {
   const res = await fetch(url, init);
   const text = await res.text();
   return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T, headers: res.headers };

@@ -64,7 +64,18 @@ export async function startPostgres(): Promise<PgServer> {
   const dir = mkdtempSync(path.join(tmpdir(), 'patchbay-pg-'));
   const data = path.join(dir, 'data');
   if (asRoot) chownSync(dir, NOBODY.uid, NOBODY.gid);
-  const [cmd, args] = asOwner(path.join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8', '--locale=C']);
+  const [cmd, args] = asOwner(path.join(bin, 'initdb'), [
+    '-D',
+    data,
+    '-A',
+    'trust',
+    '-U',
+    'postgres',
+    '--no-sync',
+    '-E',
+    'UTF8',
+    '--locale=C',
+  ]);
   const init = spawnSync(cmd, args, { cwd: dir, encoding: 'utf8' });
   if (init.status !== 0) {
     rmSync(dir, { recursive: true, force: true });
@@ -86,7 +97,8 @@ export async function startPostgres(): Promise<PgServer> {
         return;
       } catch (err) {
         await c.end().catch(() => undefined);
-        if (Date.now() > until || child?.exitCode !== null) throw new Error(`PostgreSQL did not start: ${(err as Error).message}\n${out}`, { cause: err });
+        if (Date.now() > until || child?.exitCode !== null)
+          throw new Error(`PostgreSQL did not start: ${(err as Error).message}\n${out}`, { cause: err });
         await new Promise((r) => setTimeout(r, 100));
       }
     }
@@ -110,8 +122,20 @@ export async function startPostgres(): Promise<PgServer> {
     async start() {
       if (child && child.exitCode === null) return;
       const [c, a] = asOwner(path.join(bin, 'postgres'), [
-        '-D', data, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${dir}`,
-        '-c', 'fsync=off', '-c', 'max_connections=50', '-c', 'shared_buffers=16MB',
+        '-D',
+        data,
+        '-p',
+        String(port),
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        `unix_socket_directories=${dir}`,
+        '-c',
+        'fsync=off',
+        '-c',
+        'max_connections=50',
+        '-c',
+        'shared_buffers=16MB',
       ]);
       child = spawn(c, a, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
       child.stdout!.on('data', (d) => (out += d));

@@ -61,7 +61,22 @@ export async function startRedis(opts: { port?: number } = {}): Promise<RedisSer
     stderr = '';
     const p = spawn(
       REDIS_SERVER,
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--protected-mode', 'no', '--loglevel', 'warning'],
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        dir,
+        '--protected-mode',
+        'no',
+        '--loglevel',
+        'warning',
+      ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     p.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -75,7 +90,8 @@ export async function startRedis(opts: { port?: number } = {}): Promise<RedisSer
     }
   };
 
-  const waitExit = (p: ChildProcess) => (p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => p.once('exit', () => r())));
+  const waitExit = (p: ChildProcess) =>
+    p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => p.once('exit', () => r()));
 
   const signal = async (sig: NodeJS.Signals) => {
     const p = proc;

@@ -33,7 +33,13 @@ export async function startStack(
   const apiKey = `test_${randomBytes(8).toString('hex')}`;
   const secret = randomBytes(32).toString('base64');
   const logger = opts.logger ?? createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', name: 'test' });
-  const emulator = await createEmulator({ host: '127.0.0.1', port: 0, apiKey, logger: logger.child({ component: 'emulator' }), ...opts.emulator });
+  const emulator = await createEmulator({
+    host: '127.0.0.1',
+    port: 0,
+    apiKey,
+    logger: logger.child({ component: 'emulator' }),
+    ...opts.emulator,
+  });
   const config = loadConfig({
     HOST: '127.0.0.1',
     PORT: '0',

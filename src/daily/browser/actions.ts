@@ -6,9 +6,18 @@ import type { CallClient, CanReceiveAudio, DialOutOptions } from '../call-client
 import { CALL_CLIENT_ACTIONS } from '../call-client-vocab.js';
 import { DailyClientError } from './errors.js';
 
-export abstract class DailyJsActions
-  implements Pick<CallClient, 'sendDTMF' | 'sipCallTransfer' | 'sipRefer' | 'stopTranscription' | 'sendAppMessage' | 'ejectParticipant' | 'startDialOut' | 'stopDialOut' | 'setCanReceive'>
-{
+export abstract class DailyJsActions implements Pick<
+  CallClient,
+  | 'sendDTMF'
+  | 'sipCallTransfer'
+  | 'sipRefer'
+  | 'stopTranscription'
+  | 'sendAppMessage'
+  | 'ejectParticipant'
+  | 'startDialOut'
+  | 'stopDialOut'
+  | 'setCanReceive'
+> {
   /** Calls daily-js's `method(...args)` in the page. */
   protected abstract invoke(method: string, args: unknown[]): Promise<void>;
   /** The same, resolving with what the method returned. */

@@ -88,7 +88,10 @@ export interface OpenOptions {
 function launchError(chromiumPath: string, err: unknown): Error {
   const msg = (err as Error).message ?? String(err);
   if (/spawn \S+ (ENOENT|EACCES)/.test(msg)) return new ChromiumMissingError(chromiumPath, err);
-  return new DailyClientError('chromium_launch_failed', `Chromium (${chromiumPath}) did not start: ${msg}`, { retryable: true, cause: err });
+  return new DailyClientError('chromium_launch_failed', `Chromium (${chromiumPath}) did not start: ${msg}`, {
+    retryable: true,
+    cause: err,
+  });
 }
 
 async function settleWithin(p: Promise<unknown>, ms: number): Promise<void> {
@@ -153,7 +156,10 @@ export async function openSharedPage(o: OpenOptions & { wsEndpoint: string; brow
   try {
     cdp = await CdpConnection.connect(o.wsEndpoint, o.timeoutMs);
   } catch (err) {
-    throw new DailyClientError('browser_unavailable', `the shared browser did not accept us: ${(err as Error).message}`, { retryable: true, cause: err });
+    throw new DailyClientError('browser_unavailable', `the shared browser did not accept us: ${(err as Error).message}`, {
+      retryable: true,
+      cause: err,
+    });
   }
   // disposeOnDetach: when this connection goes (close, or the worker killed), Chromium drops the context.
   const { browserContextId } = (await cdp.send('Target.createBrowserContext', { disposeOnDetach: true })) as { browserContextId: string };
@@ -191,7 +197,10 @@ export async function openSharedPage(o: OpenOptions & { wsEndpoint: string; brow
       try {
         const nav = (await send('Page.navigate', { url })) as { errorText?: string };
         if (nav.errorText) throw new Error(`navigation to ${url} failed: ${nav.errorText}`);
-        await Promise.race([loaded, new Promise((_, rej) => (t = setTimeout(() => rej(new Error(`page load timed out after ${timeoutMs} ms`)), timeoutMs)))]);
+        await Promise.race([
+          loaded,
+          new Promise((_, rej) => (t = setTimeout(() => rej(new Error(`page load timed out after ${timeoutMs} ms`)), timeoutMs))),
+        ]);
       } finally {
         clearTimeout(t);
         off();

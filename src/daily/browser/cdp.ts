@@ -84,7 +84,14 @@ export class CdpConnection {
   }
 
   private onMessage(text: string): void {
-    let m: { id?: number; method?: string; params?: Record<string, unknown>; result?: Record<string, unknown>; error?: { message?: string }; sessionId?: string };
+    let m: {
+      id?: number;
+      method?: string;
+      params?: Record<string, unknown>;
+      result?: Record<string, unknown>;
+      error?: { message?: string };
+      sessionId?: string;
+    };
     try {
       m = JSON.parse(text) as typeof m;
     } catch {

@@ -30,9 +30,20 @@ export const CHROMIUM_FLAGS: readonly string[] = [
   // chatter (optimisation hints, network time, AI mode, search preconnect), media router, lens.
   '--disable-features=' +
     [
-      'PreloadTopChromeWebUI', 'WebUIOmniboxPopup', 'WebUIOmniboxAimPopup', 'OmniboxAimPopup',
-      'AvoidUnnecessaryBeforeUnloadCheckSync', 'DestroyProfileOnBrowserClose', 'HttpsUpgrades', 'LensOverlay',
-      'MediaRouter', 'PaintHolding', 'OptimizationHints', 'NetworkTimeServiceQuerying', 'AimEnabled', 'PreconnectToSearch',
+      'PreloadTopChromeWebUI',
+      'WebUIOmniboxPopup',
+      'WebUIOmniboxAimPopup',
+      'OmniboxAimPopup',
+      'AvoidUnnecessaryBeforeUnloadCheckSync',
+      'DestroyProfileOnBrowserClose',
+      'HttpsUpgrades',
+      'LensOverlay',
+      'MediaRouter',
+      'PaintHolding',
+      'OptimizationHints',
+      'NetworkTimeServiceQuerying',
+      'AimEnabled',
+      'PreconnectToSearch',
     ].join(','),
 ];
 

@@ -36,17 +36,15 @@ export function joinErrorFrom(rejection: string, lastError: unknown, fallbackBun
   const le = (lastError ?? {}) as { errorMsg?: unknown; error?: { type?: unknown; msg?: unknown; details?: Record<string, unknown> } };
   const type = typeof le.error?.type === 'string' ? le.error.type : undefined;
   const details = le.error?.details ?? {};
-  const bundleFailure =
-    /Failed to load call object bundle|when loading call object bundle/.test(rejection) || details.on === 'load';
+  const bundleFailure = /Failed to load call object bundle|when loading call object bundle/.test(rejection) || details.on === 'load';
   if (bundleFailure) {
     const fromDetails = typeof details.bundleUrl === 'string' ? details.bundleUrl : undefined;
     const fromMsg = /bundle (\S+?):?\s/.exec(`${rejection} `)?.[1];
     const where = fromDetails ?? fromMsg ?? fallbackBundleUrl;
-    return new JoinError(
-      'daily_bundle_unavailable',
-      `Daily's call-machine bundle could not be loaded from ${where}: ${rejection}`,
-      { retryable: true, dailyErrorType: type ?? 'connection-error' },
-    );
+    return new JoinError('daily_bundle_unavailable', `Daily's call-machine bundle could not be loaded from ${where}: ${rejection}`, {
+      retryable: true,
+      dailyErrorType: type ?? 'connection-error',
+    });
   }
   const retryable = type === undefined || !NON_RETRYABLE_DAILY_ERRORS.has(type);
   const msg = typeof le.errorMsg === 'string' && le.errorMsg !== rejection ? `${rejection} (${le.errorMsg})` : rejection;

@@ -100,8 +100,11 @@ export class DailyBrowserCallClient extends DailyJsActions implements CallClient
     this.closeStepTimeoutMs = opts.closeStepTimeoutMs ?? 3_000;
     this.extraChromiumArgs = [...(opts.extraChromiumArgs ?? [])];
     this.sharedBrowser = opts.sharedBrowser;
-    this.playOut = new PlayOut(() => this.audio, this.log, this.actionTimeoutMs, () =>
-      this.lost ? 'browser_lost' : this.closing ? 'client closed' : undefined,
+    this.playOut = new PlayOut(
+      () => this.audio,
+      this.log,
+      this.actionTimeoutMs,
+      () => (this.lost ? 'browser_lost' : this.closing ? 'client closed' : undefined),
     );
   }
 
@@ -157,7 +160,12 @@ export class DailyBrowserCallClient extends DailyJsActions implements CallClient
     );
     this.audio = audio;
     this.server = await startStaticServer(audio.handleUpgrade);
-    const common = { chromiumPath: this.chromiumPath, timeoutMs: this.prepareTimeoutMs, extraChromiumArgs: this.extraChromiumArgs, log: this.log };
+    const common = {
+      chromiumPath: this.chromiumPath,
+      timeoutMs: this.prepareTimeoutMs,
+      extraChromiumArgs: this.extraChromiumArgs,
+      log: this.log,
+    };
     if (this.sharedBrowser) {
       this.bot = await openSharedPage({ ...common, wsEndpoint: this.sharedBrowser.wsEndpoint, browserPid: this.sharedBrowser.browserPid });
     } else {
@@ -256,7 +264,7 @@ export class DailyBrowserCallClient extends DailyJsActions implements CallClient
       });
     }
     if (!res.ok) {
-      throw joinErrorFrom(res.error, res.lastError, this.bundleUrl ?? 'Daily\'s CDN');
+      throw joinErrorFrom(res.error, res.lastError, this.bundleUrl ?? "Daily's CDN");
     }
     this.joined = true;
     return { localSessionId: res.localSessionId };
@@ -265,10 +273,13 @@ export class DailyBrowserCallClient extends DailyJsActions implements CallClient
   async leave(): Promise<void> {
     if (!this.page || this.closing) return;
     this.playOut.rejectAll(new CallEndedError('left'));
-    const res = await withTimeout(this.evalPage('leave'), this.closeStepTimeoutMs, () =>
-      new DailyClientError('daily_leave_timeout', `leave() did not complete within ${this.closeStepTimeoutMs} ms`, {
-        retryable: true,
-      }),
+    const res = await withTimeout(
+      this.evalPage('leave'),
+      this.closeStepTimeoutMs,
+      () =>
+        new DailyClientError('daily_leave_timeout', `leave() did not complete within ${this.closeStepTimeoutMs} ms`, {
+          retryable: true,
+        }),
     );
     this.joined = false;
     if (!res.ok) throw new DailyClientError('daily_leave_failed', `leave() failed: ${res.error}`);
@@ -298,7 +309,10 @@ export class DailyBrowserCallClient extends DailyJsActions implements CallClient
     const started = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
     this.transcriptionWaiters.add(settle);
     const timer = setTimeout(
-      () => settle.reject(new DailyClientError('daily_action_timeout', `no transcription-started within ${this.actionTimeoutMs} ms`, { retryable: true })),
+      () =>
+        settle.reject(
+          new DailyClientError('daily_action_timeout', `no transcription-started within ${this.actionTimeoutMs} ms`, { retryable: true }),
+        ),
       this.actionTimeoutMs,
     );
     try {
@@ -431,4 +445,5 @@ export class DailyBrowserCallClient extends DailyJsActions implements CallClient
     this.joined = false;
     this.events.emit('error', { message, fatal: true, code });
     if (wasJoined) this.events.emit('left-meeting', { reason: code });
-  }}
+  }
+}

@@ -15,7 +15,10 @@ export class JoinError extends PatchbayError {
 /** The configured Chromium executable does not exist or cannot be run. */
 export class ChromiumMissingError extends PatchbayError {
   override name = 'ChromiumMissingError';
-  constructor(readonly executablePath: string, cause?: unknown) {
+  constructor(
+    readonly executablePath: string,
+    cause?: unknown,
+  ) {
     super(
       'chromium_missing',
       `Chromium was not found at ${executablePath}: install it with \`apt-get install -y chromium\` ` +

@@ -86,9 +86,7 @@ export function mapDailyEvent(ev: RawDailyEvent): MappedEvent | null {
       const payload: { errorMsg: string; sessionId?: string } = { errorMsg: str(ev.errorMsg) ?? ev.action };
       const sessionId = str(ev.sessionId);
       if (sessionId !== undefined) payload.sessionId = sessionId;
-      return ev.action === 'dialin-error'
-        ? { event: 'dialin-error', payload }
-        : { event: 'dialin-warning', payload };
+      return ev.action === 'dialin-error' ? { event: 'dialin-error', payload } : { event: 'dialin-warning', payload };
     }
     case 'dialout-connected':
     case 'dialout-answered':

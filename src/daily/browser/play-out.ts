@@ -52,7 +52,9 @@ export class PlayOut {
         () => ({ durationMs: 0, startInMs: 0 }),
         (err: unknown) => ({ error: (err as Error)?.message ?? String(err) }),
       ),
-      new Promise<Accepted>((r) => (acceptTimer = setTimeout(() => r({ error: 'the page did not accept the clip in time' }), this.acceptTimeoutMs))),
+      new Promise<Accepted>(
+        (r) => (acceptTimer = setTimeout(() => r({ error: 'the page did not accept the clip in time' }), this.acceptTimeoutMs)),
+      ),
     ]).finally(() => clearTimeout(acceptTimer));
     if ('error' in res) {
       this.plays.delete(id);

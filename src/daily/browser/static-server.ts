@@ -27,9 +27,7 @@ export function readDailyJs(): Promise<Buffer> {
 }
 
 /** `onUpgrade` takes WebSocket upgrades (the page's audio socket); without it they are refused. */
-export async function startStaticServer(
-  onUpgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void,
-): Promise<StaticServer> {
+export async function startStaticServer(onUpgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void): Promise<StaticServer> {
   const dailyJs = await readDailyJs();
   const routes: Record<string, { type: string; body: string | Buffer }> = {
     '/': { type: 'text/html; charset=utf-8', body: PAGE_HTML },

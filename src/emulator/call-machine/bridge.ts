@@ -79,10 +79,14 @@ export class EmulatorLink {
       case 'send-dtmf':
         return this.send('send-dtmf', { sessionId: msg.sessionId, tones: msg.tones }, done);
       case 'sip-call-transfer':
-        return this.send(msg.useSipRefer === true ? 'sip-refer' : 'sip-call-transfer', {
-          sessionId: msg.sessionId,
-          toEndPoint: msg.toEndPoint,
-        }, done);
+        return this.send(
+          msg.useSipRefer === true ? 'sip-refer' : 'sip-call-transfer',
+          {
+            sessionId: msg.sessionId,
+            toEndPoint: msg.toEndPoint,
+          },
+          done,
+        );
       case 'update-participant': {
         const props = (msg.properties ?? {}) as Record<string, unknown>;
         if (props.eject === true) return this.send('eject', { sessionId: msg.id }, done);
@@ -215,7 +219,11 @@ export class EmulatorLink {
     this.acks.clear();
     if (this.joined && !this.ended) {
       this.ended = true;
-      this.hooks.post({ action: 'error', errorMsg: 'lost the connection to the emulator', error: { type: 'connection-error', msg: 'emulator socket closed' } });
+      this.hooks.post({
+        action: 'error',
+        errorMsg: 'lost the connection to the emulator',
+        error: { type: 'connection-error', msg: 'emulator socket closed' },
+      });
     }
   }
 }

@@ -50,4 +50,3 @@ export function participantFrom(p: CallParticipant): Record<string, unknown> {
     ...(p.isSip ? { participantType: 'sip-dial-in' } : p.isSip === false ? { participantType: 'unknown' } : {}),
   });
 }
-

@@ -23,12 +23,7 @@ import { callMachineBundleSource } from './bundle-source.js';
 import { fullParticipant, participantFrom } from './participants.js';
 
 export { fullParticipant } from './participants.js';
-import {
-  CALL_MACHINE_BUNDLE_FILE,
-  DAILY_JS_VERSION,
-  type BundleToServer,
-  type ServerToBundle,
-} from './protocol.js';
+import { CALL_MACHINE_BUNDLE_FILE, DAILY_JS_VERSION, type BundleToServer, type ServerToBundle } from './protocol.js';
 
 export type JoinBehaviour =
   | 'join'
@@ -221,7 +216,10 @@ export class CallMachineStandIn {
   private bridgeAction(s: StandInSession, action: string, msg: Record<string, unknown>, callbackStamp: string | undefined): void {
     const reply = (error?: string): void => {
       if (!callbackStamp) return;
-      this.send(s, error === undefined ? { t: 'reply', callbackStamp } : { t: 'reply', callbackStamp, error: { msg: error, type: 'emulator' } });
+      this.send(
+        s,
+        error === undefined ? { t: 'reply', callbackStamp } : { t: 'reply', callbackStamp, error: { msg: error, type: 'emulator' } },
+      );
     };
     if (action === 'join-meeting') {
       const props = (msg.properties ?? {}) as Record<string, unknown>;
@@ -338,10 +336,7 @@ export class CallMachineStandIn {
     this.post({ action: 'dtmf-event', tone, volume: 10, method: 'telephone-event', ...(sessionId ? { sessionId } : {}) }, callClientId);
   }
 
-  transcription(
-    t: { participantId: string; text: string; isFinal?: boolean; timestamp?: Date },
-    callClientId?: string,
-  ): void {
+  transcription(t: { participantId: string; text: string; isFinal?: boolean; timestamp?: Date }, callClientId?: string): void {
     this.post(
       {
         action: 'transcription-message',
@@ -367,11 +362,7 @@ export class CallMachineStandIn {
   // ---- waiting ----
 
   /** Resolves with the first recorded action matching, waiting up to `timeoutMs`. */
-  async waitForAction(
-    action: string,
-    timeoutMs = 5_000,
-    pred: (a: RecordedAction) => boolean = () => true,
-  ): Promise<RecordedAction> {
+  async waitForAction(action: string, timeoutMs = 5_000, pred: (a: RecordedAction) => boolean = () => true): Promise<RecordedAction> {
     return this.waitFor(() => this.actions.find((a) => a.action === action && pred(a)), timeoutMs, `action ${action}`);
   }
 

@@ -171,7 +171,8 @@ function botDirOf(file: string): string {
 function tsLoaderForWorkers(botsDir: string, firstBot: Bot | string | undefined): () => void {
   if (!import.meta.url.endsWith('.js')) return () => undefined; // source under tsx: workers run tsx already
   const first = firstBot !== undefined ? resolveBotPath(firstBot) : undefined;
-  const ts = first !== undefined ? /\.[cm]?ts$/.test(first) : readdirSync(botsDir).some((f) => /\.[cm]?ts$/.test(f) && !f.endsWith('.d.ts'));
+  const ts =
+    first !== undefined ? /\.[cm]?ts$/.test(first) : readdirSync(botsDir).some((f) => /\.[cm]?ts$/.test(f) && !f.endsWith('.d.ts'));
   const loader = `--import=${import.meta.resolve('tsx')}`;
   const before = process.env.NODE_OPTIONS;
   if (!ts || (before ?? '').includes(loader)) return () => undefined;
@@ -253,7 +254,11 @@ export async function createBotHarness(opts: BotHarnessOptions & { firstBot?: Bo
         steps.map((s) => {
           if ('waitFor' in s) {
             const match = s.match instanceof RegExp ? s.match.source : s.match;
-            return { waitFor: s.waitFor, ...(match !== undefined ? { match } : {}), timeoutMs: s.timeoutMs ?? o.waitForTimeoutMs ?? 10_000 };
+            return {
+              waitFor: s.waitFor,
+              ...(match !== undefined ? { match } : {}),
+              timeoutMs: s.timeoutMs ?? o.waitForTimeoutMs ?? 10_000,
+            };
           }
           return s;
         });
@@ -269,7 +274,12 @@ export async function createBotHarness(opts: BotHarnessOptions & { firstBot?: Bo
       const first = script[0];
       if (first && 'waitFor' in first && first.waitFor === 'say') script.unshift({ waitFor: 'connected', timeoutMs });
       const started = Date.now();
-      const call: EmulatedCall = emulator.placeCall({ to, from: o.from ?? '+15555550100', ...(o.sipHeaders ? { sipHeaders: o.sipHeaders } : {}), script });
+      const call: EmulatedCall = emulator.placeCall({
+        to,
+        from: o.from ?? '+15555550100',
+        ...(o.sipHeaders ? { sipHeaders: o.sipHeaders } : {}),
+        script,
+      });
       pending.set(call.callId, { bot: name, ...(o.config ? { config: o.config } : {}) });
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<never>((_, reject) => {
@@ -291,7 +301,9 @@ export async function createBotHarness(opts: BotHarnessOptions & { firstBot?: Bo
           new Promise<never>((_, reject) => {
             if (serviceDone) return;
             orphanTimer = setTimeout(() => {
-              const hook = call.webhook ? ` (webhook: ${call.webhook.status ?? call.webhook.error ?? 'no answer'})` : ' (no webhook was sent)';
+              const hook = call.webhook
+                ? ` (webhook: ${call.webhook.status ?? call.webhook.error ?? 'no answer'})`
+                : ' (no webhook was sent)';
               reject(new BotTestError(`bot test: the call ended (${end.reason}) but the service never reported it${hook}`, end.transcript));
             }, 5_000);
           }),
@@ -311,7 +323,10 @@ export async function createBotHarness(opts: BotHarnessOptions & { firstBot?: Bo
         const transcript = [...callerEnd.transcript];
         const scriptProblem = transcript.find((l) => l.who === 'system' && l.text.startsWith('script:'));
         if (scriptProblem && !o.allowScriptTimeout) {
-          throw new BotTestError(`bot test: caller ${scriptProblem.text.replace(/^script:\s*/, '')} (outcome ${record.outcome}${record.detail ? `: ${record.detail}` : ''})`, transcript);
+          throw new BotTestError(
+            `bot test: caller ${scriptProblem.text.replace(/^script:\s*/, '')} (outcome ${record.outcome}${record.detail ? `: ${record.detail}` : ''})`,
+            transcript,
+          );
         }
         const transfers = of('transfer');
         const warm = transfers.find((t) => t.startsWith('warm: '));
@@ -333,7 +348,10 @@ export async function createBotHarness(opts: BotHarnessOptions & { firstBot?: Bo
         }
         const b = o.budgets;
         if (b?.firstAudioWithinMs !== undefined && (firstAudioMs === undefined || firstAudioMs > b.firstAudioWithinMs)) {
-          throw new BotTestError(`bot test: first bot audio ${firstAudioMs ?? 'never'} ms after connect (budget ${b.firstAudioWithinMs} ms)`, transcript);
+          throw new BotTestError(
+            `bot test: first bot audio ${firstAudioMs ?? 'never'} ms after connect (budget ${b.firstAudioWithinMs} ms)`,
+            transcript,
+          );
         }
         const slow = b?.turnWithinMs === undefined ? undefined : turnLatenciesMs.find((ms) => ms > b.turnWithinMs!);
         if (slow !== undefined) throw new BotTestError(`bot test: a turn took ${slow} ms (budget ${b!.turnWithinMs} ms)`, transcript);
@@ -345,7 +363,9 @@ export async function createBotHarness(opts: BotHarnessOptions & { firstBot?: Bo
           heard: of('transcript'),
           played: of('play'),
           transfer: transfers.find((t) => !t.startsWith('warm: ') && !t.startsWith('bridged: ')),
-          warmTransfer: warm ? { target: warm.slice('warm: '.length), bridged: transfers.some((t) => t.startsWith('bridged: ')) } : undefined,
+          warmTransfer: warm
+            ? { target: warm.slice('warm: '.length), bridged: transfers.some((t) => t.startsWith('bridged: ')) }
+            : undefined,
           agents,
           interruptions: transcript.filter((l) => l.who === 'system' && l.text === 'bot audio interrupted').length,
           firstAudioMs,
@@ -375,7 +395,12 @@ export async function createBotHarness(opts: BotHarnessOptions & { firstBot?: Bo
 /** Runs one scripted call against `bot` (its module, or its file path) and tears everything down. */
 export async function runBotTest(bot: Bot | string, opts: BotTestOptions & BotHarnessOptions): Promise<BotTestResult> {
   const { botsDir, env, logLevel, ...run } = opts;
-  const h = await createBotHarness({ firstBot: bot, ...(botsDir ? { botsDir } : {}), ...(env ? { env } : {}), ...(logLevel ? { logLevel } : {}) });
+  const h = await createBotHarness({
+    firstBot: bot,
+    ...(botsDir ? { botsDir } : {}),
+    ...(env ? { env } : {}),
+    ...(logLevel ? { logLevel } : {}),
+  });
   try {
     return await h.run(bot, run);
   } finally {

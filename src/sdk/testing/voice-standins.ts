@@ -14,7 +14,10 @@ export interface StandInOptions {
   /** Chat: tokens per second after the first (default 20). */
   tokensPerSec?: number;
   /** Chat: the reply to a conversation (default: echoes the last user message). */
-  reply?: (messages: Array<{ role: string; content: string }>, tools: unknown[]) => string | { toolCall: { name: string; arguments: string } };
+  reply?: (
+    messages: Array<{ role: string; content: string }>,
+    tools: unknown[],
+  ) => string | { toolCall: { name: string; arguments: string } };
   /** Speech: delay before the first PCM chunk (default 100 ms). */
   firstChunkMs?: number;
   /** Speech: milliseconds of 24 kHz audio per character of text (default 2). */

@@ -215,16 +215,28 @@ async function exportRecords(format) {
 /** How each kind of event shows in the conversation: side, who, text. */
 function bubble(e) {
   switch (e.kind) {
-    case 'say': return ['bot', 'bot', e.value];
-    case 'play': return ['bot', 'bot (audio)', e.value];
-    case 'transcript': return ['caller', 'caller', e.value];
-    case 'digits': return ['caller', 'caller pressed', e.value];
-    case 'transfer': return ['system', '', `transfer to ${e.value}`];
-    case 'transfer_result': return ['system', '', `transfer: ${e.value}`];
-    case 'hangup': return ['system', '', `bot hung up${e.value ? `: ${e.value}` : ''}`];
-    case 'dialin_error': case 'error': return ['error', e.kind.replace('_', ' '), e.value];
-    case 'dialin_warning': case 'warning': return ['warning', e.kind.replace('_', ' '), e.value];
-    default: return ['system', e.kind, e.value];
+    case 'say':
+      return ['bot', 'bot', e.value];
+    case 'play':
+      return ['bot', 'bot (audio)', e.value];
+    case 'transcript':
+      return ['caller', 'caller', e.value];
+    case 'digits':
+      return ['caller', 'caller pressed', e.value];
+    case 'transfer':
+      return ['system', '', `transfer to ${e.value}`];
+    case 'transfer_result':
+      return ['system', '', `transfer: ${e.value}`];
+    case 'hangup':
+      return ['system', '', `bot hung up${e.value ? `: ${e.value}` : ''}`];
+    case 'dialin_error':
+    case 'error':
+      return ['error', e.kind.replace('_', ' '), e.value];
+    case 'dialin_warning':
+    case 'warning':
+      return ['warning', e.kind.replace('_', ' '), e.value];
+    default:
+      return ['system', e.kind, e.value];
   }
 }
 
@@ -239,16 +251,35 @@ function renderDetail(c, isLive) {
   status.className = `pill ${isLive ? 'state-active' : GOOD.has(c.outcome) ? 'ok' : 'bad'}`;
   const t0 = c.timeline.received ?? c.receivedAtMs;
   const facts = [
-    ['caller', c.from], ['called', c.to], ['bot', c.bot], ['state', c.state], ['outcome', c.outcome ?? '–'],
-    ['received', new Date(c.receivedAtMs).toLocaleString()], ['duration', fmtMs(c.durationMs)],
+    ['caller', c.from],
+    ['called', c.to],
+    ['bot', c.bot],
+    ['state', c.state],
+    ['outcome', c.outcome ?? '–'],
+    ['received', new Date(c.receivedAtMs).toLocaleString()],
+    ['duration', fmtMs(c.durationMs)],
     ['worker', c.warmStart === null ? '–' : `${c.warmStart ? 'warm' : 'cold'}${c.workerPid ? ` · pid ${c.workerPid}` : ''}`],
-    ['replica', c.replicaId || '–'], ['trace', c.traceId ?? '–'], ['Daily call', c.callId], ['id', c.id], ['detail', c.detail ?? '–'],
+    ['replica', c.replicaId || '–'],
+    ['trace', c.traceId ?? '–'],
+    ['Daily call', c.callId],
+    ['id', c.id],
+    ['detail', c.detail ?? '–'],
   ];
-  $('detail-facts').replaceChildren(...facts.map(([k, v]) => el('div', {}, el('dt', { text: k }), el('dd', { text: String(v), title: String(v) }))));
-  const stages = Object.entries(c.timeline).filter(([, t]) => Number.isFinite(t)).sort((a, b) => a[1] - b[1]);
+  $('detail-facts').replaceChildren(
+    ...facts.map(([k, v]) => el('div', {}, el('dt', { text: k }), el('dd', { text: String(v), title: String(v) }))),
+  );
+  const stages = Object.entries(c.timeline)
+    .filter(([, t]) => Number.isFinite(t))
+    .sort((a, b) => a[1] - b[1]);
   $('detail-timeline').replaceChildren(
     ...stages.map(([s, t]) =>
-      el('li', { 'data-stage': s }, el('span', { class: `swatch seg-${s}` }), el('span', { text: label(s) }), el('span', { class: 'at', text: `+${fmtMs(t - t0)}` })),
+      el(
+        'li',
+        { 'data-stage': s },
+        el('span', { class: `swatch seg-${s}` }),
+        el('span', { text: label(s) }),
+        el('span', { class: 'at', text: `+${fmtMs(t - t0)}` }),
+      ),
     ),
   );
   const list = $('detail-events');
@@ -365,9 +396,25 @@ function connect() {
 function setup() {
   const select = $('outcome-filter');
   const outcomes = [
-    'completed', 'caller_hangup', 'caller_hangup_on_hold', 'queue_timeout', 'room_failed', 'join_failed', 'dialin_timeout',
-    'forward_failed', 'bot_error', 'bot_load_failed', 'idle_timeout', 'bot_removed', 'max_duration', 'worker_crashed',
-    'worker_memory', 'shutdown', 'dialin_error', 'interrupted', 'replica_lost',
+    'completed',
+    'caller_hangup',
+    'caller_hangup_on_hold',
+    'queue_timeout',
+    'room_failed',
+    'join_failed',
+    'dialin_timeout',
+    'forward_failed',
+    'bot_error',
+    'bot_load_failed',
+    'idle_timeout',
+    'bot_removed',
+    'max_duration',
+    'worker_crashed',
+    'worker_memory',
+    'shutdown',
+    'dialin_error',
+    'interrupted',
+    'replica_lost',
   ];
   for (const o of outcomes) select.append(el('option', { value: o, text: o }));
   select.addEventListener('change', () => {

@@ -31,7 +31,10 @@ const plugin: FastifyPluginAsync<AppDeps> = async (app, deps) => {
     // One line per source and window, not one per refused request (a flood must not flood the logs too).
     if (!warned.has(r.key)) {
       warned.set(r.key, true, { ttl: Math.max(1, r.ttl ?? windowMs) });
-      req.log.warn({ ip: req.ip, url: req.routeOptions.url, limit, windowMs, retryAfterSec }, 'too many failed signature attempts from this source: answering 429');
+      req.log.warn(
+        { ip: req.ip, url: req.routeOptions.url, limit, windowMs, retryAfterSec },
+        'too many failed signature attempts from this source: answering 429',
+      );
     }
     reply.code(429);
     reply.header('retry-after', String(retryAfterSec));

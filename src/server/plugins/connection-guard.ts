@@ -188,7 +188,15 @@ export function guardConnections(server: Server, o: ConnectionGuardOptions, logg
     if (sinceLog.evicted === 0 && sinceLog.refused === 0) return;
     const top = [...sinceLog.sources.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5);
     logger.warn(
-      { evicted: sinceLog.evicted, refused: sinceLog.refused, open: sockets.size, max, perSource: o.maxPerSource, topSources: Object.fromEntries(top), intervalMs: o.logIntervalMs },
+      {
+        evicted: sinceLog.evicted,
+        refused: sinceLog.refused,
+        open: sockets.size,
+        max,
+        perSource: o.maxPerSource,
+        topSources: Object.fromEntries(top),
+        intervalMs: o.logIntervalMs,
+      },
       'connection limit reached: oldest idle or unfinished sockets cut',
     );
     sinceLog = { evicted: 0, refused: 0, sources: new Map() };

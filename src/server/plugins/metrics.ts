@@ -185,7 +185,7 @@ export function createMetrics(read: {
   });
   const holdAdded = new Histogram({
     name: 'patchbay_hold_added_seconds',
-    help: 'Hold time added by this service: webhook received → pinlessCallUpdate sent (the log line\'s holdAddedMs).',
+    help: "Hold time added by this service: webhook received → pinlessCallUpdate sent (the log line's holdAddedMs).",
     buckets: SETUP_BUCKETS,
     registers: [registry],
   });

@@ -52,7 +52,11 @@ export class RefusalLog {
     for (const e of this.entries.values()) {
       if (e.repeats > 0) this.log.warn({ ...e.fields, ip: e.source, count: e.repeats, intervalMs: this.intervalMs }, `${e.msg} (repeated)`);
     }
-    if (this.overflow > 0) this.log.warn({ count: this.overflow, intervalMs: this.intervalMs, sources: `more than ${MAX_KEYS}` }, 'requests refused from other sources');
+    if (this.overflow > 0)
+      this.log.warn(
+        { count: this.overflow, intervalMs: this.intervalMs, sources: `more than ${MAX_KEYS}` },
+        'requests refused from other sources',
+      );
     this.entries = new Map();
     this.overflow = 0;
   }

@@ -82,7 +82,9 @@ function validationMessage(err: unknown): string {
   const first = (err as ValidationError).validation?.[0];
   const extra = first?.params?.additionalProperty;
   const field = extra ? String(extra) : (first?.instancePath ?? '').replace(/^\//, '');
-  return extra ? `unknown query parameter "${field}" (allowed: ${PARAMS.join(', ')})` : `query parameter "${field}" ${first?.message ?? 'is invalid'}`;
+  return extra
+    ? `unknown query parameter "${field}" (allowed: ${PARAMS.join(', ')})`
+    : `query parameter "${field}" ${first?.message ?? 'is invalid'}`;
 }
 
 /** An ISO 8601 time (a date, or a date and time) → epoch ms. */
@@ -109,7 +111,11 @@ export const callsRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) =>
       schema: {
         querystring: Query,
         response: {
-          200: Type.Object({ calls: Type.Array(StoredCallSchema), nextCursor: Nullable(Type.String()), nextBefore: Nullable(Type.Integer()) }),
+          200: Type.Object({
+            calls: Type.Array(StoredCallSchema),
+            nextCursor: Nullable(Type.String()),
+            nextBefore: Nullable(Type.Integer()),
+          }),
           400: ErrorBody,
           401: ErrorBody,
           404: ErrorBody,
@@ -122,7 +128,8 @@ export const callsRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) =>
       if (req.validationError) return refuse(req, reply, validationMessage(req.validationError));
       const q = req.query;
       const limit = q.limit === undefined ? DEFAULT_LIMIT : Number(q.limit);
-      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) return refuse(req, reply, `limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT)
+        return refuse(req, reply, `limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
       if (q.outcome !== undefined && !isOutcome(q.outcome) && !ALL_OUTCOMES.includes(q.outcome)) {
         return refuse(req, reply, `outcome must be one of: ${ALL_OUTCOMES.join(', ')}`);
       }
@@ -130,7 +137,8 @@ export const callsRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) =>
       const cursor = cursorText === undefined ? undefined : Number(cursorText);
       if (cursor !== undefined && cursor < 1) return refuse(req, reply, 'before must be a positive integer (a seq from a previous page)');
       const fromMs = q.from === undefined ? undefined : parseTime(q.from);
-      if (q.from !== undefined && fromMs === undefined) return refuse(req, reply, 'from must be an ISO 8601 time, e.g. 2026-12-01T17:00:00Z');
+      if (q.from !== undefined && fromMs === undefined)
+        return refuse(req, reply, 'from must be an ISO 8601 time, e.g. 2026-12-01T17:00:00Z');
       const toMs = q.to === undefined ? undefined : parseTime(q.to);
       if (q.to !== undefined && toMs === undefined) return refuse(req, reply, 'to must be an ISO 8601 time, e.g. 2026-12-01T18:00:00Z');
       const store = deps.records;
@@ -153,11 +161,18 @@ export const callsRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) =>
           next = page.at(-1)!.seq;
         }
         const name = `calls-${new Date().toISOString().replace(/[:.]/g, '-')}.${q.format}`;
-        reply.headers({ 'content-disposition': `attachment; filename="${name}"`, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+        reply.headers({
+          'content-disposition': `attachment; filename="${name}"`,
+          'cache-control': 'no-store',
+          'x-content-type-options': 'nosniff',
+        });
         if (all.length >= EXPORT_MAX) reply.header('x-export-truncated', String(EXPORT_MAX));
         // Sent as text: the 200 schema above is the page's, not the export's.
         const body = q.format === 'csv' ? toCsv(all) : JSON.stringify({ calls: all });
-        return reply.type(q.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/json; charset=utf-8').serializer((p: unknown) => p as string).send(body as never);
+        return reply
+          .type(q.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/json; charset=utf-8')
+          .serializer((p: unknown) => p as string)
+          .send(body as never);
       }
       const calls = (await store.query(filter, { limit, ...(cursor !== undefined ? { cursor } : {}) })).map(showCall);
       const last = calls.at(-1);

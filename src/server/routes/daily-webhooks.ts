@@ -61,13 +61,17 @@ export const dailyWebhookRoutes: FastifyPluginAsync<AppDeps> = async (fastify, d
       preValidation: async (req, reply) => {
         if (isWebhookVerification(req.body)) return;
         if (basicAuth !== undefined && !checkBasicAuth(req.headers.authorization, basicAuth)) {
-          req.server.refusals.note(req.ip, 'daily webhook refused: bad basic auth', { reason: req.headers.authorization ? 'mismatch' : 'missing' });
+          req.server.refusals.note(req.ip, 'daily webhook refused: bad basic auth', {
+            reason: req.headers.authorization ? 'mismatch' : 'missing',
+          });
           reply.header('www-authenticate', 'Basic realm="patchbay"');
           return reply.code(401).send({ error: 'invalid_credentials', message: 'basic auth required' });
         }
         if (refuseUnverified) {
           req.server.refusals.note(req.ip, 'daily webhook refused: DAILY_WEBHOOK_HMAC is not configured');
-          return reply.code(401).send({ error: 'invalid_signature', reason: 'not_configured', message: 'webhook verification is not configured' });
+          return reply
+            .code(401)
+            .send({ error: 'invalid_signature', reason: 'not_configured', message: 'webhook verification is not configured' });
         }
         if (secrets.length === 0) return;
         return refuseUnsigned(req, reply, {

@@ -56,7 +56,10 @@ export function presentedToken(headers: IncomingHttpHeaders, rawUrl: string | un
 /** 127.0.0.0/8, ::1, and IPv4-mapped loopback. */
 export function isLoopbackAddress(a: string | undefined): boolean {
   if (!a) return false;
-  const s = a.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  const s = a
+    .trim()
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '');
   return s === '::1' || /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(s);
 }
 
@@ -64,7 +67,10 @@ export function isLoopbackAddress(a: string | undefined): boolean {
 export function isLoopbackPeer(peer: string | undefined, headers: IncomingHttpHeaders): boolean {
   if (!isLoopbackAddress(peer)) return false;
   const xff = headers['x-forwarded-for'];
-  const hops = (Array.isArray(xff) ? xff.join(',') : (xff ?? '')).split(',').map((h) => h.trim()).filter(Boolean);
+  const hops = (Array.isArray(xff) ? xff.join(',') : (xff ?? ''))
+    .split(',')
+    .map((h) => h.trim())
+    .filter(Boolean);
   return hops.every(isLoopbackAddress);
 }
 
@@ -90,7 +96,11 @@ export function dashboardAuth(policy: DashboardPolicy | Config | string | undefi
   const disabled = want === undefined && p.nodeEnv === 'production';
   const configured = (p.allowedHosts ?? []).map((h) => hostName(h)).filter((h): h is string => h !== undefined);
   const listenHost = hostName(p.host);
-  const hosts = new Set([...LOOPBACK_NAMES, ...configured, ...(listenHost && listenHost !== '0.0.0.0' && listenHost !== '::' ? [listenHost] : [])]);
+  const hosts = new Set([
+    ...LOOPBACK_NAMES,
+    ...configured,
+    ...(listenHost && listenHost !== '0.0.0.0' && listenHost !== '::' ? [listenHost] : []),
+  ]);
   const checkHost = want === undefined || configured.length > 0;
 
   const check = (headers: IncomingHttpHeaders, rawUrl: string | undefined): boolean => {
@@ -100,22 +110,46 @@ export function dashboardAuth(policy: DashboardPolicy | Config | string | undefi
   };
   const access = (headers: IncomingHttpHeaders, rawUrl: string | undefined, peer: string | undefined): AccessCheck => {
     if (disabled) {
-      return { ok: false, status: 404, error: 'not_found', reason: 'disabled', message: 'the dashboard is disabled: NODE_ENV=production needs DASHBOARD_TOKEN' };
+      return {
+        ok: false,
+        status: 404,
+        error: 'not_found',
+        reason: 'disabled',
+        message: 'the dashboard is disabled: NODE_ENV=production needs DASHBOARD_TOKEN',
+      };
     }
     if (checkHost) {
       const h = hostName(headers.host);
       if (h === undefined || !hosts.has(h)) {
-        return { ok: false, status: 403, error: 'forbidden', reason: 'host', message: 'this Host is not one the dashboard answers to (DASHBOARD_ALLOWED_HOSTS)' };
+        return {
+          ok: false,
+          status: 403,
+          error: 'forbidden',
+          reason: 'host',
+          message: 'this Host is not one the dashboard answers to (DASHBOARD_ALLOWED_HOSTS)',
+        };
       }
     }
     if (want === undefined) {
       if (!isLoopbackPeer(peer, headers)) {
-        return { ok: false, status: 403, error: 'forbidden', reason: 'not_loopback', message: 'without DASHBOARD_TOKEN the dashboard answers loopback clients only' };
+        return {
+          ok: false,
+          status: 403,
+          error: 'forbidden',
+          reason: 'not_loopback',
+          message: 'without DASHBOARD_TOKEN the dashboard answers loopback clients only',
+        };
       }
       return { ok: true };
     }
     if (!check(headers, rawUrl)) {
-      return { ok: false, status: 401, error: 'unauthorized', reason: 'token', message: 'this needs the dashboard token: ?token=… or Authorization: Bearer …' };
+      return {
+        ok: false,
+        status: 401,
+        error: 'unauthorized',
+        reason: 'token',
+        message: 'this needs the dashboard token: ?token=… or Authorization: Bearer …',
+      };
     }
     return { ok: true };
   };

@@ -94,7 +94,16 @@ export interface CallView extends CallSummaryIdentity {
 }
 
 export type EventMessage =
-  | { type: 'hello'; nowMs: number; version: string; maxConcurrentBots: number; records: boolean; stats: StatsPayload; live: CallView[]; recent: CallView[] }
+  | {
+      type: 'hello';
+      nowMs: number;
+      version: string;
+      maxConcurrentBots: number;
+      records: boolean;
+      stats: StatsPayload;
+      live: CallView[];
+      recent: CallView[];
+    }
   | { type: 'call'; nowMs: number; call: CallView }
   | { type: 'ended'; nowMs: number; call: CallView }
   | ({ type: 'stats'; nowMs: number } & StatsPayload);
@@ -194,13 +203,19 @@ export const dashboardRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps
   const assets = new Map(Object.keys(ASSETS).map((f) => [f, readFileSync(`${dir}${f}`)]));
 
   fastify.get('/dashboard', { onRequest: auth.hook }, async (_req, reply) => {
-    return reply.headers({ ...PAGE_HEADERS, 'cache-control': 'no-store' }).type('text/html; charset=utf-8').send(page);
+    return reply
+      .headers({ ...PAGE_HEADERS, 'cache-control': 'no-store' })
+      .type('text/html; charset=utf-8')
+      .send(page);
   });
 
   fastify.get<{ Params: { file: string } }>('/dashboard/assets/:file', async (req, reply) => {
     const body = assets.get(req.params.file);
     if (!body) return reply.code(404).send({ error: 'not_found', message: 'no such dashboard asset' });
-    return reply.headers({ ...PAGE_HEADERS, 'cache-control': 'no-cache' }).type(ASSETS[req.params.file]!).send(body);
+    return reply
+      .headers({ ...PAGE_HEADERS, 'cache-control': 'no-cache' })
+      .type(ASSETS[req.params.file]!)
+      .send(body);
   });
 
   // --- live events -------------------------------------------------------------------------------
@@ -218,7 +233,14 @@ export const dashboardRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps
 
   const stats = (): StatsPayload => {
     const s = dispatcher.stats();
-    return { queued: s.queued, active: s.active, admitting: s.admitting, capacity: s.capacity, draining: s.draining, workers: pool.stats() };
+    return {
+      queued: s.queued,
+      active: s.active,
+      admitting: s.admitting,
+      capacity: s.capacity,
+      draining: s.draining,
+      workers: pool.stats(),
+    };
   };
 
   const broadcast = (m: EventMessage) => {
@@ -311,7 +333,9 @@ export const dashboardRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps
   });
 
   const refuse = (socket: Duplex, status: number, text: string, extra = '') => {
-    socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nCache-Control: no-store\r\n${extra}Content-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
+    socket.end(
+      `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nCache-Control: no-store\r\n${extra}Content-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
+    );
   };
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -324,8 +348,17 @@ export const dashboardRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps
     socket.on('error', () => undefined);
     const a = auth.access(req.headers, req.url, req.socket.remoteAddress);
     if (!a.ok) {
-      refusals.note(req.socket.remoteAddress ?? 'unknown', a.reason === 'token' ? 'dashboard: missing or wrong token' : 'dashboard: socket refused', { path, status: a.status, reason: a.reason });
-      return refuse(socket, a.status, STATUS_TEXT[a.status]!, a.status === 401 ? 'WWW-Authenticate: Bearer realm="patchbay dashboard"\r\n' : '');
+      refusals.note(
+        req.socket.remoteAddress ?? 'unknown',
+        a.reason === 'token' ? 'dashboard: missing or wrong token' : 'dashboard: socket refused',
+        { path, status: a.status, reason: a.reason },
+      );
+      return refuse(
+        socket,
+        a.status,
+        STATUS_TEXT[a.status]!,
+        a.status === 401 ? 'WWW-Authenticate: Bearer realm="patchbay dashboard"\r\n' : '',
+      );
     }
     // Browsers always send Origin: refuse pages of other sites (cross-site WebSocket hijacking), and
     // anything that does not parse as an http(s) origin (`null` from sandboxed frames and files).
@@ -337,7 +370,11 @@ export const dashboardRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps
     const source = viewerSource(req);
     const mine = viewers.get(source) ?? 0;
     if (wss.clients.size >= MAX_CLIENTS || mine >= config.dashboard.maxClientsPerSource) {
-      refusals.note(source, 'dashboard: too many clients', { clients: wss.clients.size, fromSource: mine, perSource: config.dashboard.maxClientsPerSource });
+      refusals.note(source, 'dashboard: too many clients', {
+        clients: wss.clients.size,
+        fromSource: mine,
+        perSource: config.dashboard.maxClientsPerSource,
+      });
       return refuse(socket, 503, 'Service Unavailable', 'Retry-After: 30\r\n');
     }
     viewers.set(source, mine + 1);
@@ -366,7 +403,9 @@ export const dashboardRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps
           for (const ws of closing) ws.terminate();
           resolve();
         }, 500);
-        void Promise.all(closing.map((ws) => (ws.readyState === ws.CLOSED ? Promise.resolve() : new Promise((r) => ws.once('close', r))))).then(() => {
+        void Promise.all(
+          closing.map((ws) => (ws.readyState === ws.CLOSED ? Promise.resolve() : new Promise((r) => ws.once('close', r)))),
+        ).then(() => {
           clearTimeout(t);
           resolve();
         });

@@ -79,7 +79,10 @@ export const dialinRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) =
         return reply.code(503).send({ error: 'busy', reason: result.reason, message: result.message });
       }
       if (result.kind === 'refused') {
-        req.log.error({ callId: call.callId, reason: result.reason, detail: result.message }, 'dialin webhook failed: Daily refused the room (not retryable)');
+        req.log.error(
+          { callId: call.callId, reason: result.reason, detail: result.message },
+          'dialin webhook failed: Daily refused the room (not retryable)',
+        );
         return reply.code(502).send({ error: 'room_refused', reason: result.reason, message: result.message });
       }
       const r = result.record;
@@ -87,7 +90,13 @@ export const dialinRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) =
         { callId: call.callId, id: r.id, bot: r.bot, duplicate: result.duplicate, ackMs: Date.now() - receivedAtMs },
         result.duplicate ? 'dialin webhook repeated: same answer, no new bot' : 'call admitted',
       );
-      return { status: r.state === 'ended' ? 'ended' : 'accepted', id: r.id, callId: r.callId, roomUrl: r.roomUrl, duplicate: result.duplicate };
+      return {
+        status: r.state === 'ended' ? 'ended' : 'accepted',
+        id: r.id,
+        callId: r.callId,
+        roomUrl: r.roomUrl,
+        duplicate: result.duplicate,
+      };
     },
   );
 };

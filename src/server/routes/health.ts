@@ -31,7 +31,13 @@ export const healthRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) =
             admitting: Type.Integer(),
             capacity: Type.Integer(),
             maxConcurrentBots: Type.Integer(),
-            workers: Type.Object({ idle: Type.Integer(), starting: Type.Integer(), busy: Type.Integer(), coldStarts: Type.Integer(), warmStarts: Type.Integer() }),
+            workers: Type.Object({
+              idle: Type.Integer(),
+              starting: Type.Integer(),
+              busy: Type.Integer(),
+              coldStarts: Type.Integer(),
+              warmStarts: Type.Integer(),
+            }),
             callClient: Type.String(),
             emulator: Type.Boolean(),
             /** Fleet mode: every replica's capacity, load, draining and live calls (src/fleet fleetStatus). */
