@@ -16,33 +16,6 @@ export interface Migration {
   sql: string;
 }
 
-/** The columns every dialect's `calls` table has (v2 SQLite, v1 PostgreSQL). */
-export const CALL_COLUMNS = [
-  'seq',
-  'id',
-  'call_id',
-  'call_domain',
-  'from_number',
-  'to_number',
-  'from_digits',
-  'to_digits',
-  'bot',
-  'room_name',
-  'state',
-  'outcome',
-  'detail',
-  'received_at_ms',
-  'ended_at_ms',
-  'updated_at_ms',
-  'warm_start',
-  'worker_pid',
-  'replica_id',
-  'trace_id',
-  'timeline',
-  'events',
-  'path',
-] as const;
-
 /** The columns of the first (v1) SQLite schema, as earlier releases wrote it. */
 export const SQLITE_V1_COLUMNS = [
   'seq',
