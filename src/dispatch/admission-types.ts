@@ -1,5 +1,14 @@
 /** The dispatcher's admission answers and events (their own module: fleet-admission.ts uses them too). */
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import type { RoomService } from '../daily/room-service.js';
 import type { PinlessCall } from '../daily/types.js';
+import type { AdmissionBudget } from './admission-budget.js';
+import type { AdmittedLog } from './admitted-log.js';
+import type { ForwardFn } from './fallback.js';
+import type { WorkerPool } from './pool.js';
+import type { RouteResult } from './router.js';
+import type { WarmSlots } from './warm-slots.js';
 import type { Call, CallRecord, CallTransition } from './call.js';
 
 /** What a webhook's 200 says about the call (a duplicate at another replica gets the owner's). */
@@ -30,4 +39,21 @@ export interface AdmissionDelegate {
   admit(call: PinlessCall, receivedAtMs: number): Promise<AdmitResult>;
   /** The call's worker is reaped: its bot slot is free (its room is released after). */
   slotFreed(call: Call): void;
+}
+
+export interface DispatcherDeps {
+  config: Config;
+  logger: Logger;
+  rooms: RoomService;
+  pool: WorkerPool;
+  /** Picks the bot for a call. */
+  route(call: PinlessCall): string | RouteResult;
+  /** Warm rooms (WARM_ROOMS): a call takes one when a bot slot is free at once, else a room of its own. */
+  warm?: WarmSlots;
+  /** pinlessCallUpdate from the parent, for FALLBACK_SIP_URI (fallback.ts). */
+  forward?: ForwardFn;
+  /** Admitted call ids that outlive a restart (admitted-log.ts). */
+  admitted?: AdmittedLog;
+  /** Admission by the hold budget (admission-budget.ts). */
+  budget?: AdmissionBudget;
 }

@@ -7,48 +7,27 @@
  * Each admitted call is a `Call` (call.ts): it alone changes the call's state and settles its one
  * outcome; the dispatcher relays its events. Domain-webhook reconciliation is reconcile.ts.
  */
-import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import type { CallIdentity } from '../core/call-identity.js';
-import type { Config } from '../config.js';
-import type { RoomService } from '../daily/room-service.js';
 import type { PinlessCall } from '../daily/types.js';
-import { DailyApiError, PatchbayError } from '../errors.js';
+import { PatchbayError } from '../errors.js';
 import type { CallAssignment } from '../ipc/protocol.js';
-import type { AdmissionDelegate, AdmitResult, DispatcherEvents } from './admission-types.js';
+import type { AdmissionDelegate, AdmitResult, DispatcherDeps, DispatcherEvents } from './admission-types.js';
 import { Call, type CallPath, type CallRecord } from './call.js';
 import { runOnWorker } from './call-worker.js';
-import { admittedBefore, type AdmittedLog } from './admitted-log.js';
-import type { AdmissionBudget } from './admission-budget.js';
-import { queueFallback, type ForwardFn } from './fallback.js';
-import { roomNameFor } from './leftovers.js';
-import type { WorkerPool } from './pool.js';
-import { routeResult, type RouteResult } from './router.js';
+import { provisionCall, type Provisioned } from './provision.js';
+import { addWithBoundedWait, IdleWaiters } from './queue-wait.js';
+import { admittedBefore } from './admitted-log.js';
+import { queueFallback } from './fallback.js';
+import { routeResult } from './router.js';
 import type { WarmSlot, WarmSlots } from './warm-slots.js';
 
 export type { CallRecord, CallState, CallTransition } from './call.js';
 export type { BotEvent, TimelineStage } from '../core/timeline.js';
 
-export type { AdmissionDelegate, AdmitAnswer, AdmitResult, DispatcherEvents } from './admission-types.js';
-
-export interface DispatcherDeps {
-  config: Config;
-  logger: Logger;
-  rooms: RoomService;
-  pool: WorkerPool;
-  /** Picks the bot for a call. */
-  route(call: PinlessCall): string | RouteResult;
-  /** Warm rooms (WARM_ROOMS): a call takes one when a bot slot is free at once, else a room of its own. */
-  warm?: WarmSlots;
-  /** pinlessCallUpdate from the parent, for FALLBACK_SIP_URI (fallback.ts). */
-  forward?: ForwardFn;
-  /** Admitted call ids that outlive a restart (admitted-log.ts). */
-  admitted?: AdmittedLog;
-  /** Admission by the hold budget (admission-budget.ts). */
-  budget?: AdmissionBudget;
-}
+export type { AdmissionDelegate, AdmitAnswer, AdmitResult, DispatcherDeps, DispatcherEvents } from './admission-types.js';
 
 const DEDUPE_TTL_MS = 15 * 60_000;
 
@@ -63,7 +42,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   private readonly stop = new AbortController();
   private readonly pruneTimer: NodeJS.Timeout;
   private readonly log: Logger;
-  private readonly idle = new Set<() => void>();
+  private readonly idle = new IdleWaiters(() => this.live.size === 0 && this.admitting === 0);
   private delegate: AdmissionDelegate | undefined;
 
   constructor(private readonly deps: DispatcherDeps) {
@@ -156,100 +135,51 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
 
   /**
    * Room + bot token for a new call, or a warm slot (only per replica, and only when the call would
-   * start at once: it must not wait behind queued calls); the call stays `admitting` (failures are
-   * ended and finished here).
+   * start at once); the call stays `admitting` (failures are ended and finished: provision.ts).
    */
-  async provision(
-    pinless: PinlessCall,
-    receivedAtMs: number,
-  ): Promise<{ call: Call; assignment: CallAssignment; slot?: WarmSlot } | AdmitResult> {
-    const { config, rooms } = this.deps;
+  async provision(pinless: PinlessCall, receivedAtMs: number): Promise<Provisioned | AdmitResult> {
+    const { config, rooms, warm, admitted } = this.deps;
     this.admitting++;
-    const free = !this.delegate?.active && this.queue.pending < config.admission.maxConcurrentBots && this.queue.size === 0;
-    const slot: WarmSlot | undefined = free ? this.deps.warm?.take() : undefined;
-    const roomName = slot?.room.roomName ?? roomNameFor(config.resilience.replicaId);
-    const { bot, config: botConfig } = routeResult(this.deps.route(pinless));
-    const { callId, callDomain, from, to, sipHeaders } = pinless;
-    const identity: CallIdentity = { id: randomUUID(), callId, callDomain, from, to, sipHeaders, bot, roomName, roomUrl: '' };
-    const call = this.createCall(identity, receivedAtMs, undefined, slot ? 'warm' : 'cold');
-    let token: string;
-    if (slot) {
-      token = slot.room.token;
-      call.roomCreated(slot.room.roomUrl);
-    } else {
-      try {
-        const c = config.call;
-        const expSec =
-          Math.ceil((Date.now() + c.maxCallMs + config.admission.queueTimeoutMs + c.dialinReadyTimeoutMs + c.joinTimeoutMs) / 1000) + 300;
-        const room = await rooms.provision({ roomName, displayName: from, expSec, numEndpoints: c.sipEndpoints, signal: this.stop.signal });
-        token = room.token;
-        call.roomCreated(room.roomUrl);
-      } catch (err) {
-        this.admitting--;
-        call.end('room_failed', (err as Error)?.message ?? String(err), 'admission');
-        this.live.delete(call.id);
-        call.finish();
-        this.checkIdle();
-        // (provision queued the room's deletion: it may exist even if the token failed.)
-        if (err instanceof DailyApiError && !err.retryable && err.status !== undefined && err.status < 500) {
-          return { kind: 'refused', reason: 'room_refused', message: `Daily refused the room: ${call.record.detail}` };
-        }
-        return { kind: 'busy', reason: 'room_failed', retryAfterSec: 1, message: `could not create the room: ${call.record.detail}` };
-      }
+    try {
+      const startsAtOnce = !this.delegate?.active && this.queue.pending < config.admission.maxConcurrentBots && this.queue.size === 0;
+      return await provisionCall(pinless, receivedAtMs, {
+        config,
+        rooms,
+        admitted,
+        stop: this.stop.signal,
+        slot: startsAtOnce ? warm?.take() : undefined,
+        route: routeResult(this.deps.route(pinless)),
+        createCall: (identity, path) => this.createCall(identity, receivedAtMs, undefined, path),
+        dropCall: (call) => this.live.delete(call.id),
+      });
+    } finally {
+      this.admitting--;
+      this.checkIdle();
     }
-    this.admitting--;
-    const traceId = call.record.traceId;
-    const assignment: CallAssignment = {
-      ...identity,
-      roomUrl: call.record.roomUrl,
-      token,
-      receivedAtMs,
-      ...(botConfig ? { botConfig } : {}),
-      ...(traceId ? { traceId } : {}),
-      ...(slot ? { warm: { sipEndpoint: slot.sipEndpoint } } : {}),
-    };
-    this.deps.admitted?.add({ callId, id: call.id, roomUrl: call.record.roomUrl, atMs: receivedAtMs });
-    return slot ? { call, assignment, slot } : { call, assignment };
   }
 
   /** Queues a provisioned call on this replica's p-queue, its wait bounded by `waitMs`. */
   runCall(call: Call, assignment: CallAssignment, waitMs: number, slot?: WarmSlot): void {
     const { config } = this.deps;
     call.advance('queued');
-    // This signal bounds the *wait* only. p-queue also races a running task against its signal (and
-    // frees the slot), so it must never fire once the call has started: a call lasting longer than
-    // QUEUE_TIMEOUT_MS would otherwise end as `queue_timeout`, lose its room, and exceed the cap.
-    const wait = new AbortController();
-    const waitTimer = setTimeout(() => wait.abort(), waitMs);
-    waitTimer.unref();
-    const onStop = () => wait.abort(this.stop.signal.reason);
-    if (this.stop.signal.aborted) onStop();
-    else this.stop.signal.addEventListener('abort', onStop, { once: true });
-    const started = () => {
-      clearTimeout(waitTimer);
-      this.stop.signal.removeEventListener('abort', onStop);
-    };
-    // Ended while queued (its caller is gone: reconcile.ts): leave the queue at once.
-    call.on('transition', (t) => t.to === 'ending' && t.from === 'queued' && wait.abort());
-    this.queue
-      .add(
-        () => {
-          started();
-          // The bot slot is free once the worker is reaped; the room is released after, off the slot.
-          return runOnWorker(call, assignment, {
-            pool: this.deps.pool,
-            config,
-            stop: this.stop.signal,
-            forward: this.deps.forward,
-            ...(slot ? { worker: slot.worker } : {}),
-          }).then(() => {
-            this.delegate?.slotFreed(call);
-            this.finish(call).catch((err: unknown) => call.log.error({ err }, 'call bookkeeping failed'));
-          });
-        },
-        { signal: wait.signal },
-      )
-      .finally(started)
+    const run = () =>
+      // The bot slot is free once the worker is reaped; the room is released after, off the slot.
+      runOnWorker(call, assignment, {
+        pool: this.deps.pool,
+        config,
+        stop: this.stop.signal,
+        forward: this.deps.forward,
+        ...(slot ? { worker: slot.worker } : {}),
+      }).then(() => {
+        this.delegate?.slotFreed(call);
+        this.finish(call).catch((err: unknown) => call.log.error({ err }, 'call bookkeeping failed'));
+      });
+    addWithBoundedWait(this.queue, run, {
+      waitMs,
+      stop: this.stop.signal,
+      // Ended while queued (its caller is gone: reconcile.ts): leave the queue at once.
+      cancelWith: (cancel) => call.on('transition', (t) => t.to === 'ending' && t.from === 'queued' && cancel()),
+    })
       .catch(async (err: unknown) => {
         // Never started: the wait timed out, the service is stopping, or the call already ended.
         if (call.outcome !== undefined) return Promise.all([slot?.worker.close('shutdown'), this.finish(call)]);
@@ -301,24 +231,12 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   }
 
   private checkIdle(): void {
-    if (this.live.size === 0 && this.admitting === 0) for (const f of [...this.idle]) f();
+    this.idle.check();
   }
 
   private prune(): void {
     const cutoff = Date.now() - DEDUPE_TTL_MS;
     for (const [k, v] of this.calls) if (v.endedAtMs !== undefined && v.endedAtMs < cutoff) this.calls.delete(k);
-  }
-
-  /** Resolves when no call is live (or immediately). */
-  private whenIdle(): Promise<void> {
-    if (this.live.size === 0 && this.admitting === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const f = () => {
-        this.idle.delete(f);
-        resolve();
-      };
-      this.idle.add(f);
-    });
   }
 
   /**
@@ -332,7 +250,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     const t0 = Date.now();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
-      this.whenIdle().then(() => false),
+      this.idle.wait().then(() => false),
       new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs))),
     ]);
     clearTimeout(timer);
@@ -342,7 +260,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       for (const call of this.live.values())
         if (call.hasWorker && call.outcome === undefined) call.end('shutdown', 'ended by the service', 'drain');
       this.queue.clear();
-      await this.whenIdle();
+      await this.idle.wait();
     }
     await warmClosed;
   }
@@ -361,10 +279,8 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   /** For assertions: workers that this dispatcher is running calls on. */
   assertNoUnexpectedState(): void {
     if (this.queue.pending + this.queue.size !== 0 || this.live.size !== 0) {
-      throw new PatchbayError(
-        'leak',
-        `dispatcher not idle: ${this.queue.pending} running, ${this.queue.size} queued, ${this.live.size} live`,
-      );
+      const what = `${this.queue.pending} running, ${this.queue.size} queued, ${this.live.size} live`;
+      throw new PatchbayError('leak', `dispatcher not idle: ${what}`);
     }
   }
 }

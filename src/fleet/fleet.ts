@@ -8,8 +8,8 @@
  *   heartbeats         a lost replica is cleaned up once, by one survivor ('replica-lost')
  *   degraded           Redis unreachable: every call fails fast, the dispatcher falls back to local behaviour
  *
- * Keys (all under `pb:{ns}:`, one hash slot) are listed in docs/scaling.md. The Fleet never
- * decides an outcome or touches Daily: it tells the dispatcher, which does.
+ * Keys (all under `pb:{ns}:`, one hash slot): docs/scaling.md. The Fleet never decides an outcome
+ * or touches Daily: it tells the dispatcher, which does.
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -20,18 +20,8 @@ import { closeConnection, createConnection, isConnectionError, scriptCaller, typ
 import { FleetQueue } from './queue.js';
 import type { ScriptName } from './scripts.js';
 import { parseStatus } from './status.js';
-import {
-  FleetUnavailableError,
-  type ClaimResult,
-  type EnqueueResult,
-  type FleetEvents,
-  type FleetOptions,
-  type FleetStatus,
-  type LiveCall,
-  type ReplicaLost,
-  type ReserveResult,
-  type TakenCall,
-} from './types.js';
+import type { ClaimResult, EnqueueResult, FleetEvents, FleetOptions, FleetStatus, LiveCall } from './types.js';
+import { FleetUnavailableError, type ReplicaLost, type ReserveResult, type TakenCall } from './types.js';
 
 export const GROUP = 'replicas';
 const REAP_LOCK_MS = 60_000;
