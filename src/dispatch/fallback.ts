@@ -62,6 +62,9 @@ export function decide(call: Call, r: WorkerResult, attempt: number, config: Con
   const t = call.record.timeline;
   // Forwarded (or connected): the caller has left the hold; Daily's side owns them now.
   if (stopped || call.endRequested || t.forwarded !== undefined || t.connected !== undefined || t.caller_left !== undefined) return 'claim';
+  // A worker that died after sending the update may have forwarded the caller (its `forwarded` or
+  // `connected` stage lost with it): never a second update. An update answered with a failure is retried.
+  if (t.forward_sent !== undefined && r.outcome !== 'forward_failed') return 'claim';
   if (!UNSERVED.includes(r.outcome)) return 'claim';
   if (RETRYABLE.includes(r.outcome) && attempt < MAX_ATTEMPTS && budgetLeftMs(call, config) >= ATTEMPT_MIN_MS + FALLBACK_RESERVE_MS)
     return 'retry';
