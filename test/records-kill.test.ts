@@ -42,7 +42,7 @@ async function until<T>(what: string, f: () => Promise<T | undefined>, timeoutMs
 
 describe.each(['sqlite', 'postgres'] as const)('a replica SIGKILLed mid-call (%s)', (kind) => {
   it('keeps the live record, and its next start-up closes it once as interrupted', async () => {
-    const env: Record<string, string> = { IDLE_WORKERS: '1', REPLICA_ID: `kill-${kind}` };
+    const env: Record<string, string> = { IDLE_WORKERS: '1', REPLICA_ID: `kill${kind}` };
     if (kind === 'sqlite') env.CALL_RECORDS_PATH = path.join(dir, 'calls.db');
     else env.DATABASE_URL = await pg.createDatabase('records_kill');
     const first = await startServerProcess(env, { startTimeoutMs: 60_000 });
@@ -69,7 +69,7 @@ describe.each(['sqlite', 'postgres'] as const)('a replica SIGKILLed mid-call (%s
     const { body } = await getJson<{ calls: Call[] }>(`${second.url}/calls`);
     const mine = body.calls.filter((c) => c.id === live.id);
     expect(mine).toHaveLength(1);
-    expect(mine[0]).toMatchObject({ outcome: 'interrupted', replicaId: `kill-${kind}`, callId: live.callId });
+    expect(mine[0]).toMatchObject({ outcome: 'interrupted', replicaId: `kill${kind}`, callId: live.callId });
     expect(mine[0]!.endedAtMs).toEqual(expect.any(Number));
     expect(mine[0]!.events.some((e) => e.kind === 'say')).toBe(true);
     const line = await second.waitLine((l) => l.msg === 'call records: closed calls left open', 5_000);

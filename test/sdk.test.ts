@@ -165,8 +165,9 @@ describe('bot SDK on a real call', () => {
     const r = await h.run(fx('broken-syntax.js'), { caller: [{ waitFor: 'connected', timeoutMs: 20_000 }], allowScriptTimeout: true });
     expect(r.outcome).toBe('bot_load_failed');
     expect(r.detail).toContain(`failed to load from ${fx('broken-syntax.js')}`);
-    expect(r.detail).toMatch(/SyntaxError: missing \) after argument list \(.*broken-syntax\.js:8\)$/);
-    expect(r.said).toEqual([]);
+    expect(r.detail).toMatch(/SyntaxError: missing \) after argument list \(.*broken-syntax\.js:8\)(; apology bot: completed \(.*\))?$/);
+    // The bot never ran; the caller is not left on hold: the built-in apology tells them (issue 11.3).
+    expect(r.said).toEqual(['We are sorry, we cannot take your call right now. Please call again later. Goodbye.']);
   }, 30_000);
 
   it('a module without a defineBot default export ends with bot_load_failed naming the file', async () => {

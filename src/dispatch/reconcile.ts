@@ -65,6 +65,9 @@ export class Reconciler {
     if (r.outcome !== undefined || r.state === 'ended') return;
     // The worker saw it too and is finishing the call: nothing to reconcile.
     if (call.workerDone || (ev.type === 'dialin.stopped' && r.timeline.caller_left !== undefined)) return;
+    // A call in recovery (a fresh worker or the apology bot took over: fallback.ts) has rejoined its
+    // room, starting a new meeting: a `meeting.ended` is the previous worker's.
+    if (ev.type === 'meeting.ended' && (r.recovery?.length ?? 0) > 0) return;
     if (!call.hasWorker) {
       call.log.warn(
         { event: ev.type, eventId: ev.id, state: r.state },
