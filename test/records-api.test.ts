@@ -211,6 +211,10 @@ describe('GET /calls and GET /calls/:id', () => {
     const log = (JSON.parse((await get(`${stack.url}/calls/${id}`)).text) as { call: { events: Array<{ kind: string; value: string }> } })
       .call.events;
     expect(log.filter((e) => e.kind === 'dialin_error').map((e) => e.value)).toEqual(['SIP ••• from ********2222']);
+    // The outcome is known first; the call is over (not live) once its room is released, a moment later.
+    await expect
+      .poll(async () => (JSON.parse((await get(`${stack.url}/calls/${id}`)).text) as { live: boolean }).live, { timeout: 10_000 })
+      .toBe(false);
     const done = JSON.parse((await get(`${stack.url}/calls/${id}`)).text) as {
       live: boolean;
       call: { from: string; timeline: Record<string, number> };
