@@ -413,6 +413,7 @@ function setup() {
     'worker_memory',
     'shutdown',
     'dialin_error',
+    'browser_lost',
     'interrupted',
     'replica_lost',
   ];
