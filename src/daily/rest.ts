@@ -38,9 +38,17 @@ export interface DailyRestOptions extends Partial<PolicyKnobs> {
   policies?: Partial<Policies>;
   /**
    * Waits for Daily's per-domain rate limit before each attempt (src/fleet/rate-limit.ts: shared
-   * through Redis in fleet mode, in process otherwise). `priority`: see `priorityOf`.
+   * through Redis in fleet mode, in process otherwise). `priority`: see `priorityOf`; `leaseMs`: the
+   * attempt's timeout. The returned function (if any) is called once the answer is in (or the
+   * attempt failed): the grant counts until then, and one window after.
    */
-  rateLimit?: (method: string, path: string, priority: RequestPriority, signal?: AbortSignal) => Promise<void>;
+  rateLimit?: (
+    method: string,
+    path: string,
+    priority: RequestPriority,
+    signal: AbortSignal | undefined,
+    leaseMs: number,
+  ) => Promise<(() => void) | void>;
 }
 
 /** 'call': the held caller waits for it (rooms, tokens, pinlessCallUpdate); 'background': deletions, listings. */
@@ -91,13 +99,22 @@ export class DailyRestClient {
 
   /** One HTTP attempt (after the rate limiter's grant: the wait does not count against the attempt's timeout). */
   private async send<T>(method: string, path: string, body: unknown, timeoutMs: number, outer?: AbortSignal): Promise<T> {
+    let release: (() => void) | void = undefined;
     if (this.opts.rateLimit) {
       try {
-        await this.opts.rateLimit(method, path, priorityOf(method, path), outer);
+        release = await this.opts.rateLimit(method, path, priorityOf(method, path), outer, timeoutMs);
       } catch (err) {
         throw new DailyApiError(`${method} ${path} not sent: ${(err as Error)?.message ?? String(err)}`, { retryable: false, cause: err });
       }
     }
+    try {
+      return await this.attempt<T>(method, path, body, timeoutMs, outer);
+    } finally {
+      release?.();
+    }
+  }
+
+  private async attempt<T>(method: string, path: string, body: unknown, timeoutMs: number, outer?: AbortSignal): Promise<T> {
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = outer ? AbortSignal.any([outer, timeout]) : timeout;
     let res: Response;

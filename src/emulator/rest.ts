@@ -99,7 +99,8 @@ export function dailyRoutes(core: EmulatorCore, apiKey: string) {
     app.addHook('onResponse', async (req: FastifyRequest, reply: FastifyReply) => {
       const body = req.body as { callId?: unknown } | undefined;
       core.logRequest({
-        atMs: Date.now(),
+        // When it arrived (Daily counts a request then); the entry is written once the answer is sent.
+        atMs: Math.floor(Date.now() - reply.elapsedTime),
         method: req.method,
         path: v1Path(req.url),
         status: reply.statusCode,

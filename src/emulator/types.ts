@@ -203,7 +203,7 @@ export interface FaultControl {
 
 /** One /v1 request as the emulator answered it (for tests: "how many updates for this call?"). */
 export interface RequestLogEntry {
-  /** Date.now() when answered. */
+  /** Date.now() when the request arrived. The entry itself is added once the answer is sent. */
   atMs: number;
   method: string;
   /** Path under /v1, without query. */

@@ -7,6 +7,13 @@
  * a sliding-window log instead: a request is granted only if fewer than `limit` were granted in
  * the last `windowMs` — exactly the documented shape, bursts included.
  *
+ * A grant is a lease: it counts from the moment it is granted until `leaseMs` later or, once the
+ * caller calls the returned `release()` (when Daily's answer is in), until `windowMs` after that.
+ * Daily counts a request when it arrives, which is somewhere between our grant and the answer; a
+ * window that starts at the grant alone lets a slow request and the next window's fast ones meet
+ * in Daily's window (seen as a 429 under load). Counting from grant to answer + window covers
+ * every arrival time, so no jitter in the network or the event loop can push a burst over.
+ *
  * Priorities: the call path ('call': room create, token, pinlessCallUpdate) may use the whole
  * window; 'background' work (room deletion, listings) only while `reserve` grants are left, and
  * it waits (is deferred) rather than being sent into a 429.
@@ -68,9 +75,32 @@ export function rateClassOf(method: string, path: string): RateClass {
   return 'default';
 }
 
+/** How soon a request waiting on grants still in flight looks again. */
+const IN_FLIGHT_POLL_MS = 50;
+
+/** Ends a grant's in-flight time: from now on it counts for one more window. Idempotent. */
+export type RateRelease = () => void;
+
+export interface AcquireOptions {
+  signal?: AbortSignal;
+  /**
+   * How long the request may be in flight (its attempt timeout): the grant counts at least that
+   * long unless released sooner. 0 (default): the grant counts for one window from the grant.
+   */
+  leaseMs?: number;
+}
+
 export interface RateLimiter {
-  /** Resolves once a request of class `cls` may be sent; rejects if `signal` aborts first. */
-  acquire(cls: RateClass, priority: RatePriority, signal?: AbortSignal): Promise<void>;
+  /**
+   * Resolves once a request of class `cls` may be sent, with its `release()` (call it when the
+   * answer is in); rejects if the signal aborts first.
+   */
+  acquire(cls: RateClass, priority: RatePriority, opts?: AcquireOptions | AbortSignal): Promise<RateRelease>;
+}
+
+function acquireOptions(o: AcquireOptions | AbortSignal | undefined): AcquireOptions {
+  if (o === undefined) return {};
+  return o instanceof AbortSignal ? { signal: o } : o;
 }
 
 function abortable(ms: number, signal: AbortSignal | undefined): Promise<void> {
@@ -91,7 +121,8 @@ function abortable(ms: number, signal: AbortSignal | undefined): Promise<void> {
 
 /** Single-replica mode: the same windows, in this process. */
 export class LocalRateLimiter implements RateLimiter {
-  private readonly log = new Map<RateClass, number[]>();
+  /** Per class, each grant's end of in-flight time (grant + lease, or its release). */
+  private readonly log = new Map<RateClass, Array<{ t: number }>>();
 
   /** `share()`: the fraction of each limit this process may use (1 alone; 1/N as a degraded fleet member). */
   constructor(
@@ -99,28 +130,42 @@ export class LocalRateLimiter implements RateLimiter {
     private readonly share: () => number = () => 1,
   ) {}
 
-  /** 0 = granted (and recorded), else ms to wait. */
-  tryTake(cls: RateClass, priority: RatePriority, now = performance.now()): number {
+  /** 0 = granted (and recorded; `entry` receives the grant), else ms to wait. */
+  tryTake(cls: RateClass, priority: RatePriority, now = performance.now(), leaseMs = 0, entry?: (e: { t: number }) => void): number {
     const l = this.limits[cls];
     const s = Math.min(1, Math.max(0, this.share()));
     const limit = Math.max(1, Math.floor(l.limit * s));
     const reserve = priority === 'call' ? 0 : Math.min(limit - 1, Math.floor(l.reserve * s));
-    const log = this.log.get(cls) ?? [];
-    this.log.set(cls, log);
-    while (log.length > 0 && log[0]! <= now - l.windowMs) log.shift();
+    const live = (this.log.get(cls) ?? []).filter((e) => e.t > now - l.windowMs);
+    this.log.set(cls, live);
     const allowed = limit - reserve;
-    if (log.length < allowed) {
-      log.push(now);
+    if (live.length < allowed) {
+      const e = { t: now + Math.max(0, leaseMs) };
+      live.push(e);
+      entry?.(e);
       return 0;
     }
-    return Math.max(1, Math.ceil(log[log.length - allowed]! + l.windowMs - now));
+    const ends = live.map((e) => e.t).sort((a, b) => a - b);
+    const t = ends[live.length - allowed]!;
+    // Still in flight: its answer (and release) may come any moment; look again soon.
+    const wait = t > now ? Math.min(t + l.windowMs - now, IN_FLIGHT_POLL_MS) : t + l.windowMs - now;
+    return Math.max(1, Math.ceil(wait));
   }
 
-  async acquire(cls: RateClass, priority: RatePriority, signal?: AbortSignal): Promise<void> {
+  async acquire(cls: RateClass, priority: RatePriority, o?: AcquireOptions | AbortSignal): Promise<RateRelease> {
+    const { signal, leaseMs = 0 } = acquireOptions(o);
     for (;;) {
       if (signal?.aborted) throw signal.reason ?? new Error('aborted');
-      const wait = this.tryTake(cls, priority);
-      if (wait === 0) return;
+      let granted: { t: number } | undefined;
+      const wait = this.tryTake(cls, priority, performance.now(), leaseMs, (e) => (granted = e));
+      if (wait === 0) {
+        let done = false;
+        return () => {
+          if (done || !granted) return;
+          done = true;
+          granted.t = performance.now();
+        };
+      }
       await abortable(wait, signal);
     }
   }
@@ -147,28 +192,57 @@ export class RedisRateLimiter implements RateLimiter {
     this.fallback = new LocalRateLimiter(limits, () => 1 / Math.max(1, replicas()));
   }
 
-  /** 0 = granted, else ms to wait. Throws FleetUnavailableError when Redis does not answer. */
-  async tryTake(cls: RateClass, priority: RatePriority): Promise<number> {
+  /** 0 = granted (as `member`), else ms to wait. Throws FleetUnavailableError when Redis does not answer. */
+  async tryTake(cls: RateClass, priority: RatePriority, leaseMs = 0, member = this.member()): Promise<number> {
     const l = this.limits[cls];
-    const member = `${this.tag}:${++this.seq}`;
     const reserve = priority === 'call' ? 0 : l.reserve;
     return Number(
-      await this.fleet.op('rate', () => this.script('fleetTake', `${this.fleet.prefix}rl:${cls}`, l.limit, l.windowMs, reserve, member)),
+      await this.fleet.op('rate', () =>
+        this.script('fleetTake', this.key(cls), l.limit, l.windowMs, reserve, member, Math.max(0, Math.ceil(leaseMs)), IN_FLIGHT_POLL_MS),
+      ),
     );
   }
 
-  async acquire(cls: RateClass, priority: RatePriority, signal?: AbortSignal): Promise<void> {
+  async acquire(cls: RateClass, priority: RatePriority, o?: AcquireOptions | AbortSignal): Promise<RateRelease> {
+    const { signal, leaseMs = 0 } = acquireOptions(o);
     for (;;) {
       if (signal?.aborted) throw signal.reason ?? new Error('aborted');
+      const member = this.member();
       let wait: number;
       try {
-        wait = await this.tryTake(cls, priority);
+        wait = await this.tryTake(cls, priority, leaseMs, member);
+        if (wait === 0) return this.releaser(cls, member);
       } catch (err) {
         if (!(err instanceof FleetUnavailableError)) throw err;
-        wait = this.fallback.tryTake(cls, priority);
+        let granted: { t: number } | undefined;
+        wait = this.fallback.tryTake(cls, priority, performance.now(), leaseMs, (e) => (granted = e));
+        if (wait === 0) {
+          return () => {
+            if (granted) granted.t = performance.now();
+            granted = undefined;
+          };
+        }
       }
-      if (wait === 0) return;
       await abortable(wait, signal);
     }
+  }
+
+  private member(): string {
+    return `${this.tag}:${++this.seq}`;
+  }
+
+  private key(cls: RateClass): string {
+    return `${this.fleet.prefix}rl:${cls}`;
+  }
+
+  /** Re-stamps the grant at the answer (Redis time); a lost Redis leaves it counting until its lease ends. */
+  private releaser(cls: RateClass, member: string): RateRelease {
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const l = this.limits[cls];
+      this.fleet.op('rate', () => this.script('fleetRateRelease', this.key(cls), member, l.windowMs)).catch(() => undefined);
+    };
   }
 }

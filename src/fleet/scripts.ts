@@ -275,23 +275,40 @@ return cjson.encode({now = now, queued = redis.call('ZCOUNT', P .. 'waiting', no
 `,
   /**
    * Sliding-window limit (a log of the last `limit` grants): grant and record atomically.
-   * KEYS[1]: the class's window. ARGV: limit, windowMs, reserve, member → 0 granted | ms to wait
+   * KEYS[1]: the class's window. ARGV: limit, windowMs, reserve, member, leaseMs, pollMs (the grant counts from now + leaseMs
+   * until fleetRateRelease re-stamps it) → 0 granted | ms to wait
    */
   fleetTake: `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local limit, win, reserve = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local lease = tonumber(ARGV[5] or '0')
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - win)
 local count = redis.call('ZCARD', KEYS[1])
 local allowed = limit - reserve
 if count < allowed then
-  redis.call('ZADD', KEYS[1], now, ARGV[4])
-  redis.call('PEXPIRE', KEYS[1], math.ceil(win))
+  redis.call('ZADD', KEYS[1], now + lease, ARGV[4])
+  local ttl = math.ceil(win + lease)
+  if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
   return 0
 end
 local idx = count - allowed
 local e = redis.call('ZRANGE', KEYS[1], idx, idx, 'WITHSCORES')
-return math.max(1, math.ceil(tonumber(e[2]) + win - now))
+local s = tonumber(e[2])
+local w = s + win - now
+-- Still in flight: its answer (and release) may come any moment; look again soon.
+if s > now then w = math.min(w, tonumber(ARGV[6] or '50')) end
+return math.max(1, math.ceil(w))
+`,
+  /** A rate grant's answer is in: it counts from now for one window (unless already expired). KEYS: rl key; ARGV: member, windowMs. */
+  fleetRateRelease: `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if s then redis.call('ZADD', KEYS[1], 'XX', now, ARGV[1]) end
+local ttl = math.ceil(tonumber(ARGV[2]))
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+return 1
 `,
 } as const;
 

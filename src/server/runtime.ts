@@ -140,8 +140,8 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     fleetMod && fleet
       ? new fleetMod.RedisRateLimiter(fleet, fleetMod.parseRateLimits(config.fleet?.rateLimits), () => fleet.lastSeen?.replicas ?? 1)
       : new LocalRateLimiter();
-  const rateLimit = (method: string, path: string, priority: RatePriority, signal?: AbortSignal) =>
-    limiter.acquire(rateClassOf(method, path), priority, signal);
+  const rateLimit = (method: string, path: string, priority: RatePriority, signal: AbortSignal | undefined, leaseMs: number) =>
+    limiter.acquire(rateClassOf(method, path), priority, { ...(signal ? { signal } : {}), leaseMs });
   const daily = new DailyRestClient({ apiUrl, apiKey, timeoutMs: config.daily.apiTimeoutMs, rateLimit });
   const init: WorkerInit = {
     logLevel: config.logLevel,
