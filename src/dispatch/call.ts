@@ -157,6 +157,19 @@ export class Call extends EventEmitter<CallEvents> {
   }
 
   /**
+   * The call runs in a warm slot's room instead of the room made at admission (fleet mode: the
+   * replica that took it from the queue had a warm slot). Only before a worker has it.
+   */
+  movedToWarmRoom(roomName: string, roomUrl: string): void {
+    if (this.hasWorker || (this.record.state !== 'admitting' && this.record.state !== 'queued'))
+      throw new Error(`call ${this.id}: cannot change rooms in state ${this.record.state}`);
+    this.log.info({ from: this.record.roomName, to: roomName }, 'the call takes a warm room');
+    this.record.roomName = roomName;
+    this.record.roomUrl = roomUrl;
+    this.record.path = 'warm';
+  }
+
+  /**
    * A worker took the call: `hangup` asks it to end the call (used by `end()` claims of others).
    * Again for a retry on a fresh worker (nothing was forwarded yet): the call stays `active`.
    */

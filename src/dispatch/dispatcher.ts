@@ -81,6 +81,11 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     return [...this.live.values()].map((c) => c.record);
   }
 
+  /** The live call objects (fleet mode registers calls admitted while degraded). */
+  liveCallObjects(): Call[] {
+    return [...this.live.values()];
+  }
+
   /** The live call in `roomName` (reconciliation finds calls by room). */
   findByRoom(roomName: string): Call | undefined {
     return [...this.live.values()].find((c) => c.record.roomName === roomName);
@@ -134,20 +139,22 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   }
 
   /**
-   * Room + bot token for a new call, or a warm slot (only per replica, and only when the call would
-   * start at once); the call stays `admitting` (failures are ended and finished: provision.ts).
+   * Room + bot token for a new call, or a warm slot (when the call would start at once; in fleet
+   * mode when the fleet let it run here, `opts.warm`); the call stays `admitting` (failures are ended and finished: provision.ts).
    */
-  async provision(pinless: PinlessCall, receivedAtMs: number): Promise<Provisioned | AdmitResult> {
+  async provision(pinless: PinlessCall, receivedAtMs: number, opts: { warm?: boolean } = {}): Promise<Provisioned | AdmitResult> {
     const { config, rooms, warm, admitted } = this.deps;
     this.admitting++;
     try {
-      const startsAtOnce = !this.delegate?.active && this.queue.pending < config.admission.maxConcurrentBots && this.queue.size === 0;
+      const startsAtOnce = this.queue.pending < config.admission.maxConcurrentBots && this.queue.size === 0;
+      // In fleet mode only when the fleet let this replica run the call at once (`opts.warm`).
+      const useWarm = startsAtOnce && (this.delegate?.active ? opts.warm === true : true);
       return await provisionCall(pinless, receivedAtMs, {
         config,
         rooms,
         admitted,
         stop: this.stop.signal,
-        slot: startsAtOnce ? warm?.take() : undefined,
+        slot: useWarm ? warm?.take() : undefined,
         route: routeResult(this.deps.route(pinless)),
         createCall: (identity, path) => this.createCall(identity, receivedAtMs, undefined, path),
         dropCall: (call) => this.live.delete(call.id),

@@ -11,17 +11,17 @@
  *   loss:     a lost replica's calls are recorded `replica_lost` (once, here) and their rooms deleted.
  *   degraded: Redis unreachable → per-replica admission; calls waiting here run here.
  */
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
-import type { CallIdentity } from '../core/call-identity.js';
 import type { RoomService } from '../daily/room-service.js';
 import type { PinlessCall } from '../daily/types.js';
-import type { Fleet, FleetStatus, ReplicaLost, TakenCall } from '../fleet/index.js';
+import type { Fleet, FleetStatus, TakenCall } from '../fleet/index.js';
 import type { CallAssignment } from '../ipc/protocol.js';
-import type { AdmissionDelegate, AdmitAnswer, AdmitResult } from './admission-types.js';
+import type { AdmissionDelegate, AdmitResult } from './admission-types.js';
 import type { Call } from './call.js';
 import type { Dispatcher } from './dispatcher.js';
+import { answerOf, recordLost, type StoredAnswer } from './fleet-lost.js';
+import type { WarmSlot } from './warm-slots.js';
 import type { DomainEventInput, Reconciler } from './reconcile.js';
 
 export interface FleetAdmissionDeps {
@@ -31,14 +31,6 @@ export interface FleetAdmissionDeps {
   reconciler: Reconciler;
   rooms: RoomService;
   fleet: Fleet<CallAssignment>;
-}
-
-/** What the owner stores with its claim: the answer for duplicates, and what a survivor records if it is lost. */
-interface StoredAnswer extends AdmitAnswer {
-  callDomain?: string;
-  from?: string;
-  to?: string;
-  receivedAtMs?: number;
 }
 
 interface Waiting {
@@ -82,12 +74,12 @@ export class FleetAdmission implements AdmissionDelegate {
     fleet.on('domain-event', (ev) => void this.handleHere(ev as DomainEventInput, undefined, false));
     fleet.on(
       'replica-lost',
-      (lost) => void this.recordLost(lost).catch((err: unknown) => this.log.error({ err }, 'fleet: recording a lost replica failed')),
+      (lost) => void recordLost(lost, this.deps).catch((err: unknown) => this.log.error({ err }, 'fleet: recording a lost replica failed')),
     );
     fleet.on('presumed-lost', () =>
       this.log.error({ live: dispatcher.liveCalls().length }, 'fleet: this replica was presumed lost; its calls were recorded elsewhere'),
     );
-    fleet.on('degraded', (d) => d && this.takeOver());
+    fleet.on('degraded', (d) => (d ? this.takeOver() : void this.adoptLocal()));
     // Calls that never got a bot here (timed out, hung up on hold) leave the fleet when they end.
     dispatcher.on('transition', (t) => t.to === 'ended' && this.finishInFleet(t.call));
   }
@@ -147,6 +139,9 @@ export class FleetAdmission implements AdmissionDelegate {
           };
         }
       }
+      // A warm slot here and nobody waiting in the fleet: the call runs here at once (one update).
+      const warmRoom = dispatcher.freeSlots() > 0 ? dispatcher.warmSlots?.nextRoom() : undefined;
+      if (warmRoom !== undefined && (await fleet.runHere(p.callId, warmRoom))) return await this.admitHere(p, receivedAtMs, warmRoom);
       const r = await fleet.reserve(p.callId, waitMs);
       if (r.kind === 'fleet_full') {
         await fleet.release(p.callId).catch(() => undefined);
@@ -174,18 +169,27 @@ export class FleetAdmission implements AdmissionDelegate {
         dispatcher.runCall(call, assignment, waitMs);
       }
     }
-    const r = call.record;
-    const answer: StoredAnswer = {
-      id: r.id,
-      callId: r.callId,
-      roomUrl: r.roomUrl,
-      bot: r.bot,
-      state: 'queued',
-      callDomain: r.callDomain,
-      from: r.from,
-      to: r.to,
-      receivedAtMs,
-    };
+    const answer = answerOf(call, receivedAtMs, 'queued');
+    await fleet.setAnswer(p.callId, answer).catch(() => undefined);
+    return { kind: 'accepted', duplicate: false, record: answer };
+  }
+
+  /** The fleet registered the call as running here (`runHere`): a warm slot if one is still ready, else a room of its own. */
+  private async admitHere(p: PinlessCall, receivedAtMs: number, registeredRoom: string): Promise<AdmitResult> {
+    const { fleet, dispatcher, config } = this.deps;
+    const prov = await dispatcher.provision(p, receivedAtMs, { warm: true });
+    if (!('call' in prov)) {
+      await fleet.finish(p.callId);
+      await fleet.release(p.callId).catch(() => undefined);
+      return prov;
+    }
+    const { call, assignment, slot } = prov;
+    this.mine.set(p.callId, call);
+    dispatcher.runCall(call, assignment, config.admission.queueTimeoutMs, slot);
+    const answer = answerOf(call, receivedAtMs, call.record.state);
+    // The slot taken was not the one registered (it died a moment ago): register the room it runs in.
+    if (assignment.roomName !== registeredRoom)
+      await fleet.adopt([{ callId: p.callId, room: assignment.roomName, answer }]).catch(() => undefined);
     await fleet.setAnswer(p.callId, answer).catch(() => undefined);
     return { kind: 'accepted', duplicate: false, record: answer };
   }
@@ -274,14 +278,31 @@ export class FleetAdmission implements AdmissionDelegate {
       call.log.info({ owner: t.owner, attempt: t.attempt }, 'fleet: running a call admitted by another replica');
     }
     this.mine.set(t.callId, call);
+    const { assignment, slot } = this.warmIfReady(call, a);
     const onChanged = (c: Call) => {
       if (c.record.timeline.forward_sent === undefined) return;
       c.off('changed', onChanged);
       this.deps.fleet.ack(t.callId).catch(() => undefined);
     };
     call.on('changed', onChanged);
-    dispatcher.runCall(call, a, config.admission.queueTimeoutMs);
+    dispatcher.runCall(call, assignment, config.admission.queueTimeoutMs, slot);
     return true;
+  }
+
+  /**
+   * A call taken from the fleet queue runs in a warm slot of this replica when one is ready (one
+   * update, no join or dial-in wait); the room made at admission is then not needed and deleted.
+   */
+  private warmIfReady(call: Call, a: CallAssignment): { assignment: CallAssignment; slot?: WarmSlot } {
+    const { dispatcher, fleet, rooms } = this.deps;
+    if (a.warm) return { assignment: a };
+    const slot = dispatcher.warmSlots?.take();
+    if (!slot) return { assignment: a };
+    const { roomName, roomUrl, token } = slot.room;
+    call.movedToWarmRoom(roomName, roomUrl);
+    void fleet.publishRoom(call.record.callId, roomName).catch(() => undefined);
+    void rooms.release(a.roomName);
+    return { assignment: { ...a, roomName, roomUrl, token, warm: { sipEndpoint: slot.sipEndpoint } }, slot };
   }
 
   /**
@@ -340,36 +361,6 @@ export class FleetAdmission implements AdmissionDelegate {
     return reconciler.reconcile(ev);
   }
 
-  /** This replica won the clean-up of a lost replica: each of its calls gets `replica_lost`, once, here. */
-  private async recordLost(lost: ReplicaLost): Promise<void> {
-    const { fleet, dispatcher, config } = this.deps;
-    for (const c of lost.calls) {
-      let a: Partial<StoredAnswer> = {};
-      try {
-        const raw = await fleet.op('lost', () => fleet.redis.hget(`${fleet.prefix}claim:${c.callId}`, 'answer'));
-        if (raw) a = JSON.parse(raw) as StoredAnswer;
-      } catch {
-        /* recorded with what the registry had */
-      }
-      const identity: CallIdentity = {
-        id: a.id ?? randomUUID(),
-        callId: c.callId,
-        callDomain: a.callDomain ?? '',
-        from: a.from ?? '',
-        to: a.to ?? '',
-        sipHeaders: {},
-        bot: a.bot ?? '',
-        roomName: c.room,
-        roomUrl: a.roomUrl ?? '',
-      };
-      const call = dispatcher.createCall(identity, a.receivedAtMs ?? Date.now(), lost.replicaId);
-      const detail = `replica ${lost.replicaId} stopped (no heartbeat for ${config.fleet?.replicaLostMs ?? 0} ms); recorded by ${fleet.replicaId}`;
-      call.end('replica_lost', detail, 'fleet');
-      // Its room goes through the paced deletion queue (background priority at the rate limiter).
-      void dispatcher.finish(call);
-    }
-  }
-
   /** Redis is gone: calls waiting here that nobody confirmed taking run here. */
   private takeOver(): void {
     const now = Date.now();
@@ -383,6 +374,30 @@ export class FleetAdmission implements AdmissionDelegate {
       this.deps.dispatcher.runCall(w.call, w.assignment, Math.max(1_000, w.deadlineMs - now));
     }
     if (n > 0) this.log.error({ takenOver: n }, 'fleet degraded: calls this replica queued and nobody confirmed taking now run here');
+  }
+
+  /**
+   * The fleet re-formed: calls admitted here on their own while Redis was away (and those taken
+   * over) are registered as running here, with their claims, so duplicates dedupe, domain
+   * webhooks find their room, the capacity counts them and a loss of this replica records them.
+   */
+  private async adoptLocal(): Promise<void> {
+    const { fleet, dispatcher } = this.deps;
+    const calls = dispatcher.liveCallObjects().filter((c) => !fleet.live.has(c.record.callId) && !this.waiting.has(c.record.callId));
+    if (calls.length === 0) return;
+    try {
+      await fleet.adopt(
+        calls.map((c) => ({
+          callId: c.record.callId,
+          room: c.record.roomName,
+          answer: answerOf(c, c.record.timeline.received ?? Date.now(), c.record.state),
+        })),
+      );
+      for (const c of calls) this.mine.set(c.record.callId, c);
+      this.log.warn({ adopted: calls.length }, 'fleet re-formed: calls admitted on this replica alone are registered fleet-wide');
+    } catch (err) {
+      this.log.error({ err: (err as Error)?.message }, 'fleet: could not register the calls admitted while degraded');
+    }
   }
 
   /** Every replica's capacity, load and live calls (for /status). */

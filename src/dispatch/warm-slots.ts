@@ -85,6 +85,12 @@ export class WarmSlots {
     return this.idleDoneMs + this.ready.reduce((a, s) => a + (now - s.joinedAtMs), 0);
   }
 
+  /** The room of the slot `take()` would hand out now (fleet mode registers it first), or undefined. */
+  nextRoom(): string | undefined {
+    if (this.closed) return undefined;
+    return this.ready.find((s) => s.worker.state === 'idle')?.room.roomName;
+  }
+
   /** A ready slot for a call (its worker and room now belong to the call), or undefined. */
   take(): WarmSlot | undefined {
     if (this.closed) return undefined;

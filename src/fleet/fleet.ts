@@ -19,9 +19,16 @@ import type { Logger } from 'pino';
 import { closeConnection, createConnection, isConnectionError, scriptCaller, type ScriptCaller } from './connection.js';
 import { FleetQueue } from './queue.js';
 import type { ScriptName } from './scripts.js';
-import { parseStatus } from './status.js';
-import type { ClaimResult, EnqueueResult, FleetEvents, FleetOptions, FleetStatus, LiveCall } from './types.js';
-import { FleetUnavailableError, type ReplicaLost, type ReserveResult, type TakenCall } from './types.js';
+import { parseReap, parseStatus } from './status.js';
+import type { ClaimResult, EnqueueResult, FleetEvents, FleetOptions, FleetStatus } from './types.js';
+import {
+  FleetUnavailableError,
+  resolveOptions,
+  type ReplicaLost,
+  type ReserveResult,
+  type ResolvedFleetOptions,
+  type TakenCall,
+} from './types.js';
 
 export const GROUP = 'replicas';
 const REAP_LOCK_MS = 60_000;
@@ -31,7 +38,7 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
   /** `pb:{ns}:` */
   readonly prefix: string;
   readonly queueKey: string;
-  readonly opts: Required<Omit<FleetOptions, 'logger' | 'meta' | 'replicaId' | 'namespace'>> & { meta: Record<string, string | number> };
+  readonly opts: ResolvedFleetOptions;
   /** The command connection (scripts). */
   readonly redis: Redis;
   readonly log: Logger | undefined;
@@ -62,18 +69,7 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
     if (!/^[A-Za-z0-9._-]{1,64}$/.test(ns)) throw new Error('fleet: namespace must be 1-64 of [A-Za-z0-9._-]');
     this.prefix = `pb:{${ns}}:`;
     this.queueKey = `${this.prefix}queue`;
-    this.opts = {
-      url: options.url,
-      capacity: options.capacity,
-      maxQueued: options.maxQueued,
-      claimTtlMs: options.claimTtlMs,
-      requeueWaitMs: options.requeueWaitMs ?? 10_000,
-      heartbeatMs: options.heartbeatMs ?? 2_000,
-      replicaLostMs: options.replicaLostMs ?? 10_000,
-      opTimeoutMs: options.opTimeoutMs ?? 500,
-      blockMs: options.blockMs ?? 1_000,
-      meta: { pid: process.pid, host: os.hostname(), ...options.meta },
-    };
+    this.opts = resolveOptions(options);
     if (this.opts.replicaLostMs <= this.opts.heartbeatMs) throw new Error('fleet: replicaLostMs must exceed heartbeatMs');
     this.log = options.logger?.child({ component: 'fleet', replica: this.replicaId });
     this.redis = createConnection(this.opts.url, this.opts.opTimeoutMs, false);
@@ -263,6 +259,23 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
     return { kind: code === 1 ? 'reserved' : code === 2 ? 'already_reserved' : 'fleet_full', backlog, freeSlots };
   }
 
+  /** Runs `callId` here at once, past the queue (queue.ts `runHere`). */
+  runHere(callId: string, room: string): Promise<boolean> {
+    return this.draining ? Promise.resolve(false) : this.queue.runHere(callId, room);
+  }
+
+  /** A call running here moved to another room (a warm slot's). */
+  publishRoom(callId: string, room: string): Promise<void> {
+    return this.queue.publishRoom(callId, room);
+  }
+
+  /** Calls running here without the fleet knowing, registered with their claims (queue.ts `adopt`). */
+  adopt(calls: Array<{ callId: string; room: string; answer?: unknown }>): Promise<void> {
+    const withJson = calls.map((c) => ({ ...c, answer: c.answer === undefined ? '' : JSON.stringify(c.answer) }));
+    for (const c of withJson) this.remember(c.callId, c.answer);
+    return this.queue.adopt(withJson);
+  }
+
   /** Puts an admitted call in the fleet queue; `waitMs` bounds its wait (QUEUE_TIMEOUT_MS). */
   enqueue(call: { callId: string; room: string; payload: P }, waitMs: number): Promise<EnqueueResult> {
     return this.queue.enqueue(call, waitMs);
@@ -400,12 +413,8 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
   async reap(lostId: string): Promise<ReplicaLost | undefined> {
     const r = (await this.run('fleetReap', GROUP, lostId, REAP_LOCK_MS, this.opts.requeueWaitMs)) as [number, number?, ...string[]];
     if (r[0] !== 1) return undefined;
-    const n = Number(r[1]);
-    const rest = r.slice(2) as string[];
-    const requeued = rest.slice(0, n);
-    const calls: LiveCall[] = [];
-    for (let i = n; i + 1 < rest.length; i += 2) calls.push({ callId: rest[i]!, room: rest[i + 1]! });
-    const lost: ReplicaLost = { replicaId: lostId, calls, requeued };
+    const lost = parseReap(lostId, r);
+    const { calls, requeued } = lost;
     this.log?.warn(
       { lost: lostId, calls: calls.length, requeued: requeued.length },
       'replica lost: its calls are ours to record, its taken-but-unforwarded calls are back in the queue',

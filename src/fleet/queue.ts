@@ -150,6 +150,44 @@ export class FleetQueue<P> {
     return t;
   }
 
+  /**
+   * Runs a call on this replica at once, past the queue (a warm slot is ready here): true if nobody
+   * waits in the fleet queue and this replica has a free slot; it is then registered as running here.
+   */
+  async runHere(callId: string, room: string): Promise<boolean> {
+    const f = this.f;
+    const ok = (await f.run('fleetRunHere', f.replicaId, callId, room, f.opts.claimTtlMs)) === 1;
+    if (ok) f.live.set(callId, room);
+    return ok;
+  }
+
+  /** A call running here moved to another room (a warm slot's): the registry and room owner follow. */
+  async publishRoom(callId: string, room: string): Promise<void> {
+    const f = this.f;
+    if (!f.live.has(callId)) return;
+    f.live.set(callId, room);
+    await f.run('fleetPublishCalls', f.replicaId, f.opts.claimTtlMs, callId, room);
+  }
+
+  /**
+   * Calls that run here without the fleet knowing (admitted while Redis was unreachable): registered
+   * as running here, with their claims (so a duplicate webhook at any replica dedupes) unless
+   * another replica claimed them meanwhile.
+   */
+  async adopt(calls: Array<{ callId: string; room: string; answer: string }>): Promise<void> {
+    const f = this.f;
+    const publish: string[] = [];
+    const claims: (string | number)[] = [];
+    for (const c of calls) {
+      f.live.set(c.callId, c.room);
+      publish.push(c.callId, c.room);
+      claims.push(c.callId, c.answer, f.opts.claimTtlMs);
+    }
+    for (let i = 0; i < publish.length; i += 2 * 500)
+      await f.run('fleetPublishCalls', f.replicaId, f.opts.claimTtlMs, ...publish.slice(i, i + 2 * 500));
+    for (let i = 0; i < claims.length; i += 3 * 500) await f.run('fleetRestoreClaims', f.replicaId, ...claims.slice(i, i + 3 * 500));
+  }
+
   async ack(callId: string): Promise<void> {
     const t = this.taken.get(callId);
     if (!t) return;

@@ -188,6 +188,28 @@ redis.call('HDEL', P .. 'calls:' .. ARGV[2], ARGV[3])
 if ARGV[4] ~= '' and redis.call('GET', P .. 'room:' .. ARGV[4]) == ARGV[2] .. '|' .. ARGV[3] then redis.call('DEL', P .. 'room:' .. ARGV[4]) end
 return 1
 `,
+  /**
+   * Run a call on this replica at once, past the queue (a warm slot is ready here): only if nobody
+   * waits in the fleet queue (first come, first served) and this replica has a free bot slot.
+   * Registers it as running here, as fleetAccept would. ARGV: P, me, callId, room, roomTtlMs → 1 | 0
+   */
+  fleetRunHere: `${NOW}
+local P, me, c = ARGV[1], ARGV[2], ARGV[3]
+local now = now_ms()
+local r = redis.call('HMGET', P .. 'r:' .. me, 'capacity', 'draining')
+if r[2] == '1' then return 0 end
+if (tonumber(r[1]) or 0) - redis.call('HLEN', P .. 'calls:' .. me) <= 0 then return 0 end
+local mine = redis.call('ZSCORE', P .. 'waiting', c)
+local backlog = redis.call('ZCOUNT', P .. 'waiting', now, '+inf')
+if mine and tonumber(mine) >= now then backlog = backlog - 1 end
+if backlog > 0 then return 0 end
+redis.call('ZREM', P .. 'waiting', c)
+redis.call('DEL', P .. 'resv:' .. c)
+redis.call('HSET', P .. 'calls:' .. me, c, ARGV[4])
+if redis.call('EXISTS', P .. 'claim:' .. c) == 1 then redis.call('HSET', P .. 'claim:' .. c, 'runner', me) end
+if ARGV[4] ~= '' then redis.call('SET', P .. 'room:' .. ARGV[4], me .. '|' .. c, 'PX', ARGV[5]) end
+return 1
+`,
   /** Publish a call that runs here (re-forming after Redis came back). ARGV: P, me, roomTtlMs, callId1, room1, … */
   fleetPublishCalls: `
 local P, me = ARGV[1], ARGV[2]

@@ -1,6 +1,6 @@
-/** The fleet view: the `fleetStatus` script's JSON, typed. */
+/** The fleet's replies, typed: the `fleetStatus` script's JSON and `fleetReap`'s list. */
 import { pairs } from './connection.js';
-import type { ReplicaStatus } from './types.js';
+import type { LiveCall, ReplicaLost, ReplicaStatus } from './types.js';
 
 export function parseStatus(json: string): { queued: number; replicas: ReplicaStatus[] } {
   const raw = JSON.parse(json) as { queued: number; replicas: unknown };
@@ -29,4 +29,14 @@ export function parseStatus(json: string): { queued: number; replicas: ReplicaSt
     };
   });
   return { queued: Number(raw.queued) || 0, replicas };
+}
+
+/** fleetReap's reply `{1, nRequeued, requeuedCallId…, lostCallId, room, …}` → what the survivor records. */
+export function parseReap(lostId: string, r: [number, number?, ...string[]]): ReplicaLost {
+  const n = Number(r[1]);
+  const rest = r.slice(2) as string[];
+  const requeued = rest.slice(0, n);
+  const calls: LiveCall[] = [];
+  for (let i = n; i + 1 < rest.length; i += 2) calls.push({ callId: rest[i]!, room: rest[i + 1]! });
+  return { replicaId: lostId, calls, requeued };
 }

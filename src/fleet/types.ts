@@ -1,4 +1,5 @@
 /** Types of the fleet layer (src/fleet): what the dispatcher passes in and gets back. */
+import os from 'node:os';
 import type { Logger } from 'pino';
 import { PatchbayError } from '../errors.js';
 
@@ -134,4 +135,24 @@ export class FleetUnavailableError extends PatchbayError {
   constructor(what: string, cause?: unknown) {
     super('fleet_unavailable', `fleet unavailable (${what}): ${(cause as Error)?.message ?? String(cause)}`, { retryable: true, cause });
   }
+}
+
+export type ResolvedFleetOptions = Required<Omit<FleetOptions, 'logger' | 'meta' | 'replicaId' | 'namespace'>> & {
+  meta: Record<string, string | number>;
+};
+
+/** FleetOptions with their defaults. */
+export function resolveOptions(options: FleetOptions): ResolvedFleetOptions {
+  return {
+    url: options.url,
+    capacity: options.capacity,
+    maxQueued: options.maxQueued,
+    claimTtlMs: options.claimTtlMs,
+    requeueWaitMs: options.requeueWaitMs ?? 10_000,
+    heartbeatMs: options.heartbeatMs ?? 2_000,
+    replicaLostMs: options.replicaLostMs ?? 10_000,
+    opTimeoutMs: options.opTimeoutMs ?? 500,
+    blockMs: options.blockMs ?? 1_000,
+    meta: { pid: process.pid, host: os.hostname(), ...options.meta },
+  };
 }

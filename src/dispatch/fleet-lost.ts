@@ -1,0 +1,68 @@
+/**
+ * Fleet mode: what the owner of a call stores with its claim, and the record of a lost replica's
+ * calls (made once, by the survivor that won its clean-up).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Config } from '../config.js';
+import type { CallIdentity } from '../core/call-identity.js';
+import type { Fleet, ReplicaLost } from '../fleet/index.js';
+import type { CallAssignment } from '../ipc/protocol.js';
+import type { AdmitAnswer } from './admission-types.js';
+import type { Call } from './call.js';
+import type { Dispatcher } from './dispatcher.js';
+
+/** What the owner stores with its claim: the answer for duplicates, and what a survivor records if it is lost. */
+export interface StoredAnswer extends AdmitAnswer {
+  callDomain?: string;
+  from?: string;
+  to?: string;
+  receivedAtMs?: number;
+}
+
+export function answerOf(call: Call, receivedAtMs: number, state: StoredAnswer['state']): StoredAnswer {
+  const r = call.record;
+  return {
+    id: r.id,
+    callId: r.callId,
+    roomUrl: r.roomUrl,
+    bot: r.bot,
+    state,
+    callDomain: r.callDomain,
+    from: r.from,
+    to: r.to,
+    receivedAtMs,
+  };
+}
+
+/** This replica won the clean-up of a lost replica: each of its calls gets `replica_lost`, once, here. */
+export async function recordLost(
+  lost: ReplicaLost,
+  deps: { fleet: Fleet<CallAssignment>; dispatcher: Dispatcher; config: Config },
+): Promise<void> {
+  const { fleet, dispatcher, config } = deps;
+  for (const c of lost.calls) {
+    let a: Partial<StoredAnswer> = {};
+    try {
+      const raw = await fleet.op('lost', () => fleet.redis.hget(`${fleet.prefix}claim:${c.callId}`, 'answer'));
+      if (raw) a = JSON.parse(raw) as StoredAnswer;
+    } catch {
+      /* recorded with what the registry had */
+    }
+    const identity: CallIdentity = {
+      id: a.id ?? randomUUID(),
+      callId: c.callId,
+      callDomain: a.callDomain ?? '',
+      from: a.from ?? '',
+      to: a.to ?? '',
+      sipHeaders: {},
+      bot: a.bot ?? '',
+      roomName: c.room,
+      roomUrl: a.roomUrl ?? '',
+    };
+    const call = dispatcher.createCall(identity, a.receivedAtMs ?? Date.now(), lost.replicaId);
+    const detail = `replica ${lost.replicaId} stopped (no heartbeat for ${config.fleet?.replicaLostMs ?? 0} ms); recorded by ${fleet.replicaId}`;
+    call.end('replica_lost', detail, 'fleet');
+    // Its room goes through the paced deletion queue (background priority at the rate limiter).
+    void dispatcher.finish(call);
+  }
+}
