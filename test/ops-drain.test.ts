@@ -224,6 +224,26 @@ describe('memory supervision in the logs (real server process)', () => {
     expect(s.lines[killAt]).toMatchObject({ level: 50, limitMb: 260, pid: ended.pid });
     expect(Number(s.lines[killAt]!.rssMb)).toBeGreaterThan(260);
   });
+
+  test('a worker past both marks in one sample: the warning is still logged, before the kill', async () => {
+    const s = await start({
+      DEFAULT_BOT: 'memory-jump',
+      WORKER_PING_INTERVAL_MS: '1000',
+      WORKER_MEMORY_WARN_MB: '170',
+      WORKER_MEMORY_LIMIT_MB: '260',
+    });
+    const placed = await postJson<EmuCall>(`${s.emulator}/_emulator/calls`, { to: NUMBER });
+    expect(placed.status).toBe(200);
+    const ended = await s.waitLine((l) => l.msg === 'call ended', 30_000);
+    expect(ended).toMatchObject({ outcome: 'worker_memory', callId: placed.body.callId });
+    const warnAt = s.lines.findIndex((l) => l.msg === 'worker memory high');
+    const killAt = s.lines.findIndex((l) => l.msg === 'worker over its memory limit; killing it');
+    expect(killAt).toBeGreaterThan(0);
+    expect(warnAt).toBeGreaterThanOrEqual(0);
+    expect(warnAt).toBeLessThan(killAt);
+    // One sample: the same reading on both lines.
+    expect(s.lines[warnAt]!.rssMb).toBe(s.lines[killAt]!.rssMb);
+  });
 });
 
 describe('orphan exit (real server process)', () => {

@@ -250,6 +250,12 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
         // The worker and its page: a leaking page is killed like a leaking worker.
         this.lastRssBytes = (m.pssBytes ?? m.rssBytes) + (m.pageBytes ?? 0);
         const mb = this.lastRssBytes / 1024 / 1024;
+        // The warning comes first even when one sample is past both marks (a fast leak between two
+        // pings): an alert on the warning line must not miss the worker it is about to lose.
+        if (mb > this.sup.memoryWarnMb && !this.memoryWarned) {
+          this.memoryWarned = true;
+          this.log.warn({ rssMb: Math.round(mb), warnMb: this.sup.memoryWarnMb }, 'worker memory high');
+        }
         if (mb > this.sup.memoryLimitMb) {
           this.log.error({ rssMb: Math.round(mb), limitMb: this.sup.memoryLimitMb }, 'worker over its memory limit; killing it');
           const parts =
@@ -261,9 +267,6 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
             detail: `${m.pageBytes === undefined ? 'rss' : 'memory'} ${Math.round(mb)} MB > ${this.sup.memoryLimitMb} MB${parts}`,
             by: 'supervisor',
           });
-        } else if (mb > this.sup.memoryWarnMb && !this.memoryWarned) {
-          this.memoryWarned = true;
-          this.log.warn({ rssMb: Math.round(mb), warnMb: this.sup.memoryWarnMb }, 'worker memory high');
         }
         break;
       }
