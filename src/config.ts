@@ -40,6 +40,11 @@ export interface Config {
     /** Undefined in emulator mode until the emulator has a port. */
     apiUrl: string | undefined;
     apiTimeoutMs: number;
+    /**
+     * DAILY_RATE_LIMITS as given (src/fleet/rate-limit.ts parseRateLimits), undefined → Daily's
+     * documented figures. Per replica alone; shared through Redis in fleet mode.
+     */
+    rateLimits: string | undefined;
     tokenMode: 'auto' | 'self-signed' | 'rest';
     domainId: string | undefined;
     roomDeleteIntervalMs: number;
@@ -71,8 +76,6 @@ export interface Config {
         heartbeatMs: number;
         replicaLostMs: number;
         opTimeoutMs: number;
-        /** DAILY_RATE_LIMITS as given (src/fleet/rate-limit.ts parseRateLimits), undefined → Daily's documented figures. */
-        rateLimits: string | undefined;
       }
     | undefined;
   call: {
@@ -275,6 +278,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       apiKey: e.DAILY_API_KEY,
       apiUrl: e.DAILY_API_URL ?? (emulatorEnabled ? undefined : 'https://api.daily.co/v1'),
       apiTimeoutMs: e.DAILY_API_TIMEOUT_MS,
+      rateLimits: e.DAILY_RATE_LIMITS,
       tokenMode: e.DAILY_TOKEN_MODE,
       domainId: e.DAILY_DOMAIN_ID,
       roomDeleteIntervalMs: e.DAILY_ROOM_DELETE_INTERVAL_MS,
@@ -302,7 +306,6 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
           heartbeatMs: e.FLEET_HEARTBEAT_MS,
           replicaLostMs: e.FLEET_REPLICA_LOST_MS,
           opTimeoutMs: e.FLEET_OP_TIMEOUT_MS,
-          rateLimits: e.DAILY_RATE_LIMITS,
         }
       : undefined,
     call: {

@@ -28,7 +28,14 @@ describe('fleet configuration', () => {
     );
     expect(() => loadConfig({ FLEET_NAMESPACE: 'a b' })).toThrow(/FLEET_NAMESPACE/);
     expect(() => loadConfig({ DAILY_RATE_LIMITS: 'rooms=1' })).toThrow(/DAILY_RATE_LIMITS/);
-    const ok = loadConfig({ REDIS_URL: 'redis://x', DAILY_RATE_LIMITS: 'delete=40/30000, start=4/5000' }).fleet!;
+    const ok = loadConfig({ REDIS_URL: 'redis://x', DAILY_RATE_LIMITS: 'delete=40/30000, start=4/5000' }).daily;
     expect(parseRateLimits(ok.rateLimits).delete.limit).toBe(40);
+    // Also for a replica alone (its in-process limiter).
+    // A limit without its reserve keeps Daily's share (30 of 100) for the call path.
+    expect(parseRateLimits(loadConfig({ DAILY_RATE_LIMITS: 'default=7/1000' }).daily.rateLimits).default).toEqual({
+      limit: 7,
+      windowMs: 1000,
+      reserve: 2,
+    });
   });
 });

@@ -42,14 +42,17 @@ export interface DailyRestOptions extends Partial<PolicyKnobs> {
    * attempt's timeout. The returned function (if any) is called once the answer is in (or the
    * attempt failed): the grant counts until then, and one window after.
    */
-  rateLimit?: (
-    method: string,
-    path: string,
-    priority: RequestPriority,
-    signal: AbortSignal | undefined,
-    leaseMs: number,
-  ) => Promise<(() => void) | void>;
+  rateLimit?: RestRateLimit;
 }
+
+/** See DailyRestOptions.rateLimit. */
+export type RestRateLimit = (
+  method: string,
+  path: string,
+  priority: RequestPriority,
+  signal: AbortSignal | undefined,
+  leaseMs: number,
+) => Promise<(() => void) | void>;
 
 /** 'call': the held caller waits for it (rooms, tokens, pinlessCallUpdate); 'background': deletions, listings. */
 export type RequestPriority = 'call' | 'background';

@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
+import { priorityOf, type RestRateLimit } from '../daily/rest.js';
 import { workerEnv } from '../config.js';
 import type { Outcome } from '../core/outcome.js';
 import { isChildMessage, type CallAssignment, type ChildMessage, type ParentMessage, type WorkerInit } from '../ipc/protocol.js';
@@ -23,6 +24,8 @@ export interface SupervisionOptions {
   nice?: number;
   /** A worker handed a call must answer a ping within this (a hung idle worker is killed at once). */
   startAckTimeoutMs?: number;
+  /** The worker's own Daily requests (pinlessCallUpdate) wait for this limiter (the fleet's, in fleet mode). */
+  rateLimit?: RestRateLimit;
 }
 
 /** Default of `startAckTimeoutMs`: an IPC round trip takes milliseconds, even on a loaded machine. */
@@ -77,6 +80,9 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
   private pingSeq = 0;
   private memoryWarned = false;
   private readonly log: Logger;
+  /** Rate grants the worker holds (released on its `rate-release`, or when it exits). */
+  private readonly rateGrants = new Map<number, (() => void) | void>();
+  private readonly rateStop = new AbortController();
 
   constructor(
     init: WorkerInit,
@@ -270,6 +276,15 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
         }
         break;
       }
+      case 'rate':
+        this.grantRate(m.seq, m.method, m.path, m.leaseMs);
+        break;
+      case 'rate-release': {
+        const release = this.rateGrants.get(m.seq);
+        this.rateGrants.delete(m.seq);
+        release?.();
+        break;
+      }
       case 'done':
         this.settle({ outcome: m.outcome, ...(m.detail ? { detail: m.detail } : {}), by: 'worker' });
         break;
@@ -282,8 +297,32 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
     this.emit('message', m);
   }
 
+  /** The worker may send its Daily request once the limiter grants it (or at once if it cannot). */
+  private grantRate(seq: number, method: string, path: string, leaseMs: number): void {
+    const rl = this.sup.rateLimit;
+    if (!rl) {
+      this.send({ type: 'rate-grant', seq });
+      return;
+    }
+    rl(method, path, priorityOf(method, path), this.rateStop.signal, leaseMs).then(
+      (release) => {
+        if (this.state === 'exited') return release?.();
+        this.rateGrants.set(seq, release);
+        this.send({ type: 'rate-grant', seq });
+      },
+      (err: unknown) => {
+        if (this.state === 'exited') return;
+        this.log.warn({ err: (err as Error)?.message, path }, 'rate limiter failed for a worker request; it is sent anyway');
+        this.send({ type: 'rate-grant', seq, error: (err as Error)?.message ?? String(err) });
+      },
+    );
+  }
+
   private onExit(code: number | null, signal: NodeJS.Signals | null): void {
     this.state = 'exited';
+    this.rateStop.abort();
+    for (const release of this.rateGrants.values()) release?.();
+    this.rateGrants.clear();
     clearInterval(this.pingTimer);
     clearTimeout(this.initTimer);
     clearTimeout(this.ackTimer);

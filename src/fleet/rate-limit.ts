@@ -45,7 +45,7 @@ export const DAILY_RATE_LIMITS: RateLimits = {
 
 /**
  * `default=100/5000/30,delete=50/30000,start=5/5000` (limit/windowMs[/reserve]); classes left out
- * keep Daily's figures. Throws with a message naming the variable.
+ * keep Daily's figures, a reserve left out keeps Daily's share of the limit. Throws with a message naming the variable.
  */
 export function parseRateLimits(spec: string | undefined, base: RateLimits = DAILY_RATE_LIMITS): RateLimits {
   const out: RateLimits = { default: { ...base.default }, delete: { ...base.delete }, start: { ...base.start } };
@@ -58,7 +58,9 @@ export function parseRateLimits(spec: string | undefined, base: RateLimits = DAI
       );
     const limit = Number(m[2]);
     const windowMs = Number(m[3]);
-    const reserve = m[4] === undefined ? out[m[1] as RateClass].reserve : Number(m[4]);
+    // A limit given without its reserve keeps the same share for the call path (Daily's 30 of 100).
+    const was = out[m[1] as RateClass];
+    const reserve = m[4] === undefined ? Math.floor((limit * was.reserve) / was.limit) : Number(m[4]);
     if (limit < 1 || windowMs < 1 || reserve >= limit)
       throw new Error(`invalid configuration: DAILY_RATE_LIMITS: ${m[1]} needs limit ≥ 1, windowMs ≥ 1 and reserve < limit`);
     out[m[1] as RateClass] = { limit, windowMs, reserve };

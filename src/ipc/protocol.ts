@@ -102,7 +102,9 @@ export type ParentMessage =
   | { type: 'warm'; room: WarmRoom }
   | { type: 'start'; call: CallAssignment }
   | { type: 'hangup'; reason: Outcome }
-  | { type: 'shutdown' };
+  | { type: 'shutdown' }
+  /** The answer to the worker's `rate`: it may send now (`error`: the parent could not grant; send anyway). */
+  | { type: 'rate-grant'; seq: number; error?: string };
 
 export type ChildMessage =
   | { type: 'ready'; pid: number; prepareMs: number }
@@ -115,7 +117,13 @@ export type ChildMessage =
   | { type: 'done'; patchbayId: string; outcome: Outcome; detail?: string; atMs: number }
   | { type: 'warm-ready'; sipEndpoint: string; atMs: number }
   | { type: 'warm-lost'; reason: string; atMs: number }
-  | { type: 'fatal'; error: string };
+  | { type: 'fatal'; error: string }
+  /**
+   * The worker's own Daily request (pinlessCallUpdate) asks the parent's rate limiter — shared by the
+   * fleet through Redis — for a grant; `rate-release` once its answer is in.
+   */
+  | { type: 'rate'; seq: number; method: string; path: string; leaseMs: number }
+  | { type: 'rate-release'; seq: number };
 
 export function isChildMessage(m: unknown): m is ChildMessage {
   return typeof m === 'object' && m !== null && typeof (m as { type?: unknown }).type === 'string';

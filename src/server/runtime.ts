@@ -28,7 +28,7 @@ import { openConfiguredRecords } from '../records/open.js';
 import type { RecordStore } from '../records/store.js';
 import { buildApp } from './app.js';
 import type { FleetAdmission } from '../dispatch/fleet-admission.js';
-import { LocalRateLimiter, rateClassOf, type RatePriority } from '../fleet/rate-limit.js';
+import { LocalRateLimiter, parseRateLimits, rateClassOf, type RatePriority } from '../fleet/rate-limit.js';
 import type { CallAssignment } from '../ipc/protocol.js';
 
 export interface Runtime {
@@ -136,10 +136,11 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
   // Fleet mode (REDIS_URL): the fleet layer is loaded only then; Daily's rate limits are shared through it.
   const fleetMod = config.fleet ? await import('../fleet/index.js') : undefined;
   const fleet = fleetMod && config.fleet ? newFleet(fleetMod, config, logger) : undefined;
+  const rateLimits = parseRateLimits(config.daily.rateLimits);
   const limiter =
     fleetMod && fleet
-      ? new fleetMod.RedisRateLimiter(fleet, fleetMod.parseRateLimits(config.fleet?.rateLimits), () => fleet.lastSeen?.replicas ?? 1)
-      : new LocalRateLimiter();
+      ? new fleetMod.RedisRateLimiter(fleet, rateLimits, () => fleet.lastSeen?.replicas ?? 1)
+      : new LocalRateLimiter(rateLimits);
   const rateLimit = (method: string, path: string, priority: RatePriority, signal: AbortSignal | undefined, leaseMs: number) =>
     limiter.acquire(rateClassOf(method, path), priority, { ...(signal ? { signal } : {}), leaseMs });
   const daily = new DailyRestClient({ apiUrl, apiKey, timeoutMs: config.daily.apiTimeoutMs, rateLimit });
@@ -188,7 +189,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     idle: config.workers.idle,
     logger: logger.child({ component: 'pool' }),
     // SupervisionOptions is the subset of config.workers the supervisor reads.
-    supervision: { ...config.workers, nice: config.resilience.workerNice },
+    supervision: { ...config.workers, nice: config.resilience.workerNice, rateLimit },
   });
   const rooms = createRoomService({ rest: daily, config, logger });
   const warm = config.warm.rooms > 0 ? new WarmSlots({ config, logger, rooms, pool }) : undefined;

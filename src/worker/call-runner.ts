@@ -15,6 +15,7 @@ import { CallSession, type BotEventKind } from '../sdk/session.js';
 import type { LlmProvider } from '../sdk/llm.js';
 import { textOnlyTts, type TtsProvider } from '../sdk/tts.js';
 import { botFrame, type LoadedBot } from './bot-loader.js';
+import { parentRateLimit } from './rate-grant.js';
 
 export interface CallResult {
   outcome: Outcome;
@@ -213,6 +214,8 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
       timeoutMs: init.pinlessUpdateTimeoutMs,
       pinlessUpdateTimeoutMs: init.pinlessUpdateTimeoutMs,
       pinlessUpdateDeadlineMs: init.pinlessUpdateDeadlineMs,
+      // Daily's per-domain windows, through the parent's (the fleet's) limiter.
+      rateLimit: parentRateLimit,
     });
     let attempts = 0;
     // An attempt that got no answer (timeout, connection lost) may have been carried out by Daily.

@@ -16,6 +16,7 @@ import { cachingTts } from '../sdk/tts-cache.js';
 import { BotLoadError, botFrame, loadBot, resolveBotFile, type LoadedBot } from './bot-loader.js';
 import { createCallClient, memoryReport } from './client-factory.js';
 import { runCall } from './call-runner.js';
+import { onRateGrant } from './rate-grant.js';
 import { warmUp, type WarmState } from './warm.js';
 
 if (!process.send) {
@@ -162,6 +163,9 @@ process.on('message', (raw: unknown) => {
     case 'shutdown':
       if (!callRunning) void exit(0);
       else hangup.abort('shutdown');
+      break;
+    case 'rate-grant':
+      onRateGrant(msg);
       break;
   }
 });
