@@ -135,12 +135,17 @@ export async function startFleetOfReplicas(
 
   const answers: FleetOfReplicas['answers'] = [];
   let rr = 0;
+  // Like a load balancer (nginx's proxy_next_upstream error): a connection that fails before any
+  // answer is tried once more on a new one. A pooled keep-alive connection the replica closed as
+  // idle (HTTP_KEEP_ALIVE_TIMEOUT_MS) in the same instant is the usual cause on a loaded machine.
   const forward = async (i: number, body: string, headers: Record<string, string>) => {
-    try {
-      const res = await fetch(`${replicas[i]!.url}/dialin`, { method: 'POST', headers, body });
-      return { index: i, status: res.status, text: await res.text() };
-    } catch {
-      return { index: i, status: 502, text: '{"error":"unreachable"}' };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const res = await fetch(`${replicas[i]!.url}/dialin`, { method: 'POST', headers, body });
+        return { index: i, status: res.status, text: await res.text() };
+      } catch {
+        if (attempt >= 1) return { index: i, status: 502, text: '{"error":"unreachable"}' };
+      }
     }
   };
   const sw: Server = createServer((req, res) => {

@@ -299,22 +299,39 @@ function renderDetail(c, isLive) {
   for (const tr of document.querySelectorAll(`tr[data-id="${CSS.escape(c.id)}"]`)) tr.classList.add('selected');
 }
 
+/** Looks at the selected call again every second (live, not written yet, or a failed look). */
+function pollDetail() {
+  clearInterval(detailTimer);
+  detailTimer = setInterval(() => refreshDetail().catch(() => undefined), 1_000);
+}
+
 async function refreshDetail() {
   const id = selected;
   if (!id) return;
-  const res = await fetch(`/calls/${encodeURIComponent(id)}`, { headers: auth(), cache: 'no-store' });
+  let res;
+  try {
+    res = await fetch(`/calls/${encodeURIComponent(id)}`, { headers: auth(), cache: 'no-store' });
+  } catch (err) {
+    // The service did not answer (restarting, overloaded): keep looking while the call is selected.
+    if (id === selected) pollDetail();
+    throw err;
+  }
   if (id !== selected) return;
   if (res.status === 404 && live.has(id)) {
     // Admitted a moment ago: not written yet. Look again shortly.
-    clearInterval(detailTimer);
-    detailTimer = setInterval(() => refreshDetail().catch(() => undefined), 1_000);
+    pollDetail();
     return;
   }
-  if (!res.ok) throw new Error(`GET /calls/${id}: ${res.status}`);
+  if (!res.ok) {
+    // A 5xx or 429 passes; a 404 for a call that is not live is final.
+    if (res.status !== 404) pollDetail();
+    throw new Error(`GET /calls/${id}: ${res.status}`);
+  }
   const body = await res.json();
   renderDetail(body.call, body.live);
   clearInterval(detailTimer);
-  detailTimer = body.live ? setInterval(() => refreshDetail().catch(() => undefined), 1_000) : null;
+  detailTimer = null;
+  if (body.live) pollDetail();
 }
 
 function openDetail(id) {
@@ -448,12 +465,18 @@ function setup() {
   });
   $('export-csv').addEventListener('click', () => exportRecords('csv').catch((err) => console.warn(err)));
   $('export-json').addEventListener('click', () => exportRecords('json').catch((err) => console.warn(err)));
-  const onRowClick = (e) => {
-    const tr = e.target.closest('tr[data-id]');
-    if (tr) openDetail(tr.dataset.id);
-  };
-  $('live').tBodies[0].addEventListener('click', onRowClick);
-  $('recent').tBodies[0].addEventListener('click', onRowClick);
+  // A row is chosen by pressing and releasing on the same call. Not `click`: the live table is
+  // re-rendered every 250 ms, and a press and a release on two renderings of one row make no click.
+  let pressed = null;
+  const rowId = (e) => e.target.closest('tr[data-id]')?.dataset.id ?? null;
+  for (const body of [$('live').tBodies[0], $('recent').tBodies[0]]) {
+    body.addEventListener('pointerdown', (e) => (pressed = e.button === 0 ? rowId(e) : null));
+    body.addEventListener('pointerup', (e) => {
+      const id = rowId(e);
+      if (id !== null && id === pressed) openDetail(id);
+      pressed = null;
+    });
+  }
   $('detail-close').addEventListener('click', closeDetail);
   const legend = $('legend');
   for (const [s, name] of STAGES.slice(1)) legend.append(el('span', { class: 'key' }, el('span', { class: `swatch seg-${s}` }), name));
