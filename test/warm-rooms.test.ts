@@ -3,13 +3,13 @@
  * A warm slot is a room with the bot already joined and its SIP endpoint ready; a call takes it
  * with one pinlessCallUpdate carrying the caller's display name.
  */
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CallRecord } from '../src/dispatch/dispatcher.js';
 import { startVoiceStandIns, type VoiceStandIns } from '../src/sdk/testing/voice-standins.js';
-import { FIXTURE_BOTS } from './helpers/ops.js';
+import { FIXTURE_BOTS, ROOT } from './helpers/ops.js';
 import { NUMBER, startStack, type Stack } from './helpers/stack.js';
 
 const FROM = '+15557654321';
@@ -234,5 +234,50 @@ describe('warm rooms', () => {
     await until('a refilled slot', () => s.rt.warm!.stats().ready === 1 && s.rt.warm!.stats().taken === 1);
     expect(voice.requests.filter((r) => r.body.input === 'Welcome to patchbay.')).toHaveLength(1);
     expect(readdirSync(cacheDir).filter((f) => f.endsWith('.pcm')).length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('an audio greeting (a WAV file) is read before the call and played at connect, from memory', async () => {
+    // A bot of our own in a temp dir: greeting { audio: 'hello.wav' } (relative to the bot file).
+    cacheDir = mkdtempSync(path.join(os.tmpdir(), 'pb-audio-greeting-'));
+    const rate = 16_000;
+    const pcm = Buffer.alloc(rate * 2 * 0.4);
+    for (let i = 0; i < pcm.length / 2; i++) pcm.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / rate)), i * 2);
+    const header = Buffer.alloc(44);
+    header.write('RIFF', 0, 'ascii');
+    header.writeUInt32LE(36 + pcm.length, 4);
+    header.write('WAVEfmt ', 8, 'ascii');
+    header.writeUInt32LE(16, 16);
+    header.writeUInt16LE(1, 20); // PCM
+    header.writeUInt16LE(1, 22); // mono
+    header.writeUInt32LE(rate, 24);
+    header.writeUInt32LE(rate * 2, 28);
+    header.writeUInt16LE(2, 32);
+    header.writeUInt16LE(16, 34);
+    header.write('data', 36, 'ascii');
+    header.writeUInt32LE(pcm.length, 40);
+    const wav = path.join(cacheDir, 'hello.wav');
+    writeFileSync(wav, Buffer.concat([header, pcm]));
+    const sdk = path.join(ROOT, 'src/sdk/index.js');
+    writeFileSync(
+      path.join(cacheDir, 'audio-greeter.ts'),
+      `import { defineBot } from ${JSON.stringify(sdk)};
+export default defineBot({ name: 'audio-greeter', greeting: { audio: 'hello.wav' }, async onCall(call) { await call.say('After the tone.'); await call.hangup(); } });
+`,
+    );
+    const s = await start({ BOTS_DIR: cacheDir, DEFAULT_BOT: 'audio-greeter' });
+    // The slot is ready: its worker has the greeting in memory. Without the file, the call still plays it.
+    renameSync(wav, `${wav}.gone`);
+    const call = s.emulator.placeCall({ to: NUMBER, from: FROM, script: [{ waitFor: 'say', match: 'After the tone' }, { wait: 100 }] });
+    await call.ended;
+    const rec = await s.waitEnded(call.callId);
+    expect(rec.path).toBe('warm');
+    expect(rec.outcome).toBe('completed');
+    expect(rec.botEvents.map((e) => [e.kind, e.value])).toEqual([
+      ['play', wav],
+      ['say', 'After the tone.'],
+      ['hangup', expect.any(String) as string],
+    ]);
+    expect(rec.timeline.first_audio).toBeDefined();
+    expect(rec.timeline.first_audio!).toBeGreaterThanOrEqual(rec.timeline.connected!);
   });
 });

@@ -140,10 +140,11 @@ export interface BotOptions {
    */
   turnDetection?: boolean | VadOptions;
   /**
-   * Said the moment the caller is connected, before `onCall` runs. With a warm room its speech is
-   * synthesized before the call (and cached), so the caller hears it with no speech request.
+   * Said the moment the caller is connected, before `onCall` runs: text, or `{ audio }`, a PCM16
+   * WAV file (a path relative to the bot's file). With a warm room the speech is synthesized (the
+   * file decoded) before the call and cached, so the caller hears it with no speech request.
    */
-  greeting?: string;
+  greeting?: string | { audio: string };
   /** Runs in the idle worker before any call is assigned: load audio, models, clients. */
   prewarm?: () => void | Promise<void>;
   onCall(call: Call): void | Promise<void>;
@@ -177,9 +178,15 @@ export function defineBot(options: BotOptions): Bot {
       throw new TypeError(`defineBot(${options.name}): \`${k}\` must be a positive number of ms`);
     }
   }
-  if (options.greeting !== undefined && (typeof options.greeting !== 'string' || options.greeting.trim().length === 0)) {
-    throw new TypeError(`defineBot(${options.name}): \`greeting\` must be a non-empty string`);
-  }
+  const g: unknown = options.greeting;
+  const okGreeting =
+    g === undefined ||
+    (typeof g === 'string' && g.trim().length > 0) ||
+    (typeof g === 'object' &&
+      g !== null &&
+      typeof (g as { audio?: unknown }).audio === 'string' &&
+      (g as { audio: string }).audio.length > 0);
+  if (!okGreeting) throw new TypeError(`defineBot(${options.name}): \`greeting\` must be a non-empty string or { audio: 'file.wav' }`);
   const bot = { ...options, [BRAND]: true as const };
   const file = callerFile();
   if (file) Object.defineProperty(bot, FILE, { value: file, enumerable: false });

@@ -257,9 +257,14 @@ export class CallSession implements Call {
   }
 
   play(audio: { pcm: Int16Array; sampleRate: number } | string): Promise<void> {
+    return this.playAs(audio, typeof audio === 'string' ? audio : undefined);
+  }
+
+  /** `play`, reported as `label` (the file a decoded greeting came from). */
+  playAs(audio: { pcm: Int16Array; sampleRate: number } | string, label: string | undefined): Promise<void> {
     return this.turn(async () => {
       const pcm = typeof audio === 'string' ? decodeWav(await readFile(audio)) : audio;
-      this.deps.report('play', typeof audio === 'string' ? audio : `${pcm.pcm.length} samples`);
+      this.deps.report('play', label ?? `${pcm.pcm.length} samples`);
       this.ensureLive();
       await this.deps.client.sendAudio(pcm, this.signal);
     });

@@ -15,6 +15,7 @@ import { CallSession, type BotEventKind } from '../sdk/session.js';
 import type { LlmProvider } from '../sdk/llm.js';
 import { textOnlyTts, type TtsProvider } from '../sdk/tts.js';
 import { botFrame, type LoadedBot } from './bot-loader.js';
+import { startGreeting } from './greeting.js';
 import { parentRateLimit } from './rate-grant.js';
 
 export interface CallResult {
@@ -294,7 +295,7 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
       ...(transcriptionLanguage ? { transcriptionLanguage } : {}),
     });
     // The greeting starts at once (cached speech on a warm slot); transcription starts meanwhile.
-    const greeting = bot.greeting !== undefined ? session.say(bot.greeting) : undefined;
+    const greeting = startGreeting(session, loaded);
     greeting?.catch(() => undefined);
     if (bot.onTranscript || bot.transcription)
       await session.startTranscription().catch((err: unknown) => logger.warn({ err }, 'startTranscription failed'));

@@ -10,6 +10,7 @@ import type { WarmRoom, WorkerInit } from '../ipc/protocol.js';
 import { isCachedTts } from '../sdk/tts-cache.js';
 import type { TtsProvider } from '../sdk/tts.js';
 import { loadBot } from './bot-loader.js';
+import { greetingFile, loadGreetingAudio } from './greeting.js';
 
 export interface WarmState {
   /** The ready endpoint; undefined when warming failed (`lost` was called). */
@@ -66,11 +67,17 @@ export async function warmUp(deps: {
 
 /** Speech for the greetings of the bots this worker preloaded (a routed bot loads at `start`). */
 async function preloadGreetings(init: WorkerInit, tts: TtsProvider | undefined, logger: Logger): Promise<void> {
-  if (!tts || !isCachedTts(tts)) return;
   for (const name of init.preloadBots) {
     const loaded = await loadBot(init.botsDir, name).catch(() => undefined);
+    const file = loaded ? greetingFile(loaded) : undefined;
+    if (file) {
+      await loadGreetingAudio(file).catch((err: unknown) =>
+        logger.warn({ bot: name, file, err: (err as Error).message }, 'greeting audio could not be read ahead'),
+      );
+      continue;
+    }
     const text = loaded?.bot.greeting;
-    if (!text || tts.has(text)) continue;
+    if (typeof text !== 'string' || !tts || !isCachedTts(tts) || tts.has(text)) continue;
     await tts
       .preload(text)
       .catch((err: unknown) => logger.warn({ bot: name, err: (err as Error).message }, 'greeting could not be synthesized ahead'));

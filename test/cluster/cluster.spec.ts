@@ -2,10 +2,13 @@
  * Multi-replica test (opt-in: `npm run test:cluster`; needs /usr/sbin/nginx, see docs/scaling.md).
  *
  * One emulator (in this process) → nginx on 127.0.0.1 → three real replicas (`src/server/server.ts`,
- * each with its own worker processes), all sharing the emulator as their "Daily". Three phases:
+ * each with its own worker processes), all sharing the emulator as their "Daily" and, in fleet mode
+ * (the default; CLUSTER_FLEET=0 runs them as islands), one real redis-server. Phases:
  *   1. spread: a burst of calls; every call connects and each replica takes a share;
  *   2. drain:  one replica is draining (503 + Retry-After); nginx passes its webhooks to the others;
- *   3. kill:   one replica is SIGKILLed mid-burst; every call it had not admitted still connects.
+ *   3. fleet:  50 calls at once under Daily's REST limits: no 429 on a caller's path (fleet mode);
+ *   4. kill:   one replica is SIGKILLed mid-burst; every call it had not admitted still connects;
+ *              in fleet mode a survivor records its calls `replica_lost` once and deletes their rooms.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,7 +18,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmulator } from '../../src/emulator/server.js';
 import type { CallEnd, CallerStep, Emulator, EmulatedCall } from '../../src/emulator/types.js';
 import { createLogger } from '../../src/logger.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { freePort, isAlive, startNginx, startReplica, waitUntil, type Nginx, type Replica } from './procs.js';
+
+const FLEET = process.env.CLUSTER_FLEET !== '0';
+let redis: RedisServer | undefined;
 
 const NUMBER = '+15550001000';
 // Each replica keeps as many warm workers as it runs bots: a burst is served by warm workers,
@@ -153,6 +160,18 @@ beforeAll(async () => {
     DRAIN_TIMEOUT_MS: '20000',
     WORKER_CLOSE_TIMEOUT_MS: '2000',
   };
+  if (FLEET) {
+    redis = await startRedis();
+    Object.assign(replicaEnv, {
+      REDIS_URL: redis.url,
+      FLEET_NAMESPACE: `cluster${randomBytes(3).toString('hex')}`,
+      FLEET_HEARTBEAT_MS: '300',
+      FLEET_REPLICA_LOST_MS: '2000',
+      MAX_QUEUED_CALLS: '50',
+      QUEUE_TIMEOUT_MS: '40000',
+      DAILY_ROOM_DELETE_INTERVAL_MS: '100',
+    });
+  }
   await Promise.all([0, 1, 2].map(start));
   nginx = await startNginx({ dir, port: nginxPort, upstreamPorts: ports });
   emulator.setPinlessDialin([{ phone_number: NUMBER, room_creation_api: `${nginx.url}/dialin`, hmac: secret }]);
@@ -175,6 +194,7 @@ afterAll(async () => {
   summary.replicaExits = exits;
   await nginx?.stop();
   await emulator?.close();
+  await redis?.stop();
   console.log(`cluster summary: ${JSON.stringify(summary, null, 2)}`);
   if (!failed && !process.env.CLUSTER_KEEP) rmSync(dir, { recursive: true, force: true });
   else console.log(`logs kept in ${dir}`);
@@ -257,6 +277,35 @@ describe.sequential('three replicas behind nginx', () => {
     120_000,
   );
 
+  it.runIf(FLEET)(
+    "fleet: 50 calls at once under Daily's REST limits — all connect, no 429 on a caller's path, every room deleted",
+    () =>
+      track(
+        (async () => {
+          await warm(replicas);
+          const t0 = Date.now();
+          const calls = place(50, [{ waitFor: 'connected', timeoutMs: 45_000 }, { wait: 500 }, { hangup: true }]);
+          await allEnded(calls, 90_000);
+          const log = emulator.requestLog.filter((r) => r.atMs >= t0);
+          const limited = log.filter((r) => r.status === 429);
+          const onCallPath = limited.filter((r) => !(r.method === 'DELETE' && r.path.startsWith('/rooms/')));
+          summary.fleetBurst = {
+            calls: calls.length,
+            connected: calls.filter((c) => c.connected).length,
+            requests: log.length,
+            limited: limited.length,
+            onCallPath: onCallPath.length,
+            ms: Date.now() - t0,
+          };
+          expect(calls.filter((c) => !c.connected).map((c) => `${c.call.callId}: ${c.end?.reason}`)).toEqual([]);
+          expect(onCallPath).toEqual([]);
+          await idle(replicas);
+          await waitUntil(() => emulator.snapshot().rooms.length === 0, 'every room deleted', 60_000, 200);
+        })(),
+      ),
+    180_000,
+  );
+
   it(
     'loses no unadmitted call when a replica is killed mid-burst',
     () =>
@@ -318,6 +367,17 @@ describe.sequential('three replicas behind nginx', () => {
           await idle(replicas.filter((r) => r !== victim));
           // Rooms left behind are the killed replica's (admitted calls, and webhooks it was handling when
           // killed, which nginx then passed on); they expire by themselves on Daily (`exp`).
+          if (FLEET) {
+            // A survivor records each call the victim ran `replica_lost`, once, and deletes its room.
+            const lostLines = replicas
+              .filter((r) => r !== victim)
+              .flatMap((r) => r.lines.filter((l) => l.msg === 'call ended' && l.outcome === 'replica_lost'));
+            const ids = lostLines.map((l) => l.callId);
+            (summary.kill as Record<string, unknown>).recordedReplicaLost = ids.length;
+            expect(new Set(ids).size).toBe(ids.length);
+            await waitUntil(() => emulator.snapshot().rooms.length === 0, "the victim's rooms deleted by a survivor", 60_000, 200);
+            return;
+          }
           const roomsLeft = emulator.snapshot().rooms.length;
           (summary.kill as Record<string, unknown>).roomsLeft = roomsLeft;
           expect(roomsLeft).toBeLessThanOrEqual(entries.filter((e) => e.upstreams.includes(`127.0.0.1:${victim.port}`)).length);

@@ -13,8 +13,9 @@ import { createServer, type Server } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { RateLimitSettings } from '../../src/emulator/rate-limits.js';
 import { createEmulator } from '../../src/emulator/server.js';
-import type { Emulator } from '../../src/emulator/types.js';
+import type { EmulatedCall, Emulator } from '../../src/emulator/types.js';
 import { signPinless, signWebhook } from '../../src/daily/signature.js';
 import { createLogger } from '../../src/logger.js';
 import { freePort, isAlive, startReplica, type LogLine, type Replica } from '../cluster/procs.js';
@@ -50,6 +51,13 @@ export interface FleetOfReplicas {
     payload: Record<string, unknown>,
     id?: string,
   ): Promise<{ status: number; body: Record<string, unknown> }>;
+  /**
+   * The no-leak invariants over every replica (waits up to `timeoutMs`, then throws naming each
+   * problem): every placed call ended; a call answered 200 has exactly one outcome fleet-wide (one
+   * `call ended` line over all replicas), a refused one none; no room, call client or webhook left
+   * in the emulator; every replica idle with no busy worker.
+   */
+  expectNoLeaks(placed: readonly EmulatedCall[], timeoutMs?: number): Promise<void>;
   stop(keep?: boolean): Promise<void>;
 }
 
@@ -88,7 +96,7 @@ const parse = (text: string): { id?: string; roomUrl?: string; duplicate?: boole
 export async function startFleetOfReplicas(
   n: number,
   env: Record<string, string>,
-  opts: { fleet?: boolean } = {},
+  opts: { fleet?: boolean; /** The emulator's limits (default: Daily's, DELETE raised). */ rateLimits?: RateLimitSettings } = {},
 ): Promise<FleetOfReplicas> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'patchbay-fleet-'));
   const apiKey = `fleet_${randomBytes(8).toString('hex')}`;
@@ -103,7 +111,7 @@ export async function startFleetOfReplicas(
     logger: createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', name: 'emulator' }),
     latencies: { roomCreateMs: 10, tokenCreateMs: 5, joinMs: 20, dialinReadyMs: 30, connectMs: 20, webhookMs: 0 },
     // Daily's windows, except DELETE raised (tests delete many rooms; set DAILY_RATE_LIMITS to match).
-    rateLimits: { classes: { 'room-delete': [{ requests: 300, windowMs: 30_000 }] } },
+    rateLimits: opts.rateLimits ?? { classes: { 'room-delete': [{ requests: 300, windowMs: 30_000 }] } },
   });
   const ports = await Promise.all(Array.from({ length: n }, () => freePort()));
   const fullEnv: Record<string, string> = {
@@ -226,6 +234,35 @@ export async function startFleetOfReplicas(
         body,
       });
       return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    },
+    async expectNoLeaks(placed, timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const issues: string[] = [];
+        const ended = fleet.lines().filter((l) => l.msg === 'call ended');
+        for (const c of placed) {
+          if (c.state !== 'ended') issues.push(`emulated call ${c.callId} is still ${c.state}`);
+          const outcomes = ended.filter((l) => l.callId === c.callId && l.outcome !== 'room_failed');
+          const ok = answers.some((a) => a.callId === c.callId && a.status === 200);
+          if (ok && outcomes.length !== 1) issues.push(`call ${c.callId}: answered 200, ${outcomes.length} outcomes`);
+          if (!ok && outcomes.length > 0) issues.push(`call ${c.callId}: refused, yet ${outcomes.length} outcomes`);
+        }
+        const snap = emulator.snapshot();
+        if (snap.rooms.length > 0) issues.push(`emulator rooms left: ${snap.rooms.length}`);
+        if (snap.clients > 0) issues.push(`emulator call clients left: ${snap.clients}`);
+        if (snap.webhooksInFlight > 0) issues.push(`emulator webhooks in flight: ${snap.webhooksInFlight}`);
+        for (let i = 0; i < replicas.length; i++) {
+          const st = (await fleet.status(i).catch(() => undefined)) as (ReplicaStatusBody & { workers: { busy?: number } }) | undefined;
+          if (!st) issues.push(`replica ${i}: no /status`);
+          else if (st.activeCalls + st.queuedCalls + st.admitting !== 0 || (st.workers.busy ?? 0) !== 0)
+            issues.push(
+              `replica ${i} not idle: ${JSON.stringify({ active: st.activeCalls, queued: st.queuedCalls, admitting: st.admitting, busy: st.workers.busy })}`,
+            );
+        }
+        if (issues.length === 0) return;
+        if (Date.now() > deadline) throw new Error(`fleet invariant violated:\n  - ${issues.join('\n  - ')}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
     },
     async stop(keep = false) {
       await Promise.all(
