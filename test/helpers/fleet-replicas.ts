@@ -66,7 +66,7 @@ export interface ReplicaStatusBody {
   queuedCalls: number;
   admitting: number;
   draining: boolean;
-  workers: { idle: number };
+  workers: { idle: number; busy: number };
   fleet?: {
     replicaId: string;
     degraded: boolean;
@@ -252,9 +252,9 @@ export async function startFleetOfReplicas(
         if (snap.clients > 0) issues.push(`emulator call clients left: ${snap.clients}`);
         if (snap.webhooksInFlight > 0) issues.push(`emulator webhooks in flight: ${snap.webhooksInFlight}`);
         for (let i = 0; i < replicas.length; i++) {
-          const st = (await fleet.status(i).catch(() => undefined)) as (ReplicaStatusBody & { workers: { busy?: number } }) | undefined;
+          const st = await fleet.status(i).catch(() => undefined);
           if (!st) issues.push(`replica ${i}: no /status`);
-          else if (st.activeCalls + st.queuedCalls + st.admitting !== 0 || (st.workers.busy ?? 0) !== 0)
+          else if (st.activeCalls + st.queuedCalls + st.admitting !== 0 || st.workers.busy !== 0)
             issues.push(
               `replica ${i} not idle: ${JSON.stringify({ active: st.activeCalls, queued: st.queuedCalls, admitting: st.admitting, busy: st.workers.busy })}`,
             );
