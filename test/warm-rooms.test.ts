@@ -141,9 +141,9 @@ describe('warm rooms', () => {
   it('recycles a slot at WARM_ROOM_MAX_AGE_MS (new room, old one deleted); a call during the recycle is not lost', async () => {
     const s = await start({ WARM_ROOM_MAX_AGE_MS: '4000' });
     const first = s.rt.warm!.slots()[0]!;
-    // The moment the slot is recycled (no slot ready, one refilling), a call arrives.
+    // The moment the slot is recycled, a call arrives: usually while the replacement is still
+    // refilling (no slot ready), sometimes just after it became ready (the refill is a few ms here).
     await until('the recycle', () => s.rt.warm!.stats().recycled === 1, 15_000);
-    expect(s.rt.warm!.stats().ready).toBe(0);
     const during = place(s, 100);
     expect((await during.ended).reason).toBe('ejected');
     const rec = await s.waitEnded(during.callId);
