@@ -239,8 +239,9 @@ describe.sequential('three replicas behind nginx', () => {
           // A long call keeps one replica busy while it drains.
           const long = placeOne([{ waitFor: 'connected', timeoutMs: HOLD_TIMEOUT_MS }, { wait: 60_000 }, { hangup: true }]);
           await waitUntil(() => long.connected, 'the long call to connect', 20_000);
-          const port = admittedBy().get(long.call.callId);
-          const i = ports.indexOf(port ?? -1);
+          // The replica running it (in fleet mode not necessarily the one that admitted it).
+          const loads = await Promise.all(replicas.map(status));
+          const i = loads.findIndex((st) => st.activeCalls > 0);
           expect(i).toBeGreaterThanOrEqual(0);
           const draining = replicas[i]!;
           draining.proc.kill('SIGTERM');
