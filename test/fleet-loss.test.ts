@@ -142,4 +142,29 @@ describe('replica loss', () => {
     expect((await a.fleetStatus()).replicas.map((r) => r.id)).toEqual([a.replicaId]);
     await a.close();
   });
+
+  it('a call whose owner is gone expires unserved: the replica that finds it is told to record it (the owner would have been)', async () => {
+    const ns = namespace();
+    const owner = await startFleet(redis.url, ns);
+    const b = await startFleet(redis.url, ns);
+    try {
+      await owner.enqueue({ callId: 'alive-1', room: 'room-alive-1', payload: {} }, 150);
+      await new Promise((r) => setTimeout(r, 250));
+      const orphaned: unknown[] = [];
+      b.on('call-orphaned', (o) => orphaned.push(o));
+      // The owner is alive: it hears of the expiry itself; nothing for b to record.
+      const expired = new Promise<{ callId: string }>((r) => owner.once('call-expired', r));
+      expect(await b.take()).toBeUndefined();
+      expect(await expired).toEqual({ callId: 'alive-1' });
+      expect(orphaned).toEqual([]);
+
+      await owner.enqueue({ callId: 'gone-1', room: 'room-gone-1', payload: {} }, 150);
+      await owner.close();
+      await new Promise((r) => setTimeout(r, 250));
+      expect(await b.take()).toBeUndefined();
+      expect(orphaned).toEqual([{ callId: 'gone-1', room: 'room-gone-1', owner: owner.replicaId }]);
+    } finally {
+      await Promise.all([owner.close(), b.close()]);
+    }
+  });
 });

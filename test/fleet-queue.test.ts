@@ -168,4 +168,22 @@ describe('fleet queue', () => {
     const st = await other.fleetStatus();
     expect(st.replicas.find((r) => r.id === refuser.replicaId)?.calls).toEqual([]);
   });
+
+  it('an entry that arrives after the last slot went is put back unread: its owner is not told, another replica takes it', async () => {
+    const ns = namespace();
+    const owner = await fleet(ns);
+    const full = await fleet(ns);
+    const free = await fleet(ns);
+    const taken: Array<{ callId: string; by: string }> = [];
+    owner.on('call-taken', (t) => taken.push(t));
+    await owner.enqueue({ callId: 'u1', room: 'room-u1', payload: { n: 1 } }, 10_000);
+    // Read with no slot left: put back as if never read.
+    expect(await full.take(() => false)).toBeUndefined();
+    expect((await owner.ownerOfRoom('room-u1'))?.replicaId).toBe(owner.replicaId);
+    const t = await free.take(() => true);
+    expect(t).toMatchObject({ callId: 'u1', owner: owner.replicaId, attempt: 0, payload: { n: 1 } });
+    await waitFor('the taken notice', () => taken.length === 1, 5_000);
+    expect(taken).toEqual([{ callId: 'u1', by: free.replicaId }]);
+    expect((await owner.ownerOfRoom('room-u1'))?.replicaId).toBe(free.replicaId);
+  });
 });

@@ -198,4 +198,44 @@ describe.sequential('fleet mode with warm rooms', () => {
       ),
     120_000,
   );
+
+  test(
+    'the owner of a waiting call is SIGKILLed; the caller hangs up on hold: a survivor records it once and deletes its room',
+    () =>
+      track(
+        (async () => {
+          await warmReady();
+          // Both bots busy …
+          f.mode = { kind: 'only', index: 0 };
+          const busy0 = place(hold(60_000));
+          expect(await busy0.connected).toBe(true);
+          f.mode = { kind: 'only', index: 1 };
+          const busy1 = place(hold(60_000));
+          expect(await busy1.connected).toBe(true);
+          // … so a call replica 0 admits waits in the fleet queue.
+          f.mode = { kind: 'only', index: 0 };
+          const waiting = f.emulator.placeCall({ to: FLEET_NUMBER, script: [{ wait: 60_000 }] });
+          const answer = await until(() => f.answers.find((x) => x.callId === waiting.callId && x.status === 200), 'the answer', 10_000);
+          const room = roomOf(answer.body.roomUrl!);
+          f.replicas[0]!.proc.kill('SIGKILL');
+          // Replica 1 reaps it: the call replica 0 ran is recorded replica_lost.
+          await until(
+            () => ended(busy0.call.callId).find((l) => l.replicaIndex === 1 && l.outcome === 'replica_lost'),
+            'replica_lost recorded by the survivor',
+            15_000,
+          );
+          // The waiting caller gives up; Daily's dialin.stopped reaches the survivor.
+          waiting.hangup();
+          const r = await f.domainEvent(1, 'dialin.stopped', { room });
+          expect(r).toEqual({ status: 200, body: { status: 'ok', action: 'owner_gone' } });
+          const line = await until(() => ended(waiting.callId)[0], 'the waiting call recorded', 10_000);
+          expect(line).toMatchObject({ replicaIndex: 1, outcome: 'caller_hangup_on_hold', room });
+          await until(() => (f.emulator.snapshot().rooms.some((x) => x.name === room) ? undefined : true), 'its room deleted', 15_000);
+          expect(ended(waiting.callId)).toHaveLength(1);
+          busy1.call.hangup();
+          await busy1.call.ended;
+        })(),
+      ),
+    120_000,
+  );
 });

@@ -20,7 +20,7 @@ import type { CallAssignment } from '../ipc/protocol.js';
 import type { AdmissionDelegate, AdmitResult } from './admission-types.js';
 import type { Call } from './call.js';
 import type { Dispatcher } from './dispatcher.js';
-import { answerOf, recordLost, type StoredAnswer } from './fleet-lost.js';
+import { answerOf, recordElsewhere, recordLost, type StoredAnswer } from './fleet-lost.js';
 import type { WarmSlot } from './warm-slots.js';
 import type { DomainEventInput, Reconciler } from './reconcile.js';
 
@@ -71,7 +71,13 @@ export class FleetAdmission implements AdmissionDelegate {
     fleet.on('call-expired', ({ callId }) =>
       this.expire(callId, `expired in the fleet queue after ${deps.config.admission.queueTimeoutMs} ms`),
     );
-    fleet.on('domain-event', (ev) => void this.handleHere(ev as DomainEventInput, undefined, false));
+    fleet.on('call-orphaned', ({ callId, room, owner }) => {
+      const detail = `waited ${deps.config.admission.queueTimeoutMs} ms in the fleet queue; its owner ${owner} is gone; recorded by ${fleet.replicaId}`;
+      void recordElsewhere({ callId, room }, owner, 'queue_timeout', detail, 'queue', deps).catch((err: unknown) =>
+        this.log.error({ err, callId }, 'fleet: recording an orphaned call failed'),
+      );
+    });
+    fleet.on('domain-event', (ev) => void this.handleHere(ev as DomainEventInput, undefined, undefined));
     fleet.on(
       'replica-lost',
       (lost) => void recordLost(lost, this.deps).catch((err: unknown) => this.log.error({ err }, 'fleet: recording a lost replica failed')),
@@ -328,12 +334,12 @@ export class FleetAdmission implements AdmissionDelegate {
     } catch {
       /* handled here */
     }
-    return this.handleHere(ev, owner?.callId, owner !== undefined && owner.replicaId !== fleet.replicaId);
+    return this.handleHere(ev, owner?.callId, owner !== undefined && owner.replicaId !== fleet.replicaId ? owner.replicaId : undefined);
   }
 
-  /** An event for this replica (or for a gone owner's room: `ownerGone`). */
-  private async handleHere(ev: DomainEventInput, callId: string | undefined, ownerGone: boolean): Promise<DomainEventResult> {
-    const { fleet, reconciler, rooms } = this.deps;
+  /** An event for this replica (or for the room of `goneOwner`, a replica that did not take it). */
+  private async handleHere(ev: DomainEventInput, callId: string | undefined, goneOwner: string | undefined): Promise<DomainEventResult> {
+    const { fleet, reconciler } = this.deps;
     const w = callId ? this.waiting.get(callId) : [...this.waiting.values()].find((x) => x.call.record.roomName === ev.room);
     if (w && ENDING_EVENTS.includes(ev.type)) {
       const id = w.call.record.callId;
@@ -347,14 +353,17 @@ export class FleetAdmission implements AdmissionDelegate {
       }
       return { action: 'end_scheduled', id: w.call.id };
     }
-    if (ownerGone && callId && ev.room && ENDING_EVENTS.includes(ev.type) && !this.deps.dispatcher.findByRoom(ev.room)) {
+    if (goneOwner !== undefined && callId && ev.room && ENDING_EVENTS.includes(ev.type) && !this.deps.dispatcher.findByRoom(ev.room)) {
       // The owner is gone: a call it queued and nobody took is dropped, its room deleted here.
       if (await fleet.cancel(callId).catch(() => false)) {
         this.log.warn(
           { callId, room: ev.room, event: ev.type },
-          'fleet: the owner of a waiting call is gone; dropped it and deleted its room',
+          'fleet: the owner of a waiting call is gone; dropped it, recorded it and deleted its room',
         );
-        void rooms.release(ev.room);
+        const detail = `${ev.type} webhook (event ${ev.id}) while waiting in the fleet queue; its owner ${goneOwner} is gone; recorded by ${fleet.replicaId}`;
+        await recordElsewhere({ callId, room: ev.room }, goneOwner, 'caller_hangup_on_hold', detail, 'reconcile', this.deps).catch(
+          (err: unknown) => this.log.error({ err, callId }, 'fleet: recording a call of a gone owner failed'),
+        );
         return { action: 'owner_gone' };
       }
     }

@@ -282,8 +282,8 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
   }
 
   /** Takes the next live entry, if any (call when a slot is free). */
-  take(): Promise<TakenCall<P> | undefined> {
-    return this.draining ? Promise.resolve(undefined) : this.queue.take(false);
+  take(hasCapacity?: () => boolean): Promise<TakenCall<P> | undefined> {
+    return this.draining ? Promise.resolve(undefined) : this.queue.take(false, hasCapacity);
   }
 
   /**

@@ -81,7 +81,8 @@ export class FleetQueue<P> {
   }
 
   /** Reads up to a few entries (blocking on `conn` when given) until one is accepted. */
-  async take(block: Redis | false): Promise<TakenCall<P> | undefined> {
+  /** `hasCapacity`: checked when an entry arrives; without a free slot it goes back unaccepted (fleetUnread). */
+  async take(block: Redis | false, hasCapacity?: () => boolean): Promise<TakenCall<P> | undefined> {
     const f = this.f;
     for (let i = 0; i < 16; i++) {
       let reply: StreamReply;
@@ -110,6 +111,10 @@ export class FleetQueue<P> {
       }
       const entry = reply?.[0]?.[1]?.[0];
       if (!entry) return undefined;
+      if (hasCapacity && !hasCapacity()) {
+        await f.run('fleetUnread', GROUP, entry[0], ...entry[1]);
+        return undefined;
+      }
       const t = await this.accept(entry[0], pairs(entry[1]));
       if (t) return t;
       if (block) return undefined;
@@ -127,6 +132,7 @@ export class FleetQueue<P> {
     if (r[0] !== 1) {
       f.log?.info({ callId, entryId, why: r[1] }, 'fleet queue: dropped an entry instead of serving it');
       if (e.o === f.replicaId) this.unconfirmed.delete(callId);
+      if (r[1] === 'orphaned') f.emit('call-orphaned', { callId, room: e.r ?? '', owner: e.o ?? '' });
       return undefined;
     }
     let payload: P;
@@ -284,7 +290,7 @@ export class FleetQueue<P> {
           continue;
         }
         try {
-          const t = await this.take(conn);
+          const t = await this.take(conn, hasCapacity);
           if (!t) continue;
           if (this.stopped || f.isDraining || !hasCapacity() || onCall(t) === false) {
             await this.giveBack(t.callId);

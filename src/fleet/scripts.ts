@@ -144,7 +144,7 @@ return {1, id, backlog + 1, free}
 `,
   /**
    * After XREADGROUP delivered an entry to this replica. ARGV: P, group, entryId, callId, owner, me, room, roomTtlMs
-   * → {1, deadline} now ours | {0, 'cancelled'|'expired'} dropped
+   * → {1, deadline} now ours | {0, 'cancelled'|'expired'|'orphaned'} dropped ('orphaned': expired, its owner gone)
    */
   fleetAccept: `${NOW}
 local P, Q, G = ARGV[1], KEYS[1], ARGV[2]
@@ -155,6 +155,8 @@ if (not dl) or tonumber(dl) < now then
   redis.call('XACK', Q, G, ARGV[3])
   redis.call('XDEL', Q, ARGV[3])
   if dl then
+    -- Its owner is gone: nobody would read the notice; the replica that found it records the call.
+    if ARGV[5] ~= ARGV[6] and redis.call('EXISTS', P .. 'hb:' .. ARGV[5]) == 0 then return {0, 'orphaned'} end
     redis.call('XADD', P .. 'inbox:' .. ARGV[5], 'MAXLEN', '~', 1000, '*', 't', 'expired', 'c', ARGV[4])
     return {0, 'expired'}
   end
@@ -168,6 +170,20 @@ if ARGV[5] ~= ARGV[6] then
   redis.call('XADD', P .. 'inbox:' .. ARGV[5], 'MAXLEN', '~', 1000, '*', 't', 'taken', 'c', ARGV[4], 'r', ARGV[6])
 end
 return {1, dl}
+`,
+  /**
+   * Put back an entry read but not accepted (this replica's last slot went between the blocking
+   * read and the entry's arrival): as if never read — no taken notice, the owner still waits.
+   * ARGV: P, group, entryId, field1, value1, … → 1
+   */
+  fleetUnread: `
+local Q, G = KEYS[1], ARGV[2]
+redis.call('XACK', Q, G, ARGV[3])
+redis.call('XDEL', Q, ARGV[3])
+local fields = {}
+for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('XADD', Q, '*', unpack(fields))
+return 1
 `,
   /** Give back an entry this replica took but will not run. ARGV: P, group, entryId, me, callId, waitMs → 1 */
   fleetGiveBack: `${NOW}${REQUEUE}

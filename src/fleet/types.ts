@@ -121,6 +121,8 @@ export interface FleetEvents<P = unknown> {
   'call-taken': [{ callId: string; by: string }];
   /** A call this replica admitted expired in the queue (dropped unserved): record `queue_timeout`. */
   'call-expired': [{ callId: string }];
+  /** A call whose owner is gone expired in the queue unserved: the replica that found it records it. */
+  'call-orphaned': [{ callId: string; room: string; owner: string }];
   /** This replica won the cleanup of a lost replica. */
   'replica-lost': [ReplicaLost];
   /** The fleet presumed this replica lost (it was cut off longer than replicaLostMs) and cleaned it up. */
