@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { WebSocket } from 'ws';
 import type { CallerStep, EmulatedCall } from '../src/emulator/types.js';
 import { isAlive, waitUntil } from './cluster/procs.js';
-import { FLEET_NUMBER, startFleetOfReplicas, type FleetOfReplicas } from './helpers/fleet-replicas.js';
+import { endedLines, FLEET_NUMBER, placeCall, roomOf, startFleetOfReplicas, type FleetOfReplicas } from './helpers/fleet-replicas.js';
 
 const STORM_CALLS = Number(process.env.FLEET_STORM_CALLS ?? 30);
 const BOTS = 2;
@@ -71,16 +71,9 @@ async function idle(): Promise<void> {
 const short = (holdMs = 300): CallerStep[] => [{ waitFor: 'connected', timeoutMs: 25_000 }, { wait: holdMs }, { hangup: true }];
 const long: CallerStep[] = [{ waitFor: 'connected', timeoutMs: 25_000 }, { wait: 60_000 }, { hangup: true }];
 
-function place(script: CallerStep[]): { call: EmulatedCall; connected: Promise<boolean> } {
-  const call = f.emulator.placeCall({ to: FLEET_NUMBER, script });
-  const connected = new Promise<boolean>((resolve) => {
-    call.on('state', (s) => s === 'connected' && resolve(true));
-    void call.ended.then(() => resolve(false));
-  });
-  return { call, connected };
-}
+const place = (script: CallerStep[]) => placeCall(f, script);
 
-const ended = (callId: string) => f.lines().filter((l) => l.msg === 'call ended' && l.callId === callId);
+const ended = (callId: string) => endedLines(f, callId);
 const admitted = (callId: string) => f.lines().filter((l) => l.msg === 'call admitted' && l.callId === callId);
 
 /** The replica index whose fleet registry runs `callId`. */
@@ -91,8 +84,6 @@ async function runnerOf(callId: string): Promise<number | undefined> {
   for (let i = 0; i < f.replicas.length; i++) if ((await f.status(i).catch(() => undefined))?.fleet?.replicaId === id) return i;
   return undefined;
 }
-
-const roomOf = (roomUrl: string) => new URL(roomUrl).pathname.replace(/^\//, '');
 
 describe.sequential('fleet mode: three replica processes, one Redis', () => {
   test(
@@ -107,8 +98,11 @@ describe.sequential('fleet mode: three replica processes, one Redis', () => {
             const batch = Array.from({ length: Math.min(4, STORM_CALLS - i) }, () => place(short()));
             calls.push(...batch.map((b) => b.call));
             expect(await Promise.all(batch.map((b) => b.connected))).toEqual(batch.map(() => true));
-            // The next batch once these ended: 4 calls always fit the fleet's 6 bots (no 503 to expect).
+            // The next batch once these ended and their bot slots are free again on the replicas (a
+            // slot frees when the worker is reaped, a moment after the caller's end on a loaded
+            // machine): 4 calls then always fit the fleet's 6 bots (no 503 to expect).
             await Promise.all(batch.map((b) => b.call.ended));
+            await idle();
           }
           await Promise.all(calls.map((c) => c.ended));
           await idle();

@@ -9,9 +9,9 @@
  *  - a call admitted while Redis was away is registered fleet-wide once the fleet re-forms.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { CallerStep, EmulatedCall } from '../src/emulator/types.js';
+import type { CallerStep } from '../src/emulator/types.js';
 import { waitUntil } from './cluster/procs.js';
-import { FLEET_NUMBER, startFleetOfReplicas, type FleetOfReplicas } from './helpers/fleet-replicas.js';
+import { endedLines, FLEET_NUMBER, placeCall, roomOf, startFleetOfReplicas, type FleetOfReplicas } from './helpers/fleet-replicas.js';
 
 let f: FleetOfReplicas;
 let failed = false;
@@ -67,18 +67,10 @@ async function warmReady(): Promise<void> {
 
 const hold = (ms: number): CallerStep[] => [{ waitFor: 'connected', timeoutMs: 25_000 }, { wait: ms }, { hangup: true }];
 
-function place(script: CallerStep[]): { call: EmulatedCall; connected: Promise<boolean> } {
-  const call = f.emulator.placeCall({ to: FLEET_NUMBER, script });
-  const connected = new Promise<boolean>((resolve) => {
-    call.on('state', (s) => s === 'connected' && resolve(true));
-    void call.ended.then(() => resolve(false));
-  });
-  return { call, connected };
-}
+const place = (script: CallerStep[]) => placeCall(f, script);
 
-const ended = (callId: string) => f.lines().filter((l) => l.msg === 'call ended' && l.callId === callId);
+const ended = (callId: string) => endedLines(f, callId);
 const updates = (callId: string) => f.emulator.requestLog.filter((r) => r.path === '/dialin/pinlessCallUpdate' && r.callId === callId);
-const roomOf = (roomUrl: string) => new URL(roomUrl).pathname.replace(/^\//, '');
 
 /** Replica index and room of `callId` in the fleet registry (as replica 0 sees it). */
 async function registered(callId: string): Promise<{ index: number; room: string } | undefined> {

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CallRecord } from '../src/dispatch/dispatcher.js';
 import { startVoiceStandIns, type VoiceStandIns } from '../src/sdk/testing/voice-standins.js';
+import { encodeWav } from '../src/sdk/wav.js';
 import { FIXTURE_BOTS, ROOT } from './helpers/ops.js';
 import { NUMBER, startStack, type Stack } from './helpers/stack.js';
 
@@ -240,23 +241,9 @@ describe('warm rooms', () => {
     // A bot of our own in a temp dir: greeting { audio: 'hello.wav' } (relative to the bot file).
     cacheDir = mkdtempSync(path.join(os.tmpdir(), 'pb-audio-greeting-'));
     const rate = 16_000;
-    const pcm = Buffer.alloc(rate * 2 * 0.4);
-    for (let i = 0; i < pcm.length / 2; i++) pcm.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / rate)), i * 2);
-    const header = Buffer.alloc(44);
-    header.write('RIFF', 0, 'ascii');
-    header.writeUInt32LE(36 + pcm.length, 4);
-    header.write('WAVEfmt ', 8, 'ascii');
-    header.writeUInt32LE(16, 16);
-    header.writeUInt16LE(1, 20); // PCM
-    header.writeUInt16LE(1, 22); // mono
-    header.writeUInt32LE(rate, 24);
-    header.writeUInt32LE(rate * 2, 28);
-    header.writeUInt16LE(2, 32);
-    header.writeUInt16LE(16, 34);
-    header.write('data', 36, 'ascii');
-    header.writeUInt32LE(pcm.length, 40);
+    const tone = Int16Array.from({ length: rate * 0.4 }, (_, i) => Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / rate)));
     const wav = path.join(cacheDir, 'hello.wav');
-    writeFileSync(wav, Buffer.concat([header, pcm]));
+    writeFileSync(wav, encodeWav(tone, rate));
     const sdk = path.join(ROOT, 'src/sdk/index.js');
     writeFileSync(
       path.join(cacheDir, 'audio-greeter.ts'),

@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { RateLimitSettings } from '../../src/emulator/rate-limits.js';
 import { createEmulator } from '../../src/emulator/server.js';
-import type { EmulatedCall, Emulator } from '../../src/emulator/types.js';
+import type { CallerStep, EmulatedCall, Emulator } from '../../src/emulator/types.js';
 import { signPinless, signWebhook } from '../../src/daily/signature.js';
 import { createLogger } from '../../src/logger.js';
 import { freePort, isAlive, startReplica, type LogLine, type Replica } from '../cluster/procs.js';
@@ -284,3 +284,21 @@ export async function startFleetOfReplicas(
   };
   return fleet;
 }
+
+/** Places a call to the fleet's number; `connected` resolves true once it connects (false if it ends first). */
+export function placeCall(f: FleetOfReplicas, script: CallerStep[]): { call: EmulatedCall; connected: Promise<boolean> } {
+  const call = f.emulator.placeCall({ to: FLEET_NUMBER, script });
+  const connected = new Promise<boolean>((resolve) => {
+    call.on('state', (s) => s === 'connected' && resolve(true));
+    void call.ended.then(() => resolve(false));
+  });
+  return { call, connected };
+}
+
+/** Every replica's `call ended` lines for Daily's `callId`. */
+export function endedLines(f: FleetOfReplicas, callId: string): Array<LogLine & { replicaIndex: number }> {
+  return f.lines().filter((l) => l.msg === 'call ended' && l.callId === callId);
+}
+
+/** A room's name from its URL. */
+export const roomOf = (roomUrl: string): string => new URL(roomUrl).pathname.replace(/^\//, '');
