@@ -122,6 +122,7 @@ describe.sequential('fleet mode: three replica processes, one Redis', () => {
           await waitUntil(() => f.emulator.snapshot().rooms.length === 0, 'rooms deleted', 20_000, 100).catch(() => {
             throw new Error(`rooms left: ${[...names].join(', ')}`);
           });
+          await f.expectNoLeaks(calls);
         })(),
       ),
     150_000,
@@ -171,6 +172,7 @@ describe.sequential('fleet mode: three replica processes, one Redis', () => {
           p.call.hangup();
           await p.call.ended;
           await idle();
+          await f.expectNoLeaks([p.call]);
         })(),
       ),
     60_000,
@@ -227,6 +229,7 @@ describe.sequential('fleet mode: three replica processes, one Redis', () => {
           for (const h of [...holders, last]) h.call.hangup();
           await Promise.all([...holders, last].map((h) => h.call.ended));
           await idle();
+          await f.expectNoLeaks([...holders, last].map((h) => h.call));
         })(),
       ),
     90_000,
@@ -278,6 +281,7 @@ describe.sequential('fleet mode: three replica processes, one Redis', () => {
             200,
           );
           expect(await fetch(`${f.replicas[0]!.url}/metrics`).then((r) => r.text())).toMatch(/patchbay_fleet_degraded\{[^}]*\} 0/);
+          await f.expectNoLeaks(calls.map((c) => c.call));
         })(),
       ),
     90_000,
@@ -364,6 +368,7 @@ describe.sequential('fleet mode: three replica processes, one Redis', () => {
             15_000,
             100,
           );
+          await f.expectNoLeaks([...live.map((h) => h.call), queued.call]);
         })(),
       ),
     90_000,
