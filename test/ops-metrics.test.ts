@@ -106,6 +106,9 @@ describe('metrics and health', () => {
     ({ m } = await scrape(a));
     expect(m.get('patchbay_calls_total{outcome="completed"}')).toBe(1);
     expect([...m].filter(([k, v]) => k.startsWith('patchbay_calls_total{') && v > 0)).toHaveLength(1);
+    // The busy webhook is counted by its reason (the unsigned one is refused before admission: not counted here).
+    expect(m.get('patchbay_dialin_refused_total{reason="queue_full"}')).toBe(1);
+    expect([...m].filter(([k, v]) => k.startsWith('patchbay_dialin_refused_total{') && v > 0)).toHaveLength(1);
     expect(m.get('patchbay_call_starts_total{start="warm"}')).toBe(1);
     expect(m.get('patchbay_call_starts_total{start="cold"}')).toBe(0);
     expect(m.get('patchbay_active_bots')).toBe(0);

@@ -34,6 +34,8 @@ export interface PatchbayMetrics {
   callsTotal: Counter<'outcome'>;
   callStartsTotal: Counter<'start'>;
   webhookAck: Histogram<'status'>;
+  /** Dial-in webhooks answered without admitting the call, by reason (busy reasons, room_refused, missing_fields). */
+  dialinRefused: Counter<'reason'>;
   timeToDialinReady: Histogram;
   timeToPinlessUpdate: Histogram;
   holdAdded: Histogram;
@@ -164,6 +166,12 @@ export function createMetrics(read: {
     registers: [registry],
   }).set({ version: read.version }, 1);
 
+  const dialinRefused = new Counter({
+    name: 'patchbay_dialin_refused_total',
+    help: 'Dial-in webhooks answered without admitting the call, by reason: draining, queue_full, overloaded, room_failed (503), room_refused (502), missing_fields (400)',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
   const webhookAck = new Histogram({
     name: 'patchbay_webhook_ack_seconds',
     help: 'Time to answer the pinless dial-in webhook (POST /dialin), by HTTP status.',
@@ -232,6 +240,7 @@ export function createMetrics(read: {
     callsTotal,
     callStartsTotal,
     webhookAck,
+    dialinRefused,
     timeToDialinReady,
     timeToPinlessUpdate,
     holdAdded,
@@ -280,6 +289,7 @@ const metricsPluginImpl: FastifyPluginAsync<AppDeps> = async (app, deps) => {
   app.addHook('onResponse', async (req, reply) => {
     if (req.routeOptions.url !== '/dialin' || req.method !== 'POST') return;
     m.webhookAck.observe({ status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    if (req.dialinRefusal !== undefined) m.dialinRefused.inc({ reason: req.dialinRefusal });
   });
 
   app.get('/metrics', { logLevel: 'warn' }, async (_req, reply) => {

@@ -15,6 +15,13 @@ import { maskNumber } from '../../logger.js';
 import type { AppDeps } from '../deps.js';
 import { refuseUnsigned } from '../signed-request.js';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Why a dial-in webhook was answered without admitting the call (counted in /metrics). */
+    dialinRefusal?: string;
+  }
+}
+
 const ErrorBody = Type.Object({ error: Type.String(), message: Type.String(), reason: Type.Optional(Type.String()) });
 
 const isObject = (b: unknown): b is Record<string, unknown> => typeof b === 'object' && b !== null && !Array.isArray(b);
@@ -69,16 +76,19 @@ export const dialinRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) =
       }
       const call = toPinlessCall(body);
       if ('missing' in call) {
+        req.dialinRefusal = 'missing_fields';
         req.log.warn({ missing: call.missing }, 'dialin webhook refused: missing fields');
         return reply.code(400).send({ error: 'missing_fields', message: `missing or empty: ${call.missing.join(', ')}` });
       }
       const result = await deps.dispatcher.admit(call, receivedAtMs);
       if (result.kind === 'busy') {
+        req.dialinRefusal = result.reason;
         req.log.warn({ callId: call.callId, reason: result.reason, from: maskNumber(call.from) }, 'dialin webhook refused: busy');
         reply.header('retry-after', String(result.retryAfterSec));
         return reply.code(503).send({ error: 'busy', reason: result.reason, message: result.message });
       }
       if (result.kind === 'refused') {
+        req.dialinRefusal = result.reason;
         req.log.error(
           { callId: call.callId, reason: result.reason, detail: result.message },
           'dialin webhook failed: Daily refused the room (not retryable)',
