@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import WebSocket from 'ws';
 import { ConfigError, loadConfig } from '../src/config.js';
+import { OUTCOMES } from '../src/core/outcome.js';
 import { CSP } from '../src/server/routes/dashboard.js';
 import { NUMBER, startStack, type Stack } from './helpers/stack.js';
 
@@ -235,6 +236,9 @@ describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
     expect(await page.locator('#recent tbody tr').first().getAttribute('data-call-id')).toBe(call.callId);
     await page.screenshot({ path: `${OUT}/dashboard.png`, fullPage: true });
 
+    // The filter offers every outcome the server knows (sent in its hello, not copied into the page).
+    const choices = await page.locator('#outcome-filter option').evaluateAll((os) => os.map((o) => o.getAttribute('value')));
+    expect(choices).toEqual(['', ...OUTCOMES]);
     // The outcome filter queries GET /calls (with the token, from the page).
     await page.selectOption('#outcome-filter', 'queue_timeout');
     await page.locator('#recent-empty:not([hidden])').waitFor({ timeout: WAIT_MS });

@@ -45,6 +45,9 @@ export const OUTCOMES = [
 
 export type Outcome = (typeof OUTCOMES)[number];
 
+/** Outcomes of a call that went as it should (the caller was served): the rest are failures. */
+export const GOOD_OUTCOMES: readonly Outcome[] = ['completed', 'caller_hangup'];
+
 export function isOutcome(s: unknown): s is Outcome {
   return typeof s === 'string' && (OUTCOMES as readonly string[]).includes(s);
 }

@@ -8,11 +8,10 @@
  */
 import { context, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
 import type { CallIdentity } from '../core/call-identity.js';
-import type { Outcome } from '../core/outcome.js';
+import { GOOD_OUTCOMES, type Outcome } from '../core/outcome.js';
 import type { Timeline, TimelineStage } from '../core/timeline.js';
 
 const TRACER = 'patchbay';
-const OK_OUTCOMES: readonly Outcome[] = ['completed', 'caller_hangup'];
 
 /** Child spans: name, start stage, end stages (the first one present), in timeline terms. */
 const STAGE_SPANS: ReadonlyArray<[name: string, from: TimelineStage, to: readonly TimelineStage[]]> = [
@@ -64,7 +63,7 @@ export class CallTrace {
     for (const [name, start, stop] of spans) tracer.startSpan(name, { startTime: start }, parent).end(stop);
     this.root.setAttribute('patchbay.outcome', outcome);
     // Not the detail: it may carry numbers (the logger masks them; span exporters do not).
-    if (!OK_OUTCOMES.includes(outcome)) this.root.setStatus({ code: SpanStatusCode.ERROR, message: outcome });
+    if (!GOOD_OUTCOMES.includes(outcome)) this.root.setStatus({ code: SpanStatusCode.ERROR, message: outcome });
     this.root.end(endedAt);
   }
 }

@@ -12,7 +12,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { CallIdentity } from '../core/call-identity.js';
-import { settleOutcome, type EndClaimer, type Outcome, type OutcomeClaim } from '../core/outcome.js';
+import { GOOD_OUTCOMES, settleOutcome, type EndClaimer, type Outcome, type OutcomeClaim } from '../core/outcome.js';
 import type { BotEvent, Timeline, TimelineStage } from '../core/timeline.js';
 import { PatchbayError } from '../errors.js';
 import type { ChildMessage } from '../ipc/protocol.js';
@@ -260,7 +260,7 @@ export class Call extends EventEmitter<CallEvents> {
     const t0 = r.timeline.received ?? 0;
     const timelineMs: Record<string, number> = {};
     for (const [k, v] of Object.entries(r.timeline)) timelineMs[k] = v - t0;
-    const level = ['completed', 'caller_hangup'].includes(r.outcome!) ? 'info' : 'warn';
+    const level = GOOD_OUTCOMES.includes(r.outcome!) ? 'info' : 'warn';
     this.log[level](
       {
         outcome: r.outcome,

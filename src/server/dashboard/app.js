@@ -21,7 +21,8 @@ const STAGES = [
   ['ended', 'end'],
 ];
 const STAGE_INDEX = new Map(STAGES.map(([s], i) => [s, i]));
-const GOOD = new Set(['completed', 'caller_hangup']);
+/** Outcomes shown as good; the server sends the list (src/core/outcome.ts GOOD_OUTCOMES) in its hello. */
+let GOOD = new Set(['completed', 'caller_hangup']);
 
 const $ = (id) => document.getElementById(id);
 const el = (tag, props = {}, ...children) => {
@@ -347,11 +348,20 @@ function closeDetail() {
   for (const tr of document.querySelectorAll('tr.selected')) tr.classList.remove('selected');
 }
 
+/** The outcome filter's choices and the good ones, as the server knows them (once per page). */
+function setOutcomes(outcomes, good) {
+  if (Array.isArray(good)) GOOD = new Set(good);
+  const select = $('outcome-filter');
+  if (!Array.isArray(outcomes) || select.options.length > 1) return;
+  for (const o of outcomes) select.append(el('option', { value: o, text: o }));
+}
+
 function onMessage(m) {
   if (typeof m.nowMs === 'number') clockOffsetMs = m.nowMs - Date.now();
   switch (m.type) {
     case 'hello':
       $('version').textContent = `v${m.version}`;
+      setOutcomes(m.outcomes, m.goodOutcomes);
       $('stat-max').textContent = m.maxConcurrentBots;
       recordsOn = m.records;
       renderStats(m.stats);
@@ -412,29 +422,6 @@ function connect() {
 
 function setup() {
   const select = $('outcome-filter');
-  const outcomes = [
-    'completed',
-    'caller_hangup',
-    'caller_hangup_on_hold',
-    'queue_timeout',
-    'room_failed',
-    'join_failed',
-    'dialin_timeout',
-    'forward_failed',
-    'bot_error',
-    'bot_load_failed',
-    'idle_timeout',
-    'bot_removed',
-    'max_duration',
-    'worker_crashed',
-    'worker_memory',
-    'shutdown',
-    'dialin_error',
-    'browser_lost',
-    'interrupted',
-    'replica_lost',
-  ];
-  for (const o of outcomes) select.append(el('option', { value: o, text: o }));
   select.addEventListener('change', () => {
     filter = select.value;
     if (recordsOn) loadRecords(false).catch(() => renderRecent());

@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyPluginAsync } from 'fastify';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { CallSummaryIdentity } from '../../core/call-identity.js';
+import { GOOD_OUTCOMES, OUTCOMES, type Outcome } from '../../core/outcome.js';
 import type { Call, CallRecord, CallTransition } from '../../dispatch/call.js';
 import { maskNumber } from '../../logger.js';
 import type { StoredCall } from '../../records/store.js';
@@ -100,6 +101,9 @@ export type EventMessage =
       version: string;
       maxConcurrentBots: number;
       records: boolean;
+      /** Every outcome (the filter's choices) and those that count as good, from src/core/outcome.ts. */
+      outcomes: readonly Outcome[];
+      goodOutcomes: readonly Outcome[];
       stats: StatsPayload;
       live: CallView[];
       recent: CallView[];
@@ -320,6 +324,8 @@ export const dashboardRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps
       version: deps.version,
       maxConcurrentBots: config.admission.maxConcurrentBots,
       records: records !== undefined,
+      outcomes: OUTCOMES,
+      goodOutcomes: GOOD_OUTCOMES,
       stats: stats(),
       live: dispatcher.liveCalls().map(viewOfRecord),
       recent,
