@@ -84,12 +84,17 @@ function json<T>(v: unknown, fallback: T): T {
   }
 }
 
-export function fromRow(r: CallRowOut): StoredCall {
-  const received = Number(r.received_at_ms);
-  const ended = r.ended_at_ms === null ? null : Number(r.ended_at_ms);
-  const updated = Number(r.updated_at_ms);
+/**
+ * What a row shows (`StoredCall`), from its fields as numbers: for a stored row (`fromRow`) and for
+ * the store's own snapshot of a live call (snapshot.ts `toStored`). `openUntilMs`: the end of an
+ * open call's duration so far.
+ */
+export function storedCall(
+  r: Omit<CallRow, 'timeline' | 'events'>,
+  x: { seq: number; timeline: Record<string, number>; events: RecordEvent[]; openUntilMs: number },
+): StoredCall {
   return {
-    seq: Number(r.seq),
+    seq: x.seq,
     id: r.id,
     callId: r.call_id,
     callDomain: r.call_domain,
@@ -100,15 +105,28 @@ export function fromRow(r: CallRowOut): StoredCall {
     state: r.state,
     outcome: (r.outcome as RecordOutcome | null) ?? null,
     detail: r.detail,
-    receivedAtMs: received,
-    endedAtMs: ended,
-    durationMs: Math.max(0, (ended ?? updated) - received),
-    warmStart: r.warm_start === null ? null : r.warm_start === true || r.warm_start === 1,
+    receivedAtMs: r.received_at_ms,
+    endedAtMs: r.ended_at_ms,
+    durationMs: Math.max(0, (r.ended_at_ms ?? x.openUntilMs) - r.received_at_ms),
+    warmStart: r.warm_start === null ? null : r.warm_start === 1,
     workerPid: r.worker_pid,
     replicaId: r.replica_id,
     traceId: r.trace_id,
     path: (r.path as CallPathName | null) ?? null,
-    timeline: json(r.timeline, {}),
-    events: json(r.events, []),
+    timeline: x.timeline,
+    events: x.events,
   };
+}
+
+/** A row as read (either dialect's types) → `StoredCall`. */
+export function fromRow(r: CallRowOut): StoredCall {
+  const updated = Number(r.updated_at_ms);
+  const row: Omit<CallRow, 'timeline' | 'events'> = {
+    ...r,
+    received_at_ms: Number(r.received_at_ms),
+    ended_at_ms: r.ended_at_ms === null ? null : Number(r.ended_at_ms),
+    updated_at_ms: updated,
+    warm_start: r.warm_start === null ? null : r.warm_start === true || r.warm_start === 1 ? 1 : 0,
+  };
+  return storedCall(row, { seq: Number(r.seq), timeline: json(r.timeline, {}), events: json(r.events, []), openUntilMs: updated });
 }

@@ -4,8 +4,8 @@
  */
 import { maskNumber } from '../logger.js';
 import { maskEvent, maskFreeText, searchDigits } from './pii.js';
-import type { CallRow } from './rows.js';
-import type { CallPathName, RecordEvent, RecordInput, RecordOutcome, RecordPatch, StoredCall } from './types.js';
+import { storedCall, type CallRow } from './rows.js';
+import type { RecordEvent, RecordInput, RecordPatch, StoredCall } from './types.js';
 
 /** Events kept per call (a bot that loops must not grow a row without end). */
 export const MAX_EVENTS_PER_CALL = 500;
@@ -127,28 +127,5 @@ export function snapshotOf(c: StoredCall): Snapshot {
 }
 
 export function toStored(s: Snapshot, seq: number): StoredCall {
-  const r = s.row;
-  return {
-    seq,
-    id: r.id,
-    callId: r.call_id,
-    callDomain: r.call_domain,
-    from: r.from_number,
-    to: r.to_number,
-    bot: r.bot,
-    roomName: r.room_name,
-    state: r.state,
-    outcome: (r.outcome as RecordOutcome | null) ?? null,
-    detail: r.detail,
-    receivedAtMs: r.received_at_ms,
-    endedAtMs: r.ended_at_ms,
-    durationMs: Math.max(0, (r.ended_at_ms ?? Date.now()) - r.received_at_ms),
-    warmStart: r.warm_start === null ? null : r.warm_start === 1,
-    workerPid: r.worker_pid,
-    replicaId: r.replica_id,
-    traceId: r.trace_id,
-    path: (r.path as CallPathName | null) ?? null,
-    timeline: { ...s.timeline },
-    events: [...s.events],
-  };
+  return storedCall(s.row, { seq, timeline: { ...s.timeline }, events: [...s.events], openUntilMs: Date.now() });
 }
