@@ -6,7 +6,6 @@ export { registerFleetMetrics, type FleetGaugeSource } from './metrics.js';
 export {
   DAILY_RATE_LIMITS,
   LocalRateLimiter,
-  RedisRateLimiter,
   parseRateLimits,
   rateClassOf,
   type RateClass,
@@ -15,4 +14,5 @@ export {
   type RateLimits,
   type RatePriority,
 } from './rate-limit.js';
+export { RedisRateLimiter } from './rate-limit-redis.js';
 export * from './types.js';

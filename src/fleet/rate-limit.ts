@@ -14,14 +14,13 @@
  * in Daily's window (seen as a 429 under load). Counting from grant to answer + window covers
  * every arrival time, so no jitter in the network or the event loop can push a burst over.
  *
+ * This module holds the windows and the in-process limiter; the fleet's, in Redis, is in
+ * rate-limit-redis.ts (loaded only in fleet mode, with ioredis).
+ *
  * Priorities: the call path ('call': room create, token, pinlessCallUpdate) may use the whole
  * window; 'background' work (room deletion, listings) only while `reserve` grants are left, and
  * it waits (is deferred) rather than being sent into a 429.
  */
-import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import { scriptCaller, type ScriptCaller } from './connection.js';
-import { FleetUnavailableError } from './types.js';
 
 export type RateClass = 'default' | 'delete' | 'start';
 export type RatePriority = 'call' | 'background';
@@ -78,7 +77,7 @@ export function rateClassOf(method: string, path: string): RateClass {
 }
 
 /** How soon a request waiting on grants still in flight looks again. */
-const IN_FLIGHT_POLL_MS = 50;
+export const IN_FLIGHT_POLL_MS = 50;
 
 /** Ends a grant's in-flight time: from now on it counts for one more window. Idempotent. */
 export type RateRelease = () => void;
@@ -100,12 +99,12 @@ export interface RateLimiter {
   acquire(cls: RateClass, priority: RatePriority, opts?: AcquireOptions | AbortSignal): Promise<RateRelease>;
 }
 
-function acquireOptions(o: AcquireOptions | AbortSignal | undefined): AcquireOptions {
+export function acquireOptions(o: AcquireOptions | AbortSignal | undefined): AcquireOptions {
   if (o === undefined) return {};
   return o instanceof AbortSignal ? { signal: o } : o;
 }
 
-function abortable(ms: number, signal: AbortSignal | undefined): Promise<void> {
+export function abortable(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     const reason = (): Error => (signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
     if (signal?.aborted) return reject(reason());
@@ -170,81 +169,5 @@ export class LocalRateLimiter implements RateLimiter {
       }
       await abortable(wait, signal);
     }
-  }
-}
-
-/**
- * Fleet mode: one window per class in Redis (`pb:{ns}:rl:<class>`), shared by every replica.
- * While Redis is unreachable, falls back to a local limiter holding this replica's share
- * (1 / live replicas last seen) of each limit.
- */
-export class RedisRateLimiter implements RateLimiter {
-  private readonly script: ScriptCaller;
-  private readonly fallback: LocalRateLimiter;
-  private seq = 0;
-  private readonly tag = randomBytes(4).toString('hex');
-
-  constructor(
-    private readonly fleet: { redis: Redis; prefix: string; op<T>(what: string, f: () => Promise<T>): Promise<T> },
-    readonly limits: RateLimits = DAILY_RATE_LIMITS,
-    /** Live replicas last seen (for the degraded share). */
-    replicas: () => number = () => 1,
-  ) {
-    this.script = scriptCaller(fleet.redis);
-    this.fallback = new LocalRateLimiter(limits, () => 1 / Math.max(1, replicas()));
-  }
-
-  /** 0 = granted (as `member`), else ms to wait. Throws FleetUnavailableError when Redis does not answer. */
-  async tryTake(cls: RateClass, priority: RatePriority, leaseMs = 0, member = this.member()): Promise<number> {
-    const l = this.limits[cls];
-    const reserve = priority === 'call' ? 0 : l.reserve;
-    return Number(
-      await this.fleet.op('rate', () =>
-        this.script('fleetTake', this.key(cls), l.limit, l.windowMs, reserve, member, Math.max(0, Math.ceil(leaseMs)), IN_FLIGHT_POLL_MS),
-      ),
-    );
-  }
-
-  async acquire(cls: RateClass, priority: RatePriority, o?: AcquireOptions | AbortSignal): Promise<RateRelease> {
-    const { signal, leaseMs = 0 } = acquireOptions(o);
-    for (;;) {
-      if (signal?.aborted) throw signal.reason ?? new Error('aborted');
-      const member = this.member();
-      let wait: number;
-      try {
-        wait = await this.tryTake(cls, priority, leaseMs, member);
-        if (wait === 0) return this.releaser(cls, member);
-      } catch (err) {
-        if (!(err instanceof FleetUnavailableError)) throw err;
-        let granted: { t: number } | undefined;
-        wait = this.fallback.tryTake(cls, priority, performance.now(), leaseMs, (e) => (granted = e));
-        if (wait === 0) {
-          return () => {
-            if (granted) granted.t = performance.now();
-            granted = undefined;
-          };
-        }
-      }
-      await abortable(wait, signal);
-    }
-  }
-
-  private member(): string {
-    return `${this.tag}:${++this.seq}`;
-  }
-
-  private key(cls: RateClass): string {
-    return `${this.fleet.prefix}rl:${cls}`;
-  }
-
-  /** Re-stamps the grant at the answer (Redis time); a lost Redis leaves it counting until its lease ends. */
-  private releaser(cls: RateClass, member: string): RateRelease {
-    let done = false;
-    return () => {
-      if (done) return;
-      done = true;
-      const l = this.limits[cls];
-      this.fleet.op('rate', () => this.script('fleetRateRelease', this.key(cls), member, l.windowMs)).catch(() => undefined);
-    };
   }
 }
