@@ -50,7 +50,7 @@ export class PlayOut {
       acceptedP,
       done.then(
         () => ({ durationMs: 0, startInMs: 0 }),
-        (err: unknown) => ({ error: (err as Error)?.message ?? String(err) }),
+        (err: unknown) => ({ error: (err as Error)?.message ?? String(err), cause: err }),
       ),
       new Promise<Accepted>(
         (r) => (acceptTimer = setTimeout(() => r({ error: 'the page did not accept the clip in time' }), this.acceptTimeoutMs)),
@@ -58,6 +58,8 @@ export class PlayOut {
     ]).finally(() => clearTimeout(acceptTimer));
     if ('error' in res) {
       this.plays.delete(id);
+      // The call ended under the clip (the page's socket dropped: rejectAll): that is no play failure.
+      if ('cause' in res && res.cause instanceof CallEndedError) throw res.cause;
       const why = this.ended();
       if (why) throw new CallEndedError(why);
       throw new DailyClientError('audio_play_failed', `playing audio failed: ${res.error}`);
