@@ -96,7 +96,13 @@ const parse = (text: string): { id?: string; roomUrl?: string; duplicate?: boole
 export async function startFleetOfReplicas(
   n: number,
   env: Record<string, string>,
-  opts: { fleet?: boolean; /** The emulator's limits (default: Daily's, DELETE raised). */ rateLimits?: RateLimitSettings } = {},
+  opts: {
+    fleet?: boolean;
+    /** The emulator's limits (default: Daily's, DELETE raised). */
+    rateLimits?: RateLimitSettings;
+    /** How long the emulator holds a caller (default 30 s). */
+    holdTimeoutMs?: number;
+  } = {},
 ): Promise<FleetOfReplicas> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'patchbay-fleet-'));
   const apiKey = `fleet_${randomBytes(8).toString('hex')}`;
@@ -107,7 +113,7 @@ export async function startFleetOfReplicas(
     host: '127.0.0.1',
     port: 0,
     apiKey,
-    holdTimeoutMs: 30_000,
+    holdTimeoutMs: opts.holdTimeoutMs ?? 30_000,
     logger: createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', name: 'emulator' }),
     latencies: { roomCreateMs: 10, tokenCreateMs: 5, joinMs: 20, dialinReadyMs: 30, connectMs: 20, webhookMs: 0 },
     // Daily's windows, except DELETE raised (tests delete many rooms; set DAILY_RATE_LIMITS to match).
