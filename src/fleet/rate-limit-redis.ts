@@ -60,14 +60,9 @@ export class RedisRateLimiter implements RateLimiter {
         if (wait === 0) return this.releaser(cls, member);
       } catch (err) {
         if (!(err instanceof FleetUnavailableError)) throw err;
-        let granted: { t: number } | undefined;
-        wait = this.fallback.tryTake(cls, priority, performance.now(), leaseMs, (e) => (granted = e));
-        if (wait === 0) {
-          return () => {
-            if (granted) granted.t = performance.now();
-            granted = undefined;
-          };
-        }
+        const r = this.fallback.grant(cls, priority, leaseMs);
+        if (typeof r === 'function') return r;
+        wait = r;
       }
       await abortable(wait, signal);
     }

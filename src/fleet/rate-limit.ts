@@ -153,21 +153,27 @@ export class LocalRateLimiter implements RateLimiter {
     return Math.max(1, Math.ceil(wait));
   }
 
+  /** A grant now (its release: the grant counts from then for one window), or the ms to wait. */
+  grant(cls: RateClass, priority: RatePriority, leaseMs = 0): RateRelease | number {
+    let granted: { t: number } | undefined;
+    const wait = this.tryTake(cls, priority, performance.now(), leaseMs, (e) => (granted = e));
+    const g = granted;
+    if (wait > 0 || !g) return wait;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      g.t = performance.now();
+    };
+  }
+
   async acquire(cls: RateClass, priority: RatePriority, o?: AcquireOptions | AbortSignal): Promise<RateRelease> {
     const { signal, leaseMs = 0 } = acquireOptions(o);
     for (;;) {
       if (signal?.aborted) throw signal.reason ?? new Error('aborted');
-      let granted: { t: number } | undefined;
-      const wait = this.tryTake(cls, priority, performance.now(), leaseMs, (e) => (granted = e));
-      if (wait === 0) {
-        let done = false;
-        return () => {
-          if (done || !granted) return;
-          done = true;
-          granted.t = performance.now();
-        };
-      }
-      await abortable(wait, signal);
+      const r = this.grant(cls, priority, leaseMs);
+      if (typeof r === 'function') return r;
+      await abortable(r, signal);
     }
   }
 }
