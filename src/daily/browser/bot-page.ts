@@ -8,8 +8,8 @@
  *    with a private user-data dir (the marker on all its processes), as before.
  *
  * `memoryBytes()` is the PSS the page costs: in the shared layout, the page's renderer process
- * (found once: new renderers of the browser while the page loaded, and if that is ambiguous, the
- * one whose CPU time moves while the page spins for a moment); in the per-worker layout, the whole
+ * (found once: the one whose CPU time follows the page's random pattern of spins and rests, see
+ * rendererFollowing); in the per-worker layout, the whole
  * browser (it serves this page only).
  */
 import { rm } from 'node:fs/promises';
@@ -150,6 +150,59 @@ export async function openOwnBrowser(o: OpenOptions & { userDataDir: string }): 
   };
 }
 
+const IDENTIFY_ATTEMPTS = 4;
+const IDENTIFY_ROUNDS = 10;
+const SPIN_MS = 150;
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Of the browser's renderers, the one whose CPU time follows our page's spinning. Chromium may hand
+ * a page its pre-started spare renderer, so "new since we came" says nothing. Each round has a spin
+ * window and a rest window of the same length, in a random order; a renderer scores its ticks in
+ * the spin window minus its ticks in the rest window. Ours scores every round. Another page that
+ * spins on its own schedule (it is looking for its renderer too) scores as often against as for,
+ * and steady background work (a page playing audio) cancels out. Clock ticks are 10 ms: a spin is
+ * up to 15, fewer when the machine is busy, so the scores are summed over rounds. One round is
+ * enough only in a quiet browser; while another renderer moves with or against us, it takes at
+ * least three (one round that happened to line up with another page's spin once picked its renderer).
+ */
+async function rendererFollowing(browserPid: number, spin: (ms: number) => Promise<unknown>): Promise<number | undefined> {
+  const score = new Map<number, number>();
+  let contested = false;
+  for (let round = 0; round < IDENTIFY_ROUNDS; round++) {
+    const candidates = await rendererPidsOf(browserPid);
+    if (candidates.length === 0) return undefined;
+    const spinFirst = Math.random() < 0.5;
+    const t0 = await Promise.all(candidates.map(cpuTicks));
+    let spunMs = SPIN_MS;
+    const spinWindow = async () => {
+      const s0 = Date.now();
+      await spin(SPIN_MS);
+      spunMs = Date.now() - s0;
+    };
+    await (spinFirst ? spinWindow() : sleep(SPIN_MS));
+    const t1 = await Promise.all(candidates.map(cpuTicks));
+    await (spinFirst ? sleep(spunMs) : spinWindow());
+    const t2 = await Promise.all(candidates.map(cpuTicks));
+    const inc = candidates.map((_, i) => {
+      const first = (t1[i] ?? 0) - (t0[i] ?? 0);
+      const second = (t2[i] ?? 0) - (t1[i] ?? 0);
+      return spinFirst ? first - second : second - first;
+    });
+    candidates.forEach((pid, i) => score.set(pid, (score.get(pid) ?? 0) + inc[i]!));
+    const ranked = [...score].filter(([pid]) => candidates.includes(pid)).sort((x, y) => y[1] - x[1]);
+    const [best, runnerUp] = [ranked[0], ranked[1]];
+    // Another renderer moved by more than noise in one window of this round.
+    if (inc.filter((d) => Math.abs(d) >= 3).length > 1) contested = true;
+    const clear = best && best[1] >= 6 && best[1] >= 2 * Math.max(0, runnerUp?.[1] ?? 0) + 3;
+    if (clear && (!contested || round >= 2)) return best[0];
+    // Out of step with any other page that is doing the same.
+    await sleep(Math.random() * 80);
+  }
+  return undefined;
+}
+
 /** Shared layout: our own browser context and page, over CDP, in a browser of the parent's browser host. */
 export async function openSharedPage(o: OpenOptions & { wsEndpoint: string; browserPid: number | undefined }): Promise<BotPage> {
   let cdp: CdpConnection;
@@ -235,20 +288,12 @@ export async function openSharedPage(o: OpenOptions & { wsEndpoint: string; brow
     onLost: (cb) => lost.push(cb),
     async identifyRenderer(spin) {
       if (!o.browserPid || renderer !== undefined) return;
-      // Chromium may hand a page its pre-started spare renderer, so "new since we came" says nothing:
-      // of all the browser's renderers, ours is the one whose CPU time moves while our page spins.
-      // Ticks summed over rounds (a busy machine gives a spinning page only part of a core).
-      const total = new Map<number, number>();
-      for (let round = 0; round < 5 && renderer === undefined; round++) {
-        const candidates = await rendererPidsOf(o.browserPid);
-        const t0 = await Promise.all(candidates.map(cpuTicks));
-        await spin(150);
-        const t1 = await Promise.all(candidates.map(cpuTicks));
-        candidates.forEach((pid, i) => total.set(pid, (total.get(pid) ?? 0) + (t1[i] ?? 0) - (t0[i] ?? 0)));
-        const ranked = [...total].filter(([pid]) => candidates.includes(pid)).sort((x, y) => y[1] - x[1]);
-        const [best, runnerUp] = [ranked[0], ranked[1]];
-        // Clock ticks are 10 ms: the spin is up to 15 per round; another page playing audio, a few.
-        if (best && best[1] >= 4 && best[1] >= 2 * (runnerUp?.[1] ?? 0) + 2) renderer = best[0];
+      // Several workers start at once (after a browser restart, or a burst), and each looks for its
+      // renderer as soon as its page has loaded: a look that comes out ambiguous is tried again a
+      // little later, at a random moment, rather than leaving the page's memory uncounted.
+      for (let attempt = 0; attempt < IDENTIFY_ATTEMPTS && renderer === undefined && !closed; attempt++) {
+        if (attempt > 0) await sleep(250 + Math.random() * 750 * attempt);
+        renderer = await rendererFollowing(o.browserPid, spin);
       }
       if (renderer === undefined) o.log.warn("could not tell this page's renderer process; its memory is not counted");
       else o.log.debug({ renderer }, "the page's renderer process");
