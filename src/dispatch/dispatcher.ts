@@ -7,7 +7,7 @@
  * Each admitted call is a `Call` (call.ts): it alone changes the call's state and settles its one
  * outcome; the dispatcher relays its events. Domain-webhook reconciliation is reconcile.ts.
  */
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import type { CallIdentity } from '../core/call-identity.js';
@@ -49,6 +49,11 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     super();
     this.log = deps.logger.child({ component: 'dispatch' });
     this.queue = new PQueue({ concurrency: deps.config.admission.maxConcurrentBots });
+    // Every call in flight listens on the stop signal while it waits (room creation, the queue, a
+    // worker, the fallback), a few listeners each, all removed when the wait ends: the bound is
+    // the admission capacity, so that a real leak past it still warns.
+    const { maxConcurrentBots, maxQueuedCalls } = deps.config.admission;
+    setMaxListeners(Math.max(10, (maxConcurrentBots + maxQueuedCalls) * 4), this.stop.signal);
     this.pruneTimer = setInterval(() => this.prune(), 60_000);
     this.pruneTimer.unref();
   }
