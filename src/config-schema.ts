@@ -89,6 +89,14 @@ export const EnvSchema = Type.Object({
   FLEET_HEARTBEAT_MS: Int(2_000, 100),
   /** No heartbeat this long → the replica is lost (detected within this + FLEET_HEARTBEAT_MS). */
   FLEET_REPLICA_LOST_MS: Int(10_000, 500),
+  /**
+   * A lost replica's call whose bot Daily still lists in the room (the replica may only be cut off
+   * from Redis) is looked at again this often until the bot has left (Daily asks for no more than one
+   * presence query per 15 s).
+   */
+  FLEET_PRESENCE_RECHECK_MS: Int(15_000, 100),
+  /** How far Daily's presence data may trail the room (Daily: up to 15 s). */
+  FLEET_PRESENCE_LAG_MS: Int(15_000, 0),
   /** Every Redis command gives up after this (the fleet then runs degraded). */
   FLEET_OP_TIMEOUT_MS: Int(500, 50),
   /** Daily REST limits per class, `class=limit/windowMs[/reserve]` (classes default, delete, start). */

@@ -75,6 +75,10 @@ export interface Config {
         namespace: string;
         heartbeatMs: number;
         replicaLostMs: number;
+        /** FLEET_PRESENCE_RECHECK_MS: a lost replica's call whose bot is still in its room is looked at again this often. */
+        presenceRecheckMs: number;
+        /** FLEET_PRESENCE_LAG_MS: how far Daily's presence data may trail the room. */
+        presenceLagMs: number;
         opTimeoutMs: number;
       }
     | undefined;
@@ -305,6 +309,8 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
           namespace: e.FLEET_NAMESPACE,
           heartbeatMs: e.FLEET_HEARTBEAT_MS,
           replicaLostMs: e.FLEET_REPLICA_LOST_MS,
+          presenceRecheckMs: e.FLEET_PRESENCE_RECHECK_MS,
+          presenceLagMs: e.FLEET_PRESENCE_LAG_MS,
           opTimeoutMs: e.FLEET_OP_TIMEOUT_MS,
         }
       : undefined,

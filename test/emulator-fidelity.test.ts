@@ -400,6 +400,43 @@ describe('emulator fidelity', () => {
     });
   });
 
+  describe('room presence (GET /rooms/:name/presence; Daily: a snapshot, up to 15 s behind)', () => {
+    it("lists the room's participants with Daily's fields, filters by userName, and is 404 for a room that does not exist", async () => {
+      await start({ rateLimits: false });
+      const bot = await startBot(emu);
+      clients.push(bot.client);
+      const p = await api(emu, 'GET', `/rooms/${bot.room.name}/presence`);
+      expect(p.status).toBe(200);
+      expect(p.json.total_count).toBe(1);
+      expect(p.json.data[0]).toMatchObject({ room: bot.room.name, userName: 'bot' });
+      for (const k of ['id', 'userId', 'joinTime']) expect(typeof p.json.data[0][k]).toBe('string');
+      expect(typeof p.json.data[0].duration).toBe('number');
+      expect((await api(emu, 'GET', `/rooms/${bot.room.name}/presence?userName=someone-else`)).json).toEqual({ total_count: 0, data: [] });
+      expect((await api(emu, 'GET', `/rooms/${bot.room.name}/presence?userName=bot`)).json.total_count).toBe(1);
+      expect((await api(emu, 'GET', '/rooms/no-such-room/presence')).status).toBe(404);
+    });
+
+    it('trails the room by presenceLagMs: one who left is still listed, one who just joined is not yet', async () => {
+      await start({ rateLimits: false, latencies: { presenceLagMs: 600 } });
+      const bot = await startBot(emu);
+      clients.push(bot.client);
+      const names = async () =>
+        ((await api(emu, 'GET', `/rooms/${bot.room.name}/presence`)).json.data as Array<{ userName: string }>).map((x) => x.userName);
+      expect(await names()).toEqual([]);
+      await new Promise((r) => setTimeout(r, 700));
+      expect(await names()).toEqual(['bot']);
+      // A second bot joins and the first leaves: for a moment presence still shows the room as it was.
+      const token = (await api(emu, 'POST', '/meeting-tokens', { properties: { room_name: bot.room.name } })).json.token;
+      const second = new EmulatorCallClient({ apiUrl: emu.apiUrl, logger });
+      clients.push(second);
+      await second.join({ roomUrl: bot.room.url, token, userName: 'second', timeoutMs: 3000 });
+      await bot.client.leave();
+      expect(await names()).toEqual(['bot']);
+      await new Promise((r) => setTimeout(r, 700));
+      expect(await names()).toEqual(['second']);
+    });
+  });
+
   describe('SIP URIs: the sip: scheme, x-daily_display_name, endpoint lifetime', () => {
     const held = async () => {
       const n = hook.bodies.length;

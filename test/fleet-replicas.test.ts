@@ -17,25 +17,38 @@ const BOTS = 2;
 const QUEUED = 2;
 const LOST_MS = 1_500;
 const HEARTBEAT_MS = 300;
+// Daily's presence data trails the room: a lost replica's bot is still listed for a while after it left.
+const PRESENCE_LAG_MS = 2_500;
+const PRESENCE_RECHECK_MS = 1_000;
+const PING_TIMEOUT_MS = 5_000;
 
 let f: FleetOfReplicas;
 let failed = false;
 
 beforeAll(async () => {
-  f = await startFleetOfReplicas(3, {
-    MAX_CONCURRENT_BOTS: String(BOTS),
-    MAX_QUEUED_CALLS: String(QUEUED),
-    IDLE_WORKERS: String(BOTS),
-    QUEUE_TIMEOUT_MS: '8000',
-    FLEET_HEARTBEAT_MS: String(HEARTBEAT_MS),
-    FLEET_REPLICA_LOST_MS: String(LOST_MS),
-    DAILY_ROOM_DELETE_INTERVAL_MS: '100',
-    DRAIN_TIMEOUT_MS: '5000',
-    WORKER_CLOSE_TIMEOUT_MS: '2000',
-    // Daily's DELETE window (50 per 30 s) would pace this file's ~60 room deletions for a minute;
-    // the emulator's window is raised to match (test/helpers/fleet-replicas.ts), so both sides agree.
-    DAILY_RATE_LIMITS: 'delete=300/30000',
-  });
+  f = await startFleetOfReplicas(
+    3,
+    {
+      MAX_CONCURRENT_BOTS: String(BOTS),
+      MAX_QUEUED_CALLS: String(QUEUED),
+      IDLE_WORKERS: String(BOTS),
+      QUEUE_TIMEOUT_MS: '8000',
+      FLEET_HEARTBEAT_MS: String(HEARTBEAT_MS),
+      FLEET_REPLICA_LOST_MS: String(LOST_MS),
+      DAILY_ROOM_DELETE_INTERVAL_MS: '100',
+      DRAIN_TIMEOUT_MS: '5000',
+      WORKER_CLOSE_TIMEOUT_MS: '2000',
+      // Daily's DELETE window (50 per 30 s) would pace this file's ~60 room deletions for a minute;
+      // the emulator's window is raised to match (test/helpers/fleet-replicas.ts), so both sides agree.
+      DAILY_RATE_LIMITS: 'delete=300/30000',
+      FLEET_PRESENCE_RECHECK_MS: String(PRESENCE_RECHECK_MS),
+      FLEET_PRESENCE_LAG_MS: String(PRESENCE_LAG_MS),
+      // Shorter than the freeze below: a replica that resumes must not take its own stall for its workers'.
+      WORKER_PING_INTERVAL_MS: '500',
+      WORKER_PING_TIMEOUT_MS: String(PING_TIMEOUT_MS),
+    },
+    { presenceLagMs: PRESENCE_LAG_MS },
+  );
   await warm();
 }, 120_000);
 
@@ -318,10 +331,10 @@ describe.sequential('fleet mode: three replica processes, one Redis', () => {
           const survivors = f.replicas.filter((_, i) => i !== victim);
           const endedOn = (callId: string) =>
             survivors.flatMap((r) => r.lines.filter((l) => l.msg === 'call ended' && l.callId === callId));
-          await waitUntil(() => lostCalls.every((c) => endedOn(c.callId).length > 0), 'replica_lost recorded', 15_000);
+          await waitUntil(() => lostCalls.every((c) => endedOn(c.callId).length > 0), 'replica_lost recorded', 20_000);
           const recordedMs = Date.now() - killedAt;
           const rooms = new Set(lostCalls.map((c) => c.room));
-          await waitUntil(() => !f.emulator.snapshot().rooms.some((r) => rooms.has(r.name)), 'the lost calls rooms deleted', 15_000, 50);
+          await waitUntil(() => !f.emulator.snapshot().rooms.some((r) => rooms.has(r.name)), 'the lost calls rooms deleted', 20_000, 50);
           const deletedMs = Date.now() - killedAt;
           for (const c of lostCalls) expect(endedOn(c.callId).map((l) => l.outcome)).toEqual(['replica_lost']);
           // …and one call record each (GET /calls) among the survivors' stores.
@@ -343,8 +356,9 @@ describe.sequential('fleet mode: three replica processes, one Redis', () => {
               .map((c) => c.roomName)
               .sort(),
           ).toEqual([...rooms].sort());
-          // Bound: loss detected within FLEET_REPLICA_LOST_MS + a heartbeat; generous slack for a busy machine.
-          expect(deletedMs).toBeLessThan(LOST_MS + HEARTBEAT_MS + 8_000);
+          // Bound: loss detected within FLEET_REPLICA_LOST_MS + a heartbeat, then the bots' presence
+          // (which trails the room) seen gone within one more look; generous slack for a busy machine.
+          expect(deletedMs).toBeLessThan(LOST_MS + HEARTBEAT_MS + PRESENCE_LAG_MS + PRESENCE_RECHECK_MS + 8_000);
           console.log(
             `replica_lost: ${lostCalls.length} calls recorded ${recordedMs} ms and their rooms deleted ${deletedMs} ms after SIGKILL (lost ${LOST_MS} ms, heartbeat ${HEARTBEAT_MS} ms)`,
           );
@@ -374,6 +388,66 @@ describe.sequential('fleet mode: three replica processes, one Redis', () => {
     90_000,
   );
 
+  test(
+    'a replica frozen (SIGSTOP) past FLEET_REPLICA_LOST_MS: presumed lost, but its bots are still in their rooms, so its calls are left to it; resumed, it serves them to the end',
+    () =>
+      track(
+        (async () => {
+          const alive = f.replicas.map((r, i) => ({ r, i })).filter(({ r }) => isAlive(r.pid));
+          expect(alive.length).toBe(2);
+          const [frozen, other] = alive as [(typeof alive)[0], (typeof alive)[0]];
+          f.mode = { kind: 'only', index: frozen.i };
+          const calls = [place(long), place(long)];
+          expect(await Promise.all(calls.map((h) => h.connected))).toEqual([true, true]);
+          // The calls the frozen replica runs (the fleet may have given one to the other replica).
+          const frozenId = (await f.status(frozen.i)).fleet!.replicaId;
+          const mine = (await f.status(other.i)).fleet!.replicas.find((r) => r.id === frozenId)?.calls ?? [];
+          expect(mine.length).toBeGreaterThan(0);
+          const ids = new Set(mine.map((c) => c.callId));
+          const rooms = new Set(mine.map((c) => c.room));
+          const lostLine = () => other.r.lines.find((l) => l.msg?.startsWith('replica lost') && l.lost === frozenId);
+          const leftToIt = () => other.r.lines.filter((l) => l.msg?.includes('its bot is still in the room') && ids.has(String(l.callId)));
+
+          process.kill(frozen.r.pid, 'SIGSTOP');
+          const frozenAt = Date.now();
+          try {
+            await waitUntil(() => lostLine() !== undefined, 'the other replica to presume it lost', 15_000, 50);
+            await waitUntil(() => leftToIt().length === ids.size, 'its calls left to it', 10_000, 50);
+            // Several looks later, still nobody cut its callers off.
+            await new Promise((r) => setTimeout(r, 3 * PRESENCE_RECHECK_MS));
+            expect(calls.filter((h) => ids.has(h.call.callId)).map((h) => h.call.state)).toEqual(mine.map(() => 'connected'));
+            expect(f.emulator.snapshot().rooms.filter((r) => rooms.has(r.name))).toHaveLength(rooms.size);
+            for (const id of ids) expect(ended(id)).toEqual([]);
+            // Frozen longer than its workers' ping timeout.
+            await new Promise((r) => setTimeout(r, Math.max(0, PING_TIMEOUT_MS + 2_000 - (Date.now() - frozenAt))));
+          } finally {
+            process.kill(frozen.r.pid, 'SIGCONT');
+          }
+          // Back: it learns it was presumed lost, publishes its calls again, and the other stops looking.
+          await waitUntil(
+            () => frozen.r.lines.some((l) => l.msg?.startsWith('the fleet presumed this replica lost')),
+            'the frozen replica to learn it was presumed lost',
+            15_000,
+            50,
+          );
+          await waitUntil(
+            () => other.r.lines.filter((l) => l.msg?.includes('owner is back') && ids.has(String(l.callId))).length === ids.size,
+            'the other replica to see the owner back',
+            10_000,
+            50,
+          );
+          // Its callers are still served; they hang up, and each call is recorded once, by its owner.
+          for (const h of calls) h.call.hangup();
+          await Promise.all(calls.map((h) => h.call.ended));
+          await waitUntil(() => calls.every((h) => ended(h.call.callId).length > 0), 'both calls recorded', 15_000);
+          for (const h of calls) expect(ended(h.call.callId).map((l) => l.outcome)).toEqual(['caller_hangup']);
+          for (const id of ids) expect(ended(id).map((l) => l.replicaIndex)).toEqual([frozen.i]);
+          await f.expectNoLeaks(calls.map((h) => h.call));
+        })(),
+      ),
+    90_000,
+  );
+
   test('SIGTERM: a replica drains, leaves the fleet cleanly (never reaped) and exits 0', () =>
     track(
       (async () => {
@@ -381,6 +455,8 @@ describe.sequential('fleet mode: three replica processes, one Redis', () => {
         expect(alive.length).toBe(2);
         const [leaving, staying] = alive as [(typeof alive)[0], (typeof alive)[0]];
         const leavingId = (await f.status(leaving.i)).fleet!.replicaId;
+        // (It may have been presumed lost before, frozen: only what happens from here counts.)
+        const seen = staying.r.lines.length;
         leaving.r.proc.kill('SIGTERM');
         expect(await leaving.r.exited).toEqual({ code: 0, signal: null });
         await waitUntil(
@@ -391,7 +467,7 @@ describe.sequential('fleet mode: three replica processes, one Redis', () => {
         );
         // Past the loss bound: nobody reaped it.
         await new Promise((r) => setTimeout(r, LOST_MS + 2 * HEARTBEAT_MS));
-        expect(staying.r.lines.filter((l) => l.msg?.startsWith('replica lost') && l.lost === leavingId)).toEqual([]);
+        expect(staying.r.lines.slice(seen).filter((l) => l.msg?.startsWith('replica lost') && l.lost === leavingId)).toEqual([]);
       })(),
     ));
 });

@@ -25,6 +25,9 @@ beforeAll(async () => {
     QUEUE_TIMEOUT_MS: '15000',
     FLEET_HEARTBEAT_MS: '300',
     FLEET_REPLICA_LOST_MS: '3000',
+    FLEET_PRESENCE_RECHECK_MS: '1000',
+    // The emulator's presence is not behind here (its default).
+    FLEET_PRESENCE_LAG_MS: '0',
     DAILY_ROOM_DELETE_INTERVAL_MS: '100',
     DRAIN_TIMEOUT_MS: '5000',
     WORKER_CLOSE_TIMEOUT_MS: '2000',

@@ -37,6 +37,12 @@ export interface RoomService {
   provision(req: CallRoomRequest): Promise<CallRoom>;
   /** Deletes the room (queued, paced, off the call path). Resolves when deleted or given up; never throws. */
   release(roomName: string): Promise<void>;
+  /**
+   * Who is in the room as Daily's presence data has it (up to 15 s behind): whether a patchbay bot
+   * is, and how many others; undefined when the room no longer exists. Throws DailyApiError when
+   * Daily could not say.
+   */
+  presence(roomName: string): Promise<{ bot: boolean; others: number } | undefined>;
   /** Stops timers (service close). */
   close(): void;
 }
@@ -176,6 +182,16 @@ export function createRoomService(deps: {
   };
 
   return {
+    async presence(roomName) {
+      try {
+        const p = await rest.roomPresence(roomName);
+        const bots = p.data.filter((x) => x.userName === BOT_USER_NAME).length;
+        return { bot: bots > 0, others: p.data.length - bots };
+      } catch (err) {
+        if (err instanceof DailyApiError && err.status === 404) return undefined;
+        throw err;
+      }
+    },
     async provision(req) {
       provisioning++;
       const signal = req.signal;

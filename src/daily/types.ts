@@ -101,6 +101,23 @@ export interface DailyRoomList {
   data: DailyRoom[];
 }
 
+/** One participant of `GET /rooms/:name/presence` (Daily's data trails the room by up to 15 s). */
+export interface DailyPresenceParticipant {
+  room: string;
+  id: string;
+  userId: string;
+  userName: string;
+  mtgSessionId?: string;
+  joinTime: string;
+  /** Seconds in the room. */
+  duration: number;
+}
+
+export interface DailyRoomPresence {
+  total_count: number;
+  data: DailyPresenceParticipant[];
+}
+
 /** POST /meeting-tokens properties patchbay sets (the same ones it self-signs, see token.ts). */
 export interface MeetingTokenRequest {
   roomName: string;

@@ -20,7 +20,7 @@ import type { CallAssignment } from '../ipc/protocol.js';
 import type { AdmissionDelegate, AdmitResult } from './admission-types.js';
 import type { Call } from './call.js';
 import type { Dispatcher } from './dispatcher.js';
-import { answerOf, recordElsewhere, recordLost, type StoredAnswer } from './fleet-lost.js';
+import { answerOf, LostCalls, recordElsewhere, type StoredAnswer } from './fleet-lost.js';
 import type { WarmSlot } from './warm-slots.js';
 import type { DomainEventInput, Reconciler } from './reconcile.js';
 
@@ -63,9 +63,12 @@ export class FleetAdmission implements AdmissionDelegate {
   /** Calls that went through the fleet on this replica (by callId): finished in Redis when they end. */
   private readonly mine = new Map<string, Call>();
   private refresh: NodeJS.Timeout | undefined;
+  /** Calls of lost replicas, recorded here (or left to their owner while its bot is still in the room). */
+  private readonly lost: LostCalls;
 
   constructor(private readonly deps: FleetAdmissionDeps) {
     this.log = deps.logger.child({ component: 'fleet-admission', replica: deps.fleet.replicaId });
+    this.lost = new LostCalls({ ...deps, log: this.log });
     const { fleet, dispatcher } = deps;
     fleet.on('call-taken', ({ callId, by }) => this.takenElsewhere(callId, by));
     fleet.on('call-expired', ({ callId }) =>
@@ -78,10 +81,7 @@ export class FleetAdmission implements AdmissionDelegate {
       );
     });
     fleet.on('domain-event', (ev) => void this.handleHere(ev as DomainEventInput, undefined, undefined));
-    fleet.on(
-      'replica-lost',
-      (lost) => void recordLost(lost, this.deps).catch((err: unknown) => this.log.error({ err }, 'fleet: recording a lost replica failed')),
-    );
+    fleet.on('replica-lost', (lost) => this.lost.settle(lost));
     fleet.on('presumed-lost', () =>
       this.log.error({ live: dispatcher.liveCalls().length }, 'fleet: this replica was presumed lost; its calls were recorded elsewhere'),
     );
@@ -426,6 +426,7 @@ export class FleetAdmission implements AdmissionDelegate {
   /** Exit: leave the fleet cleanly (nobody reaps this replica). */
   async close(): Promise<void> {
     clearInterval(this.refresh);
+    this.lost.close();
     for (const id of [...this.waiting.keys()]) this.unwait(id);
     await this.deps.fleet.close();
   }

@@ -13,6 +13,9 @@ import { workerEnv } from '../config.js';
 import type { Outcome } from '../core/outcome.js';
 import { isChildMessage, type CallAssignment, type ChildMessage, type ParentMessage, type WorkerInit } from '../ipc/protocol.js';
 
+/** A ping timer running this much later than its interval: this process stalled. */
+const STALL_GRACE_MS = 1_000;
+
 export interface SupervisionOptions {
   initTimeoutMs: number;
   pingIntervalMs: number;
@@ -77,6 +80,8 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
   private killTimer: NodeJS.Timeout | undefined;
   private ackTimer: NodeJS.Timeout | undefined;
   private lastPongAtMs = Date.now();
+  /** When the ping timer last ran: a late run means this process stalled, not the worker. */
+  private lastPingTickAtMs = Date.now();
   private pingSeq = 0;
   private memoryWarned = false;
   private readonly log: Logger;
@@ -229,8 +234,15 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
   }
 
   private ping(): void {
+    const now = Date.now();
+    const lateMs = now - this.lastPingTickAtMs - this.sup.pingIntervalMs;
+    this.lastPingTickAtMs = now;
+    // This process was stopped or frozen (SIGSTOP, a paused VM, a long GC): the worker's pongs are
+    // still unread in the pipe (timers run before I/O on resume). The time we were not running is
+    // not the worker's silence.
+    if (lateMs > STALL_GRACE_MS) this.lastPongAtMs += lateMs;
     if (this.state === 'exited' || this.state === 'closing' || this.state === 'starting') return;
-    if (Date.now() - this.lastPongAtMs > this.sup.pingTimeoutMs) {
+    if (now - this.lastPongAtMs > this.sup.pingTimeoutMs) {
       this.log.error({ pingTimeoutMs: this.sup.pingTimeoutMs }, 'worker stopped answering pings; killing it');
       this.kill('SIGKILL', { outcome: 'worker_crashed', detail: `no pong for ${this.sup.pingTimeoutMs} ms`, by: 'supervisor' });
       return;

@@ -48,6 +48,19 @@ export function hears(listener: SipParticipant, fromSessionId: string): boolean 
 
 export type Participant = BotParticipant | SipParticipant;
 
+/** One participant's stay in a room, for `GET /rooms/:name/presence`. */
+export interface PresenceEntry {
+  sessionId: string;
+  userName: string;
+  joinedAtMs: number;
+  leftAtMs?: number;
+}
+
+export interface ParticipantList extends Map<string, Participant> {
+  /** Who was in the room at `atMs`. */
+  presentAt(atMs: number): PresenceEntry[];
+}
+
 export interface SipEndpoint {
   uri: string;
   ready: boolean;
@@ -74,7 +87,8 @@ export interface Room {
   properties: Record<string, unknown>;
   sip?: RoomSip;
   endpoints: SipEndpoint[];
-  participants: Map<string, Participant>;
+  /** Every participant (bots, dial-in and dial-out legs), with who was in the room when (presence.ts). */
+  participants: ParticipantList;
   sessionActive: boolean;
   sessionCancels: Set<() => void>;
   transcription: boolean;

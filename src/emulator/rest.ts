@@ -210,6 +210,40 @@ export function dailyRoutes(core: EmulatorCore, apiKey: string) {
       },
     );
     app.get('/rooms/:name', { schema: { params: NameParams } }, async (req) => core.rooms.toJson(core.rooms.require(req.params.name)));
+    app.get(
+      '/rooms/:name/presence',
+      {
+        schema: {
+          params: NameParams,
+          querystring: Type.Object(
+            {
+              limit: Type.Optional(Type.Integer({ minimum: 1 })),
+              userId: Type.Optional(Type.String()),
+              userName: Type.Optional(Type.String()),
+            },
+            { additionalProperties: true },
+          ),
+        },
+      },
+      async (req) => {
+        const room = core.rooms.require(req.params.name);
+        // As of presenceLagMs ago (Daily's presence trails the room).
+        const now = Date.now();
+        const { limit, userId, userName } = req.query;
+        const data = room.participants
+          .presentAt(now - core.latencies.values.presenceLagMs)
+          .filter((e) => (userId === undefined || e.sessionId === userId) && (userName === undefined || e.userName === userName))
+          .map((e) => ({
+            room: room.name,
+            id: e.sessionId,
+            userId: e.sessionId,
+            userName: e.userName,
+            joinTime: new Date(e.joinedAtMs).toISOString(),
+            duration: Math.round((now - e.joinedAtMs) / 1000),
+          }));
+        return { total_count: data.length, data: data.slice(0, limit ?? data.length) };
+      },
+    );
     app.post('/rooms/:name', { schema: { params: NameParams, body: Type.Union([AnyObject, Type.Null()]) } }, async (req) =>
       core.rooms.toJson(core.updateRoom(req.params.name, req.body)),
     );

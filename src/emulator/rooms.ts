@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ApiError, badRequest } from './errors.js';
 import { isObj, randomDigits, randomName, sipBase, type Room, type RoomSip, type SipEndpoint } from './model.js';
+import { Participants } from './presence.js';
 import { ROOM_NAME_RE } from './tokens.js';
 
 const ROOM_PROPERTIES = new Set([
@@ -162,7 +163,7 @@ export class RoomStore {
             ready: false,
           }))
         : [],
-      participants: new Map(),
+      participants: new Participants(),
       sessionActive: false,
       sessionCancels: new Set(),
       transcription: false,

@@ -23,6 +23,11 @@ export interface Latencies {
   connectMs: number;
   /** Call placed → pinless webhook sent to `room_creation_api`. */
   webhookMs: number;
+  /**
+   * How far behind `GET /rooms/:name/presence` is: it lists who was in the room this long ago (Daily
+   * documents its presence data as up to 15 s behind).
+   */
+  presenceLagMs: number;
 }
 
 export const zeroLatencies: Readonly<Latencies> = Object.freeze({
@@ -34,6 +39,7 @@ export const zeroLatencies: Readonly<Latencies> = Object.freeze({
   pinlessUpdateMs: 0,
   connectMs: 0,
   webhookMs: 0,
+  presenceLagMs: 0,
 });
 
 /** Plausible values (order of magnitude of what Daily shows) for demos and benchmarks. */
@@ -46,6 +52,7 @@ export const realisticLatencies: Readonly<Latencies> = Object.freeze({
   pinlessUpdateMs: 200,
   connectMs: 700,
   webhookMs: 400,
+  presenceLagMs: 15_000,
 });
 
 /** One entry of the domain's `pinless_dialin` property (Daily's shape). */

@@ -102,6 +102,8 @@ export async function startFleetOfReplicas(
     rateLimits?: RateLimitSettings;
     /** How long the emulator holds a caller (default 30 s). */
     holdTimeoutMs?: number;
+    /** How far the emulator's room presence trails the room (Daily: up to 15 s; default 0). */
+    presenceLagMs?: number;
   } = {},
 ): Promise<FleetOfReplicas> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'patchbay-fleet-'));
@@ -115,7 +117,15 @@ export async function startFleetOfReplicas(
     apiKey,
     holdTimeoutMs: opts.holdTimeoutMs ?? 30_000,
     logger: createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', name: 'emulator' }),
-    latencies: { roomCreateMs: 10, tokenCreateMs: 5, joinMs: 20, dialinReadyMs: 30, connectMs: 20, webhookMs: 0 },
+    latencies: {
+      roomCreateMs: 10,
+      tokenCreateMs: 5,
+      joinMs: 20,
+      dialinReadyMs: 30,
+      connectMs: 20,
+      webhookMs: 0,
+      presenceLagMs: opts.presenceLagMs ?? 0,
+    },
     // Daily's windows, except DELETE raised (tests delete many rooms; set DAILY_RATE_LIMITS to match).
     rateLimits: opts.rateLimits ?? { classes: { 'room-delete': [{ requests: 300, windowMs: 30_000 }] } },
   });
