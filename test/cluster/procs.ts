@@ -60,8 +60,11 @@ export async function startReplica(opts: {
   env: Record<string, string>;
   logFile: string;
   readyTimeoutMs?: number;
+  /** A compiled server.js to run instead of src/server/server.ts under tsx (benchmarks). */
+  entry?: string;
 }): Promise<Replica> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'src/server/server.ts')], {
+  const args = opts.entry ? [opts.entry] : ['--import', 'tsx', path.join(REPO, 'src/server/server.ts')];
+  const proc = spawn(process.execPath, args, {
     cwd: REPO,
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',

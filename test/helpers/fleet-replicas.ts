@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { RateLimitSettings } from '../../src/emulator/rate-limits.js';
 import { createEmulator } from '../../src/emulator/server.js';
-import type { CallerStep, EmulatedCall, Emulator } from '../../src/emulator/types.js';
+import type { CallerStep, EmulatedCall, Emulator, Latencies } from '../../src/emulator/types.js';
 import { signPinless, signWebhook } from '../../src/daily/signature.js';
 import { createLogger } from '../../src/logger.js';
 import { freePort, isAlive, startReplica, type LogLine, type Replica } from '../cluster/procs.js';
@@ -104,6 +104,10 @@ export async function startFleetOfReplicas(
     holdTimeoutMs?: number;
     /** How far the emulator's room presence trails the room (Daily: up to 15 s; default 0). */
     presenceLagMs?: number;
+    /** The emulator's latencies (default: small ones, below). */
+    latencies?: Partial<Latencies>;
+    /** A compiled server.js for the replicas (default: the sources under tsx). */
+    entry?: string;
   } = {},
 ): Promise<FleetOfReplicas> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'patchbay-fleet-'));
@@ -125,6 +129,7 @@ export async function startFleetOfReplicas(
       connectMs: 20,
       webhookMs: 0,
       presenceLagMs: opts.presenceLagMs ?? 0,
+      ...opts.latencies,
     },
     // Daily's windows, except DELETE raised (tests delete many rooms; set DAILY_RATE_LIMITS to match).
     rateLimits: opts.rateLimits ?? { classes: { 'room-delete': [{ requests: 300, windowMs: 30_000 }] } },
@@ -151,6 +156,7 @@ export async function startFleetOfReplicas(
       env: fullEnv,
       logFile: path.join(dir, `replica-${i}.log`),
       readyTimeoutMs: 90_000,
+      ...(opts.entry ? { entry: opts.entry } : {}),
     });
     replicas[i] = r;
     return r;
