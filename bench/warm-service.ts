@@ -44,7 +44,7 @@ const compiledServer = path.join(here, '../src/server/server.js');
 const entry = import.meta.url.endsWith('.js') && existsSync(compiledServer) ? compiledServer : undefined;
 
 /** Stage times relative to `received`, as in a "call ended" line's `timelineMs`. */
-type Timeline = Partial<Record<'received' | 'forward_sent' | 'connected' | 'first_audio', number>>;
+type Timeline = Partial<Record<'received' | 'worker_assigned' | 'forward_sent' | 'connected' | 'first_audio', number>>;
 const span = (t: Timeline, a: keyof Timeline, b: keyof Timeline) => (t[a] !== undefined && t[b] !== undefined ? t[b] - t[a] : undefined);
 const stat = (ts: Timeline[], a: keyof Timeline, b: keyof Timeline) =>
   summarize(ts.map((t) => span(t, a, b)).filter((x): x is number => x !== undefined));
@@ -163,6 +163,9 @@ for (const level of levels) {
       paths: count('path'),
       outcomes: count('outcome'),
       webhookToUpdateSentMs: stat(ok, 'received', 'forward_sent'),
+      // The parent's part (admission, the slot taken, the `start` message sent) and the worker's (IPC, wake-up, up to the request).
+      webhookToAssignedMs: stat(ok, 'received', 'worker_assigned'),
+      assignedToUpdateSentMs: stat(ok, 'worker_assigned', 'forward_sent'),
       webhookToConnectedMs: stat(ok, 'received', 'connected'),
       updateSentToConnectedMs: stat(ok, 'forward_sent', 'connected'),
       connectedToFirstAudioMs: stat(ok, 'connected', 'first_audio'),
@@ -172,7 +175,7 @@ for (const level of levels) {
     results.push(res);
     const p = (s: { p50: number; p99: number }) => `p50 ${fmt(s.p50)} / p99 ${fmt(s.p99)}`;
     console.log(
-      `${mode} ×${level}: n=${ok.length}/${calls.length} update-sent ${p(res.webhookToUpdateSentMs)}  connected ${p(res.webhookToConnectedMs)}  update→connected ${p(res.updateSentToConnectedMs)}  first-audio ${p(res.connectedToFirstAudioMs)}  load ${res.loadavg1}  paths ${JSON.stringify(res.paths)} outcomes ${JSON.stringify(res.outcomes)}`,
+      `${mode} ×${level}: n=${ok.length}/${calls.length} update-sent ${p(res.webhookToUpdateSentMs)} (parent ${p(res.webhookToAssignedMs)}, worker ${p(res.assignedToUpdateSentMs)})  connected ${p(res.webhookToConnectedMs)}  update→connected ${p(res.updateSentToConnectedMs)}  first-audio ${p(res.connectedToFirstAudioMs)}  load ${res.loadavg1}  paths ${JSON.stringify(res.paths)} outcomes ${JSON.stringify(res.outcomes)}`,
     );
   }
 }
