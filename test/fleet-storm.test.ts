@@ -37,7 +37,16 @@ describe('queue storm with a replica killed', () => {
     const reps = [0, 1, 2].map(() => {
       const proc = spawn(process.execPath, ['--import', 'tsx', 'test/fleet/replica-child.ts'], {
         cwd: ROOT,
-        env: { ...process.env, REDIS_URL: redis.url, FLEET_NS: ns, CAPACITY: '8', ACK_PREFIX: 'c', ACK_DELAY_MS: '150', HOLD_MS: '300' },
+        env: {
+          ...process.env,
+          REDIS_URL: redis.url,
+          FLEET_NS: ns,
+          CAPACITY: '8',
+          ACK_PREFIX: 'c',
+          ACK_DELAY_MS: '150',
+          ACK_SPREAD_MS: '400',
+          HOLD_MS: '300',
+        },
         stdio: ['pipe', 'pipe', 'inherit'],
       });
       children.push(proc);
@@ -49,6 +58,8 @@ describe('queue storm with a replica killed', () => {
     const admitter = await startFleet(redis.url, ns, { capacity: 0, maxQueued: 200 });
     const lostHere: ReplicaLost[] = [];
     admitter.on('replica-lost', (l) => lostHere.push(l));
+    const expired: string[] = [];
+    admitter.on('call-expired', ({ callId }) => expired.push(callId));
     try {
       const calls = Array.from({ length: 120 }, (_, i) => `c${i}`);
       const results = await Promise.all(calls.map((c) => admitter.enqueue({ callId: c, room: `room-${c}`, payload: {} }, 30_000)));
@@ -71,7 +82,34 @@ describe('queue storm with a replica killed', () => {
       await waitFor('victim reaped', () => lostEvents().length > 0, 15_000);
       const lost = lostEvents()[0]!;
       const lostCalls = new Set(lost.calls.map((c) => c.callId));
-      await waitFor('every call accounted for', () => [...calls].every((c) => finished().has(c) || lostCalls.has(c)), 30_000);
+      // The kill comes as the victim's first calls end: it may have finished a call in Redis and died
+      // before writing its line. Such a call was forwarded (acked), is neither lost nor requeued, and is
+      // in no replica's registry any more.
+      const victimAcked = new Set(victim.lines.filter((l) => l.acked).map((l) => l.acked!));
+      let endedUnwritten = new Set<string>();
+      const unaccounted = () => calls.filter((c) => !finished().has(c) && !lostCalls.has(c) && !endedUnwritten.has(c));
+      const accounted = async () => {
+        const running = new Set((await admitter.fleetStatus()).replicas.flatMap((r) => r.calls.map((x) => x.callId)));
+        endedUnwritten = new Set(
+          [...victimAcked].filter((c) => !finished().has(c) && !lostCalls.has(c) && !lost.requeued.includes(c) && !running.has(c)),
+        );
+        return unaccounted().length === 0;
+      };
+      await waitFor('every call accounted for', accounted, 30_000).catch((err: unknown) => {
+        // Where each missing call got to, for the failure message.
+        const where = unaccounted().map((c) => ({
+          c,
+          taken: reps.map((r, i) => (r.lines.some((l) => l.taken === c) ? i : -1)).filter((i) => i >= 0),
+          acked: reps.map((r, i) => (r.lines.some((l) => l.acked === c) ? i : -1)).filter((i) => i >= 0),
+          requeued: lost.requeued.includes(c),
+          expired: expired.includes(c),
+        }));
+        const cleanUps = lostEvents().length;
+        const presumed = reps.map((r) => r.lines.some((l) => (l as { presumedLost?: boolean }).presumedLost));
+        throw new Error(
+          `${(err as Error).message} (${cleanUps} clean-ups, presumed lost: ${JSON.stringify(presumed)}): ${JSON.stringify(where)}`,
+        );
+      });
       await new Promise((r) => setTimeout(r, 500));
 
       expect(lostEvents()).toHaveLength(1);
@@ -81,7 +119,9 @@ describe('queue storm with a replica killed', () => {
       const victimFinished = new Set(victim.lines.filter((l) => l.finished).map((l) => l.finished!));
       // What the victim held at its death is lost (forwarded) + requeued (not yet forwarded). Its stdout
       // may lag Redis by a call or two (accepted there, the line not yet written when it was killed).
-      const held = [...victimTook].filter((c) => !victimFinished.has(c));
+      const held = [...victimTook].filter((c) => !victimFinished.has(c) && !endedUnwritten.has(c));
+      // At most one round of its slots ends in the instant of the kill.
+      expect(endedUnwritten.size).toBeLessThanOrEqual(8);
       const reaped = new Set([...lostCalls, ...lost.requeued]);
       expect(reaped.size).toBe(lost.calls.length + lost.requeued.length);
       for (const c of held) expect(reaped).toContain(c);
@@ -99,7 +139,7 @@ describe('queue storm with a replica killed', () => {
       expect(st.replicas.map((r) => r.id).sort()).toEqual([admitter.replicaId, ids[1], ids[2]].sort());
       expect(st.replicas.every((r) => r.calls.length === 0)).toBe(true);
       console.log(
-        `storm: victim held ${reaped.size} at its death (${lostCalls.size} forwarded → lost, ${lost.requeued.length} requeued), survivors served ${survivorTakes.length}`,
+        `storm: victim held ${reaped.size} at its death (${lostCalls.size} forwarded → lost, ${lost.requeued.length} requeued; ${endedUnwritten.size} ended in Redis, line unwritten), survivors served ${survivorTakes.length}`,
       );
     } finally {
       await admitter.close();

@@ -26,7 +26,10 @@ fleet.startConsumer(
     running++;
     say({ taken: t.callId, room: t.room, attempt: t.attempt });
     if (!t.callId.startsWith(process.env.ACK_PREFIX ?? '\0')) return;
-    // The bot forwards the call after ACK_DELAY_MS; the call ends HOLD_MS later (never, unset).
+    // The bot forwards the call after ACK_DELAY_MS (plus up to ACK_SPREAD_MS, by the call's number, so
+    // that a replica holds forwarded and not yet forwarded calls at once); it ends HOLD_MS later (never, unset).
+    const spread = Number(process.env.ACK_SPREAD_MS ?? 0);
+    const extra = spread > 0 ? ((Number(t.callId.replace(/\D/g, '')) || 0) % 5) * (spread / 4) : 0;
     setTimeout(
       () => {
         void fleet.ack(t.callId).then(() => {
@@ -41,11 +44,12 @@ fleet.startConsumer(
           }, Number(process.env.HOLD_MS));
         });
       },
-      Number(process.env.ACK_DELAY_MS ?? 0),
+      Number(process.env.ACK_DELAY_MS ?? 0) + extra,
     );
   },
 );
 fleet.on('replica-lost', (l) => say({ lost: l }));
+fleet.on('presumed-lost', () => say({ presumedLost: true }));
 say({ ready: fleet.replicaId });
 for await (const line of createInterface({ input: process.stdin })) {
   const [cmd, callId, room, waitMs] = line.split(' ');
