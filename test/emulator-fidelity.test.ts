@@ -400,6 +400,18 @@ describe('emulator fidelity', () => {
     });
   });
 
+  it("the request log stamps a request's arrival on the caller's clock: never before a Date.now() taken just before sending it", async () => {
+    await start({ rateLimits: false });
+    const early: number[] = [];
+    for (let i = 0; i < 300; i++) {
+      const t0 = Date.now();
+      await api(emu, 'GET', '/');
+      const e = emu.requestLog.at(-1)!;
+      if (e.atMs < t0) early.push(t0 - e.atMs);
+    }
+    expect(early).toEqual([]);
+  });
+
   describe('room presence (GET /rooms/:name/presence; Daily: a snapshot, up to 15 s behind)', () => {
     it("lists the room's participants with Daily's fields, filters by userName, and is 404 for a room that does not exist", async () => {
       await start({ rateLimits: false });

@@ -96,11 +96,17 @@ export function dailyRoutes(core: EmulatorCore, apiKey: string) {
     app.setNotFoundHandler({ preValidation: guard }, (req, reply) =>
       sendError(reply, new ApiError(404, 'not-found', `no such endpoint: ${req.method} ${req.url.split('?')[0]}`)),
     );
+    // When a request arrived (Daily counts it then), on the same clock as callers' Date.now(): the
+    // answer time minus Fastify's elapsed time could land a millisecond before the arrival.
+    const arrivedAt = new WeakMap<FastifyRequest, number>();
+    app.addHook('onRequest', async (req: FastifyRequest) => {
+      arrivedAt.set(req, Date.now());
+    });
     app.addHook('onResponse', async (req: FastifyRequest, reply: FastifyReply) => {
       const body = req.body as { callId?: unknown } | undefined;
       core.logRequest({
-        // When it arrived (Daily counts a request then); the entry is written once the answer is sent.
-        atMs: Math.floor(Date.now() - reply.elapsedTime),
+        // The entry is written once the answer is sent.
+        atMs: arrivedAt.get(req) ?? Math.floor(Date.now() - reply.elapsedTime),
         method: req.method,
         path: v1Path(req.url),
         status: reply.statusCode,
