@@ -10,7 +10,7 @@
 import { Command } from 'commander';
 import { realisticLatencies, zeroLatencies, type Latencies } from '../src/emulator/types.js';
 import type { CallRecord } from '../src/dispatch/dispatcher.js';
-import { fmt, holdAddedMs, machine, NUMBER, record, startBenchStack, summarize, warmPool } from './lib/common.js';
+import { fmt, holdAddedMs, levelList, machine, NUMBER, record, startBenchStack, summarize, warmPool } from './lib/common.js';
 
 const opts = new Command()
   .option('--levels <list>', 'simultaneous calls per round', '1,10,50')
@@ -20,10 +20,7 @@ const opts = new Command()
   .parse()
   .opts<{ levels: string; samples: number; modes: string; realistic?: boolean }>();
 
-const levels = opts.levels
-  .split(',')
-  .map((s) => Number.parseInt(s, 10))
-  .filter((n) => n > 0);
+const levels = levelList(opts.levels);
 const modes = opts.modes.split(',').filter((m): m is 'warm' | 'cold' => m === 'warm' || m === 'cold');
 const latencies: Latencies = { ...(opts.realistic ? realisticLatencies : zeroLatencies) };
 

@@ -17,7 +17,7 @@ import { Command } from 'commander';
 import type { CallRecord } from '../src/dispatch/dispatcher.js';
 import { realisticLatencies } from '../src/emulator/types.js';
 import { startVoiceStandIns } from '../src/sdk/testing/voice-standins.js';
-import { fmt, machine, NUMBER, record, startBenchStack, summarize, warmPool } from './lib/common.js';
+import { fmt, levelList, machine, NUMBER, record, stageStats, startBenchStack, warmPool } from './lib/common.js';
 
 const opts = new Command()
   .option('--levels <list>', 'simultaneous calls per round', '1,10,50')
@@ -27,16 +27,16 @@ const opts = new Command()
   .parse()
   .opts<{ levels: string; samples: number; modes: string; ttsMs: number }>();
 
-const levels = opts.levels
-  .split(',')
-  .map((s) => Number.parseInt(s, 10))
-  .filter((n) => n > 0);
+const levels = levelList(opts.levels);
 const modes = opts.modes.split(',').filter((m): m is 'warm' | 'cold' => m === 'warm' || m === 'cold');
 const latencies = { ...realisticLatencies };
 type Stage = keyof CallRecord['timeline'];
-const span = (r: CallRecord, a: Stage, b: Stage) =>
-  r.timeline[a] !== undefined && r.timeline[b] !== undefined ? r.timeline[b] - r.timeline[a] : undefined;
-const stat = (rs: CallRecord[], a: Stage, b: Stage) => summarize(rs.map((r) => span(r, a, b)).filter((x): x is number => x !== undefined));
+const stat = (rs: CallRecord[], a: Stage, b: Stage) =>
+  stageStats(
+    rs.map((r) => r.timeline),
+    a,
+    b,
+  );
 
 const voice = await startVoiceStandIns({ firstChunkMs: opts.ttsMs });
 console.log(JSON.stringify({ ...machine(), loadavgBefore: os.loadavg(), latencies, ttsFirstAudioMs: opts.ttsMs }));

@@ -21,7 +21,7 @@ import { realisticLatencies } from '../src/emulator/types.js';
 import { startVoiceStandIns } from '../src/sdk/testing/voice-standins.js';
 import { waitUntil } from '../test/cluster/procs.js';
 import { FLEET_NUMBER, startFleetOfReplicas } from '../test/helpers/fleet-replicas.js';
-import { BENCH_BOTS, fmt, machine, NUMBER, record, startBenchStack, summarize } from './lib/common.js';
+import { BENCH_BOTS, fmt, levelList, machine, NUMBER, record, stageStats, startBenchStack } from './lib/common.js';
 
 type Mode = 'embedded' | 'process' | 'fleet';
 const opts = new Command()
@@ -32,10 +32,7 @@ const opts = new Command()
   .parse()
   .opts<{ levels: string; samples: number; modes: string; ttsMs: number }>();
 
-const levels = opts.levels
-  .split(',')
-  .map((s) => Number.parseInt(s, 10))
-  .filter((n) => n > 0);
+const levels = levelList(opts.levels);
 const modes = opts.modes.split(',').filter((m): m is Mode => m === 'embedded' || m === 'process' || m === 'fleet');
 const latencies = { ...realisticLatencies };
 // Compiled (dist/bench/warm-service.js): the replicas run the compiled server too.
@@ -45,9 +42,7 @@ const entry = import.meta.url.endsWith('.js') && existsSync(compiledServer) ? co
 
 /** Stage times relative to `received`, as in a "call ended" line's `timelineMs`. */
 type Timeline = Partial<Record<'received' | 'worker_assigned' | 'forward_sent' | 'connected' | 'first_audio', number>>;
-const span = (t: Timeline, a: keyof Timeline, b: keyof Timeline) => (t[a] !== undefined && t[b] !== undefined ? t[b] - t[a] : undefined);
-const stat = (ts: Timeline[], a: keyof Timeline, b: keyof Timeline) =>
-  summarize(ts.map((t) => span(t, a, b)).filter((x): x is number => x !== undefined));
+const stat = (ts: Timeline[], a: keyof Timeline, b: keyof Timeline) => stageStats(ts, a, b);
 const script = [{ waitFor: 'say' as const, timeoutMs: 120_000 }, { hangup: true as const }];
 
 function env(level: number, replicas: number, cacheDir: string, ttsUrl: string): Record<string, string> {

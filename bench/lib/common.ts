@@ -38,6 +38,24 @@ export function summarize(values: number[]): { n: number; p50: number; p90: numb
   };
 }
 
+/** `--levels 1,10,50` → [1, 10, 50] (positive integers only). */
+export function levelList(s: string): number[] {
+  return s
+    .split(',')
+    .map((x) => Number.parseInt(x, 10))
+    .filter((n) => n > 0);
+}
+
+/** Percentiles of `b − a` over timelines that have both stages. */
+export function stageStats<T extends Partial<Record<string, number>>>(
+  ts: readonly T[],
+  a: keyof T,
+  b: keyof T,
+): ReturnType<typeof summarize> {
+  const spans = ts.map((t) => (t[a] !== undefined && t[b] !== undefined ? t[b] - t[a] : undefined));
+  return summarize(spans.filter((x): x is number => x !== undefined));
+}
+
 export function machine(): Record<string, unknown> {
   return {
     date: new Date().toISOString(),

@@ -227,9 +227,8 @@ export class DailyRestClient {
    * GET /rooms/:name/presence: who is in the room (as Daily last saw it: up to 15 s behind). A room
    * that does not exist is a DailyApiError with status 404. Policy `query`.
    */
-  async roomPresence(name: string, p: { userName?: string } = {}, o?: CallOptions): Promise<DailyRoomPresence> {
-    const qs = p.userName !== undefined ? `?${new URLSearchParams({ userName: p.userName })}` : '';
-    const r = await this.call<Partial<DailyRoomPresence> | undefined>('query', 'GET', `/rooms/${enc(name)}/presence${qs}`, undefined, o);
+  async roomPresence(name: string, o?: CallOptions): Promise<DailyRoomPresence> {
+    const r = await this.call<Partial<DailyRoomPresence> | undefined>('query', 'GET', `/rooms/${enc(name)}/presence`, undefined, o);
     const data = Array.isArray(r?.data) ? r.data : [];
     return { total_count: typeof r?.total_count === 'number' ? r.total_count : data.length, data };
   }

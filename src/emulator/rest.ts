@@ -106,7 +106,7 @@ export function dailyRoutes(core: EmulatorCore, apiKey: string) {
       const body = req.body as { callId?: unknown } | undefined;
       core.logRequest({
         // The entry is written once the answer is sent.
-        atMs: arrivedAt.get(req) ?? Math.floor(Date.now() - reply.elapsedTime),
+        atMs: arrivedAt.get(req) ?? Date.now(),
         method: req.method,
         path: v1Path(req.url),
         status: reply.statusCode,

@@ -13,6 +13,7 @@
  * browser (it serves this page only).
  */
 import { rm } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { BrowserContext, Page } from 'playwright-core';
 import { CdpConnection } from './cdp.js';
@@ -153,8 +154,6 @@ export async function openOwnBrowser(o: OpenOptions & { userDataDir: string }): 
 const IDENTIFY_ATTEMPTS = 4;
 const IDENTIFY_ROUNDS = 10;
 const SPIN_MS = 150;
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * Of the browser's renderers, the one whose CPU time follows our page's spinning. Chromium may hand
