@@ -65,4 +65,4 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
 # SIGTERM forces exit. tini forwards signals to node only (not to the workers' process group).
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["node", "dist/src/server/server.js"]
+CMD ["node", "dist/src/app/main.js"]

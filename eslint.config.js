@@ -8,6 +8,7 @@ import js from '@eslint/js';
 import { createNodeResolver, importX } from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
 import { noTypeCycle } from './scripts/eslint-no-type-cycle.js';
+import { layerZones } from './scripts/layers.js';
 
 const resolver = createNodeResolver({
   extensions: ['.ts', '.js', '.mjs', '.json'],
@@ -114,7 +115,7 @@ export default tseslint.config(
     },
   },
 
-  // ── Layering: no import cycles (issue 10, item 5) ──
+  // ── Layering: the rooms' import rules and no import cycles ──
   {
     files: ['src/**/*.ts'],
     plugins: { 'import-x': importX, patchbay: { rules: { 'no-type-cycle': noTypeCycle } } },
@@ -131,6 +132,8 @@ export default tseslint.config(
       // …and cycles through type-only imports, which are still layering knots.
       'patchbay/no-type-cycle': 'error',
       'import-x/no-self-import': 'error',
+      // Which room may import which (scripts/layers.js, docs/architecture.md "Layering").
+      'import-x/no-restricted-paths': ['error', { zones: layerZones(`${import.meta.dirname}/src`) }],
     },
   },
 

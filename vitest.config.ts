@@ -9,7 +9,7 @@ export default defineConfig({
     // tsc and tsx), so a bot importing 'patchbay/sdk' shares the test's module instances.
     alias: {
       'patchbay/sdk': src('./src/sdk/index.ts'),
-      'patchbay/testing': src('./src/sdk/testing/index.ts'),
+      'patchbay/testing': src('./src/testing/index.ts'),
       'patchbay/emulator': src('./src/emulator/server.ts'),
     },
   },

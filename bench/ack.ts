@@ -1,7 +1,7 @@
 /**
  * Webhook ack latency and throughput under a burst (autocannon), next to a bare Fastify hello-world
  * on the same machine. Three processes besides this one (which runs autocannon): the emulator
- * (`src/emulator/main.ts`), one replica (`src/server/server.ts`, LOG_LEVEL=info, logs to a file),
+ * (`src/emulator/main.ts`), one replica (`src/app/main.ts`, LOG_LEVEL=info, logs to a file),
  * and the hello-world. Every request is a fresh, signed pinless webhook (unique callId).
  *
  * Scenarios:

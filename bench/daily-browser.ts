@@ -1,7 +1,7 @@
 /**
  * Cost of the daily (Chromium) call client per bot, both browser layouts side by side in one run:
  *
- *   shared      pages in browsers of a BrowserHost (src/dispatch/browser-host.ts), BOTS_PER_BROWSER each
+ *   shared      pages in browsers of a BrowserHost (src/daily/browser/host.ts), BOTS_PER_BROWSER each
  *   per-worker  a Chromium per bot process (BROWSER_LAYOUT=per-worker)
  *
  * Each bot is its own process (bench/lib/browser-bot.mjs: the worker's call client plus the modules
@@ -23,7 +23,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { pino } from 'pino';
 import { cpuTicks, descendantsOf, pssBytes } from '../src/daily/browser/chromium.js';
-import { BrowserHost } from '../src/dispatch/browser-host.js';
+import { BrowserHost } from '../src/daily/browser/host.js';
 import { CallMachineStandIn } from '../src/emulator/call-machine/stand-in.js';
 import { machine, record, REPO } from './lib/common.js';
 

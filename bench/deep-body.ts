@@ -3,7 +3,7 @@
  *
  *   npx tsx bench/deep-body.ts [--root DIR] [--depth 5000000] [--runs 3]
  *
- * Starts `node --import tsx src/server/server.ts` from --root (default: this checkout) with
+ * Starts `node --import tsx src/app/main.ts` from --root (default: this checkout) with
  * MAX_BODY_BYTES=16 MiB and a pinless secret, POSTs a `[[[…]]]` body --depth deep with a bad
  * signature to /dialin --runs times, and reports each answer's status and time and the server's
  * peak RSS (VmHWM) growth. Appends a line to bench/results/deep-body.jsonl.
@@ -22,7 +22,7 @@ const { values: args } = parseArgs({
   },
 });
 const depth = Number(args.depth);
-const proc = spawn(process.execPath, ['--import', 'tsx', 'src/server/server.ts'], {
+const proc = spawn(process.execPath, ['--import', 'tsx', 'src/app/main.ts'], {
   cwd: args.root,
   env: {
     PATH: process.env.PATH ?? '/usr/bin:/bin',

@@ -12,7 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
-import type { CallRecord } from '../src/dispatch/dispatcher.js';
+import type { CallRecord } from '../src/admission/dispatcher.js';
 import type { EmulatedCall } from '../src/emulator/types.js';
 import { zeroLatencies } from '../src/emulator/types.js';
 import { fmt, machine, NUMBER, record, rssMb, startBenchStack, summarize, warmPool } from './lib/common.js';

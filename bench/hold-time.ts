@@ -9,7 +9,7 @@
  */
 import { Command } from 'commander';
 import { realisticLatencies, zeroLatencies, type Latencies } from '../src/emulator/types.js';
-import type { CallRecord } from '../src/dispatch/dispatcher.js';
+import type { CallRecord } from '../src/admission/dispatcher.js';
 import { fmt, holdAddedMs, levelList, machine, NUMBER, record, startBenchStack, summarize, warmPool } from './lib/common.js';
 
 const opts = new Command()

@@ -1,6 +1,6 @@
 /**
  * Overload run (issue 11): calls placed at a steady rate for a while against one real replica
- * (`src/server/server.ts` under tsx, its own worker children) and the Daily emulator in this process.
+ * (`src/app/main.ts` under tsx, its own worker children) and the Daily emulator in this process.
  * Every pinless webhook passes through a tiny proxy here that measures its ack latency as Daily
  * would see it. Per run: placed, admitted (200), refused (503 + Retry-After), connected, admitted
  * callers never connected (left on hold), time to connect, webhook ack p50/p99.
@@ -23,7 +23,7 @@ import { createInterface } from 'node:readline';
 import { Command } from 'commander';
 import { createEmulator, realisticLatencies } from '../src/emulator/server.js';
 import type { EmulatedCall } from '../src/emulator/types.js';
-import { createLogger } from '../src/logger.js';
+import { createLogger } from '../src/core/logger.js';
 import { record, REPO, summarize } from './lib/common.js';
 
 const opts = new Command()
@@ -52,7 +52,7 @@ const emulator = await createEmulator({
 
 // The replica.
 const extraEnv = Object.fromEntries(opts.env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
-const proc = spawn(process.execPath, ['--import', 'tsx', 'src/server/server.ts'], {
+const proc = spawn(process.execPath, ['--import', 'tsx', 'src/app/main.ts'], {
   cwd: opts.repo ?? REPO,
   env: {
     PATH: process.env.PATH ?? '/usr/bin:/bin',

@@ -13,7 +13,7 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createLogger } from '../src/logger.js';
+import { createLogger } from '../src/core/logger.js';
 import { openRecordStore } from '../src/records/open.js';
 import type { RecordStore } from '../src/records/store.js';
 import { startPostgres } from '../test/helpers/postgres.js';

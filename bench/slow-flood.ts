@@ -3,7 +3,7 @@
  *
  *   npx tsx bench/slow-flood.ts [--root DIR] [--connections 2000] [--sources 1] [--fd-limit 1024]
  *
- * Starts `node --import tsx src/server/server.ts` from --root (default: this checkout; point it at an
+ * Starts `node --import tsx src/app/main.ts` from --root (default: this checkout; point it at an
  * older checkout to compare) under `ulimit -n <fd-limit>`, opens --connections sockets from
  * --sources loopback addresses (127.0.0.1, 127.0.0.2, …) that send request headers and part of a
  * body and then nothing, and then measures: 5 signed domain webhooks and 5 health checks (time to
@@ -30,7 +30,7 @@ const SOURCES = Array.from({ length: Number(args.sources) }, (_, i) => `127.0.0.
 const HMAC = randomBytes(32).toString('base64');
 const CAP_MS = 5_000;
 
-const proc = spawn('sh', ['-c', `ulimit -n ${Number(args['fd-limit'])} && exec node --import tsx src/server/server.ts`], {
+const proc = spawn('sh', ['-c', `ulimit -n ${Number(args['fd-limit'])} && exec node --import tsx src/app/main.ts`], {
   cwd: args.root,
   env: {
     PATH: process.env.PATH ?? '/usr/bin:/bin',

@@ -1,5 +1,5 @@
 /**
- * Soak: the real server process (`node --import tsx src/server/server.ts`, embedded emulator) under
+ * Soak: the real server process (`node --import tsx src/app/main.ts`, embedded emulator) under
  * a steady call rate with random caller behaviour, for `--minutes` (default 60).
  *
  *   npx tsx bench/soak.ts --minutes 2 [--rate 0.5] [--max-bots 4] [--out bench/results/soak-2m.json]
@@ -126,7 +126,7 @@ interface LogLine {
 
 // ---- the server ----
 const secret = randomBytes(32).toString('base64');
-const server = spawn(process.execPath, ['--import', 'tsx', 'src/server/server.ts'], {
+const server = spawn(process.execPath, ['--import', 'tsx', 'src/app/main.ts'], {
   cwd: ROOT,
   env: {
     PATH: process.env.PATH ?? '/usr/bin:/bin',

@@ -11,12 +11,12 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { Command } from 'commander';
-import { loadConfig } from '../src/config.js';
+import { loadConfig } from '../src/core/config.js';
 import { DailyRestClient } from '../src/daily/rest.js';
 import { createRoomService } from '../src/daily/room-service.js';
 import { createEmulator } from '../src/emulator/server.js';
 import { realisticLatencies } from '../src/emulator/types.js';
-import { createLogger } from '../src/logger.js';
+import { createLogger } from '../src/core/logger.js';
 import { fmt, machine, record, summarize } from './lib/common.js';
 
 const opts = new Command()

@@ -14,9 +14,9 @@
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { createBotHarness } from '../src/sdk/testing/index.js';
-import { startVoiceStandIns } from '../src/sdk/testing/voice-standins.js';
-import type { CallerAction } from '../src/sdk/testing/index.js';
+import { createBotHarness } from '../src/testing/index.js';
+import { startVoiceStandIns } from '../src/testing/voice-standins.js';
+import type { CallerAction } from '../src/testing/index.js';
 import type { TranscriptLine } from '../src/emulator/types.js';
 import { CallMachineStandIn } from '../src/emulator/call-machine/stand-in.js';
 import { BENCH_BOTS, machine, record, summarize } from './lib/common.js';

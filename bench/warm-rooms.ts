@@ -14,9 +14,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
-import type { CallRecord } from '../src/dispatch/dispatcher.js';
+import type { CallRecord } from '../src/admission/dispatcher.js';
 import { realisticLatencies } from '../src/emulator/types.js';
-import { startVoiceStandIns } from '../src/sdk/testing/voice-standins.js';
+import { startVoiceStandIns } from '../src/testing/voice-standins.js';
 import { fmt, levelList, machine, NUMBER, record, stageStats, startBenchStack, warmPool } from './lib/common.js';
 
 const opts = new Command()

@@ -10,7 +10,7 @@
  * from each call's record (embedded) or its "call ended" line (processes).
  *
  *   npx tsx bench/warm-service.ts [--levels 1,10,50] [--samples 50] [--modes embedded,process,fleet]
- *   node dist/bench/warm-service.js …   (compiled: the replicas then run dist/src/server/server.js)
+ *   node dist/bench/warm-service.js …   (compiled: the replicas then run dist/src/app/main.js)
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -18,7 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { realisticLatencies } from '../src/emulator/types.js';
-import { startVoiceStandIns } from '../src/sdk/testing/voice-standins.js';
+import { startVoiceStandIns } from '../src/testing/voice-standins.js';
 import { waitUntil } from '../test/cluster/procs.js';
 import { FLEET_NUMBER, startFleetOfReplicas } from '../test/helpers/fleet-replicas.js';
 import { BENCH_BOTS, fmt, levelList, machine, NUMBER, record, stageStats, startBenchStack } from './lib/common.js';
@@ -37,7 +37,7 @@ const modes = opts.modes.split(',').filter((m): m is Mode => m === 'embedded' ||
 const latencies = { ...realisticLatencies };
 // Compiled (dist/bench/warm-service.js): the replicas run the compiled server too.
 const here = path.dirname(fileURLToPath(import.meta.url));
-const compiledServer = path.join(here, '../src/server/server.js');
+const compiledServer = path.join(here, '../src/app/main.js');
 const entry = import.meta.url.endsWith('.js') && existsSync(compiledServer) ? compiledServer : undefined;
 
 /** Stage times relative to `received`, as in a "call ended" line's `timelineMs`. */

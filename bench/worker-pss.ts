@@ -17,10 +17,10 @@ const opts = new Command()
   .parse()
   .opts<{ workers: number }>();
 const dist = path.join(REPO, 'dist/src');
-if (!existsSync(path.join(dist, 'worker/main.js'))) throw new Error('run `npm run build` first');
+if (!existsSync(path.join(dist, 'workers/child/main.js'))) throw new Error('run `npm run build` first');
 const imp = async <T>(p: string): Promise<T> => (await import(pathToFileURL(path.join(dist, p)).href)) as T;
-const { WorkerHandle } = await imp<typeof import('../src/dispatch/worker-handle.js')>('dispatch/worker-handle.js');
-const { BrowserHost } = await imp<typeof import('../src/dispatch/browser-host.js')>('dispatch/browser-host.js');
+const { WorkerHandle } = await imp<typeof import('../src/workers/parent/handle.js')>('workers/parent/handle.js');
+const { BrowserHost } = await imp<typeof import('../src/daily/browser/host.js')>('daily/browser/host.js');
 const { pssBytes } = await imp<typeof import('../src/daily/browser/chromium.js')>('daily/browser/chromium.js');
 const { CallMachineStandIn } = await import('../src/emulator/call-machine/stand-in.js');
 const logger = pino({ level: 'silent' });

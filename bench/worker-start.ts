@@ -25,7 +25,7 @@ const mod = (p: string) => import(pathToFileURL(path.join(root, `src/${p}.${ext}
 const { loadConfig } = await mod('config');
 const { createEmulator } = await mod('emulator/server');
 const { createLogger } = await mod('logger');
-const { createRuntime } = await mod('server/runtime');
+const { createRuntime } = await mod('app/runtime');
 
 const apiKey = 'bench-worker-start';
 const logger = createLogger({ level: 'warn' });

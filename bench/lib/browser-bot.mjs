@@ -11,7 +11,7 @@ const srcDir = path.resolve(path.dirname(clientPath), '../..');
 const ext = path.extname(clientPath);
 const { DailyBrowserCallClient } = await import(pathToFileURL(clientPath).href);
 const { pino } = await import('pino');
-for (const m of ['worker/call-runner', 'worker/bot-loader', 'sdk/tts', 'sdk/llm', 'logger']) {
+for (const m of ['workers/child/call-runner', 'workers/child/bot-loader', 'voice/tts', 'voice/llm', 'core/logger']) {
   await import(pathToFileURL(path.join(srcDir, `${m}${ext}`)).href).catch(() => undefined);
 }
 const logger = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'silent' });

@@ -8,12 +8,12 @@ import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig, type Config } from '../../src/config.js';
-import type { CallRecord } from '../../src/dispatch/dispatcher.js';
+import { loadConfig, type Config } from '../../src/core/config.js';
+import type { CallRecord } from '../../src/admission/dispatcher.js';
 import { createEmulator } from '../../src/emulator/server.js';
 import type { Emulator, EmulatorOptions, Latencies } from '../../src/emulator/types.js';
-import { createLogger } from '../../src/logger.js';
-import { createRuntime, type Runtime } from '../../src/server/runtime.js';
+import { createLogger } from '../../src/core/logger.js';
+import { createRuntime, type Runtime } from '../../src/app/runtime.js';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export const BENCH_BOTS = path.join(REPO, 'bench/bots');

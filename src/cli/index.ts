@@ -7,16 +7,16 @@
  *
  * Connection: --api-url / --api-key, else DAILY_API_URL / DAILY_API_KEY (Daily), else the local
  * emulator at http://EMULATOR_HOST:EMULATOR_PORT/v1 with EMULATOR_API_KEY — all read through
- * src/config.ts. Daily's errors are printed as `{error, info}` with the HTTP status; exit code 1.
+ * src/core/config.ts. Daily's errors are printed as `{error, info}` with the HTTP status; exit code 1.
  */
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
-import { Command, Option } from 'commander';
-import { loadConfig } from '../config.js';
+import { Command, CommanderError, Option } from 'commander';
+import { loadConfig } from '../core/config.js';
 import { DailyRestClient } from '../daily/rest.js';
 import type { DailyWebhook } from '../daily/types.js';
 import { DOMAIN_EVENT_TYPES } from '../daily/webhook-events.js';
-import { DailyApiError } from '../errors.js';
+import { DailyApiError, errorMessage } from '../core/errors.js';
 import { diffEntries, planRemove, planSet, readEntries, redactEntry, writeLegacy, type PinlessEntry, type Store } from './dialin.js';
 import { start, StartUsageError } from './start.js';
 
@@ -99,7 +99,7 @@ export function buildProgram(io: Io): Command {
     .option('--port <port>', 'HTTP port (default: PORT)')
     .action(async (o: { bots?: string; routes?: string; port?: string }) => {
       try {
-        // The service reads the process environment (src/config.ts) and runs until a signal.
+        // The service reads the process environment (src/core/config.ts) and runs until a signal.
         await start(o, process.env);
       } catch (err) {
         if (err instanceof StartUsageError) throw new UsageError(err.message);
@@ -325,10 +325,9 @@ export async function main(
     await program.parseAsync(argv);
     return 0;
   } catch (err) {
-    const e = err as Error & { code?: string; exitCode?: number };
-    if (e.code?.startsWith('commander.')) {
+    if (err instanceof CommanderError) {
       // Help and version exit 0; commander already printed the usage problem.
-      return e.exitCode ?? 1;
+      return err.exitCode;
     }
     if (err instanceof DailyApiError) {
       if (err.status !== undefined) {
@@ -339,7 +338,7 @@ export async function main(
       }
       return 1;
     }
-    io.err(`error: ${e.message}`);
+    io.err(`error: ${errorMessage(err)}`);
     return err instanceof UsageError ? 2 : 1;
   }
 }

@@ -1,9 +1,9 @@
 /**
  * `patchbay start [--bots <dir>] [--routes <file>] [--port <n>]`: the service, exactly as
- * `npm start` runs it (src/server/server.ts: the embedded Daily emulator unless DAILY_API_KEY is
+ * `npm start` runs it (src/app/main.ts: the embedded Daily emulator unless DAILY_API_KEY is
  * set), with a bots directory that may live in the bot author's own repository.
  *
- * The options are the environment variables src/config.ts declares (BOTS_DIR, ROUTES_FILE, PORT):
+ * The options are the environment variables src/core/config.ts declares (BOTS_DIR, ROUTES_FILE, PORT):
  * they are put into this process's environment, which the service reads once and its workers
  * inherit. Bots written in TypeScript need a loader in the workers: under the compiled package the
  * workers are plain `node`, so tsx's loader (a dependency of patchbay) is added to NODE_OPTIONS.
@@ -49,5 +49,5 @@ export function startEnv(o: StartOptions, env: Record<string, string | undefined
 /** Starts the service in this process; resolves once it listens (it then runs until a signal). */
 export async function start(o: StartOptions, env: NodeJS.ProcessEnv): Promise<void> {
   Object.assign(env, startEnv(o, env, process.cwd()));
-  await import('../server/server.js');
+  await import('../app/main.js');
 }

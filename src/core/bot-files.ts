@@ -4,7 +4,7 @@ import path from 'node:path';
 
 const NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/i;
 
-/** The built-in apology bot's name (src/worker/apology-bot.ts); never a file in the bots directory. */
+/** The built-in apology bot's name (src/workers/child/apology-bot.ts); never a file in the bots directory. */
 export const APOLOGY_BOT = 'patchbay:apology';
 
 export function resolveBotFile(botsDir: string, name: string): string | undefined {

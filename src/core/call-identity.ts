@@ -4,7 +4,7 @@
  * src/worker, src/sdk and src/server so that each of them can import it without importing the others.
  *
  * Names: `callId` is always **Daily's** call id (from the pinless webhook); patchbay's own id for the
- * call is `id` in records and in the SDK, and `patchbayId` in IPC messages (src/ipc/protocol.ts).
+ * call is `id` in records and in the SDK, and `patchbayId` in IPC messages (src/workers/protocol.ts).
  */
 export interface CallIdentity {
   /** patchbay's id for the call (a UUID; in logs `id`, in IPC messages `patchbayId`). */

@@ -7,7 +7,7 @@
  * deadline is not made (the last error is thrown instead).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PatchbayError, TimeoutError } from '../errors.js';
+import { PatchbayError, TimeoutError } from '../core/errors.js';
 
 export type PolicyName = 'create' | 'forward' | 'query' | 'cleanup' | 'admin';
 

@@ -4,7 +4,7 @@
  * Failures are `DailyApiError`s (`retryable` for network errors, timeouts, 408/425/429 and 5xx).
  * Nothing outside src/daily builds a Daily request by hand.
  */
-import { DailyApiError, isRetryableStatus } from '../errors.js';
+import { DailyApiError, isRetryableStatus, errorMessage } from '../core/errors.js';
 import {
   retryPolicies,
   runWithPolicy,
@@ -38,7 +38,7 @@ export interface DailyRestOptions extends Partial<PolicyKnobs> {
   /** Overrides of the policy table (tests). */
   policies?: Partial<Policies>;
   /**
-   * Waits for Daily's per-domain rate limit before each attempt (src/fleet/rate-limit.ts: shared
+   * Waits for Daily's per-domain rate limit before each attempt (src/daily/rate-limit.ts: shared
    * through Redis in fleet mode, in process otherwise). `priority`: see `priorityOf`; `leaseMs`: the
    * attempt's timeout. The returned function (if any) is called once the answer is in (or the
    * attempt failed): the grant counts until then, and one window after.
@@ -108,7 +108,7 @@ export class DailyRestClient {
       try {
         release = await this.opts.rateLimit(method, path, priorityOf(method, path), outer, timeoutMs);
       } catch (err) {
-        throw new DailyApiError(`${method} ${path} not sent: ${(err as Error)?.message ?? String(err)}`, { retryable: false, cause: err });
+        throw new DailyApiError(`${method} ${path} not sent: ${errorMessage(err)}`, { retryable: false, cause: err });
       }
     }
     try {
@@ -137,7 +137,7 @@ export class DailyRestClient {
       throw new DailyApiError(
         timeout.aborted && !aborted
           ? `${method} ${path} timed out after ${timeoutMs} ms`
-          : `${method} ${path} failed: ${(err as Error).message}`,
+          : `${method} ${path} failed: ${errorMessage(err)}`,
         { retryable: !aborted, cause: err },
       );
     }

@@ -13,8 +13,8 @@
  *   the `cleanup` policy's statuses, backoff and deadline, then given up (the room expires by itself).
  */
 import type { Logger } from 'pino';
-import type { Config } from '../config.js';
-import { DailyApiError } from '../errors.js';
+import type { Config } from '../core/config.js';
+import { DailyApiError, errorMessage } from '../core/errors.js';
 import { backoffMs, isRetryableUnder, type RetryPolicy } from './policies.js';
 import type { DailyRestClient } from './rest.js';
 import { callerDisplayName } from './sip.js';
@@ -150,7 +150,7 @@ export function createRoomService(deps: {
         queue.push(p);
       } else {
         counters.givenUp++;
-        log.warn({ err: (err as Error).message, room: p.name, attempts: p.attempts }, 'could not delete the room; it expires by itself');
+        log.warn({ err: errorMessage(err), room: p.name, attempts: p.attempts }, 'could not delete the room; it expires by itself');
         settle(p);
       }
     } finally {
@@ -217,7 +217,7 @@ export function createRoomService(deps: {
         // The room may exist even though the token (or a late create) failed.
         void enqueue(req.roomName);
         if (err instanceof DailyApiError) throw err;
-        throw new DailyApiError(`could not create the room: ${(err as Error)?.message ?? String(err)}`, { retryable: true, cause: err });
+        throw new DailyApiError(`could not create the room: ${errorMessage(err)}`, { retryable: true, cause: err });
       } finally {
         provisioning--;
         // A deletion skipped for this call may go now.

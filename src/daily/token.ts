@@ -22,6 +22,7 @@ import { createHmac } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { DailyRestClient } from './rest.js';
 import type { MeetingTokenRequest } from './types.js';
+import { errorMessage } from '../core/errors.js';
 
 export type TokenMode = 'auto' | 'self-signed' | 'rest';
 
@@ -90,14 +91,14 @@ export function createTokenSource(deps: {
       log.info({ domainId }, 'meeting tokens: self-signed');
     } catch (err) {
       checks++;
-      if (checks > 1) log.debug({ err: (err as Error).message }, 'meeting tokens: still using POST /meeting-tokens');
+      if (checks > 1) log.debug({ err: errorMessage(err) }, 'meeting tokens: still using POST /meeting-tokens');
       else if (deps.mode === 'self-signed') {
         log.error(
-          { err: (err as Error).message },
+          { err: errorMessage(err) },
           'meeting tokens: DAILY_TOKEN_MODE=self-signed but the domain id is unknown (set DAILY_DOMAIN_ID); using POST /meeting-tokens meanwhile',
         );
       } else {
-        log.warn({ err: (err as Error).message }, 'meeting tokens: self-signed tokens not accepted; using POST /meeting-tokens');
+        log.warn({ err: errorMessage(err) }, 'meeting tokens: self-signed tokens not accepted; using POST /meeting-tokens');
       }
       mode = 'rest';
       if (!closed) {

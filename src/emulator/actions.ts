@@ -1,6 +1,6 @@
 /** What a bot can do in a room (the call-client actions of protocol.ts), with Daily's refusals. Owners only: eject, transcription, SIP transfer/refer. */
 import type { Logger } from 'pino';
-import { maskNumber } from '../logger.js';
+import { maskNumber } from '../core/logger.js';
 import { ActionError } from './errors.js';
 import type { DialOut } from './dialout.js';
 import { hears, isObj, type BotParticipant, type CanReceive, type Room, type SipParticipant } from './model.js';

@@ -7,8 +7,9 @@
  */
 import { Command, Option } from 'commander';
 import WebSocket from 'ws';
-import { loadConfig } from '../config.js';
+import { loadConfig } from '../core/config.js';
 import type { CallerStep, TranscriptLine } from './types.js';
+import { errorMessage } from '../core/errors.js';
 
 const steps: CallerStep[] = [];
 const addStep = (make: (v: string) => CallerStep) => (value: string) => {
@@ -84,7 +85,7 @@ async function main(): Promise<number> {
       }),
     });
   } catch (err) {
-    console.error(`Cannot reach the emulator at ${opts.emulator} (${(err as Error).message}). Is the service running (npm start)?`);
+    console.error(`Cannot reach the emulator at ${opts.emulator} (${errorMessage(err)}). Is the service running (npm start)?`);
     return 2;
   }
   const placed = (await res.json().catch(() => ({}))) as { id?: string; callId?: string; error?: string; info?: string };

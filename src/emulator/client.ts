@@ -22,7 +22,7 @@ import {
   type CallClientOptions,
   type JoinOptions,
 } from '../daily/call-client.js';
-import { CallEndedError, PatchbayError, TimeoutError } from '../errors.js';
+import { CallEndedError, PatchbayError, TimeoutError } from '../core/errors.js';
 import { CALL_CLIENT_WS_PATH, SERVER_EVENTS, type ActionName, type ClientMessage, type ServerMessage } from './protocol.js';
 
 /** Text-only audio: estimated speaking time per character, and its bounds. */

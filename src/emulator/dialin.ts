@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { maskNumber } from '../logger.js';
+import { maskNumber } from '../core/logger.js';
 import { CallImpl, type CallHost } from './call.js';
 import type { CallRegistry } from './call-registry.js';
 import { ApiError } from './errors.js';

@@ -6,7 +6,7 @@
  * SIGINT/SIGTERM.
  */
 import { Command, Option } from 'commander';
-import { createLogger } from '../logger.js';
+import { createLogger } from '../core/logger.js';
 import { createEmulator, realisticLatencies } from './server.js';
 import { CALL_CLIENT_WS_PATH } from './protocol.js';
 

@@ -3,6 +3,7 @@ import { createHmac } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Timers } from './timers.js';
 import type { PinlessDialinEntry, WebhookLogEntry } from './types.js';
+import { errorMessage } from '../core/errors.js';
 
 export class PinlessWebhookSender {
   /** The last 10 000 webhooks and probes, oldest first. */
@@ -50,7 +51,7 @@ export class PinlessWebhookSender {
       await res.arrayBuffer().catch(() => undefined);
       this.o.logger.debug({ callId, kind, status: res.status }, 'emulator: webhook answered');
     } catch (err) {
-      rec.error = ac.signal.aborted ? String((ac.signal.reason as Error)?.message ?? 'aborted') : (err as Error).message;
+      rec.error = ac.signal.aborted ? errorMessage(ac.signal.reason ?? 'aborted') : errorMessage(err);
       this.o.logger.debug({ callId, kind, err: rec.error }, 'emulator: webhook failed');
     } finally {
       cancelTimeout();

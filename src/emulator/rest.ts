@@ -15,6 +15,7 @@ import { webhookRoutes } from './webhooks.js';
 import { FaultsUpdateSchema } from './fault-schema.js';
 import { WITHHELD_FROM } from './dialin.js';
 import type { CallerStep, DialOutTarget, PinlessDialinEntry } from './types.js';
+import { errorMessage } from '../core/errors.js';
 
 type App = FastifyInstance;
 
@@ -424,7 +425,7 @@ export function controlRoutes(core: EmulatorCore, sockets: () => SocketCounts) {
       try {
         core.faults.apply(req.body);
       } catch (err) {
-        throw new ApiError(400, 'invalid-request-error', (err as Error).message);
+        throw new ApiError(400, 'invalid-request-error', errorMessage(err));
       }
       return faultState();
     });
@@ -438,7 +439,7 @@ export function controlRoutes(core: EmulatorCore, sockets: () => SocketCounts) {
       try {
         core.rateLimits.update(req.body);
       } catch (err) {
-        throw new ApiError(400, 'invalid-request-error', (err as Error).message);
+        throw new ApiError(400, 'invalid-request-error', errorMessage(err));
       }
       return core.rateLimits.settings();
     });

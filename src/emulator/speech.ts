@@ -2,7 +2,7 @@
  * A scripted caller's voice: real speech audio for `speak` steps (espeak-ng, Debian's package),
  * 16 kHz PCM16 mono, sent to the bots that receive audio as 20 ms frames in real time.
  */
-import { espeakAvailable, espeakTts } from '../sdk/tts.js';
+import { espeakAvailable, espeakTts } from '../voice/tts.js';
 
 export const SPEECH_RATE = 16_000;
 /** 20 ms at 16 kHz, the frame size the call clients deliver. */

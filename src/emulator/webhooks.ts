@@ -24,6 +24,7 @@ import { signWebhook } from '../daily/signature.js';
 import { basicAuthHeader, WEBHOOK_VERIFICATION_BODY } from '../daily/webhook-events.js';
 import { ApiError } from './errors.js';
 import type { Timers } from './timers.js';
+import { errorMessage } from '../core/errors.js';
 
 /** Event types Daily accepts in `eventTypes` (the emulator sends the dial-in, meeting and participant ones). */
 export const WEBHOOK_EVENT_TYPES = [
@@ -256,7 +257,7 @@ export class DomainWebhooks {
       await res.arrayBuffer().catch(() => undefined);
       return { status: res.status };
     } catch (err) {
-      return { error: ac.signal.aborted ? String((ac.signal.reason as Error)?.message ?? 'aborted') : (err as Error).message };
+      return { error: ac.signal.aborted ? errorMessage(ac.signal.reason ?? 'aborted') : errorMessage(err) };
     } finally {
       cancel();
       this.aborts.delete(ac);

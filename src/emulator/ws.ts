@@ -11,6 +11,7 @@ import type { EmulatorCore, SocketCounts } from './core.js';
 import { ActionError } from './errors.js';
 import { participantJson, type BotParticipant } from './model.js';
 import { ACTION_NAMES, CALL_CLIENT_WS_PATH, WS_CLOSE, type ActionName, type ServerMessage } from './protocol.js';
+import { errorMessage } from '../core/errors.js';
 
 const MAX_MESSAGE_BYTES = 256 * 1024;
 const ACTIONS: ReadonlySet<string> = new Set<ActionName>(ACTION_NAMES);
@@ -183,7 +184,7 @@ export class EmulatorSockets {
             }
           },
           (err: unknown) => {
-            const e = err instanceof ActionError ? err : new ActionError('error', (err as Error).message);
+            const e = err instanceof ActionError ? err : new ActionError('error', errorMessage(err));
             send({ type: 'ack', id, error: e.message, code: e.code });
           },
         );

@@ -48,8 +48,7 @@ export function pairs(a: unknown): Record<string, string> {
 
 /** True for errors that mean "Redis not reachable / not answering" rather than a command's own failure. */
 export function isConnectionError(err: unknown): boolean {
-  const name = (err as Error)?.name;
-  return name !== 'ReplyError';
+  return !(err instanceof Error && err.name === 'ReplyError');
 }
 
 export async function closeConnection(r: Redis, timeoutMs: number): Promise<void> {

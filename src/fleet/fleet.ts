@@ -29,6 +29,7 @@ import {
   type ResolvedFleetOptions,
   type TakenCall,
 } from './types.js';
+import { errorMessage } from '../core/errors.js';
 
 export const GROUP = 'replicas';
 const REAP_LOCK_MS = 60_000;
@@ -99,7 +100,7 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
     try {
       await this.redis.connect();
     } catch (err) {
-      this.markDegraded((err as Error).message);
+      this.markDegraded(errorMessage(err));
     }
     this.queue.startInbox();
     if (this.redis.status === 'ready') await this.reform().catch(() => undefined);
@@ -116,7 +117,7 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
       return await f();
     } catch (err) {
       if (!isConnectionError(err)) throw err;
-      this.markDegraded((err as Error).message);
+      this.markDegraded(errorMessage(err));
       throw new FleetUnavailableError(what, err);
     }
   }
@@ -187,7 +188,7 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
     try {
       await this.op('group', () => this.redis.xgroup('CREATE', this.queueKey, GROUP, '0', 'MKSTREAM'));
     } catch (err) {
-      if (!/BUSYGROUP/.test((err as Error).message)) throw err;
+      if (!/BUSYGROUP/.test(errorMessage(err))) throw err;
     }
   }
 

@@ -13,6 +13,6 @@ export {
   type RateLimiter,
   type RateLimits,
   type RatePriority,
-} from './rate-limit.js';
+} from '../daily/rate-limit.js';
 export { RedisRateLimiter } from './rate-limit-redis.js';
 export * from './types.js';

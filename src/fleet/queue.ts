@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import { closeConnection, pairs } from './connection.js';
 import type { ScriptName } from './scripts.js';
 import type { EnqueueResult, FleetEvents, TakenCall } from './types.js';
+import { errorMessage } from '../core/errors.js';
 
 const GROUP = 'replicas';
 
@@ -103,7 +104,7 @@ export class FleetQueue<P> {
           (conn.xreadgroup as (...a: (string | number)[]) => Promise<unknown>).apply(conn, args),
         )) as StreamReply;
       } catch (err) {
-        if (/NOGROUP/.test((err as Error).message)) {
+        if (/NOGROUP/.test(errorMessage(err))) {
           await f.ensureGroup();
           continue;
         }
@@ -298,7 +299,7 @@ export class FleetQueue<P> {
             await this.idle(100);
           }
         } catch (err) {
-          if (!this.stopped) f.log?.debug({ err: (err as Error).message }, 'fleet consumer: read failed');
+          if (!this.stopped) f.log?.debug({ err: errorMessage(err) }, 'fleet consumer: read failed');
           await sleep(100);
         }
       }

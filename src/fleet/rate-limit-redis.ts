@@ -14,7 +14,7 @@ import {
   type RateLimits,
   type RatePriority,
   type RateRelease,
-} from './rate-limit.js';
+} from '../daily/rate-limit.js';
 import { FleetUnavailableError } from './types.js';
 
 /**

@@ -1,7 +1,7 @@
 /** Types of the fleet layer (src/fleet): what the dispatcher passes in and gets back. */
 import os from 'node:os';
 import type { Logger } from 'pino';
-import { PatchbayError } from '../errors.js';
+import { PatchbayError, errorMessage } from '../core/errors.js';
 
 export interface FleetOptions {
   /** redis://… (REDIS_URL). */
@@ -135,7 +135,7 @@ export interface FleetEvents<P = unknown> {
 export class FleetUnavailableError extends PatchbayError {
   override name = 'FleetUnavailableError';
   constructor(what: string, cause?: unknown) {
-    super('fleet_unavailable', `fleet unavailable (${what}): ${(cause as Error)?.message ?? String(cause)}`, { retryable: true, cause });
+    super('fleet_unavailable', `fleet unavailable (${what}): ${errorMessage(cause)}`, { retryable: true, cause });
   }
 }
 

@@ -3,8 +3,8 @@
  * a call opens its record, later transitions and changes update it (new bot events and Daily's
  * errors go to its event log), the transition to `ended` closes it.
  */
-import type { CallRecord, CallTransition, Dispatcher } from '../dispatch/dispatcher.js';
-import type { Call } from '../dispatch/call.js';
+import type { CallRecord, CallTransition, Dispatcher } from '../admission/dispatcher.js';
+import type { Call } from '../call/call.js';
 import type { BotEvent } from '../core/timeline.js';
 import type { RecordStore } from './store.js';
 import type { RecordEvent, RecordInput } from './types.js';

@@ -1,4 +1,4 @@
-import { PatchbayError } from '../errors.js';
+import { PatchbayError } from '../core/errors.js';
 
 /** The records database cannot be used (start-up): names the file or the redacted URL. */
 export class RecordsError extends PatchbayError {

@@ -2,8 +2,8 @@
  * Opens the configured store: PostgreSQL when DATABASE_URL is set, else the SQLite file
  * (CALL_RECORDS_PATH), then reconciles what this replica left open and loads the recent list.
  */
-import type { Config } from '../config.js';
-import type { Logger } from '../logger.js';
+import type { Config } from '../core/config.js';
+import type { Logger } from '../core/logger.js';
 import { isUnreachable, openPostgres } from './postgres.js';
 import { openSqlite } from './sqlite.js';
 import { RecordStore } from './store.js';

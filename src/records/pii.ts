@@ -10,7 +10,7 @@
  *   spelled out ("4-1-1-1", "41 11", "4,1,1,1"). A lone digit between words ("Press 1 for sales")
  *   is kept: menu prompts stay readable, and one digit says nothing about the caller.
  */
-import { maskNumber } from '../logger.js';
+import { maskNumber } from '../core/logger.js';
 import type { RecordEvent } from './types.js';
 
 export const NOT_STORED = '[not stored]';

@@ -11,6 +11,7 @@ import { RecordsError } from './errors.js';
 import { MIGRATIONS_TABLE_SQL, POSTGRES_MIGRATIONS, pendingMigrations } from './migrations.js';
 import { ROW_FIELDS, SELECT_COLUMNS, fromRow, type CallRow, type CallRowOut } from './rows.js';
 import type { CallFilter, Page, StoredCall } from './types.js';
+import { errorMessage } from '../core/errors.js';
 
 /** Any number that is the same for every patchbay: the advisory lock migrations run under. */
 const MIGRATION_LOCK = 0x70617463;
@@ -130,13 +131,13 @@ export async function openPostgres(opts: {
   } catch (err) {
     if (isUnreachable(err)) {
       opts.logger.error(
-        { where, err: (err as Error).message },
+        { where, err: errorMessage(err) },
         'call records: PostgreSQL unreachable at start-up; records wait in memory until it answers',
       );
       return backend;
     }
     await pool.end().catch(() => undefined);
-    throw new RecordsError(where, `call records: cannot use DATABASE_URL=${where}: ${(err as Error).message}`, { cause: err });
+    throw new RecordsError(where, `call records: cannot use DATABASE_URL=${where}: ${errorMessage(err)}`, { cause: err });
   }
   return backend;
 }

@@ -2,7 +2,7 @@
  * A call as the store holds it (masked per the PII rule, ready to become a row), and the shapes
  * it is made from (`RecordInput`, `RecordPatch`) and shown as (`StoredCall`).
  */
-import { maskNumber } from '../logger.js';
+import { maskNumber } from '../core/logger.js';
 import { maskEvent, maskFreeText, searchDigits } from './pii.js';
 import { storedCall, type CallRow } from './rows.js';
 import type { RecordEvent, RecordInput, RecordPatch, StoredCall } from './types.js';

@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { SqliteWriteConnection, type WriteRequest } from './sqlite-conn.js';
+import { errorMessage, errorCode } from '../core/errors.js';
 
 export type ToWriter = { type: 'run'; seq: number; req: WriteRequest } | { type: 'close' };
 export type FromWriter =
@@ -26,7 +27,7 @@ if (port) {
     conn = SqliteWriteConnection.open((workerData as WriterData).path);
     send({ type: 'ready' });
   } catch (err) {
-    send({ type: 'fatal', message: (err as Error).message });
+    send({ type: 'fatal', message: errorMessage(err) });
   }
   port.on('message', (m: ToWriter) => {
     if (m.type === 'close') {
@@ -41,8 +42,8 @@ if (port) {
       const changes = conn.run(m.req);
       send({ type: 'done', seq: m.seq, changes, tookMs: performance.now() - t0 });
     } catch (err) {
-      const e = err as Error & { code?: string };
-      send({ type: 'error', seq: m.seq, message: e.message, ...(e.code ? { code: e.code } : {}) });
+      const code = errorCode(err);
+      send({ type: 'error', seq: m.seq, message: errorMessage(err), ...(code ? { code } : {}) });
     }
   });
 }

@@ -19,6 +19,7 @@ import { SELECT_COLUMNS, fromRow, type CallRow, type CallRowOut } from './rows.j
 import { SqliteWriteConnection, type WriteRequest } from './sqlite-conn.js';
 import type { FromWriter, ToWriter, WriterData } from './sqlite-writer.js';
 import type { CallFilter, Page, StoredCall } from './types.js';
+import { errorMessage, asError, errorCode } from '../core/errors.js';
 
 export const SQLITE_SCHEMA_VERSION = Math.max(...SQLITE_MIGRATIONS.map((m) => m.version));
 
@@ -32,7 +33,7 @@ export function openSqlite(opts: { path: string; logger: Logger; writerThread?: 
       if (st && !st.isFile()) throw new Error('it is not a regular file');
       mkdirSync(path.dirname(where), { recursive: true });
     } catch (err) {
-      throw new RecordsError(where, `call records: cannot use CALL_RECORDS_PATH=${where}: ${(err as Error).message}`, { cause: err });
+      throw new RecordsError(where, `call records: cannot use CALL_RECORDS_PATH=${where}: ${errorMessage(err)}`, { cause: err });
     }
   }
   let db: Database.Database | undefined;
@@ -70,11 +71,12 @@ export function openSqlite(opts: { path: string; logger: Logger; writerThread?: 
     } catch {
       /* already failing */
     }
-    const e = err as Error & { code?: string };
-    const code = e.code && e.code.startsWith('SQLITE_') ? ` (${e.code})` : '';
-    if (e.code === 'SQLITE_CORRUPT' && !/corrupt/.test(e.message)) e.message = `the file is corrupt: ${e.message}`;
+    const e = asError(err);
+    const errCode = errorCode(err);
+    const code = errCode?.startsWith('SQLITE_') ? ` (${errCode})` : '';
+    if (errCode === 'SQLITE_CORRUPT' && !/corrupt/.test(e.message)) e.message = `the file is corrupt: ${e.message}`;
     const hint =
-      e.code === 'SQLITE_NOTADB' || e.code === 'SQLITE_CORRUPT' || /corrupt|schema version|not patchbay/.test(e.message)
+      errCode === 'SQLITE_NOTADB' || errCode === 'SQLITE_CORRUPT' || /corrupt|schema version|not patchbay/.test(e.message)
         ? '; move the file away (it is kept as is) or point CALL_RECORDS_PATH elsewhere'
         : '; check that the directory exists and is writable, or point CALL_RECORDS_PATH elsewhere';
     throw new RecordsError(where, `call records: cannot open ${where}: ${e.message}${code}${hint}`, { cause: err });

@@ -1,5 +1,5 @@
 /** Small async helpers of the call session: a buffered FIFO for caller input, a deferred, an eager iterator. */
-import { CallEndedError } from '../errors.js';
+import { CallEndedError } from '../core/errors.js';
 
 export function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
   let resolve!: (v: T) => void;

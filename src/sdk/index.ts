@@ -18,17 +18,17 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { CallIdentity } from '../core/call-identity.js';
 import type { Outcome } from '../core/outcome.js';
-import type { LlmProvider } from './llm.js';
+import type { LlmProvider } from '../voice/llm.js';
 
-export { CallEndedError, PatchbayError } from '../errors.js';
+export { CallEndedError, PatchbayError } from '../core/errors.js';
 export type { Outcome } from '../core/outcome.js';
-export type { ChatMessage, ChatOptions, LlmProvider, LlmStream, StreamOptions, ToolCall, ToolSpec } from './llm.js';
-export { sentences, type SentenceOptions } from './sentences.js';
-export type { VadOptions, VadEvent } from './vad.js';
-import type { VadOptions } from './vad.js';
-import type { SentenceOptions } from './sentences.js';
-export { LlmError } from './llm.js';
-export { TtsError } from './tts.js';
+export type { ChatMessage, ChatOptions, LlmProvider, LlmStream, StreamOptions, ToolCall, ToolSpec } from '../voice/llm.js';
+export { sentences, type SentenceOptions } from '../voice/sentences.js';
+export type { VadOptions, VadEvent } from '../voice/vad.js';
+import type { VadOptions } from '../voice/vad.js';
+import type { SentenceOptions } from '../voice/sentences.js';
+export { LlmError } from '../voice/llm.js';
+export { TtsError } from '../voice/tts.js';
 export { spellOut } from './speech.js';
 
 /**

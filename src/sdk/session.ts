@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { CallClient } from '../daily/call-client.js';
-import { CallEndedError, PatchbayError } from '../errors.js';
+import { CallEndedError, PatchbayError } from '../core/errors.js';
 import type { Outcome } from '../core/outcome.js';
 import type {
   Call,
@@ -17,11 +17,11 @@ import type {
   WarmTransferOptions,
   WarmTransferResult,
 } from './index.js';
-import type { LlmProvider } from './llm.js';
-import { sentences } from './sentences.js';
-import { VoiceActivity, type VadEvent, type VadOptions } from './vad.js';
-import type { SpeechAudio, TtsProvider } from './tts.js';
-import { decodeWav } from './wav.js';
+import type { LlmProvider } from '../voice/llm.js';
+import { sentences } from '../voice/sentences.js';
+import { VoiceActivity, type VadEvent, type VadOptions } from '../voice/vad.js';
+import type { SpeechAudio, TtsProvider } from '../voice/tts.js';
+import { decodeWav } from '../voice/wav.js';
 import { deferred, eager, Inbox } from './inbox.js';
 import { runWarmTransfer } from './warm-transfer.js';
 

@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { CallClient } from '../daily/call-client.js';
-import { CallEndedError } from '../errors.js';
+import { CallEndedError, errorMessage } from '../core/errors.js';
 import type { TransferTarget, WarmTransferOptions, WarmTransferResult } from './index.js';
 
 /** What the transfer needs of the call session. */
@@ -67,7 +67,7 @@ export async function runWarmTransfer(h: WarmTransferHost, opts: WarmTransferOpt
     } catch (err) {
       if (!bridged && !h.signal.aborted) {
         await client.stopDialOut(agent).catch(() => undefined);
-        return apologise(`warm transfer failed: ${(err as Error)?.message ?? String(err)}`, 'failed');
+        return apologise(`warm transfer failed: ${errorMessage(err)}`, 'failed');
       }
       throw err;
     }
@@ -103,7 +103,7 @@ async function dialAgent(
     sessionId = (await client.startDialOut({ ...to, displayName: 'agent' })).sessionId;
   } catch (err) {
     goneResolve();
-    return { failed: `startDialOut failed: ${(err as Error)?.message ?? String(err)}`, noAnswer: false };
+    return { failed: `startDialOut failed: ${errorMessage(err)}`, noAnswer: false };
   }
   const id = sessionId;
   const answer = new Promise<{ ok: true } | { failed: string; noAnswer: boolean }>((resolve) => {

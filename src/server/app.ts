@@ -11,8 +11,8 @@
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Config } from '../config.js';
-import { safeUrl } from '../logger.js';
+import type { Config } from '../core/config.js';
+import { safeUrl } from '../core/logger.js';
 import type { AppDeps } from './deps.js';
 
 export type { AppDeps } from './deps.js';
@@ -26,6 +26,7 @@ import { guardConnections, type ConnectionGuard } from './plugins/connection-gua
 import { metricsPlugin } from './plugins/metrics.js';
 import { RefusalLog } from './plugins/refusal-log.js';
 import { deferUntilVerified, parseJsonBody } from './signed-request.js';
+import { asError } from '../core/errors.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -105,7 +106,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     try {
       done(null, parseJsonBody(buf));
     } catch (err) {
-      done(err as Error, undefined);
+      done(asError(err), undefined);
     }
   });
 

@@ -2,12 +2,12 @@
  * What the Fastify app and each of its routes and plugins are given. Its own module so that
  * app.ts imports the routes and the routes import this, not app.ts (no cycle).
  */
-import type { Config } from '../config.js';
-import type { Dispatcher } from '../dispatch/dispatcher.js';
-import type { FleetAdmission } from '../dispatch/fleet-admission.js';
-import type { WorkerPool } from '../dispatch/pool.js';
-import type { Reconciler } from '../dispatch/reconcile.js';
-import type { Logger } from '../logger.js';
+import type { Config } from '../core/config.js';
+import type { Dispatcher } from '../admission/dispatcher.js';
+import type { FleetAdmission } from '../fleet/admission.js';
+import type { WorkerPool } from '../workers/parent/pool.js';
+import type { Reconciler } from '../call/reconcile.js';
+import type { Logger } from '../core/logger.js';
 import type { CallRecordStore } from '../records/store.js';
 
 export interface AppDeps {

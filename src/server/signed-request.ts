@@ -11,6 +11,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import sjson from 'secure-json-parse';
 import { verifyPinlessSignature } from '../daily/signature.js';
+import { errorMessage } from '../core/errors.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -52,10 +53,7 @@ export function parseJsonBody(buf: Buffer): unknown {
   try {
     return sjson.parse(buf, undefined, { protoAction: 'error', constructorAction: 'error' });
   } catch (err) {
-    const e = new Error(`body is not valid JSON: ${(err as Error).message}`) as Error & { statusCode: number; code: string };
-    e.statusCode = 400;
-    e.code = 'invalid_json';
-    throw e;
+    throw Object.assign(new Error(`body is not valid JSON: ${errorMessage(err)}`), { statusCode: 400, code: 'invalid_json' });
   }
 }
 
@@ -90,7 +88,7 @@ export function refuseUnsigned(req: FastifyRequest, reply: FastifyReply, o: Sign
       return undefined;
     } catch (err) {
       req.log.warn({ ip: req.ip, bytes: req.rawBody?.length }, `${o.what} refused: signed body is not valid JSON`);
-      return reply.code(400).send({ error: 'invalid_json', message: (err as Error).message });
+      return reply.code(400).send({ error: 'invalid_json', message: errorMessage(err) });
     }
   }
   // One line per source and interval, with a count (plugins/refusal-log.ts).

@@ -1,7 +1,7 @@
 /**
  * Multi-replica test (opt-in: `npm run test:cluster`; needs /usr/sbin/nginx, see docs/scaling.md).
  *
- * One emulator (in this process) → nginx on 127.0.0.1 → three real replicas (`src/server/server.ts`,
+ * One emulator (in this process) → nginx on 127.0.0.1 → three real replicas (`src/app/main.ts`,
  * each with its own worker processes), all sharing the emulator as their "Daily" and, in fleet mode
  * (the default; CLUSTER_FLEET=0 runs them as islands), one real redis-server. Phases:
  *   1. spread: a burst of calls; every call connects and each replica takes a share;
@@ -17,7 +17,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmulator } from '../../src/emulator/server.js';
 import type { CallEnd, CallerStep, Emulator, EmulatedCall } from '../../src/emulator/types.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger } from '../../src/core/logger.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { freePort, isAlive, startNginx, startReplica, waitUntil, type Nginx, type Replica } from './procs.js';
 

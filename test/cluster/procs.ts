@@ -1,5 +1,5 @@
 /**
- * Processes of the cluster test: service replicas (the real `src/server/server.ts`, one Node
+ * Processes of the cluster test: service replicas (the real `src/app/main.ts`, one Node
  * process each, with their own worker children) and nginx in front of them, all on 127.0.0.1.
  * Everything here is started as a child of the test process and stopped by it.
  */
@@ -50,7 +50,7 @@ export interface Replica {
 }
 
 /**
- * Starts one replica (`node --import tsx src/server/server.ts`) with `env` on top of a minimal
+ * Starts one replica (`node --import tsx src/app/main.ts`) with `env` on top of a minimal
  * environment, and resolves once it logs "patchbay listening". Its stdout (pino JSON) goes to
  * `logFile` and is parsed into `lines`.
  */
@@ -60,10 +60,10 @@ export async function startReplica(opts: {
   env: Record<string, string>;
   logFile: string;
   readyTimeoutMs?: number;
-  /** A compiled server.js to run instead of src/server/server.ts under tsx (benchmarks). */
+  /** A compiled server.js to run instead of src/app/main.ts under tsx (benchmarks). */
   entry?: string;
 }): Promise<Replica> {
-  const args = opts.entry ? [opts.entry] : ['--import', 'tsx', path.join(REPO, 'src/server/server.ts')];
+  const args = opts.entry ? [opts.entry] : ['--import', 'tsx', path.join(REPO, 'src/app/main.ts')];
   const proc = spawn(process.execPath, args, {
     cwd: REPO,
     env: {

@@ -1,6 +1,6 @@
 /**
  * A fleet of real replica processes for tests: one emulator (in the test process), one real
- * redis-server (test/helpers/redis.ts), N replicas (`node --import tsx src/server/server.ts`,
+ * redis-server (test/helpers/redis.ts), N replicas (`node --import tsx src/app/main.ts`,
  * test/cluster/procs.ts `startReplica`) with REDIS_URL set, all on 127.0.0.1.
  *
  * The emulator's pinless webhook goes to a small "switch" in the test process that passes the
@@ -17,7 +17,7 @@ import type { RateLimitSettings } from '../../src/emulator/rate-limits.js';
 import { createEmulator } from '../../src/emulator/server.js';
 import type { CallerStep, EmulatedCall, Emulator, Latencies } from '../../src/emulator/types.js';
 import { signPinless, signWebhook } from '../../src/daily/signature.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger } from '../../src/core/logger.js';
 import { freePort, isAlive, startReplica, type LogLine, type Replica } from '../cluster/procs.js';
 import { startRedis, type RedisServer } from './redis.js';
 

@@ -12,7 +12,7 @@
  * throws with a description of everything still wrong when the deadline passes.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import type { CallRecord } from '../../src/dispatch/dispatcher.js';
+import type { CallRecord } from '../../src/admission/dispatcher.js';
 import { isOutcome } from '../../src/core/outcome.js';
 import type { EmulatedCall } from '../../src/emulator/types.js';
 import type { Stack } from './stack.js';

@@ -1,11 +1,11 @@
 /**
  * Helpers for the operations tests: polling a condition, process liveness through /proc, and the
- * real server started as its own process (`node --import tsx src/server/server.ts`).
+ * real server started as its own process (`node --import tsx src/app/main.ts`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { CallRecord } from '../../src/dispatch/dispatcher.js';
+import type { CallRecord } from '../../src/admission/dispatcher.js';
 import type { Stack } from './stack.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -109,7 +109,7 @@ export async function startServerProcess(
   env: Record<string, string>,
   opts: { entry?: string; tsx?: boolean; cwd?: string; startTimeoutMs?: number } = {},
 ): Promise<ServerProcess> {
-  const entry = opts.entry ?? 'src/server/server.ts';
+  const entry = opts.entry ?? 'src/app/main.ts';
   const args = [...(opts.tsx === false ? [] : ['--import', 'tsx']), entry];
   const proc = spawn(process.execPath, args, {
     cwd: opts.cwd ?? ROOT,

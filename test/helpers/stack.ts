@@ -3,12 +3,12 @@
  * real forked workers. Nothing of ours is mocked.
  */
 import { randomBytes } from 'node:crypto';
-import { loadConfig, type Config } from '../../src/config.js';
-import type { CallRecord } from '../../src/dispatch/dispatcher.js';
+import { loadConfig, type Config } from '../../src/core/config.js';
+import type { CallRecord } from '../../src/admission/dispatcher.js';
 import { createEmulator } from '../../src/emulator/server.js';
 import type { Emulator, EmulatorOptions } from '../../src/emulator/types.js';
-import { createLogger, type Logger } from '../../src/logger.js';
-import { createRuntime, type Runtime, type RuntimeOptions } from '../../src/server/runtime.js';
+import { createLogger, type Logger } from '../../src/core/logger.js';
+import { createRuntime, type Runtime, type RuntimeOptions } from '../../src/app/runtime.js';
 
 export const NUMBER = '+15550001000';
 

@@ -2,7 +2,7 @@
  * Where a worker's bot page lives, in either browser layout:
  *
  *  - shared (production default): the page is in its own browser context of a browser served by
- *    the parent's browser host (src/dispatch/browser-host.ts), reached with
+ *    the parent's browser host (src/daily/browser/host.ts), reached with
  *    `chromium.connect(wsEndpoint)`. Closing (or the worker dying) closes only that context.
  *  - per-worker (BROWSER_LAYOUT=per-worker): the worker launches its own Chromium over a pipe
  *    with a private user-data dir (the marker on all its processes), as before.
@@ -28,6 +28,7 @@ import {
   waitForNoProcesses,
 } from './chromium.js';
 import { ChromiumMissingError, DailyClientError } from './errors.js';
+import { errorMessage } from '../../core/errors.js';
 
 /** What the client needs of its page, in either layout. */
 export interface PageDriver {
@@ -87,7 +88,7 @@ export interface OpenOptions {
 }
 
 function launchError(chromiumPath: string, err: unknown): Error {
-  const msg = (err as Error).message ?? String(err);
+  const msg = errorMessage(err) ?? String(err);
   if (/spawn \S+ (ENOENT|EACCES)/.test(msg)) return new ChromiumMissingError(chromiumPath, err);
   return new DailyClientError('chromium_launch_failed', `Chromium (${chromiumPath}) did not start: ${msg}`, {
     retryable: true,
@@ -208,7 +209,7 @@ export async function openSharedPage(o: OpenOptions & { wsEndpoint: string; brow
   try {
     cdp = await CdpConnection.connect(o.wsEndpoint, o.timeoutMs);
   } catch (err) {
-    throw new DailyClientError('browser_unavailable', `the shared browser did not accept us: ${(err as Error).message}`, {
+    throw new DailyClientError('browser_unavailable', `the shared browser did not accept us: ${errorMessage(err)}`, {
       retryable: true,
       cause: err,
     });

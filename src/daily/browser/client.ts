@@ -28,7 +28,7 @@ import {
   type JoinOptions,
 } from '../call-client.js';
 import { CALL_CLIENT_ACTIONS } from '../call-client-vocab.js';
-import { CallEndedError } from '../../errors.js';
+import { CallEndedError, errorMessage } from '../../core/errors.js';
 import { AudioChannel } from './audio-channel.js';
 import { openOwnBrowser, openSharedPage, type BotPage, type PageDriver } from './bot-page.js';
 import { assertChromiumExecutable, DEFAULT_CHROMIUM_PATH, makeUserDataDir } from './chromium.js';
@@ -258,7 +258,7 @@ export class DailyBrowserCallClient extends DailyJsActions implements CallClient
       void withTimeout(this.evalPage('leave'), this.closeStepTimeoutMs, () => new Error('leave timeout')).catch(() => undefined);
       joining.catch(() => undefined);
       if (err instanceof JoinError) throw err;
-      throw new JoinError('join_failed', `joining the Daily room failed: ${(err as Error).message}`, {
+      throw new JoinError('join_failed', `joining the Daily room failed: ${errorMessage(err)}`, {
         retryable: true,
         cause: err,
       });
@@ -342,7 +342,7 @@ export class DailyBrowserCallClient extends DailyJsActions implements CallClient
       try {
         await withTimeout(p, this.closeStepTimeoutMs, () => new Error(`${what} timed out`));
       } catch (err) {
-        this.log.debug({ err: (err as Error).message }, `close: ${what} failed`);
+        this.log.debug({ err: errorMessage(err) }, `close: ${what} failed`);
       }
     };
     if (this.page && !this.page.closed && !this.lost) {
@@ -391,7 +391,7 @@ export class DailyBrowserCallClient extends DailyJsActions implements CallClient
     } catch (err) {
       // The browser going away fails every evaluation: say so first (the call's outcome), then fail this one.
       if (this.bot?.layout === 'shared' && !page.browserConnected) this.onBrowserLost();
-      return { ok: false, error: `page unavailable: ${(err as Error).message.split('\n')[0]}` };
+      return { ok: false, error: `page unavailable: ${errorMessage(err).split('\n')[0]}` };
     }
   }
 

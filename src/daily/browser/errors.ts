@@ -1,5 +1,5 @@
 /** Typed errors of the daily (Chromium) call client. All are `PatchbayError`s with a stable code. */
-import { PatchbayError } from '../../errors.js';
+import { PatchbayError } from '../../core/errors.js';
 
 /** `join()` did not get us into the room. `retryable` says whether another attempt may succeed. */
 export class JoinError extends PatchbayError {

@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { AudioOut } from '../call-client.js';
-import { CallEndedError } from '../../errors.js';
+import { CallEndedError, errorMessage } from '../../core/errors.js';
 import type { AudioChannel, PageAudioMessage } from './audio-channel.js';
 import { abortError } from './client-util.js';
 import { DailyClientError } from './errors.js';
@@ -50,7 +50,7 @@ export class PlayOut {
       acceptedP,
       done.then(
         () => ({ durationMs: 0, startInMs: 0 }),
-        (err: unknown) => ({ error: (err as Error)?.message ?? String(err), cause: err }),
+        (err: unknown) => ({ error: errorMessage(err), cause: err }),
       ),
       new Promise<Accepted>(
         (r) => (acceptTimer = setTimeout(() => r({ error: 'the page did not accept the clip in time' }), this.acceptTimeoutMs)),

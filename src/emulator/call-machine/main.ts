@@ -6,7 +6,7 @@
  *   CALL_CLIENT=daily DAILY_BUNDLE_URL=http://127.0.0.1:7862/call-machine npm start
  *   npm run call -- --to +15550001000 --press 4 --hangup-after-ms 2000
  *
- * Arguments only (this is a dev tool; the service reads its environment in src/config.ts).
+ * Arguments only (this is a dev tool; the service reads its environment in src/core/config.ts).
  */
 import { Command } from 'commander';
 import { CallMachineStandIn } from './stand-in.js';

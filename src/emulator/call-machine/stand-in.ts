@@ -24,6 +24,7 @@ import { fullParticipant, participantFrom } from './participants.js';
 
 export { fullParticipant } from './participants.js';
 import { CALL_MACHINE_BUNDLE_FILE, DAILY_JS_VERSION, type BundleToServer, type ServerToBundle } from './protocol.js';
+import { errorMessage } from '../../core/errors.js';
 
 export type JoinBehaviour =
   | 'join'
@@ -238,7 +239,7 @@ export class CallMachineStandIn {
           },
         );
       } catch (err) {
-        const text = `cannot reach the emulator for ${url}: ${(err as Error).message}`;
+        const text = `cannot reach the emulator for ${url}: ${errorMessage(err)}`;
         this.send(s, { t: 'post', msg: { action: 'error', errorMsg: text, error: { type: 'connection-error', msg: text } } });
       }
       reply();

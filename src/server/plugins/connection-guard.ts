@@ -21,7 +21,7 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Logger } from '../../logger.js';
+import type { Logger } from '../../core/logger.js';
 
 export interface ConnectionGuardOptions {
   /** Sockets overall (0: derived from the process's descriptor limit, see `defaultMaxConnections`). */

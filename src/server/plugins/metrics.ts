@@ -11,7 +11,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import fp from 'fastify-plugin';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { TimelineStage } from '../../core/timeline.js';
-import type { Call, CallRecord, CallTransition } from '../../dispatch/call.js';
+import type { Call, CallRecord, CallTransition } from '../../call/call.js';
 import { OUTCOMES } from '../../core/outcome.js';
 import type { AppDeps } from '../deps.js';
 

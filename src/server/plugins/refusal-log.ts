@@ -6,7 +6,7 @@
  * flood the log too. At most 10 000 sources are tracked per interval; beyond that they are counted
  * under "other".
  */
-import type { Logger } from '../../logger.js';
+import type { Logger } from '../../core/logger.js';
 
 const MAX_KEYS = 10_000;
 

@@ -17,7 +17,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { OUTCOMES, isOutcome } from '../../core/outcome.js';
-import { maskNumber } from '../../logger.js';
+import { maskNumber } from '../../core/logger.js';
 import { toCsv } from '../../records/csv.js';
 import { MAX_LIST_LIMIT, type StoredCall } from '../../records/store.js';
 import { RECORD_ONLY_OUTCOMES, type CallFilter, type RecordOutcome } from '../../records/types.js';

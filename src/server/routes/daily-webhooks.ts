@@ -4,7 +4,7 @@
  * Order: verification request (`{"test":"test"}`) answered 200 → basic auth (when
  * DAILY_WEBHOOK_BASIC_AUTH is set) → signature (`X-Webhook-Signature` / `X-Webhook-Timestamp`,
  * fail closed when a secret is configured) → envelope shape (400) → dedupe by event `id` →
- * `reconciler.reconcile(event)` (src/dispatch/reconcile.ts) → 200 at once. Daily marks a webhook FAILED after repeated
+ * `reconciler.reconcile(event)` (src/call/reconcile.ts) → 200 at once. Daily marks a webhook FAILED after repeated
  * failures, so every well-formed, authentic event gets its 200 whatever we make of it.
  */
 import type { FastifyPluginAsync } from 'fastify';

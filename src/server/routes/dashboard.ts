@@ -17,11 +17,12 @@ import type { FastifyPluginAsync } from 'fastify';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { CallSummaryIdentity } from '../../core/call-identity.js';
 import { GOOD_OUTCOMES, OUTCOMES, type Outcome } from '../../core/outcome.js';
-import type { Call, CallRecord, CallTransition } from '../../dispatch/call.js';
-import { maskNumber } from '../../logger.js';
+import type { Call, CallRecord, CallTransition } from '../../call/call.js';
+import { maskNumber } from '../../core/logger.js';
 import type { StoredCall } from '../../records/store.js';
 import type { AppDeps } from '../deps.js';
 import { dashboardAuth, isLoopbackAddress } from './dashboard-auth.js';
+import { errorMessage } from '../../core/errors.js';
 
 export const EVENTS_PATH = '/ws/events';
 const STATS_INTERVAL_MS = 1_000;
@@ -228,7 +229,7 @@ export const dashboardRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps
     try {
       recent.push(...records.list({ limit: RECENT_MAX }).map(viewOfStored));
     } catch (err) {
-      log.warn({ err: (err as Error).message }, 'could not read recent call records');
+      log.warn({ err: errorMessage(err) }, 'could not read recent call records');
     }
   }
 

@@ -11,7 +11,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { isProbeBody, PinlessWebhookBody, toPinlessCall } from '../../daily/types.js';
-import { maskNumber } from '../../logger.js';
+import { maskNumber } from '../../core/logger.js';
 import type { AppDeps } from '../deps.js';
 import { refuseUnsigned } from '../signed-request.js';
 

@@ -1,0 +1,92 @@
+/**
+ * A new call's room and bot token (or a warm slot's), its call object and its worker assignment.
+ * A failure ends and finishes the call here and becomes the webhook's answer: 502 `room_refused`
+ * for a permanent Daily 4xx (trying again fails the same way), else 503 + Retry-After.
+ */
+import { randomUUID } from 'node:crypto';
+import type { CallIdentity } from '../core/call-identity.js';
+import type { Config } from '../core/config.js';
+import type { RoomService } from '../daily/room-service.js';
+import type { PinlessCall } from '../daily/types.js';
+import { DailyApiError, errorMessage } from '../core/errors.js';
+import type { CallAssignment } from '../workers/protocol.js';
+import type { AdmitResult } from './types.js';
+import type { AdmittedLog } from './admitted-log.js';
+import type { Call, CallPath } from '../call/call.js';
+import { roomNameFor } from '../daily/leftovers.js';
+import type { RouteResult } from './router.js';
+import type { WarmSlot } from '../workers/parent/warm-slots.js';
+
+export interface Provisioned {
+  call: Call;
+  assignment: CallAssignment;
+  slot?: WarmSlot;
+}
+
+export interface ProvisionDeps {
+  config: Config;
+  rooms: RoomService;
+  admitted?: AdmittedLog | undefined;
+  stop: AbortSignal;
+  /** A warm slot taken for this call, if any. */
+  slot: WarmSlot | undefined;
+  route: { bot: string; config?: RouteResult['config'] };
+  /** A new call object, live on this replica. */
+  createCall(identity: CallIdentity, path: CallPath): Call;
+  /** The call failed before it was queued: no longer live. */
+  dropCall(call: Call): void;
+}
+
+/** The room's `exp`: beyond the longest the call can wait and last. */
+function roomExpSec(config: Config): number {
+  const c = config.call;
+  return Math.ceil((Date.now() + c.maxCallMs + config.admission.queueTimeoutMs + c.dialinReadyTimeoutMs + c.joinTimeoutMs) / 1000) + 300;
+}
+
+export async function provisionCall(pinless: PinlessCall, receivedAtMs: number, d: ProvisionDeps): Promise<Provisioned | AdmitResult> {
+  const { config, slot } = d;
+  const roomName = slot?.room.roomName ?? roomNameFor(config.resilience.replicaId);
+  const { bot, config: botConfig } = d.route;
+  const { callId, callDomain, from, to, sipHeaders } = pinless;
+  const identity: CallIdentity = { id: randomUUID(), callId, callDomain, from, to, sipHeaders, bot, roomName, roomUrl: '' };
+  const call = d.createCall(identity, slot ? 'warm' : 'cold');
+  let token: string;
+  if (slot) {
+    token = slot.room.token;
+    call.roomCreated(slot.room.roomUrl);
+  } else {
+    try {
+      const c = config.call;
+      const room = await d.rooms.provision({
+        roomName,
+        displayName: from,
+        expSec: roomExpSec(config),
+        numEndpoints: c.sipEndpoints,
+        signal: d.stop,
+      });
+      token = room.token;
+      call.roomCreated(room.roomUrl);
+    } catch (err) {
+      call.end('room_failed', errorMessage(err), 'admission');
+      d.dropCall(call);
+      call.finish();
+      // (provision queued the room's deletion: it may exist even if the token failed.)
+      if (err instanceof DailyApiError && !err.retryable && err.status !== undefined && err.status < 500) {
+        return { kind: 'refused', reason: 'room_refused', message: `Daily refused the room: ${call.record.detail}` };
+      }
+      return { kind: 'busy', reason: 'room_failed', retryAfterSec: 1, message: `could not create the room: ${call.record.detail}` };
+    }
+  }
+  const traceId = call.record.traceId;
+  const assignment: CallAssignment = {
+    ...identity,
+    roomUrl: call.record.roomUrl,
+    token,
+    receivedAtMs,
+    ...(botConfig ? { botConfig } : {}),
+    ...(traceId ? { traceId } : {}),
+    ...(slot ? { warm: { sipEndpoint: slot.sipEndpoint } } : {}),
+  };
+  d.admitted?.add({ callId, id: call.id, roomUrl: call.record.roomUrl, atMs: receivedAtMs });
+  return slot ? { call, assignment, slot } : { call, assignment };
+}

@@ -1,0 +1,448 @@
+/**
+ * The one place that reads the environment.
+ *
+ * Everything else receives a validated, typed `Config` (the server at start-up, the
+ * worker in its `init` IPC message). A bad value stops start-up with a message that
+ * names the variable.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import envSchema from 'env-schema';
+
+export { EnvSchema, type Env } from './config-schema.js';
+import { EnvSchema, type Env } from './config-schema.js';
+import { errorMessage } from './errors.js';
+
+export interface Config {
+  nodeEnv: string;
+  host: string;
+  port: number;
+  logLevel: string;
+  /** LOG_MASK_NUMBERS: phone numbers in log lines keep their last 4 digits only. */
+  logMaskNumbers: boolean;
+  /** Per-IP limit on failed signature / auth attempts (401s) to /dialin and /webhooks/daily; signed requests are never limited. */
+  authFailures: { limit: number; windowMs: number; logIntervalMs: number };
+  /** Timeouts and connection caps of the HTTP server (plugins/connection-guard.ts). */
+  http: {
+    headersTimeoutMs: number;
+    requestTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+    socketTimeoutMs: number;
+    /** 0: derived from the descriptor limit. */
+    maxConnections: number;
+    maxConnectionsPerSource: number;
+    priorityReserve: number;
+  };
+  /** TRUST_PROXY, as Fastify's `trustProxy` takes it. */
+  trustProxy: boolean | number | string;
+  daily: {
+    /** Undefined → the embedded emulator is used. */
+    apiKey: string | undefined;
+    /** Undefined in emulator mode until the emulator has a port. */
+    apiUrl: string | undefined;
+    apiTimeoutMs: number;
+    /**
+     * DAILY_RATE_LIMITS as given (src/daily/rate-limit.ts parseRateLimits), undefined → Daily's
+     * documented figures. Per replica alone; shared through Redis in fleet mode.
+     */
+    rateLimits: string | undefined;
+    tokenMode: 'auto' | 'self-signed' | 'rest';
+    domainId: string | undefined;
+    roomDeleteIntervalMs: number;
+    pinlessHmacSecrets: string[];
+    signatureWindowMs: number;
+    /** Secrets that verify domain webhooks (`DAILY_WEBHOOK_HMAC`). */
+    webhookHmacSecrets: string[];
+    /** `user:password` for domain webhooks' basic auth, when set. Never logged. */
+    webhookBasicAuth: string | undefined;
+    webhookReconcileGraceMs: number;
+    callClient: 'emulator' | 'daily';
+    chromiumPath: string;
+    bundleUrl: string | undefined;
+    browserLayout: 'shared' | 'per-worker';
+    botsPerBrowser: number;
+  };
+  admission: {
+    maxConcurrentBots: number;
+    maxQueuedCalls: number;
+    queueTimeoutMs: number;
+    maxBodyBytes: number;
+  };
+  /** Fleet mode; undefined without REDIS_URL. */
+  fleet:
+    | {
+        /** Never logged. */
+        redisUrl: string;
+        namespace: string;
+        heartbeatMs: number;
+        replicaLostMs: number;
+        /** FLEET_PRESENCE_RECHECK_MS: a lost replica's call whose bot is still in its room is looked at again this often. */
+        presenceRecheckMs: number;
+        /** FLEET_PRESENCE_LAG_MS: how far Daily's presence data may trail the room. */
+        presenceLagMs: number;
+        opTimeoutMs: number;
+      }
+    | undefined;
+  call: {
+    sipEndpoints: number;
+    /** DAILY_DIALOUT: rooms are created with `enable_dialout` (warm transfer). */
+    dialout: boolean;
+    dialinReadyTimeoutMs: number;
+    joinTimeoutMs: number;
+    maxCallMs: number;
+    pinlessUpdateTimeoutMs: number;
+    pinlessUpdateDeadlineMs: number;
+  };
+  workers: {
+    idle: number;
+    initTimeoutMs: number;
+    pingIntervalMs: number;
+    pingTimeoutMs: number;
+    memoryWarnMb: number;
+    memoryLimitMb: number;
+    closeTimeoutMs: number;
+    drainTimeoutMs: number;
+  };
+  /** Warm rooms (src/workers/parent/warm-slots.ts). */
+  warm: {
+    rooms: number;
+    roomMaxAgeMs: number;
+  };
+  bots: {
+    dir: string;
+    defaultBot: string;
+    /** Explicit ROUTES_FILE (must exist), or undefined: `<dir>/routes.json` when present. */
+    routesFile: string | undefined;
+  };
+  tts: {
+    provider: 'auto' | 'espeak' | 'text' | 'openai';
+    voice: string | undefined;
+    sampleRate: number;
+    espeakPath: string;
+    /** TTS_CACHE_DIR: synthesized speech shared across workers on disk. */
+    cacheDir: string | undefined;
+    cacheEntries: number;
+    /** OpenAI-compatible speech endpoint (TTS_PROVIDER=openai). */
+    baseUrl: string;
+    model: string;
+  };
+  /** OpenAI-compatible chat endpoint for bots; undefined without OPENAI_API_KEY. */
+  llm: { apiKey: string; baseUrl: string; model: string; timeoutMs: number } | undefined;
+  records: {
+    /** A file path, `:memory:`, or undefined when CALL_RECORDS_PATH=off. */
+    path: string | undefined;
+    storePii: boolean;
+    /** DATABASE_URL (PostgreSQL); never logged (it may hold a password). */
+    databaseUrl: string | undefined;
+    retentionDays: number;
+    queueMax: number;
+    replicaId: string;
+  };
+  dashboard: {
+    /** Never logged. Undefined → the dashboard, its socket and /calls are open. */
+    token: string | undefined;
+    /** DASHBOARD_ALLOWED_HOSTS, lower-cased; empty: loopback names and HOST only. */
+    allowedHosts: string[];
+    maxClientsPerSource: number;
+  };
+  emulator: {
+    enabled: boolean;
+    host: string;
+    port: number;
+    numbers: string[];
+    /** EMULATOR_API_KEY: undefined → the service picks a random key. Never logged. */
+    apiKey: string | undefined;
+    /** EMULATOR_RATE_LIMITS: Daily's REST rate limits in the embedded emulator. */
+    rateLimits: boolean;
+  };
+  resilience: {
+    holdBudgetMs: number;
+    fallbackSipUri: string | undefined;
+    replicaId: string;
+    /** Admitted call ids (JSON lines, kept SIGNATURE_WINDOW_MS); undefined → memory only. */
+    admittedPath: string | undefined;
+    workerNice: number;
+  };
+}
+
+/** This replica's id: REPLICA_ID, else from the host name (letters and digits only: it prefixes room names). */
+function replicaIdOf(e: Env): string {
+  return (
+    e.REPLICA_ID ??
+    (os
+      .hostname()
+      .toLowerCase()
+      .replace(/[^a-z0-9]/g, '')
+      .slice(-12) ||
+      'local')
+  );
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** True for an http(s) URL on 127.0.0.0/8, localhost or [::1]. */
+function isLoopbackUrl(url: string | undefined): boolean {
+  if (url === undefined) return false;
+  try {
+    const u = new URL(url);
+    return (
+      (u.protocol === 'http:' || u.protocol === 'https:') &&
+      (u.hostname === 'localhost' || u.hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(u.hostname))
+    );
+  } catch {
+    return false;
+  }
+}
+
+function parseTrustProxy(v: string): boolean | number | string {
+  const s = v.trim();
+  if (s === 'true') return true;
+  if (s === 'false') return false;
+  if (/^\d+$/.test(s)) return Number(s);
+  // Addresses, CIDRs, and proxy-addr's names for private ranges (loopback, linklocal, uniquelocal).
+  if (s.split(',').every((p) => /^([0-9a-fA-F.:]+(\/\d{1,3})?|loopback|linklocal|uniquelocal)$/.test(p.trim()))) return s;
+  throw new ConfigError(
+    'invalid configuration: TRUST_PROXY must be true, false, a hop count, or comma-separated addresses/CIDRs (or loopback, linklocal, uniquelocal)',
+  );
+}
+
+/** Validates `env` (process.env by default) once and returns the typed config. */
+export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | undefined> = process.env): Config {
+  let e: Env;
+  try {
+    e = envSchema<Env>({ schema: EnvSchema, data: { ...env }, dotenv: false });
+  } catch (err) {
+    // ajv names the variable (e.g. "env/PORT must be integer"); keep that, drop the noise.
+    throw new ConfigError(`invalid configuration: ${errorMessage(err)}`);
+  }
+  const secrets = (e.DAILY_PINLESS_HMAC ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  for (const s of secrets) {
+    if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(s)) {
+      throw new ConfigError('invalid configuration: DAILY_PINLESS_HMAC must be a comma-separated list of base64 secrets');
+    }
+  }
+  if (e.TTS_PROVIDER === 'openai' && !e.OPENAI_API_KEY) {
+    throw new ConfigError('invalid configuration: TTS_PROVIDER=openai needs OPENAI_API_KEY');
+  }
+  const webhookSecrets = (e.DAILY_WEBHOOK_HMAC ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  for (const s of webhookSecrets) {
+    if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(s)) {
+      throw new ConfigError('invalid configuration: DAILY_WEBHOOK_HMAC must be a comma-separated list of base64 secrets');
+    }
+  }
+  if (e.DAILY_WEBHOOK_BASIC_AUTH !== undefined && !/^[^:]+:.+$/.test(e.DAILY_WEBHOOK_BASIC_AUTH)) {
+    throw new ConfigError('invalid configuration: DAILY_WEBHOOK_BASIC_AUTH must be user:password');
+  }
+  if (e.FLEET_REPLICA_LOST_MS <= e.FLEET_HEARTBEAT_MS) {
+    throw new ConfigError('invalid configuration: FLEET_REPLICA_LOST_MS must exceed FLEET_HEARTBEAT_MS');
+  }
+  if (e.REDIS_URL !== undefined && !/^rediss?:\/\//.test(e.REDIS_URL)) {
+    throw new ConfigError('invalid configuration: REDIS_URL must be a redis:// or rediss:// URL');
+  }
+  if (e.WORKER_MEMORY_WARN_MB > e.WORKER_MEMORY_LIMIT_MB) {
+    throw new ConfigError('invalid configuration: WORKER_MEMORY_WARN_MB must not exceed WORKER_MEMORY_LIMIT_MB');
+  }
+  const emulatorEnabled = e.DAILY_API_KEY === undefined;
+  if (!emulatorEnabled && secrets.length === 0 && e.NODE_ENV === 'production') {
+    throw new ConfigError(
+      'invalid configuration: DAILY_PINLESS_HMAC is required when NODE_ENV=production (unsigned webhooks are accepted only in development)',
+    );
+  }
+  // An external emulator (several replicas sharing one, see docs/scaling.md): allowed only on loopback.
+  if (!emulatorEnabled && e.CALL_CLIENT === 'emulator' && !isLoopbackUrl(e.DAILY_API_URL)) {
+    throw new ConfigError(
+      'invalid configuration: CALL_CLIENT=emulator cannot be used with DAILY_API_KEY unless DAILY_API_URL points at an emulator on loopback (127.0.0.1, localhost, [::1])',
+    );
+  }
+  return {
+    nodeEnv: e.NODE_ENV,
+    host: e.HOST,
+    port: e.PORT,
+    logLevel: e.LOG_LEVEL,
+    logMaskNumbers: e.LOG_MASK_NUMBERS,
+    authFailures: { limit: e.AUTH_FAILURE_LIMIT, windowMs: e.AUTH_FAILURE_WINDOW_MS, logIntervalMs: e.AUTH_FAILURE_LOG_INTERVAL_MS },
+    http: {
+      headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: Math.max(e.HTTP_REQUEST_TIMEOUT_MS, e.HTTP_HEADERS_TIMEOUT_MS),
+      keepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+      socketTimeoutMs: e.HTTP_SOCKET_TIMEOUT_MS,
+      maxConnections: e.HTTP_MAX_CONNECTIONS,
+      maxConnectionsPerSource: e.HTTP_MAX_CONNECTIONS_PER_SOURCE,
+      priorityReserve: e.HTTP_PRIORITY_RESERVE,
+    },
+    trustProxy: parseTrustProxy(e.TRUST_PROXY),
+    daily: {
+      apiKey: e.DAILY_API_KEY,
+      apiUrl: e.DAILY_API_URL ?? (emulatorEnabled ? undefined : 'https://api.daily.co/v1'),
+      apiTimeoutMs: e.DAILY_API_TIMEOUT_MS,
+      rateLimits: e.DAILY_RATE_LIMITS,
+      tokenMode: e.DAILY_TOKEN_MODE,
+      domainId: e.DAILY_DOMAIN_ID,
+      roomDeleteIntervalMs: e.DAILY_ROOM_DELETE_INTERVAL_MS,
+      pinlessHmacSecrets: secrets,
+      signatureWindowMs: e.SIGNATURE_WINDOW_MS,
+      webhookHmacSecrets: webhookSecrets,
+      webhookBasicAuth: e.DAILY_WEBHOOK_BASIC_AUTH,
+      webhookReconcileGraceMs: e.DAILY_WEBHOOK_RECONCILE_GRACE_MS,
+      callClient: e.CALL_CLIENT ?? (emulatorEnabled ? 'emulator' : 'daily'),
+      chromiumPath: e.CHROMIUM_PATH,
+      bundleUrl: e.DAILY_BUNDLE_URL,
+      browserLayout: e.BROWSER_LAYOUT,
+      botsPerBrowser: e.BOTS_PER_BROWSER,
+    },
+    admission: {
+      maxConcurrentBots: e.MAX_CONCURRENT_BOTS,
+      maxQueuedCalls: e.MAX_QUEUED_CALLS,
+      queueTimeoutMs: e.QUEUE_TIMEOUT_MS,
+      maxBodyBytes: e.MAX_BODY_BYTES,
+    },
+    fleet: e.REDIS_URL
+      ? {
+          redisUrl: e.REDIS_URL,
+          namespace: e.FLEET_NAMESPACE,
+          heartbeatMs: e.FLEET_HEARTBEAT_MS,
+          replicaLostMs: e.FLEET_REPLICA_LOST_MS,
+          presenceRecheckMs: e.FLEET_PRESENCE_RECHECK_MS,
+          presenceLagMs: e.FLEET_PRESENCE_LAG_MS,
+          opTimeoutMs: e.FLEET_OP_TIMEOUT_MS,
+        }
+      : undefined,
+    call: {
+      sipEndpoints: e.DIALIN_SIP_ENDPOINTS,
+      dialout: e.DAILY_DIALOUT,
+      dialinReadyTimeoutMs: e.DIALIN_READY_TIMEOUT_MS,
+      joinTimeoutMs: e.JOIN_TIMEOUT_MS,
+      maxCallMs: e.MAX_CALL_MS,
+      pinlessUpdateTimeoutMs: e.PINLESS_UPDATE_TIMEOUT_MS,
+      pinlessUpdateDeadlineMs: e.PINLESS_UPDATE_DEADLINE_MS,
+    },
+    workers: {
+      idle: e.IDLE_WORKERS ?? Math.min(os.availableParallelism(), 4),
+      initTimeoutMs: e.WORKER_INIT_TIMEOUT_MS,
+      pingIntervalMs: e.WORKER_PING_INTERVAL_MS,
+      pingTimeoutMs: e.WORKER_PING_TIMEOUT_MS,
+      memoryWarnMb: e.WORKER_MEMORY_WARN_MB,
+      memoryLimitMb: e.WORKER_MEMORY_LIMIT_MB,
+      closeTimeoutMs: e.WORKER_CLOSE_TIMEOUT_MS,
+      drainTimeoutMs: e.DRAIN_TIMEOUT_MS,
+    },
+    warm: {
+      rooms: e.WARM_ROOMS ?? (emulatorEnabled ? 1 : 0),
+      roomMaxAgeMs: e.WARM_ROOM_MAX_AGE_MS,
+    },
+    bots: {
+      dir: e.BOTS_DIR ?? new URL('../../bots/', import.meta.url).pathname,
+      defaultBot: e.DEFAULT_BOT,
+      routesFile: e.ROUTES_FILE,
+    },
+    tts: {
+      provider: e.TTS_PROVIDER,
+      voice: e.TTS_VOICE,
+      sampleRate: e.TTS_SAMPLE_RATE,
+      espeakPath: e.ESPEAK_PATH,
+      cacheDir: e.TTS_CACHE_DIR,
+      cacheEntries: e.TTS_CACHE_ENTRIES,
+      baseUrl: e.TTS_BASE_URL ?? e.LLM_BASE_URL,
+      model: e.TTS_MODEL,
+    },
+    llm: e.OPENAI_API_KEY
+      ? { apiKey: e.OPENAI_API_KEY, baseUrl: e.LLM_BASE_URL, model: e.LLM_MODEL, timeoutMs: e.LLM_TIMEOUT_MS }
+      : undefined,
+    records: {
+      path: e.CALL_RECORDS_PATH === 'off' ? undefined : e.CALL_RECORDS_PATH,
+      storePii: e.CALL_RECORDS_STORE_PII,
+      databaseUrl: e.DATABASE_URL,
+      retentionDays: e.CALL_RECORDS_RETENTION_DAYS,
+      queueMax: e.CALL_RECORDS_QUEUE_MAX,
+      replicaId: replicaIdOf(e),
+    },
+    dashboard: {
+      token: e.DASHBOARD_TOKEN,
+      allowedHosts: (e.DASHBOARD_ALLOWED_HOSTS ?? '')
+        .split(',')
+        .map((h) => h.trim().toLowerCase())
+        .filter((h) => h.length > 0),
+      maxClientsPerSource: e.DASHBOARD_MAX_CLIENTS_PER_SOURCE,
+    },
+    emulator: {
+      enabled: emulatorEnabled,
+      host: e.EMULATOR_HOST,
+      port: e.EMULATOR_PORT,
+      numbers: e.EMULATOR_NUMBERS.split(',')
+        .map((n) => n.trim())
+        .filter((n) => n.length > 0),
+      apiKey: e.EMULATOR_API_KEY,
+      rateLimits: e.EMULATOR_RATE_LIMITS,
+    },
+    resilience: {
+      holdBudgetMs: e.HOLD_BUDGET_MS,
+      fallbackSipUri: e.FALLBACK_SIP_URI,
+      replicaId: replicaIdOf(e),
+      // Next to the call records; none when they are in memory or off.
+      admittedPath:
+        e.CALL_RECORDS_PATH === 'off' || e.CALL_RECORDS_PATH === ':memory:'
+          ? undefined
+          : path.join(path.dirname(e.CALL_RECORDS_PATH), 'admitted-calls.jsonl'),
+      workerNice: e.WORKER_NICE,
+    },
+  };
+}
+
+/**
+ * What runs in the environment of a worker process needs none of the service's secrets: a worker
+ * gets its configuration (the Daily key it needs included) in the IPC `init` message. So a worker
+ * is forked with this minimal environment: the system basics Node, Chromium and espeak-ng read
+ * (PATH, HOME, temp dirs, locale, time zone, TLS trust, NODE_OPTIONS for loaders), plus the names
+ * listed in WORKER_ENV_PASSTHROUGH.
+ */
+const WORKER_ENV = new Set([
+  'PATH',
+  'HOME',
+  'USER',
+  'LOGNAME',
+  'SHELL',
+  'TERM',
+  'TMPDIR',
+  'TMP',
+  'TEMP',
+  'TZ',
+  'LANG',
+  'LANGUAGE',
+  'NODE_ENV',
+  'NODE_OPTIONS',
+  'NODE_EXTRA_CA_CERTS',
+  'SSL_CERT_FILE',
+  'SSL_CERT_DIR',
+  'XDG_RUNTIME_DIR',
+  'XDG_CACHE_HOME',
+  'XDG_CONFIG_HOME',
+  'XDG_DATA_HOME',
+  'FONTCONFIG_PATH',
+  'FONTCONFIG_FILE',
+  'DISPLAY',
+  'LD_LIBRARY_PATH',
+  'PLAYWRIGHT_BROWSERS_PATH',
+  'TSX_TSCONFIG_PATH',
+]);
+
+export function workerEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const extra = new Set(
+    (env.WORKER_ENV_PASSTHROUGH ?? '')
+      .split(',')
+      .map((n) => n.trim())
+      .filter(Boolean),
+  );
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (v !== undefined && (WORKER_ENV.has(k) || k.startsWith('LC_') || extra.has(k))) out[k] = v;
+  }
+  return out;
+}

@@ -1,0 +1,96 @@
+/** Loads bot modules from the bots directory by name; the default export must come from `defineBot`. */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { PatchbayError, errorMessage } from '../../core/errors.js';
+import { isBot, type Bot } from '../../sdk/index.js';
+import { APOLOGY_BOT, resolveBotFile } from '../../core/bot-files.js';
+
+export { resolveBotFile };
+
+export interface LoadedBot {
+  bot: Bot;
+  file: string;
+}
+
+export class BotLoadError extends PatchbayError {
+  override name = 'BotLoadError';
+  constructor(
+    message: string,
+    readonly file: string | undefined,
+    cause?: unknown,
+  ) {
+    super('bot_load_failed', message, { retryable: false, cause });
+  }
+}
+
+const cache = new Map<string, Promise<LoadedBot>>();
+
+export function loadBot(botsDir: string, name: string): Promise<LoadedBot> {
+  const key = `${botsDir}\0${name}`;
+  let p = cache.get(key);
+  if (!p) {
+    p = doLoad(botsDir, name);
+    cache.set(key, p);
+  }
+  return p;
+}
+
+async function doLoad(botsDir: string, name: string): Promise<LoadedBot> {
+  if (name === APOLOGY_BOT) {
+    const builtin = new URL(`./apology-bot.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url);
+    return { bot: ((await import(builtin.href)) as { default: Bot }).default, file: builtin.pathname };
+  }
+  const file = resolveBotFile(botsDir, name);
+  if (!file) throw new BotLoadError(`bot "${name}" not found in ${botsDir}`, undefined);
+  let mod: { default?: unknown };
+  try {
+    mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+  } catch (err) {
+    throw new BotLoadError(`bot "${name}" failed to load from ${file}: ${describeLoadError(err, file)}`, file, err);
+  }
+  if (!isBot(mod.default)) {
+    throw new BotLoadError(`bot "${name}" (${file}) must \`export default defineBot({...})\``, file);
+  }
+  return { bot: mod.default, file };
+}
+
+/** One line, with the position in the bot's file when the runtime knows it (syntax errors). */
+function describeLoadError(err: unknown, file: string): string {
+  const message = errorMessage(err)
+    .replace(/\s*\n\s*/g, ' ')
+    .trim();
+  // tsx's import lexer reports JavaScript syntax errors at 1:1: ask Node where the error really is.
+  if (/\.[cm]?js$/.test(file) && /^Parse error .*:1:1$/.test(message)) return syntaxCheck(file) ?? message;
+  if (message.includes(path.basename(file))) return message;
+  // Node's own SyntaxError puts "file:line" as the first line of the stack, not in the message.
+  const first = (err instanceof Error ? err.stack : undefined)?.split('\n')[0] ?? '';
+  const at = first.includes(path.basename(file)) ? first.trim() : botFrame(err, file);
+  return at ? `${message} (${at})` : message;
+}
+
+/** `node --check`: "SyntaxError: missing ) after argument list (/bots/x.js:8)", or undefined. */
+function syntaxCheck(file: string): string | undefined {
+  try {
+    const r = spawnSync(process.execPath, ['--check', file], { encoding: 'utf8', timeout: 5_000 });
+    if (r.status === 0) return undefined;
+    const lines = (r.stderr ?? '').split('\n');
+    const where = lines.find((l) => l.startsWith(file));
+    const what = lines.find((l) => /^\w*Error: /.test(l));
+    return what && where ? `${what.trim()} (${where.trim()})` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** "file:line:col" of the first stack frame in the bot's file, for error logs. */
+export function botFrame(err: unknown, file: string): string | undefined {
+  const stack = err instanceof Error ? err.stack : undefined;
+  if (typeof stack !== 'string') return undefined;
+  const base = path.basename(file);
+  for (const line of stack.split('\n')) {
+    const m = /\(?((?:file:\/\/)?[^\s()]+):(\d+):(\d+)\)?\s*$/.exec(line.trim());
+    if (m && m[1] && m[1].includes(base)) return `${m[1].replace(/^file:\/\//, '')}:${m[2]}:${m[3]}`;
+  }
+  return undefined;
+}

@@ -1,0 +1,196 @@
+/**
+ * A pool of pre-started, one-shot workers. `acquire()` hands out a warm (ready) worker when
+ * there is one and starts a replacement behind it; only when the pool is empty does a call wait
+ * for a cold start. Workers that die while idle are replaced (with backoff when they keep dying).
+ */
+import os from 'node:os';
+import type { Logger } from 'pino';
+import { PatchbayError } from '../../core/errors.js';
+import type { WorkerInit } from '../protocol.js';
+import type { BrowserLease } from '../../daily/browser/host.js';
+import { WorkerHandle, type SupervisionOptions } from './handle.js';
+
+export interface PoolOptions {
+  init: WorkerInit;
+  idle: number;
+  supervision: SupervisionOptions;
+  logger: Logger;
+  /**
+   * Workers starting at once (default: CPU count, at least 2). A burst of cold starts beyond the
+   * cores only slows every one of them down, up to WORKER_INIT_TIMEOUT_MS; in turn, the first
+   * waiters are served first.
+   */
+  maxStarting?: number;
+  /** BROWSER_LAYOUT=shared: leases each new worker a browser (released when it exits); no lease, no spawn (retried). */
+  leaseBrowser?: () => BrowserLease | undefined;
+}
+
+export interface PoolStats {
+  idle: number;
+  starting: number;
+  busy: number;
+  coldStarts: number;
+  warmStarts: number;
+}
+
+export class WorkerPool {
+  private readonly idle: WorkerHandle[] = [];
+  private readonly starting = new Set<WorkerHandle>();
+  private readonly busy = new Set<WorkerHandle>();
+  private readonly waiters: Array<{ resolve: (w: WorkerHandle) => void; reject: (e: Error) => void }> = [];
+  private closed = false;
+  /** Draining: no new idle workers are started (a call that still needs one gets a cold start). */
+  private refillPaused = false;
+  private failures = 0;
+  private refillTimer: NodeJS.Timeout | undefined;
+  coldStarts = 0;
+  warmStarts = 0;
+  /** Called with each worker's start time (fork → ready), for metrics. */
+  onWorkerReady: ((w: WorkerHandle, ms: number) => void) | undefined;
+
+  constructor(private readonly opts: PoolOptions) {}
+
+  start(): void {
+    this.refill();
+  }
+
+  stats(): PoolStats {
+    return {
+      idle: this.idle.length,
+      starting: this.starting.size,
+      busy: this.busy.size,
+      coldStarts: this.coldStarts,
+      warmStarts: this.warmStarts,
+    };
+  }
+
+  /** A ready worker, marked busy. Rejects when the pool is closed or a cold start fails. */
+  async acquire(signal?: AbortSignal): Promise<WorkerHandle> {
+    if (this.closed) throw new PatchbayError('pool_closed', 'worker pool is closed');
+    const warm = this.idle.shift();
+    if (warm) {
+      this.warmStarts++;
+      this.markBusy(warm);
+      this.refill();
+      return warm;
+    }
+    this.coldStarts++;
+    // Make sure a worker is on its way for this waiter, then wait for the first ready one.
+    const w = await new Promise<WorkerHandle>((resolve, reject) => {
+      // The abort listener goes once the waiter is settled: the signal (the dispatcher's) outlives many calls.
+      const onAbort = () => {
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+        reject(new PatchbayError('aborted', 'gave up waiting for a worker', { retryable: true }));
+      };
+      const waiter = {
+        resolve: (w: WorkerHandle) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(w);
+        },
+        reject: (e: Error) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      };
+      this.waiters.push(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.refill();
+    });
+    this.refill();
+    return w;
+  }
+
+  private markBusy(w: WorkerHandle): void {
+    this.busy.add(w);
+    void w.exited.then(() => {
+      this.busy.delete(w);
+    });
+  }
+
+  /** Workers started at once (PoolOptions.maxStarting). */
+  get startConcurrency(): number {
+    return this.opts.maxStarting ?? Math.max(2, os.availableParallelism());
+  }
+
+  /** Keep `idle` warm workers plus one per waiter on the way. */
+  private refill(): void {
+    if (this.closed) return;
+    const want = (this.refillPaused ? 0 : this.opts.idle) + this.waiters.length;
+    const maxStarting = this.startConcurrency;
+    while (this.idle.length + this.starting.size < want && this.starting.size < maxStarting) if (!this.spawn()) break;
+  }
+
+  private spawn(): boolean {
+    const lease = this.opts.leaseBrowser?.();
+    if (this.opts.leaseBrowser && !lease) {
+      // No browser up (one is restarting): try again shortly; waiters keep waiting.
+      clearTimeout(this.refillTimer);
+      this.refillTimer = setTimeout(() => this.refill(), 250);
+      this.refillTimer.unref();
+      return false;
+    }
+    const init = lease ? { ...this.opts.init, browser: { wsEndpoint: lease.wsEndpoint, pid: lease.browserPid } } : this.opts.init;
+    const w = new WorkerHandle(init, this.opts.supervision, this.opts.logger);
+    if (lease) void w.exited.then(() => lease.release());
+    this.starting.add(w);
+    w.once('ready', () => {
+      this.starting.delete(w);
+      this.failures = 0;
+      this.onWorkerReady?.(w, (w.readyAtMs ?? Date.now()) - w.startedAtMs);
+      if (this.closed) {
+        void w.close();
+        return;
+      }
+      const waiter = this.waiters.shift();
+      if (waiter) {
+        this.markBusy(w);
+        waiter.resolve(w);
+      } else {
+        this.idle.push(w);
+      }
+      this.refill();
+    });
+    w.once('exit', (code, signal) => {
+      const wasStarting = this.starting.delete(w);
+      const i = this.idle.indexOf(w);
+      if (i >= 0) this.idle.splice(i, 1);
+      if (this.closed) return;
+      if (wasStarting || i >= 0) {
+        // Died before or without a call: replace it, backing off if this keeps happening.
+        this.failures++;
+        this.opts.logger.warn({ pid: w.pid, code, signal, failures: this.failures }, 'idle worker exited; replacing it');
+        if (wasStarting && this.failures >= 3 && this.waiters.length > 0) {
+          const err = new PatchbayError('worker_start_failed', `workers fail to start (${this.failures} in a row)`, { retryable: true });
+          for (const waiter of this.waiters.splice(0)) waiter.reject(err);
+        }
+        const delay = Math.min(5_000, 100 * 2 ** Math.min(this.failures, 6));
+        clearTimeout(this.refillTimer);
+        this.refillTimer = setTimeout(() => this.refill(), this.failures > 1 ? delay : 0);
+        this.refillTimer.unref();
+      }
+    });
+    return true;
+  }
+
+  /** Stop keeping idle workers warm (drain: no new call will need them). Waiting calls still get one. */
+  pauseRefill(): void {
+    this.refillPaused = true;
+  }
+
+  /** Stops idle and starting workers (busy ones belong to their calls). */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.refillTimer);
+    const err = new PatchbayError('pool_closed', 'worker pool is closed');
+    for (const waiter of this.waiters.splice(0)) waiter.reject(err);
+    const all = [...this.idle.splice(0), ...this.starting];
+    this.starting.clear();
+    await Promise.all(all.map((w) => w.close()));
+  }
+
+  /** Every live worker (idle, starting, busy): for shutdown and leak checks. */
+  all(): WorkerHandle[] {
+    return [...this.idle, ...this.starting, ...this.busy];
+  }
+}

@@ -1,0 +1,176 @@
+/**
+ * A started call on its worker, parent side: take a warm worker from the pool, hand it the call,
+ * relay its messages to the call object, backstop a worker that outlives every deadline, claim its
+ * result, and make sure the process is gone. The call's outcome is settled by the call object.
+ * A failure before forwarding is retried on a fresh worker or sent to the fallback (fallback.ts).
+ */
+import type { Config } from '../../core/config.js';
+import { APOLOGY_BOT } from '../../core/bot-files.js';
+import type { CallAssignment, ChildMessage } from '../protocol.js';
+import type { Call, CallTransition } from '../../call/call.js';
+import { budgetLeftMs, decide, FALLBACK_RESERVE_MS, forwardToFallback, scoped, type ForwardFn } from './fallback.js';
+import type { WorkerPool } from './pool.js';
+import type { WorkerHandle, WorkerResult } from './handle.js';
+import { errorMessage } from '../../core/errors.js';
+
+export interface RunDeps {
+  pool: WorkerPool;
+  config: Config;
+  stop: AbortSignal;
+  /** pinlessCallUpdate from the parent (FALLBACK_SIP_URI); without it, the apology bot is the fallback. */
+  forward?: ForwardFn | undefined;
+  /** A warm slot's worker, already in the call's room (first attempt only). */
+  worker?: WorkerHandle | undefined;
+}
+
+/** Resolves once the call has an outcome and its worker(s) are reaped. Never throws. */
+export async function runOnWorker(call: Call, a: CallAssignment, deps: RunDeps): Promise<void> {
+  const { config, stop } = deps;
+  call.advance('starting');
+  const reaping: Array<Promise<void>> = [];
+  for (let attempt = 1; ; attempt++) {
+    const { result: r, reaped } = await attemptOnWorker(call, a, deps, true);
+    reaping.push(reaped);
+    // A retry (or the apology) runs on a fresh worker, which joins the room itself: no warm slot then.
+    if (deps.worker || a.warm) {
+      const { warm: _used, ...cold } = a;
+      a = cold;
+      deps = { ...deps, worker: undefined };
+    }
+    const next = decide(call, r, attempt, config, stop.aborted);
+    if (next === 'retry') {
+      call.noteRecovery({ kind: 'retry', after: r.outcome, ...(r.detail ? { detail: r.detail } : {}), atMs: Date.now() });
+      continue;
+    }
+    if (next === 'fallback') {
+      const detail = await fallback(call, a, deps, r, reaping);
+      call.end(r.outcome, [r.detail, detail].filter(Boolean).join('; '), r.by);
+    } else call.end(r.outcome, r.detail, r.by);
+    await Promise.all(reaping);
+    return;
+  }
+}
+
+/** Sends the caller we cannot serve to FALLBACK_SIP_URI, or to the apology bot. Returns the detail. */
+async function fallback(
+  call: Call,
+  a: CallAssignment,
+  deps: RunDeps,
+  failed: WorkerResult,
+  reaping: Array<Promise<void>>,
+): Promise<string> {
+  const sipUri = deps.config.resilience.fallbackSipUri;
+  if (sipUri && deps.forward) {
+    const scope = scoped(deps.stop, Math.max(2_000, budgetLeftMs(call, deps.config)));
+    const r = await forwardToFallback(call, sipUri, deps.forward, scope.signal).finally(scope.dispose);
+    call.noteRecovery({ kind: 'fallback_sip', after: failed.outcome, detail: r.detail, atMs: Date.now() });
+    return r.detail;
+  }
+  call.noteRecovery({ kind: 'apology', after: failed.outcome, atMs: Date.now() });
+  const { botConfig: _unused, ...rest } = a;
+  const { result: told, reaped } = await attemptOnWorker(call, { ...rest, bot: APOLOGY_BOT }, deps, false);
+  reaping.push(reaped);
+  return `apology bot: ${told.outcome}${told.detail ? ` (${told.detail})` : ''}`;
+}
+
+/** Aborts when the call's outcome is decided by someone else (its caller left while it waited for a worker). */
+function gone(call: Call): AbortSignal {
+  const ctl = new AbortController();
+  if (call.outcome !== undefined) ctl.abort();
+  else call.on('transition', (t: CallTransition) => t.to === 'ending' && ctl.abort());
+  return ctl.signal;
+}
+
+/** One worker runs the call (or the apology); resolves with its result, and `reaped` once its process is gone. */
+async function attemptOnWorker(
+  call: Call,
+  a: CallAssignment,
+  deps: RunDeps,
+  bounded: boolean,
+): Promise<{ result: WorkerResult; reaped: Promise<void> }> {
+  const { pool, config, stop } = deps;
+  let worker: WorkerHandle;
+  const coldBefore = pool.coldStarts;
+  try {
+    if (deps.worker?.state === 'idle') worker = deps.worker;
+    else {
+      if (a.warm) {
+        // The warm slot's worker died between take and start: a pool worker joins the same room.
+        call.log.warn({ pid: deps.worker?.pid }, 'warm slot worker gone before the call started; joining the room on another worker');
+        const { warm: _gone, ...cold } = a;
+        a = cold;
+      }
+      // A retry waits for a worker no longer than the hold budget allows; no call waits once it has ended.
+      const scope = scoped(stop, call.record.recovery ? Math.max(1_000, budgetLeftMs(call, config)) : undefined, gone(call));
+      worker = await pool.acquire(scope.signal).finally(scope.dispose);
+    }
+  } catch (err) {
+    if (call.outcome !== undefined) return { result: { outcome: call.outcome, by: 'supervisor' }, reaped: Promise.resolve() };
+    return {
+      result: { outcome: stop.aborted ? 'shutdown' : 'worker_crashed', detail: `no worker: ${errorMessage(err)}`, by: 'supervisor' },
+      reaped: Promise.resolve(),
+    };
+  }
+  if (call.outcome !== undefined) {
+    // Decided while the worker was on its way (the caller left): it is not needed.
+    void worker.close('caller_hangup_on_hold');
+    return { result: { outcome: call.outcome, by: 'supervisor' }, reaped: worker.exited };
+  }
+  worker.on('message', (m: ChildMessage) => relayWorkerMessage(call, m));
+  call.workerAssigned({ pid: worker.pid, warmStart: pool.coldStarts === coldBefore, hangup: (outcome) => void worker.close(outcome) });
+
+  // Backstop: the worker enforces MAX_CALL_MS itself; this catches a worker that does not.
+  const c = config.call;
+  const backstopMs = c.maxCallMs + c.joinTimeoutMs + c.dialinReadyTimeoutMs * 2 + c.pinlessUpdateDeadlineMs + 10_000;
+  const backstop = setTimeout(() => {
+    call.log.error({ backstopMs }, 'call outlived every deadline; closing its worker');
+    call.end('max_duration', `outlived every deadline (${backstopMs} ms)`, 'backstop');
+  }, backstopMs);
+  backstop.unref();
+  // The hold budget: an attempt that has not forwarded the caller in time is ended (the fallback needs the rest).
+  const holdTimer = bounded
+    ? setTimeout(
+        () => {
+          // An update in flight is left to the worker's own deadline (it may have been accepted).
+          if (call.record.timeline.forward_sent !== undefined || call.endRequested) return;
+          call.log.warn(
+            { holdBudgetMs: config.resilience.holdBudgetMs },
+            'caller not forwarded within the hold budget; ending this attempt',
+          );
+          worker.kill('SIGKILL', {
+            outcome: 'dialin_timeout',
+            detail: `not forwarded within the hold budget (${config.resilience.holdBudgetMs} ms)`,
+            by: 'supervisor',
+          });
+        },
+        Math.max(0, budgetLeftMs(call, config) - FALLBACK_RESERVE_MS),
+      )
+    : undefined;
+  holdTimer?.unref();
+
+  worker.start(a);
+  const result = await worker.result;
+  clearTimeout(backstop);
+  clearTimeout(holdTimer);
+  // Reap: the worker exits by itself after `done`; make sure it does.
+  const reaped = Promise.race([
+    worker.exited.then(() => true),
+    new Promise<boolean>((r) => setTimeout(() => r(false), config.workers.closeTimeoutMs)),
+  ]).then((gone) => (gone ? undefined : worker.close(result.outcome)));
+  return { result, reaped };
+}
+
+/**
+ * The worker's stage and bot messages, translated into the call object's own vocabulary (the call
+ * knows no IPC). A message naming another call is logged and dropped.
+ */
+export function relayWorkerMessage(call: Call, m: ChildMessage): void {
+  if (m.type !== 'done' && m.type !== 'stage' && m.type !== 'bot') return;
+  if (m.patchbayId !== call.id) {
+    call.log.error({ type: m.type, patchbayId: m.patchbayId }, 'worker message about another call; ignored');
+    return;
+  }
+  if (m.type === 'done') call.noteWorkerReported();
+  else if (m.type === 'stage') call.stamp(m.stage, m.atMs);
+  else call.botEvent(m.kind, m.value, m.atMs);
+}

@@ -1,0 +1,113 @@
+/**
+ * The one IPC protocol between the dispatcher (parent) and a worker (child process).
+ *
+ * Life of a worker (one-shot: one call, then exit):
+ *   parent → init       child → ready        (bot code loaded, client prepared: the worker is warm)
+ *   parent → ping       child → pong         (supervision, any time)
+ *   parent → start      child → stage*       (joined, dialin_ready, forwarded, connected …)
+ *   parent → hangup?                         (shutdown, drain timeout, max duration from outside)
+ *                       child → done         (exactly one outcome), then the child exits
+ *   parent → shutdown                        (idle worker no longer needed: exit now)
+ *
+ * A warm slot (src/workers/parent/warm-slots.ts) prepares the worker further before any call:
+ *   parent → warm        child → warm-ready   (joined the slot's room as the bot, dialin-ready seen,
+ *                                              preloaded bots' greetings synthesized)
+ *                        child → warm-lost    (left/ejected/failed before a call; then it exits)
+ *   parent → start       (the call carries `warm`: no join, no dialin-ready wait; update at once)
+ */
+import type { CallIdentity } from '../core/call-identity.js';
+import type { Outcome } from '../core/outcome.js';
+import type { BotEventKind, WorkerStage } from '../core/timeline.js';
+import type { LlmInit } from '../voice/llm.js';
+import type { TtsInit } from '../voice/tts.js';
+
+/** What a worker needs to know to run; sent in `init`, never read from the environment. */
+export interface WorkerInit {
+  logLevel: string;
+  /** LOG_MASK_NUMBERS (absent → masked). */
+  maskNumbers?: boolean;
+  callClient: 'emulator' | 'daily';
+  /** For the daily client: Chromium's path and an optional call-machine bundle override. */
+  chromiumPath: string;
+  dailyBundleUrl: string | undefined;
+  /** BROWSER_LAYOUT=shared: the browser this worker was leased by the parent's browser host. Absent → own browser. */
+  browser?: { wsEndpoint: string; pid: number };
+  dailyApiUrl: string;
+  /** Bearer key for Daily's REST API (for pinlessCallUpdate). Never logged. */
+  dailyApiKey: string;
+  apiTimeoutMs: number;
+  botsDir: string;
+  /** Bots to load before a call arrives (prewarm). */
+  preloadBots: string[];
+  dialinReadyTimeoutMs: number;
+  joinTimeoutMs: number;
+  maxCallMs: number;
+  pinlessUpdateTimeoutMs: number;
+  pinlessUpdateDeadlineMs: number;
+  pingTimeoutMs: number;
+  /** Speech for `call.say()` (see src/voice/tts.ts). Absent → text-only. */
+  tts?: TtsInit;
+  /** OpenAI-compatible chat endpoint offered to bots as `call.llm`. Absent → `call.llm` is undefined. */
+  llm?: LlmInit;
+}
+
+/** One call, as handed to a worker: its identity plus what only the worker needs. */
+export interface CallAssignment extends CallIdentity {
+  /** Bot meeting token. Never logged. */
+  token: string;
+  /** Date.now() when the webhook arrived, for the timeline. */
+  receivedAtMs: number;
+  /** Bot settings from the routing file (`call.config` in the bot). */
+  botConfig?: Record<string, unknown>;
+  /** The call's trace id (OpenTelemetry, 32 hex), for the worker's log lines; absent when tracing is off. */
+  traceId?: string;
+  /** Set when the call takes a warm slot: the worker is already in the room and has this endpoint. */
+  warm?: { sipEndpoint: string };
+}
+
+/** The room a warm slot's worker joins as the bot before any call. */
+export interface WarmRoom {
+  roomName: string;
+  roomUrl: string;
+  /** Bot meeting token. Never logged. */
+  token: string;
+}
+
+export type Stage = WorkerStage;
+
+export type ParentMessage =
+  | { type: 'init'; init: WorkerInit }
+  | { type: 'ping'; seq: number }
+  | { type: 'warm'; room: WarmRoom }
+  | { type: 'start'; call: CallAssignment }
+  | { type: 'hangup'; reason: Outcome }
+  | { type: 'shutdown' }
+  /** The answer to the worker's `rate`: it may send now (`error`: the parent could not grant; send anyway). */
+  | { type: 'rate-grant'; seq: number; error?: string };
+
+export type ChildMessage =
+  | { type: 'ready'; pid: number; prepareMs: number }
+  /** `pssBytes`: the worker's own PSS; `pageBytes`: PSS of its page's browser processes (daily client). */
+  | { type: 'pong'; seq: number; rssBytes: number; heapUsedBytes: number; pssBytes?: number; pageBytes?: number }
+  // `patchbayId` is patchbay's id for the call (CallAssignment.id); `callId` would be Daily's. (Not `sessionId`: that is a Daily participant's.)
+  | { type: 'stage'; patchbayId: string; stage: Stage; atMs: number; detail?: Record<string, unknown> }
+  /** What the bot did, for the test harness, the dashboard and call records. */
+  | { type: 'bot'; patchbayId: string; kind: BotEventKind; value: string; atMs: number }
+  | { type: 'done'; patchbayId: string; outcome: Outcome; detail?: string; atMs: number }
+  | { type: 'warm-ready'; sipEndpoint: string; atMs: number }
+  | { type: 'warm-lost'; reason: string; atMs: number }
+  | { type: 'fatal'; error: string }
+  /**
+   * The worker's own Daily request (pinlessCallUpdate) asks the parent's rate limiter — shared by the
+   * fleet through Redis — for a grant; `rate-release` once its answer is in.
+   */
+  | { type: 'rate'; seq: number; method: string; path: string; leaseMs: number }
+  | { type: 'rate-release'; seq: number };
+
+export function isChildMessage(m: unknown): m is ChildMessage {
+  return typeof m === 'object' && m !== null && typeof (m as { type?: unknown }).type === 'string';
+}
+
+export function isParentMessage(m: unknown): m is ParentMessage {
+  return typeof m === 'object' && m !== null && typeof (m as { type?: unknown }).type === 'string';
+}

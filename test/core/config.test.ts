@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/core/config.js';
+
+describe('config', () => {
+  it('defaults to the emulator without DAILY_API_KEY', () => {
+    const c = loadConfig({});
+    expect(c.port).toBe(7860);
+    expect(c.emulator.enabled).toBe(true);
+    expect(c.daily.callClient).toBe('emulator');
+    expect(c.daily.pinlessHmacSecrets).toEqual([]);
+  });
+
+  it('uses Daily and the daily client with a key', () => {
+    const c = loadConfig({ DAILY_API_KEY: 'k', DAILY_PINLESS_HMAC: 'YWJj, ZGVm' });
+    expect(c.emulator.enabled).toBe(false);
+    expect(c.daily.callClient).toBe('daily');
+    expect(c.daily.apiUrl).toBe('https://api.daily.co/v1');
+    expect(c.daily.pinlessHmacSecrets).toEqual(['YWJj', 'ZGVm']);
+  });
+
+  it.each([
+    ['PORT', 'abc'],
+    ['MAX_CONCURRENT_BOTS', '0'],
+    ['QUEUE_TIMEOUT_MS', '-1'],
+    ['DIALIN_READY_TIMEOUT_MS', '1.5'],
+    ['MAX_CALL_MS', 'ten'],
+    ['LOG_LEVEL', 'loud'],
+    ['DAILY_PINLESS_HMAC', 'not base64!'],
+  ])('refuses a bad %s and names it', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(name));
+  });
+
+  it('requires a webhook secret in production with a real Daily key', () => {
+    expect(() => loadConfig({ DAILY_API_KEY: 'k', NODE_ENV: 'production' })).toThrow(/DAILY_PINLESS_HMAC/);
+    expect(() => loadConfig({ DAILY_API_KEY: 'k', NODE_ENV: 'production', DAILY_PINLESS_HMAC: 'YWJj' })).not.toThrow();
+  });
+});
