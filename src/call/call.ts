@@ -13,7 +13,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { CallIdentity } from '../core/call-identity.js';
 import { GOOD_OUTCOMES, settleOutcome, type EndClaimer, type Outcome, type OutcomeClaim } from '../core/outcome.js';
-import type { BotEvent, Timeline, TimelineStage } from '../core/timeline.js';
+import type { BotEvent, CallPath, Timeline, TimelineStage } from '../core/timeline.js';
 import { PatchbayError } from '../core/errors.js';
 import { maskNumber } from '../core/logger.js';
 import { CallTrace } from './trace.js';
@@ -66,8 +66,6 @@ export interface RecoveryStep {
   detail?: string;
   atMs: number;
 }
-
-export type CallPath = 'warm' | 'cold';
 
 export interface CallTransition {
   call: Call;

@@ -45,6 +45,20 @@ export const OUTCOMES = [
 
 export type Outcome = (typeof OUTCOMES)[number];
 
+/**
+ * Outcomes only the records store gives, never a live call: a call left open by this replica
+ * (killed, crashed) and closed at its next start-up. (A lost replica's calls are closed by the
+ * fleet with `replica_lost`, a call outcome.)
+ */
+export const RECORD_ONLY_OUTCOMES = ['interrupted'] as const;
+export type RecordOutcome = Outcome | (typeof RECORD_ONLY_OUTCOMES)[number];
+/** Every outcome a record can hold. */
+export const RECORD_OUTCOMES: readonly RecordOutcome[] = [...OUTCOMES, ...RECORD_ONLY_OUTCOMES];
+
+export function isRecordOutcome(s: unknown): s is RecordOutcome {
+  return typeof s === 'string' && (RECORD_OUTCOMES as readonly string[]).includes(s);
+}
+
 /** Outcomes of a call that went as it should (the caller was served): the rest are failures. */
 export const GOOD_OUTCOMES: readonly Outcome[] = ['completed', 'caller_hangup'];
 

@@ -29,3 +29,6 @@ export interface BotEvent {
   value: string;
   atMs: number;
 }
+
+/** How a call reached its bot: a warm slot (room and bot ready before the call) or a room of its own. */
+export type CallPath = 'warm' | 'cold';

@@ -67,13 +67,39 @@ export function parseRateLimits(spec: string | undefined, base: RateLimits = DAI
   return out;
 }
 
-/** The class of a Daily REST request. */
-export function rateClassOf(method: string, path: string): RateClass {
+/** A Daily REST request's rate class, and whose it is: 'call' (a held caller waits for it: rooms, tokens, pinlessCallUpdate, dial-out) or 'background' (deletions, listings). */
+export interface RequestRate {
+  cls: RateClass;
+  priority: RatePriority;
+}
+
+/**
+ * The one classification of Daily's endpoints (Daily's REST docs, "Rate limits"): starts of
+ * dial-out, recording, live streaming and transcription share the `start` class; deletions and the
+ * big listings the `delete` class; the rest `default`. The first rule that matches wins.
+ */
+const ENDPOINT_RULES: ReadonlyArray<{ method?: string; path: RegExp } & RequestRate> = [
+  { path: /\/(dialOut|recordings|live-streaming|transcription)\/start$/i, cls: 'start', priority: 'call' },
+  { method: 'DELETE', path: /^/, cls: 'delete', priority: 'background' },
+  { method: 'GET', path: /^\/?(rooms|recordings|meetings|logs)\/?$/, cls: 'delete', priority: 'background' },
+  { method: 'GET', path: /^\/?(webhooks|domain-dialin-config)\/?$/, cls: 'default', priority: 'background' },
+];
+
+export function classifyRequest(method: string, path: string): RequestRate {
   const m = method.toUpperCase();
-  const p = path.split('?')[0] ?? path;
-  if (/\/(dialOut|recordings|live-streaming|transcription)\/start$/i.test(p)) return 'start';
-  if (m === 'DELETE' || (m === 'GET' && /^\/?(rooms|recordings|meetings|logs)\/?$/.test(p.replace(/^\/v1/, '')))) return 'delete';
-  return 'default';
+  const p = (path.split('?')[0] ?? path).replace(/^\/v1(?=\/)/, '');
+  const rule = ENDPOINT_RULES.find((r) => (r.method === undefined || r.method === m) && r.path.test(p));
+  return rule ? { cls: rule.cls, priority: rule.priority } : { cls: 'default', priority: 'call' };
+}
+
+/** The rate class of a Daily REST request (classifyRequest). */
+export function rateClassOf(method: string, path: string): RateClass {
+  return classifyRequest(method, path).cls;
+}
+
+/** Whose a Daily REST request is (classifyRequest). */
+export function priorityOf(method: string, path: string): RatePriority {
+  return classifyRequest(method, path).priority;
 }
 
 /** How soon a request waiting on grants still in flight looks again. */

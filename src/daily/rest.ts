@@ -15,6 +15,7 @@ import {
   type RunOptions,
 } from './policies.js';
 import { normalizeSipUri } from './sip.js';
+import { priorityOf, type RatePriority } from './rate-limit.js';
 import type {
   CreateDialinRoomRequest,
   CreateWebhookRequest,
@@ -50,20 +51,10 @@ export interface DailyRestOptions extends Partial<PolicyKnobs> {
 export type RestRateLimit = (
   method: string,
   path: string,
-  priority: RequestPriority,
+  priority: RatePriority,
   signal: AbortSignal | undefined,
   leaseMs: number,
 ) => Promise<(() => void) | void>;
-
-/** 'call': the held caller waits for it (rooms, tokens, pinlessCallUpdate); 'background': deletions, listings. */
-export type RequestPriority = 'call' | 'background';
-
-export function priorityOf(method: string, path: string): RequestPriority {
-  const p = path.split('?')[0] ?? path;
-  return method === 'DELETE' || (method === 'GET' && (p === '/rooms' || p === '/webhooks' || p === '/domain-dialin-config'))
-    ? 'background'
-    : 'call';
-}
 
 /** Per call: abort, a different policy (e.g. one attempt for a paced queue), a retry hook. */
 export interface CallOptions extends RunOptions {

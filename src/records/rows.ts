@@ -2,7 +2,9 @@
  * A record as a database row (both dialects), and back. Rows are full snapshots: writing one is an
  * upsert that is idempotent and never reopens a closed call (see the `WHERE ended_at_ms IS NULL`).
  */
-import type { CallPathName, RecordEvent, RecordOutcome, StoredCall } from './types.js';
+import type { CallPath } from '../core/timeline.js';
+import { isRecordOutcome } from '../core/outcome.js';
+import type { RecordEvent, StoredCall } from './types.js';
 
 /** A row as written (SQLite parameters; PostgreSQL reads the same object from JSON). */
 export interface CallRow {
@@ -103,7 +105,7 @@ export function storedCall(
     bot: r.bot,
     roomName: r.room_name,
     state: r.state,
-    outcome: (r.outcome as RecordOutcome | null) ?? null,
+    outcome: isRecordOutcome(r.outcome) ? r.outcome : null,
     detail: r.detail,
     receivedAtMs: r.received_at_ms,
     endedAtMs: r.ended_at_ms,
@@ -112,7 +114,7 @@ export function storedCall(
     workerPid: r.worker_pid,
     replicaId: r.replica_id,
     traceId: r.trace_id,
-    path: (r.path as CallPathName | null) ?? null,
+    path: (r.path as CallPath | null) ?? null,
     timeline: x.timeline,
     events: x.events,
   };

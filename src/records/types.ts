@@ -3,16 +3,10 @@
  * `RecordEvent`) and what it answers (`StoredCall`). Plain data, independent of the dispatcher's
  * call object: an adapter (src/records/adapter.ts) turns the call's events into these.
  */
-import type { Outcome } from '../core/outcome.js';
+import type { RecordOutcome } from '../core/outcome.js';
+import type { CallPath } from '../core/timeline.js';
 
-/** Outcomes only the records store gives: a call whose replica stopped before it ended. */
-export const RECORD_ONLY_OUTCOMES = [
-  /** Left open by this replica (killed, crashed) and closed at its next start-up. */
-  'interrupted',
-  /** Left open by another replica that is gone, closed by a replica of the fleet. */
-  'replica_lost',
-] as const;
-export type RecordOutcome = Outcome | (typeof RECORD_ONLY_OUTCOMES)[number];
+export type { RecordOutcome } from '../core/outcome.js';
 
 /** Kinds of entries of a call's event log (open list: unknown kinds are kept as given). */
 export type RecordEventKind =
@@ -64,11 +58,9 @@ export interface RecordInput {
   replicaId?: string | undefined;
   traceId?: string | undefined;
   /** Which path the call took: a warm room, or a room of its own. */
-  path?: CallPathName | undefined;
+  path?: CallPath | undefined;
   events?: RecordEvent[] | undefined;
 }
-
-export type CallPathName = 'warm' | 'cold';
 
 /** What `update()` may change on an open record. Timeline entries are merged (first value per stage wins). */
 export type RecordPatch = Partial<Omit<RecordInput, 'id' | 'events'>>;
@@ -97,7 +89,7 @@ export interface StoredCall {
   workerPid: number | null;
   replicaId: string;
   traceId: string | null;
-  path: CallPathName | null;
+  path: CallPath | null;
   timeline: Record<string, number>;
   events: RecordEvent[];
 }

@@ -107,10 +107,10 @@ export interface ServerProcess {
 /** Starts the real server: `node [--import tsx] <entry>` with `env` on ephemeral ports. */
 export async function startServerProcess(
   env: Record<string, string>,
-  opts: { entry?: string; tsx?: boolean; cwd?: string; startTimeoutMs?: number } = {},
+  opts: { entry?: string; tsx?: boolean; cwd?: string; startTimeoutMs?: number; nodeArgs?: string[] } = {},
 ): Promise<ServerProcess> {
   const entry = opts.entry ?? 'src/app/main.ts';
-  const args = [...(opts.tsx === false ? [] : ['--import', 'tsx']), entry];
+  const args = [...(opts.nodeArgs ?? []), ...(opts.tsx === false ? [] : ['--import', 'tsx']), entry];
   const proc = spawn(process.execPath, args, {
     cwd: opts.cwd ?? ROOT,
     env: {

@@ -16,17 +16,16 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { OUTCOMES, isOutcome } from '../../core/outcome.js';
+import { RECORD_OUTCOMES, isRecordOutcome } from '../../core/outcome.js';
 import { maskNumber } from '../../core/logger.js';
 import { toCsv } from '../../records/csv.js';
 import { MAX_LIST_LIMIT, type StoredCall } from '../../records/store.js';
-import { RECORD_ONLY_OUTCOMES, type CallFilter, type RecordOutcome } from '../../records/types.js';
+import type { CallFilter } from '../../records/types.js';
 import type { AppDeps } from '../deps.js';
 import { dashboardAuth } from './dashboard-auth.js';
 
 const DEFAULT_LIMIT = 50;
 const EXPORT_MAX = 10_000;
-const ALL_OUTCOMES: readonly string[] = [...OUTCOMES, ...RECORD_ONLY_OUTCOMES];
 const PARAMS = ['number', 'bot', 'outcome', 'from', 'to', 'limit', 'cursor', 'before', 'format'];
 const ErrorBody = Type.Object({ error: Type.String(), message: Type.String() });
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
@@ -130,8 +129,9 @@ export const callsRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) =>
       const limit = q.limit === undefined ? DEFAULT_LIMIT : Number(q.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT)
         return refuse(req, reply, `limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
-      if (q.outcome !== undefined && !isOutcome(q.outcome) && !ALL_OUTCOMES.includes(q.outcome)) {
-        return refuse(req, reply, `outcome must be one of: ${ALL_OUTCOMES.join(', ')}`);
+      const outcome = q.outcome;
+      if (outcome !== undefined && !isRecordOutcome(outcome)) {
+        return refuse(req, reply, `outcome must be one of: ${RECORD_OUTCOMES.join(', ')}`);
       }
       const cursorText = q.cursor ?? q.before;
       const cursor = cursorText === undefined ? undefined : Number(cursorText);
@@ -147,7 +147,7 @@ export const callsRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) =>
         // Masked numbers keep their last 4 digits: a longer search matches on those.
         ...(q.number !== undefined ? { number: store.storePii ? q.number : q.number.slice(-4) } : {}),
         ...(q.bot !== undefined ? { bot: q.bot } : {}),
-        ...(q.outcome !== undefined ? { outcome: q.outcome as RecordOutcome } : {}),
+        ...(outcome !== undefined ? { outcome } : {}),
         ...(fromMs !== undefined ? { fromMs } : {}),
         ...(toMs !== undefined ? { toMs } : {}),
       };
