@@ -38,7 +38,7 @@ const sup = {
   closeTimeoutMs: 3_000,
 };
 const baseInit = {
-  logLevel: 'silent',
+  logLevel: 'silent' as const,
   chromiumPath: '/usr/bin/chromium',
   dailyBundleUrl: si.bundleUrl,
   dailyApiUrl: 'http://127.0.0.1:9/v1',

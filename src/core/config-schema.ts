@@ -13,7 +13,15 @@ export const EnvSchema = Type.Object({
   HOST: Type.String({ default: '0.0.0.0' }),
   PORT: Int(7860, 0, 'HTTP port of the service'),
   LOG_LEVEL: Type.Union(
-    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    [
+      Type.Literal('fatal'),
+      Type.Literal('error'),
+      Type.Literal('warn'),
+      Type.Literal('info'),
+      Type.Literal('debug'),
+      Type.Literal('trace'),
+      Type.Literal('silent'),
+    ],
     { default: 'info' },
   ),
   /** Mask phone numbers in logs (all but the last 4 digits). */
@@ -149,10 +157,9 @@ export const EnvSchema = Type.Object({
 
   // Speech and language services for bots (see docs/bots.md)
   /** auto: espeak-ng with the daily client when installed, text-only otherwise (the emulator carries words). */
-  TTS_PROVIDER: Type.Union(
-    ['auto', 'espeak', 'text', 'openai'].map((l) => Type.Literal(l)),
-    { default: 'auto' },
-  ),
+  TTS_PROVIDER: Type.Union([Type.Literal('auto'), Type.Literal('espeak'), Type.Literal('text'), Type.Literal('openai')], {
+    default: 'auto',
+  }),
   TTS_VOICE: Type.Optional(Type.String({ minLength: 1 })),
   TTS_SAMPLE_RATE: Type.Integer({ default: 16_000, minimum: 8_000, maximum: 48_000 }),
   ESPEAK_PATH: Type.String({ default: 'espeak-ng' }),

@@ -17,7 +17,7 @@ export interface Config {
   nodeEnv: string;
   host: string;
   port: number;
-  logLevel: string;
+  logLevel: Env['LOG_LEVEL'];
   /** LOG_MASK_NUMBERS: phone numbers in log lines keep their last 4 digits only. */
   logMaskNumbers: boolean;
   /** Per-IP limit on failed signature / auth attempts (401s) to /dialin and /webhooks/daily; signed requests are never limited. */
@@ -46,7 +46,7 @@ export interface Config {
      * documented figures. Per replica alone; shared through Redis in fleet mode.
      */
     rateLimits: string | undefined;
-    tokenMode: 'auto' | 'self-signed' | 'rest';
+    tokenMode: Env['DAILY_TOKEN_MODE'];
     domainId: string | undefined;
     roomDeleteIntervalMs: number;
     pinlessHmacSecrets: string[];
@@ -56,10 +56,10 @@ export interface Config {
     /** `user:password` for domain webhooks' basic auth, when set. Never logged. */
     webhookBasicAuth: string | undefined;
     webhookReconcileGraceMs: number;
-    callClient: 'emulator' | 'daily';
+    callClient: NonNullable<Env['CALL_CLIENT']>;
     chromiumPath: string;
     bundleUrl: string | undefined;
-    browserLayout: 'shared' | 'per-worker';
+    browserLayout: Env['BROWSER_LAYOUT'];
     botsPerBrowser: number;
   };
   admission: {
@@ -115,7 +115,7 @@ export interface Config {
     routesFile: string | undefined;
   };
   tts: {
-    provider: 'auto' | 'espeak' | 'text' | 'openai';
+    provider: Env['TTS_PROVIDER'];
     voice: string | undefined;
     sampleRate: number;
     espeakPath: string;

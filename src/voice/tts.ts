@@ -10,11 +10,12 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { Logger } from 'pino';
 import { PatchbayError, isRetryableStatus, errorMessage } from '../core/errors.js';
+import type { Config } from '../core/config.js';
 import { decodeWav } from './wav.js';
 
 /** The worker's speech settings (from the config; sent in `init`). */
 export interface TtsInit {
-  provider: 'auto' | 'espeak' | 'text' | 'openai';
+  provider: Config['tts']['provider'];
   voice?: string;
   sampleRate: number;
   espeakPath: string;

@@ -16,35 +16,38 @@
  *   parent → start       (the call carries `warm`: no join, no dialin-ready wait; update at once)
  */
 import type { CallIdentity } from '../core/call-identity.js';
+import type { Config } from '../core/config.js';
 import type { Outcome } from '../core/outcome.js';
 import type { BotEventKind, WorkerStage } from '../core/timeline.js';
 import type { LlmInit } from '../voice/llm.js';
 import type { TtsInit } from '../voice/tts.js';
 
 /** What a worker needs to know to run; sent in `init`, never read from the environment. */
-export interface WorkerInit {
-  logLevel: string;
+/** The call limits a worker enforces itself, as the config has them. */
+type WorkerCallLimits = Pick<
+  Config['call'],
+  'dialinReadyTimeoutMs' | 'joinTimeoutMs' | 'maxCallMs' | 'pinlessUpdateTimeoutMs' | 'pinlessUpdateDeadlineMs'
+>;
+
+/** What a worker needs of the service's configuration: its fields are typed by `Config` (one definition). */
+export interface WorkerInit extends WorkerCallLimits {
+  logLevel: Config['logLevel'];
   /** LOG_MASK_NUMBERS (absent → masked). */
-  maskNumbers?: boolean;
-  callClient: 'emulator' | 'daily';
+  maskNumbers?: Config['logMaskNumbers'];
+  callClient: Config['daily']['callClient'];
   /** For the daily client: Chromium's path and an optional call-machine bundle override. */
-  chromiumPath: string;
-  dailyBundleUrl: string | undefined;
+  chromiumPath: Config['daily']['chromiumPath'];
+  dailyBundleUrl: Config['daily']['bundleUrl'];
   /** BROWSER_LAYOUT=shared: the browser this worker was leased by the parent's browser host. Absent → own browser. */
   browser?: { wsEndpoint: string; pid: number };
   dailyApiUrl: string;
   /** Bearer key for Daily's REST API (for pinlessCallUpdate). Never logged. */
   dailyApiKey: string;
-  apiTimeoutMs: number;
-  botsDir: string;
+  apiTimeoutMs: Config['daily']['apiTimeoutMs'];
+  botsDir: Config['bots']['dir'];
   /** Bots to load before a call arrives (prewarm). */
   preloadBots: string[];
-  dialinReadyTimeoutMs: number;
-  joinTimeoutMs: number;
-  maxCallMs: number;
-  pinlessUpdateTimeoutMs: number;
-  pinlessUpdateDeadlineMs: number;
-  pingTimeoutMs: number;
+  pingTimeoutMs: Config['workers']['pingTimeoutMs'];
   /** Speech for `call.say()` (see src/voice/tts.ts). Absent → text-only. */
   tts?: TtsInit;
   /** OpenAI-compatible chat endpoint offered to bots as `call.llm`. Absent → `call.llm` is undefined. */
