@@ -16,7 +16,7 @@ import { createLogger } from '../../src/core/logger.js';
 import { expectNoLeaks, until } from '../helpers/invariants.js';
 import { NUMBER, startStack, type Stack } from '../helpers/stack.js';
 
-const FIXTURE_BOTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'bots');
+const FIXTURE_BOTS = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'bots');
 
 /** A caller who waits for the greeting, then hangs up. */
 const SHORT_CALL = [{ waitFor: 'say' as const, timeoutMs: 15_000 }, { hangup: true as const }];

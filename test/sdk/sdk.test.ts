@@ -10,7 +10,7 @@ import { createBotHarness, runBotTest, type BotHarness } from '../../src/testing
 import { botFileOf, defineBot, isBot } from '../../src/sdk/index.js';
 import { encodeWav } from '../../src/voice/wav.js';
 
-const FIXTURES = path.resolve(import.meta.dirname, 'fixtures/bots');
+const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/bots');
 const fx = (name: string) => path.join(FIXTURES, name);
 const tmp = mkdtempSync(path.join(tmpdir(), 'pb-sdk-'));
 let n = 0;

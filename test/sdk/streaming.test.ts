@@ -8,7 +8,7 @@ import { runBotTest } from '../../src/testing/index.js';
 import { startVoiceStandIns, type VoiceStandIns } from '../../src/testing/voice-standins.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const streamer = path.join(here, 'fixtures/bots/streamer.ts');
+const streamer = path.join(here, '../fixtures/bots/streamer.ts');
 
 async function* from(pieces: string[]): AsyncGenerator<string> {
   for (const p of pieces) yield p;

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBotHarness, type BotHarness } from '../../src/testing/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const warm = path.join(here, 'fixtures/bots/warm.ts');
+const warm = path.join(here, '../fixtures/bots/warm.ts');
 const AGENT = 'sip:sales@pbx.example.com';
 /** The briefing's play-out (the emulator times spoken text): the agent speaks once it is over. */
 const BRIEF_MS = 5_000;

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { runBotTest } from '../../src/testing/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const bot = path.join(here, 'fixtures/bots/barge-voice.ts');
+const bot = path.join(here, '../fixtures/bots/barge-voice.ts');
 
 describe('turn detection on the caller’s audio (emulator speaks real espeak-ng audio)', () => {
   it('the caller’s voice interrupts the prompt before any transcript, and the turn ends when they stop speaking', async () => {
