@@ -103,7 +103,7 @@ export function parseRoutes(value: unknown, source: string): RoutesSpec {
   // Report the most specific error: the deepest path.
   const errors = [...Value.Errors(RoutesSchema, value)];
   const worst = errors.sort((a, b) => b.instancePath.length - a.instancePath.length)[0];
-  const where = worst?.instancePath ? worst.instancePath.replace(/^\//, '').replace(/\//g, '../dispatch') : '(top level)';
+  const where = worst?.instancePath ? worst.instancePath.replace(/^\//, '').replace(/\//g, '.') : '(top level)';
   throw new RoutesError(`${source}: invalid routing file at ${where}: ${worst?.message ?? 'does not match the schema'}`);
 }
 

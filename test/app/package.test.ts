@@ -116,11 +116,11 @@ describe('the packed package in a project of its own', () => {
     mkdirSync(path.join(nm, '.bin'));
     const deps = realpathSync(path.join(ROOT, 'node_modules'));
     for (const entry of readdirSync(deps)) {
-      if (entry.startsWith('..') || entry === 'patchbay') continue;
+      if (entry.startsWith('.') || entry === 'patchbay') continue;
       symlinkSync(path.join(deps, entry), path.join(nm, entry));
     }
     await run('tar', ['-xzf', path.join(tmp, info.filename), '-C', path.join(nm, 'patchbay'), '--strip-components=1']);
-    for (const [name, file] of Object.entries(pkg.bin)) symlinkSync(path.join('../..', 'patchbay', file), path.join(nm, '.bin', name));
+    for (const [name, file] of Object.entries(pkg.bin)) symlinkSync(path.join('..', 'patchbay', file), path.join(nm, '.bin', name));
 
     // 3. The bot author's project.
     mkdirSync(path.join(proj, 'bots'));

@@ -180,7 +180,7 @@ describe('pinlessCallUpdate and the sip: scheme', () => {
 
 /** An independent HS256 verifier (not our signer's code path). */
 function verifyHs256(token: string, key: string): Record<string, unknown> | undefined {
-  const [h, p, s] = token.split('..');
+  const [h, p, s] = token.split('.');
   if (!h || !p || !s) return undefined;
   const header = JSON.parse(Buffer.from(h, 'base64url').toString()) as { alg?: string; typ?: string };
   if (header.alg !== 'HS256') return undefined;
@@ -200,7 +200,7 @@ describe('self-signed meeting tokens', () => {
     const claims = verifyHs256(token, apiKey);
     expect(claims).toEqual({ r: 'room-1', d: 'dom-1', u: 'patchbay-bot', o: true, iat: Math.floor(now / 1000), exp: 2_000_000_000 });
     expect(verifyHs256(token, 'another key')).toBeUndefined();
-    const [h, , s] = token.split('..');
+    const [h, , s] = token.split('.');
     const forged = `${h}.${Buffer.from(JSON.stringify({ ...claims, r: 'room-2' })).toString('base64url')}.${s}`;
     expect(verifyHs256(forged, apiKey)).toBeUndefined();
   });

@@ -41,7 +41,7 @@ describe('provision', () => {
     const long = `sip:${'x'.repeat(300)}@carrier.example`;
     const r = await rooms.provision({ roomName: name(), displayName: long, expSec: exp(), numEndpoints: 1 });
     expect(r.roomUrl).toContain(r.roomName);
-    expect(r.token.split('..')).toHaveLength(3);
+    expect(r.token.split('.')).toHaveLength(3);
     const info = await rest.getRoom(r.roomName);
     const dn = (info.config.sip as { display_name: string }).display_name;
     expect([...dn].length).toBeLessThanOrEqual(MAX_DISPLAY_NAME_CHARS);

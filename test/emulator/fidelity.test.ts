@@ -182,7 +182,7 @@ describe('emulator fidelity', () => {
           properties: { room_name: 'r1', user_id: 'u1', exp: Math.floor(Date.now() / 1000) + 60 },
         })
       ).json;
-      const [h, b, sig] = token.split('..');
+      const [h, b, sig] = token.split('.');
       expect(createHmac('sha256', KEY).update(`${h}.${b}`).digest('base64url')).toBe(sig);
       expect(JSON.parse(Buffer.from(b, 'base64url').toString())).toMatchObject({
         r: 'r1',

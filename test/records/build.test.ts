@@ -27,7 +27,7 @@ it('compiled: the writer thread is sqlite-writer.js, run by plain node, and writ
       '--outDir',
       out,
       '--rootDir',
-      '..',
+      '.',
       '--module',
       'NodeNext',
       '--moduleResolution',
