@@ -165,8 +165,23 @@ export const EnvSchema = Type.Object({
   ESPEAK_PATH: Type.String({ default: 'espeak-ng' }),
   /** Key for OpenAI-compatible LLM / TTS endpoints; unset → bots run offline (rule-based replies, local TTS). */
   OPENAI_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  /**
+   * The bots' LLM vendor (src/voice/llm.ts, through the Vercel AI SDK). Unset: the first whose key
+   * is set, in this order: openai, anthropic, google. Each reads its own key and base URL.
+   */
+  LLM_PROVIDER: Type.Optional(
+    Type.Union([Type.Literal('openai'), Type.Literal('openai-compatible'), Type.Literal('anthropic'), Type.Literal('google')]),
+  ),
+  /** OpenAI or an OpenAI-compatible server (also the default base of TTS_PROVIDER=openai). */
   LLM_BASE_URL: Type.String({ default: 'https://api.openai.com/v1' }),
-  LLM_MODEL: Type.String({ default: 'gpt-4o-mini' }),
+  /** Unset: gpt-4o-mini (openai), claude-haiku-4-5 (anthropic), gemini-2.5-flash (google). */
+  LLM_MODEL: Type.Optional(Type.String({ minLength: 1 })),
+  ANTHROPIC_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  /** Anthropic's API base, e.g. a proxy or a test stand-in (`http://host:port/v1`); unset: Anthropic's. */
+  ANTHROPIC_BASE_URL: Type.Optional(Type.String({ minLength: 1 })),
+  GOOGLE_GENERATIVE_AI_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  /** Google's Generative Language API base; unset: Google's. */
+  GOOGLE_BASE_URL: Type.Optional(Type.String({ minLength: 1 })),
   LLM_TIMEOUT_MS: Int(10_000, 100),
   TTS_BASE_URL: Type.Optional(Type.String({ minLength: 1 })),
   TTS_MODEL: Type.String({ default: 'gpt-4o-mini-tts' }),

@@ -126,8 +126,10 @@ export interface Config {
     baseUrl: string;
     model: string;
   };
-  /** OpenAI-compatible chat endpoint for bots; undefined without OPENAI_API_KEY. */
-  llm: { apiKey: string; baseUrl: string; model: string; timeoutMs: number } | undefined;
+  /** The bots' LLM (`call.llm`); undefined without a key for it. */
+  llm:
+    | { provider: NonNullable<Env['LLM_PROVIDER']>; apiKey: string; baseUrl: string | undefined; model: string; timeoutMs: number }
+    | undefined;
   records: {
     /** A file path, `:memory:`, or undefined when CALL_RECORDS_PATH=off. */
     path: string | undefined;
@@ -353,9 +355,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       baseUrl: e.TTS_BASE_URL ?? e.LLM_BASE_URL,
       model: e.TTS_MODEL,
     },
-    llm: e.OPENAI_API_KEY
-      ? { apiKey: e.OPENAI_API_KEY, baseUrl: e.LLM_BASE_URL, model: e.LLM_MODEL, timeoutMs: e.LLM_TIMEOUT_MS }
-      : undefined,
+    llm: llmConfig(e),
     records: {
       path: e.CALL_RECORDS_PATH === 'off' ? undefined : e.CALL_RECORDS_PATH,
       storePii: e.CALL_RECORDS_STORE_PII,
@@ -445,4 +445,30 @@ export function workerEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessE
     if (v !== undefined && (WORKER_ENV.has(k) || k.startsWith('LC_') || extra.has(k))) out[k] = v;
   }
   return out;
+}
+
+const LLM_KEYS = {
+  openai: 'OPENAI_API_KEY',
+  'openai-compatible': 'OPENAI_API_KEY',
+  anthropic: 'ANTHROPIC_API_KEY',
+  google: 'GOOGLE_GENERATIVE_AI_API_KEY',
+} as const satisfies Record<NonNullable<Env['LLM_PROVIDER']>, keyof Env>;
+const LLM_DEFAULT_MODELS: Record<NonNullable<Env['LLM_PROVIDER']>, string> = {
+  openai: 'gpt-4o-mini',
+  'openai-compatible': 'gpt-4o-mini',
+  anthropic: 'claude-haiku-4-5',
+  google: 'gemini-2.5-flash',
+};
+
+/** LLM_PROVIDER (or the first vendor with a key) with its key, base URL and model; undefined without a key. */
+function llmConfig(e: Env): Config['llm'] {
+  const provider =
+    e.LLM_PROVIDER ??
+    (e.OPENAI_API_KEY ? 'openai' : e.ANTHROPIC_API_KEY ? 'anthropic' : e.GOOGLE_GENERATIVE_AI_API_KEY ? 'google' : undefined);
+  if (provider === undefined) return undefined;
+  const keyName = LLM_KEYS[provider];
+  const apiKey = e[keyName];
+  if (!apiKey) throw new ConfigError(`invalid configuration: LLM_PROVIDER=${provider} needs ${keyName}`);
+  const baseUrl = provider === 'anthropic' ? e.ANTHROPIC_BASE_URL : provider === 'google' ? e.GOOGLE_BASE_URL : e.LLM_BASE_URL;
+  return { provider, apiKey, baseUrl, model: e.LLM_MODEL ?? LLM_DEFAULT_MODELS[provider], timeoutMs: e.LLM_TIMEOUT_MS };
 }

@@ -407,3 +407,7 @@ export async function runBotTest(bot: Bot | string, opts: BotTestOptions & BotHa
     await h.close();
   }
 }
+
+// Stand-ins of the voice vendors' APIs, for a bot's own tests and benchmarks.
+export { startVoiceStandIns, type StandInOptions, type VoiceStandIns } from './voice-standins.js';
+export { startLlmStandIns, type LlmStandInOptions, type LlmStandIns, type StandInTurn } from './llm-standins.js';

@@ -1,13 +1,43 @@
 /**
- * A small client for OpenAI-compatible chat completions (`POST {baseUrl}/chat/completions`),
- * offered to bots as `call.llm` when OPENAI_API_KEY is set. Works with OpenAI and with local
- * servers that speak the same API (llama.cpp, vLLM, Ollama's /v1).
+ * The bots' LLM (`call.llm`), through the Vercel AI SDK (`ai`): one streaming API over OpenAI,
+ * any OpenAI-compatible server (llama.cpp, vLLM, Ollama's /v1), Anthropic and Google. Why this
+ * library and not a client of our own: docs/voice.md.
+ *
+ * The bot-facing shapes (`ChatMessage`, `ToolSpec`, `ToolCall`) stay the OpenAI chat shapes the
+ * bots already use; they are translated to the SDK's messages here. A tool given with `execute` is
+ * run by the loop and its result fed back to the model until it answers (at most `maxSteps`
+ * rounds); a tool without `execute` ends the stream with its call in `toolCalls`, for the bot to
+ * handle.
  */
-import { PatchbayError, isRetryableStatus, errorMessage } from '../core/errors.js';
+import { createAnthropic } from '@ai-sdk/anthropic';
+import { createGoogleGenerativeAI } from '@ai-sdk/google';
+import { createOpenAI } from '@ai-sdk/openai';
+import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
+import {
+  AISDKError,
+  APICallError,
+  generateText,
+  jsonSchema,
+  stepCountIs,
+  streamText,
+  tool,
+  type JSONSchema7,
+  type LanguageModel,
+  type ModelMessage,
+  type ToolSet,
+} from 'ai';
+import type { Logger } from 'pino';
+import { PatchbayError, errorMessage, isRetryableStatus } from '../core/errors.js';
+
+/** The LLM vendors `LLM_PROVIDER` (or a bot's `llm`) may name. */
+export const LLM_PROVIDERS = ['openai', 'openai-compatible', 'anthropic', 'google'] as const;
+export type LlmProviderName = (typeof LLM_PROVIDERS)[number];
 
 /** The worker's LLM settings (from the config; sent in `init`). */
 export interface LlmInit {
-  baseUrl: string;
+  provider: LlmProviderName;
+  /** The vendor's API base (`OPENAI_BASE_URL`, `ANTHROPIC_BASE_URL`, …); absent → the vendor's own. */
+  baseUrl?: string | undefined;
   model: string;
   /** Never logged. */
   apiKey: string;
@@ -19,23 +49,37 @@ export type ChatMessage =
   | { role: 'assistant'; content: string; tool_calls?: ToolCall[] }
   | { role: 'tool'; content: string; tool_call_id: string };
 
-/** A function the model may call (OpenAI `tools: [{type: 'function', function}]`). */
+/** A function the model may call. */
 export interface ToolSpec {
   name: string;
   description?: string;
   /** JSON Schema of the arguments. */
-  parameters: Record<string, unknown>;
+  parameters: JSONSchema7;
+  /**
+   * Runs the call and returns what the model is told (a string, or anything JSON). With it, the
+   * stream goes on to the model's answer; without it, the stream ends with the call in `toolCalls`.
+   */
+  execute?: (args: unknown, ctx: { signal: AbortSignal }) => Promise<unknown>;
 }
 
-/** A function call the model made; `arguments` is the JSON text the model produced. */
+/** A function call the model made; `arguments` is the JSON text of its arguments. */
 export interface ToolCall {
   id: string;
   type: 'function';
   function: { name: string; arguments: string };
 }
 
+export interface ChatOptions {
+  /** Aborts the request (pass `call.signal`). */
+  signal?: AbortSignal;
+  maxTokens?: number;
+  temperature?: number;
+}
+
 export interface StreamOptions extends ChatOptions {
   tools?: ToolSpec[];
+  /** Rounds of tool calls the loop runs before it stops (default 5). */
+  maxSteps?: number;
 }
 
 /**
@@ -46,184 +90,301 @@ export interface StreamOptions extends ChatOptions {
 export interface LlmStream extends AsyncIterable<string> {
   /** The whole text, once the stream ended (rejects with `LlmError` when it failed). */
   readonly text: Promise<string>;
-  /** The tool calls the model made (empty when none), once the stream ended. */
+  /** The calls of tools without `execute` that the model made (empty when none), once the stream ended. */
   readonly toolCalls: Promise<ToolCall[]>;
   abort(reason?: unknown): void;
 }
 
-export interface ChatOptions {
-  /** Aborts the request (pass `call.signal`). */
-  signal?: AbortSignal;
-  maxTokens?: number;
-  temperature?: number;
-}
-
 export interface LlmProvider {
+  readonly provider: LlmProviderName;
   readonly model: string;
   /** The assistant's reply to `messages`. Rejects with `LlmError`. */
   chat(messages: ChatMessage[], opts?: ChatOptions): Promise<string>;
-  /** The reply as it is generated (server-sent events, `stream: true`). Iterate once. */
+  /** The reply as it is generated. Iterate once. */
   stream(messages: ChatMessage[], opts?: StreamOptions): LlmStream;
+  /** Runs the SDK's whole answer path once on a canned local answer (no request leaves the process). */
+  warm(): Promise<void>;
 }
 
 export class LlmError extends PatchbayError {
   override name = 'LlmError';
   readonly status: number | undefined;
-  constructor(message: string, opts: { status?: number; retryable: boolean; cause?: unknown }) {
+  constructor(message: string, opts: { status?: number | undefined; retryable: boolean; cause?: unknown }) {
     super(opts.status === undefined ? 'llm_network' : `llm_http_${opts.status}`, message, opts);
     this.status = opts.status;
   }
 }
 
-export function openAiCompatibleLlm(init: LlmInit): LlmProvider {
-  const url = `${init.baseUrl.replace(/\/$/, '')}/chat/completions`;
+/**
+ * One short streamed answer per vendor's wire format, served to the SDK by a local `fetch` when
+ * the worker warms up: the SDK compiles its response schemas on first use (≈ 0.3–0.7 s of CPU
+ * measured here), which would otherwise land on the first turn of the first call.
+ */
+const WARM_ANSWERS: Record<LlmProviderName, string> = {
+  openai: sse([
+    {
+      id: 'w',
+      object: 'chat.completion.chunk',
+      created: 0,
+      model: 'w',
+      choices: [{ index: 0, delta: { role: 'assistant', content: 'ok' }, finish_reason: null }],
+    },
+    { id: 'w', object: 'chat.completion.chunk', created: 0, model: 'w', choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] },
+    '[DONE]',
+  ]),
+  'openai-compatible': '',
+  anthropic: sse([
+    {
+      type: 'message_start',
+      message: {
+        id: 'w',
+        type: 'message',
+        role: 'assistant',
+        model: 'w',
+        content: [],
+        stop_reason: null,
+        usage: { input_tokens: 1, output_tokens: 0 },
+      },
+    },
+    { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } },
+    { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'ok' } },
+    { type: 'content_block_stop', index: 0 },
+    { type: 'message_delta', delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 1 } },
+    { type: 'message_stop' },
+  ]),
+  google: sse([
+    {
+      candidates: [{ content: { role: 'model', parts: [{ text: 'ok' }] }, finishReason: 'STOP', index: 0 }],
+      usageMetadata: { promptTokenCount: 1, candidatesTokenCount: 1, totalTokenCount: 2 },
+    },
+  ]),
+};
+WARM_ANSWERS['openai-compatible'] = WARM_ANSWERS.openai;
+
+function sse(events: unknown[]): string {
+  return events.map((e) => `data: ${typeof e === 'string' ? e : JSON.stringify(e)}\n\n`).join('');
+}
+
+/** The SDK's model for `init` (the only place that knows the vendors' packages). */
+function languageModel(init: LlmInit, fetchFn?: typeof fetch): LanguageModel {
+  const baseURL = init.baseUrl?.replace(/\/$/, '');
+  const common = { apiKey: init.apiKey, ...(baseURL ? { baseURL } : {}), ...(fetchFn ? { fetch: fetchFn } : {}) };
+  switch (init.provider) {
+    case 'openai':
+      // Chat Completions: the wire every OpenAI-compatible server speaks as well.
+      return createOpenAI(common).chat(init.model);
+    case 'openai-compatible':
+      return createOpenAICompatible({
+        name: 'openai-compatible',
+        baseURL: baseURL ?? 'https://api.openai.com/v1',
+        apiKey: init.apiKey,
+        ...(fetchFn ? { fetch: fetchFn } : {}),
+      })(init.model);
+    case 'anthropic':
+      return createAnthropic(common)(init.model);
+    case 'google':
+      return createGoogleGenerativeAI(common)(init.model);
+  }
+}
+
+/** The bot's OpenAI-shaped history as the SDK's messages (a tool result names its call's tool). */
+export function toModelMessages(messages: ChatMessage[]): ModelMessage[] {
+  const toolNames = new Map<string, string>();
+  return messages.map((m): ModelMessage => {
+    switch (m.role) {
+      case 'system':
+        return { role: 'system', content: m.content };
+      case 'user':
+        return { role: 'user', content: m.content };
+      case 'assistant': {
+        if (!m.tool_calls?.length) return { role: 'assistant', content: m.content };
+        for (const c of m.tool_calls) toolNames.set(c.id, c.function.name);
+        return {
+          role: 'assistant',
+          content: [
+            ...(m.content ? [{ type: 'text' as const, text: m.content }] : []),
+            ...m.tool_calls.map((c) => ({
+              type: 'tool-call' as const,
+              toolCallId: c.id,
+              toolName: c.function.name,
+              input: parseArguments(c.function.arguments),
+            })),
+          ],
+        };
+      }
+      case 'tool':
+        return {
+          role: 'tool',
+          content: [
+            {
+              type: 'tool-result',
+              toolCallId: m.tool_call_id,
+              toolName: toolNames.get(m.tool_call_id) ?? 'unknown',
+              output: { type: 'text', value: m.content },
+            },
+          ],
+        };
+    }
+  });
+}
+
+function parseArguments(text: string): unknown {
+  try {
+    return JSON.parse(text || '{}');
+  } catch {
+    return {};
+  }
+}
+
+function toolSet(specs: ToolSpec[] | undefined): ToolSet | undefined {
+  if (!specs?.length) return undefined;
+  const set: ToolSet = {};
+  for (const s of specs) {
+    const execute = s.execute;
+    const base = { ...(s.description ? { description: s.description } : {}), inputSchema: jsonSchema<unknown>(s.parameters) };
+    set[s.name] = execute
+      ? tool<unknown, unknown>({ ...base, execute: (args, o) => execute(args, { signal: o.abortSignal ?? new AbortController().signal }) })
+      : tool<unknown>(base);
+  }
+  return set;
+}
+
+/** Any failure of the SDK as an LlmError: HTTP answers keep their status and the vendor's retry hint. */
+export function toLlmError(err: unknown, what: string): LlmError {
+  if (err instanceof LlmError) return err;
+  if (APICallError.isInstance(err)) {
+    const status = err.statusCode;
+    return new LlmError(`${what}: ${status === undefined ? '' : `HTTP ${status}: `}${err.message}`.slice(0, 300), {
+      status,
+      retryable: status === undefined ? err.isRetryable : isRetryableStatus(status),
+      cause: err,
+    });
+  }
+  // The SDK's other errors say the answer was not what the vendor documents (no choices, bad JSON):
+  // asking again will not help. Anything else is the network's.
+  return new LlmError(`${what}: ${errorMessage(err)}`, { retryable: !AISDKError.isInstance(err), cause: err });
+}
+
+/**
+ * The LLM client for `init`. The SDK's own warnings (an unknown model, an unsupported setting) go
+ * to `logger` as log lines, not to the console: a worker's stdout is JSON lines.
+ */
+export function createLlm(init: LlmInit, opts: { logger?: Pick<Logger, 'warn'> } = {}): LlmProvider {
+  const logger = opts.logger;
+  globalThis.AI_SDK_LOG_WARNINGS = logger
+    ? (o) => logger.warn({ llm: init.provider, model: init.model, warnings: o.warnings }, 'LLM library warning')
+    : false;
+  const model = languageModel(init);
   return {
+    provider: init.provider,
     model: init.model,
-    stream: (messages, opts = {}) => openStream(url, init, messages, opts),
+    stream: (messages, opts = {}) => openStream(model, init, messages, opts),
+    async warm() {
+      const canned: typeof fetch = () =>
+        Promise.resolve(new Response(WARM_ANSWERS[init.provider], { headers: { 'content-type': 'text/event-stream' } }));
+      const st = openStream(languageModel(init, canned), init, [{ role: 'user', content: 'warm' }], {});
+      for await (const _ of st) void _;
+      if ((await st.text) !== 'ok') throw new LlmError(`the ${init.provider} client did not read its warm-up answer`, { retryable: false });
+    },
     async chat(messages, opts = {}) {
-      const signal = AbortSignal.any([AbortSignal.timeout(init.timeoutMs), ...(opts.signal ? [opts.signal] : [])]);
-      let res: Response;
       try {
-        res = await fetch(url, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${init.apiKey}`, 'content-type': 'application/json' },
-          body: JSON.stringify({
-            model: init.model,
-            messages,
-            ...(opts.maxTokens ? { max_tokens: opts.maxTokens } : {}),
-            ...(opts.temperature !== undefined ? { temperature: opts.temperature } : {}),
-          }),
-          signal,
+        const r = await generateText({
+          model,
+          messages: toModelMessages(messages),
+          maxRetries: 0,
+          abortSignal: AbortSignal.any([AbortSignal.timeout(init.timeoutMs), ...(opts.signal ? [opts.signal] : [])]),
+          ...(opts.maxTokens ? { maxOutputTokens: opts.maxTokens } : {}),
+          ...(opts.temperature !== undefined ? { temperature: opts.temperature } : {}),
         });
+        return r.text.trim();
       } catch (err) {
-        throw new LlmError(`chat request failed: ${errorMessage(err)}`, { retryable: true, cause: err });
+        throw toLlmError(err, 'chat request failed');
       }
-      const text = await res.text().catch(() => '');
-      if (!res.ok) {
-        throw new LlmError(`chat endpoint answered ${res.status}: ${text.slice(0, 200)}`, {
-          status: res.status,
-          retryable: isRetryableStatus(res.status),
-        });
-      }
-      let body: { choices?: Array<{ message?: { content?: unknown } }> };
-      try {
-        body = JSON.parse(text) as typeof body;
-      } catch {
-        throw new LlmError('chat endpoint answered with invalid JSON', { status: res.status, retryable: false });
-      }
-      const content = body.choices?.[0]?.message?.content;
-      if (typeof content !== 'string')
-        throw new LlmError('chat endpoint answered without choices[0].message.content', { status: res.status, retryable: false });
-      return content.trim();
     },
   };
 }
 
-interface StreamDelta {
-  content?: unknown;
-  tool_calls?: Array<{ index?: number; id?: string; function?: { name?: string; arguments?: string } }>;
+/** One settle-once result of a stream: the text so far and the calls left to the bot. */
+class StreamResult {
+  text = '';
+  readonly calls: ToolCall[] = [];
+  private settled = false;
+  private resolveText!: (t: string) => void;
+  private rejectText!: (e: unknown) => void;
+  private resolveCalls!: (c: ToolCall[]) => void;
+  readonly textPromise = new Promise<string>((res, rej) => ((this.resolveText = res), (this.rejectText = rej)));
+  readonly callsPromise = new Promise<ToolCall[]>((res) => (this.resolveCalls = res));
+  constructor() {
+    this.textPromise.catch(() => undefined);
+  }
+  settle(err?: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (err === undefined) this.resolveText(this.text);
+    else this.rejectText(err);
+    this.resolveCalls(this.calls);
+  }
 }
 
-/** Server-sent events of an OpenAI-compatible chat stream, as text pieces plus collected tool calls. */
-function openStream(url: string, init: LlmInit, messages: ChatMessage[], opts: StreamOptions): LlmStream {
+function openStream(model: LanguageModel, init: LlmInit, messages: ChatMessage[], opts: StreamOptions): LlmStream {
   const ac = new AbortController();
   const signal = AbortSignal.any([ac.signal, AbortSignal.timeout(init.timeoutMs), ...(opts.signal ? [opts.signal] : [])]);
-  let resolveText!: (t: string) => void;
-  let rejectText!: (e: unknown) => void;
-  const text = new Promise<string>((res, rej) => ((resolveText = res), (rejectText = rej)));
-  let resolveCalls!: (c: ToolCall[]) => void;
-  const toolCalls = new Promise<ToolCall[]>((res) => (resolveCalls = res));
-  text.catch(() => undefined);
+  const out = new StreamResult();
+  const tools = toolSet(opts.tools);
+  const cancelled = () => ac.signal.aborted || opts.signal?.aborted === true;
   let started = false;
-  let all = '';
-  const calls = new Map<number, ToolCall>();
 
   async function* run(): AsyncGenerator<string> {
     try {
-      let res: Response;
-      try {
-        res = await fetch(url, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${init.apiKey}`, 'content-type': 'application/json', accept: 'text/event-stream' },
-          body: JSON.stringify({
-            model: init.model,
-            messages,
-            stream: true,
-            ...(opts.tools?.length ? { tools: opts.tools.map((t) => ({ type: 'function', function: t })) } : {}),
-            ...(opts.maxTokens ? { max_tokens: opts.maxTokens } : {}),
-            ...(opts.temperature !== undefined ? { temperature: opts.temperature } : {}),
-          }),
-          signal,
-        });
-      } catch (err) {
-        throw new LlmError(`chat stream failed: ${errorMessage(err)}`, { retryable: true, cause: err });
-      }
-      if (!res.ok || !res.body) {
-        const body = (await res.text().catch(() => '')).slice(0, 200);
-        throw new LlmError(`chat endpoint answered ${res.status}: ${body}`, {
-          status: res.status,
-          retryable: isRetryableStatus(res.status),
-        });
-      }
-      const decoder = new TextDecoder();
-      let buf = '';
-      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-        buf += decoder.decode(chunk, { stream: true });
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl).trim();
-          buf = buf.slice(nl + 1);
-          if (!line.startsWith('data:')) continue;
-          const data = line.slice(5).trim();
-          if (data === '[DONE]') return;
-          let ev: { choices?: Array<{ delta?: StreamDelta }> };
-          try {
-            ev = JSON.parse(data) as typeof ev;
-          } catch {
-            throw new LlmError('chat stream sent an event that is not JSON', { retryable: false });
-          }
-          const delta = ev.choices?.[0]?.delta;
-          for (const tc of delta?.tool_calls ?? []) {
-            const i = tc.index ?? 0;
-            const cur = calls.get(i) ?? { id: '', type: 'function' as const, function: { name: '', arguments: '' } };
-            if (tc.id) cur.id = tc.id;
-            if (tc.function?.name) cur.function.name += tc.function.name;
-            if (tc.function?.arguments) cur.function.arguments += tc.function.arguments;
-            calls.set(i, cur);
-          }
-          if (typeof delta?.content === 'string' && delta.content.length > 0) {
-            all += delta.content;
-            yield delta.content;
-          }
+      const r = streamText({
+        model,
+        messages: toModelMessages(messages),
+        maxRetries: 0,
+        abortSignal: signal,
+        // Errors arrive as 'error' parts below and reject `text`; the SDK's default would print them.
+        onError: () => undefined,
+        ...(tools ? { tools, stopWhen: stepCountIs(opts.maxSteps ?? 5) } : {}),
+        ...(opts.maxTokens ? { maxOutputTokens: opts.maxTokens } : {}),
+        ...(opts.temperature !== undefined ? { temperature: opts.temperature } : {}),
+      });
+      for await (const part of r.fullStream) {
+        if (part.type === 'text-delta' && part.text) {
+          out.text += part.text;
+          yield part.text;
+        } else if (part.type === 'tool-call' && !tools?.[part.toolName]?.execute) {
+          out.calls.push({
+            id: part.toolCallId,
+            type: 'function',
+            function: { name: part.toolName, arguments: JSON.stringify(part.input ?? {}) },
+          });
+        } else if (part.type === 'error') {
+          throw part.error;
+        } else if (part.type === 'abort') {
+          return;
         }
       }
     } catch (err) {
-      const e =
-        err instanceof LlmError
-          ? err
-          : new LlmError(`chat stream broke: ${errorMessage(err)}`, { retryable: !ac.signal.aborted, cause: err });
       // Cancelled by us (barge-in, hang-up): the consumer asked for it; `text` keeps what arrived.
-      if (ac.signal.aborted || opts.signal?.aborted) return;
-      rejectText(e);
+      if (cancelled()) return;
+      const e = toLlmError(err, 'chat stream failed');
+      out.settle(e);
       throw e;
     } finally {
       ac.abort();
-      resolveText(all);
-      resolveCalls([...calls.values()]);
+      out.settle();
     }
   }
 
   const gen = run();
   return {
-    text,
-    toolCalls,
+    text: out.textPromise,
+    toolCalls: out.callsPromise,
     abort(reason?: unknown) {
       ac.abort(reason);
       // Settle now with what arrived: the consumer may have stopped pulling (the generator is
       // parked at a yield and would never reach its finally).
       started = true;
-      resolveText(all);
-      resolveCalls([...calls.values()]);
+      out.settle();
       void gen.return(undefined);
     },
     [Symbol.asyncIterator]() {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openAiCompatibleLlm } from '../../src/voice/llm.js';
+import { createLlm } from '../../src/voice/llm.js';
 import { sentences } from '../../src/voice/sentences.js';
 import { openAiTts } from '../../src/voice/tts.js';
 import { runBotTest } from '../../src/testing/index.js';
@@ -53,7 +53,7 @@ describe('LLM and TTS streams against OpenAI-compatible stand-ins', () => {
   });
   afterAll(() => s?.close());
 
-  const llm = () => openAiCompatibleLlm({ baseUrl: s.baseUrl, apiKey: 'k', model: 'm', timeoutMs: 5_000 });
+  const llm = () => createLlm({ provider: 'openai', baseUrl: s.baseUrl, apiKey: 'k', model: 'm', timeoutMs: 5_000 });
 
   it('yields the text as it arrives and collects the whole reply', async () => {
     const st = llm().stream([{ role: 'user', content: 'count' }]);

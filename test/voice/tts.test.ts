@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/core/config.js';
 import { createLogger } from '../../src/core/logger.js';
-import { openAiCompatibleLlm, LlmError } from '../../src/voice/llm.js';
+import { createLlm, LlmError } from '../../src/voice/llm.js';
 import {
   createTts,
   espeakAvailable,
@@ -103,7 +103,17 @@ describe('OpenAI-compatible services (a local stand-in server)', () => {
           return res.end(encodeWav(new Int16Array(input.length * 240).fill(1000), 24_000));
         }
         res.setHeader('content-type', 'application/json');
-        res.end(mode === 'garbage' ? '{"choices":[]}' : JSON.stringify({ choices: [{ message: { content: ' pong ' } }] }));
+        res.end(
+          mode === 'garbage'
+            ? '{"choices":[]}'
+            : JSON.stringify({
+                id: 'chatcmpl-1',
+                object: 'chat.completion',
+                created: 1,
+                model: 'm',
+                choices: [{ index: 0, message: { role: 'assistant', content: ' pong ' }, finish_reason: 'stop' }],
+              }),
+        );
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -121,7 +131,7 @@ describe('OpenAI-compatible services (a local stand-in server)', () => {
   });
 
   it('LLM: returns the trimmed reply; HTTP errors are typed and say whether to retry', async () => {
-    const llm = openAiCompatibleLlm({ baseUrl: base, apiKey: 'k', model: 'm', timeoutMs: 2_000 });
+    const llm = createLlm({ provider: 'openai', baseUrl: base, apiKey: 'k', model: 'm', timeoutMs: 2_000 });
     mode = 'ok';
     expect(await llm.chat([{ role: 'user', content: 'ping' }])).toBe('pong');
     mode = 'fail';
@@ -129,7 +139,8 @@ describe('OpenAI-compatible services (a local stand-in server)', () => {
     expect(err).toBeInstanceOf(LlmError);
     expect(err).toMatchObject({ status: 429, retryable: true, code: 'llm_http_429' });
     mode = 'garbage';
-    await expect(llm.chat([{ role: 'user', content: 'ping' }])).rejects.toThrow(/without choices/);
+    // A 200 that is not a chat completion is a typed, non-retryable failure, not a reply.
+    await expect(llm.chat([{ role: 'user', content: 'ping' }])).rejects.toMatchObject({ name: 'LlmError', retryable: false });
   });
 });
 
@@ -159,7 +170,7 @@ describe('speech and LLM configuration', () => {
 
   it('OPENAI_API_KEY enables the LLM; TTS_PROVIDER=openai needs it; bad values name the variable', () => {
     const c = loadConfig({ OPENAI_API_KEY: 'sk-x', LLM_BASE_URL: 'http://127.0.0.1:9/v1', LLM_MODEL: 'm' });
-    expect(c.llm).toEqual({ apiKey: 'sk-x', baseUrl: 'http://127.0.0.1:9/v1', model: 'm', timeoutMs: 10_000 });
+    expect(c.llm).toEqual({ provider: 'openai', apiKey: 'sk-x', baseUrl: 'http://127.0.0.1:9/v1', model: 'm', timeoutMs: 10_000 });
     expect(c.tts.baseUrl).toBe('http://127.0.0.1:9/v1');
     expect(() => loadConfig({ TTS_PROVIDER: 'openai' })).toThrow(/TTS_PROVIDER=openai needs OPENAI_API_KEY/);
     expect(() => loadConfig({ TTS_PROVIDER: 'festival' })).toThrow(/TTS_PROVIDER/);

@@ -10,7 +10,7 @@ import type { CallAssignment, ChildMessage, WarmRoom, WorkerInit } from '../prot
 import { isParentMessage } from '../protocol.js';
 import type { Outcome } from '../../core/outcome.js';
 import { createLogger, type Logger } from '../../core/logger.js';
-import { openAiCompatibleLlm, type LlmProvider } from '../../voice/llm.js';
+import { createLlm, type LlmProvider } from '../../voice/llm.js';
 import { createTts, type TtsProvider } from '../../voice/tts.js';
 import { cachingTts } from '../../voice/tts-cache.js';
 import { BotLoadError, botFrame, loadBot, resolveBotFile, type LoadedBot } from './bot-loader.js';
@@ -64,7 +64,12 @@ async function exit(code: number): Promise<never> {
 
 async function onInit(i: WorkerInit): Promise<void> {
   init = i;
-  logger = createLogger({ name: 'worker', level: i.logLevel, maskNumbers: i.maskNumbers ?? true });
+  logger = createLogger({
+    name: 'worker',
+    level: i.logLevel,
+    maskNumbers: i.maskNumbers ?? true,
+    secrets: [i.dailyApiKey, i.llm?.apiKey, i.tts?.apiKey],
+  });
   const started = Date.now();
   try {
     // Pay start-up costs now, before a call is assigned: bot code and the call client.
@@ -78,7 +83,11 @@ async function onInit(i: WorkerInit): Promise<void> {
     const baseTts = createTts(i.tts, { callClient: i.callClient, logger });
     const keyParts = [i.tts?.voice ?? '', i.tts?.model ?? '', String(i.tts?.sampleRate ?? 16_000)];
     tts = cachingTts(baseTts, { entries: i.tts?.cacheEntries ?? 64, dir: i.tts?.cacheDir, keyParts });
-    if (i.llm) llm = openAiCompatibleLlm(i.llm);
+    if (i.llm) {
+      llm = createLlm(i.llm, { logger });
+      // Before any call: the SDK's first answer costs CPU that would otherwise land on the first turn.
+      await llm.warm().catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'LLM client could not warm up'));
+    }
     // Node loads its fetch implementation on first use (~35 ms): pay that now, not while a caller is on hold.
     await fetch('data:,warm-up')
       .then((r) => r.arrayBuffer())
