@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../core/config.js';
-import { DailyRestClient } from '../daily/rest.js';
+import { DailyRestClient, type RestRateLimit } from '../daily/rest.js';
 import { createRoomService, type RoomService } from '../daily/room-service.js';
 import { DOMAIN_EVENT_TYPES } from '../daily/webhook-events.js';
 import { BrowserHost } from '../daily/browser/host.js';
@@ -19,7 +19,7 @@ import { AdmittedLog } from '../admission/admitted-log.js';
 import { AdmissionBudget } from '../admission/budget.js';
 import { sweepLeftovers, takeReplicaLock } from '../daily/leftovers.js';
 import type { WorkerInit } from '../workers/protocol.js';
-import { loadRoutes, type Route } from '../admission/router.js';
+import { loadRoutes, type LoadedRoutes, type Route } from '../admission/router.js';
 import { resolveTtsProvider } from '../voice/tts.js';
 import type { Emulator } from '../emulator/server.js';
 import type { Logger } from '../core/logger.js';
@@ -28,7 +28,7 @@ import { openConfiguredRecords } from '../records/open.js';
 import type { RecordStore } from '../records/store.js';
 import { buildApp } from '../server/app.js';
 import type { FleetAdmission } from '../fleet/admission.js';
-import { LocalRateLimiter, parseRateLimits, rateClassOf, type RatePriority } from '../daily/rate-limit.js';
+import { LocalRateLimiter, parseRateLimits, rateClassOf } from '../daily/rate-limit.js';
 import type { CallAssignment } from '../workers/protocol.js';
 import { errorMessage } from '../core/errors.js';
 
@@ -63,20 +63,23 @@ export interface Runtime {
   shutdown(timeoutMs: number): Promise<void>;
 }
 
-export const version: string = (() => {
+export const version: string =
+  readVersion(new URL('../../package.json', import.meta.url)) ??
+  // compiled layout
+  readVersion(new URL('../../../package.json', import.meta.url)) ??
+  '0.0.0';
+
+/** `version` of a package.json; undefined when the file cannot be read or has none. */
+function readVersion(file: URL): string | undefined {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    if (pkg.version) return pkg.version;
+    const pkg: unknown = JSON.parse(readFileSync(file, 'utf8'));
+    return typeof pkg === 'object' && pkg !== null && 'version' in pkg && typeof pkg.version === 'string' && pkg.version
+      ? pkg.version
+      : undefined;
   } catch {
-    /* compiled layout */
+    return undefined;
   }
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
-})();
+}
 
 export interface RuntimeOptions {
   /** Use this emulator (and its API key) instead of starting one: tests share one emulator with the app. */
@@ -92,98 +95,17 @@ export interface RuntimeOptions {
 }
 
 export async function createRuntime(config: Config, logger: Logger, opts: RuntimeOptions = {}): Promise<Runtime> {
-  // The routing file is checked before anything starts: an unknown bot is a start-up error naming it.
-  const routes = opts.route
-    ? undefined
-    : loadRoutes({ botsDir: config.bots.dir, defaultBot: config.bots.defaultBot, routesFile: config.bots.routesFile });
-  if (routes)
-    logger.info(
-      { routesFile: routes.file, bots: routes.bots },
-      routes.file ? 'bot routes loaded' : 'no routing file: every call goes to the default bot',
-    );
+  const routes = loadStartupRoutes(config, logger, opts);
   // Call records open before anything starts: a corrupt or unwritable file is a start-up error naming it.
   const records = await openConfiguredRecords(config, logger);
-  let emulator = opts.emulator?.instance;
-  let apiUrl = config.daily.apiUrl;
-  let apiKey = config.daily.apiKey;
-  let pinlessSecrets = config.daily.pinlessHmacSecrets;
-  let webhookSecrets = config.daily.webhookHmacSecrets;
-  let ownEmulator = false;
-
-  if (config.emulator.enabled) {
-    if (!emulator) {
-      const { createEmulator } = await import('../emulator/server.js');
-      apiKey = config.emulator.apiKey ?? `emu_${randomBytes(12).toString('hex')}`;
-      emulator = await createEmulator({
-        host: config.emulator.host,
-        port: config.emulator.port,
-        apiKey,
-        logger: logger.child({ component: 'emulator' }),
-        rateLimits: config.emulator.rateLimits,
-      });
-      ownEmulator = true;
-    } else apiKey = opts.emulator!.apiKey;
-    apiUrl = emulator.apiUrl;
-    if (pinlessSecrets.length === 0) pinlessSecrets = [randomBytes(32).toString('base64')];
-    if (webhookSecrets.length === 0) webhookSecrets = [randomBytes(32).toString('base64')];
-    logger.info({ emulator: emulator.origin }, 'no DAILY_API_KEY: using the built-in Daily emulator');
-  } else if (pinlessSecrets.length === 0) {
-    logger.warn(
-      '!!! DAILY_PINLESS_HMAC is not set: dial-in webhooks are NOT verified. Anyone who can reach /dialin can start bots. Development only. !!!',
-    );
-  }
-  if (!apiUrl || !apiKey) throw new Error('Daily API URL and key are required');
-
+  const access = await dailyAccess(config, logger, opts);
   // Fleet mode (REDIS_URL): the fleet layer is loaded only then; Daily's rate limits are shared through it.
   const fleetMod = config.fleet ? await import('../fleet/index.js') : undefined;
   const fleet = fleetMod && config.fleet ? newFleet(fleetMod, config, logger) : undefined;
-  const rateLimits = parseRateLimits(config.daily.rateLimits);
-  const limiter =
-    fleetMod && fleet
-      ? new fleetMod.RedisRateLimiter(fleet, rateLimits, () => fleet.lastSeen?.replicas ?? 1)
-      : new LocalRateLimiter(rateLimits);
-  const rateLimit = (method: string, path: string, priority: RatePriority, signal: AbortSignal | undefined, leaseMs: number) =>
-    limiter.acquire(rateClassOf(method, path), priority, { ...(signal ? { signal } : {}), leaseMs });
-  const daily = new DailyRestClient({ apiUrl, apiKey, timeoutMs: config.daily.apiTimeoutMs, rateLimit });
-  const init: WorkerInit = {
-    logLevel: config.logLevel,
-    maskNumbers: config.logMaskNumbers,
-    callClient: config.daily.callClient,
-    chromiumPath: config.daily.chromiumPath,
-    dailyBundleUrl: config.daily.bundleUrl,
-    dailyApiUrl: apiUrl,
-    dailyApiKey: apiKey,
-    apiTimeoutMs: config.daily.apiTimeoutMs,
-    botsDir: config.bots.dir,
-    preloadBots: [...new Set([...(routes?.bots ?? [config.bots.defaultBot]), ...(opts.preloadBots ?? [])])],
-    dialinReadyTimeoutMs: config.call.dialinReadyTimeoutMs,
-    joinTimeoutMs: config.call.joinTimeoutMs,
-    maxCallMs: config.call.maxCallMs,
-    pinlessUpdateTimeoutMs: config.call.pinlessUpdateTimeoutMs,
-    pinlessUpdateDeadlineMs: config.call.pinlessUpdateDeadlineMs,
-    pingTimeoutMs: config.workers.pingTimeoutMs,
-    tts: {
-      provider: resolveTtsProvider(config.tts.provider, { callClient: config.daily.callClient, espeakPath: config.tts.espeakPath, logger }),
-      sampleRate: config.tts.sampleRate,
-      espeakPath: config.tts.espeakPath,
-      cacheEntries: config.tts.cacheEntries,
-      ...(config.tts.cacheDir ? { cacheDir: config.tts.cacheDir } : {}),
-      ...(config.tts.voice ? { voice: config.tts.voice } : {}),
-      ...(config.tts.provider === 'openai' && config.llm
-        ? { baseUrl: config.tts.baseUrl, model: config.tts.model, apiKey: config.llm.apiKey }
-        : {}),
-    },
-    ...(config.llm ? { llm: config.llm } : {}),
-  };
-  const browsers =
-    config.daily.callClient === 'daily' && config.daily.browserLayout === 'shared'
-      ? new BrowserHost({
-          chromiumPath: config.daily.chromiumPath,
-          botsPerBrowser: config.daily.botsPerBrowser,
-          browsers: Math.ceil((config.admission.maxConcurrentBots + config.workers.idle) / config.daily.botsPerBrowser),
-          logger,
-        })
-      : undefined;
+  const rateLimit = rateLimitOf(config, fleetMod, fleet);
+  const daily = new DailyRestClient({ apiUrl: access.apiUrl, apiKey: access.apiKey, timeoutMs: config.daily.apiTimeoutMs, rateLimit });
+  const init = workerInit(config, logger, access, [...(routes?.bots ?? [config.bots.defaultBot]), ...(opts.preloadBots ?? [])]);
+  const browsers = sharedBrowsers(config, logger);
   const pool = new WorkerPool({
     ...(browsers ? { leaseBrowser: () => browsers.lease() } : {}),
     init,
@@ -192,33 +114,9 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     // SupervisionOptions is the subset of config.workers the supervisor reads.
     supervision: { ...config.workers, nice: config.resilience.workerNice, rateLimit },
   });
-  const rooms = createRoomService({ rest: daily, config, logger });
-  const warm = config.warm.rooms > 0 ? new WarmSlots({ config, logger, rooms, pool }) : undefined;
   const startedAtMs = Date.now();
-  const admittedPath = config.resilience.admittedPath;
-  // Kept past the signature window: a replay after a restart is answered, not admitted again.
-  const admitted = AdmittedLog.open(admittedPath, config.daily.signatureWindowMs + 60_000, logger);
-  const forward = (p: { callId: string; callDomain: string; sipUri: string }, signal: AbortSignal) =>
-    daily.pinlessCallUpdate(p, { signal });
-  const budget = new AdmissionBudget({ config, pool, logger: logger.child({ component: 'admission' }) });
-  const dispatcher = new Dispatcher({
-    config,
-    logger,
-    rooms,
-    pool,
-    route: opts.route ?? routes!.route,
-    forward,
-    admitted,
-    budget,
-    ...(warm ? { warm } : {}),
-  });
-  dispatcher.on('transition', (t) => budget.onTransition(t));
-  dispatcher.on('changed', (c) => budget.onChanged(c));
-  const reconciler = new Reconciler({
-    findByRoom: (room) => dispatcher.findByRoom(room),
-    graceMs: config.daily.webhookReconcileGraceMs,
-    logger,
-  });
+  const admission = newAdmission(config, logger, { daily, pool, route: opts.route ?? routes!.route });
+  const { dispatcher, reconciler, rooms } = admission;
   // Written off the call path (the store queues; a writer flushes batches).
   const unrecord = records ? recordDispatcherCalls(records, dispatcher) : undefined;
   let fleetAdmission: FleetAdmission | undefined;
@@ -227,6 +125,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     fleetAdmission = new FleetAdmission({ config, logger, dispatcher, reconciler, rooms, fleet });
     dispatcher.setDelegate(fleetAdmission);
   }
+  const { pinlessSecrets, webhookSecrets } = access;
   const app = await buildApp({
     config,
     logger,
@@ -240,84 +139,242 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     fleet: fleetAdmission,
   });
   if (fleetMod && fleet) fleetMod.registerFleetMetrics(app.metrics, fleet);
-
-  const sweepStop = new AbortController();
   const rt: Runtime = {
     config,
     logger,
     app,
-    dispatcher,
-    reconciler,
-    rooms,
+    ...admission,
     pool,
     browsers,
-    warm,
     daily,
-    emulator,
+    emulator: access.emulator,
     pinlessSecrets,
     webhookSecrets,
     records,
     url: '',
     leftovers: undefined,
-    async listen() {
-      await browsers?.start();
-      pool.start();
-      warm?.start();
-      const address = await app.listen({ host: config.host, port: config.port });
-      const u = new URL(address);
-      if (u.hostname === '0.0.0.0' || u.hostname === '[::]') u.hostname = '127.0.0.1';
-      rt.url = u.origin;
-      if (fleet) fleet.opts.meta.url = rt.url;
-      await fleetAdmission?.start();
-      if (emulator && config.emulator.enabled) {
-        // Point the emulator's numbers at this replica, signed with our secret.
-        emulator.setPinlessDialin(
-          config.emulator.numbers.map((n) => ({ phone_number: n, room_creation_api: `${rt.url}/dialin`, hmac: pinlessSecrets[0]! })),
-        );
-        if (opts.registerDomainWebhook ?? ownEmulator)
-          await registerEmulatorWebhook(daily, `${rt.url}/webhooks/daily`, webhookSecrets[0]!, logger);
-      }
-      // This replica's rooms left behind by an earlier process (docs/RELIABILITY.md): in the background.
-      if (admittedPath) {
-        const lock = takeReplicaLock(path.dirname(admittedPath));
-        if (!lock.ok)
-          logger.error(
-            { holder: lock.holder, replicaId: config.resilience.replicaId },
-            'another live process uses this data directory: not sweeping leftover rooms',
-          );
-        else {
-          const replicaId = config.resilience.replicaId;
-          const inUse = (room: string) => dispatcher.findByRoom(room) !== undefined;
-          rt.leftovers = sweepLeftovers({
-            rest: daily,
-            release: (n) => rooms.release(n),
-            replicaId,
-            startedAtMs,
-            inUse,
-            logger,
-            signal: sweepStop.signal,
-          });
-        }
-      }
-      return rt.url;
-    },
-    async shutdown(timeoutMs) {
-      await fleetAdmission?.setDraining();
-      sweepStop.abort();
-      await dispatcher.drain(timeoutMs);
-      await app.close();
-      await pool.close();
-      await dispatcher.close();
-      await fleetAdmission?.close();
-      reconciler.close();
-      rooms.close();
-      await browsers?.close();
-      unrecord?.();
-      await records?.shutdown();
-      if (ownEmulator) await emulator?.close();
-    },
+    listen: () => listen(rt, lifecycle),
+    shutdown: (timeoutMs) => shutdown(rt, lifecycle, timeoutMs),
+  };
+  const lifecycle: Lifecycle = {
+    fleet,
+    fleetAdmission,
+    ownEmulator: access.ownEmulator,
+    registerDomainWebhook: opts.registerDomainWebhook ?? access.ownEmulator,
+    startedAtMs,
+    sweepStop: new AbortController(),
+    unrecord,
   };
   return rt;
+}
+
+/** The routing file is checked before anything starts: an unknown bot is a start-up error naming it. */
+function loadStartupRoutes(config: Config, logger: Logger, opts: RuntimeOptions): LoadedRoutes | undefined {
+  if (opts.route) return undefined;
+  const routes = loadRoutes({ botsDir: config.bots.dir, defaultBot: config.bots.defaultBot, routesFile: config.bots.routesFile });
+  logger.info(
+    { routesFile: routes.file, bots: routes.bots },
+    routes.file ? 'bot routes loaded' : 'no routing file: every call goes to the default bot',
+  );
+  return routes;
+}
+
+/** Where Daily is and the secrets of its webhooks: Daily's, or the emulator's (one started here if none was given). */
+interface DailyAccess {
+  apiUrl: string;
+  apiKey: string;
+  pinlessSecrets: string[];
+  webhookSecrets: string[];
+  emulator: Emulator | undefined;
+  /** The emulator was started by this runtime (and is closed by its shutdown). */
+  ownEmulator: boolean;
+}
+
+async function dailyAccess(config: Config, logger: Logger, opts: RuntimeOptions): Promise<DailyAccess> {
+  const { apiUrl, apiKey, pinlessHmacSecrets, webhookHmacSecrets } = config.daily;
+  if (!config.emulator.enabled) {
+    if (pinlessHmacSecrets.length === 0)
+      logger.warn(
+        '!!! DAILY_PINLESS_HMAC is not set: dial-in webhooks are NOT verified. Anyone who can reach /dialin can start bots. Development only. !!!',
+      );
+    if (!apiUrl || !apiKey) throw new Error('Daily API URL and key are required');
+    const secrets = { pinlessSecrets: pinlessHmacSecrets, webhookSecrets: webhookHmacSecrets };
+    return { apiUrl, apiKey, ...secrets, emulator: undefined, ownEmulator: false };
+  }
+  const given = opts.emulator;
+  const emu = given ? { emulator: given.instance, apiKey: given.apiKey } : await startEmulator(config, logger);
+  logger.info({ emulator: emu.emulator.origin }, 'no DAILY_API_KEY: using the built-in Daily emulator');
+  if (!emu.emulator.apiUrl || !emu.apiKey) throw new Error('Daily API URL and key are required');
+  return {
+    apiUrl: emu.emulator.apiUrl,
+    apiKey: emu.apiKey,
+    pinlessSecrets: pinlessHmacSecrets.length > 0 ? pinlessHmacSecrets : [randomBytes(32).toString('base64')],
+    webhookSecrets: webhookHmacSecrets.length > 0 ? webhookHmacSecrets : [randomBytes(32).toString('base64')],
+    emulator: emu.emulator,
+    ownEmulator: !given,
+  };
+}
+
+async function startEmulator(config: Config, logger: Logger): Promise<{ emulator: Emulator; apiKey: string }> {
+  const { createEmulator } = await import('../emulator/server.js');
+  const apiKey = config.emulator.apiKey ?? `emu_${randomBytes(12).toString('hex')}`;
+  const emulator = await createEmulator({
+    host: config.emulator.host,
+    port: config.emulator.port,
+    apiKey,
+    logger: logger.child({ component: 'emulator' }),
+    rateLimits: config.emulator.rateLimits,
+  });
+  return { emulator, apiKey };
+}
+
+type FleetModule = typeof import('../fleet/index.js');
+type ReplicaFleet = ReturnType<typeof newFleet>;
+
+/** Every Daily REST request waits for the rate limiter: this replica's, or the fleet's (shared through Redis). */
+function rateLimitOf(config: Config, fleetMod: FleetModule | undefined, fleet: ReplicaFleet | undefined): RestRateLimit {
+  const rateLimits = parseRateLimits(config.daily.rateLimits);
+  const limiter =
+    fleetMod && fleet
+      ? new fleetMod.RedisRateLimiter(fleet, rateLimits, () => fleet.lastSeen?.replicas ?? 1)
+      : new LocalRateLimiter(rateLimits);
+  return (method, path, priority, signal, leaseMs) =>
+    limiter.acquire(rateClassOf(method, path), priority, { ...(signal ? { signal } : {}), leaseMs });
+}
+
+/** What every worker of the pool is started with. */
+function workerInit(config: Config, logger: Logger, access: DailyAccess, preloadBots: string[]): WorkerInit {
+  const { daily, tts, call } = config;
+  return {
+    logLevel: config.logLevel,
+    maskNumbers: config.logMaskNumbers,
+    callClient: daily.callClient,
+    chromiumPath: daily.chromiumPath,
+    dailyBundleUrl: daily.bundleUrl,
+    dailyApiUrl: access.apiUrl,
+    dailyApiKey: access.apiKey,
+    apiTimeoutMs: daily.apiTimeoutMs,
+    botsDir: config.bots.dir,
+    preloadBots: [...new Set(preloadBots)],
+    dialinReadyTimeoutMs: call.dialinReadyTimeoutMs,
+    joinTimeoutMs: call.joinTimeoutMs,
+    maxCallMs: call.maxCallMs,
+    pinlessUpdateTimeoutMs: call.pinlessUpdateTimeoutMs,
+    pinlessUpdateDeadlineMs: call.pinlessUpdateDeadlineMs,
+    pingTimeoutMs: config.workers.pingTimeoutMs,
+    tts: {
+      provider: resolveTtsProvider(tts.provider, { callClient: daily.callClient, espeakPath: tts.espeakPath, logger }),
+      sampleRate: tts.sampleRate,
+      espeakPath: tts.espeakPath,
+      cacheEntries: tts.cacheEntries,
+      ...(tts.cacheDir ? { cacheDir: tts.cacheDir } : {}),
+      ...(tts.voice ? { voice: tts.voice } : {}),
+      ...(tts.provider === 'openai' && config.llm ? { baseUrl: tts.baseUrl, model: tts.model, apiKey: config.llm.apiKey } : {}),
+    },
+    ...(config.llm ? { llm: config.llm } : {}),
+  };
+}
+
+/** CALL_CLIENT=daily with BROWSER_LAYOUT=shared: the supervised browsers the workers' pages live in. */
+function sharedBrowsers(config: Config, logger: Logger): BrowserHost | undefined {
+  const { callClient, browserLayout, chromiumPath, botsPerBrowser } = config.daily;
+  if (callClient !== 'daily' || browserLayout !== 'shared') return undefined;
+  return new BrowserHost({
+    chromiumPath,
+    botsPerBrowser,
+    browsers: Math.ceil((config.admission.maxConcurrentBots + config.workers.idle) / botsPerBrowser),
+    logger,
+  });
+}
+
+/** Rooms, warm slots, the dispatcher with its admission budget, and the reconciler of domain webhooks. */
+function newAdmission(config: Config, logger: Logger, parts: { daily: DailyRestClient; pool: WorkerPool; route: Route }) {
+  const { daily, pool, route } = parts;
+  const rooms = createRoomService({ rest: daily, config, logger });
+  const warm = config.warm.rooms > 0 ? new WarmSlots({ config, logger, rooms, pool }) : undefined;
+  // Kept past the signature window: a replay after a restart is answered, not admitted again.
+  const admitted = AdmittedLog.open(config.resilience.admittedPath, config.daily.signatureWindowMs + 60_000, logger);
+  const forward = (p: { callId: string; callDomain: string; sipUri: string }, signal: AbortSignal) =>
+    daily.pinlessCallUpdate(p, { signal });
+  const budget = new AdmissionBudget({ config, pool, logger: logger.child({ component: 'admission' }) });
+  const dispatcher = new Dispatcher({ config, logger, rooms, pool, route, forward, admitted, budget, ...(warm ? { warm } : {}) });
+  dispatcher.on('transition', (t) => budget.onTransition(t));
+  dispatcher.on('changed', (c) => budget.onChanged(c));
+  const reconciler = new Reconciler({
+    findByRoom: (room) => dispatcher.findByRoom(room),
+    graceMs: config.daily.webhookReconcileGraceMs,
+    logger,
+  });
+  return { rooms, warm, dispatcher, reconciler };
+}
+
+/** What listen() and shutdown() need besides the Runtime's own fields. */
+interface Lifecycle {
+  fleet: ReplicaFleet | undefined;
+  fleetAdmission: FleetAdmission | undefined;
+  ownEmulator: boolean;
+  registerDomainWebhook: boolean;
+  startedAtMs: number;
+  sweepStop: AbortController;
+  unrecord: (() => void) | undefined;
+}
+
+async function listen(rt: Runtime, life: Lifecycle): Promise<string> {
+  const { config, app, emulator, daily, logger } = rt;
+  await rt.browsers?.start();
+  rt.pool.start();
+  rt.warm?.start();
+  const address = await app.listen({ host: config.host, port: config.port });
+  const u = new URL(address);
+  if (u.hostname === '0.0.0.0' || u.hostname === '[::]') u.hostname = '127.0.0.1';
+  rt.url = u.origin;
+  if (life.fleet) life.fleet.opts.meta.url = rt.url;
+  await life.fleetAdmission?.start();
+  if (emulator && config.emulator.enabled) {
+    // Point the emulator's numbers at this replica, signed with our secret.
+    emulator.setPinlessDialin(
+      config.emulator.numbers.map((n) => ({ phone_number: n, room_creation_api: `${rt.url}/dialin`, hmac: rt.pinlessSecrets[0]! })),
+    );
+    if (life.registerDomainWebhook) await registerEmulatorWebhook(daily, `${rt.url}/webhooks/daily`, rt.webhookSecrets[0]!, logger);
+  }
+  // This replica's rooms left behind by an earlier process (docs/RELIABILITY.md): in the background.
+  if (config.resilience.admittedPath) rt.leftovers = startLeftoverSweep(rt, life, config.resilience.admittedPath);
+  return rt.url;
+}
+
+function startLeftoverSweep(rt: Runtime, life: Lifecycle, admittedPath: string): Runtime['leftovers'] {
+  const { config, logger, dispatcher, rooms } = rt;
+  const replicaId = config.resilience.replicaId;
+  const lock = takeReplicaLock(path.dirname(admittedPath));
+  if (!lock.ok) {
+    logger.error({ holder: lock.holder, replicaId }, 'another live process uses this data directory: not sweeping leftover rooms');
+    return undefined;
+  }
+  return sweepLeftovers({
+    rest: rt.daily,
+    release: (n) => rooms.release(n),
+    replicaId,
+    startedAtMs: life.startedAtMs,
+    inUse: (room) => dispatcher.findByRoom(room) !== undefined,
+    logger,
+    signal: life.sweepStop.signal,
+  });
+}
+
+async function shutdown(rt: Runtime, life: Lifecycle, timeoutMs: number): Promise<void> {
+  await life.fleetAdmission?.setDraining();
+  life.sweepStop.abort();
+  await rt.dispatcher.drain(timeoutMs);
+  await rt.app.close();
+  await rt.pool.close();
+  await rt.dispatcher.close();
+  await life.fleetAdmission?.close();
+  rt.reconciler.close();
+  rt.rooms.close();
+  await rt.browsers?.close();
+  life.unrecord?.();
+  await rt.records?.shutdown();
+  if (life.ownEmulator) await rt.emulator?.close();
 }
 
 /** The Fleet of this replica (config.fleet is set). */

@@ -88,9 +88,29 @@ export function buildProgram(io: Io): Command {
     .configureOutput({ writeOut: (s) => io.out(s.replace(/\n$/, '')), writeErr: (s) => io.err(s.replace(/\n$/, '')) })
     .exitOverride()
     .showHelpAfterError();
-  const g = (): GlobalOpts => program.opts<GlobalOpts>();
+  const cli: Cli = { io, g: () => program.opts<GlobalOpts>() };
+  startCommand(program);
+  const dialin = program.command('dialin').description('pinless dial-in entries (phone numbers and SIP interconnect)');
+  dialinListCommand(dialin, cli);
+  dialinSetCommand(dialin, cli);
+  dialinRemoveCommand(dialin, cli);
+  const webhooks = program.command('webhooks').description("Daily's domain webhooks (POST /webhooks)");
+  webhooksListCommand(webhooks, cli);
+  webhooksCreateCommand(webhooks, cli);
+  webhooksReactivateCommand(webhooks, cli);
+  webhooksDeleteCommand(webhooks, cli);
+  return program;
+}
 
-  // ───────────────────────────── start ─────────────────────────────
+/** What every sub-command's action reads: where to print, and the global options (parsed by then). */
+interface Cli {
+  io: Io;
+  g(): GlobalOpts;
+}
+
+// ───────────────────────────── start ─────────────────────────────
+
+function startCommand(program: Command): void {
   program
     .command('start')
     .description('start the service (the embedded Daily emulator unless DAILY_API_KEY is set) with your bots')
@@ -106,11 +126,13 @@ export function buildProgram(io: Io): Command {
         throw err;
       }
     });
+}
 
-  // ───────────────────────────── dialin ─────────────────────────────
-  const dialin = program.command('dialin').description('pinless dial-in entries (phone numbers and SIP interconnect)');
-  const storeOpt = () => new Option('--legacy', "use the domain's pinless_dialin property (whole array) instead of /domain-dialin-config");
+// ───────────────────────────── dialin ─────────────────────────────
 
+const storeOpt = () => new Option('--legacy', "use the domain's pinless_dialin property (whole array) instead of /domain-dialin-config");
+
+function dialinListCommand(dialin: Command, { io, g }: Cli): void {
   dialin
     .command('list')
     .description('list the entries (secrets masked)')
@@ -129,18 +151,23 @@ export function buildProgram(io: Io): Command {
         return;
       }
       if (entries.length === 0) io.out('no pinless dial-in entries');
-      for (const s of entries) {
-        const e = s.entry;
-        io.out(`${e.phone_number ?? e.sip_uri ?? '(sip interconnect)'}${s.id ? `  [${s.id}]` : ''}`);
-        if (e.phone_number && e.sip_uri) io.out(`    sip_uri: ${e.sip_uri}`);
-        io.out(`    room_creation_api: ${e.room_creation_api ?? '(unset)'}`);
-        io.out(`    hmac: ${mask(e.hmac)}`);
-        if (e.name_prefix) io.out(`    name_prefix: ${e.name_prefix}`);
-        if (e.hold_music_url) io.out(`    hold_music_url: ${e.hold_music_url}`);
-        if (e.timeout_config?.message) io.out(`    timeout_config.message: ${e.timeout_config.message}`);
-      }
+      for (const s of entries) printEntry(io, s.entry, s.id);
     });
+}
 
+function printEntry(io: Io, e: PinlessEntry, id: string | undefined): void {
+  io.out(`${e.phone_number ?? e.sip_uri ?? '(sip interconnect)'}${id ? `  [${id}]` : ''}`);
+  if (e.phone_number && e.sip_uri) io.out(`    sip_uri: ${e.sip_uri}`);
+  io.out(`    room_creation_api: ${e.room_creation_api ?? '(unset)'}`);
+  io.out(`    hmac: ${mask(e.hmac)}`);
+  if (e.name_prefix) io.out(`    name_prefix: ${e.name_prefix}`);
+  if (e.hold_music_url) io.out(`    hold_music_url: ${e.hold_music_url}`);
+  if (e.timeout_config?.message) io.out(`    timeout_config.message: ${e.timeout_config.message}`);
+}
+
+type SetOpts = Record<string, string | boolean | undefined>;
+
+function dialinSetCommand(dialin: Command, cli: Cli): void {
   dialin
     .command('set')
     .description('add or change one entry; every other entry is kept')
@@ -154,47 +181,57 @@ export function buildProgram(io: Io): Command {
     .option('--name-prefix <prefix>', 'name_prefix')
     .option('--dry-run', 'show the change; write nothing')
     .addOption(storeOpt())
-    .action(async (target: string | undefined, o: Record<string, string | boolean | undefined>) => {
-      if (!target && !o.sipInterconnect) throw new UsageError('give the entry (phone number or SIP URI), or --sip-interconnect');
-      if (target && o.sipInterconnect) throw new UsageError('--sip-interconnect adds a new entry: give no target');
-      if (o.hmac && o.generateHmac) throw new UsageError('--hmac and --generate-hmac exclude each other');
-      for (const k of ['roomCreationApi', 'holdMusicUrl'] as const) {
-        const v = o[k];
-        if (typeof v === 'string' && !/^https?:\/\/\S+$/.test(v))
-          throw new UsageError(`--${k === 'roomCreationApi' ? 'room-creation-api' : 'hold-music-url'} must be an http(s) URL`);
-      }
-      if (typeof o.hmac === 'string' && !/^[A-Za-z0-9+/]+={0,2}$/.test(o.hmac)) throw new UsageError('--hmac must be base64');
-      const generated = o.generateHmac ? randomBytes(32).toString('base64') : undefined;
-      const fields = entryFields({
-        ...(typeof o.roomCreationApi === 'string' ? { roomCreationApi: o.roomCreationApi } : {}),
-        ...(typeof o.hmac === 'string' ? { hmac: o.hmac } : generated ? { hmac: generated } : {}),
-        ...(typeof o.holdMusicUrl === 'string' ? { holdMusicUrl: o.holdMusicUrl } : {}),
-        ...(typeof o.timeoutMessage === 'string' ? { timeoutMessage: o.timeoutMessage } : {}),
-        ...(typeof o.namePrefix === 'string' ? { namePrefix: o.namePrefix } : {}),
-      });
-      if (Object.keys(fields).length === 0)
-        throw new UsageError('nothing to set: give at least one of --room-creation-api, --hmac, --hold-music-url, --timeout-message');
-      const store: Store = o.legacy ? 'legacy' : 'config';
-      const { daily } = connect(g(), io);
-      const stored = await readEntries(daily, store);
-      const before = stored.map((s) => s.entry);
-      const plan = planSet(before, { ...(target ? { target } : {}), newSip: o.sipInterconnect === true, fields });
-      for (const l of diffEntries(before, plan.next)) io.out(l);
-      if (o.dryRun) {
-        io.out('dry run: nothing written');
-        return;
-      }
-      const entry = plan.next[plan.index]!;
-      if (store === 'legacy') await writeLegacy(daily, plan.next);
-      else if (plan.created) {
-        const res = await daily.createDialinConfig(entry);
-        if (res?.id) io.out(`id: ${res.id}`);
-        if (!entry.sip_uri && res?.config?.sip_uri) io.out(`sip_uri: ${res.config.sip_uri}`);
-      } else await daily.updateDialinConfig(stored[plan.index]!.id!, entry);
-      io.out(plan.created ? 'added' : 'updated');
-      if (generated) printSecret(io, 'hmac', generated, 'DAILY_PINLESS_HMAC');
-    });
+    .action((target: string | undefined, o: SetOpts) => dialinSet(cli, target, o));
+}
 
+/** The options of `dialin set`, checked, as the entry's fields (and the generated secret, if any). */
+function setFields(target: string | undefined, o: SetOpts): { fields: Partial<PinlessEntry>; generated: string | undefined } {
+  if (!target && !o.sipInterconnect) throw new UsageError('give the entry (phone number or SIP URI), or --sip-interconnect');
+  if (target && o.sipInterconnect) throw new UsageError('--sip-interconnect adds a new entry: give no target');
+  if (o.hmac && o.generateHmac) throw new UsageError('--hmac and --generate-hmac exclude each other');
+  for (const k of ['roomCreationApi', 'holdMusicUrl'] as const) {
+    const v = o[k];
+    if (typeof v === 'string' && !/^https?:\/\/\S+$/.test(v))
+      throw new UsageError(`--${k === 'roomCreationApi' ? 'room-creation-api' : 'hold-music-url'} must be an http(s) URL`);
+  }
+  if (typeof o.hmac === 'string' && !/^[A-Za-z0-9+/]+={0,2}$/.test(o.hmac)) throw new UsageError('--hmac must be base64');
+  const generated = o.generateHmac ? randomBytes(32).toString('base64') : undefined;
+  const fields = entryFields({
+    ...(typeof o.roomCreationApi === 'string' ? { roomCreationApi: o.roomCreationApi } : {}),
+    ...(typeof o.hmac === 'string' ? { hmac: o.hmac } : generated ? { hmac: generated } : {}),
+    ...(typeof o.holdMusicUrl === 'string' ? { holdMusicUrl: o.holdMusicUrl } : {}),
+    ...(typeof o.timeoutMessage === 'string' ? { timeoutMessage: o.timeoutMessage } : {}),
+    ...(typeof o.namePrefix === 'string' ? { namePrefix: o.namePrefix } : {}),
+  });
+  if (Object.keys(fields).length === 0)
+    throw new UsageError('nothing to set: give at least one of --room-creation-api, --hmac, --hold-music-url, --timeout-message');
+  return { fields, generated };
+}
+
+async function dialinSet({ io, g }: Cli, target: string | undefined, o: SetOpts): Promise<void> {
+  const { fields, generated } = setFields(target, o);
+  const store: Store = o.legacy ? 'legacy' : 'config';
+  const { daily } = connect(g(), io);
+  const stored = await readEntries(daily, store);
+  const before = stored.map((s) => s.entry);
+  const plan = planSet(before, { ...(target ? { target } : {}), newSip: o.sipInterconnect === true, fields });
+  for (const l of diffEntries(before, plan.next)) io.out(l);
+  if (o.dryRun) {
+    io.out('dry run: nothing written');
+    return;
+  }
+  const entry = plan.next[plan.index]!;
+  if (store === 'legacy') await writeLegacy(daily, plan.next);
+  else if (plan.created) {
+    const res = await daily.createDialinConfig(entry);
+    if (res?.id) io.out(`id: ${res.id}`);
+    if (!entry.sip_uri && res?.config?.sip_uri) io.out(`sip_uri: ${res.config.sip_uri}`);
+  } else await daily.updateDialinConfig(stored[plan.index]!.id!, entry);
+  io.out(plan.created ? 'added' : 'updated');
+  if (generated) printSecret(io, 'hmac', generated, 'DAILY_PINLESS_HMAC');
+}
+
+function dialinRemoveCommand(dialin: Command, { io, g }: Cli): void {
   dialin
     .command('remove')
     .description('remove one entry; every other entry is kept')
@@ -220,41 +257,47 @@ export function buildProgram(io: Io): Command {
       }
       io.out('removed');
     });
+}
 
-  // ───────────────────────────── webhooks ─────────────────────────────
-  const webhooks = program.command('webhooks').description("Daily's domain webhooks (POST /webhooks)");
-  const listHooks = async (daily: DailyRestClient): Promise<WebhookJson[]> => {
-    return daily.listWebhooks({ policy: 'admin' });
-  };
-  const printHook = (w: WebhookJson): void => {
-    if (g().json) {
-      io.out(JSON.stringify({ ...w, hmac: mask(w.hmac), basicAuth: w.basicAuth ? mask(w.basicAuth) : null }, null, 2));
-      return;
-    }
-    io.out(`${w.uuid}  ${w.state ?? '?'}  failedCount=${w.failedCount ?? 0}  ${w.url}`);
-    io.out(`    retryType: ${w.retryType ?? 'circuit-breaker'}  eventTypes: ${(w.eventTypes ?? []).join(', ') || '(none)'}`);
-    io.out(`    hmac: ${mask(w.hmac)}  basicAuth: ${w.basicAuth ? 'set' : 'none'}  lastMomentPushed: ${w.lastMomentPushed ?? 'never'}`);
-    if (w.state === 'FAILED') io.out(`    → reactivate with: patchbay webhooks reactivate ${w.uuid}`);
-  };
+// ───────────────────────────── webhooks ─────────────────────────────
 
+const maskedHook = (w: WebhookJson) => ({ ...w, hmac: mask(w.hmac), basicAuth: w.basicAuth ? mask(w.basicAuth) : null });
+
+function printHook({ io, g }: Cli, w: WebhookJson): void {
+  if (g().json) {
+    io.out(JSON.stringify(maskedHook(w), null, 2));
+    return;
+  }
+  io.out(`${w.uuid}  ${w.state ?? '?'}  failedCount=${w.failedCount ?? 0}  ${w.url}`);
+  io.out(`    retryType: ${w.retryType ?? 'circuit-breaker'}  eventTypes: ${(w.eventTypes ?? []).join(', ') || '(none)'}`);
+  io.out(`    hmac: ${mask(w.hmac)}  basicAuth: ${w.basicAuth ? 'set' : 'none'}  lastMomentPushed: ${w.lastMomentPushed ?? 'never'}`);
+  if (w.state === 'FAILED') io.out(`    → reactivate with: patchbay webhooks reactivate ${w.uuid}`);
+}
+
+function webhooksListCommand(webhooks: Command, cli: Cli): void {
+  const { io, g } = cli;
   webhooks
     .command('list')
     .description('list webhooks with their state and failedCount (secrets masked)')
     .action(async () => {
       const { daily } = connect(g(), io);
-      const all = await listHooks(daily);
+      const all = await daily.listWebhooks({ policy: 'admin' });
       if (all.length === 0 && !g().json) io.out('no webhooks');
-      if (g().json)
-        io.out(
-          JSON.stringify(
-            all.map((w) => ({ ...w, hmac: mask(w.hmac), basicAuth: w.basicAuth ? mask(w.basicAuth) : null })),
-            null,
-            2,
-          ),
-        );
-      else for (const w of all) printHook(w);
+      if (g().json) io.out(JSON.stringify(all.map(maskedHook), null, 2));
+      else for (const w of all) printHook(cli, w);
     });
+}
 
+interface CreateOpts {
+  url: string;
+  eventTypes: string;
+  retryType: string;
+  hmac?: string;
+  basicAuth?: string;
+  generateBasicAuth?: boolean;
+}
+
+function webhooksCreateCommand(webhooks: Command, cli: Cli): void {
   webhooks
     .command('create')
     .description('create a webhook (Daily first checks that the URL answers 200)')
@@ -264,44 +307,49 @@ export function buildProgram(io: Io): Command {
     .option('--hmac <base64>', 'signing secret (default: Daily generates one, printed once)')
     .option('--basic-auth <user:password>', 'credentials Daily sends as Authorization: Basic (printed once)')
     .option('--generate-basic-auth', 'generate basic-auth credentials (printed once)')
-    .action(
-      async (o: { url: string; eventTypes: string; retryType: string; hmac?: string; basicAuth?: string; generateBasicAuth?: boolean }) => {
-        if (!/^https?:\/\/\S+$/.test(o.url)) throw new UsageError('--url must be an http(s) URL');
-        if (o.basicAuth && o.generateBasicAuth) throw new UsageError('--basic-auth and --generate-basic-auth exclude each other');
-        if (o.basicAuth !== undefined && !/^[^:]+:.+$/.test(o.basicAuth)) throw new UsageError('--basic-auth must be user:password');
-        const basicAuth = o.generateBasicAuth ? `daily:${randomBytes(18).toString('base64url')}` : o.basicAuth;
-        const eventTypes = o.eventTypes
-          .split(',')
-          .map((s) => s.trim())
-          .filter((s) => s.length > 0);
-        const { daily } = connect(g(), io);
-        const w = await daily.createWebhook({
-          url: o.url,
-          eventTypes,
-          retryType: o.retryType,
-          ...(o.hmac ? { hmac: o.hmac } : {}),
-          ...(basicAuth ? { basicAuth } : {}),
-        });
-        printHook(w);
-        if (!o.hmac && w.hmac) printSecret(io, 'hmac', w.hmac, 'DAILY_WEBHOOK_HMAC');
-        else if (o.hmac) io.out('  → the service needs the same secret: DAILY_WEBHOOK_HMAC');
-        if (basicAuth && o.generateBasicAuth) printSecret(io, 'basicAuth', basicAuth, 'DAILY_WEBHOOK_BASIC_AUTH');
-        else if (basicAuth) io.out('  → the service needs the same credentials: DAILY_WEBHOOK_BASIC_AUTH');
-      },
-    );
+    .action((o: CreateOpts) => webhooksCreate(cli, o));
+}
 
+async function webhooksCreate(cli: Cli, o: CreateOpts): Promise<void> {
+  const { io, g } = cli;
+  if (!/^https?:\/\/\S+$/.test(o.url)) throw new UsageError('--url must be an http(s) URL');
+  if (o.basicAuth && o.generateBasicAuth) throw new UsageError('--basic-auth and --generate-basic-auth exclude each other');
+  if (o.basicAuth !== undefined && !/^[^:]+:.+$/.test(o.basicAuth)) throw new UsageError('--basic-auth must be user:password');
+  const basicAuth = o.generateBasicAuth ? `daily:${randomBytes(18).toString('base64url')}` : o.basicAuth;
+  const eventTypes = o.eventTypes
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  const { daily } = connect(g(), io);
+  const w = await daily.createWebhook({
+    url: o.url,
+    eventTypes,
+    retryType: o.retryType,
+    ...(o.hmac ? { hmac: o.hmac } : {}),
+    ...(basicAuth ? { basicAuth } : {}),
+  });
+  printHook(cli, w);
+  if (!o.hmac && w.hmac) printSecret(io, 'hmac', w.hmac, 'DAILY_WEBHOOK_HMAC');
+  else if (o.hmac) io.out('  → the service needs the same secret: DAILY_WEBHOOK_HMAC');
+  if (basicAuth && o.generateBasicAuth) printSecret(io, 'basicAuth', basicAuth, 'DAILY_WEBHOOK_BASIC_AUTH');
+  else if (basicAuth) io.out('  → the service needs the same credentials: DAILY_WEBHOOK_BASIC_AUTH');
+}
+
+function webhooksReactivateCommand(webhooks: Command, cli: Cli): void {
   webhooks
     .command('reactivate')
     .description('re-verify the URL and turn a FAILED webhook back on')
     .argument('<uuid>')
     .action(async (uuid: string) => {
-      const { daily } = connect(g(), io);
+      const { daily } = connect(cli.g(), cli.io);
       const cur = await daily.getWebhook(uuid, { policy: 'admin' });
       // Daily: updating a webhook with the same URL re-verifies it and re-activates it.
       const w = await daily.updateWebhook(uuid, { url: cur.url });
-      printHook(w);
+      printHook(cli, w);
     });
+}
 
+function webhooksDeleteCommand(webhooks: Command, { io, g }: Cli): void {
   webhooks
     .command('delete')
     .description('delete a webhook')
@@ -311,8 +359,6 @@ export function buildProgram(io: Io): Command {
       await daily.deleteWebhook(uuid);
       io.out(`deleted ${uuid}`);
     });
-
-  return program;
 }
 
 /** Runs the CLI; resolves with the exit code (never calls process.exit). */

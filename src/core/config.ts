@@ -210,36 +210,32 @@ function parseTrustProxy(v: string): boolean | number | string {
   );
 }
 
-/** Validates `env` (process.env by default) once and returns the typed config. */
-export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | undefined> = process.env): Config {
-  let e: Env;
-  try {
-    e = envSchema<Env>({ schema: EnvSchema, data: { ...env }, dotenv: false });
-  } catch (err) {
-    // ajv names the variable (e.g. "env/PORT must be integer"); keep that, drop the noise.
-    throw new ConfigError(`invalid configuration: ${errorMessage(err)}`);
-  }
-  const secrets = (e.DAILY_PINLESS_HMAC ?? '')
+/** The comma-separated items of `v`, trimmed, without empty ones. */
+function list(v: string | undefined): string[] {
+  return (v ?? '')
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
+}
+
+/** A comma-separated list of base64 secrets (`name` is the variable, for the message). */
+function secretList(v: string | undefined, name: string): string[] {
+  const secrets = list(v);
   for (const s of secrets) {
     if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(s)) {
-      throw new ConfigError('invalid configuration: DAILY_PINLESS_HMAC must be a comma-separated list of base64 secrets');
+      throw new ConfigError(`invalid configuration: ${name} must be a comma-separated list of base64 secrets`);
     }
   }
+  return secrets;
+}
+
+/** The rules between variables (one at a time is the schema's): each names the variables it is about. */
+function checkEnv(e: Env): { secrets: string[]; webhookSecrets: string[] } {
+  const secrets = secretList(e.DAILY_PINLESS_HMAC, 'DAILY_PINLESS_HMAC');
   if (e.TTS_PROVIDER === 'openai' && !e.OPENAI_API_KEY) {
     throw new ConfigError('invalid configuration: TTS_PROVIDER=openai needs OPENAI_API_KEY');
   }
-  const webhookSecrets = (e.DAILY_WEBHOOK_HMAC ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
-  for (const s of webhookSecrets) {
-    if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(s)) {
-      throw new ConfigError('invalid configuration: DAILY_WEBHOOK_HMAC must be a comma-separated list of base64 secrets');
-    }
-  }
+  const webhookSecrets = secretList(e.DAILY_WEBHOOK_HMAC, 'DAILY_WEBHOOK_HMAC');
   if (e.DAILY_WEBHOOK_BASIC_AUTH !== undefined && !/^[^:]+:.+$/.test(e.DAILY_WEBHOOK_BASIC_AUTH)) {
     throw new ConfigError('invalid configuration: DAILY_WEBHOOK_BASIC_AUTH must be user:password');
   }
@@ -264,6 +260,20 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       'invalid configuration: CALL_CLIENT=emulator cannot be used with DAILY_API_KEY unless DAILY_API_URL points at an emulator on loopback (127.0.0.1, localhost, [::1])',
     );
   }
+  return { secrets, webhookSecrets };
+}
+
+/** Validates `env` (process.env by default) once and returns the typed config. */
+export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | undefined> = process.env): Config {
+  let e: Env;
+  try {
+    e = envSchema<Env>({ schema: EnvSchema, data: { ...env }, dotenv: false });
+  } catch (err) {
+    // ajv names the variable (e.g. "env/PORT must be integer"); keep that, drop the noise.
+    throw new ConfigError(`invalid configuration: ${errorMessage(err)}`);
+  }
+  const { secrets, webhookSecrets } = checkEnv(e);
+  const emulatorEnabled = e.DAILY_API_KEY === undefined;
   return {
     nodeEnv: e.NODE_ENV,
     host: e.HOST,
@@ -281,25 +291,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       priorityReserve: e.HTTP_PRIORITY_RESERVE,
     },
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
-    daily: {
-      apiKey: e.DAILY_API_KEY,
-      apiUrl: e.DAILY_API_URL ?? (emulatorEnabled ? undefined : 'https://api.daily.co/v1'),
-      apiTimeoutMs: e.DAILY_API_TIMEOUT_MS,
-      rateLimits: e.DAILY_RATE_LIMITS,
-      tokenMode: e.DAILY_TOKEN_MODE,
-      domainId: e.DAILY_DOMAIN_ID,
-      roomDeleteIntervalMs: e.DAILY_ROOM_DELETE_INTERVAL_MS,
-      pinlessHmacSecrets: secrets,
-      signatureWindowMs: e.SIGNATURE_WINDOW_MS,
-      webhookHmacSecrets: webhookSecrets,
-      webhookBasicAuth: e.DAILY_WEBHOOK_BASIC_AUTH,
-      webhookReconcileGraceMs: e.DAILY_WEBHOOK_RECONCILE_GRACE_MS,
-      callClient: e.CALL_CLIENT ?? (emulatorEnabled ? 'emulator' : 'daily'),
-      chromiumPath: e.CHROMIUM_PATH,
-      bundleUrl: e.DAILY_BUNDLE_URL,
-      browserLayout: e.BROWSER_LAYOUT,
-      botsPerBrowser: e.BOTS_PER_BROWSER,
-    },
+    daily: dailyConfig(e, secrets, webhookSecrets),
     admission: {
       maxConcurrentBots: e.MAX_CONCURRENT_BOTS,
       maxQueuedCalls: e.MAX_QUEUED_CALLS,
@@ -317,6 +309,37 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
           opTimeoutMs: e.FLEET_OP_TIMEOUT_MS,
         }
       : undefined,
+    ...callConfig(e, emulatorEnabled),
+    ...serviceConfig(e, emulatorEnabled),
+  };
+}
+
+function dailyConfig(e: Env, secrets: string[], webhookSecrets: string[]): Config['daily'] {
+  const emulatorEnabled = e.DAILY_API_KEY === undefined;
+  return {
+    apiKey: e.DAILY_API_KEY,
+    apiUrl: e.DAILY_API_URL ?? (emulatorEnabled ? undefined : 'https://api.daily.co/v1'),
+    apiTimeoutMs: e.DAILY_API_TIMEOUT_MS,
+    rateLimits: e.DAILY_RATE_LIMITS,
+    tokenMode: e.DAILY_TOKEN_MODE,
+    domainId: e.DAILY_DOMAIN_ID,
+    roomDeleteIntervalMs: e.DAILY_ROOM_DELETE_INTERVAL_MS,
+    pinlessHmacSecrets: secrets,
+    signatureWindowMs: e.SIGNATURE_WINDOW_MS,
+    webhookHmacSecrets: webhookSecrets,
+    webhookBasicAuth: e.DAILY_WEBHOOK_BASIC_AUTH,
+    webhookReconcileGraceMs: e.DAILY_WEBHOOK_RECONCILE_GRACE_MS,
+    callClient: e.CALL_CLIENT ?? (emulatorEnabled ? 'emulator' : 'daily'),
+    chromiumPath: e.CHROMIUM_PATH,
+    bundleUrl: e.DAILY_BUNDLE_URL,
+    browserLayout: e.BROWSER_LAYOUT,
+    botsPerBrowser: e.BOTS_PER_BROWSER,
+  };
+}
+
+/** A call and what runs it: its limits, the workers, warm rooms, bots, speech and the LLM. */
+function callConfig(e: Env, emulatorEnabled: boolean): Pick<Config, 'call' | 'workers' | 'warm' | 'bots' | 'tts' | 'llm'> {
+  return {
     call: {
       sipEndpoints: e.DIALIN_SIP_ENDPOINTS,
       dialout: e.DAILY_DIALOUT,
@@ -336,10 +359,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       closeTimeoutMs: e.WORKER_CLOSE_TIMEOUT_MS,
       drainTimeoutMs: e.DRAIN_TIMEOUT_MS,
     },
-    warm: {
-      rooms: e.WARM_ROOMS ?? (emulatorEnabled ? 1 : 0),
-      roomMaxAgeMs: e.WARM_ROOM_MAX_AGE_MS,
-    },
+    warm: { rooms: e.WARM_ROOMS ?? (emulatorEnabled ? 1 : 0), roomMaxAgeMs: e.WARM_ROOM_MAX_AGE_MS },
     bots: {
       dir: e.BOTS_DIR ?? new URL('../../bots/', import.meta.url).pathname,
       defaultBot: e.DEFAULT_BOT,
@@ -356,6 +376,12 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       model: e.TTS_MODEL,
     },
     llm: llmConfig(e),
+  };
+}
+
+/** Around the calls: records, the dashboard, the embedded emulator, resilience. */
+function serviceConfig(e: Env, emulatorEnabled: boolean): Pick<Config, 'records' | 'dashboard' | 'emulator' | 'resilience'> {
+  return {
     records: {
       path: e.CALL_RECORDS_PATH === 'off' ? undefined : e.CALL_RECORDS_PATH,
       storePii: e.CALL_RECORDS_STORE_PII,
@@ -366,19 +392,14 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
     },
     dashboard: {
       token: e.DASHBOARD_TOKEN,
-      allowedHosts: (e.DASHBOARD_ALLOWED_HOSTS ?? '')
-        .split(',')
-        .map((h) => h.trim().toLowerCase())
-        .filter((h) => h.length > 0),
+      allowedHosts: list(e.DASHBOARD_ALLOWED_HOSTS).map((h) => h.toLowerCase()),
       maxClientsPerSource: e.DASHBOARD_MAX_CLIENTS_PER_SOURCE,
     },
     emulator: {
       enabled: emulatorEnabled,
       host: e.EMULATOR_HOST,
       port: e.EMULATOR_PORT,
-      numbers: e.EMULATOR_NUMBERS.split(',')
-        .map((n) => n.trim())
-        .filter((n) => n.length > 0),
+      numbers: list(e.EMULATOR_NUMBERS),
       apiKey: e.EMULATOR_API_KEY,
       rateLimits: e.EMULATOR_RATE_LIMITS,
     },
@@ -403,43 +424,19 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
  * (PATH, HOME, temp dirs, locale, time zone, TLS trust, NODE_OPTIONS for loaders), plus the names
  * listed in WORKER_ENV_PASSTHROUGH.
  */
-const WORKER_ENV = new Set([
-  'PATH',
-  'HOME',
-  'USER',
-  'LOGNAME',
-  'SHELL',
-  'TERM',
-  'TMPDIR',
-  'TMP',
-  'TEMP',
-  'TZ',
-  'LANG',
-  'LANGUAGE',
-  'NODE_ENV',
-  'NODE_OPTIONS',
-  'NODE_EXTRA_CA_CERTS',
-  'SSL_CERT_FILE',
-  'SSL_CERT_DIR',
-  'XDG_RUNTIME_DIR',
-  'XDG_CACHE_HOME',
-  'XDG_CONFIG_HOME',
-  'XDG_DATA_HOME',
-  'FONTCONFIG_PATH',
-  'FONTCONFIG_FILE',
-  'DISPLAY',
-  'LD_LIBRARY_PATH',
-  'PLAYWRIGHT_BROWSERS_PATH',
-  'TSX_TSCONFIG_PATH',
-]);
+const WORKER_ENV = new Set(
+  [
+    'PATH HOME USER LOGNAME SHELL TERM TMPDIR TMP TEMP TZ LANG LANGUAGE',
+    'NODE_ENV NODE_OPTIONS NODE_EXTRA_CA_CERTS SSL_CERT_FILE SSL_CERT_DIR',
+    'XDG_RUNTIME_DIR XDG_CACHE_HOME XDG_CONFIG_HOME XDG_DATA_HOME FONTCONFIG_PATH FONTCONFIG_FILE',
+    'DISPLAY LD_LIBRARY_PATH PLAYWRIGHT_BROWSERS_PATH TSX_TSCONFIG_PATH',
+  ]
+    .join(' ')
+    .split(' '),
+);
 
 export function workerEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  const extra = new Set(
-    (env.WORKER_ENV_PASSTHROUGH ?? '')
-      .split(',')
-      .map((n) => n.trim())
-      .filter(Boolean),
-  );
+  const extra = new Set(list(env.WORKER_ENV_PASSTHROUGH));
   const out: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(env)) {
     if (v !== undefined && (WORKER_ENV.has(k) || k.startsWith('LC_') || extra.has(k))) out[k] = v;

@@ -31,110 +31,135 @@ const MAGIC = 0x70627473; // "pbts"
 
 export function cachingTts(inner: TtsProvider, opts: TtsCacheOptions): CachedTts | TtsProvider {
   if (inner.name === 'text' || (opts.entries <= 0 && !opts.dir)) return inner;
-  const mem = new Map<string, SpeechAudio>();
+  const cache = new PhraseCache(inner.name, opts);
   const stats = { hits: 0, misses: 0 };
-  if (opts.dir) mkdirSync(opts.dir, { recursive: true });
-  const keyOf = (text: string) =>
-    createHash('sha256')
-      .update([inner.name, ...opts.keyParts, text].join('\u0000'))
-      .digest('hex');
-  const fileOf = (key: string) => path.join(opts.dir!, `${key}.pcm`);
-
-  const remember = (key: string, audio: SpeechAudio) => {
-    if (opts.entries <= 0) return;
-    mem.delete(key);
-    mem.set(key, audio);
-    while (mem.size > opts.entries) mem.delete(mem.keys().next().value!);
-  };
-  const lookup = (key: string): SpeechAudio | undefined => {
-    const m = mem.get(key);
-    if (m) {
-      remember(key, m);
-      return m;
-    }
-    if (!opts.dir) return undefined;
-    try {
-      const b = readFileSync(fileOf(key));
-      if (b.length < 8 || b.readUInt32LE(0) !== MAGIC) return undefined;
-      const pcm = new Int16Array((b.length - 8) >> 1);
-      for (let i = 0; i < pcm.length; i++) pcm[i] = b.readInt16LE(8 + i * 2);
-      const audio = { pcm, sampleRate: b.readUInt32LE(4) };
-      remember(key, audio);
-      return audio;
-    } catch {
-      return undefined;
-    }
-  };
-  const store = (key: string, audio: SpeechAudio) => {
-    remember(key, audio);
-    if (!opts.dir) return;
-    const b = Buffer.alloc(8 + audio.pcm.length * 2);
-    b.writeUInt32LE(MAGIC, 0);
-    b.writeUInt32LE(audio.sampleRate, 4);
-    for (let i = 0; i < audio.pcm.length; i++) b.writeInt16LE(audio.pcm[i]!, 8 + i * 2);
-    const tmp = `${fileOf(key)}.${process.pid}.tmp`;
-    try {
-      writeFileSync(tmp, b);
-      renameSync(tmp, fileOf(key));
-    } catch {
-      /* a full or read-only disk only loses the cache */
-    }
-  };
-  const concat = (parts: SpeechAudio[]): SpeechAudio => {
-    const n = parts.reduce((a, p) => a + p.pcm.length, 0);
-    const pcm = new Int16Array(n);
-    let off = 0;
-    for (const p of parts) {
-      pcm.set(p.pcm, off);
-      off += p.pcm.length;
-    }
-    return { pcm, sampleRate: parts[0]?.sampleRate ?? 16_000 };
-  };
-
   const synthesize = async (text: string, signal?: AbortSignal): Promise<SpeechAudio> => {
-    const key = keyOf(text);
-    const hit = lookup(key);
+    const key = cache.keyOf(text);
+    const hit = cache.lookup(key);
     if (hit) {
       stats.hits++;
       return hit;
     }
     stats.misses++;
     const audio = await inner.synthesize(text, signal);
-    store(key, audio);
+    cache.store(key, audio);
     return audio;
   };
-
   const cached: CachedTts = {
     name: inner.name,
     stats,
     synthesize,
-    has: (text) => lookup(keyOf(text)) !== undefined,
+    has: (text) => cache.lookup(cache.keyOf(text)) !== undefined,
     async preload(text, signal) {
       await synthesize(text, signal);
     },
   };
-  if (inner.synthesizeStream) {
-    const stream = inner.synthesizeStream.bind(inner);
-    cached.synthesizeStream = async function* (text, signal) {
-      const key = keyOf(text);
-      const hit = lookup(key);
-      if (hit) {
-        stats.hits++;
-        yield hit;
-        return;
-      }
-      stats.misses++;
-      const parts: SpeechAudio[] = [];
-      for await (const chunk of stream(text, signal)) {
-        parts.push(chunk);
-        yield chunk;
-      }
-      if (parts.length > 0 && !signal?.aborted) store(key, concat(parts));
-    };
-  }
+  if (inner.synthesizeStream) cached.synthesizeStream = cachingStream(inner.synthesizeStream.bind(inner), cache, stats);
   return cached;
 }
 
+type SpeechStream = NonNullable<TtsProvider['synthesizeStream']>;
+
+/** A streamed synthesis through the cache: a hit is one chunk; a miss is stored whole once it has streamed. */
+function cachingStream(stream: SpeechStream, cache: PhraseCache, stats: CachedTts['stats']): SpeechStream {
+  return async function* (text, signal) {
+    const key = cache.keyOf(text);
+    const hit = cache.lookup(key);
+    if (hit) {
+      stats.hits++;
+      yield hit;
+      return;
+    }
+    stats.misses++;
+    const parts: SpeechAudio[] = [];
+    for await (const chunk of stream(text, signal)) {
+      parts.push(chunk);
+      yield chunk;
+    }
+    if (parts.length > 0 && !signal?.aborted) cache.store(key, concat(parts));
+  };
+}
+
+/** The phrases of one provider: an LRU in memory, and one file per phrase in `opts.dir` when set. */
+class PhraseCache {
+  private readonly mem = new Map<string, SpeechAudio>();
+
+  constructor(
+    private readonly provider: string,
+    private readonly opts: TtsCacheOptions,
+  ) {
+    if (opts.dir) mkdirSync(opts.dir, { recursive: true });
+  }
+
+  keyOf(text: string): string {
+    return createHash('sha256')
+      .update([this.provider, ...this.opts.keyParts, text].join('\u0000'))
+      .digest('hex');
+  }
+
+  lookup(key: string): SpeechAudio | undefined {
+    const m = this.mem.get(key);
+    if (m) {
+      this.remember(key, m);
+      return m;
+    }
+    if (!this.opts.dir) return undefined;
+    const audio = readCacheFile(path.join(this.opts.dir, `${key}.pcm`));
+    if (audio) this.remember(key, audio);
+    return audio;
+  }
+
+  store(key: string, audio: SpeechAudio): void {
+    this.remember(key, audio);
+    if (this.opts.dir) writeCacheFile(path.join(this.opts.dir, `${key}.pcm`), audio);
+  }
+
+  private remember(key: string, audio: SpeechAudio): void {
+    if (this.opts.entries <= 0) return;
+    this.mem.delete(key);
+    this.mem.set(key, audio);
+    while (this.mem.size > this.opts.entries) this.mem.delete(this.mem.keys().next().value!);
+  }
+}
+
+function readCacheFile(file: string): SpeechAudio | undefined {
+  try {
+    const b = readFileSync(file);
+    if (b.length < 8 || b.readUInt32LE(0) !== MAGIC) return undefined;
+    const pcm = new Int16Array((b.length - 8) >> 1);
+    for (let i = 0; i < pcm.length; i++) pcm[i] = b.readInt16LE(8 + i * 2);
+    return { pcm, sampleRate: b.readUInt32LE(4) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Written atomically (a temporary file renamed), so another worker never reads half a phrase. */
+function writeCacheFile(file: string, audio: SpeechAudio): void {
+  const b = Buffer.alloc(8 + audio.pcm.length * 2);
+  b.writeUInt32LE(MAGIC, 0);
+  b.writeUInt32LE(audio.sampleRate, 4);
+  for (let i = 0; i < audio.pcm.length; i++) b.writeInt16LE(audio.pcm[i]!, 8 + i * 2);
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, b);
+    renameSync(tmp, file);
+  } catch {
+    /* a full or read-only disk only loses the cache */
+  }
+}
+
+function concat(parts: SpeechAudio[]): SpeechAudio {
+  const n = parts.reduce((a, p) => a + p.pcm.length, 0);
+  const pcm = new Int16Array(n);
+  let off = 0;
+  for (const p of parts) {
+    pcm.set(p.pcm, off);
+    off += p.pcm.length;
+  }
+  return { pcm, sampleRate: parts[0]?.sampleRate ?? 16_000 };
+}
+
 export function isCachedTts(t: TtsProvider): t is CachedTts {
-  return typeof (t as Partial<CachedTts>).preload === 'function';
+  return 'preload' in t && typeof t.preload === 'function';
 }

@@ -18,6 +18,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { isRecord } from './events.js';
 
 export interface CapturedFrame {
   participantId: string;
@@ -29,6 +30,10 @@ export type PageAudioMessage =
   | { t: 'accepted'; id: number; durationMs: number; startInMs: number }
   | { t: 'played'; id: number }
   | { t: 'failed'; id: number; error: string };
+
+function isPageAudioMessage(m: unknown): m is PageAudioMessage {
+  return isRecord(m) && typeof m.id === 'number' && (m.t === 'accepted' || m.t === 'played' || m.t === 'failed');
+}
 
 export const CAPTURE_RATE = 16_000;
 
@@ -49,12 +54,13 @@ export function decodeFrame(buf: Buffer): { header: Record<string, unknown>; pcm
   if (buf.length < 2) return undefined;
   const len = buf.readUInt16LE(0);
   if (2 + len > buf.length) return undefined;
-  let header: Record<string, unknown>;
+  let header: unknown;
   try {
-    header = JSON.parse(buf.toString('utf8', 2, 2 + len)) as Record<string, unknown>;
+    header = JSON.parse(buf.toString('utf8', 2, 2 + len));
   } catch {
     return undefined;
   }
+  if (!isRecord(header)) return undefined;
   const off = 2 + len + ((2 + len) % 2);
   const bytes = Math.max(0, buf.length - off) & ~1;
   const pcm = new Int16Array(bytes >> 1);
@@ -134,10 +140,12 @@ export class AudioChannel {
     this.socket = ws;
     ws.binaryType = 'nodebuffer';
     ws.on('message', (data, isBinary) => {
-      const buf = data as Buffer;
+      // binaryType 'nodebuffer': one Buffer (the other shapes of RawData are for other binary types).
+      const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
       if (!isBinary) {
         try {
-          this.onMessage(JSON.parse(buf.toString('utf8')) as PageAudioMessage);
+          const m: unknown = JSON.parse(buf.toString('utf8'));
+          if (isPageAudioMessage(m)) this.onMessage(m);
         } catch {
           // not ours
         }

@@ -28,6 +28,7 @@ import {
   waitForNoProcesses,
 } from './chromium.js';
 import { ChromiumMissingError, DailyClientError } from './errors.js';
+import { isRecord } from './events.js';
 import { errorMessage } from '../../core/errors.js';
 
 /** What the client needs of its page, in either layout. */
@@ -205,80 +206,23 @@ async function rendererFollowing(browserPid: number, spin: (ms: number) => Promi
 
 /** Shared layout: our own browser context and page, over CDP, in a browser of the parent's browser host. */
 export async function openSharedPage(o: OpenOptions & { wsEndpoint: string; browserPid: number | undefined }): Promise<BotPage> {
-  let cdp: CdpConnection;
-  try {
-    cdp = await CdpConnection.connect(o.wsEndpoint, o.timeoutMs);
-  } catch (err) {
-    throw new DailyClientError('browser_unavailable', `the shared browser did not accept us: ${errorMessage(err)}`, {
-      retryable: true,
-      cause: err,
-    });
-  }
-  // disposeOnDetach: when this connection goes (close, or the worker killed), Chromium drops the context.
-  const { browserContextId } = (await cdp.send('Target.createBrowserContext', { disposeOnDetach: true })) as { browserContextId: string };
-  const { targetId } = (await cdp.send('Target.createTarget', { url: 'about:blank', browserContextId })) as { targetId: string };
-  const { sessionId } = (await cdp.send('Target.attachToTarget', { targetId, flatten: true })) as { sessionId: string };
-  const send = (method: string, params: Record<string, unknown> = {}) => cdp.send(method, params, sessionId);
-  let closed = false;
+  const cdp = await connectShared(o.wsEndpoint, o.timeoutMs);
+  const { browserContextId, sessionId } = await openTarget(cdp);
+  const page: SharedPage = { cdp, sessionId, closed: false };
   const crashes: Array<() => void> = [];
   cdp.on('Inspector.targetCrashed', (_p, sid) => {
     if (sid === sessionId) for (const cb of crashes) cb();
   });
   cdp.on('Target.detachedFromTarget', (p) => {
-    if (p.sessionId === sessionId) closed = true;
+    if (p.sessionId === sessionId) page.closed = true;
   });
-  await Promise.all([send('Page.enable'), send('Runtime.enable'), send('Inspector.enable').catch(() => undefined)]);
-  const driver: PageDriver = {
-    async evaluate(expression) {
-      const r = (await send('Runtime.evaluate', { expression, awaitPromise: true, returnByValue: true })) as {
-        result?: { value?: unknown };
-        exceptionDetails?: { text?: string; exception?: { description?: string } };
-      };
-      if (r.exceptionDetails) throw new Error(r.exceptionDetails.exception?.description ?? r.exceptionDetails.text ?? 'evaluation failed');
-      return r.result?.value;
-    },
-    async exposeEmit(cb) {
-      cdp.on('Runtime.bindingCalled', (p, sid) => {
-        if (sid === sessionId && p.name === '__pbEmit1' && typeof p.payload === 'string') cb(p.payload);
-      });
-      await send('Runtime.addBinding', { name: '__pbEmit1' });
-    },
-    async goto(url, timeoutMs) {
-      let off = (): void => undefined;
-      const loaded = new Promise<void>((resolve) => (off = cdp.on('Page.loadEventFired', (_p, sid) => sid === sessionId && resolve())));
-      let t: NodeJS.Timeout | undefined;
-      try {
-        const nav = (await send('Page.navigate', { url })) as { errorText?: string };
-        if (nav.errorText) throw new Error(`navigation to ${url} failed: ${nav.errorText}`);
-        await Promise.race([
-          loaded,
-          new Promise((_, rej) => (t = setTimeout(() => rej(new Error(`page load timed out after ${timeoutMs} ms`)), timeoutMs))),
-        ]);
-      } finally {
-        clearTimeout(t);
-        off();
-      }
-    },
-    onCrash: (cb) => crashes.push(cb),
-    onConsole(cb) {
-      cdp.on('Runtime.consoleAPICalled', (p, sid) => {
-        if (sid !== sessionId) return;
-        const args = (p.args as { value?: unknown; description?: string }[] | undefined) ?? [];
-        cb(String(p.type), args.map((a) => String(a.value ?? a.description ?? '')).join(' '));
-      });
-    },
-    get closed() {
-      return closed || !cdp.connected;
-    },
-    get browserConnected() {
-      return cdp.connected;
-    },
-  };
+  await Promise.all([sendTo(page, 'Page.enable'), sendTo(page, 'Runtime.enable'), sendTo(page, 'Inspector.enable').catch(() => undefined)]);
+  const driver = cdpDriver(page, crashes);
   let closing = false;
   let renderer: number | undefined;
   const lost: Array<() => void> = [];
   cdp.onClose(() => {
-    closed = true;
+    page.closed = true;
     if (!closing) for (const cb of lost) cb();
   });
   return {
@@ -288,13 +232,7 @@ export async function openSharedPage(o: OpenOptions & { wsEndpoint: string; brow
     onLost: (cb) => lost.push(cb),
     async identifyRenderer(spin) {
       if (!o.browserPid || renderer !== undefined) return;
-      // Several workers start at once (after a browser restart, or a burst), and each looks for its
-      // renderer as soon as its page has loaded: a look that comes out ambiguous is tried again a
-      // little later, at a random moment, rather than leaving the page's memory uncounted.
-      for (let attempt = 0; attempt < IDENTIFY_ATTEMPTS && renderer === undefined && !closed; attempt++) {
-        if (attempt > 0) await sleep(250 + Math.random() * 750 * attempt);
-        renderer = await rendererFollowing(o.browserPid, spin);
-      }
+      renderer = await identifyRenderer(o.browserPid, spin, () => page.closed);
       if (renderer === undefined) o.log.warn("could not tell this page's renderer process; its memory is not counted");
       else o.log.debug({ renderer }, "the page's renderer process");
     },
@@ -306,4 +244,124 @@ export async function openSharedPage(o: OpenOptions & { wsEndpoint: string; brow
       cdp.close();
     },
   };
+}
+
+/**
+ * Several workers start at once (after a browser restart, or a burst), and each looks for its
+ * renderer as soon as its page has loaded: a look that comes out ambiguous is tried again a
+ * little later, at a random moment, rather than leaving the page's memory uncounted.
+ */
+async function identifyRenderer(
+  browserPid: number,
+  spin: (ms: number) => Promise<unknown>,
+  closed: () => boolean,
+): Promise<number | undefined> {
+  let renderer: number | undefined;
+  for (let attempt = 0; attempt < IDENTIFY_ATTEMPTS && renderer === undefined && !closed(); attempt++) {
+    if (attempt > 0) await sleep(250 + Math.random() * 750 * attempt);
+    renderer = await rendererFollowing(browserPid, spin);
+  }
+  return renderer;
+}
+
+/** Our page in the shared browser: the CDP connection and the page's session on it. */
+interface SharedPage {
+  readonly cdp: CdpConnection;
+  readonly sessionId: string;
+  /** The page's target is gone (detached, or the connection closed). */
+  closed: boolean;
+}
+
+function textOf(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** A string field of a CDP answer that must be there. */
+function requiredText(answer: Record<string, unknown>, key: string, method: string): string {
+  const v = textOf(answer[key]);
+  if (v === undefined) throw new DailyClientError('browser_unavailable', `${method}: no ${key} in the answer`, { retryable: true });
+  return v;
+}
+
+async function connectShared(wsEndpoint: string, timeoutMs: number): Promise<CdpConnection> {
+  try {
+    return await CdpConnection.connect(wsEndpoint, timeoutMs);
+  } catch (err) {
+    throw new DailyClientError('browser_unavailable', `the shared browser did not accept us: ${errorMessage(err)}`, {
+      retryable: true,
+      cause: err,
+    });
+  }
+}
+
+/** A browser context of our own with one blank page, and our session attached to it. */
+async function openTarget(cdp: CdpConnection): Promise<{ browserContextId: string; sessionId: string }> {
+  // disposeOnDetach: when this connection goes (close, or the worker killed), Chromium drops the context.
+  const context = await cdp.send('Target.createBrowserContext', { disposeOnDetach: true });
+  const browserContextId = requiredText(context, 'browserContextId', 'Target.createBrowserContext');
+  const target = await cdp.send('Target.createTarget', { url: 'about:blank', browserContextId });
+  const targetId = requiredText(target, 'targetId', 'Target.createTarget');
+  const attached = await cdp.send('Target.attachToTarget', { targetId, flatten: true });
+  return { browserContextId, sessionId: requiredText(attached, 'sessionId', 'Target.attachToTarget') };
+}
+
+function sendTo(page: SharedPage, method: string, params: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+  return page.cdp.send(method, params, page.sessionId);
+}
+
+function cdpDriver(page: SharedPage, crashes: Array<() => void>): PageDriver {
+  const { cdp, sessionId } = page;
+  return {
+    evaluate: (expression) => evaluateIn(page, expression),
+    async exposeEmit(cb) {
+      cdp.on('Runtime.bindingCalled', (p, sid) => {
+        if (sid === sessionId && p.name === '__pbEmit1' && typeof p.payload === 'string') cb(p.payload);
+      });
+      await sendTo(page, 'Runtime.addBinding', { name: '__pbEmit1' });
+    },
+    goto: (url, timeoutMs) => navigate(page, url, timeoutMs),
+    onCrash: (cb) => crashes.push(cb),
+    onConsole(cb) {
+      cdp.on('Runtime.consoleAPICalled', (p, sid) => {
+        if (sid !== sessionId) return;
+        const args: unknown[] = Array.isArray(p.args) ? p.args : [];
+        cb(String(p.type), args.map((a) => (isRecord(a) ? String(a.value ?? a.description ?? '') : '')).join(' '));
+      });
+    },
+    get closed() {
+      return page.closed || !cdp.connected;
+    },
+    get browserConnected() {
+      return cdp.connected;
+    },
+  };
+}
+
+async function evaluateIn(page: SharedPage, expression: string): Promise<unknown> {
+  const r = await sendTo(page, 'Runtime.evaluate', { expression, awaitPromise: true, returnByValue: true });
+  const ex = r.exceptionDetails;
+  if (isRecord(ex)) {
+    const description = isRecord(ex.exception) ? textOf(ex.exception.description) : undefined;
+    throw new Error(description ?? textOf(ex.text) ?? 'evaluation failed');
+  }
+  return isRecord(r.result) ? r.result.value : undefined;
+}
+
+async function navigate(page: SharedPage, url: string, timeoutMs: number): Promise<void> {
+  const { cdp, sessionId } = page;
+  let off = (): void => undefined;
+  const loaded = new Promise<void>((resolve) => (off = cdp.on('Page.loadEventFired', (_p, sid) => sid === sessionId && resolve())));
+  let t: NodeJS.Timeout | undefined;
+  try {
+    const nav = await sendTo(page, 'Page.navigate', { url });
+    const errorText = textOf(nav.errorText);
+    if (errorText) throw new Error(`navigation to ${url} failed: ${errorText}`);
+    await Promise.race([
+      loaded,
+      new Promise((_, rej) => (t = setTimeout(() => rej(new Error(`page load timed out after ${timeoutMs} ms`)), timeoutMs))),
+    ]);
+  } finally {
+    clearTimeout(t);
+    off();
+  }
 }

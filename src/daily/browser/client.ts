@@ -34,7 +34,7 @@ import { openOwnBrowser, openSharedPage, type BotPage, type PageDriver } from '.
 import { assertChromiumExecutable, DEFAULT_CHROMIUM_PATH, makeUserDataDir } from './chromium.js';
 import { abortError, joinErrorFrom, withTimeout } from './client-util.js';
 import { DailyClientError, JoinError } from './errors.js';
-import { mapDailyEvent, type RawDailyEvent } from './events.js';
+import { isRawDailyEvent, mapDailyEvent } from './events.js';
 import { DailyJsActions } from './actions.js';
 import { PlayOut } from './play-out.js';
 import { startStaticServer, type StaticServer } from './static-server.js';
@@ -404,7 +404,8 @@ export class DailyBrowserCallClient extends DailyJsActions implements CallClient
     }
     switch (kind) {
       case 'daily': {
-        const ev = data as RawDailyEvent;
+        if (!isRawDailyEvent(data)) return;
+        const ev = data;
         if (ev.action === 'load-attempt-failed') this.log.debug('daily-js: call-machine bundle load attempt failed');
         if (ev.action === 'transcription-started') for (const w of this.transcriptionWaiters) w.resolve();
         if (ev.action === 'transcription-error') {

@@ -15,9 +15,14 @@ const SIP_TYPES = new Set(['sip-dial-in', 'sip-dial-out', 'pstn-dial-in', 'pstn-
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
+/** A JSON object (what the page and CDP send), as a record to read fields from. */
+export function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null;
+}
+
 /** daily-js `DailyParticipant` → `CallParticipant`. */
 export function toCallParticipant(raw: unknown): CallParticipant {
-  const p = (raw ?? {}) as Record<string, unknown>;
+  const p = isRecord(raw) ? raw : {};
   const participantType = str(p.participantType);
   const out: CallParticipant = {
     sessionId: str(p.session_id) ?? '',
@@ -42,9 +47,8 @@ function timestampMs(v: unknown): number {
 
 /** Deepgram-style `rawResponse.is_final`, or `isFinal`; a line without either is final. */
 function isFinalFrom(raw: Record<string, unknown>): boolean {
-  const rr = raw.rawResponse;
-  if (rr && typeof rr === 'object') {
-    const r = rr as Record<string, unknown>;
+  const r = raw.rawResponse;
+  if (isRecord(r)) {
     if (typeof r.is_final === 'boolean') return r.is_final;
     if (typeof r.isFinal === 'boolean') return r.isFinal;
   }
@@ -52,103 +56,118 @@ function isFinalFrom(raw: Record<string, unknown>): boolean {
   return true;
 }
 
+function joinedMeeting(ev: RawDailyEvent): MappedEvent {
+  const participants = Object.values(isRecord(ev.participants) ? ev.participants : {}).map(toCallParticipant);
+  const local = participants.find((p) => p.local);
+  return { event: 'joined-meeting', payload: { localSessionId: local?.sessionId ?? '', participants } };
+}
+
+function dialinConnected(ev: RawDailyEvent): MappedEvent {
+  const payload: CallClientEventMap['dialin-connected'] = { sessionId: str(ev.sessionId) ?? '' };
+  const sipFrom = str(ev.sipFrom);
+  if (sipFrom !== undefined) payload.sipFrom = sipFrom;
+  const sipEndpoint = str(ev.sipEndpoint);
+  if (sipEndpoint !== undefined) payload.sipEndpoint = sipEndpoint;
+  if (isRecord(ev.sipHeaders)) payload.sipHeaders = ev.sipHeaders;
+  return { event: 'dialin-connected', payload };
+}
+
+function dialinStopped(ev: RawDailyEvent): MappedEvent {
+  const payload: CallClientEventMap['dialin-stopped'] = { sessionId: str(ev.sessionId) ?? '' };
+  const sipEndpoint = str(ev.sipEndpoint);
+  if (sipEndpoint !== undefined) payload.sipEndpoint = sipEndpoint;
+  return { event: 'dialin-stopped', payload };
+}
+
+/** The payload of dialin-/dialout- errors and warnings. */
+function legError(ev: RawDailyEvent): { errorMsg: string; sessionId?: string } {
+  const payload: { errorMsg: string; sessionId?: string } = { errorMsg: str(ev.errorMsg) ?? ev.action };
+  const sessionId = str(ev.sessionId);
+  if (sessionId !== undefined) payload.sessionId = sessionId;
+  return payload;
+}
+
+/** The payload of dialout-connected, -answered and -stopped. */
+function dialoutLeg(ev: RawDailyEvent): { sessionId: string; destination?: string } {
+  const payload: { sessionId: string; destination?: string } = { sessionId: str(ev.sessionId) ?? '' };
+  const destination = str(ev.destination);
+  if (destination !== undefined) payload.destination = destination;
+  return payload;
+}
+
+function participantLeft(ev: RawDailyEvent): MappedEvent {
+  const payload: CallClientEventMap['participant-left'] = { participant: toCallParticipant(ev.participant) };
+  const reason = str(ev.reason);
+  if (reason !== undefined) payload.reason = reason;
+  return { event: 'participant-left', payload };
+}
+
+function dtmf(ev: RawDailyEvent): MappedEvent {
+  const payload: CallClientEventMap['dtmf-event'] = { tone: str(ev.tone) ?? '' };
+  const sessionId = str(ev.sessionId);
+  if (sessionId !== undefined) payload.sessionId = sessionId;
+  return { event: 'dtmf-event', payload };
+}
+
+function transcription(ev: RawDailyEvent): MappedEvent {
+  return {
+    event: 'transcription-message',
+    payload: {
+      participantId: str(ev.participantId) ?? '',
+      text: str(ev.text) ?? '',
+      isFinal: isFinalFrom(ev),
+      timestampMs: timestampMs(ev.timestamp),
+    },
+  };
+}
+
+/** daily-js's `error` event is its fatal error: the meeting state becomes `error`. */
+function fatalError(ev: RawDailyEvent): MappedEvent {
+  const err = isRecord(ev.error) ? ev.error : {};
+  const payload: CallClientEventMap['error'] = { message: str(ev.errorMsg) ?? str(err.msg) ?? 'daily-js error', fatal: true };
+  const code = str(err.type);
+  if (code !== undefined) payload.code = code;
+  return { event: 'error', payload };
+}
+
+function nonfatalError(ev: RawDailyEvent): MappedEvent {
+  const payload: CallClientEventMap['error'] = { message: str(ev.errorMsg) ?? 'daily-js non-fatal error', fatal: false };
+  const code = str(ev.type);
+  if (code !== undefined) payload.code = code;
+  return { event: 'error', payload };
+}
+
+/** One mapper per daily-js event the interface carries. */
+const MAPPERS = new Map<string, (ev: RawDailyEvent) => MappedEvent>([
+  ['joined-meeting', joinedMeeting],
+  ['dialin-ready', (ev) => ({ event: 'dialin-ready', payload: { sipEndpoint: str(ev.sipEndpoint) ?? '' } })],
+  ['dialin-connected', dialinConnected],
+  ['dialin-stopped', dialinStopped],
+  ['dialin-error', (ev) => ({ event: 'dialin-error', payload: legError(ev) })],
+  ['dialin-warning', (ev) => ({ event: 'dialin-warning', payload: legError(ev) })],
+  ['dialout-connected', (ev) => ({ event: 'dialout-connected', payload: dialoutLeg(ev) })],
+  ['dialout-answered', (ev) => ({ event: 'dialout-answered', payload: dialoutLeg(ev) })],
+  ['dialout-stopped', (ev) => ({ event: 'dialout-stopped', payload: dialoutLeg(ev) })],
+  ['dialout-error', (ev) => ({ event: 'dialout-error', payload: legError(ev) })],
+  ['dialout-warning', (ev) => ({ event: 'dialout-warning', payload: legError(ev) })],
+  ['participant-joined', (ev) => ({ event: 'participant-joined', payload: { participant: toCallParticipant(ev.participant) } })],
+  ['participant-left', participantLeft],
+  ['dtmf-event', dtmf],
+  ['transcription-message', transcription],
+  ['app-message', (ev) => ({ event: 'app-message', payload: { data: ev.data, fromId: str(ev.fromId) ?? '' } })],
+  ['error', fatalError],
+  ['nonfatal-error', nonfatalError],
+  ['left-meeting', (ev) => ({ event: 'left-meeting', payload: { reason: str(ev.reason) ?? 'left' } })],
+]);
+
+export function isRawDailyEvent(v: unknown): v is RawDailyEvent {
+  return isRecord(v) && typeof v.action === 'string';
+}
+
 /**
  * Maps one daily-js event. Returns null for events the interface does not carry
  * (loading, participant-updated, track-started …).
  */
 export function mapDailyEvent(ev: RawDailyEvent): MappedEvent | null {
-  switch (ev.action) {
-    case 'joined-meeting': {
-      const ps = (ev.participants ?? {}) as Record<string, unknown>;
-      const participants = Object.values(ps).map(toCallParticipant);
-      const local = participants.find((p) => p.local);
-      return { event: 'joined-meeting', payload: { localSessionId: local?.sessionId ?? '', participants } };
-    }
-    case 'dialin-ready':
-      return { event: 'dialin-ready', payload: { sipEndpoint: str(ev.sipEndpoint) ?? '' } };
-    case 'dialin-connected': {
-      const payload: CallClientEventMap['dialin-connected'] = { sessionId: str(ev.sessionId) ?? '' };
-      const sipFrom = str(ev.sipFrom);
-      if (sipFrom !== undefined) payload.sipFrom = sipFrom;
-      const sipEndpoint = str(ev.sipEndpoint);
-      if (sipEndpoint !== undefined) payload.sipEndpoint = sipEndpoint;
-      if (ev.sipHeaders && typeof ev.sipHeaders === 'object') payload.sipHeaders = ev.sipHeaders as Record<string, unknown>;
-      return { event: 'dialin-connected', payload };
-    }
-    case 'dialin-stopped': {
-      const payload: CallClientEventMap['dialin-stopped'] = { sessionId: str(ev.sessionId) ?? '' };
-      const sipEndpoint = str(ev.sipEndpoint);
-      if (sipEndpoint !== undefined) payload.sipEndpoint = sipEndpoint;
-      return { event: 'dialin-stopped', payload };
-    }
-    case 'dialin-error':
-    case 'dialin-warning': {
-      const payload: { errorMsg: string; sessionId?: string } = { errorMsg: str(ev.errorMsg) ?? ev.action };
-      const sessionId = str(ev.sessionId);
-      if (sessionId !== undefined) payload.sessionId = sessionId;
-      return ev.action === 'dialin-error' ? { event: 'dialin-error', payload } : { event: 'dialin-warning', payload };
-    }
-    case 'dialout-connected':
-    case 'dialout-answered':
-    case 'dialout-stopped': {
-      const payload: { sessionId: string; destination?: string } = { sessionId: str(ev.sessionId) ?? '' };
-      const destination = str(ev.destination);
-      if (destination !== undefined) payload.destination = destination;
-      return { event: ev.action, payload };
-    }
-    case 'dialout-error':
-    case 'dialout-warning': {
-      const payload: { errorMsg: string; sessionId?: string } = { errorMsg: str(ev.errorMsg) ?? ev.action };
-      const sessionId = str(ev.sessionId);
-      if (sessionId !== undefined) payload.sessionId = sessionId;
-      return ev.action === 'dialout-error' ? { event: 'dialout-error', payload } : { event: 'dialout-warning', payload };
-    }
-    case 'participant-joined':
-      return { event: 'participant-joined', payload: { participant: toCallParticipant(ev.participant) } };
-    case 'participant-left': {
-      const payload: CallClientEventMap['participant-left'] = { participant: toCallParticipant(ev.participant) };
-      const reason = str(ev.reason);
-      if (reason !== undefined) payload.reason = reason;
-      return { event: 'participant-left', payload };
-    }
-    case 'dtmf-event': {
-      const payload: CallClientEventMap['dtmf-event'] = { tone: str(ev.tone) ?? '' };
-      const sessionId = str(ev.sessionId);
-      if (sessionId !== undefined) payload.sessionId = sessionId;
-      return { event: 'dtmf-event', payload };
-    }
-    case 'transcription-message':
-      return {
-        event: 'transcription-message',
-        payload: {
-          participantId: str(ev.participantId) ?? '',
-          text: str(ev.text) ?? '',
-          isFinal: isFinalFrom(ev),
-          timestampMs: timestampMs(ev.timestamp),
-        },
-      };
-    case 'app-message':
-      return { event: 'app-message', payload: { data: ev.data, fromId: str(ev.fromId) ?? '' } };
-    case 'error': {
-      // daily-js's `error` event is its fatal error: the meeting state becomes `error`.
-      const err = (ev.error ?? {}) as Record<string, unknown>;
-      const payload: CallClientEventMap['error'] = {
-        message: str(ev.errorMsg) ?? str(err.msg) ?? 'daily-js error',
-        fatal: true,
-      };
-      const code = str(err.type);
-      if (code !== undefined) payload.code = code;
-      return { event: 'error', payload };
-    }
-    case 'nonfatal-error': {
-      const payload: CallClientEventMap['error'] = { message: str(ev.errorMsg) ?? 'daily-js non-fatal error', fatal: false };
-      const code = str(ev.type);
-      if (code !== undefined) payload.code = code;
-      return { event: 'error', payload };
-    }
-    case 'left-meeting':
-      return { event: 'left-meeting', payload: { reason: str(ev.reason) ?? 'left' } };
-    default:
-      return null;
-  }
+  return MAPPERS.get(ev.action)?.(ev) ?? null;
 }

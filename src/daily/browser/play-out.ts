@@ -73,10 +73,10 @@ export class PlayOut {
     const safetyMs = res.durationMs + res.startInMs + 5_000;
     const onAbort = (): void => {
       const p = this.plays.get(id);
-      if (!p) return;
+      if (!p || !signal) return;
       this.plays.delete(id);
       this.channel()?.stop(id);
-      p.reject(abortError(signal as AbortSignal));
+      p.reject(abortError(signal));
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     const timer = setTimeout(() => {

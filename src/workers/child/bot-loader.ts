@@ -39,20 +39,28 @@ export function loadBot(botsDir: string, name: string): Promise<LoadedBot> {
 async function doLoad(botsDir: string, name: string): Promise<LoadedBot> {
   if (name === APOLOGY_BOT) {
     const builtin = new URL(`./apology-bot.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url);
-    return { bot: ((await import(builtin.href)) as { default: Bot }).default, file: builtin.pathname };
+    const builtinBot = defaultExport(await import(builtin.href));
+    if (!isBot(builtinBot)) throw new BotLoadError(`the built-in ${name} bot is not a bot`, builtin.pathname);
+    return { bot: builtinBot, file: builtin.pathname };
   }
   const file = resolveBotFile(botsDir, name);
   if (!file) throw new BotLoadError(`bot "${name}" not found in ${botsDir}`, undefined);
-  let mod: { default?: unknown };
+  let mod: unknown;
   try {
-    mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+    mod = await import(pathToFileURL(file).href);
   } catch (err) {
     throw new BotLoadError(`bot "${name}" failed to load from ${file}: ${describeLoadError(err, file)}`, file, err);
   }
-  if (!isBot(mod.default)) {
+  const bot = defaultExport(mod);
+  if (!isBot(bot)) {
     throw new BotLoadError(`bot "${name}" (${file}) must \`export default defineBot({...})\``, file);
   }
-  return { bot: mod.default, file };
+  return { bot, file };
+}
+
+/** A module namespace's `default` export (undefined when it has none). */
+function defaultExport(mod: unknown): unknown {
+  return typeof mod === 'object' && mod !== null && 'default' in mod ? mod.default : undefined;
 }
 
 /** One line, with the position in the bot's file when the runtime knows it (syntax errors). */

@@ -21,9 +21,12 @@ export async function createCallClient(init: WorkerInit, logger: Logger): Promis
 
 /** What the memory watch counts for a worker (pong): its own PSS, plus its page's PSS for the daily client. */
 export async function memoryReport(client: CallClient | undefined): Promise<{ pssBytes?: number; pageBytes?: number }> {
-  const page = client as { pageMemoryBytes?: () => Promise<number> } | undefined;
-  if (!page?.pageMemoryBytes) return {};
-  const { pssBytes } = await import('../../daily/browser/chromium.js');
-  const [own, pageBytes] = await Promise.all([pssBytes(process.pid), page.pageMemoryBytes()]);
+  if (client?.kind !== 'daily') return {};
+  const [{ DailyBrowserCallClient }, { pssBytes }] = await Promise.all([
+    import('../../daily/browser/client.js'),
+    import('../../daily/browser/chromium.js'),
+  ]);
+  if (!(client instanceof DailyBrowserCallClient)) return {};
+  const [own, pageBytes] = await Promise.all([pssBytes(process.pid), client.pageMemoryBytes()]);
   return { ...(own > 0 ? { pssBytes: own } : {}), pageBytes };
 }

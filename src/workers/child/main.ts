@@ -75,7 +75,10 @@ async function onInit(i: WorkerInit): Promise<void> {
     // Pay start-up costs now, before a call is assigned: bot code and the call client.
     for (const name of i.preloadBots) {
       const loaded = await loadBot(i.botsDir, name).catch((err: unknown) => {
-        logger.error({ bot: name, botFile: (err as BotLoadError).file, err: errorMessage(err) }, 'bot failed to preload');
+        logger.error(
+          { bot: name, botFile: err instanceof BotLoadError ? err.file : undefined, err: errorMessage(err) },
+          'bot failed to preload',
+        );
         return undefined;
       });
       if (loaded?.bot.prewarm) await prewarm(name, loaded);

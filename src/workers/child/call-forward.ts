@@ -1,0 +1,73 @@
+/**
+ * Forwarding the held call into the room (pinlessCallUpdate): exactly once, retried on retryable
+ * failures until the deadline (the `forward` policy, src/daily/policies.ts).
+ */
+import { DailyRestClient } from '../../daily/rest.js';
+import { callerDisplayName } from '../../daily/sip.js';
+import { DailyApiError, errorMessage } from '../../core/errors.js';
+import type { WorkerInit } from '../protocol.js';
+import type { CallRun } from './call-state.js';
+import { parentRateLimit } from './rate-grant.js';
+
+interface Attempts {
+  count: number;
+  /** An attempt got no answer (timeout, connection lost): Daily may have carried it out. */
+  unanswered: boolean;
+}
+
+function restClient(init: WorkerInit): DailyRestClient {
+  return new DailyRestClient({
+    apiUrl: init.dailyApiUrl,
+    apiKey: init.dailyApiKey,
+    timeoutMs: init.pinlessUpdateTimeoutMs,
+    pinlessUpdateTimeoutMs: init.pinlessUpdateTimeoutMs,
+    pinlessUpdateDeadlineMs: init.pinlessUpdateDeadlineMs,
+    // Daily's per-domain windows, through the parent's (the fleet's) limiter.
+    rateLimit: parentRateLimit,
+  });
+}
+
+/** Stage: forward the held call to `sipUri`; false when the call ends instead. */
+export async function forwardCall(run: CallRun, sipUri: string): Promise<boolean> {
+  const { call, init } = run.deps;
+  run.stage('forward_sent', { sipUri });
+  const attempts: Attempts = { count: 0, unanswered: false };
+  const forwarded = await restClient(init)
+    .pinlessCallUpdate(
+      { callId: call.callId, callDomain: call.callDomain, sipUri: call.warm ? withDisplayName(sipUri, call.from) : sipUri },
+      {
+        signal: run.ending.signal,
+        onAttempt: (n) => (attempts.count = n),
+        onRetry: (err, attempt, delayMs) => {
+          if (err instanceof DailyApiError && err.status === undefined) attempts.unanswered = true;
+          run.logger.warn({ err: errorMessage(err), attempt, delayMs }, 'pinlessCallUpdate failed; retrying');
+        },
+      },
+    )
+    .then(() => true)
+    .catch((err: unknown) => onForwardFailed(run, err, attempts));
+  if (!forwarded || run.ending.result) return false;
+  run.stage('forwarded', { attempts: attempts.count });
+  return true;
+}
+
+/** pinlessCallUpdate failed for good: true when it most likely went through anyway. */
+function onForwardFailed(run: CallRun, err: unknown, attempts: Attempts): boolean {
+  if (run.ending.result) return false;
+  if (attempts.unanswered && err instanceof DailyApiError && err.status === 409) {
+    // The call is no longer on hold after an attempt whose answer never came: that attempt was most
+    // likely carried out. Wait for the caller as after a success; if they never come, forward_failed.
+    run.logger.warn(
+      { attempts: attempts.count },
+      'pinlessCallUpdate: the call left hold after an unanswered attempt; taking it as forwarded',
+    );
+    return true;
+  }
+  run.ending.end({ kind: 'forward-rejected', err, attempts: attempts.count });
+  return false;
+}
+
+/** The SIP URI with the caller's display name as Daily reads it (`?x-daily_display_name=`, URL-encoded). */
+export function withDisplayName(sipUri: string, from: string): string {
+  return `${sipUri}${sipUri.includes('?') ? '&' : '?'}x-daily_display_name=${encodeURIComponent(callerDisplayName(from))}`;
+}

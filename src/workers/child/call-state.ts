@@ -1,0 +1,104 @@
+/**
+ * What the call runner's handlers share for one call: the dependencies, the ending, and what the
+ * call client told us so far (caller's session, connected, the bot's session).
+ */
+import type { Logger } from 'pino';
+import type { CallClient } from '../../daily/call-client.js';
+import type { CallInfo } from '../../sdk/index.js';
+import type { CallSession } from '../../sdk/session.js';
+import type { LlmProvider } from '../../voice/llm.js';
+import type { TtsProvider } from '../../voice/tts.js';
+import type { CallAssignment, ChildMessage, Stage, WorkerInit } from '../protocol.js';
+import type { LoadedBot } from './bot-loader.js';
+import { Ending } from './call-ending.js';
+
+export interface RunCallDeps {
+  init: WorkerInit;
+  call: CallAssignment;
+  client: CallClient;
+  logger: Logger;
+  /** Resolves with the bot, or rejects with a BotLoadError. Started before join, awaited before forwarding. */
+  bot: Promise<LoadedBot>;
+  send(msg: ChildMessage): void;
+  /** Aborted by the parent (`hangup` message); its reason is the outcome to record. */
+  hangupSignal: AbortSignal;
+  tts?: TtsProvider;
+  /** Offered to the bot as `call.llm`. */
+  llm?: LlmProvider;
+  /** Why `hangupSignal` fired, when the worker knows better than "ended by the service". */
+  hangupDetail?: () => string | undefined;
+}
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(value: T): void;
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+export interface CallRun {
+  readonly deps: RunCallDeps;
+  readonly logger: Logger;
+  readonly ending: Ending;
+  /** Reports a stage to the parent. */
+  stage(s: Stage, detail?: Record<string, unknown>): void;
+  /** Listens to the call client until the call is over (`unsubs`). */
+  on: CallClient['on'];
+  readonly unsubs: Array<() => void>;
+  /** The first `dialin-ready`'s SIP endpoint. */
+  readonly ready: Deferred<string>;
+  readyCount: number;
+  /** The caller's first `dialin-connected`. */
+  readonly arrived: Deferred<void>;
+  connected: boolean;
+  callerSessionId: string | undefined;
+  /** Keys pressed between the caller's arrival and the bot's start (same network read), kept for the bot. */
+  readonly earlyDigits: string[];
+  loaded: LoadedBot | undefined;
+  session: CallSession | undefined;
+}
+
+export function newCallRun(deps: RunCallDeps): CallRun {
+  const { call, client, send } = deps;
+  const unsubs: Array<() => void> = [];
+  return {
+    deps,
+    logger: deps.logger,
+    ending: new Ending(),
+    stage: (s, detail) => send({ type: 'stage', patchbayId: call.id, stage: s, atMs: Date.now(), ...(detail ? { detail } : {}) }),
+    on: (e, l) => {
+      const u = client.on(e, l);
+      unsubs.push(u);
+      return u;
+    },
+    unsubs,
+    ready: deferred<string>(),
+    readyCount: 0,
+    arrived: deferred<void>(),
+    connected: false,
+    callerSessionId: undefined,
+    earlyDigits: [],
+    loaded: undefined,
+    session: undefined,
+  };
+}
+
+export function infoOf(call: CallAssignment): CallInfo {
+  const { id, callId, callDomain, from, to, sipHeaders, bot, roomName, roomUrl } = call;
+  return {
+    id,
+    callId,
+    callDomain,
+    from,
+    to,
+    sipHeaders,
+    bot,
+    roomName,
+    roomUrl,
+    config: Object.freeze({ ...(call.botConfig ?? {}) }),
+  };
+}
