@@ -96,7 +96,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   ]);
   // Keep the raw bytes for signature checks; refuse prototype-poisoning keys.
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
-    const buf = body as Buffer;
+    const buf = Buffer.isBuffer(body) ? body : Buffer.from(body);
     req.rawBody = buf;
     if (buf.length === 0) return done(null, undefined);
     if (signedRoutes.has(req.routeOptions.url ?? '') && deferUntilVerified(buf)) {

@@ -185,12 +185,28 @@ async function closeAll(wss: WebSocketServer): Promise<void> {
   await new Promise<void>((resolve) => wss.close(() => resolve()));
 }
 
+/** The first message on a socket: the service, the live calls and the recent ones. */
+function helloMessage(deps: AppDeps, stats: StatsPayload, recent: CallView[]): Extract<EventMessage, { type: 'hello' }> {
+  return {
+    type: 'hello',
+    nowMs: Date.now(),
+    version: deps.version,
+    maxConcurrentBots: deps.config.admission.maxConcurrentBots,
+    records: deps.records !== undefined,
+    outcomes: OUTCOMES,
+    goodOutcomes: GOOD_OUTCOMES,
+    stats,
+    live: deps.dispatcher.liveCalls().map(viewOfRecord),
+    recent,
+  };
+}
+
 /**
  * The live events: a `hello` to each new socket, then the dispatcher's calls as `call` / `ended`
  * and the capacity as `stats` (each second while someone watches, only when it changed).
  */
 function liveFeed(deps: AppDeps, log: Log, wss: WebSocketServer): { close(): Promise<void> } {
-  const { dispatcher, pool, records, config } = deps;
+  const { dispatcher, pool, records } = deps;
   const recent = recentCalls(records, log);
   const broadcast = broadcaster(wss, log);
   const stats = (): StatsPayload => {
@@ -247,18 +263,7 @@ function liveFeed(deps: AppDeps, log: Log, wss: WebSocketServer): { close(): Pro
       }
     });
     log.debug({ ip: req.socket.remoteAddress, clients: wss.clients.size }, 'dashboard client connected');
-    const hello: EventMessage = {
-      type: 'hello',
-      nowMs: Date.now(),
-      version: deps.version,
-      maxConcurrentBots: config.admission.maxConcurrentBots,
-      records: records !== undefined,
-      outcomes: OUTCOMES,
-      goodOutcomes: GOOD_OUTCOMES,
-      stats: stats(),
-      live: dispatcher.liveCalls().map(viewOfRecord),
-      recent,
-    };
+    const hello = helloMessage(deps, stats(), recent);
     ws.send(JSON.stringify(hello));
     if (!statsTimer) {
       lastStats = JSON.stringify(hello.stats);
