@@ -261,21 +261,27 @@ export class CallImpl implements EmulatedCall {
 }
 
 /** Validates a caller script from outside (control API); returns an error message or undefined. */
+/** One step of a caller's script (`CallerStep`). */
+export function isCallerStep(s: unknown): s is CallerStep {
+  if (typeof s !== 'object' || s === null) return false;
+  return (
+    ('wait' in s && typeof s.wait === 'number' && s.wait >= 0) ||
+    ('press' in s && typeof s.press === 'string') ||
+    ('say' in s && typeof s.say === 'string') ||
+    ('speak' in s && typeof s.speak === 'string') ||
+    ('hangup' in s && s.hangup === true) ||
+    ('waitFor' in s &&
+      (s.waitFor === 'connected' || s.waitFor === 'say' || s.waitFor === 'peer') &&
+      (!('match' in s) || s.match === undefined || typeof s.match === 'string') &&
+      (!('timeoutMs' in s) || s.timeoutMs === undefined || (typeof s.timeoutMs === 'number' && s.timeoutMs >= 0)))
+  );
+}
+
 export function checkScript(steps: unknown): string | undefined {
   if (!Array.isArray(steps)) return 'script must be an array';
   for (const [i, s] of steps.entries()) {
     if (typeof s !== 'object' || s === null) return `script[${i}] must be an object`;
-    const o = s as Record<string, unknown>;
-    const ok =
-      (typeof o.wait === 'number' && o.wait >= 0) ||
-      typeof o.press === 'string' ||
-      typeof o.say === 'string' ||
-      typeof o.speak === 'string' ||
-      o.hangup === true ||
-      ((o.waitFor === 'connected' || o.waitFor === 'say' || o.waitFor === 'peer') &&
-        (o.match === undefined || typeof o.match === 'string') &&
-        (o.timeoutMs === undefined || (typeof o.timeoutMs === 'number' && o.timeoutMs >= 0)));
-    if (!ok) return `script[${i}] is not a valid step`;
+    if (!isCallerStep(s)) return `script[${i}] is not a valid step`;
   }
   return undefined;
 }

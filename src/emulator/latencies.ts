@@ -1,7 +1,8 @@
 /** The emulated platform's latencies, changeable while running (`setLatencies`, `PUT /_emulator/latencies`). */
 import { zeroLatencies, type Latencies } from './types.js';
 
-export const LATENCY_NAMES = Object.keys(zeroLatencies) as Array<keyof Latencies>;
+const isLatencyName = (k: string): k is keyof Latencies => k in zeroLatencies;
+export const LATENCY_NAMES = Object.keys(zeroLatencies).filter(isLatencyName);
 
 export class LatencySettings {
   readonly values: Latencies = { ...zeroLatencies };
@@ -15,8 +16,8 @@ export class LatencySettings {
     for (const [k, v] of Object.entries(l)) {
       if (v === undefined) continue;
       if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new RangeError(`latency ${k} must be a number >= 0`);
-      if (!(k in this.values)) throw new RangeError(`unknown latency ${k}`);
-      this.values[k as keyof Latencies] = v;
+      if (!isLatencyName(k)) throw new RangeError(`unknown latency ${k}`);
+      this.values[k] = v;
     }
   }
 }

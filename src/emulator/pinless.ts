@@ -26,6 +26,8 @@ function dialinConfigBody(body: unknown): unknown {
   return flat;
 }
 
+const STRING_KEYS = ['phone_number', 'sip_uri', 'name_prefix', 'hmac', 'hold_music_url'] as const;
+
 const strip = ({ id: _id, ...e }: StoredPinless): PinlessDialinEntry => e;
 
 export class PinlessStore {
@@ -44,25 +46,29 @@ export class PinlessStore {
       for (const k of Object.keys(e)) if (!KNOWN.has(k)) throw badRequest(`${where}: unknown property '${k}'`);
       const api = e.room_creation_api;
       if (typeof api !== 'string' || !/^https?:\/\//.test(api)) throw badRequest(`${where}.room_creation_api must be an http(s) URL`);
-      for (const k of ['phone_number', 'sip_uri', 'name_prefix', 'hmac', 'hold_music_url'] as const) {
-        if (e[k] !== undefined && typeof e[k] !== 'string') throw badRequest(`${where}.${k} must be a string`);
+      const str: Partial<Record<(typeof STRING_KEYS)[number], string>> = {};
+      for (const k of STRING_KEYS) {
+        const v = e[k];
+        if (v === undefined) continue;
+        if (typeof v !== 'string') throw badRequest(`${where}.${k} must be a string`);
+        str[k] = v;
       }
-      if (e.phone_number !== undefined && !/^\+[1-9]\d{4,15}$/.test(e.phone_number as string)) {
+      if (str.phone_number !== undefined && !/^\+[1-9]\d{4,15}$/.test(str.phone_number)) {
         throw badRequest(`${where}.phone_number must be E.164 (+ and digits)`);
       }
-      if (e.hmac !== undefined && !/^[A-Za-z0-9+/]+={0,2}$/.test(e.hmac as string)) throw badRequest(`${where}.hmac must be base64`);
+      if (str.hmac !== undefined && !/^[A-Za-z0-9+/]+={0,2}$/.test(str.hmac)) throw badRequest(`${where}.hmac must be base64`);
       const tc = e.timeout_config;
       if (tc !== undefined && !(isObj(tc) && (tc.message === undefined || typeof tc.message === 'string'))) {
         throw badRequest(`${where}.timeout_config must be {message}`);
       }
-      const phone = e.phone_number as string | undefined;
-      const sipUri = (e.sip_uri as string | undefined) ?? `sip:${randomDigits(10)}@${this.sipHost}`;
+      const phone = str.phone_number;
+      const sipUri = str.sip_uri ?? `sip:${randomDigits(10)}@${this.sipHost}`;
       for (const key of [phone, sipBase(sipUri)]) {
         if (key === undefined) continue;
         if (seen.has(key)) throw badRequest(`${where}: ${key} is already configured`);
         seen.add(key);
       }
-      return { ...(e as unknown as PinlessDialinEntry), sip_uri: sipUri, id: keepIds[i] ?? randomUUID() };
+      return { ...e, room_creation_api: api, sip_uri: sipUri, id: keepIds[i] ?? randomUUID() };
     });
   }
 
@@ -97,14 +103,16 @@ export class PinlessStore {
     return this.configJson(e);
   }
 
-  create(body: unknown): Record<string, unknown> {
+  /** The new entry (`configJson` shows it). */
+  create(body: unknown): StoredPinless {
     const [entry] = this.normalise([dialinConfigBody(body)]);
     const { id: newId, ...fresh } = entry!;
     this.entries = this.normalise([...this.plain(), fresh], [...this.entries.map((p) => p.id), newId]);
-    return this.configJson(this.entries[this.entries.length - 1]!);
+    return this.entries[this.entries.length - 1]!;
   }
 
-  update(id: string, body: unknown): Record<string, unknown> {
+  /** The updated entry (`configJson` shows it). */
+  update(id: string, body: unknown): StoredPinless {
     const i = this.entries.findIndex((p) => p.id === id);
     if (i < 0) throw new ApiError(404, 'not-found', `dialin config ${id} not found`);
     const cfg = dialinConfigBody(body);
@@ -115,7 +123,7 @@ export class PinlessStore {
       next.map(strip),
       next.map((p) => p.id),
     );
-    return this.configJson(this.entries[i]!);
+    return this.entries[i]!;
   }
 
   delete(id: string): void {

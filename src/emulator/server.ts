@@ -7,7 +7,8 @@
 import Fastify from 'fastify';
 import { pino } from 'pino';
 import { EmulatorCore, type SocketCounts } from './core.js';
-import { controlRoutes, dailyRoutes, installErrorHandling } from './rest.js';
+import { dailyRoutes, installErrorHandling } from './rest.js';
+import { controlRoutes } from './control.js';
 import { EmulatorSockets } from './ws.js';
 import type { Emulator, EmulatorOptions } from './types.js';
 

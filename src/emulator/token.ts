@@ -31,14 +31,15 @@ export type TokenCheck = { ok: true; claims: TokenClaims } | { ok: false; reason
 export function verifyToken(token: string, key: Buffer, nowSec = Date.now() / 1000): TokenCheck {
   const parts = token.split('.');
   if (parts.length !== 3) return { ok: false, reason: 'malformed' };
-  const [head, body, sig] = parts as [string, string, string];
+  const [head = '', body = '', sig = ''] = parts;
   const expected = createHmac('sha256', key).update(`${head}.${body}`).digest();
   const given = Buffer.from(sig, 'base64url');
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: 'bad-signature' };
   let claims: TokenClaims;
   try {
-    const header = JSON.parse(Buffer.from(head, 'base64url').toString('utf8')) as { alg?: unknown };
-    if (header.alg !== 'HS256') return { ok: false, reason: 'malformed' };
+    const header: unknown = JSON.parse(Buffer.from(head, 'base64url').toString('utf8'));
+    if (typeof header !== 'object' || header === null || !('alg' in header) || header.alg !== 'HS256')
+      return { ok: false, reason: 'malformed' };
     claims = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as TokenClaims;
   } catch {
     return { ok: false, reason: 'malformed' };

@@ -42,7 +42,12 @@ export const TOKEN_CLAIMS = {
 } as const;
 
 type TokenProperty = keyof typeof TOKEN_CLAIMS;
-const PROPERTY_OF_CLAIM = new Map<string, TokenProperty>(Object.entries(TOKEN_CLAIMS).map(([k, v]) => [v, k as TokenProperty]));
+const isTokenProperty = (k: string): k is TokenProperty => k in TOKEN_CLAIMS;
+const PROPERTY_OF_CLAIM = new Map<string, TokenProperty>(
+  Object.keys(TOKEN_CLAIMS)
+    .filter(isTokenProperty)
+    .map((k) => [TOKEN_CLAIMS[k], k]),
+);
 /** Properties `POST /meeting-tokens` accepts that have no claim of their own (accepted, without effect). */
 const UNCLAIMED = new Set(['enable_prejoin_ui', 'enable_live_captions_ui', 'enable_terse_logging']);
 
@@ -71,18 +76,20 @@ export class MeetingTokens {
     if (p.is_owner !== undefined && typeof p.is_owner !== 'boolean') throw badRequest('is_owner must be a boolean');
     for (const k of ['user_name', 'user_id'] as const)
       if (p[k] !== undefined && typeof p[k] !== 'string') throw badRequest(`${k} must be a string`);
-    const claims: Record<string, unknown> = { d: this.o.domainId, iat: Math.floor(Date.now() / 1000) };
+    const claims: TokenClaims = { d: this.o.domainId, iat: Math.floor(Date.now() / 1000) };
     for (const [k, v] of Object.entries(p)) {
-      if (k in TOKEN_CLAIMS && v !== undefined && !(k === 'is_owner' && v === false)) claims[TOKEN_CLAIMS[k as TokenProperty]] = v;
+      if (!isTokenProperty(k) || v === undefined || (k === 'is_owner' && v === false)) continue;
+      const claim: string = TOKEN_CLAIMS[k];
+      claims[claim] = v;
     }
-    return signToken(claims as unknown as TokenClaims, this.o.key);
+    return signToken(claims, this.o.key);
   }
 
   /** GET /meeting-tokens/:token: the token's properties when it is valid. */
   inspect(token: string): Record<string, unknown> {
     const v = verifyToken(token, this.o.key);
     if (!v.ok) throw new ApiError(400, 'invalid-request-error', v.reason === 'expired' ? 'token has expired' : 'token is not valid');
-    const c = v.claims as unknown as Record<string, unknown>;
+    const c: Record<string, unknown> = v.claims;
     if (c.d !== this.o.domainId) throw badRequest('token is not valid');
     const props: Record<string, unknown> = {};
     for (const [claim, value] of Object.entries(c)) {

@@ -103,6 +103,7 @@ export interface DeliveryRecord {
   atMs: number;
 }
 
+const isWebhookEventType = (t: unknown): boolean => WEBHOOK_EVENT_TYPES.some((e) => e === t);
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
@@ -229,15 +230,15 @@ export class DomainWebhooks {
       if (!Array.isArray(eventTypes) || eventTypes.some((t) => typeof t !== 'string')) {
         throw new ApiError(400, 'invalid-request-error', 'eventTypes must be an array of strings');
       }
-      const bad = eventTypes.find((t) => !(WEBHOOK_EVENT_TYPES as readonly string[]).includes(t as string));
+      const bad = eventTypes.find((t) => !isWebhookEventType(t));
       if (bad !== undefined) throw new ApiError(400, 'invalid-request-error', `unknown event type '${String(bad)}'`);
     }
     return {
-      ...(url === undefined ? {} : { url: url as string }),
+      ...(typeof url === 'string' ? { url } : {}),
       ...(hmac === undefined ? {} : { hmac: hmac }),
       ...(basicAuth === undefined ? {} : { basicAuth: basicAuth }),
       ...(retryType === undefined ? {} : { retryType: retryType }),
-      ...(eventTypes === undefined ? {} : { eventTypes: [...new Set(eventTypes as string[])] }),
+      ...(Array.isArray(eventTypes) ? { eventTypes: [...new Set(eventTypes.filter((t) => typeof t === 'string'))] } : {}),
     };
   }
 

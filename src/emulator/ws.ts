@@ -11,10 +11,11 @@ import type { EmulatorCore, SocketCounts } from './core.js';
 import { ActionError } from './errors.js';
 import { participantJson, type BotParticipant } from './model.js';
 import { ACTION_NAMES, CALL_CLIENT_WS_PATH, WS_CLOSE, type ActionName, type ServerMessage } from './protocol.js';
-import { errorMessage } from '../core/errors.js';
+import { errorCode, errorMessage } from '../core/errors.js';
 
 const MAX_MESSAGE_BYTES = 256 * 1024;
-const ACTIONS: ReadonlySet<string> = new Set<ActionName>(ACTION_NAMES);
+const isActionName = (a: unknown): a is ActionName => ACTION_NAMES.some((n) => n === a);
+const isRecordLike = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
 
 export class EmulatorSockets {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
@@ -109,8 +110,9 @@ export class EmulatorSockets {
     ws.on('message', (data: RawData) => {
       let msg: Record<string, unknown>;
       try {
-        msg = JSON.parse(data.toString()) as Record<string, unknown>;
-        if (typeof msg !== 'object' || msg === null) throw new Error('not an object');
+        const parsed: unknown = JSON.parse(data.toString());
+        if (!isRecordLike(parsed)) throw new Error('not an object');
+        msg = parsed;
       } catch {
         ws.close(WS_CLOSE.protocolError, 'invalid JSON');
         return;
@@ -128,9 +130,9 @@ export class EmulatorSockets {
           try {
             checked = this.core.sessions.checkJoin(msg.roomUrl, msg.token);
           } catch (err) {
-            const e = err as ActionError;
-            send({ type: 'join-error', code: e.code ?? 'error', message: e.message });
-            ws.close(WS_CLOSE.joinRefused, e.code ?? 'join refused');
+            const code = errorCode(err);
+            send({ type: 'join-error', code: code ?? 'error', message: errorMessage(err) });
+            ws.close(WS_CLOSE.joinRefused, code ?? 'join refused');
             return;
           }
           const sessionId = randomUUID();
@@ -169,12 +171,12 @@ export class EmulatorSockets {
           send({ type: 'ack', id, error: 'not joined', code: 'not-joined' });
           return;
         }
-        const action = msg.action as ActionName;
-        if (!ACTIONS.has(action)) {
+        const action = msg.action;
+        if (!isActionName(action)) {
           send({ type: 'ack', id, error: `unknown action ${String(msg.action)}`, code: 'unknown-action' });
           return;
         }
-        const args = typeof msg.args === 'object' && msg.args !== null ? (msg.args as Record<string, unknown>) : {};
+        const args = isRecordLike(msg.args) ? msg.args : {};
         this.core.actions.run(p, id, action, args).then(
           (result) => {
             send({ type: 'ack', id, ...(result === undefined ? {} : { result }) });

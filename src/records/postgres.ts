@@ -11,7 +11,7 @@ import { RecordsError } from './errors.js';
 import { MIGRATIONS_TABLE_SQL, POSTGRES_MIGRATIONS, pendingMigrations } from './migrations.js';
 import { ROW_FIELDS, SELECT_COLUMNS, fromRow, type CallRow, type CallRowOut } from './rows.js';
 import type { CallFilter, Page, StoredCall } from './types.js';
-import { errorMessage } from '../core/errors.js';
+import { errorCode, errorMessage } from '../core/errors.js';
 
 /** Any number that is the same for every patchbay: the advisory lock migrations run under. */
 const MIGRATION_LOCK = 0x70617463;
@@ -94,12 +94,13 @@ async function migrate(pool: pg.Pool, logger: Logger): Promise<void> {
  * report at start-up.
  */
 export function isUnreachable(err: unknown): boolean {
-  const e = err as { code?: string; errors?: unknown[]; message?: string };
-  if (Array.isArray(e.errors) && e.errors.length > 0) return e.errors.every(isUnreachable);
+  const inner = typeof err === 'object' && err !== null && 'errors' in err ? err.errors : undefined;
+  if (Array.isArray(inner) && inner.length > 0) return inner.every(isUnreachable);
+  const message = typeof err === 'object' && err !== null && 'message' in err && typeof err.message === 'string' ? err.message : '';
   return (
     ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'EPIPE', '57P01', '57P02', '57P03'].includes(
-      e.code ?? '',
-    ) || /timeout exceeded when trying to connect|Connection terminated/i.test(e.message ?? '')
+      errorCode(err) ?? '',
+    ) || /timeout exceeded when trying to connect|Connection terminated/i.test(message)
   );
 }
 

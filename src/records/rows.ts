@@ -3,7 +3,7 @@
  * upsert that is idempotent and never reopens a closed call (see the `WHERE ended_at_ms IS NULL`).
  */
 import type { CallPath } from '../core/timeline.js';
-import { isRecordOutcome } from '../core/outcome.js';
+import type { RecordOutcome } from '../core/outcome.js';
 import type { RecordEvent, StoredCall } from './types.js';
 
 /** A row as written (SQLite parameters; PostgreSQL reads the same object from JSON). */
@@ -18,7 +18,7 @@ export interface CallRow {
   bot: string;
   room_name: string;
   state: string;
-  outcome: string | null;
+  outcome: RecordOutcome | null;
   detail: string | null;
   received_at_ms: number;
   ended_at_ms: number | null;
@@ -29,7 +29,7 @@ export interface CallRow {
   replica_id: string;
   trace_id: string | null;
   /** `warm` or `cold`; null for calls recorded before the column existed. */
-  path: string | null;
+  path: CallPath | null;
   /** JSON text. */
   timeline: string;
   /** JSON text. */
@@ -77,10 +77,12 @@ export const ROW_FIELDS = [
 
 export const SELECT_COLUMNS = `seq, ${ROW_FIELDS.join(', ')}`;
 
-function json<T>(v: unknown, fallback: T): T {
-  if (typeof v !== 'string') return (v ?? fallback) as T;
+/** A JSON column: SQLite's text (parsed; the fallback when it does not parse), PostgreSQL's value as is. */
+function json<T>(v: string | T | null, fallback: T): T {
+  if (typeof v !== 'string') return v ?? fallback;
   try {
-    return JSON.parse(v) as T;
+    const parsed: T = JSON.parse(v);
+    return parsed;
   } catch {
     return fallback;
   }
@@ -105,7 +107,7 @@ export function storedCall(
     bot: r.bot,
     roomName: r.room_name,
     state: r.state,
-    outcome: isRecordOutcome(r.outcome) ? r.outcome : null,
+    outcome: r.outcome ?? null,
     detail: r.detail,
     receivedAtMs: r.received_at_ms,
     endedAtMs: r.ended_at_ms,
@@ -114,7 +116,7 @@ export function storedCall(
     workerPid: r.worker_pid,
     replicaId: r.replica_id,
     traceId: r.trace_id,
-    path: (r.path as CallPath | null) ?? null,
+    path: r.path ?? null,
     timeline: x.timeline,
     events: x.events,
   };
@@ -130,5 +132,10 @@ export function fromRow(r: CallRowOut): StoredCall {
     updated_at_ms: updated,
     warm_start: r.warm_start === null ? null : r.warm_start === true || r.warm_start === 1 ? 1 : 0,
   };
-  return storedCall(row, { seq: Number(r.seq), timeline: json(r.timeline, {}), events: json(r.events, []), openUntilMs: updated });
+  return storedCall(row, {
+    seq: Number(r.seq),
+    timeline: json<Record<string, number>>(r.timeline, {}),
+    events: json<RecordEvent[]>(r.events, []),
+    openUntilMs: updated,
+  });
 }

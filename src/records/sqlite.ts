@@ -40,11 +40,13 @@ export function openSqlite(opts: { path: string; logger: Logger; writerThread?: 
   try {
     db = new Database(where, { fileMustExist: false, timeout: 2_000 });
     // Reads the header: "file is not a database" shows up here.
-    const version = db.pragma('user_version', { simple: true }) as number;
+    const version = db.prepare<[], { user_version: number }>('PRAGMA user_version').get()?.user_version ?? 0;
     if (version > SQLITE_SCHEMA_VERSION)
       throw new Error(`its schema version ${version} is newer than this build's ${SQLITE_SCHEMA_VERSION}`);
     if (!memory) {
-      const problems = (db.pragma('quick_check') as Array<{ quick_check: string }>)
+      const problems = db
+        .prepare<[], { quick_check: string }>('PRAGMA quick_check')
+        .all()
         .map((r) => r.quick_check)
         .join('\n')
         .split('\n');
@@ -87,14 +89,25 @@ export function openSqlite(opts: { path: string; logger: Logger; writerThread?: 
 /** Applies what `schema_migrations` lacks (inside the caller's transaction). Earlier releases' v1 files are adopted. */
 function migrate(db: Database.Database): void {
   const tables = new Set(
-    (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>).map((t) => t.name),
+    db
+      .prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'")
+      .all()
+      .map((t) => t.name),
   );
   let applied: number[] = [];
   if (tables.has('schema_migrations')) {
-    applied = (db.prepare('SELECT version FROM schema_migrations').all() as Array<{ version: number }>).map((r) => r.version);
+    applied = db
+      .prepare<[], { version: number }>('SELECT version FROM schema_migrations')
+      .all()
+      .map((r) => r.version);
   } else if (tables.has('calls')) {
     // No migrations table: a v1 file of an earlier release, or someone else's table.
-    const have = new Set((db.pragma('table_info(calls)') as Array<{ name: string }>).map((c) => c.name));
+    const have = new Set(
+      db
+        .prepare<[], { name: string }>('PRAGMA table_info(calls)')
+        .all()
+        .map((c) => c.name),
+    );
     const missing = SQLITE_V1_COLUMNS.filter((c) => !have.has(c));
     if (missing.length > 0) throw new Error(`its calls table is not patchbay's (no ${missing.join(', ')}): schema version mismatch`);
     applied = [1];
@@ -132,7 +145,8 @@ export class SqliteBackend implements RecordsBackend {
   roundTrips = 0;
   private readonly log: Logger;
   private readonly local: SqliteWriteConnection;
-  private readonly selects = new Map<string, Database.Statement>();
+  private readonly selects = new Map<string, Database.Statement<unknown[], CallRowOut>>();
+  private readonly counts = new Map<string, Database.Statement<unknown[], { n: number }>>();
   private writer: Worker | undefined;
   private ready: Promise<void> = Promise.resolve();
   private seq = 0;
@@ -222,31 +236,35 @@ export class SqliteBackend implements RecordsBackend {
     return this.run({ op: 'prune', cutoff, limit });
   }
 
-  private stmt(sql: string): Database.Statement {
+  /** A prepared SELECT of rows, kept for the next query alike. */
+  private stmt(sql: string): Database.Statement<unknown[], CallRowOut> {
     let s = this.selects.get(sql);
-    if (!s) this.selects.set(sql, (s = this.db.prepare(sql)));
+    if (!s) this.selects.set(sql, (s = this.db.prepare<unknown[], CallRowOut>(sql)));
+    return s;
+  }
+
+  private countStmt(sql: string): Database.Statement<unknown[], { n: number }> {
+    let s = this.counts.get(sql);
+    if (!s) this.counts.set(sql, (s = this.db.prepare<unknown[], { n: number }>(sql)));
     return s;
   }
 
   async query(filter: CallFilter, page: Page): Promise<StoredCall[]> {
     const w = whereClause(filter, page, () => '?');
     this.roundTrips++;
-    const rows = this.stmt(`SELECT ${SELECT_COLUMNS} FROM calls ${w.sql} ORDER BY seq DESC LIMIT ?`).all(
-      ...w.params,
-      page.limit,
-    ) as CallRowOut[];
+    const rows = this.stmt(`SELECT ${SELECT_COLUMNS} FROM calls ${w.sql} ORDER BY seq DESC LIMIT ?`).all(...w.params, page.limit);
     return rows.map(fromRow);
   }
 
   async get(id: string): Promise<StoredCall | undefined> {
     this.roundTrips++;
-    const row = this.stmt(`SELECT ${SELECT_COLUMNS} FROM calls WHERE id = ?`).get(id) as CallRowOut | undefined;
+    const row = this.stmt(`SELECT ${SELECT_COLUMNS} FROM calls WHERE id = ?`).get(id);
     return row ? fromRow(row) : undefined;
   }
 
   async count(filter: CallFilter = {}): Promise<number> {
     const w = whereClause(filter, undefined, () => '?');
-    return (this.stmt(`SELECT count(*) AS n FROM calls ${w.sql}`).get(...w.params) as { n: number }).n;
+    return this.countStmt(`SELECT count(*) AS n FROM calls ${w.sql}`).get(...w.params)?.n ?? 0;
   }
 
   async close(): Promise<void> {

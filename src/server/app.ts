@@ -46,6 +46,53 @@ function trustProxyOption(v: Config['trustProxy'] | undefined): boolean | string
   return typeof v === 'number' ? (_address: string, hop: number) => hop < v : v;
 }
 
+/** JSON bodies only, their raw bytes kept; a signed route's large or deep body waits for its signature check. */
+function installBodyParser(app: FastifyInstance, deps: AppDeps): void {
+  app.decorateRequest('rawBody', undefined);
+  // JSON only: anything else is 415 before any handler runs.
+  app.removeContentTypeParser(['text/plain']);
+  app.decorateRequest('bodyDeferred', false);
+  // The routes whose signature is checked: a large or deep body there is verified before it is parsed (signed-request.ts).
+  const signedRoutes = new Set([
+    ...(deps.pinlessSecrets.length > 0 ? ['/dialin'] : []),
+    ...((deps.webhookSecrets ?? deps.config.daily.webhookHmacSecrets).length > 0 ? ['/webhooks/daily'] : []),
+  ]);
+  // Keep the raw bytes for signature checks; refuse prototype-poisoning keys.
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
+    const buf = Buffer.isBuffer(body) ? body : Buffer.from(body);
+    req.rawBody = buf;
+    if (buf.length === 0) return done(null, undefined);
+    if (signedRoutes.has(req.routeOptions.url ?? '') && deferUntilVerified(buf)) {
+      req.bodyDeferred = true;
+      return done(null, undefined);
+    }
+    try {
+      done(null, parseJsonBody(buf));
+    } catch (err) {
+      done(asError(err), undefined);
+    }
+  });
+}
+
+/** Errors and unknown routes as `{error, message}`. */
+function installErrorHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
+    if (status < 500) {
+      req.log.warn({ url: safeUrl(req.url), status, code: err.code, err: err.message }, 'request refused');
+      const code = err.validation ? 'invalid_body' : (err.code ?? 'bad_request').toLowerCase().replace(/^fst_err_/, '');
+      return reply.code(status).send({ error: code, message: err.message });
+    }
+    req.log.error({ err, url: safeUrl(req.url) }, 'request failed');
+    return reply.code(500).send({ error: 'internal', message: 'internal error' });
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    req.log.info({ url: safeUrl(req.url), method: req.method }, 'no such route');
+    return reply.code(404).send({ error: 'not_found', message: `${req.method} ${req.url.split('?')[0]} is not a route` });
+  });
+}
+
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const http = deps.config.http;
   const app = Fastify({
@@ -85,46 +132,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     refusals.stop();
   });
 
-  app.decorateRequest('rawBody', undefined);
-  // JSON only: anything else is 415 before any handler runs.
-  app.removeContentTypeParser(['text/plain']);
-  app.decorateRequest('bodyDeferred', false);
-  // The routes whose signature is checked: a large or deep body there is verified before it is parsed (signed-request.ts).
-  const signedRoutes = new Set([
-    ...(deps.pinlessSecrets.length > 0 ? ['/dialin'] : []),
-    ...((deps.webhookSecrets ?? deps.config.daily.webhookHmacSecrets).length > 0 ? ['/webhooks/daily'] : []),
-  ]);
-  // Keep the raw bytes for signature checks; refuse prototype-poisoning keys.
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
-    const buf = body as Buffer;
-    req.rawBody = buf;
-    if (buf.length === 0) return done(null, undefined);
-    if (signedRoutes.has(req.routeOptions.url ?? '') && deferUntilVerified(buf)) {
-      req.bodyDeferred = true;
-      return done(null, undefined);
-    }
-    try {
-      done(null, parseJsonBody(buf));
-    } catch (err) {
-      done(asError(err), undefined);
-    }
-  });
-
-  app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, req, reply) => {
-    const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
-    if (status < 500) {
-      req.log.warn({ url: safeUrl(req.url), status, code: err.code, err: err.message }, 'request refused');
-      const code = err.validation ? 'invalid_body' : (err.code ?? 'bad_request').toLowerCase().replace(/^fst_err_/, '');
-      return reply.code(status).send({ error: code, message: err.message });
-    }
-    req.log.error({ err, url: safeUrl(req.url) }, 'request failed');
-    return reply.code(500).send({ error: 'internal', message: 'internal error' });
-  });
-
-  app.setNotFoundHandler((req, reply) => {
-    req.log.info({ url: safeUrl(req.url), method: req.method }, 'no such route');
-    return reply.code(404).send({ error: 'not_found', message: `${req.method} ${req.url.split('?')[0]} is not a route` });
-  });
+  installBodyParser(app, deps);
+  installErrorHandlers(app);
 
   // Before the routes: its onResponse hook times the /dialin answers.
   await app.register(metricsPlugin, deps);

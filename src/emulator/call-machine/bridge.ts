@@ -36,6 +36,11 @@ export function emulatorWsUrl(roomUrl: string): string {
   return `${u.protocol === 'https:' ? 'wss:' : 'ws:'}//${u.host}${CALL_CLIENT_WS_PATH}`;
 }
 
+/** A message's `properties` object (none: empty). */
+function propertiesOf(v: unknown): Record<string, unknown> {
+  return typeof v === 'object' && v !== null ? { ...v } : {};
+}
+
 export class EmulatorLink {
   private readonly ws: WebSocket;
   private seq = 0;
@@ -88,7 +93,7 @@ export class EmulatorLink {
           done,
         );
       case 'update-participant': {
-        const props = (msg.properties ?? {}) as Record<string, unknown>;
+        const props = propertiesOf(msg.properties);
         if (props.eject === true) return this.send('eject', { sessionId: msg.id }, done);
         return done();
       }

@@ -80,6 +80,11 @@ export interface StandInSession {
   link?: EmulatorLink | undefined;
 }
 
+/** A message's `properties` object (none: empty). */
+function propertiesOf(v: unknown): Record<string, unknown> {
+  return typeof v === 'object' && v !== null ? { ...v } : {};
+}
+
 export class CallMachineStandIn {
   /** Every action daily-js sent to the call machine, in order. */
   readonly actions: RecordedAction[] = [];
@@ -194,7 +199,7 @@ export class CallMachineStandIn {
         this.onJoin(s, msg, callbackStamp);
         return;
       case 'update-participant': {
-        const props = (msg.properties ?? {}) as Record<string, unknown>;
+        const props = propertiesOf(msg.properties);
         if (props.eject === true && typeof msg.id === 'string') this.removeParticipant(msg.id, undefined, s.callClientId);
         break;
       }
@@ -223,7 +228,7 @@ export class CallMachineStandIn {
       );
     };
     if (action === 'join-meeting') {
-      const props = (msg.properties ?? {}) as Record<string, unknown>;
+      const props = propertiesOf(msg.properties);
       s.link?.close();
       const url = typeof props.url === 'string' ? props.url : '';
       try {
@@ -264,7 +269,7 @@ export class CallMachineStandIn {
       });
       return;
     }
-    const props = (msg.properties ?? {}) as Record<string, unknown>;
+    const props = propertiesOf(msg.properties);
     s.localSessionId = randomUUID();
     s.userName = typeof props.userName === 'string' ? props.userName : undefined;
     if (callbackStamp) this.send(s, { t: 'reply', callbackStamp });

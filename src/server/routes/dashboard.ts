@@ -13,16 +13,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { CallSummaryIdentity } from '../../core/call-identity.js';
-import { GOOD_OUTCOMES, OUTCOMES, type Outcome } from '../../core/outcome.js';
+import { GOOD_OUTCOMES, OUTCOMES } from '../../core/outcome.js';
 import type { Call, CallRecord, CallTransition } from '../../call/call.js';
-import { maskNumber } from '../../core/logger.js';
-import type { StoredCall } from '../../records/store.js';
 import type { AppDeps } from '../deps.js';
-import { dashboardAuth, isLoopbackAddress } from './dashboard-auth.js';
+import { dashboardAuth, isLoopbackAddress, type DashboardAuth } from './dashboard-auth.js';
 import { errorMessage } from '../../core/errors.js';
+import { viewOfRecord, viewOfStored, type CallView, type EventMessage, type StatsPayload } from './dashboard-views.js';
 
 export const EVENTS_PATH = '/ws/events';
 const STATS_INTERVAL_MS = 1_000;
@@ -76,107 +74,6 @@ const PAGE_HEADERS = {
   'permissions-policy': 'camera=(), microphone=(), geolocation=()',
 };
 
-/** What the page gets for a call (live or ended): no SIP headers, numbers masked. */
-/** A call as the page shows it: its identity (numbers masked), state and timeline. */
-export interface CallView extends CallSummaryIdentity {
-  state: string;
-  /** The latest stage reached. */
-  stage: string;
-  timeline: Record<string, number>;
-  outcome: string | null;
-  detail: string | null;
-  warmStart: boolean | null;
-  /** Which path the call took: `warm` (a warm room) or `cold` (a room per call); null when unknown. */
-  path: 'warm' | 'cold' | null;
-  workerPid: number | null;
-  /** The call's trace id (OpenTelemetry), when tracing is on and known. */
-  traceId: string | null;
-  /** Fleet mode: the replica that runs (ran) the call. */
-  replica?: string;
-}
-
-export type EventMessage =
-  | {
-      type: 'hello';
-      nowMs: number;
-      version: string;
-      maxConcurrentBots: number;
-      records: boolean;
-      /** Every outcome (the filter's choices) and those that count as good, from src/core/outcome.ts. */
-      outcomes: readonly Outcome[];
-      goodOutcomes: readonly Outcome[];
-      stats: StatsPayload;
-      live: CallView[];
-      recent: CallView[];
-    }
-  | { type: 'call'; nowMs: number; call: CallView }
-  | { type: 'ended'; nowMs: number; call: CallView }
-  | ({ type: 'stats'; nowMs: number } & StatsPayload);
-
-export interface StatsPayload {
-  queued: number;
-  active: number;
-  admitting: number;
-  capacity: number;
-  draining: boolean;
-  workers: { idle: number; starting: number; busy: number; coldStarts: number; warmStarts: number };
-}
-
-function latestStage(timeline: Record<string, number | undefined>): string {
-  let best = '';
-  let at = -Infinity;
-  for (const [k, v] of Object.entries(timeline)) {
-    // `first_audio` is a measurement (connected → first bot audio), not a step of the call's progress.
-    if (k === 'first_audio') continue;
-    if (v !== undefined && v >= at) {
-      // Equal times: later keys were set later (insertion order).
-      best = k;
-      at = v;
-    }
-  }
-  return best;
-}
-
-export function viewOfRecord(r: CallRecord): CallView {
-  const timeline = Object.fromEntries(Object.entries(r.timeline).filter((e): e is [string, number] => typeof e[1] === 'number'));
-  return {
-    id: r.id,
-    callId: r.callId,
-    from: maskNumber(r.from) ?? '',
-    to: maskNumber(r.to) ?? '',
-    bot: r.bot,
-    state: r.state,
-    stage: latestStage(timeline),
-    timeline,
-    outcome: r.outcome ?? null,
-    detail: r.detail ?? null,
-    warmStart: r.warmStart ?? null,
-    path: r.path ?? null,
-    workerPid: r.workerPid ?? null,
-    traceId: r.traceId ?? null,
-    ...(r.replica ? { replica: r.replica } : {}),
-  };
-}
-
-export function viewOfStored(c: StoredCall): CallView {
-  return {
-    id: c.id,
-    callId: c.callId,
-    from: maskNumber(c.from) ?? '',
-    to: maskNumber(c.to) ?? '',
-    bot: c.bot,
-    state: 'ended',
-    stage: latestStage(c.timeline),
-    timeline: c.timeline,
-    outcome: c.outcome,
-    detail: c.detail,
-    warmStart: c.warmStart,
-    path: c.path,
-    workerPid: c.workerPid,
-    traceId: c.traceId,
-  };
-}
-
 /** The page's files: next to this module's source (`src/server/dashboard/`), also from a compiled dist/. */
 export function findDashboardDir(): string {
   const candidates = [
@@ -195,25 +92,19 @@ const ASSETS: Record<string, string> = {
   'app.css': 'text/css; charset=utf-8',
 };
 
-export const dashboardRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) => {
-  const { dispatcher, pool, records, config } = deps;
-  const auth = dashboardAuth(config);
-  const log = deps.logger.child({ component: 'dashboard' });
-  if (auth.disabled) log.warn('NODE_ENV=production and no DASHBOARD_TOKEN: the dashboard, its socket and /calls are disabled (404)');
-  else if (auth.open) log.info('no DASHBOARD_TOKEN: the dashboard, its socket and /calls answer loopback clients only');
-  const viewers = new Map<string, number>();
-  const refusals = fastify.refusals;
+type Log = AppDeps['logger'];
+
+/** The page and its assets. */
+function pageRoutes(fastify: FastifyInstance, auth: DashboardAuth): void {
   const dir = findDashboardDir();
   const page = readFileSync(`${dir}index.html`);
   const assets = new Map(Object.keys(ASSETS).map((f) => [f, readFileSync(`${dir}${f}`)]));
-
   fastify.get('/dashboard', { onRequest: auth.hook }, async (_req, reply) => {
     return reply
       .headers({ ...PAGE_HEADERS, 'cache-control': 'no-store' })
       .type('text/html; charset=utf-8')
       .send(page);
   });
-
   fastify.get<{ Params: { file: string } }>('/dashboard/assets/:file', async (req, reply) => {
     const body = assets.get(req.params.file);
     if (!body) return reply.code(404).send({ error: 'not_found', message: 'no such dashboard asset' });
@@ -222,33 +113,22 @@ export const dashboardRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps
       .type(ASSETS[req.params.file]!)
       .send(body);
   });
+}
 
-  // --- live events -------------------------------------------------------------------------------
-  const recent: CallView[] = [];
-  if (records) {
-    try {
-      recent.push(...records.list({ limit: RECENT_MAX }).map(viewOfStored));
-    } catch (err) {
-      log.warn({ err: errorMessage(err) }, 'could not read recent call records');
-    }
+/** The last ended calls from the records, newest first (none when they cannot be read). */
+function recentCalls(records: AppDeps['records'], log: Log): CallView[] {
+  if (!records) return [];
+  try {
+    return records.list({ limit: RECENT_MAX }).map(viewOfStored);
+  } catch (err) {
+    log.warn({ err: errorMessage(err) }, 'could not read recent call records');
+    return [];
   }
+}
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 4 * 1024, perMessageDeflate: false });
-  const alive = new WeakSet<WebSocket>();
-
-  const stats = (): StatsPayload => {
-    const s = dispatcher.stats();
-    return {
-      queued: s.queued,
-      active: s.active,
-      admitting: s.admitting,
-      capacity: s.capacity,
-      draining: s.draining,
-      workers: pool.stats(),
-    };
-  };
-
-  const broadcast = (m: EventMessage) => {
+/** Sends a message to every open socket; a client too far behind is dropped. */
+function broadcaster(wss: WebSocketServer, log: Log): (m: EventMessage) => void {
+  return (m) => {
     if (wss.clients.size === 0) return;
     const data = JSON.stringify(m);
     for (const ws of wss.clients) {
@@ -261,7 +141,96 @@ export const dashboardRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps
       ws.send(data);
     }
   };
+}
 
+/** Pings every socket each HEARTBEAT_INTERVAL_MS; one that did not answer the last ping is cut. */
+function heartbeat(wss: WebSocketServer): NodeJS.Timeout {
+  const alive = new WeakSet<WebSocket>();
+  wss.on('connection', (ws: WebSocket) => {
+    alive.add(ws);
+    ws.on('pong', () => alive.add(ws));
+  });
+  const timer = setInterval(() => {
+    for (const ws of wss.clients) {
+      if (!alive.has(ws)) {
+        ws.terminate();
+        continue;
+      }
+      alive.delete(ws);
+      ws.ping();
+    }
+  }, HEARTBEAT_INTERVAL_MS);
+  timer.unref();
+  return timer;
+}
+
+/** Closes every socket; those that do not finish the closing handshake quickly are cut. */
+async function closeAll(wss: WebSocketServer): Promise<void> {
+  for (const ws of wss.clients) ws.close(1001, 'server shutting down');
+  const closing = [...wss.clients];
+  if (closing.length > 0) {
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        for (const ws of closing) ws.terminate();
+        resolve();
+      }, 500);
+      void Promise.all(
+        closing.map((ws) => (ws.readyState === ws.CLOSED ? Promise.resolve() : new Promise((r) => ws.once('close', r)))),
+      ).then(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+  await new Promise<void>((resolve) => wss.close(() => resolve()));
+}
+
+/** The first message on a socket: the service, the live calls and the recent ones. */
+function helloMessage(deps: AppDeps, stats: StatsPayload, recent: CallView[]): Extract<EventMessage, { type: 'hello' }> {
+  return {
+    type: 'hello',
+    nowMs: Date.now(),
+    version: deps.version,
+    maxConcurrentBots: deps.config.admission.maxConcurrentBots,
+    records: deps.records !== undefined,
+    outcomes: OUTCOMES,
+    goodOutcomes: GOOD_OUTCOMES,
+    stats,
+    live: deps.dispatcher.liveCalls().map(viewOfRecord),
+    recent,
+  };
+}
+
+/**
+ * The live events: a `hello` to each new socket, then the dispatcher's calls as `call` / `ended`
+ * and the capacity as `stats` (each second while someone watches, only when it changed).
+ */
+function liveFeed(deps: AppDeps, log: Log, wss: WebSocketServer): { close(): Promise<void> } {
+  const { dispatcher, pool, records } = deps;
+  const recent = recentCalls(records, log);
+  const broadcast = broadcaster(wss, log);
+  const stats = (): StatsPayload => {
+    const s = dispatcher.stats();
+    return {
+      queued: s.queued,
+      active: s.active,
+      admitting: s.admitting,
+      capacity: s.capacity,
+      draining: s.draining,
+      workers: pool.stats(),
+    };
+  };
+  let statsTimer: NodeJS.Timeout | undefined;
+  let lastStats = '';
+  const tick = () => {
+    const s = stats();
+    const key = JSON.stringify(s);
+    // Only what changed (and a keep-alive every 10 ticks would be noise: pings do that).
+    if (key !== lastStats) {
+      lastStats = key;
+      broadcast({ type: 'stats', nowMs: Date.now(), ...s });
+    }
+  };
   const onUpdated = (r: CallRecord) => {
     // A late stage report after the outcome must not bring an ended call back to life on the page;
     // a call shows up once it is queued (its room exists).
@@ -282,33 +251,8 @@ export const dashboardRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps
   const onChanged = (c: Call) => onUpdated(c.record);
   dispatcher.on('transition', onTransition);
   dispatcher.on('changed', onChanged);
-
-  let statsTimer: NodeJS.Timeout | undefined;
-  let lastStats = '';
-  const tick = () => {
-    const s = stats();
-    const key = JSON.stringify(s);
-    // Only what changed (and a keep-alive every 10 ticks would be noise: pings do that).
-    if (key !== lastStats) {
-      lastStats = key;
-      broadcast({ type: 'stats', nowMs: Date.now(), ...s });
-    }
-  };
-  const heartbeat = setInterval(() => {
-    for (const ws of wss.clients) {
-      if (!alive.has(ws)) {
-        ws.terminate();
-        continue;
-      }
-      alive.delete(ws);
-      ws.ping();
-    }
-  }, HEARTBEAT_INTERVAL_MS);
-  heartbeat.unref();
-
+  const pings = heartbeat(wss);
   wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
-    alive.add(ws);
-    ws.on('pong', () => alive.add(ws));
     ws.on('error', (err) => log.debug({ err: err.message }, 'dashboard socket error'));
     // The page only listens; anything it sends is ignored.
     ws.on('message', () => undefined);
@@ -319,18 +263,7 @@ export const dashboardRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps
       }
     });
     log.debug({ ip: req.socket.remoteAddress, clients: wss.clients.size }, 'dashboard client connected');
-    const hello: EventMessage = {
-      type: 'hello',
-      nowMs: Date.now(),
-      version: deps.version,
-      maxConcurrentBots: config.admission.maxConcurrentBots,
-      records: records !== undefined,
-      outcomes: OUTCOMES,
-      goodOutcomes: GOOD_OUTCOMES,
-      stats: stats(),
-      live: dispatcher.liveCalls().map(viewOfRecord),
-      recent,
-    };
+    const hello = helloMessage(deps, stats(), recent);
     ws.send(JSON.stringify(hello));
     if (!statsTimer) {
       lastStats = JSON.stringify(hello.stats);
@@ -338,14 +271,28 @@ export const dashboardRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps
       statsTimer.unref();
     }
   });
-
-  const refuse = (socket: Duplex, status: number, text: string, extra = '') => {
-    socket.end(
-      `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nCache-Control: no-store\r\n${extra}Content-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
-    );
+  return {
+    close: async () => {
+      dispatcher.off('transition', onTransition);
+      dispatcher.off('changed', onChanged);
+      clearInterval(pings);
+      if (statsTimer) clearInterval(statsTimer);
+      await closeAll(wss);
+    },
   };
+}
 
-  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+const refuse = (socket: Duplex, status: number, text: string, extra = '') => {
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nCache-Control: no-store\r\n${extra}Content-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
+  );
+};
+
+/** The HTTP server's `upgrade` listener for EVENTS_PATH: token, origin, viewer limits, then the socket. */
+function upgradeHandler(fastify: FastifyInstance, auth: DashboardAuth, wss: WebSocketServer, config: AppDeps['config']) {
+  const viewers = new Map<string, number>();
+  const refusals = fastify.refusals;
+  return (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (req.url ?? '').split('?')[0];
     if (path !== EVENTS_PATH) {
       // Not ours: leave it to another upgrade listener, if there is one.
@@ -393,31 +340,20 @@ export const dashboardRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps
     });
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   };
-  fastify.server.on('upgrade', onUpgrade);
+}
 
+export const dashboardRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) => {
+  const auth = dashboardAuth(deps.config);
+  const log = deps.logger.child({ component: 'dashboard' });
+  if (auth.disabled) log.warn('NODE_ENV=production and no DASHBOARD_TOKEN: the dashboard, its socket and /calls are disabled (404)');
+  else if (auth.open) log.info('no DASHBOARD_TOKEN: the dashboard, its socket and /calls answer loopback clients only');
+  pageRoutes(fastify, auth);
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 4 * 1024, perMessageDeflate: false });
+  const feed = liveFeed(deps, log, wss);
+  const onUpgrade = upgradeHandler(fastify, auth, wss, deps.config);
+  fastify.server.on('upgrade', onUpgrade);
   fastify.addHook('preClose', async () => {
     fastify.server.off('upgrade', onUpgrade);
-    dispatcher.off('transition', onTransition);
-    dispatcher.off('changed', onChanged);
-    clearInterval(heartbeat);
-    if (statsTimer) clearInterval(statsTimer);
-    for (const ws of wss.clients) ws.close(1001, 'server shutting down');
-    // Sockets that do not finish the closing handshake quickly are cut.
-    const closing = [...wss.clients];
-    if (closing.length > 0) {
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(() => {
-          for (const ws of closing) ws.terminate();
-          resolve();
-        }, 500);
-        void Promise.all(
-          closing.map((ws) => (ws.readyState === ws.CLOSED ? Promise.resolve() : new Promise((r) => ws.once('close', r)))),
-        ).then(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
-    await new Promise<void>((resolve) => wss.close(() => resolve()));
+    await feed.close();
   });
 };
