@@ -55,6 +55,12 @@ export const EnvSchema = Type.Object({
   DAILY_WEBHOOK_HMAC: Type.Optional(Type.String()),
   /** Domain webhooks: `user:password` expected in `Authorization: Basic …` (the webhook's `basicAuth`). */
   DAILY_WEBHOOK_BASIC_AUTH: Type.Optional(Type.String({ minLength: 3 })),
+  /**
+   * Domain webhooks with neither DAILY_WEBHOOK_HMAC nor DAILY_WEBHOOK_BASIC_AUTH are refused unless this
+   * is true (development against a Daily that signs nothing; never with NODE_ENV=production). The
+   * embedded emulator signs its webhooks with a generated secret, so it needs no setting.
+   */
+  DAILY_WEBHOOK_ALLOW_UNSIGNED: Type.Boolean({ default: false }),
   /** A dialin.stopped / meeting.ended for a call still live this long later ends it. */
   DAILY_WEBHOOK_RECONCILE_GRACE_MS: Int(3_000, 0),
   SIGNATURE_WINDOW_MS: Int(300_000, 1000),

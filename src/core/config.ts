@@ -55,6 +55,8 @@ export interface Config {
     webhookHmacSecrets: string[];
     /** `user:password` for domain webhooks' basic auth, when set. Never logged. */
     webhookBasicAuth: string | undefined;
+    /** DAILY_WEBHOOK_ALLOW_UNSIGNED: accept domain webhooks nobody can verify (development only). */
+    webhookAllowUnsigned: boolean;
     webhookReconcileGraceMs: number;
     callClient: 'emulator' | 'daily';
     chromiumPath: string;
@@ -241,6 +243,9 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
   if (e.DAILY_WEBHOOK_BASIC_AUTH !== undefined && !/^[^:]+:.+$/.test(e.DAILY_WEBHOOK_BASIC_AUTH)) {
     throw new ConfigError('invalid configuration: DAILY_WEBHOOK_BASIC_AUTH must be user:password');
   }
+  if (e.DAILY_WEBHOOK_ALLOW_UNSIGNED && e.NODE_ENV === 'production') {
+    throw new ConfigError('invalid configuration: DAILY_WEBHOOK_ALLOW_UNSIGNED=true is for development; not with NODE_ENV=production');
+  }
   if (e.FLEET_REPLICA_LOST_MS <= e.FLEET_HEARTBEAT_MS) {
     throw new ConfigError('invalid configuration: FLEET_REPLICA_LOST_MS must exceed FLEET_HEARTBEAT_MS');
   }
@@ -291,6 +296,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       signatureWindowMs: e.SIGNATURE_WINDOW_MS,
       webhookHmacSecrets: webhookSecrets,
       webhookBasicAuth: e.DAILY_WEBHOOK_BASIC_AUTH,
+      webhookAllowUnsigned: e.DAILY_WEBHOOK_ALLOW_UNSIGNED,
       webhookReconcileGraceMs: e.DAILY_WEBHOOK_RECONCILE_GRACE_MS,
       callClient: e.CALL_CLIENT ?? (emulatorEnabled ? 'emulator' : 'daily'),
       chromiumPath: e.CHROMIUM_PATH,
