@@ -14,6 +14,7 @@ import type { AdmitResult } from './types.js';
 import type { AdmittedLog } from './admitted-log.js';
 import type { Call, CallPath } from '../call/call.js';
 import { roomNameFor } from '../daily/leftovers.js';
+import { cleanCallerText } from '../daily/sip.js';
 import type { RouteResult } from './router.js';
 import type { WarmSlot } from '../workers/parent/warm-slots.js';
 
@@ -47,7 +48,9 @@ export async function provisionCall(pinless: PinlessCall, receivedAtMs: number, 
   const { config, slot } = d;
   const roomName = slot?.room.roomName ?? roomNameFor(config.resilience.replicaId);
   const { bot, config: botConfig } = d.route;
-  const { callId, callDomain, from, to, sipHeaders } = pinless;
+  const { callId, callDomain, to, sipHeaders } = pinless;
+  // Well-formed and without control characters before it reaches a room name, a worker or a bot.
+  const from = cleanCallerText(pinless.from);
   const identity: CallIdentity = { id: randomUUID(), callId, callDomain, from, to, sipHeaders, bot, roomName, roomUrl: '' };
   const call = d.createCall(identity, slot ? 'warm' : 'cold');
   let token: string;

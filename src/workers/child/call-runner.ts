@@ -208,6 +208,8 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
     if (!loaded || ending.result) return (outcome = await ending.done);
 
     // 3. Forward the held call: exactly once, retried on retryable failures until the deadline.
+    // The URI is built before `forward_sent`: a failure here is a failure before forwarding (retry/apology).
+    const updateUri = call.warm ? withDisplayName(sipUri, call.from) : sipUri;
     stage('forward_sent', { sipUri });
     const rest = new DailyRestClient({
       apiUrl: init.dailyApiUrl,
@@ -224,7 +226,7 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
     // Retried under the `forward` policy (src/daily/policies.ts).
     const forwarded = await rest
       .pinlessCallUpdate(
-        { callId: call.callId, callDomain: call.callDomain, sipUri: call.warm ? withDisplayName(sipUri, call.from) : sipUri },
+        { callId: call.callId, callDomain: call.callDomain, sipUri: updateUri },
         {
           signal: ending.signal,
           onAttempt: (n) => (attempts = n),
