@@ -17,6 +17,7 @@ import { roomNameFor } from '../daily/leftovers.js';
 import { cleanCallerText } from '../daily/sip.js';
 import type { RouteResult } from './router.js';
 import type { WarmSlot } from '../workers/parent/warm-slots.js';
+import { ATTEMPT_MIN_MS, FALLBACK_RESERVE_MS } from '../workers/parent/fallback.js';
 
 export interface Provisioned {
   call: Call;
@@ -66,6 +67,8 @@ export async function provisionCall(pinless: PinlessCall, receivedAtMs: number, 
         expSec: roomExpSec(config),
         numEndpoints: c.sipEndpoints,
         signal: d.stop,
+        // Retries (a lost answer included) within the hold budget, leaving what serving the call needs.
+        deadlineMs: receivedAtMs + config.resilience.holdBudgetMs - FALLBACK_RESERVE_MS - ATTEMPT_MIN_MS - Date.now(),
       });
       token = room.token;
       call.roomCreated(room.roomUrl);
