@@ -173,6 +173,12 @@ export const EnvSchema = Type.Object({
   // Call records and dashboard (docs/dashboard.md)
   /** SQLite file of call records; `:memory:` keeps them for this process only, `off` disables them. */
   CALL_RECORDS_PATH: Type.String({ default: './data/calls.db', minLength: 1 }),
+  /**
+   * The admitted call ids (replay protection across restarts), independent of the records: unset →
+   * `admitted-calls.jsonl` next to a CALL_RECORDS_PATH file, or in `./data` when records are `off`;
+   * `off` → memory only (a replay after a restart is admitted again).
+   */
+  ADMITTED_LOG_PATH: Type.Optional(Type.String({ minLength: 1 })),
   /** Store full caller/callee numbers, DTMF digits and transcripts in records (default: masked / left out). */
   CALL_RECORDS_STORE_PII: Type.Boolean({ default: false }),
   /** PostgreSQL URL for call records (all replicas share it); when set, CALL_RECORDS_PATH is not used. */

@@ -392,14 +392,20 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       holdBudgetMs: e.HOLD_BUDGET_MS,
       fallbackSipUri: e.FALLBACK_SIP_URI,
       replicaId: replicaIdOf(e),
-      // Next to the call records; none when they are in memory or off.
-      admittedPath:
-        e.CALL_RECORDS_PATH === 'off' || e.CALL_RECORDS_PATH === ':memory:'
-          ? undefined
-          : path.join(path.dirname(e.CALL_RECORDS_PATH), 'admitted-calls.jsonl'),
+      admittedPath: admittedPathOf(e),
       workerNice: e.WORKER_NICE,
     },
   };
+}
+
+/**
+ * ADMITTED_LOG_PATH, independent of the records: given, `off` (memory), or by default next to the
+ * records file, in `./data` when records are `off`, and in memory when they are (`:memory:`).
+ */
+function admittedPathOf(e: Env): string | undefined {
+  if (e.ADMITTED_LOG_PATH !== undefined) return e.ADMITTED_LOG_PATH === 'off' ? undefined : e.ADMITTED_LOG_PATH;
+  if (e.CALL_RECORDS_PATH === ':memory:') return undefined;
+  return path.join(e.CALL_RECORDS_PATH === 'off' ? './data' : path.dirname(e.CALL_RECORDS_PATH), 'admitted-calls.jsonl');
 }
 
 /**
