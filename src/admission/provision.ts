@@ -15,8 +15,10 @@ import type { AdmittedLog } from './admitted-log.js';
 import type { Call } from '../call/call.js';
 import type { CallPath } from '../core/timeline.js';
 import { roomNameFor } from '../daily/leftovers.js';
+import { cleanCallerText } from '../daily/sip.js';
 import type { RouteResult } from './router.js';
 import type { WarmSlot } from '../workers/parent/warm-slots.js';
+import { ATTEMPT_MIN_MS, FALLBACK_RESERVE_MS } from '../workers/parent/fallback.js';
 
 export interface Provisioned {
   call: Call;
@@ -48,7 +50,9 @@ export async function provisionCall(pinless: PinlessCall, receivedAtMs: number, 
   const { config, slot } = d;
   const roomName = slot?.room.roomName ?? roomNameFor(config.resilience.replicaId);
   const { bot, config: botConfig } = d.route;
-  const { callId, callDomain, from, to, sipHeaders } = pinless;
+  const { callId, callDomain, to, sipHeaders } = pinless;
+  // Well-formed and without control characters before it reaches a room name, a worker or a bot.
+  const from = cleanCallerText(pinless.from);
   const identity: CallIdentity = { id: randomUUID(), callId, callDomain, from, to, sipHeaders, bot, roomName, roomUrl: '' };
   const call = d.createCall(identity, slot ? 'warm' : 'cold');
   let token: string;
@@ -64,6 +68,8 @@ export async function provisionCall(pinless: PinlessCall, receivedAtMs: number, 
         expSec: roomExpSec(config),
         numEndpoints: c.sipEndpoints,
         signal: d.stop,
+        // Retries (a lost answer included) within the hold budget, leaving what serving the call needs.
+        deadlineMs: receivedAtMs + config.resilience.holdBudgetMs - FALLBACK_RESERVE_MS - ATTEMPT_MIN_MS - Date.now(),
       });
       token = room.token;
       call.roomCreated(room.roomUrl);

@@ -63,6 +63,12 @@ export const EnvSchema = Type.Object({
   DAILY_WEBHOOK_HMAC: Type.Optional(Type.String()),
   /** Domain webhooks: `user:password` expected in `Authorization: Basic …` (the webhook's `basicAuth`). */
   DAILY_WEBHOOK_BASIC_AUTH: Type.Optional(Type.String({ minLength: 3 })),
+  /**
+   * Domain webhooks with neither DAILY_WEBHOOK_HMAC nor DAILY_WEBHOOK_BASIC_AUTH are refused unless this
+   * is true (development against a Daily that signs nothing; never with NODE_ENV=production). The
+   * embedded emulator signs its webhooks with a generated secret, so it needs no setting.
+   */
+  DAILY_WEBHOOK_ALLOW_UNSIGNED: Type.Boolean({ default: false }),
   /** A dialin.stopped / meeting.ended for a call still live this long later ends it. */
   DAILY_WEBHOOK_RECONCILE_GRACE_MS: Int(3_000, 0),
   SIGNATURE_WINDOW_MS: Int(300_000, 1000),
@@ -189,6 +195,12 @@ export const EnvSchema = Type.Object({
   // Call records and dashboard (docs/dashboard.md)
   /** SQLite file of call records; `:memory:` keeps them for this process only, `off` disables them. */
   CALL_RECORDS_PATH: Type.String({ default: './data/calls.db', minLength: 1 }),
+  /**
+   * The admitted call ids (replay protection across restarts), independent of the records: unset →
+   * `admitted-calls.jsonl` next to a CALL_RECORDS_PATH file, or in `./data` when records are `off`;
+   * `off` → memory only (a replay after a restart is admitted again).
+   */
+  ADMITTED_LOG_PATH: Type.Optional(Type.String({ minLength: 1 })),
   /** Store full caller/callee numbers, DTMF digits and transcripts in records (default: masked / left out). */
   CALL_RECORDS_STORE_PII: Type.Boolean({ default: false }),
   /** PostgreSQL URL for call records (all replicas share it); when set, CALL_RECORDS_PATH is not used. */

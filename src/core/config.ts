@@ -55,6 +55,8 @@ export interface Config {
     webhookHmacSecrets: string[];
     /** `user:password` for domain webhooks' basic auth, when set. Never logged. */
     webhookBasicAuth: string | undefined;
+    /** DAILY_WEBHOOK_ALLOW_UNSIGNED: accept domain webhooks nobody can verify (development only). */
+    webhookAllowUnsigned: boolean;
     webhookReconcileGraceMs: number;
     callClient: NonNullable<Env['CALL_CLIENT']>;
     chromiumPath: string;
@@ -239,6 +241,9 @@ function checkEnv(e: Env): { secrets: string[]; webhookSecrets: string[] } {
   if (e.DAILY_WEBHOOK_BASIC_AUTH !== undefined && !/^[^:]+:.+$/.test(e.DAILY_WEBHOOK_BASIC_AUTH)) {
     throw new ConfigError('invalid configuration: DAILY_WEBHOOK_BASIC_AUTH must be user:password');
   }
+  if (e.DAILY_WEBHOOK_ALLOW_UNSIGNED && e.NODE_ENV === 'production') {
+    throw new ConfigError('invalid configuration: DAILY_WEBHOOK_ALLOW_UNSIGNED=true is for development; not with NODE_ENV=production');
+  }
   if (e.FLEET_REPLICA_LOST_MS <= e.FLEET_HEARTBEAT_MS) {
     throw new ConfigError('invalid configuration: FLEET_REPLICA_LOST_MS must exceed FLEET_HEARTBEAT_MS');
   }
@@ -328,6 +333,7 @@ function dailyConfig(e: Env, secrets: string[], webhookSecrets: string[]): Confi
     signatureWindowMs: e.SIGNATURE_WINDOW_MS,
     webhookHmacSecrets: webhookSecrets,
     webhookBasicAuth: e.DAILY_WEBHOOK_BASIC_AUTH,
+    webhookAllowUnsigned: e.DAILY_WEBHOOK_ALLOW_UNSIGNED,
     webhookReconcileGraceMs: e.DAILY_WEBHOOK_RECONCILE_GRACE_MS,
     callClient: e.CALL_CLIENT ?? (emulatorEnabled ? 'emulator' : 'daily'),
     chromiumPath: e.CHROMIUM_PATH,
@@ -407,14 +413,20 @@ function serviceConfig(e: Env, emulatorEnabled: boolean): Pick<Config, 'records'
       holdBudgetMs: e.HOLD_BUDGET_MS,
       fallbackSipUri: e.FALLBACK_SIP_URI,
       replicaId: replicaIdOf(e),
-      // Next to the call records; none when they are in memory or off.
-      admittedPath:
-        e.CALL_RECORDS_PATH === 'off' || e.CALL_RECORDS_PATH === ':memory:'
-          ? undefined
-          : path.join(path.dirname(e.CALL_RECORDS_PATH), 'admitted-calls.jsonl'),
+      admittedPath: admittedPathOf(e),
       workerNice: e.WORKER_NICE,
     },
   };
+}
+
+/**
+ * ADMITTED_LOG_PATH, independent of the records: given, `off` (memory), or by default next to the
+ * records file, in `./data` when records are `off`, and in memory when they are (`:memory:`).
+ */
+function admittedPathOf(e: Env): string | undefined {
+  if (e.ADMITTED_LOG_PATH !== undefined) return e.ADMITTED_LOG_PATH === 'off' ? undefined : e.ADMITTED_LOG_PATH;
+  if (e.CALL_RECORDS_PATH === ':memory:') return undefined;
+  return path.join(e.CALL_RECORDS_PATH === 'off' ? './data' : path.dirname(e.CALL_RECORDS_PATH), 'admitted-calls.jsonl');
 }
 
 /**

@@ -2,7 +2,8 @@
  * The rooms of calls: created on the call path (room + bot token, before the webhook is answered),
  * deleted off it through a paced queue.
  *
- * - `provision`: POST /rooms under the `create` policy, in parallel with the bot's meeting token
+ * - `provision`: POST /rooms under the `create` policy (its deadline stretched to the caller's
+ *   hold budget when the request says so), in parallel with the bot's meeting token
  *   (self-signed: no request; see token.ts). A create that timed out may still be carried out by
  *   Daily: a later "already exists" for our unique name is our room (rest.ts), and the room is
  *   deleted once more `LATE_CREATE_DELETE_MS` after its release in case it landed late.
@@ -26,6 +27,12 @@ export interface CallRoomRequest {
   expSec: number;
   numEndpoints: number;
   signal?: AbortSignal;
+  /**
+   * How long the create may go on retrying (the caller's hold budget less what serving the call
+   * needs), when longer than the `create` policy's own deadline: a lost answer (the attempt timed
+   * out though Daily created the room) then gets its retry, whose "already exists" is our room.
+   */
+  deadlineMs?: number;
 }
 export interface CallRoom {
   roomName: string;
@@ -205,7 +212,13 @@ export function createRoomService(deps: {
               numEndpoints: req.numEndpoints,
               enableDialout: config.call.dialout,
             },
-            { ...(signal ? { signal } : {}), onUncertain: () => uncertain.add(req.roomName) },
+            {
+              ...(signal ? { signal } : {}),
+              ...(req.deadlineMs !== undefined && req.deadlineMs > rest.policies.create.deadlineMs
+                ? { policy: { ...rest.policies.create, deadlineMs: req.deadlineMs } }
+                : {}),
+              onUncertain: () => uncertain.add(req.roomName),
+            },
           ),
           tokens.mint(
             { roomName: req.roomName, userName: BOT_USER_NAME, expSec: req.expSec, isOwner: true },

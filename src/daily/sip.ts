@@ -49,9 +49,24 @@ export function isWithheldCaller(from: string | undefined | null): boolean {
  */
 export const MAX_DISPLAY_NAME_CHARS = 64;
 
-/** The room's display name for a caller: "Withheld", or the caller shortened to `MAX_DISPLAY_NAME_CHARS`. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+/** Control characters (C0, DEL, C1) and the Unicode line and paragraph separators. */
+const CONTROL = /[\p{Cc}\u2028\u2029]+/gu;
+
+/**
+ * Text from a caller's `From` made safe to carry on: well-formed UTF-16 (a lone surrogate → U+FFFD,
+ * so `encodeURIComponent` and every encoder accept it) and no control characters (CR/LF and the
+ * rest → one space, so nothing can start a new header or log line), trimmed.
+ */
+export function cleanCallerText(s: string): string {
+  return s.replace(LONE_SURROGATE, '\uFFFD').replace(CONTROL, ' ').trim();
+}
+
+/** The room's display name for a caller: "Withheld", or the caller (cleaned) shortened to `MAX_DISPLAY_NAME_CHARS`. */
 export function callerDisplayName(from: string): string {
   if (isWithheldCaller(from)) return WITHHELD_DISPLAY_NAME; // `withheld` itself included
-  const chars = [...from.trim()];
+  const clean = cleanCallerText(from);
+  if (clean.length === 0) return WITHHELD_DISPLAY_NAME;
+  const chars = [...clean];
   return chars.length <= MAX_DISPLAY_NAME_CHARS ? chars.join('') : `${chars.slice(0, MAX_DISPLAY_NAME_CHARS - 1).join('')}…`;
 }

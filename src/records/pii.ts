@@ -4,23 +4,26 @@
  * - caller/callee numbers and transfer targets: masked, last 4 digits kept (`maskNumber`);
  * - DTMF digits and caller transcripts: not stored (`[not stored]`);
  * - the bot's prompts and any other free text (detail, Daily's error messages): E.164 numbers are
- *   masked like numbers, and every run of two or more digits has each digit replaced by `•`, so
- *   "You pressed 4 1 1 1" becomes "You pressed • • • •". Digits separated only by spaces, commas,
- *   dots, dashes or slashes are one run, so a read-back number stays unreadable however it is
- *   spelled out ("4-1-1-1", "41 11", "4,1,1,1"). A lone digit between words ("Press 1 for sales")
- *   is kept: menu prompts stay readable, and one digit says nothing about the caller.
+ *   masked like numbers, and every run of two or more keys (digits, `*`, `#`) has each key
+ *   replaced by `•`, so "You pressed 4 * 1 * 1 #" becomes "You pressed • • • • • •". Keys separated
+ *   only by spaces, commas, dots, dashes or slashes are one run, so keys read back stay unreadable
+ *   however they are spelled out ("4-1-1-1", "41 11", "4*1*1*1#", "4,1,1,1"). A lone key between
+ *   words ("Press 1 for sales", "press # to finish") is kept: menu prompts stay readable, and one
+ *   key says nothing about the caller.
  */
 import { maskNumber } from '../core/logger.js';
 import type { RecordEvent } from './types.js';
 
 export const NOT_STORED = '[not stored]';
-const DIGIT = /\p{Nd}/gu;
-const DIGIT_RUN = /\p{Nd}(?:[\s,.\-/]*\p{Nd})+/gu;
+/** A key of a phone keypad as read back in text: any decimal digit, `*` or `#`. */
+const KEY = /[\p{Nd}*#]/gu;
+/** Two or more keys with nothing but separators between them. */
+export const KEY_RUN = /[\p{Nd}*#](?:[\s,.\-/]*[\p{Nd}*#])+/gu;
 const E164 = /\+\p{Nd}{7,15}/gu;
 
-/** Each digit of every run of two or more digits in `text` → `•`. */
+/** Each key of every run of two or more keys (digits, `*`, `#`) in `text` → `•`. */
 export function maskDigits(text: string): string {
-  return text.replace(DIGIT_RUN, (run) => run.replace(DIGIT, '•'));
+  return text.replace(KEY_RUN, (run) => run.replace(KEY, '•'));
 }
 
 /** Numbers in free text (detail, error messages) → masked, other digit runs → `•`. */

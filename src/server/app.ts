@@ -12,7 +12,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from '../core/config.js';
-import { safeUrl } from '../core/logger.js';
 import type { AppDeps } from './deps.js';
 
 export type { AppDeps } from './deps.js';
@@ -24,7 +23,7 @@ import { healthRoutes } from './routes/health.js';
 import { authFailuresPlugin } from './plugins/auth-failures.js';
 import { guardConnections, type ConnectionGuard } from './plugins/connection-guard.js';
 import { metricsPlugin } from './plugins/metrics.js';
-import { RefusalLog } from './plugins/refusal-log.js';
+import { loggedPath, RefusalLog } from './plugins/refusal-log.js';
 import { deferUntilVerified, parseJsonBody } from './signed-request.js';
 import { asError } from '../core/errors.js';
 
@@ -79,16 +78,22 @@ function installErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
     if (status < 500) {
-      req.log.warn({ url: safeUrl(req.url), status, code: err.code, err: err.message }, 'request refused');
+      // Through the per-source refusal log, path cut short: a flood of bad requests costs a few short lines.
+      req.server.refusals.note(req.ip, 'request refused', {
+        path: loggedPath(req.url),
+        status,
+        code: err.code,
+        err: err.message.slice(0, 200),
+      });
       const code = err.validation ? 'invalid_body' : (err.code ?? 'bad_request').toLowerCase().replace(/^fst_err_/, '');
       return reply.code(status).send({ error: code, message: err.message });
     }
-    req.log.error({ err, url: safeUrl(req.url) }, 'request failed');
+    req.log.error({ err, path: loggedPath(req.url) }, 'request failed');
     return reply.code(500).send({ error: 'internal', message: 'internal error' });
   });
 
   app.setNotFoundHandler((req, reply) => {
-    req.log.info({ url: safeUrl(req.url), method: req.method }, 'no such route');
+    req.server.refusals.note(req.ip, 'no such route', { method: req.method, path: loggedPath(req.url) });
     return reply.code(404).send({ error: 'not_found', message: `${req.method} ${req.url.split('?')[0]} is not a route` });
   });
 }

@@ -134,3 +134,31 @@ describe('Daily REST faults at each step', () => {
     await expectNoLeaks({ stack, placed: [call], since });
   });
 });
+
+describe('a lost answer to POST /rooms (issue 21, item 12)', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    // The default DAILY_API_TIMEOUT_MS (5 s): longer than the `create` policy's own 4 s deadline.
+    stack = await startStack({ env: { IDLE_WORKERS: '1' }, emulator: { holdTimeoutMs: 30_000 } });
+  });
+  afterAll(async () => {
+    await stack?.close();
+    await expectNoLeaks({ stack, closed: true, timeoutMs: 10_000 });
+  });
+
+  it('Daily creates the room but its answer never comes: retried within the hold budget, "already exists" is ours, the call connects', async () => {
+    stack.emulator.faults.inject({ method: 'POST', path: '/rooms', answerDelayMs: 60_000, times: 1 });
+    const since = stack.ended.length;
+    const t0 = Date.now();
+    const call = stack.emulator.placeCall({ to: NUMBER, script: SHORT_CALL });
+    await call.ended;
+    expect(call.webhook?.status).toBe(200);
+    const rec = await stack.waitEnded(call.callId);
+    expect(rec.outcome).toBe('caller_hangup');
+    const creates = stack.emulator.requestLog.filter((r) => r.method === 'POST' && r.path === '/rooms' && r.atMs >= t0);
+    // The retry was refused as a duplicate (400 "already exists"): the room the lost attempt created is the call's.
+    expect(creates.map((r) => r.status)).toContain(400);
+    expect(stack.emulator.requestLog.some((r) => r.method === 'GET' && r.path === `/rooms/${rec.roomName}` && r.atMs >= t0)).toBe(true);
+    await expectNoLeaks({ stack, placed: [call], since, timeoutMs: 20_000 });
+  });
+});

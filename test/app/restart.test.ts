@@ -41,7 +41,7 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-async function start(): Promise<ServerProcess> {
+async function start(env: Record<string, string> = {}): Promise<ServerProcess> {
   const s = await startServerProcess({
     DAILY_API_KEY: API_KEY,
     DAILY_API_URL: emulator.apiUrl,
@@ -54,6 +54,7 @@ async function start(): Promise<ServerProcess> {
     IDLE_WORKERS: '1',
     DAILY_ROOM_DELETE_INTERVAL_MS: '50',
     WORKER_CLOSE_TIMEOUT_MS: '1000',
+    ...env,
   });
   servers.push(s);
   emulator.setPinlessDialin([{ phone_number: NUMBER, room_creation_api: `${s.url}/dialin`, hmac: SECRET }]);
@@ -116,6 +117,30 @@ describe('kill -9 and restart (real server process)', () => {
     // And the restarted replica serves new calls.
     const next = emulator.placeCall({ to: NUMBER, script: [{ waitFor: 'say', timeoutMs: 20_000 }, { hangup: true }] });
     expect((await next.ended).reason).toBe('caller_hangup');
+    call.hangup();
+  });
+
+  it('CALL_RECORDS_PATH=off: the admitted log is kept anyway (ADMITTED_LOG_PATH), and a replay after kill -9 starts nothing (issue 21, item 13)', async () => {
+    const admittedFile = path.join(dataDir, 'admitted', 'ids.jsonl');
+    const env = { CALL_RECORDS_PATH: 'off', ADMITTED_LOG_PATH: admittedFile };
+    const first = await start(env);
+    const call = emulator.placeCall({ to: NUMBER, script: [{ waitFor: 'say', timeoutMs: 20_000 }, { wait: 120_000 }] });
+    await waitFor('the caller connected', () => call.state === 'connected', 20_000);
+    const body = JSON.stringify({ To: NUMBER, From: call.from, callId: call.callId, callDomain: call.callDomain });
+    const ts = String(Math.floor(Date.now() / 1000));
+    await first.kill();
+    expect((await first.exited).signal).toBe('SIGKILL');
+
+    const second = await start(env);
+    const replay = await fetch(`${second.url}/dialin`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-pinless-timestamp': ts, 'x-pinless-signature': signPinless(body, SECRET, ts) },
+      body,
+    });
+    expect(replay.status).toBe(200);
+    expect(await replay.json()).toMatchObject({ callId: call.callId, duplicate: true, status: 'ended' });
+    expect(second.lines.some((l) => l.msg === 'call admitted')).toBe(false);
+    expect(readFileSync(admittedFile, 'utf8')).toContain(call.callId);
     call.hangup();
   });
 });

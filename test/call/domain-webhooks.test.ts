@@ -85,6 +85,11 @@ describe('domain webhook settings and helpers', () => {
     expect(() => loadConfig({ DAILY_WEBHOOK_HMAC: 'not base64!' })).toThrow(/DAILY_WEBHOOK_HMAC/);
     expect(() => loadConfig({ DAILY_WEBHOOK_BASIC_AUTH: 'no-colon' })).toThrow(ConfigError);
     expect(() => loadConfig({ DAILY_WEBHOOK_RECONCILE_GRACE_MS: '-1' })).toThrow(/DAILY_WEBHOOK_RECONCILE_GRACE_MS/);
+    expect(loadConfig({}).daily.webhookAllowUnsigned).toBe(false);
+    expect(loadConfig({ DAILY_WEBHOOK_ALLOW_UNSIGNED: 'true' }).daily.webhookAllowUnsigned).toBe(true);
+    expect(() => loadConfig({ DAILY_WEBHOOK_ALLOW_UNSIGNED: 'true', NODE_ENV: 'production', DAILY_PINLESS_HMAC: 'YWJj' })).toThrow(
+      /DAILY_WEBHOOK_ALLOW_UNSIGNED/,
+    );
   });
 
   it('basic auth compares user:password exactly', () => {

@@ -35,4 +35,13 @@ describe('config', () => {
     expect(() => loadConfig({ DAILY_API_KEY: 'k', NODE_ENV: 'production' })).toThrow(/DAILY_PINLESS_HMAC/);
     expect(() => loadConfig({ DAILY_API_KEY: 'k', NODE_ENV: 'production', DAILY_PINLESS_HMAC: 'YWJj' })).not.toThrow();
   });
+
+  it('ADMITTED_LOG_PATH: independent of the records (issue 21, item 13)', () => {
+    expect(loadConfig({}).resilience.admittedPath).toBe('data/admitted-calls.jsonl');
+    expect(loadConfig({ CALL_RECORDS_PATH: '/var/pb/calls.db' }).resilience.admittedPath).toBe('/var/pb/admitted-calls.jsonl');
+    expect(loadConfig({ CALL_RECORDS_PATH: 'off' }).resilience.admittedPath).toBe('data/admitted-calls.jsonl');
+    expect(loadConfig({ CALL_RECORDS_PATH: ':memory:' }).resilience.admittedPath).toBeUndefined();
+    expect(loadConfig({ CALL_RECORDS_PATH: 'off', ADMITTED_LOG_PATH: '/x/ids.jsonl' }).resilience.admittedPath).toBe('/x/ids.jsonl');
+    expect(loadConfig({ ADMITTED_LOG_PATH: 'off' }).resilience.admittedPath).toBeUndefined();
+  });
 });

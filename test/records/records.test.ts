@@ -230,7 +230,8 @@ describe('GET /calls queries', () => {
   });
 
   it('answers 404 when records are off', async () => {
-    const off = await startStack({ env: { CALL_RECORDS_PATH: 'off' } });
+    // (The admitted log would default to ./data with records off: kept in memory in this test.)
+    const off = await startStack({ env: { CALL_RECORDS_PATH: 'off', ADMITTED_LOG_PATH: 'off' } });
     try {
       expect(off.rt.records).toBeUndefined();
       const { status, body } = await getJson(`${off.url}/calls`);

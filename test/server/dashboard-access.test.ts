@@ -7,7 +7,7 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { exposureWarning, hostName, isLoopbackAddress } from '../../src/server/routes/dashboard-auth.js';
+import { exposureWarning, forwardingHeader, hostName, isLoopbackAddress } from '../../src/server/routes/dashboard-auth.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 
 const TOKEN = 'dashboard-access-token-0123456789';
@@ -50,6 +50,9 @@ describe('helpers', () => {
     expect(hostName('evil.example')).toBe('evil.example');
     expect(hostName('a b')).toBeUndefined();
     expect(hostName('x@evil:1')).toBeUndefined();
+    expect(forwardingHeader({ host: 'localhost', 'user-agent': 'x' })).toBeUndefined();
+    for (const h of ['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-real-ip', 'via', 'cf-connecting-ip'])
+      expect(forwardingHeader({ host: 'localhost', [h]: '127.0.0.1' })).toBe(h);
   });
 });
 
@@ -95,12 +98,25 @@ describe('without DASHBOARD_TOKEN (development)', () => {
     expect((await ws(wsUrl, { headers: { host: `evil.example:${port}`, origin: `http://evil.example:${port}` } })).status).toBe(403);
   });
 
-  it('loopback peers only: a client forwarded by a local proxy from elsewhere is refused', async () => {
+  it('local clients only: any request that came through a proxy is refused, whatever forwarding header it carries', async () => {
+    // Issue 21, item 11: `Forwarded:` and `X-Real-IP` from 127.0.0.1 used to be served as local.
+    const forwarded: Array<Record<string, string>> = [
+      { 'x-forwarded-for': '203.0.113.5' },
+      { 'x-forwarded-for': '127.0.0.1' },
+      { forwarded: 'for=203.0.113.5' },
+      { forwarded: 'for=127.0.0.1;proto=http' },
+      { 'x-real-ip': '203.0.113.5' },
+      { 'x-real-ip': '127.0.0.1' },
+      { 'x-forwarded-host': `127.0.0.1:${port}` },
+      { via: '1.1 proxy' },
+      { 'true-client-ip': '203.0.113.5' },
+    ];
     for (const path of ['/dashboard', '/calls']) {
-      expect(await get(`${stack.url}${path}`, { 'x-forwarded-for': '203.0.113.5' })).toBe(403);
-      expect(await get(`${stack.url}${path}`, { 'x-forwarded-for': '127.0.0.1' })).toBe(200);
+      for (const headers of forwarded)
+        expect({ path, headers, status: await get(`${stack.url}${path}`, headers) }).toEqual({ path, headers, status: 403 });
+      expect(await get(`${stack.url}${path}`)).toBe(200);
     }
-    expect((await ws(wsUrl, { headers: { 'x-forwarded-for': '203.0.113.5' } })).status).toBe(403);
+    for (const headers of forwarded) expect({ headers, status: (await ws(wsUrl, { headers })).status }).toEqual({ headers, status: 403 });
   });
 
   it('viewer slots are per source: one source cannot take them all', async () => {

@@ -79,3 +79,37 @@ describe('refusal logging', () => {
     expect(refusals().length).toBeLessThan(40);
   });
 });
+
+describe('requests for no route (issue 21, item 16)', () => {
+  it(
+    'a flood of long unknown URLs is logged per source and interval, each line short and without the query',
+    { timeout: 30_000 },
+    async () => {
+      const start = s.lines.length;
+      const longPath = `/no/such/${'a'.repeat(6_000)}`;
+      const statuses: number[] = [];
+      for (let i = 0; i < 100; i++) {
+        const r = await fetch(`${s.url}${longPath}${i}?token=${TOKEN}&q=${'b'.repeat(1_000)}`, {
+          headers: { 'x-forwarded-for': '203.0.113.9' },
+        });
+        await r.arrayBuffer();
+        statuses.push(r.status);
+      }
+      expect(new Set(statuses)).toEqual(new Set([404]));
+      const mine = () => s.lines.slice(start).filter((l) => String(l.msg).startsWith('no such route'));
+      const deadline = Date.now() + 6_000;
+      const total = () => mine().reduce((k, l) => k + (l.count === undefined ? 1 : Number(l.count)), 0);
+      while (Date.now() < deadline && total() < 100) await new Promise((r) => setTimeout(r, 50));
+      // Every 404 accounted for, in a few lines: the first per interval and the summaries.
+      expect(total()).toBe(100);
+      expect(mine().length).toBeLessThan(10);
+      for (const l of s.lines.slice(start)) {
+        const line = JSON.stringify(l);
+        expect(line.length).toBeLessThan(600);
+        expect(line).not.toContain(TOKEN);
+        expect(line).not.toContain('bbbbbbbbbb');
+      }
+      expect(String(mine()[0]!.path)).toMatch(/^\/no\/such\/a+…\(6\d{3} chars\)$/);
+    },
+  );
+});

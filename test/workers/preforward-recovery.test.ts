@@ -182,6 +182,55 @@ describe('a call that cannot be served', () => {
   });
 });
 
+describe('FALLBACK_SIP_URI that fails (issue 21, item 7)', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({
+      env,
+      emulator: { holdTimeoutMs: 60_000 },
+      runtime: { route: (c) => (c.from === BROKEN_FROM ? 'broken-syntax' : 'linger') },
+    });
+  });
+  afterAll(async () => {
+    await stack?.close();
+    await expectNoLeaks({ stack, closed: true, timeoutMs: 10_000 });
+  });
+
+  it("Daily's 404s told apart: an unknown SIP URI is not an unknown call", async () => {
+    const api = (body: object) =>
+      fetch(`${stack.emulator.apiUrl}/dialin/pinlessCallUpdate`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${stack.apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as { error: string; info: string } }));
+    const call = stack.emulator.placeCall({ to: NUMBER, script: [{ waitFor: 'say', timeoutMs: 15_000 }, { hangup: true }] });
+    const noRoom = await api({ callId: call.callId, callDomain: call.callDomain, sipUri: 'sip:nobody-here@example.sip.daily.co' });
+    const noCall = await api({ callId: '00000000-0000-4000-8000-000000000000', callDomain: call.callDomain, sipUri: 'sip:x@y' });
+    expect(noRoom).toEqual({ status: 404, body: { error: 'not-found', info: expect.stringMatching(/SIP endpoint/) } });
+    expect(noCall).toEqual({ status: 404, body: { error: 'not-found', info: expect.stringMatching(/call .* not found/) } });
+    await call.ended;
+  });
+
+  it('FALLBACK_SIP_URI names no room: Daily answers 404, and the caller still hears the apology', async () => {
+    stack.config.resilience.fallbackSipUri = 'sip:no-such-room@example.sip.daily.co';
+    try {
+      const since = stack.ended.length;
+      const t0 = Date.now();
+      const call = stack.emulator.placeCall({ to: NUMBER, from: BROKEN_FROM });
+      await connectedWithin(call, t0);
+      await until(() => call.transcript.some((l) => l.who === 'bot' && l.text === APOLOGY_TEXT), BOUND_MS, 'the apology');
+      expect((await call.ended).reason).not.toBe('caller_hangup_on_hold');
+      const rec = await stack.waitEnded(call.callId);
+      expect(rec.outcome).toBe('bot_load_failed');
+      expect(rec.recovery?.map((s) => s.kind)).toEqual(['fallback_sip', 'apology']);
+      expect(rec.detail).toMatch(/fallback forward to sip:no-such-room@example.sip.daily.co failed: .*404.*; apology bot: completed/);
+      await expectNoLeaks({ stack, placed: [call], since });
+    } finally {
+      stack.config.resilience.fallbackSipUri = undefined;
+    }
+  });
+});
+
 describe('a call that waited past QUEUE_TIMEOUT_MS', () => {
   let stack: Stack;
   beforeAll(async () => {

@@ -123,6 +123,33 @@ describe('warm rooms', () => {
     expect(Number(/^patchbay_warm_slot_idle_seconds_total (\S+)$/m.exec(metrics)![1])).toBeGreaterThan(0);
   });
 
+  it('a malformed From (a lone UTF-16 surrogate, CR/LF) on the warm path: the caller is connected under a clean display name (issue 21, item 10)', async () => {
+    const s = await start({}, 2);
+    const froms = [
+      { from: '+1555\uD800765', clean: '+1555\uFFFD765' },
+      { from: 'Mallory\r\nX-Evil: 1\u0007', clean: 'Mallory X-Evil: 1' },
+    ];
+    const calls = froms.map(({ from }) =>
+      s.emulator.placeCall({ to: NUMBER, from, script: [{ waitFor: 'say', match: 'Caller' }, { wait: 300 }, { press: '1' }] }),
+    );
+    const sipName = (callId: string) =>
+      s.emulator
+        .snapshot()
+        .rooms.find((r) => r.sipEndpoints.some((e) => e.callId === callId))
+        ?.participants.find((p) => p.isSip)?.userName;
+    const names = await Promise.all(calls.map((call) => until('the SIP participant', () => sipName(call.callId), 20_000)));
+    expect(names).toEqual(froms.map((f) => f.clean));
+    for (const [i, call] of calls.entries()) {
+      const end = await call.ended;
+      expect(end.reason).toBe('ejected');
+      expect(end.transcript.filter((l) => l.who === 'bot').map((l) => l.text)).toContain(`Caller ${froms[i]!.clean}.`);
+      const rec = await s.waitEnded(call.callId);
+      expect(rec.path).toBe('warm');
+      expect(rec.outcome).toBe('completed');
+      expect(rec.from).toBe(froms[i]!.clean);
+    }
+  });
+
   it('a burst of 3×WARM_ROOMS calls: the first take the warm slots, the rest a room each, none lost', async () => {
     const warm = 2;
     const s = await start({ MAX_CONCURRENT_BOTS: '8' }, warm);

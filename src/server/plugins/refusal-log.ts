@@ -4,11 +4,20 @@
  * at once, the repeats are counted, and at the end of the interval one summary line per source and
  * kind says how many there were (AUTH_FAILURE_LOG_INTERVAL_MS). A flood of forged requests cannot
  * flood the log too. At most 10 000 sources are tracked per interval; beyond that they are counted
- * under "other".
+ * under "other". Requests for no route (404) and other refused requests (4xx) are logged the same
+ * way, with their path cut short (`loggedPath`): a flood of long URLs costs a few short lines.
  */
 import type { Logger } from '../../core/logger.js';
 
 const MAX_KEYS = 10_000;
+/** The longest path a refusal line carries: a request cannot make its own log line long. */
+export const MAX_LOGGED_PATH = 120;
+
+/** A request's path for a log line: no query string (it may carry a token), cut to `MAX_LOGGED_PATH` characters. */
+export function loggedPath(url: string | undefined): string {
+  const p = (url ?? '').split('?')[0]!;
+  return p.length <= MAX_LOGGED_PATH ? p : `${p.slice(0, MAX_LOGGED_PATH)}…(${p.length} chars)`;
+}
 
 interface Entry {
   source: string;

@@ -3,9 +3,11 @@
  *
  *  - DASHBOARD_TOKEN set: whoever presents it, as `?token=<token>` or `Authorization: Bearer
  *    <token>` (compared in constant time; never logged: refusals log the path without its query).
- *  - No token: loopback peers only (the socket's address and every X-Forwarded-For hop), and only
- *    under a Host name this service answers to (localhost, 127.0.0.1, [::1], HOST, and
- *    DASHBOARD_ALLOWED_HOSTS), so a page of another site cannot read them through DNS rebinding.
+ *  - No token: loopback peers only (the socket's address), with no forwarding header at all (a
+ *    request that came through a proxy is not local, whatever the header says: `Forwarded`,
+ *    `X-Forwarded-*`, `X-Real-IP`, `Via`, …), and only under a Host name this service answers to
+ *    (localhost, 127.0.0.1, [::1], HOST, and DASHBOARD_ALLOWED_HOSTS), so a page of another site
+ *    cannot read them through DNS rebinding.
  *  - NODE_ENV=production and no token: disabled (404).
  *
  * DASHBOARD_ALLOWED_HOSTS, when set, is checked with a token too.
@@ -63,15 +65,32 @@ export function isLoopbackAddress(a: string | undefined): boolean {
   return s === '::1' || /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(s);
 }
 
-/** The socket's peer and every X-Forwarded-For hop are loopback. */
+/** Headers a proxy adds to say whom it forwards for (besides any `x-forwarded-*`). */
+const FORWARDING_HEADERS = [
+  'forwarded',
+  'x-real-ip',
+  'via',
+  'client-ip',
+  'x-client-ip',
+  'true-client-ip',
+  'cf-connecting-ip',
+  'fastly-client-ip',
+  'x-cluster-client-ip',
+  'x-original-forwarded-for',
+];
+
+/** The first header saying the request was forwarded by a proxy, if any. */
+export function forwardingHeader(headers: IncomingHttpHeaders): string | undefined {
+  for (const name of Object.keys(headers)) {
+    const n = name.toLowerCase();
+    if (n.startsWith('x-forwarded') || FORWARDING_HEADERS.includes(n)) return n;
+  }
+  return undefined;
+}
+
+/** The socket's peer is loopback and the request carries no forwarding header (it did not come through a proxy). */
 export function isLoopbackPeer(peer: string | undefined, headers: IncomingHttpHeaders): boolean {
-  if (!isLoopbackAddress(peer)) return false;
-  const xff = headers['x-forwarded-for'];
-  const hops = (Array.isArray(xff) ? xff.join(',') : (xff ?? ''))
-    .split(',')
-    .map((h) => h.trim())
-    .filter(Boolean);
-  return hops.every(isLoopbackAddress);
+  return isLoopbackAddress(peer) && forwardingHeader(headers) === undefined;
 }
 
 /** The host name of a Host header (no port, brackets kept off), lower-cased; undefined when malformed. */
@@ -85,15 +104,22 @@ export function hostName(value: string | undefined): string | undefined {
 
 const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '::1'];
 
-export function dashboardAuth(policy: DashboardPolicy | Config | string | undefined): DashboardAuth {
-  const p: DashboardPolicy =
-    typeof policy === 'object' && policy !== null && 'dashboard' in policy
-      ? { token: policy.dashboard.token, nodeEnv: policy.nodeEnv, host: policy.host, allowedHosts: policy.dashboard.allowedHosts }
-      : typeof policy === 'object' && policy !== null
-        ? policy
-        : { token: policy };
-  const want = p.token === undefined ? undefined : digest(p.token);
-  const disabled = want === undefined && p.nodeEnv === 'production';
+function policyOf(policy: DashboardPolicy | Config | string | undefined): DashboardPolicy {
+  if (typeof policy === 'object' && policy !== null && 'dashboard' in policy)
+    return { token: policy.dashboard.token, nodeEnv: policy.nodeEnv, host: policy.host, allowedHosts: policy.dashboard.allowedHosts };
+  return typeof policy === 'object' && policy !== null ? policy : { token: policy };
+}
+
+const refused = (status: 403 | 404, error: string, reason: string, message: string): AccessCheck => ({
+  ok: false,
+  status,
+  error,
+  reason,
+  message,
+});
+
+/** The Host names the dashboard answers to, and whether Host is checked at all. */
+function hostRule(p: DashboardPolicy): { check: boolean; hosts: Set<string> } {
   const configured = (p.allowedHosts ?? []).map((h) => hostName(h)).filter((h): h is string => h !== undefined);
   const listenHost = hostName(p.host);
   const hosts = new Set([
@@ -101,7 +127,14 @@ export function dashboardAuth(policy: DashboardPolicy | Config | string | undefi
     ...configured,
     ...(listenHost && listenHost !== '0.0.0.0' && listenHost !== '::' ? [listenHost] : []),
   ]);
-  const checkHost = want === undefined || configured.length > 0;
+  return { check: p.token === undefined || configured.length > 0, hosts };
+}
+
+export function dashboardAuth(policy: DashboardPolicy | Config | string | undefined): DashboardAuth {
+  const p = policyOf(policy);
+  const want = p.token === undefined ? undefined : digest(p.token);
+  const disabled = want === undefined && p.nodeEnv === 'production';
+  const hostCheck = hostRule(p);
 
   const check = (headers: IncomingHttpHeaders, rawUrl: string | undefined): boolean => {
     if (!want) return true;
@@ -109,38 +142,15 @@ export function dashboardAuth(policy: DashboardPolicy | Config | string | undefi
     return got !== undefined && timingSafeEqual(digest(got), want);
   };
   const access = (headers: IncomingHttpHeaders, rawUrl: string | undefined, peer: string | undefined): AccessCheck => {
-    if (disabled) {
-      return {
-        ok: false,
-        status: 404,
-        error: 'not_found',
-        reason: 'disabled',
-        message: 'the dashboard is disabled: NODE_ENV=production needs DASHBOARD_TOKEN',
-      };
-    }
-    if (checkHost) {
+    if (disabled) return refused(404, 'not_found', 'disabled', 'the dashboard is disabled: NODE_ENV=production needs DASHBOARD_TOKEN');
+    if (hostCheck.check) {
       const h = hostName(headers.host);
-      if (h === undefined || !hosts.has(h)) {
-        return {
-          ok: false,
-          status: 403,
-          error: 'forbidden',
-          reason: 'host',
-          message: 'this Host is not one the dashboard answers to (DASHBOARD_ALLOWED_HOSTS)',
-        };
-      }
+      if (h === undefined || !hostCheck.hosts.has(h))
+        return refused(403, 'forbidden', 'host', 'this Host is not one the dashboard answers to (DASHBOARD_ALLOWED_HOSTS)');
     }
     if (want === undefined) {
-      if (!isLoopbackPeer(peer, headers)) {
-        return {
-          ok: false,
-          status: 403,
-          error: 'forbidden',
-          reason: 'not_loopback',
-          message: 'without DASHBOARD_TOKEN the dashboard answers loopback clients only',
-        };
-      }
-      return { ok: true };
+      if (isLoopbackPeer(peer, headers)) return { ok: true };
+      return refused(403, 'forbidden', 'not_loopback', 'without DASHBOARD_TOKEN the dashboard answers local clients only (no proxy)');
     }
     if (!check(headers, rawUrl)) {
       return {

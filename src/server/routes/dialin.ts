@@ -24,6 +24,28 @@ declare module 'fastify' {
 
 const ErrorBody = Type.Object({ error: Type.String(), message: Type.String(), reason: Type.Optional(Type.String()) });
 
+const DialinSchema = {
+  headers: Type.Object({
+    'x-pinless-timestamp': Type.Optional(Type.String({ maxLength: 32 })),
+    'x-pinless-signature': Type.Optional(Type.String({ maxLength: 256 })),
+  }),
+  body: PinlessWebhookBody,
+  response: {
+    200: Type.Object({
+      status: Type.String(),
+      probe: Type.Optional(Type.Boolean()),
+      id: Type.Optional(Type.String()),
+      callId: Type.Optional(Type.String()),
+      roomUrl: Type.Optional(Type.String()),
+      duplicate: Type.Optional(Type.Boolean()),
+    }),
+    400: ErrorBody,
+    401: ErrorBody,
+    502: ErrorBody,
+    503: ErrorBody,
+  },
+};
+
 const isObject = (b: unknown): b is Record<string, unknown> => typeof b === 'object' && b !== null && !Array.isArray(b);
 
 export const dialinRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) => {
@@ -33,27 +55,7 @@ export const dialinRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) =
   app.post(
     '/dialin',
     {
-      schema: {
-        headers: Type.Object({
-          'x-pinless-timestamp': Type.Optional(Type.String({ maxLength: 32 })),
-          'x-pinless-signature': Type.Optional(Type.String({ maxLength: 256 })),
-        }),
-        body: PinlessWebhookBody,
-        response: {
-          200: Type.Object({
-            status: Type.String(),
-            probe: Type.Optional(Type.Boolean()),
-            id: Type.Optional(Type.String()),
-            callId: Type.Optional(Type.String()),
-            roomUrl: Type.Optional(Type.String()),
-            duplicate: Type.Optional(Type.Boolean()),
-          }),
-          400: ErrorBody,
-          401: ErrorBody,
-          502: ErrorBody,
-          503: ErrorBody,
-        },
-      },
+      schema: DialinSchema,
       // Runs before schema validation, so an unsigned request is refused before we look at its shape.
       preValidation: async (req, reply) => {
         if (isObject(req.body) && isProbeBody(req.body)) return;

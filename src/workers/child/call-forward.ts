@@ -30,11 +30,13 @@ function restClient(init: WorkerInit): DailyRestClient {
 /** Stage: forward the held call to `sipUri`; false when the call ends instead. */
 export async function forwardCall(run: CallRun, sipUri: string): Promise<boolean> {
   const { call, init } = run.deps;
+  // The URI is built before `forward_sent`: a failure here is a failure before forwarding (retry/apology).
+  const updateUri = call.warm ? withDisplayName(sipUri, call.from) : sipUri;
   run.stage('forward_sent', { sipUri });
   const attempts: Attempts = { count: 0, unanswered: false };
   const forwarded = await restClient(init)
     .pinlessCallUpdate(
-      { callId: call.callId, callDomain: call.callDomain, sipUri: call.warm ? withDisplayName(sipUri, call.from) : sipUri },
+      { callId: call.callId, callDomain: call.callDomain, sipUri: updateUri },
       {
         signal: run.ending.signal,
         onAttempt: (n) => (attempts.count = n),

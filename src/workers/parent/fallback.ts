@@ -71,20 +71,33 @@ export function decide(call: Call, r: WorkerResult, attempt: number, config: Con
   return 'fallback';
 }
 
-/** Forwards the held caller to FALLBACK_SIP_URI. Returns what happened, for the call's detail. */
+/**
+ * A 404 from pinlessCallUpdate that says the *call* is gone (unknown or ended `callId`), as opposed to
+ * one about the SIP URI (no room has that endpoint: FALLBACK_SIP_URI names a room that does not
+ * exist). Daily's `info` tells them apart (the emulator: "call … not found or no longer active" vs.
+ * "no room has the SIP endpoint …"); anything not clearly about the call is not taken as the caller
+ * gone, so the caller is still told (the apology's own pinlessCallUpdate answers 404 if they left).
+ */
+export function callerGone(err: unknown): boolean {
+  if (!(err instanceof DailyApiError) || err.status !== 404) return false;
+  const info = err.info ?? '';
+  return /\bcall\b/i.test(info) && !/sip|endpoint|room/i.test(info);
+}
+
+/** Forwards the held caller to FALLBACK_SIP_URI. `callerGone`: Daily said the call no longer exists. */
 export async function forwardToFallback(
   call: Call,
   sipUri: string,
   forward: ForwardFn,
   signal: AbortSignal,
-): Promise<{ ok: boolean; detail: string }> {
+): Promise<{ ok: boolean; callerGone: boolean; detail: string }> {
   const { callId, callDomain } = call.record;
   try {
     await forward({ callId, callDomain, sipUri }, signal);
-    return { ok: true, detail: `caller forwarded to FALLBACK_SIP_URI ${sipUri}` };
+    return { ok: true, callerGone: false, detail: `caller forwarded to FALLBACK_SIP_URI ${sipUri}` };
   } catch (err) {
-    if (err instanceof DailyApiError && err.status === 404) return { ok: false, detail: 'fallback: the caller was already gone (404)' };
-    return { ok: false, detail: `fallback forward to ${sipUri} failed: ${errorMessage(err)}` };
+    if (callerGone(err)) return { ok: false, callerGone: true, detail: `fallback: the caller was already gone (${errorMessage(err)})` };
+    return { ok: false, callerGone: false, detail: `fallback forward to ${sipUri} failed: ${errorMessage(err)}` };
   }
 }
 

@@ -60,17 +60,20 @@ async function fallback(
   reaping: Array<Promise<void>>,
 ): Promise<string> {
   const sipUri = deps.config.resilience.fallbackSipUri;
+  let sipDetail = '';
   if (sipUri && deps.forward) {
     const scope = scoped(deps.stop, Math.max(2_000, budgetLeftMs(call, deps.config)));
     const r = await forwardToFallback(call, sipUri, deps.forward, scope.signal).finally(scope.dispose);
     call.noteRecovery({ kind: 'fallback_sip', after: failed.outcome, detail: r.detail, atMs: Date.now() });
-    return r.detail;
+    // A fallback that failed (its room gone, Daily refusing) still leaves a caller to tell.
+    if (r.ok || r.callerGone || deps.stop.aborted) return r.detail;
+    sipDetail = `${r.detail}; `;
   }
   call.noteRecovery({ kind: 'apology', after: failed.outcome, atMs: Date.now() });
   const { botConfig: _unused, ...rest } = a;
   const { result: told, reaped } = await attemptOnWorker(call, { ...rest, bot: APOLOGY_BOT }, deps, false);
   reaping.push(reaped);
-  return `apology bot: ${told.outcome}${told.detail ? ` (${told.detail})` : ''}`;
+  return `${sipDetail}apology bot: ${told.outcome}${told.detail ? ` (${told.detail})` : ''}`;
 }
 
 /** Aborts when the call's outcome is decided by someone else (its caller left while it waited for a worker). */
