@@ -43,7 +43,9 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   private readonly stop = new AbortController();
   private readonly pruneTimer: NodeJS.Timeout;
   private readonly log: Logger;
-  private readonly idle = new IdleWaiters(() => this.live.size === 0 && this.admitting === 0);
+  /** Workers of ended calls still exiting (off their slots; a drain waits for them). */
+  private readonly reaping = new Set<Promise<void>>();
+  private readonly idle = new IdleWaiters(() => this.live.size === 0 && this.admitting === 0 && this.reaping.size === 0);
   private delegate: AdmissionDelegate | undefined;
 
   constructor(private readonly deps: DispatcherDeps) {
@@ -176,14 +178,21 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     const { config } = this.deps;
     call.advance('queued');
     const run = () =>
-      // The bot slot is free once the worker is reaped; the room is released after, off the slot.
+      // The call is over, and its bot slot free, once its worker has reported its outcome; the
+      // worker's exit is waited for off the slot (a drain still waits for it), and the room is
+      // released off the slot and off the call (paced deletion: room-service.ts).
       runOnWorker(call, assignment, {
         pool: this.deps.pool,
         config,
         stop: this.stop.signal,
         forward: this.deps.forward,
         ...(slot ? { worker: slot.worker } : {}),
-      }).then(() => {
+      }).then(({ reaped }) => {
+        this.reaping.add(reaped);
+        void reaped.then(() => {
+          this.reaping.delete(reaped);
+          this.checkIdle();
+        });
         this.delegate?.slotFreed(call);
         this.finish(call).catch((err: unknown) => call.log.error({ err }, 'call bookkeeping failed'));
       });
@@ -235,12 +244,17 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     return call;
   }
 
-  /** The call is over once its room is gone (deletion is paced, off the call path and the bot slot). */
-  async finish(call: Call): Promise<void> {
-    await this.deps.rooms.release(call.record.roomName);
+  /**
+   * The call is over: its worker reported its outcome (or it never had one). Its room's deletion is
+   * queued and never waited for: Daily's slowest rate class must not hold a call, its slot, its
+   * `call ended` line or a drain (a room not deleted in time expires by its `exp`).
+   */
+  finish(call: Call): Promise<void> {
+    void this.deps.rooms.release(call.record.roomName);
     this.live.delete(call.id);
     call.finish();
     this.checkIdle();
+    return Promise.resolve();
   }
 
   private checkIdle(): void {
@@ -275,7 +289,11 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       this.queue.clear();
       await this.idle.wait();
     }
-    await warmClosed;
+    // The warm slots' workers close within the close escalation; their rooms' deletions, queued
+    // behind others, are not waited for (what the room service has not sent at close expires by `exp`).
+    let t: NodeJS.Timeout | undefined;
+    await Promise.race([warmClosed, new Promise((r) => (t = setTimeout(r, this.deps.config.workers.closeTimeoutMs * 3)))]);
+    clearTimeout(t);
   }
 
   /** Immediate stop (tests, second signal): hang up everything now. */

@@ -12,6 +12,12 @@
  *   goes first) unless the head has waited `PRIORITY_MAX_DEFER_MS`; a 429 pauses the whole queue
  *   for its Retry-After (deferred, never retried into more 429s); other failures are retried under
  *   the `cleanup` policy's statuses, backoff and deadline, then given up (the room expires by itself).
+ *   Nobody waits for a deletion on the call path: a call ends, frees its slot and is logged when its
+ *   worker is reaped; `release` only queues.
+ * - The backlog is bounded (`maxBacklog`, default `DELETE_BACKLOG_MAX`): when rooms are released
+ *   faster than Daily's deletion class allows (≈1.7/s per domain) for long, the oldest queued room
+ *   is dropped — it is the nearest to its `exp` and expires by itself — and counted (`dropped`).
+ *   Nothing else is kept per room beyond that bound.
  */
 import type { Logger } from 'pino';
 import type { Config } from '../core/config.js';
@@ -60,6 +66,13 @@ export const BOT_USER_NAME = 'patchbay-bot';
 export const LATE_CREATE_DELETE_MS = 10_000;
 /** The call path defers a deletion at most this long. */
 export const PRIORITY_MAX_DEFER_MS = 2_000;
+/**
+ * Rooms waiting for deletion, at most: a minute of Daily's DELETE /rooms class (50 per 30 s). Past it
+ * the oldest is left to its `exp`.
+ */
+export const DELETE_BACKLOG_MAX = 100;
+/** Dropped rooms are logged at most once per this long (with the count since the last line). */
+const DROP_LOG_INTERVAL_MS = 10_000;
 
 interface Pending {
   name: string;
@@ -76,6 +89,12 @@ export interface RoomServiceStats {
   givenUp: number;
   deferredForCalls: number;
   rateLimited: number;
+  /** Rooms waiting for their deletion now (≤ `maxBacklog`). */
+  backlog: number;
+  /** The most that ever waited at once. */
+  backlogPeak: number;
+  /** Rooms dropped from a full backlog: left to their `exp`. */
+  dropped: number;
 }
 
 export function createRoomService(deps: {
@@ -83,8 +102,11 @@ export function createRoomService(deps: {
   config: Config;
   logger: Logger;
   tokens?: TokenSource;
+  /** Rooms waiting for deletion, at most (default DELETE_BACKLOG_MAX). */
+  maxBacklog?: number;
 }): RoomService & { stats(): RoomServiceStats } {
   const { rest, config } = deps;
+  const maxBacklog = Math.max(1, deps.maxBacklog ?? DELETE_BACKLOG_MAX);
   const log = deps.logger.child({ component: 'rooms' });
   const tokens =
     deps.tokens ?? createTokenSource({ rest, mode: config.daily.tokenMode, domainId: config.daily.domainId, logger: deps.logger });
@@ -95,7 +117,9 @@ export function createRoomService(deps: {
   const queue: Pending[] = [];
   const uncertain = new Set<string>();
   const lateTimers = new Set<NodeJS.Timeout>();
-  const counters: RoomServiceStats = { queued: 0, deleted: 0, givenUp: 0, deferredForCalls: 0, rateLimited: 0 };
+  const counters = { queued: 0, deleted: 0, givenUp: 0, deferredForCalls: 0, rateLimited: 0, backlogPeak: 0, dropped: 0 };
+  let droppedUnlogged = 0;
+  let dropLoggedAtMs = 0;
   let provisioning = 0;
   let pausedUntilMs = 0;
   let lastSentMs = 0;
@@ -166,6 +190,27 @@ export function createRoomService(deps: {
     }
   };
 
+  /** A full backlog: the oldest room is left to its `exp` (it expires first). */
+  const dropOldest = (): void => {
+    let oldest = 0;
+    for (let i = 1; i < queue.length; i++) if (queue[i]!.queuedAtMs < queue[oldest]!.queuedAtMs) oldest = i;
+    const [p] = queue.splice(oldest, 1);
+    if (!p) return;
+    counters.dropped++;
+    droppedUnlogged++;
+    uncertain.delete(p.name);
+    settle(p);
+    const now = Date.now();
+    if (now - dropLoggedAtMs >= DROP_LOG_INTERVAL_MS) {
+      log.warn(
+        { dropped: droppedUnlogged, maxBacklog, room: p.name },
+        'room deletions are behind Daily’s rate limit: leaving the oldest queued rooms to expire by their exp',
+      );
+      droppedUnlogged = 0;
+      dropLoggedAtMs = now;
+    }
+  };
+
   const enqueue = (name: string): Promise<void> =>
     new Promise<void>((resolve) => {
       if (closed) return resolve();
@@ -175,11 +220,14 @@ export function createRoomService(deps: {
         return;
       }
       counters.queued++;
+      while (queue.length >= maxBacklog) dropOldest();
       queue.push({ name, queuedAtMs: Date.now(), attempts: 0, notBeforeMs: 0, done: [resolve] });
+      counters.backlogPeak = Math.max(counters.backlogPeak, queue.length);
       schedule();
     });
 
   const lateDelete = (name: string): void => {
+    if (lateTimers.size >= maxBacklog) return; // bounded like the backlog: the room expires by itself
     const t = setTimeout(() => {
       lateTimers.delete(t);
       void enqueue(name);
@@ -251,6 +299,6 @@ export function createRoomService(deps: {
       tokens.close();
       for (const p of queue.splice(0)) settle(p);
     },
-    stats: () => ({ ...counters }),
+    stats: () => ({ ...counters, backlog: queue.length }),
   };
 }

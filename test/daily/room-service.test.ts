@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/core/config.js';
 import { DailyRestClient } from '../../src/daily/rest.js';
 import { createRoomService } from '../../src/daily/room-service.js';
+import { LocalRateLimiter, parseRateLimits, rateClassOf } from '../../src/daily/rate-limit.js';
 import { MAX_DISPLAY_NAME_CHARS } from '../../src/daily/sip.js';
 import { DailyApiError } from '../../src/core/errors.js';
 import { createEmulator } from '../../src/emulator/server.js';
@@ -137,4 +138,54 @@ describe('paced deletion', () => {
     await rest.deleteRoom(r.roomName);
     rooms.close();
   }, 30_000);
+
+  it('releases faster than Daily deletes (its DELETE class): the backlog stays bounded, the oldest rooms are left to their exp', async () => {
+    // Daily's deletion class is ≈1.7/s per domain (50 per 30 s); here 3 per 2 s, and rooms are
+    // released at ≈20/s for 1.5 s: far above it, for long.
+    emu.rateLimits.update({ classes: { 'room-delete': [{ requests: 3, windowMs: 2_000 }] } });
+    // The replica's rate limiter knows the same class (DAILY_RATE_LIMITS), as the runtime wires it.
+    const limiter = new LocalRateLimiter(parseRateLimits('delete=3/2000'));
+    const limited = new DailyRestClient({
+      apiUrl: emu.apiUrl,
+      apiKey,
+      timeoutMs: 2_000,
+      rateLimit: (method, path, priority, signal, leaseMs) =>
+        limiter.acquire(rateClassOf(method, path), priority, { ...(signal ? { signal } : {}), leaseMs }),
+    });
+    const fastConfig = { ...config, daily: { ...config.daily, roomDeleteIntervalMs: 100 } };
+    const MAX = 8;
+    const rooms = createRoomService({ rest: limited, config: fastConfig, logger, maxBacklog: MAX });
+    const names: string[] = [];
+    for (let i = 0; i < 30; i++)
+      names.push((await rest.createDialinRoom({ name: name(), displayName: 'A', expSec: exp(), numEndpoints: 1 })).name);
+    const t0 = Date.now();
+    let unsettled = 0;
+    let peakUnsettled = 0;
+    const released: Array<Promise<void>> = [];
+    for (const n of names) {
+      unsettled++;
+      released.push(rooms.release(n).then(() => void unsettled--));
+      await new Promise((r) => setTimeout(r, 50));
+      peakUnsettled = Math.max(peakUnsettled, unsettled);
+    }
+    // Nothing beyond the bound is held: at most MAX rooms (and the one DELETE in flight) wait at once.
+    expect(peakUnsettled).toBeLessThanOrEqual(MAX + 1);
+    await Promise.all(released);
+    const st = rooms.stats();
+    expect(st.backlogPeak).toBeLessThanOrEqual(MAX);
+    expect(st.backlog).toBe(0);
+    expect(st.deleted + st.dropped + st.givenUp).toBe(names.length);
+    expect(st.dropped).toBeGreaterThan(0);
+    // What was not deleted is still at Daily, each with its exp: it expires by itself.
+    const left = names.filter((n) => new Set(emu.snapshot().rooms.map((r) => r.name)).has(n));
+    expect(left.length).toBe(st.dropped + st.givenUp);
+    for (const n of left.slice(0, 3)) expect((await rest.getRoom(n)).config.exp).toBeGreaterThan(Date.now() / 1000);
+    // The DELETEs sent wait for the class's grants: none is answered 429, ≈3 per 2 s go through.
+    const d = deletes(t0);
+    expect(d.filter((r) => r.status === 429)).toEqual([]);
+    expect(st.deleted).toBeLessThanOrEqual(3 * Math.ceil((Date.now() - t0) / 2_000));
+    emu.rateLimits.update({ classes: { 'room-delete': [{ requests: 50, windowMs: 30_000 }] } });
+    for (const n of left) await rest.deleteRoom(n).catch(() => undefined);
+    rooms.close();
+  }, 60_000);
 });

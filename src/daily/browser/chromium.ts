@@ -95,27 +95,36 @@ function pidAlive(pid: number): boolean {
 }
 
 /**
- * Removes user-data dirs left behind by processes that no longer exist (a worker killed with
- * SIGKILL cannot clean up; its Chromium exits on its own, its dir stays). Best effort.
+ * Cleans up after processes of ours that no longer exist: the Chromium processes still carrying
+ * their user-data dir (orphans of a process killed with SIGKILL, re-parented to init; a browser
+ * tied to its launcher's pipe exits by itself, one that was not stays) are SIGKILLed, then the dirs
+ * are removed. A dir whose creating pid is alive (possibly reused) is left alone. Best effort.
  */
-export async function sweepStaleUserDataDirs(): Promise<string[]> {
+export async function sweepOrphanBrowsers(): Promise<{ removed: string[]; killed: number }> {
   const removed: string[] = [];
+  let killed = 0;
   let entries: string[];
   try {
     entries = await readdir(os.tmpdir());
   } catch {
-    return removed;
+    return { removed, killed };
   }
   for (const name of entries) {
     if (!name.startsWith(USER_DATA_DIR_PREFIX)) continue;
     const pid = Number.parseInt(name.slice(USER_DATA_DIR_PREFIX.length).split('-')[0] ?? '', 10);
     if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || pidAlive(pid)) continue;
     const dir = path.join(os.tmpdir(), name);
-    if ((await findProcessesWithArg(dir)).length > 0) continue;
+    killed += await killProcessesWithArg(dir);
+    if ((await waitForNoProcesses(dir, 2_000)).length > 0) continue;
     await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     removed.push(dir);
   }
-  return removed;
+  return { removed, killed };
+}
+
+/** `sweepOrphanBrowsers`, for the per-worker layout: the dirs removed. */
+export async function sweepStaleUserDataDirs(): Promise<string[]> {
+  return (await sweepOrphanBrowsers()).removed;
 }
 
 /** Pids of live processes whose command line contains `marker` (Linux /proc). */

@@ -6,6 +6,10 @@
  * worker) and makes its own browser context (`disposeOnDetach`) and page; the lease ends when the
  * worker process exits.
  *
+ * Browsers die with the service: each is launched with `--remote-debugging-pipe` on two pipes only
+ * this process holds, so when it dies (kill -9 included) Chromium sees the pipe close and exits;
+ * `start()` kills whatever an earlier process of ours left all the same (chromium.ts).
+ *
  * Supervision: a browser whose process exits is restarted (backing off when it keeps dying);
  * one that stops answering a CDP probe (`SystemInfo.getProcessInfo`) for `healthTimeoutMs` is
  * SIGKILLed and restarted. Either way its connected workers see their connection drop and end
@@ -22,7 +26,14 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { CdpConnection } from './cdp.js';
-import { assertChromiumExecutable, CHROMIUM_FLAGS, HOST_CHROMIUM_FLAGS, killProcessesWithArg, USER_DATA_DIR_PREFIX } from './chromium.js';
+import {
+  assertChromiumExecutable,
+  CHROMIUM_FLAGS,
+  HOST_CHROMIUM_FLAGS,
+  killProcessesWithArg,
+  sweepOrphanBrowsers,
+  USER_DATA_DIR_PREFIX,
+} from './chromium.js';
 import { errorMessage } from '../../core/errors.js';
 
 export interface BrowserHostOptions {
@@ -129,6 +140,11 @@ export class BrowserHost {
    */
   async start(): Promise<void> {
     await assertChromiumExecutable(this.opts.chromiumPath);
+    // Browsers of an earlier process of ours that died without closing them (before they were
+    // tied to its pipe, or a pipe Chromium did not honour): killed, their dirs removed.
+    const swept = await sweepOrphanBrowsers();
+    if (swept.killed > 0 || swept.removed.length > 0)
+      this.log.warn({ processes: swept.killed, dirs: swept.removed.length }, 'killed Chromium processes left by an earlier process');
     await Promise.all(this.slots.map((s) => this.launch(s)));
   }
 
@@ -241,12 +257,18 @@ export class BrowserHost {
           ...HOST_CHROMIUM_FLAGS,
           `--user-data-dir=${dir}`,
           '--remote-debugging-port=0',
+          // DevTools also on fds 3 and 4, which only this process holds: when it dies (kill -9
+          // included) the pipe closes and Chromium exits, taking its renderers with it.
+          '--remote-debugging-pipe',
           ...(this.opts.extraChromiumArgs ?? []),
           'about:blank',
         ],
-        { stdio: ['ignore', 'ignore', 'pipe'] },
+        { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] },
       );
       s.proc = proc;
+      // Nothing is sent on the pipe; what Chromium writes there is read and dropped.
+      for (const fd of [proc.stdio[3], proc.stdio[4]]) fd?.on('error', () => undefined);
+      proc.stdio[4]?.on('data', () => undefined);
       s.pid = proc.pid;
       const stderr: string[] = [];
       proc.stderr?.on('data', (d: Buffer) => stderr.length < 50 && stderr.push(String(d)));

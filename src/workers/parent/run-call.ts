@@ -23,8 +23,13 @@ export interface RunDeps {
   worker?: WorkerHandle | undefined;
 }
 
-/** Resolves once the call has an outcome and its worker(s) are reaped. Never throws. */
-export async function runOnWorker(call: Call, a: CallAssignment, deps: RunDeps): Promise<void> {
+/**
+ * Resolves once the call has its outcome: its worker reported `done` (or was killed, or never came).
+ * That is when the call is over and its bot slot free; `reaped` resolves once its worker process(es)
+ * are gone too (a worker exits by itself after `done`, or is closed after WORKER_CLOSE_TIMEOUT_MS).
+ * Never throws.
+ */
+export async function runOnWorker(call: Call, a: CallAssignment, deps: RunDeps): Promise<{ reaped: Promise<void> }> {
   const { config, stop } = deps;
   call.advance('starting');
   const reaping: Array<Promise<void>> = [];
@@ -46,8 +51,7 @@ export async function runOnWorker(call: Call, a: CallAssignment, deps: RunDeps):
       const detail = await fallback(call, a, deps, r, reaping);
       call.end(r.outcome, [r.detail, detail].filter(Boolean).join('; '), r.by);
     } else call.end(r.outcome, r.detail, r.by);
-    await Promise.all(reaping);
-    return;
+    return { reaped: Promise.all(reaping).then(() => undefined) };
   }
 }
 
