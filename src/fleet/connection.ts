@@ -51,6 +51,20 @@ export function isConnectionError(err: unknown): boolean {
   return !(err instanceof Error && err.name === 'ReplyError');
 }
 
+/**
+ * Redis's `maxmemory-policy`, or undefined when it cannot be read (a managed Redis may refuse
+ * CONFIG). Anything but `noeviction` may evict fleet keys: claims carry a TTL (volatile-*), and
+ * allkeys-* takes any key.
+ */
+export async function evictionPolicy(r: Redis): Promise<string | undefined> {
+  try {
+    const v: unknown = await r.config('GET', 'maxmemory-policy');
+    return Array.isArray(v) && typeof v[1] === 'string' ? v[1] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function closeConnection(r: Redis, timeoutMs: number): Promise<void> {
   if (r.status === 'end') return;
   if (r.status !== 'ready') {

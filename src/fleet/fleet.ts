@@ -16,10 +16,11 @@ import { EventEmitter } from 'node:events';
 import os from 'node:os';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { closeConnection, createConnection, isConnectionError, scriptCaller, type ScriptCaller } from './connection.js';
+import { closeConnection, createConnection, evictionPolicy, isConnectionError, scriptCaller, type ScriptCaller } from './connection.js';
 import { FleetQueue } from './queue.js';
 import type { ScriptName } from './scripts.js';
 import { parseReap, parseStatus } from './status.js';
+import { ClaimBook, num, nums, replyList, str } from './claims.js';
 import type { ClaimResult, EnqueueResult, FleetEvents, FleetOptions, FleetStatus } from './types.js';
 import {
   FleetUnavailableError,
@@ -57,8 +58,14 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
   readonly live = new Map<string, string>();
   /** The last fleet view (fleetStatus), for gauges read at scrape time. */
   lastSeen: { replicas: number; queued: number } | undefined;
-  /** Claims won here (callId → answer JSON, expiry): re-published if Redis comes back empty. */
-  private readonly claims = new Map<string, { answer: string; expiresAtMs: number }>();
+  /** Claims won here or made while apart (with their answers): published again whenever the fleet re-forms or loses its state. */
+  private readonly claims: ClaimBook;
+  /** The fleet's epoch as last seen ('' before the first heartbeat): another one, or none, means Redis lost the fleet's state. */
+  private epoch = '';
+  /** Times Redis was found to have lost the fleet's state (restart, FLUSHALL, eviction, empty primary). */
+  stateLosses = 0;
+  /** Redis's maxmemory-policy as last read (undefined: unknown). */
+  evictionPolicy: string | undefined;
   /** Finishes that could not reach Redis: retried when it returns. */
   private readonly unfinished = new Map<string, string>();
 
@@ -71,6 +78,7 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
     this.prefix = `pb:{${ns}}:`;
     this.queueKey = `${this.prefix}queue`;
     this.opts = resolveOptions(options);
+    this.claims = new ClaimBook(this.opts.claimTtlMs);
     if (this.opts.replicaLostMs <= this.opts.heartbeatMs) throw new Error('fleet: replicaLostMs must exceed heartbeatMs');
     this.log = options.logger?.child({ component: 'fleet', replica: this.replicaId });
     this.redis = createConnection(this.opts.url, this.opts.opTimeoutMs, false);
@@ -154,18 +162,15 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
   private async doReform(): Promise<void> {
     const info = await this.op('reform', () => this.redis.info('server'));
     const runId = /run_id:(\w+)/.exec(info)?.[1];
-    const restarted = this.runId !== undefined && runId !== this.runId;
+    const beat = await this.beat();
+    const restarted = (this.runId !== undefined && runId !== this.runId) || beat.stateLost;
     this.runId = runId;
-    await this.ensureGroup();
     for (const [callId, room] of [...this.unfinished]) {
       await this.finishInRedis(callId, room);
       this.unfinished.delete(callId);
     }
-    const flat = [...this.live].flat();
-    if (flat.length > 0) await this.run('fleetPublishCalls', this.replicaId, this.opts.claimTtlMs, ...flat);
-    if (restarted) await this.restoreClaims();
-    await this.queue.reformed(restarted);
-    await this.beat();
+    await this.republish(restarted);
+    await this.checkEviction();
     if (this._degraded) {
       this._degraded = false;
       this.log?.warn(
@@ -176,12 +181,35 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
     }
   }
 
-  /** Redis came back empty: put back the claims (and answers) of calls admitted here, so duplicates still dedupe. */
-  private async restoreClaims(): Promise<void> {
-    const now = Date.now();
-    const args: (string | number)[] = [];
-    for (const [callId, c] of this.claims) if (c.expiresAtMs > now) args.push(callId, c.answer, c.expiresAtMs - now);
-    for (let i = 0; i < args.length; i += 3 * 500) await this.run('fleetRestoreClaims', this.replicaId, ...args.slice(i, i + 3 * 500));
+  /**
+   * Publishes what this replica holds: its live calls, every claim it won or made while apart (with
+   * its first answer; a claim another replica holds meanwhile is left alone) and, when Redis lost the
+   * fleet's state (`lost`), the calls it queued and nobody took. Never the others' state: each
+   * replica publishes its own.
+   */
+  private async republish(lost: boolean): Promise<void> {
+    await this.ensureGroup();
+    const flat = [...this.live].flat();
+    for (let i = 0; i < flat.length; i += 2 * 500)
+      await this.run('fleetPublishCalls', this.replicaId, this.opts.claimTtlMs, ...flat.slice(i, i + 2 * 500));
+    for (const batch of this.claims.batches()) await this.run('fleetRestoreClaims', this.replicaId, ...batch);
+    await this.queue.reformed(lost);
+  }
+
+  /** Warns loudly (once per policy) when Redis may evict fleet keys; the gauge `patchbay_fleet_redis_evicts` says so too. */
+  private async checkEviction(): Promise<void> {
+    const policy = await evictionPolicy(this.redis);
+    if (policy !== undefined && policy !== 'noeviction' && policy !== this.evictionPolicy)
+      this.log?.error(
+        { policy },
+        `!!! REDIS maxmemory-policy is ${policy}: Redis may evict fleet keys (claims, queue, registry) under memory pressure, and then admit duplicates or forget callers on hold. Set maxmemory-policy noeviction for the fleet's Redis. !!!`,
+      );
+    this.evictionPolicy = policy;
+  }
+
+  /** A claim made while Redis was unreachable (this replica admitted the call on its own): published when the fleet re-forms. */
+  rememberClaim(callId: string, answer: unknown): void {
+    this.claims.remember(callId, JSON.stringify(answer));
   }
 
   async ensureGroup(): Promise<void> {
@@ -199,32 +227,22 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
    * A duplicate learns the owner and, once stored, the owner's answer.
    */
   async claim(callId: string): Promise<ClaimResult> {
-    const r = (await this.run('fleetClaim', callId, this.replicaId, this.opts.claimTtlMs)) as [number, string?, string?, string?];
-    if (r[0] === 1) {
-      this.remember(callId, '');
+    const r = replyList(await this.run('fleetClaim', callId, this.replicaId, this.opts.claimTtlMs));
+    const [owner, answer, runner] = [str(r[1]), str(r[2]), str(r[3])];
+    if (num(r[0]) === 1) {
+      this.claims.remember(callId, '');
       if (r[1] === undefined) return { kind: 'won' };
-      this.log?.warn({ callId, previousOwner: r[1] }, 'took over the admission of a call whose first replica vanished before answering');
-      return { kind: 'won', tookOverFrom: r[1] };
+      this.log?.warn({ callId, previousOwner: owner }, 'took over the admission of a call whose first replica vanished before answering');
+      return { kind: 'won', tookOverFrom: owner };
     }
-    return { kind: 'duplicate', owner: r[1] ?? '', answer: r[2] ? (JSON.parse(r[2]) as unknown) : undefined, runner: r[3] || undefined };
+    return { kind: 'duplicate', owner, answer: answer ? JSON.parse(answer) : undefined, runner: runner || undefined };
   }
 
   /** Stores the owner's answer with its claim, for duplicates at any replica. */
   async setAnswer(callId: string, answer: unknown): Promise<boolean> {
     const json = JSON.stringify(answer);
-    if (this.claims.has(callId)) this.remember(callId, json);
+    this.claims.answer(callId, json);
     return (await this.run('fleetSetAnswer', callId, this.replicaId, json)) === 1;
-  }
-
-  private remember(callId: string, answer: string): void {
-    const now = Date.now();
-    this.claims.delete(callId);
-    this.claims.set(callId, { answer, expiresAtMs: now + this.opts.claimTtlMs });
-    // Oldest first (insertion order): drop the expired, and keep the map bounded.
-    for (const [k, v] of this.claims) {
-      if (v.expiresAtMs > now && this.claims.size <= 50_000) break;
-      this.claims.delete(k);
-    }
   }
 
   /** Polls a duplicate's claim until the owner stored its answer (or `timeoutMs`). */
@@ -239,7 +257,7 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
 
   /** The owner refused the call (busy, room failed): forget the claim so a retry can be admitted. */
   async release(callId: string): Promise<boolean> {
-    this.claims.delete(callId);
+    this.claims.forget(callId);
     return (await this.run('fleetRelease', callId, this.replicaId)) === 1;
   }
 
@@ -250,13 +268,9 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
    * it (no second check), `cancel` gives it up. 'fleet_full' → 503 without making a room.
    */
   async reserve(callId: string, waitMs: number): Promise<ReserveResult> {
-    const [code, backlog, freeSlots] = (await this.run(
-      'fleetReserve',
-      callId,
-      this.replicaId,
-      Math.max(1, Math.round(waitMs)),
-      this.opts.maxQueued,
-    )) as [number, number, number];
+    const [code, backlog = 0, freeSlots = 0] = nums(
+      await this.run('fleetReserve', callId, this.replicaId, Math.max(1, Math.round(waitMs)), this.opts.maxQueued),
+    );
     return { kind: code === 1 ? 'reserved' : code === 2 ? 'already_reserved' : 'fleet_full', backlog, freeSlots };
   }
 
@@ -273,7 +287,7 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
   /** Calls running here without the fleet knowing, registered with their claims (queue.ts `adopt`). */
   adopt(calls: Array<{ callId: string; room: string; answer?: unknown }>): Promise<void> {
     const withJson = calls.map((c) => ({ ...c, answer: c.answer === undefined ? '' : JSON.stringify(c.answer) }));
-    for (const c of withJson) this.remember(c.callId, c.answer);
+    for (const c of withJson) this.claims.remember(c.callId, c.answer);
     return this.queue.adopt(withJson);
   }
 
@@ -376,8 +390,9 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
   /** A heartbeat now; then the clean-up of any replica whose heartbeat expired. */
   async heartbeat(): Promise<ReplicaLost[]> {
     if (this.closed) return [];
-    const lost = await this.beat();
+    const { lost, stateLost } = await this.beat();
     if (this._degraded && this.redis.status === 'ready') await this.reform();
+    else if (stateLost) await this.republish(true);
     const out: ReplicaLost[] = [];
     for (const id of lost) {
       const r = await this.reap(id);
@@ -386,28 +401,58 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
     return out;
   }
 
-  private async beat(): Promise<string[]> {
-    const r = (await this.run(
-      'fleetHeartbeat',
-      this.replicaId,
-      this.opts.replicaLostMs,
-      this.opts.capacity,
-      this.draining ? 1 : 0,
-      this.queue.unconfirmedCount,
-      JSON.stringify(this.opts.meta),
-      this.startedAtMs,
-    )) as [number, ...string[]];
-    if (r[0] === 1) {
-      await this.op('reaped', () => this.redis.del(`${this.prefix}reaped:${this.replicaId}`));
+  private async beat(): Promise<{ lost: string[]; stateLost: boolean }> {
+    const r = replyList(
+      await this.run(
+        'fleetHeartbeat',
+        this.replicaId,
+        this.opts.replicaLostMs,
+        this.opts.capacity,
+        this.draining ? 1 : 0,
+        this.queue.unconfirmedCount,
+        JSON.stringify(this.opts.meta),
+        this.startedAtMs,
+        this.epoch,
+        randomBytes(8).toString('hex'),
+      ),
+    );
+    this.epoch = str(r[2]);
+    const stateLost = num(r[1]) === 1;
+    if (stateLost) {
+      this.stateLosses++;
       this.log?.error(
-        { live: this.live.size },
-        'the fleet presumed this replica lost (cut off from Redis too long) and recorded its calls as replica_lost',
+        { live: this.live.size, claims: this.claims.size, queuedHere: this.queue.unconfirmedCount },
+        '!!! FLEET STATE LOST: Redis no longer holds this fleet’s keys (FLUSHALL, eviction, or a fail-over to an empty primary). Publishing again this replica’s live calls, claims and queued calls. !!!',
       );
-      this.emitSafely('presumed-lost');
-      const flat = [...this.live].flat();
-      if (flat.length > 0) await this.run('fleetPublishCalls', this.replicaId, this.opts.claimTtlMs, ...flat);
     }
-    return r.slice(1) as string[];
+    if (num(r[0]) === 1) await this.presumedLost();
+    return { lost: r.slice(3).map(str), stateLost };
+  }
+
+  /** The fleet took this replica for lost (cut off or frozen): the survivors say which of its calls they recorded. */
+  private async presumedLost(): Promise<void> {
+    const rec = `${this.prefix}lostrec:${this.replicaId}`;
+    const recorded = await this.op('reaped', () => this.redis.hkeys(rec));
+    await this.op('reaped', () => this.redis.del(`${this.prefix}reaped:${this.replicaId}`, rec));
+    if (recorded.length > 0)
+      this.log?.error(
+        { live: this.live.size, recorded },
+        'the fleet presumed this replica lost and recorded some of its calls as replica_lost',
+      );
+    else
+      this.log?.warn(
+        { live: this.live.size },
+        'the fleet presumed this replica lost (cut off or frozen); its bots were still in their rooms, so nothing was recorded; its calls are published again',
+      );
+    this.emitSafely('presumed-lost', recorded);
+    const flat = [...this.live].flat();
+    if (flat.length > 0) await this.run('fleetPublishCalls', this.replicaId, this.opts.claimTtlMs, ...flat);
+  }
+
+  /** A survivor recorded `callId` of `owner` as replica_lost: the owner learns it if it comes back. */
+  async noteRecordedLost(owner: string, callId: string): Promise<void> {
+    const k = `${this.prefix}lostrec:${owner}`;
+    await this.op('lostrec', () => this.redis.multi().hset(k, callId, this.replicaId).pexpire(k, this.opts.claimTtlMs).exec());
   }
 
   /** Cleans up `lostId` if its heartbeat expired and no other survivor did it first. */

@@ -122,6 +122,7 @@ export class LostCalls {
     const detail =
       `replica ${w.owner} stopped (no heartbeat for ${lostMs} ms); recorded by ${fleet.replicaId}` +
       (w.botSeen ? `; its bot stayed in the room ${Date.now() - w.firstLookAtMs} ms more` : '');
+    await fleet.noteRecordedLost(w.owner, w.callId).catch(() => undefined);
     await recordElsewhere(w, w.owner, 'replica_lost', detail, 'fleet', this.deps);
   }
 

@@ -230,10 +230,10 @@ export class FleetQueue<P> {
       this.inboxId = '0-0';
       this.abandoned.clear();
       this.taken.clear();
-      // Nobody else can have these: Redis lost them. Queue them again.
+      // Nobody else can have these: Redis lost them. Queue them again (their callers still wait).
       for (const [callId, v] of [...this.unconfirmed]) {
-        this.unconfirmed.delete(callId);
-        await this.enqueue({ callId, ...v }, f.opts.requeueWaitMs);
+        const r = await this.enqueue({ callId, ...v }, f.opts.requeueWaitMs);
+        f.log?.warn({ callId, result: r.kind }, 'fleet: a call queued here was lost by Redis; queued again');
       }
       return;
     }

@@ -125,8 +125,8 @@ export interface FleetEvents<P = unknown> {
   'call-orphaned': [{ callId: string; room: string; owner: string }];
   /** This replica won the cleanup of a lost replica. */
   'replica-lost': [ReplicaLost];
-  /** The fleet presumed this replica lost (it was cut off longer than replicaLostMs) and cleaned it up. */
-  'presumed-lost': [];
+  /** The fleet presumed this replica lost (it was cut off longer than replicaLostMs) and cleaned it up; the calls a survivor recorded `replica_lost`. */
+  'presumed-lost': [string[]];
   /** An entry the consumer loop took (see `startConsumer`). */
   taken: [TakenCall<P>];
 }
