@@ -422,11 +422,12 @@ export class FleetAdmission implements AdmissionDelegate {
   }
 
   /** Every replica's capacity, load and live calls (for /status). */
-  async status(): Promise<FleetStatus | { replicaId: string; degraded: true; error: string }> {
+  async status(): Promise<FleetStatus | { replicaId: string; degraded: boolean; error: string }> {
     try {
       return await this.deps.fleet.fleetStatus();
     } catch (err) {
-      return { replicaId: this.replicaId, degraded: true, error: errorMessage(err) };
+      // A slow answer is not a down Redis: degraded says what the replica does, error what failed.
+      return { replicaId: this.replicaId, degraded: this.deps.fleet.degraded, error: errorMessage(err) };
     }
   }
 

@@ -7,6 +7,45 @@
  * need no casts.
  */
 
+import type { Logger } from 'pino';
+import type { ClaimResult, ReserveResult } from './types.js';
+import type { ScriptName } from './scripts.js';
+
+/** What claims need of a Fleet. */
+interface ClaimCore {
+  readonly replicaId: string;
+  readonly log: Logger | undefined;
+  readonly opts: { claimTtlMs: number; maxQueued: number };
+  run(name: ScriptName, ...args: (string | number)[]): Promise<unknown>;
+}
+
+/**
+ * Exactly-once admission: the first claim of `callId` (fleet-wide, kept `claimTtlMs`) wins.
+ * A duplicate learns the owner and, once stored, the owner's answer.
+ */
+export async function claimCall(f: ClaimCore, book: ClaimBook, callId: string): Promise<ClaimResult> {
+  const r = replyList(await f.run('fleetClaim', callId, f.replicaId, f.opts.claimTtlMs));
+  const [owner, answer, runner] = [str(r[1]), str(r[2]), str(r[3])];
+  if (num(r[0]) === 1) {
+    book.remember(callId, '');
+    if (r[1] === undefined) return { kind: 'won' };
+    f.log?.warn({ callId, previousOwner: owner }, 'took over the admission of a call whose first replica vanished before answering');
+    return { kind: 'won', tookOverFrom: owner };
+  }
+  return { kind: 'duplicate', owner, answer: answer ? JSON.parse(answer) : undefined, runner: runner || undefined };
+}
+
+/**
+ * Holds the call's place in the fleet-wide bound before its room is made; `enqueue` then fills
+ * it (no second check), `cancel` gives it up. 'fleet_full' → 503 without making a room.
+ */
+export async function reserveCall(f: ClaimCore, callId: string, waitMs: number): Promise<ReserveResult> {
+  const [code, backlog = 0, freeSlots = 0] = nums(
+    await f.run('fleetReserve', callId, f.replicaId, Math.max(1, Math.round(waitMs)), f.opts.maxQueued),
+  );
+  return { kind: code === 1 ? 'reserved' : code === 2 ? 'already_reserved' : 'fleet_full', backlog, freeSlots };
+}
+
 /** Claims remembered here: callId → first answer (JSON, '' until known) and expiry. */
 export class ClaimBook {
   private readonly claims = new Map<string, { answer: string; expiresAtMs: number }>();

@@ -15,7 +15,9 @@ export function connectionOptions(opTimeoutMs: number, blocking: boolean): Redis
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     connectTimeout: Math.max(1_000, opTimeoutMs * 2),
-    ...(blocking ? { blockingTimeout: opTimeoutMs } : { commandTimeout: opTimeoutMs }),
+    // A blocking read resolves null at BLOCK + blockingTimeoutGrace (ioredis default 100 ms): an entry
+    // Redis delivered in a slower reply would sit in this replica's pending list, read by nobody.
+    ...(blocking ? { blockingTimeout: opTimeoutMs, blockingTimeoutGrace: opTimeoutMs } : { commandTimeout: opTimeoutMs }),
     // Reconnect quickly and forever; the Fleet is degraded meanwhile.
     retryStrategy: (times: number) => Math.min(50 * times, 1_000),
     enableReadyCheck: true,

@@ -20,16 +20,11 @@ import { closeConnection, createConnection, evictionPolicy, isConnectionError, s
 import { FleetQueue } from './queue.js';
 import type { ScriptName } from './scripts.js';
 import { parseReap, parseStatus } from './status.js';
-import { ClaimBook, num, nums, replyList, str } from './claims.js';
-import type { ClaimResult, EnqueueResult, FleetEvents, FleetOptions, FleetStatus } from './types.js';
-import {
-  FleetUnavailableError,
-  resolveOptions,
-  type ReplicaLost,
-  type ReserveResult,
-  type ResolvedFleetOptions,
-  type TakenCall,
-} from './types.js';
+import { claimCall, ClaimBook, num, replyList, reserveCall, str } from './claims.js';
+import { logStateLost, RedisHealth, SLOW_OK, warnIfEvicting, withTimeout } from './health.js';
+import { firstSeen, ownerOfRoom, takeLostMarks } from './routing.js';
+import { FleetUnavailableError, resolveOptions, type ReplicaLost, type ReserveResult, type ResolvedFleetOptions } from './types.js';
+import type { ClaimResult, EnqueueResult, FleetEvents, FleetOptions, FleetStatus, TakenCall } from './types.js';
 import { errorMessage } from '../core/errors.js';
 
 export const GROUP = 'replicas';
@@ -60,6 +55,8 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
   lastSeen: { replicas: number; queued: number } | undefined;
   /** Claims won here or made while apart (with their answers): published again whenever the fleet re-forms or loses its state. */
   private readonly claims: ClaimBook;
+  /** Slow or down: answers and failures of Redis operations, with hysteresis. */
+  private readonly health: RedisHealth;
   /** The fleet's epoch as last seen ('' before the first heartbeat): another one, or none, means Redis lost the fleet's state. */
   private epoch = '';
   /** Times Redis was found to have lost the fleet's state (restart, FLUSHALL, eviction, empty primary). */
@@ -79,9 +76,10 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
     this.queueKey = `${this.prefix}queue`;
     this.opts = resolveOptions(options);
     this.claims = new ClaimBook(this.opts.claimTtlMs);
+    this.health = new RedisHealth(this.opts.degradeAfterMs);
     if (this.opts.replicaLostMs <= this.opts.heartbeatMs) throw new Error('fleet: replicaLostMs must exceed heartbeatMs');
     this.log = options.logger?.child({ component: 'fleet', replica: this.replicaId });
-    this.redis = createConnection(this.opts.url, this.opts.opTimeoutMs, false);
+    this.redis = createConnection(this.opts.url, Math.max(this.opts.opTimeoutMs, this.opts.admitTimeoutMs), false);
     this.script = scriptCaller(this.redis);
     this.queue = new FleetQueue<P>(this);
     this.redis.on('close', () => this.markDegraded('connection closed'));
@@ -114,18 +112,33 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
     if (this.redis.status === 'ready') await this.reform().catch(() => undefined);
   }
 
-  /** One Redis operation: refused at once while disconnected, bounded by opTimeoutMs otherwise. */
-  async op<T>(what: string, f: () => Promise<T>): Promise<T> {
+  /**
+   * One Redis operation: refused at once while disconnected; otherwise bounded by `opTimeoutMs`, or
+   * by `admitTimeoutMs` for the steps of a webhook's answer and the heartbeat (a slow Redis is not a
+   * down one). A slow answer fails this operation only: the replica degrades when the connection is
+   * down, or when Redis has answered nothing for `degradeAfterMs`.
+   */
+  async op<T>(
+    what: string,
+    f: () => Promise<T>,
+    budgetMs = SLOW_OK.has(what) ? this.opts.admitTimeoutMs : this.opts.opTimeoutMs,
+  ): Promise<T> {
     if (this.closed) throw new FleetUnavailableError(what, new Error('fleet closed'));
     if (this.redis.status !== 'ready') {
       this.markDegraded(`redis ${this.redis.status}`);
       throw new FleetUnavailableError(what, new Error(`redis ${this.redis.status}`));
     }
     try {
-      return await f();
+      const r = await withTimeout(f(), budgetMs, what);
+      this.health.answered();
+      return r;
     } catch (err) {
-      if (!isConnectionError(err)) throw err;
-      this.markDegraded(errorMessage(err));
+      if (!isConnectionError(err)) {
+        this.health.answered();
+        throw err;
+      }
+      const why = this.health.unanswered(this.redis.status === 'ready', errorMessage(err));
+      if (why) this.markDegraded(why);
       throw new FleetUnavailableError(what, err);
     }
   }
@@ -170,7 +183,7 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
       this.unfinished.delete(callId);
     }
     await this.republish(restarted);
-    await this.checkEviction();
+    this.evictionPolicy = warnIfEvicting(await evictionPolicy(this.redis), this.evictionPolicy, this.log);
     if (this._degraded) {
       this._degraded = false;
       this.log?.warn(
@@ -196,17 +209,6 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
     await this.queue.reformed(lost);
   }
 
-  /** Warns loudly (once per policy) when Redis may evict fleet keys; the gauge `patchbay_fleet_redis_evicts` says so too. */
-  private async checkEviction(): Promise<void> {
-    const policy = await evictionPolicy(this.redis);
-    if (policy !== undefined && policy !== 'noeviction' && policy !== this.evictionPolicy)
-      this.log?.error(
-        { policy },
-        `!!! REDIS maxmemory-policy is ${policy}: Redis may evict fleet keys (claims, queue, registry) under memory pressure, and then admit duplicates or forget callers on hold. Set maxmemory-policy noeviction for the fleet's Redis. !!!`,
-      );
-    this.evictionPolicy = policy;
-  }
-
   /** A claim made while Redis was unreachable (this replica admitted the call on its own): published when the fleet re-forms. */
   rememberClaim(callId: string, answer: unknown): void {
     this.claims.remember(callId, JSON.stringify(answer));
@@ -220,22 +222,11 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
     }
   }
 
-  // ---- admission ------------------------------------------------------------------------------
+  // ---- admission (claims.ts) -----------------------------------------------------------------
 
-  /**
-   * Exactly-once admission: the first claim of `callId` (fleet-wide, kept `claimTtlMs`) wins.
-   * A duplicate learns the owner and, once stored, the owner's answer.
-   */
-  async claim(callId: string): Promise<ClaimResult> {
-    const r = replyList(await this.run('fleetClaim', callId, this.replicaId, this.opts.claimTtlMs));
-    const [owner, answer, runner] = [str(r[1]), str(r[2]), str(r[3])];
-    if (num(r[0]) === 1) {
-      this.claims.remember(callId, '');
-      if (r[1] === undefined) return { kind: 'won' };
-      this.log?.warn({ callId, previousOwner: owner }, 'took over the admission of a call whose first replica vanished before answering');
-      return { kind: 'won', tookOverFrom: owner };
-    }
-    return { kind: 'duplicate', owner, answer: answer ? JSON.parse(answer) : undefined, runner: runner || undefined };
+  /** Exactly-once admission: the first claim of `callId` wins; a duplicate learns the owner and, once stored, its answer. */
+  claim(callId: string): Promise<ClaimResult> {
+    return claimCall(this, this.claims, callId);
   }
 
   /** Stores the owner's answer with its claim, for duplicates at any replica. */
@@ -248,8 +239,7 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
   /** Polls a duplicate's claim until the owner stored its answer (or `timeoutMs`). */
   async waitAnswer(callId: string, timeoutMs: number, everyMs = 20): Promise<ClaimResult> {
     const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const c = await this.claim(callId);
+    for (let c = await this.claim(callId); ; c = await this.claim(callId)) {
       if (c.kind === 'won' || c.answer !== undefined || Date.now() >= deadline) return c;
       await new Promise((r) => setTimeout(r, everyMs));
     }
@@ -261,17 +251,9 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
     return (await this.run('fleetRelease', callId, this.replicaId)) === 1;
   }
 
-  // ---- the queue (see queue.ts) ----------------------------------------------------------------
-
-  /**
-   * Holds the call's place in the fleet-wide bound before its room is made; `enqueue` then fills
-   * it (no second check), `cancel` gives it up. 'fleet_full' → 503 without making a room.
-   */
-  async reserve(callId: string, waitMs: number): Promise<ReserveResult> {
-    const [code, backlog = 0, freeSlots = 0] = nums(
-      await this.run('fleetReserve', callId, this.replicaId, Math.max(1, Math.round(waitMs)), this.opts.maxQueued),
-    );
-    return { kind: code === 1 ? 'reserved' : code === 2 ? 'already_reserved' : 'fleet_full', backlog, freeSlots };
+  /** Holds the call's place in the fleet-wide bound before its room is made (claims.ts `reserveCall`). */
+  reserve(callId: string, waitMs: number): Promise<ReserveResult> {
+    return reserveCall(this, callId, waitMs);
   }
 
   /** Runs `callId` here at once, past the queue (queue.ts `runHere`). */
@@ -358,20 +340,14 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
 
   // ---- domain events ---------------------------------------------------------------------------
 
-  /**
-   * Who to tell about `room`: the replica running its bot, or — while the call still waits in the
-   * queue — the replica that queued it; with the call's id. Undefined for a room the fleet does not know.
-   */
-  async ownerOfRoom(room: string): Promise<{ replicaId: string; callId: string } | undefined> {
-    const v = await this.op('ownerOfRoom', () => this.redis.get(`${this.prefix}room:${room}`));
-    if (!v) return undefined;
-    const i = v.indexOf('|');
-    return { replicaId: v.slice(0, i), callId: v.slice(i + 1) };
+  /** The replica to tell about `room` (running its bot, or queued it), with the call's id (routing.ts). */
+  ownerOfRoom(room: string): Promise<{ replicaId: string; callId: string } | undefined> {
+    return ownerOfRoom(this, room);
   }
 
   /** Fleet-wide dedupe: true the first time `eventId` is seen (within `ttlMs`). */
-  async firstSeen(eventId: string, ttlMs: number): Promise<boolean> {
-    return (await this.op('firstSeen', () => this.redis.set(`${this.prefix}evt:${eventId}`, this.replicaId, 'PX', ttlMs, 'NX'))) === 'OK';
+  firstSeen(eventId: string, ttlMs: number): Promise<boolean> {
+    return firstSeen(this, eventId, ttlMs);
   }
 
   /** Delivers `event` to `owner`'s inbox; 'owner_gone' → the receiving replica handles it itself. */
@@ -391,7 +367,8 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
   async heartbeat(): Promise<ReplicaLost[]> {
     if (this.closed) return [];
     const { lost, stateLost } = await this.beat();
-    if (this._degraded && this.redis.status === 'ready') await this.reform();
+    // Hysteresis: back from a slow spell only after a few answers in a row.
+    if (this._degraded && this.redis.status === 'ready' && this.health.steady) await this.reform();
     else if (stateLost) await this.republish(true);
     const out: ReplicaLost[] = [];
     for (const id of lost) {
@@ -418,41 +395,16 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
     );
     this.epoch = str(r[2]);
     const stateLost = num(r[1]) === 1;
-    if (stateLost) {
-      this.stateLosses++;
-      this.log?.error(
-        { live: this.live.size, claims: this.claims.size, queuedHere: this.queue.unconfirmedCount },
-        '!!! FLEET STATE LOST: Redis no longer holds this fleet’s keys (FLUSHALL, eviction, or a fail-over to an empty primary). Publishing again this replica’s live calls, claims and queued calls. !!!',
-      );
-    }
+    if (stateLost) logStateLost(this.log, { losses: ++this.stateLosses, live: this.live.size, claims: this.claims.size });
     if (num(r[0]) === 1) await this.presumedLost();
     return { lost: r.slice(3).map(str), stateLost };
   }
 
-  /** The fleet took this replica for lost (cut off or frozen): the survivors say which of its calls they recorded. */
+  /** The fleet took this replica for lost (cut off or frozen): the listener hears which calls survivors recorded. */
   private async presumedLost(): Promise<void> {
-    const rec = `${this.prefix}lostrec:${this.replicaId}`;
-    const recorded = await this.op('reaped', () => this.redis.hkeys(rec));
-    await this.op('reaped', () => this.redis.del(`${this.prefix}reaped:${this.replicaId}`, rec));
-    if (recorded.length > 0)
-      this.log?.error(
-        { live: this.live.size, recorded },
-        'the fleet presumed this replica lost and recorded some of its calls as replica_lost',
-      );
-    else
-      this.log?.warn(
-        { live: this.live.size },
-        'the fleet presumed this replica lost (cut off or frozen); its bots were still in their rooms, so nothing was recorded; its calls are published again',
-      );
-    this.emitSafely('presumed-lost', recorded);
+    this.emitSafely('presumed-lost', await takeLostMarks(this));
     const flat = [...this.live].flat();
     if (flat.length > 0) await this.run('fleetPublishCalls', this.replicaId, this.opts.claimTtlMs, ...flat);
-  }
-
-  /** A survivor recorded `callId` of `owner` as replica_lost: the owner learns it if it comes back. */
-  async noteRecordedLost(owner: string, callId: string): Promise<void> {
-    const k = `${this.prefix}lostrec:${owner}`;
-    await this.op('lostrec', () => this.redis.multi().hset(k, callId, this.replicaId).pexpire(k, this.opts.claimTtlMs).exec());
   }
 
   /** Cleans up `lostId` if its heartbeat expired and no other survivor did it first. */
@@ -488,7 +440,7 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
 
   /** For the queue module: a blocking connection of this fleet's Redis. */
   blockingConnection(): Redis {
-    return createConnection(this.opts.url, this.opts.opTimeoutMs, true);
+    return createConnection(this.opts.url, Math.max(this.opts.opTimeoutMs, this.opts.admitTimeoutMs), true);
   }
 
   get isClosed(): boolean {

@@ -27,13 +27,20 @@ export interface FleetCore<P> {
   readonly queueKey: string;
   readonly redis: Redis;
   readonly log: Logger | undefined;
-  readonly opts: { maxQueued: number; claimTtlMs: number; requeueWaitMs: number; blockMs: number; opTimeoutMs: number };
+  readonly opts: {
+    maxQueued: number;
+    claimTtlMs: number;
+    requeueWaitMs: number;
+    blockMs: number;
+    opTimeoutMs: number;
+    admitTimeoutMs: number;
+  };
   readonly live: Map<string, string>;
   readonly degraded: boolean;
   readonly isDraining: boolean;
   readonly isClosed: boolean;
   run(name: ScriptName, ...args: (string | number)[]): Promise<unknown>;
-  op<T>(what: string, f: () => Promise<T>): Promise<T>;
+  op<T>(what: string, f: () => Promise<T>, budgetMs?: number): Promise<T>;
   ensureGroup(): Promise<void>;
   blockingConnection(): Redis;
   emit<K extends keyof FleetEvents<P>>(event: K, ...args: FleetEvents<P>[K]): boolean;
@@ -100,8 +107,10 @@ export class FleetQueue<P> {
       ];
       const conn = block || f.redis;
       try {
-        reply = (await f.op('take', () =>
-          (conn.xreadgroup as (...a: (string | number)[]) => Promise<unknown>).apply(conn, args),
+        reply = (await f.op(
+          'take',
+          () => (conn.xreadgroup as (...a: (string | number)[]) => Promise<unknown>).apply(conn, args),
+          (block ? f.opts.blockMs : 0) + f.opts.admitTimeoutMs,
         )) as StreamReply;
       } catch (err) {
         if (/NOGROUP/.test(errorMessage(err))) {
