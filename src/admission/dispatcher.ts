@@ -155,8 +155,9 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     this.admitting++;
     try {
       const startsAtOnce = this.queue.pending < config.admission.maxConcurrentBots && this.queue.size === 0;
-      // In fleet mode only when the fleet let this replica run the call at once (`opts.warm`).
-      const useWarm = startsAtOnce && (this.delegate?.active ? opts.warm === true : true);
+      // In fleet mode only when the fleet let this replica run the call at once (`opts.warm`); never
+      // while Redis cannot dedupe (degraded): the room named from the callId does it then.
+      const useWarm = startsAtOnce && (this.delegate ? this.delegate.active && opts.warm === true : true);
       return await provisionCall(pinless, receivedAtMs, {
         config,
         rooms,
@@ -166,6 +167,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
         route: routeResult(this.deps.route(pinless)),
         createCall: (identity, path) => this.createCall(identity, receivedAtMs, undefined, path),
         dropCall: (call) => this.live.delete(call.id),
+        roomFromCallId: this.delegate !== undefined,
       });
     } finally {
       this.admitting--;

@@ -3,10 +3,10 @@
  * A failure ends and finishes the call here and becomes the webhook's answer: 502 `room_refused`
  * for a permanent Daily 4xx (trying again fails the same way), else 503 + Retry-After.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { CallIdentity } from '../core/call-identity.js';
 import type { Config } from '../core/config.js';
-import type { RoomService } from '../daily/room-service.js';
+import { isRoomNameTaken, type RoomService } from '../daily/room-service.js';
 import type { PinlessCall } from '../daily/types.js';
 import { DailyApiError, errorMessage } from '../core/errors.js';
 import type { CallAssignment } from '../workers/protocol.js';
@@ -38,6 +38,17 @@ export interface ProvisionDeps {
   createCall(identity: CallIdentity, path: CallPath): Call;
   /** The call failed before it was queued: no longer live. */
   dropCall(call: Call): void;
+  /**
+   * Fleet mode: the room is named from Daily's callId, so that it can be created only once — Daily's
+   * own room namespace is exactly-once's last resort when Redis cannot say (a duplicate is answered
+   * 400 "already exists").
+   */
+  roomFromCallId?: boolean;
+}
+
+/** The room of Daily's `callId` in fleet mode: the same name at every replica. */
+export function callRoomName(callId: string): string {
+  return `pbc-${createHash('sha256').update(callId).digest('hex').slice(0, 40)}`;
 }
 
 /** The room's `exp`: beyond the longest the call can wait and last. */
@@ -48,7 +59,7 @@ function roomExpSec(config: Config): number {
 
 export async function provisionCall(pinless: PinlessCall, receivedAtMs: number, d: ProvisionDeps): Promise<Provisioned | AdmitResult> {
   const { config, slot } = d;
-  const roomName = slot?.room.roomName ?? roomNameFor(config.resilience.replicaId);
+  const roomName = slot?.room.roomName ?? (d.roomFromCallId ? callRoomName(pinless.callId) : roomNameFor(config.resilience.replicaId));
   const { bot, config: botConfig } = d.route;
   const { callId, callDomain, to, sipHeaders } = pinless;
   // Well-formed and without control characters before it reaches a room name, a worker or a bot.
@@ -74,6 +85,12 @@ export async function provisionCall(pinless: PinlessCall, receivedAtMs: number, 
       token = room.token;
       call.roomCreated(room.roomUrl);
     } catch (err) {
+      if (d.roomFromCallId && isRoomNameTaken(err)) {
+        // Another replica made this call's room: a duplicate. No record here (the call is theirs).
+        d.dropCall(call);
+        call.log.warn({ room: roomName }, 'duplicate call: its room (named from the callId) already exists; not admitted again');
+        return { kind: 'accepted', duplicate: true, record: { id: '', callId, roomUrl: '', bot, state: 'queued' } };
+      }
       call.end('room_failed', errorMessage(err), 'admission');
       d.dropCall(call);
       call.finish();

@@ -392,6 +392,8 @@ function newFleet(mod: typeof import('../fleet/index.js'), config: Config, logge
     heartbeatMs: f.heartbeatMs,
     replicaLostMs: f.replicaLostMs,
     opTimeoutMs: f.opTimeoutMs,
+    admitTimeoutMs: f.admitTimeoutMs,
+    degradeAfterMs: f.degradeAfterMs,
     meta: { version },
     logger,
   });

@@ -111,8 +111,12 @@ export const EnvSchema = Type.Object({
   FLEET_PRESENCE_RECHECK_MS: Int(15_000, 100),
   /** How far Daily's presence data may trail the room (Daily: up to 15 s). */
   FLEET_PRESENCE_LAG_MS: Int(15_000, 0),
-  /** Every Redis command gives up after this (the fleet then runs degraded). */
+  /** Every Redis command gives up after this (that command fails; the fleet degrades only per FLEET_DEGRADE_AFTER_MS). */
   FLEET_OP_TIMEOUT_MS: Int(500, 50),
+  /** Budget of each Redis step of a webhook's answer (claim, reserve, enqueue, answer) and of the heartbeat: a slow Redis is not a down one. */
+  FLEET_ADMIT_TIMEOUT_MS: Int(2_000, 50),
+  /** A connected Redis that answered nothing this long counts as down (the fleet degrades). */
+  FLEET_DEGRADE_AFTER_MS: Int(3_000, 100),
   /** Daily REST limits per class, `class=limit/windowMs[/reserve]` (classes default, delete, start). */
   DAILY_RATE_LIMITS: Type.Optional(
     Type.String({

@@ -83,6 +83,10 @@ export interface Config {
         /** FLEET_PRESENCE_LAG_MS: how far Daily's presence data may trail the room. */
         presenceLagMs: number;
         opTimeoutMs: number;
+        /** FLEET_ADMIT_TIMEOUT_MS: budget of a webhook's Redis steps and of the heartbeat. */
+        admitTimeoutMs: number;
+        /** FLEET_DEGRADE_AFTER_MS: a connected Redis silent this long counts as down. */
+        degradeAfterMs: number;
       }
     | undefined;
   call: {
@@ -312,6 +316,8 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
           presenceRecheckMs: e.FLEET_PRESENCE_RECHECK_MS,
           presenceLagMs: e.FLEET_PRESENCE_LAG_MS,
           opTimeoutMs: e.FLEET_OP_TIMEOUT_MS,
+          admitTimeoutMs: e.FLEET_ADMIT_TIMEOUT_MS,
+          degradeAfterMs: e.FLEET_DEGRADE_AFTER_MS,
         }
       : undefined,
     ...callConfig(e, emulatorEnabled),

@@ -27,6 +27,11 @@ import type { DailyRestClient } from './rest.js';
 import { callerDisplayName } from './sip.js';
 import { createTokenSource, type TokenSource } from './token.js';
 
+/** Daily's answer to a room name already in use: 400, `info` "a room named … already exists". */
+export function isRoomNameTaken(err: unknown): boolean {
+  return err instanceof DailyApiError && err.status === 400 && /already exists/i.test(`${err.info ?? ''} ${err.message}`);
+}
+
 export interface CallRoomRequest {
   roomName: string;
   displayName: string;
@@ -275,6 +280,8 @@ export function createRoomService(deps: {
         ]);
         return { roomName: room.name ?? req.roomName, roomUrl: room.url, token };
       } catch (err) {
+        // Another call's room (a name derived from Daily's callId: a duplicate): not ours to delete.
+        if (isRoomNameTaken(err)) throw err;
         // The room may exist even though the token (or a late create) failed.
         void enqueue(req.roomName);
         if (err instanceof DailyApiError) throw err;

@@ -83,12 +83,23 @@ export class FleetAdmission implements AdmissionDelegate {
     });
     fleet.on('domain-event', (ev) => void this.handleHere(ev as DomainEventInput, undefined, undefined));
     fleet.on('replica-lost', (lost) => this.lost.settle(lost));
-    fleet.on('presumed-lost', () =>
-      this.log.error({ live: dispatcher.liveCalls().length }, 'fleet: this replica was presumed lost; its calls were recorded elsewhere'),
+    fleet.on('presumed-lost', (recorded) =>
+      recorded.length > 0
+        ? this.log.error(
+            { live: dispatcher.liveCalls().length, recorded },
+            'fleet: this replica was presumed lost; some of its calls were recorded elsewhere',
+          )
+        : this.log.warn({ live: dispatcher.liveCalls().length }, 'fleet: this replica was presumed lost; its calls were left to it'),
     );
     fleet.on('degraded', (d) => (d ? this.takeOver() : void this.adoptLocal()));
     // Calls that never got a bot here (timed out, hung up on hold) leave the fleet when they end.
-    dispatcher.on('transition', (t) => t.to === 'ended' && this.finishInFleet(t.call));
+    dispatcher.on('transition', (t) => {
+      if (t.to === 'ended') this.finishInFleet(t.call);
+      // Admitted on this replica alone (Redis unreachable): its claim is published when the fleet
+      // re-forms — ended or not, for as long as a claim lives — so a late duplicate still dedupes.
+      else if (t.to === 'queued' && !this.mine.has(t.call.record.callId))
+        fleet.rememberClaim(t.call.record.callId, answerOf(t.call, t.call.record.timeline.received ?? Date.now(), 'queued'));
+    });
   }
 
   /**
@@ -411,11 +422,12 @@ export class FleetAdmission implements AdmissionDelegate {
   }
 
   /** Every replica's capacity, load and live calls (for /status). */
-  async status(): Promise<FleetStatus | { replicaId: string; degraded: true; error: string }> {
+  async status(): Promise<FleetStatus | { replicaId: string; degraded: boolean; error: string }> {
     try {
       return await this.deps.fleet.fleetStatus();
     } catch (err) {
-      return { replicaId: this.replicaId, degraded: true, error: errorMessage(err) };
+      // A slow answer is not a down Redis: degraded says what the replica does, error what failed.
+      return { replicaId: this.replicaId, degraded: this.deps.fleet.degraded, error: errorMessage(err) };
     }
   }
 

@@ -15,7 +15,9 @@ export function connectionOptions(opTimeoutMs: number, blocking: boolean): Redis
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     connectTimeout: Math.max(1_000, opTimeoutMs * 2),
-    ...(blocking ? { blockingTimeout: opTimeoutMs } : { commandTimeout: opTimeoutMs }),
+    // A blocking read resolves null at BLOCK + blockingTimeoutGrace (ioredis default 100 ms): an entry
+    // Redis delivered in a slower reply would sit in this replica's pending list, read by nobody.
+    ...(blocking ? { blockingTimeout: opTimeoutMs, blockingTimeoutGrace: opTimeoutMs } : { commandTimeout: opTimeoutMs }),
     // Reconnect quickly and forever; the Fleet is degraded meanwhile.
     retryStrategy: (times: number) => Math.min(50 * times, 1_000),
     enableReadyCheck: true,
@@ -49,6 +51,20 @@ export function pairs(a: unknown): Record<string, string> {
 /** True for errors that mean "Redis not reachable / not answering" rather than a command's own failure. */
 export function isConnectionError(err: unknown): boolean {
   return !(err instanceof Error && err.name === 'ReplyError');
+}
+
+/**
+ * Redis's `maxmemory-policy`, or undefined when it cannot be read (a managed Redis may refuse
+ * CONFIG). Anything but `noeviction` may evict fleet keys: claims carry a TTL (volatile-*), and
+ * allkeys-* takes any key.
+ */
+export async function evictionPolicy(r: Redis): Promise<string | undefined> {
+  try {
+    const v: unknown = await r.config('GET', 'maxmemory-policy');
+    return Array.isArray(v) && typeof v[1] === 'string' ? v[1] : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export async function closeConnection(r: Redis, timeoutMs: number): Promise<void> {

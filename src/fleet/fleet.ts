@@ -16,19 +16,15 @@ import { EventEmitter } from 'node:events';
 import os from 'node:os';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { closeConnection, createConnection, isConnectionError, scriptCaller, type ScriptCaller } from './connection.js';
+import { closeConnection, createConnection, evictionPolicy, isConnectionError, scriptCaller, type ScriptCaller } from './connection.js';
 import { FleetQueue } from './queue.js';
 import type { ScriptName } from './scripts.js';
 import { parseReap, parseStatus } from './status.js';
-import type { ClaimResult, EnqueueResult, FleetEvents, FleetOptions, FleetStatus } from './types.js';
-import {
-  FleetUnavailableError,
-  resolveOptions,
-  type ReplicaLost,
-  type ReserveResult,
-  type ResolvedFleetOptions,
-  type TakenCall,
-} from './types.js';
+import { claimCall, ClaimBook, num, replyList, reserveCall, str } from './claims.js';
+import { logStateLost, RedisHealth, SLOW_OK, warnIfEvicting, withTimeout } from './health.js';
+import { firstSeen, ownerOfRoom, takeLostMarks } from './routing.js';
+import { FleetUnavailableError, resolveOptions, type ReplicaLost, type ReserveResult, type ResolvedFleetOptions } from './types.js';
+import type { ClaimResult, EnqueueResult, FleetEvents, FleetOptions, FleetStatus, TakenCall } from './types.js';
 import { errorMessage } from '../core/errors.js';
 
 export const GROUP = 'replicas';
@@ -57,8 +53,16 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
   readonly live = new Map<string, string>();
   /** The last fleet view (fleetStatus), for gauges read at scrape time. */
   lastSeen: { replicas: number; queued: number } | undefined;
-  /** Claims won here (callId → answer JSON, expiry): re-published if Redis comes back empty. */
-  private readonly claims = new Map<string, { answer: string; expiresAtMs: number }>();
+  /** Claims won here or made while apart (with their answers): published again whenever the fleet re-forms or loses its state. */
+  private readonly claims: ClaimBook;
+  /** Slow or down: answers and failures of Redis operations, with hysteresis. */
+  private readonly health: RedisHealth;
+  /** The fleet's epoch as last seen ('' before the first heartbeat): another one, or none, means Redis lost the fleet's state. */
+  private epoch = '';
+  /** Times Redis was found to have lost the fleet's state (restart, FLUSHALL, eviction, empty primary). */
+  stateLosses = 0;
+  /** Redis's maxmemory-policy as last read (undefined: unknown). */
+  evictionPolicy: string | undefined;
   /** Finishes that could not reach Redis: retried when it returns. */
   private readonly unfinished = new Map<string, string>();
 
@@ -71,9 +75,11 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
     this.prefix = `pb:{${ns}}:`;
     this.queueKey = `${this.prefix}queue`;
     this.opts = resolveOptions(options);
+    this.claims = new ClaimBook(this.opts.claimTtlMs);
+    this.health = new RedisHealth(this.opts.degradeAfterMs);
     if (this.opts.replicaLostMs <= this.opts.heartbeatMs) throw new Error('fleet: replicaLostMs must exceed heartbeatMs');
     this.log = options.logger?.child({ component: 'fleet', replica: this.replicaId });
-    this.redis = createConnection(this.opts.url, this.opts.opTimeoutMs, false);
+    this.redis = createConnection(this.opts.url, Math.max(this.opts.opTimeoutMs, this.opts.admitTimeoutMs), false);
     this.script = scriptCaller(this.redis);
     this.queue = new FleetQueue<P>(this);
     this.redis.on('close', () => this.markDegraded('connection closed'));
@@ -106,18 +112,33 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
     if (this.redis.status === 'ready') await this.reform().catch(() => undefined);
   }
 
-  /** One Redis operation: refused at once while disconnected, bounded by opTimeoutMs otherwise. */
-  async op<T>(what: string, f: () => Promise<T>): Promise<T> {
+  /**
+   * One Redis operation: refused at once while disconnected; otherwise bounded by `opTimeoutMs`, or
+   * by `admitTimeoutMs` for the steps of a webhook's answer and the heartbeat (a slow Redis is not a
+   * down one). A slow answer fails this operation only: the replica degrades when the connection is
+   * down, or when Redis has answered nothing for `degradeAfterMs`.
+   */
+  async op<T>(
+    what: string,
+    f: () => Promise<T>,
+    budgetMs = SLOW_OK.has(what) ? this.opts.admitTimeoutMs : this.opts.opTimeoutMs,
+  ): Promise<T> {
     if (this.closed) throw new FleetUnavailableError(what, new Error('fleet closed'));
     if (this.redis.status !== 'ready') {
       this.markDegraded(`redis ${this.redis.status}`);
       throw new FleetUnavailableError(what, new Error(`redis ${this.redis.status}`));
     }
     try {
-      return await f();
+      const r = await withTimeout(f(), budgetMs, what);
+      this.health.answered();
+      return r;
     } catch (err) {
-      if (!isConnectionError(err)) throw err;
-      this.markDegraded(errorMessage(err));
+      if (!isConnectionError(err)) {
+        this.health.answered();
+        throw err;
+      }
+      const why = this.health.unanswered(this.redis.status === 'ready', errorMessage(err));
+      if (why) this.markDegraded(why);
       throw new FleetUnavailableError(what, err);
     }
   }
@@ -154,18 +175,15 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
   private async doReform(): Promise<void> {
     const info = await this.op('reform', () => this.redis.info('server'));
     const runId = /run_id:(\w+)/.exec(info)?.[1];
-    const restarted = this.runId !== undefined && runId !== this.runId;
+    const beat = await this.beat();
+    const restarted = (this.runId !== undefined && runId !== this.runId) || beat.stateLost;
     this.runId = runId;
-    await this.ensureGroup();
     for (const [callId, room] of [...this.unfinished]) {
       await this.finishInRedis(callId, room);
       this.unfinished.delete(callId);
     }
-    const flat = [...this.live].flat();
-    if (flat.length > 0) await this.run('fleetPublishCalls', this.replicaId, this.opts.claimTtlMs, ...flat);
-    if (restarted) await this.restoreClaims();
-    await this.queue.reformed(restarted);
-    await this.beat();
+    await this.republish(restarted);
+    this.evictionPolicy = warnIfEvicting(await evictionPolicy(this.redis), this.evictionPolicy, this.log);
     if (this._degraded) {
       this._degraded = false;
       this.log?.warn(
@@ -176,12 +194,24 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
     }
   }
 
-  /** Redis came back empty: put back the claims (and answers) of calls admitted here, so duplicates still dedupe. */
-  private async restoreClaims(): Promise<void> {
-    const now = Date.now();
-    const args: (string | number)[] = [];
-    for (const [callId, c] of this.claims) if (c.expiresAtMs > now) args.push(callId, c.answer, c.expiresAtMs - now);
-    for (let i = 0; i < args.length; i += 3 * 500) await this.run('fleetRestoreClaims', this.replicaId, ...args.slice(i, i + 3 * 500));
+  /**
+   * Publishes what this replica holds: its live calls, every claim it won or made while apart (with
+   * its first answer; a claim another replica holds meanwhile is left alone) and, when Redis lost the
+   * fleet's state (`lost`), the calls it queued and nobody took. Never the others' state: each
+   * replica publishes its own.
+   */
+  private async republish(lost: boolean): Promise<void> {
+    await this.ensureGroup();
+    const flat = [...this.live].flat();
+    for (let i = 0; i < flat.length; i += 2 * 500)
+      await this.run('fleetPublishCalls', this.replicaId, this.opts.claimTtlMs, ...flat.slice(i, i + 2 * 500));
+    for (const batch of this.claims.batches()) await this.run('fleetRestoreClaims', this.replicaId, ...batch);
+    await this.queue.reformed(lost);
+  }
+
+  /** A claim made while Redis was unreachable (this replica admitted the call on its own): published when the fleet re-forms. */
+  rememberClaim(callId: string, answer: unknown): void {
+    this.claims.remember(callId, JSON.stringify(answer));
   }
 
   async ensureGroup(): Promise<void> {
@@ -192,46 +222,24 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
     }
   }
 
-  // ---- admission ------------------------------------------------------------------------------
+  // ---- admission (claims.ts) -----------------------------------------------------------------
 
-  /**
-   * Exactly-once admission: the first claim of `callId` (fleet-wide, kept `claimTtlMs`) wins.
-   * A duplicate learns the owner and, once stored, the owner's answer.
-   */
-  async claim(callId: string): Promise<ClaimResult> {
-    const r = (await this.run('fleetClaim', callId, this.replicaId, this.opts.claimTtlMs)) as [number, string?, string?, string?];
-    if (r[0] === 1) {
-      this.remember(callId, '');
-      if (r[1] === undefined) return { kind: 'won' };
-      this.log?.warn({ callId, previousOwner: r[1] }, 'took over the admission of a call whose first replica vanished before answering');
-      return { kind: 'won', tookOverFrom: r[1] };
-    }
-    return { kind: 'duplicate', owner: r[1] ?? '', answer: r[2] ? (JSON.parse(r[2]) as unknown) : undefined, runner: r[3] || undefined };
+  /** Exactly-once admission: the first claim of `callId` wins; a duplicate learns the owner and, once stored, its answer. */
+  claim(callId: string): Promise<ClaimResult> {
+    return claimCall(this, this.claims, callId);
   }
 
   /** Stores the owner's answer with its claim, for duplicates at any replica. */
   async setAnswer(callId: string, answer: unknown): Promise<boolean> {
     const json = JSON.stringify(answer);
-    if (this.claims.has(callId)) this.remember(callId, json);
+    this.claims.answer(callId, json);
     return (await this.run('fleetSetAnswer', callId, this.replicaId, json)) === 1;
-  }
-
-  private remember(callId: string, answer: string): void {
-    const now = Date.now();
-    this.claims.delete(callId);
-    this.claims.set(callId, { answer, expiresAtMs: now + this.opts.claimTtlMs });
-    // Oldest first (insertion order): drop the expired, and keep the map bounded.
-    for (const [k, v] of this.claims) {
-      if (v.expiresAtMs > now && this.claims.size <= 50_000) break;
-      this.claims.delete(k);
-    }
   }
 
   /** Polls a duplicate's claim until the owner stored its answer (or `timeoutMs`). */
   async waitAnswer(callId: string, timeoutMs: number, everyMs = 20): Promise<ClaimResult> {
     const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const c = await this.claim(callId);
+    for (let c = await this.claim(callId); ; c = await this.claim(callId)) {
       if (c.kind === 'won' || c.answer !== undefined || Date.now() >= deadline) return c;
       await new Promise((r) => setTimeout(r, everyMs));
     }
@@ -239,25 +247,13 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
 
   /** The owner refused the call (busy, room failed): forget the claim so a retry can be admitted. */
   async release(callId: string): Promise<boolean> {
-    this.claims.delete(callId);
+    this.claims.forget(callId);
     return (await this.run('fleetRelease', callId, this.replicaId)) === 1;
   }
 
-  // ---- the queue (see queue.ts) ----------------------------------------------------------------
-
-  /**
-   * Holds the call's place in the fleet-wide bound before its room is made; `enqueue` then fills
-   * it (no second check), `cancel` gives it up. 'fleet_full' → 503 without making a room.
-   */
-  async reserve(callId: string, waitMs: number): Promise<ReserveResult> {
-    const [code, backlog, freeSlots] = (await this.run(
-      'fleetReserve',
-      callId,
-      this.replicaId,
-      Math.max(1, Math.round(waitMs)),
-      this.opts.maxQueued,
-    )) as [number, number, number];
-    return { kind: code === 1 ? 'reserved' : code === 2 ? 'already_reserved' : 'fleet_full', backlog, freeSlots };
+  /** Holds the call's place in the fleet-wide bound before its room is made (claims.ts `reserveCall`). */
+  reserve(callId: string, waitMs: number): Promise<ReserveResult> {
+    return reserveCall(this, callId, waitMs);
   }
 
   /** Runs `callId` here at once, past the queue (queue.ts `runHere`). */
@@ -273,7 +269,7 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
   /** Calls running here without the fleet knowing, registered with their claims (queue.ts `adopt`). */
   adopt(calls: Array<{ callId: string; room: string; answer?: unknown }>): Promise<void> {
     const withJson = calls.map((c) => ({ ...c, answer: c.answer === undefined ? '' : JSON.stringify(c.answer) }));
-    for (const c of withJson) this.remember(c.callId, c.answer);
+    for (const c of withJson) this.claims.remember(c.callId, c.answer);
     return this.queue.adopt(withJson);
   }
 
@@ -344,20 +340,14 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
 
   // ---- domain events ---------------------------------------------------------------------------
 
-  /**
-   * Who to tell about `room`: the replica running its bot, or — while the call still waits in the
-   * queue — the replica that queued it; with the call's id. Undefined for a room the fleet does not know.
-   */
-  async ownerOfRoom(room: string): Promise<{ replicaId: string; callId: string } | undefined> {
-    const v = await this.op('ownerOfRoom', () => this.redis.get(`${this.prefix}room:${room}`));
-    if (!v) return undefined;
-    const i = v.indexOf('|');
-    return { replicaId: v.slice(0, i), callId: v.slice(i + 1) };
+  /** The replica to tell about `room` (running its bot, or queued it), with the call's id (routing.ts). */
+  ownerOfRoom(room: string): Promise<{ replicaId: string; callId: string } | undefined> {
+    return ownerOfRoom(this, room);
   }
 
   /** Fleet-wide dedupe: true the first time `eventId` is seen (within `ttlMs`). */
-  async firstSeen(eventId: string, ttlMs: number): Promise<boolean> {
-    return (await this.op('firstSeen', () => this.redis.set(`${this.prefix}evt:${eventId}`, this.replicaId, 'PX', ttlMs, 'NX'))) === 'OK';
+  firstSeen(eventId: string, ttlMs: number): Promise<boolean> {
+    return firstSeen(this, eventId, ttlMs);
   }
 
   /** Delivers `event` to `owner`'s inbox; 'owner_gone' → the receiving replica handles it itself. */
@@ -376,8 +366,10 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
   /** A heartbeat now; then the clean-up of any replica whose heartbeat expired. */
   async heartbeat(): Promise<ReplicaLost[]> {
     if (this.closed) return [];
-    const lost = await this.beat();
-    if (this._degraded && this.redis.status === 'ready') await this.reform();
+    const { lost, stateLost } = await this.beat();
+    // Hysteresis: back from a slow spell only after a few answers in a row.
+    if (this._degraded && this.redis.status === 'ready' && this.health.steady) await this.reform();
+    else if (stateLost) await this.republish(true);
     const out: ReplicaLost[] = [];
     for (const id of lost) {
       const r = await this.reap(id);
@@ -386,28 +378,33 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
     return out;
   }
 
-  private async beat(): Promise<string[]> {
-    const r = (await this.run(
-      'fleetHeartbeat',
-      this.replicaId,
-      this.opts.replicaLostMs,
-      this.opts.capacity,
-      this.draining ? 1 : 0,
-      this.queue.unconfirmedCount,
-      JSON.stringify(this.opts.meta),
-      this.startedAtMs,
-    )) as [number, ...string[]];
-    if (r[0] === 1) {
-      await this.op('reaped', () => this.redis.del(`${this.prefix}reaped:${this.replicaId}`));
-      this.log?.error(
-        { live: this.live.size },
-        'the fleet presumed this replica lost (cut off from Redis too long) and recorded its calls as replica_lost',
-      );
-      this.emitSafely('presumed-lost');
-      const flat = [...this.live].flat();
-      if (flat.length > 0) await this.run('fleetPublishCalls', this.replicaId, this.opts.claimTtlMs, ...flat);
-    }
-    return r.slice(1) as string[];
+  private async beat(): Promise<{ lost: string[]; stateLost: boolean }> {
+    const r = replyList(
+      await this.run(
+        'fleetHeartbeat',
+        this.replicaId,
+        this.opts.replicaLostMs,
+        this.opts.capacity,
+        this.draining ? 1 : 0,
+        this.queue.unconfirmedCount,
+        JSON.stringify(this.opts.meta),
+        this.startedAtMs,
+        this.epoch,
+        randomBytes(8).toString('hex'),
+      ),
+    );
+    this.epoch = str(r[2]);
+    const stateLost = num(r[1]) === 1;
+    if (stateLost) logStateLost(this.log, { losses: ++this.stateLosses, live: this.live.size, claims: this.claims.size });
+    if (num(r[0]) === 1) await this.presumedLost();
+    return { lost: r.slice(3).map(str), stateLost };
+  }
+
+  /** The fleet took this replica for lost (cut off or frozen): the listener hears which calls survivors recorded. */
+  private async presumedLost(): Promise<void> {
+    this.emitSafely('presumed-lost', await takeLostMarks(this));
+    const flat = [...this.live].flat();
+    if (flat.length > 0) await this.run('fleetPublishCalls', this.replicaId, this.opts.claimTtlMs, ...flat);
   }
 
   /** Cleans up `lostId` if its heartbeat expired and no other survivor did it first. */
@@ -443,7 +440,7 @@ export class Fleet<P = unknown> extends EventEmitter<FleetEvents<P>> {
 
   /** For the queue module: a blocking connection of this fleet's Redis. */
   blockingConnection(): Redis {
-    return createConnection(this.opts.url, this.opts.opTimeoutMs, true);
+    return createConnection(this.opts.url, Math.max(this.opts.opTimeoutMs, this.opts.admitTimeoutMs), true);
   }
 
   get isClosed(): boolean {

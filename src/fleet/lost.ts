@@ -9,6 +9,7 @@ import type { EndClaimer, Outcome } from '../core/outcome.js';
 import type { CallIdentity } from '../core/call-identity.js';
 import type { RoomService } from '../daily/room-service.js';
 import type { Fleet, ReplicaLost } from './index.js';
+import { noteRecordedLost } from './routing.js';
 import type { CallAssignment } from '../workers/protocol.js';
 import type { AdmitAnswer } from '../admission/types.js';
 import type { Call } from '../call/call.js';
@@ -122,6 +123,7 @@ export class LostCalls {
     const detail =
       `replica ${w.owner} stopped (no heartbeat for ${lostMs} ms); recorded by ${fleet.replicaId}` +
       (w.botSeen ? `; its bot stayed in the room ${Date.now() - w.firstLookAtMs} ms more` : '');
+    await noteRecordedLost(fleet, w.owner, w.callId).catch(() => undefined);
     await recordElsewhere(w, w.owner, 'replica_lost', detail, 'fleet', this.deps);
   }
 

@@ -9,6 +9,10 @@ export interface FleetGaugeSource {
   readonly replicaId: string;
   /** Last fleet view (from the last fleetStatus()), if any. */
   lastSeen?: { replicas: number; queued: number } | undefined;
+  /** Redis's maxmemory-policy, when known. */
+  readonly evictionPolicy?: string | undefined;
+  /** Times Redis was found to have lost the fleet's state. */
+  readonly stateLosses?: number;
 }
 
 export function registerFleetMetrics(registry: Registry, fleet: FleetGaugeSource): void {
@@ -19,6 +23,25 @@ export function registerFleetMetrics(registry: Registry, fleet: FleetGaugeSource
     registers: [registry],
     collect() {
       this.set({ replica: fleet.replicaId }, fleet.degraded ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'patchbay_fleet_redis_evicts',
+    help: "1 when Redis's maxmemory-policy may evict fleet keys (anything but noeviction): duplicates and forgotten callers under memory pressure",
+    labelNames: ['policy'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const p = fleet.evictionPolicy;
+      if (p !== undefined) this.set({ policy: p }, p === 'noeviction' ? 0 : 1);
+    },
+  });
+  new Gauge({
+    name: 'patchbay_fleet_state_lost_total',
+    help: "Times this replica found that Redis had lost the fleet's state (restart, FLUSHALL, eviction, empty primary) and published its own again",
+    registers: [registry],
+    collect() {
+      this.set(fleet.stateLosses ?? 0);
     },
   });
   new Gauge({

@@ -14,6 +14,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { closeConnection, pairs } from './connection.js';
+import { num, replyList, str } from './claims.js';
 import type { ScriptName } from './scripts.js';
 import type { EnqueueResult, FleetEvents, TakenCall } from './types.js';
 import { errorMessage } from '../core/errors.js';
@@ -27,13 +28,20 @@ export interface FleetCore<P> {
   readonly queueKey: string;
   readonly redis: Redis;
   readonly log: Logger | undefined;
-  readonly opts: { maxQueued: number; claimTtlMs: number; requeueWaitMs: number; blockMs: number; opTimeoutMs: number };
+  readonly opts: {
+    maxQueued: number;
+    claimTtlMs: number;
+    requeueWaitMs: number;
+    blockMs: number;
+    opTimeoutMs: number;
+    admitTimeoutMs: number;
+  };
   readonly live: Map<string, string>;
   readonly degraded: boolean;
   readonly isDraining: boolean;
   readonly isClosed: boolean;
   run(name: ScriptName, ...args: (string | number)[]): Promise<unknown>;
-  op<T>(what: string, f: () => Promise<T>): Promise<T>;
+  op<T>(what: string, f: () => Promise<T>, budgetMs?: number): Promise<T>;
   ensureGroup(): Promise<void>;
   blockingConnection(): Redis;
   emit<K extends keyof FleetEvents<P>>(event: K, ...args: FleetEvents<P>[K]): boolean;
@@ -64,17 +72,19 @@ export class FleetQueue<P> {
 
   async enqueue(call: { callId: string; room: string; payload: P }, waitMs: number): Promise<EnqueueResult> {
     const f = this.f;
-    const r = (await f.run(
-      'fleetEnqueue',
-      call.callId,
-      f.replicaId,
-      call.room,
-      JSON.stringify(call.payload),
-      Math.max(0, Math.round(waitMs)),
-      f.opts.maxQueued,
-      f.opts.claimTtlMs,
-    )) as [number, string, number, number];
-    const [code, entryId, backlog, freeSlots] = r;
+    const r = replyList(
+      await f.run(
+        'fleetEnqueue',
+        call.callId,
+        f.replicaId,
+        call.room,
+        JSON.stringify(call.payload),
+        Math.max(0, Math.round(waitMs)),
+        f.opts.maxQueued,
+        f.opts.claimTtlMs,
+      ),
+    );
+    const [code, entryId, backlog, freeSlots] = [num(r[0]), str(r[1]), num(r[2]), num(r[3])];
     if (code === 0) return { kind: 'fleet_full', backlog, freeSlots };
     if (code === 2) return { kind: 'already_queued', backlog, freeSlots };
     this.unconfirmed.set(call.callId, { room: call.room, payload: call.payload });
@@ -100,8 +110,10 @@ export class FleetQueue<P> {
       ];
       const conn = block || f.redis;
       try {
-        reply = (await f.op('take', () =>
-          (conn.xreadgroup as (...a: (string | number)[]) => Promise<unknown>).apply(conn, args),
+        reply = (await f.op(
+          'take',
+          () => (conn.xreadgroup as (...a: (string | number)[]) => Promise<unknown>).apply(conn, args),
+          (block ? f.opts.blockMs : 0) + f.opts.admitTimeoutMs,
         )) as StreamReply;
       } catch (err) {
         if (/NOGROUP/.test(errorMessage(err))) {
@@ -126,11 +138,8 @@ export class FleetQueue<P> {
   private async accept(entryId: string, e: Record<string, string>): Promise<TakenCall<P> | undefined> {
     const f = this.f;
     const callId = e.c ?? '';
-    const r = (await f.run('fleetAccept', GROUP, entryId, callId, e.o ?? '', f.replicaId, e.r ?? '', f.opts.claimTtlMs)) as [
-      number,
-      string | number,
-    ];
-    if (r[0] !== 1) {
+    const r = replyList(await f.run('fleetAccept', GROUP, entryId, callId, e.o ?? '', f.replicaId, e.r ?? '', f.opts.claimTtlMs));
+    if (num(r[0]) !== 1) {
       f.log?.info({ callId, entryId, why: r[1] }, 'fleet queue: dropped an entry instead of serving it');
       if (e.o === f.replicaId) this.unconfirmed.delete(callId);
       if (r[1] === 'orphaned') f.emit('call-orphaned', { callId, room: e.r ?? '', owner: e.o ?? '' });
@@ -230,10 +239,10 @@ export class FleetQueue<P> {
       this.inboxId = '0-0';
       this.abandoned.clear();
       this.taken.clear();
-      // Nobody else can have these: Redis lost them. Queue them again.
+      // Nobody else can have these: Redis lost them. Queue them again (their callers still wait).
       for (const [callId, v] of [...this.unconfirmed]) {
-        this.unconfirmed.delete(callId);
-        await this.enqueue({ callId, ...v }, f.opts.requeueWaitMs);
+        const r = await this.enqueue({ callId, ...v }, f.opts.requeueWaitMs);
+        f.log?.warn({ callId, result: r.kind }, 'fleet: a call queued here was lost by Redis; queued again');
       }
       return;
     }

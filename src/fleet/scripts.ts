@@ -236,16 +236,34 @@ end
 return 1
 `,
   /**
-   * ARGV: P, me, lostMs, capacity, draining, queuedHere, meta(JSON), startedAtMs
-   * → {reapedMarker(0|1), lostCandidate1, …}
+   * ARGV: P, me, lostMs, capacity, draining, queuedHere, meta(JSON), startedAtMs, knownEpoch, newEpoch
+   * → {reapedMarker(0|1), stateLost(0|1), epoch, lostCandidate1, …}
+   *
+   * The fleet's epoch key (no TTL) is set once by the first replica to find it missing. A replica
+   * that knew an epoch and finds another one, or none, or finds its own entry gone without being
+   * reaped, learns that Redis lost the fleet's state over the same connection (FLUSHALL, eviction,
+   * a fail-over to an empty primary): it must publish again what it holds.
    */
   fleetHeartbeat: `${NOW}
 local P, me = ARGV[1], ARGV[2]
 local now = now_ms()
+local known = ARGV[9]
+local epoch = redis.call('GET', P .. 'epoch')
+local stateLost = 0
+if not epoch then
+  epoch = ARGV[10]
+  redis.call('SET', P .. 'epoch', epoch)
+  if known ~= '' then stateLost = 1 end
+elseif known ~= '' and epoch ~= known then
+  stateLost = 1
+end
+if known ~= '' and stateLost == 0 and redis.call('EXISTS', P .. 'r:' .. me) == 0 and redis.call('EXISTS', P .. 'reaped:' .. me) == 0 then
+  stateLost = 1
+end
 redis.call('SET', P .. 'hb:' .. me, now, 'PX', ARGV[3])
 redis.call('ZADD', P .. 'replicas', now, me)
 redis.call('HSET', P .. 'r:' .. me, 'capacity', ARGV[4], 'draining', ARGV[5], 'queued', ARGV[6], 'meta', ARGV[7], 'startedAt', ARGV[8], 'seen', now)
-local out = {redis.call('EXISTS', P .. 'reaped:' .. me)}
+local out = {redis.call('EXISTS', P .. 'reaped:' .. me), stateLost, epoch}
 for _, id in ipairs(redis.call('ZRANGE', P .. 'replicas', 0, -1)) do
   if id ~= me and redis.call('EXISTS', P .. 'hb:' .. id) == 0 then table.insert(out, id) end
 end

@@ -24,6 +24,13 @@ export interface FleetOptions {
   replicaLostMs?: number;
   /** FLEET_OP_TIMEOUT_MS: every Redis command fails after this. Default 500. */
   opTimeoutMs?: number;
+  /**
+   * FLEET_ADMIT_TIMEOUT_MS: budget of each Redis step of a webhook's answer (claim, reserve, enqueue,
+   * answer) and of the heartbeat, for a slow Redis. Default 2000.
+   */
+  admitTimeoutMs?: number;
+  /** FLEET_DEGRADE_AFTER_MS: a connected Redis that answered nothing this long counts as down. Default 3000. */
+  degradeAfterMs?: number;
   /** Longest blocking read of the queue and inbox. Default 1000. */
   blockMs?: number;
   /** Shown in fleetStatus (host, url, version…). */
@@ -125,8 +132,8 @@ export interface FleetEvents<P = unknown> {
   'call-orphaned': [{ callId: string; room: string; owner: string }];
   /** This replica won the cleanup of a lost replica. */
   'replica-lost': [ReplicaLost];
-  /** The fleet presumed this replica lost (it was cut off longer than replicaLostMs) and cleaned it up. */
-  'presumed-lost': [];
+  /** The fleet presumed this replica lost (it was cut off longer than replicaLostMs) and cleaned it up; the calls a survivor recorded `replica_lost`. */
+  'presumed-lost': [string[]];
   /** An entry the consumer loop took (see `startConsumer`). */
   taken: [TakenCall<P>];
 }
@@ -154,6 +161,8 @@ export function resolveOptions(options: FleetOptions): ResolvedFleetOptions {
     heartbeatMs: options.heartbeatMs ?? 2_000,
     replicaLostMs: options.replicaLostMs ?? 10_000,
     opTimeoutMs: options.opTimeoutMs ?? 500,
+    admitTimeoutMs: options.admitTimeoutMs ?? 2_000,
+    degradeAfterMs: options.degradeAfterMs ?? 3_000,
     blockMs: options.blockMs ?? 1_000,
     meta: { pid: process.pid, host: os.hostname(), ...options.meta },
   };

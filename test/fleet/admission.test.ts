@@ -74,7 +74,7 @@ describe('claim from three processes', () => {
     const ns = namespace();
     const lines: Array<AsyncIterator<string>> = [];
     for (let i = 0; i < 3; i++) {
-      const c = spawn(process.execPath, ['--import', 'tsx', 'test/fleet/claim-child.ts'], {
+      const c = spawn(process.execPath, ['--import', 'tsx', 'test/fleet/children/claim-child.ts'], {
         cwd: ROOT,
         env: { ...process.env, REDIS_URL: redis.url, FLEET_NS: ns },
         stdio: ['pipe', 'pipe', 'inherit'],

@@ -16,6 +16,8 @@ describe('fleet configuration', () => {
       heartbeatMs: 2_000,
       replicaLostMs: 10_000,
       opTimeoutMs: 500,
+      admitTimeoutMs: 2_000,
+      degradeAfterMs: 3_000,
       presenceLagMs: 15_000,
       presenceRecheckMs: 15_000,
       rateLimits: undefined,

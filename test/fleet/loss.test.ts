@@ -22,7 +22,7 @@ afterAll(async () => {
 });
 
 function replica(ns: string, env: Record<string, string>) {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'test/fleet/replica-child.ts'], {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'test/fleet/children/replica-child.ts'], {
     cwd: ROOT,
     env: { ...process.env, REDIS_URL: redis.url, FLEET_NS: ns, ...env },
     stdio: ['pipe', 'pipe', 'inherit'],

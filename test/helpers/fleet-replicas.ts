@@ -20,6 +20,7 @@ import { signPinless, signWebhook } from '../../src/daily/signature.js';
 import { createLogger } from '../../src/core/logger.js';
 import { freePort, isAlive, startReplica, type LogLine, type Replica } from '../cluster/procs.js';
 import { startRedis, type RedisServer } from './redis.js';
+import { startDelayProxy, type DelayProxy } from './fleet-proxy.js';
 
 export const FLEET_NUMBER = '+15550007000';
 
@@ -29,6 +30,8 @@ export interface FleetOfReplicas {
   dir: string;
   emulator: Emulator;
   redis: RedisServer;
+  /** With `opts.slowRedis`: the proxy the replicas reach Redis through (set `delayMs` to slow it). */
+  proxy: DelayProxy | undefined;
   replicas: Replica[];
   env: Record<string, string>;
   pinlessSecret: string;
@@ -108,6 +111,8 @@ export async function startFleetOfReplicas(
     latencies?: Partial<Latencies>;
     /** A compiled server.js for the replicas (default: the sources under tsx). */
     entry?: string;
+    /** The replicas reach Redis through a proxy that can delay its answers (test/helpers/fleet-proxy.ts). */
+    slowRedis?: boolean;
   } = {},
 ): Promise<FleetOfReplicas> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'patchbay-fleet-'));
@@ -115,6 +120,7 @@ export async function startFleetOfReplicas(
   const pinlessSecret = randomBytes(32).toString('base64');
   const webhookSecret = randomBytes(32).toString('base64');
   const redis = await startRedis();
+  const proxy = opts.slowRedis ? await startDelayProxy(redis.port) : undefined;
   const emulator = await createEmulator({
     host: '127.0.0.1',
     port: 0,
@@ -144,7 +150,7 @@ export async function startFleetOfReplicas(
     DAILY_PINLESS_HMAC: pinlessSecret,
     DAILY_WEBHOOK_HMAC: webhookSecret,
     TTS_PROVIDER: 'text',
-    ...(opts.fleet === false ? {} : { REDIS_URL: redis.url, FLEET_NAMESPACE: `t${randomBytes(4).toString('hex')}` }),
+    ...(opts.fleet === false ? {} : { REDIS_URL: proxy?.url ?? redis.url, FLEET_NAMESPACE: `t${randomBytes(4).toString('hex')}` }),
     ...env,
   };
   const replicas: Replica[] = [];
@@ -211,6 +217,7 @@ export async function startFleetOfReplicas(
     dir,
     emulator,
     redis,
+    proxy,
     replicas,
     env: fullEnv,
     pinlessSecret,
@@ -300,6 +307,7 @@ export async function startFleetOfReplicas(
       await new Promise<void>((r) => sw.close(() => r()));
       sw.closeAllConnections?.();
       await emulator.close();
+      await proxy?.close();
       await redis.stop();
       if (!keep && !process.env.FLEET_KEEP) rmSync(dir, { recursive: true, force: true });
       else console.log(`fleet logs kept in ${dir}`);
