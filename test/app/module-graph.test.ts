@@ -19,30 +19,35 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-it('a start without REDIS_URL that takes a call loads no module of src/fleet/ and not ioredis', { timeout: 60_000 }, async () => {
-  const log = path.join(dir, 'modules.txt');
-  const key = `emu_${randomBytes(8).toString('hex')}`;
-  const number = '+15550003177';
-  const s = await startServerProcess(
-    { MODULE_LOG: log, EMULATOR_API_KEY: key, EMULATOR_NUMBERS: number, BOTS_DIR: FIXTURE_BOTS, DEFAULT_BOT: 'linger' },
-    { nodeArgs: ['--import', fileURLToPath(new URL('../fixtures/module-log/register.mjs', import.meta.url))] },
-  );
-  servers.push(s);
-  const placed = await postJson<{ id: string }>(`${s.emulator}/_emulator/calls`, { to: number }, { authorization: `Bearer ${key}` });
-  expect(placed.status).toBe(200);
-  await waitFor('the call to be connected', async () => {
-    const c = (
-      await getJson<{ state: string }>(`${s.emulator}/_emulator/calls/${placed.body.id}`, { headers: { authorization: `Bearer ${key}` } })
-    ).body;
-    return c.state === 'connected' ? c : undefined;
-  });
-  const loaded = readFileSync(log, 'utf8')
-    .split('\n')
-    .filter((u) => u.startsWith('file://'))
-    .map((u) => path.relative(ROOT, fileURLToPath(u)));
-  // The hooks see the service's own modules (the control proves the list is real)…
-  expect(loaded).toContain(path.join('src', 'admission', 'dispatcher.ts'));
-  expect(loaded).toContain(path.join('src', 'daily', 'rate-limit.ts'));
-  // …and none of fleet mode.
-  expect(loaded.filter((f) => f.startsWith(path.join('src', 'fleet')) || f.includes(`${path.sep}ioredis${path.sep}`))).toEqual([]);
-});
+it(
+  'a start without REDIS_URL that takes a call loads no module of src/fleet/ and not ioredis (nor the LLM library)',
+  { timeout: 60_000 },
+  async () => {
+    const log = path.join(dir, 'modules.txt');
+    const key = `emu_${randomBytes(8).toString('hex')}`;
+    const number = '+15550003177';
+    const s = await startServerProcess(
+      { MODULE_LOG: log, EMULATOR_API_KEY: key, EMULATOR_NUMBERS: number, BOTS_DIR: FIXTURE_BOTS, DEFAULT_BOT: 'linger' },
+      { nodeArgs: ['--import', fileURLToPath(new URL('../fixtures/module-log/register.mjs', import.meta.url))] },
+    );
+    servers.push(s);
+    const placed = await postJson<{ id: string }>(`${s.emulator}/_emulator/calls`, { to: number }, { authorization: `Bearer ${key}` });
+    expect(placed.status).toBe(200);
+    await waitFor('the call to be connected', async () => {
+      const c = (
+        await getJson<{ state: string }>(`${s.emulator}/_emulator/calls/${placed.body.id}`, { headers: { authorization: `Bearer ${key}` } })
+      ).body;
+      return c.state === 'connected' ? c : undefined;
+    });
+    const loaded = readFileSync(log, 'utf8')
+      .split('\n')
+      .filter((u) => u.startsWith('file://'))
+      .map((u) => path.relative(ROOT, fileURLToPath(u)));
+    // The hooks see the service's own modules (the control proves the list is real)…
+    expect(loaded).toContain(path.join('src', 'admission', 'dispatcher.ts'));
+    expect(loaded).toContain(path.join('src', 'daily', 'rate-limit.ts'));
+    // …and none of fleet mode, nor the LLM library (loaded by a worker, and only when an LLM is configured).
+    const unwanted = [`${path.sep}ioredis${path.sep}`, `${path.sep}node_modules${path.sep}ai${path.sep}`, `${path.sep}@ai-sdk${path.sep}`];
+    expect(loaded.filter((f) => f.startsWith(path.join('src', 'fleet')) || unwanted.some((u) => f.includes(u)))).toEqual([]);
+  },
+);

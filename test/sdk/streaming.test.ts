@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLlm } from '../../src/voice/llm.js';
+import { createLlm } from '../../src/voice/llm-sdk.js';
 import { sentences } from '../../src/voice/sentences.js';
 import { openAiTts } from '../../src/voice/tts.js';
 import { runBotTest } from '../../src/testing/index.js';

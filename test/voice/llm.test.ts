@@ -6,7 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLlmStandIns, type LlmStandIns, type StandInTurn } from '../../src/testing/llm-standins.js';
-import { createLlm, LlmError, LLM_PROVIDERS, type LlmProviderName } from '../../src/voice/llm.js';
+import { createLlm } from '../../src/voice/llm-sdk.js';
+import { LlmError, LLM_PROVIDERS, type LlmProviderName } from '../../src/voice/llm.js';
 
 const KEY = 'sk-standin-key';
 let s: LlmStandIns;

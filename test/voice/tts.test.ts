@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/core/config.js';
 import { createLogger } from '../../src/core/logger.js';
-import { createLlm, LlmError } from '../../src/voice/llm.js';
+import { LlmError } from '../../src/voice/llm.js';
+import { createLlm } from '../../src/voice/llm-sdk.js';
 import {
   createTts,
   espeakAvailable,

@@ -10,7 +10,8 @@ import type { CallAssignment, ChildMessage, WarmRoom, WorkerInit } from '../prot
 import { isParentMessage } from '../protocol.js';
 import type { Outcome } from '../../core/outcome.js';
 import { createLogger, type Logger } from '../../core/logger.js';
-import { createLlm, type LlmProvider } from '../../voice/llm.js';
+import type { LlmProvider } from '../../voice/llm.js';
+import { loadLlm } from '../../voice/llm-load.js';
 import { createTts, type TtsProvider } from '../../voice/tts.js';
 import { cachingTts } from '../../voice/tts-cache.js';
 import { BotLoadError, botFrame, loadBot, resolveBotFile, type LoadedBot } from './bot-loader.js';
@@ -87,9 +88,11 @@ async function onInit(i: WorkerInit): Promise<void> {
     const keyParts = [i.tts?.voice ?? '', i.tts?.model ?? '', String(i.tts?.sampleRate ?? 16_000)];
     tts = cachingTts(baseTts, { entries: i.tts?.cacheEntries ?? 64, dir: i.tts?.cacheDir, keyParts });
     if (i.llm) {
-      llm = createLlm(i.llm, { logger });
-      // Before any call: the SDK's first answer costs CPU that would otherwise land on the first turn.
-      await llm.warm().catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'LLM client could not warm up'));
+      // Loaded only when configured; warmed before any call: the library's first answer costs CPU
+      // that would otherwise land on the first turn.
+      const client = await loadLlm(i.llm, { logger });
+      llm = client;
+      await client.warm().catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'LLM client could not warm up'));
     }
     // Node loads its fetch implementation on first use (~35 ms): pay that now, not while a caller is on hold.
     await fetch('data:,warm-up')
