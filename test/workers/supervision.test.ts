@@ -62,15 +62,16 @@ async function expectCleanEnd(record: CallRecord, outcome: Outcome, emulated: { 
   expect(record.outcome).toBe(outcome);
   expect(record.state).toBe('ended');
   expect(record.timeline.ended).toBeGreaterThanOrEqual(record.timeline.bot_started!);
-  // Room deleted (at Daily, i.e. in the emulator).
-  expect(stack.emulator.snapshot().rooms.map((r) => r.name)).not.toContain(record.roomName);
+  // Room deleted (at Daily, i.e. in the emulator): queued at the call's end, never awaited by it.
+  await waitFor('the room deleted', () => !stack.emulator.snapshot().rooms.some((r) => r.name === record.roomName), 10_000);
   // The caller was not left on the line.
   const end = await emulated.ended;
   expect(['room_closed', 'ejected']).toContain(end.reason);
   // Slot freed and worker gone.
   await waitFor('the slot to be freed', () => stack.rt.dispatcher.stats().active === 0, 10_000);
   expect(stack.rt.dispatcher.liveCalls()).toHaveLength(0);
-  expect(isAlive(record.workerPid!)).toBe(false);
+  // The call is over at its outcome; its worker is reaped just after.
+  await waitFor('the worker gone', () => !isAlive(record.workerPid!), 10_000);
   expect(stack.rt.pool.all().map((w) => w.pid)).not.toContain(record.workerPid);
 }
 
@@ -182,8 +183,8 @@ describe('closing a worker that does not listen', () => {
       expect(tookMs).toBeGreaterThanOrEqual(2 * CLOSE_TIMEOUT_MS - 50);
       const done = await ended;
       expect(done.outcome).toBe('shutdown');
-      expect(s.emulator.snapshot().rooms.map((r) => r.name)).not.toContain(done.roomName);
-      expect(isAlive(record.workerPid!)).toBe(false);
+      await waitFor('the room deleted', () => !s.emulator.snapshot().rooms.some((r) => r.name === done.roomName), 10_000);
+      await waitFor('the worker gone', () => !isAlive(record.workerPid!), 10_000);
     } finally {
       await s.close();
     }
