@@ -117,6 +117,8 @@ export const EnvSchema = Type.Object({
   FLEET_ADMIT_TIMEOUT_MS: Int(2_000, 50),
   /** A connected Redis that answered nothing this long counts as down (the fleet degrades). */
   FLEET_DEGRADE_AFTER_MS: Int(3_000, 100),
+  /** /health/ready says 503 until Redis has been reached once, for at most this long after start-up (then the replica serves alone, loudly). */
+  FLEET_READY_WAIT_MS: Int(10_000, 0),
   /** Daily REST limits per class, `class=limit/windowMs[/reserve]` (classes default, delete, start). */
   DAILY_RATE_LIMITS: Type.Optional(
     Type.String({

@@ -87,6 +87,8 @@ export interface Config {
         admitTimeoutMs: number;
         /** FLEET_DEGRADE_AFTER_MS: a connected Redis silent this long counts as down. */
         degradeAfterMs: number;
+        /** FLEET_READY_WAIT_MS: not ready until Redis was reached once, at most this long. */
+        readyWaitMs: number;
       }
     | undefined;
   call: {
@@ -318,6 +320,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
           opTimeoutMs: e.FLEET_OP_TIMEOUT_MS,
           admitTimeoutMs: e.FLEET_ADMIT_TIMEOUT_MS,
           degradeAfterMs: e.FLEET_DEGRADE_AFTER_MS,
+          readyWaitMs: e.FLEET_READY_WAIT_MS,
         }
       : undefined,
     ...callConfig(e, emulatorEnabled),

@@ -20,7 +20,8 @@ import type { CallAssignment } from '../workers/protocol.js';
 import type { AdmissionDelegate, AdmitResult } from '../admission/types.js';
 import type { Call } from '../call/call.js';
 import type { Dispatcher } from '../admission/dispatcher.js';
-import { answerOf, LostCalls, recordElsewhere, type StoredAnswer } from './lost.js';
+import { answerOf, logPresumedLost, LostCalls, recordElsewhere, type StoredAnswer } from './lost.js';
+import { RedisReadiness } from './readiness.js';
 import type { WarmSlot } from '../workers/parent/warm-slots.js';
 import type { DomainEventInput, Reconciler } from '../call/reconcile.js';
 import { errorMessage } from '../core/errors.js';
@@ -66,6 +67,7 @@ export class FleetAdmission implements AdmissionDelegate {
   private refresh: NodeJS.Timeout | undefined;
   /** Calls of lost replicas, recorded here (or left to their owner while its bot is still in the room). */
   private readonly lost: LostCalls;
+  private readonly readiness: RedisReadiness;
 
   constructor(private readonly deps: FleetAdmissionDeps) {
     this.log = deps.logger.child({ component: 'fleet-admission', replica: deps.fleet.replicaId });
@@ -83,14 +85,8 @@ export class FleetAdmission implements AdmissionDelegate {
     });
     fleet.on('domain-event', (ev) => void this.handleHere(ev as DomainEventInput, undefined, undefined));
     fleet.on('replica-lost', (lost) => this.lost.settle(lost));
-    fleet.on('presumed-lost', (recorded) =>
-      recorded.length > 0
-        ? this.log.error(
-            { live: dispatcher.liveCalls().length, recorded },
-            'fleet: this replica was presumed lost; some of its calls were recorded elsewhere',
-          )
-        : this.log.warn({ live: dispatcher.liveCalls().length }, 'fleet: this replica was presumed lost; its calls were left to it'),
-    );
+    fleet.on('presumed-lost', (recorded) => logPresumedLost(this.log, dispatcher.liveCalls().length, recorded));
+    this.readiness = new RedisReadiness(fleet, deps.config.fleet?.readyWaitMs ?? 0, this.log);
     fleet.on('degraded', (d) => (d ? this.takeOver() : void this.adoptLocal()));
     // Calls that never got a bot here (timed out, hung up on hold) leave the fleet when they end.
     dispatcher.on('transition', (t) => {
@@ -122,6 +118,11 @@ export class FleetAdmission implements AdmissionDelegate {
     return !this.deps.fleet.degraded && !this.deps.fleet.isClosed;
   }
 
+  /** Not ready yet: Redis never reached since start-up, within FLEET_READY_WAIT_MS (readiness.ts). */
+  get waitingForRedis(): boolean {
+    return this.readiness.waiting;
+  }
+
   get replicaId(): string {
     return this.deps.fleet.replicaId;
   }
@@ -130,6 +131,7 @@ export class FleetAdmission implements AdmissionDelegate {
   async start(): Promise<void> {
     const { fleet, dispatcher } = this.deps;
     await fleet.start();
+    this.readiness.started();
     fleet.startConsumer(
       () => dispatcher.freeSlots() > 0,
       (t) => this.onTaken(t),

@@ -197,3 +197,10 @@ export async function recordElsewhere(
   call.end(outcome, detail, by);
   void dispatcher.finish(call);
 }
+
+/** The replica learns it was presumed lost: an error only if some of its calls were really recorded elsewhere. */
+export function logPresumedLost(log: Pick<Logger, 'error' | 'warn'>, live: number, recorded: unknown[]): void {
+  if (recorded.length > 0)
+    log.error({ live, recorded }, 'fleet: this replica was presumed lost; some of its calls were recorded elsewhere');
+  else log.warn({ live }, 'fleet: this replica was presumed lost; its calls were left to it');
+}

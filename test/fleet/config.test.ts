@@ -18,6 +18,7 @@ describe('fleet configuration', () => {
       opTimeoutMs: 500,
       admitTimeoutMs: 2_000,
       degradeAfterMs: 3_000,
+      readyWaitMs: 10_000,
       presenceLagMs: 15_000,
       presenceRecheckMs: 15_000,
       rateLimits: undefined,

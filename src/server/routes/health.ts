@@ -14,6 +14,7 @@ export const healthRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) =
     const s = deps.dispatcher.stats();
     if (s.draining) return reply.code(503).send({ status: 'unavailable', reason: 'draining' });
     if (s.full) return reply.code(503).send({ status: 'unavailable', reason: 'full' });
+    if (deps.fleet?.waitingForRedis) return reply.code(503).send({ status: 'unavailable', reason: 'fleet_connecting' });
     return { status: 'ok' };
   });
 
