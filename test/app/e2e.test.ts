@@ -96,26 +96,32 @@ describe('pinless dial-in end to end', () => {
     await expectClean(stack);
   });
 
-  it('does not retry a 4xx on its worker: forward_failed after one attempt, then a fresh worker connects the caller', async () => {
-    stack.emulator.faults.inject({ path: '/dialin/pinlessCallUpdate', status: 400, times: 1 });
-    const call = stack.emulator.placeCall({ to: NUMBER });
-    const rec = await stack.waitEnded(call.callId);
-    // Nothing was forwarded: the call is retried on a fresh worker (src/workers/parent/fallback.ts).
-    expect(rec.recovery).toHaveLength(1);
-    expect(rec.recovery?.[0]).toMatchObject({ kind: 'retry', after: 'forward_failed' });
-    expect(rec.recovery?.[0]?.detail).toMatch(/after 1 attempt/);
-    expect(rec.timeline.connected).toBeDefined();
-    // One update per worker: the refused one, and the retry's.
-    expect(stack.emulator.requestLog.filter((r) => r.path === '/dialin/pinlessCallUpdate' && r.callId === call.callId)).toHaveLength(2);
-    await expectClean(stack);
-    call.hangup();
-    await call.ended;
-  });
+  it(
+    'does not retry a 4xx on its worker: forward_failed after one attempt, then a fresh worker connects the caller',
+    { timeout: 60_000 },
+    async () => {
+      stack.emulator.faults.inject({ path: '/dialin/pinlessCallUpdate', status: 400, times: 1 });
+      const call = stack.emulator.placeCall({ to: NUMBER });
+      const rec = await stack.waitEnded(call.callId, 50_000);
+      // Nothing was forwarded: the call is retried on a fresh worker (src/workers/parent/fallback.ts).
+      expect(rec.recovery).toHaveLength(1);
+      expect(rec.recovery?.[0]).toMatchObject({ kind: 'retry', after: 'forward_failed' });
+      expect(rec.recovery?.[0]?.detail).toMatch(/after 1 attempt/);
+      expect(rec.timeline.connected).toBeDefined();
+      // One update per worker: the refused one, and the retry's.
+      expect(stack.emulator.requestLog.filter((r) => r.path === '/dialin/pinlessCallUpdate' && r.callId === call.callId)).toHaveLength(2);
+      await expectClean(stack);
+      call.hangup();
+      await call.ended;
+    },
+  );
 
-  it('ends with dialin_timeout when dialin-ready never comes, and cleans up', async () => {
+  // Three attempts of 4 s each (two retries on fresh workers) and the apology: ≈ 15 s on an idle
+  // machine, more on a loaded one.
+  it('ends with dialin_timeout when dialin-ready never comes, and cleans up', { timeout: 60_000 }, async () => {
     stack.emulator.faults.dialinReady = 'never';
     const call = stack.emulator.placeCall({ to: NUMBER });
-    const rec = await stack.waitEnded(call.callId);
+    const rec = await stack.waitEnded(call.callId, 50_000);
     expect(rec.outcome).toBe('dialin_timeout');
     expect(stack.emulator.requestLog.filter((r) => r.path === '/dialin/pinlessCallUpdate' && r.callId === call.callId)).toHaveLength(0);
     await expectClean(stack);

@@ -47,19 +47,24 @@ describe('dial-in timing faults', () => {
     await expectNoLeaks({ stack, placed: [call], since });
   });
 
-  it('dialin-ready later than DIALIN_READY_TIMEOUT_MS: dialin_timeout, and the late event changes nothing', async () => {
-    stack.emulator.faults.dialinReadyDelayMs = 4_500;
-    const since = stack.ended.length;
-    const call = stack.emulator.placeCall({ to: NUMBER });
-    const rec = await stack.waitEnded(call.callId);
-    expect(rec.outcome).toBe('dialin_timeout');
-    // Wait past the moment the late dialin-ready would have fired; still no update, no second outcome.
-    await new Promise((r) => setTimeout(r, 2_000));
-    expect(stack.emulator.requestLog.filter((r) => r.path === '/dialin/pinlessCallUpdate' && r.callId === call.callId)).toHaveLength(0);
-    call.hangup();
-    await call.ended;
-    await expectNoLeaks({ stack, placed: [call], since });
-  });
+  it(
+    'dialin-ready later than DIALIN_READY_TIMEOUT_MS: dialin_timeout, and the late event changes nothing',
+    { timeout: 60_000 },
+    async () => {
+      stack.emulator.faults.dialinReadyDelayMs = 4_500;
+      const since = stack.ended.length;
+      const call = stack.emulator.placeCall({ to: NUMBER });
+      // Every attempt (two retries on fresh workers, then the apology) waits out the timeout.
+      const rec = await stack.waitEnded(call.callId, 50_000);
+      expect(rec.outcome).toBe('dialin_timeout');
+      // Wait past the moment the late dialin-ready would have fired; still no update, no second outcome.
+      await new Promise((r) => setTimeout(r, 2_000));
+      expect(stack.emulator.requestLog.filter((r) => r.path === '/dialin/pinlessCallUpdate' && r.callId === call.callId)).toHaveLength(0);
+      call.hangup();
+      await call.ended;
+      await expectNoLeaks({ stack, placed: [call], since });
+    },
+  );
 
   it('caller hangs up while being forwarded (pinlessCallUpdate in flight): one outcome, nothing left', async () => {
     stack.emulator.setLatencies({ pinlessUpdateMs: 1_000 });
