@@ -35,7 +35,7 @@ describe('queue storm with a replica killed', () => {
   it('120 calls over 3 replica processes, one SIGKILLed mid-storm: each call served once or reported lost once', async () => {
     const ns = namespace();
     const reps = [0, 1, 2].map(() => {
-      const proc = spawn(process.execPath, ['--import', 'tsx', 'test/fleet/replica-child.ts'], {
+      const proc = spawn(process.execPath, ['--import', 'tsx', 'test/fleet/children/replica-child.ts'], {
         cwd: ROOT,
         env: {
           ...process.env,
