@@ -5,7 +5,7 @@
  * Why a minimal table rather than a migration tool: the schema has a handful of migrations per
  * dialect and is owned by this service alone; a table of applied versions, each migration in its
  * own transaction (PostgreSQL: under an advisory lock, so replicas starting together apply it once)
- * does what is needed without another dependency, and is tested (test/records-migrations.test.ts).
+ * does what is needed without another dependency, and is tested (test/records/migrations.test.ts).
  * Versions are per dialect: SQLite carries the v1 schema of earlier releases, PostgreSQL starts fresh.
  * A database with a version this build does not know (a newer patchbay) is refused, never altered.
  */
