@@ -11,7 +11,10 @@ import envSchema from 'env-schema';
 
 export { EnvSchema, type Env } from './config-schema.js';
 import { EnvSchema, type Env } from './config-schema.js';
+import { ConfigError } from './config-error.js';
+import { llmConfig, type LlmConfig } from './config-llm.js';
 import { errorMessage } from './errors.js';
+import { pickWorkerEnv } from './worker-env.js';
 
 export interface Config {
   nodeEnv: string;
@@ -135,9 +138,7 @@ export interface Config {
     model: string;
   };
   /** The bots' LLM (`call.llm`); undefined without a key for it. */
-  llm:
-    | { provider: NonNullable<Env['LLM_PROVIDER']>; apiKey: string; baseUrl: string | undefined; model: string; timeoutMs: number }
-    | undefined;
+  llm: LlmConfig | undefined;
   records: {
     /** A file path, `:memory:`, or undefined when CALL_RECORDS_PATH=off. */
     path: string | undefined;
@@ -188,9 +189,7 @@ function replicaIdOf(e: Env): string {
   );
 }
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export { ConfigError } from './config-error.js';
 
 /** True for an http(s) URL on 127.0.0.0/8, localhost or [::1]. */
 function isLoopbackUrl(url: string | undefined): boolean {
@@ -438,55 +437,7 @@ function admittedPathOf(e: Env): string | undefined {
   return path.join(e.CALL_RECORDS_PATH === 'off' ? './data' : path.dirname(e.CALL_RECORDS_PATH), 'admitted-calls.jsonl');
 }
 
-/**
- * What runs in the environment of a worker process needs none of the service's secrets: a worker
- * gets its configuration (the Daily key it needs included) in the IPC `init` message. So a worker
- * is forked with this minimal environment: the system basics Node, Chromium and espeak-ng read
- * (PATH, HOME, temp dirs, locale, time zone, TLS trust, NODE_OPTIONS for loaders), plus the names
- * listed in WORKER_ENV_PASSTHROUGH.
- */
-const WORKER_ENV = new Set(
-  [
-    'PATH HOME USER LOGNAME SHELL TERM TMPDIR TMP TEMP TZ LANG LANGUAGE',
-    'NODE_ENV NODE_OPTIONS NODE_EXTRA_CA_CERTS SSL_CERT_FILE SSL_CERT_DIR',
-    'XDG_RUNTIME_DIR XDG_CACHE_HOME XDG_CONFIG_HOME XDG_DATA_HOME FONTCONFIG_PATH FONTCONFIG_FILE',
-    'DISPLAY LD_LIBRARY_PATH PLAYWRIGHT_BROWSERS_PATH TSX_TSCONFIG_PATH',
-  ]
-    .join(' ')
-    .split(' '),
-);
-
+/** The minimal environment a worker process is forked with (see worker-env.ts). */
 export function workerEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  const extra = new Set(list(env.WORKER_ENV_PASSTHROUGH));
-  const out: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(env)) {
-    if (v !== undefined && (WORKER_ENV.has(k) || k.startsWith('LC_') || extra.has(k))) out[k] = v;
-  }
-  return out;
-}
-
-const LLM_KEYS = {
-  openai: 'OPENAI_API_KEY',
-  'openai-compatible': 'OPENAI_API_KEY',
-  anthropic: 'ANTHROPIC_API_KEY',
-  google: 'GOOGLE_GENERATIVE_AI_API_KEY',
-} as const satisfies Record<NonNullable<Env['LLM_PROVIDER']>, keyof Env>;
-const LLM_DEFAULT_MODELS: Record<NonNullable<Env['LLM_PROVIDER']>, string> = {
-  openai: 'gpt-4o-mini',
-  'openai-compatible': 'gpt-4o-mini',
-  anthropic: 'claude-haiku-4-5',
-  google: 'gemini-2.5-flash',
-};
-
-/** LLM_PROVIDER (or the first vendor with a key) with its key, base URL and model; undefined without a key. */
-function llmConfig(e: Env): Config['llm'] {
-  const provider =
-    e.LLM_PROVIDER ??
-    (e.OPENAI_API_KEY ? 'openai' : e.ANTHROPIC_API_KEY ? 'anthropic' : e.GOOGLE_GENERATIVE_AI_API_KEY ? 'google' : undefined);
-  if (provider === undefined) return undefined;
-  const keyName = LLM_KEYS[provider];
-  const apiKey = e[keyName];
-  if (!apiKey) throw new ConfigError(`invalid configuration: LLM_PROVIDER=${provider} needs ${keyName}`);
-  const baseUrl = provider === 'anthropic' ? e.ANTHROPIC_BASE_URL : provider === 'google' ? e.GOOGLE_BASE_URL : e.LLM_BASE_URL;
-  return { provider, apiKey, baseUrl, model: e.LLM_MODEL ?? LLM_DEFAULT_MODELS[provider], timeoutMs: e.LLM_TIMEOUT_MS };
+  return pickWorkerEnv(env, list(env.WORKER_ENV_PASSTHROUGH));
 }

@@ -102,6 +102,211 @@ export interface RoomServiceStats {
   dropped: number;
 }
 
+/** The paced deletion queue behind `release` (see the module comment). */
+class DeletionQueue {
+  private readonly queue: Pending[] = [];
+  /** Rooms whose create timed out: deleted once more `LATE_CREATE_DELETE_MS` after their deletion. */
+  readonly uncertain = new Set<string>();
+  private readonly lateTimers = new Set<NodeJS.Timeout>();
+  private readonly counters = { queued: 0, deleted: 0, givenUp: 0, deferredForCalls: 0, rateLimited: 0, backlogPeak: 0, dropped: 0 };
+  private readonly cleanup: RetryPolicy;
+  private readonly once: RetryPolicy;
+  private droppedUnlogged = 0;
+  private dropLoggedAtMs = 0;
+  private provisioning = 0;
+  private pausedUntilMs = 0;
+  private lastSentMs = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private sending = false;
+  private closed = false;
+
+  constructor(
+    private readonly rest: DailyRestClient,
+    private readonly intervalMs: number,
+    private readonly maxBacklog: number,
+    private readonly log: Logger,
+  ) {
+    this.cleanup = rest.policies.cleanup;
+    this.once = { ...this.cleanup, maxAttempts: 1 };
+  }
+
+  private settle(p: Pending): void {
+    for (const f of p.done.splice(0)) f();
+  }
+
+  private schedule(): void {
+    if (this.closed || this.timer || this.sending || this.queue.length === 0) return;
+    const now = Date.now();
+    const head = Math.min(...this.queue.map((p) => p.notBeforeMs));
+    const at = Math.max(this.lastSentMs + this.intervalMs, this.pausedUntilMs, head, now);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.tick();
+    }, at - now);
+    this.timer.unref();
+  }
+
+  private async tick(): Promise<void> {
+    const now = Date.now();
+    const i = this.queue.findIndex((p) => p.notBeforeMs <= now);
+    if (i < 0) return this.schedule();
+    const p = this.queue[i]!;
+    if (this.provisioning > 0 && now - p.queuedAtMs < PRIORITY_MAX_DEFER_MS) {
+      this.counters.deferredForCalls++;
+      this.timer = setTimeout(
+        () => {
+          this.timer = undefined;
+          void this.tick();
+        },
+        Math.max(this.intervalMs, 50),
+      );
+      this.timer.unref();
+      return;
+    }
+    this.queue.splice(i, 1);
+    this.sending = true;
+    this.lastSentMs = Date.now();
+    p.attempts++;
+    try {
+      await this.rest.deleteRoom(p.name, { policy: this.once });
+      this.counters.deleted++;
+      this.settle(p);
+      if (this.uncertain.delete(p.name)) this.lateDelete(p.name);
+    } catch (err) {
+      this.failed(p, err);
+    } finally {
+      this.sending = false;
+      this.schedule();
+    }
+  }
+
+  /** A DELETE failed: a 429 pauses the queue; retried under `cleanup`, else given up. */
+  private failed(p: Pending, err: unknown): void {
+    const { cleanup } = this;
+    const elapsed = Date.now() - p.queuedAtMs;
+    const delay = backoffMs(cleanup, p.attempts, err);
+    if (err instanceof DailyApiError && err.status === 429) {
+      this.counters.rateLimited++;
+      this.pausedUntilMs = Date.now() + Math.max(err.retryAfterMs ?? 0, delay);
+    }
+    if (!this.closed && isRetryableUnder(cleanup, err) && p.attempts < cleanup.maxAttempts && elapsed + delay < cleanup.deadlineMs) {
+      p.notBeforeMs = Date.now() + delay;
+      this.queue.push(p);
+    } else {
+      this.counters.givenUp++;
+      this.log.warn({ err: errorMessage(err), room: p.name, attempts: p.attempts }, 'could not delete the room; it expires by itself');
+      this.settle(p);
+    }
+  }
+
+  /** A full backlog: the oldest room is left to its `exp` (it expires first). */
+  private dropOldest(): void {
+    const { queue } = this;
+    let oldest = 0;
+    for (let i = 1; i < queue.length; i++) if (queue[i]!.queuedAtMs < queue[oldest]!.queuedAtMs) oldest = i;
+    const [p] = queue.splice(oldest, 1);
+    if (!p) return;
+    this.counters.dropped++;
+    this.droppedUnlogged++;
+    this.uncertain.delete(p.name);
+    this.settle(p);
+    const now = Date.now();
+    if (now - this.dropLoggedAtMs >= DROP_LOG_INTERVAL_MS) {
+      this.log.warn(
+        { dropped: this.droppedUnlogged, maxBacklog: this.maxBacklog, room: p.name },
+        'room deletions are behind Daily’s rate limit: leaving the oldest queued rooms to expire by their exp',
+      );
+      this.droppedUnlogged = 0;
+      this.dropLoggedAtMs = now;
+    }
+  }
+
+  enqueue(name: string): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (this.closed) return resolve();
+      const existing = this.queue.find((p) => p.name === name);
+      if (existing) {
+        existing.done.push(resolve);
+        return;
+      }
+      this.counters.queued++;
+      while (this.queue.length >= this.maxBacklog) this.dropOldest();
+      this.queue.push({ name, queuedAtMs: Date.now(), attempts: 0, notBeforeMs: 0, done: [resolve] });
+      this.counters.backlogPeak = Math.max(this.counters.backlogPeak, this.queue.length);
+      this.schedule();
+    });
+  }
+
+  private lateDelete(name: string): void {
+    if (this.lateTimers.size >= this.maxBacklog) return; // bounded like the backlog: the room expires by itself
+    const t = setTimeout(() => {
+      this.lateTimers.delete(t);
+      void this.enqueue(name);
+    }, LATE_CREATE_DELETE_MS);
+    t.unref();
+    this.lateTimers.add(t);
+  }
+
+  /** A `provision` starts: deletions wait for it (at most `PRIORITY_MAX_DEFER_MS`). */
+  provisionStarted(): void {
+    this.provisioning++;
+  }
+
+  provisionEnded(): void {
+    this.provisioning--;
+    // A deletion skipped for this call may go now.
+    if (this.provisioning === 0 && this.timer && !this.sending) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.schedule();
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const t of this.lateTimers) clearTimeout(t);
+    this.lateTimers.clear();
+    for (const p of this.queue.splice(0)) this.settle(p);
+  }
+
+  stats(): RoomServiceStats {
+    return { ...this.counters, backlog: this.queue.length };
+  }
+}
+
+/** POST /rooms (its deadline stretched to `req.deadlineMs`) in parallel with the bot's token. */
+async function createRoomAndToken(
+  rest: DailyRestClient,
+  config: Config,
+  tokens: TokenSource,
+  req: CallRoomRequest,
+  onUncertain: () => void,
+): Promise<CallRoom> {
+  const signal = req.signal;
+  const [room, token] = await Promise.all([
+    rest.createDialinRoom(
+      {
+        name: req.roomName,
+        displayName: callerDisplayName(req.displayName),
+        expSec: req.expSec,
+        numEndpoints: req.numEndpoints,
+        enableDialout: config.call.dialout,
+      },
+      {
+        ...(signal ? { signal } : {}),
+        ...(req.deadlineMs !== undefined && req.deadlineMs > rest.policies.create.deadlineMs
+          ? { policy: { ...rest.policies.create, deadlineMs: req.deadlineMs } }
+          : {}),
+        onUncertain,
+      },
+    ),
+    tokens.mint({ roomName: req.roomName, userName: BOT_USER_NAME, expSec: req.expSec, isOwner: true }, signal ? { signal } : undefined),
+  ]);
+  return { roomName: room.name ?? req.roomName, roomUrl: room.url, token };
+}
+
 export function createRoomService(deps: {
   rest: DailyRestClient;
   config: Config;
@@ -115,131 +320,7 @@ export function createRoomService(deps: {
   const log = deps.logger.child({ component: 'rooms' });
   const tokens =
     deps.tokens ?? createTokenSource({ rest, mode: config.daily.tokenMode, domainId: config.daily.domainId, logger: deps.logger });
-  const intervalMs = config.daily.roomDeleteIntervalMs;
-  const cleanup: RetryPolicy = rest.policies.cleanup;
-  const once: RetryPolicy = { ...cleanup, maxAttempts: 1 };
-
-  const queue: Pending[] = [];
-  const uncertain = new Set<string>();
-  const lateTimers = new Set<NodeJS.Timeout>();
-  const counters = { queued: 0, deleted: 0, givenUp: 0, deferredForCalls: 0, rateLimited: 0, backlogPeak: 0, dropped: 0 };
-  let droppedUnlogged = 0;
-  let dropLoggedAtMs = 0;
-  let provisioning = 0;
-  let pausedUntilMs = 0;
-  let lastSentMs = 0;
-  let timer: NodeJS.Timeout | undefined;
-  let sending = false;
-  let closed = false;
-
-  const settle = (p: Pending): void => {
-    for (const f of p.done.splice(0)) f();
-  };
-
-  const schedule = (): void => {
-    if (closed || timer || sending || queue.length === 0) return;
-    const now = Date.now();
-    const head = Math.min(...queue.map((p) => p.notBeforeMs));
-    const at = Math.max(lastSentMs + intervalMs, pausedUntilMs, head, now);
-    timer = setTimeout(() => {
-      timer = undefined;
-      void tick();
-    }, at - now);
-    timer.unref();
-  };
-
-  const tick = async (): Promise<void> => {
-    const now = Date.now();
-    const i = queue.findIndex((p) => p.notBeforeMs <= now);
-    if (i < 0) return schedule();
-    const p = queue[i]!;
-    if (provisioning > 0 && now - p.queuedAtMs < PRIORITY_MAX_DEFER_MS) {
-      counters.deferredForCalls++;
-      timer = setTimeout(
-        () => {
-          timer = undefined;
-          void tick();
-        },
-        Math.max(intervalMs, 50),
-      );
-      timer.unref();
-      return;
-    }
-    queue.splice(i, 1);
-    sending = true;
-    lastSentMs = Date.now();
-    p.attempts++;
-    try {
-      await rest.deleteRoom(p.name, { policy: once });
-      counters.deleted++;
-      settle(p);
-      if (uncertain.delete(p.name)) lateDelete(p.name);
-    } catch (err) {
-      const elapsed = Date.now() - p.queuedAtMs;
-      const delay = backoffMs(cleanup, p.attempts, err);
-      if (err instanceof DailyApiError && err.status === 429) {
-        counters.rateLimited++;
-        pausedUntilMs = Date.now() + Math.max(err.retryAfterMs ?? 0, delay);
-      }
-      if (!closed && isRetryableUnder(cleanup, err) && p.attempts < cleanup.maxAttempts && elapsed + delay < cleanup.deadlineMs) {
-        p.notBeforeMs = Date.now() + delay;
-        queue.push(p);
-      } else {
-        counters.givenUp++;
-        log.warn({ err: errorMessage(err), room: p.name, attempts: p.attempts }, 'could not delete the room; it expires by itself');
-        settle(p);
-      }
-    } finally {
-      sending = false;
-      schedule();
-    }
-  };
-
-  /** A full backlog: the oldest room is left to its `exp` (it expires first). */
-  const dropOldest = (): void => {
-    let oldest = 0;
-    for (let i = 1; i < queue.length; i++) if (queue[i]!.queuedAtMs < queue[oldest]!.queuedAtMs) oldest = i;
-    const [p] = queue.splice(oldest, 1);
-    if (!p) return;
-    counters.dropped++;
-    droppedUnlogged++;
-    uncertain.delete(p.name);
-    settle(p);
-    const now = Date.now();
-    if (now - dropLoggedAtMs >= DROP_LOG_INTERVAL_MS) {
-      log.warn(
-        { dropped: droppedUnlogged, maxBacklog, room: p.name },
-        'room deletions are behind Daily’s rate limit: leaving the oldest queued rooms to expire by their exp',
-      );
-      droppedUnlogged = 0;
-      dropLoggedAtMs = now;
-    }
-  };
-
-  const enqueue = (name: string): Promise<void> =>
-    new Promise<void>((resolve) => {
-      if (closed) return resolve();
-      const existing = queue.find((p) => p.name === name);
-      if (existing) {
-        existing.done.push(resolve);
-        return;
-      }
-      counters.queued++;
-      while (queue.length >= maxBacklog) dropOldest();
-      queue.push({ name, queuedAtMs: Date.now(), attempts: 0, notBeforeMs: 0, done: [resolve] });
-      counters.backlogPeak = Math.max(counters.backlogPeak, queue.length);
-      schedule();
-    });
-
-  const lateDelete = (name: string): void => {
-    if (lateTimers.size >= maxBacklog) return; // bounded like the backlog: the room expires by itself
-    const t = setTimeout(() => {
-      lateTimers.delete(t);
-      void enqueue(name);
-    }, LATE_CREATE_DELETE_MS);
-    t.unref();
-    lateTimers.add(t);
-  };
+  const deletions = new DeletionQueue(rest, config.daily.roomDeleteIntervalMs, maxBacklog, log);
 
   return {
     async presence(roomName) {
@@ -253,59 +334,25 @@ export function createRoomService(deps: {
       }
     },
     async provision(req) {
-      provisioning++;
-      const signal = req.signal;
+      deletions.provisionStarted();
       try {
-        const [room, token] = await Promise.all([
-          rest.createDialinRoom(
-            {
-              name: req.roomName,
-              displayName: callerDisplayName(req.displayName),
-              expSec: req.expSec,
-              numEndpoints: req.numEndpoints,
-              enableDialout: config.call.dialout,
-            },
-            {
-              ...(signal ? { signal } : {}),
-              ...(req.deadlineMs !== undefined && req.deadlineMs > rest.policies.create.deadlineMs
-                ? { policy: { ...rest.policies.create, deadlineMs: req.deadlineMs } }
-                : {}),
-              onUncertain: () => uncertain.add(req.roomName),
-            },
-          ),
-          tokens.mint(
-            { roomName: req.roomName, userName: BOT_USER_NAME, expSec: req.expSec, isOwner: true },
-            signal ? { signal } : undefined,
-          ),
-        ]);
-        return { roomName: room.name ?? req.roomName, roomUrl: room.url, token };
+        return await createRoomAndToken(rest, config, tokens, req, () => deletions.uncertain.add(req.roomName));
       } catch (err) {
         // Another call's room (a name derived from Daily's callId: a duplicate): not ours to delete.
         if (isRoomNameTaken(err)) throw err;
         // The room may exist even though the token (or a late create) failed.
-        void enqueue(req.roomName);
+        void deletions.enqueue(req.roomName);
         if (err instanceof DailyApiError) throw err;
         throw new DailyApiError(`could not create the room: ${errorMessage(err)}`, { retryable: true, cause: err });
       } finally {
-        provisioning--;
-        // A deletion skipped for this call may go now.
-        if (provisioning === 0 && timer && !sending) {
-          clearTimeout(timer);
-          timer = undefined;
-          schedule();
-        }
+        deletions.provisionEnded();
       }
     },
-    release: enqueue,
+    release: (roomName) => deletions.enqueue(roomName),
     close() {
-      closed = true;
-      clearTimeout(timer);
-      timer = undefined;
-      for (const t of lateTimers) clearTimeout(t);
-      lateTimers.clear();
+      deletions.close();
       tokens.close();
-      for (const p of queue.splice(0)) settle(p);
     },
-    stats: () => ({ ...counters, backlog: queue.length }),
+    stats: () => deletions.stats(),
   };
 }

@@ -162,47 +162,52 @@ export class EmulatorCallClient implements CallClient {
         } catch {
           return;
         }
-        switch (m.type) {
-          case 'joined':
-            this.joined = true;
-            this.localSessionId = m.localSessionId;
-            settle(undefined, m.localSessionId);
-            this.events.emit('joined-meeting', { localSessionId: m.localSessionId, participants: m.participants });
-            return;
-          case 'join-error':
-            settle(
-              new PatchbayError(`join_${m.code.replace(/-/g, '_')}`, `join refused: ${m.message}`, {
-                retryable: !FINAL_JOIN_CODES.has(m.code),
-              }),
-            );
-            return;
-          case 'ack': {
-            const p = this.pending.get(Number(m.id));
-            if (!p) return;
-            this.pending.delete(Number(m.id));
-            if (m.error !== undefined)
-              p.reject(new PatchbayError(m.code ? `emulator_${m.code.replace(/-/g, '_')}` : 'emulator_action_failed', m.error));
-            else p.resolve(m.result);
-            return;
-          }
-          case 'audio': {
-            const b = Buffer.from(m.pcm, 'base64');
-            const pcm = new Int16Array(Uint8Array.from(b).buffer, 0, b.byteLength >> 1);
-            this.events.emit('audio-frame', { participantId: m.participantId, sampleRate: m.sampleRate, pcm });
-            return;
-          }
-          case 'event':
-            if (!SERVER_EVENTS.has(m.event)) return;
-            if (m.event === 'left-meeting') {
-              this.endReason = m.payload.reason;
-              this.emitLeft(m.payload.reason);
-              return;
-            }
-            this.events.emit(m.event, m.payload);
-            return;
-        }
+        this.onServerMessage(m, settle);
       });
     });
+  }
+
+  /** A message from the emulator on this client's socket; `settle` ends a pending join. */
+  private onServerMessage(m: ServerMessage, settle: (err: Error | undefined, sessionId?: string) => void): void {
+    switch (m.type) {
+      case 'joined':
+        this.joined = true;
+        this.localSessionId = m.localSessionId;
+        settle(undefined, m.localSessionId);
+        this.events.emit('joined-meeting', { localSessionId: m.localSessionId, participants: m.participants });
+        return;
+      case 'join-error':
+        settle(
+          new PatchbayError(`join_${m.code.replace(/-/g, '_')}`, `join refused: ${m.message}`, {
+            retryable: !FINAL_JOIN_CODES.has(m.code),
+          }),
+        );
+        return;
+      case 'ack': {
+        const p = this.pending.get(Number(m.id));
+        if (!p) return;
+        this.pending.delete(Number(m.id));
+        if (m.error !== undefined)
+          p.reject(new PatchbayError(m.code ? `emulator_${m.code.replace(/-/g, '_')}` : 'emulator_action_failed', m.error));
+        else p.resolve(m.result);
+        return;
+      }
+      case 'audio': {
+        const b = Buffer.from(m.pcm, 'base64');
+        const pcm = new Int16Array(Uint8Array.from(b).buffer, 0, b.byteLength >> 1);
+        this.events.emit('audio-frame', { participantId: m.participantId, sampleRate: m.sampleRate, pcm });
+        return;
+      }
+      case 'event':
+        if (!SERVER_EVENTS.has(m.event)) return;
+        if (m.event === 'left-meeting') {
+          this.endReason = m.payload.reason;
+          this.emitLeft(m.payload.reason);
+          return;
+        }
+        this.events.emit(m.event, m.payload);
+        return;
+    }
   }
 
   private emitLeft(reason: string): void {

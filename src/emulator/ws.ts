@@ -17,6 +17,14 @@ const MAX_MESSAGE_BYTES = 256 * 1024;
 const isActionName = (a: unknown): a is ActionName => ACTION_NAMES.some((n) => n === a);
 const isRecordLike = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
 
+/** One call client's socket: the bot it joined (once joined). */
+interface ClientConn {
+  ws: WebSocket;
+  participant: BotParticipant | undefined;
+  joining: boolean;
+  send(m: ServerMessage): void;
+}
+
 export class EmulatorSockets {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
   private readonly sockets = new Set<WebSocket>();
@@ -95,16 +103,18 @@ export class EmulatorSockets {
   }
 
   private callClient(ws: WebSocket): void {
-    const log = this.core.log;
-    let participant: BotParticipant | undefined;
-    let joining = false;
-    const send = (m: ServerMessage): void => {
-      if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(m));
+    const conn: ClientConn = {
+      ws,
+      participant: undefined,
+      joining: false,
+      send: (m) => {
+        if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(m));
+      },
     };
 
     ws.on('close', () => {
-      if (participant) this.core.sessions.removeBot(participant, 'disconnected');
-      participant = undefined;
+      if (conn.participant) this.core.sessions.removeBot(conn.participant, 'disconnected');
+      conn.participant = undefined;
     });
 
     ws.on('message', (data: RawData) => {
@@ -118,82 +128,89 @@ export class EmulatorSockets {
         return;
       }
       if (msg.type === 'join') {
-        if (participant || joining) {
-          send({ type: 'join-error', code: 'already-joined', message: 'this socket has already joined' });
+        if (conn.participant || conn.joining) {
+          conn.send({ type: 'join-error', code: 'already-joined', message: 'this socket has already joined' });
           return;
         }
-        joining = true;
-        void (async () => {
-          await this.core.timers.sleep(this.core.latencies.values.joinMs);
-          if (ws.readyState !== WebSocket.OPEN) return;
-          let checked: ReturnType<EmulatorCore['sessions']['checkJoin']>;
-          try {
-            checked = this.core.sessions.checkJoin(msg.roomUrl, msg.token);
-          } catch (err) {
-            const code = errorCode(err);
-            send({ type: 'join-error', code: code ?? 'error', message: errorMessage(err) });
-            ws.close(WS_CLOSE.joinRefused, code ?? 'join refused');
-            return;
-          }
-          const sessionId = randomUUID();
-          const userName = typeof msg.userName === 'string' && msg.userName ? msg.userName : (checked.tokenUserName ?? 'guest');
-          const p: BotParticipant = {
-            kind: 'bot',
-            sessionId,
-            userName,
-            owner: checked.owner,
-            room: checked.room,
-            joinedAt: Date.now(),
-            audio: new Map(),
-            send,
-            close: (code, reason) => {
-              if (participant === p) participant = undefined;
-              if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(code, reason);
-            },
-          };
-          participant = p;
-          joining = false;
-          const others = [...checked.room.participants.values()].map((q) => participantJson(q, sessionId));
-          send({ type: 'joined', localSessionId: sessionId, participants: [participantJson(p, sessionId), ...others] });
-          this.core.sessions.addBot(p);
-          log.debug({ room: checked.room.name, sessionId, owner: p.owner }, 'emulator: bot joined');
-        })();
+        conn.joining = true;
+        void this.joinBot(conn, msg);
         return;
       }
-      if (msg.type === 'action') {
-        const id = msg.id;
-        if (typeof id !== 'string' && typeof id !== 'number') {
-          ws.close(WS_CLOSE.protocolError, 'action without id');
-          return;
-        }
-        const p = participant;
-        if (!p) {
-          send({ type: 'ack', id, error: 'not joined', code: 'not-joined' });
-          return;
-        }
-        const action = msg.action;
-        if (!isActionName(action)) {
-          send({ type: 'ack', id, error: `unknown action ${String(msg.action)}`, code: 'unknown-action' });
-          return;
-        }
-        const args = isRecordLike(msg.args) ? msg.args : {};
-        this.core.actions.run(p, id, action, args).then(
-          (result) => {
-            send({ type: 'ack', id, ...(result === undefined ? {} : { result }) });
-            if (action === 'leave') {
-              if (participant === p) participant = undefined;
-              ws.close(WS_CLOSE.normal, 'left');
-            }
-          },
-          (err: unknown) => {
-            const e = err instanceof ActionError ? err : new ActionError('error', errorMessage(err));
-            send({ type: 'ack', id, error: e.message, code: e.code });
-          },
-        );
-        return;
-      }
+      if (msg.type === 'action') return this.runAction(conn, msg);
       ws.close(WS_CLOSE.protocolError, 'unknown message type');
     });
+  }
+
+  /** A `join` message: after the join latency, the token is checked and the bot joins its room. */
+  private async joinBot(conn: ClientConn, msg: Record<string, unknown>): Promise<void> {
+    const { ws, send } = conn;
+    await this.core.timers.sleep(this.core.latencies.values.joinMs);
+    if (ws.readyState !== WebSocket.OPEN) return;
+    let checked: ReturnType<EmulatorCore['sessions']['checkJoin']>;
+    try {
+      checked = this.core.sessions.checkJoin(msg.roomUrl, msg.token);
+    } catch (err) {
+      const code = errorCode(err);
+      send({ type: 'join-error', code: code ?? 'error', message: errorMessage(err) });
+      ws.close(WS_CLOSE.joinRefused, code ?? 'join refused');
+      return;
+    }
+    const sessionId = randomUUID();
+    const userName = typeof msg.userName === 'string' && msg.userName ? msg.userName : (checked.tokenUserName ?? 'guest');
+    const p: BotParticipant = {
+      kind: 'bot',
+      sessionId,
+      userName,
+      owner: checked.owner,
+      room: checked.room,
+      joinedAt: Date.now(),
+      audio: new Map(),
+      send,
+      close: (code, reason) => {
+        if (conn.participant === p) conn.participant = undefined;
+        if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(code, reason);
+      },
+    };
+    conn.participant = p;
+    conn.joining = false;
+    const others = [...checked.room.participants.values()].map((q) => participantJson(q, sessionId));
+    send({ type: 'joined', localSessionId: sessionId, participants: [participantJson(p, sessionId), ...others] });
+    this.core.sessions.addBot(p);
+    this.core.log.debug({ room: checked.room.name, sessionId, owner: p.owner }, 'emulator: bot joined');
+  }
+
+  /** An `action` message: run for the joined bot, answered with an `ack`. */
+  private runAction(conn: ClientConn, msg: Record<string, unknown>): void {
+    const { ws, send } = conn;
+    const id = msg.id;
+    if (typeof id !== 'string' && typeof id !== 'number') {
+      ws.close(WS_CLOSE.protocolError, 'action without id');
+      return;
+    }
+    const p = conn.participant;
+    if (!p) {
+      send({ type: 'ack', id, error: 'not joined', code: 'not-joined' });
+      return;
+    }
+    const action = msg.action;
+    if (!isActionName(action)) {
+      send({ type: 'ack', id, error: `unknown action ${String(msg.action)}`, code: 'unknown-action' });
+      return;
+    }
+    const args = isRecordLike(msg.args) ? msg.args : {};
+    this.core.actions.run(p, id, action, args).then(
+      (result) => {
+        send({ type: 'ack', id, ...(result === undefined ? {} : { result }) });
+        if (action === 'leave') {
+          if (conn.participant === p) conn.participant = undefined;
+          ws.close(WS_CLOSE.normal, 'left');
+        }
+      },
+      (err: unknown) => {
+        const e = err instanceof ActionError ? err : new ActionError('error', errorMessage(err));
+        send({ type: 'ack', id, error: e.message, code: e.code });
+      },
+    );
   }
 
   /** Closes every socket and stops accepting upgrades. */

@@ -81,46 +81,46 @@ export interface ConnectionGuard {
   stop(): void;
 }
 
-export function guardConnections(server: Server, o: ConnectionGuardOptions, logger: Logger): ConnectionGuard {
-  const max = o.max > 0 ? o.max : defaultMaxConnections();
-  const reserve = Math.min(o.reserve, Math.floor(max / 2));
-  const soft = max - reserve;
-  const sockets = new Map<Socket, Tracked>();
-  const bySource = new Map<string, Set<Socket>>();
-  let evicted = 0;
-  let refused = 0;
-  let sinceLog = { evicted: 0, refused: 0, sources: new Map<string, number>() };
+/** Not answering anything: no request yet, idle between keep-alive requests, or still sending one. */
+const unfinished = (t: Tracked) => t.req === undefined || !t.req.complete;
 
-  const forget = (s: Socket) => {
-    const t = sockets.get(s);
+/** The sockets of a server, by source, and the cuts made to keep within the limits. */
+class SocketTable {
+  readonly sockets = new Map<Socket, Tracked>();
+  readonly bySource = new Map<string, Set<Socket>>();
+  evicted = 0;
+  refused = 0;
+  sinceLog = { evicted: 0, refused: 0, sources: new Map<string, number>() };
+
+  forget(s: Socket): void {
+    const t = this.sockets.get(s);
     if (!t) return;
-    sockets.delete(s);
-    const set = bySource.get(t.source);
+    this.sockets.delete(s);
+    const set = this.bySource.get(t.source);
     set?.delete(s);
-    if (set && set.size === 0) bySource.delete(t.source);
-  };
-  const note = (kind: 'evicted' | 'refused', source: string) => {
-    if (kind === 'evicted') evicted++;
-    else refused++;
-    sinceLog[kind]++;
-    sinceLog.sources.set(source, (sinceLog.sources.get(source) ?? 0) + 1);
-  };
-  const cut = (s: Socket, kind: 'evicted' | 'refused') => {
-    const t = sockets.get(s);
-    note(kind, t?.source ?? s.remoteAddress ?? 'unknown');
-    forget(s);
-    s.destroy();
-  };
+    if (set && set.size === 0) this.bySource.delete(t.source);
+  }
 
-  /** Not answering anything: no request yet, idle between keep-alive requests, or still sending one. */
-  const unfinished = (t: Tracked) => t.req === undefined || !t.req.complete;
+  note(kind: 'evicted' | 'refused', source: string): void {
+    if (kind === 'evicted') this.evicted++;
+    else this.refused++;
+    this.sinceLog[kind]++;
+    this.sinceLog.sources.set(source, (this.sinceLog.sources.get(source) ?? 0) + 1);
+  }
+
+  cut(s: Socket, kind: 'evicted' | 'refused'): void {
+    const t = this.sockets.get(s);
+    this.note(kind, t?.source ?? s.remoteAddress ?? 'unknown');
+    this.forget(s);
+    s.destroy();
+  }
 
   /** The oldest socket of `pool` in the first class allowed: 1 unfinished non-priority, 2 unfinished priority, 3 answered non-priority. */
-  const victim = (pool: Iterable<Socket>, classes: 1 | 2 | 3): Socket | undefined => {
+  victim(pool: Iterable<Socket>, classes: 1 | 2 | 3): Socket | undefined {
     let second: Socket | undefined;
     let third: Socket | undefined;
     for (const s of pool) {
-      const t = sockets.get(s);
+      const t = this.sockets.get(s);
       if (!t) continue;
       if (unfinished(t)) {
         if (!t.priority) return s;
@@ -130,42 +130,78 @@ export function guardConnections(server: Server, o: ConnectionGuardOptions, logg
     if (classes >= 2 && second) return second;
     if (classes >= 3 && third) return third;
     return undefined;
-  };
+  }
 
-  const answeredNonPriority = () => {
+  answeredNonPriority(): number {
     let n = 0;
-    for (const t of sockets.values()) if (!t.priority && t.req !== undefined && t.req.complete) n++;
+    for (const t of this.sockets.values()) if (!t.priority && t.req !== undefined && t.req.complete) n++;
     return n;
-  };
+  }
+}
 
-  const onConnection = (socket: Socket) => {
-    const source = socket.remoteAddress ?? 'unknown';
-    let set = bySource.get(source);
-    if (o.maxPerSource > 0 && set && set.size >= o.maxPerSource) {
-      const v = victim(set, 2);
-      if (!v) {
-        note('refused', source);
-        socket.destroy();
-        return;
-      }
-      cut(v, 'evicted');
-      set = bySource.get(source);
+/** A new socket: admitted (after cutting a victim when a limit is reached) or refused. */
+function admitConnection(table: SocketTable, socket: Socket, limits: { max: number; soft: number; maxPerSource: number }): void {
+  const { sockets, bySource } = table;
+  const source = socket.remoteAddress ?? 'unknown';
+  let set = bySource.get(source);
+  if (limits.maxPerSource > 0 && set && set.size >= limits.maxPerSource) {
+    const v = table.victim(set, 2);
+    if (!v) {
+      table.note('refused', source);
+      socket.destroy();
+      return;
     }
-    if (sockets.size >= soft) {
-      const hard = sockets.size >= max;
-      const v = victim(sockets.keys(), hard ? (answeredNonPriority() > soft ? 3 : 2) : 1);
-      if (v) cut(v, 'evicted');
-      else if (hard) {
-        note('refused', source);
-        socket.destroy();
-        return;
-      }
+    table.cut(v, 'evicted');
+    set = bySource.get(source);
+  }
+  if (sockets.size >= limits.soft) {
+    const hard = sockets.size >= limits.max;
+    const v = table.victim(sockets.keys(), hard ? (table.answeredNonPriority() > limits.soft ? 3 : 2) : 1);
+    if (v) table.cut(v, 'evicted');
+    else if (hard) {
+      table.note('refused', source);
+      socket.destroy();
+      return;
     }
-    sockets.set(socket, { source, req: undefined, priority: false });
-    if (!set) bySource.set(source, (set = new Set()));
-    set.add(socket);
-    socket.once('close', () => forget(socket));
-  };
+  }
+  sockets.set(socket, { source, req: undefined, priority: false });
+  if (!set) bySource.set(source, (set = new Set()));
+  set.add(socket);
+  socket.once('close', () => table.forget(socket));
+}
+
+/** Logs the cuts since the last line, once per `logIntervalMs` at most. */
+function logCutsPeriodically(table: SocketTable, o: ConnectionGuardOptions, max: number, logger: Logger): NodeJS.Timeout {
+  const timer = setInterval(() => {
+    const { sinceLog } = table;
+    if (sinceLog.evicted === 0 && sinceLog.refused === 0) return;
+    const top = [...sinceLog.sources.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5);
+    logger.warn(
+      {
+        evicted: sinceLog.evicted,
+        refused: sinceLog.refused,
+        open: table.sockets.size,
+        max,
+        perSource: o.maxPerSource,
+        topSources: Object.fromEntries(top),
+        intervalMs: o.logIntervalMs,
+      },
+      'connection limit reached: oldest idle or unfinished sockets cut',
+    );
+    table.sinceLog = { evicted: 0, refused: 0, sources: new Map() };
+  }, o.logIntervalMs);
+  timer.unref();
+  return timer;
+}
+
+export function guardConnections(server: Server, o: ConnectionGuardOptions, logger: Logger): ConnectionGuard {
+  const max = o.max > 0 ? o.max : defaultMaxConnections();
+  const reserve = Math.min(o.reserve, Math.floor(max / 2));
+  const soft = max - reserve;
+  const table = new SocketTable();
+  const { sockets } = table;
+
+  const onConnection = (socket: Socket) => admitConnection(table, socket, { max, soft, maxPerSource: o.maxPerSource });
 
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     const t = sockets.get(req.socket);
@@ -183,28 +219,10 @@ export function guardConnections(server: Server, o: ConnectionGuardOptions, logg
   // After http's own listeners: the socket is set up before we may destroy it.
   server.on('connection', onConnection);
   server.on('request', onRequest);
-
-  const timer = setInterval(() => {
-    if (sinceLog.evicted === 0 && sinceLog.refused === 0) return;
-    const top = [...sinceLog.sources.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5);
-    logger.warn(
-      {
-        evicted: sinceLog.evicted,
-        refused: sinceLog.refused,
-        open: sockets.size,
-        max,
-        perSource: o.maxPerSource,
-        topSources: Object.fromEntries(top),
-        intervalMs: o.logIntervalMs,
-      },
-      'connection limit reached: oldest idle or unfinished sockets cut',
-    );
-    sinceLog = { evicted: 0, refused: 0, sources: new Map() };
-  }, o.logIntervalMs);
-  timer.unref();
+  const timer = logCutsPeriodically(table, o, max, logger);
 
   return {
-    stats: () => ({ open: sockets.size, max, evicted, refused }),
+    stats: () => ({ open: sockets.size, max, evicted: table.evicted, refused: table.refused }),
     // An upgraded socket (the dashboard's WebSocket) is answered for as long as it lives. (Not an
     // 'upgrade' listener of our own: the dashboard answers 404 when it is the only one.)
     upgraded(req: IncomingMessage) {

@@ -46,16 +46,15 @@ export interface PatchbayMetrics {
   observeCall(record: CallRecord): void;
 }
 
-/** Builds the registry and its series. `read` supplies the gauges at scrape time. */
-export function createMetrics(read: {
+type MetricsSources = {
   dispatcher: AppDeps['dispatcher'];
   pool: AppDeps['pool'];
   version: string;
   records?: AppDeps['records'];
-}): PatchbayMetrics {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+};
 
+/** The per-call outcome and start counters (every label value from zero). */
+function registerCallCounters(registry: Registry): Pick<PatchbayMetrics, 'callsTotal' | 'callStartsTotal'> {
   const callsTotal = new Counter({
     name: 'patchbay_calls_total',
     help: 'Admitted calls that ended, by outcome (exactly one per call).',
@@ -74,6 +73,11 @@ export function createMetrics(read: {
   callStartsTotal.inc({ start: 'warm' }, 0);
   callStartsTotal.inc({ start: 'cold' }, 0);
 
+  return { callsTotal, callStartsTotal };
+}
+
+/** Slots, queue and workers, read at scrape time. */
+function registerLoadGauges(registry: Registry, read: MetricsSources): void {
   new Gauge({
     name: 'patchbay_active_bots',
     help: 'Calls holding a bot slot right now (worker assigned or being assigned).',
@@ -106,6 +110,10 @@ export function createMetrics(read: {
       this.set(read.pool.stats().starting);
     },
   });
+}
+
+/** Warm rooms by state and the time their bots sat idle. */
+function registerWarmSlotSeries(registry: Registry, read: MetricsSources): void {
   new Gauge({
     name: 'patchbay_warm_slots',
     help: 'Warm rooms (a bot already in a SIP dial-in room, its endpoint ready) by state: ready, in_use (taken by a live call), refilling.',
@@ -129,6 +137,10 @@ export function createMetrics(read: {
       idleReportedMs = Math.max(idleReportedMs, ms);
     },
   });
+}
+
+/** Draining, the call-record writer's queue and drops, and the version. */
+function registerServiceSeries(registry: Registry, read: MetricsSources): void {
   new Gauge({
     name: 'patchbay_draining',
     help: '1 while this replica drains (refuses new calls), else 0.',
@@ -165,7 +177,22 @@ export function createMetrics(read: {
     labelNames: ['version'] as const,
     registers: [registry],
   }).set({ version: read.version }, 1);
+}
 
+type TimingSeries = Pick<
+  PatchbayMetrics,
+  | 'dialinRefused'
+  | 'webhookAck'
+  | 'timeToDialinReady'
+  | 'timeToPinlessUpdate'
+  | 'holdAdded'
+  | 'workerStart'
+  | 'callPathTotal'
+  | 'firstAudio'
+>;
+
+/** The webhook's answers and the call set-up histograms. */
+function registerTimingSeries(registry: Registry): TimingSeries {
   const dialinRefused = new Counter({
     name: 'patchbay_dialin_refused_total',
     help: 'Dial-in webhooks answered without admitting the call, by reason: draining, queue_full, overloaded, room_failed (503), room_refused (502), missing_fields (400)',
@@ -220,6 +247,12 @@ export function createMetrics(read: {
     registers: [registry],
   });
 
+  return { dialinRefused, webhookAck, timeToDialinReady, timeToPinlessUpdate, holdAdded, workerStart, callPathTotal, firstAudio };
+}
+
+/** `observeCall`: feeds a record's path, first audio, start, set-up spans and outcome, each once. */
+function callObserver(series: TimingSeries & Pick<PatchbayMetrics, 'callsTotal' | 'callStartsTotal'>): (record: CallRecord) => void {
+  const { callsTotal, callStartsTotal, timeToDialinReady, timeToPinlessUpdate, holdAdded, callPathTotal, firstAudio } = series;
   const seen = new WeakMap<CallRecord, Set<string>>();
   const once = (record: CallRecord, key: string): boolean => {
     let s = seen.get(record);
@@ -235,35 +268,35 @@ export function createMetrics(read: {
     h.observe(Math.max(0, b - a) / 1000);
   };
 
-  return {
-    registry,
-    callsTotal,
-    callStartsTotal,
-    webhookAck,
-    dialinRefused,
-    timeToDialinReady,
-    timeToPinlessUpdate,
-    holdAdded,
-    workerStart,
-    callPathTotal,
-    firstAudio,
-    observeCall(record) {
-      if (record.path && once(record, 'path')) callPathTotal.inc({ path: record.path });
-      const { connected, first_audio } = record.timeline;
-      if (connected !== undefined && first_audio !== undefined && once(record, 'first_audio')) {
-        firstAudio.observe({ path: record.path ?? 'cold' }, Math.max(0, first_audio - connected) / 1000);
-      }
-      if (record.timeline.worker_assigned !== undefined && record.warmStart !== undefined && once(record, 'start')) {
-        callStartsTotal.inc({ start: record.warmStart ? 'warm' : 'cold' });
-      }
-      span(record, 'received', 'dialin_ready', timeToDialinReady);
-      span(record, 'received', 'forwarded', timeToPinlessUpdate);
-      span(record, 'received', 'forward_sent', holdAdded);
-      if (record.state === 'ended' && record.outcome && once(record, 'outcome')) {
-        callsTotal.inc({ outcome: record.outcome });
-      }
-    },
+  return (record) => {
+    if (record.path && once(record, 'path')) callPathTotal.inc({ path: record.path });
+    const { connected, first_audio } = record.timeline;
+    if (connected !== undefined && first_audio !== undefined && once(record, 'first_audio')) {
+      firstAudio.observe({ path: record.path ?? 'cold' }, Math.max(0, first_audio - connected) / 1000);
+    }
+    if (record.timeline.worker_assigned !== undefined && record.warmStart !== undefined && once(record, 'start')) {
+      callStartsTotal.inc({ start: record.warmStart ? 'warm' : 'cold' });
+    }
+    span(record, 'received', 'dialin_ready', timeToDialinReady);
+    span(record, 'received', 'forwarded', timeToPinlessUpdate);
+    span(record, 'received', 'forward_sent', holdAdded);
+    if (record.state === 'ended' && record.outcome && once(record, 'outcome')) {
+      callsTotal.inc({ outcome: record.outcome });
+    }
   };
+}
+
+/** Builds the registry and its series. `read` supplies the gauges at scrape time. */
+export function createMetrics(read: MetricsSources): PatchbayMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const calls = registerCallCounters(registry);
+  registerLoadGauges(registry, read);
+  registerWarmSlotSeries(registry, read);
+  registerServiceSeries(registry, read);
+  const timing = registerTimingSeries(registry);
+  const series = { ...calls, ...timing };
+  return { registry, ...series, observeCall: callObserver(series) };
 }
 
 const metricsPluginImpl: FastifyPluginAsync<AppDeps> = async (app, deps) => {

@@ -13,9 +13,18 @@
  *
  * Newest first. Numbers are always shown masked, whatever the database holds. Needs DASHBOARD_TOKEN when it is set.
  */
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type {
+  FastifyBaseLogger,
+  FastifyInstance,
+  FastifyPluginAsync,
+  FastifyReply,
+  FastifyRequest,
+  RawReplyDefaultExpression,
+  RawRequestDefaultExpression,
+  RawServerDefault,
+} from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
+import { Type, type Static } from 'typebox';
 import { RECORD_OUTCOMES, isRecordOutcome } from '../../core/outcome.js';
 import { maskNumber } from '../../core/logger.js';
 import { toCsv } from '../../records/csv.js';
@@ -93,16 +102,88 @@ function parseTime(s: string): number | undefined {
   return Number.isFinite(ms) ? ms : undefined;
 }
 
-export const callsRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) => {
-  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-  const auth = dashboardAuth(deps.config);
-  const refuse = (req: FastifyRequest, reply: FastifyReply, message: string) => {
-    req.log.warn({ path: req.routeOptions.url, status: 400, err: message }, 'request refused');
-    return reply.code(400).send({ error: 'invalid_query', message });
-  };
-  const off = (reply: FastifyReply) =>
-    reply.code(404).send({ error: 'records_off', message: 'call records are off (CALL_RECORDS_PATH=off and no DATABASE_URL)' });
+type ListQuery = Static<typeof Query>;
+type Store = NonNullable<AppDeps['records']>;
+interface ListParams {
+  limit: number;
+  cursor: number | undefined;
+  outcome: CallFilter['outcome'] | undefined;
+  fromMs: number | undefined;
+  toMs: number | undefined;
+}
 
+/** The ranges the schema cannot check: the parsed parameters, or why they are refused. */
+function parseListQuery(q: ListQuery): ListParams | string {
+  const limit = q.limit === undefined ? DEFAULT_LIMIT : Number(q.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) return `limit must be an integer from 1 to ${MAX_LIST_LIMIT}`;
+  const outcome = q.outcome;
+  if (outcome !== undefined && !isRecordOutcome(outcome)) {
+    return `outcome must be one of: ${RECORD_OUTCOMES.join(', ')}`;
+  }
+  const cursorText = q.cursor ?? q.before;
+  const cursor = cursorText === undefined ? undefined : Number(cursorText);
+  if (cursor !== undefined && cursor < 1) return 'before must be a positive integer (a seq from a previous page)';
+  const fromMs = q.from === undefined ? undefined : parseTime(q.from);
+  if (q.from !== undefined && fromMs === undefined) return 'from must be an ISO 8601 time, e.g. 2026-12-01T17:00:00Z';
+  const toMs = q.to === undefined ? undefined : parseTime(q.to);
+  if (q.to !== undefined && toMs === undefined) return 'to must be an ISO 8601 time, e.g. 2026-12-01T18:00:00Z';
+  return { limit, cursor, outcome, fromMs, toMs };
+}
+
+function listFilter(q: ListQuery, p: ListParams, store: Store): CallFilter {
+  const { outcome, fromMs, toMs } = p;
+  return {
+    // Masked numbers keep their last 4 digits: a longer search matches on those.
+    ...(q.number !== undefined ? { number: store.storePii ? q.number : q.number.slice(-4) } : {}),
+    ...(q.bot !== undefined ? { bot: q.bot } : {}),
+    ...(outcome !== undefined ? { outcome } : {}),
+    ...(fromMs !== undefined ? { fromMs } : {}),
+    ...(toMs !== undefined ? { toMs } : {}),
+  };
+}
+
+/** The whole filter (up to EXPORT_MAX calls) as a CSV or JSON download. */
+async function sendExport(reply: FastifyReply, store: Store, filter: CallFilter, cursor: number | undefined, format: 'csv' | 'json') {
+  const all: StoredCall[] = [];
+  let next = cursor;
+  while (all.length < EXPORT_MAX) {
+    const page = await store.query(filter, { limit: MAX_LIST_LIMIT, ...(next !== undefined ? { cursor: next } : {}) });
+    all.push(...page.map(showCall));
+    if (page.length < MAX_LIST_LIMIT) break;
+    next = page.at(-1)!.seq;
+  }
+  const name = `calls-${new Date().toISOString().replace(/[:.]/g, '-')}.${format}`;
+  reply.headers({
+    'content-disposition': `attachment; filename="${name}"`,
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+  });
+  if (all.length >= EXPORT_MAX) reply.header('x-export-truncated', String(EXPORT_MAX));
+  // Sent as text: the 200 schema above is the page's, not the export's.
+  const body = format === 'csv' ? toCsv(all) : JSON.stringify({ calls: all });
+  return reply
+    .type(format === 'csv' ? 'text/csv; charset=utf-8' : 'application/json; charset=utf-8')
+    .serializer((p: unknown) => p as string)
+    .send(body);
+}
+
+const refuse = (req: FastifyRequest, reply: FastifyReply, message: string) => {
+  req.log.warn({ path: req.routeOptions.url, status: 400, err: message }, 'request refused');
+  return reply.code(400).send({ error: 'invalid_query', message });
+};
+const off = (reply: FastifyReply) =>
+  reply.code(404).send({ error: 'records_off', message: 'call records are off (CALL_RECORDS_PATH=off and no DATABASE_URL)' });
+
+type RoutesApp = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+/** GET /calls: a page of records, or the whole filter as a download. */
+function listCallsRoute(app: RoutesApp, deps: AppDeps, auth: ReturnType<typeof dashboardAuth>): void {
   app.get(
     '/calls',
     {
@@ -126,61 +207,23 @@ export const callsRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) =>
     async (req, reply) => {
       if (req.validationError) return refuse(req, reply, validationMessage(req.validationError));
       const q = req.query;
-      const limit = q.limit === undefined ? DEFAULT_LIMIT : Number(q.limit);
-      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT)
-        return refuse(req, reply, `limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
-      const outcome = q.outcome;
-      if (outcome !== undefined && !isRecordOutcome(outcome)) {
-        return refuse(req, reply, `outcome must be one of: ${RECORD_OUTCOMES.join(', ')}`);
-      }
-      const cursorText = q.cursor ?? q.before;
-      const cursor = cursorText === undefined ? undefined : Number(cursorText);
-      if (cursor !== undefined && cursor < 1) return refuse(req, reply, 'before must be a positive integer (a seq from a previous page)');
-      const fromMs = q.from === undefined ? undefined : parseTime(q.from);
-      if (q.from !== undefined && fromMs === undefined)
-        return refuse(req, reply, 'from must be an ISO 8601 time, e.g. 2026-12-01T17:00:00Z');
-      const toMs = q.to === undefined ? undefined : parseTime(q.to);
-      if (q.to !== undefined && toMs === undefined) return refuse(req, reply, 'to must be an ISO 8601 time, e.g. 2026-12-01T18:00:00Z');
+      const p = parseListQuery(q);
+      if (typeof p === 'string') return refuse(req, reply, p);
       const store = deps.records;
       if (!store) return off(reply);
-      const filter: CallFilter = {
-        // Masked numbers keep their last 4 digits: a longer search matches on those.
-        ...(q.number !== undefined ? { number: store.storePii ? q.number : q.number.slice(-4) } : {}),
-        ...(q.bot !== undefined ? { bot: q.bot } : {}),
-        ...(outcome !== undefined ? { outcome } : {}),
-        ...(fromMs !== undefined ? { fromMs } : {}),
-        ...(toMs !== undefined ? { toMs } : {}),
-      };
-      if (q.format !== undefined) {
-        const all: StoredCall[] = [];
-        let next = cursor;
-        while (all.length < EXPORT_MAX) {
-          const page = await store.query(filter, { limit: MAX_LIST_LIMIT, ...(next !== undefined ? { cursor: next } : {}) });
-          all.push(...page.map(showCall));
-          if (page.length < MAX_LIST_LIMIT) break;
-          next = page.at(-1)!.seq;
-        }
-        const name = `calls-${new Date().toISOString().replace(/[:.]/g, '-')}.${q.format}`;
-        reply.headers({
-          'content-disposition': `attachment; filename="${name}"`,
-          'cache-control': 'no-store',
-          'x-content-type-options': 'nosniff',
-        });
-        if (all.length >= EXPORT_MAX) reply.header('x-export-truncated', String(EXPORT_MAX));
-        // Sent as text: the 200 schema above is the page's, not the export's.
-        const body = q.format === 'csv' ? toCsv(all) : JSON.stringify({ calls: all });
-        return reply
-          .type(q.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/json; charset=utf-8')
-          .serializer((p: unknown) => p as string)
-          .send(body as never);
-      }
+      const filter = listFilter(q, p, store);
+      if (q.format !== undefined) return sendExport(reply, store, filter, p.cursor, q.format);
+      const { limit, cursor } = p;
       const calls = (await store.query(filter, { limit, ...(cursor !== undefined ? { cursor } : {}) })).map(showCall);
       const last = calls.at(-1);
       const more = calls.length === limit && last ? last.seq : null;
       return { calls, nextCursor: more === null ? null : String(more), nextBefore: more };
     },
   );
+}
 
+/** GET /calls/:id: one call with its timeline and event log. */
+function callByIdRoute(app: RoutesApp, deps: AppDeps, auth: ReturnType<typeof dashboardAuth>): void {
   app.get(
     '/calls/:id',
     {
@@ -201,4 +244,11 @@ export const callsRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) =>
       return { call: showCall(call), live: call.endedAtMs === null };
     },
   );
+}
+
+export const callsRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) => {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  const auth = dashboardAuth(deps.config);
+  listCallsRoute(app, deps, auth);
+  callByIdRoute(app, deps, auth);
 };
