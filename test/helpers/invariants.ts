@@ -48,7 +48,7 @@ export function childProcesses(ppid = process.pid): ProcInfo[] {
 
 /** Our worker processes among this process's children (esbuild's service and the like are not ours). */
 export function workerChildren(ppid = process.pid): ProcInfo[] {
-  return childProcesses(ppid).filter((p) => p.state === 'Z' || /worker[/\\]main\.(ts|js)/.test(p.cmdline));
+  return childProcesses(ppid).filter((p) => p.state === 'Z' || /workers[/\\]child[/\\]main\.(ts|js)/.test(p.cmdline));
 }
 
 export interface InvariantInput {

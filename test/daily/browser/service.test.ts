@@ -20,7 +20,7 @@ function workerChildren(): { pid: number }[] {
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
       if (ppid !== process.pid) continue;
       const cmd = readFileSync(`/proc/${name}/cmdline`, 'utf8');
-      if (/worker[/\\]main\.(ts|js)/.test(cmd)) out.push({ pid: Number(name) });
+      if (/workers[/\\]child[/\\]main\.(ts|js)/.test(cmd)) out.push({ pid: Number(name) });
     } catch {
       // gone meanwhile
     }
