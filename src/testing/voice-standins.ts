@@ -58,91 +58,110 @@ function readBody(req: IncomingMessage): Promise<string> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+interface Pace {
+  firstTokenMs: number;
+  tokenMs: number;
+  firstChunkMs: number;
+  msPerChar: number;
+  chunkMs: number;
+}
+
+/** POST /chat/completions: the answer, whole or streamed token by token. */
+async function chat(
+  opts: StandInOptions,
+  pace: Pace,
+  body: Record<string, unknown>,
+  rec: StandInRequest,
+  res: ServerResponse,
+  gone: () => boolean,
+) {
+  const messages = (body.messages ?? []) as Array<{ role: string; content: string }>;
+  const tools = (body.tools ?? []) as unknown[];
+  const answer = opts.reply ? opts.reply(messages, tools) : `You said: ${messages.at(-1)?.content ?? ''}`;
+  if (body.stream !== true) {
+    // The whole answer is sent once the model has generated every token.
+    const n = typeof answer === 'string' ? (answer.match(TOKEN) ?? []).length : 2;
+    await sleep(pace.firstTokenMs + Math.max(0, n - 1) * pace.tokenMs);
+    res.setHeader('content-type', 'application/json');
+    const message =
+      typeof answer === 'string'
+        ? { role: 'assistant', content: answer }
+        : { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: answer.toolCall }] };
+    rec.firstByteAtMs = Date.now();
+    res.end(JSON.stringify({ choices: [{ message }] }));
+    return;
+  }
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  await sleep(pace.firstTokenMs);
+  const send = (delta: unknown) => {
+    rec.firstByteAtMs ??= Date.now();
+    res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta }] })}\n\n`);
+  };
+  if (typeof answer === 'string') {
+    const tokens = answer.match(TOKEN) ?? [];
+    for (let i = 0; i < tokens.length; i++) {
+      if (gone()) return;
+      if (i > 0) await sleep(pace.tokenMs);
+      send({ content: tokens[i] });
+    }
+  } else {
+    send({ tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: answer.toolCall.name, arguments: '' } }] });
+    await sleep(pace.tokenMs);
+    send({ tool_calls: [{ index: 0, function: { arguments: answer.toolCall.arguments } }] });
+  }
+  if (gone()) return;
+  res.write('data: [DONE]\n\n');
+  res.end();
+}
+
+/** POST /audio/speech: a tone as long as the text, as WAV or streamed PCM. */
+async function speech(pace: Pace, body: Record<string, unknown>, rec: StandInRequest, res: ServerResponse, gone: () => boolean) {
+  const text = String(body.input ?? '');
+  const rate = 24_000;
+  const totalSamples = Math.max(1, Math.round((text.length * pace.msPerChar * rate) / 1000));
+  // A quiet tone, so the audio is not silence.
+  const pcm = Buffer.alloc(totalSamples * 2);
+  for (let i = 0; i < totalSamples; i++) pcm.writeInt16LE(Math.round(3000 * Math.sin((2 * Math.PI * 440 * i) / rate)), i * 2);
+  await sleep(pace.firstChunkMs);
+  if (body.response_format === 'wav') {
+    const header = Buffer.alloc(44);
+    header.write('RIFF', 0);
+    header.writeUInt32LE(36 + pcm.length, 4);
+    header.write('WAVEfmt ', 8);
+    header.writeUInt32LE(16, 16);
+    header.writeUInt16LE(1, 20);
+    header.writeUInt16LE(1, 22);
+    header.writeUInt32LE(rate, 24);
+    header.writeUInt32LE(rate * 2, 28);
+    header.writeUInt16LE(2, 32);
+    header.writeUInt16LE(16, 34);
+    header.write('data', 36);
+    header.writeUInt32LE(pcm.length, 40);
+    res.setHeader('content-type', 'audio/wav');
+    rec.firstByteAtMs = Date.now();
+    res.end(Buffer.concat([header, pcm]));
+    return;
+  }
+  res.writeHead(200, { 'content-type': 'audio/pcm' });
+  const step = Math.round((pace.chunkMs * rate) / 1000) * 2;
+  for (let off = 0; off < pcm.length; off += step) {
+    if (gone()) return;
+    if (off > 0) await sleep(pace.chunkMs / 4); // generated faster than real time, like real services
+    rec.firstByteAtMs ??= Date.now();
+    res.write(pcm.subarray(off, off + step));
+  }
+  res.end();
+}
+
 export async function startVoiceStandIns(opts: StandInOptions = {}): Promise<VoiceStandIns> {
   const requests: StandInRequest[] = [];
-  const firstTokenMs = opts.firstTokenMs ?? 200;
-  const tokenMs = 1000 / (opts.tokensPerSec ?? 20);
-  const firstChunkMs = opts.firstChunkMs ?? 100;
-  const msPerChar = opts.audioMsPerChar ?? 2;
-  const chunkMs = opts.chunkMs ?? 40;
-
-  async function chat(body: Record<string, unknown>, rec: StandInRequest, res: ServerResponse, gone: () => boolean) {
-    const messages = (body.messages ?? []) as Array<{ role: string; content: string }>;
-    const tools = (body.tools ?? []) as unknown[];
-    const answer = opts.reply ? opts.reply(messages, tools) : `You said: ${messages.at(-1)?.content ?? ''}`;
-    if (body.stream !== true) {
-      // The whole answer is sent once the model has generated every token.
-      const n = typeof answer === 'string' ? (answer.match(TOKEN) ?? []).length : 2;
-      await sleep(firstTokenMs + Math.max(0, n - 1) * tokenMs);
-      res.setHeader('content-type', 'application/json');
-      const message =
-        typeof answer === 'string'
-          ? { role: 'assistant', content: answer }
-          : { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: answer.toolCall }] };
-      rec.firstByteAtMs = Date.now();
-      res.end(JSON.stringify({ choices: [{ message }] }));
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-    await sleep(firstTokenMs);
-    const send = (delta: unknown) => {
-      rec.firstByteAtMs ??= Date.now();
-      res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta }] })}\n\n`);
-    };
-    if (typeof answer === 'string') {
-      const tokens = answer.match(TOKEN) ?? [];
-      for (let i = 0; i < tokens.length; i++) {
-        if (gone()) return;
-        if (i > 0) await sleep(tokenMs);
-        send({ content: tokens[i] });
-      }
-    } else {
-      send({ tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: answer.toolCall.name, arguments: '' } }] });
-      await sleep(tokenMs);
-      send({ tool_calls: [{ index: 0, function: { arguments: answer.toolCall.arguments } }] });
-    }
-    if (gone()) return;
-    res.write('data: [DONE]\n\n');
-    res.end();
-  }
-
-  async function speech(body: Record<string, unknown>, rec: StandInRequest, res: ServerResponse, gone: () => boolean) {
-    const text = String(body.input ?? '');
-    const rate = 24_000;
-    const totalSamples = Math.max(1, Math.round((text.length * msPerChar * rate) / 1000));
-    // A quiet tone, so the audio is not silence.
-    const pcm = Buffer.alloc(totalSamples * 2);
-    for (let i = 0; i < totalSamples; i++) pcm.writeInt16LE(Math.round(3000 * Math.sin((2 * Math.PI * 440 * i) / rate)), i * 2);
-    await sleep(firstChunkMs);
-    if (body.response_format === 'wav') {
-      const header = Buffer.alloc(44);
-      header.write('RIFF', 0);
-      header.writeUInt32LE(36 + pcm.length, 4);
-      header.write('WAVEfmt ', 8);
-      header.writeUInt32LE(16, 16);
-      header.writeUInt16LE(1, 20);
-      header.writeUInt16LE(1, 22);
-      header.writeUInt32LE(rate, 24);
-      header.writeUInt32LE(rate * 2, 28);
-      header.writeUInt16LE(2, 32);
-      header.writeUInt16LE(16, 34);
-      header.write('data', 36);
-      header.writeUInt32LE(pcm.length, 40);
-      res.setHeader('content-type', 'audio/wav');
-      rec.firstByteAtMs = Date.now();
-      res.end(Buffer.concat([header, pcm]));
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'audio/pcm' });
-    const step = Math.round((chunkMs * rate) / 1000) * 2;
-    for (let off = 0; off < pcm.length; off += step) {
-      if (gone()) return;
-      if (off > 0) await sleep(chunkMs / 4); // generated faster than real time, like real services
-      rec.firstByteAtMs ??= Date.now();
-      res.write(pcm.subarray(off, off + step));
-    }
-    res.end();
-  }
+  const pace: Pace = {
+    firstTokenMs: opts.firstTokenMs ?? 200,
+    tokenMs: 1000 / (opts.tokensPerSec ?? 20),
+    firstChunkMs: opts.firstChunkMs ?? 100,
+    msPerChar: opts.audioMsPerChar ?? 2,
+    chunkMs: opts.chunkMs ?? 40,
+  };
 
   const server: Server = createServer((req, res) => {
     const rec: StandInRequest = { kind: 'chat', body: {}, startedAtMs: Date.now(), aborted: false };
@@ -165,11 +184,11 @@ export async function startVoiceStandIns(opts: StandInOptions = {}): Promise<Voi
         if (req.url?.endsWith('/chat/completions')) {
           rec.kind = 'chat';
           requests.push(rec);
-          await chat(body, rec, res, gone);
+          await chat(opts, pace, body, rec, res, gone);
         } else if (req.url?.endsWith('/audio/speech')) {
           rec.kind = 'speech';
           requests.push(rec);
-          await speech(body, rec, res, gone);
+          await speech(pace, body, rec, res, gone);
         } else {
           res.statusCode = 404;
           res.end('{"error":"not found"}');
