@@ -141,163 +141,179 @@ const toolNamesOf = (body: Record<string, unknown>): string[] =>
     .filter(isObject)
     .map((t) => (isObject(t.function) ? str(t.function.name) : str(t.name)));
 
-export async function startLlmStandIns(opts: LlmStandInOptions): Promise<LlmStandIns> {
-  const requests: LlmStandInRequest[] = [];
-  const firstTokenMs = opts.firstTokenMs ?? 200;
-  const tokenMs = 1000 / (opts.tokensPerSec ?? 20);
-  const failures: number[] = [];
-  const answerOf = (turns: StandInTurn[], tools: string[]): StandInAnswer =>
-    opts.reply ? opts.reply(turns, tools) : `You said: ${turns.filter((t) => t.role === 'user').at(-1)?.text ?? ''}`;
+/** What the vendors' handlers share. */
+interface StandInContext {
+  apiKey: string;
+  firstTokenMs: number;
+  tokenMs: number;
+  failures: number[];
+  answerOf(turns: StandInTurn[], tools: string[]): StandInAnswer;
+}
 
-  /** Streams `answer` through `emit` token by token; stops when the client is gone. */
-  async function tokens(answer: string, gone: () => boolean, emit: (piece: string) => void): Promise<boolean> {
-    const pieces = answer.match(TOKEN) ?? [];
-    for (let i = 0; i < pieces.length; i++) {
-      if (gone()) return false;
-      if (i > 0) await sleep(tokenMs);
-      emit(pieces[i]!);
-    }
-    return !gone();
+/** Streams `answer` through `emit` token by token; stops when the client is gone. */
+async function tokens(ctx: StandInContext, answer: string, gone: () => boolean, emit: (piece: string) => void): Promise<boolean> {
+  const pieces = answer.match(TOKEN) ?? [];
+  for (let i = 0; i < pieces.length; i++) {
+    if (gone()) return false;
+    if (i > 0) await sleep(ctx.tokenMs);
+    emit(pieces[i]!);
   }
+  return !gone();
+}
 
-  async function openAi(
-    req: IncomingMessage,
-    body: Record<string, unknown>,
-    rec: LlmStandInRequest,
-    res: ServerResponse,
-    gone: () => boolean,
-  ) {
-    const refuse = (status: number) => {
-      rec.status = status;
-      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { ...openAiError(status), param: null } }));
-    };
-    if (req.headers.authorization !== `Bearer ${opts.apiKey}`) return refuse(401);
-    if (typeof body.model !== 'string' || !Array.isArray(body.messages) || body.messages.length === 0) return refuse(400);
-    const failure = failures.shift();
-    if (failure !== undefined) return refuse(failure);
-    const answer = answerOf(rec.turns, toolNamesOf(body));
-    const base = { id: 'chatcmpl-standin', object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model: body.model };
-    const chunk = (delta: unknown, finish: string | null) =>
-      `data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
-    if (body.stream !== true) {
-      await sleep(firstTokenMs);
-      const message =
-        typeof answer === 'string'
-          ? { role: 'assistant', content: answer }
-          : {
-              role: 'assistant',
-              content: null,
-              tool_calls: [
-                {
-                  id: 'call_1',
-                  type: 'function',
-                  function: { name: answer.toolCall.name, arguments: JSON.stringify(answer.toolCall.arguments) },
-                },
-              ],
-            };
-      rec.firstByteAtMs = Date.now();
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(
-        JSON.stringify({
-          ...base,
-          object: 'chat.completion',
-          choices: [{ index: 0, message, finish_reason: typeof answer === 'string' ? 'stop' : 'tool_calls' }],
-        }),
-      );
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-    await sleep(firstTokenMs);
-    const write = (s: string) => {
-      rec.firstByteAtMs ??= Date.now();
-      res.write(s);
-    };
-    if (typeof answer === 'string') {
-      write(chunk({ role: 'assistant', content: '' }, null));
-      if (!(await tokens(answer, gone, (t) => write(chunk({ content: t }, null))))) return;
-      write(chunk({}, 'stop'));
-    } else {
-      const args = JSON.stringify(answer.toolCall.arguments);
-      write(
-        chunk(
-          {
+async function openAi(
+  ctx: StandInContext,
+  req: IncomingMessage,
+  body: Record<string, unknown>,
+  rec: LlmStandInRequest,
+  res: ServerResponse,
+  gone: () => boolean,
+) {
+  const refuse = (status: number) => {
+    rec.status = status;
+    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { ...openAiError(status), param: null } }));
+  };
+  if (req.headers.authorization !== `Bearer ${ctx.apiKey}`) return refuse(401);
+  if (typeof body.model !== 'string' || !Array.isArray(body.messages) || body.messages.length === 0) return refuse(400);
+  const failure = ctx.failures.shift();
+  if (failure !== undefined) return refuse(failure);
+  const answer = ctx.answerOf(rec.turns, toolNamesOf(body));
+  const base = { id: 'chatcmpl-standin', object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model: body.model };
+  const chunk = (delta: unknown, finish: string | null) =>
+    `data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+  if (body.stream !== true) {
+    await sleep(ctx.firstTokenMs);
+    const message =
+      typeof answer === 'string'
+        ? { role: 'assistant', content: answer }
+        : {
             role: 'assistant',
             content: null,
-            tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: answer.toolCall.name, arguments: '' } }],
-          },
-          null,
-        ),
-      );
-      await sleep(tokenMs);
-      if (gone()) return;
-      write(chunk({ tool_calls: [{ index: 0, function: { arguments: args } }] }, null));
-      write(chunk({}, 'tool_calls'));
-    }
-    res.end('data: [DONE]\n\n');
+            tool_calls: [
+              {
+                id: 'call_1',
+                type: 'function',
+                function: { name: answer.toolCall.name, arguments: JSON.stringify(answer.toolCall.arguments) },
+              },
+            ],
+          };
+    rec.firstByteAtMs = Date.now();
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(
+      JSON.stringify({
+        ...base,
+        object: 'chat.completion',
+        choices: [{ index: 0, message, finish_reason: typeof answer === 'string' ? 'stop' : 'tool_calls' }],
+      }),
+    );
+    return;
   }
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  await sleep(ctx.firstTokenMs);
+  const write = (s: string) => {
+    rec.firstByteAtMs ??= Date.now();
+    res.write(s);
+  };
+  if (typeof answer === 'string') {
+    write(chunk({ role: 'assistant', content: '' }, null));
+    if (!(await tokens(ctx, answer, gone, (t) => write(chunk({ content: t }, null))))) return;
+    write(chunk({}, 'stop'));
+  } else {
+    const args = JSON.stringify(answer.toolCall.arguments);
+    write(
+      chunk(
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: answer.toolCall.name, arguments: '' } }],
+        },
+        null,
+      ),
+    );
+    await sleep(ctx.tokenMs);
+    if (gone()) return;
+    write(chunk({ tool_calls: [{ index: 0, function: { arguments: args } }] }, null));
+    write(chunk({}, 'tool_calls'));
+  }
+  res.end('data: [DONE]\n\n');
+}
 
-  async function anthropic(
-    req: IncomingMessage,
-    body: Record<string, unknown>,
-    rec: LlmStandInRequest,
-    res: ServerResponse,
-    gone: () => boolean,
-  ) {
-    const refuse = (status: number, message: string) => {
-      rec.status = status;
-      res
-        .writeHead(status, { 'content-type': 'application/json', 'request-id': 'req_standin' })
-        .end(JSON.stringify({ type: 'error', error: { type: anthropicErrorType(status), message } }));
-    };
-    if (req.headers['x-api-key'] !== opts.apiKey) return refuse(401, 'invalid x-api-key');
-    if (typeof req.headers['anthropic-version'] !== 'string') return refuse(400, 'anthropic-version: header is required');
-    if (typeof body.model !== 'string') return refuse(400, 'model: Field required');
-    if (typeof body.max_tokens !== 'number') return refuse(400, 'max_tokens: Field required');
-    if (!Array.isArray(body.messages) || body.messages.length === 0) return refuse(400, 'messages: at least one message is required');
-    const failure = failures.shift();
-    if (failure !== undefined) return refuse(failure, failure === 529 ? 'Overloaded' : 'error');
-    if (body.stream !== true) return refuse(400, 'this stand-in streams only (stream: true)');
-    const answer = answerOf(rec.turns, toolNamesOf(body));
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-    const event = (type: string, data: Record<string, unknown>) => {
-      rec.firstByteAtMs ??= Date.now();
-      res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
-    };
-    const message = {
-      id: 'msg_standin',
-      type: 'message',
-      role: 'assistant',
-      model: body.model,
-      content: [],
-      stop_reason: null,
-      stop_sequence: null,
-    };
-    event('message_start', { message: { ...message, usage: { input_tokens: 10, output_tokens: 1 } } });
-    await sleep(firstTokenMs);
-    if (typeof answer === 'string') {
-      event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } });
-      event('ping', {});
-      if (!(await tokens(answer, gone, (t) => event('content_block_delta', { index: 0, delta: { type: 'text_delta', text: t } })))) return;
-    } else {
-      event('content_block_start', {
-        index: 0,
-        content_block: { type: 'tool_use', id: 'toolu_standin', name: answer.toolCall.name, input: {} },
-      });
-      await sleep(tokenMs);
-      if (gone()) return;
-      event('content_block_delta', {
-        index: 0,
-        delta: { type: 'input_json_delta', partial_json: JSON.stringify(answer.toolCall.arguments) },
-      });
-    }
-    event('content_block_stop', { index: 0 });
-    event('message_delta', {
-      delta: { stop_reason: typeof answer === 'string' ? 'end_turn' : 'tool_use', stop_sequence: null },
-      usage: { output_tokens: 5 },
+async function anthropic(
+  ctx: StandInContext,
+  req: IncomingMessage,
+  body: Record<string, unknown>,
+  rec: LlmStandInRequest,
+  res: ServerResponse,
+  gone: () => boolean,
+) {
+  const refuse = (status: number, message: string) => {
+    rec.status = status;
+    res
+      .writeHead(status, { 'content-type': 'application/json', 'request-id': 'req_standin' })
+      .end(JSON.stringify({ type: 'error', error: { type: anthropicErrorType(status), message } }));
+  };
+  if (req.headers['x-api-key'] !== ctx.apiKey) return refuse(401, 'invalid x-api-key');
+  if (typeof req.headers['anthropic-version'] !== 'string') return refuse(400, 'anthropic-version: header is required');
+  if (typeof body.model !== 'string') return refuse(400, 'model: Field required');
+  if (typeof body.max_tokens !== 'number') return refuse(400, 'max_tokens: Field required');
+  if (!Array.isArray(body.messages) || body.messages.length === 0) return refuse(400, 'messages: at least one message is required');
+  const failure = ctx.failures.shift();
+  if (failure !== undefined) return refuse(failure, failure === 529 ? 'Overloaded' : 'error');
+  if (body.stream !== true) return refuse(400, 'this stand-in streams only (stream: true)');
+  const answer = ctx.answerOf(rec.turns, toolNamesOf(body));
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  const event = (type: string, data: Record<string, unknown>) => {
+    rec.firstByteAtMs ??= Date.now();
+    res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
+  };
+  const message = {
+    id: 'msg_standin',
+    type: 'message',
+    role: 'assistant',
+    model: body.model,
+    content: [],
+    stop_reason: null,
+    stop_sequence: null,
+  };
+  event('message_start', { message: { ...message, usage: { input_tokens: 10, output_tokens: 1 } } });
+  await sleep(ctx.firstTokenMs);
+  if (typeof answer === 'string') {
+    event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } });
+    event('ping', {});
+    if (!(await tokens(ctx, answer, gone, (t) => event('content_block_delta', { index: 0, delta: { type: 'text_delta', text: t } }))))
+      return;
+  } else {
+    event('content_block_start', {
+      index: 0,
+      content_block: { type: 'tool_use', id: 'toolu_standin', name: answer.toolCall.name, input: {} },
     });
-    event('message_stop', {});
-    res.end();
+    await sleep(ctx.tokenMs);
+    if (gone()) return;
+    event('content_block_delta', {
+      index: 0,
+      delta: { type: 'input_json_delta', partial_json: JSON.stringify(answer.toolCall.arguments) },
+    });
   }
+  event('content_block_stop', { index: 0 });
+  event('message_delta', {
+    delta: { stop_reason: typeof answer === 'string' ? 'end_turn' : 'tool_use', stop_sequence: null },
+    usage: { output_tokens: 5 },
+  });
+  event('message_stop', {});
+  res.end();
+}
+
+export async function startLlmStandIns(opts: LlmStandInOptions): Promise<LlmStandIns> {
+  const requests: LlmStandInRequest[] = [];
+  const failures: number[] = [];
+  const ctx: StandInContext = {
+    apiKey: opts.apiKey,
+    firstTokenMs: opts.firstTokenMs ?? 200,
+    tokenMs: 1000 / (opts.tokensPerSec ?? 20),
+    failures,
+    answerOf: (turns, tools) =>
+      opts.reply ? opts.reply(turns, tools) : `You said: ${turns.filter((t) => t.role === 'user').at(-1)?.text ?? ''}`,
+  };
 
   const server: Server = createServer((req, res) => {
     const rec: LlmStandInRequest = { vendor: 'openai', status: 200, body: {}, turns: [], startedAtMs: Date.now(), aborted: false };
@@ -320,12 +336,12 @@ export async function startLlmStandIns(opts: LlmStandInOptions): Promise<LlmStan
         if (req.method === 'POST' && req.url === '/v1/chat/completions') {
           rec.turns = openAiTurns(body);
           requests.push(rec);
-          await openAi(req, body, rec, res, gone);
+          await openAi(ctx, req, body, rec, res, gone);
         } else if (req.method === 'POST' && req.url === '/v1/messages') {
           rec.vendor = 'anthropic';
           rec.turns = anthropicTurns(body);
           requests.push(rec);
-          await anthropic(req, body, rec, res, gone);
+          await anthropic(ctx, req, body, rec, res, gone);
         } else {
           res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"message":"not found"}}');
         }
