@@ -88,18 +88,22 @@ function anthropicErrorType(status: number): string {
   return types[status] ?? 'api_error';
 }
 
+/** A content field that is a string or an array of text parts (both vendors), as one string. */
+function textOf(v: unknown): string {
+  return typeof v === 'string'
+    ? v
+    : asArray(v)
+        .filter(isObject)
+        .map((p) => str(p.text))
+        .join('');
+}
+
 /** OpenAI chat messages → turns (content may be a string or an array of text parts). */
 function openAiTurns(body: Record<string, unknown>): StandInTurn[] {
   return asArray(body.messages)
     .filter(isObject)
     .map((m) => {
-      const content =
-        typeof m.content === 'string'
-          ? m.content
-          : asArray(m.content)
-              .filter(isObject)
-              .map((p) => str(p.text))
-              .join('');
+      const content = textOf(m.content);
       const role = m.role === 'developer' ? 'system' : str(m.role);
       return { role: role === 'system' || role === 'assistant' || role === 'tool' ? role : 'user', text: content };
     });
@@ -107,13 +111,7 @@ function openAiTurns(body: Record<string, unknown>): StandInTurn[] {
 
 /** Anthropic messages → turns: a `tool_result` block is a tool turn. */
 function anthropicTurns(body: Record<string, unknown>): StandInTurn[] {
-  const system =
-    typeof body.system === 'string'
-      ? body.system
-      : asArray(body.system)
-          .filter(isObject)
-          .map((b) => str(b.text))
-          .join('');
+  const system = textOf(body.system);
   const turns: StandInTurn[] = system ? [{ role: 'system', text: system }] : [];
   for (const m of asArray(body.messages).filter(isObject)) {
     if (typeof m.content === 'string') {
@@ -122,14 +120,7 @@ function anthropicTurns(body: Record<string, unknown>): StandInTurn[] {
     }
     for (const b of asArray(m.content).filter(isObject)) {
       if (b.type === 'tool_result') {
-        const c =
-          typeof b.content === 'string'
-            ? b.content
-            : asArray(b.content)
-                .filter(isObject)
-                .map((x) => str(x.text))
-                .join('');
-        turns.push({ role: 'tool', text: c });
+        turns.push({ role: 'tool', text: textOf(b.content) });
       } else if (b.type === 'text') turns.push({ role: m.role === 'assistant' ? 'assistant' : 'user', text: str(b.text) });
     }
   }
