@@ -361,10 +361,17 @@ function startLeftoverSweep(rt: Runtime, life: Lifecycle, admittedPath: string):
   });
 }
 
+/** At shutdown, queued room deletions go on at most this long (within the grace period). */
+const SHUTDOWN_ROOM_FLUSH_MS = 5_000;
+
 async function shutdown(rt: Runtime, life: Lifecycle, timeoutMs: number): Promise<void> {
+  const startedMs = Date.now();
   await life.fleetAdmission?.setDraining();
   life.sweepStop.abort();
   await rt.dispatcher.drain(timeoutMs);
+  // The rooms of the last calls: deleted within what is left of the grace period (at most
+  // SHUTDOWN_ROOM_FLUSH_MS); the rest expire by their `exp`.
+  await rt.rooms.flush(Math.min(SHUTDOWN_ROOM_FLUSH_MS, timeoutMs - (Date.now() - startedMs)));
   await rt.app.close();
   await rt.pool.close();
   await rt.dispatcher.close();

@@ -61,7 +61,12 @@ export interface RoomService {
    * Daily could not say.
    */
   presence(roomName: string): Promise<{ bot: boolean; others: number } | undefined>;
-  /** Stops timers (service close). */
+  /**
+   * Shutdown: lets the queued deletions go on, paced as always, until the queue is empty or `budgetMs`
+   * has passed (what is left then expires by its `exp`). Never throws.
+   */
+  flush(budgetMs: number): Promise<void>;
+  /** Stops timers (service close); rooms still queued are left to their `exp`. */
   close(): void;
 }
 
@@ -262,6 +267,14 @@ class DeletionQueue {
     }
   }
 
+  /** Resolves once nothing is queued or being sent, or after `budgetMs`. */
+  async flush(budgetMs: number): Promise<void> {
+    const deadline = Date.now() + Math.max(0, budgetMs);
+    while (!this.closed && (this.queue.length > 0 || this.sending) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, Math.min(50, Math.max(1, deadline - Date.now()))));
+    }
+  }
+
   close(): void {
     this.closed = true;
     clearTimeout(this.timer);
@@ -349,6 +362,7 @@ export function createRoomService(deps: {
       }
     },
     release: (roomName) => deletions.enqueue(roomName),
+    flush: (budgetMs) => deletions.flush(budgetMs),
     close() {
       deletions.close();
       tokens.close();

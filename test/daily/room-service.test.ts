@@ -188,4 +188,25 @@ describe('paced deletion', () => {
     for (const n of left) await rest.deleteRoom(n).catch(() => undefined);
     rooms.close();
   }, 60_000);
+
+  it('shutdown: flush lets the queued deletions finish within its budget; close alone leaves them to their exp', async () => {
+    const create = async () => (await rest.createDialinRoom({ name: name(), displayName: 'A', expSec: exp(), numEndpoints: 1 })).name;
+    const at = (names: string[]) => names.filter((n) => emu.snapshot().rooms.some((r) => r.name === n));
+    const flushed = createRoomService({ rest, config, logger });
+    const a = [await create(), await create(), await create()];
+    for (const n of a) void flushed.release(n);
+    await flushed.flush(10_000);
+    flushed.close();
+    expect(at(a)).toEqual([]);
+    // A budget shorter than the pacing (3 rooms, one DELETE per 500 ms): flush returns at its budget.
+    const short = createRoomService({ rest, config, logger });
+    const b = [await create(), await create(), await create()];
+    for (const n of b) void short.release(n);
+    const t0 = Date.now();
+    await short.flush(200);
+    expect(Date.now() - t0).toBeLessThan(1_000);
+    short.close();
+    expect(at(b).length).toBeGreaterThan(0);
+    for (const n of at(b)) await rest.deleteRoom(n).catch(() => undefined);
+  }, 30_000);
 });

@@ -95,6 +95,8 @@ export async function startStack(
       });
     },
     async close() {
+      // Rooms of calls that just ended are queued for deletion, paced; let them go first (tests check none is left).
+      await rt.rooms.flush(10_000);
       await rt.shutdown(0);
       await emulator.close();
     },
