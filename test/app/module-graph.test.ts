@@ -46,8 +46,14 @@ it(
     // The hooks see the service's own modules (the control proves the list is real)…
     expect(loaded).toContain(path.join('src', 'admission', 'dispatcher.ts'));
     expect(loaded).toContain(path.join('src', 'daily', 'rate-limit.ts'));
-    // …and none of fleet mode, nor the LLM library (loaded by a worker, and only when an LLM is configured).
-    const unwanted = [`${path.sep}ioredis${path.sep}`, `${path.sep}node_modules${path.sep}ai${path.sep}`, `${path.sep}@ai-sdk${path.sep}`];
+    // …and none of fleet mode, nor the LLM library or a speech vendor's SDK (loaded by a worker, and only when configured).
+    const vendors = ['@deepgram', 'openai', '@elevenlabs', '@cartesia', 'assemblyai'].map((p) => `node_modules${path.sep}${p}${path.sep}`);
+    const unwanted = [
+      `${path.sep}ioredis${path.sep}`,
+      `${path.sep}node_modules${path.sep}ai${path.sep}`,
+      `${path.sep}@ai-sdk${path.sep}`,
+      ...vendors,
+    ];
     expect(loaded.filter((f) => f.startsWith(path.join('src', 'fleet')) || unwanted.some((u) => f.includes(u)))).toEqual([]);
   },
 );
