@@ -9,9 +9,14 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { Logger } from 'pino';
-import { PatchbayError, isRetryableStatus, errorMessage } from '../core/errors.js';
+import { isRetryableStatus, errorMessage } from '../core/errors.js';
 import type { Config } from '../core/config.js';
 import { decodeWav } from './wav.js';
+import { TtsError, type SpeechAudio, type TtsProvider } from './tts-types.js';
+
+export { TtsError, type SpeechAudio, type TtsProvider } from './tts-types.js';
+export { resample } from './resample.js';
+import { resample } from './resample.js';
 
 /** The worker's speech settings (from the config; sent in `init`). */
 export interface TtsInit {
@@ -29,26 +34,6 @@ export interface TtsInit {
   apiKey?: string;
 }
 
-export interface SpeechAudio {
-  pcm: Int16Array;
-  sampleRate: number;
-}
-
-export interface TtsProvider {
-  readonly name: string;
-  synthesize(text: string, signal?: AbortSignal): Promise<SpeechAudio>;
-  /** Providers that can stream: audio in pieces as it is generated, so playing starts on the first. */
-  synthesizeStream?(text: string, signal?: AbortSignal): AsyncIterable<SpeechAudio>;
-}
-
-/** A TTS provider failed (the call goes on; `say()` rejects with this). */
-export class TtsError extends PatchbayError {
-  override name = 'TtsError';
-  constructor(message: string, opts: { retryable?: boolean; cause?: unknown } = {}) {
-    super('tts_failed', message, opts);
-  }
-}
-
 /** No audio: only the text travels. Good for the emulator and tests. */
 export const textOnlyTts: TtsProvider = {
   name: 'text',
@@ -56,24 +41,6 @@ export const textOnlyTts: TtsProvider = {
     return { pcm: new Int16Array(0), sampleRate: 16_000 };
   },
 };
-
-/** Linear-interpolation resampling of PCM16 mono (speech quality; fine for telephony rates). */
-export function resample(pcm: Int16Array, from: number, to: number): Int16Array {
-  if (from === to || pcm.length === 0) return pcm;
-  const outLen = Math.max(1, Math.round((pcm.length * to) / from));
-  const out = new Int16Array(outLen);
-  const step = from / to;
-  for (let i = 0; i < outLen; i++) {
-    const pos = i * step;
-    const i0 = Math.floor(pos);
-    const i1 = Math.min(i0 + 1, pcm.length - 1);
-    const frac = pos - i0;
-    const a = pcm[Math.min(i0, pcm.length - 1)]!;
-    const b = pcm[i1]!;
-    out[i] = Math.round(a + (b - a) * frac);
-  }
-  return out;
-}
 
 /** True when `espeakPath` runs (`--version`). */
 export function espeakAvailable(espeakPath = 'espeak-ng'): boolean {

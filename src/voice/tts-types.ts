@@ -1,0 +1,63 @@
+/**
+ * The shapes of text-to-speech (tts.ts: the one-shot providers; tts-stream.ts: turns), in a file of
+ * their own so the providers' files import them without a cycle.
+ */
+import { PatchbayError } from '../core/errors.js';
+
+export interface SpeechAudio {
+  pcm: Int16Array;
+  sampleRate: number;
+}
+
+export interface TtsProvider {
+  readonly name: string;
+  synthesize(text: string, signal?: AbortSignal): Promise<SpeechAudio>;
+  /** Providers that can stream: audio in pieces as it is generated, so playing starts on the first. */
+  synthesizeStream?(text: string, signal?: AbortSignal): AsyncIterable<SpeechAudio>;
+  /**
+   * Providers with vendor contexts (Cartesia, ElevenLabs): one context for a whole turn, text pushed
+   * piece by piece, audio and word timestamps out (tts-stream.ts). Others get `pieceTurn`.
+   */
+  openTurn?(opts?: TurnOptions): TtsTurn;
+  /** Loads the vendor's SDK now (a worker's start), so the first turn does not pay for it. */
+  warm?(): Promise<void>;
+  /** Closes the vendor connection, if one is open. */
+  close?(): void;
+}
+
+/**
+ * A TTS provider failed. The call goes on: a streamed `say()` falls back to espeak-ng (or text) for
+ * what was not heard yet and tells the bot (`SayOptions.onError`, `Spoken.error`).
+ */
+export class TtsError extends PatchbayError {
+  override name = 'TtsError';
+  /** The vendor's HTTP status (refused upgrade or request) or error event's status code, when there was one. */
+  readonly status: number | undefined;
+  constructor(message: string, opts: { retryable?: boolean; cause?: unknown; status?: number | undefined } = {}) {
+    super('tts_failed', message, opts);
+    this.status = opts.status;
+  }
+}
+
+/** A word of the turn's text and when it is spoken, in ms from the first sample of the turn's audio. */
+export interface TtsWord {
+  word: string;
+  startMs: number;
+  endMs: number;
+}
+
+export type TtsTurnEvent = ({ type: 'audio' } & SpeechAudio) | { type: 'words'; words: TtsWord[] };
+
+export interface TtsTurn extends AsyncIterable<TtsTurnEvent> {
+  /** More text of the turn (a sentence, a clause). Ignored after `end()` or `cancel()`. */
+  push(text: string): void;
+  /** No more text: the vendor finishes the turn's audio, then the events end. */
+  end(): void;
+  /** Stops now: the vendor's context is cancelled and the events end. */
+  cancel(): void;
+}
+
+export interface TurnOptions {
+  /** Aborts the turn (the call ended). */
+  signal?: AbortSignal;
+}
