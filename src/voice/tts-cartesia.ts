@@ -12,10 +12,9 @@
  */
 import { createRequire } from 'node:module';
 import type { Cartesia } from '@cartesia/cartesia-js';
-import { errorMessage, isRetryableStatus } from '../core/errors.js';
 import { resample } from './resample.js';
-import { EventQueue, wordsOf } from './tts-stream.js';
-import { TtsError, type SpeechAudio, type TtsProvider, type TtsTurn, type TtsTurnEvent, type TurnOptions } from './tts-types.js';
+import { EventQueue, audioOf, collect, vendorError } from './tts-stream.js';
+import { TtsError, type TtsProvider, type TtsTurn, type TtsTurnEvent, type TurnOptions } from './tts-types.js';
 
 export interface CartesiaTtsOptions {
   apiKey: string;
@@ -50,23 +49,6 @@ type Context = ReturnType<Socket['context']>;
 const CARTESIA_RATES = [8000, 16000, 22050, 24000, 44100, 48000] as const;
 type CartesiaRate = (typeof CARTESIA_RATES)[number];
 const CLOSED = 2; // WebSocket CLOSING; CLOSED is 3
-
-/** A refused upgrade as `ws` reports it: "Unexpected server response: 401". */
-export function statusOfWsError(err: unknown): number | undefined {
-  const m = /Unexpected server response: (\d{3})/.exec(errorMessage(err));
-  return m ? Number(m[1]) : undefined;
-}
-
-export function vendorError(vendor: string, err: unknown, status?: number): TtsError {
-  if (err instanceof TtsError) return err;
-  const s = status ?? statusOfWsError(err);
-  const what = s === 401 || s === 403 ? 'refused the key' : s === 429 ? 'is rate limiting (429)' : s ? `answered ${s}` : 'failed';
-  return new TtsError(`${vendor} ${what}: ${errorMessage(err)}`, {
-    retryable: s === undefined || isRetryableStatus(s),
-    status: s,
-    cause: err,
-  });
-}
 
 export function cartesiaTts(opts: CartesiaTtsOptions): TtsProvider {
   const rate: CartesiaRate = CARTESIA_RATES.find((r) => r === opts.sampleRate) ?? 16000;
@@ -168,31 +150,5 @@ async function pump(ws: Socket, ctx: Context, out: EventQueue<TtsTurnEvent>, cal
     out.fail(vendorError('Cartesia', err));
   } finally {
     ws.socket.removeEventListener('close', onClose);
-  }
-}
-
-/** One-shot synthesis through a turn: all its audio, joined. */
-export async function collect(open: (o: TurnOptions) => TtsTurn, text: string, signal?: AbortSignal): Promise<SpeechAudio> {
-  const parts: SpeechAudio[] = [];
-  for await (const a of audioOf(open, text, signal)) parts.push(a);
-  const pcm = new Int16Array(parts.reduce((n, p) => n + p.pcm.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    pcm.set(p.pcm, off);
-    off += p.pcm.length;
-  }
-  return { pcm, sampleRate: parts[0]?.sampleRate ?? 16_000 };
-}
-
-/** One-shot streamed synthesis through a turn: its audio chunks. */
-export async function* audioOf(open: (o: TurnOptions) => TtsTurn, text: string, signal?: AbortSignal): AsyncGenerator<SpeechAudio> {
-  if (wordsOf(text).length === 0) return;
-  const turn = open(signal ? { signal } : {});
-  turn.push(text);
-  turn.end();
-  try {
-    for await (const ev of turn) if (ev.type === 'audio') yield { pcm: ev.pcm, sampleRate: ev.sampleRate };
-  } finally {
-    turn.cancel();
   }
 }

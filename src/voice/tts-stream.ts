@@ -15,7 +15,7 @@
  * `heardText` turns what was played (milliseconds of the turn's audio) and the words into the text
  * the caller actually heard: what goes into the bot's history after an interruption.
  */
-import { errorMessage } from '../core/errors.js';
+import { errorMessage, isRetryableStatus } from '../core/errors.js';
 import {
   TtsError,
   type SpeechAudio,
@@ -153,4 +153,47 @@ export function heardText(spoken: string, words: readonly TtsWord[], playedMs: n
   if (words.length > 0) n = words.filter((w) => w.startMs < playedMs).length;
   else n = receivedMs > 0 ? Math.round((Math.min(playedMs, receivedMs) / receivedMs) * all.length) : 0;
   return all.slice(0, Math.min(n, all.length)).join(' ');
+}
+
+/** A refused upgrade as `ws` reports it: "Unexpected server response: 401". */
+export function statusOfWsError(err: unknown): number | undefined {
+  const m = /Unexpected server response: (\d{3})/.exec(errorMessage(err));
+  return m ? Number(m[1]) : undefined;
+}
+
+export function vendorError(vendor: string, err: unknown, status?: number): TtsError {
+  if (err instanceof TtsError) return err;
+  const s = status ?? statusOfWsError(err);
+  const what = s === 401 || s === 403 ? 'refused the key' : s === 429 ? 'is rate limiting (429)' : s ? `answered ${s}` : 'failed';
+  return new TtsError(`${vendor} ${what}: ${errorMessage(err)}`, {
+    retryable: s === undefined || isRetryableStatus(s),
+    status: s,
+    cause: err,
+  });
+}
+
+/** One-shot synthesis through a turn: all its audio, joined. */
+export async function collect(open: (o: TurnOptions) => TtsTurn, text: string, signal?: AbortSignal): Promise<SpeechAudio> {
+  const parts: SpeechAudio[] = [];
+  for await (const a of audioOf(open, text, signal)) parts.push(a);
+  const pcm = new Int16Array(parts.reduce((n, p) => n + p.pcm.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    pcm.set(p.pcm, off);
+    off += p.pcm.length;
+  }
+  return { pcm, sampleRate: parts[0]?.sampleRate ?? 16_000 };
+}
+
+/** One-shot streamed synthesis through a turn: its audio chunks. */
+export async function* audioOf(open: (o: TurnOptions) => TtsTurn, text: string, signal?: AbortSignal): AsyncGenerator<SpeechAudio> {
+  if (wordsOf(text).length === 0) return;
+  const turn = open(signal ? { signal } : {});
+  turn.push(text);
+  turn.end();
+  try {
+    for await (const ev of turn) if (ev.type === 'audio') yield { pcm: ev.pcm, sampleRate: ev.sampleRate };
+  } finally {
+    turn.cancel();
+  }
 }
