@@ -72,10 +72,11 @@ async function answerWithLlm(call: Call, history: ChatMessage[]): Promise<'answe
       maxTokens: 150,
       tools: TOOLS,
     });
-    await call.say(stream, { interruptible: true }); // the caller may talk over a long answer
+    const spoken = await call.say(stream, { interruptible: true }); // the caller may talk over a long answer
     const [text, calls] = await Promise.all([stream.text, stream.toolCalls]);
     if (calls.length === 0) {
-      history.push({ role: 'assistant', content: text });
+      // What the caller heard: cut at the last word played when they talked over it.
+      history.push({ role: 'assistant', content: spoken.interrupted ? spoken.text : text });
       return 'answered';
     }
     history.push({ role: 'assistant', content: text, tool_calls: calls });

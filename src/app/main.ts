@@ -33,6 +33,7 @@ const logger = createLogger({
     config.daily.webhookBasicAuth,
     config.dashboard.token,
     config.llm?.apiKey,
+    config.tts.apiKey,
     config.emulator.apiKey,
   ],
 });

@@ -269,7 +269,7 @@ function workerInit(config: Config, logger: Logger, access: DailyAccess, preload
       cacheEntries: tts.cacheEntries,
       ...(tts.cacheDir ? { cacheDir: tts.cacheDir } : {}),
       ...(tts.voice ? { voice: tts.voice } : {}),
-      ...(tts.provider === 'openai' && config.llm ? { baseUrl: tts.baseUrl, model: tts.model, apiKey: config.llm.apiKey } : {}),
+      ...(tts.apiKey ? { model: tts.model, apiKey: tts.apiKey, ...(tts.baseUrl ? { baseUrl: tts.baseUrl } : {}) } : {}),
     },
     ...(config.llm ? { llm: config.llm } : {}),
   };

@@ -168,11 +168,29 @@ export const EnvSchema = Type.Object({
   ROUTES_FILE: Type.Optional(Type.String({ minLength: 1 })),
 
   // Speech and language services for bots (see docs/bots.md)
-  /** auto: espeak-ng with the daily client when installed, text-only otherwise (the emulator carries words). */
-  TTS_PROVIDER: Type.Union([Type.Literal('auto'), Type.Literal('espeak'), Type.Literal('text'), Type.Literal('openai')], {
-    default: 'auto',
-  }),
+  /**
+   * auto: espeak-ng with the daily client when installed, text-only otherwise (the emulator carries
+   * words). `cartesia` and `elevenlabs` stream over the vendor's WebSocket (docs/voice.md).
+   */
+  TTS_PROVIDER: Type.Union(
+    [
+      Type.Literal('auto'),
+      Type.Literal('espeak'),
+      Type.Literal('text'),
+      Type.Literal('openai'),
+      Type.Literal('cartesia'),
+      Type.Literal('elevenlabs'),
+    ],
+    { default: 'auto' },
+  ),
+  /** espeak-ng voice (`en-us`), OpenAI voice (`alloy`), or the vendor's voice id (Cartesia, ElevenLabs). */
   TTS_VOICE: Type.Optional(Type.String({ minLength: 1 })),
+  CARTESIA_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  /** Cartesia's API base (`https://api.cartesia.ai` unless set); its SDK speaks `wss://` to it. */
+  CARTESIA_BASE_URL: Type.Optional(Type.String({ minLength: 1 })),
+  ELEVENLABS_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  /** ElevenLabs' API base (`https://api.elevenlabs.io` unless set); http(s) becomes ws(s). */
+  ELEVENLABS_BASE_URL: Type.Optional(Type.String({ minLength: 1 })),
   TTS_SAMPLE_RATE: Type.Integer({ default: 16_000, minimum: 8_000, maximum: 48_000 }),
   ESPEAK_PATH: Type.String({ default: 'espeak-ng' }),
   /** Key for OpenAI-compatible LLM / TTS endpoints; unset → bots run offline (rule-based replies, local TTS). */
@@ -196,7 +214,8 @@ export const EnvSchema = Type.Object({
   GOOGLE_BASE_URL: Type.Optional(Type.String({ minLength: 1 })),
   LLM_TIMEOUT_MS: Int(10_000, 100),
   TTS_BASE_URL: Type.Optional(Type.String({ minLength: 1 })),
-  TTS_MODEL: Type.String({ default: 'gpt-4o-mini-tts' }),
+  /** Unset: gpt-4o-mini-tts (openai), sonic-3 (cartesia), eleven_flash_v2_5 (elevenlabs). */
+  TTS_MODEL: Type.Optional(Type.String({ minLength: 1 })),
 
   // Call records and dashboard (docs/dashboard.md)
   /** SQLite file of call records; `:memory:` keeps them for this process only, `off` disables them. */

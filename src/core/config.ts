@@ -15,6 +15,7 @@ import { ConfigError } from './config-error.js';
 import { llmConfig, type LlmConfig } from './config-llm.js';
 import { errorMessage } from './errors.js';
 import { pickWorkerEnv } from './worker-env.js';
+import { TTS_KEYS, ttsConfig, type TtsConfig } from './config-tts.js';
 
 export interface Config {
   nodeEnv: string;
@@ -125,18 +126,7 @@ export interface Config {
     /** Explicit ROUTES_FILE (must exist), or undefined: `<dir>/routes.json` when present. */
     routesFile: string | undefined;
   };
-  tts: {
-    provider: Env['TTS_PROVIDER'];
-    voice: string | undefined;
-    sampleRate: number;
-    espeakPath: string;
-    /** TTS_CACHE_DIR: synthesized speech shared across workers on disk. */
-    cacheDir: string | undefined;
-    cacheEntries: number;
-    /** OpenAI-compatible speech endpoint (TTS_PROVIDER=openai). */
-    baseUrl: string;
-    model: string;
-  };
+  tts: TtsConfig;
   /** The bots' LLM (`call.llm`); undefined without a key for it. */
   llm: LlmConfig | undefined;
   records: {
@@ -239,9 +229,8 @@ function secretList(v: string | undefined, name: string): string[] {
 /** The rules between variables (one at a time is the schema's): each names the variables it is about. */
 function checkEnv(e: Env): { secrets: string[]; webhookSecrets: string[] } {
   const secrets = secretList(e.DAILY_PINLESS_HMAC, 'DAILY_PINLESS_HMAC');
-  if (e.TTS_PROVIDER === 'openai' && !e.OPENAI_API_KEY) {
-    throw new ConfigError('invalid configuration: TTS_PROVIDER=openai needs OPENAI_API_KEY');
-  }
+  const ttsKey = TTS_KEYS[e.TTS_PROVIDER];
+  if (ttsKey && !e[ttsKey]) throw new ConfigError(`invalid configuration: TTS_PROVIDER=${e.TTS_PROVIDER} needs ${ttsKey}`);
   const webhookSecrets = secretList(e.DAILY_WEBHOOK_HMAC, 'DAILY_WEBHOOK_HMAC');
   if (e.DAILY_WEBHOOK_BASIC_AUTH !== undefined && !/^[^:]+:.+$/.test(e.DAILY_WEBHOOK_BASIC_AUTH)) {
     throw new ConfigError('invalid configuration: DAILY_WEBHOOK_BASIC_AUTH must be user:password');
@@ -379,16 +368,7 @@ function callConfig(e: Env, emulatorEnabled: boolean): Pick<Config, 'call' | 'wo
       defaultBot: e.DEFAULT_BOT,
       routesFile: e.ROUTES_FILE,
     },
-    tts: {
-      provider: e.TTS_PROVIDER,
-      voice: e.TTS_VOICE,
-      sampleRate: e.TTS_SAMPLE_RATE,
-      espeakPath: e.ESPEAK_PATH,
-      cacheDir: e.TTS_CACHE_DIR,
-      cacheEntries: e.TTS_CACHE_ENTRIES,
-      baseUrl: e.TTS_BASE_URL ?? e.LLM_BASE_URL,
-      model: e.TTS_MODEL,
-    },
+    tts: ttsConfig(e),
     llm: llmConfig(e),
   };
 }

@@ -29,6 +29,9 @@ import type { VadOptions } from '../voice/vad.js';
 import type { SentenceOptions } from '../voice/sentences.js';
 export { LlmError } from '../voice/llm.js';
 export { TtsError } from '../voice/tts.js';
+import type { TtsError } from '../voice/tts.js';
+export type { Spoken } from './speak.js';
+import type { Spoken } from './speak.js';
 export { spellOut } from './speech.js';
 
 /**
@@ -60,6 +63,11 @@ export interface SayOptions {
   interruptible?: boolean;
   /** Streamed text only: how it is cut into pieces to speak (see `sentences`). */
   pieces?: SentenceOptions;
+  /**
+   * The TTS vendor failed mid-turn (disconnect, 429, bad key): the rest is spoken by the fallback
+   * (espeak-ng, or text) and this is called with the error. `say()` still resolves (`Spoken.error`).
+   */
+  onError?: (err: TtsError) => void;
 }
 
 export interface ListenOptions {
@@ -95,10 +103,12 @@ export interface Call extends CallInfo {
   readonly signal: AbortSignal;
   /**
    * Speaks `text` (TTS) and resolves when it has been played (or interrupted, see `SayOptions`).
-   * Given streamed text (e.g. `call.llm.stream(...)`), speaks it sentence by sentence as it arrives:
-   * the next sentence is synthesized while one plays; barge-in or hang-up aborts the stream.
+   * Given streamed text (e.g. `call.llm.stream(...)`), speaks it piece by piece as it arrives, all in
+   * one TTS turn (one vendor context with Cartesia and ElevenLabs: the prosody flows across
+   * sentences); barge-in or hang-up aborts the stream. Resolves with what the caller heard
+   * (`Spoken.text`: after an interruption, the words played up to it), for the bot's history.
    */
-  say(text: string | AsyncIterable<string>, opts?: SayOptions): Promise<void>;
+  say(text: string | AsyncIterable<string>, opts?: SayOptions): Promise<Spoken>;
   /** Plays PCM16 mono audio, or a WAV file by path. */
   play(audio: { pcm: Int16Array; sampleRate: number } | string): Promise<void>;
   /** Collects DTMF digits. Digits pressed before the call (type-ahead) count. Resolves '' when none came. */

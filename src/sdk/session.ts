@@ -20,9 +20,12 @@ import type {
 import type { LlmProvider } from '../voice/llm.js';
 import { sentences } from '../voice/sentences.js';
 import { VoiceActivity, type VadEvent, type VadOptions } from '../voice/vad.js';
-import type { SpeechAudio, TtsProvider } from '../voice/tts.js';
+import { textOnlyTts, type TtsProvider } from '../voice/tts.js';
+import { isCachedTts } from '../voice/tts-cache.js';
+import { heardText } from '../voice/tts-stream.js';
+import { speakTurn, type Spoken } from './speak.js';
 import { decodeWav } from '../voice/wav.js';
-import { deferred, eager, Inbox } from './inbox.js';
+import { deferred, Inbox } from './inbox.js';
 import { runWarmTransfer } from './warm-transfer.js';
 
 export type { BotEventKind } from '../core/timeline.js';
@@ -33,6 +36,8 @@ export interface SessionDeps {
   client: CallClient;
   logger: Logger;
   tts: TtsProvider;
+  /** What a streamed say() falls back to when the vendor fails mid-turn (espeak-ng or text). */
+  ttsFallback?: TtsProvider;
   /** Aborts when the call ends; its reason is the outcome. */
   signal: AbortSignal;
   /** Ends the call with an outcome (first caller wins). */
@@ -176,23 +181,36 @@ export class CallSession implements Call {
     }
   }
 
-  say(input: string | AsyncIterable<string>, opts: SayOptions = {}): Promise<void> {
-    if (typeof input !== 'string') return this.sayStream(input, opts);
+  say(input: string | AsyncIterable<string>, opts: SayOptions = {}): Promise<Spoken> {
+    const { tts } = this.deps;
+    // A phrase the vendor streams (not cached) is a turn of its own, like streamed text.
+    const streamed = typeof input !== 'string' || (tts.openTurn !== undefined && !(isCachedTts(tts) && tts.has(input)));
+    if (streamed) return this.sayStream(typeof input === 'string' ? onePiece(input) : input, opts, typeof input === 'string');
     const text = input;
     return this.turn(async () => {
       // Barge-in: a caller who already typed ahead does not need the prompt.
-      if (opts.interruptible && this.digits.size > 0) return;
+      if (opts.interruptible && this.digits.size > 0) return { text: '', said: text, interrupted: true };
       this.deps.report('say', text);
-      const audio = await this.deps.tts.synthesize(text, this.signal);
+      const audio = await tts.synthesize(text, this.signal);
       this.ensureLive();
-      if (!opts.interruptible) return this.deps.client.sendAudio({ ...audio, text }, this.signal);
+      const heard = (playedMs: number) => {
+        const ms = audio.sampleRate > 0 ? (audio.pcm.length / audio.sampleRate) * 1000 : 0;
+        return ms > 0 ? heardText(text, [], playedMs, ms) : text;
+      };
+      if (!opts.interruptible) {
+        await this.deps.client.sendAudio({ ...audio, text }, this.signal);
+        return { text, said: text, interrupted: false };
+      }
       const barge = new AbortController();
       const stop = () => barge.abort(new PatchbayError('barge_in', 'the caller interrupted the prompt'));
       this.bargeIn.add(stop);
+      const started = Date.now();
       try {
         await this.deps.client.sendAudio({ ...audio, text }, AbortSignal.any([this.signal, barge.signal]));
+        return { text, said: text, interrupted: false };
       } catch (err) {
-        if (barge.signal.aborted && !this.signal.aborted) return; // the caller spoke or pressed a key
+        // The caller spoke or pressed a key: they heard what was played until then.
+        if (barge.signal.aborted && !this.signal.aborted) return { text: heard(Date.now() - started), said: text, interrupted: true };
         throw err;
       } finally {
         this.bargeIn.delete(stop);
@@ -201,59 +219,41 @@ export class CallSession implements Call {
   }
 
   /**
-   * Streamed text: spoken piece by piece as it arrives (see sentences.ts). The next piece's speech
-   * is synthesized while the current one plays; barge-in and hang-up stop the playout at once and
-   * abort the source (an `LlmStream`'s request) and any speech request in flight.
+   * Streamed text (or a phrase the vendor streams): one TTS turn, fed piece by piece as it arrives
+   * (see sentences.ts and speak.ts); the vendor's context keeps the prosody across pieces. Barge-in
+   * and hang-up stop the playout at once and abort the source (an `LlmStream`'s request) and the
+   * vendor's context; the result says what the caller heard.
    */
-  private sayStream(source: AsyncIterable<string>, opts: SayOptions): Promise<void> {
+  private sayStream(source: AsyncIterable<string>, opts: SayOptions, whole = false): Promise<Spoken> {
     const abortSource = () => (source as { abort?: (r?: unknown) => void }).abort?.();
     return this.turn(async () => {
-      if (opts.interruptible && this.digits.size > 0) return abortSource();
+      if (opts.interruptible && this.digits.size > 0) {
+        abortSource();
+        return { text: '', said: '', interrupted: true };
+      }
       const barge = new AbortController();
       const stop = () => barge.abort(new PatchbayError('barge_in', 'the caller interrupted the prompt'));
       if (opts.interruptible) this.bargeIn.add(stop);
       const signal = AbortSignal.any([this.signal, barge.signal]);
       signal.addEventListener('abort', abortSource, { once: true });
-      const pieces = sentences(source, opts.pieces)[Symbol.asyncIterator]();
-      const ahead = async (): Promise<{ text: string; audio: AsyncIterable<SpeechAudio> } | undefined> => {
-        const r = await pieces.next();
-        return r.done ? undefined : { text: r.value, audio: eager(this.speech(r.value, signal)) };
+      const deps = {
+        client: this.deps.client,
+        tts: this.deps.tts,
+        fallback: this.deps.ttsFallback ?? textOnlyTts,
+        logger: this.logger,
+        report: (t: string) => this.deps.report('say', t),
+        onError: opts.onError,
       };
       try {
-        let cur = await ahead();
-        while (cur) {
-          const next = ahead();
-          next.catch(() => undefined);
-          this.deps.report('say', cur.text);
-          let first = true;
-          for await (const chunk of cur.audio) {
-            this.ensureLive();
-            // Interrupted between two pieces of audio: stop here, not after the piece.
-            if (signal.aborted) throw signal.reason;
-            await this.deps.client.sendAudio(first ? { ...chunk, text: cur.text } : { ...chunk, continues: true }, signal);
-            first = false;
-          }
-          if (first) await this.deps.client.sendAudio({ pcm: new Int16Array(0), sampleRate: 16_000, text: cur.text }, signal);
-          cur = await next;
-        }
-      } catch (err) {
-        if (barge.signal.aborted && !this.signal.aborted) return; // the caller spoke or pressed a key
-        throw err;
+        const spoken = await speakTurn(deps, whole ? source : sentences(source, opts.pieces), signal);
+        this.ensureLive();
+        return spoken;
       } finally {
         signal.removeEventListener('abort', abortSource);
         this.bargeIn.delete(stop);
         if (signal.aborted) abortSource();
       }
     });
-  }
-
-  /** Speech for one piece of text: streamed when the provider can, else whole. */
-  private speech(text: string, signal: AbortSignal): AsyncIterable<SpeechAudio> {
-    const { tts } = this.deps;
-    if (tts.synthesizeStream) return tts.synthesizeStream(text, signal);
-    return (async function* () {
-      yield await tts.synthesize(text, signal);
-    })();
   }
 
   play(audio: { pcm: Int16Array; sampleRate: number } | string): Promise<void> {
@@ -362,7 +362,9 @@ export class CallSession implements Call {
         caller,
         signal: this.signal,
         logger: this.logger,
-        say: (text) => this.say(text),
+        say: async (text) => {
+          await this.say(text);
+        },
         turn: (fn) => this.turn(fn),
         report: (value) => this.deps.report('transfer', value),
         end: (detail) => this.deps.end('completed', detail),
@@ -390,4 +392,8 @@ export class CallSession implements Call {
     if (!id) throw new PatchbayError('no_caller', 'the caller is not in the room');
     return id;
   }
+}
+
+async function* onePiece(text: string): AsyncGenerator<string> {
+  yield text;
 }

@@ -55,6 +55,10 @@ export function cachingTts(inner: TtsProvider, opts: TtsCacheOptions): CachedTts
     },
   };
   if (inner.synthesizeStream) cached.synthesizeStream = cachingStream(inner.synthesizeStream.bind(inner), cache, stats);
+  // Turns are not cached (text arrives piece by piece); a cached phrase is played by `say(text)`.
+  if (inner.openTurn) cached.openTurn = inner.openTurn.bind(inner);
+  if (inner.warm) cached.warm = inner.warm.bind(inner);
+  if (inner.close) cached.close = inner.close.bind(inner);
   return cached;
 }
 

@@ -108,6 +108,7 @@ export function pieceTurn(tts: TtsProvider, opts: TurnOptions = {}): TtsTurn {
     let atMs = 0;
     try {
       for await (const text of texts) {
+        out.put({ type: 'mark', text });
         let ms = 0;
         for await (const chunk of speech(text)) {
           if (signal.aborted) return;

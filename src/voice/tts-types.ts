@@ -46,7 +46,12 @@ export interface TtsWord {
   endMs: number;
 }
 
-export type TtsTurnEvent = ({ type: 'audio' } & SpeechAudio) | { type: 'words'; words: TtsWord[] };
+/**
+ * `audio`: the next PCM of the turn. `words`: word timestamps (vendors, or estimated per piece).
+ * `mark`: the audio that follows begins this piece of text (turns built piece by piece only; a
+ * vendor context does not say where a piece's audio begins: its words do).
+ */
+export type TtsTurnEvent = ({ type: 'audio' } & SpeechAudio) | { type: 'words'; words: TtsWord[] } | { type: 'mark'; text: string };
 
 export interface TtsTurn extends AsyncIterable<TtsTurnEvent> {
   /** More text of the turn (a sentence, a clause). Ignored after `end()` or `cancel()`. */

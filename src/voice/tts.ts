@@ -4,6 +4,8 @@
  *  - `text`:   no audio, only the words travel (the emulator shows them to the caller). Tests, demos.
  *  - `espeak`: Debian's espeak-ng (`espeak-ng --stdout`), offline; its 22 050 Hz WAV is resampled.
  *  - `openai`: an OpenAI-compatible `POST /audio/speech` (needs OPENAI_API_KEY).
+ *  - `cartesia`, `elevenlabs`: the vendors' WebSockets, one context per turn (tts-cartesia.ts,
+ *    tts-elevenlabs.ts; the turn contract is tts-stream.ts).
  *
  * `createTts()` picks one from the worker's init (TTS_PROVIDER, default `auto`).
  */
@@ -17,6 +19,8 @@ import { TtsError, type SpeechAudio, type TtsProvider } from './tts-types.js';
 export { TtsError, type SpeechAudio, type TtsProvider } from './tts-types.js';
 export { resample } from './resample.js';
 import { resample } from './resample.js';
+import { cartesiaTts } from './tts-cartesia.js';
+import { elevenLabsTts } from './tts-elevenlabs.js';
 
 /** The worker's speech settings (from the config; sent in `init`). */
 export interface TtsInit {
@@ -28,7 +32,7 @@ export interface TtsInit {
   cacheDir?: string;
   /** Phrases kept in memory per worker (TTS_CACHE_ENTRIES). */
   cacheEntries?: number;
-  /** TTS_PROVIDER=openai: endpoint, model and key. The key is never logged. */
+  /** TTS_PROVIDER=openai, cartesia, elevenlabs: the vendor's endpoint (unset: its own), model and key. The key is never logged. */
   baseUrl?: string;
   model?: string;
   apiKey?: string;
@@ -191,6 +195,9 @@ export function createTts(init: TtsInit | undefined, ctx: { callClient: 'emulato
         sampleRate: rate,
         ...(init.voice ? { voice: init.voice } : {}),
       });
+    case 'cartesia':
+    case 'elevenlabs':
+      return vendorTts(provider, init, rate, ctx.logger);
     case 'espeak':
       if (espeakAvailable(espeakPath)) {
         ctx.logger.debug({ tts: 'espeak', espeakPath }, 'TTS: espeak-ng');
@@ -217,6 +224,27 @@ export function createTts(init: TtsInit | undefined, ctx: { callClient: 'emulato
       );
       return textOnlyTts;
   }
+}
+
+/** Cartesia or ElevenLabs (their SDKs load at `warm()` or on first use, in the worker only). */
+function vendorTts(provider: 'cartesia' | 'elevenlabs', init: TtsInit | undefined, rate: number, logger: Logger): TtsProvider {
+  if (!init?.apiKey || !init.voice) {
+    logger.warn({ tts: 'text' }, `TTS: ${provider} needs its key and a voice; falling back to text-only`);
+    return textOnlyTts;
+  }
+  logger.debug({ tts: provider, model: init.model }, `TTS: ${provider} over its WebSocket`);
+  const opts = { apiKey: init.apiKey, voice: init.voice, sampleRate: rate, baseUrl: init.baseUrl, model: init.model };
+  return provider === 'cartesia' ? cartesiaTts(opts) : elevenLabsTts(opts);
+}
+
+/**
+ * What a streamed `say()` falls back to when a vendor fails mid-turn, so the caller is never left
+ * silent: espeak-ng when it runs (its default voice: TTS_VOICE names the vendor's), else text-only.
+ */
+export function fallbackTts(init: TtsInit | undefined): TtsProvider {
+  const espeakPath = init?.espeakPath ?? 'espeak-ng';
+  if (init?.provider === 'text' || !espeakAvailable(espeakPath)) return textOnlyTts;
+  return espeakTts({ espeakPath, sampleRate: init?.sampleRate ?? 16_000 });
 }
 
 /**

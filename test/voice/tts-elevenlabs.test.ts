@@ -40,7 +40,7 @@ async function drain(turn: AsyncIterable<TtsTurnEvent>): Promise<{ samples: numb
   const words: TtsWord[] = [];
   for await (const ev of turn) {
     if (ev.type === 'audio') samples += ev.pcm.length;
-    else words.push(...ev.words);
+    else if (ev.type === 'words') words.push(...ev.words);
   }
   return { samples, words };
 }

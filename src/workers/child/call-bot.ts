@@ -87,6 +87,7 @@ function openSession(run: CallRun, bot: Bot): CallSession {
     client: botClient(run),
     logger: run.logger,
     tts: deps.tts ?? textOnlyTts,
+    ...(deps.ttsFallback ? { ttsFallback: deps.ttsFallback } : {}),
     signal: ending.signal,
     end: (outcome, detail) => ending.end({ kind: 'bot-ended', outcome, detail }),
     report: (kind: BotEventKind, value: string) => send({ type: 'bot', patchbayId: call.id, kind, value, atMs: Date.now() }),

@@ -23,6 +23,8 @@ export interface RunCallDeps {
   /** Aborted by the parent (`hangup` message); its reason is the outcome to record. */
   hangupSignal: AbortSignal;
   tts?: TtsProvider;
+  /** What a streamed say() falls back to when the vendor fails (espeak-ng or text). */
+  ttsFallback?: TtsProvider;
   /** Offered to the bot as `call.llm`. */
   llm?: LlmProvider;
   /** Why `hangupSignal` fired, when the worker knows better than "ended by the service". */

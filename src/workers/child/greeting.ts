@@ -37,7 +37,7 @@ export function loadGreetingAudio(file: string): Promise<Pcm> {
 export function startGreeting(session: CallSession, loaded: LoadedBot): Promise<void> | undefined {
   const g = loaded.bot.greeting;
   if (g === undefined) return undefined;
-  if (typeof g === 'string') return session.say(g);
+  if (typeof g === 'string') return session.say(g).then(() => undefined);
   const file = greetingFile(loaded)!;
   return loadGreetingAudio(file).then((pcm) => session.playAs(pcm, file));
 }

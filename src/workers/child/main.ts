@@ -12,7 +12,7 @@ import type { Outcome } from '../../core/outcome.js';
 import { createLogger, type Logger } from '../../core/logger.js';
 import type { LlmProvider } from '../../voice/llm.js';
 import { loadLlm } from '../../voice/llm-load.js';
-import { createTts, type TtsProvider } from '../../voice/tts.js';
+import { createTts, fallbackTts, type TtsProvider } from '../../voice/tts.js';
 import { cachingTts } from '../../voice/tts-cache.js';
 import { BotLoadError, botFrame, loadBot, resolveBotFile, type LoadedBot } from './bot-loader.js';
 import { createCallClient, memoryReport } from './client-factory.js';
@@ -32,6 +32,8 @@ let client: CallClient | undefined;
 let prepared: Promise<void> | undefined;
 let callRunning = false;
 let tts: TtsProvider | undefined;
+/** What a streamed say() falls back to when the vendor fails (espeak-ng or text). */
+let ttsFallback: TtsProvider | undefined;
 let llm: LlmProvider | undefined;
 /** Bots whose prewarm() threw: their calls end with bot_load_failed, other bots still work. */
 const prewarmFailed = new Map<string, BotLoadError>();
@@ -87,6 +89,9 @@ async function onInit(i: WorkerInit): Promise<void> {
     const baseTts = createTts(i.tts, { callClient: i.callClient, logger });
     const keyParts = [i.tts?.voice ?? '', i.tts?.model ?? '', String(i.tts?.sampleRate ?? 16_000)];
     tts = cachingTts(baseTts, { entries: i.tts?.cacheEntries ?? 64, dir: i.tts?.cacheDir, keyParts });
+    ttsFallback = fallbackTts(i.tts);
+    // A vendor's SDK is loaded now (Cartesia, ElevenLabs), not on the first turn of the call.
+    await tts.warm?.().catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'TTS client could not warm up'));
     if (i.llm) {
       // Loaded only when configured; warmed before any call: the library's first answer costs CPU
       // that would otherwise land on the first turn.
@@ -138,6 +143,7 @@ async function onStart(call: CallAssignment): Promise<void> {
     send: (m) => void send(m),
     hangupSignal: hangup.signal,
     ...(tts ? { tts } : {}),
+    ...(ttsFallback ? { ttsFallback } : {}),
     ...(llm ? { llm } : {}),
     hangupDetail: () => escapedError,
   });
