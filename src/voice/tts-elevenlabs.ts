@@ -65,26 +65,7 @@ export function elevenLabsTts(opts: ElevenLabsTtsOptions): TtsProvider {
   const connect = async (): Promise<WebSocket> => {
     const current = await socket?.catch(() => undefined);
     if (current && current.readyState === WebSocket.OPEN) return current;
-    const s = load();
-    const ws = new WebSocket(elevenLabsUrl(opts, rate), { headers: { 'xi-api-key': opts.apiKey }, ...(opts.ca ? { ca: opts.ca } : {}) });
-    socket = new Promise<WebSocket>((resolve, reject) => {
-      ws.once('open', () => resolve(ws));
-      ws.once('error', reject);
-    });
-    ws.on('error', () => undefined);
-    ws.on('message', (raw: Buffer) => route(s, raw, turns));
-    // Closed after it opened (a refused upgrade rejects `connect` instead): every turn on it fails.
-    ws.once('open', () =>
-      ws.on('close', (code: number, reason: Buffer) => {
-        const why = reason.toString() || `code ${code}`;
-        const err = new TtsError(`ElevenLabs closed the connection: ${why}`, {
-          retryable: code !== 1008,
-          status: code === 1008 ? 400 : undefined,
-        });
-        for (const l of [...turns.values()]) l.closed(err);
-        turns.clear();
-      }),
-    );
+    socket = openSocket(opts, rate, load(), turns);
     return socket.catch((err: unknown) => {
       socket = undefined;
       throw vendorError('ElevenLabs', err);
@@ -94,32 +75,12 @@ export function elevenLabsTts(opts: ElevenLabsTtsOptions): TtsProvider {
   const openTurn = (turnOpts: TurnOptions = {}): TtsTurn => {
     const out = new EventQueue<TtsTurnEvent>();
     const id = randomUUID();
-    let audioMs = 0;
-    const aligned = new AlignmentWords();
     let ended = false;
     let cancelled = false;
-    turns.set(id, {
-      message: (m) => {
-        if (m.error) return out.fail(new TtsError(`ElevenLabs refused: ${m.error}: ${m.message ?? ''}`, { status: 400 }));
-        if (m.audio) {
-          const at = audioMs;
-          const b = Buffer.from(m.audio, 'base64');
-          const pcm = new Int16Array(b.length >> 1);
-          for (let i = 0; i < pcm.length; i++) pcm[i] = b.readInt16LE(i * 2);
-          audioMs += (pcm.length / rate) * 1000;
-          const words = m.alignment ? aligned.feed(m.alignment, at) : [];
-          if (words.length > 0) out.put({ type: 'words', words });
-          out.put({ type: 'audio', pcm: resample(pcm, rate, opts.sampleRate), sampleRate: opts.sampleRate });
-        }
-        if (m.isFinal) {
-          const last = aligned.flush();
-          if (last.length > 0) out.put({ type: 'words', words: last });
-          turns.delete(id);
-          out.close();
-        }
-      },
-      closed: (err) => out.fail(err),
-    });
+    turns.set(
+      id,
+      turnListener(out, rate, opts.sampleRate, () => turns.delete(id)),
+    );
     const ready = connect().then((ws) => {
       write(ws, load().InitializeConnectionMulti, { text: ' ', contextId: id });
       return ws;
@@ -161,6 +122,57 @@ export function elevenLabsTts(opts: ElevenLabsTtsOptions): TtsProvider {
       load();
     },
     close: () => void socket?.then((ws) => ws.close(1000)).catch(() => undefined),
+  };
+}
+
+/** A socket whose messages go to `turns`; closed after it opened, it fails every turn on it. */
+function openSocket(opts: ElevenLabsTtsOptions, rate: number, s: Schemas, turns: Map<string, Listener>): Promise<WebSocket> {
+  const ws = new WebSocket(elevenLabsUrl(opts, rate), { headers: { 'xi-api-key': opts.apiKey }, ...(opts.ca ? { ca: opts.ca } : {}) });
+  ws.on('error', () => undefined);
+  ws.on('message', (raw: Buffer) => route(s, raw, turns));
+  // A refused upgrade rejects the promise instead (with its status).
+  ws.once('open', () =>
+    ws.on('close', (code: number, reason: Buffer) => {
+      const why = reason.toString() || `code ${code}`;
+      const err = new TtsError(`ElevenLabs closed the connection: ${why}`, {
+        retryable: code !== 1008,
+        status: code === 1008 ? 400 : undefined,
+      });
+      for (const l of [...turns.values()]) l.closed(err);
+      turns.clear();
+    }),
+  );
+  return new Promise<WebSocket>((resolve, reject) => {
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
+
+/** What the socket hands a turn: its audio and words in order, the end (`isFinal`), or a failure. */
+function turnListener(out: EventQueue<TtsTurnEvent>, rate: number, callRate: number, done: () => void): Listener {
+  let audioMs = 0;
+  const aligned = new AlignmentWords();
+  return {
+    message: (m) => {
+      if (m.error) return out.fail(new TtsError(`ElevenLabs refused: ${m.error}: ${m.message ?? ''}`, { status: 400 }));
+      if (m.audio) {
+        const at = audioMs;
+        const b = Buffer.from(m.audio, 'base64');
+        const pcm = new Int16Array(b.length >> 1);
+        for (let i = 0; i < pcm.length; i++) pcm[i] = b.readInt16LE(i * 2);
+        audioMs += (pcm.length / rate) * 1000;
+        const words = m.alignment ? aligned.feed(m.alignment, at) : [];
+        if (words.length > 0) out.put({ type: 'words', words });
+        out.put({ type: 'audio', pcm: resample(pcm, rate, callRate), sampleRate: callRate });
+      }
+      if (m.isFinal) {
+        const last = aligned.flush();
+        if (last.length > 0) out.put({ type: 'words', words: last });
+        done();
+        out.close();
+      }
+    },
+    closed: (err) => out.fail(err),
   };
 }
 
