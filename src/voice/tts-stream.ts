@@ -98,25 +98,32 @@ export function pieceTurn(tts: TtsProvider, opts: TurnOptions = {}): TtsTurn {
   const texts = new EventQueue<string>();
   const abort = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, abort.signal]) : abort.signal;
-  const speech = (text: string): AsyncIterable<SpeechAudio> =>
-    tts.synthesizeStream
-      ? tts.synthesizeStream(text, signal)
-      : (async function* () {
-          yield await tts.synthesize(text, signal);
-        })();
+  /** One piece: its mark, then its audio; its words before the audio when its length is known first. */
+  const speak = async (text: string, atMs: number): Promise<number> => {
+    out.put({ type: 'mark', text });
+    if (!tts.synthesizeStream) {
+      const audio = await tts.synthesize(text, signal);
+      const ms = audio.sampleRate > 0 ? (audio.pcm.length / audio.sampleRate) * 1000 : 0;
+      if (signal.aborted) return ms;
+      out.put({ type: 'words', words: estimateWords(text, atMs, ms) });
+      out.put({ type: 'audio', ...audio });
+      return ms;
+    }
+    let ms = 0;
+    for await (const chunk of tts.synthesizeStream(text, signal)) {
+      if (signal.aborted) return ms;
+      out.put({ type: 'audio', ...chunk });
+      ms += chunk.sampleRate > 0 ? (chunk.pcm.length / chunk.sampleRate) * 1000 : 0;
+    }
+    out.put({ type: 'words', words: estimateWords(text, atMs, ms) });
+    return ms;
+  };
   void (async () => {
     let atMs = 0;
     try {
       for await (const text of texts) {
-        out.put({ type: 'mark', text });
-        let ms = 0;
-        for await (const chunk of speech(text)) {
-          if (signal.aborted) return;
-          out.put({ type: 'audio', ...chunk });
-          ms += chunk.sampleRate > 0 ? (chunk.pcm.length / chunk.sampleRate) * 1000 : 0;
-        }
-        out.put({ type: 'words', words: estimateWords(text, atMs, ms) });
-        atMs += ms;
+        atMs += await speak(text, atMs);
+        if (signal.aborted) return;
       }
       out.close();
     } catch (err) {
