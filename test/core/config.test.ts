@@ -10,6 +10,20 @@ describe('config', () => {
     expect(c.daily.pinlessHmacSecrets).toEqual([]);
   });
 
+  it('TTS vendors: each needs its own key; base URL, model and voice per vendor', () => {
+    expect(() => loadConfig({ TTS_PROVIDER: 'cartesia' })).toThrow(/TTS_PROVIDER=cartesia needs CARTESIA_API_KEY/);
+    expect(() => loadConfig({ TTS_PROVIDER: 'elevenlabs', CARTESIA_API_KEY: 'c' })).toThrow(/needs ELEVENLABS_API_KEY/);
+    const c = loadConfig({ TTS_PROVIDER: 'cartesia', CARTESIA_API_KEY: 'ck', CARTESIA_BASE_URL: 'https://cartesia.test' });
+    expect(c.tts).toMatchObject({ provider: 'cartesia', apiKey: 'ck', baseUrl: 'https://cartesia.test', model: 'sonic-3' });
+    expect(c.tts.voice).toMatch(/^[0-9a-f-]{36}$/);
+    const e = loadConfig({ TTS_PROVIDER: 'elevenlabs', ELEVENLABS_API_KEY: 'ek', TTS_VOICE: 'v1', TTS_MODEL: 'eleven_turbo_v2_5' });
+    expect(e.tts).toMatchObject({ provider: 'elevenlabs', apiKey: 'ek', baseUrl: undefined, voice: 'v1', model: 'eleven_turbo_v2_5' });
+    // OpenAI speech takes OpenAI's key, not another LLM vendor's.
+    const o = loadConfig({ TTS_PROVIDER: 'openai', OPENAI_API_KEY: 'sk', ANTHROPIC_API_KEY: 'ak', LLM_PROVIDER: 'anthropic' });
+    expect(o.tts).toMatchObject({ apiKey: 'sk', model: 'gpt-4o-mini-tts' });
+    expect(loadConfig({}).tts.apiKey).toBeUndefined();
+  });
+
   it('uses Daily and the daily client with a key', () => {
     const c = loadConfig({ DAILY_API_KEY: 'k', DAILY_PINLESS_HMAC: 'YWJj, ZGVm' });
     expect(c.emulator.enabled).toBe(false);
