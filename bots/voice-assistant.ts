@@ -75,8 +75,10 @@ async function answerWithLlm(call: Call, history: ChatMessage[]): Promise<'answe
     const spoken = await call.say(stream, { interruptible: true }); // the caller may talk over a long answer
     const [text, calls] = await Promise.all([stream.text, stream.toolCalls]);
     if (calls.length === 0) {
-      // What the caller heard: cut at the last word played when they talked over it.
-      history.push({ role: 'assistant', content: spoken.interrupted ? spoken.text : text });
+      // What the caller heard: cut at the last word played when they talked over it (nothing, when
+      // they spoke before the first word: no empty message, which some vendors refuse).
+      const heard = spoken.interrupted ? spoken.text : text;
+      if (heard) history.push({ role: 'assistant', content: heard });
       return 'answered';
     }
     history.push({ role: 'assistant', content: text, tool_calls: calls });
