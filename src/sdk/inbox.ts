@@ -1,45 +1,10 @@
-/** Small async helpers of the call session: a buffered FIFO for caller input, a deferred, an eager iterator. */
+/** Small async helpers of the call session: a buffered FIFO for caller input, a deferred. */
 import { CallEndedError } from '../core/errors.js';
 
 export function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
   let resolve!: (v: T) => void;
   const promise = new Promise<T>((r) => (resolve = r));
   return { promise, resolve };
-}
-
-/** Starts pulling `source` now (so speech is synthesized ahead of its turn) and replays it in order. */
-export function eager<T>(source: AsyncIterable<T>): AsyncIterable<T> {
-  const items: T[] = [];
-  let done = false;
-  let failure: { err: unknown } | undefined;
-  let wake: (() => void) | undefined;
-  void (async () => {
-    try {
-      for await (const v of source) {
-        items.push(v);
-        wake?.();
-      }
-    } catch (err) {
-      failure = { err };
-    } finally {
-      done = true;
-      wake?.();
-    }
-  })();
-  return {
-    async *[Symbol.asyncIterator]() {
-      for (;;) {
-        if (items.length > 0) {
-          yield items.shift()!;
-          continue;
-        }
-        if (failure) throw failure.err;
-        if (done) return;
-        await new Promise<void>((r) => (wake = r));
-        wake = undefined;
-      }
-    },
-  };
 }
 
 /** A FIFO that hands items to waiters, or buffers them until someone asks. */
