@@ -145,4 +145,9 @@ export async function runBotTest(bot: Bot | string, opts: BotTestOptions & BotHa
 export { startVoiceStandIns, type StandInOptions, type VoiceStandIns } from './voice-standins.js';
 export { startLlmStandIns, type LlmStandInOptions, type LlmStandIns, type StandInTurn } from './llm-standins.js';
 export { startCartesiaStandIn, type CartesiaStandIn, type CartesiaStandInOptions, type CartesiaFault } from './cartesia-standin.js';
-export { startElevenLabsStandIn, type ElevenLabsStandIn, type ElevenLabsStandInOptions, type ElevenLabsFault } from './elevenlabs-standin.js';
+export {
+  startElevenLabsStandIn,
+  type ElevenLabsStandIn,
+  type ElevenLabsStandInOptions,
+  type ElevenLabsFault,
+} from './elevenlabs-standin.js';
