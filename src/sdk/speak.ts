@@ -12,7 +12,7 @@
 import type { Logger } from 'pino';
 import type { CallClient } from '../daily/call-client.js';
 import { asError } from '../core/errors.js';
-import { heardText, openTurn, pieceTurn, wordsOf, type TtsTurn, type TtsWord } from '../voice/tts-stream.js';
+import { heardText, openTurn, pieceTurn, wordsOf, type TtsTurn, type TtsTurnEvent, type TtsWord } from '../voice/tts-stream.js';
 import { TtsError, type SpeechAudio, type TtsProvider } from '../voice/tts-types.js';
 
 /** What `say()` resolves with. */
@@ -37,6 +37,9 @@ export interface SpeakDeps {
   onError?: ((err: TtsError) => void) | undefined;
 }
 
+/** A vendor that sends nothing this long while text waits for its audio has failed (the fallback takes over). */
+export const TTS_STALL_MS = 5_000;
+
 /** One TTS turn of the bot's turn (a second one when the fallback took over). */
 class Segment {
   readonly pieces: Array<{ text: string; startTok: number }> = [];
@@ -51,7 +54,19 @@ class Segment {
   marked = false;
   marks = 0;
 
+  ended = false;
+
   constructor(readonly turn: TtsTurn) {}
+
+  end(): void {
+    this.ended = true;
+    this.turn.end();
+  }
+
+  /** Text pushed whose audio has not begun yet, or an ended turn that has not finished. */
+  waiting(): boolean {
+    return this.ended || this.announced < this.pieces.length;
+  }
 
   push(text: string): void {
     this.pieces.push({ text, startTok: this.tokens });
@@ -119,7 +134,7 @@ export async function speakTurn(deps: SpeakDeps, pieces: AsyncIterable<string>, 
       current().turn.cancel();
     } finally {
       sourceDone = true;
-      current().turn.end();
+      current().end();
     }
   })();
   for (;;) {
@@ -142,7 +157,7 @@ export async function speakTurn(deps: SpeakDeps, pieces: AsyncIterable<string>, 
       const rest = seg.unheard();
       segments.push(next);
       if (rest) next.push(rest);
-      if (sourceDone) next.turn.end();
+      if (sourceDone) next.end();
     }
   }
   if (!signal.aborted) await feeding;
@@ -153,8 +168,10 @@ export async function speakTurn(deps: SpeakDeps, pieces: AsyncIterable<string>, 
 
 /** Plays a segment's events until its turn ends; counts what was played. Rejects with the turn's error. */
 async function play(deps: SpeakDeps, seg: Segment, signal: AbortSignal): Promise<void> {
+  const events = seg.turn[Symbol.asyncIterator]();
   try {
-    for await (const ev of seg.turn) {
+    for (let r = await nextEvent(deps, seg, events); !r.done; r = await nextEvent(deps, seg, events)) {
+      const ev = r.value;
       if (signal.aborted) return;
       if (ev.type === 'mark') {
         seg.marked = true;
@@ -167,6 +184,22 @@ async function play(deps: SpeakDeps, seg: Segment, signal: AbortSignal): Promise
     if (late.length > 0 && !signal.aborted) await playChunk(deps, seg, { pcm: new Int16Array(0), sampleRate: 16_000 }, signal, late);
   } finally {
     if (signal.aborted) seg.turn.cancel();
+  }
+}
+
+/** The turn's next event; a vendor silent for TTS_STALL_MS while text waits fails the turn. */
+async function nextEvent(deps: SpeakDeps, seg: Segment, events: AsyncIterator<TtsTurnEvent>): Promise<IteratorResult<TtsTurnEvent>> {
+  const next = events.next();
+  for (;;) {
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<'stalled'>((r) => (timer = setTimeout(() => r('stalled'), TTS_STALL_MS)));
+    const r = await Promise.race([next, stalled]).finally(() => clearTimeout(timer));
+    if (r !== 'stalled') return r;
+    if (seg.waiting()) {
+      next.catch(() => undefined);
+      seg.turn.cancel();
+      throw new TtsError(`${deps.tts.name} sent no audio for ${TTS_STALL_MS} ms`, { retryable: true });
+    }
   }
 }
 

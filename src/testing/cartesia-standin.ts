@@ -18,7 +18,8 @@
  *
  * The audio is real speech (espeak-ng resampled to the asked rate), first chunk after
  * `firstChunkMs`. Faults: `fault = { kind: 'reject', status: 429 }` refuses the next upgrades,
- * `{ kind: 'drop', afterChunks }` cuts the connection after that many chunks.
+ * `{ kind: 'drop', afterChunks }` cuts the connection after that many chunks, `{ kind: 'silent' }`
+ * takes input and never answers (a stalled vendor).
  */
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage } from 'node:http';
@@ -35,7 +36,7 @@ export interface CartesiaStandInOptions extends TtsPace {
   apiKey?: string;
 }
 
-export type CartesiaFault = { kind: 'reject'; status: number } | { kind: 'drop'; afterChunks: number };
+export type CartesiaFault = { kind: 'reject'; status: number } | { kind: 'drop'; afterChunks: number } | { kind: 'silent' };
 
 /** One generation request as it arrived. */
 export interface CartesiaInput {
@@ -239,7 +240,7 @@ function serve(ws: WebSocket, state: CartesiaStandIn, pace: { first: number; chu
     if (String(m.transcript) !== '') c.pending.push(String(m.transcript));
     if (m.flush === true) c.pending.push({ flush: true });
     if (m.continue !== true) c.inputClosed = true;
-    if (!c.running) void generate(c, m, send, pace);
+    if (!c.running && state.fault?.kind !== 'silent') void generate(c, m, send, pace);
   });
 }
 

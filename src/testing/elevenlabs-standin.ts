@@ -16,7 +16,8 @@
  *    times relative to each chunk, then `{isFinal: true, contextId}`.
  *
  * Real speech (espeak-ng resampled), first audio of a context after `firstChunkMs`. Faults:
- * `fault = { kind: 'reject', status: 429 }`, `{ kind: 'drop', afterChunks }`.
+ * `fault = { kind: 'reject', status: 429 }`, `{ kind: 'drop', afterChunks }`, `{ kind: 'silent' }`
+ * (takes text, never answers).
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -31,7 +32,7 @@ export interface ElevenLabsStandInOptions extends TtsPace {
   apiKey?: string;
 }
 
-export type ElevenLabsFault = { kind: 'reject'; status: number } | { kind: 'drop'; afterChunks: number };
+export type ElevenLabsFault = { kind: 'reject'; status: number } | { kind: 'drop'; afterChunks: number } | { kind: 'silent' };
 
 export interface ElevenLabsStandIn {
   /** For ELEVENLABS_BASE_URL (`http://127.0.0.1:port`; clients use `ws://`). */
@@ -190,7 +191,7 @@ function onMessage(
     c.buffer = '';
   }
   if (m.close_context === true) c.closing = true;
-  if (!c.running) void generate(conn, c, state, pace);
+  if (!c.running && state.fault?.kind !== 'silent') void generate(conn, c, state, pace);
 }
 
 /** The characters of the words that start in [fromMs, toMs), with times relative to fromMs. */

@@ -138,6 +138,34 @@ describe.each(['cartesia', 'elevenlabs'] as const)('a call speaking through %s',
     }
   }, 180_000);
 
+  it('a vendor that takes the text and never answers: after 5 s the fallback speaks, the bot is told', async () => {
+    const standIn = vendor === 'cartesia' ? cartesia : eleven;
+    standIn.fault = { kind: 'silent' };
+    let r: BotTestResult;
+    try {
+      r = await runBotTest(heardBot, {
+        env: env(vendor),
+        timeoutMs: 120_000,
+        caller: [{ waitFor: 'say', match: /^\[heard/, timeoutMs: 60_000 }],
+      });
+    } finally {
+      standIn.fault = undefined;
+    }
+    const lines = botLines(r);
+    expect(
+      words(
+        lines
+          .slice(
+            0,
+            lines.findIndex((l) => l.startsWith('[heard')),
+          )
+          .join(' '),
+      ),
+    ).toEqual(words(REPLY));
+    expect(tagged(r, 'heard')).toBe(REPLY);
+    expect(r.said.join(' ')).toMatch(/\[error - true\]/);
+  }, 180_000);
+
   it('a 429 and a bad key: the whole answer is spoken by the fallback, the bot is told which', async () => {
     const standIn = vendor === 'cartesia' ? cartesia : eleven;
     standIn.fault = { kind: 'reject', status: 429 };
