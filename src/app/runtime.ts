@@ -31,6 +31,8 @@ import type { FleetAdmission } from '../fleet/admission.js';
 import { LocalRateLimiter, parseRateLimits, rateClassOf } from '../daily/rate-limit.js';
 import type { CallAssignment } from '../workers/protocol.js';
 import { errorMessage } from '../core/errors.js';
+import { orphanDirOf, scanOrphans } from '../workers/orphans.js';
+import { keepOpenIds, OrphanAdoption, type OrphanScan } from '../admission/orphans.js';
 
 export interface Runtime {
   config: Config;
@@ -96,8 +98,11 @@ export interface RuntimeOptions {
 
 export async function createRuntime(config: Config, logger: Logger, opts: RuntimeOptions = {}): Promise<Runtime> {
   const routes = loadStartupRoutes(config, logger, opts);
+  // Calls the last process left to its workers (issue 21, item 5): their records stay open for their real outcome.
+  const orphanDir = config.resilience.admittedPath ? orphanDirOf(config.resilience.admittedPath) : undefined;
+  const orphanScan = scanOrphans(orphanDir);
   // Call records open before anything starts: a corrupt or unwritable file is a start-up error naming it.
-  const records = await openConfiguredRecords(config, logger);
+  const records = await openConfiguredRecords(config, logger, keepOpenIds(orphanScan));
   const access = await dailyAccess(config, logger, opts);
   // Fleet mode (REDIS_URL): the fleet layer is loaded only then; Daily's rate limits are shared through it.
   const fleetMod = config.fleet ? await import('../fleet/index.js') : undefined;
@@ -164,6 +169,8 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     startedAtMs,
     sweepStop: new AbortController(),
     unrecord,
+    orphans: orphanDir ? { dir: orphanDir, scan: orphanScan } : undefined,
+    adoption: undefined,
   };
   return rt;
 }
@@ -272,6 +279,7 @@ function workerInit(config: Config, logger: Logger, access: DailyAccess, preload
       ...(tts.provider === 'openai' && config.llm ? { baseUrl: tts.baseUrl, model: tts.model, apiKey: config.llm.apiKey } : {}),
     },
     ...(config.llm ? { llm: config.llm } : {}),
+    ...(config.resilience.admittedPath ? { orphanDir: orphanDirOf(config.resilience.admittedPath) } : {}),
   };
 }
 
@@ -317,6 +325,9 @@ interface Lifecycle {
   startedAtMs: number;
   sweepStop: AbortController;
   unrecord: (() => void) | undefined;
+  /** What the last process's orphaned workers left (read before the records opened). */
+  orphans: { dir: string; scan: OrphanScan } | undefined;
+  adoption: OrphanAdoption | undefined;
 }
 
 async function listen(rt: Runtime, life: Lifecycle): Promise<string> {
@@ -330,6 +341,20 @@ async function listen(rt: Runtime, life: Lifecycle): Promise<string> {
   rt.url = u.origin;
   if (life.fleet) life.fleet.opts.meta.url = rt.url;
   await life.fleetAdmission?.start();
+  if (life.orphans) {
+    const fa = life.fleetAdmission;
+    const { records } = rt;
+    life.adoption = new OrphanAdoption(
+      {
+        dir: life.orphans.dir,
+        dispatcher: rt.dispatcher,
+        logger,
+        ...(fa ? { mayRecord: (callId: string) => fa.mayRecordOrphan(callId) } : {}),
+        ...(records ? { discard: (id: string) => records.discardOpen(id) } : {}),
+      },
+      life.orphans.scan,
+    );
+  }
   if (emulator && config.emulator.enabled) {
     // Point the emulator's numbers at this replica, signed with our secret.
     emulator.setPinlessDialin(
@@ -355,7 +380,7 @@ function startLeftoverSweep(rt: Runtime, life: Lifecycle, admittedPath: string):
     release: (n) => rooms.release(n),
     replicaId,
     startedAtMs: life.startedAtMs,
-    inUse: (room) => dispatcher.findByRoom(room) !== undefined,
+    inUse: (room) => dispatcher.findByRoom(room) !== undefined || life.adoption?.hasRoom(room) === true,
     logger,
     signal: life.sweepStop.signal,
   });
@@ -368,6 +393,7 @@ async function shutdown(rt: Runtime, life: Lifecycle, timeoutMs: number): Promis
   const startedMs = Date.now();
   await life.fleetAdmission?.setDraining();
   life.sweepStop.abort();
+  life.adoption?.close();
   await rt.dispatcher.drain(timeoutMs);
   // The rooms of the last calls: deleted within what is left of the grace period (at most
   // SHUTDOWN_ROOM_FLUSH_MS); the rest expire by their `exp`.

@@ -13,7 +13,10 @@ export interface RecordsBackend {
   /** Upserts full snapshots in one transaction; a closed row is never changed again. */
   write(rows: CallRow[]): Promise<void>;
   /** Closes rows still open for `replica` (received before `beforeMs`); answers how many. */
-  closeOpen(replica: string, outcome: string, detail: string, nowMs: number, beforeMs: number): Promise<number>;
+  /** Closes `replica`'s rows still open and received before `beforeMs`, but those in `keep`; answers how many. */
+  closeOpen(replica: string, outcome: string, detail: string, nowMs: number, beforeMs: number, keep?: string[]): Promise<number>;
+  /** Deletes the row `id` if it is still open (another replica wrote the call's one record); answers how many. */
+  deleteOpen(id: string): Promise<number>;
   /** Deletes up to `limit` rows that ended before `cutoffMs`; answers how many. */
   pruneBatch(cutoffMs: number, limit: number): Promise<number>;
   query(filter: CallFilter, page: Page): Promise<StoredCall[]>;

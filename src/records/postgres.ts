@@ -174,13 +174,18 @@ export class PostgresBackend implements RecordsBackend {
     if (rows.length > 0) await this.q(UPSERT, [JSON.stringify(rows)]);
   }
 
-  async closeOpen(replica: string, outcome: string, detail: string, now: number, before: number): Promise<number> {
+  async closeOpen(replica: string, outcome: string, detail: string, now: number, before: number, keep: string[] = []): Promise<number> {
     const r = await this.q(
       `UPDATE calls SET state = 'ended', outcome = $2, detail = $3, ended_at_ms = $4, updated_at_ms = $4,
          timeline = timeline || jsonb_build_object('ended', $4::bigint)
-       WHERE ended_at_ms IS NULL AND replica_id = $1 AND received_at_ms < $5`,
-      [replica, outcome, detail, now, before],
+       WHERE ended_at_ms IS NULL AND replica_id = $1 AND received_at_ms < $5 AND NOT (id = ANY($6::text[]))`,
+      [replica, outcome, detail, now, before, keep],
     );
+    return r.rowCount ?? 0;
+  }
+
+  async deleteOpen(id: string): Promise<number> {
+    const r = await this.q('DELETE FROM calls WHERE id = $1 AND ended_at_ms IS NULL', [id]);
     return r.rowCount ?? 0;
   }
 

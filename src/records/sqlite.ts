@@ -228,8 +228,12 @@ export class SqliteBackend implements RecordsBackend {
     if (rows.length > 0) await this.run({ op: 'write', rows });
   }
 
-  closeOpen(replica: string, outcome: string, detail: string, now: number, before: number): Promise<number> {
-    return this.run({ op: 'closeOpen', replica, outcome, detail, now, before });
+  closeOpen(replica: string, outcome: string, detail: string, now: number, before: number, keep: string[] = []): Promise<number> {
+    return this.run({ op: 'closeOpen', replica, outcome, detail, now, before, keep });
+  }
+
+  deleteOpen(id: string): Promise<number> {
+    return this.run({ op: 'deleteOpen', id });
   }
 
   pruneBatch(cutoff: number, limit: number): Promise<number> {

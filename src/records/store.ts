@@ -147,9 +147,10 @@ export class RecordStore {
   /**
    * Start-up reconciliation. Without an id (or with this replica's): records this replica left open
    * (it was killed mid-call) → `interrupted`. With another replica's id (fleet mode, that replica is
-   * gone): its open records → `replica_lost`. Each record is closed once; answers how many.
+   * gone): its open records → `replica_lost`. Each record is closed once; answers how many. `keep`:
+   * records of calls an orphaned worker is still finishing (src/workers/orphans.ts), left open.
    */
-  async markInterrupted(replicaId?: string): Promise<number> {
+  async markInterrupted(replicaId?: string, keep: string[] = []): Promise<number> {
     const own = replicaId === undefined || replicaId === this.replicaId;
     const now = Date.now();
     const n = own
@@ -159,6 +160,7 @@ export class RecordStore {
           `replica ${this.replicaId} stopped before the call ended; closed at its next start-up`,
           now,
           this.startedAtMs,
+          keep,
         )
       : await this.backend.closeOpen(
           replicaId,
@@ -173,6 +175,16 @@ export class RecordStore {
         'call records: closed calls left open',
       );
     return n;
+  }
+
+  /**
+   * Drops this store's open row of a call whose one record another replica wrote (fleet mode:
+   * a lost replica's call recorded by a survivor). Never throws.
+   */
+  async discardOpen(id: string): Promise<void> {
+    this.live.delete(id);
+    this.dirty.delete(id);
+    await this.backend.deleteOpen(id).catch((err: unknown) => this.log.warn({ err, id }, 'call records: could not drop an open record'));
   }
 
   /** Resolves once what is queued now has been written, or a write has just failed (it stays queued). */

@@ -52,6 +52,11 @@ export interface WorkerInit extends WorkerCallLimits {
   tts?: TtsInit;
   /** OpenAI-compatible chat endpoint offered to bots as `call.llm`. Absent → `call.llm` is undefined. */
   llm?: LlmInit;
+  /**
+   * Where a worker whose service died leaves its call's outcome (src/workers/orphans.ts): the data
+   * directory's `orphans/`. Absent (no data directory): the call is still finished, unrecorded.
+   */
+  orphanDir?: string;
 }
 
 /** One call, as handed to a worker: its identity plus what only the worker needs. */

@@ -3,7 +3,8 @@
  *
  * init → load bots + prepare the call client (browser launch for the daily client) → ready.
  * start → run the call → done → close the client → exit.
- * The worker exits by itself when its parent disappears (IPC disconnect).
+ * When its parent disappears (IPC disconnect) an idle worker exits; one with a live call finishes
+ * it on its own and leaves its outcome for the restarted service (src/workers/orphans.ts).
  */
 import type { CallClient } from '../../daily/call-client.js';
 import type { CallAssignment, ChildMessage, WarmRoom, WorkerInit } from '../protocol.js';
@@ -20,6 +21,8 @@ import { runCall } from './call-runner.js';
 import { onRateGrant } from './rate-grant.js';
 import { warmUp, type WarmState } from './warm.js';
 import { errorMessage } from '../../core/errors.js';
+import { writeOrphanEnd, writeOrphanLive, type OrphanCall } from '../orphans.js';
+import { releaseGrants } from './rate-grant.js';
 
 if (!process.send) {
   console.error('patchbay worker: must be started by the dispatcher (no IPC channel)');
@@ -42,6 +45,9 @@ let exiting = false;
 /** Set once the parent made this worker a warm slot (`warm`). */
 let warm: WarmState | undefined;
 const hangup = new AbortController();
+/** The live call as an orphan would leave it (stages as reported); set once the parent is gone. */
+let current: OrphanCall | undefined;
+let orphaned = false;
 
 function send(msg: ChildMessage): Promise<void> {
   return new Promise((resolve) => {
@@ -129,13 +135,25 @@ async function onStart(call: CallAssignment): Promise<void> {
   const bot = failed ? Promise.reject(failed) : loadBot(init.botsDir, call.bot);
   bot.catch(() => undefined); // handled inside runCall
   currentBotFile = resolveBotFile(init.botsDir, call.bot);
+  const { id, callId, callDomain, from, to, bot: botName, roomName, roomUrl } = call;
+  current = {
+    identity: { id, callId, callDomain, from, to, sipHeaders: {}, bot: botName, roomName, roomUrl },
+    receivedAtMs: call.receivedAtMs,
+    pid: process.pid,
+    orphanedAtMs: 0,
+    stages: [],
+  };
+  const stages = current.stages;
   const result = await runCall({
     init,
     call,
     client,
     logger: log,
     bot,
-    send: (m) => void send(m),
+    send: (m) => {
+      if (m.type === 'stage') stages.push({ stage: m.stage, atMs: m.atMs });
+      void send(m);
+    },
     hangupSignal: hangup.signal,
     ...(tts ? { tts } : {}),
     ...(llm ? { llm } : {}),
@@ -148,6 +166,11 @@ async function onStart(call: CallAssignment): Promise<void> {
     ...(result.detail ? { detail: result.detail } : {}),
     atMs: Date.now(),
   });
+  if (orphaned && current && init.orphanDir) {
+    const detail = `${result.detail ? `${result.detail}; ` : ''}finished by its worker after the service stopped`;
+    writeOrphanEnd(init.orphanDir, { ...current, outcome: result.outcome, detail, endedAtMs: Date.now() });
+    log.info({ outcome: result.outcome }, 'orphaned call over: its outcome is left for the restarted service');
+  }
   await exit(0);
 }
 
@@ -186,10 +209,20 @@ process.on('message', (raw: unknown) => {
   }
 });
 
-// Orphan exit: the dispatcher is gone, nobody will reap or bill this call.
+// The service is gone. Idle: exit. With a call: the caller is not cut off — the call goes on to
+// its end (the bot keeps talking; Daily requests no longer wait for rate grants; MAX_CALL_MS still
+// bounds it), and its outcome is left in the data directory for the restarted service.
 process.on('disconnect', () => {
-  if (callRunning) hangup.abort('worker_crashed');
-  setTimeout(() => void exit(0), callRunning ? 2_000 : 0).unref();
+  releaseGrants();
+  if (!callRunning) return void exit(0);
+  if (orphaned || !current) return;
+  orphaned = true;
+  current.orphanedAtMs = Date.now();
+  logger.warn(
+    { callId: current.identity.callId, id: current.identity.id },
+    'the service stopped: this worker finishes its call on its own',
+  );
+  if (init?.orphanDir) writeOrphanLive(init.orphanDir, current);
 });
 
 process.on('SIGTERM', () => {
