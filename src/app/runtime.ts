@@ -33,6 +33,7 @@ import type { CallAssignment } from '../workers/protocol.js';
 import { errorMessage } from '../core/errors.js';
 import { orphanDirOf, scanOrphans } from '../workers/orphans.js';
 import { keepOpenIds, OrphanAdoption, type OrphanScan } from '../admission/orphans.js';
+import type { ForwardFn } from '../workers/parent/fallback.js';
 
 export interface Runtime {
   config: Config;
@@ -108,7 +109,15 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
   const fleetMod = config.fleet ? await import('../fleet/index.js') : undefined;
   const fleet = fleetMod && config.fleet ? newFleet(fleetMod, config, logger) : undefined;
   const rateLimit = rateLimitOf(config, fleetMod, fleet);
-  const daily = new DailyRestClient({ apiUrl: access.apiUrl, apiKey: access.apiKey, timeoutMs: config.daily.apiTimeoutMs, rateLimit });
+  const daily = new DailyRestClient({
+    apiUrl: access.apiUrl,
+    apiKey: access.apiKey,
+    timeoutMs: config.daily.apiTimeoutMs,
+    // The `forward` policy as the workers have it: the parent sends warm calls' updates (issue 27) and the fallback's.
+    pinlessUpdateTimeoutMs: config.call.pinlessUpdateTimeoutMs,
+    pinlessUpdateDeadlineMs: config.call.pinlessUpdateDeadlineMs,
+    rateLimit,
+  });
   const init = workerInit(config, logger, access, [...(routes?.bots ?? [config.bots.defaultBot]), ...(opts.preloadBots ?? [])]);
   const browsers = sharedBrowsers(config, logger);
   const pool = new WorkerPool({
@@ -302,8 +311,7 @@ function newAdmission(config: Config, logger: Logger, parts: { daily: DailyRestC
   const warm = config.warm.rooms > 0 ? new WarmSlots({ config, logger, rooms, pool }) : undefined;
   // Kept past the signature window: a replay after a restart is answered, not admitted again.
   const admitted = AdmittedLog.open(config.resilience.admittedPath, config.daily.signatureWindowMs + 60_000, logger);
-  const forward = (p: { callId: string; callDomain: string; sipUri: string }, signal: AbortSignal) =>
-    daily.pinlessCallUpdate(p, { signal });
+  const forward: ForwardFn = (p, signal, o) => daily.pinlessCallUpdate(p, { signal, ...o });
   const budget = new AdmissionBudget({ config, pool, logger: logger.child({ component: 'admission' }) });
   const dispatcher = new Dispatcher({ config, logger, rooms, pool, route, forward, admitted, budget, ...(warm ? { warm } : {}) });
   dispatcher.on('transition', (t) => budget.onTransition(t));

@@ -70,7 +70,15 @@ export interface CallAssignment extends CallIdentity {
   /** The call's trace id (OpenTelemetry, 32 hex), for the worker's log lines; absent when tracing is off. */
   traceId?: string;
   /** Set when the call takes a warm slot: the worker is already in the room and has this endpoint. */
-  warm?: { sipEndpoint: string };
+  warm?: {
+    sipEndpoint: string;
+    /**
+     * The parent sends this call's pinlessCallUpdate itself, at the moment it hands the call over
+     * (issue 27): the worker waits for its `forward-result` instead of sending one (retries are the
+     * parent's). Absent: the worker forwards, as on the cold path.
+     */
+    parentForwards?: boolean;
+  };
 }
 
 /** The room a warm slot's worker joins as the bot before any call. */
@@ -83,6 +91,20 @@ export interface WarmRoom {
 
 export type Stage = WorkerStage;
 
+/** How the parent's pinlessCallUpdate went (its retries done): forwarded, or failed for good. */
+export type ForwardResult =
+  | { ok: true; attempts: number }
+  | {
+      ok: false;
+      attempts: number;
+      /** An attempt got no answer (timeout, connection lost): Daily may have carried it out. */
+      unanswered: boolean;
+      message: string;
+      status?: number;
+      info?: string;
+      retryable: boolean;
+    };
+
 export type ParentMessage =
   | { type: 'init'; init: WorkerInit }
   | { type: 'ping'; seq: number }
@@ -90,6 +112,8 @@ export type ParentMessage =
   | { type: 'start'; call: CallAssignment }
   | { type: 'hangup'; reason: Outcome }
   | { type: 'shutdown' }
+  /** A warm call's pinlessCallUpdate, sent by the parent (`CallAssignment.warm.parentForwards`): how it went. */
+  | { type: 'forward-result'; patchbayId: string; result: ForwardResult }
   /** The answer to the worker's `rate`: it may send now (`error`: the parent could not grant; send anyway). */
   | { type: 'rate-grant'; seq: number; error?: string };
 

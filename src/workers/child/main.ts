@@ -7,7 +7,7 @@
  * it on its own and leaves its outcome for the restarted service (src/workers/orphans.ts).
  */
 import type { CallClient } from '../../daily/call-client.js';
-import type { CallAssignment, ChildMessage, WarmRoom, WorkerInit } from '../protocol.js';
+import type { CallAssignment, ChildMessage, ForwardResult, WarmRoom, WorkerInit } from '../protocol.js';
 import { isParentMessage } from '../protocol.js';
 import type { Outcome } from '../../core/outcome.js';
 import { createLogger, type Logger } from '../../core/logger.js';
@@ -48,6 +48,8 @@ const hangup = new AbortController();
 /** The live call as an orphan would leave it (stages as reported); set once the parent is gone. */
 let current: OrphanCall | undefined;
 let orphaned = false;
+/** A warm call whose update the parent sends: resolved by its `forward-result` (undefined when the parent is gone). */
+let parentForward: ((r: ForwardResult | undefined) => void) | undefined;
 
 function send(msg: ChildMessage): Promise<void> {
   return new Promise((resolve) => {
@@ -144,6 +146,7 @@ async function onStart(call: CallAssignment): Promise<void> {
     stages: [],
   };
   const stages = current.stages;
+  const forwarded = call.warm?.parentForwards ? new Promise<ForwardResult | undefined>((r) => (parentForward = r)) : undefined;
   const result = await runCall({
     init,
     call,
@@ -158,6 +161,7 @@ async function onStart(call: CallAssignment): Promise<void> {
     ...(tts ? { tts } : {}),
     ...(llm ? { llm } : {}),
     hangupDetail: () => escapedError,
+    ...(forwarded ? { parentForward: forwarded } : {}),
   });
   await send({
     type: 'done',
@@ -206,6 +210,9 @@ process.on('message', (raw: unknown) => {
     case 'rate-grant':
       onRateGrant(msg);
       break;
+    case 'forward-result':
+      if (current?.identity.id === msg.patchbayId) parentForward?.(msg.result);
+      break;
   }
 });
 
@@ -214,6 +221,7 @@ process.on('message', (raw: unknown) => {
 // bounds it), and its outcome is left in the data directory for the restarted service.
 process.on('disconnect', () => {
   releaseGrants();
+  parentForward?.(undefined);
   if (!callRunning) return void exit(0);
   if (orphaned || !current) return;
   orphaned = true;
