@@ -37,7 +37,7 @@ const opts = new Command()
   .option('--root <dir>', 'run the server from this checkout (repeatable; default this one)', (v: string, a: string[]) => [...a, v], [])
   .option('--env <k=v>', 'extra server environment (repeatable)', (v: string, a: string[]) => [...a, v], [] as string[])
   .option('--burst <n>', 'instead of a rate: n calls at once on n pre-started workers, SIGTERM once all callers hung up', Number, 0)
-  .option('--compiled', 'run each root\'s compiled service (dist/src/app/main.js: `npm run build` first) instead of tsx', false)
+  .option('--compiled', "run each root's compiled service (dist/src/app/main.js: `npm run build` first) instead of tsx", false)
   .parse()
   .opts<{ rates: string; duration: number; callMs: number; root: string[]; env: string[]; burst: number; compiled: boolean }>();
 
