@@ -228,6 +228,8 @@ function bubble(e) {
       return ['system', '', `transfer to ${e.value}`];
     case 'transfer_result':
       return ['system', '', `transfer: ${e.value}`];
+    case 'step':
+      return ['system', '', `step: ${e.value}`];
     case 'hangup':
       return ['system', '', `bot hung up${e.value ? `: ${e.value}` : ''}`];
     case 'dialin_error':
@@ -255,6 +257,7 @@ function renderDetail(c, isLive) {
     ['caller', c.from],
     ['called', c.to],
     ['bot', c.bot],
+    ['version', c.botVersion ?? '–'],
     ['state', c.state],
     ['outcome', c.outcome ?? '–'],
     ['received', new Date(c.receivedAtMs).toLocaleString()],
