@@ -24,7 +24,15 @@ const IMPORT_RE = /(?:\bfrom\s*|\bimport\s*\(?\s*|\brequire\s*\(\s*)['"](\.{1,2}
 function resolveImport(fromFile: string, spec: string): string | undefined {
   const base = path.resolve(path.dirname(fromFile), spec);
   const noExt = base.replace(/\.[cm]?[jt]s$/, '');
-  const candidates = [base, `${noExt}.ts`, `${noExt}.js`, `${noExt}.mts`, `${noExt}.mjs`, path.join(base, 'index.ts'), path.join(base, 'index.js')];
+  const candidates = [
+    base,
+    `${noExt}.ts`,
+    `${noExt}.js`,
+    `${noExt}.mts`,
+    `${noExt}.mjs`,
+    path.join(base, 'index.ts'),
+    path.join(base, 'index.js'),
+  ];
   return candidates.find((c) => existsSync(c) && statSync(c).isFile());
 }
 

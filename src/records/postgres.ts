@@ -12,7 +12,16 @@ import { MIGRATIONS_TABLE_SQL, POSTGRES_MIGRATIONS, pendingMigrations } from './
 import { ROW_FIELDS, SELECT_COLUMNS, fromRow, type CallRow, type CallRowOut } from './rows.js';
 import type { CallFilter, Page, RecordEvent, StoredCall } from './types.js';
 import { STEP_FIELDS, stepRowsOf, type StepRow } from './steps.js';
-import { assembleFunnel, countsSql, funnelWhere, medianSqlPostgres, type CountRow, type FunnelQuery, type FunnelStep, type MedianRow } from './funnel.js';
+import {
+  assembleFunnel,
+  countsSql,
+  funnelWhere,
+  medianSqlPostgres,
+  type CountRow,
+  type FunnelQuery,
+  type FunnelStep,
+  type MedianRow,
+} from './funnel.js';
 
 interface ClosedRow {
   id: string;

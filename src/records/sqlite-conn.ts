@@ -6,7 +6,16 @@ import Database from 'better-sqlite3';
 import { ROW_FIELDS, type CallRow } from './rows.js';
 import { STEP_FIELDS, stepRowsOf, type StepRow } from './steps.js';
 import type { RecordEvent } from './types.js';
-import { assembleFunnel, countsSql, funnelWhere, medianSqlSqlite, type CountRow, type FunnelQuery, type FunnelStep, type MedianRow } from './funnel.js';
+import {
+  assembleFunnel,
+  countsSql,
+  funnelWhere,
+  medianSqlSqlite,
+  type CountRow,
+  type FunnelQuery,
+  type FunnelStep,
+  type MedianRow,
+} from './funnel.js';
 
 const UPSERT = `INSERT INTO calls (${ROW_FIELDS.join(', ')}) VALUES (${ROW_FIELDS.map((f) => `@${f}`).join(', ')})
 ON CONFLICT (id) DO UPDATE SET ${ROW_FIELDS.filter((f) => f !== 'id')

@@ -42,7 +42,11 @@ if (port) {
       if (!conn) throw new Error('the writer has no database connection');
       const out = conn.run(m.req);
       const tookMs = performance.now() - t0;
-      send(typeof out === 'number' ? { type: 'done', seq: m.seq, changes: out, tookMs } : { type: 'done', seq: m.seq, changes: 0, result: out, tookMs });
+      send(
+        typeof out === 'number'
+          ? { type: 'done', seq: m.seq, changes: out, tookMs }
+          : { type: 'done', seq: m.seq, changes: 0, result: out, tookMs },
+      );
     } catch (err) {
       const code = errorCode(err);
       send({ type: 'error', seq: m.seq, message: errorMessage(err), ...(code ? { code } : {}) });

@@ -194,7 +194,8 @@ export class SqliteBackend implements RecordsBackend {
       this.waiting.delete(m.seq);
       if (!p) return;
       if (m.type === 'done') {
-        if (m.tookMs > 200 && p.req.op !== 'funnel') this.log.warn({ tookMs: Math.round(m.tookMs), op: p.req.op }, 'call records: slow write');
+        if (m.tookMs > 200 && p.req.op !== 'funnel')
+          this.log.warn({ tookMs: Math.round(m.tookMs), op: p.req.op }, 'call records: slow write');
         p.resolve(m.result ?? m.changes);
       } else p.reject(Object.assign(new Error(m.message), m.code ? { code: m.code } : {}));
     });

@@ -89,7 +89,10 @@ export const analyticsRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps
         ...(q.version !== undefined ? { version: q.version } : {}),
         ...(fromMs !== undefined ? { from: new Date(fromMs).toISOString() } : {}),
         ...(toMs !== undefined ? { to: new Date(toMs).toISOString() } : {}),
-        steps: steps.map((s) => ({ ...s, last: Object.fromEntries(Object.entries(s.last).filter((e): e is [string, number] => e[1] !== undefined)) })),
+        steps: steps.map((s) => ({
+          ...s,
+          last: Object.fromEntries(Object.entries(s.last).filter((e): e is [string, number] => e[1] !== undefined)),
+        })),
       };
     },
   );

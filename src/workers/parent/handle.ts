@@ -12,7 +12,14 @@ import { priorityOf } from '../../daily/rate-limit.js';
 import type { RestRateLimit } from '../../daily/rest.js';
 import { workerEnv } from '../../core/config.js';
 import type { Outcome } from '../../core/outcome.js';
-import { isChildMessage, type BotVersionInfo, type CallAssignment, type ChildMessage, type ParentMessage, type WorkerInit } from '../protocol.js';
+import {
+  isChildMessage,
+  type BotVersionInfo,
+  type CallAssignment,
+  type ChildMessage,
+  type ParentMessage,
+  type WorkerInit,
+} from '../protocol.js';
 import { errorMessage } from '../../core/errors.js';
 
 /** A ping timer running this much later than its interval: this process stalled. */

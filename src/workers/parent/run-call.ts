@@ -182,6 +182,5 @@ export function relayWorkerMessage(call: Call, m: ChildMessage): void {
   // The apology bot (a fallback) is not the call's bot: the record keeps the routed bot's version.
   else if (m.type === 'bot-version') {
     if (m.bot === call.record.bot) call.botVersioned(m.version);
-  }
-  else call.botEvent(m.kind, m.value, m.atMs);
+  } else call.botEvent(m.kind, m.value, m.atMs);
 }
