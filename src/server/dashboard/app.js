@@ -4,6 +4,7 @@
 // (polled while the call is live). Everything is put in the page with textContent (no HTML).
 
 const token = new URLSearchParams(location.search).get('token') ?? '';
+document.getElementById('funnel-link').href = `/dashboard/funnel${token ? `?token=${encodeURIComponent(token)}` : ''}`;
 
 /** Stages in the order a call goes through them; each bar segment is named by the stage it ends at. */
 const STAGES = [
