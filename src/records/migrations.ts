@@ -128,11 +128,14 @@ POSTGRES_MIGRATIONS.push({ version: 2, name: 'calls.path (warm room or room per 
  * call and step, written when the call's record closes (src/records/steps.ts), with the call's bot,
  * version, received time and outcome copied in, so that a funnel reads this table alone.
  * `call_steps_funnel` leads with (bot, received_at_ms) — a funnel is one bot over a time range,
- * with or without a version — and carries every column the funnel reads, so the query is answered
- * from the index (an index-only scan on PostgreSQL: `INCLUDE`). The primary key (call_id, step)
- * makes writing a closed call's steps idempotent and finds them when the call is pruned.
+ * with or without a version — and carries every column the counts read, so they are answered from
+ * the index (an index-only scan on PostgreSQL: `INCLUDE`). `call_steps_spent` orders a bot's step
+ * by time spent (with the filter's columns), so a median is a walk to the middle row, not a sort.
+ * The primary key (call_id, step) makes writing a closed call's steps idempotent and finds them
+ * when the call is pruned.
  */
 export const FUNNEL_INDEX = 'call_steps_funnel';
+export const SPENT_INDEX = 'call_steps_spent';
 const STEPS_TABLE = (bigint: string) => `
 ALTER TABLE calls ADD COLUMN bot_version TEXT;
 CREATE TABLE call_steps (
@@ -141,10 +144,12 @@ CREATE TABLE call_steps (
   visits INTEGER NOT NULL, is_last INTEGER NOT NULL, outcome TEXT NOT NULL, transfers INTEGER NOT NULL,
   PRIMARY KEY (call_id, step)
 );`;
-/** The funnel index per dialect (bench/funnel.ts drops and recreates it to compare). */
+/** The funnel's indexes per dialect (bench/funnel.ts drops and recreates them to compare). */
 export const FUNNEL_INDEX_SQL = {
-  sqlite: `CREATE INDEX ${FUNNEL_INDEX} ON call_steps (bot, received_at_ms, bot_version, step, is_last, outcome, spent_ms, transfers, entered_ms);`,
-  postgres: `CREATE INDEX ${FUNNEL_INDEX} ON call_steps (bot, received_at_ms) INCLUDE (bot_version, step, is_last, outcome, spent_ms, transfers, entered_ms);`,
+  sqlite: `CREATE INDEX ${FUNNEL_INDEX} ON call_steps (bot, received_at_ms, bot_version, step, is_last, outcome, spent_ms, transfers, entered_ms);
+CREATE INDEX ${SPENT_INDEX} ON call_steps (bot, step, spent_ms, received_at_ms, bot_version);`,
+  postgres: `CREATE INDEX ${FUNNEL_INDEX} ON call_steps (bot, received_at_ms) INCLUDE (bot_version, step, is_last, outcome, spent_ms, transfers, entered_ms);
+CREATE INDEX ${SPENT_INDEX} ON call_steps (bot, step, spent_ms) INCLUDE (received_at_ms, bot_version);`,
 };
 const STEPS_NAME = 'calls.bot_version; call_steps (funnels) and its index';
 SQLITE_MIGRATIONS.push({ version: 4, name: STEPS_NAME, sql: STEPS_TABLE('INTEGER') + FUNNEL_INDEX_SQL.sqlite });

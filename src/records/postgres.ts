@@ -16,7 +16,8 @@ import {
   assembleFunnel,
   countsSql,
   funnelWhere,
-  medianSqlPostgres,
+  medianSql,
+  reachedByStep,
   type CountRow,
   type FunnelQuery,
   type FunnelStep,
@@ -286,12 +287,19 @@ export class PostgresBackend implements RecordsBackend {
   }
 
   async funnel(query: FunnelQuery): Promise<FunnelStep[]> {
-    const w = funnelWhere(query, (n) => `$${n}`);
-    const [counts, medians] = await Promise.all([
-      this.q<CountRow>(countsSql(w.sql), w.params),
-      this.q<MedianRow>(medianSqlPostgres(w.sql), w.params),
-    ]);
-    return assembleFunnel(counts.rows, medians.rows);
+    const ph = (n: number) => `$${n}`;
+    const w = funnelWhere(query, ph);
+    const counts = (await this.q<CountRow>(countsSql(w.sql), w.params)).rows;
+    // Each step's median: a walk of call_steps_spent to its middle row (src/records/funnel.ts).
+    const sql = medianSql(w, ph, false);
+    const medians = new Map<string, number>();
+    await Promise.all(
+      [...reachedByStep(counts)].map(async ([step, n]) => {
+        const r = await this.q<MedianRow>(sql, [...w.params, step, Math.ceil(n / 2) - 1]);
+        medians.set(step, Number(r.rows[0]?.median ?? 0));
+      }),
+    );
+    return assembleFunnel(counts, medians);
   }
 
   async close(): Promise<void> {
