@@ -141,7 +141,8 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
 
   /** A new call object, relayed and live on this replica. */
   createCall(identity: CallIdentity, receivedAtMs: number, replica = this.delegate?.replicaId, path: CallPath = 'cold'): Call {
-    const call = this.track(new Call(identity, { receivedAtMs, logger: this.log, replica, path }));
+    const botVersion = this.deps.pool.botVersions.of(identity.bot);
+    const call = this.track(new Call(identity, { receivedAtMs, logger: this.log, replica, path, botVersion }));
     this.live.set(call.id, call);
     return call;
   }

@@ -50,6 +50,8 @@ export interface CollectDigitsOptions {
   firstDigitTimeoutMs?: number;
   /** How long to wait between digits (default 3000 ms). */
   interDigitTimeoutMs?: number;
+  /** Marks this step (`call.step(step)`) as the input starts. */
+  step?: string;
 }
 
 export interface SayOptions {
@@ -65,6 +67,8 @@ export interface SayOptions {
 export interface ListenOptions {
   /** Resolve with null when nothing final was said within this time (default 8000 ms). */
   timeoutMs?: number;
+  /** Marks this step (`call.step(step)`) as the listening starts. */
+  step?: string;
 }
 
 export type TransferTarget = { sipUri: string } | { phoneNumber: string };
@@ -119,10 +123,23 @@ export interface Call extends CallInfo {
   hangup(reason?: string): Promise<void>;
   /** Sends DTMF tones to the caller (e.g. to drive a remote IVR after a transfer). */
   sendDtmf(tones: string): Promise<void>;
+  /**
+   * Marks where the call now is in this bot ("main-menu", "pin"): a `step` event in the call's
+   * record, with its time. The call stays in a step until the next one (or its end); funnels
+   * (`GET /analytics/funnel`, the dashboard) count the calls that reached each step, where they
+   * ended and how long they spent there. Names: 1–64 of letters, digits, ` _.:/-`, from a fixed
+   * set of the bot's (never caller data: they are metric labels).
+   */
+  step(name: string): void;
 }
 
 export interface BotOptions {
   name: string;
+  /**
+   * This bot's version, as call records, funnels and the dashboard show it ("2026-12-01", "menu-v2").
+   * Without it, the version is a hash of the bot's file and of what it imports from the bots directory.
+   */
+  version?: string;
   /** End the call (outcome `idle_timeout`) when the caller neither speaks nor presses a key for this long. */
   idleTimeoutMs?: number;
   /** A tighter MAX_CALL_MS for this bot. */
@@ -178,6 +195,9 @@ export function defineBot(options: BotOptions): Bot {
       throw new TypeError(`defineBot(${options.name}): \`${k}\` must be a positive number of ms`);
     }
   }
+  const v: unknown = options.version;
+  if (v !== undefined && (typeof v !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,63}$/.test(v)))
+    throw new TypeError(`defineBot(${options.name}): \`version\` must be 1-64 letters, digits or _.:+- (e.g. "2.1.0")`);
   const g: unknown = options.greeting;
   const okGreeting =
     g === undefined ||

@@ -26,7 +26,7 @@ import { deferred, eager, Inbox } from './inbox.js';
 import { runWarmTransfer } from './warm-transfer.js';
 
 export type { BotEventKind } from '../core/timeline.js';
-import type { BotEventKind } from '../core/timeline.js';
+import { isStepName, type BotEventKind } from '../core/timeline.js';
 
 export interface SessionDeps {
   info: CallInfo;
@@ -270,8 +270,15 @@ export class CallSession implements Call {
     });
   }
 
+  step(name: string): void {
+    this.ensureLive();
+    if (!isStepName(name)) throw new TypeError(`step: ${JSON.stringify(name)} is not a step name (1-64 of letters, digits, space _.:/-)`);
+    this.deps.report('step', name);
+  }
+
   async collectDigits(opts: CollectDigitsOptions = {}): Promise<string> {
     this.ensureLive();
+    if (opts.step !== undefined) this.step(opts.step);
     const max = opts.maxDigits ?? 1;
     if (!Number.isInteger(max) || max < 1) throw new TypeError('collectDigits: maxDigits must be a positive integer');
     if (opts.terminator !== undefined && !/^[0-9*#A-D]$/.test(opts.terminator))
@@ -293,6 +300,7 @@ export class CallSession implements Call {
 
   async listen(opts: ListenOptions = {}): Promise<string | null> {
     this.ensureLive();
+    if (opts.step !== undefined) this.step(opts.step);
     await this.startTranscription();
     const timeoutMs = opts.timeoutMs ?? 8_000;
     if (!this.vad) return (await this.transcripts.next(timeoutMs, this.signal)) ?? null;

@@ -63,6 +63,10 @@ export interface BotTestResult {
   heard: string[];
   /** `play()` calls (file or sample count). */
   played: string[];
+  /** The steps the bot marked (`call.step()`, `step` options), in order. */
+  steps: string[];
+  /** The bot's version as its worker loaded it (declared, else the hash of its files). */
+  version: string | undefined;
   /** The transfer target, when the bot transferred the caller (blind transfer). */
   transfer: string | undefined;
   /** A warm transfer the bot attempted: to whom, and whether caller and agent were put through. */

@@ -105,6 +105,12 @@ export type ForwardResult =
       retryable: boolean;
     };
 
+/** A bot as a worker loaded it: its version (declared, else `hash`) and the hash of its files (src/core/bot-files.ts). */
+export interface BotVersionInfo {
+  version: string;
+  hash: string;
+}
+
 export type ParentMessage =
   | { type: 'init'; init: WorkerInit }
   | { type: 'ping'; seq: number }
@@ -118,13 +124,16 @@ export type ParentMessage =
   | { type: 'rate-grant'; seq: number; error?: string };
 
 export type ChildMessage =
-  | { type: 'ready'; pid: number; prepareMs: number }
+  /** `bots`: the versions of the bots it preloaded. */
+  | { type: 'ready'; pid: number; prepareMs: number; bots?: Record<string, BotVersionInfo> }
   /** `pssBytes`: the worker's own PSS; `pageBytes`: PSS of its page's browser processes (daily client). */
   | { type: 'pong'; seq: number; rssBytes: number; heapUsedBytes: number; pssBytes?: number; pageBytes?: number }
   // `patchbayId` is patchbay's id for the call (CallAssignment.id); `callId` would be Daily's. (Not `sessionId`: that is a Daily participant's.)
   | { type: 'stage'; patchbayId: string; stage: Stage; atMs: number; detail?: Record<string, unknown> }
   /** What the bot did, for the test harness, the dashboard and call records. */
   | { type: 'bot'; patchbayId: string; kind: BotEventKind; value: string; atMs: number }
+  /** The bot the call runs, as loaded: sent once it is loaded, before it runs. */
+  | ({ type: 'bot-version'; patchbayId: string; bot: string } & BotVersionInfo)
   | { type: 'done'; patchbayId: string; outcome: Outcome; detail?: string; atMs: number }
   | { type: 'warm-ready'; sipEndpoint: string; atMs: number }
   | { type: 'warm-lost'; reason: string; atMs: number }

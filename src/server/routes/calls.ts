@@ -61,6 +61,7 @@ export const StoredCallSchema = Type.Object({
   timeline: Type.Record(Type.String(), Type.Number()),
   events: Type.Array(Type.Object({ kind: Type.String(), value: Type.String(), atMs: Type.Number() })),
   path: Nullable(Type.Union([Type.Literal('warm'), Type.Literal('cold')])),
+  botVersion: Nullable(Type.String()),
 });
 
 /** A stored call as shown to people: numbers masked. */
@@ -96,7 +97,7 @@ function validationMessage(err: unknown): string {
 }
 
 /** An ISO 8601 time (a date, or a date and time) → epoch ms. */
-function parseTime(s: string): number | undefined {
+export function parseTime(s: string): number | undefined {
   if (!/^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(s)) return undefined;
   const ms = Date.parse(s);
   return Number.isFinite(ms) ? ms : undefined;

@@ -49,7 +49,9 @@ export async function awaitBot(run: CallRun): Promise<boolean> {
     deps.init.joinTimeoutMs,
     { kind: 'bot-load-timeout' },
   );
-  return run.loaded !== undefined && !ending.result;
+  const loaded = run.loaded;
+  if (loaded) deps.send({ type: 'bot-version', patchbayId: deps.call.id, bot: deps.call.bot, version: loaded.version, hash: loaded.hash });
+  return loaded !== undefined && !ending.result;
 }
 
 /** The call ends at the bot's (or the service's) longest call; returns the timer. */

@@ -7,7 +7,7 @@
  * it on its own and leaves its outcome for the restarted service (src/workers/orphans.ts).
  */
 import type { CallClient } from '../../daily/call-client.js';
-import type { CallAssignment, ChildMessage, ForwardResult, WarmRoom, WorkerInit } from '../protocol.js';
+import type { BotVersionInfo, CallAssignment, ChildMessage, ForwardResult, WarmRoom, WorkerInit } from '../protocol.js';
 import { isParentMessage } from '../protocol.js';
 import type { Outcome } from '../../core/outcome.js';
 import { createLogger, type Logger } from '../../core/logger.js';
@@ -80,6 +80,7 @@ async function onInit(i: WorkerInit): Promise<void> {
     secrets: [i.dailyApiKey, i.llm?.apiKey, i.tts?.apiKey],
   });
   const started = Date.now();
+  const bots: Record<string, BotVersionInfo> = {};
   try {
     // Pay start-up costs now, before a call is assigned: bot code and the call client.
     for (const name of i.preloadBots) {
@@ -90,6 +91,7 @@ async function onInit(i: WorkerInit): Promise<void> {
         );
         return undefined;
       });
+      if (loaded) bots[name] = { version: loaded.version, hash: loaded.hash };
       if (loaded?.bot.prewarm) await prewarm(name, loaded);
     }
     const baseTts = createTts(i.tts, { callClient: i.callClient, logger });
@@ -113,7 +115,7 @@ async function onInit(i: WorkerInit): Promise<void> {
     });
     prepared = client.prepare();
     await prepared;
-    await send({ type: 'ready', pid: process.pid, prepareMs: Date.now() - started });
+    await send({ type: 'ready', pid: process.pid, prepareMs: Date.now() - started, bots });
   } catch (err) {
     logger.error({ err }, 'worker failed to initialise');
     await send({ type: 'fatal', error: `worker init failed: ${errorMessage(err)}` });
