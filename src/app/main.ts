@@ -33,6 +33,7 @@ const logger = createLogger({
     config.daily.webhookBasicAuth,
     config.dashboard.token,
     config.llm?.apiKey,
+    config.stt.deepgram?.apiKey,
     config.emulator.apiKey,
   ],
 });

@@ -272,6 +272,18 @@ function workerInit(config: Config, logger: Logger, access: DailyAccess, preload
       ...(tts.provider === 'openai' && config.llm ? { baseUrl: tts.baseUrl, model: tts.model, apiKey: config.llm.apiKey } : {}),
     },
     ...(config.llm ? { llm: config.llm } : {}),
+    stt: {
+      provider: config.stt.provider,
+      fallback: config.stt.fallback,
+      ...(config.stt.deepgram
+        ? {
+            deepgram: {
+              apiKey: config.stt.deepgram.apiKey,
+              ...(config.stt.deepgram.baseUrl ? { baseUrl: config.stt.deepgram.baseUrl } : {}),
+            },
+          }
+        : {}),
+    },
   };
 }
 

@@ -21,6 +21,7 @@ import type { Outcome } from '../core/outcome.js';
 import type { BotEventKind, WorkerStage } from '../core/timeline.js';
 import type { LlmInit } from '../voice/llm.js';
 import type { TtsInit } from '../voice/tts.js';
+import type { SttInit } from '../voice/stt.js';
 
 /** What a worker needs to know to run; sent in `init`, never read from the environment. */
 /** The call limits a worker enforces itself, as the config has them. */
@@ -52,6 +53,8 @@ export interface WorkerInit extends WorkerCallLimits {
   tts?: TtsInit;
   /** OpenAI-compatible chat endpoint offered to bots as `call.llm`. Absent → `call.llm` is undefined. */
   llm?: LlmInit;
+  /** Speech-to-text: the service's default provider and the vendors' keys (never logged). Absent → Daily's transcription. */
+  stt?: SttInit;
 }
 
 /** One call, as handed to a worker: its identity plus what only the worker needs. */

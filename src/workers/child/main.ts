@@ -19,6 +19,7 @@ import { createCallClient, memoryReport } from './client-factory.js';
 import { runCall } from './call-runner.js';
 import { onRateGrant } from './rate-grant.js';
 import { warmUp, type WarmState } from './warm.js';
+import { preloadStt } from './call-stt.js';
 import { errorMessage } from '../../core/errors.js';
 
 if (!process.send) {
@@ -69,7 +70,7 @@ async function onInit(i: WorkerInit): Promise<void> {
     name: 'worker',
     level: i.logLevel,
     maskNumbers: i.maskNumbers ?? true,
-    secrets: [i.dailyApiKey, i.llm?.apiKey, i.tts?.apiKey],
+    secrets: [i.dailyApiKey, i.llm?.apiKey, i.tts?.apiKey, i.stt?.deepgram?.apiKey],
   });
   const started = Date.now();
   try {
@@ -94,6 +95,8 @@ async function onInit(i: WorkerInit): Promise<void> {
       llm = client;
       await client.warm().catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'LLM client could not warm up'));
     }
+    // The service's speech-to-text vendor: its SDK is loaded now, not while a caller waits.
+    await preloadStt(i, logger);
     // Node loads its fetch implementation on first use (~35 ms): pay that now, not while a caller is on hold.
     await fetch('data:,warm-up')
       .then((r) => r.arrayBuffer())
