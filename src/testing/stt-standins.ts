@@ -3,7 +3,7 @@
  * vendor's documented wire protocol on 127.0.0.1 and is driven by the vendor's official SDK pointed
  * at it by base URL (docs/voice.md, "Speech-to-text", lists the sources read).
  *
- * Deepgram live streaming (`/v1/listen`):
+ * Deepgram live streaming (`/v1/listen`; Flux's `/v2/listen` is in stt-standin-flux.ts):
  *  - Upgrade: `Authorization: Token <key>` (what @deepgram/sdk sends from Node) or the `token, <key>`
  *    subprotocol (browsers); a bad key is refused with 401, a bad `encoding` / `sample_rate` /
  *    `channels` with 400, each with Deepgram's `dg-error` and `dg-request-id` headers and a JSON body.
@@ -24,6 +24,9 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { EnergySegmenter, PhraseBook, type EnergyOptions, type VoicedSegment } from './speech-energy.js';
+import { checkQuery, keyOf, NET_0001, refuse, type DeepgramConnection } from './stt-standin-common.js';
+export type { DeepgramConnection } from './stt-standin-common.js';
+import { runFlux } from './stt-standin-flux.js';
 
 export interface DeepgramStandInOptions extends EnergyOptions {
   /** The one key accepted (default `dg_test_key`). */
@@ -34,16 +37,6 @@ export interface DeepgramStandInOptions extends EnergyOptions {
   idleTimeoutMs?: number;
   /** Drops the first connection (TCP reset, no close frame) once it received this much audio. */
   dropFirstAfterAudioMs?: number;
-}
-
-export interface DeepgramConnection {
-  query: Record<string, string>;
-  auth: 'header' | 'subprotocol';
-  /** Audio received, ms. */
-  audioMs: number;
-  finals: string[];
-  keepAlives: number;
-  closeCode?: number;
 }
 
 export interface DeepgramStandIn {
@@ -59,42 +52,6 @@ export interface DeepgramStandIn {
   close(): Promise<void>;
 }
 
-const ENCODINGS = ['linear16', 'linear32', 'flac', 'alaw', 'mulaw', 'amr-nb', 'amr-wb', 'opus', 'ogg-opus', 'speex', 'g729'];
-const NET_0001 = 'Deepgram did not receive audio data or a text message within the timeout window. See https://dpgr.am/net0001';
-
-function refuse(socket: Duplex, status: number, errCode: string, errMsg: string): void {
-  const requestId = randomUUID();
-  const body = JSON.stringify({ err_code: errCode, err_msg: errMsg, request_id: requestId });
-  const text = status === 401 ? 'Unauthorized' : status === 404 ? 'Not Found' : 'Bad Request';
-  socket.end(
-    `HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\ndg-request-id: ${requestId}\r\ndg-error: ${errMsg}\r\n` +
-      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-  );
-}
-
-/** The key of a handshake: the Authorization header (Token/Bearer) or the `token, <key>` subprotocol. */
-function keyOf(req: IncomingMessage): { key: string; auth: 'header' | 'subprotocol' } | undefined {
-  const h = /^(?:token|bearer)\s+(.+)$/i.exec(req.headers.authorization ?? '');
-  if (h?.[1]) return { key: h[1].trim(), auth: 'header' };
-  const protos = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());
-  const i = protos.findIndex((p) => p.toLowerCase() === 'token' || p.toLowerCase() === 'bearer');
-  if (i >= 0 && protos[i + 1]) return { key: protos[i + 1]!, auth: 'subprotocol' };
-  return undefined;
-}
-
-/** Deepgram's refusals of the query; undefined when acceptable. */
-function checkQuery(q: Record<string, string>): string | undefined {
-  const enc = q.encoding;
-  if (enc === undefined) return 'This stand-in needs raw audio: give encoding=linear16 and sample_rate.';
-  if (!ENCODINGS.includes(enc)) return `Invalid encoding: ${enc}`;
-  if (enc !== 'linear16') return `This stand-in decodes only linear16 (got ${enc}).`;
-  const rate = Number(q.sample_rate);
-  if (q.sample_rate === undefined) return 'sample_rate is required when encoding is set.';
-  if (!Number.isInteger(rate) || rate < 8_000 || rate > 48_000) return `Invalid sample_rate: ${q.sample_rate}`;
-  if (q.channels !== undefined && q.channels !== '1') return `This stand-in decodes mono only (channels=${q.channels}).`;
-  return undefined;
-}
-
 export async function startDeepgramStandIn(opts: DeepgramStandInOptions = {}): Promise<DeepgramStandIn> {
   const apiKey = opts.apiKey ?? 'dg_test_key';
   const book = new PhraseBook(opts);
@@ -107,17 +64,20 @@ export async function startDeepgramStandIn(opts: DeepgramStandInOptions = {}): P
   const server: Server = createServer((_req, res) => res.writeHead(404).end());
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://x');
-    if (url.pathname !== '/v1/listen') return void (refused.push(404), refuse(socket, 404, 'NOT_FOUND', 'Not found'));
+    const flux = url.pathname === '/v2/listen';
+    if (url.pathname !== '/v1/listen' && !flux) return void (refused.push(404), refuse(socket, 404, 'NOT_FOUND', 'Not found'));
     const auth = keyOf(req);
     if (!auth || auth.key !== apiKey) return void (refused.push(401), refuse(socket, 401, 'INVALID_AUTH', 'Invalid credentials.'));
     const query = Object.fromEntries(url.searchParams);
-    const bad = checkQuery(query);
+    const bad =
+      checkQuery(query) ?? (flux && !query.model?.startsWith('flux') ? `Flux needs a flux model (got ${query.model})` : undefined);
     if (bad) return void (refused.push(400), refuse(socket, 400, 'Bad Request', bad));
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn: DeepgramConnection = { query, auth: auth.auth, audioMs: 0, finals: [], keepAlives: 0 };
+      const conn: DeepgramConnection = { path: url.pathname, query, auth: auth.auth, audioMs: 0, finals: [], keepAlives: 0 };
       connections.push(conn);
       const drop = connections.length === 1 ? opts.dropFirstAfterAudioMs : undefined;
-      runListen(ws, conn, { ...opts, book, drop });
+      if (flux) runFlux(ws, conn, { ...opts, book });
+      else runListen(ws, conn, { ...opts, book, drop });
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -1,5 +1,6 @@
 /**
- * Deepgram live streaming (`/v1/listen`, nova-3 by default) through the official `@deepgram/sdk` (v5).
+ * Deepgram live streaming (`/v1/listen`, nova-3 by default; Flux on `/v2/listen` for `flux-*` models)
+ * through the official `@deepgram/sdk` (v5).
  * Loaded only by `loadStt` in a worker (stt-load.ts): nothing else imports this file.
  *
  * The call's audio is resampled to 16 kHz linear16 mono; interim results, endpointing (300 ms),
@@ -10,7 +11,7 @@
  */
 import { DeepgramClient } from '@deepgram/sdk';
 import { errorMessage } from '../core/errors.js';
-import { SttError, type SttEvent, type SttProvider, type SttStream, type SttWord } from './stt.js';
+import { SttError, type SttEvent, type SttOptions, type SttProvider, type SttStream, type SttWord } from './stt.js';
 import { SttEventQueue } from './stt-queue.js';
 import { resample } from './tts.js';
 
@@ -50,6 +51,7 @@ export function deepgramStt(init: DeepgramInit): SttProvider {
   return {
     name: 'deepgram',
     async open(opts) {
+      if (opts.model?.startsWith('flux')) return openFlux(client, opts);
       const socket = await client.listen.v1.connect({
         model: opts.model ?? 'nova-3',
         ...(opts.language ? { language: opts.language } : {}),
@@ -66,28 +68,85 @@ export function deepgramStt(init: DeepgramInit): SttProvider {
         connectionTimeoutInSeconds: 10,
         ...(opts.signal ? { abortSignal: opts.signal } : {}),
       });
-      return openStream(socket);
+      return openStream(v1Socket(socket), onMessage);
     },
   };
 }
 
-type ListenSocket = Awaited<ReturnType<DeepgramClient['listen']['v1']['connect']>>;
+type V1Socket = Awaited<ReturnType<DeepgramClient['listen']['v1']['connect']>>;
+type V2Socket = Awaited<ReturnType<DeepgramClient['listen']['v2']['connect']>>;
 
-async function openStream(socket: ListenSocket): Promise<SttStream> {
+/** What the stream needs of a live socket, /v1/listen's or Flux's /v2/listen's. */
+interface LiveSocket {
+  onMessage(cb: (m: unknown) => void): void;
+  onClose(cb: (e: { code: number; reason?: unknown }) => void): void;
+  onError(cb: (err: unknown) => void): void;
+  connect(): void;
+  waitForOpen(): Promise<unknown>;
+  close(): void;
+  readonly readyState: number;
+  sendMedia(b: Uint8Array): void;
+  sendCloseStream(): void;
+  /** Keeps a quiet stream open: `KeepAlive` on /v1; Flux has no such message, so 100 ms of silence. */
+  keepAlive(): void;
+}
+
+function v1Socket(s: V1Socket): LiveSocket {
+  return {
+    onMessage: (cb) => s.on('message', cb),
+    onClose: (cb) => s.on('close', cb),
+    onError: (cb) => s.on('error', cb),
+    connect: () => s.connect(),
+    waitForOpen: () => s.waitForOpen(),
+    close: () => s.close(),
+    get readyState() {
+      return s.readyState;
+    },
+    sendMedia: (b) => s.sendMedia(b),
+    sendCloseStream: () => s.sendCloseStream({ type: 'CloseStream' }),
+    keepAlive: () => s.sendKeepAlive({ type: 'KeepAlive' }),
+  };
+}
+
+function v2Socket(s: V2Socket): LiveSocket {
+  const silence = new Uint8Array((DEEPGRAM_RATE / 10) * 2);
+  return {
+    onMessage: (cb) => s.on('message', cb),
+    onClose: (cb) => s.on('close', cb),
+    onError: (cb) => s.on('error', cb),
+    connect: () => s.connect(),
+    waitForOpen: () => s.waitForOpen(),
+    close: () => s.close(),
+    get readyState() {
+      return s.readyState;
+    },
+    sendMedia: (b) => s.sendMedia(b),
+    sendCloseStream: () => s.sendCloseStream({ type: 'CloseStream' }),
+    keepAlive: () => s.sendMedia(silence),
+  };
+}
+
+interface StreamState {
+  turnOpen: boolean;
+  closing: boolean;
+  lastAudioAt: number;
+}
+
+async function openStream(socket: LiveSocket, onMessage: (q: SttEventQueue, st: StreamState, m: unknown) => void): Promise<SttStream> {
   const queue = new SttEventQueue();
-  const state = { turnOpen: false, closing: false, lastAudioAt: Date.now() };
+  const state: StreamState = { turnOpen: false, closing: false, lastAudioAt: Date.now() };
   const timers: { keepAlive?: NodeJS.Timeout } = {};
-  socket.on('message', (m) => onMessage(queue, state, m));
-  socket.on('close', (e) => {
+  socket.onMessage((m) => onMessage(queue, state, m));
+  socket.onClose((e) => {
     clearInterval(timers.keepAlive);
     if (state.closing || e.code === 1000) return queue.end();
-    const reason = 'reason' in e && typeof e.reason === 'string' && e.reason ? `: ${e.reason}` : '';
+    const reason = typeof e.reason === 'string' && e.reason ? `: ${e.reason}` : '';
     queue.push({
       type: 'error',
       error: new SttError(`Deepgram closed the stream (${e.code}${reason})`, { retryable: e.code !== 1008, status: e.code }),
     });
   });
-  socket.on('error', (err) => {
+  socket.onError((err) => {
     if (!queue.done)
       queue.push({ type: 'error', error: new SttError(`Deepgram stream failed: ${errorMessage(err)}`, { retryable: true }) });
   });
@@ -101,7 +160,7 @@ async function openStream(socket: ListenSocket): Promise<SttStream> {
   const keepAlive = setInterval(() => {
     if (Date.now() - state.lastAudioAt < KEEPALIVE_MS || socket.readyState !== 1) return;
     try {
-      socket.sendKeepAlive({ type: 'KeepAlive' });
+      socket.keepAlive();
     } catch {
       // closing
     }
@@ -121,8 +180,8 @@ async function openStream(socket: ListenSocket): Promise<SttStream> {
       state.closing = true;
       clearInterval(keepAlive);
       if (socket.readyState === 1) {
-        const closed = new Promise<void>((r) => socket.on('close', () => r()));
-        socket.sendCloseStream({ type: 'CloseStream' });
+        const closed = new Promise<void>((r) => socket.onClose(() => r()));
+        socket.sendCloseStream();
         await Promise.race([closed, new Promise((r) => setTimeout(r, CLOSE_WAIT_MS).unref())]);
       }
       socket.close();
@@ -137,7 +196,51 @@ async function openStream(socket: ListenSocket): Promise<SttStream> {
   };
 }
 
-function onMessage(queue: SttEventQueue, state: { turnOpen: boolean }, m: unknown): void {
+/** Flux (`/v2/listen`): Deepgram's model decides the end of the turn (`TurnInfo` `EndOfTurn`). */
+async function openFlux(client: DeepgramClient, opts: SttOptions & { signal?: AbortSignal }): Promise<SttStream> {
+  const socket = await client.listen.v2.connect({
+    model: opts.model ?? 'flux-general-en',
+    encoding: 'linear16',
+    sample_rate: DEEPGRAM_RATE,
+    ...(opts.keywords?.length ? { keyterm: opts.keywords } : {}),
+    reconnectAttempts: 0,
+    connectionTimeoutInSeconds: 10,
+    ...(opts.signal ? { abortSignal: opts.signal } : {}),
+  });
+  return openStream(v2Socket(socket), onFluxMessage);
+}
+
+interface FluxTurnInfo {
+  type: 'TurnInfo';
+  event: string;
+  audio_window_start: number;
+  audio_window_end: number;
+  transcript: string;
+}
+
+function onFluxMessage(queue: SttEventQueue, _state: StreamState, m: unknown): void {
+  if (typeof m !== 'object' || m === null || !('type' in m)) return;
+  if (m.type === 'Error') {
+    const { code, description } = m as { code?: unknown; description?: unknown };
+    return queue.push({
+      type: 'error',
+      error: new SttError(`Deepgram Flux error ${String(code)}: ${String(description)}`, { retryable: true }),
+    });
+  }
+  if (m.type !== 'TurnInfo') return;
+  const t = m as FluxTurnInfo;
+  const text = t.transcript.trim();
+  const atMs = t.audio_window_end * 1000;
+  if (t.event === 'StartOfTurn') queue.push({ type: 'speech-started', atMs: t.audio_window_start * 1000 });
+  if (t.event === 'EndOfTurn') {
+    if (text) queue.push({ type: 'final', text, atMs });
+    queue.push({ type: 'end-of-turn', ...(text ? { text } : {}), atMs });
+  } else if (text) {
+    queue.push({ type: 'interim', text, atMs });
+  }
+}
+
+function onMessage(queue: SttEventQueue, state: StreamState, m: unknown): void {
   if (typeof m !== 'object' || m === null || !('type' in m)) return;
   const msg = m as { type: string } & Record<string, unknown>;
   if (msg.type === 'Results') return onResults(queue, state, msg as unknown as DeepgramResults);
@@ -162,7 +265,7 @@ interface DeepgramResults {
   };
 }
 
-function onResults(queue: SttEventQueue, state: { turnOpen: boolean }, r: DeepgramResults): void {
+function onResults(queue: SttEventQueue, state: StreamState, r: DeepgramResults): void {
   const alt = r.channel.alternatives[0];
   const text = alt?.transcript.trim() ?? '';
   const atMs = (r.start + r.duration) * 1000;

@@ -207,3 +207,55 @@ describe('patchbay’s Deepgram provider (src/voice/stt-deepgram.ts) on the stan
     expect(err).toMatchObject({ status: 401, retryable: false });
   });
 });
+
+describe('Flux (/v2/listen) on the stand-in', () => {
+  it('the official SDK: Connected, StartOfTurn, EagerEndOfTurn and EndOfTurn with the words of the speech; a nova model is refused', async () => {
+    const c = sdk(dg.apiKey).listen.v2;
+    const socket = await c.connect({
+      model: 'flux-general-en',
+      encoding: 'linear16',
+      sample_rate: RATE,
+      eager_eot_threshold: 0.5,
+      reconnectAttempts: 0,
+    });
+    const messages: Array<Record<string, unknown>> = [];
+    socket.on('message', (m) => messages.push(m as unknown as Record<string, unknown>));
+    socket.connect();
+    await socket.waitForOpen();
+    expect(dg.connections.at(-1)!.path).toBe('/v2/listen');
+    for (const part of [silence(500), short, silence(1_000)]) {
+      for (let off = 0; off < part.length; off += 160) socket.sendMedia(new Uint8Array(part.slice(off, off + 160).buffer));
+    }
+    const end = await until('EndOfTurn', () => messages.find((m) => m.event === 'EndOfTurn'));
+    expect(messages[0]).toMatchObject({ type: 'Connected', sequence_id: 0 });
+    const events = messages.filter((m) => m.type === 'TurnInfo' && m.event !== 'Update').map((m) => m.event);
+    expect(events).toEqual(['StartOfTurn', 'EagerEndOfTurn', 'EndOfTurn']);
+    expect(end).toMatchObject({ transcript: SHORT, trigger: 'model', turn_index: 0 });
+    expect(messages.some((m) => m.event === 'Update')).toBe(true);
+    socket.close();
+
+    const before = dg.refused.length;
+    const nova = await c.connect({ model: 'nova-3', encoding: 'linear16', sample_rate: RATE, reconnectAttempts: 0 });
+    nova.connect();
+    await expect(nova.waitForOpen()).rejects.toMatchObject({ message: expect.stringContaining('400') });
+    expect(dg.refused.slice(before)).toEqual([400]);
+  }, 30_000);
+
+  it('patchbay’s provider with a flux model: the turn’s final and end of turn come from Flux’s EndOfTurn', async () => {
+    const s = await deepgramStt({ apiKey: dg.apiKey, baseUrl: dg.baseUrl }).open({ model: 'flux-general-en' });
+    expect(dg.connections.at(-1)).toMatchObject({ path: '/v2/listen', query: { model: 'flux-general-en', sample_rate: '16000' } });
+    const events: SttEvent[] = [];
+    const reading = (async () => {
+      for await (const ev of s.events()) events.push(ev);
+    })();
+    for (const part of [silence(300), long, silence(1_000)]) {
+      for (let off = 0; off < part.length; off += 160) s.write(part.subarray(off, off + 160), RATE);
+    }
+    await until('the end of turn', () => events.find((e) => e.type === 'end-of-turn'));
+    expect(events.filter((e) => e.type !== 'interim').map((e) => e.type)).toEqual(['speech-started', 'final', 'end-of-turn']);
+    expect(events.find((e) => e.type === 'final')).toMatchObject({ text: LONG });
+    expect(events.find((e) => e.type === 'end-of-turn')).toMatchObject({ text: LONG });
+    await s.close();
+    await reading;
+  }, 30_000);
+});
