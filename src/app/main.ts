@@ -34,6 +34,7 @@ const logger = createLogger({
     config.dashboard.token,
     config.llm?.apiKey,
     config.stt.deepgram?.apiKey,
+    config.stt.assemblyai?.apiKey,
     config.emulator.apiKey,
   ],
 });

@@ -275,14 +275,8 @@ function workerInit(config: Config, logger: Logger, access: DailyAccess, preload
     stt: {
       provider: config.stt.provider,
       fallback: config.stt.fallback,
-      ...(config.stt.deepgram
-        ? {
-            deepgram: {
-              apiKey: config.stt.deepgram.apiKey,
-              ...(config.stt.deepgram.baseUrl ? { baseUrl: config.stt.deepgram.baseUrl } : {}),
-            },
-          }
-        : {}),
+      ...(config.stt.deepgram ? { deepgram: sttVendor(config.stt.deepgram) } : {}),
+      ...(config.stt.assemblyai ? { assemblyai: sttVendor(config.stt.assemblyai) } : {}),
     },
   };
 }
@@ -427,4 +421,9 @@ async function registerEmulatorWebhook(daily: DailyRestClient, url: string, hmac
   } catch (err) {
     logger.warn({ err: errorMessage(err) }, 'emulator: could not register the domain webhook; domain events are off');
   }
+}
+
+/** A speech-to-text vendor's key and base URL, as WorkerInit.stt carries them. */
+function sttVendor(v: { apiKey: string; baseUrl: string | undefined }): { apiKey: string; baseUrl?: string } {
+  return { apiKey: v.apiKey, ...(v.baseUrl ? { baseUrl: v.baseUrl } : {}) };
 }

@@ -208,6 +208,9 @@ export const EnvSchema = Type.Object({
   DEEPGRAM_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
   /** Deepgram's API base (a proxy, a region, a test): `http://host:port` means plain ws:// for the live socket. */
   DEEPGRAM_BASE_URL: Type.Optional(Type.String({ minLength: 1 })),
+  ASSEMBLYAI_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  /** AssemblyAI's streaming base (`wss://streaming.assemblyai.com`; https:// is taken as wss://); its SDK allows wss only. */
+  ASSEMBLYAI_BASE_URL: Type.Optional(Type.String({ minLength: 1 })),
   TTS_MODEL: Type.String({ default: 'gpt-4o-mini-tts' }),
 
   // Call records and dashboard (docs/dashboard.md)

@@ -30,7 +30,7 @@ import type { SentenceOptions } from '../voice/sentences.js';
 export { LlmError } from '../voice/llm.js';
 export { TtsError } from '../voice/tts.js';
 export { spellOut } from './speech.js';
-export { deepgram, dailyTranscription } from './stt.js';
+export { assemblyai, deepgram, dailyTranscription } from './stt.js';
 export { SttError, type SttChoice, type SttOptions } from '../voice/stt.js';
 import type { SttChoice } from '../voice/stt.js';
 import { checkSttChoice } from './stt.js';

@@ -146,3 +146,4 @@ export { startVoiceStandIns, type StandInOptions, type VoiceStandIns } from './v
 export { startLlmStandIns, type LlmStandInOptions, type LlmStandIns, type StandInTurn } from './llm-standins.js';
 export { startDeepgramStandIn, type DeepgramStandIn, type DeepgramStandInOptions, type DeepgramConnection } from './stt-standins.js';
 export { EnergySegmenter, PhraseBook, voicedSegments, type EnergyOptions, type VoicedSegment } from './speech-energy.js';
+export { startAssemblyAiStandIn, type AssemblyAiStandIn, type AssemblyAiStandInOptions } from './stt-standin-assemblyai.js';

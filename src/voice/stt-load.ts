@@ -11,5 +11,11 @@ export async function loadStt(name: Exclude<SttProviderName, 'daily'>, init: Stt
     const { deepgramStt } = await import('./stt-deepgram.js');
     return deepgramStt(init.deepgram);
   }
+  if (name === 'assemblyai') {
+    if (!init.assemblyai) throw new SttError('AssemblyAI speech-to-text needs ASSEMBLYAI_API_KEY');
+    const { assemblyAiStt } = await import('./stt-assemblyai.js');
+    const base = init.assemblyai.baseUrl?.replace(/^https:/i, 'wss:').replace(/\/+$/, '');
+    return assemblyAiStt({ apiKey: init.assemblyai.apiKey, ...(base ? { streamingUrl: `${base}/v3/ws` } : {}) });
+  }
   throw new SttError(`speech-to-text provider ${name} is not available yet`);
 }

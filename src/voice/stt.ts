@@ -71,6 +71,7 @@ export interface SttInit {
   /** When a vendor fails for good in a call: `daily` turns Daily's transcription on. */
   fallback: 'daily' | 'none';
   deepgram?: { apiKey: string; baseUrl?: string };
+  assemblyai?: { apiKey: string; baseUrl?: string };
 }
 
 /** A bot's choice of provider and settings (`stt: deepgram({ model: 'nova-3', language: 'en-US' })`). */

@@ -63,6 +63,7 @@ it(
       `${path.sep}@ai-sdk${path.sep}`,
       // Speech-to-text vendors' SDKs load in workers only (src/voice/stt-load.ts), and not the provider files.
       `${path.sep}@deepgram${path.sep}`,
+      `${path.sep}node_modules${path.sep}assemblyai${path.sep}`,
       path.join('src', 'voice', 'stt-deepgram.ts'),
     ];
     expect(loaded.filter((f) => f.startsWith(path.join('src', 'fleet')) || unwanted.some((u) => f.includes(u)))).toEqual([]);

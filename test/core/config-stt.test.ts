@@ -4,7 +4,7 @@ import { deepgram, defineBot } from '../../src/sdk/index.js';
 
 describe('speech-to-text settings', () => {
   it('default: Daily’s transcription, falling back to it; no vendor without its key', () => {
-    expect(loadConfig({}).stt).toEqual({ provider: 'daily', fallback: 'daily', deepgram: undefined });
+    expect(loadConfig({}).stt).toEqual({ provider: 'daily', fallback: 'daily', deepgram: undefined, assemblyai: undefined });
   });
 
   it('STT_PROVIDER=deepgram takes DEEPGRAM_API_KEY and DEEPGRAM_BASE_URL', () => {
@@ -14,12 +14,16 @@ describe('speech-to-text settings', () => {
       DEEPGRAM_BASE_URL: 'http://127.0.0.1:9',
       STT_FALLBACK: 'none',
     });
-    expect(c.stt).toEqual({ provider: 'deepgram', fallback: 'none', deepgram: { apiKey: 'k', baseUrl: 'http://127.0.0.1:9' } });
+    expect(c.stt).toMatchObject({ provider: 'deepgram', fallback: 'none', deepgram: { apiKey: 'k', baseUrl: 'http://127.0.0.1:9' } });
+    const a = loadConfig({ STT_PROVIDER: 'assemblyai', ASSEMBLYAI_API_KEY: 'a', ASSEMBLYAI_BASE_URL: 'wss://127.0.0.1:9' });
+    expect(a.stt).toMatchObject({ provider: 'assemblyai', assemblyai: { apiKey: 'a', baseUrl: 'wss://127.0.0.1:9' } });
   });
 
   it.each([
     [{ STT_PROVIDER: 'deepgram' }, /needs DEEPGRAM_API_KEY/],
     [{ STT_PROVIDER: 'openai' }, /not available yet/],
+    [{ STT_PROVIDER: 'assemblyai' }, /needs ASSEMBLYAI_API_KEY/],
+    [{ ASSEMBLYAI_API_KEY: 'k', ASSEMBLYAI_BASE_URL: 'ws://127.0.0.1:9' }, /ASSEMBLYAI_BASE_URL/],
     [{ STT_PROVIDER: 'whisper' }, /STT_PROVIDER/],
     [{ STT_FALLBACK: 'maybe' }, /STT_FALLBACK/],
     [{ DEEPGRAM_API_KEY: 'k', DEEPGRAM_BASE_URL: 'api.deepgram.com' }, /DEEPGRAM_BASE_URL/],

@@ -70,7 +70,7 @@ async function onInit(i: WorkerInit): Promise<void> {
     name: 'worker',
     level: i.logLevel,
     maskNumbers: i.maskNumbers ?? true,
-    secrets: [i.dailyApiKey, i.llm?.apiKey, i.tts?.apiKey, i.stt?.deepgram?.apiKey],
+    secrets: [i.dailyApiKey, i.llm?.apiKey, i.tts?.apiKey, i.stt?.deepgram?.apiKey, i.stt?.assemblyai?.apiKey],
   });
   const started = Date.now();
   try {
