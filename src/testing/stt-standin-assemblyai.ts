@@ -31,9 +31,8 @@ import type { DeepgramConnection as StreamConnection } from './stt-standin-commo
 
 export interface AssemblyAiStandInOptions extends EnergyOptions {
   apiKey?: string;
+  /** From the end of a voiced segment (once heard) to its final `Turn` (default 150 ms). */
   latencyMs?: number;
-  /** Drops the first connection (TCP reset) once it received this much audio. */
-  dropFirstAfterAudioMs?: number;
 }
 
 export interface AssemblyAiStandIn {
@@ -87,7 +86,7 @@ export async function startAssemblyAiStandIn(opts: AssemblyAiStandInOptions = {}
     if (!Number.isInteger(rate) || rate <= 0) return closeWith(ws, conn, 4000, 'Sample rate must be a positive integer');
     if (query.encoding !== undefined && query.encoding !== 'pcm_s16le')
       return closeWith(ws, conn, 3006, `Unsupported encoding ${query.encoding}`);
-    runSession(ws, conn, rate, { ...opts, book, drop: connections.length === 1 ? opts.dropFirstAfterAudioMs : undefined });
+    runSession(ws, conn, rate, { ...opts, book });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
@@ -111,12 +110,7 @@ function closeWith(ws: WebSocket, conn: StreamConnection, code: number, reason: 
   ws.close(code, reason);
 }
 
-function runSession(
-  ws: WebSocket,
-  conn: StreamConnection,
-  rate: number,
-  o: AssemblyAiStandInOptions & { book: PhraseBook; drop: number | undefined },
-): void {
+function runSession(ws: WebSocket, conn: StreamConnection, rate: number, o: AssemblyAiStandInOptions & { book: PhraseBook }): void {
   const q = conn.query;
   const seg = new EnergySegmenter(rate, o);
   const latencyMs = o.latencyMs ?? 150;
@@ -142,25 +136,7 @@ function runSession(
     closeWith(ws, conn, code, reason);
     closed = true;
   };
-  const turn = (s: VoicedSegment, text: string, final: boolean) => {
-    const tokens = text.split(/\s+/).filter(Boolean);
-    const span = s.endMs - s.startMs;
-    send({
-      type: 'Turn',
-      turn_order: turnOrder,
-      turn_is_formatted: final && q.format_turns === 'true',
-      end_of_turn: final,
-      transcript: text,
-      end_of_turn_confidence: final ? 0.9 : 0.1,
-      words: tokens.map((w, i) => ({
-        start: Math.round(s.startMs + (span * i) / tokens.length),
-        end: Math.round(s.startMs + (span * (i + 1)) / tokens.length),
-        text: w,
-        confidence: 0.97,
-        word_is_final: final,
-      })),
-    });
-  };
+  const turn = (s: VoicedSegment, text: string, final: boolean) => send(turnMessage(s, text, final, turnOrder, q.format_turns === 'true'));
   const endTurn = (s: VoicedSegment) => {
     const text = o.book.match(s);
     if (!text) return;
@@ -184,11 +160,6 @@ function runSession(
       const { ended, started: began } = seg.push(new Int16Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + (buf.byteLength & ~1))));
       if (began) send({ type: 'SpeechStarted', timestamp: seg.speechStartMs ?? 0 });
       for (const s of ended) endTurn(s);
-      if (o.drop !== undefined && conn.audioMs >= o.drop) {
-        closed = true;
-        conn.closeCode = 1006;
-        ws.terminate();
-      }
       return;
     }
     const type = controlType(String(data));
@@ -212,6 +183,27 @@ function runSession(
     conn.closeCode ??= code;
     closed = true;
   });
+}
+
+/** A v3 `Turn` for a voiced segment: the words spread evenly over it (ms). */
+function turnMessage(s: VoicedSegment, text: string, final: boolean, turnOrder: number, formatTurns: boolean) {
+  const tokens = text.split(/\s+/).filter(Boolean);
+  const span = s.endMs - s.startMs;
+  return {
+    type: 'Turn',
+    turn_order: turnOrder,
+    turn_is_formatted: final && formatTurns,
+    end_of_turn: final,
+    transcript: text,
+    end_of_turn_confidence: final ? 0.9 : 0.1,
+    words: tokens.map((w, i) => ({
+      start: Math.round(s.startMs + (span * i) / tokens.length),
+      end: Math.round(s.startMs + (span * (i + 1)) / tokens.length),
+      text: w,
+      confidence: 0.97,
+      word_is_final: final,
+    })),
+  };
 }
 
 function controlType(text: string): string | undefined {

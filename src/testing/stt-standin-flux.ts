@@ -36,20 +36,7 @@ export function runFlux(
     out = out.then(() => new Promise<void>((r) => setTimeout(() => (fn(), r()), delayMs)));
   };
   const turn = (event: string, s: VoicedSegment | undefined, text: string, extra: Record<string, unknown> = {}) =>
-    send({
-      type: 'TurnInfo',
-      event,
-      turn_index: turnIndex,
-      audio_window_start: (s?.startMs ?? 0) / 1000,
-      audio_window_end: (s?.endMs ?? seg.timeMs) / 1000,
-      transcript: text,
-      words: text
-        .split(/\s+/)
-        .filter(Boolean)
-        .map((word) => ({ word, confidence: 0.97 })),
-      end_of_turn_confidence: event === 'EndOfTurn' || event === 'EagerEndOfTurn' ? 0.9 : 0.05,
-      ...extra,
-    });
+    send({ ...turnInfo(event, s ?? { startMs: 0, endMs: seg.timeMs }, text, turnIndex), ...extra });
   const endTurn = (s: VoicedSegment, trigger: string) => {
     const text = o.book.match(s) ?? '';
     if (q.eager_eot_threshold && text) later(latencyMs / 2, () => turn('EagerEndOfTurn', s, text));
@@ -98,6 +85,23 @@ export function runFlux(
     conn.closeCode ??= code;
     closed = true;
   });
+}
+
+/** A Flux `TurnInfo` (without `request_id` and `sequence_id`, added when sent). */
+function turnInfo(event: string, s: VoicedSegment, text: string, turnIndex: number): Record<string, unknown> {
+  return {
+    type: 'TurnInfo',
+    event,
+    turn_index: turnIndex,
+    audio_window_start: s.startMs / 1000,
+    audio_window_end: s.endMs / 1000,
+    transcript: text,
+    words: text
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((word) => ({ word, confidence: 0.97 })),
+    end_of_turn_confidence: event === 'EndOfTurn' || event === 'EagerEndOfTurn' ? 0.9 : 0.05,
+  };
 }
 
 function controlType(text: string): string | undefined {
