@@ -289,6 +289,12 @@ function workerInit(config: Config, logger: Logger, access: DailyAccess, preload
     },
     ...(config.llm ? { llm: config.llm } : {}),
     ...(config.resilience.admittedPath ? { orphanDir: orphanDirOf(config.resilience.admittedPath) } : {}),
+    stt: {
+      provider: config.stt.provider,
+      fallback: config.stt.fallback,
+      ...(config.stt.deepgram ? { deepgram: sttVendor(config.stt.deepgram) } : {}),
+      ...(config.stt.assemblyai ? { assemblyai: sttVendor(config.stt.assemblyai) } : {}),
+    },
   };
 }
 
@@ -449,4 +455,9 @@ async function registerEmulatorWebhook(daily: DailyRestClient, url: string, hmac
   } catch (err) {
     logger.warn({ err: errorMessage(err) }, 'emulator: could not register the domain webhook; domain events are off');
   }
+}
+
+/** A speech-to-text vendor's key and base URL, as WorkerInit.stt carries them. */
+function sttVendor(v: { apiKey: string; baseUrl: string | undefined }): { apiKey: string; baseUrl?: string } {
+  return { apiKey: v.apiKey, ...(v.baseUrl ? { baseUrl: v.baseUrl } : {}) };
 }

@@ -196,6 +196,21 @@ export const EnvSchema = Type.Object({
   GOOGLE_BASE_URL: Type.Optional(Type.String({ minLength: 1 })),
   LLM_TIMEOUT_MS: Int(10_000, 100),
   TTS_BASE_URL: Type.Optional(Type.String({ minLength: 1 })),
+  /**
+   * The bots' speech-to-text (src/voice/stt.ts): `daily` (Daily's transcription, the default) or a
+   * streaming vendor fed the caller's audio. A bot may choose its own (`stt:` in defineBot).
+   */
+  STT_PROVIDER: Type.Union([Type.Literal('daily'), Type.Literal('deepgram'), Type.Literal('openai'), Type.Literal('assemblyai')], {
+    default: 'daily',
+  }),
+  /** When a vendor fails for good during a call: `daily` switches the call to Daily's transcription; `none` does not. */
+  STT_FALLBACK: Type.Union([Type.Literal('daily'), Type.Literal('none')], { default: 'daily' }),
+  DEEPGRAM_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  /** Deepgram's API base (a proxy, a region, a test): `http://host:port` means plain ws:// for the live socket. */
+  DEEPGRAM_BASE_URL: Type.Optional(Type.String({ minLength: 1 })),
+  ASSEMBLYAI_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  /** AssemblyAI's streaming base (`wss://streaming.assemblyai.com`; https:// is taken as wss://); its SDK allows wss only. */
+  ASSEMBLYAI_BASE_URL: Type.Optional(Type.String({ minLength: 1 })),
   TTS_MODEL: Type.String({ default: 'gpt-4o-mini-tts' }),
 
   // Call records and dashboard (docs/dashboard.md)

@@ -13,6 +13,7 @@ export { EnvSchema, type Env } from './config-schema.js';
 import { EnvSchema, type Env } from './config-schema.js';
 import { ConfigError } from './config-error.js';
 import { llmConfig, type LlmConfig } from './config-llm.js';
+import { sttConfig, type SttConfig } from './config-stt.js';
 import { errorMessage } from './errors.js';
 import { pickWorkerEnv } from './worker-env.js';
 
@@ -139,6 +140,8 @@ export interface Config {
   };
   /** The bots' LLM (`call.llm`); undefined without a key for it. */
   llm: LlmConfig | undefined;
+  /** The bots' speech-to-text: STT_PROVIDER and the vendors' keys. */
+  stt: SttConfig;
   records: {
     /** A file path, `:memory:`, or undefined when CALL_RECORDS_PATH=off. */
     path: string | undefined;
@@ -323,6 +326,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
         }
       : undefined,
     ...callConfig(e, emulatorEnabled),
+    stt: sttConfig(e),
     ...serviceConfig(e, emulatorEnabled),
   };
 }

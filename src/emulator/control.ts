@@ -90,7 +90,7 @@ function callRoutes(app: App, core: EmulatorCore): void {
     if ((b.press !== undefined || b.say !== undefined) && call.state !== 'connected') {
       throw new ApiError(409, 'invalid-request-error', `call ${call.id} is not connected`);
     }
-    if (b.say !== undefined) call.say(b.say);
+    if (b.say !== undefined) void call.say(b.say);
     if (b.press !== undefined) void call.press(b.press);
     if (b.hangup === true) call.hangup();
     return { ok: true, state: call.state };

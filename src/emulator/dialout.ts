@@ -13,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { maskNumber } from '../core/logger.js';
 import { CallImpl, type CallHost } from './call.js';
+import type { SpeechOptions } from './speech.js';
 import type { CallRegistry } from './call-registry.js';
 import { ActionError } from './errors.js';
 import type { LatencySettings } from './latencies.js';
@@ -164,14 +165,14 @@ export class DialOut implements CallHost {
   }
 
   // CallHost: the far end, once answered, speaks and presses keys like a caller.
-  callerSpoke(call: CallImpl, text: string): void {
+  async callerSpoke(call: CallImpl, text: string, opts?: SpeechOptions): Promise<void> {
     const leg = this.legs.get(call.callId);
-    if (leg?.answered) this.d.sessions.sipSpoke(leg.room, call.callId, text);
+    if (leg?.answered) await this.d.sessions.sipSays(leg.room, call.callId, text, opts);
   }
 
-  async callerSpeaks(call: CallImpl, text: string): Promise<void> {
+  async callerSpeaks(call: CallImpl, text: string, opts?: SpeechOptions): Promise<void> {
     const leg = this.legs.get(call.callId);
-    if (leg?.answered) await this.d.sessions.sipSpeaks(leg.room, call.callId, text);
+    if (leg?.answered) await this.d.sessions.sipSpeaks(leg.room, call.callId, text, opts);
   }
 
   callerPressed(call: CallImpl, tone: string): void {

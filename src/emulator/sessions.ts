@@ -13,7 +13,7 @@ import { ActionError } from './errors.js';
 import type { Faults } from './faults.js';
 import type { LatencySettings } from './latencies.js';
 import { hears, participantJson, type BotParticipant, type Room } from './model.js';
-import { FRAME_SAMPLES, SPEECH_RATE, speechPcm } from './speech.js';
+import { FRAME_SAMPLES, SPEECH_RATE, speechPcm, withNoise, type SpeechOptions } from './speech.js';
 import { WS_CLOSE, type ServerMessage } from './protocol.js';
 import type { RoomStore } from './rooms.js';
 import type { Timers } from './timers.js';
@@ -77,16 +77,24 @@ export class Sessions {
       this.broadcast(room, 'transcription-message', { participantId: fromSessionId, text, isFinal: true, timestampMs: Date.now() });
   }
 
+  /** A phone participant says something (`say` step): out loud when a bot receives audio, else as words at once. */
+  async sipSays(room: Room, fromSessionId: string, text: string, opts: SpeechOptions = {}): Promise<void> {
+    const listening = [...room.participants.values()].some((p) => p.kind === 'bot' && p.receivesAudio);
+    if (listening) await this.sipSpeaks(room, fromSessionId, text, opts);
+    else this.sipSpoke(room, fromSessionId, text);
+  }
+
   /**
    * A phone participant speaks out loud (`speak` step): the audio goes as 20 ms frames, in real
    * time, to the bots that receive audio, followed by a second of silence (a phone line is never
    * quiet for long); then the words arrive like `sipSpoke` (transcript at the end of the speech).
+   * With `noise`, white noise is mixed into both.
    */
-  async sipSpeaks(room: Room, fromSessionId: string, text: string): Promise<void> {
-    const pcm = await speechPcm(text);
-    if (pcm) {
-      const silence = new Int16Array(SPEECH_RATE);
-      for (const part of [pcm, silence]) {
+  async sipSpeaks(room: Room, fromSessionId: string, text: string, opts: SpeechOptions = {}): Promise<void> {
+    const speech = await speechPcm(text);
+    if (speech) {
+      const [pcm, silence] = withNoise([speech, new Int16Array(SPEECH_RATE)], opts.noise ?? 0);
+      for (const part of [pcm!, silence!]) {
         for (let off = 0; off < part.length; off += FRAME_SAMPLES) {
           if (!room.participants.has(fromSessionId)) return;
           const f = part.subarray(off, off + FRAME_SAMPLES);

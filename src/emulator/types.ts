@@ -98,9 +98,14 @@ export interface EmulatorOptions {
 export type CallerStep =
   | { wait: number }
   | { press: string }
-  | { say: string }
+  /**
+   * The caller says something. Bots that receive audio (voice activity, a speech-to-text provider)
+   * hear it out loud like `speak`; for the others the words arrive at once, as Daily's transcript.
+   * `noise`: white noise mixed into the audio, its RMS relative to the speech's (0.3 ≈ 10 dB SNR).
+   */
+  | { say: string; noise?: number }
   /** Out loud: real speech audio (espeak-ng) to bots that receive audio, then the words as a transcript. */
-  | { speak: string }
+  | { speak: string; noise?: number }
   /** `say`: the next bot line; `peer`: the next line from another phone participant (see TranscriptLine). */
   | { waitFor: 'connected' | 'say' | 'peer'; match?: string; timeoutMs?: number }
   | { hangup: true };
@@ -188,7 +193,8 @@ export interface EmulatedCall {
   on<E extends keyof CallEventMap>(event: E, fn: (payload: CallEventMap[E]) => void): () => void;
   /** DTMF digits, one `dtmf-event` each, `dtmfGapMs` apart. Resolves after the last one. */
   press(digits: string): Promise<void>;
-  say(text: string): void;
+  /** Says `text` (out loud to bots that receive audio; see the `say` step). Resolves when it was said. */
+  say(text: string, opts?: { noise?: number }): Promise<void>;
   hangup(): void;
 }
 

@@ -30,6 +30,10 @@ import type { SentenceOptions } from '../voice/sentences.js';
 export { LlmError } from '../voice/llm.js';
 export { TtsError } from '../voice/tts.js';
 export { spellOut } from './speech.js';
+export { assemblyai, deepgram, dailyTranscription } from './stt.js';
+export { SttError, type SttChoice, type SttOptions } from '../voice/stt.js';
+import type { SttChoice } from '../voice/stt.js';
+import { checkSttChoice } from './stt.js';
 
 /**
  * What is known about the call: its identity (src/core/call-identity.ts; `id` is patchbay's id,
@@ -150,6 +154,12 @@ export interface BotOptions {
    */
   transcription?: boolean | { language?: string };
   /**
+   * Who hears the caller: Daily's transcription, or a streaming vendor fed the caller's audio
+   * (`deepgram({ model: 'nova-3', language: 'en-US' })`). Default: the service's STT_PROVIDER.
+   * Its finals reach `listen()` and `onTranscript` exactly like Daily's transcripts.
+   */
+  stt?: SttChoice;
+  /**
    * Turn detection on the caller's audio (voice activity, Silero VAD): interruptible prompts stop
    * the moment the caller starts speaking (not only on a transcript or a key), and `listen()` ends
    * the caller's turn when they stop speaking (`minSilenceMs`), with every final transcript of the
@@ -169,6 +179,11 @@ export interface BotOptions {
   onDtmf?(call: Call, digit: string): void | Promise<void>;
   /** Every final transcript, also those consumed by `listen`. Transcription starts at connect when set. */
   onTranscript?(call: Call, text: string): void | Promise<void>;
+  /**
+   * Something failed that the call survives, e.g. the speech-to-text provider failed for good (an
+   * `SttError`): the call goes on (with Daily's transcription when STT_FALLBACK=daily, and DTMF).
+   */
+  onError?(call: Call, error: Error): void | Promise<void>;
   /** After the call ended, with its outcome. Primitives no longer work here. */
   onEnd?(call: CallInfo, outcome: Outcome): void | Promise<void>;
 }
@@ -178,7 +193,7 @@ const FILE = Symbol.for('patchbay.bot.file');
 
 export type Bot = Readonly<BotOptions> & { readonly [BRAND]: true };
 
-const HOOKS = ['prewarm', 'onCall', 'onDtmf', 'onTranscript', 'onEnd'] as const;
+const HOOKS = ['prewarm', 'onCall', 'onDtmf', 'onTranscript', 'onError', 'onEnd'] as const;
 
 export function defineBot(options: BotOptions): Bot {
   if (!options || typeof options.name !== 'string' || options.name.length === 0) {
@@ -198,6 +213,8 @@ export function defineBot(options: BotOptions): Bot {
   const v: unknown = options.version;
   if (v !== undefined && (typeof v !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,63}$/.test(v)))
     throw new TypeError(`defineBot(${options.name}): \`version\` must be 1-64 letters, digits or _.:+- (e.g. "2.1.0")`);
+  const sttProblem = checkSttChoice(options.stt);
+  if (sttProblem) throw new TypeError(`defineBot(${options.name}): ${sttProblem}`);
   const g: unknown = options.greeting;
   const okGreeting =
     g === undefined ||

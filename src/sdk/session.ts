@@ -44,6 +44,8 @@ export interface SessionDeps {
   llm?: LlmProvider;
   /** Language for Daily transcription (bot option `transcription: { language }`). */
   transcriptionLanguage?: string;
+  /** Starts the caller's transcription when it is not Daily's (a streaming STT provider); resolves, never rejects. */
+  startStt?: () => Promise<void>;
 }
 
 /** After the caller stopped speaking, how long `listen()` waits for the turn's final transcript. */
@@ -333,10 +335,11 @@ export class CallSession implements Call {
     return parts.length > 0 ? parts.join(' ') : null;
   }
 
-  /** Starts Daily transcription once (listen() and onTranscript need it). */
+  /** Starts transcription once, Daily's or the bot's STT provider's (listen() and onTranscript need it). */
   startTranscription(): Promise<void> {
     const lang = this.deps.transcriptionLanguage;
-    this.transcribing ??= this.deps.client.startTranscription(lang ? { language: lang } : undefined).catch((err: unknown) => {
+    const start = this.deps.startStt ?? (() => this.deps.client.startTranscription(lang ? { language: lang } : undefined));
+    this.transcribing ??= start().catch((err: unknown) => {
       this.transcribing = undefined;
       throw err;
     });

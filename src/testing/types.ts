@@ -7,9 +7,10 @@ import type { EndReason, TranscriptLine } from '../emulator/types.js';
 export type CallerAction =
   | { wait: number }
   | { press: string }
-  | { say: string }
+  /** Heard out loud by a bot that receives audio (VAD, a speech-to-text vendor), as words at once by the others; `noise`: see the emulator's CallerStep. */
+  | { say: string; noise?: number }
   /** Out loud: real speech (espeak-ng) the bot hears as audio (VAD, barge-in), then its words as a transcript. */
-  | { speak: string }
+  | { speak: string; noise?: number }
   | { waitFor: 'connected' | 'say' | 'peer'; match?: RegExp | string; timeoutMs?: number }
   | { hangup: true };
 

@@ -21,6 +21,7 @@ import type { Outcome } from '../core/outcome.js';
 import type { BotEventKind, WorkerStage } from '../core/timeline.js';
 import type { LlmInit } from '../voice/llm.js';
 import type { TtsInit } from '../voice/tts.js';
+import type { SttInit } from '../voice/stt.js';
 
 /** What a worker needs to know to run; sent in `init`, never read from the environment. */
 /** The call limits a worker enforces itself, as the config has them. */
@@ -57,6 +58,8 @@ export interface WorkerInit extends WorkerCallLimits {
    * directory's `orphans/`. Absent (no data directory): the call is still finished, unrecorded.
    */
   orphanDir?: string;
+  /** Speech-to-text: the service's default provider and the vendors' keys (never logged). Absent → Daily's transcription. */
+  stt?: SttInit;
 }
 
 /** One call, as handed to a worker: its identity plus what only the worker needs. */

@@ -10,6 +10,7 @@ import { botFrame, type LoadedBot } from './bot-loader.js';
 import { step, type CallResult } from './call-ending.js';
 import { infoOf, type CallRun } from './call-state.js';
 import { startGreeting } from './greeting.js';
+import { startStt, sttChoiceOf, type SttSink } from './call-stt.js';
 
 type Bot = LoadedBot['bot'];
 
@@ -29,6 +30,12 @@ export async function runHook(run: CallRun, where: string, fn: (b: Bot) => unkno
   } catch (err) {
     botFailed(run, err, where);
   }
+}
+
+/** A final transcript of the caller for the bot (Daily's or its STT provider's): `listen()`, then `onTranscript`. */
+export function giveTranscript(run: CallRun, session: CallSession, text: string): void {
+  session.pushTranscript(text);
+  void runHook(run, 'onTranscript', (b) => b.onTranscript?.(session, text));
 }
 
 /** A key for the bot: its session's digit buffer, then its `onDtmf`. */
@@ -84,7 +91,8 @@ function openSession(run: CallRun, bot: Bot): CallSession {
   const { deps, ending } = run;
   const { call, send } = deps;
   const transcriptionLanguage = typeof bot.transcription === 'object' ? bot.transcription.language : undefined;
-  return new CallSession({
+  const stt = sttChoiceOf(deps.init, bot);
+  const session = new CallSession({
     info: infoOf(call),
     client: botClient(run),
     logger: run.logger,
@@ -96,13 +104,21 @@ function openSession(run: CallRun, bot: Bot): CallSession {
     ...(bot.idleTimeoutMs ? { idleTimeoutMs: bot.idleTimeoutMs } : {}),
     ...(deps.llm ? { llm: deps.llm } : {}),
     ...(transcriptionLanguage ? { transcriptionLanguage } : {}),
+    ...(stt ? { startStt: () => startStt(run, sink(), stt) } : {}),
   });
+  function sink(): SttSink {
+    return {
+      transcript: (text) => giveTranscript(run, session, text),
+      error: (err) => runHook(run, 'onError', (b) => b.onError?.(session, err)),
+    };
+  }
+  return session;
 }
 
 /** Transcription and voice activity, as the bot asked; a failure to start only logs. */
 async function startListening(run: CallRun, session: CallSession, bot: Bot): Promise<void> {
   const { logger } = run;
-  if (bot.onTranscript || bot.transcription)
+  if (bot.onTranscript || bot.transcription || bot.stt)
     await session.startTranscription().catch((err: unknown) => logger.warn({ err }, 'startTranscription failed'));
   if (bot.turnDetection) {
     await session

@@ -20,6 +20,7 @@ import { createCallClient, memoryReport } from './client-factory.js';
 import { runCall } from './call-runner.js';
 import { onRateGrant } from './rate-grant.js';
 import { warmUp, type WarmState } from './warm.js';
+import { preloadStt } from './call-stt.js';
 import { errorMessage } from '../../core/errors.js';
 import { writeOrphanEnd, writeOrphanLive, type OrphanCall } from '../orphans.js';
 import { releaseGrants } from './rate-grant.js';
@@ -77,7 +78,7 @@ async function onInit(i: WorkerInit): Promise<void> {
     name: 'worker',
     level: i.logLevel,
     maskNumbers: i.maskNumbers ?? true,
-    secrets: [i.dailyApiKey, i.llm?.apiKey, i.tts?.apiKey],
+    secrets: [i.dailyApiKey, i.llm?.apiKey, i.tts?.apiKey, i.stt?.deepgram?.apiKey, i.stt?.assemblyai?.apiKey],
   });
   const started = Date.now();
   const bots: Record<string, BotVersionInfo> = {};
@@ -104,6 +105,8 @@ async function onInit(i: WorkerInit): Promise<void> {
       llm = client;
       await client.warm().catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'LLM client could not warm up'));
     }
+    // The service's speech-to-text vendor: its SDK is loaded now, not while a caller waits.
+    await preloadStt(i, logger);
     // Node loads its fetch implementation on first use (~35 ms): pay that now, not while a caller is on hold.
     await fetch('data:,warm-up')
       .then((r) => r.arrayBuffer())
