@@ -12,6 +12,8 @@ import { createRoomService, type RoomService } from '../daily/room-service.js';
 import { DOMAIN_EVENT_TYPES } from '../daily/webhook-events.js';
 import { BrowserHost } from '../daily/browser/host.js';
 import { Dispatcher } from '../admission/dispatcher.js';
+import { OutboundCalls } from '../admission/outbound.js';
+import { resolveBotFile } from '../core/bot-files.js';
 import { WorkerPool } from '../workers/parent/pool.js';
 import { WarmSlots } from '../workers/parent/warm-slots.js';
 import { Reconciler } from '../call/reconcile.js';
@@ -39,6 +41,8 @@ export interface Runtime {
   logger: Logger;
   app: FastifyInstance;
   dispatcher: Dispatcher;
+  /** Outbound calls (POST /calls); undefined when CALLS_API_TOKEN is unset. */
+  outbound: OutboundCalls | undefined;
   /** Daily's domain webhooks → calls. */
   reconciler: Reconciler;
   /** Rooms and bot tokens for calls. */
@@ -131,7 +135,9 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     dispatcher.setDelegate(fleetAdmission);
   }
   const { pinlessSecrets, webhookSecrets } = access;
+  const outbound = config.outbound.apiToken ? newOutbound(config, logger, admission, routes?.bots) : undefined;
   const app = await buildApp({
+    outbound,
     config,
     logger,
     dispatcher,
@@ -149,6 +155,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     logger,
     app,
     ...admission,
+    outbound,
     pool,
     browsers,
     daily,
@@ -295,6 +302,12 @@ function sharedBrowsers(config: Config, logger: Logger): BrowserHost | undefined
   });
 }
 
+/** Outbound calls (POST /calls, CALLS_API_TOKEN set): a bot file in BOTS_DIR, or a bot the routes name. */
+function newOutbound(config: Config, logger: Logger, a: { rooms: RoomService; dispatcher: Dispatcher }, routed: string[] | undefined) {
+  const hasBot = (name: string) => routed?.includes(name) === true || resolveBotFile(config.bots.dir, name) !== undefined;
+  return new OutboundCalls({ config, logger, rooms: a.rooms, dispatcher: a.dispatcher, hasBot });
+}
+
 /** Rooms, warm slots, the dispatcher with its admission budget, and the reconciler of domain webhooks. */
 function newAdmission(config: Config, logger: Logger, parts: { daily: DailyRestClient; pool: WorkerPool; route: Route }) {
   const { daily, pool, route } = parts;
@@ -394,6 +407,8 @@ async function shutdown(rt: Runtime, life: Lifecycle, timeoutMs: number): Promis
   await life.fleetAdmission?.setDraining();
   life.sweepStop.abort();
   life.adoption?.close();
+  // Queued outbound calls are not started any more (their status stays queued; not persisted).
+  rt.outbound?.close();
   await rt.dispatcher.drain(timeoutMs);
   // The rooms of the last calls: deleted within what is left of the grace period (at most
   // SHUTDOWN_ROOM_FLUSH_MS); the rest expire by their `exp`.

@@ -71,6 +71,22 @@ export interface CallAssignment extends CallIdentity {
   traceId?: string;
   /** Set when the call takes a warm slot: the worker is already in the room and has this endpoint. */
   warm?: { sipEndpoint: string };
+  /** An outbound call (POST /calls): the worker joins, then dials `to` instead of forwarding a held caller. */
+  outbound?: OutboundDial;
+}
+
+/** What the worker dials for an outbound call, and how it listens to the answer. */
+export interface OutboundDial {
+  to: { phoneNumber: string } | { sipUri: string };
+  /** Caller id (Daily's `callerId`), when given. */
+  callerId?: string;
+  metadata: Record<string, unknown>;
+  /** 1 for the first attempt. */
+  attempt: number;
+  /** The far end may ring this long (then: no-answer). */
+  ringTimeoutMs: number;
+  /** Classify the answer as person or machine (src/voice/voicemail.ts) before the bot runs. */
+  detectVoicemail: boolean;
 }
 
 /** The room a warm slot's worker joins as the bot before any call. */

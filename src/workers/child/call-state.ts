@@ -100,5 +100,7 @@ export function infoOf(call: CallAssignment): CallInfo {
     roomName,
     roomUrl,
     config: Object.freeze({ ...(call.botConfig ?? {}) }),
+    direction: call.outbound ? 'outbound' : 'inbound',
+    metadata: Object.freeze({ ...(call.outbound?.metadata ?? {}) }),
   };
 }
