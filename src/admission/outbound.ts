@@ -26,6 +26,7 @@ import { sendStatusWebhook } from './outbound-webhook.js';
 
 export const OUTBOUND_STATUSES = ['queued', 'dialing', 'answered', 'busy', 'no-answer', 'failed', 'voicemail', 'ended'] as const;
 export type OutboundStatus = (typeof OUTBOUND_STATUSES)[number];
+const isOutboundStatus = (s: string): s is OutboundStatus => OUTBOUND_STATUSES.some((x) => x === s);
 /** How an outbound call went, once over. */
 export type OutboundResult = Exclude<OutboundStatus, 'queued' | 'dialing' | 'ended'>;
 
@@ -240,7 +241,7 @@ export class OutboundCalls {
         const ev = events[seen]!;
         if (ev.kind !== 'dialout') continue;
         const status = ev.value.startsWith('dialing') ? 'dialing' : ev.value;
-        if ((OUTBOUND_STATUSES as readonly string[]).includes(status)) this.setStatus(e, status as OutboundStatus);
+        if (isOutboundStatus(status)) this.setStatus(e, status);
       }
     });
     call.on('transition', (t) => {

@@ -124,7 +124,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     supervision: { ...config.workers, nice: config.resilience.workerNice, rateLimit },
   });
   const startedAtMs = Date.now();
-  const admission = newAdmission(config, logger, { daily, pool, route: opts.route ?? routes!.route });
+  const admission = newAdmission(config, logger, { daily, pool, route: opts.route ?? routes!.route, bots: routes?.bots });
   const { dispatcher, reconciler, rooms } = admission;
   // Written off the call path (the store queues; a writer flushes batches).
   const unrecord = records ? recordDispatcherCalls(records, dispatcher) : undefined;
@@ -135,9 +135,8 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     dispatcher.setDelegate(fleetAdmission);
   }
   const { pinlessSecrets, webhookSecrets } = access;
-  const outbound = config.outbound.apiToken ? newOutbound(config, logger, admission, routes?.bots) : undefined;
   const app = await buildApp({
-    outbound,
+    outbound: admission.outbound,
     config,
     logger,
     dispatcher,
@@ -155,7 +154,6 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     logger,
     app,
     ...admission,
-    outbound,
     pool,
     browsers,
     daily,
@@ -309,7 +307,11 @@ function newOutbound(config: Config, logger: Logger, a: { rooms: RoomService; di
 }
 
 /** Rooms, warm slots, the dispatcher with its admission budget, and the reconciler of domain webhooks. */
-function newAdmission(config: Config, logger: Logger, parts: { daily: DailyRestClient; pool: WorkerPool; route: Route }) {
+function newAdmission(
+  config: Config,
+  logger: Logger,
+  parts: { daily: DailyRestClient; pool: WorkerPool; route: Route; bots?: string[] | undefined },
+) {
   const { daily, pool, route } = parts;
   const rooms = createRoomService({ rest: daily, config, logger });
   const warm = config.warm.rooms > 0 ? new WarmSlots({ config, logger, rooms, pool }) : undefined;
@@ -326,7 +328,8 @@ function newAdmission(config: Config, logger: Logger, parts: { daily: DailyRestC
     graceMs: config.daily.webhookReconcileGraceMs,
     logger,
   });
-  return { rooms, warm, dispatcher, reconciler };
+  const outbound = config.outbound.apiToken ? newOutbound(config, logger, { rooms, dispatcher }, parts.bots) : undefined;
+  return { rooms, warm, dispatcher, reconciler, outbound };
 }
 
 /** What listen() and shutdown() need besides the Runtime's own fields. */
