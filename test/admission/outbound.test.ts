@@ -101,6 +101,9 @@ describe('outbound calls (POST /calls)', () => {
       [{ to: '+15557770001', bot: 'outbound', notBefore: 'tomorrow' }, /notBefore/],
       [{ to: '+15557770001', bot: 'outbound', metadata: 'x' }, /metadata/],
     ];
+    // The token is checked before the body is read.
+    const junk = await fetch(`${s.url}/calls`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"to":' });
+    expect(junk.status).toBe(401);
     for (const [body, msg] of cases) {
       const r = await post(body);
       expect(r.status, JSON.stringify(body)).toBe(400);
@@ -193,5 +196,22 @@ describe('outbound calls (POST /calls)', () => {
     expect(b.call.id).toBe(a.call.id);
     const v = await ended(a.call.id);
     expect(v.attempts).toBe(1);
+  }, 60_000);
+});
+
+describe('outbound calls without CALLS_API_TOKEN', () => {
+  it('POST /calls does not exist (404, like any unknown route); GET /calls still lists records', async () => {
+    const s = await startStack({ env: { BOTS_DIR: FIXTURE_BOTS, DEFAULT_BOT: 'outbound' } });
+    try {
+      const r = await fetch(`${s.url}/calls`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ to: '+15557770001', bot: 'outbound' }),
+      });
+      expect(r.status).toBe(404);
+      expect((await fetch(`${s.url}/calls`)).status).toBe(200);
+    } finally {
+      await s.close();
+    }
   }, 60_000);
 });

@@ -83,19 +83,23 @@ function validationMessage(err: unknown): string {
   return field ? `\`${field}\` ${v?.message ?? 'is invalid'}` : `the body ${v?.message ?? 'is invalid'} (a JSON object)`;
 }
 
-function refuse(req: FastifyRequest, reply: FastifyReply, status: 400 | 401 | 404, error: string, message: string) {
+function refuse(req: FastifyRequest, reply: FastifyReply, status: 400 | 401, error: string, message: string) {
   req.log.warn({ path: req.routeOptions.url, status, err: message }, 'request refused');
   if (status === 401) void reply.header('www-authenticate', 'Bearer');
   return reply.code(status).send({ error, message });
 }
 
 export const outboundRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) => {
+  const outbound = deps.outbound;
+  // Off: the route is not there at all (Fastify's own 404, like any unknown route).
+  if (!deps.config.outbound.apiToken || !outbound) return;
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-  app.post('/calls', { schema: { body: OutboundBody }, attachValidation: true }, async (req, reply) => {
-    const outbound = deps.outbound;
-    if (!deps.config.outbound.apiToken || !outbound) return refuse(req, reply, 404, 'not_found', 'Route POST:/calls not found');
+  // The token is checked before the body is read: an unauthenticated request learns nothing of the schema.
+  const onRequest = async (req: FastifyRequest, reply: FastifyReply) => {
     if (!callsTokenOk(deps.config, req.headers))
       return refuse(req, reply, 401, 'unauthorized', 'POST /calls needs Authorization: Bearer <CALLS_API_TOKEN>');
+  };
+  app.post('/calls', { schema: { body: OutboundBody }, attachValidation: true, onRequest }, async (req, reply) => {
     if (req.validationError) return refuse(req, reply, 400, 'invalid_request', validationMessage(req.validationError));
     const key = req.headers['idempotency-key'];
     if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > 200))
