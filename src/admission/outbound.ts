@@ -23,6 +23,7 @@ import type { Call } from '../call/call.js';
 import type { CallAssignment } from '../workers/protocol.js';
 import type { Dispatcher } from './dispatcher.js';
 import { sendStatusWebhook } from './outbound-webhook.js';
+import type { JournalEntry } from './outbound-journal.js';
 
 export const OUTBOUND_STATUSES = ['queued', 'dialing', 'answered', 'busy', 'no-answer', 'failed', 'voicemail', 'ended'] as const;
 export type OutboundStatus = (typeof OUTBOUND_STATUSES)[number];
@@ -65,6 +66,7 @@ export interface OutboundView {
 interface Entry {
   view: OutboundView;
   req: OutboundRequest;
+  key?: string;
   dueAtMs: number;
   running: boolean;
 }
@@ -76,6 +78,8 @@ export interface OutboundDeps {
   dispatcher: Dispatcher;
   /** The bots the service knows (a request naming another is refused). */
   hasBot(name: string): boolean;
+  /** Where every change is written, and what it held at start-up (outbound-journal.ts); absent: memory only. */
+  journal?: { write(e: JournalEntry): void; restored: JournalEntry[] };
 }
 
 /** Entries kept after they ended (GET /calls/:id, idempotency), the oldest dropped first. */
@@ -93,6 +97,12 @@ export class OutboundCalls {
 
   constructor(private readonly d: OutboundDeps) {
     this.log = d.logger.child({ component: 'outbound' });
+    for (const r of d.journal?.restored ?? []) {
+      this.calls.set(r.view.id, { view: r.view, req: r.req, dueAtMs: r.dueAtMs, running: false, ...(r.key ? { key: r.key } : {}) });
+      if (r.key !== undefined) this.byKey.set(r.key, r.view.id);
+    }
+    const pending = this.pending();
+    if (pending > 0) this.log.info({ pending }, 'outbound calls restored from the journal');
     this.timer = setInterval(() => this.tick(), TICK_MS);
     this.timer.unref();
   }
@@ -122,7 +132,13 @@ export class OutboundCalls {
       nextAttemptAtMs: null,
       history: [],
     };
-    const entry: Entry = { view, req, dueAtMs: Math.max(now, req.notBeforeMs ?? now), running: false };
+    const entry: Entry = {
+      view,
+      req,
+      dueAtMs: Math.max(now, req.notBeforeMs ?? now),
+      running: false,
+      ...(idempotencyKey ? { key: idempotencyKey } : {}),
+    };
     this.calls.set(view.id, entry);
     if (idempotencyKey !== undefined) this.byKey.set(idempotencyKey, view.id);
     this.setStatus(entry, 'queued');
@@ -255,6 +271,7 @@ export class OutboundCalls {
       if (retry) {
         e.dueAtMs = Date.now() + this.d.config.outbound.retryMs * 2 ** (v.attempts - 1);
         v.nextAttemptAtMs = e.dueAtMs;
+        this.persist(e);
         this.log.info({ id: v.id, result, attempt: v.attempts, retryAtMs: e.dueAtMs }, 'outbound call: trying again later');
         return;
       }
@@ -269,9 +286,14 @@ export class OutboundCalls {
     v.status = status;
     const atMs = Date.now();
     v.history.push({ status, atMs, attempt: v.attempts });
+    this.persist(e);
     this.log.debug({ id: v.id, status, attempt: v.attempts }, 'outbound call status');
     const url = e.req.statusUrl ?? this.d.config.outbound.statusUrl;
     if (url) void sendStatusWebhook(url, v, atMs, this.d.config.outbound, this.log);
+  }
+
+  private persist(e: Entry): void {
+    this.d.journal?.write({ view: e.view, req: e.req, dueAtMs: e.dueAtMs, ...(e.key !== undefined ? { key: e.key } : {}) });
   }
 
   private prune(): void {

@@ -13,6 +13,7 @@ import { DOMAIN_EVENT_TYPES } from '../daily/webhook-events.js';
 import { BrowserHost } from '../daily/browser/host.js';
 import { Dispatcher } from '../admission/dispatcher.js';
 import { OutboundCalls } from '../admission/outbound.js';
+import { OutboundJournal, type JournalEntry } from '../admission/outbound-journal.js';
 import { resolveBotFile } from '../core/bot-files.js';
 import { WorkerPool } from '../workers/parent/pool.js';
 import { WarmSlots } from '../workers/parent/warm-slots.js';
@@ -303,7 +304,9 @@ function sharedBrowsers(config: Config, logger: Logger): BrowserHost | undefined
 /** Outbound calls (POST /calls, CALLS_API_TOKEN set): a bot file in BOTS_DIR, or a bot the routes name. */
 function newOutbound(config: Config, logger: Logger, a: { rooms: RoomService; dispatcher: Dispatcher }, routed: string[] | undefined) {
   const hasBot = (name: string) => routed?.includes(name) === true || resolveBotFile(config.bots.dir, name) !== undefined;
-  return new OutboundCalls({ config, logger, rooms: a.rooms, dispatcher: a.dispatcher, hasBot });
+  const opened = OutboundJournal.open(config.resilience.admittedPath, logger);
+  const journal = opened ? { write: (e: JournalEntry) => opened.journal.write(e), restored: opened.entries } : undefined;
+  return new OutboundCalls({ config, logger, rooms: a.rooms, dispatcher: a.dispatcher, hasBot, ...(journal ? { journal } : {}) });
 }
 
 /** Rooms, warm slots, the dispatcher with its admission budget, and the reconciler of domain webhooks. */

@@ -4,7 +4,10 @@
  * real forked workers, real audio for voicemail detection. Also: auth, bad input, retries, the
  * status webhook (signed like Daily's pinless webhook) and pacing under Daily's start rate class.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyPinlessSignature } from '../../src/daily/signature.js';
@@ -214,4 +217,44 @@ describe('outbound calls without CALLS_API_TOKEN', () => {
       await s.close();
     }
   }, 60_000);
+});
+
+describe('outbound calls across a restart', () => {
+  it('a queued call and its idempotency key survive a restart; it is placed once, by the new process', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'pb-outbound-'));
+    const env = { BOTS_DIR: FIXTURE_BOTS, DEFAULT_BOT: 'outbound', CALLS_API_TOKEN: TOKEN, CALL_RECORDS_PATH: path.join(dir, 'calls.db') };
+    const headers = { ...auth, 'idempotency-key': 'survives-restart' };
+    const body = JSON.stringify({ to: '+15557770010', bot: 'outbound', notBefore: Date.now() + 6_000, metadata: { name: 'Lin' } });
+    let s1: Stack | undefined = await startStack({ env });
+    let id = '';
+    try {
+      const r = await fetch(`${s1.url}/calls`, { method: 'POST', headers, body });
+      expect(r.status).toBe(202);
+      id = ((await r.json()) as { call: View }).call.id;
+    } finally {
+      await s1.close();
+      s1 = undefined;
+    }
+    const s2 = await startStack({ env });
+    try {
+      s2.emulator.setDialOutTarget('+15557770010', { answer: 'answer', script: [{ waitFor: 'say', match: 'Hello' }] });
+      const again = await fetch(`${s2.url}/calls`, { method: 'POST', headers, body });
+      expect(again.status).toBe(200);
+      expect(((await again.json()) as { call: View }).call.id).toBe(id);
+      let v: View | undefined;
+      await until(
+        async () => {
+          const r = await fetch(`${s2.url}/calls/${id}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+          v = ((await r.json()) as { call: View }).call;
+          return v.status === 'ended';
+        },
+        45_000,
+        'the restored call to end',
+      );
+      expect([v!.result, v!.attempts, v!.outcome]).toEqual(['answered', 1, 'completed']);
+    } finally {
+      await s2.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
