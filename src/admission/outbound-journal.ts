@@ -10,17 +10,12 @@ import { appendFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } fr
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { errorMessage } from '../core/errors.js';
-import type { OutboundRequest, OutboundView } from './outbound.js';
+import type { JournalEntry } from './outbound-types.js';
+
+export type { JournalEntry } from './outbound-types.js';
 
 /** Ended calls are forgotten (their keys too) this long after they were created. */
 const KEEP_MS = 7 * 24 * 3_600_000;
-
-export interface JournalEntry {
-  view: OutboundView;
-  req: OutboundRequest;
-  key?: string;
-  dueAtMs: number;
-}
 
 export class OutboundJournal {
   private constructor(
@@ -40,7 +35,7 @@ export class OutboundJournal {
 
   /** The latest line of each id, compacted back to the file; in-flight attempts end here. */
   private load(): JournalEntry[] {
-    let text = '';
+    let text: string;
     try {
       text = readFileSync(this.file, 'utf8');
     } catch {

@@ -16,52 +16,16 @@ import type { Logger } from 'pino';
 import type { CallIdentity } from '../core/call-identity.js';
 import type { Config } from '../core/config.js';
 import { errorMessage } from '../core/errors.js';
-import type { Outcome } from '../core/outcome.js';
 import { roomNameFor } from '../daily/leftovers.js';
 import type { RoomService } from '../daily/room-service.js';
 import type { Call } from '../call/call.js';
 import type { CallAssignment } from '../workers/protocol.js';
 import type { Dispatcher } from './dispatcher.js';
 import { sendStatusWebhook } from './outbound-webhook.js';
-import type { JournalEntry } from './outbound-journal.js';
+import { isOutboundStatus, type JournalEntry, type OutboundRequest, type OutboundStatus, type OutboundView } from './outbound-types.js';
 
-export const OUTBOUND_STATUSES = ['queued', 'dialing', 'answered', 'busy', 'no-answer', 'failed', 'voicemail', 'ended'] as const;
-export type OutboundStatus = (typeof OUTBOUND_STATUSES)[number];
-const isOutboundStatus = (s: string): s is OutboundStatus => OUTBOUND_STATUSES.some((x) => x === s);
-/** How an outbound call went, once over. */
-export type OutboundResult = Exclude<OutboundStatus, 'queued' | 'dialing' | 'ended'>;
-
-export interface OutboundRequest {
-  to: { phoneNumber: string } | { sipUri: string };
-  bot: string;
-  from?: string;
-  metadata?: Record<string, unknown>;
-  /** Not dialled before this time (epoch ms). */
-  notBeforeMs?: number;
-  statusUrl?: string;
-}
-
-/** What GET /calls/:id shows of an outbound call. */
-export interface OutboundView {
-  id: string;
-  direction: 'outbound';
-  status: OutboundStatus;
-  /** The last attempt's result (answered, voicemail, busy, no-answer, failed), once known. */
-  result: OutboundResult | null;
-  outcome: Outcome | null;
-  detail: string | null;
-  to: string;
-  from: string | null;
-  bot: string;
-  metadata: Record<string, unknown>;
-  attempts: number;
-  /** patchbay ids of the attempts' calls (their records), oldest first. */
-  callIds: string[];
-  createdAtMs: number;
-  notBeforeMs: number | null;
-  nextAttemptAtMs: number | null;
-  history: Array<{ status: OutboundStatus; atMs: number; attempt: number }>;
-}
+export { OUTBOUND_STATUSES } from './outbound-types.js';
+export type { OutboundRequest, OutboundResult, OutboundStatus, OutboundView } from './outbound-types.js';
 
 interface Entry {
   view: OutboundView;

@@ -225,7 +225,7 @@ describe('outbound calls across a restart', () => {
     const env = { BOTS_DIR: FIXTURE_BOTS, DEFAULT_BOT: 'outbound', CALLS_API_TOKEN: TOKEN, CALL_RECORDS_PATH: path.join(dir, 'calls.db') };
     const headers = { ...auth, 'idempotency-key': 'survives-restart' };
     const body = JSON.stringify({ to: '+15557770010', bot: 'outbound', notBefore: Date.now() + 6_000, metadata: { name: 'Lin' } });
-    let s1: Stack | undefined = await startStack({ env });
+    const s1 = await startStack({ env });
     let id = '';
     try {
       const r = await fetch(`${s1.url}/calls`, { method: 'POST', headers, body });
@@ -233,7 +233,6 @@ describe('outbound calls across a restart', () => {
       id = ((await r.json()) as { call: View }).call.id;
     } finally {
       await s1.close();
-      s1 = undefined;
     }
     const s2 = await startStack({ env });
     try {
