@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyPinlessSignature } from '../../src/daily/signature.js';
 import { FIXTURE_BOTS } from '../helpers/ops.js';
-import { startStack, type Stack } from '../helpers/stack.js';
+import { NUMBER, startStack, type Stack } from '../helpers/stack.js';
 import { until } from '../helpers/invariants.js';
 
 const TOKEN = 'outbound-test-token-0123456789';
@@ -256,4 +256,41 @@ describe('outbound calls across a restart', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 120_000);
+});
+
+describe('outbound calls wait for inbound callers', () => {
+  it('with one bot slot: an inbound caller who arrives while an outbound call waits is served first', async () => {
+    const s = await startStack({
+      env: {
+        BOTS_DIR: FIXTURE_BOTS,
+        DEFAULT_BOT: 'outbound',
+        CALLS_API_TOKEN: TOKEN,
+        MAX_CONCURRENT_BOTS: '1',
+        QUEUE_TIMEOUT_MS: '30000',
+        VOICEMAIL_DETECT: 'false',
+      },
+    });
+    try {
+      s.emulator.setDialOutTarget('+15557770020', { answer: 'answer', script: [{ waitFor: 'say', match: 'Hello' }] });
+      const caller = (ms: number) =>
+        s.emulator.placeCall({ to: NUMBER, script: [{ waitFor: 'say', timeoutMs: 30_000 }, { wait: ms }, { hangup: true }] });
+      const a = caller(2_000);
+      await until(() => s.rt.dispatcher.stats().active === 1, 20_000, 'the first inbound call to run');
+      const r = await fetch(`${s.url}/calls`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify({ to: '+15557770020', bot: 'outbound' }),
+      });
+      const id = ((await r.json()) as { call: View }).call.id;
+      const b = caller(500);
+      await until(() => s.ended.length >= 3, 60_000, 'three calls to end');
+      // One slot: calls end in the order they ran. Both callers before the outbound call.
+      expect(s.ended.map((e) => e.callId)).toEqual([a.callId, b.callId, `outbound-${id}-1`]);
+      const inbound = s.ended[0]!;
+      expect(inbound.botEvents.some((e) => e.kind === 'dialout')).toBe(false);
+      expect(a.transcript.some((l) => l.who === 'bot' && /this is a inbound call/.test(l.text))).toBe(true);
+    } finally {
+      await s.close();
+    }
+  }, 90_000);
 });
