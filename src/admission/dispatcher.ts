@@ -210,7 +210,8 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
         if (call.outcome !== undefined) return Promise.all([slot?.worker.close('shutdown'), this.finish(call)]);
         if (this.stop.signal.aborted) call.end('shutdown', String(err), 'queue');
         else {
-          const sent = await queueFallback(call, config, this.deps.forward, this.stop.signal);
+          // An outbound call has no held caller to send to the fallback.
+          const sent = assignment.outbound ? undefined : await queueFallback(call, config, this.deps.forward, this.stop.signal);
           call.end('queue_timeout', [`waited ${waitMs} ms for a free bot`, sent].filter(Boolean).join('; '), 'queue');
         }
         return Promise.all([slot?.worker.close('shutdown'), this.finish(call)]);

@@ -12,6 +12,9 @@ import { createRoomService, type RoomService } from '../daily/room-service.js';
 import { DOMAIN_EVENT_TYPES } from '../daily/webhook-events.js';
 import { BrowserHost } from '../daily/browser/host.js';
 import { Dispatcher } from '../admission/dispatcher.js';
+import { OutboundCalls } from '../admission/outbound.js';
+import { OutboundJournal, type JournalEntry } from '../admission/outbound-journal.js';
+import { resolveBotFile } from '../core/bot-files.js';
 import { WorkerPool } from '../workers/parent/pool.js';
 import { WarmSlots } from '../workers/parent/warm-slots.js';
 import { Reconciler } from '../call/reconcile.js';
@@ -40,6 +43,8 @@ export interface Runtime {
   logger: Logger;
   app: FastifyInstance;
   dispatcher: Dispatcher;
+  /** Outbound calls (POST /calls); undefined when CALLS_API_TOKEN is unset. */
+  outbound: OutboundCalls | undefined;
   /** Daily's domain webhooks → calls. */
   reconciler: Reconciler;
   /** Rooms and bot tokens for calls. */
@@ -129,7 +134,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     supervision: { ...config.workers, nice: config.resilience.workerNice, rateLimit },
   });
   const startedAtMs = Date.now();
-  const admission = newAdmission(config, logger, { daily, pool, route: opts.route ?? routes!.route });
+  const admission = newAdmission(config, logger, { daily, pool, route: opts.route ?? routes!.route, bots: routes?.bots });
   const { dispatcher, reconciler, rooms } = admission;
   // Written off the call path (the store queues; a writer flushes batches).
   const unrecord = records ? recordDispatcherCalls(records, dispatcher) : undefined;
@@ -141,6 +146,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
   }
   const { pinlessSecrets, webhookSecrets } = access;
   const app = await buildApp({
+    outbound: admission.outbound,
     config,
     logger,
     dispatcher,
@@ -310,8 +316,20 @@ function sharedBrowsers(config: Config, logger: Logger): BrowserHost | undefined
   });
 }
 
+/** Outbound calls (POST /calls, CALLS_API_TOKEN set): a bot file in BOTS_DIR, or a bot the routes name. */
+function newOutbound(config: Config, logger: Logger, a: { rooms: RoomService; dispatcher: Dispatcher }, routed: string[] | undefined) {
+  const hasBot = (name: string) => routed?.includes(name) === true || resolveBotFile(config.bots.dir, name) !== undefined;
+  const opened = OutboundJournal.open(config.resilience.admittedPath, logger);
+  const journal = opened ? { write: (e: JournalEntry) => opened.journal.write(e), restored: opened.entries } : undefined;
+  return new OutboundCalls({ config, logger, rooms: a.rooms, dispatcher: a.dispatcher, hasBot, ...(journal ? { journal } : {}) });
+}
+
 /** Rooms, warm slots, the dispatcher with its admission budget, and the reconciler of domain webhooks. */
-function newAdmission(config: Config, logger: Logger, parts: { daily: DailyRestClient; pool: WorkerPool; route: Route }) {
+function newAdmission(
+  config: Config,
+  logger: Logger,
+  parts: { daily: DailyRestClient; pool: WorkerPool; route: Route; bots?: string[] | undefined },
+) {
   const { daily, pool, route } = parts;
   const rooms = createRoomService({ rest: daily, config, logger });
   const warm = config.warm.rooms > 0 ? new WarmSlots({ config, logger, rooms, pool }) : undefined;
@@ -327,7 +345,8 @@ function newAdmission(config: Config, logger: Logger, parts: { daily: DailyRestC
     graceMs: config.daily.webhookReconcileGraceMs,
     logger,
   });
-  return { rooms, warm, dispatcher, reconciler };
+  const outbound = config.outbound.apiToken ? newOutbound(config, logger, { rooms, dispatcher }, parts.bots) : undefined;
+  return { rooms, warm, dispatcher, reconciler, outbound };
 }
 
 /** What listen() and shutdown() need besides the Runtime's own fields. */
@@ -408,6 +427,8 @@ async function shutdown(rt: Runtime, life: Lifecycle, timeoutMs: number): Promis
   await life.fleetAdmission?.setDraining();
   life.sweepStop.abort();
   life.adoption?.close();
+  // Queued outbound calls are not started any more (their status stays queued; not persisted).
+  rt.outbound?.close();
   await rt.dispatcher.drain(timeoutMs);
   // The rooms of the last calls: deleted within what is left of the grace period (at most
   // SHUTDOWN_ROOM_FLUSH_MS); the rest expire by their `exp`.

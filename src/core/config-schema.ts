@@ -253,6 +253,24 @@ export const EnvSchema = Type.Object({
   /** Dashboard sockets per source address (of 64 in all). */
   DASHBOARD_MAX_CLIENTS_PER_SOURCE: Int(8, 1),
 
+  // Outbound calls (POST /calls, docs/outbound.md)
+  /** Bearer token of `POST /calls`; unset → outbound calls are off (the endpoint answers 404). */
+  CALLS_API_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
+  /** Outbound calls dialling or talking at once on this replica (inbound calls keep the rest of MAX_CONCURRENT_BOTS). */
+  OUTBOUND_MAX_CONCURRENT: Int(2, 1),
+  /** Attempts per outbound call when the far end is busy or does not answer (1 = no retry). */
+  OUTBOUND_MAX_ATTEMPTS: Type.Integer({ default: 3, minimum: 1, maximum: 10 }),
+  /** Wait before the first retry of a busy / unanswered outbound call; doubled at each further attempt. */
+  OUTBOUND_RETRY_MS: Int(60_000, 0),
+  /** How long the far end may ring before the attempt counts as no-answer. */
+  OUTBOUND_RING_TIMEOUT_MS: Int(30_000, 1000),
+  /** Status webhook of every outbound call (a request's `statusUrl` wins); signed with OUTBOUND_WEBHOOK_SECRET. */
+  OUTBOUND_STATUS_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  /** HMAC-SHA256 key (base64) of the status webhook's `X-Webhook-Signature`; unset → CALLS_API_TOKEN's bytes. */
+  OUTBOUND_WEBHOOK_SECRET: Type.Optional(Type.String({ minLength: 16 })),
+  /** Voicemail detection on outbound calls' answers (src/voice/voicemail.ts). */
+  VOICEMAIL_DETECT: Type.Boolean({ default: true }),
+
   // Embedded emulator (used when DAILY_API_KEY is unset)
   EMULATOR_HOST: Type.String({ default: '127.0.0.1' }),
   EMULATOR_PORT: Int(7861, 0),

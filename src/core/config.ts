@@ -152,6 +152,17 @@ export interface Config {
     queueMax: number;
     replicaId: string;
   };
+  /** Outbound calls (docs/outbound.md); `apiToken` undefined → POST /calls is off. Never logged. */
+  outbound: {
+    apiToken: string | undefined;
+    maxConcurrent: number;
+    maxAttempts: number;
+    retryMs: number;
+    ringTimeoutMs: number;
+    statusUrl: string | undefined;
+    webhookSecret: string | undefined;
+    detectVoicemail: boolean;
+  };
   dashboard: {
     /** Never logged. Undefined → the dashboard, its socket and /calls are open. */
     token: string | undefined;
@@ -398,8 +409,18 @@ function callConfig(e: Env, emulatorEnabled: boolean): Pick<Config, 'call' | 'wo
 }
 
 /** Around the calls: records, the dashboard, the embedded emulator, resilience. */
-function serviceConfig(e: Env, emulatorEnabled: boolean): Pick<Config, 'records' | 'dashboard' | 'emulator' | 'resilience'> {
+function serviceConfig(e: Env, emulatorEnabled: boolean): Pick<Config, 'records' | 'dashboard' | 'emulator' | 'resilience' | 'outbound'> {
   return {
+    outbound: {
+      apiToken: e.CALLS_API_TOKEN,
+      maxConcurrent: e.OUTBOUND_MAX_CONCURRENT,
+      maxAttempts: e.OUTBOUND_MAX_ATTEMPTS,
+      retryMs: e.OUTBOUND_RETRY_MS,
+      ringTimeoutMs: e.OUTBOUND_RING_TIMEOUT_MS,
+      statusUrl: e.OUTBOUND_STATUS_URL,
+      webhookSecret: e.OUTBOUND_WEBHOOK_SECRET,
+      detectVoicemail: e.VOICEMAIL_DETECT,
+    },
     records: {
       path: e.CALL_RECORDS_PATH === 'off' ? undefined : e.CALL_RECORDS_PATH,
       storePii: e.CALL_RECORDS_STORE_PII,

@@ -30,6 +30,8 @@ export const BOT_EVENT_KINDS = [
   'step',
   'dialin_error',
   'dialin_warning',
+  'dialout',
+  'voicemail',
 ] as const;
 export type BotEventKind = (typeof BOT_EVENT_KINDS)[number];
 

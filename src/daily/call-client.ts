@@ -115,7 +115,7 @@ export interface CallClient {
   close(): Promise<void>;
 }
 
-export type DialOutOptions = ({ sipUri: string } | { phoneNumber: string }) & { displayName?: string };
+export type DialOutOptions = ({ sipUri: string } | { phoneNumber: string }) & { displayName?: string; callerId?: string };
 
 /** Daily's `canReceive` permission, audio only: a base rule and per-participant exceptions. */
 export interface CanReceiveAudio {

@@ -100,8 +100,17 @@ function callRoutes(app: App, core: EmulatorCore): void {
 const DialOutTargetBody = Type.Object(
   {
     uri: Type.String({ minLength: 1, maxLength: 512 }),
-    answer: Type.Union([Type.Literal('answer'), Type.Literal('busy'), Type.Literal('unreachable'), Type.Literal('no-answer')]),
+    answer: Type.Union([
+      Type.Literal('answer'),
+      Type.Literal('busy'),
+      Type.Literal('unreachable'),
+      Type.Literal('no-answer'),
+      Type.Literal('voicemail'),
+    ]),
     answerAfterMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 600_000 })),
+    greeting: Type.Optional(Type.String({ minLength: 1, maxLength: 2_000 })),
+    beepHz: Type.Optional(Type.Integer({ minimum: 0, maximum: 4_000 })),
+    recordMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 600_000 })),
     ringMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 600_000 })),
     script: Script,
   },

@@ -94,22 +94,29 @@ export class Sessions {
     const speech = await speechPcm(text);
     if (speech) {
       const [pcm, silence] = withNoise([speech, new Int16Array(SPEECH_RATE)], opts.noise ?? 0);
-      for (const part of [pcm!, silence!]) {
-        for (let off = 0; off < part.length; off += FRAME_SAMPLES) {
-          if (!room.participants.has(fromSessionId)) return;
-          const f = part.subarray(off, off + FRAME_SAMPLES);
-          const b64 = Buffer.from(f.buffer, f.byteOffset, f.byteLength).toString('base64');
-          for (const p of room.participants.values()) {
-            if (p.kind === 'bot' && p.receivesAudio)
-              p.send({ type: 'audio', participantId: fromSessionId, sampleRate: SPEECH_RATE, pcm: b64 });
-          }
-          await this.d.timers.sleep(20);
-        }
-        if (part === pcm && room.participants.has(fromSessionId)) this.sipSpoke(room, fromSessionId, text);
-      }
+      if (!(await this.sipPlays(room, fromSessionId, pcm!))) return;
+      this.sipSpoke(room, fromSessionId, text);
+      await this.sipPlays(room, fromSessionId, silence!);
       return;
     }
     this.sipSpoke(room, fromSessionId, text);
+  }
+
+  /**
+   * A phone participant's audio (16 kHz PCM16), as 20 ms frames in real time, to the bots that
+   * receive audio; false when the participant left meanwhile.
+   */
+  async sipPlays(room: Room, fromSessionId: string, pcm: Int16Array): Promise<boolean> {
+    for (let off = 0; off < pcm.length; off += FRAME_SAMPLES) {
+      if (!room.participants.has(fromSessionId)) return false;
+      const f = pcm.subarray(off, off + FRAME_SAMPLES);
+      const b64 = Buffer.from(f.buffer, f.byteOffset, f.byteLength).toString('base64');
+      for (const p of room.participants.values()) {
+        if (p.kind === 'bot' && p.receivesAudio) p.send({ type: 'audio', participantId: fromSessionId, sampleRate: SPEECH_RATE, pcm: b64 });
+      }
+      await this.d.timers.sleep(20);
+    }
+    return room.participants.has(fromSessionId);
   }
 
   /** Adds a joined bot; starts the session (and SIP worker registration) for the first one. */

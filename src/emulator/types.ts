@@ -256,9 +256,19 @@ export interface EmulatorSnapshot {
 
 /** How a dialled-out far end behaves (`Emulator.setDialOutTarget`, `PUT /_emulator/dial-out-targets`). */
 export interface DialOutTarget {
-  /** `answer` (after `answerAfterMs`), `busy`, `unreachable`, or `no-answer` (rings for `ringMs`, default 30 s). */
-  answer: 'answer' | 'busy' | 'unreachable' | 'no-answer';
+  /**
+   * `answer` (after `answerAfterMs`), `busy`, `unreachable`, `no-answer` (rings for `ringMs`, default
+   * 30 s), or `voicemail`: an answering machine (after `answerAfterMs`) that plays `greeting` (espeak-ng
+   * speech), then a beep (sox, `beepHz`, 0 = no beep), then records silence for `recordMs` and hangs up.
+   */
+  answer: 'answer' | 'busy' | 'unreachable' | 'no-answer' | 'voicemail';
   answerAfterMs?: number;
+  /** voicemail: what the machine says (default: a typical "leave a message after the tone"). */
+  greeting?: string;
+  /** voicemail: the beep's frequency in Hz (default 1 000; 0: no beep). */
+  beepHz?: number;
+  /** voicemail: how long it records after the beep before hanging up (default 20 s). */
+  recordMs?: number;
   ringMs?: number;
   /** What the far end does once it answered (the same steps as a caller's script). */
   script?: CallerStep[];

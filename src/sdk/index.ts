@@ -43,6 +43,20 @@ export interface CallInfo extends Readonly<Omit<CallIdentity, 'sipHeaders'>> {
   readonly sipHeaders: Readonly<Record<string, string>>;
   /** This bot's settings from the routing file (`bots.<name>` merged with the route's `config`). */
   readonly config: Readonly<Record<string, unknown>>;
+  /** `outbound` for a call placed with `POST /calls` (docs/outbound.md); `inbound` otherwise. */
+  readonly direction: 'inbound' | 'outbound';
+  /** An outbound call's `metadata` from `POST /calls` (empty for inbound calls). */
+  readonly metadata: Readonly<Record<string, unknown>>;
+}
+
+/** What voicemail detection heard on an outbound call's answer (src/voice/voicemail.ts). */
+export interface VoicemailInfo {
+  /** `beep` (a tone was heard) or `long-greeting` (a long recorded greeting, no beep heard). */
+  reason: 'beep' | 'long-greeting';
+  /** Audio time from the answer until the message may start (after the beep). */
+  recordFromMs: number;
+  /** The beep's frequency in Hz, when there was one. */
+  beepHz?: number;
 }
 
 export interface CollectDigitsOptions {
@@ -184,6 +198,12 @@ export interface BotOptions {
    * `SttError`): the call goes on (with Daily's transcription when STT_FALLBACK=daily, and DTMF).
    */
   onError?(call: Call, error: Error): void | Promise<void>;
+  /**
+   * Outbound calls only: the far end is an answering machine and its beep (or the end of its
+   * greeting) has passed. Runs instead of `onCall`: leave a message with `call.say()`; the call
+   * ends when it returns. Without it, a machine is hung up on (outcome `completed`, detail `voicemail`).
+   */
+  onVoicemail?(call: Call, info: VoicemailInfo): void | Promise<void>;
   /** After the call ended, with its outcome. Primitives no longer work here. */
   onEnd?(call: CallInfo, outcome: Outcome): void | Promise<void>;
 }
@@ -193,7 +213,7 @@ const FILE = Symbol.for('patchbay.bot.file');
 
 export type Bot = Readonly<BotOptions> & { readonly [BRAND]: true };
 
-const HOOKS = ['prewarm', 'onCall', 'onDtmf', 'onTranscript', 'onError', 'onEnd'] as const;
+const HOOKS = ['prewarm', 'onCall', 'onDtmf', 'onTranscript', 'onError', 'onVoicemail', 'onEnd'] as const;
 
 export function defineBot(options: BotOptions): Bot {
   if (!options || typeof options.name !== 'string' || options.name.length === 0) {

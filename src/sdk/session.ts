@@ -62,6 +62,8 @@ export class CallSession implements Call {
   readonly roomUrl: string;
   readonly bot: string;
   readonly config: Readonly<Record<string, unknown>>;
+  readonly direction: 'inbound' | 'outbound';
+  readonly metadata: Readonly<Record<string, unknown>>;
   readonly logger: Logger;
   readonly signal: AbortSignal;
   readonly llm: LlmProvider | undefined;
@@ -93,6 +95,8 @@ export class CallSession implements Call {
     this.roomUrl = deps.info.roomUrl;
     this.bot = deps.info.bot;
     this.config = deps.info.config;
+    this.direction = deps.info.direction;
+    this.metadata = deps.info.metadata;
     this.llm = deps.llm;
     this.logger = deps.logger;
     this.signal = deps.signal;

@@ -82,6 +82,22 @@ export interface CallAssignment extends CallIdentity {
      */
     parentForwards?: boolean;
   };
+  /** An outbound call (POST /calls): the worker joins, then dials `to` instead of forwarding a held caller. */
+  outbound?: OutboundDial;
+}
+
+/** What the worker dials for an outbound call, and how it listens to the answer. */
+export interface OutboundDial {
+  to: { phoneNumber: string } | { sipUri: string };
+  /** Caller id (Daily's `callerId`), when given. */
+  callerId?: string;
+  metadata: Record<string, unknown>;
+  /** 1 for the first attempt. */
+  attempt: number;
+  /** The far end may ring this long (then: no-answer). */
+  ringTimeoutMs: number;
+  /** Classify the answer as person or machine (src/voice/voicemail.ts) before the bot runs. */
+  detectVoicemail: boolean;
 }
 
 /** The room a warm slot's worker joins as the bot before any call. */

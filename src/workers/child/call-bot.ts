@@ -4,6 +4,7 @@
  */
 import type { CallClient } from '../../daily/call-client.js';
 import { CallEndedError, errorMessage } from '../../core/errors.js';
+import type { VoicemailInfo } from '../../sdk/index.js';
 import { CallSession, type BotEventKind } from '../../sdk/session.js';
 import { textOnlyTts } from '../../voice/tts.js';
 import { botFrame, type LoadedBot } from './bot-loader.js';
@@ -137,10 +138,11 @@ async function awaitGreeting(run: CallRun, greeting: Promise<void>): Promise<boo
 }
 
 /** Stage: the session, the greeting (started at once; transcription starts meanwhile), then `onCall` until the call ends. */
-export async function runBot(run: CallRun, loaded: LoadedBot): Promise<CallResult> {
+export async function runBot(run: CallRun, loaded: LoadedBot, voicemail?: VoicemailInfo): Promise<CallResult> {
   const { bot } = loaded;
   const session = openSession(run, bot);
   run.session = session;
+  if (voicemail) return runVoicemail(run, session, bot, voicemail);
   const greeting = startGreeting(session, loaded);
   greeting?.catch(() => undefined);
   await startListening(run, session, bot);
@@ -155,6 +157,23 @@ export async function runBot(run: CallRun, loaded: LoadedBot): Promise<CallResul
   );
   const outcome = await run.ending.done;
   // Give the handler a moment to unwind (its primitives reject with CallEndedError now).
+  await Promise.race([handler.catch(() => undefined), new Promise((r) => setTimeout(r, 500).unref())]);
+  return outcome;
+}
+
+/** An outbound call answered by a machine: the bot's `onVoicemail` leaves its message, then the call ends. */
+async function runVoicemail(run: CallRun, session: CallSession, bot: Bot, info: VoicemailInfo): Promise<CallResult> {
+  if (!bot.onVoicemail) {
+    run.ending.end({ kind: 'bot-ended', outcome: 'completed', detail: 'voicemail: the bot has no onVoicemail; hung up' });
+    return run.ending.done;
+  }
+  run.stage('bot_started', { voicemail: true });
+  const handler = (async () => bot.onVoicemail?.(session, info))();
+  handler.then(
+    () => run.ending.end({ kind: 'bot-ended', outcome: 'completed', detail: `voicemail (${info.reason}): message left` }),
+    (err: unknown) => botFailed(run, err, 'onVoicemail'),
+  );
+  const outcome = await run.ending.done;
   await Promise.race([handler.catch(() => undefined), new Promise((r) => setTimeout(r, 500).unref())]);
   return outcome;
 }

@@ -102,5 +102,7 @@ export function infoOf(call: CallAssignment): CallInfo {
     roomName,
     roomUrl,
     config: Object.freeze({ ...(call.botConfig ?? {}) }),
+    direction: call.outbound ? 'outbound' : 'inbound',
+    metadata: Object.freeze({ ...(call.outbound?.metadata ?? {}) }),
   };
 }

@@ -35,7 +35,8 @@ export async function runOnWorker(call: Call, a: CallAssignment, deps: RunDeps):
   call.advance('starting');
   const reaping: Array<Promise<void>> = [];
   for (let attempt = 1; ; attempt++) {
-    const { result: r, reaped } = await attemptOnWorker(call, a, deps, true);
+    // An outbound call has no held caller: no hold budget, no retry, no fallback (outbound.ts retries busy / no-answer).
+    const { result: r, reaped } = await attemptOnWorker(call, a, deps, !a.outbound);
     reaping.push(reaped);
     // A retry (or the apology) runs on a fresh worker, which joins the room itself: no warm slot then.
     if (deps.worker || a.warm) {
@@ -43,7 +44,7 @@ export async function runOnWorker(call: Call, a: CallAssignment, deps: RunDeps):
       a = cold;
       deps = { ...deps, worker: undefined };
     }
-    const next = decide(call, r, attempt, config, stop.aborted);
+    const next = a.outbound ? 'claim' : decide(call, r, attempt, config, stop.aborted);
     if (next === 'retry') {
       call.noteRecovery({ kind: 'retry', after: r.outcome, ...(r.detail ? { detail: r.detail } : {}), atMs: Date.now() });
       continue;
