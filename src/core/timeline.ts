@@ -20,7 +20,18 @@ export type TimelineStage = (typeof TIMELINE_STAGES)[number];
 
 export type Timeline = Partial<Record<TimelineStage, number>>;
 
-export const BOT_EVENT_KINDS = ['say', 'play', 'digits', 'transcript', 'transfer', 'hangup', 'dialin_error', 'dialin_warning'] as const;
+/** `turn`: turn-taking while the bot speaks (paused, resumed, interrupted, back-channel; src/sdk/turns.ts). */
+export const BOT_EVENT_KINDS = [
+  'say',
+  'play',
+  'digits',
+  'transcript',
+  'transfer',
+  'hangup',
+  'dialin_error',
+  'dialin_warning',
+  'turn',
+] as const;
 export type BotEventKind = (typeof BOT_EVENT_KINDS)[number];
 
 /** What the bot did (from the worker's `bot` messages), for the test harness, the dashboard and records. */

@@ -179,10 +179,10 @@ export class DialIn implements CallHost {
     this.d.sessions.sipSpoke(room, call.sessionId, text);
   }
 
-  async callerSpeaks(call: CallImpl, text: string): Promise<void> {
+  async callerSpeaks(call: CallImpl, text: string, words = true): Promise<void> {
     const room = this.roomOf(call);
     if (!room || !call.sessionId) return;
-    await this.d.sessions.sipSpeaks(room, call.sessionId, text);
+    await this.d.sessions.sipSpeaks(room, call.sessionId, text, words);
   }
 
   callerPressed(call: CallImpl, tone: string): void {

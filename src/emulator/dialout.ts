@@ -169,9 +169,9 @@ export class DialOut implements CallHost {
     if (leg?.answered) this.d.sessions.sipSpoke(leg.room, call.callId, text);
   }
 
-  async callerSpeaks(call: CallImpl, text: string): Promise<void> {
+  async callerSpeaks(call: CallImpl, text: string, words = true): Promise<void> {
     const leg = this.legs.get(call.callId);
-    if (leg?.answered) await this.d.sessions.sipSpeaks(leg.room, call.callId, text);
+    if (leg?.answered) await this.d.sessions.sipSpeaks(leg.room, call.callId, text, words);
   }
 
   callerPressed(call: CallImpl, tone: string): void {

@@ -81,8 +81,9 @@ export class Sessions {
    * A phone participant speaks out loud (`speak` step): the audio goes as 20 ms frames, in real
    * time, to the bots that receive audio, followed by a second of silence (a phone line is never
    * quiet for long); then the words arrive like `sipSpoke` (transcript at the end of the speech).
+   * `words` false: a sound with no words (a laugh, a cough), so no transcript.
    */
-  async sipSpeaks(room: Room, fromSessionId: string, text: string): Promise<void> {
+  async sipSpeaks(room: Room, fromSessionId: string, text: string, words = true): Promise<void> {
     const pcm = await speechPcm(text);
     if (pcm) {
       const silence = new Int16Array(SPEECH_RATE);
@@ -97,11 +98,11 @@ export class Sessions {
           }
           await this.d.timers.sleep(20);
         }
-        if (part === pcm && room.participants.has(fromSessionId)) this.sipSpoke(room, fromSessionId, text);
+        if (words && part === pcm && room.participants.has(fromSessionId)) this.sipSpoke(room, fromSessionId, text);
       }
       return;
     }
-    this.sipSpoke(room, fromSessionId, text);
+    if (words) this.sipSpoke(room, fromSessionId, text);
   }
 
   /** Adds a joined bot; starts the session (and SIP worker registration) for the first one. */

@@ -26,6 +26,9 @@ export type { ChatMessage, ChatOptions, LlmProvider, LlmStream, StreamOptions, T
 export { sentences, type SentenceOptions } from '../voice/sentences.js';
 export type { VadOptions, VadEvent } from '../voice/vad.js';
 import type { VadOptions } from '../voice/vad.js';
+import { resolveInterruptions, type InterruptionOptions } from '../voice/turns.js';
+import { errorMessage } from '../core/errors.js';
+export { DEFAULT_BACKCHANNELS, type InterruptionOptions, type EndOfTurnDetector, type TurnSoFar } from '../voice/turns.js';
 import type { SentenceOptions } from '../voice/sentences.js';
 export { LlmError } from '../voice/llm.js';
 export { TtsError } from '../voice/tts.js';
@@ -140,6 +143,14 @@ export interface BotOptions {
    */
   turnDetection?: boolean | VadOptions;
   /**
+   * Who may interrupt an interruptible prompt (issue 22): by default words decide, not voice alone.
+   * A back-channel ("uh-huh", "yeah", "okay"; `backchannels`) or fewer than `minWords` words leave
+   * the prompt playing; voice that lasts `pauseAfterMs` pauses it until words come; voice with no
+   * words within `falseInterruptionMs` resumes it where it stopped. `{ mode: 'voice' }`: any voice
+   * stops it at once. See docs/bots.md "Turn-taking".
+   */
+  interruptions?: InterruptionOptions;
+  /**
    * Said the moment the caller is connected, before `onCall` runs: text, or `{ audio }`, a PCM16
    * WAV file (a path relative to the bot's file). With a warm room the speech is synthesized (the
    * file decoded) before the call and cached, so the caller hears it with no speech request.
@@ -187,6 +198,11 @@ export function defineBot(options: BotOptions): Bot {
       typeof (g as { audio?: unknown }).audio === 'string' &&
       (g as { audio: string }).audio.length > 0);
   if (!okGreeting) throw new TypeError(`defineBot(${options.name}): \`greeting\` must be a non-empty string or { audio: 'file.wav' }`);
+  try {
+    resolveInterruptions(options.interruptions);
+  } catch (err) {
+    throw new TypeError(`defineBot(${options.name}): ${errorMessage(err)}`, { cause: err });
+  }
   const bot = { ...options, [BRAND]: true as const };
   const file = callerFile();
   if (file) Object.defineProperty(bot, FILE, { value: file, enumerable: false });

@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { CallClient } from '../daily/call-client.js';
+import type { AudioOut, CallClient } from '../daily/call-client.js';
 import { CallEndedError, PatchbayError } from '../core/errors.js';
 import type { Outcome } from '../core/outcome.js';
 import type {
@@ -23,6 +23,8 @@ import { VoiceActivity, type VadEvent, type VadOptions } from '../voice/vad.js';
 import type { SpeechAudio, TtsProvider } from '../voice/tts.js';
 import { decodeWav } from '../voice/wav.js';
 import { deferred, eager, Inbox } from './inbox.js';
+import { bargeIn, TurnTaking } from './turns.js';
+import type { InterruptionOptions } from '../voice/turns.js';
 import { runWarmTransfer } from './warm-transfer.js';
 
 export type { BotEventKind } from '../core/timeline.js';
@@ -44,6 +46,8 @@ export interface SessionDeps {
   llm?: LlmProvider;
   /** Language for Daily transcription (bot option `transcription: { language }`). */
   transcriptionLanguage?: string;
+  /** Who may interrupt a prompt, and how (bot option `interruptions`; src/sdk/turns.ts). */
+  interruptions?: InterruptionOptions;
 }
 
 /** After the caller stopped speaking, how long `listen()` waits for the turn's final transcript. */
@@ -69,8 +73,8 @@ export class CallSession implements Call {
   private transcribing: Promise<void> | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private busy = 0;
-  /** Interruptible prompts playing now: stopped by the caller's next key or words. */
-  private readonly bargeIn = new Set<() => void>();
+  /** Interruptible prompts: back-channels, false interruptions, pauses and resumes (src/sdk/turns.ts). */
+  private readonly turns: TurnTaking;
   /** Voice activity of the caller (bot option `turnDetection`), once started. */
   private vad: VoiceActivity | undefined;
   /** Resolves at the caller's next end of speech (replaced at each start of speech). */
@@ -94,22 +98,38 @@ export class CallSession implements Call {
     this.llm = deps.llm;
     this.logger = deps.logger;
     this.signal = deps.signal;
-    deps.signal.addEventListener('abort', () => clearTimeout(this.idleTimer), { once: true });
+    this.turns = new TurnTaking({ report: (v) => deps.report('turn', v) }, deps.interruptions);
+    deps.signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(this.idleTimer);
+        this.turns.close();
+      },
+      { once: true },
+    );
   }
 
   /** Feed from the worker: a DTMF digit from the caller. */
   pushDigit(digit: string): void {
     this.touch();
     this.digits.push(digit);
-    for (const stop of [...this.bargeIn]) stop();
+    this.turns.key();
   }
 
-  /** Feed from the worker: a final transcript of the caller. */
+  /**
+   * Feed from the worker: a final transcript of the caller. Words that interrupt stop an
+   * interruptible prompt; a back-channel said over one ("uh-huh") is reported but is not a turn.
+   */
   pushTranscript(text: string): void {
     this.touch();
     this.deps.report('transcript', text);
-    this.transcripts.push(text);
-    for (const stop of [...this.bargeIn]) stop();
+    if (this.turns.words(text, true)) this.transcripts.push(text);
+  }
+
+  /** Feed from the worker: an interim transcript (words so far): may interrupt a prompt sooner than the final. */
+  pushInterim(text: string): void {
+    this.touch();
+    this.turns.words(text, false);
   }
 
   /**
@@ -127,6 +147,7 @@ export class CallSession implements Call {
       vad.push(f.pcm, f.sampleRate).then(
         (events) => {
           for (const ev of events) this.onVoice(ev);
+          if (vad.inSpeech) this.turns.voiceLasted(vad.voicedMs);
         },
         (err: unknown) => this.logger.warn({ err }, 'voice activity detection failed on a frame'),
       );
@@ -138,8 +159,9 @@ export class CallSession implements Call {
   private onVoice(ev: VadEvent): void {
     this.touch();
     if (ev.type === 'speech-start') {
-      for (const stop of [...this.bargeIn]) stop();
+      this.turns.voiceStart();
     } else {
+      this.turns.voiceEnd();
       const ended = this.speechEnd;
       this.speechEnd = deferred<void>();
       ended.resolve();
@@ -187,15 +209,14 @@ export class CallSession implements Call {
       this.ensureLive();
       if (!opts.interruptible) return this.deps.client.sendAudio({ ...audio, text }, this.signal);
       const barge = new AbortController();
-      const stop = () => barge.abort(new PatchbayError('barge_in', 'the caller interrupted the prompt'));
-      this.bargeIn.add(stop);
+      const unregister = this.turns.register(() => barge.abort(bargeIn()));
       try {
-        await this.deps.client.sendAudio({ ...audio, text }, AbortSignal.any([this.signal, barge.signal]));
+        await this.playInterruptible({ ...audio, text }, AbortSignal.any([this.signal, barge.signal]));
       } catch (err) {
         if (barge.signal.aborted && !this.signal.aborted) return; // the caller spoke or pressed a key
         throw err;
       } finally {
-        this.bargeIn.delete(stop);
+        unregister();
       }
     });
   }
@@ -210,8 +231,7 @@ export class CallSession implements Call {
     return this.turn(async () => {
       if (opts.interruptible && this.digits.size > 0) return abortSource();
       const barge = new AbortController();
-      const stop = () => barge.abort(new PatchbayError('barge_in', 'the caller interrupted the prompt'));
-      if (opts.interruptible) this.bargeIn.add(stop);
+      const unregister = opts.interruptible ? this.turns.register(() => barge.abort(bargeIn())) : () => undefined;
       const signal = AbortSignal.any([this.signal, barge.signal]);
       signal.addEventListener('abort', abortSource, { once: true });
       const pieces = sentences(source, opts.pieces)[Symbol.asyncIterator]();
@@ -230,10 +250,14 @@ export class CallSession implements Call {
             this.ensureLive();
             // Interrupted between two pieces of audio: stop here, not after the piece.
             if (signal.aborted) throw signal.reason;
-            await this.deps.client.sendAudio(first ? { ...chunk, text: cur.text } : { ...chunk, continues: true }, signal);
+            const out = first ? { ...chunk, text: cur.text } : { ...chunk, continues: true };
+            await (opts.interruptible ? this.playInterruptible(out, signal) : this.deps.client.sendAudio(out, signal));
             first = false;
           }
-          if (first) await this.deps.client.sendAudio({ pcm: new Int16Array(0), sampleRate: 16_000, text: cur.text }, signal);
+          if (first) {
+            const words = { pcm: new Int16Array(0), sampleRate: 16_000, text: cur.text };
+            await (opts.interruptible ? this.playInterruptible(words, signal) : this.deps.client.sendAudio(words, signal));
+          }
           cur = await next;
         }
       } catch (err) {
@@ -241,10 +265,15 @@ export class CallSession implements Call {
         throw err;
       } finally {
         signal.removeEventListener('abort', abortSource);
-        this.bargeIn.delete(stop);
+        unregister();
         if (signal.aborted) abortSource();
       }
     });
+  }
+
+  /** One piece of an interruptible prompt: paused while the caller may be taking the turn, resumed after a false interruption. */
+  private playInterruptible(audio: AudioOut, signal: AbortSignal): Promise<void> {
+    return this.turns.play(audio, signal, (a, s) => this.deps.client.sendAudio(a, s));
   }
 
   /** Speech for one piece of text: streamed when the provider can, else whole. */

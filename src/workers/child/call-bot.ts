@@ -94,6 +94,7 @@ function openSession(run: CallRun, bot: Bot): CallSession {
     ...(bot.idleTimeoutMs ? { idleTimeoutMs: bot.idleTimeoutMs } : {}),
     ...(deps.llm ? { llm: deps.llm } : {}),
     ...(transcriptionLanguage ? { transcriptionLanguage } : {}),
+    ...(bot.interruptions ? { interruptions: bot.interruptions } : {}),
   });
 }
 
