@@ -24,7 +24,10 @@ import type { SpeechAudio, TtsProvider } from '../voice/tts.js';
 import { decodeWav } from '../voice/wav.js';
 import { deferred, eager, Inbox } from './inbox.js';
 import { bargeIn, TurnTaking } from './turns.js';
-import type { InterruptionOptions } from '../voice/turns.js';
+import type { EndOfTurnDetector, InterruptionOptions } from '../voice/turns.js';
+import { TurnAudio } from '../voice/end-of-turn.js';
+import { listenForTurn } from './listen-turn.js';
+import { CallerAudio } from './caller-audio.js';
 import { runWarmTransfer } from './warm-transfer.js';
 
 export type { BotEventKind } from '../core/timeline.js';
@@ -48,10 +51,13 @@ export interface SessionDeps {
   transcriptionLanguage?: string;
   /** Who may interrupt a prompt, and how (bot option `interruptions`; src/sdk/turns.ts). */
   interruptions?: InterruptionOptions;
+  /** Whether a pause ends the caller's turn (bot option `endOfTurn`); fed the caller's last 8 s of audio. */
+  endOfTurn?: EndOfTurnDetector;
+  /** When the end-of-turn model says the turn goes on: how long `listen()` waits for more (default 3 000 ms). */
+  maxTurnPauseMs?: number;
+  /** RNNoise on the caller's audio before VAD and speech-to-text (bot option `noiseSuppression`). */
+  noiseSuppression?: boolean;
 }
-
-/** After the caller stopped speaking, how long `listen()` waits for the turn's final transcript. */
-const TRANSCRIPT_AFTER_SPEECH_MS = 1_500;
 
 export class CallSession implements Call {
   readonly id: string;
@@ -75,10 +81,16 @@ export class CallSession implements Call {
   private busy = 0;
   /** Interruptible prompts: back-channels, false interruptions, pauses and resumes (src/sdk/turns.ts). */
   private readonly turns: TurnTaking;
+  /** The caller's frames, denoised when the bot asked (`noiseSuppression`): VAD, the end-of-turn model and STT listen here. */
+  readonly callerAudio: CallerAudio;
   /** Voice activity of the caller (bot option `turnDetection`), once started. */
   private vad: VoiceActivity | undefined;
   /** Resolves at the caller's next end of speech (replaced at each start of speech). */
   private speechEnd = deferred<void>();
+  /** Resolves at the STT provider's next end of turn (replaced at each). */
+  private sttTurnEnd = deferred<{ text?: string }>();
+  /** The caller's recent audio at 16 kHz, for the end-of-turn model (only when the bot has one). */
+  private turnAudio: TurnAudio | undefined;
   /** Set once the caller was handed elsewhere: the worker must not eject them when it leaves. */
   transferred = false;
   /** Where a transfer in progress (or done) sends the caller. */
@@ -98,6 +110,13 @@ export class CallSession implements Call {
     this.llm = deps.llm;
     this.logger = deps.logger;
     this.signal = deps.signal;
+    this.callerAudio = new CallerAudio({
+      client: deps.client,
+      callerSessionId: () => deps.callerSessionId(),
+      signal: deps.signal,
+      logger: deps.logger,
+      noiseSuppression: deps.noiseSuppression ?? false,
+    });
     this.turns = new TurnTaking({ report: (v) => deps.report('turn', v) }, deps.interruptions);
     deps.signal.addEventListener(
       'abort',
@@ -126,6 +145,14 @@ export class CallSession implements Call {
     if (this.turns.words(text, true)) this.transcripts.push(text);
   }
 
+  /** Feed from the worker: the STT provider's endpointing ends the caller's turn (`end-of-turn` SttEvent), with its text if it gives the whole turn. */
+  pushEndOfTurn(text?: string): void {
+    this.touch();
+    const ended = this.sttTurnEnd;
+    this.sttTurnEnd = deferred<{ text?: string }>();
+    ended.resolve(text === undefined ? {} : { text });
+  }
+
   /** Feed from the worker: an interim transcript (words so far): may interrupt a prompt sooner than the final. */
   pushInterim(text: string): void {
     this.touch();
@@ -140,11 +167,10 @@ export class CallSession implements Call {
     if (this.vad) return;
     const vad = await VoiceActivity.create(opts);
     this.vad = vad;
-    const off = this.deps.client.on('audio-frame', (f) => {
-      if (this.signal.aborted) return;
-      const caller = this.deps.callerSessionId();
-      if (caller && f.participantId !== caller) return;
-      vad.push(f.pcm, f.sampleRate).then(
+    const turnAudio = this.deps.endOfTurn ? (this.turnAudio = new TurnAudio()) : undefined;
+    this.callerAudio.on((pcm, sampleRate) => {
+      turnAudio?.push(pcm, sampleRate);
+      vad.push(pcm, sampleRate).then(
         (events) => {
           for (const ev of events) this.onVoice(ev);
           if (vad.inSpeech) this.turns.voiceLasted(vad.voicedMs);
@@ -152,8 +178,7 @@ export class CallSession implements Call {
         (err: unknown) => this.logger.warn({ err }, 'voice activity detection failed on a frame'),
       );
     });
-    this.signal.addEventListener('abort', off, { once: true });
-    await this.deps.client.receiveAudio(true);
+    await this.callerAudio.start();
   }
 
   private onVoice(ev: VadEvent): void {
@@ -328,30 +353,36 @@ export class CallSession implements Call {
     return this.listenForTurn(timeoutMs);
   }
 
-  /**
-   * With voice activity: the turn is every final transcript until the caller stops speaking.
-   * A transcript that arrives while no speech is heard (text-only callers) is a turn by itself.
-   */
-  private async listenForTurn(timeoutMs: number): Promise<string | null> {
+  /** With voice activity: the turn ends on the provider's end of turn, or VAD silence and the words (src/sdk/listen-turn.ts). */
+  private listenForTurn(timeoutMs: number): Promise<string | null> {
     const vad = this.vad!;
-    const parts: string[] = [];
-    const deadline = Date.now() + timeoutMs;
-    let ended = false;
-    let speechEnd = this.speechEnd.promise.then(() => (ended = true));
-    for (;;) {
-      const wait = parts.length === 0 && !ended ? deadline - Date.now() : TRANSCRIPT_AFTER_SPEECH_MS;
-      if (wait <= 0) break;
-      const got = await Promise.race([this.transcripts.next(wait, this.signal), speechEnd.then(() => 'speech-end' as const)]);
-      if (got === 'speech-end') {
-        if (parts.length > 0) break;
-        speechEnd = new Promise<never>(() => undefined);
-        continue; // spoke, but the words are still being transcribed
-      }
-      if (got === undefined) break;
-      parts.push(got);
-      if (ended || !vad.inSpeech) break;
+    return listenForTurn(
+      {
+        transcripts: this.transcripts,
+        signal: this.signal,
+        inSpeech: () => vad.inSpeech,
+        speechEnd: () => this.speechEnd.promise,
+        sttTurnEnd: () => this.sttTurnEnd.promise,
+        turnOver: (parts) => this.turnOver(parts),
+        maxTurnPauseMs: this.deps.maxTurnPauseMs ?? 3_000,
+      },
+      timeoutMs,
+    );
+  }
+
+  /** At a pause after `parts`: the bot's end-of-turn model decides (no model: the pause ends the turn). */
+  private async turnOver(parts: readonly string[]): Promise<boolean> {
+    const det = this.deps.endOfTurn;
+    if (!det || !this.turnAudio) return true;
+    try {
+      const p = await det.endOfTurn({ audio16k: this.turnAudio.snapshot(), text: parts.join(' ') }, this.signal);
+      const over = p >= (det.threshold ?? 0.5);
+      this.deps.report('turn', `end-of-turn ${p.toFixed(2)}${over ? '' : ' (goes on)'}`);
+      return over;
+    } catch (err) {
+      this.logger.warn({ err }, 'the end-of-turn model failed; the pause ends the turn');
+      return true;
     }
-    return parts.length > 0 ? parts.join(' ') : null;
   }
 
   /** Starts Daily transcription once (listen() and onTranscript need it). */

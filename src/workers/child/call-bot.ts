@@ -95,6 +95,9 @@ function openSession(run: CallRun, bot: Bot): CallSession {
     ...(deps.llm ? { llm: deps.llm } : {}),
     ...(transcriptionLanguage ? { transcriptionLanguage } : {}),
     ...(bot.interruptions ? { interruptions: bot.interruptions } : {}),
+    ...(bot.endOfTurn ? { endOfTurn: bot.endOfTurn } : {}),
+    ...(bot.maxTurnPauseMs ? { maxTurnPauseMs: bot.maxTurnPauseMs } : {}),
+    ...(bot.noiseSuppression ? { noiseSuppression: true } : {}),
   });
 }
 
