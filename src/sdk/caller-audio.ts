@@ -9,6 +9,7 @@
 import type { Logger } from 'pino';
 import type { CallClient } from '../daily/call-client.js';
 import { NoiseSuppressor } from '../voice/denoise.js';
+import { errorMessage } from '../core/errors.js';
 
 export type CallerAudioListener = (pcm: Int16Array, sampleRate: number) => void;
 
@@ -18,6 +19,8 @@ export interface CallerAudioDeps {
   signal: AbortSignal;
   logger: Logger;
   noiseSuppression: boolean;
+  /** A line for the call's timeline (whether noise suppression runs). */
+  report(value: string): void;
 }
 
 export class CallerAudio {
@@ -47,8 +50,10 @@ export class CallerAudio {
     if (d.noiseSuppression) {
       try {
         this.denoiser = await NoiseSuppressor.create();
+        d.report('noise suppression on (rnnoise)');
       } catch (err) {
         d.logger.warn({ err }, 'noise suppression could not start; the caller is heard without it');
+        d.report(`noise suppression off: ${errorMessage(err)}`);
       }
     }
     const off = d.client.on('audio-frame', (f) => {

@@ -10,6 +10,9 @@
  * - `timeoutMs` passes with nothing heard (null).
  * A transcript that arrives while no speech is heard (text-only callers) is a turn by itself.
  */
+import type { Logger } from 'pino';
+import type { TurnAudio } from '../voice/end-of-turn.js';
+import type { EndOfTurnDetector } from '../voice/turns.js';
 import type { Inbox } from './inbox.js';
 
 /** After the caller stopped speaking, how long `listen()` waits for the turn's final transcript. */
@@ -27,6 +30,25 @@ export interface TurnListenerDeps {
   /** Whether a pause after these words ends the turn (the end-of-turn model; true without one). */
   turnOver(parts: readonly string[]): Promise<boolean>;
   maxTurnPauseMs: number;
+}
+
+/** At a pause after `parts`: the bot's end-of-turn model decides (no model, or a failing one: the pause ends the turn). */
+export async function askEndOfTurn(
+  det: EndOfTurnDetector | undefined,
+  audio: TurnAudio | undefined,
+  parts: readonly string[],
+  o: { signal: AbortSignal; logger: Logger; report(v: string): void },
+): Promise<boolean> {
+  if (!det || !audio) return true;
+  try {
+    const p = await det.endOfTurn({ audio16k: audio.snapshot(), text: parts.join(' ') }, o.signal);
+    const over = p >= (det.threshold ?? 0.5);
+    o.report(`end-of-turn ${p.toFixed(2)}${over ? '' : ' (goes on)'}`);
+    return over;
+  } catch (err) {
+    o.logger.warn({ err }, 'the end-of-turn model failed; the pause ends the turn');
+    return true;
+  }
 }
 
 type Got = string | undefined | 'speech-end' | { text?: string };

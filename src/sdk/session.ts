@@ -26,7 +26,7 @@ import { deferred, eager, Inbox } from './inbox.js';
 import { bargeIn, TurnTaking } from './turns.js';
 import type { EndOfTurnDetector, InterruptionOptions } from '../voice/turns.js';
 import { TurnAudio } from '../voice/end-of-turn.js';
-import { listenForTurn } from './listen-turn.js';
+import { askEndOfTurn, listenForTurn } from './listen-turn.js';
 import { CallerAudio } from './caller-audio.js';
 import { runWarmTransfer } from './warm-transfer.js';
 
@@ -116,6 +116,7 @@ export class CallSession implements Call {
       signal: deps.signal,
       logger: deps.logger,
       noiseSuppression: deps.noiseSuppression ?? false,
+      report: (v) => deps.report('turn', v),
     });
     this.turns = new TurnTaking({ report: (v) => deps.report('turn', v) }, deps.interruptions);
     deps.signal.addEventListener(
@@ -363,26 +364,16 @@ export class CallSession implements Call {
         inSpeech: () => vad.inSpeech,
         speechEnd: () => this.speechEnd.promise,
         sttTurnEnd: () => this.sttTurnEnd.promise,
-        turnOver: (parts) => this.turnOver(parts),
+        turnOver: (parts) =>
+          askEndOfTurn(this.deps.endOfTurn, this.turnAudio, parts, {
+            signal: this.signal,
+            logger: this.logger,
+            report: (v) => this.deps.report('turn', v),
+          }),
         maxTurnPauseMs: this.deps.maxTurnPauseMs ?? 3_000,
       },
       timeoutMs,
     );
-  }
-
-  /** At a pause after `parts`: the bot's end-of-turn model decides (no model: the pause ends the turn). */
-  private async turnOver(parts: readonly string[]): Promise<boolean> {
-    const det = this.deps.endOfTurn;
-    if (!det || !this.turnAudio) return true;
-    try {
-      const p = await det.endOfTurn({ audio16k: this.turnAudio.snapshot(), text: parts.join(' ') }, this.signal);
-      const over = p >= (det.threshold ?? 0.5);
-      this.deps.report('turn', `end-of-turn ${p.toFixed(2)}${over ? '' : ' (goes on)'}`);
-      return over;
-    } catch (err) {
-      this.logger.warn({ err }, 'the end-of-turn model failed; the pause ends the turn');
-      return true;
-    }
   }
 
   /** Starts Daily transcription once (listen() and onTranscript need it). */
