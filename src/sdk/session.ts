@@ -118,7 +118,7 @@ export class CallSession implements Call {
       noiseSuppression: deps.noiseSuppression ?? false,
       report: (v) => deps.report('turn', v),
     });
-    this.turns = new TurnTaking({ report: (v) => deps.report('turn', v) }, deps.interruptions);
+    this.turns = new TurnTaking({ report: (v) => deps.report('turn', v), keep: (text) => this.transcripts.push(text) }, deps.interruptions);
     deps.signal.addEventListener(
       'abort',
       () => {

@@ -12,7 +12,8 @@
  *
  * A key (DTMF) interrupts at once. With `mode: 'voice'` any voice interrupts at once (the old rule).
  * Back-channel transcripts heard while a prompt plays are not the caller's turn: they are reported
- * but not given to `listen()`.
+ * but not given to `listen()` — unless the prompt ended within 1.5 s after one (a "yes" said over
+ * the end of a question is the answer).
  */
 import { PatchbayError } from '../core/errors.js';
 import type { AudioOut } from '../daily/call-client.js';
@@ -27,7 +28,12 @@ const TEXT_MS_PER_CHAR = 60;
 export interface TurnTakingDeps {
   /** A turn event for the call's timeline: `paused`, `resumed`, `interrupted`, `backchannel: …`. */
   report(value: string): void;
+  /** A back-channel said just before the prompt ended is the caller's answer after all ("…is that right?" "yes"): give it to listen(). */
+  keep(text: string): void;
 }
+
+/** A back-channel heard this close to the prompt's end is kept as the caller's answer. */
+const ANSWER_NEAR_END_MS = 1_500;
 
 export class TurnTaking {
   readonly opts: ResolvedInterruptions;
@@ -40,6 +46,8 @@ export class TurnTaking {
   /** The caller's voice was heard during a prompt, and the words have not decided yet. */
   private pending = false;
   private falseTimer: NodeJS.Timeout | undefined;
+  /** The last back-channel said over the prompt: kept if the prompt ends soon after it. */
+  private held: { text: string; at: number } | undefined;
 
   constructor(
     private readonly deps: TurnTakingDeps,
@@ -53,7 +61,11 @@ export class TurnTaking {
     this.stops.add(stop);
     return () => {
       this.stops.delete(stop);
-      if (this.stops.size === 0) this.settle();
+      if (this.stops.size > 0) return;
+      this.settle();
+      const held = this.held;
+      this.held = undefined;
+      if (held && Date.now() - held.at <= ANSWER_NEAR_END_MS) this.deps.keep(held.text);
     };
   }
 
@@ -98,11 +110,13 @@ export class TurnTaking {
   words(text: string, final: boolean): boolean {
     if (!this.speaking && !this.gate) return true;
     if (interrupts(text, this.opts)) {
+      this.held = undefined;
       this.interrupt(`words: ${text}`);
       return true;
     }
     if (!final) return false;
     this.deps.report(`backchannel: ${text}`);
+    this.held = { text, at: Date.now() };
     if (this.gate) this.decide('resume');
     this.settle();
     return false;

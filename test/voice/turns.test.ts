@@ -32,6 +32,20 @@ describe('which words interrupt (src/voice/turns.ts)', () => {
 });
 
 describe('pause and resume (src/sdk/turns.ts)', () => {
+  it('a back-channel is the caller’s answer when the prompt ends just after it, not when it goes on', async () => {
+    const kept: string[] = [];
+    const tt = new TurnTaking({ report: () => undefined, keep: (t) => kept.push(t) });
+    let off = tt.register(() => undefined);
+    expect(tt.words('yes', true)).toBe(false); // over the end of "…is that right?"
+    off(); // the prompt ends at once
+    expect(kept).toEqual(['yes']);
+    off = tt.register(() => undefined);
+    expect(tt.words('uh-huh', true)).toBe(false);
+    await new Promise((r) => setTimeout(r, 1_600)); // the prompt goes on well past it
+    off();
+    expect(kept).toEqual(['yes']);
+  });
+
   it('the rest of the audio after a pause is what was not played yet', () => {
     const pcm = new Int16Array(16_000).map((_, i) => i);
     const rest = remainder({ pcm, sampleRate: 16_000, text: 'hello' }, 250)!;
@@ -66,7 +80,7 @@ describe('pause and resume (src/sdk/turns.ts)', () => {
 
   it('voice that lasts pauses; no words → resumes with the rest; words → interrupted', async () => {
     const events: string[] = [];
-    const tt = new TurnTaking({ report: (v) => events.push(v) }, { pauseAfterMs: 300, falseInterruptionMs: 100 });
+    const tt = new TurnTaking({ report: (v) => events.push(v), keep: () => undefined }, { pauseAfterMs: 300, falseInterruptionMs: 100 });
     const { sent, send } = player();
     const barge = new AbortController();
     const off = tt.register(() => barge.abort(new Error('barge')));
