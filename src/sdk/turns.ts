@@ -19,6 +19,7 @@ import { PatchbayError } from '../core/errors.js';
 import type { AudioOut } from '../daily/call-client.js';
 import { interrupts, resolveInterruptions, type InterruptionOptions, type ResolvedInterruptions } from '../voice/turns.js';
 import { deferred } from './inbox.js';
+import type { SttEvent } from '../voice/stt.js';
 
 type Decision = 'resume' | 'interrupt';
 
@@ -222,4 +223,26 @@ export function remainder(audio: AudioOut, offsetMs: number): AudioOut | undefin
   const left = total - offsetMs;
   if (left < 20) return undefined;
   return { pcm: audio.pcm, sampleRate: audio.sampleRate, ...(audio.text ? { text: audio.text } : {}), continues: true, durationMs: left };
+}
+
+/** What a call session takes from a speech-to-text stream (src/sdk/session.ts). */
+export interface SttFeeds {
+  pushTranscript(text: string): void;
+  pushInterim(text: string): void;
+  pushEndOfTurn(text?: string): void;
+}
+
+/**
+ * Routes one SttEvent of a streaming provider to the session (for the worker's STT routing):
+ * finals and interims to turn-taking and `listen()`, the provider's end of turn to `listen()`.
+ * `speech-started` and errors are the router's business (the VAD hears speech; errors reconnect).
+ */
+export function feedStt(session: SttFeeds, ev: SttEvent): void {
+  if (ev.type === 'final') {
+    if (ev.text.trim()) session.pushTranscript(ev.text);
+  } else if (ev.type === 'interim') {
+    if (ev.text.trim()) session.pushInterim(ev.text);
+  } else if (ev.type === 'end-of-turn') {
+    session.pushEndOfTurn(ev.text);
+  }
 }

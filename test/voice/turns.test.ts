@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { contentWords, interrupts, normalize, resolveInterruptions } from '../../src/voice/turns.js';
-import { remainder, TurnTaking } from '../../src/sdk/turns.js';
+import { feedStt, remainder, TurnTaking } from '../../src/sdk/turns.js';
 import type { AudioOut } from '../../src/daily/call-client.js';
 
 describe('which words interrupt (src/voice/turns.ts)', () => {
@@ -113,5 +113,23 @@ describe('pause and resume (src/sdk/turns.ts)', () => {
     await expect(second).rejects.toThrow('barge');
     off2();
     expect(events.slice(2)).toEqual(['paused', 'interrupted (words: uh-huh can you repeat)']);
+  });
+});
+
+describe('SttEvents to the session (feedStt)', () => {
+  it('finals, interims and the provider’s end of turn go where turn-taking and listen() read them', () => {
+    const got: string[] = [];
+    const session = {
+      pushTranscript: (t: string) => got.push(`final ${t}`),
+      pushInterim: (t: string) => got.push(`interim ${t}`),
+      pushEndOfTurn: (t?: string) => got.push(`end ${t ?? '-'}`),
+    };
+    feedStt(session, { type: 'speech-started', atMs: 0 });
+    feedStt(session, { type: 'interim', text: 'book a', atMs: 300 });
+    feedStt(session, { type: 'interim', text: ' ', atMs: 350 });
+    feedStt(session, { type: 'final', text: 'book a table', atMs: 900 });
+    feedStt(session, { type: 'end-of-turn', text: 'book a table', atMs: 1_200 });
+    feedStt(session, { type: 'end-of-turn', atMs: 2_000 });
+    expect(got).toEqual(['interim book a', 'final book a table', 'end book a table', 'end -']);
   });
 });
