@@ -66,6 +66,25 @@ describe('turn-taking while the bot speaks (issue 22 item 5)', () => {
     expect(promptSpan(r)).toBeLessThan(PROMPT_MS);
   }, 60_000);
 
+  it('mode "voice" (the old rule): any voice stops the prompt at once, "uh-huh" too — sooner than words can', async () => {
+    const r = await runBotTest(path.join(here, '../fixtures/bots/turns-voice-mode.ts'), {
+      caller: [
+        { waitFor: 'say', match: /Welcome/ },
+        { wait: 1_000 },
+        { speak: 'uh-huh' },
+        { waitFor: 'say', match: /you said/, timeoutMs: 15_000 },
+      ],
+      timeoutMs: 40_000,
+    });
+    const t = r.transcript;
+    const spoke = t.find((l) => l.who === 'caller' && l.text === 'uh-huh')!;
+    const silent = t.find((l) => l.who === 'system' && l.text === 'bot audio interrupted')!;
+    console.log(`mode voice: barge-in → bot silent: ${silent.atMs - spoke.atMs} ms`);
+    expect(turns(r)).toEqual(['interrupted (voice)']);
+    expect(r.said.at(-1)).toBe('you said: uh-huh');
+    expect(promptSpan(r)).toBeLessThan(PROMPT_MS);
+  }, 60_000);
+
   it('a false interruption (a laugh: voice, no words) pauses the bot, which then resumes where it stopped', async () => {
     const r = await runBotTest(bot, {
       caller: [
