@@ -20,6 +20,7 @@ export type TimelineStage = (typeof TIMELINE_STAGES)[number];
 
 export type Timeline = Partial<Record<TimelineStage, number>>;
 
+/** `turn`: turn-taking while the bot speaks (paused, resumed, interrupted, back-channel; src/sdk/turns.ts). */
 export const BOT_EVENT_KINDS = [
   'say',
   'play',
@@ -32,6 +33,7 @@ export const BOT_EVENT_KINDS = [
   'dialin_warning',
   'dialout',
   'voicemail',
+  'turn',
 ] as const;
 export type BotEventKind = (typeof BOT_EVENT_KINDS)[number];
 

@@ -72,6 +72,8 @@ export interface AudioOut {
   text?: string;
   /** More audio of the words already sent (a streamed utterance's later pieces): no new words. */
   continues?: boolean;
+  /** Text-only audio (empty `pcm`): its play-out time, when not estimated from `text` (the rest of a resumed prompt). */
+  durationMs?: number;
 }
 
 export interface CallClient {

@@ -16,6 +16,7 @@ export interface CallHost {
    */
   callerSpoke(call: CallImpl, text: string, opts?: SpeechOptions): Promise<void>;
   /** The caller says something out loud (audio, then the words); resolves when the speech is over. */
+  /** `opts.words` false: a sound with no words (no transcript follows). */
   callerSpeaks(call: CallImpl, text: string, opts?: SpeechOptions): Promise<void>;
   /** The caller pressed one DTMF digit while connected. */
   callerPressed(call: CallImpl, tone: string): void;
@@ -149,6 +150,13 @@ export class CallImpl implements EmulatedCall {
     await this.host.callerSpeaks(this, text, opts);
   }
 
+  /** A voice with no words (a laugh, a cough): the audio of `syllables`, and no transcript. */
+  async sound(syllables: string): Promise<void> {
+    if (this._state !== 'connected') return;
+    this.addLine('caller', `[sound: ${syllables}]`);
+    await this.host.callerSpeaks(this, syllables, { words: false });
+  }
+
   async press(digits: string): Promise<void> {
     const tones = [...digits].filter((d) => /^[0-9*#A-Da-d]$/.test(d));
     if (this._state !== 'connected' || tones.length === 0) return;
@@ -238,6 +246,9 @@ export class CallImpl implements EmulatedCall {
       } else if ('speak' in step) {
         if (!(await this.waitConnected(undefined))) return;
         await this.speak(step.speak, step.noise === undefined ? {} : { noise: step.noise });
+      } else if ('sound' in step) {
+        if (!(await this.waitConnected(undefined))) return;
+        await this.sound(step.sound);
       } else if ('waitFor' in step) {
         const timeoutMs = step.timeoutMs ?? DEFAULT_WAIT_FOR_TIMEOUT_MS;
         let ok: boolean;
@@ -275,6 +286,7 @@ export function isCallerStep(s: unknown): s is CallerStep {
     ('press' in s && typeof s.press === 'string') ||
     ('say' in s && typeof s.say === 'string') ||
     ('speak' in s && typeof s.speak === 'string') ||
+    ('sound' in s && typeof s.sound === 'string') ||
     ('hangup' in s && s.hangup === true) ||
     ('waitFor' in s &&
       (s.waitFor === 'connected' || s.waitFor === 'say' || s.waitFor === 'peer') &&

@@ -88,18 +88,19 @@ export class Sessions {
    * A phone participant speaks out loud (`speak` step): the audio goes as 20 ms frames, in real
    * time, to the bots that receive audio, followed by a second of silence (a phone line is never
    * quiet for long); then the words arrive like `sipSpoke` (transcript at the end of the speech).
-   * With `noise`, white noise is mixed into both.
+   * With `noise`, white noise is mixed into both; `words` false: a sound with no words (a laugh, a
+   * cough), so no transcript.
    */
   async sipSpeaks(room: Room, fromSessionId: string, text: string, opts: SpeechOptions = {}): Promise<void> {
     const speech = await speechPcm(text);
     if (speech) {
       const [pcm, silence] = withNoise([speech, new Int16Array(SPEECH_RATE)], opts.noise ?? 0);
       if (!(await this.sipPlays(room, fromSessionId, pcm!))) return;
-      this.sipSpoke(room, fromSessionId, text);
+      if (opts.words !== false) this.sipSpoke(room, fromSessionId, text);
       await this.sipPlays(room, fromSessionId, silence!);
       return;
     }
-    this.sipSpoke(room, fromSessionId, text);
+    if (opts.words !== false) this.sipSpoke(room, fromSessionId, text);
   }
 
   /**

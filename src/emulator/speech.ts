@@ -11,6 +11,8 @@ export const FRAME_SAMPLES = 320;
 export interface SpeechOptions {
   /** White noise mixed in, its RMS relative to the speech's (0.3 ≈ 10 dB signal-to-noise); 0 or absent: none. */
   noise?: number;
+  /** false: a sound with no words (a laugh, a cough): its audio, and no transcript follows. */
+  words?: boolean;
 }
 
 let available: boolean | undefined;

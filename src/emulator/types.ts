@@ -106,6 +106,8 @@ export type CallerStep =
   | { say: string; noise?: number }
   /** Out loud: real speech audio (espeak-ng) to bots that receive audio, then the words as a transcript. */
   | { speak: string; noise?: number }
+  /** A voice with no words (a laugh, a cough): espeak-ng audio of the syllables, and no transcript. */
+  | { sound: string }
   /** `say`: the next bot line; `peer`: the next line from another phone participant (see TranscriptLine). */
   | { waitFor: 'connected' | 'say' | 'peer'; match?: string; timeoutMs?: number }
   | { hangup: true };

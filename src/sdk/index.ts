@@ -26,6 +26,10 @@ export type { ChatMessage, ChatOptions, LlmProvider, LlmStream, StreamOptions, T
 export { sentences, type SentenceOptions } from '../voice/sentences.js';
 export type { VadOptions, VadEvent } from '../voice/vad.js';
 import type { VadOptions } from '../voice/vad.js';
+import { resolveInterruptions, type EndOfTurnDetector, type InterruptionOptions } from '../voice/turns.js';
+import { errorMessage } from '../core/errors.js';
+export { DEFAULT_BACKCHANNELS, type InterruptionOptions, type EndOfTurnDetector, type TurnSoFar } from '../voice/turns.js';
+export { onnxEndOfTurn, type OnnxEndOfTurnOptions } from '../voice/end-of-turn.js';
 import type { SentenceOptions } from '../voice/sentences.js';
 export { LlmError } from '../voice/llm.js';
 export { TtsError } from '../voice/tts.js';
@@ -181,6 +185,27 @@ export interface BotOptions {
    */
   turnDetection?: boolean | VadOptions;
   /**
+   * Who may interrupt an interruptible prompt (issue 22): by default words decide, not voice alone.
+   * A back-channel ("uh-huh", "yeah", "okay"; `backchannels`) or fewer than `minWords` words leave
+   * the prompt playing; voice that lasts `pauseAfterMs` pauses it until words come; voice with no
+   * words within `falseInterruptionMs` resumes it where it stopped. `{ mode: 'voice' }`: any voice
+   * stops it at once. See docs/bots.md "Turn-taking".
+   */
+  interruptions?: InterruptionOptions;
+  /**
+   * With `turnDetection`: decides whether a pause (VAD silence) ends the caller's turn, e.g. an
+   * ONNX model you supply (`onnxEndOfTurn({ model: 'smart-turn.onnx' })`), given the caller's
+   * last 8 s of audio at 16 kHz and the words so far. Below its threshold `listen()` waits up to
+   * `maxTurnPauseMs` (default 3 000) for the caller to go on.
+   */
+  endOfTurn?: EndOfTurnDetector;
+  maxTurnPauseMs?: number;
+  /**
+   * RNNoise on the caller's audio before voice activity detection and a streaming speech-to-text
+   * provider (Daily's own transcription runs on Daily's servers and hears the raw call).
+   */
+  noiseSuppression?: boolean;
+  /**
    * Said the moment the caller is connected, before `onCall` runs: text, or `{ audio }`, a PCM16
    * WAV file (a path relative to the bot's file). With a warm room the speech is synthesized (the
    * file decoded) before the call and cached, so the caller hears it with no speech request.
@@ -224,7 +249,7 @@ export function defineBot(options: BotOptions): Bot {
     if (options[h] !== undefined && typeof options[h] !== 'function')
       throw new TypeError(`defineBot(${options.name}): \`${h}\` must be a function`);
   }
-  for (const k of ['idleTimeoutMs', 'maxCallMs'] as const) {
+  for (const k of ['idleTimeoutMs', 'maxCallMs', 'maxTurnPauseMs'] as const) {
     const v = options[k];
     if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)) {
       throw new TypeError(`defineBot(${options.name}): \`${k}\` must be a positive number of ms`);
@@ -244,6 +269,11 @@ export function defineBot(options: BotOptions): Bot {
       typeof (g as { audio?: unknown }).audio === 'string' &&
       (g as { audio: string }).audio.length > 0);
   if (!okGreeting) throw new TypeError(`defineBot(${options.name}): \`greeting\` must be a non-empty string or { audio: 'file.wav' }`);
+  try {
+    resolveInterruptions(options.interruptions);
+  } catch (err) {
+    throw new TypeError(`defineBot(${options.name}): ${errorMessage(err)}`, { cause: err });
+  }
   const bot = { ...options, [BRAND]: true as const };
   const file = callerFile();
   if (file) Object.defineProperty(bot, FILE, { value: file, enumerable: false });

@@ -11,6 +11,8 @@ export type CallerAction =
   | { say: string; noise?: number }
   /** Out loud: real speech (espeak-ng) the bot hears as audio (VAD, barge-in), then its words as a transcript. */
   | { speak: string; noise?: number }
+  /** A voice with no words (a laugh, a cough): real audio of the syllables, and no transcript follows. */
+  | { sound: string }
   | { waitFor: 'connected' | 'say' | 'peer'; match?: RegExp | string; timeoutMs?: number }
   | { hangup: true };
 

@@ -106,10 +106,21 @@ function openSession(run: CallRun, bot: Bot): CallSession {
     ...(deps.llm ? { llm: deps.llm } : {}),
     ...(transcriptionLanguage ? { transcriptionLanguage } : {}),
     ...(stt ? { startStt: () => startStt(run, sink(), stt) } : {}),
+    ...(bot.interruptions ? { interruptions: bot.interruptions } : {}),
+    ...(bot.endOfTurn ? { endOfTurn: bot.endOfTurn } : {}),
+    ...(bot.maxTurnPauseMs ? { maxTurnPauseMs: bot.maxTurnPauseMs } : {}),
+    ...(bot.noiseSuppression ? { noiseSuppression: true } : {}),
   });
   function sink(): SttSink {
     return {
       transcript: (text) => giveTranscript(run, session, text),
+      // Interim words may interrupt a prompt sooner; the vendor's end of turn ends listen() (src/sdk/turns.ts).
+      event: (ev) => {
+        if (ev.type === 'interim' && ev.text.trim()) session.pushInterim(ev.text);
+        else if (ev.type === 'end-of-turn') session.pushEndOfTurn(ev.text);
+      },
+      // The caller's frames as the session hears them (RNNoise first with `noiseSuppression`).
+      audio: session.callerAudio,
       error: (err) => runHook(run, 'onError', (b) => b.onError?.(session, err)),
     };
   }

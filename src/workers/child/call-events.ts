@@ -86,7 +86,8 @@ function onDtmf(run: CallRun, { tone, sessionId }: Events['dtmf-event']): void {
 
 function onTranscription(run: CallRun, { text, isFinal, participantId }: Events['transcription-message']): void {
   const { session } = run;
-  if (!session || !isFinal || participantId === undefined) return;
+  if (!session || participantId === undefined) return;
   if (run.callerSessionId && participantId !== run.callerSessionId) return;
+  if (!isFinal) return session.pushInterim(text);
   giveTranscript(run, session, text);
 }

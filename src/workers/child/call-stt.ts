@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import { errorMessage } from '../../core/errors.js';
-import { SttError, type SttChoice, type SttInit, type SttProvider, type SttProviderName } from '../../voice/stt.js';
+import { SttError, type SttChoice, type SttEvent, type SttInit, type SttProvider, type SttProviderName } from '../../voice/stt.js';
 import { loadStt } from '../../voice/stt-load.js';
 import { ResilientStt } from '../../voice/stt-resilient.js';
 import type { WorkerInit } from '../protocol.js';
@@ -16,7 +16,12 @@ import type { CallRun } from './call-state.js';
 
 /** Where the vendor's results go: the bot's transcripts (`listen()`, `onTranscript`) and its `onError`. */
 export interface SttSink {
+  /** A final transcript. */
   transcript(text: string): void;
+  /** The other events: interim words, the vendor's end of turn. */
+  event(ev: SttEvent): void;
+  /** The caller's frames (denoised when the bot asks), started once by whoever needs them. */
+  audio: { on(fn: (pcm: Int16Array, sampleRate: number) => void): () => void; start(): Promise<void> };
   error(err: SttError): Promise<void>;
 }
 
@@ -53,7 +58,7 @@ export function sttChoiceOf(init: WorkerInit, bot: LoadedBot['bot']): (SttChoice
  * or the vendor failed (then the fallback is on); never rejects, so `listen()` never waits on it.
  */
 export async function startStt(run: CallRun, sink: SttSink, choice: SttChoice & { provider: StreamingName }): Promise<void> {
-  const { client, init } = run.deps;
+  const { init } = run.deps;
   const log = run.logger.child({ stt: choice.provider });
   const failed = (err: SttError) => void fallBack(run, sink, choice, err);
   let provider: SttProvider;
@@ -69,15 +74,12 @@ export async function startStt(run: CallRun, sink: SttSink, choice: SttChoice & 
     options,
     onEvent: (ev) => {
       if (ev.type === 'final') sink.transcript(ev.text);
+      else sink.event(ev);
     },
     onFailed: failed,
     onReopen: (err, attempt) => log.warn({ err: err.message, status: err.status, attempt }, 'speech-to-text stream lost; reopening'),
   });
-  const off = client.on('audio-frame', (f) => {
-    const caller = run.callerSessionId;
-    if (caller && f.participantId !== caller) return;
-    stt.write(f.pcm, f.sampleRate);
-  });
+  const off = sink.audio.on((pcm, sampleRate) => stt.write(pcm, sampleRate));
   run.ending.signal.addEventListener(
     'abort',
     () => {
@@ -86,7 +88,7 @@ export async function startStt(run: CallRun, sink: SttSink, choice: SttChoice & 
     },
     { once: true },
   );
-  await client.receiveAudio(true).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'receiveAudio failed'));
+  await sink.audio.start().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'receiveAudio failed'));
   await stt.start();
 }
 
