@@ -5,7 +5,7 @@
  * Each caller waits for the bot's first words, stays `--call-ms`, and hangs up. Placing stops after
  * `--duration` s and the replica gets SIGTERM at once (live calls drain, `DRAIN_TIMEOUT_MS`).
  *
- *   npx tsx bench/hangup-slots.ts [--rates 2,5] [--duration 30] [--root /work/rh --root .]
+ *   npx tsx bench/hangup-slots.ts [--rates 2,5] [--duration 30] [--root /work/rh --root .] [--compiled]
  *
  * Per root and rate: calls placed / admitted / refused (503) / connected; hang-up → the call's
  * `call ended` line (the call is over, its bot slot free) p50/p99; outcomes (queue timeouts);
@@ -15,6 +15,8 @@
  * `--burst N` instead places N calls at once on N pre-started workers (`IDLE_WORKERS=N`, every call
  * admitted: `HOLD_BUDGET_MS=60000`), so their hang-ups come together whatever the machine's worker
  * start rate, and sends SIGTERM once every caller has hung up.
+ * `--compiled` runs each root's build (`npm run build` there first): the workers then start from
+ * compiled JavaScript, without tsx's transform, as in production.
  * One JSON line per run goes to bench/results/hangup-slots.jsonl.
  */
 import { randomBytes } from 'node:crypto';
@@ -35,8 +37,9 @@ const opts = new Command()
   .option('--root <dir>', 'run the server from this checkout (repeatable; default this one)', (v: string, a: string[]) => [...a, v], [])
   .option('--env <k=v>', 'extra server environment (repeatable)', (v: string, a: string[]) => [...a, v], [] as string[])
   .option('--burst <n>', 'instead of a rate: n calls at once on n pre-started workers, SIGTERM once all callers hung up', Number, 0)
+  .option('--compiled', "run each root's compiled service (dist/src/app/main.js: `npm run build` first) instead of tsx", false)
   .parse()
-  .opts<{ rates: string; duration: number; callMs: number; root: string[]; env: string[]; burst: number }>();
+  .opts<{ rates: string; duration: number; callMs: number; root: string[]; env: string[]; burst: number; compiled: boolean }>();
 
 const NUMBER = '+15550009000';
 /** The replica's settings: enough bots for 5 calls/s of ~7 s calls, the rest at their defaults. */
@@ -93,7 +96,7 @@ async function run(root: string, rate: number): Promise<Record<string, unknown>>
       ? { IDLE_WORKERS: String(opts.burst), MAX_CONCURRENT_BOTS: String(Math.max(40, opts.burst)), HOLD_BUDGET_MS: '60000' }
       : {};
   const env: Record<string, string> = { ...SERVER_ENV, ...burst, ...extra };
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/app/main.ts'], {
+  const proc = spawn(process.execPath, opts.compiled ? ['dist/src/app/main.js'] : ['--import', 'tsx', 'src/app/main.ts'], {
     cwd: root,
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -193,6 +196,7 @@ async function run(root: string, rate: number): Promise<Record<string, unknown>>
     shutdownMs: exitMs ?? `> ${grace + 30_000}`,
     graceMs: grace,
     exitCode,
+    compiled: opts.compiled,
   };
   process.off('exit', kill);
   await emulator.close();

@@ -103,6 +103,7 @@ function briefing(call: Call, history: ChatMessage[]): string {
  * Returns true when the caller is gone to the human.
  */
 async function handOver(call: Call, history: ChatMessage[]): Promise<boolean> {
+  call.step('handover');
   const agent = typeof call.config.agentUri === 'string' ? call.config.agentUri : undefined;
   if (!agent) {
     await call.say('I am sorry, nobody can take your call right now. Please call back during opening hours.');
@@ -134,7 +135,7 @@ export default defineBot({
     await call.say('Hi, this is the patchbay assistant. How can I help?');
     let silences = 0;
     for (let turn = 0; turn < 20; turn++) {
-      const text = await call.listen({ timeoutMs: listenTimeoutMs });
+      const text = await call.listen({ timeoutMs: listenTimeoutMs, step: 'conversation' });
       if (text === null) {
         if (++silences >= 2) break;
         await call.say('Are you still there?');
@@ -159,6 +160,7 @@ export default defineBot({
       }
       if (handover && (await handOver(call, history))) return;
     }
+    call.step('goodbye');
     await call.say('Goodbye!');
     await call.hangup('conversation over');
   },

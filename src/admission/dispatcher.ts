@@ -141,7 +141,8 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
 
   /** A new call object, relayed and live on this replica. */
   createCall(identity: CallIdentity, receivedAtMs: number, replica = this.delegate?.replicaId, path: CallPath = 'cold'): Call {
-    const call = this.track(new Call(identity, { receivedAtMs, logger: this.log, replica, path }));
+    const botVersion = this.deps.pool.botVersions.of(identity.bot);
+    const call = this.track(new Call(identity, { receivedAtMs, logger: this.log, replica, path, botVersion }));
     this.live.set(call.id, call);
     return call;
   }
@@ -209,7 +210,8 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
         if (call.outcome !== undefined) return Promise.all([slot?.worker.close('shutdown'), this.finish(call)]);
         if (this.stop.signal.aborted) call.end('shutdown', String(err), 'queue');
         else {
-          const sent = await queueFallback(call, config, this.deps.forward, this.stop.signal);
+          // An outbound call has no held caller to send to the fallback.
+          const sent = assignment.outbound ? undefined : await queueFallback(call, config, this.deps.forward, this.stop.signal);
           call.end('queue_timeout', [`waited ${waitMs} ms for a free bot`, sent].filter(Boolean).join('; '), 'queue');
         }
         return Promise.all([slot?.worker.close('shutdown'), this.finish(call)]);

@@ -33,6 +33,8 @@ const logger = createLogger({
     config.daily.webhookBasicAuth,
     config.dashboard.token,
     config.llm?.apiKey,
+    config.stt.deepgram?.apiKey,
+    config.stt.assemblyai?.apiKey,
     config.tts.apiKey,
     config.emulator.apiKey,
   ],

@@ -12,6 +12,9 @@ import { createRoomService, type RoomService } from '../daily/room-service.js';
 import { DOMAIN_EVENT_TYPES } from '../daily/webhook-events.js';
 import { BrowserHost } from '../daily/browser/host.js';
 import { Dispatcher } from '../admission/dispatcher.js';
+import { OutboundCalls } from '../admission/outbound.js';
+import { OutboundJournal, type JournalEntry } from '../admission/outbound-journal.js';
+import { resolveBotFile } from '../core/bot-files.js';
 import { WorkerPool } from '../workers/parent/pool.js';
 import { WarmSlots } from '../workers/parent/warm-slots.js';
 import { Reconciler } from '../call/reconcile.js';
@@ -31,12 +34,17 @@ import type { FleetAdmission } from '../fleet/admission.js';
 import { LocalRateLimiter, parseRateLimits, rateClassOf } from '../daily/rate-limit.js';
 import type { CallAssignment } from '../workers/protocol.js';
 import { errorMessage } from '../core/errors.js';
+import { orphanDirOf, scanOrphans } from '../workers/orphans.js';
+import { keepOpenIds, OrphanAdoption, type OrphanScan } from '../admission/orphans.js';
+import type { ForwardFn } from '../workers/parent/fallback.js';
 
 export interface Runtime {
   config: Config;
   logger: Logger;
   app: FastifyInstance;
   dispatcher: Dispatcher;
+  /** Outbound calls (POST /calls); undefined when CALLS_API_TOKEN is unset. */
+  outbound: OutboundCalls | undefined;
   /** Daily's domain webhooks → calls. */
   reconciler: Reconciler;
   /** Rooms and bot tokens for calls. */
@@ -96,14 +104,25 @@ export interface RuntimeOptions {
 
 export async function createRuntime(config: Config, logger: Logger, opts: RuntimeOptions = {}): Promise<Runtime> {
   const routes = loadStartupRoutes(config, logger, opts);
+  // Calls the last process left to its workers (issue 21, item 5): their records stay open for their real outcome.
+  const orphanDir = config.resilience.admittedPath ? orphanDirOf(config.resilience.admittedPath) : undefined;
+  const orphanScan = scanOrphans(orphanDir);
   // Call records open before anything starts: a corrupt or unwritable file is a start-up error naming it.
-  const records = await openConfiguredRecords(config, logger);
+  const records = await openConfiguredRecords(config, logger, keepOpenIds(orphanScan));
   const access = await dailyAccess(config, logger, opts);
   // Fleet mode (REDIS_URL): the fleet layer is loaded only then; Daily's rate limits are shared through it.
   const fleetMod = config.fleet ? await import('../fleet/index.js') : undefined;
   const fleet = fleetMod && config.fleet ? newFleet(fleetMod, config, logger) : undefined;
   const rateLimit = rateLimitOf(config, fleetMod, fleet);
-  const daily = new DailyRestClient({ apiUrl: access.apiUrl, apiKey: access.apiKey, timeoutMs: config.daily.apiTimeoutMs, rateLimit });
+  const daily = new DailyRestClient({
+    apiUrl: access.apiUrl,
+    apiKey: access.apiKey,
+    timeoutMs: config.daily.apiTimeoutMs,
+    // The `forward` policy as the workers have it: the parent sends warm calls' updates (issue 27) and the fallback's.
+    pinlessUpdateTimeoutMs: config.call.pinlessUpdateTimeoutMs,
+    pinlessUpdateDeadlineMs: config.call.pinlessUpdateDeadlineMs,
+    rateLimit,
+  });
   const init = workerInit(config, logger, access, [...(routes?.bots ?? [config.bots.defaultBot]), ...(opts.preloadBots ?? [])]);
   const browsers = sharedBrowsers(config, logger);
   const pool = new WorkerPool({
@@ -115,7 +134,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     supervision: { ...config.workers, nice: config.resilience.workerNice, rateLimit },
   });
   const startedAtMs = Date.now();
-  const admission = newAdmission(config, logger, { daily, pool, route: opts.route ?? routes!.route });
+  const admission = newAdmission(config, logger, { daily, pool, route: opts.route ?? routes!.route, bots: routes?.bots });
   const { dispatcher, reconciler, rooms } = admission;
   // Written off the call path (the store queues; a writer flushes batches).
   const unrecord = records ? recordDispatcherCalls(records, dispatcher) : undefined;
@@ -127,6 +146,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
   }
   const { pinlessSecrets, webhookSecrets } = access;
   const app = await buildApp({
+    outbound: admission.outbound,
     config,
     logger,
     dispatcher,
@@ -164,6 +184,8 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     startedAtMs,
     sweepStop: new AbortController(),
     unrecord,
+    orphans: orphanDir ? { dir: orphanDir, scan: orphanScan } : undefined,
+    adoption: undefined,
   };
   return rt;
 }
@@ -272,6 +294,13 @@ function workerInit(config: Config, logger: Logger, access: DailyAccess, preload
       ...(tts.apiKey ? { model: tts.model, apiKey: tts.apiKey, ...(tts.baseUrl ? { baseUrl: tts.baseUrl } : {}) } : {}),
     },
     ...(config.llm ? { llm: config.llm } : {}),
+    ...(config.resilience.admittedPath ? { orphanDir: orphanDirOf(config.resilience.admittedPath) } : {}),
+    stt: {
+      provider: config.stt.provider,
+      fallback: config.stt.fallback,
+      ...(config.stt.deepgram ? { deepgram: sttVendor(config.stt.deepgram) } : {}),
+      ...(config.stt.assemblyai ? { assemblyai: sttVendor(config.stt.assemblyai) } : {}),
+    },
   };
 }
 
@@ -287,15 +316,26 @@ function sharedBrowsers(config: Config, logger: Logger): BrowserHost | undefined
   });
 }
 
+/** Outbound calls (POST /calls, CALLS_API_TOKEN set): a bot file in BOTS_DIR, or a bot the routes name. */
+function newOutbound(config: Config, logger: Logger, a: { rooms: RoomService; dispatcher: Dispatcher }, routed: string[] | undefined) {
+  const hasBot = (name: string) => routed?.includes(name) === true || resolveBotFile(config.bots.dir, name) !== undefined;
+  const opened = OutboundJournal.open(config.resilience.admittedPath, logger);
+  const journal = opened ? { write: (e: JournalEntry) => opened.journal.write(e), restored: opened.entries } : undefined;
+  return new OutboundCalls({ config, logger, rooms: a.rooms, dispatcher: a.dispatcher, hasBot, ...(journal ? { journal } : {}) });
+}
+
 /** Rooms, warm slots, the dispatcher with its admission budget, and the reconciler of domain webhooks. */
-function newAdmission(config: Config, logger: Logger, parts: { daily: DailyRestClient; pool: WorkerPool; route: Route }) {
+function newAdmission(
+  config: Config,
+  logger: Logger,
+  parts: { daily: DailyRestClient; pool: WorkerPool; route: Route; bots?: string[] | undefined },
+) {
   const { daily, pool, route } = parts;
   const rooms = createRoomService({ rest: daily, config, logger });
   const warm = config.warm.rooms > 0 ? new WarmSlots({ config, logger, rooms, pool }) : undefined;
   // Kept past the signature window: a replay after a restart is answered, not admitted again.
   const admitted = AdmittedLog.open(config.resilience.admittedPath, config.daily.signatureWindowMs + 60_000, logger);
-  const forward = (p: { callId: string; callDomain: string; sipUri: string }, signal: AbortSignal) =>
-    daily.pinlessCallUpdate(p, { signal });
+  const forward: ForwardFn = (p, signal, o) => daily.pinlessCallUpdate(p, { signal, ...o });
   const budget = new AdmissionBudget({ config, pool, logger: logger.child({ component: 'admission' }) });
   const dispatcher = new Dispatcher({ config, logger, rooms, pool, route, forward, admitted, budget, ...(warm ? { warm } : {}) });
   dispatcher.on('transition', (t) => budget.onTransition(t));
@@ -305,7 +345,8 @@ function newAdmission(config: Config, logger: Logger, parts: { daily: DailyRestC
     graceMs: config.daily.webhookReconcileGraceMs,
     logger,
   });
-  return { rooms, warm, dispatcher, reconciler };
+  const outbound = config.outbound.apiToken ? newOutbound(config, logger, { rooms, dispatcher }, parts.bots) : undefined;
+  return { rooms, warm, dispatcher, reconciler, outbound };
 }
 
 /** What listen() and shutdown() need besides the Runtime's own fields. */
@@ -317,6 +358,9 @@ interface Lifecycle {
   startedAtMs: number;
   sweepStop: AbortController;
   unrecord: (() => void) | undefined;
+  /** What the last process's orphaned workers left (read before the records opened). */
+  orphans: { dir: string; scan: OrphanScan } | undefined;
+  adoption: OrphanAdoption | undefined;
 }
 
 async function listen(rt: Runtime, life: Lifecycle): Promise<string> {
@@ -330,6 +374,20 @@ async function listen(rt: Runtime, life: Lifecycle): Promise<string> {
   rt.url = u.origin;
   if (life.fleet) life.fleet.opts.meta.url = rt.url;
   await life.fleetAdmission?.start();
+  if (life.orphans) {
+    const fa = life.fleetAdmission;
+    const { records } = rt;
+    life.adoption = new OrphanAdoption(
+      {
+        dir: life.orphans.dir,
+        dispatcher: rt.dispatcher,
+        logger,
+        ...(fa ? { mayRecord: (callId: string) => fa.mayRecordOrphan(callId) } : {}),
+        ...(records ? { discard: (id: string) => records.discardOpen(id) } : {}),
+      },
+      life.orphans.scan,
+    );
+  }
   if (emulator && config.emulator.enabled) {
     // Point the emulator's numbers at this replica, signed with our secret.
     emulator.setPinlessDialin(
@@ -355,7 +413,7 @@ function startLeftoverSweep(rt: Runtime, life: Lifecycle, admittedPath: string):
     release: (n) => rooms.release(n),
     replicaId,
     startedAtMs: life.startedAtMs,
-    inUse: (room) => dispatcher.findByRoom(room) !== undefined,
+    inUse: (room) => dispatcher.findByRoom(room) !== undefined || life.adoption?.hasRoom(room) === true,
     logger,
     signal: life.sweepStop.signal,
   });
@@ -368,6 +426,9 @@ async function shutdown(rt: Runtime, life: Lifecycle, timeoutMs: number): Promis
   const startedMs = Date.now();
   await life.fleetAdmission?.setDraining();
   life.sweepStop.abort();
+  life.adoption?.close();
+  // Queued outbound calls are not started any more (their status stays queued; not persisted).
+  rt.outbound?.close();
   await rt.dispatcher.drain(timeoutMs);
   // The rooms of the last calls: deleted within what is left of the grace period (at most
   // SHUTDOWN_ROOM_FLUSH_MS); the rest expire by their `exp`.
@@ -415,4 +476,9 @@ async function registerEmulatorWebhook(daily: DailyRestClient, url: string, hmac
   } catch (err) {
     logger.warn({ err: errorMessage(err) }, 'emulator: could not register the domain webhook; domain events are off');
   }
+}
+
+/** A speech-to-text vendor's key and base URL, as WorkerInit.stt carries them. */
+function sttVendor(v: { apiKey: string; baseUrl: string | undefined }): { apiKey: string; baseUrl?: string } {
+  return { apiKey: v.apiKey, ...(v.baseUrl ? { baseUrl: v.baseUrl } : {}) };
 }

@@ -47,6 +47,8 @@ export interface CallRecord extends CallIdentity {
   outcome?: Outcome;
   detail?: string;
   botEvents: BotEvent[];
+  /** The bot's version (declared, else the hash of its files): as its worker loaded it, or as known at admission. */
+  botVersion?: string;
   /** The last `dialin.error` Daily reported for this call's room (domain webhook), if any. */
   dialinError?: string;
   /** The call's OpenTelemetry trace id, when tracing is on. */
@@ -95,7 +97,10 @@ export class Call extends EventEmitter<CallEvents> {
   private hangupWorker: ((outcome: Outcome) => void) | undefined;
   private workerReported = false;
 
-  constructor(identity: CallIdentity, opts: { receivedAtMs: number; logger: Logger; replica?: string | undefined; path?: CallPath }) {
+  constructor(
+    identity: CallIdentity,
+    opts: { receivedAtMs: number; logger: Logger; replica?: string | undefined; path?: CallPath; botVersion?: string | undefined },
+  ) {
     super();
     this.trace = new CallTrace(identity, opts.receivedAtMs);
     this.record = {
@@ -104,6 +109,7 @@ export class Call extends EventEmitter<CallEvents> {
       path: opts.path ?? 'cold',
       timeline: { received: opts.receivedAtMs },
       botEvents: [],
+      ...(opts.botVersion ? { botVersion: opts.botVersion } : {}),
       ...(this.trace.traceId ? { traceId: this.trace.traceId } : {}),
       ...(opts.replica ? { replica: opts.replica } : {}),
     };
@@ -194,6 +200,13 @@ export class Call extends EventEmitter<CallEvents> {
     if (this.record.botEvents.length >= MAX_BOT_EVENTS) return;
     this.record.botEvents.push({ kind, value, atMs });
     this.trace.event(`bot.${kind}`, atMs);
+    this.emit('changed', this);
+  }
+
+  /** The version of the bot the call's worker loaded (it wins over the one known at admission). */
+  botVersioned(version: string): void {
+    if (this.record.botVersion === version) return;
+    this.record.botVersion = version;
     this.emit('changed', this);
   }
 

@@ -214,6 +214,21 @@ export const EnvSchema = Type.Object({
   GOOGLE_BASE_URL: Type.Optional(Type.String({ minLength: 1 })),
   LLM_TIMEOUT_MS: Int(10_000, 100),
   TTS_BASE_URL: Type.Optional(Type.String({ minLength: 1 })),
+  /**
+   * The bots' speech-to-text (src/voice/stt.ts): `daily` (Daily's transcription, the default) or a
+   * streaming vendor fed the caller's audio. A bot may choose its own (`stt:` in defineBot).
+   */
+  STT_PROVIDER: Type.Union([Type.Literal('daily'), Type.Literal('deepgram'), Type.Literal('openai'), Type.Literal('assemblyai')], {
+    default: 'daily',
+  }),
+  /** When a vendor fails for good during a call: `daily` switches the call to Daily's transcription; `none` does not. */
+  STT_FALLBACK: Type.Union([Type.Literal('daily'), Type.Literal('none')], { default: 'daily' }),
+  DEEPGRAM_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  /** Deepgram's API base (a proxy, a region, a test): `http://host:port` means plain ws:// for the live socket. */
+  DEEPGRAM_BASE_URL: Type.Optional(Type.String({ minLength: 1 })),
+  ASSEMBLYAI_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  /** AssemblyAI's streaming base (`wss://streaming.assemblyai.com`; https:// is taken as wss://); its SDK allows wss only. */
+  ASSEMBLYAI_BASE_URL: Type.Optional(Type.String({ minLength: 1 })),
   /** Unset: gpt-4o-mini-tts (openai), sonic-3 (cartesia), eleven_flash_v2_5 (elevenlabs). */
   TTS_MODEL: Type.Optional(Type.String({ minLength: 1 })),
 
@@ -256,6 +271,24 @@ export const EnvSchema = Type.Object({
   DASHBOARD_ALLOWED_HOSTS: Type.Optional(Type.String({ minLength: 1 })),
   /** Dashboard sockets per source address (of 64 in all). */
   DASHBOARD_MAX_CLIENTS_PER_SOURCE: Int(8, 1),
+
+  // Outbound calls (POST /calls, docs/outbound.md)
+  /** Bearer token of `POST /calls`; unset → outbound calls are off (the endpoint answers 404). */
+  CALLS_API_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
+  /** Outbound calls dialling or talking at once on this replica (inbound calls keep the rest of MAX_CONCURRENT_BOTS). */
+  OUTBOUND_MAX_CONCURRENT: Int(2, 1),
+  /** Attempts per outbound call when the far end is busy or does not answer (1 = no retry). */
+  OUTBOUND_MAX_ATTEMPTS: Type.Integer({ default: 3, minimum: 1, maximum: 10 }),
+  /** Wait before the first retry of a busy / unanswered outbound call; doubled at each further attempt. */
+  OUTBOUND_RETRY_MS: Int(60_000, 0),
+  /** How long the far end may ring before the attempt counts as no-answer. */
+  OUTBOUND_RING_TIMEOUT_MS: Int(30_000, 1000),
+  /** Status webhook of every outbound call (a request's `statusUrl` wins); signed with OUTBOUND_WEBHOOK_SECRET. */
+  OUTBOUND_STATUS_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  /** HMAC-SHA256 key (base64) of the status webhook's `X-Webhook-Signature`; unset → CALLS_API_TOKEN's bytes. */
+  OUTBOUND_WEBHOOK_SECRET: Type.Optional(Type.String({ minLength: 16 })),
+  /** Voicemail detection on outbound calls' answers (src/voice/voicemail.ts). */
+  VOICEMAIL_DETECT: Type.Boolean({ default: true }),
 
   // Embedded emulator (used when DAILY_API_KEY is unset)
   EMULATOR_HOST: Type.String({ default: '127.0.0.1' }),

@@ -13,6 +13,7 @@ export { EnvSchema, type Env } from './config-schema.js';
 import { EnvSchema, type Env } from './config-schema.js';
 import { ConfigError } from './config-error.js';
 import { llmConfig, type LlmConfig } from './config-llm.js';
+import { sttConfig, type SttConfig } from './config-stt.js';
 import { errorMessage } from './errors.js';
 import { pickWorkerEnv } from './worker-env.js';
 import { TTS_KEYS, ttsConfig, type TtsConfig } from './config-tts.js';
@@ -129,6 +130,8 @@ export interface Config {
   tts: TtsConfig;
   /** The bots' LLM (`call.llm`); undefined without a key for it. */
   llm: LlmConfig | undefined;
+  /** The bots' speech-to-text: STT_PROVIDER and the vendors' keys. */
+  stt: SttConfig;
   records: {
     /** A file path, `:memory:`, or undefined when CALL_RECORDS_PATH=off. */
     path: string | undefined;
@@ -138,6 +141,17 @@ export interface Config {
     retentionDays: number;
     queueMax: number;
     replicaId: string;
+  };
+  /** Outbound calls (docs/outbound.md); `apiToken` undefined → POST /calls is off. Never logged. */
+  outbound: {
+    apiToken: string | undefined;
+    maxConcurrent: number;
+    maxAttempts: number;
+    retryMs: number;
+    ringTimeoutMs: number;
+    statusUrl: string | undefined;
+    webhookSecret: string | undefined;
+    detectVoicemail: boolean;
   };
   dashboard: {
     /** Never logged. Undefined → the dashboard, its socket and /calls are open. */
@@ -312,6 +326,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
         }
       : undefined,
     ...callConfig(e, emulatorEnabled),
+    stt: sttConfig(e),
     ...serviceConfig(e, emulatorEnabled),
   };
 }
@@ -374,8 +389,18 @@ function callConfig(e: Env, emulatorEnabled: boolean): Pick<Config, 'call' | 'wo
 }
 
 /** Around the calls: records, the dashboard, the embedded emulator, resilience. */
-function serviceConfig(e: Env, emulatorEnabled: boolean): Pick<Config, 'records' | 'dashboard' | 'emulator' | 'resilience'> {
+function serviceConfig(e: Env, emulatorEnabled: boolean): Pick<Config, 'records' | 'dashboard' | 'emulator' | 'resilience' | 'outbound'> {
   return {
+    outbound: {
+      apiToken: e.CALLS_API_TOKEN,
+      maxConcurrent: e.OUTBOUND_MAX_CONCURRENT,
+      maxAttempts: e.OUTBOUND_MAX_ATTEMPTS,
+      retryMs: e.OUTBOUND_RETRY_MS,
+      ringTimeoutMs: e.OUTBOUND_RING_TIMEOUT_MS,
+      statusUrl: e.OUTBOUND_STATUS_URL,
+      webhookSecret: e.OUTBOUND_WEBHOOK_SECRET,
+      detectVoicemail: e.VOICEMAIL_DETECT,
+    },
     records: {
       path: e.CALL_RECORDS_PATH === 'off' ? undefined : e.CALL_RECORDS_PATH,
       storePii: e.CALL_RECORDS_STORE_PII,

@@ -39,6 +39,8 @@ export const OUTCOMES = [
   'dialin_error',
   /** The shared Chromium holding the call's page crashed or hung (daily client, shared browser layout). */
   'browser_lost',
+  /** An outbound call's far end was busy, did not answer or could not be reached (docs/outbound.md). */
+  'dialout_failed',
   /** Fleet mode: the replica running the call stopped (SIGKILL, node loss); a survivor recorded it. */
   'replica_lost',
 ] as const;

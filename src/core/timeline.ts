@@ -20,7 +20,21 @@ export type TimelineStage = (typeof TIMELINE_STAGES)[number];
 
 export type Timeline = Partial<Record<TimelineStage, number>>;
 
-export const BOT_EVENT_KINDS = ['say', 'play', 'digits', 'transcript', 'transfer', 'hangup', 'dialin_error', 'dialin_warning'] as const;
+/** `turn`: turn-taking while the bot speaks (paused, resumed, interrupted, back-channel; src/sdk/turns.ts). */
+export const BOT_EVENT_KINDS = [
+  'say',
+  'play',
+  'digits',
+  'transcript',
+  'transfer',
+  'hangup',
+  'step',
+  'dialin_error',
+  'dialin_warning',
+  'dialout',
+  'voicemail',
+  'turn',
+] as const;
 export type BotEventKind = (typeof BOT_EVENT_KINDS)[number];
 
 /** What the bot did (from the worker's `bot` messages), for the test harness, the dashboard and records. */
@@ -32,3 +46,13 @@ export interface BotEvent {
 
 /** How a call reached its bot: a warm slot (room and bot ready before the call) or a room of its own. */
 export type CallPath = 'warm' | 'cold';
+
+/**
+ * A step name (`call.step(name)`): where a call is in its bot, for funnels and the
+ * `patchbay_bot_step_total` metric. A fixed vocabulary of the bot ("main-menu", "pin"), never caller data.
+ */
+export const STEP_NAME = /^[A-Za-z0-9][A-Za-z0-9 _.:/-]{0,63}$/;
+
+export function isStepName(s: unknown): s is string {
+  return typeof s === 'string' && STEP_NAME.test(s);
+}

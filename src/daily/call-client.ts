@@ -72,6 +72,8 @@ export interface AudioOut {
   text?: string;
   /** More audio of the words already sent (a streamed utterance's later pieces): no new words. */
   continues?: boolean;
+  /** Text-only audio (empty `pcm`): its play-out time, when not estimated from `text` (the rest of a resumed prompt). */
+  durationMs?: number;
 }
 
 export interface CallClient {
@@ -115,7 +117,7 @@ export interface CallClient {
   close(): Promise<void>;
 }
 
-export type DialOutOptions = ({ sipUri: string } | { phoneNumber: string }) & { displayName?: string };
+export type DialOutOptions = ({ sipUri: string } | { phoneNumber: string }) & { displayName?: string; callerId?: string };
 
 /** Daily's `canReceive` permission, audio only: a base rule and per-participant exceptions. */
 export interface CanReceiveAudio {

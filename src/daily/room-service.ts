@@ -44,6 +44,8 @@ export interface CallRoomRequest {
    * out though Daily created the room) then gets its retry, whose "already exists" is our room.
    */
   deadlineMs?: number;
+  /** Daily's `enable_dialout` for this room (an outbound call); absent → DAILY_DIALOUT. */
+  enableDialout?: boolean;
 }
 export interface CallRoom {
   roomName: string;
@@ -305,7 +307,7 @@ async function createRoomAndToken(
         displayName: callerDisplayName(req.displayName),
         expSec: req.expSec,
         numEndpoints: req.numEndpoints,
-        enableDialout: config.call.dialout,
+        enableDialout: req.enableDialout ?? config.call.dialout,
       },
       {
         ...(signal ? { signal } : {}),

@@ -70,3 +70,8 @@ export function callerDisplayName(from: string): string {
   const chars = [...clean];
   return chars.length <= MAX_DISPLAY_NAME_CHARS ? chars.join('') : `${chars.slice(0, MAX_DISPLAY_NAME_CHARS - 1).join('')}…`;
 }
+
+/** The SIP URI with the caller's display name as Daily reads it (`?x-daily_display_name=`, URL-encoded). */
+export function withDisplayName(sipUri: string, from: string): string {
+  return `${sipUri}${sipUri.includes('?') ? '&' : '?'}x-daily_display_name=${encodeURIComponent(callerDisplayName(from))}`;
+}

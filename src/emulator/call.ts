@@ -2,6 +2,7 @@
  * One emulated phone call: the caller's side (state, transcript, script) of a pinless dial-in.
  * The room side (participants, events to bots) lives in core.ts, reached through `CallHost`.
  */
+import type { SpeechOptions } from './speech.js';
 import type { Timers } from './timers.js';
 import type { CallEnd, CallerStep, CallEventMap, CallState, EmulatedCall, EndReason, TranscriptLine, WebhookRecord } from './types.js';
 
@@ -9,10 +10,14 @@ import type { CallEnd, CallerStep, CallEventMap, CallState, EmulatedCall, EndRea
 export interface CallHost {
   readonly timers: Timers;
   readonly dtmfGapMs: number;
-  /** The caller said something while connected. */
-  callerSpoke(call: CallImpl, text: string): void;
+  /**
+   * The caller said something while connected: out loud to the bots that receive audio (then the
+   * words, as Daily's transcription sends them), else the words at once.
+   */
+  callerSpoke(call: CallImpl, text: string, opts?: SpeechOptions): Promise<void>;
   /** The caller says something out loud (audio, then the words); resolves when the speech is over. */
-  callerSpeaks(call: CallImpl, text: string): Promise<void>;
+  /** `opts.words` false: a sound with no words (no transcript follows). */
+  callerSpeaks(call: CallImpl, text: string, opts?: SpeechOptions): Promise<void>;
   /** The caller pressed one DTMF digit while connected. */
   callerPressed(call: CallImpl, tone: string): void;
   /** The call ended (any reason): take the caller out of its room, free its endpoint. */
@@ -131,17 +136,25 @@ export class CallImpl implements EmulatedCall {
     this.addLine('peer', text);
   }
 
-  say(text: string): void {
+  /** Says `text`: out loud to the bots that receive audio, as words to the others (see CallHost). */
+  async say(text: string, opts: SpeechOptions = {}): Promise<void> {
     if (this._state !== 'connected') return;
     this.addLine('caller', text);
-    this.host.callerSpoke(this, text);
+    await this.host.callerSpoke(this, text, opts);
   }
 
   /** Says `text` out loud: audio frames to the bots that receive audio, then the words. */
-  async speak(text: string): Promise<void> {
+  async speak(text: string, opts: SpeechOptions = {}): Promise<void> {
     if (this._state !== 'connected') return;
     this.addLine('caller', text);
-    await this.host.callerSpeaks(this, text);
+    await this.host.callerSpeaks(this, text, opts);
+  }
+
+  /** A voice with no words (a laugh, a cough): the audio of `syllables`, and no transcript. */
+  async sound(syllables: string): Promise<void> {
+    if (this._state !== 'connected') return;
+    this.addLine('caller', `[sound: ${syllables}]`);
+    await this.host.callerSpeaks(this, syllables, { words: false });
   }
 
   async press(digits: string): Promise<void> {
@@ -229,10 +242,13 @@ export class CallImpl implements EmulatedCall {
         await this.press(step.press);
       } else if ('say' in step) {
         if (!(await this.waitConnected(undefined))) return;
-        this.say(step.say);
+        await this.say(step.say, step.noise === undefined ? {} : { noise: step.noise });
       } else if ('speak' in step) {
         if (!(await this.waitConnected(undefined))) return;
-        await this.speak(step.speak);
+        await this.speak(step.speak, step.noise === undefined ? {} : { noise: step.noise });
+      } else if ('sound' in step) {
+        if (!(await this.waitConnected(undefined))) return;
+        await this.sound(step.sound);
       } else if ('waitFor' in step) {
         const timeoutMs = step.timeoutMs ?? DEFAULT_WAIT_FOR_TIMEOUT_MS;
         let ok: boolean;
@@ -264,11 +280,13 @@ export class CallImpl implements EmulatedCall {
 /** One step of a caller's script (`CallerStep`). */
 export function isCallerStep(s: unknown): s is CallerStep {
   if (typeof s !== 'object' || s === null) return false;
+  if ('noise' in s && s.noise !== undefined && !(typeof s.noise === 'number' && s.noise >= 0 && s.noise <= 4)) return false;
   return (
     ('wait' in s && typeof s.wait === 'number' && s.wait >= 0) ||
     ('press' in s && typeof s.press === 'string') ||
     ('say' in s && typeof s.say === 'string') ||
     ('speak' in s && typeof s.speak === 'string') ||
+    ('sound' in s && typeof s.sound === 'string') ||
     ('hangup' in s && s.hangup === true) ||
     ('waitFor' in s &&
       (s.waitFor === 'connected' || s.waitFor === 'say' || s.waitFor === 'peer') &&

@@ -1,9 +1,11 @@
 /**
- * `npm run call -- --to <number> [--from …|--withheld anonymous] [--press 1] [--say "…"] [--hangup-after-ms N]`
+ * `npm run call -- --to <number> [--from …|--withheld anonymous] [--press 1] [--say "…"] [--noise 0.3] [--hangup-after-ms N]`
  *
  * Places a simulated phone call through the emulator's control API, prints a readable
  * transcript as it happens, and exits non-zero when the call never connected.
- * `--press` and `--say` run in the order given, each after the bot has spoken.
+ * `--press` and `--say` run in the order given, each after the bot has spoken. A bot that receives
+ * audio (voice activity, a speech-to-text provider) hears `--say` out loud (espeak-ng), with white
+ * noise mixed in at `--noise` (its RMS relative to the speech's).
  */
 import { Command, Option } from 'commander';
 import WebSocket from 'ws';
@@ -33,6 +35,9 @@ const program = new Command()
     new Option('--press <digits>', 'press DTMF digits after the bot speaks (repeatable)').argParser(addStep((d) => ({ press: d }))),
   )
   .addOption(new Option('--say <text>', 'say something after the bot speaks (repeatable)').argParser(addStep((t) => ({ say: t }))))
+  .option('--noise <level>', 'white noise mixed into --say speech, RMS relative to the speech (0.3 ≈ 10 dB SNR)', (v) =>
+    Number.parseFloat(v),
+  )
   .option('--header <name=value...>', 'SIP headers sent with the call')
   .option('--hangup-after-ms <ms>', 'hang up this long after the steps', (v) => Number.parseInt(v, 10))
   .option('--timeout-ms <ms>', 'hang up if the call is still going after this long', (v) => Number.parseInt(v, 10), 60_000)
@@ -50,13 +55,15 @@ const opts = program.opts<{
   from: string;
   withheld?: string;
   header?: string[];
+  noise?: number;
   hangupAfterMs?: number;
   timeoutMs: number;
   emulator: string;
   json?: boolean;
 }>();
 
-const script: CallerStep[] = [...steps];
+if (opts.noise !== undefined && !(opts.noise >= 0 && opts.noise <= 4)) program.error('--noise must be a number from 0 to 4');
+const script: CallerStep[] = steps.map((s) => ('say' in s && opts.noise ? { ...s, noise: opts.noise } : s));
 if (opts.hangupAfterMs !== undefined) script.push({ wait: opts.hangupAfterMs }, { hangup: true });
 
 const sipHeaders: Record<string, string> = {};

@@ -33,6 +33,7 @@ export const MAX_TEXT_AUDIO_MS = 30_000;
 /** Play-out time of an `AudioOut`, in ms. */
 export function audioDurationMs(audio: AudioOut): number {
   if (audio.pcm.length > 0 && audio.sampleRate > 0) return (audio.pcm.length / audio.sampleRate) * 1000;
+  if (audio.durationMs !== undefined) return Math.min(MAX_TEXT_AUDIO_MS, Math.max(0, audio.durationMs));
   const chars = audio.text?.trim().length ?? 0;
   if (chars === 0) return 0;
   return Math.min(MAX_TEXT_AUDIO_MS, Math.max(MIN_TEXT_AUDIO_MS, chars * MS_PER_CHAR));

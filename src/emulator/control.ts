@@ -90,7 +90,7 @@ function callRoutes(app: App, core: EmulatorCore): void {
     if ((b.press !== undefined || b.say !== undefined) && call.state !== 'connected') {
       throw new ApiError(409, 'invalid-request-error', `call ${call.id} is not connected`);
     }
-    if (b.say !== undefined) call.say(b.say);
+    if (b.say !== undefined) void call.say(b.say);
     if (b.press !== undefined) void call.press(b.press);
     if (b.hangup === true) call.hangup();
     return { ok: true, state: call.state };
@@ -100,8 +100,17 @@ function callRoutes(app: App, core: EmulatorCore): void {
 const DialOutTargetBody = Type.Object(
   {
     uri: Type.String({ minLength: 1, maxLength: 512 }),
-    answer: Type.Union([Type.Literal('answer'), Type.Literal('busy'), Type.Literal('unreachable'), Type.Literal('no-answer')]),
+    answer: Type.Union([
+      Type.Literal('answer'),
+      Type.Literal('busy'),
+      Type.Literal('unreachable'),
+      Type.Literal('no-answer'),
+      Type.Literal('voicemail'),
+    ]),
     answerAfterMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 600_000 })),
+    greeting: Type.Optional(Type.String({ minLength: 1, maxLength: 2_000 })),
+    beepHz: Type.Optional(Type.Integer({ minimum: 0, maximum: 4_000 })),
+    recordMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 600_000 })),
     ringMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 600_000 })),
     script: Script,
   },

@@ -105,6 +105,7 @@ export class EmulatorCore {
       latencies: this.latencies,
       callDomain: this.callDomain,
       dtmfGapMs: opts.dtmfGapMs,
+      rateLimits: this.rateLimits,
       logger,
     });
     this.actions = new Actions({ sessions: this.sessions, dialOut: this.dialOut, timers, logger });

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { maskNumber } from '../core/logger.js';
 import { CallImpl, type CallHost } from './call.js';
+import type { SpeechOptions } from './speech.js';
 import type { CallRegistry } from './call-registry.js';
 import { ApiError } from './errors.js';
 import type { LatencySettings } from './latencies.js';
@@ -173,16 +174,16 @@ export class DialIn implements CallHost {
   }
 
   // CallHost
-  callerSpoke(call: CallImpl, text: string): void {
+  async callerSpoke(call: CallImpl, text: string, opts?: SpeechOptions): Promise<void> {
     const room = this.roomOf(call);
     if (!room || !call.sessionId) return;
-    this.d.sessions.sipSpoke(room, call.sessionId, text);
+    await this.d.sessions.sipSays(room, call.sessionId, text, opts);
   }
 
-  async callerSpeaks(call: CallImpl, text: string): Promise<void> {
+  async callerSpeaks(call: CallImpl, text: string, opts?: SpeechOptions): Promise<void> {
     const room = this.roomOf(call);
     if (!room || !call.sessionId) return;
-    await this.d.sessions.sipSpeaks(room, call.sessionId, text);
+    await this.d.sessions.sipSpeaks(room, call.sessionId, text, opts);
   }
 
   callerPressed(call: CallImpl, tone: string): void {

@@ -8,11 +8,15 @@
  *    a participant), `dialout-error` when it cannot be reached, is busy or does not answer, and
  *    `dialout-stopped` when the leg ends for any reason.
  * The far ends are scripted like callers (`setTarget`); an unknown destination never answers.
+ * A `voicemail` far end answers, plays its greeting (espeak-ng), a beep (sox) and records silence.
+ * Starting a leg counts in Daily's `start` rate class (1/s, up to 5 per 5 s per domain: the REST
+ * docs' "Rate limits") like `POST /rooms/:name/dialOut/start`: over it, startDialOut is refused.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { maskNumber } from '../core/logger.js';
 import { CallImpl, type CallHost } from './call.js';
+import type { SpeechOptions } from './speech.js';
 import type { CallRegistry } from './call-registry.js';
 import { ActionError } from './errors.js';
 import type { LatencySettings } from './latencies.js';
@@ -21,6 +25,9 @@ import type { RoomStore } from './rooms.js';
 import type { Sessions } from './sessions.js';
 import type { Timers } from './timers.js';
 import type { CallerStep, DialOutTarget, EndReason } from './types.js';
+import { beepPcm } from './beep.js';
+import type { DailyRateLimits } from './rate-limits.js';
+import { SPEECH_RATE, speechPcm } from './speech.js';
 
 /** Daily's default `max_sip_pstn_sessions_per_room`. */
 const DEFAULT_MAX_SIP_SESSIONS = 5;
@@ -43,8 +50,15 @@ export interface DialOutDeps {
   latencies: LatencySettings;
   callDomain: string;
   dtmfGapMs: number;
+  /** Daily's rate limits (a dial-out start is in the `call-start` class). */
+  rateLimits?: DailyRateLimits;
   logger: Logger;
 }
+
+const DEFAULT_GREETING =
+  "Hi, you've reached the voicemail of Alex Smith. I can't take your call right now. Please leave your name, number and a short message after the tone.";
+/** How long a voicemail far end records after its beep (emulator's choice). */
+const DEFAULT_RECORD_MS = 20_000;
 
 function targetKey(uri: string): string {
   return uri.startsWith('+') ? uri.replace(/[^\d+]/g, '') : sipBase(uri);
@@ -55,6 +69,8 @@ export class DialOut implements CallHost {
   private readonly legs = new Map<string, Leg>();
   /** Every leg dialled from a room, live or ended (the most recent 1 000 rooms). */
   private readonly byRoom = new Map<string, CallImpl[]>();
+  /** startDialOut calls refused by Daily's start rate class. */
+  rateLimited = 0;
 
   constructor(private readonly d: DialOutDeps) {}
 
@@ -99,6 +115,10 @@ export class DialOut implements CallHost {
       [...room.participants.values()].filter((q) => q.kind === 'sip').length +
       [...this.legs.values()].filter((l) => l.room === room && !l.answered).length;
     if (inUse >= max) throw new ActionError('limit', `max_sip_pstn_sessions_per_room (${max}) reached`);
+    if (this.d.rateLimits && !this.d.rateLimits.take('POST', `/rooms/${room.name}/dialOut/start`, 'domain').ok) {
+      this.rateLimited++;
+      throw new ActionError('rate-limited', '429 Too Many Requests: dial-out starts are limited (start rate class)');
+    }
 
     const target = (sipUri ?? phoneNumber) as string;
     const sessionId = randomUUID();
@@ -124,6 +144,8 @@ export class DialOut implements CallHost {
         this.d.sessions.broadcast(room, 'dialout-connected', { sessionId, destination: target });
         if (spec?.answer === 'answer') {
           call.cancels.add(this.d.timers.after(spec.answerAfterMs ?? 0, () => this.answer(leg, displayName, spec.script ?? [])));
+        } else if (spec?.answer === 'voicemail') {
+          call.cancels.add(this.d.timers.after(spec.answerAfterMs ?? 0, () => this.answer(leg, displayName, [], spec)));
         } else {
           call.cancels.add(
             this.d.timers.after(spec?.ringMs ?? DEFAULT_RING_MS, () => this.fail(leg, 'no_answer', 'dial-out failed: no answer')),
@@ -142,7 +164,7 @@ export class DialOut implements CallHost {
     leg.call.end('stopped');
   }
 
-  private answer(leg: Leg, userName: string, script: readonly CallerStep[]): void {
+  private answer(leg: Leg, userName: string, script: readonly CallerStep[], machine?: DialOutTarget): void {
     const { call, room } = leg;
     if (call.isEnded()) return;
     if (!this.d.rooms.isCurrent(room) || !room.sessionActive) return call.end('room_closed');
@@ -154,7 +176,29 @@ export class DialOut implements CallHost {
     call.addLine('system', `answered a call from room ${room.name}`);
     this.d.sessions.broadcast(room, 'participant-joined', { participant: participantJson(sp) });
     this.d.sessions.broadcast(room, 'dialout-answered', { sessionId, destination: leg.target });
-    void call.runScript(script);
+    if (machine) void this.playMachine(leg, machine);
+    else void call.runScript(script);
+  }
+
+  /** An answering machine: greeting, beep, then it records (silence) for `recordMs` and hangs up. */
+  private async playMachine(leg: Leg, t: DialOutTarget): Promise<void> {
+    const { call, room } = leg;
+    const greeting = t.greeting ?? DEFAULT_GREETING;
+    const sessionId = call.callId;
+    call.addLine('system', 'voicemail: greeting');
+    const speech = await speechPcm(greeting);
+    if (speech && !(await this.d.sessions.sipPlays(room, sessionId, speech))) return;
+    this.d.sessions.sipSpoke(room, sessionId, greeting);
+    const beepHz = t.beepHz ?? 1_000;
+    if (beepHz > 0) {
+      if (!(await this.d.sessions.sipPlays(room, sessionId, new Int16Array(SPEECH_RATE * 0.3)))) return;
+      if (!(await this.d.sessions.sipPlays(room, sessionId, beepPcm(beepHz, 500, SPEECH_RATE)))) return;
+      call.addLine('system', `voicemail: beep ${beepHz} Hz; recording`);
+    } else call.addLine('system', 'voicemail: recording');
+    // Recording: a phone line is never quiet for long, so silence frames go on while it records.
+    const recordMs = t.recordMs ?? DEFAULT_RECORD_MS;
+    if (!(await this.d.sessions.sipPlays(room, sessionId, new Int16Array((SPEECH_RATE * recordMs) / 1000)))) return;
+    if (!call.isEnded()) call.end('caller_hangup');
   }
 
   private fail(leg: Leg, reason: EndReason, errorMsg: string): void {
@@ -164,14 +208,14 @@ export class DialOut implements CallHost {
   }
 
   // CallHost: the far end, once answered, speaks and presses keys like a caller.
-  callerSpoke(call: CallImpl, text: string): void {
+  async callerSpoke(call: CallImpl, text: string, opts?: SpeechOptions): Promise<void> {
     const leg = this.legs.get(call.callId);
-    if (leg?.answered) this.d.sessions.sipSpoke(leg.room, call.callId, text);
+    if (leg?.answered) await this.d.sessions.sipSays(leg.room, call.callId, text, opts);
   }
 
-  async callerSpeaks(call: CallImpl, text: string): Promise<void> {
+  async callerSpeaks(call: CallImpl, text: string, opts?: SpeechOptions): Promise<void> {
     const leg = this.legs.get(call.callId);
-    if (leg?.answered) await this.d.sessions.sipSpeaks(leg.room, call.callId, text);
+    if (leg?.answered) await this.d.sessions.sipSpeaks(leg.room, call.callId, text, opts);
   }
 
   callerPressed(call: CallImpl, tone: string): void {

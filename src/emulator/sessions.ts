@@ -13,7 +13,7 @@ import { ActionError } from './errors.js';
 import type { Faults } from './faults.js';
 import type { LatencySettings } from './latencies.js';
 import { hears, participantJson, type BotParticipant, type Room } from './model.js';
-import { FRAME_SAMPLES, SPEECH_RATE, speechPcm } from './speech.js';
+import { FRAME_SAMPLES, SPEECH_RATE, speechPcm, withNoise, type SpeechOptions } from './speech.js';
 import { WS_CLOSE, type ServerMessage } from './protocol.js';
 import type { RoomStore } from './rooms.js';
 import type { Timers } from './timers.js';
@@ -77,31 +77,47 @@ export class Sessions {
       this.broadcast(room, 'transcription-message', { participantId: fromSessionId, text, isFinal: true, timestampMs: Date.now() });
   }
 
+  /** A phone participant says something (`say` step): out loud when a bot receives audio, else as words at once. */
+  async sipSays(room: Room, fromSessionId: string, text: string, opts: SpeechOptions = {}): Promise<void> {
+    const listening = [...room.participants.values()].some((p) => p.kind === 'bot' && p.receivesAudio);
+    if (listening) await this.sipSpeaks(room, fromSessionId, text, opts);
+    else this.sipSpoke(room, fromSessionId, text);
+  }
+
   /**
    * A phone participant speaks out loud (`speak` step): the audio goes as 20 ms frames, in real
    * time, to the bots that receive audio, followed by a second of silence (a phone line is never
    * quiet for long); then the words arrive like `sipSpoke` (transcript at the end of the speech).
+   * With `noise`, white noise is mixed into both; `words` false: a sound with no words (a laugh, a
+   * cough), so no transcript.
    */
-  async sipSpeaks(room: Room, fromSessionId: string, text: string): Promise<void> {
-    const pcm = await speechPcm(text);
-    if (pcm) {
-      const silence = new Int16Array(SPEECH_RATE);
-      for (const part of [pcm, silence]) {
-        for (let off = 0; off < part.length; off += FRAME_SAMPLES) {
-          if (!room.participants.has(fromSessionId)) return;
-          const f = part.subarray(off, off + FRAME_SAMPLES);
-          const b64 = Buffer.from(f.buffer, f.byteOffset, f.byteLength).toString('base64');
-          for (const p of room.participants.values()) {
-            if (p.kind === 'bot' && p.receivesAudio)
-              p.send({ type: 'audio', participantId: fromSessionId, sampleRate: SPEECH_RATE, pcm: b64 });
-          }
-          await this.d.timers.sleep(20);
-        }
-        if (part === pcm && room.participants.has(fromSessionId)) this.sipSpoke(room, fromSessionId, text);
-      }
+  async sipSpeaks(room: Room, fromSessionId: string, text: string, opts: SpeechOptions = {}): Promise<void> {
+    const speech = await speechPcm(text);
+    if (speech) {
+      const [pcm, silence] = withNoise([speech, new Int16Array(SPEECH_RATE)], opts.noise ?? 0);
+      if (!(await this.sipPlays(room, fromSessionId, pcm!))) return;
+      if (opts.words !== false) this.sipSpoke(room, fromSessionId, text);
+      await this.sipPlays(room, fromSessionId, silence!);
       return;
     }
-    this.sipSpoke(room, fromSessionId, text);
+    if (opts.words !== false) this.sipSpoke(room, fromSessionId, text);
+  }
+
+  /**
+   * A phone participant's audio (16 kHz PCM16), as 20 ms frames in real time, to the bots that
+   * receive audio; false when the participant left meanwhile.
+   */
+  async sipPlays(room: Room, fromSessionId: string, pcm: Int16Array): Promise<boolean> {
+    for (let off = 0; off < pcm.length; off += FRAME_SAMPLES) {
+      if (!room.participants.has(fromSessionId)) return false;
+      const f = pcm.subarray(off, off + FRAME_SAMPLES);
+      const b64 = Buffer.from(f.buffer, f.byteOffset, f.byteLength).toString('base64');
+      for (const p of room.participants.values()) {
+        if (p.kind === 'bot' && p.receivesAudio) p.send({ type: 'audio', participantId: fromSessionId, sampleRate: SPEECH_RATE, pcm: b64 });
+      }
+      await this.d.timers.sleep(20);
+    }
+    return room.participants.has(fromSessionId);
   }
 
   /** Adds a joined bot; starts the session (and SIP worker registration) for the first one. */

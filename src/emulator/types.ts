@@ -98,9 +98,16 @@ export interface EmulatorOptions {
 export type CallerStep =
   | { wait: number }
   | { press: string }
-  | { say: string }
+  /**
+   * The caller says something. Bots that receive audio (voice activity, a speech-to-text provider)
+   * hear it out loud like `speak`; for the others the words arrive at once, as Daily's transcript.
+   * `noise`: white noise mixed into the audio, its RMS relative to the speech's (0.3 ≈ 10 dB SNR).
+   */
+  | { say: string; noise?: number }
   /** Out loud: real speech audio (espeak-ng) to bots that receive audio, then the words as a transcript. */
-  | { speak: string }
+  | { speak: string; noise?: number }
+  /** A voice with no words (a laugh, a cough): espeak-ng audio of the syllables, and no transcript. */
+  | { sound: string }
   /** `say`: the next bot line; `peer`: the next line from another phone participant (see TranscriptLine). */
   | { waitFor: 'connected' | 'say' | 'peer'; match?: string; timeoutMs?: number }
   | { hangup: true };
@@ -188,7 +195,8 @@ export interface EmulatedCall {
   on<E extends keyof CallEventMap>(event: E, fn: (payload: CallEventMap[E]) => void): () => void;
   /** DTMF digits, one `dtmf-event` each, `dtmfGapMs` apart. Resolves after the last one. */
   press(digits: string): Promise<void>;
-  say(text: string): void;
+  /** Says `text` (out loud to bots that receive audio; see the `say` step). Resolves when it was said. */
+  say(text: string, opts?: { noise?: number }): Promise<void>;
   hangup(): void;
 }
 
@@ -250,9 +258,19 @@ export interface EmulatorSnapshot {
 
 /** How a dialled-out far end behaves (`Emulator.setDialOutTarget`, `PUT /_emulator/dial-out-targets`). */
 export interface DialOutTarget {
-  /** `answer` (after `answerAfterMs`), `busy`, `unreachable`, or `no-answer` (rings for `ringMs`, default 30 s). */
-  answer: 'answer' | 'busy' | 'unreachable' | 'no-answer';
+  /**
+   * `answer` (after `answerAfterMs`), `busy`, `unreachable`, `no-answer` (rings for `ringMs`, default
+   * 30 s), or `voicemail`: an answering machine (after `answerAfterMs`) that plays `greeting` (espeak-ng
+   * speech), then a beep (sox, `beepHz`, 0 = no beep), then records silence for `recordMs` and hangs up.
+   */
+  answer: 'answer' | 'busy' | 'unreachable' | 'no-answer' | 'voicemail';
   answerAfterMs?: number;
+  /** voicemail: what the machine says (default: a typical "leave a message after the tone"). */
+  greeting?: string;
+  /** voicemail: the beep's frequency in Hz (default 1 000; 0: no beep). */
+  beepHz?: number;
+  /** voicemail: how long it records after the beep before hanging up (default 20 s). */
+  recordMs?: number;
   ringMs?: number;
   /** What the far end does once it answered (the same steps as a caller's script). */
   script?: CallerStep[];

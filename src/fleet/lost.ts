@@ -9,7 +9,7 @@ import type { EndClaimer, Outcome } from '../core/outcome.js';
 import type { CallIdentity } from '../core/call-identity.js';
 import type { RoomService } from '../daily/room-service.js';
 import type { Fleet, ReplicaLost } from './index.js';
-import { noteRecordedLost } from './routing.js';
+import { claimRecord, noteRecordedLost } from './routing.js';
 import type { CallAssignment } from '../workers/protocol.js';
 import type { AdmitAnswer } from '../admission/types.js';
 import type { Call } from '../call/call.js';
@@ -116,13 +116,19 @@ export class LostCalls {
         log.warn(ctx, 'fleet: replica presumed lost, but its bot is still in the room; the call is left to it and looked at again');
       w.botSeen = true;
       return this.look(w, recheckMs);
-    } else if (seen.others === 0) {
+    } else if (seen.others === 0 && !w.botSeen) {
+      // Nobody listed and the bot never seen: the data may not show a young call yet. (A bot seen
+      // and now gone with nobody left: the call is over — settled now, not after the lag.)
       const behindMs = w.firstLookAtMs + lagMs - Date.now();
       if (behindMs > 0) return this.look(w, Math.min(recheckMs, behindMs + 100));
     }
     const detail =
       `replica ${w.owner} stopped (no heartbeat for ${lostMs} ms); recorded by ${fleet.replicaId}` +
       (w.botSeen ? `; its bot stayed in the room ${Date.now() - w.firstLookAtMs} ms more` : '');
+    if (!(await claimRecord(fleet, w.callId))) {
+      log.info(ctx, 'fleet: a presumed-lost call is already recorded (its restarted owner picked up its orphaned worker)');
+      return;
+    }
     await noteRecordedLost(fleet, w.owner, w.callId).catch(() => undefined);
     await recordElsewhere(w, w.owner, 'replica_lost', detail, 'fleet', this.deps);
   }

@@ -35,6 +35,20 @@ export async function noteRecordedLost(f: FleetKeys, owner: string, callId: stri
   await f.op('lostrec', () => f.redis.multi().hset(k, callId, f.replicaId).pexpire(k, f.opts.claimTtlMs).exec());
 }
 
+/**
+ * The fleet-wide right to write the one record of a lost replica's call: a survivor recording it
+ * `replica_lost`, or the restarted replica recording what its orphaned worker left (issue 21,
+ * item 5). False when someone else has it. Redis unreachable: true (a record rather than none).
+ */
+export async function claimRecord(f: FleetKeys, callId: string): Promise<boolean> {
+  try {
+    const r = await f.op('lostrec', () => f.redis.set(`${f.prefix}recorded:${callId}`, f.replicaId, 'PX', f.opts.claimTtlMs, 'NX'));
+    return r === 'OK';
+  } catch {
+    return true;
+  }
+}
+
 /** This replica was presumed lost: the calls survivors recorded `replica_lost` (marks cleared, with the reaped marker). */
 export async function takeLostMarks(f: FleetKeys): Promise<string[]> {
   const rec = `${f.prefix}lostrec:${f.replicaId}`;

@@ -28,6 +28,7 @@ function inputOf(r: CallRecord): RecordInput {
     workerPid: r.workerPid,
     ...(r.traceId ? { traceId: r.traceId } : {}),
     ...(r.path ? { path: r.path } : {}),
+    ...(r.botVersion ? { botVersion: r.botVersion } : {}),
   };
 }
 

@@ -2,6 +2,8 @@
  * What the store needs from a database (SQLite or PostgreSQL), and the query both dialects share.
  */
 import type { CallRow } from './rows.js';
+import type { StepRow } from './steps.js';
+import type { FunnelQuery, FunnelStep } from './funnel.js';
 import type { CallFilter, Page, StoredCall } from './types.js';
 
 export interface RecordsBackend {
@@ -10,15 +12,23 @@ export interface RecordsBackend {
   readonly where: string;
   /** Round trips to the database since start-up. */
   readonly roundTrips: number;
-  /** Upserts full snapshots in one transaction; a closed row is never changed again. */
-  write(rows: CallRow[]): Promise<void>;
+  /**
+   * Upserts full snapshots in one transaction; a closed row is never changed again. `steps`: the
+   * steps of the calls closed in this batch (src/records/steps.ts), inserted once.
+   */
+  write(rows: CallRow[], steps?: StepRow[]): Promise<void>;
   /** Closes rows still open for `replica` (received before `beforeMs`); answers how many. */
-  closeOpen(replica: string, outcome: string, detail: string, nowMs: number, beforeMs: number): Promise<number>;
+  /** Closes `replica`'s rows still open and received before `beforeMs`, but those in `keep`; answers how many. */
+  closeOpen(replica: string, outcome: string, detail: string, nowMs: number, beforeMs: number, keep?: string[]): Promise<number>;
+  /** Deletes the row `id` if it is still open (another replica wrote the call's one record); answers how many. */
+  deleteOpen(id: string): Promise<number>;
   /** Deletes up to `limit` rows that ended before `cutoffMs`; answers how many. */
   pruneBatch(cutoffMs: number, limit: number): Promise<number>;
   query(filter: CallFilter, page: Page): Promise<StoredCall[]>;
   get(id: string): Promise<StoredCall | undefined>;
   count(filter?: CallFilter): Promise<number>;
+  /** The steps of one bot's calls over a time range (src/records/funnel.ts). */
+  funnel(query: FunnelQuery): Promise<FunnelStep[]>;
   close(): Promise<void>;
 }
 

@@ -32,6 +32,7 @@ export const CSV_COLUMNS = [
   'replicaId',
   'traceId',
   'path',
+  'botVersion',
   'timeline',
   'events',
 ] as const;

@@ -122,3 +122,35 @@ export const MIGRATIONS_TABLE_SQL = `CREATE TABLE IF NOT EXISTS schema_migration
   version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)`;
 
 POSTGRES_MIGRATIONS.push({ version: 2, name: 'calls.path (warm room or room per call)', sql: PATH_COLUMN });
+
+/**
+ * v4 (SQLite) / v3 (PostgreSQL): bot versions and steps (issue 25). `call_steps` holds one row per
+ * call and step, written when the call's record closes (src/records/steps.ts), with the call's bot,
+ * version, received time and outcome copied in, so that a funnel reads this table alone.
+ * `call_steps_funnel` leads with (bot, received_at_ms) — a funnel is one bot over a time range,
+ * with or without a version — and carries every column the counts read, so they are answered from
+ * the index (an index-only scan on PostgreSQL: `INCLUDE`). `call_steps_spent` orders a bot's step
+ * by time spent (with the filter's columns), so a median is a walk to the middle row, not a sort.
+ * The primary key (call_id, step) makes writing a closed call's steps idempotent and finds them
+ * when the call is pruned.
+ */
+export const FUNNEL_INDEX = 'call_steps_funnel';
+export const SPENT_INDEX = 'call_steps_spent';
+const STEPS_TABLE = (bigint: string) => `
+ALTER TABLE calls ADD COLUMN bot_version TEXT;
+CREATE TABLE call_steps (
+  call_id TEXT NOT NULL, step TEXT NOT NULL, bot TEXT NOT NULL, bot_version TEXT NOT NULL,
+  received_at_ms ${bigint} NOT NULL, entered_ms ${bigint} NOT NULL, spent_ms ${bigint} NOT NULL,
+  visits INTEGER NOT NULL, is_last INTEGER NOT NULL, outcome TEXT NOT NULL, transfers INTEGER NOT NULL,
+  PRIMARY KEY (call_id, step)
+);`;
+/** The funnel's indexes per dialect (bench/funnel.ts drops and recreates them to compare). */
+export const FUNNEL_INDEX_SQL = {
+  sqlite: `CREATE INDEX ${FUNNEL_INDEX} ON call_steps (bot, received_at_ms, bot_version, step, is_last, outcome, spent_ms, transfers, entered_ms);
+CREATE INDEX ${SPENT_INDEX} ON call_steps (bot, step, spent_ms, received_at_ms, bot_version);`,
+  postgres: `CREATE INDEX ${FUNNEL_INDEX} ON call_steps (bot, received_at_ms) INCLUDE (bot_version, step, is_last, outcome, spent_ms, transfers, entered_ms);
+CREATE INDEX ${SPENT_INDEX} ON call_steps (bot, step, spent_ms) INCLUDE (received_at_ms, bot_version);`,
+};
+const STEPS_NAME = 'calls.bot_version; call_steps (funnels) and its index';
+SQLITE_MIGRATIONS.push({ version: 4, name: STEPS_NAME, sql: STEPS_TABLE('INTEGER') + FUNNEL_INDEX_SQL.sqlite });
+POSTGRES_MIGRATIONS.push({ version: 3, name: STEPS_NAME, sql: STEPS_TABLE('BIGINT') + FUNNEL_INDEX_SQL.postgres });

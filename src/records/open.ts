@@ -22,6 +22,8 @@ export interface OpenRecordsOptions {
   writerThread?: boolean;
   /** Close this replica's records left open by an earlier run (default true). */
   reconcile?: boolean;
+  /** Records that reconciling leaves open: calls an orphaned worker of the earlier run is still finishing. */
+  keepOpen?: string[];
 }
 
 export async function openRecordStore(o: OpenRecordsOptions): Promise<RecordStore> {
@@ -42,7 +44,7 @@ export async function openRecordStore(o: OpenRecordsOptions): Promise<RecordStor
     ...(o.batchDelayMs === undefined ? {} : { batchDelayMs: o.batchDelayMs }),
   });
   const settle = async () => {
-    if (o.reconcile !== false) await store.markInterrupted();
+    if (o.reconcile !== false) await store.markInterrupted(undefined, o.keepOpen);
     await store.load();
   };
   try {
@@ -70,7 +72,7 @@ export async function openRecordStore(o: OpenRecordsOptions): Promise<RecordStor
 }
 
 /** The store the configuration asks for, or undefined when records are off. */
-export async function openConfiguredRecords(config: Config, logger: Logger): Promise<RecordStore | undefined> {
+export async function openConfiguredRecords(config: Config, logger: Logger, keepOpen: string[] = []): Promise<RecordStore | undefined> {
   const r = config.records;
   if (!r.databaseUrl && !r.path) return undefined;
   return openRecordStore({
@@ -81,5 +83,6 @@ export async function openConfiguredRecords(config: Config, logger: Logger): Pro
     replicaId: r.replicaId,
     retentionDays: r.retentionDays,
     queueMax: r.queueMax,
+    keepOpen,
   });
 }

@@ -3,6 +3,7 @@
  *
  * - caller/callee numbers and transfer targets: masked, last 4 digits kept (`maskNumber`);
  * - DTMF digits and caller transcripts: not stored (`[not stored]`);
+ * - step names (`call.step()`): kept as they are (the bot's own names, and the funnels' keys);
  * - the bot's prompts and any other free text (detail, Daily's error messages): E.164 numbers are
  *   masked like numbers, and every run of two or more keys (digits, `*`, `#`) has each key
  *   replaced by `•`, so "You pressed 4 * 1 * 1 #" becomes "You pressed • • • • • •". Keys separated
@@ -44,6 +45,8 @@ const NUMBER_VALUES = new Set(['transfer']);
 
 /** One event as stored without PII. */
 export function maskEvent(e: RecordEvent): RecordEvent {
+  // A step name is the bot's own vocabulary (src/core/timeline.ts STEP_NAME), never caller data.
+  if (e.kind === 'step') return e;
   if (CALLER_INPUT.has(e.kind)) return { ...e, value: NOT_STORED };
   if (NUMBER_VALUES.has(e.kind)) return { ...e, value: maskTarget(e.value) };
   return { ...e, value: maskFreeText(e.value) };

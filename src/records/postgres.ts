@@ -10,7 +10,29 @@ import { whereClause, type RecordsBackend } from './backend.js';
 import { RecordsError } from './errors.js';
 import { MIGRATIONS_TABLE_SQL, POSTGRES_MIGRATIONS, pendingMigrations } from './migrations.js';
 import { ROW_FIELDS, SELECT_COLUMNS, fromRow, type CallRow, type CallRowOut } from './rows.js';
-import type { CallFilter, Page, StoredCall } from './types.js';
+import type { CallFilter, Page, RecordEvent, StoredCall } from './types.js';
+import { STEP_FIELDS, stepRowsOf, type StepRow } from './steps.js';
+import {
+  assembleFunnel,
+  countsSql,
+  funnelWhere,
+  medianSql,
+  reachedByStep,
+  type CountRow,
+  type FunnelQuery,
+  type FunnelStep,
+  type MedianRow,
+} from './funnel.js';
+
+interface ClosedRow {
+  id: string;
+  bot: string;
+  bot_version: string | null;
+  received_at_ms: string;
+  ended_at_ms: string;
+  outcome: string;
+  events: RecordEvent[];
+}
 import { errorCode, errorMessage } from '../core/errors.js';
 
 /** Any number that is the same for every patchbay: the advisory lock migrations run under. */
@@ -39,6 +61,7 @@ const RECORDSET_TYPES: Record<(typeof ROW_FIELDS)[number], string> = {
   timeline: 'text',
   events: 'text',
   path: 'text',
+  bot_version: 'text',
 };
 const SELECT_FROM_RECORDSET = ROW_FIELDS.map((f) =>
   f === 'timeline' || f === 'events'
@@ -53,6 +76,27 @@ ON CONFLICT (id) DO UPDATE SET ${ROW_FIELDS.filter((f) => f !== 'id')
   .map((f) => `${f} = excluded.${f}`)
   .join(', ')}
 WHERE calls.ended_at_ms IS NULL`;
+
+const STEP_TYPES: Record<(typeof STEP_FIELDS)[number], string> = {
+  call_id: 'text',
+  step: 'text',
+  bot: 'text',
+  bot_version: 'text',
+  received_at_ms: 'bigint',
+  entered_ms: 'bigint',
+  spent_ms: 'bigint',
+  visits: 'int',
+  is_last: 'int',
+  outcome: 'text',
+  transfers: 'int',
+};
+/** A closed call's steps, written once ($n: a JSON array of `StepRow`s). */
+const insertSteps = (n: number) => `INSERT INTO call_steps (${STEP_FIELDS.join(', ')})
+SELECT ${STEP_FIELDS.map((f) => `s.${f}`).join(', ')}
+FROM jsonb_to_recordset($${n}::jsonb) AS s(${STEP_FIELDS.map((f) => `${f} ${STEP_TYPES[f]}`).join(', ')})
+ON CONFLICT (call_id, step) DO NOTHING`;
+/** The calls and the steps of those closed in the batch: one statement, one round trip. */
+const UPSERT_WITH_STEPS = `WITH c AS (${UPSERT} RETURNING 1) ${insertSteps(2)}`;
 
 /** The URL without its password, for logs and errors. */
 export function redactUrl(url: string): string {
@@ -170,26 +214,61 @@ export class PostgresBackend implements RecordsBackend {
     return this.pool.query<R>(sql, params);
   }
 
-  async write(rows: CallRow[]): Promise<void> {
-    if (rows.length > 0) await this.q(UPSERT, [JSON.stringify(rows)]);
+  async write(rows: CallRow[], steps: StepRow[] = []): Promise<void> {
+    if (rows.length === 0) return;
+    if (steps.length === 0) await this.q(UPSERT, [JSON.stringify(rows)]);
+    else await this.q(UPSERT_WITH_STEPS, [JSON.stringify(rows), JSON.stringify(steps)]);
   }
 
-  async closeOpen(replica: string, outcome: string, detail: string, now: number, before: number): Promise<number> {
-    const r = await this.q(
-      `UPDATE calls SET state = 'ended', outcome = $2, detail = $3, ended_at_ms = $4, updated_at_ms = $4,
-         timeline = timeline || jsonb_build_object('ended', $4::bigint)
-       WHERE ended_at_ms IS NULL AND replica_id = $1 AND received_at_ms < $5`,
-      [replica, outcome, detail, now, before],
-    );
+  /** Closes the rows and writes the steps their event logs name, in one transaction. */
+  async closeOpen(replica: string, outcome: string, detail: string, now: number, before: number, keep: string[] = []): Promise<number> {
+    await this.ready();
+    this.roundTrips++;
+    const c = await this.pool.connect();
+    try {
+      await c.query('BEGIN');
+      const r = await c.query<ClosedRow>(
+        `UPDATE calls SET state = 'ended', outcome = $2, detail = $3, ended_at_ms = $4, updated_at_ms = $4,
+           timeline = timeline || jsonb_build_object('ended', $4::bigint)
+         WHERE ended_at_ms IS NULL AND replica_id = $1 AND received_at_ms < $5 AND NOT (id = ANY($6::text[]))
+         RETURNING id, bot, bot_version, received_at_ms, ended_at_ms, outcome, events`,
+        [replica, outcome, detail, now, before, keep],
+      );
+      const steps = r.rows.flatMap((x) =>
+        stepRowsOf({
+          id: x.id,
+          bot: x.bot,
+          botVersion: x.bot_version,
+          receivedAtMs: Number(x.received_at_ms),
+          endedAtMs: Number(x.ended_at_ms),
+          outcome: x.outcome,
+          events: Array.isArray(x.events) ? x.events : [],
+        }),
+      );
+      if (steps.length > 0) await c.query(insertSteps(1), [JSON.stringify(steps)]);
+      await c.query('COMMIT');
+      return r.rowCount ?? 0;
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      c.release();
+    }
+  }
+
+  async deleteOpen(id: string): Promise<number> {
+    const r = await this.q('DELETE FROM calls WHERE id = $1 AND ended_at_ms IS NULL', [id]);
     return r.rowCount ?? 0;
   }
 
   async pruneBatch(cutoff: number, limit: number): Promise<number> {
-    const r = await this.q(
-      'DELETE FROM calls WHERE seq IN (SELECT seq FROM calls WHERE ended_at_ms IS NOT NULL AND ended_at_ms < $1 LIMIT $2)',
+    const r = await this.q<{ n: string }>(
+      `WITH gone AS (DELETE FROM calls WHERE seq IN (SELECT seq FROM calls WHERE ended_at_ms IS NOT NULL AND ended_at_ms < $1 LIMIT $2) RETURNING id),
+         steps AS (DELETE FROM call_steps WHERE call_id IN (SELECT id FROM gone))
+       SELECT count(*) AS n FROM gone`,
       [cutoff, limit],
     );
-    return r.rowCount ?? 0;
+    return Number(r.rows[0]?.n ?? 0);
   }
 
   async query(filter: CallFilter, page: Page): Promise<StoredCall[]> {
@@ -210,6 +289,22 @@ export class PostgresBackend implements RecordsBackend {
     const w = whereClause(filter, undefined, (n) => `$${n}`);
     const r = await this.q<{ n: string }>(`SELECT count(*) AS n FROM calls ${w.sql}`, w.params);
     return Number(r.rows[0]?.n ?? 0);
+  }
+
+  async funnel(query: FunnelQuery): Promise<FunnelStep[]> {
+    const ph = (n: number) => `$${n}`;
+    const w = funnelWhere(query, ph);
+    const counts = (await this.q<CountRow>(countsSql(w.sql), w.params)).rows;
+    // Each step's median: a walk of call_steps_spent to its middle row (src/records/funnel.ts).
+    const sql = medianSql(w, ph, false);
+    const medians = new Map<string, number>();
+    await Promise.all(
+      [...reachedByStep(counts)].map(async ([step, n]) => {
+        const r = await this.q<MedianRow>(sql, [...w.params, step, Math.ceil(n / 2) - 1]);
+        medians.set(step, Number(r.rows[0]?.median ?? 0));
+      }),
+    );
+    return assembleFunnel(counts, medians);
   }
 
   async close(): Promise<void> {

@@ -30,6 +30,8 @@ export interface CallRow {
   trace_id: string | null;
   /** `warm` or `cold`; null for calls recorded before the column existed. */
   path: CallPath | null;
+  /** The bot's version; null before it was recorded. */
+  bot_version: string | null;
   /** JSON text. */
   timeline: string;
   /** JSON text. */
@@ -73,6 +75,7 @@ export const ROW_FIELDS = [
   'timeline',
   'events',
   'path',
+  'bot_version',
 ] as const satisfies ReadonlyArray<keyof CallRow>;
 
 export const SELECT_COLUMNS = `seq, ${ROW_FIELDS.join(', ')}`;
@@ -117,6 +120,7 @@ export function storedCall(
     replicaId: r.replica_id,
     traceId: r.trace_id,
     path: r.path ?? null,
+    botVersion: r.bot_version ?? null,
     timeline: x.timeline,
     events: x.events,
   };

@@ -45,6 +45,7 @@ export function fromInput(rec: RecordInput, pii: boolean, replicaId: string): Sn
       replica_id: rec.replicaId ?? replicaId,
       trace_id: rec.traceId ?? null,
       path: rec.path ?? null,
+      bot_version: rec.botVersion ?? null,
     },
     timeline,
     events: [],
@@ -76,6 +77,7 @@ export function applyPatch(s: Snapshot, p: RecordPatch, pii: boolean): void {
   if (p.replicaId !== undefined) r.replica_id = p.replicaId;
   if (p.traceId !== undefined) r.trace_id = p.traceId;
   if (p.path !== undefined) r.path = p.path;
+  if (p.botVersion !== undefined) r.bot_version = p.botVersion;
   if (p.timeline) {
     for (const [k, v] of Object.entries(p.timeline)) if (typeof v === 'number') s.timeline[k] ??= v;
     if (s.timeline.received !== undefined) r.received_at_ms = s.timeline.received;
@@ -118,6 +120,7 @@ export function snapshotOf(c: StoredCall): Snapshot {
       replica_id: c.replicaId,
       trace_id: c.traceId,
       path: c.path,
+      bot_version: c.botVersion,
     },
     timeline: c.timeline,
     events: c.events,

@@ -5,13 +5,14 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { SqliteWriteConnection, type WriteRequest } from './sqlite-conn.js';
+import type { FunnelStep } from './funnel.js';
 import { errorMessage, errorCode } from '../core/errors.js';
 
 export type ToWriter = { type: 'run'; seq: number; req: WriteRequest } | { type: 'close' };
 export type FromWriter =
   | { type: 'ready' }
   | { type: 'closed' }
-  | { type: 'done'; seq: number; changes: number; tookMs: number }
+  | { type: 'done'; seq: number; changes: number; result?: FunnelStep[]; tookMs: number }
   | { type: 'error'; seq: number; message: string; code?: string }
   | { type: 'fatal'; message: string };
 
@@ -39,8 +40,13 @@ if (port) {
     const t0 = performance.now();
     try {
       if (!conn) throw new Error('the writer has no database connection');
-      const changes = conn.run(m.req);
-      send({ type: 'done', seq: m.seq, changes, tookMs: performance.now() - t0 });
+      const out = conn.run(m.req);
+      const tookMs = performance.now() - t0;
+      send(
+        typeof out === 'number'
+          ? { type: 'done', seq: m.seq, changes: out, tookMs }
+          : { type: 'done', seq: m.seq, changes: 0, result: out, tookMs },
+      );
     } catch (err) {
       const code = errorCode(err);
       send({ type: 'error', seq: m.seq, message: errorMessage(err), ...(code ? { code } : {}) });

@@ -16,9 +16,13 @@ import { whereClause, type RecordsBackend } from './backend.js';
 import { RecordsError } from './errors.js';
 import { MIGRATIONS_TABLE_SQL, SQLITE_MIGRATIONS, SQLITE_V1_COLUMNS, pendingMigrations } from './migrations.js';
 import { SELECT_COLUMNS, fromRow, type CallRow, type CallRowOut } from './rows.js';
-import { SqliteWriteConnection, type WriteRequest } from './sqlite-conn.js';
+import { SqliteWriteConnection, type WriteAnswer, type WriteRequest } from './sqlite-conn.js';
+import type { FunnelQuery, FunnelStep } from './funnel.js';
+
+const changesOf = (a: WriteAnswer): number => (typeof a === 'number' ? a : 0);
 import type { FromWriter, ToWriter, WriterData } from './sqlite-writer.js';
 import type { CallFilter, Page, StoredCall } from './types.js';
+import type { StepRow } from './steps.js';
 import { errorMessage, asError, errorCode } from '../core/errors.js';
 
 export const SQLITE_SCHEMA_VERSION = Math.max(...SQLITE_MIGRATIONS.map((m) => m.version));
@@ -150,7 +154,7 @@ export class SqliteBackend implements RecordsBackend {
   private writer: Worker | undefined;
   private ready: Promise<void> = Promise.resolve();
   private seq = 0;
-  private readonly waiting = new Map<number, { resolve: (n: number) => void; reject: (e: Error) => void; req: WriteRequest }>();
+  private readonly waiting = new Map<number, { resolve: (a: WriteAnswer) => void; reject: (e: Error) => void; req: WriteRequest }>();
   private closing = false;
 
   constructor(
@@ -190,8 +194,9 @@ export class SqliteBackend implements RecordsBackend {
       this.waiting.delete(m.seq);
       if (!p) return;
       if (m.type === 'done') {
-        if (m.tookMs > 200) this.log.warn({ tookMs: Math.round(m.tookMs), op: p.req.op }, 'call records: slow write');
-        p.resolve(m.changes);
+        if (m.tookMs > 200 && p.req.op !== 'funnel')
+          this.log.warn({ tookMs: Math.round(m.tookMs), op: p.req.op }, 'call records: slow write');
+        p.resolve(m.result ?? m.changes);
       } else p.reject(Object.assign(new Error(m.message), m.code ? { code: m.code } : {}));
     });
     const lost = (why: string) => {
@@ -208,32 +213,42 @@ export class SqliteBackend implements RecordsBackend {
     w.on('exit', (code) => lost(`exited with code ${code}`));
   }
 
-  private async runLocal(req: WriteRequest): Promise<number> {
+  private async runLocal(req: WriteRequest): Promise<WriteAnswer> {
     return this.local.run(req);
   }
 
-  private async run(req: WriteRequest): Promise<number> {
+  private async run(req: WriteRequest): Promise<WriteAnswer> {
     this.roundTrips++;
     await this.ready;
     const w = this.writer;
     if (!w) return this.runLocal(req);
     const seq = ++this.seq;
-    return new Promise<number>((resolve, reject) => {
+    return new Promise<WriteAnswer>((resolve, reject) => {
       this.waiting.set(seq, { resolve, reject, req });
       w.postMessage({ type: 'run', seq, req } satisfies ToWriter);
     });
   }
 
-  async write(rows: CallRow[]): Promise<void> {
-    if (rows.length > 0) await this.run({ op: 'write', rows });
+  async write(rows: CallRow[], steps: StepRow[] = []): Promise<void> {
+    if (rows.length > 0) await this.run({ op: 'write', rows, steps });
   }
 
-  closeOpen(replica: string, outcome: string, detail: string, now: number, before: number): Promise<number> {
-    return this.run({ op: 'closeOpen', replica, outcome, detail, now, before });
+  async closeOpen(replica: string, outcome: string, detail: string, now: number, before: number, keep: string[] = []): Promise<number> {
+    return changesOf(await this.run({ op: 'closeOpen', replica, outcome, detail, now, before, keep }));
   }
 
-  pruneBatch(cutoff: number, limit: number): Promise<number> {
-    return this.run({ op: 'prune', cutoff, limit });
+  async deleteOpen(id: string): Promise<number> {
+    return changesOf(await this.run({ op: 'deleteOpen', id }));
+  }
+
+  async pruneBatch(cutoff: number, limit: number): Promise<number> {
+    return changesOf(await this.run({ op: 'prune', cutoff, limit }));
+  }
+
+  /** On the writer thread (the event loop never waits for the scan; writes queue behind it in memory). */
+  async funnel(query: FunnelQuery): Promise<FunnelStep[]> {
+    const a = await this.run({ op: 'funnel', query });
+    return Array.isArray(a) ? a : [];
   }
 
   /** A prepared SELECT of rows, kept for the next query alike. */

@@ -14,6 +14,8 @@ import type { RecordsBackend } from './backend.js';
 import type { CallRow } from './rows.js';
 import { addEvents, applyPatch, fromInput, snapshotOf, toStored, type Snapshot } from './snapshot.js';
 import type { CallFilter, Page, RecordEvent, RecordInput, RecordPatch, RecordsStats, StoredCall } from './types.js';
+import { stepRowsOf, type StepRow } from './steps.js';
+import type { FunnelQuery, FunnelStep } from './funnel.js';
 
 export { RecordsError } from './errors.js';
 export type { StoredCall } from './types.js';
@@ -147,9 +149,10 @@ export class RecordStore {
   /**
    * Start-up reconciliation. Without an id (or with this replica's): records this replica left open
    * (it was killed mid-call) → `interrupted`. With another replica's id (fleet mode, that replica is
-   * gone): its open records → `replica_lost`. Each record is closed once; answers how many.
+   * gone): its open records → `replica_lost`. Each record is closed once; answers how many. `keep`:
+   * records of calls an orphaned worker is still finishing (src/workers/orphans.ts), left open.
    */
-  async markInterrupted(replicaId?: string): Promise<number> {
+  async markInterrupted(replicaId?: string, keep: string[] = []): Promise<number> {
     const own = replicaId === undefined || replicaId === this.replicaId;
     const now = Date.now();
     const n = own
@@ -159,6 +162,7 @@ export class RecordStore {
           `replica ${this.replicaId} stopped before the call ended; closed at its next start-up`,
           now,
           this.startedAtMs,
+          keep,
         )
       : await this.backend.closeOpen(
           replicaId,
@@ -173,6 +177,16 @@ export class RecordStore {
         'call records: closed calls left open',
       );
     return n;
+  }
+
+  /**
+   * Drops this store's open row of a call whose one record another replica wrote (fleet mode:
+   * a lost replica's call recorded by a survivor). Never throws.
+   */
+  async discardOpen(id: string): Promise<void> {
+    this.live.delete(id);
+    this.dirty.delete(id);
+    await this.backend.deleteOpen(id).catch((err: unknown) => this.log.warn({ err, id }, 'call records: could not drop an open record'));
   }
 
   /** Resolves once what is queued now has been written, or a write has just failed (it stays queued). */
@@ -242,13 +256,15 @@ export class RecordStore {
       if (batch.length >= this.batchMax) break;
     }
     const rows: CallRow[] = [];
+    const steps: StepRow[] = [];
     for (const [id, s] of batch) {
       this.dirty.delete(id);
       this.inflight.set(id, s);
       rows.push({ ...s.row, timeline: JSON.stringify(s.timeline), events: JSON.stringify(s.events) });
+      steps.push(...closedSteps(s));
     }
     let ok = false;
-    const p = this.backend.write(rows).then(
+    const p = this.backend.write(rows, steps).then(
       () => {
         for (const [id] of batch) this.inflight.delete(id);
         ok = true;
@@ -317,6 +333,12 @@ export class RecordStore {
     const mine = this.live.get(id) ?? this.dirty.get(id) ?? this.inflight.get(id);
     if (mine) return toStored(mine, (await this.backend.get(id).catch(() => undefined))?.seq ?? 0);
     return this.backend.get(id);
+  }
+
+  /** A funnel over the database (every replica's ended calls, PostgreSQL mode; this replica's writes flushed first). */
+  async funnel(query: FunnelQuery): Promise<FunnelStep[]> {
+    await this.flushBriefly();
+    return this.backend.funnel(query);
   }
 
   async count(filter: CallFilter = {}): Promise<number> {
@@ -398,6 +420,21 @@ export class RecordStore {
     this.recent.unshift(s);
     if (this.recent.length > RECENT_MAX) this.recent.length = RECENT_MAX;
   }
+}
+
+/** The steps of a closed call (none while it is open: they are written once, with its end). */
+function closedSteps(s: Snapshot): StepRow[] {
+  const r = s.row;
+  if (r.ended_at_ms === null) return [];
+  return stepRowsOf({
+    id: r.id,
+    bot: r.bot,
+    botVersion: r.bot_version,
+    receivedAtMs: r.received_at_ms,
+    endedAtMs: r.ended_at_ms,
+    outcome: r.outcome ?? 'worker_crashed',
+    events: s.events,
+  });
 }
 
 function clampLimit(n: number): number {

@@ -21,6 +21,8 @@ export type RecordEventKind =
   | 'transfer'
   | 'transfer_result'
   | 'hangup'
+  /** The bot marked a step (`call.step(name)`): `value` is its name. */
+  | 'step'
   /** Errors and warnings Daily reported (call client events or domain webhooks). */
   | 'dialin_error'
   | 'dialin_warning'
@@ -60,6 +62,8 @@ export interface RecordInput {
   /** Which path the call took: a warm room, or a room of its own. */
   path?: CallPath | undefined;
   events?: RecordEvent[] | undefined;
+  /** The bot's version (its declared `version`, else the hash of its files). */
+  botVersion?: string | undefined;
 }
 
 /** What `update()` may change on an open record. Timeline entries are merged (first value per stage wins). */
@@ -90,6 +94,8 @@ export interface StoredCall {
   replicaId: string;
   traceId: string | null;
   path: CallPath | null;
+  /** The bot's version; null for calls recorded before versions were. */
+  botVersion: string | null;
   timeline: Record<string, number>;
   events: RecordEvent[];
 }

@@ -49,6 +49,13 @@ export class Inbox<T> {
     });
   }
 
+  /** Puts `v` back at the head (an item taken by a waiter that gave up). */
+  pushFront(v: T): void {
+    const w = this.waiters.shift();
+    if (w) w(v);
+    else this.items.unshift(v);
+  }
+
   clear(): void {
     this.items = [];
   }

@@ -26,6 +26,10 @@ export type { ChatMessage, ChatOptions, LlmProvider, LlmStream, StreamOptions, T
 export { sentences, type SentenceOptions } from '../voice/sentences.js';
 export type { VadOptions, VadEvent } from '../voice/vad.js';
 import type { VadOptions } from '../voice/vad.js';
+import { resolveInterruptions, type EndOfTurnDetector, type InterruptionOptions } from '../voice/turns.js';
+import { errorMessage } from '../core/errors.js';
+export { DEFAULT_BACKCHANNELS, type InterruptionOptions, type EndOfTurnDetector, type TurnSoFar } from '../voice/turns.js';
+export { onnxEndOfTurn, type OnnxEndOfTurnOptions } from '../voice/end-of-turn.js';
 import type { SentenceOptions } from '../voice/sentences.js';
 export { LlmError } from '../voice/llm.js';
 export { TtsError } from '../voice/tts.js';
@@ -33,6 +37,10 @@ import type { TtsError } from '../voice/tts.js';
 export type { Spoken } from './speak.js';
 import type { Spoken } from './speak.js';
 export { spellOut } from './speech.js';
+export { assemblyai, deepgram, dailyTranscription } from './stt.js';
+export { SttError, type SttChoice, type SttOptions } from '../voice/stt.js';
+import type { SttChoice } from '../voice/stt.js';
+import { checkSttChoice } from './stt.js';
 
 /**
  * What is known about the call: its identity (src/core/call-identity.ts; `id` is patchbay's id,
@@ -42,6 +50,20 @@ export interface CallInfo extends Readonly<Omit<CallIdentity, 'sipHeaders'>> {
   readonly sipHeaders: Readonly<Record<string, string>>;
   /** This bot's settings from the routing file (`bots.<name>` merged with the route's `config`). */
   readonly config: Readonly<Record<string, unknown>>;
+  /** `outbound` for a call placed with `POST /calls` (docs/outbound.md); `inbound` otherwise. */
+  readonly direction: 'inbound' | 'outbound';
+  /** An outbound call's `metadata` from `POST /calls` (empty for inbound calls). */
+  readonly metadata: Readonly<Record<string, unknown>>;
+}
+
+/** What voicemail detection heard on an outbound call's answer (src/voice/voicemail.ts). */
+export interface VoicemailInfo {
+  /** `beep` (a tone was heard) or `long-greeting` (a long recorded greeting, no beep heard). */
+  reason: 'beep' | 'long-greeting';
+  /** Audio time from the answer until the message may start (after the beep). */
+  recordFromMs: number;
+  /** The beep's frequency in Hz, when there was one. */
+  beepHz?: number;
 }
 
 export interface CollectDigitsOptions {
@@ -53,6 +75,8 @@ export interface CollectDigitsOptions {
   firstDigitTimeoutMs?: number;
   /** How long to wait between digits (default 3000 ms). */
   interDigitTimeoutMs?: number;
+  /** Marks this step (`call.step(step)`) as the input starts. */
+  step?: string;
 }
 
 export interface SayOptions {
@@ -73,6 +97,8 @@ export interface SayOptions {
 export interface ListenOptions {
   /** Resolve with null when nothing final was said within this time (default 8000 ms). */
   timeoutMs?: number;
+  /** Marks this step (`call.step(step)`) as the listening starts. */
+  step?: string;
 }
 
 export type TransferTarget = { sipUri: string } | { phoneNumber: string };
@@ -129,10 +155,23 @@ export interface Call extends CallInfo {
   hangup(reason?: string): Promise<void>;
   /** Sends DTMF tones to the caller (e.g. to drive a remote IVR after a transfer). */
   sendDtmf(tones: string): Promise<void>;
+  /**
+   * Marks where the call now is in this bot ("main-menu", "pin"): a `step` event in the call's
+   * record, with its time. The call stays in a step until the next one (or its end); funnels
+   * (`GET /analytics/funnel`, the dashboard) count the calls that reached each step, where they
+   * ended and how long they spent there. Names: 1–64 of letters, digits, ` _.:/-`, from a fixed
+   * set of the bot's (never caller data: they are metric labels).
+   */
+  step(name: string): void;
 }
 
 export interface BotOptions {
   name: string;
+  /**
+   * This bot's version, as call records, funnels and the dashboard show it ("2026-12-01", "menu-v2").
+   * Without it, the version is a hash of the bot's file and of what it imports from the bots directory.
+   */
+  version?: string;
   /** End the call (outcome `idle_timeout`) when the caller neither speaks nor presses a key for this long. */
   idleTimeoutMs?: number;
   /** A tighter MAX_CALL_MS for this bot. */
@@ -143,12 +182,39 @@ export interface BotOptions {
    */
   transcription?: boolean | { language?: string };
   /**
+   * Who hears the caller: Daily's transcription, or a streaming vendor fed the caller's audio
+   * (`deepgram({ model: 'nova-3', language: 'en-US' })`). Default: the service's STT_PROVIDER.
+   * Its finals reach `listen()` and `onTranscript` exactly like Daily's transcripts.
+   */
+  stt?: SttChoice;
+  /**
    * Turn detection on the caller's audio (voice activity, Silero VAD): interruptible prompts stop
    * the moment the caller starts speaking (not only on a transcript or a key), and `listen()` ends
    * the caller's turn when they stop speaking (`minSilenceMs`), with every final transcript of the
    * turn joined. `true` for the defaults.
    */
   turnDetection?: boolean | VadOptions;
+  /**
+   * Who may interrupt an interruptible prompt (issue 22): by default words decide, not voice alone.
+   * A back-channel ("uh-huh", "yeah", "okay"; `backchannels`) or fewer than `minWords` words leave
+   * the prompt playing; voice that lasts `pauseAfterMs` pauses it until words come; voice with no
+   * words within `falseInterruptionMs` resumes it where it stopped. `{ mode: 'voice' }`: any voice
+   * stops it at once. See docs/bots.md "Turn-taking".
+   */
+  interruptions?: InterruptionOptions;
+  /**
+   * With `turnDetection`: decides whether a pause (VAD silence) ends the caller's turn, e.g. an
+   * ONNX model you supply (`onnxEndOfTurn({ model: 'smart-turn.onnx' })`), given the caller's
+   * last 8 s of audio at 16 kHz and the words so far. Below its threshold `listen()` waits up to
+   * `maxTurnPauseMs` (default 3 000) for the caller to go on.
+   */
+  endOfTurn?: EndOfTurnDetector;
+  maxTurnPauseMs?: number;
+  /**
+   * RNNoise on the caller's audio before voice activity detection and a streaming speech-to-text
+   * provider (Daily's own transcription runs on Daily's servers and hears the raw call).
+   */
+  noiseSuppression?: boolean;
   /**
    * Said the moment the caller is connected, before `onCall` runs: text, or `{ audio }`, a PCM16
    * WAV file (a path relative to the bot's file). With a warm room the speech is synthesized (the
@@ -162,6 +228,17 @@ export interface BotOptions {
   onDtmf?(call: Call, digit: string): void | Promise<void>;
   /** Every final transcript, also those consumed by `listen`. Transcription starts at connect when set. */
   onTranscript?(call: Call, text: string): void | Promise<void>;
+  /**
+   * Something failed that the call survives, e.g. the speech-to-text provider failed for good (an
+   * `SttError`): the call goes on (with Daily's transcription when STT_FALLBACK=daily, and DTMF).
+   */
+  onError?(call: Call, error: Error): void | Promise<void>;
+  /**
+   * Outbound calls only: the far end is an answering machine and its beep (or the end of its
+   * greeting) has passed. Runs instead of `onCall`: leave a message with `call.say()`; the call
+   * ends when it returns. Without it, a machine is hung up on (outcome `completed`, detail `voicemail`).
+   */
+  onVoicemail?(call: Call, info: VoicemailInfo): void | Promise<void>;
   /** After the call ended, with its outcome. Primitives no longer work here. */
   onEnd?(call: CallInfo, outcome: Outcome): void | Promise<void>;
 }
@@ -171,7 +248,7 @@ const FILE = Symbol.for('patchbay.bot.file');
 
 export type Bot = Readonly<BotOptions> & { readonly [BRAND]: true };
 
-const HOOKS = ['prewarm', 'onCall', 'onDtmf', 'onTranscript', 'onEnd'] as const;
+const HOOKS = ['prewarm', 'onCall', 'onDtmf', 'onTranscript', 'onError', 'onVoicemail', 'onEnd'] as const;
 
 export function defineBot(options: BotOptions): Bot {
   if (!options || typeof options.name !== 'string' || options.name.length === 0) {
@@ -182,12 +259,17 @@ export function defineBot(options: BotOptions): Bot {
     if (options[h] !== undefined && typeof options[h] !== 'function')
       throw new TypeError(`defineBot(${options.name}): \`${h}\` must be a function`);
   }
-  for (const k of ['idleTimeoutMs', 'maxCallMs'] as const) {
+  for (const k of ['idleTimeoutMs', 'maxCallMs', 'maxTurnPauseMs'] as const) {
     const v = options[k];
     if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)) {
       throw new TypeError(`defineBot(${options.name}): \`${k}\` must be a positive number of ms`);
     }
   }
+  const v: unknown = options.version;
+  if (v !== undefined && (typeof v !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,63}$/.test(v)))
+    throw new TypeError(`defineBot(${options.name}): \`version\` must be 1-64 letters, digits or _.:+- (e.g. "2.1.0")`);
+  const sttProblem = checkSttChoice(options.stt);
+  if (sttProblem) throw new TypeError(`defineBot(${options.name}): ${sttProblem}`);
   const g: unknown = options.greeting;
   const okGreeting =
     g === undefined ||
@@ -197,6 +279,11 @@ export function defineBot(options: BotOptions): Bot {
       typeof (g as { audio?: unknown }).audio === 'string' &&
       (g as { audio: string }).audio.length > 0);
   if (!okGreeting) throw new TypeError(`defineBot(${options.name}): \`greeting\` must be a non-empty string or { audio: 'file.wav' }`);
+  try {
+    resolveInterruptions(options.interruptions);
+  } catch (err) {
+    throw new TypeError(`defineBot(${options.name}): ${errorMessage(err)}`, { cause: err });
+  }
   const bot = { ...options, [BRAND]: true as const };
   const file = callerFile();
   if (file) Object.defineProperty(bot, FILE, { value: file, enumerable: false });

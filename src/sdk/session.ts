@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { CallClient } from '../daily/call-client.js';
+import type { AudioOut, CallClient } from '../daily/call-client.js';
 import { CallEndedError, PatchbayError } from '../core/errors.js';
 import type { Outcome } from '../core/outcome.js';
 import type {
@@ -22,14 +22,18 @@ import { sentences } from '../voice/sentences.js';
 import { VoiceActivity, type VadEvent, type VadOptions } from '../voice/vad.js';
 import { textOnlyTts, type TtsProvider } from '../voice/tts.js';
 import { isCachedTts } from '../voice/tts-cache.js';
-import { heardText } from '../voice/tts-stream.js';
-import { speakTurn, type Spoken } from './speak.js';
+import { heardOfPhrase, onePiece, speakTurn, type Spoken } from './speak.js';
 import { decodeWav } from '../voice/wav.js';
 import { deferred, Inbox } from './inbox.js';
+import { bargeIn, TurnTaking } from './turns.js';
+import type { EndOfTurnDetector, InterruptionOptions } from '../voice/turns.js';
+import { TurnAudio } from '../voice/end-of-turn.js';
+import { askEndOfTurn, listenForTurn } from './listen-turn.js';
+import { CallerAudio } from './caller-audio.js';
 import { runWarmTransfer } from './warm-transfer.js';
 
 export type { BotEventKind } from '../core/timeline.js';
-import type { BotEventKind } from '../core/timeline.js';
+import { isStepName, type BotEventKind } from '../core/timeline.js';
 
 export interface SessionDeps {
   info: CallInfo;
@@ -49,10 +53,17 @@ export interface SessionDeps {
   llm?: LlmProvider;
   /** Language for Daily transcription (bot option `transcription: { language }`). */
   transcriptionLanguage?: string;
+  /** Starts the caller's transcription when it is not Daily's (a streaming STT provider); resolves, never rejects. */
+  startStt?: () => Promise<void>;
+  /** Who may interrupt a prompt, and how (bot option `interruptions`; src/sdk/turns.ts). */
+  interruptions?: InterruptionOptions;
+  /** Whether a pause ends the caller's turn (bot option `endOfTurn`); fed the caller's last 8 s of audio. */
+  endOfTurn?: EndOfTurnDetector;
+  /** When the end-of-turn model says the turn goes on: how long `listen()` waits for more (default 3 000 ms). */
+  maxTurnPauseMs?: number;
+  /** RNNoise on the caller's audio before VAD and speech-to-text (bot option `noiseSuppression`). */
+  noiseSuppression?: boolean;
 }
-
-/** After the caller stopped speaking, how long `listen()` waits for the turn's final transcript. */
-const TRANSCRIPT_AFTER_SPEECH_MS = 1_500;
 
 export class CallSession implements Call {
   readonly id: string;
@@ -65,6 +76,8 @@ export class CallSession implements Call {
   readonly roomUrl: string;
   readonly bot: string;
   readonly config: Readonly<Record<string, unknown>>;
+  readonly direction: 'inbound' | 'outbound';
+  readonly metadata: Readonly<Record<string, unknown>>;
   readonly logger: Logger;
   readonly signal: AbortSignal;
   readonly llm: LlmProvider | undefined;
@@ -74,12 +87,18 @@ export class CallSession implements Call {
   private transcribing: Promise<void> | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private busy = 0;
-  /** Interruptible prompts playing now: stopped by the caller's next key or words. */
-  private readonly bargeIn = new Set<() => void>();
+  /** Interruptible prompts: back-channels, false interruptions, pauses and resumes (src/sdk/turns.ts). */
+  private readonly turns: TurnTaking;
+  /** The caller's frames, denoised when the bot asked (`noiseSuppression`): VAD, the end-of-turn model and STT listen here. */
+  readonly callerAudio: CallerAudio;
   /** Voice activity of the caller (bot option `turnDetection`), once started. */
   private vad: VoiceActivity | undefined;
   /** Resolves at the caller's next end of speech (replaced at each start of speech). */
   private speechEnd = deferred<void>();
+  /** Resolves at the STT provider's next end of turn (replaced at each). */
+  private sttTurnEnd = deferred<{ text?: string }>();
+  /** The caller's recent audio at 16 kHz, for the end-of-turn model (only when the bot has one). */
+  private turnAudio: TurnAudio | undefined;
   /** Set once the caller was handed elsewhere: the worker must not eject them when it leaves. */
   transferred = false;
   /** Where a transfer in progress (or done) sends the caller. */
@@ -96,25 +115,59 @@ export class CallSession implements Call {
     this.roomUrl = deps.info.roomUrl;
     this.bot = deps.info.bot;
     this.config = deps.info.config;
+    this.direction = deps.info.direction;
+    this.metadata = deps.info.metadata;
     this.llm = deps.llm;
     this.logger = deps.logger;
     this.signal = deps.signal;
-    deps.signal.addEventListener('abort', () => clearTimeout(this.idleTimer), { once: true });
+    this.callerAudio = new CallerAudio({
+      client: deps.client,
+      callerSessionId: () => deps.callerSessionId(),
+      signal: deps.signal,
+      logger: deps.logger,
+      noiseSuppression: deps.noiseSuppression ?? false,
+      report: (v) => deps.report('turn', v),
+    });
+    this.turns = new TurnTaking({ report: (v) => deps.report('turn', v), keep: (text) => this.transcripts.push(text) }, deps.interruptions);
+    deps.signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(this.idleTimer);
+        this.turns.close();
+      },
+      { once: true },
+    );
   }
 
   /** Feed from the worker: a DTMF digit from the caller. */
   pushDigit(digit: string): void {
     this.touch();
     this.digits.push(digit);
-    for (const stop of [...this.bargeIn]) stop();
+    this.turns.key();
   }
 
-  /** Feed from the worker: a final transcript of the caller. */
+  /**
+   * Feed from the worker: a final transcript of the caller. Words that interrupt stop an
+   * interruptible prompt; a back-channel said over one ("uh-huh") is reported but is not a turn.
+   */
   pushTranscript(text: string): void {
     this.touch();
     this.deps.report('transcript', text);
-    this.transcripts.push(text);
-    for (const stop of [...this.bargeIn]) stop();
+    if (this.turns.words(text, true)) this.transcripts.push(text);
+  }
+
+  /** Feed from the worker: the STT provider's endpointing ends the caller's turn (`end-of-turn` SttEvent), with its text if it gives the whole turn. */
+  pushEndOfTurn(text?: string): void {
+    this.touch();
+    const ended = this.sttTurnEnd;
+    this.sttTurnEnd = deferred<{ text?: string }>();
+    ended.resolve(text === undefined ? {} : { text });
+  }
+
+  /** Feed from the worker: an interim transcript (words so far): may interrupt a prompt sooner than the final. */
+  pushInterim(text: string): void {
+    this.touch();
+    this.turns.words(text, false);
   }
 
   /**
@@ -125,26 +178,26 @@ export class CallSession implements Call {
     if (this.vad) return;
     const vad = await VoiceActivity.create(opts);
     this.vad = vad;
-    const off = this.deps.client.on('audio-frame', (f) => {
-      if (this.signal.aborted) return;
-      const caller = this.deps.callerSessionId();
-      if (caller && f.participantId !== caller) return;
-      vad.push(f.pcm, f.sampleRate).then(
+    const turnAudio = this.deps.endOfTurn ? (this.turnAudio = new TurnAudio()) : undefined;
+    this.callerAudio.on((pcm, sampleRate) => {
+      turnAudio?.push(pcm, sampleRate);
+      vad.push(pcm, sampleRate).then(
         (events) => {
           for (const ev of events) this.onVoice(ev);
+          if (vad.inSpeech) this.turns.voiceLasted(vad.voicedMs);
         },
         (err: unknown) => this.logger.warn({ err }, 'voice activity detection failed on a frame'),
       );
     });
-    this.signal.addEventListener('abort', off, { once: true });
-    await this.deps.client.receiveAudio(true);
+    await this.callerAudio.start();
   }
 
   private onVoice(ev: VadEvent): void {
     this.touch();
     if (ev.type === 'speech-start') {
-      for (const stop of [...this.bargeIn]) stop();
+      this.turns.voiceStart();
     } else {
+      this.turns.voiceEnd();
       const ended = this.speechEnd;
       this.speechEnd = deferred<void>();
       ended.resolve();
@@ -193,27 +246,22 @@ export class CallSession implements Call {
       this.deps.report('say', text);
       const audio = await tts.synthesize(text, this.signal);
       this.ensureLive();
-      const heard = (playedMs: number) => {
-        const ms = audio.sampleRate > 0 ? (audio.pcm.length / audio.sampleRate) * 1000 : 0;
-        return ms > 0 ? heardText(text, [], playedMs, ms) : text;
-      };
       if (!opts.interruptible) {
         await this.deps.client.sendAudio({ ...audio, text }, this.signal);
         return { text, said: text, interrupted: false };
       }
       const barge = new AbortController();
-      const stop = () => barge.abort(new PatchbayError('barge_in', 'the caller interrupted the prompt'));
-      this.bargeIn.add(stop);
+      const unregister = this.turns.register(() => barge.abort(bargeIn()));
       const started = Date.now();
       try {
-        await this.deps.client.sendAudio({ ...audio, text }, AbortSignal.any([this.signal, barge.signal]));
+        await this.playInterruptible({ ...audio, text }, AbortSignal.any([this.signal, barge.signal]));
         return { text, said: text, interrupted: false };
       } catch (err) {
         // The caller spoke or pressed a key: they heard what was played until then.
-        if (barge.signal.aborted && !this.signal.aborted) return { text: heard(Date.now() - started), said: text, interrupted: true };
+        if (barge.signal.aborted && !this.signal.aborted) return heardOfPhrase(text, audio, Date.now() - started);
         throw err;
       } finally {
-        this.bargeIn.delete(stop);
+        unregister();
       }
     });
   }
@@ -232,12 +280,14 @@ export class CallSession implements Call {
         return { text: '', said: '', interrupted: true };
       }
       const barge = new AbortController();
-      const stop = () => barge.abort(new PatchbayError('barge_in', 'the caller interrupted the prompt'));
-      if (opts.interruptible) this.bargeIn.add(stop);
+      const unregister = opts.interruptible ? this.turns.register(() => barge.abort(bargeIn())) : () => undefined;
       const signal = AbortSignal.any([this.signal, barge.signal]);
       signal.addEventListener('abort', abortSource, { once: true });
       const deps = {
-        client: this.deps.client,
+        client: {
+          sendAudio: (a: AudioOut, s: AbortSignal) =>
+            opts.interruptible ? this.playInterruptible(a, s) : this.deps.client.sendAudio(a, s),
+        },
         tts: this.deps.tts,
         fallback: this.deps.ttsFallback ?? textOnlyTts,
         logger: this.logger,
@@ -250,10 +300,15 @@ export class CallSession implements Call {
         return spoken;
       } finally {
         signal.removeEventListener('abort', abortSource);
-        this.bargeIn.delete(stop);
+        unregister();
         if (signal.aborted) abortSource();
       }
     });
+  }
+
+  /** One piece of an interruptible prompt: paused while the caller may be taking the turn, resumed after a false interruption. */
+  private playInterruptible(audio: AudioOut, signal: AbortSignal): Promise<void> {
+    return this.turns.play(audio, signal, (a, s) => this.deps.client.sendAudio(a, s));
   }
 
   play(audio: { pcm: Int16Array; sampleRate: number } | string): Promise<void> {
@@ -270,8 +325,15 @@ export class CallSession implements Call {
     });
   }
 
+  step(name: string): void {
+    this.ensureLive();
+    if (!isStepName(name)) throw new TypeError(`step: ${JSON.stringify(name)} is not a step name (1-64 of letters, digits, space _.:/-)`);
+    this.deps.report('step', name);
+  }
+
   async collectDigits(opts: CollectDigitsOptions = {}): Promise<string> {
     this.ensureLive();
+    if (opts.step !== undefined) this.step(opts.step);
     const max = opts.maxDigits ?? 1;
     if (!Number.isInteger(max) || max < 1) throw new TypeError('collectDigits: maxDigits must be a positive integer');
     if (opts.terminator !== undefined && !/^[0-9*#A-D]$/.test(opts.terminator))
@@ -293,42 +355,40 @@ export class CallSession implements Call {
 
   async listen(opts: ListenOptions = {}): Promise<string | null> {
     this.ensureLive();
+    if (opts.step !== undefined) this.step(opts.step);
     await this.startTranscription();
     const timeoutMs = opts.timeoutMs ?? 8_000;
     if (!this.vad) return (await this.transcripts.next(timeoutMs, this.signal)) ?? null;
     return this.listenForTurn(timeoutMs);
   }
 
-  /**
-   * With voice activity: the turn is every final transcript until the caller stops speaking.
-   * A transcript that arrives while no speech is heard (text-only callers) is a turn by itself.
-   */
-  private async listenForTurn(timeoutMs: number): Promise<string | null> {
+  /** With voice activity: the turn ends on the provider's end of turn, or VAD silence and the words (src/sdk/listen-turn.ts). */
+  private listenForTurn(timeoutMs: number): Promise<string | null> {
     const vad = this.vad!;
-    const parts: string[] = [];
-    const deadline = Date.now() + timeoutMs;
-    let ended = false;
-    let speechEnd = this.speechEnd.promise.then(() => (ended = true));
-    for (;;) {
-      const wait = parts.length === 0 && !ended ? deadline - Date.now() : TRANSCRIPT_AFTER_SPEECH_MS;
-      if (wait <= 0) break;
-      const got = await Promise.race([this.transcripts.next(wait, this.signal), speechEnd.then(() => 'speech-end' as const)]);
-      if (got === 'speech-end') {
-        if (parts.length > 0) break;
-        speechEnd = new Promise<never>(() => undefined);
-        continue; // spoke, but the words are still being transcribed
-      }
-      if (got === undefined) break;
-      parts.push(got);
-      if (ended || !vad.inSpeech) break;
-    }
-    return parts.length > 0 ? parts.join(' ') : null;
+    return listenForTurn(
+      {
+        transcripts: this.transcripts,
+        signal: this.signal,
+        inSpeech: () => vad.inSpeech,
+        speechEnd: () => this.speechEnd.promise,
+        sttTurnEnd: () => this.sttTurnEnd.promise,
+        turnOver: (parts) =>
+          askEndOfTurn(this.deps.endOfTurn, this.turnAudio, parts, {
+            signal: this.signal,
+            logger: this.logger,
+            report: (v) => this.deps.report('turn', v),
+          }),
+        maxTurnPauseMs: this.deps.maxTurnPauseMs ?? 3_000,
+      },
+      timeoutMs,
+    );
   }
 
-  /** Starts Daily transcription once (listen() and onTranscript need it). */
+  /** Starts transcription once, Daily's or the bot's STT provider's (listen() and onTranscript need it). */
   startTranscription(): Promise<void> {
     const lang = this.deps.transcriptionLanguage;
-    this.transcribing ??= this.deps.client.startTranscription(lang ? { language: lang } : undefined).catch((err: unknown) => {
+    const start = this.deps.startStt ?? (() => this.deps.client.startTranscription(lang ? { language: lang } : undefined));
+    this.transcribing ??= start().catch((err: unknown) => {
       this.transcribing = undefined;
       throw err;
     });
@@ -392,8 +452,4 @@ export class CallSession implements Call {
     if (!id) throw new PatchbayError('no_caller', 'the caller is not in the room');
     return id;
   }
-}
-
-async function* onePiece(text: string): AsyncGenerator<string> {
-  yield text;
 }

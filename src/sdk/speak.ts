@@ -221,3 +221,14 @@ async function playChunk(deps: SpeakDeps, seg: Segment, audio: SpeechAudio, sign
     throw err;
   }
 }
+
+/** A phrase played whole and interrupted after `playedMs`: the share of its words heard (all of it, as text, when it had no audio). */
+export function heardOfPhrase(text: string, audio: SpeechAudio, playedMs: number): Spoken {
+  const ms = msOf(audio);
+  return { text: ms > 0 ? heardText(text, [], playedMs, ms) : text, said: text, interrupted: true };
+}
+
+/** A phrase as a stream of one piece (a phrase a vendor streams is a turn of its own). */
+export async function* onePiece(text: string): AsyncGenerator<string> {
+  yield text;
+}

@@ -7,6 +7,7 @@
  *   GET  /status        JSON: calls, queue, workers, version
  *   GET  /metrics       Prometheus metrics (plugins/metrics.ts)
  *   GET  /calls         stored call records (routes/calls.ts)
+ *   GET  /analytics/funnel  step funnels of a bot (routes/analytics.ts)
  *   GET  /dashboard     live dashboard, with its WebSocket GET /ws/events (routes/dashboard.ts)
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
@@ -15,7 +16,9 @@ import type { Config } from '../core/config.js';
 import type { AppDeps } from './deps.js';
 
 export type { AppDeps } from './deps.js';
+import { analyticsRoutes } from './routes/analytics.js';
 import { callsRoutes } from './routes/calls.js';
+import { outboundRoutes } from './routes/outbound.js';
 import { dailyWebhookRoutes } from './routes/daily-webhooks.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { dialinRoutes } from './routes/dialin.js';
@@ -148,6 +151,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(dialinRoutes, deps);
   await app.register(dailyWebhookRoutes, deps);
   await app.register(callsRoutes, deps);
+  await app.register(analyticsRoutes, deps);
+  await app.register(outboundRoutes, deps);
   await app.register(dashboardRoutes, deps);
   return app;
 }

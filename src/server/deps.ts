@@ -4,6 +4,7 @@
  */
 import type { Config } from '../core/config.js';
 import type { Dispatcher } from '../admission/dispatcher.js';
+import type { OutboundCalls } from '../admission/outbound.js';
 import type { FleetAdmission } from '../fleet/admission.js';
 import type { WorkerPool } from '../workers/parent/pool.js';
 import type { Reconciler } from '../call/reconcile.js';
@@ -26,4 +27,6 @@ export interface AppDeps {
   records?: CallRecordStore | undefined;
   /** Fleet mode (REDIS_URL): admission, domain events and /status through the fleet. */
   fleet?: FleetAdmission | undefined;
+  /** Outbound calls (POST /calls); undefined when CALLS_API_TOKEN is unset. */
+  outbound?: OutboundCalls | undefined;
 }

@@ -188,6 +188,8 @@ function resultOf(
     digits: of('digits'),
     heard: of('transcript'),
     played: of('play'),
+    steps: of('step'),
+    version: record.botVersion,
     transfer: transfers.find((t) => !t.startsWith('warm: ') && !t.startsWith('bridged: ')),
     warmTransfer: warm ? { target: warm.slice('warm: '.length), bridged: transfers.some((t) => t.startsWith('bridged: ')) } : undefined,
     agents,

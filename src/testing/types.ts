@@ -7,9 +7,12 @@ import type { EndReason, TranscriptLine } from '../emulator/types.js';
 export type CallerAction =
   | { wait: number }
   | { press: string }
-  | { say: string }
+  /** Heard out loud by a bot that receives audio (VAD, a speech-to-text vendor), as words at once by the others; `noise`: see the emulator's CallerStep. */
+  | { say: string; noise?: number }
   /** Out loud: real speech (espeak-ng) the bot hears as audio (VAD, barge-in), then its words as a transcript. */
-  | { speak: string }
+  | { speak: string; noise?: number }
+  /** A voice with no words (a laugh, a cough): real audio of the syllables, and no transcript follows. */
+  | { sound: string }
   | { waitFor: 'connected' | 'say' | 'peer'; match?: RegExp | string; timeoutMs?: number }
   | { hangup: true };
 
@@ -63,6 +66,10 @@ export interface BotTestResult {
   heard: string[];
   /** `play()` calls (file or sample count). */
   played: string[];
+  /** The steps the bot marked (`call.step()`, `step` options), in order. */
+  steps: string[];
+  /** The bot's version as its worker loaded it (declared, else the hash of its files). */
+  version: string | undefined;
   /** The transfer target, when the bot transferred the caller (blind transfer). */
   transfer: string | undefined;
   /** A warm transfer the bot attempted: to whom, and whether caller and agent were put through. */

@@ -62,6 +62,23 @@ export interface SttStream {
   abort(): void;
 }
 
+/**
+ * What a worker is given for speech-to-text (WorkerInit.stt, from STT_PROVIDER, STT_FALLBACK and the
+ * vendors' keys): the service's default and what any bot may choose. Keys are never logged.
+ */
+export interface SttInit {
+  provider: SttProviderName;
+  /** When a vendor fails for good in a call: `daily` turns Daily's transcription on. */
+  fallback: 'daily' | 'none';
+  deepgram?: { apiKey: string; baseUrl?: string };
+  assemblyai?: { apiKey: string; baseUrl?: string };
+}
+
+/** A bot's choice of provider and settings (`stt: deepgram({ model: 'nova-3', language: 'en-US' })`). */
+export interface SttChoice extends SttOptions {
+  provider: SttProviderName;
+}
+
 export interface SttProvider {
   readonly name: SttProviderName;
   /** Opens a stream; rejects with an SttError when the vendor refuses at start (401, bad settings). */

@@ -41,6 +41,8 @@ export class VoiceActivity {
   private speechRunMs = 0;
   private silenceRunMs = 0;
   private speechStartedAtMs = 0;
+  /** Audio time of the end of the last window at or above the threshold. */
+  private lastVoicedAtMs = 0;
   /** Audio time of the next window, ms since the first frame. */
   private clockMs = 0;
   private chain: Promise<unknown> = Promise.resolve();
@@ -66,6 +68,11 @@ export class VoiceActivity {
   /** True between `speech-start` and `speech-end`. */
   get inSpeech(): boolean {
     return this.speaking;
+  }
+
+  /** In speech: how long the voice has lasted so far (its start to its last voiced window), in audio ms; 0 otherwise. */
+  get voicedMs(): number {
+    return this.speaking ? Math.round(this.lastVoicedAtMs - this.speechStartedAtMs) : 0;
   }
 
   /**
@@ -96,6 +103,7 @@ export class VoiceActivity {
   }
 
   private step(p: number): VadEvent | undefined {
+    if (p >= this.threshold) this.lastVoicedAtMs = this.clockMs;
     if (!this.speaking) {
       if (p >= this.threshold) {
         if (this.speechRunMs === 0) this.speechStartedAtMs = this.clockMs - WINDOW_MS;

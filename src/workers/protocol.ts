@@ -21,6 +21,7 @@ import type { Outcome } from '../core/outcome.js';
 import type { BotEventKind, WorkerStage } from '../core/timeline.js';
 import type { LlmInit } from '../voice/llm.js';
 import type { TtsInit } from '../voice/tts.js';
+import type { SttInit } from '../voice/stt.js';
 
 /** What a worker needs to know to run; sent in `init`, never read from the environment. */
 /** The call limits a worker enforces itself, as the config has them. */
@@ -52,6 +53,13 @@ export interface WorkerInit extends WorkerCallLimits {
   tts?: TtsInit;
   /** OpenAI-compatible chat endpoint offered to bots as `call.llm`. Absent → `call.llm` is undefined. */
   llm?: LlmInit;
+  /**
+   * Where a worker whose service died leaves its call's outcome (src/workers/orphans.ts): the data
+   * directory's `orphans/`. Absent (no data directory): the call is still finished, unrecorded.
+   */
+  orphanDir?: string;
+  /** Speech-to-text: the service's default provider and the vendors' keys (never logged). Absent → Daily's transcription. */
+  stt?: SttInit;
 }
 
 /** One call, as handed to a worker: its identity plus what only the worker needs. */
@@ -65,7 +73,31 @@ export interface CallAssignment extends CallIdentity {
   /** The call's trace id (OpenTelemetry, 32 hex), for the worker's log lines; absent when tracing is off. */
   traceId?: string;
   /** Set when the call takes a warm slot: the worker is already in the room and has this endpoint. */
-  warm?: { sipEndpoint: string };
+  warm?: {
+    sipEndpoint: string;
+    /**
+     * The parent sends this call's pinlessCallUpdate itself, at the moment it hands the call over
+     * (issue 27): the worker waits for its `forward-result` instead of sending one (retries are the
+     * parent's). Absent: the worker forwards, as on the cold path.
+     */
+    parentForwards?: boolean;
+  };
+  /** An outbound call (POST /calls): the worker joins, then dials `to` instead of forwarding a held caller. */
+  outbound?: OutboundDial;
+}
+
+/** What the worker dials for an outbound call, and how it listens to the answer. */
+export interface OutboundDial {
+  to: { phoneNumber: string } | { sipUri: string };
+  /** Caller id (Daily's `callerId`), when given. */
+  callerId?: string;
+  metadata: Record<string, unknown>;
+  /** 1 for the first attempt. */
+  attempt: number;
+  /** The far end may ring this long (then: no-answer). */
+  ringTimeoutMs: number;
+  /** Classify the answer as person or machine (src/voice/voicemail.ts) before the bot runs. */
+  detectVoicemail: boolean;
 }
 
 /** The room a warm slot's worker joins as the bot before any call. */
@@ -78,6 +110,26 @@ export interface WarmRoom {
 
 export type Stage = WorkerStage;
 
+/** How the parent's pinlessCallUpdate went (its retries done): forwarded, or failed for good. */
+export type ForwardResult =
+  | { ok: true; attempts: number }
+  | {
+      ok: false;
+      attempts: number;
+      /** An attempt got no answer (timeout, connection lost): Daily may have carried it out. */
+      unanswered: boolean;
+      message: string;
+      status?: number;
+      info?: string;
+      retryable: boolean;
+    };
+
+/** A bot as a worker loaded it: its version (declared, else `hash`) and the hash of its files (src/core/bot-files.ts). */
+export interface BotVersionInfo {
+  version: string;
+  hash: string;
+}
+
 export type ParentMessage =
   | { type: 'init'; init: WorkerInit }
   | { type: 'ping'; seq: number }
@@ -85,17 +137,22 @@ export type ParentMessage =
   | { type: 'start'; call: CallAssignment }
   | { type: 'hangup'; reason: Outcome }
   | { type: 'shutdown' }
+  /** A warm call's pinlessCallUpdate, sent by the parent (`CallAssignment.warm.parentForwards`): how it went. */
+  | { type: 'forward-result'; patchbayId: string; result: ForwardResult }
   /** The answer to the worker's `rate`: it may send now (`error`: the parent could not grant; send anyway). */
   | { type: 'rate-grant'; seq: number; error?: string };
 
 export type ChildMessage =
-  | { type: 'ready'; pid: number; prepareMs: number }
+  /** `bots`: the versions of the bots it preloaded. */
+  | { type: 'ready'; pid: number; prepareMs: number; bots?: Record<string, BotVersionInfo> }
   /** `pssBytes`: the worker's own PSS; `pageBytes`: PSS of its page's browser processes (daily client). */
   | { type: 'pong'; seq: number; rssBytes: number; heapUsedBytes: number; pssBytes?: number; pageBytes?: number }
   // `patchbayId` is patchbay's id for the call (CallAssignment.id); `callId` would be Daily's. (Not `sessionId`: that is a Daily participant's.)
   | { type: 'stage'; patchbayId: string; stage: Stage; atMs: number; detail?: Record<string, unknown> }
   /** What the bot did, for the test harness, the dashboard and call records. */
   | { type: 'bot'; patchbayId: string; kind: BotEventKind; value: string; atMs: number }
+  /** The bot the call runs, as loaded: sent once it is loaded, before it runs. */
+  | ({ type: 'bot-version'; patchbayId: string; bot: string } & BotVersionInfo)
   | { type: 'done'; patchbayId: string; outcome: Outcome; detail?: string; atMs: number }
   | { type: 'warm-ready'; sipEndpoint: string; atMs: number }
   | { type: 'warm-lost'; reason: string; atMs: number }

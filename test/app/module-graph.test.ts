@@ -20,14 +20,24 @@ afterAll(async () => {
 });
 
 it(
-  'a start without REDIS_URL that takes a call loads no module of src/fleet/ and not ioredis (nor the LLM library)',
+  'a start without REDIS_URL that takes a call loads no module of src/fleet/ and not ioredis (nor the LLM library, nor a speech-to-text SDK)',
   { timeout: 60_000 },
   async () => {
     const log = path.join(dir, 'modules.txt');
     const key = `emu_${randomBytes(8).toString('hex')}`;
     const number = '+15550003177';
     const s = await startServerProcess(
-      { MODULE_LOG: log, EMULATOR_API_KEY: key, EMULATOR_NUMBERS: number, BOTS_DIR: FIXTURE_BOTS, DEFAULT_BOT: 'linger' },
+      {
+        MODULE_LOG: log,
+        EMULATOR_API_KEY: key,
+        EMULATOR_NUMBERS: number,
+        BOTS_DIR: FIXTURE_BOTS,
+        DEFAULT_BOT: 'linger',
+        // A speech-to-text vendor configured: its SDK is for the workers, never the main process.
+        STT_PROVIDER: 'deepgram',
+        DEEPGRAM_API_KEY: 'dg_module_graph',
+        DEEPGRAM_BASE_URL: 'http://127.0.0.1:9',
+      },
       { nodeArgs: ['--import', fileURLToPath(new URL('../fixtures/module-log/register.mjs', import.meta.url))] },
     );
     servers.push(s);
@@ -53,6 +63,7 @@ it(
       `${path.sep}node_modules${path.sep}ai${path.sep}`,
       `${path.sep}@ai-sdk${path.sep}`,
       ...vendors,
+      path.join('src', 'voice', 'stt-deepgram.ts'),
     ];
     expect(loaded.filter((f) => f.startsWith(path.join('src', 'fleet')) || unwanted.some((u) => f.includes(u)))).toEqual([]);
   },

@@ -5,7 +5,7 @@
  * duplicate and starts nothing. The emulator runs in the test process so it outlives the server.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +13,7 @@ import { signPinless } from '../../src/daily/signature.js';
 import { createEmulator } from '../../src/emulator/server.js';
 import type { Emulator } from '../../src/emulator/types.js';
 import { createLogger } from '../../src/core/logger.js';
-import { FIXTURE_BOTS, getJson, startServerProcess, waitFor, type ServerProcess } from '../helpers/ops.js';
+import { childPids, FIXTURE_BOTS, getJson, startServerProcess, waitFor, type ServerProcess } from '../helpers/ops.js';
 
 const NUMBER = '+15550004000';
 const SECRET = randomBytes(32).toString('base64');
@@ -143,4 +143,58 @@ describe('kill -9 and restart (real server process)', () => {
     expect(readFileSync(admittedFile, 'utf8')).toContain(call.callId);
     call.hangup();
   });
+
+  it('kill -9 of the main process only (issue 21, item 5): its worker finishes the live call, and the restarted service records it once, with its real outcome', async () => {
+    const first = await start();
+    const call = emulator.placeCall({ to: NUMBER, script: [{ waitFor: 'say', timeoutMs: 20_000 }, { wait: 120_000 }] });
+    await waitFor('the caller connected', () => call.state === 'connected', 20_000);
+    await waitFor('the bot spoke', () => call.transcript.some((l) => l.who === 'bot' && l.text === 'lingering'), 10_000);
+    const workers = childPids(first.pid);
+    expect(workers.length).toBeGreaterThan(0);
+    first.proc.kill('SIGKILL'); // the main process only: its workers are orphaned
+    expect((await first.exited).signal).toBe('SIGKILL');
+    try {
+      // The caller is not cut off: 3 s later still connected, and the bot still answers.
+      await new Promise((r) => setTimeout(r, 3_000));
+      expect(call.state).toBe('connected');
+      const second = await start();
+      await second.waitLine(
+        (l) => l.msg === 'calls the last process left to its workers: recorded with their outcomes, or followed until they end',
+        10_000,
+      );
+      // The room the orphan still uses is not swept as a leftover.
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect(call.state).toBe('connected');
+      await call.press('7');
+      await waitFor('the bot answered the key', () => call.transcript.some((l) => l.who === 'bot' && l.text === 'bye 7'), 15_000);
+      expect((await call.ended).reason).not.toBe('caller_hangup_on_hold');
+      // One record, closed with what the bot did (not `interrupted`), with its stages.
+      const rec = await waitFor(
+        'the call recorded',
+        async () => {
+          const r = await getJson<{
+            calls: Array<{ id: string; callId: string; outcome: string | null; detail?: string; timeline: Record<string, number> }>;
+          }>(`${second.url}/calls?format=json`);
+          const mine = r.body.calls.filter((c) => c.callId === call.callId);
+          return mine.length > 0 && mine.every((c) => c.outcome !== null) ? mine : undefined;
+        },
+        20_000,
+      );
+      expect(rec).toHaveLength(1);
+      expect(rec[0]!.outcome).toBe('completed');
+      expect(rec[0]!.detail).toMatch(/finished by its worker after the service stopped/);
+      expect(rec[0]!.timeline.connected).toBeGreaterThan(0);
+      // Its room is deleted once recorded, and no file is left behind.
+      await waitFor('the room deleted', async () => !(await roomNames()).some((n) => n.startsWith('pb-r1-')), 10_000);
+      expect(readdirSync(path.join(dataDir, 'orphans'))).toEqual([]);
+    } finally {
+      for (const pid of workers) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+    }
+  }, 90_000);
 });

@@ -30,6 +30,7 @@ describe('pin-check bot', () => {
       ],
     });
     expect(r.digits).toEqual(['1111', '4321']);
+    expect(r.steps).toEqual(['pin', 'pin-retry', 'welcome-back']);
     expect(r.said).toContain('That PIN is not correct. Please try again.');
     expect(r.hangup).toBe('pin accepted');
   }, 30_000);

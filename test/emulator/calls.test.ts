@@ -254,9 +254,9 @@ describe('emulator pinless dial-in', () => {
     expect(dtmfTimes[2]! - dtmfTimes[0]!).toBeGreaterThanOrEqual(180);
 
     // Speech reaches the bot only while transcription is started.
-    call.say('not transcribed');
+    await call.say('not transcribed');
     await b.client.startTranscription();
-    call.say('I need help');
+    await call.say('I need help');
     const tm = await b.next('transcription-message');
     expect(tm).toEqual({ participantId: sid, text: 'I need help', isFinal: true, timestampMs: expect.any(Number) });
     expect(b.count('transcription-message')).toBe(1);
@@ -484,10 +484,10 @@ describe('emulator pinless dial-in', () => {
     });
     await b.client.startTranscription();
     await expect(b.client.startTranscription()).rejects.toMatchObject({ code: 'emulator_invalid_request' });
-    call.say('one');
+    await call.say('one');
     await b.next('transcription-message');
     await b.client.stopTranscription();
-    call.say('two');
+    await call.say('two');
     await new Promise((r) => setTimeout(r, 30));
     expect(b.count('transcription-message')).toBe(1);
     await b.client.sipCallTransfer({ sessionId, toEndPoint: 'sip:queue@pbx.example.com' });

@@ -213,6 +213,8 @@ describe.sequential('fleet mode with warm rooms', () => {
           const answer = await until(() => f.answers.find((x) => x.callId === waiting.callId && x.status === 200), 'the answer', 10_000);
           const room = roomOf(answer.body.roomUrl!);
           f.replicas[0]!.proc.kill('SIGKILL');
+          // Its worker would finish busy0's call (issue 21, item 5); its caller hangs up.
+          busy0.call.hangup();
           // Replica 1 reaps it: the call replica 0 ran is recorded replica_lost.
           await until(
             () => ended(busy0.call.callId).find((l) => l.replicaIndex === 1 && l.outcome === 'replica_lost'),

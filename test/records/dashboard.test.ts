@@ -88,15 +88,19 @@ describe('call detail in the dashboard (Chromium)', () => {
     await page.locator('#detail[data-live="false"]').waitFor({ timeout: WAIT_MS });
     await expect.poll(() => page.locator('#detail-status').textContent(), { timeout: WAIT_MS }).toBe('completed');
     const kinds = await detail.locator('.msg').evaluateAll((els) => els.map((e) => e.getAttribute('data-kind')));
-    expect(kinds).toEqual(['say', 'say', 'digits', 'say', 'say', 'digits', 'say', 'transfer']);
+    expect(kinds).toEqual(['step', 'say', 'step', 'say', 'digits', 'say', 'step', 'say', 'digits', 'step', 'say', 'transfer']);
     const said = await detail.locator('.msg .text').allTextContents();
     expect(said).toEqual([
+      'step: welcome',
       'Thanks for calling.',
+      'step: main-menu',
       'Press 1 for sales, 2 for support.',
       '[not stored]',
       'Sorry, 7 is not an option.',
+      'step: main-menu',
       'Press 1 for sales, 2 for support.',
       '[not stored]',
+      'step: transfer-sales',
       'Connecting you to sales.',
       'transfer to sip:*ales@pbx.test',
     ]);

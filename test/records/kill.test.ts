@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPostgres, type PgServer } from '../helpers/postgres.js';
-import { getJson, postJson, startServerProcess, type ServerProcess } from '../helpers/ops.js';
+import { childPids, getJson, postJson, startServerProcess, type ServerProcess } from '../helpers/ops.js';
 
 type Call = {
   id: string;
@@ -60,9 +60,12 @@ describe.each(['sqlite', 'postgres'] as const)('a replica SIGKILLed mid-call (%s
     });
     // Changes are written within a batch window (25 ms): give the greeting's entry time to land.
     await new Promise((r) => setTimeout(r, 500));
+    // The whole replica dies, workers too (a container killed). A worker that outlives its service
+    // finishes its call instead (issue 21, item 5: test/app/restart.test.ts).
+    const workers = childPids(first.pid);
     first.proc.kill('SIGKILL');
+    for (const pid of workers) process.kill(pid, 'SIGKILL');
     await first.exited;
-    await first.kill();
 
     const second = await startServerProcess(env, { startTimeoutMs: 60_000 });
     servers.push(second);

@@ -295,3 +295,58 @@ export default defineBot({ name: 'audio-greeter', greeting: { audio: 'hello.wav'
     expect(rec.timeline.first_audio!).toBeGreaterThanOrEqual(rec.timeline.connected!);
   });
 });
+
+describe('the warm update sent by the parent (issue 27)', () => {
+  it("reaches Daily at hand-over even while the slot's worker is frozen (SIGSTOP); once; the call runs when the worker resumes", async () => {
+    const s = await start();
+    const [slot] = s.rt.warm!.slots();
+    process.kill(slot!.pid, 'SIGSTOP');
+    let call: ReturnType<typeof place> | undefined;
+    try {
+      call = place(s);
+      const c = call;
+      // The worker cannot send anything: the update comes from the parent.
+      await until('the update, from the parent', () => updatesOf(s, c.callId).length > 0, 5_000);
+      expect(updatesOf(s, c.callId).map((u) => u.status)).toEqual([200]);
+    } finally {
+      process.kill(slot!.pid, 'SIGCONT');
+    }
+    expect((await call.ended).reason).toBe('ejected');
+    const rec = await s.waitEnded(call.callId);
+    expect(rec).toMatchObject({ path: 'warm', outcome: 'completed', workerPid: slot!.pid });
+    expect(rec.recovery).toBeUndefined();
+    expect(updatesOf(s, call.callId)).toHaveLength(1);
+  });
+
+  it('answered 503 once, then accepted: the parent retries it, the caller is connected once, by the warm bot', async () => {
+    const s = await start();
+    const [slot] = s.rt.warm!.slots();
+    s.emulator.faults.inject({ method: 'POST', path: '/dialin/pinlessCallUpdate', status: 503, times: 1 });
+    const call = place(s);
+    expect((await call.ended).reason).toBe('ejected');
+    const rec = await s.waitEnded(call.callId);
+    expect(rec).toMatchObject({ path: 'warm', outcome: 'completed', workerPid: slot!.pid });
+    expect(rec.recovery).toBeUndefined();
+    expect(updatesOf(s, call.callId).map((u) => u.status)).toEqual([503, 200]);
+  });
+
+  it('the worker killed between the accepted update and the caller’s arrival: no second update (the caller left the hold)', async () => {
+    const s = await start();
+    const [slot] = s.rt.warm!.slots();
+    s.emulator.setLatencies({ connectMs: 2_000 });
+    try {
+      const call = s.emulator.placeCall({ to: NUMBER, from: FROM, script: [{ wait: 20_000 }] });
+      await until('the update accepted', () => updatesOf(s, call.callId).some((u) => u.status === 200), 5_000);
+      process.kill(slot!.pid, 'SIGKILL');
+      const rec = await s.waitEnded(call.callId);
+      expect(rec.outcome).toBe('worker_crashed');
+      expect(rec.recovery).toBeUndefined();
+      expect(rec.timeline.forwarded).toBeGreaterThan(0);
+      call.hangup();
+      await call.ended;
+      expect(updatesOf(s, call.callId)).toHaveLength(1);
+    } finally {
+      s.emulator.setLatencies({ connectMs: 0 });
+    }
+  });
+});

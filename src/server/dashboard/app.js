@@ -4,6 +4,7 @@
 // (polled while the call is live). Everything is put in the page with textContent (no HTML).
 
 const token = new URLSearchParams(location.search).get('token') ?? '';
+document.getElementById('funnel-link').href = `/dashboard/funnel${token ? `?token=${encodeURIComponent(token)}` : ''}`;
 
 /** Stages in the order a call goes through them; each bar segment is named by the stage it ends at. */
 const STAGES = [
@@ -228,6 +229,8 @@ function bubble(e) {
       return ['system', '', `transfer to ${e.value}`];
     case 'transfer_result':
       return ['system', '', `transfer: ${e.value}`];
+    case 'step':
+      return ['system', '', `step: ${e.value}`];
     case 'hangup':
       return ['system', '', `bot hung up${e.value ? `: ${e.value}` : ''}`];
     case 'dialin_error':
@@ -255,6 +258,7 @@ function renderDetail(c, isLive) {
     ['caller', c.from],
     ['called', c.to],
     ['bot', c.bot],
+    ['version', c.botVersion ?? '–'],
     ['state', c.state],
     ['outcome', c.outcome ?? '–'],
     ['received', new Date(c.receivedAtMs).toLocaleString()],

@@ -286,6 +286,39 @@ function callObserver(series: TimingSeries & Pick<PatchbayMetrics, 'callsTotal' 
   };
 }
 
+/** Distinct step names counted per bot; beyond, a bot's new names are counted as `_other` (label cardinality). */
+export const MAX_STEP_LABELS_PER_BOT = 100;
+
+/** `patchbay_bot_step_total{bot,step}`: calls that reached each step (once per call, at its first entry). */
+function stepObserver(registry: Registry): (record: CallRecord) => void {
+  const steps = new Counter({
+    name: 'patchbay_bot_step_total',
+    help: 'Calls that reached a step of their bot (call.step(); once per call and step). Funnels by version: GET /analytics/funnel.',
+    labelNames: ['bot', 'step'] as const,
+    registers: [registry],
+  });
+  const names = new Map<string, Set<string>>();
+  const read = new WeakMap<CallRecord, { events: number; steps: Set<string> }>();
+  const label = (bot: string, step: string): string => {
+    let known = names.get(bot);
+    if (!known) names.set(bot, (known = new Set()));
+    if (known.has(step)) return step;
+    if (known.size >= MAX_STEP_LABELS_PER_BOT) return '_other';
+    known.add(step);
+    return step;
+  };
+  return (record) => {
+    let r = read.get(record);
+    if (!r) read.set(record, (r = { events: 0, steps: new Set() }));
+    for (const e of record.botEvents.slice(r.events)) {
+      if (e.kind !== 'step' || r.steps.has(e.value)) continue;
+      r.steps.add(e.value);
+      steps.inc({ bot: record.bot, step: label(record.bot, e.value) });
+    }
+    r.events = record.botEvents.length;
+  };
+}
+
 /** Builds the registry and its series. `read` supplies the gauges at scrape time. */
 export function createMetrics(read: MetricsSources): PatchbayMetrics {
   const registry = new Registry();
@@ -296,7 +329,16 @@ export function createMetrics(read: MetricsSources): PatchbayMetrics {
   registerServiceSeries(registry, read);
   const timing = registerTimingSeries(registry);
   const series = { ...calls, ...timing };
-  return { registry, ...series, observeCall: callObserver(series) };
+  const observeCall = callObserver(series);
+  const observeSteps = stepObserver(registry);
+  return {
+    registry,
+    ...series,
+    observeCall: (record) => {
+      observeCall(record);
+      observeSteps(record);
+    },
+  };
 }
 
 const metricsPluginImpl: FastifyPluginAsync<AppDeps> = async (app, deps) => {

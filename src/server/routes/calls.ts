@@ -9,7 +9,8 @@
  *     limit    1..500, default 50
  *     cursor   the previous page's `nextCursor` (`before` is the older name of it)
  *     format   csv | json: the whole filter (up to 10 000 calls) as a download
- *   GET /calls/:id   one call with its timeline and event log (a live call as it is now)
+ *   GET /calls/:id   one call with its timeline and event log (a live call as it is now); an outbound
+ *                    call's id (POST /calls, routes/outbound.ts) shows its status and its attempts' records
  *
  * Newest first. Numbers are always shown masked, whatever the database holds. Needs DASHBOARD_TOKEN when it is set.
  */
@@ -32,6 +33,7 @@ import { MAX_LIST_LIMIT, type StoredCall } from '../../records/store.js';
 import type { CallFilter } from '../../records/types.js';
 import type { AppDeps } from '../deps.js';
 import { dashboardAuth } from './dashboard-auth.js';
+import { callsReadHook } from './outbound.js';
 
 const DEFAULT_LIMIT = 50;
 const EXPORT_MAX = 10_000;
@@ -61,11 +63,35 @@ export const StoredCallSchema = Type.Object({
   timeline: Type.Record(Type.String(), Type.Number()),
   events: Type.Array(Type.Object({ kind: Type.String(), value: Type.String(), atMs: Type.Number() })),
   path: Nullable(Type.Union([Type.Literal('warm'), Type.Literal('cold')])),
+  botVersion: Nullable(Type.String()),
+  /** `outbound` for an attempt of an outbound call (its event log has `dialout` events). */
+  direction: Type.Optional(Type.Union([Type.Literal('inbound'), Type.Literal('outbound')])),
+});
+
+/** An outbound call as GET /calls/:id shows it (src/admission/outbound.ts `OutboundView`). */
+const OutboundViewSchema = Type.Object({
+  id: Type.String(),
+  direction: Type.Literal('outbound'),
+  status: Type.String(),
+  result: Nullable(Type.String()),
+  outcome: Nullable(Type.String()),
+  detail: Nullable(Type.String()),
+  to: Type.String(),
+  from: Nullable(Type.String()),
+  bot: Type.String(),
+  metadata: Type.Record(Type.String(), Type.Unknown()),
+  attempts: Type.Integer(),
+  callIds: Type.Array(Type.String()),
+  createdAtMs: Type.Number(),
+  notBeforeMs: Nullable(Type.Number()),
+  nextAttemptAtMs: Nullable(Type.Number()),
+  history: Type.Array(Type.Object({ status: Type.String(), atMs: Type.Number(), attempt: Type.Integer() })),
 });
 
 /** A stored call as shown to people: numbers masked. */
-export function showCall(c: StoredCall): StoredCall {
-  return { ...c, from: maskNumber(c.from) ?? '', to: maskNumber(c.to) ?? '' };
+export function showCall(c: StoredCall): StoredCall & { direction: 'inbound' | 'outbound' } {
+  const direction = c.events.some((e) => e.kind === 'dialout') ? 'outbound' : 'inbound';
+  return { ...c, from: maskNumber(c.from) ?? '', to: maskNumber(c.to) ?? '', direction };
 }
 
 const Query = Type.Object(
@@ -96,7 +122,7 @@ function validationMessage(err: unknown): string {
 }
 
 /** An ISO 8601 time (a date, or a date and time) → epoch ms. */
-function parseTime(s: string): number | undefined {
+export function parseTime(s: string): number | undefined {
   if (!/^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(s)) return undefined;
   const ms = Date.parse(s);
   return Number.isFinite(ms) ? ms : undefined;
@@ -183,7 +209,7 @@ type RoutesApp = FastifyInstance<
 >;
 
 /** GET /calls: a page of records, or the whole filter as a download. */
-function listCallsRoute(app: RoutesApp, deps: AppDeps, auth: ReturnType<typeof dashboardAuth>): void {
+function listCallsRoute(app: RoutesApp, deps: AppDeps, auth: Pick<ReturnType<typeof dashboardAuth>, 'hook'>): void {
   app.get(
     '/calls',
     {
@@ -223,20 +249,34 @@ function listCallsRoute(app: RoutesApp, deps: AppDeps, auth: ReturnType<typeof d
 }
 
 /** GET /calls/:id: one call with its timeline and event log. */
-function callByIdRoute(app: RoutesApp, deps: AppDeps, auth: ReturnType<typeof dashboardAuth>): void {
+function callByIdRoute(app: RoutesApp, deps: AppDeps, auth: Pick<ReturnType<typeof dashboardAuth>, 'hook'>): void {
   app.get(
     '/calls/:id',
     {
       schema: {
         params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:-]+$' }) }),
         querystring: Type.Object({ token: Type.Optional(Type.String({ maxLength: 512 })) }, { additionalProperties: false }),
-        response: { 200: Type.Object({ call: StoredCallSchema, live: Type.Boolean() }), 400: ErrorBody, 401: ErrorBody, 404: ErrorBody },
+        response: {
+          200: Type.Union([
+            Type.Object({ call: StoredCallSchema, live: Type.Boolean() }),
+            Type.Object({ call: OutboundViewSchema, live: Type.Boolean(), attempts: Type.Array(StoredCallSchema) }),
+          ]),
+          400: ErrorBody,
+          401: ErrorBody,
+          404: ErrorBody,
+        },
       },
       attachValidation: true,
       onRequest: auth.hook,
     },
     async (req, reply) => {
       if (req.validationError) return refuse(req, reply, `not a call id: ${validationMessage(req.validationError)}`);
+      const outbound = deps.outbound?.get(req.params.id);
+      if (outbound) {
+        const stored = deps.records ? await Promise.all(outbound.callIds.map((id) => deps.records!.get(id))) : [];
+        const attempts = stored.filter((c): c is StoredCall => c !== undefined).map(showCall);
+        return { call: { ...outbound, to: maskNumber(outbound.to) ?? '' }, live: outbound.status !== 'ended', attempts };
+      }
       const store = deps.records;
       if (!store) return off(reply);
       const call = await store.get(req.params.id);
@@ -248,7 +288,9 @@ function callByIdRoute(app: RoutesApp, deps: AppDeps, auth: ReturnType<typeof da
 
 export const callsRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
-  const auth = dashboardAuth(deps.config);
+  const dashboard = dashboardAuth(deps.config);
+  // CALLS_API_TOKEN opens the records too (outbound calls' status); else the dashboard's rules.
+  const auth = { hook: callsReadHook(deps.config, (req, reply) => dashboard.hook(req, reply)) };
   listCallsRoute(app, deps, auth);
   callByIdRoute(app, deps, auth);
 };

@@ -2,6 +2,7 @@
  * The live dashboard (docs/dashboard.md):
  *
  *   GET /dashboard               the page (static HTML; script and style from /dashboard/assets/*)
+ *   GET /dashboard/funnel        step funnels of a bot (funnel.html: GET /analytics/funnel drawn)
  *   GET /dashboard/assets/:file  app.js, app.css (no data in them: served without the token)
  *   GET /ws/events               WebSocket (the `ws` package on the app's HTTP server): a `hello`
  *                                snapshot, then `call` / `ended` / `stats` messages
@@ -90,6 +91,8 @@ export function findDashboardDir(): string {
 const ASSETS: Record<string, string> = {
   'app.js': 'text/javascript; charset=utf-8',
   'app.css': 'text/css; charset=utf-8',
+  'funnel.js': 'text/javascript; charset=utf-8',
+  'funnel.css': 'text/css; charset=utf-8',
 };
 
 type Log = AppDeps['logger'];
@@ -97,14 +100,20 @@ type Log = AppDeps['logger'];
 /** The page and its assets. */
 function pageRoutes(fastify: FastifyInstance, auth: DashboardAuth): void {
   const dir = findDashboardDir();
-  const page = readFileSync(`${dir}index.html`);
   const assets = new Map(Object.keys(ASSETS).map((f) => [f, readFileSync(`${dir}${f}`)]));
-  fastify.get('/dashboard', { onRequest: auth.hook }, async (_req, reply) => {
-    return reply
-      .headers({ ...PAGE_HEADERS, 'cache-control': 'no-store' })
-      .type('text/html; charset=utf-8')
-      .send(page);
-  });
+  // The live page, and the funnels of a bot's steps (GET /analytics/funnel drawn).
+  for (const [url, file] of [
+    ['/dashboard', 'index.html'],
+    ['/dashboard/funnel', 'funnel.html'],
+  ] as const) {
+    const page = readFileSync(`${dir}${file}`);
+    fastify.get(url, { onRequest: auth.hook }, async (_req, reply) => {
+      return reply
+        .headers({ ...PAGE_HEADERS, 'cache-control': 'no-store' })
+        .type('text/html; charset=utf-8')
+        .send(page);
+    });
+  }
   fastify.get<{ Params: { file: string } }>('/dashboard/assets/:file', async (req, reply) => {
     const body = assets.get(req.params.file);
     if (!body) return reply.code(404).send({ error: 'not_found', message: 'no such dashboard asset' });

@@ -4,13 +4,17 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PatchbayError, errorMessage } from '../../core/errors.js';
 import { isBot, type Bot } from '../../sdk/index.js';
-import { APOLOGY_BOT, resolveBotFile } from '../../core/bot-files.js';
+import { APOLOGY_BOT, botSourceHash, resolveBotFile } from '../../core/bot-files.js';
 
 export { resolveBotFile };
 
 export interface LoadedBot {
   bot: Bot;
   file: string;
+  /** The bot's declared `version`, else `hash`. */
+  version: string;
+  /** The hash of its file and what it imports from the bots directory (src/core/bot-files.ts). */
+  hash: string;
 }
 
 export class BotLoadError extends PatchbayError {
@@ -41,7 +45,7 @@ async function doLoad(botsDir: string, name: string): Promise<LoadedBot> {
     const builtin = new URL(`./apology-bot.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url);
     const builtinBot = defaultExport(await import(builtin.href));
     if (!isBot(builtinBot)) throw new BotLoadError(`the built-in ${name} bot is not a bot`, builtin.pathname);
-    return { bot: builtinBot, file: builtin.pathname };
+    return { bot: builtinBot, file: builtin.pathname, version: 'builtin', hash: 'builtin' };
   }
   const file = resolveBotFile(botsDir, name);
   if (!file) throw new BotLoadError(`bot "${name}" not found in ${botsDir}`, undefined);
@@ -55,7 +59,8 @@ async function doLoad(botsDir: string, name: string): Promise<LoadedBot> {
   if (!isBot(bot)) {
     throw new BotLoadError(`bot "${name}" (${file}) must \`export default defineBot({...})\``, file);
   }
-  return { bot, file };
+  const hash = botSourceHash(botsDir, file);
+  return { bot, file, version: bot.version ?? hash, hash };
 }
 
 /** A module namespace's `default` export (undefined when it has none). */

@@ -4,12 +4,14 @@
  */
 import type { CallClient } from '../../daily/call-client.js';
 import { CallEndedError, errorMessage } from '../../core/errors.js';
+import type { VoicemailInfo } from '../../sdk/index.js';
 import { CallSession, type BotEventKind } from '../../sdk/session.js';
 import { textOnlyTts } from '../../voice/tts.js';
 import { botFrame, type LoadedBot } from './bot-loader.js';
 import { step, type CallResult } from './call-ending.js';
 import { infoOf, type CallRun } from './call-state.js';
 import { startGreeting } from './greeting.js';
+import { startStt, sttChoiceOf, type SttSink } from './call-stt.js';
 
 type Bot = LoadedBot['bot'];
 
@@ -31,6 +33,12 @@ export async function runHook(run: CallRun, where: string, fn: (b: Bot) => unkno
   }
 }
 
+/** A final transcript of the caller for the bot (Daily's or its STT provider's): `listen()`, then `onTranscript`. */
+export function giveTranscript(run: CallRun, session: CallSession, text: string): void {
+  session.pushTranscript(text);
+  void runHook(run, 'onTranscript', (b) => b.onTranscript?.(session, text));
+}
+
 /** A key for the bot: its session's digit buffer, then its `onDtmf`. */
 export function giveDigit(run: CallRun, session: CallSession, tone: string): void {
   session.pushDigit(tone);
@@ -49,7 +57,9 @@ export async function awaitBot(run: CallRun): Promise<boolean> {
     deps.init.joinTimeoutMs,
     { kind: 'bot-load-timeout' },
   );
-  return run.loaded !== undefined && !ending.result;
+  const loaded = run.loaded;
+  if (loaded) deps.send({ type: 'bot-version', patchbayId: deps.call.id, bot: deps.call.bot, version: loaded.version, hash: loaded.hash });
+  return loaded !== undefined && !ending.result;
 }
 
 /** The call ends at the bot's (or the service's) longest call; returns the timer. */
@@ -82,7 +92,8 @@ function openSession(run: CallRun, bot: Bot): CallSession {
   const { deps, ending } = run;
   const { call, send } = deps;
   const transcriptionLanguage = typeof bot.transcription === 'object' ? bot.transcription.language : undefined;
-  return new CallSession({
+  const stt = sttChoiceOf(deps.init, bot);
+  const session = new CallSession({
     info: infoOf(call),
     client: botClient(run),
     logger: run.logger,
@@ -95,13 +106,32 @@ function openSession(run: CallRun, bot: Bot): CallSession {
     ...(bot.idleTimeoutMs ? { idleTimeoutMs: bot.idleTimeoutMs } : {}),
     ...(deps.llm ? { llm: deps.llm } : {}),
     ...(transcriptionLanguage ? { transcriptionLanguage } : {}),
+    ...(stt ? { startStt: () => startStt(run, sink(), stt) } : {}),
+    ...(bot.interruptions ? { interruptions: bot.interruptions } : {}),
+    ...(bot.endOfTurn ? { endOfTurn: bot.endOfTurn } : {}),
+    ...(bot.maxTurnPauseMs ? { maxTurnPauseMs: bot.maxTurnPauseMs } : {}),
+    ...(bot.noiseSuppression ? { noiseSuppression: true } : {}),
   });
+  function sink(): SttSink {
+    return {
+      transcript: (text) => giveTranscript(run, session, text),
+      // Interim words may interrupt a prompt sooner; the vendor's end of turn ends listen() (src/sdk/turns.ts).
+      event: (ev) => {
+        if (ev.type === 'interim' && ev.text.trim()) session.pushInterim(ev.text);
+        else if (ev.type === 'end-of-turn') session.pushEndOfTurn(ev.text);
+      },
+      // The caller's frames as the session hears them (RNNoise first with `noiseSuppression`).
+      audio: session.callerAudio,
+      error: (err) => runHook(run, 'onError', (b) => b.onError?.(session, err)),
+    };
+  }
+  return session;
 }
 
 /** Transcription and voice activity, as the bot asked; a failure to start only logs. */
 async function startListening(run: CallRun, session: CallSession, bot: Bot): Promise<void> {
   const { logger } = run;
-  if (bot.onTranscript || bot.transcription)
+  if (bot.onTranscript || bot.transcription || bot.stt)
     await session.startTranscription().catch((err: unknown) => logger.warn({ err }, 'startTranscription failed'));
   if (bot.turnDetection) {
     await session
@@ -120,10 +150,11 @@ async function awaitGreeting(run: CallRun, greeting: Promise<void>): Promise<boo
 }
 
 /** Stage: the session, the greeting (started at once; transcription starts meanwhile), then `onCall` until the call ends. */
-export async function runBot(run: CallRun, loaded: LoadedBot): Promise<CallResult> {
+export async function runBot(run: CallRun, loaded: LoadedBot, voicemail?: VoicemailInfo): Promise<CallResult> {
   const { bot } = loaded;
   const session = openSession(run, bot);
   run.session = session;
+  if (voicemail) return runVoicemail(run, session, bot, voicemail);
   const greeting = startGreeting(session, loaded);
   greeting?.catch(() => undefined);
   await startListening(run, session, bot);
@@ -138,6 +169,23 @@ export async function runBot(run: CallRun, loaded: LoadedBot): Promise<CallResul
   );
   const outcome = await run.ending.done;
   // Give the handler a moment to unwind (its primitives reject with CallEndedError now).
+  await Promise.race([handler.catch(() => undefined), new Promise((r) => setTimeout(r, 500).unref())]);
+  return outcome;
+}
+
+/** An outbound call answered by a machine: the bot's `onVoicemail` leaves its message, then the call ends. */
+async function runVoicemail(run: CallRun, session: CallSession, bot: Bot, info: VoicemailInfo): Promise<CallResult> {
+  if (!bot.onVoicemail) {
+    run.ending.end({ kind: 'bot-ended', outcome: 'completed', detail: 'voicemail: the bot has no onVoicemail; hung up' });
+    return run.ending.done;
+  }
+  run.stage('bot_started', { voicemail: true });
+  const handler = (async () => bot.onVoicemail?.(session, info))();
+  handler.then(
+    () => run.ending.end({ kind: 'bot-ended', outcome: 'completed', detail: `voicemail (${info.reason}): message left` }),
+    (err: unknown) => botFailed(run, err, 'onVoicemail'),
+  );
+  const outcome = await run.ending.done;
   await Promise.race([handler.catch(() => undefined), new Promise((r) => setTimeout(r, 500).unref())]);
   return outcome;
 }

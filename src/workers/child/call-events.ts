@@ -3,7 +3,7 @@
  * worker. Listeners are registered before join: `dialin-ready` may fire the moment join resolves.
  */
 import type { CallClientEventMap as Events } from '../../daily/call-client.js';
-import { giveDigit, runHook } from './call-bot.js';
+import { giveDigit, giveTranscript } from './call-bot.js';
 import type { CallRun } from './call-state.js';
 
 export function listenToCall(run: CallRun): void {
@@ -86,8 +86,8 @@ function onDtmf(run: CallRun, { tone, sessionId }: Events['dtmf-event']): void {
 
 function onTranscription(run: CallRun, { text, isFinal, participantId }: Events['transcription-message']): void {
   const { session } = run;
-  if (!session || !isFinal || participantId === undefined) return;
+  if (!session || participantId === undefined) return;
   if (run.callerSessionId && participantId !== run.callerSessionId) return;
-  session.pushTranscript(text);
-  void runHook(run, 'onTranscript', (b) => b.onTranscript?.(session, text));
+  if (!isFinal) return session.pushInterim(text);
+  giveTranscript(run, session, text);
 }

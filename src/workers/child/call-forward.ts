@@ -3,9 +3,9 @@
  * failures until the deadline (the `forward` policy, src/daily/policies.ts).
  */
 import { DailyRestClient } from '../../daily/rest.js';
-import { callerDisplayName } from '../../daily/sip.js';
+import { withDisplayName } from '../../daily/sip.js';
 import { DailyApiError, errorMessage } from '../../core/errors.js';
-import type { WorkerInit } from '../protocol.js';
+import type { ForwardResult, WorkerInit } from '../protocol.js';
 import type { CallRun } from './call-state.js';
 import { parentRateLimit } from './rate-grant.js';
 
@@ -30,6 +30,7 @@ function restClient(init: WorkerInit): DailyRestClient {
 /** Stage: forward the held call to `sipUri`; false when the call ends instead. */
 export async function forwardCall(run: CallRun, sipUri: string): Promise<boolean> {
   const { call, init } = run.deps;
+  if (call.warm?.parentForwards) return forwardedByParent(run, sipUri);
   // The URI is built before `forward_sent`: a failure here is a failure before forwarding (retry/apology).
   const updateUri = call.warm ? withDisplayName(sipUri, call.from) : sipUri;
   run.stage('forward_sent', { sipUri });
@@ -69,7 +70,37 @@ function onForwardFailed(run: CallRun, err: unknown, attempts: Attempts): boolea
   return false;
 }
 
-/** The SIP URI with the caller's display name as Daily reads it (`?x-daily_display_name=`, URL-encoded). */
-export function withDisplayName(sipUri: string, from: string): string {
-  return `${sipUri}${sipUri.includes('?') ? '&' : '?'}x-daily_display_name=${encodeURIComponent(callerDisplayName(from))}`;
+/**
+ * A warm call whose update the parent sends (issue 27): wait for its result. No answer within the
+ * update's deadline (the service is gone or stuck): go on as after an unanswered attempt — the
+ * caller must arrive (`awaitCaller` bounds it).
+ */
+async function forwardedByParent(run: CallRun, sipUri: string): Promise<boolean> {
+  const { init, parentForward } = run.deps;
+  run.stage('forward_sent', { sipUri, by: 'parent' });
+  const waitMs = init.pinlessUpdateDeadlineMs + 2_000;
+  let timer: NodeJS.Timeout | undefined;
+  const r = await Promise.race([
+    parentForward ?? Promise.resolve(undefined),
+    new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), waitMs))),
+    run.ending.done.then(() => undefined),
+  ]).finally(() => clearTimeout(timer));
+  if (run.ending.result) return false;
+  if (!r) {
+    run.logger.warn({ waitMs }, 'no word from the service about the update it sent; waiting for the caller');
+    return true;
+  }
+  if (!r.ok && !onForwardFailed(run, failureOf(r), { count: r.attempts, unanswered: r.unanswered })) return false;
+  run.stage('forwarded', { attempts: r.attempts, by: 'parent' });
+  return true;
 }
+
+function failureOf(r: Extract<ForwardResult, { ok: false }>): DailyApiError {
+  return new DailyApiError(r.message, {
+    retryable: r.retryable,
+    ...(r.status === undefined ? {} : { status: r.status }),
+    ...(r.info === undefined ? {} : { info: r.info }),
+  });
+}
+
+export { withDisplayName };

@@ -12,6 +12,7 @@ import { awaitBot, runBot, startMaxDuration } from './call-bot.js';
 import { step, withTimeout, type CallResult } from './call-ending.js';
 import { listenToCall, listenToHangup } from './call-events.js';
 import { forwardCall } from './call-forward.js';
+import { dialOut } from './call-outbound.js';
 import { infoOf, newCallRun, type CallRun, type RunCallDeps } from './call-state.js';
 
 export type { CallResult } from './call-ending.js';
@@ -25,6 +26,15 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
   const stopHangup = listenToHangup(run);
   let maxTimer: NodeJS.Timeout | undefined;
   try {
+    const dial = run.deps.call.outbound;
+    if (dial) {
+      // Outbound (POST /calls): join, the bot loaded, then dial instead of forwarding a held caller.
+      if (!(await joinRoom(run)) || !(await awaitBot(run)) || !run.loaded) return await run.ending.done;
+      const answer = await dialOut(run, dial);
+      if (!answer) return await run.ending.done;
+      maxTimer = startMaxDuration(run, run.loaded.bot);
+      return await runBot(run, run.loaded, answer.voicemail);
+    }
     const sipUri = await reachRoom(run);
     if (sipUri === undefined || run.ending.result) return await run.ending.done;
     if (!(await awaitBot(run)) || !run.loaded) return await run.ending.done;
@@ -53,7 +63,8 @@ async function reachRoom(run: CallRun): Promise<string | undefined> {
   return warm.sipEndpoint;
 }
 
-async function joinAndWaitReady(run: CallRun): Promise<string | undefined> {
+/** Stage 1: join the room as the bot; false when the call ended instead. */
+async function joinRoom(run: CallRun): Promise<boolean> {
   const { call, client, init } = run.deps;
   const { ending } = run;
   const joinStarted = Date.now();
@@ -68,8 +79,15 @@ async function joinAndWaitReady(run: CallRun): Promise<string | undefined> {
     init.joinTimeoutMs + 1_000,
     { kind: 'join-timeout', timeoutMs: init.joinTimeoutMs },
   );
-  if (!joined || ending.result) return undefined;
+  if (!joined || ending.result) return false;
   run.stage('joined', { joinMs: Date.now() - joinStarted });
+  return true;
+}
+
+async function joinAndWaitReady(run: CallRun): Promise<string | undefined> {
+  const { init } = run.deps;
+  const { ending } = run;
+  if (!(await joinRoom(run))) return undefined;
   const uri = await step(ending, run.ready.promise, init.dialinReadyTimeoutMs, {
     kind: 'dialin-ready-timeout',
     timeoutMs: init.dialinReadyTimeoutMs,

@@ -8,7 +8,7 @@ import type { CallInfo } from '../../sdk/index.js';
 import type { CallSession } from '../../sdk/session.js';
 import type { LlmProvider } from '../../voice/llm.js';
 import type { TtsProvider } from '../../voice/tts.js';
-import type { CallAssignment, ChildMessage, Stage, WorkerInit } from '../protocol.js';
+import type { CallAssignment, ChildMessage, ForwardResult, Stage, WorkerInit } from '../protocol.js';
 import type { LoadedBot } from './bot-loader.js';
 import { Ending } from './call-ending.js';
 
@@ -29,6 +29,8 @@ export interface RunCallDeps {
   llm?: LlmProvider;
   /** Why `hangupSignal` fired, when the worker knows better than "ended by the service". */
   hangupDetail?: () => string | undefined;
+  /** A warm call whose update the parent sends: its `forward-result` (undefined if the parent is gone). */
+  parentForward?: Promise<ForwardResult | undefined>;
 }
 
 interface Deferred<T> {
@@ -102,5 +104,7 @@ export function infoOf(call: CallAssignment): CallInfo {
     roomName,
     roomUrl,
     config: Object.freeze({ ...(call.botConfig ?? {}) }),
+    direction: call.outbound ? 'outbound' : 'inbound',
+    metadata: Object.freeze({ ...(call.outbound?.metadata ?? {}) }),
   };
 }

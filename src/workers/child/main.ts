@@ -3,10 +3,11 @@
  *
  * init → load bots + prepare the call client (browser launch for the daily client) → ready.
  * start → run the call → done → close the client → exit.
- * The worker exits by itself when its parent disappears (IPC disconnect).
+ * When its parent disappears (IPC disconnect) an idle worker exits; one with a live call finishes
+ * it on its own and leaves its outcome for the restarted service (src/workers/orphans.ts).
  */
 import type { CallClient } from '../../daily/call-client.js';
-import type { CallAssignment, ChildMessage, WarmRoom, WorkerInit } from '../protocol.js';
+import type { BotVersionInfo, CallAssignment, ChildMessage, ForwardResult, WarmRoom, WorkerInit } from '../protocol.js';
 import { isParentMessage } from '../protocol.js';
 import type { Outcome } from '../../core/outcome.js';
 import { createLogger, type Logger } from '../../core/logger.js';
@@ -19,7 +20,10 @@ import { createCallClient, memoryReport } from './client-factory.js';
 import { runCall } from './call-runner.js';
 import { onRateGrant } from './rate-grant.js';
 import { warmUp, type WarmState } from './warm.js';
+import { preloadStt } from './call-stt.js';
 import { errorMessage } from '../../core/errors.js';
+import { writeOrphanEnd, writeOrphanLive, type OrphanCall } from '../orphans.js';
+import { releaseGrants } from './rate-grant.js';
 
 if (!process.send) {
   console.error('patchbay worker: must be started by the dispatcher (no IPC channel)');
@@ -44,6 +48,11 @@ let exiting = false;
 /** Set once the parent made this worker a warm slot (`warm`). */
 let warm: WarmState | undefined;
 const hangup = new AbortController();
+/** The live call as an orphan would leave it (stages as reported); set once the parent is gone. */
+let current: OrphanCall | undefined;
+let orphaned = false;
+/** A warm call whose update the parent sends: resolved by its `forward-result` (undefined when the parent is gone). */
+let parentForward: ((r: ForwardResult | undefined) => void) | undefined;
 
 function send(msg: ChildMessage): Promise<void> {
   return new Promise((resolve) => {
@@ -71,9 +80,10 @@ async function onInit(i: WorkerInit): Promise<void> {
     name: 'worker',
     level: i.logLevel,
     maskNumbers: i.maskNumbers ?? true,
-    secrets: [i.dailyApiKey, i.llm?.apiKey, i.tts?.apiKey],
+    secrets: [i.dailyApiKey, i.llm?.apiKey, i.tts?.apiKey, i.stt?.deepgram?.apiKey, i.stt?.assemblyai?.apiKey],
   });
   const started = Date.now();
+  const bots: Record<string, BotVersionInfo> = {};
   try {
     // Pay start-up costs now, before a call is assigned: bot code and the call client.
     for (const name of i.preloadBots) {
@@ -84,6 +94,7 @@ async function onInit(i: WorkerInit): Promise<void> {
         );
         return undefined;
       });
+      if (loaded) bots[name] = { version: loaded.version, hash: loaded.hash };
       if (loaded?.bot.prewarm) await prewarm(name, loaded);
     }
     const baseTts = createTts(i.tts, { callClient: i.callClient, logger });
@@ -99,6 +110,8 @@ async function onInit(i: WorkerInit): Promise<void> {
       llm = client;
       await client.warm().catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'LLM client could not warm up'));
     }
+    // The service's speech-to-text vendor: its SDK is loaded now, not while a caller waits.
+    await preloadStt(i, logger);
     // Node loads its fetch implementation on first use (~35 ms): pay that now, not while a caller is on hold.
     await fetch('data:,warm-up')
       .then((r) => r.arrayBuffer())
@@ -110,7 +123,7 @@ async function onInit(i: WorkerInit): Promise<void> {
     });
     prepared = client.prepare();
     await prepared;
-    await send({ type: 'ready', pid: process.pid, prepareMs: Date.now() - started });
+    await send({ type: 'ready', pid: process.pid, prepareMs: Date.now() - started, bots });
   } catch (err) {
     logger.error({ err }, 'worker failed to initialise');
     await send({ type: 'fatal', error: `worker init failed: ${errorMessage(err)}` });
@@ -134,18 +147,32 @@ async function onStart(call: CallAssignment): Promise<void> {
   const bot = failed ? Promise.reject(failed) : loadBot(init.botsDir, call.bot);
   bot.catch(() => undefined); // handled inside runCall
   currentBotFile = resolveBotFile(init.botsDir, call.bot);
+  const { id, callId, callDomain, from, to, bot: botName, roomName, roomUrl } = call;
+  current = {
+    identity: { id, callId, callDomain, from, to, sipHeaders: {}, bot: botName, roomName, roomUrl },
+    receivedAtMs: call.receivedAtMs,
+    pid: process.pid,
+    orphanedAtMs: 0,
+    stages: [],
+  };
+  const stages = current.stages;
+  const forwarded = call.warm?.parentForwards ? new Promise<ForwardResult | undefined>((r) => (parentForward = r)) : undefined;
   const result = await runCall({
     init,
     call,
     client,
     logger: log,
     bot,
-    send: (m) => void send(m),
+    send: (m) => {
+      if (m.type === 'stage') stages.push({ stage: m.stage, atMs: m.atMs });
+      void send(m);
+    },
     hangupSignal: hangup.signal,
     ...(tts ? { tts } : {}),
     ...(ttsFallback ? { ttsFallback } : {}),
     ...(llm ? { llm } : {}),
     hangupDetail: () => escapedError,
+    ...(forwarded ? { parentForward: forwarded } : {}),
   });
   await send({
     type: 'done',
@@ -154,6 +181,11 @@ async function onStart(call: CallAssignment): Promise<void> {
     ...(result.detail ? { detail: result.detail } : {}),
     atMs: Date.now(),
   });
+  if (orphaned && current && init.orphanDir) {
+    const detail = `${result.detail ? `${result.detail}; ` : ''}finished by its worker after the service stopped`;
+    writeOrphanEnd(init.orphanDir, { ...current, outcome: result.outcome, detail, endedAtMs: Date.now() });
+    log.info({ outcome: result.outcome }, 'orphaned call over: its outcome is left for the restarted service');
+  }
   await exit(0);
 }
 
@@ -189,13 +221,27 @@ process.on('message', (raw: unknown) => {
     case 'rate-grant':
       onRateGrant(msg);
       break;
+    case 'forward-result':
+      if (current?.identity.id === msg.patchbayId) parentForward?.(msg.result);
+      break;
   }
 });
 
-// Orphan exit: the dispatcher is gone, nobody will reap or bill this call.
+// The service is gone. Idle: exit. With a call: the caller is not cut off — the call goes on to
+// its end (the bot keeps talking; Daily requests no longer wait for rate grants; MAX_CALL_MS still
+// bounds it), and its outcome is left in the data directory for the restarted service.
 process.on('disconnect', () => {
-  if (callRunning) hangup.abort('worker_crashed');
-  setTimeout(() => void exit(0), callRunning ? 2_000 : 0).unref();
+  releaseGrants();
+  parentForward?.(undefined);
+  if (!callRunning) return void exit(0);
+  if (orphaned || !current) return;
+  orphaned = true;
+  current.orphanedAtMs = Date.now();
+  logger.warn(
+    { callId: current.identity.callId, id: current.identity.id },
+    'the service stopped: this worker finishes its call on its own',
+  );
+  if (init?.orphanDir) writeOrphanLive(init.orphanDir, current);
 });
 
 process.on('SIGTERM', () => {

@@ -49,3 +49,11 @@ export function parentRateLimit(method: string, path: string, _priority: unknown
     if (!post({ type: 'rate', seq: id, method, path, leaseMs })) done(() => resolve(() => undefined));
   });
 }
+
+/** The parent is gone: every request waiting for a grant goes now (nobody will answer). */
+export function releaseGrants(): void {
+  for (const [id, go] of [...waiting]) {
+    waiting.delete(id);
+    go();
+  }
+}

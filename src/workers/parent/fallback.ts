@@ -14,7 +14,11 @@ import type { WorkerResult } from './handle.js';
 
 /** What the parent needs from Daily to forward a held call itself. */
 export interface ForwardFn {
-  (p: { callId: string; callDomain: string; sipUri: string }, signal: AbortSignal): Promise<unknown>;
+  (
+    p: { callId: string; callDomain: string; sipUri: string },
+    signal: AbortSignal,
+    o?: { onAttempt?: (attempt: number) => void; onRetry?: (err: unknown, attempt: number, delayMs: number) => void },
+  ): Promise<unknown>;
 }
 
 /** Failures a fresh worker may not repeat. */

@@ -12,7 +12,14 @@ import { priorityOf } from '../../daily/rate-limit.js';
 import type { RestRateLimit } from '../../daily/rest.js';
 import { workerEnv } from '../../core/config.js';
 import type { Outcome } from '../../core/outcome.js';
-import { isChildMessage, type CallAssignment, type ChildMessage, type ParentMessage, type WorkerInit } from '../protocol.js';
+import {
+  isChildMessage,
+  type BotVersionInfo,
+  type CallAssignment,
+  type ChildMessage,
+  type ParentMessage,
+  type WorkerInit,
+} from '../protocol.js';
 import { errorMessage } from '../../core/errors.js';
 
 /** A ping timer running this much later than its interval: this process stalled. */
@@ -66,6 +73,8 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
   readonly startedAtMs = Date.now();
   readyAtMs: number | undefined;
   prepareMs: number | undefined;
+  /** The versions of the bots it preloaded (from its `ready`). */
+  bots: Record<string, BotVersionInfo> = {};
   call: CallAssignment | undefined;
   lastRssBytes = 0;
 
@@ -261,6 +270,7 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
           this.state = 'idle';
           this.readyAtMs = Date.now();
           this.prepareMs = m.prepareMs;
+          this.bots = m.bots ?? {};
           this.emit('ready');
         }
         break;

@@ -9,6 +9,7 @@ import { PatchbayError } from '../../core/errors.js';
 import type { WorkerInit } from '../protocol.js';
 import type { BrowserLease } from '../../daily/browser/host.js';
 import { WorkerHandle, type SupervisionOptions } from './handle.js';
+import { BotVersions } from './bot-versions.js';
 
 export interface PoolOptions {
   init: WorkerInit;
@@ -47,8 +48,12 @@ export class WorkerPool {
   warmStarts = 0;
   /** Called with each worker's start time (fork → ready), for metrics. */
   onWorkerReady: ((w: WorkerHandle, ms: number) => void) | undefined;
+  /** The bots' versions, as this pool's workers loaded them (and their files hash now). */
+  readonly botVersions: BotVersions;
 
-  constructor(private readonly opts: PoolOptions) {}
+  constructor(private readonly opts: PoolOptions) {
+    this.botVersions = new BotVersions(opts.init.botsDir);
+  }
 
   start(): void {
     this.refill();
@@ -134,7 +139,11 @@ export class WorkerPool {
     const w = new WorkerHandle(init, this.opts.supervision, this.opts.logger);
     if (lease) void w.exited.then(() => lease.release());
     this.starting.add(w);
+    w.on('message', (m) => {
+      if (m.type === 'bot-version') this.botVersions.learn(m.bot, { version: m.version, hash: m.hash });
+    });
     w.once('ready', () => {
+      for (const [bot, info] of Object.entries(w.bots)) this.botVersions.learn(bot, info);
       this.starting.delete(w);
       this.failures = 0;
       this.onWorkerReady?.(w, (w.readyAtMs ?? Date.now()) - w.startedAtMs);

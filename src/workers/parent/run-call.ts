@@ -6,12 +6,13 @@
  */
 import type { Config } from '../../core/config.js';
 import { APOLOGY_BOT } from '../../core/bot-files.js';
-import type { CallAssignment, ChildMessage } from '../protocol.js';
+import type { CallAssignment, ChildMessage, ForwardResult } from '../protocol.js';
+import { withDisplayName } from '../../daily/sip.js';
 import type { Call, CallTransition } from '../../call/call.js';
 import { budgetLeftMs, decide, FALLBACK_RESERVE_MS, forwardToFallback, scoped, type ForwardFn } from './fallback.js';
 import type { WorkerPool } from './pool.js';
 import type { WorkerHandle, WorkerResult } from './handle.js';
-import { errorMessage } from '../../core/errors.js';
+import { DailyApiError, errorMessage } from '../../core/errors.js';
 
 export interface RunDeps {
   pool: WorkerPool;
@@ -34,7 +35,8 @@ export async function runOnWorker(call: Call, a: CallAssignment, deps: RunDeps):
   call.advance('starting');
   const reaping: Array<Promise<void>> = [];
   for (let attempt = 1; ; attempt++) {
-    const { result: r, reaped } = await attemptOnWorker(call, a, deps, true);
+    // An outbound call has no held caller: no hold budget, no retry, no fallback (outbound.ts retries busy / no-answer).
+    const { result: r, reaped } = await attemptOnWorker(call, a, deps, !a.outbound);
     reaping.push(reaped);
     // A retry (or the apology) runs on a fresh worker, which joins the room itself: no warm slot then.
     if (deps.worker || a.warm) {
@@ -42,7 +44,7 @@ export async function runOnWorker(call: Call, a: CallAssignment, deps: RunDeps):
       a = cold;
       deps = { ...deps, worker: undefined };
     }
-    const next = decide(call, r, attempt, config, stop.aborted);
+    const next = a.outbound ? 'claim' : decide(call, r, attempt, config, stop.aborted);
     if (next === 'retry') {
       call.noteRecovery({ kind: 'retry', after: r.outcome, ...(r.detail ? { detail: r.detail } : {}), atMs: Date.now() });
       continue;
@@ -155,10 +157,20 @@ async function attemptOnWorker(
     : undefined;
   holdTimer?.unref();
 
-  worker.start(a);
-  const result = await worker.result;
+  // A warm slot's worker is already in the room: the parent sends the update as it hands the call
+  // over (issue 27), instead of waiting for the worker to wake up and send it.
+  const parentForwards = a.warm !== undefined && worker === deps.worker && deps.forward !== undefined;
+  worker.start(parentForwards && a.warm ? { ...a, warm: { ...a.warm, parentForwards: true } } : a);
+  const forwarding = parentForwards && a.warm ? forwardWarm(call, a.warm.sipEndpoint, worker, deps.forward!, stop) : undefined;
+  let result = await worker.result;
   clearTimeout(backstop);
   clearTimeout(holdTimer);
+  const fwd = await forwarding;
+  if (fwd && !fwd.ok && !fwd.unanswered && result.outcome !== 'forward_failed' && call.record.timeline.forwarded === undefined) {
+    // The update failed for good (answered) and the worker ended otherwise (it died meanwhile): the
+    // caller is still on hold — a failure before forwarding (retry or fallback), never a claim.
+    result = { outcome: 'forward_failed', detail: `pinlessCallUpdate failed: ${fwd.message}`, by: 'supervisor' };
+  }
   // Reap: the worker exits by itself after `done`; make sure it does.
   const reaped = Promise.race([
     worker.exited.then(() => true),
@@ -172,12 +184,67 @@ async function attemptOnWorker(
  * knows no IPC). A message naming another call is logged and dropped.
  */
 export function relayWorkerMessage(call: Call, m: ChildMessage): void {
-  if (m.type !== 'done' && m.type !== 'stage' && m.type !== 'bot') return;
+  if (m.type !== 'done' && m.type !== 'stage' && m.type !== 'bot' && m.type !== 'bot-version') return;
   if (m.patchbayId !== call.id) {
     call.log.error({ type: m.type, patchbayId: m.patchbayId }, 'worker message about another call; ignored');
     return;
   }
   if (m.type === 'done') call.noteWorkerReported();
   else if (m.type === 'stage') call.stamp(m.stage, m.atMs);
-  else call.botEvent(m.kind, m.value, m.atMs);
+  // The apology bot (a fallback) is not the call's bot: the record keeps the routed bot's version.
+  else if (m.type === 'bot-version') {
+    if (m.bot === call.record.bot) call.botVersioned(m.version);
+  } else call.botEvent(m.kind, m.value, m.atMs);
+}
+
+/**
+ * A warm call's pinlessCallUpdate, sent by the parent (`CallAssignment.warm.parentForwards`): one
+ * update, its retries under the `forward` policy (the parent's alone); its result goes to the worker.
+ * Stops retrying once the worker is gone (an attempt already sent may still have been carried out).
+ */
+async function forwardWarm(
+  call: Call,
+  sipEndpoint: string,
+  worker: WorkerHandle,
+  forward: ForwardFn,
+  stop: AbortSignal,
+): Promise<ForwardResult> {
+  const { callId, callDomain, from } = call.record;
+  let attempts = 0;
+  let unanswered = false;
+  const ctl = new AbortController();
+  const abort = () => ctl.abort();
+  stop.addEventListener('abort', abort, { once: true });
+  void worker.exited.then(abort);
+  let result: ForwardResult;
+  try {
+    // Built before `forward_sent`: a bad caller id fails here, before forwarding (retry/apology).
+    const sipUri = withDisplayName(sipEndpoint, from);
+    call.stamp('forward_sent', Date.now());
+    await forward({ callId, callDomain, sipUri }, ctl.signal, {
+      onAttempt: (n) => (attempts = n),
+      onRetry: (err, attempt, delayMs) => {
+        if (err instanceof DailyApiError && err.status === undefined) unanswered = true;
+        call.log.warn({ err: errorMessage(err), attempt, delayMs }, 'pinlessCallUpdate (warm, from the service) failed; retrying');
+      },
+    });
+    call.stamp('forwarded', Date.now());
+    result = { ok: true, attempts };
+  } catch (err) {
+    const d = err instanceof DailyApiError ? err : undefined;
+    if (d && d.status === undefined) unanswered = true;
+    result = {
+      ok: false,
+      attempts,
+      unanswered: unanswered || ctl.signal.aborted,
+      message: errorMessage(err),
+      retryable: d?.retryable ?? true,
+      ...(d?.status === undefined ? {} : { status: d.status }),
+      ...(d?.info === undefined ? {} : { info: d.info }),
+    };
+  } finally {
+    stop.removeEventListener('abort', abort);
+  }
+  worker.send({ type: 'forward-result', patchbayId: call.id, result });
+  return result;
 }

@@ -120,7 +120,7 @@ describe.skipIf(!haveChromium)('daily client (real daily-js) against the emulato
 
       await c.startTranscription();
       const heard = waitEvent(c, 'transcription-message');
-      call.say('I need help with my bill');
+      await call.say('I need help with my bill');
       expect(await heard).toMatchObject({ participantId: caller.sessionId, text: 'I need help with my bill', isFinal: true });
 
       const digits: string[] = [];

@@ -1,0 +1,21 @@
+import { SttError, type SttInit, type SttProvider, type SttProviderName } from './stt.js';
+
+/**
+ * The streaming provider `name`, with its vendor's SDK loaded now (nothing else imports the
+ * provider files, so the main process and workers that never use one do not load it).
+ * Rejects with a non-retryable SttError when the vendor has no key or is not built.
+ */
+export async function loadStt(name: Exclude<SttProviderName, 'daily'>, init: SttInit): Promise<SttProvider> {
+  if (name === 'deepgram') {
+    if (!init.deepgram) throw new SttError('Deepgram speech-to-text needs DEEPGRAM_API_KEY');
+    const { deepgramStt } = await import('./stt-deepgram.js');
+    return deepgramStt(init.deepgram);
+  }
+  if (name === 'assemblyai') {
+    if (!init.assemblyai) throw new SttError('AssemblyAI speech-to-text needs ASSEMBLYAI_API_KEY');
+    const { assemblyAiStt } = await import('./stt-assemblyai.js');
+    const base = init.assemblyai.baseUrl?.replace(/^https:/i, 'wss:').replace(/\/+$/, '');
+    return assemblyAiStt({ apiKey: init.assemblyai.apiKey, ...(base ? { streamingUrl: `${base}/v3/ws` } : {}) });
+  }
+  throw new SttError(`speech-to-text provider ${name} is not available yet`);
+}
