@@ -2,15 +2,14 @@
  * Wires one replica together: the Daily REST client (or the embedded emulator), the worker pool,
  * the dispatcher and the Fastify app. Used by server.ts and by the tests, so both run the same thing.
  */
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../core/config.js';
-import { DailyRestClient, type RestRateLimit } from '../daily/rest.js';
+import type { DailyRestClient, RestRateLimit } from '../daily/rest.js';
 import { createRoomService, type RoomService } from '../daily/room-service.js';
 import { DOMAIN_EVENT_TYPES } from '../daily/webhook-events.js';
-import { BrowserHost } from '../daily/browser/host.js';
+import type { BrowserHost } from '../daily/browser/host.js';
 import { Dispatcher } from '../admission/dispatcher.js';
 import { OutboundCalls } from '../admission/outbound.js';
 import { OutboundJournal, type JournalEntry } from '../admission/outbound-journal.js';
@@ -21,9 +20,7 @@ import { Reconciler } from '../call/reconcile.js';
 import { AdmittedLog } from '../admission/admitted-log.js';
 import { AdmissionBudget } from '../admission/budget.js';
 import { sweepLeftovers, takeReplicaLock } from '../daily/leftovers.js';
-import type { WorkerInit } from '../workers/protocol.js';
 import { loadRoutes, type LoadedRoutes, type Route } from '../admission/router.js';
-import { resolveTtsProvider } from '../voice/tts.js';
 import type { Emulator } from '../emulator/server.js';
 import type { Logger } from '../core/logger.js';
 import { recordDispatcherCalls } from '../records/adapter.js';
@@ -34,6 +31,7 @@ import type { FleetAdmission } from '../fleet/admission.js';
 import { LocalRateLimiter, parseRateLimits, rateClassOf } from '../daily/rate-limit.js';
 import type { CallAssignment } from '../workers/protocol.js';
 import { errorMessage } from '../core/errors.js';
+import { dailyAccess, dailyClient, sharedBrowsers, workerInit } from './parts.js';
 import { orphanDirOf, scanOrphans } from '../workers/orphans.js';
 import { keepOpenIds, OrphanAdoption, type OrphanScan } from '../admission/orphans.js';
 import type { ForwardFn } from '../workers/parent/fallback.js';
@@ -105,8 +103,8 @@ export interface RuntimeOptions {
 export async function createRuntime(config: Config, logger: Logger, opts: RuntimeOptions = {}): Promise<Runtime> {
   const routes = loadStartupRoutes(config, logger, opts);
   // Calls the last process left to its workers (issue 21, item 5): their records stay open for their real outcome.
-  const orphanDir = config.resilience.admittedPath ? orphanDirOf(config.resilience.admittedPath) : undefined;
-  const orphanScan = scanOrphans(orphanDir);
+  const orphanDir = config.resilience.admittedPath && orphanDirOf(config.resilience.admittedPath);
+  const orphanScan = scanOrphans(orphanDir || undefined);
   // Call records open before anything starts: a corrupt or unwritable file is a start-up error naming it.
   const records = await openConfiguredRecords(config, logger, keepOpenIds(orphanScan));
   const access = await dailyAccess(config, logger, opts);
@@ -114,15 +112,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
   const fleetMod = config.fleet ? await import('../fleet/index.js') : undefined;
   const fleet = fleetMod && config.fleet ? newFleet(fleetMod, config, logger) : undefined;
   const rateLimit = rateLimitOf(config, fleetMod, fleet);
-  const daily = new DailyRestClient({
-    apiUrl: access.apiUrl,
-    apiKey: access.apiKey,
-    timeoutMs: config.daily.apiTimeoutMs,
-    // The `forward` policy as the workers have it: the parent sends warm calls' updates (issue 27) and the fallback's.
-    pinlessUpdateTimeoutMs: config.call.pinlessUpdateTimeoutMs,
-    pinlessUpdateDeadlineMs: config.call.pinlessUpdateDeadlineMs,
-    rateLimit,
-  });
+  const daily = dailyClient(config, access, rateLimit);
   const init = workerInit(config, logger, access, [...(routes?.bots ?? [config.bots.defaultBot]), ...(opts.preloadBots ?? [])]);
   const browsers = sharedBrowsers(config, logger);
   const pool = new WorkerPool({
@@ -185,69 +175,10 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     sweepStop: new AbortController(),
     unrecord,
     orphans: orphanDir ? { dir: orphanDir, scan: orphanScan } : undefined,
+    claimRecord: fleetMod && fleet ? (callId: string) => fleetMod.claimRecord(fleet, callId) : undefined,
     adoption: undefined,
   };
   return rt;
-}
-
-/** The routing file is checked before anything starts: an unknown bot is a start-up error naming it. */
-function loadStartupRoutes(config: Config, logger: Logger, opts: RuntimeOptions): LoadedRoutes | undefined {
-  if (opts.route) return undefined;
-  const routes = loadRoutes({ botsDir: config.bots.dir, defaultBot: config.bots.defaultBot, routesFile: config.bots.routesFile });
-  logger.info(
-    { routesFile: routes.file, bots: routes.bots },
-    routes.file ? 'bot routes loaded' : 'no routing file: every call goes to the default bot',
-  );
-  return routes;
-}
-
-/** Where Daily is and the secrets of its webhooks: Daily's, or the emulator's (one started here if none was given). */
-interface DailyAccess {
-  apiUrl: string;
-  apiKey: string;
-  pinlessSecrets: string[];
-  webhookSecrets: string[];
-  emulator: Emulator | undefined;
-  /** The emulator was started by this runtime (and is closed by its shutdown). */
-  ownEmulator: boolean;
-}
-
-async function dailyAccess(config: Config, logger: Logger, opts: RuntimeOptions): Promise<DailyAccess> {
-  const { apiUrl, apiKey, pinlessHmacSecrets, webhookHmacSecrets } = config.daily;
-  if (!config.emulator.enabled) {
-    if (pinlessHmacSecrets.length === 0)
-      logger.warn(
-        '!!! DAILY_PINLESS_HMAC is not set: dial-in webhooks are NOT verified. Anyone who can reach /dialin can start bots. Development only. !!!',
-      );
-    if (!apiUrl || !apiKey) throw new Error('Daily API URL and key are required');
-    const secrets = { pinlessSecrets: pinlessHmacSecrets, webhookSecrets: webhookHmacSecrets };
-    return { apiUrl, apiKey, ...secrets, emulator: undefined, ownEmulator: false };
-  }
-  const given = opts.emulator;
-  const emu = given ? { emulator: given.instance, apiKey: given.apiKey } : await startEmulator(config, logger);
-  logger.info({ emulator: emu.emulator.origin }, 'no DAILY_API_KEY: using the built-in Daily emulator');
-  if (!emu.emulator.apiUrl || !emu.apiKey) throw new Error('Daily API URL and key are required');
-  return {
-    apiUrl: emu.emulator.apiUrl,
-    apiKey: emu.apiKey,
-    pinlessSecrets: pinlessHmacSecrets.length > 0 ? pinlessHmacSecrets : [randomBytes(32).toString('base64')],
-    webhookSecrets: webhookHmacSecrets.length > 0 ? webhookHmacSecrets : [randomBytes(32).toString('base64')],
-    emulator: emu.emulator,
-    ownEmulator: !given,
-  };
-}
-
-async function startEmulator(config: Config, logger: Logger): Promise<{ emulator: Emulator; apiKey: string }> {
-  const { createEmulator } = await import('../emulator/server.js');
-  const apiKey = config.emulator.apiKey ?? `emu_${randomBytes(12).toString('hex')}`;
-  const emulator = await createEmulator({
-    host: config.emulator.host,
-    port: config.emulator.port,
-    apiKey,
-    logger: logger.child({ component: 'emulator' }),
-    rateLimits: config.emulator.rateLimits,
-  });
-  return { emulator, apiKey };
 }
 
 type FleetModule = typeof import('../fleet/index.js');
@@ -264,56 +195,15 @@ function rateLimitOf(config: Config, fleetMod: FleetModule | undefined, fleet: R
     limiter.acquire(rateClassOf(method, path), priority, { ...(signal ? { signal } : {}), leaseMs });
 }
 
-/** What every worker of the pool is started with. */
-function workerInit(config: Config, logger: Logger, access: DailyAccess, preloadBots: string[]): WorkerInit {
-  const { daily, tts, call } = config;
-  return {
-    logLevel: config.logLevel,
-    maskNumbers: config.logMaskNumbers,
-    callClient: daily.callClient,
-    chromiumPath: daily.chromiumPath,
-    dailyBundleUrl: daily.bundleUrl,
-    dailyApiUrl: access.apiUrl,
-    dailyApiKey: access.apiKey,
-    apiTimeoutMs: daily.apiTimeoutMs,
-    botsDir: config.bots.dir,
-    preloadBots: [...new Set(preloadBots)],
-    dialinReadyTimeoutMs: call.dialinReadyTimeoutMs,
-    joinTimeoutMs: call.joinTimeoutMs,
-    maxCallMs: call.maxCallMs,
-    pinlessUpdateTimeoutMs: call.pinlessUpdateTimeoutMs,
-    pinlessUpdateDeadlineMs: call.pinlessUpdateDeadlineMs,
-    pingTimeoutMs: config.workers.pingTimeoutMs,
-    tts: {
-      provider: resolveTtsProvider(tts.provider, { callClient: daily.callClient, espeakPath: tts.espeakPath, logger }),
-      sampleRate: tts.sampleRate,
-      espeakPath: tts.espeakPath,
-      cacheEntries: tts.cacheEntries,
-      ...(tts.cacheDir ? { cacheDir: tts.cacheDir } : {}),
-      ...(tts.voice ? { voice: tts.voice } : {}),
-      ...(tts.apiKey ? { model: tts.model, apiKey: tts.apiKey, ...(tts.baseUrl ? { baseUrl: tts.baseUrl } : {}) } : {}),
-    },
-    ...(config.llm ? { llm: config.llm } : {}),
-    ...(config.resilience.admittedPath ? { orphanDir: orphanDirOf(config.resilience.admittedPath) } : {}),
-    stt: {
-      provider: config.stt.provider,
-      fallback: config.stt.fallback,
-      ...(config.stt.deepgram ? { deepgram: sttVendor(config.stt.deepgram) } : {}),
-      ...(config.stt.assemblyai ? { assemblyai: sttVendor(config.stt.assemblyai) } : {}),
-    },
-  };
-}
-
-/** CALL_CLIENT=daily with BROWSER_LAYOUT=shared: the supervised browsers the workers' pages live in. */
-function sharedBrowsers(config: Config, logger: Logger): BrowserHost | undefined {
-  const { callClient, browserLayout, chromiumPath, botsPerBrowser } = config.daily;
-  if (callClient !== 'daily' || browserLayout !== 'shared') return undefined;
-  return new BrowserHost({
-    chromiumPath,
-    botsPerBrowser,
-    browsers: Math.ceil((config.admission.maxConcurrentBots + config.workers.idle) / botsPerBrowser),
-    logger,
-  });
+/** The routing file is checked before anything starts: an unknown bot is a start-up error naming it. */
+function loadStartupRoutes(config: Config, logger: Logger, opts: RuntimeOptions): LoadedRoutes | undefined {
+  if (opts.route) return undefined;
+  const routes = loadRoutes({ botsDir: config.bots.dir, defaultBot: config.bots.defaultBot, routesFile: config.bots.routesFile });
+  logger.info(
+    { routesFile: routes.file, bots: routes.bots },
+    routes.file ? 'bot routes loaded' : 'no routing file: every call goes to the default bot',
+  );
+  return routes;
 }
 
 /** Outbound calls (POST /calls, CALLS_API_TOKEN set): a bot file in BOTS_DIR, or a bot the routes name. */
@@ -360,6 +250,8 @@ interface Lifecycle {
   unrecord: (() => void) | undefined;
   /** What the last process's orphaned workers left (read before the records opened). */
   orphans: { dir: string; scan: OrphanScan } | undefined;
+  /** Fleet mode: the fleet-wide right to write a lost call's one record (fleet/routing.ts `claimRecord`). */
+  claimRecord: ((callId: string) => Promise<boolean>) | undefined;
   adoption: OrphanAdoption | undefined;
 }
 
@@ -375,14 +267,14 @@ async function listen(rt: Runtime, life: Lifecycle): Promise<string> {
   if (life.fleet) life.fleet.opts.meta.url = rt.url;
   await life.fleetAdmission?.start();
   if (life.orphans) {
-    const fa = life.fleetAdmission;
     const { records } = rt;
+    const { claimRecord } = life;
     life.adoption = new OrphanAdoption(
       {
         dir: life.orphans.dir,
         dispatcher: rt.dispatcher,
         logger,
-        ...(fa ? { mayRecord: (callId: string) => fa.mayRecordOrphan(callId) } : {}),
+        ...(claimRecord ? { mayRecord: claimRecord } : {}),
         ...(records ? { discard: (id: string) => records.discardOpen(id) } : {}),
       },
       life.orphans.scan,
@@ -476,9 +368,4 @@ async function registerEmulatorWebhook(daily: DailyRestClient, url: string, hmac
   } catch (err) {
     logger.warn({ err: errorMessage(err) }, 'emulator: could not register the domain webhook; domain events are off');
   }
-}
-
-/** A speech-to-text vendor's key and base URL, as WorkerInit.stt carries them. */
-function sttVendor(v: { apiKey: string; baseUrl: string | undefined }): { apiKey: string; baseUrl?: string } {
-  return { apiKey: v.apiKey, ...(v.baseUrl ? { baseUrl: v.baseUrl } : {}) };
 }

@@ -21,7 +21,6 @@ import type { AdmissionDelegate, AdmitResult } from '../admission/types.js';
 import type { Call } from '../call/call.js';
 import type { Dispatcher } from '../admission/dispatcher.js';
 import { answerOf, logPresumedLost, LostCalls, recordElsewhere, type StoredAnswer } from './lost.js';
-import { claimRecord } from './routing.js';
 import { RedisReadiness } from './readiness.js';
 import type { WarmSlot } from '../workers/parent/warm-slots.js';
 import type { DomainEventInput, Reconciler } from '../call/reconcile.js';
@@ -129,10 +128,6 @@ export class FleetAdmission implements AdmissionDelegate {
   }
 
   /** Joins the fleet (never throws: an unreachable Redis starts degraded) and starts taking calls. */
-  /** The fleet-wide right to write the one record of a call this replica's orphaned worker finished (lost.ts `claimRecord`). */
-  mayRecordOrphan(callId: string): Promise<boolean> {
-    return claimRecord(this.deps.fleet, callId);
-  }
 
   async start(): Promise<void> {
     const { fleet, dispatcher } = this.deps;

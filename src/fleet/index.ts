@@ -15,4 +15,5 @@ export {
   type RatePriority,
 } from '../daily/rate-limit.js';
 export { RedisRateLimiter } from './rate-limit-redis.js';
+export { claimRecord } from './routing.js';
 export * from './types.js';

@@ -1,7 +1,4 @@
-/**
- * The runtime behind `Call`: turns call-client events into awaitable bot primitives.
- * Used by the worker; bots only see the `Call` interface.
- */
+/** The runtime behind `Call`: call-client events as awaitable bot primitives (the worker's; bots see `Call`). */
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { AudioOut, CallClient } from '../daily/call-client.js';
@@ -32,8 +29,8 @@ import { askEndOfTurn, listenForTurn } from './listen-turn.js';
 import { CallerAudio } from './caller-audio.js';
 import { runWarmTransfer } from './warm-transfer.js';
 
-export type { BotEventKind } from '../core/timeline.js';
 import { isStepName, type BotEventKind } from '../core/timeline.js';
+export type { BotEventKind };
 
 export interface SessionDeps {
   info: CallInfo;
@@ -422,9 +419,7 @@ export class CallSession implements Call {
         caller,
         signal: this.signal,
         logger: this.logger,
-        say: async (text) => {
-          await this.say(text);
-        },
+        say: (text) => this.say(text).then(() => undefined),
         turn: (fn) => this.turn(fn),
         report: (value) => this.deps.report('transfer', value),
         end: (detail) => this.deps.end('completed', detail),
@@ -442,9 +437,7 @@ export class CallSession implements Call {
   }
 
   sendDtmf(tones: string): Promise<void> {
-    return this.turn(async () => {
-      await this.deps.client.sendDTMF({ sessionId: this.requireCaller(), tones });
-    });
+    return this.turn(() => this.deps.client.sendDTMF({ sessionId: this.requireCaller(), tones }));
   }
 
   private requireCaller(): string {

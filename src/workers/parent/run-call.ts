@@ -128,6 +128,26 @@ async function attemptOnWorker(
   worker.on('message', (m: ChildMessage) => relayWorkerMessage(call, m));
   call.workerAssigned({ pid: worker.pid, warmStart: pool.coldStarts === coldBefore, hangup: (outcome) => void worker.close(outcome) });
 
+  const timers = startAttemptTimers(call, worker, config, bounded);
+
+  // A warm slot's worker is already in the room: the parent sends the update as it hands the call
+  // over (issue 27), instead of waiting for the worker to wake up and send it.
+  const parentForwards = a.warm !== undefined && worker === deps.worker && deps.forward !== undefined;
+  worker.start(parentForwards && a.warm ? { ...a, warm: { ...a.warm, parentForwards: true } } : a);
+  const forwarding = parentForwards && a.warm ? forwardWarm(call, a.warm.sipEndpoint, worker, deps.forward!, stop) : undefined;
+  const ended = await worker.result;
+  timers.clear();
+  const result = withForwardResult(call, ended, await forwarding);
+  // Reap: the worker exits by itself after `done`; make sure it does.
+  const reaped = Promise.race([
+    worker.exited.then(() => true),
+    new Promise<boolean>((r) => setTimeout(() => r(false), config.workers.closeTimeoutMs)),
+  ]).then((gone) => (gone ? undefined : worker.close(result.outcome)));
+  return { result, reaped };
+}
+
+/** The backstop (MAX_CALL_MS and every deadline) and, when `bounded`, the hold budget of one attempt. */
+function startAttemptTimers(call: Call, worker: WorkerHandle, config: Config, bounded: boolean): { clear(): void } {
   // Backstop: the worker enforces MAX_CALL_MS itself; this catches a worker that does not.
   const c = config.call;
   const backstopMs = c.maxCallMs + c.joinTimeoutMs + c.dialinReadyTimeoutMs * 2 + c.pinlessUpdateDeadlineMs + 10_000;
@@ -156,27 +176,23 @@ async function attemptOnWorker(
       )
     : undefined;
   holdTimer?.unref();
+  return {
+    clear() {
+      clearTimeout(backstop);
+      clearTimeout(holdTimer);
+    },
+  };
+}
 
-  // A warm slot's worker is already in the room: the parent sends the update as it hands the call
-  // over (issue 27), instead of waiting for the worker to wake up and send it.
-  const parentForwards = a.warm !== undefined && worker === deps.worker && deps.forward !== undefined;
-  worker.start(parentForwards && a.warm ? { ...a, warm: { ...a.warm, parentForwards: true } } : a);
-  const forwarding = parentForwards && a.warm ? forwardWarm(call, a.warm.sipEndpoint, worker, deps.forward!, stop) : undefined;
-  let result = await worker.result;
-  clearTimeout(backstop);
-  clearTimeout(holdTimer);
-  const fwd = await forwarding;
-  if (fwd && !fwd.ok && !fwd.unanswered && result.outcome !== 'forward_failed' && call.record.timeline.forwarded === undefined) {
-    // The update failed for good (answered) and the worker ended otherwise (it died meanwhile): the
-    // caller is still on hold — a failure before forwarding (retry or fallback), never a claim.
-    result = { outcome: 'forward_failed', detail: `pinlessCallUpdate failed: ${fwd.message}`, by: 'supervisor' };
-  }
-  // Reap: the worker exits by itself after `done`; make sure it does.
-  const reaped = Promise.race([
-    worker.exited.then(() => true),
-    new Promise<boolean>((r) => setTimeout(() => r(false), config.workers.closeTimeoutMs)),
-  ]).then((gone) => (gone ? undefined : worker.close(result.outcome)));
-  return { result, reaped };
+/**
+ * A warm update the service sent that failed for good (answered) while the worker ended otherwise
+ * (it died meanwhile): the caller is still on hold — a failure before forwarding (retry or
+ * fallback), never a claim.
+ */
+function withForwardResult(call: Call, result: WorkerResult, fwd: ForwardResult | undefined): WorkerResult {
+  if (!fwd || fwd.ok || fwd.unanswered || result.outcome === 'forward_failed' || call.record.timeline.forwarded !== undefined)
+    return result;
+  return { outcome: 'forward_failed', detail: `pinlessCallUpdate failed: ${fwd.message}`, by: 'supervisor' };
 }
 
 /**
