@@ -143,7 +143,7 @@ export type ParentMessage =
   | { type: 'rate-grant'; seq: number; error?: string };
 
 export type ChildMessage =
-  /** `bots`: the versions of the bots it preloaded. */
+  /** `bots`: the versions of the bots it preloaded and can run (loaded, `prewarm` passed). */
   | { type: 'ready'; pid: number; prepareMs: number; bots?: Record<string, BotVersionInfo> }
   /** `pssBytes`: the worker's own PSS; `pageBytes`: PSS of its page's browser processes (daily client). */
   | { type: 'pong'; seq: number; rssBytes: number; heapUsedBytes: number; pssBytes?: number; pageBytes?: number }

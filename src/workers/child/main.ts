@@ -94,8 +94,9 @@ async function onInit(i: WorkerInit): Promise<void> {
         );
         return undefined;
       });
-      if (loaded) bots[name] = { version: loaded.version, hash: loaded.hash };
       if (loaded?.bot.prewarm) await prewarm(name, loaded);
+      // Only bots that can take a call: the parent forwards a warm call at once only to one of these.
+      if (loaded && !prewarmFailed.has(name)) bots[name] = { version: loaded.version, hash: loaded.hash };
     }
     const baseTts = createTts(i.tts, { callClient: i.callClient, logger });
     const keyParts = [i.tts?.voice ?? '', i.tts?.model ?? '', String(i.tts?.sampleRate ?? 16_000)];

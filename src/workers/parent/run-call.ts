@@ -131,8 +131,9 @@ async function attemptOnWorker(
   const timers = startAttemptTimers(call, worker, config, bounded);
 
   // A warm slot's worker is already in the room: the parent sends the update as it hands the call
-  // over (issue 27), instead of waiting for the worker to wake up and send it.
-  const parentForwards = a.warm !== undefined && worker === deps.worker && deps.forward !== undefined;
+  // over (issue 27), instead of waiting for the worker to wake up and send it — when that worker
+  // has the call's bot loaded (no caller is connected to a bot that fails to load: it forwards then).
+  const parentForwards = a.warm !== undefined && worker === deps.worker && deps.forward !== undefined && a.bot in worker.bots;
   worker.start(parentForwards && a.warm ? { ...a, warm: { ...a.warm, parentForwards: true } } : a);
   const forwarding = parentForwards && a.warm ? forwardWarm(call, a.warm.sipEndpoint, worker, deps.forward!, stop) : undefined;
   const ended = await worker.result;
