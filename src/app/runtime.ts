@@ -278,6 +278,7 @@ function workerInit(config: Config, logger: Logger, access: DailyAccess, preload
     pinlessUpdateTimeoutMs: call.pinlessUpdateTimeoutMs,
     pinlessUpdateDeadlineMs: call.pinlessUpdateDeadlineMs,
     pingTimeoutMs: config.workers.pingTimeoutMs,
+    recording: { mode: call.recording.mode, dir: call.recording.dir },
     tts: {
       provider: resolveTtsProvider(tts.provider, { callClient: daily.callClient, espeakPath: tts.espeakPath, logger }),
       sampleRate: tts.sampleRate,

@@ -98,6 +98,8 @@ export interface Config {
     sipEndpoints: number;
     /** DAILY_DIALOUT: rooms are created with `enable_dialout` (warm transfer). */
     dialout: boolean;
+    /** RECORDING, RECORDINGS_DIR, DAILY_RECORDING_ROOMS (docs/operations.md, "Recording"). */
+    recording: { mode: 'off' | 'daily' | 'local'; dir: string; dailyRooms: boolean };
     dialinReadyTimeoutMs: number;
     joinTimeoutMs: number;
     maxCallMs: number;
@@ -357,6 +359,16 @@ function callConfig(e: Env, emulatorEnabled: boolean): Pick<Config, 'call' | 'wo
     call: {
       sipEndpoints: e.DIALIN_SIP_ENDPOINTS,
       dialout: e.DAILY_DIALOUT,
+      recording: {
+        mode: e.RECORDING,
+        dir:
+          e.RECORDINGS_DIR ??
+          path.join(
+            e.CALL_RECORDS_PATH === 'off' || e.CALL_RECORDS_PATH === ':memory:' ? './data' : path.dirname(e.CALL_RECORDS_PATH),
+            'recordings',
+          ),
+        dailyRooms: e.DAILY_RECORDING_ROOMS ?? e.RECORDING === 'daily',
+      },
       dialinReadyTimeoutMs: e.DIALIN_READY_TIMEOUT_MS,
       joinTimeoutMs: e.JOIN_TIMEOUT_MS,
       maxCallMs: e.MAX_CALL_MS,

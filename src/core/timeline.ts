@@ -20,7 +20,18 @@ export type TimelineStage = (typeof TIMELINE_STAGES)[number];
 
 export type Timeline = Partial<Record<TimelineStage, number>>;
 
-export const BOT_EVENT_KINDS = ['say', 'play', 'digits', 'transcript', 'transfer', 'hangup', 'dialin_error', 'dialin_warning'] as const;
+export const BOT_EVENT_KINDS = [
+  'say',
+  'play',
+  'digits',
+  'transcript',
+  'transfer',
+  'hangup',
+  'dialin_error',
+  'dialin_warning',
+  /** The call's recording (src/workers/child/call-recording.ts): `started <id>`, `stopped <id>`, `error <why>`, `paused`, `resumed`. */
+  'recording',
+] as const;
 export type BotEventKind = (typeof BOT_EVENT_KINDS)[number];
 
 /** What the bot did (from the worker's `bot` messages), for the test harness, the dashboard and records. */

@@ -306,6 +306,7 @@ async function createRoomAndToken(
         expSec: req.expSec,
         numEndpoints: req.numEndpoints,
         enableDialout: config.call.dialout,
+        ...(config.call.recording.dailyRooms ? { enableRecording: 'cloud-audio-only' as const } : {}),
       },
       {
         ...(signal ? { signal } : {}),

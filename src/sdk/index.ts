@@ -121,6 +121,11 @@ export interface Call extends CallInfo {
   sendDtmf(tones: string): Promise<void>;
 }
 
+export interface RecordingOptions {
+  mode: 'off' | 'daily' | 'local';
+  consent?: string;
+}
+
 export interface BotOptions {
   name: string;
   /** End the call (outcome `idle_timeout`) when the caller neither speaks nor presses a key for this long. */
@@ -139,6 +144,12 @@ export interface BotOptions {
    * turn joined. `true` for the defaults.
    */
   turnDetection?: boolean | VadOptions;
+  /**
+   * Record the call (off unless the bot, its route's `config.recording` or RECORDING says so):
+   * `daily`, Daily's cloud-audio-only recording; `local`, a file under RECORDINGS_DIR.
+   * `consent`: a prompt said before recording starts (docs/operations.md, "Recording").
+   */
+  recording?: RecordingOptions;
   /**
    * Said the moment the caller is connected, before `onCall` runs: text, or `{ audio }`, a PCM16
    * WAV file (a path relative to the bot's file). With a warm room the speech is synthesized (the

@@ -57,6 +57,8 @@ export interface WorkerInit extends WorkerCallLimits {
    * directory's `orphans/`. Absent (no data directory): the call is still finished, unrecorded.
    */
   orphanDir?: string;
+  /** RECORDING / RECORDINGS_DIR: the service's default for bots and routes that do not say. Absent → off. */
+  recording?: { mode: 'off' | 'daily' | 'local'; dir: string };
 }
 
 /** One call, as handed to a worker: its identity plus what only the worker needs. */

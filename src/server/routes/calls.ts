@@ -28,6 +28,7 @@ import { Type, type Static } from 'typebox';
 import { RECORD_OUTCOMES, isRecordOutcome } from '../../core/outcome.js';
 import { maskNumber } from '../../core/logger.js';
 import { toCsv } from '../../records/csv.js';
+import { recordingSummary, type RecordingSummary } from '../../records/recording.js';
 import { MAX_LIST_LIMIT, type StoredCall } from '../../records/store.js';
 import type { CallFilter } from '../../records/types.js';
 import type { AppDeps } from '../deps.js';
@@ -61,11 +62,20 @@ export const StoredCallSchema = Type.Object({
   timeline: Type.Record(Type.String(), Type.Number()),
   events: Type.Array(Type.Object({ kind: Type.String(), value: Type.String(), atMs: Type.Number() })),
   path: Nullable(Type.Union([Type.Literal('warm'), Type.Literal('cold')])),
+  /** From the event log (src/records/recording.ts). */
+  recording: Type.Optional(
+    Type.Object({
+      state: Type.String(),
+      ids: Type.Array(Type.String()),
+      segments: Type.Array(Type.Object({ startMs: Type.Number(), endMs: Nullable(Type.Number()) })),
+      errors: Type.Array(Type.String()),
+    }),
+  ),
 });
 
 /** A stored call as shown to people: numbers masked. */
-export function showCall(c: StoredCall): StoredCall {
-  return { ...c, from: maskNumber(c.from) ?? '', to: maskNumber(c.to) ?? '' };
+export function showCall(c: StoredCall): StoredCall & { recording: RecordingSummary } {
+  return { ...c, from: maskNumber(c.from) ?? '', to: maskNumber(c.to) ?? '', recording: recordingSummary(c.events) };
 }
 
 const Query = Type.Object(
