@@ -27,8 +27,8 @@ export type Leg = 'caller' | 'bot';
 /** Daily's default and largest `valid_for_secs` of an access link (docs: 1 hour, at most 12 hours). */
 const LINK_DEFAULT_SECS = 3_600;
 const LINK_MAX_SECS = 43_200;
-/** Two consecutive pieces of one leg closer than this to where the last ended join up (frames in real time jitter). */
-const JOIN_TOLERANCE_SAMPLES = SPEECH_RATE / 10;
+/** A piece arriving up to this long after where the leg's last one ended continues it (real-time frames come in bunches, a little slow); one arriving before it ends follows it. */
+const JOIN_TOLERANCE_SAMPLES = (SPEECH_RATE * 3) / 10;
 
 interface Piece {
   at: number;
@@ -175,7 +175,7 @@ export class Recordings {
     const place = (leg: Leg, pcm: Int16Array, atMs: number): void => {
       if (rec.status !== 'in-progress') return;
       let at = Math.max(0, Math.round(((atMs - rec.startedAtMs) * SPEECH_RATE) / 1000));
-      if (Math.abs(at - rec.ends[leg]) < JOIN_TOLERANCE_SAMPLES) at = rec.ends[leg];
+      if (at < rec.ends[leg] + JOIN_TOLERANCE_SAMPLES) at = rec.ends[leg];
       rec.legs[leg].push({ at, pcm });
       rec.ends[leg] = at + pcm.length;
       rec.maxParticipants = Math.max(rec.maxParticipants, room.participants.size);

@@ -67,6 +67,8 @@ function botClient(run: CallRun): CallClient {
       firstAudio = true;
       run.stage('first_audio');
     }
+    const cut = audio.pcm.length > 0 ? run.botAudioTap?.(audio.pcm, audio.sampleRate) : undefined;
+    if (cut) signal?.addEventListener('abort', cut, { once: true });
     return client.sendAudio(audio, signal);
   };
   return new Proxy(client, {

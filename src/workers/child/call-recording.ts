@@ -14,6 +14,8 @@ import type { RecordingOptions } from '../../sdk/index.js';
 import type { CallRun } from './call-state.js';
 import { withTimeout } from './call-ending.js';
 import { parentRateLimit } from './rate-grant.js';
+import { LocalRecorder } from './local-recording.js';
+import path from 'node:path';
 
 type Mode = RecordingOptions['mode'];
 const MODES: readonly Mode[] = ['off', 'daily', 'local'];
@@ -47,12 +49,42 @@ function report(run: CallRun, value: string): void {
 export function startRecording(run: CallRun): CallRecording {
   const settings = recordingFor(run);
   if (settings.mode === 'daily') return startDaily(run);
-  if (settings.mode === 'local') {
-    // Local recording (issue 24, item 3) is not built yet: said once in the record, never silently.
-    report(run, 'error local recording is not available in this version');
+  if (settings.mode === 'local') return startLocal(run);
+  return OFF;
+}
+
+/** Both sides to a WAV under RECORDINGS_DIR (local-recording.ts); a failure to open it is an event, not a dropped call. */
+function startLocal(run: CallRun): CallRecording {
+  const { init, call, client } = run.deps;
+  report(run, 'requested local');
+  let rec: LocalRecorder;
+  try {
+    if (!init.recording?.dir) throw new Error('no RECORDINGS_DIR');
+    rec = new LocalRecorder(init.recording.dir, `${call.id}.wav`);
+  } catch (err) {
+    run.logger.warn({ err: errorMessage(err) }, 'local recording could not start; the call goes on');
+    report(run, `error ${errorMessage(err)}`);
     return OFF;
   }
-  return OFF;
+  report(run, `id ${path.basename(rec.file)}`);
+  report(run, 'started');
+  run.botAudioTap = (pcm, rate) => rec.bot(pcm, rate);
+  run.on('audio-frame', (f) => {
+    if (f.participantId === run.callerSessionId) rec.caller(f.pcm, f.sampleRate);
+  });
+  client.receiveAudio(true).catch((err: unknown) => report(run, `error caller audio unavailable: ${errorMessage(err)}`));
+  return {
+    mode: 'local',
+    stop: async () => {
+      delete run.botAudioTap;
+      try {
+        rec.close();
+        report(run, 'stopped');
+      } catch (err) {
+        report(run, `error ${errorMessage(err)}`);
+      }
+    },
+  };
 }
 
 function restClient(run: CallRun): DailyRestClient {

@@ -62,6 +62,8 @@ export interface CallRun {
   readonly earlyDigits: string[];
   loaded: LoadedBot | undefined;
   session: CallSession | undefined;
+  /** A local recording running (call-recording.ts): the bot's audio goes to it too; returns its cut for an interrupted utterance. */
+  botAudioTap?: (pcm: Int16Array, sampleRate: number) => () => void;
 }
 
 export function newCallRun(deps: RunCallDeps): CallRun {
