@@ -67,6 +67,41 @@ export interface RecordingsOptions {
   broadcast: (room: Room, event: 'recording-started' | 'recording-stopped' | 'recording-error', payload: Record<string, unknown>) => void;
 }
 
+/** DTMF's row and column frequencies (ITU-T Q.23). */
+const DTMF: Record<string, [number, number]> = {
+  '1': [697, 1209],
+  '2': [697, 1336],
+  '3': [697, 1477],
+  A: [697, 1633],
+  '4': [770, 1209],
+  '5': [770, 1336],
+  '6': [770, 1477],
+  B: [770, 1633],
+  '7': [852, 1209],
+  '8': [852, 1336],
+  '9': [852, 1477],
+  C: [852, 1633],
+  '*': [941, 1209],
+  '0': [941, 1336],
+  '#': [941, 1477],
+  D: [941, 1633],
+};
+/** How long a key's tone lasts in the recording. */
+export const DTMF_TONE_MS = 100;
+
+/** A key's dual tone, 16 kHz PCM16 (what a phone's in-band DTMF puts on the line). */
+export function dtmfTone(key: string): Int16Array {
+  const f = DTMF[key.toUpperCase()];
+  const n = (SPEECH_RATE * DTMF_TONE_MS) / 1000;
+  const out = new Int16Array(n);
+  if (!f) return out;
+  for (let i = 0; i < n; i++) {
+    const t = i / SPEECH_RATE;
+    out[i] = Math.round(8_000 * (Math.sin(2 * Math.PI * f[0] * t) + Math.sin(2 * Math.PI * f[1] * t)));
+  }
+  return out;
+}
+
 /** Linear resampling to 16 kHz (the emulator's one rate). */
 export function resample16k(pcm: Int16Array, rate: number): Int16Array {
   if (rate === SPEECH_RATE || pcm.length === 0) return pcm;

@@ -4,7 +4,7 @@
  * tab or CR) is prefixed with `'` so it is shown as text.
  */
 import type { StoredCall } from './types.js';
-import { recordingSummary, segmentsText } from './recording.js';
+import { pausesText, recordingSummary, segmentsText } from './recording.js';
 
 const FORMULA_START = /^[=+\-@\t\r]/;
 
@@ -38,6 +38,7 @@ export const CSV_COLUMNS = [
   'recordingState',
   'recordingIds',
   'recordingSegments',
+  'recordingPauses',
 ] as const;
 
 const iso = (ms: number | null) => (ms === null ? '' : new Date(ms).toISOString());
@@ -50,6 +51,7 @@ export function csvRow(c: StoredCall): string {
     recordingIds: rec.ids.join(' '),
     // Seconds from the call's arrival.
     recordingSegments: segmentsText(rec, c.receivedAtMs),
+    recordingPauses: pausesText(rec, c.receivedAtMs),
     receivedAt: iso(c.receivedAtMs),
     endedAt: iso(c.endedAtMs),
   };

@@ -50,6 +50,11 @@ export interface CollectDigitsOptions {
   firstDigitTimeoutMs?: number;
   /** How long to wait between digits (default 3000 ms). */
   interDigitTimeoutMs?: number;
+  /**
+   * PCI: the recording is paused while the keys are collected (and resumed after, even on an
+   * error), and the keys appear in no record, transcript or log line (`[sensitive input: N keys]`).
+   */
+  sensitive?: boolean;
 }
 
 export interface SayOptions {
@@ -103,6 +108,9 @@ export interface Call extends CallInfo {
   play(audio: { pcm: Int16Array; sampleRate: number } | string): Promise<void>;
   /** Collects DTMF digits. Digits pressed before the call (type-ahead) count. Resolves '' when none came. */
   collectDigits(opts?: CollectDigitsOptions): Promise<string>;
+  /** Pauses the call's recording until `resumeRecording()` (Daily: a new segment then; local: silence). No-op when not recorded. */
+  pauseRecording(): Promise<void>;
+  resumeRecording(): Promise<void>;
   /** The next final transcript of the caller's speech, or null after `timeoutMs`. */
   listen(opts?: ListenOptions): Promise<string | null>;
   /** Transfers the caller (SIP REFER for SIP URIs, a call transfer for phone numbers); the bot's call ends. */

@@ -44,6 +44,8 @@ export interface SessionDeps {
   llm?: LlmProvider;
   /** Language for Daily transcription (bot option `transcription: { language }`). */
   transcriptionLanguage?: string;
+  /** The call's recording (src/workers/child/call-recording.ts), when it is recorded. */
+  recording?: { pause(): Promise<void>; resume(): Promise<void> };
 }
 
 /** After the caller stopped speaking, how long `listen()` waits for the turn's final transcript. */
@@ -272,6 +274,34 @@ export class CallSession implements Call {
 
   async collectDigits(opts: CollectDigitsOptions = {}): Promise<string> {
     this.ensureLive();
+    if (!opts.sensitive) {
+      const got = await this.readDigits(opts);
+      this.deps.report('digits', got);
+      return got;
+    }
+    // PCI: nothing of the input reaches a recording, the record, a log line or a transcript.
+    await this.pauseRecording();
+    try {
+      const got = await this.readDigits(opts);
+      this.deps.report('digits', `[sensitive input: ${got.length} keys]`);
+      return got;
+    } finally {
+      // Also when the collection throws (the call ended, a bad option).
+      void this.resumeRecording();
+    }
+  }
+
+  /** Pauses the call's recording (Daily: stops it, a new segment starts at resume; local: silence). Resolves once nothing more is recorded. */
+  async pauseRecording(): Promise<void> {
+    await this.deps.recording?.pause();
+  }
+
+  /** Resumes a paused recording (idempotent; nothing happens when the call is not recorded). */
+  async resumeRecording(): Promise<void> {
+    await this.deps.recording?.resume();
+  }
+
+  private async readDigits(opts: CollectDigitsOptions): Promise<string> {
     const max = opts.maxDigits ?? 1;
     if (!Number.isInteger(max) || max < 1) throw new TypeError('collectDigits: maxDigits must be a positive integer');
     if (opts.terminator !== undefined && !/^[0-9*#A-D]$/.test(opts.terminator))
@@ -287,7 +317,6 @@ export class CallSession implements Call {
     }
     // "1234#" with maxDigits 4: the terminator already typed belongs to this input, not the next.
     if (got.length === max && opts.terminator) this.digits.dropHead(opts.terminator);
-    this.deps.report('digits', got);
     return got;
   }
 

@@ -46,3 +46,44 @@ export function findClip(signal: Float64Array, clip: Float64Array): { score: num
   }
   return best;
 }
+
+/** Goertzel: the power of `freq` in `x` (a block of samples at `rate`). */
+export function goertzel(x: Int16Array, from: number, n: number, freq: number, rate: number): number {
+  const k = 2 * Math.cos((2 * Math.PI * freq) / rate);
+  let s1 = 0;
+  let s2 = 0;
+  for (let i = from; i < from + n && i < x.length; i++) {
+    const s0 = x[i]! + k * s1 - s2;
+    s2 = s1;
+    s1 = s0;
+  }
+  return s1 * s1 + s2 * s2 - k * s1 * s2;
+}
+
+const ROWS = [697, 770, 852, 941];
+const COLS = [1209, 1336, 1477, 1633];
+const KEYS = ['123A', '456B', '789C', '*0#D'];
+
+/**
+ * The DTMF keys heard in `x` (20 ms blocks): a block whose strongest row and column tones hold
+ * most of its energy. Consecutive blocks of one key count once.
+ */
+export function dtmfKeys(x: Int16Array, rate: number): Array<{ key: string; atSec: number }> {
+  const n = Math.round(rate / 50);
+  const out: Array<{ key: string; atSec: number }> = [];
+  let last = '';
+  for (let from = 0; from + n <= x.length; from += n) {
+    let energy = 0;
+    for (let i = from; i < from + n; i++) energy += x[i]! * x[i]!;
+    const rows = ROWS.map((f) => goertzel(x, from, n, f, rate));
+    const cols = COLS.map((f) => goertzel(x, from, n, f, rate));
+    const r = rows.indexOf(Math.max(...rows));
+    const c = cols.indexOf(Math.max(...cols));
+    // A pure tone of amplitude A over n samples has Goertzel power ≈ (A·n/2)², energy ≈ A²·n/2: ratio n/2.
+    const share = (rows[r]! + cols[c]!) / ((energy * n) / 2 + 1e-9);
+    const key = energy > n * 1e4 && share > 0.6 ? KEYS[r]![c]! : '';
+    if (key && key !== last) out.push({ key, atSec: from / rate });
+    last = key;
+  }
+  return out;
+}

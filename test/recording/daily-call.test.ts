@@ -100,7 +100,7 @@ describe('Daily recording of a call (emulator)', () => {
     expect(shown.call.recording?.state).toBe('failed');
     const csv = await (await fetch(`${stack.url}/calls?format=csv`)).text();
     const [head, row] = csv.split('\r\n') as [string, string];
-    expect(head.split(',').slice(-3)).toEqual(['recordingState', 'recordingIds', 'recordingSegments']);
-    expect(row).toMatch(/,failed,,$/);
+    expect(head.split(',').slice(-4)).toEqual(['recordingState', 'recordingIds', 'recordingSegments', 'recordingPauses']);
+    expect(row).toMatch(/,failed,,,$/);
   }, 90_000);
 });

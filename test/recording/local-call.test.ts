@@ -113,4 +113,42 @@ describe('local recording (RECORDING=local)', () => {
     const wav = readWav(readFileSync(file));
     expect(findClip(decimate(wav.channels[0]!, DECIMATE), await clip(CALLER_WORDS)).score).toBeGreaterThan(0.9);
   }, 90_000);
+
+  it('a pause is silence on both channels: what is said during it is not in the file, what comes after is', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'pb-rec-'));
+    stack = await startStack({ env: { BOTS_DIR: FIXTURE_BOTS, DEFAULT_BOT: 'pci-local', TTS_PROVIDER: 'espeak', RECORDINGS_DIR: dir } });
+    const BEFORE = 'My account is under the name Harriet';
+    const SECRET = 'The secret word is marmalade sandwich';
+    const call = stack.emulator.placeCall({
+      to: NUMBER,
+      script: [
+        { waitFor: 'say', match: 'account name', timeoutMs: 15_000 },
+        { wait: 1_800 },
+        { speak: BEFORE },
+        { waitFor: 'say', match: 'secret word', timeoutMs: 15_000 },
+        { wait: 1_800 },
+        { speak: SECRET },
+        { waitFor: 'say', match: 'goodbye', timeoutMs: 15_000 },
+        { wait: 3_000 },
+      ],
+    });
+    const rec = await stack.waitEnded(call.callId, 60_000);
+    expect(rec.outcome).toBe('completed');
+    const summary = recordingSummary(rec.botEvents);
+    expect(summary.pauses).toHaveLength(1);
+    expect(summary.segments).toHaveLength(2);
+    const wav = readWav(readFileSync(join(dir, `${rec.id}.wav`)));
+    const [ch1, ch2] = wav.channels.map((c) => decimate(c, DECIMATE)) as [Float64Array, Float64Array];
+    const scores = {
+      before: findClip(ch1, await clip(BEFORE)).score,
+      secret: findClip(ch1, await clip(SECRET)).score,
+      prompt: findClip(ch2, await clip('Now say the secret word.')).score,
+      after: findClip(ch2, await clip('Thank you, goodbye.')).score,
+    };
+    console.log(`local pause: ${JSON.stringify(scores)}`);
+    expect(scores.before).toBeGreaterThan(0.9);
+    expect(scores.after).toBeGreaterThan(0.9);
+    expect(scores.secret).toBeLessThan(0.3);
+    expect(scores.prompt).toBeLessThan(0.3);
+  }, 90_000);
 });

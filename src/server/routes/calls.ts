@@ -69,6 +69,7 @@ export const StoredCallSchema = Type.Object({
       ids: Type.Array(Type.String()),
       segments: Type.Array(Type.Object({ startMs: Type.Number(), endMs: Nullable(Type.Number()) })),
       errors: Type.Array(Type.String()),
+      pauses: Type.Array(Type.Object({ startMs: Type.Number(), endMs: Nullable(Type.Number()) })),
     }),
   ),
 });

@@ -96,6 +96,7 @@ function openSession(run: CallRun, bot: Bot): CallSession {
     ...(bot.idleTimeoutMs ? { idleTimeoutMs: bot.idleTimeoutMs } : {}),
     ...(deps.llm ? { llm: deps.llm } : {}),
     ...(transcriptionLanguage ? { transcriptionLanguage } : {}),
+    ...(run.recordingControl ? { recording: run.recordingControl } : {}),
   });
 }
 

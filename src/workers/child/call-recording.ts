@@ -37,9 +37,16 @@ export interface CallRecording {
   readonly mode: Mode;
   /** Stops what is recording (the call's end); never throws. */
   stop(): Promise<void>;
+  /** PCI pause: resolves once nothing more is recorded; never throws. */
+  pause(): Promise<void>;
+  /** Recording again (after RESUME_GUARD_MS: the tail of the last key's tone stays out); never throws. */
+  resume(): Promise<void>;
 }
 
-const OFF: CallRecording = { mode: 'off', stop: async () => undefined };
+/** After sensitive input, recording starts again this much later: a key's tone lasts ~100 ms after its event. */
+const RESUME_GUARD_MS = 400;
+
+const OFF: CallRecording = { mode: 'off', stop: async () => undefined, pause: async () => undefined, resume: async () => undefined };
 
 function report(run: CallRun, value: string): void {
   run.deps.send({ type: 'bot', patchbayId: run.deps.call.id, kind: 'recording', value, atMs: Date.now() });
@@ -48,9 +55,9 @@ function report(run: CallRun, value: string): void {
 /** Starts the call's recording as configured (without waiting for it: the bot starts at once). */
 export function startRecording(run: CallRun): CallRecording {
   const settings = recordingFor(run);
-  if (settings.mode === 'daily') return startDaily(run);
-  if (settings.mode === 'local') return startLocal(run);
-  return OFF;
+  const rec = settings.mode === 'daily' ? startDaily(run) : settings.mode === 'local' ? startLocal(run) : OFF;
+  if (rec !== OFF) run.recordingControl = { pause: () => rec.pause(), resume: () => rec.resume() };
+  return rec;
 }
 
 /** Both sides to a WAV under RECORDINGS_DIR (local-recording.ts); a failure to open it is an event, not a dropped call. */
@@ -73,8 +80,21 @@ function startLocal(run: CallRun): CallRecording {
     if (f.participantId === run.callerSessionId) rec.caller(f.pcm, f.sampleRate);
   });
   client.receiveAudio(true).catch((err: unknown) => report(run, `error caller audio unavailable: ${errorMessage(err)}`));
+  let paused = false;
   return {
     mode: 'local',
+    pause: async () => {
+      if (paused) return;
+      paused = true;
+      rec.pause();
+      report(run, 'paused');
+    },
+    resume: async () => {
+      if (!paused) return;
+      paused = false;
+      rec.resume(RESUME_GUARD_MS);
+      report(run, 'resumed');
+    },
     stop: async () => {
       delete run.botAudioTap;
       try {
@@ -97,51 +117,93 @@ function restClient(run: CallRun): DailyRestClient {
   });
 }
 
-function startDaily(run: CallRun): CallRecording {
-  const rest = restClient(run);
-  const { roomName } = run.deps.call;
-  const ids = new Set<string>();
-  let active = false;
-  const noteId = (id: string | undefined): void => {
-    if (id && !ids.has(id)) {
-      ids.add(id);
-      report(run, `id ${id}`);
-    }
-  };
+interface DailyState {
+  active: boolean;
+  paused: boolean;
+  ids: Set<string>;
+}
+
+/** daily-js's recording events → the record. */
+function listenToDaily(run: CallRun, st: DailyState, noteId: (id: string | undefined) => void): void {
   run.on('recording-started', (e) => {
-    active = true;
+    st.active = true;
     noteId(e.recordingId);
     report(run, `started${e.recordingId ? ` ${e.recordingId}` : ''}`);
   });
   run.on('recording-stopped', () => {
-    active = false;
+    st.active = false;
     report(run, 'stopped');
   });
   run.on('recording-error', (e) => {
     run.logger.warn({ errorMsg: e.errorMsg }, 'recording-error');
     report(run, `error ${e.errorMsg}`);
   });
+}
+
+/**
+ * Daily's recording. A pause stops it and a resume starts a new one (a segment: its own recording
+ * id); starts and stops run one after the other, so a pause that follows a start still in flight
+ * waits for it, then stops it.
+ */
+function startDaily(run: CallRun): CallRecording {
+  const rest = restClient(run);
+  const { roomName } = run.deps.call;
+  const st: DailyState = { active: false, paused: false, ids: new Set() };
+  const noteId = (id: string | undefined): void => {
+    if (id && !st.ids.has(id)) {
+      st.ids.add(id);
+      report(run, `id ${id}`);
+    }
+  };
+  listenToDaily(run, st, noteId);
+  const start = (): Promise<void> =>
+    rest.startRecording(roomName, { type: 'cloud-audio-only' }, { signal: run.ending.signal }).then(
+      (answer) => {
+        st.active = true;
+        noteId(answer.recordingId);
+      },
+      (err: unknown) => {
+        // Refused (not enabled, already recording, rate limited…): the call goes on unrecorded.
+        if (!run.ending.signal.aborted) run.logger.warn({ err: errorMessage(err) }, 'recording could not start; the call goes on');
+        report(run, `error start refused: ${errorMessage(err)}`);
+      },
+    );
+  const stopNow = async (why: string): Promise<void> => {
+    if (!st.active) return;
+    await withTimeout(rest.stopRecording(roomName, { type: 'cloud-audio-only' }), STOP_WAIT_MS).then(
+      () => {
+        st.active = false;
+      },
+      (err: unknown) => {
+        run.logger.warn({ err: errorMessage(err) }, `recording stop (${why}) failed`);
+        if (why === 'pause') report(run, `error pause failed: ${errorMessage(err)}`);
+      },
+    );
+  };
   report(run, 'requested daily');
-  const started = rest
-    .startRecording(roomName, { type: 'cloud-audio-only' }, { signal: run.ending.signal })
-    .then((answer) => {
-      active = true;
-      noteId(answer.recordingId);
-      return true;
-    })
-    .catch((err: unknown) => {
-      // Refused (not enabled, already recording, rate limited…): the call goes on unrecorded.
-      if (!run.ending.signal.aborted) run.logger.warn({ err: errorMessage(err) }, 'recording could not start; the call goes on');
-      report(run, `error start refused: ${errorMessage(err)}`);
-      return false;
-    });
+  let chain: Promise<void> = start();
+  const queue = (op: () => Promise<void>): Promise<void> => (chain = chain.then(op, op));
   return {
     mode: 'daily',
+    pause: () =>
+      queue(async () => {
+        if (st.paused) return;
+        st.paused = true;
+        await stopNow('pause');
+        report(run, 'paused');
+      }),
+    resume: () =>
+      queue(async () => {
+        if (!st.paused) return;
+        st.paused = false;
+        await new Promise((r) => setTimeout(r, RESUME_GUARD_MS));
+        if (run.ending.signal.aborted) return;
+        report(run, 'resumed');
+        await start();
+      }),
     stop: async () => {
-      if (!(await started) || !active) return;
-      await withTimeout(rest.stopRecording(roomName, { type: 'cloud-audio-only' }), STOP_WAIT_MS).catch((err: unknown) =>
-        run.logger.debug({ err: errorMessage(err) }, 'recording stop (the session end stops it too)'),
-      );
+      await withTimeout(chain, STOP_WAIT_MS).catch(() => undefined);
+      await stopNow('end').catch(() => undefined);
     },
   };
 }

@@ -64,6 +64,8 @@ export interface CallRun {
   session: CallSession | undefined;
   /** A local recording running (call-recording.ts): the bot's audio goes to it too; returns its cut for an interrupted utterance. */
   botAudioTap?: (pcm: Int16Array, sampleRate: number) => () => void;
+  /** The call's recording, for the bot's `pauseRecording()` / `resumeRecording()` and sensitive input. */
+  recordingControl?: { pause(): Promise<void>; resume(): Promise<void> };
 }
 
 export function newCallRun(deps: RunCallDeps): CallRun {

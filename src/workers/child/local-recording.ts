@@ -19,12 +19,18 @@ import { join } from 'node:path';
 export const LOCAL_RATE = 16_000;
 /** How often audio is written (and the header fixed up). */
 const FLUSH_MS = 250;
-/** Audio this recent is not written yet: real-time frames may still arrive for it. */
+/** Audio this recent is not written yet (a frame later than this goes just after what is written). */
 const LATENESS_MS = 500;
 /** At most this much audio waits in memory (longer bot utterances are cut in the recording). */
 const MAX_PENDING_MS = 60_000;
-/** A caller frame arriving up to this much after where the last one ended continues it (frames come in bunches, and a little slower than real time). */
-const JOIN_TOLERANCE = (LOCAL_RATE * 3) / 10;
+/**
+ * A caller frame arriving up to this much after where the last one ended continues it: the
+ * caller's audio is a stream of frames, which a busy worker receives late and in bunches; only a
+ * longer silence in the stream (no frames) is a real gap. Timing error at worst: this much.
+ */
+const JOIN_TOLERANCE = (LOCAL_RATE * 3) / 2;
+/** The bot's audio is sent whole, ahead of play-out: one sent this soon after the last ended follows it. */
+const BOT_JOIN = LOCAL_RATE / 10;
 
 type Leg = 0 | 1;
 interface Piece {
@@ -76,6 +82,10 @@ export class LocalRecorder {
   private readonly ends: [number, number] = [0, 0];
   private readonly timer: NodeJS.Timeout;
   private closed = false;
+  /** Paused (PCI): nothing is kept until `resume`. */
+  private paused = false;
+  /** After a resume, nothing of the caller's before this sample is kept (the tail of a key's tone). */
+  private resumeAt = 0;
 
   constructor(dir: string, name: string) {
     mkdirSync(dir, { recursive: true });
@@ -91,7 +101,12 @@ export class LocalRecorder {
   }
 
   private place(leg: Leg, at: number, pcm: Int16Array): Piece | undefined {
-    if (this.closed || pcm.length === 0) return undefined;
+    if (this.closed || this.paused || pcm.length === 0) return undefined;
+    if (leg === 0 && at < this.resumeAt) {
+      pcm = pcm.subarray(Math.min(pcm.length, this.resumeAt - at));
+      at = this.resumeAt;
+      if (pcm.length === 0) return undefined;
+    }
     const limit = this.sampleAt(Date.now() + MAX_PENDING_MS);
     const cut = pcm.subarray(0, Math.max(0, Math.min(pcm.length, limit - at)));
     const piece: Piece = { leg, at: Math.max(at, this.written), pcm: cut };
@@ -103,6 +118,8 @@ export class LocalRecorder {
   /** A frame of the caller's audio, heard now. */
   caller(pcm: Int16Array, sampleRate: number): void {
     let at = this.sampleAt(Date.now());
+    // Just after a resume: the tail of a key's tone; dropped, not moved.
+    if (at < this.resumeAt) return;
     if (at < this.ends[0] + JOIN_TOLERANCE) at = this.ends[0];
     this.place(0, at, to16k(pcm, sampleRate));
   }
@@ -113,7 +130,7 @@ export class LocalRecorder {
    */
   bot(pcm: Int16Array, sampleRate: number): () => void {
     const now = this.sampleAt(Date.now());
-    const at = this.ends[1] > now - JOIN_TOLERANCE ? Math.max(this.ends[1], now) : now;
+    const at = this.ends[1] > now - BOT_JOIN ? Math.max(this.ends[1], now) : now;
     const piece = this.place(1, at, to16k(pcm, sampleRate));
     return () => {
       if (!piece) return;
@@ -123,6 +140,23 @@ export class LocalRecorder {
         this.ends[1] = piece.at + played;
       }
     };
+  }
+
+  /** From now on silence: what is still to be played is cut here, what comes is dropped. */
+  pause(): void {
+    this.paused = true;
+    const now = this.sampleAt(Date.now());
+    for (const p of this.pieces) if (p.at + p.pcm.length > now) p.pcm = p.pcm.subarray(0, Math.max(0, now - p.at));
+    this.ends[0] = Math.min(this.ends[0], now);
+    this.ends[1] = Math.min(this.ends[1], now);
+  }
+
+  /** Keeps audio again: the bot's at once, the caller's from `guardMs` from now. */
+  resume(guardMs: number): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.resumeAt = this.sampleAt(Date.now() + guardMs);
+    this.ends[0] = this.resumeAt;
   }
 
   /** Writes everything before `untilMs`, then fixes up the header. */
