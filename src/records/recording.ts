@@ -7,7 +7,7 @@ import type { RecordEvent } from './types.js';
 
 export interface RecordingSummary {
   /** `off` (never asked), `requested`, `recording`, `paused`, `stopped`, `failed` (asked, never started). */
-  state: 'off' | 'requested' | 'recording' | 'paused' | 'stopped' | 'failed';
+  state: 'off' | 'requested' | 'recording' | 'paused' | 'stopped' | 'failed' | 'opted_out';
   /** Daily's recording id(s), or the local file name(s). */
   ids: string[];
   /** Recorded stretches, epoch ms (`endMs` null while recording). */
@@ -54,6 +54,8 @@ export function recordingSummary(events: readonly RecordEvent[]): RecordingSumma
       if (p && p.endMs === null) p.endMs = e.atMs;
       // Daily's next segment opens with its `started`; a local file goes on at once.
       if (local) openSegment(e.atMs);
+    } else if (verb === 'opted-out') {
+      out.state = 'opted_out';
     } else if (verb === 'error') {
       out.errors.push(arg);
       if (out.state === 'requested') out.state = 'failed';

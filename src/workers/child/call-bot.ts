@@ -96,7 +96,11 @@ function openSession(run: CallRun, bot: Bot): CallSession {
     ...(bot.idleTimeoutMs ? { idleTimeoutMs: bot.idleTimeoutMs } : {}),
     ...(deps.llm ? { llm: deps.llm } : {}),
     ...(transcriptionLanguage ? { transcriptionLanguage } : {}),
-    ...(run.recordingControl ? { recording: run.recordingControl } : {}),
+    // Late-bound: a recording that waits for consent starts after the session opens.
+    recording: {
+      pause: async () => run.recordingControl?.pause(),
+      resume: async () => run.recordingControl?.resume(),
+    },
   });
 }
 
@@ -126,6 +130,7 @@ export async function runBot(run: CallRun, loaded: LoadedBot): Promise<CallResul
   const { bot } = loaded;
   const session = openSession(run, bot);
   run.session = session;
+  if (run.askConsent) await run.askConsent(session);
   const greeting = startGreeting(session, loaded);
   greeting?.catch(() => undefined);
   await startListening(run, session, bot);

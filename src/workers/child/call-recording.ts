@@ -55,9 +55,52 @@ function report(run: CallRun, value: string): void {
 /** Starts the call's recording as configured (without waiting for it: the bot starts at once). */
 export function startRecording(run: CallRun): CallRecording {
   const settings = recordingFor(run);
-  const rec = settings.mode === 'daily' ? startDaily(run) : settings.mode === 'local' ? startLocal(run) : OFF;
+  if (settings.mode !== 'off' && settings.consent) return afterConsent(run, settings.consent);
+  return begin(run, settings.mode);
+}
+
+function begin(run: CallRun, mode: Mode): CallRecording {
+  const rec = mode === 'daily' ? startDaily(run) : mode === 'local' ? startLocal(run) : OFF;
   if (rec !== OFF) run.recordingControl = { pause: () => rec.pause(), resume: () => rec.resume() };
   return rec;
+}
+
+/** How long after the consent prompt a key still opts out. */
+const CONSENT_KEY_WAIT_MS = 3_000;
+
+/**
+ * Consent: the prompt is said first (before the greeting); a key pressed during it or within
+ * CONSENT_KEY_WAIT_MS after opts out — the call goes on unrecorded and the record says so.
+ * Otherwise the recording starts then. The key is the consent's, not the bot's input.
+ */
+function afterConsent(run: CallRun, prompt: string): CallRecording {
+  const mode = recordingFor(run).mode;
+  let rec: CallRecording = OFF;
+  run.askConsent = async (session) => {
+    delete run.askConsent;
+    report(run, 'consent asked');
+    try {
+      await session.say(prompt, { interruptible: true });
+      const key = await session.collectDigits({ maxDigits: 1, firstDigitTimeoutMs: CONSENT_KEY_WAIT_MS });
+      if (key) {
+        report(run, 'opted-out');
+        return;
+      }
+    } catch (err) {
+      // The call ended during the prompt: nothing to record.
+      if (run.ending.signal.aborted) return;
+      run.logger.warn({ err: errorMessage(err) }, 'consent prompt failed; not recording');
+      report(run, `error consent prompt failed: ${errorMessage(err)}`);
+      return;
+    }
+    rec = begin(run, mode);
+  };
+  return {
+    mode,
+    pause: () => rec.pause(),
+    resume: () => rec.resume(),
+    stop: () => rec.stop(),
+  };
 }
 
 /** Both sides to a WAV under RECORDINGS_DIR (local-recording.ts); a failure to open it is an event, not a dropped call. */

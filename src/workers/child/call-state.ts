@@ -66,6 +66,8 @@ export interface CallRun {
   botAudioTap?: (pcm: Int16Array, sampleRate: number) => () => void;
   /** The call's recording, for the bot's `pauseRecording()` / `resumeRecording()` and sensitive input. */
   recordingControl?: { pause(): Promise<void>; resume(): Promise<void> };
+  /** Asks the caller's consent to be recorded (a `consent` prompt), before the greeting; set by call-recording.ts. */
+  askConsent?: (session: CallSession) => Promise<void>;
 }
 
 export function newCallRun(deps: RunCallDeps): CallRun {
