@@ -31,6 +31,7 @@ import type { FleetAdmission } from '../fleet/admission.js';
 import { LocalRateLimiter, parseRateLimits, rateClassOf } from '../daily/rate-limit.js';
 import type { CallAssignment } from '../workers/protocol.js';
 import { errorMessage } from '../core/errors.js';
+import { startRecordingRetention } from './recording-retention.js';
 import { orphanDirOf, scanOrphans } from '../workers/orphans.js';
 import { keepOpenIds, OrphanAdoption, type OrphanScan } from '../admission/orphans.js';
 import type { ForwardFn } from '../workers/parent/fallback.js';
@@ -350,6 +351,13 @@ async function listen(rt: Runtime, life: Lifecycle): Promise<string> {
   rt.url = u.origin;
   if (life.fleet) life.fleet.opts.meta.url = rt.url;
   await life.fleetAdmission?.start();
+  const rec = config.call.recording;
+  if (rec.retentionDays > 0) {
+    startRecordingRetention(
+      { days: rec.retentionDays, daily, dir: rec.dir, logger: logger.child({ component: 'recordings' }) },
+      life.sweepStop.signal,
+    );
+  }
   if (life.orphans) {
     const fa = life.fleetAdmission;
     const { records } = rt;

@@ -137,6 +137,8 @@ export const EnvSchema = Type.Object({
   RECORDINGS_DIR: Type.Optional(Type.String({ minLength: 1 })),
   /** Rooms are created with `enable_recording: cloud-audio-only` (default: when RECORDING=daily). */
   DAILY_RECORDING_ROOMS: Type.Optional(Type.Boolean()),
+  /** Recordings (Daily's of patchbay's rooms, and local files) older than this many days are deleted; 0 keeps them. */
+  RECORDING_RETENTION_DAYS: Type.Integer({ default: 0, minimum: 0 }),
   DIALIN_READY_TIMEOUT_MS: Int(15_000, 100),
   JOIN_TIMEOUT_MS: Int(20_000, 100),
   MAX_CALL_MS: Int(1_800_000, 1000),

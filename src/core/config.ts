@@ -99,7 +99,7 @@ export interface Config {
     /** DAILY_DIALOUT: rooms are created with `enable_dialout` (warm transfer). */
     dialout: boolean;
     /** RECORDING, RECORDINGS_DIR, DAILY_RECORDING_ROOMS (docs/operations.md, "Recording"). */
-    recording: { mode: 'off' | 'daily' | 'local'; dir: string; dailyRooms: boolean };
+    recording: { mode: 'off' | 'daily' | 'local'; dir: string; dailyRooms: boolean; retentionDays: number };
     dialinReadyTimeoutMs: number;
     joinTimeoutMs: number;
     maxCallMs: number;
@@ -368,6 +368,7 @@ function callConfig(e: Env, emulatorEnabled: boolean): Pick<Config, 'call' | 'wo
             'recordings',
           ),
         dailyRooms: e.DAILY_RECORDING_ROOMS ?? e.RECORDING === 'daily',
+        retentionDays: e.RECORDING_RETENTION_DAYS,
       },
       dialinReadyTimeoutMs: e.DIALIN_READY_TIMEOUT_MS,
       joinTimeoutMs: e.JOIN_TIMEOUT_MS,
