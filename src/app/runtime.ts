@@ -152,6 +152,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     version,
     records,
     fleet: fleetAdmission,
+    daily,
   });
   if (fleetMod && fleet) fleetMod.registerFleetMetrics(app.metrics, fleet);
   const rt: Runtime = {

@@ -16,6 +16,7 @@ import type { AppDeps } from './deps.js';
 
 export type { AppDeps } from './deps.js';
 import { callsRoutes } from './routes/calls.js';
+import { callRecordingRoutes } from './routes/call-recording.js';
 import { dailyWebhookRoutes } from './routes/daily-webhooks.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { dialinRoutes } from './routes/dialin.js';
@@ -148,6 +149,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(dialinRoutes, deps);
   await app.register(dailyWebhookRoutes, deps);
   await app.register(callsRoutes, deps);
+  await app.register(callRecordingRoutes, deps);
   await app.register(dashboardRoutes, deps);
   return app;
 }

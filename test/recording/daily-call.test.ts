@@ -75,6 +75,13 @@ describe('Daily recording of a call (emulator)', () => {
     expect(callerEndMs).toBeLessThan(botAtMs);
     const heardAt = rec.botEvents.find((e) => e.kind === 'transcript')?.atMs;
     if (heardAt !== undefined) expect(Math.abs(callerEndMs - heardAt)).toBeLessThan(1_500);
+
+    // An erasure request: DELETE /calls/:id/recording deletes it at Daily; its link stops working.
+    await waitFor('the record', async () => (await fetch(`${stack!.url}/calls/${rec.id}`)).status === 200, 10_000);
+    const del = await fetch(`${stack.url}/calls/${rec.id}/recording`, { method: 'DELETE' });
+    expect(await del.json()).toEqual({ deleted: summary.ids });
+    expect(await rest.listRecordings({ roomName: rec.roomName })).toEqual([]);
+    expect((await fetch(link.download_link)).status).toBe(404);
   }, 90_000);
 
   it('a start Daily refuses (recording not enabled on the room) is an event of the record; the call goes on', async () => {

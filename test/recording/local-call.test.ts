@@ -5,12 +5,12 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { espeakTts } from '../../src/voice/tts.js';
 import { recordingSummary } from '../../src/records/recording.js';
-import { FIXTURE_BOTS, waitRecord } from '../helpers/ops.js';
+import { FIXTURE_BOTS, waitFor, waitRecord } from '../helpers/ops.js';
 import { NUMBER, startStack, type Stack } from '../helpers/stack.js';
 import { decimate, findClip, readWav } from './audio.js';
 
@@ -90,6 +90,12 @@ describe('local recording (RECORDING=local)', () => {
     const callerEndMs = startMs + ((callerIn1.lag + callerClip.length) / rate) * 1000;
     expect(callerEndMs).toBeLessThan(botAtMs);
     expect(greetIn2.lag).toBeLessThan(callerIn1.lag);
+
+    // An erasure request deletes the file.
+    await waitFor('the record', async () => (await fetch(`${stack!.url}/calls/${rec.id}`)).status === 200, 10_000);
+    const del = await fetch(`${stack.url}/calls/${rec.id}/recording`, { method: 'DELETE' });
+    expect(await del.json()).toEqual({ deleted: [`${rec.id}.wav`] });
+    expect(existsSync(file)).toBe(false);
   }, 90_000);
 
   it('a worker killed with SIGKILL mid-call leaves a playable file up to the kill', async () => {
