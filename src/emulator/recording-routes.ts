@@ -29,8 +29,9 @@ export function recordingRoutes(fastify: FastifyInstance, core: EmulatorCore): v
     if (req.body === undefined) req.body = {};
   };
   app.post('/rooms/:name/recordings/start', { schema: { params: NameParams, body: AnyBody }, preValidation: emptyBody }, async (req) => {
-    const r = rec.start(core.rooms.require(req.params.name), req.body);
-    return { status: 'success', recordingId: r.id };
+    rec.start(core.rooms.require(req.params.name), req.body);
+    // Daily documents no body beyond success: no id here (GET /recordings?room_name= finds it).
+    return { status: 'success' };
   });
   app.post('/rooms/:name/recordings/stop', { schema: { params: NameParams, body: AnyBody }, preValidation: emptyBody }, async (req) => {
     rec.stop(core.rooms.require(req.params.name));

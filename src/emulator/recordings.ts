@@ -172,7 +172,13 @@ export class Recordings {
     this.byId.set(rec.id, rec);
     this.active.set(room.name, rec);
     room.recorder = this.recorderFor(rec, room);
-    this.o.broadcast(room, 'recording-started', { type, recordingId: rec.id, instanceId: rec.instanceId, startedBy: 'rest-api' });
+    // daily-js: `recordingId` is present only for `cloud` recordings.
+    this.o.broadcast(room, 'recording-started', {
+      type,
+      ...(type === 'cloud' ? { recordingId: rec.id } : {}),
+      instanceId: rec.instanceId,
+      startedBy: 'rest-api',
+    });
     this.o.logger.debug({ room: room.name, recordingId: rec.id }, 'emulator: recording started');
     return rec;
   }

@@ -33,10 +33,10 @@ async function recordRoom(name: string): Promise<string> {
   const token = signMeetingToken({ r: name, d: domain, o: true, iat: now, exp: now + 600 }, KEY);
   const c = new EmulatorCallClient({ apiUrl: emu.apiUrl, logger: pino({ level: 'silent' }) });
   await c.join({ roomUrl: `${emu.origin}/${name}`, token, userName: 'bot', timeoutMs: 5_000 });
-  const { recordingId } = await rest.startRecording(name, { type: 'cloud-audio-only' });
+  await rest.startRecording(name, { type: 'cloud-audio-only' });
   await rest.stopRecording(name, { type: 'cloud-audio-only' });
   await c.close();
-  return recordingId!;
+  return (await rest.listRecordings({ roomName: name }))[0]!.id;
 }
 
 beforeAll(async () => {

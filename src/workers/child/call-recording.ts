@@ -162,6 +162,8 @@ function restClient(run: CallRun): DailyRestClient {
 
 interface DailyState {
   active: boolean;
+  /** A start was accepted at least once. */
+  started: boolean;
   paused: boolean;
   ids: Set<string>;
 }
@@ -191,7 +193,7 @@ function listenToDaily(run: CallRun, st: DailyState, noteId: (id: string | undef
 function startDaily(run: CallRun): CallRecording {
   const rest = restClient(run);
   const { roomName } = run.deps.call;
-  const st: DailyState = { active: false, paused: false, ids: new Set() };
+  const st: DailyState = { active: false, started: false, paused: false, ids: new Set() };
   const noteId = (id: string | undefined): void => {
     if (id && !st.ids.has(id)) {
       st.ids.add(id);
@@ -203,6 +205,7 @@ function startDaily(run: CallRun): CallRecording {
     rest.startRecording(roomName, { type: 'cloud-audio-only' }, { signal: run.ending.signal }).then(
       (answer) => {
         st.active = true;
+        st.started = true;
         noteId(answer.recordingId);
       },
       (err: unknown) => {
@@ -247,6 +250,21 @@ function startDaily(run: CallRun): CallRecording {
     stop: async () => {
       await withTimeout(chain, STOP_WAIT_MS).catch(() => undefined);
       await stopNow('end').catch(() => undefined);
+      if (st.ids.size === 0 && st.started) await findIds(run, rest, noteId);
     },
   };
+}
+
+/**
+ * Daily documents no id in the start's answer, and `recording-started` carries `recordingId` only
+ * for some types: the room's recordings are then looked up (GET /recordings?room_name=), so the
+ * record can link and delete them.
+ */
+async function findIds(run: CallRun, rest: DailyRestClient, noteId: (id: string | undefined) => void): Promise<void> {
+  try {
+    const found = await withTimeout(rest.listRecordings({ roomName: run.deps.call.roomName }), STOP_WAIT_MS);
+    for (const r of found.reverse()) noteId(r.id);
+  } catch (err) {
+    run.logger.warn({ err: errorMessage(err) }, 'recording ids not found (GET /recordings)');
+  }
 }
