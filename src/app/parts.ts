@@ -99,6 +99,7 @@ export function workerInit(config: Config, logger: Logger, access: DailyAccess, 
     pinlessUpdateTimeoutMs: call.pinlessUpdateTimeoutMs,
     pinlessUpdateDeadlineMs: call.pinlessUpdateDeadlineMs,
     pingTimeoutMs: config.workers.pingTimeoutMs,
+    recording: { mode: call.recording.mode, dir: call.recording.dir },
     tts: {
       provider: resolveTtsProvider(tts.provider, { callClient: daily.callClient, espeakPath: tts.espeakPath, logger }),
       sampleRate: tts.sampleRate,

@@ -32,6 +32,7 @@ import { LocalRateLimiter, parseRateLimits, rateClassOf } from '../daily/rate-li
 import type { CallAssignment } from '../workers/protocol.js';
 import { errorMessage } from '../core/errors.js';
 import { dailyAccess, dailyClient, sharedBrowsers, workerInit } from './parts.js';
+import { startRecordingRetention } from './recording-retention.js';
 import { orphanDirOf, scanOrphans } from '../workers/orphans.js';
 import { keepOpenIds, OrphanAdoption, type OrphanScan } from '../admission/orphans.js';
 import type { ForwardFn } from '../workers/parent/fallback.js';
@@ -103,8 +104,7 @@ export interface RuntimeOptions {
 export async function createRuntime(config: Config, logger: Logger, opts: RuntimeOptions = {}): Promise<Runtime> {
   const routes = loadStartupRoutes(config, logger, opts);
   // Calls the last process left to its workers (issue 21, item 5): their records stay open for their real outcome.
-  const orphanDir = config.resilience.admittedPath && orphanDirOf(config.resilience.admittedPath);
-  const orphanScan = scanOrphans(orphanDir || undefined);
+  const orphanScan = scanOrphans(orphanDirOf(config.resilience.admittedPath));
   // Call records open before anything starts: a corrupt or unwritable file is a start-up error naming it.
   const records = await openConfiguredRecords(config, logger, keepOpenIds(orphanScan));
   const access = await dailyAccess(config, logger, opts);
@@ -147,6 +147,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     version,
     records,
     fleet: fleetAdmission,
+    daily,
   });
   if (fleetMod && fleet) fleetMod.registerFleetMetrics(app.metrics, fleet);
   const rt: Runtime = {
@@ -174,7 +175,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     startedAtMs,
     sweepStop: new AbortController(),
     unrecord,
-    orphans: orphanDir ? { dir: orphanDir, scan: orphanScan } : undefined,
+    orphans: config.resilience.admittedPath ? { dir: orphanDirOf(config.resilience.admittedPath), scan: orphanScan } : undefined,
     claimRecord: fleetMod && fleet ? (callId: string) => fleetMod.claimRecord(fleet, callId) : undefined,
     adoption: undefined,
   };
@@ -266,6 +267,13 @@ async function listen(rt: Runtime, life: Lifecycle): Promise<string> {
   rt.url = u.origin;
   if (life.fleet) life.fleet.opts.meta.url = rt.url;
   await life.fleetAdmission?.start();
+  const rec = config.call.recording;
+  if (rec.retentionDays > 0) {
+    startRecordingRetention(
+      { days: rec.retentionDays, daily, dir: rec.dir, logger: logger.child({ component: 'recordings' }) },
+      life.sweepStop.signal,
+    );
+  }
   if (life.orphans) {
     const { records } = rt;
     const { claimRecord } = life;

@@ -131,6 +131,14 @@ export const EnvSchema = Type.Object({
   DIALIN_SIP_ENDPOINTS: Type.Integer({ default: 1, minimum: 1, maximum: 5 }),
   /** Rooms allow dial-out (Daily's `enable_dialout`; needs an account approved for dial-out): `call.warmTransfer()`. */
   DAILY_DIALOUT: Type.Boolean({ default: false }),
+  /** Call recording for bots and routes that do not say (`recording` in a bot): off, Daily's cloud-audio-only, or local files. */
+  RECORDING: Type.Union([Type.Literal('off'), Type.Literal('daily'), Type.Literal('local')], { default: 'off' }),
+  /** Local recordings' directory (default: `recordings` next to the call records). */
+  RECORDINGS_DIR: Type.Optional(Type.String({ minLength: 1 })),
+  /** Rooms are created with `enable_recording: cloud-audio-only` (default: when RECORDING=daily). */
+  DAILY_RECORDING_ROOMS: Type.Optional(Type.Boolean()),
+  /** Recordings (Daily's of patchbay's rooms, and local files) older than this many days are deleted; 0 keeps them. */
+  RECORDING_RETENTION_DAYS: Type.Integer({ default: 0, minimum: 0 }),
   DIALIN_READY_TIMEOUT_MS: Int(15_000, 100),
   JOIN_TIMEOUT_MS: Int(20_000, 100),
   MAX_CALL_MS: Int(1_800_000, 1000),

@@ -5,6 +5,7 @@
  * worker in its `init` IPC message). A bad value stops start-up with a message that
  * names the variable.
  */
+import { outboundConfig, recordingConfig, type OutboundConfig, type RecordingConfig } from './config-calls.js';
 import os from 'node:os';
 import path from 'node:path';
 import envSchema from 'env-schema';
@@ -100,6 +101,8 @@ export interface Config {
     sipEndpoints: number;
     /** DAILY_DIALOUT: rooms are created with `enable_dialout` (warm transfer). */
     dialout: boolean;
+    /** RECORDING, RECORDINGS_DIR, DAILY_RECORDING_ROOMS (docs/operations.md, "Recording"). */
+    recording: RecordingConfig;
     dialinReadyTimeoutMs: number;
     joinTimeoutMs: number;
     maxCallMs: number;
@@ -143,16 +146,7 @@ export interface Config {
     replicaId: string;
   };
   /** Outbound calls (docs/outbound.md); `apiToken` undefined → POST /calls is off. Never logged. */
-  outbound: {
-    apiToken: string | undefined;
-    maxConcurrent: number;
-    maxAttempts: number;
-    retryMs: number;
-    ringTimeoutMs: number;
-    statusUrl: string | undefined;
-    webhookSecret: string | undefined;
-    detectVoicemail: boolean;
-  };
+  outbound: OutboundConfig;
   dashboard: {
     /** Never logged. Undefined → the dashboard, its socket and /calls are open. */
     token: string | undefined;
@@ -361,6 +355,7 @@ function callConfig(e: Env, emulatorEnabled: boolean): Pick<Config, 'call' | 'wo
     call: {
       sipEndpoints: e.DIALIN_SIP_ENDPOINTS,
       dialout: e.DAILY_DIALOUT,
+      recording: recordingConfig(e),
       dialinReadyTimeoutMs: e.DIALIN_READY_TIMEOUT_MS,
       joinTimeoutMs: e.JOIN_TIMEOUT_MS,
       maxCallMs: e.MAX_CALL_MS,
@@ -391,16 +386,7 @@ function callConfig(e: Env, emulatorEnabled: boolean): Pick<Config, 'call' | 'wo
 /** Around the calls: records, the dashboard, the embedded emulator, resilience. */
 function serviceConfig(e: Env, emulatorEnabled: boolean): Pick<Config, 'records' | 'dashboard' | 'emulator' | 'resilience' | 'outbound'> {
   return {
-    outbound: {
-      apiToken: e.CALLS_API_TOKEN,
-      maxConcurrent: e.OUTBOUND_MAX_CONCURRENT,
-      maxAttempts: e.OUTBOUND_MAX_ATTEMPTS,
-      retryMs: e.OUTBOUND_RETRY_MS,
-      ringTimeoutMs: e.OUTBOUND_RING_TIMEOUT_MS,
-      statusUrl: e.OUTBOUND_STATUS_URL,
-      webhookSecret: e.OUTBOUND_WEBHOOK_SECRET,
-      detectVoicemail: e.VOICEMAIL_DETECT,
-    },
+    outbound: outboundConfig(e),
     records: {
       path: e.CALL_RECORDS_PATH === 'off' ? undefined : e.CALL_RECORDS_PATH,
       storePii: e.CALL_RECORDS_STORE_PII,

@@ -34,6 +34,8 @@ export const BOT_EVENT_KINDS = [
   'dialout',
   'voicemail',
   'turn',
+  /** The call's recording (src/workers/child/call-recording.ts): `started <id>`, `stopped <id>`, `error <why>`, `paused`, `resumed`. */
+  'recording',
 ] as const;
 export type BotEventKind = (typeof BOT_EVENT_KINDS)[number];
 

@@ -60,6 +60,9 @@ export const CALL_CLIENT_EVENTS = {
   'transcription-message': { daily: ['transcription-message'], emulator: 'event' },
   'app-message': { daily: ['app-message'], emulator: 'event' },
   'audio-frame': { daily: ['track-started', 'track-stopped'], emulator: 'audio' },
+  'recording-started': { daily: ['recording-started'], emulator: 'event' },
+  'recording-stopped': { daily: ['recording-stopped'], emulator: 'event' },
+  'recording-error': { daily: ['recording-error'], emulator: 'event' },
   error: { daily: ['error', 'nonfatal-error'], emulator: 'event' },
   'left-meeting': { daily: ['left-meeting'], emulator: 'event' },
 } as const satisfies Record<CallClientEvent, { daily: readonly string[]; emulator: 'event' | 'audio' }>;

@@ -49,6 +49,10 @@ export interface CallClientEventMap {
   'dialout-warning': { errorMsg: string; sessionId?: string };
   /** A fatal or non-fatal error from the client or the platform. */
   error: { message: string; fatal: boolean; code?: string };
+  /** A cloud recording started (daily-js; `recordingId` when Daily gives it). */
+  'recording-started': { recordingId?: string; type?: string; instanceId?: string; startedBy?: string };
+  'recording-stopped': { instanceId?: string; type?: string };
+  'recording-error': { errorMsg: string; instanceId?: string };
   /** We are out of the room, whoever decided it. */
   'left-meeting': { reason: string };
 }

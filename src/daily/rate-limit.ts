@@ -39,7 +39,8 @@ export type RateLimits = Record<RateClass, RateLimit>;
 export const DAILY_RATE_LIMITS: RateLimits = {
   default: { limit: 100, windowMs: 5_000, reserve: 30 },
   delete: { limit: 50, windowMs: 30_000, reserve: 0 },
-  start: { limit: 5, windowMs: 5_000, reserve: 0 },
+  // Recording starts are background work (rate-limit.ts ENDPOINT_RULES): one start a window stays for dial-out.
+  start: { limit: 5, windowMs: 5_000, reserve: 1 },
 };
 
 /**
@@ -79,6 +80,8 @@ export interface RequestRate {
  * big listings the `delete` class; the rest `default`. The first rule that matches wins.
  */
 const ENDPOINT_RULES: ReadonlyArray<{ method?: string; path: RegExp } & RequestRate> = [
+  // A recording (re)start waits behind the call path's starts (dial-out): nobody is held for it.
+  { path: /\/recordings\/start$/i, cls: 'start', priority: 'background' },
   { path: /\/(dialOut|recordings|live-streaming|transcription)\/start$/i, cls: 'start', priority: 'call' },
   { method: 'DELETE', path: /^/, cls: 'delete', priority: 'background' },
   { method: 'GET', path: /^\/?(rooms|recordings|meetings|logs)\/?$/, cls: 'delete', priority: 'background' },

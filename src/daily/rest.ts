@@ -28,7 +28,10 @@ import type {
   MeetingTokenRequest,
   PinlessCallUpdateRequest,
   PinlessDialinEntry,
+  RecordingStartAnswer,
+  RecordingType,
   SipRoomProperties,
+  DailyRecording,
 } from './types.js';
 
 export interface DailyRestOptions extends Partial<PolicyKnobs> {
@@ -189,7 +192,13 @@ export class DailyRestClient {
     const body = {
       ...(p.name ? { name: p.name } : {}),
       privacy: 'private',
-      properties: { exp: p.expSec, eject_at_room_exp: true, enable_dialout: p.enableDialout ?? false, sip },
+      properties: {
+        exp: p.expSec,
+        eject_at_room_exp: true,
+        enable_dialout: p.enableDialout ?? false,
+        sip,
+        ...(p.enableRecording ? { enable_recording: p.enableRecording } : {}),
+      },
     };
     let uncertain = false;
     return this.run('create', o, async (t) => {
@@ -333,5 +342,56 @@ export class DailyRestClient {
   /** DELETE /webhooks/:uuid. Policy `admin`. */
   async deleteWebhook(uuid: string, o?: CallOptions): Promise<void> {
     await this.call('admin', 'DELETE', `/webhooks/${enc(uuid)}`, undefined, o);
+  }
+
+  // ── recordings ──
+
+  /**
+   * POST /rooms/:name/recordings/start (`start` rate class, behind the call path). One attempt
+   * (policy `admin`, no retry: a start that timed out may have started, and a second would be
+   * refused as already recording). Returns Daily's answer (the emulator's carries `recordingId`).
+   */
+  startRecording(roomName: string, p: { type: RecordingType; instanceId?: string }, o?: CallOptions): Promise<RecordingStartAnswer> {
+    const body = { type: p.type, ...(p.instanceId ? { instanceId: p.instanceId } : {}) };
+    return this.call<RecordingStartAnswer | undefined>('admin', 'POST', `/rooms/${enc(roomName)}/recordings/start`, body, {
+      policy: { ...this.policies.admin, maxAttempts: 1 },
+      ...o,
+    }).then((r) => r ?? {});
+  }
+
+  /** POST /rooms/:name/recordings/stop (400 when none is active). Policy `admin`. */
+  async stopRecording(roomName: string, p: { type: RecordingType; instanceId?: string }, o?: CallOptions): Promise<void> {
+    const body = { type: p.type, ...(p.instanceId ? { instanceId: p.instanceId } : {}) };
+    await this.call('admin', 'POST', `/rooms/${enc(roomName)}/recordings/stop`, body, o);
+  }
+
+  /** GET /recordings (newest first; `roomName`: that room's). Policy `query`. */
+  async listRecordings(p: { roomName?: string; limit?: number } = {}, o?: CallOptions): Promise<DailyRecording[]> {
+    const q = new URLSearchParams();
+    if (p.roomName !== undefined) q.set('room_name', p.roomName);
+    if (p.limit !== undefined) q.set('limit', String(p.limit));
+    const qs = q.size > 0 ? `?${q}` : '';
+    return listOf(await this.call<{ data?: DailyRecording[] } | undefined>('query', 'GET', `/recordings${qs}`, undefined, o));
+  }
+
+  /** GET /recordings/:id. Policy `query`. */
+  getRecording(id: string, o?: CallOptions): Promise<DailyRecording> {
+    return this.call('query', 'GET', `/recordings/${enc(id)}`, undefined, o);
+  }
+
+  /** GET /recordings/:id/access-link: `{download_link, expires}` (epoch seconds). Policy `query`. */
+  recordingAccessLink(id: string, validForSecs?: number, o?: CallOptions): Promise<{ download_link: string; expires: number }> {
+    const qs = validForSecs === undefined ? '' : `?valid_for_secs=${validForSecs}`;
+    return this.call('query', 'GET', `/recordings/${enc(id)}/access-link${qs}`, undefined, o);
+  }
+
+  /** DELETE /recordings/:id; already gone (404) counts as deleted. Policy `cleanup`. */
+  async deleteRecording(id: string, o?: CallOptions): Promise<void> {
+    await this.run('cleanup', o, (t) =>
+      this.send('DELETE', `/recordings/${enc(id)}`, undefined, t, o?.signal).catch((err: unknown) => {
+        if (err instanceof DailyApiError && err.status === 404) return undefined;
+        throw err;
+      }),
+    );
   }
 }

@@ -308,6 +308,7 @@ async function createRoomAndToken(
         expSec: req.expSec,
         numEndpoints: req.numEndpoints,
         enableDialout: req.enableDialout ?? config.call.dialout,
+        ...(config.call.recording.dailyRooms ? { enableRecording: 'cloud-audio-only' as const } : {}),
       },
       {
         ...(signal ? { signal } : {}),

@@ -93,6 +93,8 @@ export interface CreateDialinRoomRequest {
   numEndpoints?: number;
   /** `enable_dialout` (DAILY_DIALOUT): the bot may dial out (warm transfer). */
   enableDialout?: boolean;
+  /** `enable_recording` (DAILY_RECORDING_ROOMS): the room may be recorded in Daily's cloud. */
+  enableRecording?: RecordingType;
 }
 
 /** GET /rooms (one page). */
@@ -183,4 +185,24 @@ export interface CreateWebhookRequest {
   retryType?: string;
   hmac?: string;
   basicAuth?: string;
+}
+
+/** Daily's cloud recording types (`startRecording({type})`, `enable_recording`). */
+export type RecordingType = 'cloud' | 'cloud-audio-only' | 'raw-tracks';
+
+/** POST /rooms/:name/recordings/start's answer (Daily documents none beyond success; the id comes with `recording-started` or GET /recordings). */
+export interface RecordingStartAnswer {
+  recordingId?: string;
+  status?: string;
+}
+
+/** A recording object (GET /recordings, GET /recordings/:id). */
+export interface DailyRecording {
+  id: string;
+  room_name: string;
+  start_ts: number;
+  status: 'finished' | 'in-progress' | 'canceled' | string;
+  duration?: number;
+  max_participants?: number;
+  share_token?: string;
 }

@@ -23,6 +23,18 @@ function requireOwner(p: BotParticipant, what: string): void {
   if (!p.owner) throw new ActionError('not-allowed', `${what} requires a meeting owner token`);
 }
 
+/** A recording room hears the bot: the samples it sent (`pcm`, base64 PCM16 at `sampleRate`), else its words spoken. */
+function recordBotAudio(room: Room, args: Record<string, unknown>, text: string): void {
+  const rec = room.recorder;
+  if (!rec) return;
+  if (typeof args.pcm === 'string' && typeof args.sampleRate === 'number' && args.sampleRate > 0) {
+    const b = Buffer.from(args.pcm, 'base64');
+    rec.add('bot', new Int16Array(Uint8Array.from(b).buffer, 0, b.byteLength >> 1), args.sampleRate);
+  } else if (args.continues !== true && typeof args.text === 'string' && args.text.trim()) {
+    rec.addWords('bot', text);
+  }
+}
+
 export class Actions {
   constructor(private readonly d: { sessions: Sessions; dialOut: DialOut; timers: Timers; logger: Logger }) {}
 
@@ -118,6 +130,7 @@ export class Actions {
     if (args.continues !== true) {
       for (const q of p.room.participants.values()) if (q.kind === 'sip' && hears(q, p.sessionId)) q.call.botSaid(text);
     }
+    recordBotAudio(p.room, args, text);
     if (durationMs === 0) return;
     await new Promise<void>((resolve, reject) => {
       const cancelTimer = this.d.timers.after(durationMs, () => {

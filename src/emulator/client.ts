@@ -39,6 +39,19 @@ export function audioDurationMs(audio: AudioOut): number {
   return Math.min(MAX_TEXT_AUDIO_MS, Math.max(MIN_TEXT_AUDIO_MS, chars * MS_PER_CHAR));
 }
 
+/** Samples larger than this (base64) are not sent: the emulator then records the words, spoken by espeak-ng. */
+const MAX_RECORDED_B64 = 192 * 1024;
+
+/**
+ * While the room records, the audio's samples travel too (only then: the emulator needs them for
+ * nothing else), so that the recording holds what the bot really sent.
+ */
+function recordedSamples(audio: AudioOut): { pcm?: string; sampleRate?: number } {
+  if (audio.pcm.length === 0 || audio.sampleRate <= 0) return {};
+  const b64 = Buffer.from(audio.pcm.buffer, audio.pcm.byteOffset, audio.pcm.byteLength).toString('base64');
+  return b64.length > MAX_RECORDED_B64 ? {} : { pcm: b64, sampleRate: audio.sampleRate };
+}
+
 /** Join codes the emulator sends that will not change on a retry. */
 const FINAL_JOIN_CODES = new Set(['no-room', 'invalid-token', 'exp-token', 'exp-room', 'not-allowed', 'invalid-request']);
 
@@ -73,6 +86,8 @@ export class EmulatorCallClient implements CallClient {
   private closed = false;
   private leftEmitted = false;
   private endReason: string | undefined;
+  /** A cloud recording runs in the room (recording-started … stopped): audio samples travel with send-audio. */
+  private recording = false;
   private localSessionId: string | undefined;
 
   constructor(private readonly opts: CallClientOptions) {
@@ -206,6 +221,8 @@ export class EmulatorCallClient implements CallClient {
           this.emitLeft(m.payload.reason);
           return;
         }
+        if (m.event === 'recording-started') this.recording = true;
+        if (m.event === 'recording-stopped' || m.event === 'recording-error') this.recording = false;
         this.events.emit(m.event, m.payload);
         return;
     }
@@ -297,7 +314,12 @@ export class EmulatorCallClient implements CallClient {
     try {
       await this.action(
         'send-audio',
-        { ...(audio.text ? { text: audio.text } : {}), ...(audio.continues ? { continues: true } : {}), durationMs },
+        {
+          ...(audio.text ? { text: audio.text } : {}),
+          ...(audio.continues ? { continues: true } : {}),
+          durationMs,
+          ...(this.recording ? recordedSamples(audio) : {}),
+        },
         signal,
         (id) => {
           actionId = id;

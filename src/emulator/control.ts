@@ -12,6 +12,7 @@ import { WITHHELD_FROM } from './dialin.js';
 import type { CallerStep } from './types.js';
 import { errorMessage } from '../core/errors.js';
 import type { TypedApp as App } from './rest.js';
+import { recordingDownloadRoute } from './recording-routes.js';
 
 const AnyObject = Type.Object({}, { additionalProperties: true });
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
@@ -184,5 +185,6 @@ export function controlRoutes(core: EmulatorCore, sockets: () => SocketCounts) {
     dialOutRoutes(app, core);
     faultRoutes(app, core);
     settingRoutes(app, core, sockets);
+    recordingDownloadRoute(fastify, core);
   };
 }

@@ -19,6 +19,7 @@ import { LatencySettings } from './latencies.js';
 import type { Room } from './model.js';
 import { PinlessStore } from './pinless.js';
 import { PinlessWebhookSender } from './pinless-webhook.js';
+import { Recordings } from './recordings.js';
 import { DailyRateLimits, type RateLimitSettings } from './rate-limits.js';
 import { RoomStore } from './rooms.js';
 import { Sessions } from './sessions.js';
@@ -41,6 +42,8 @@ export interface CoreOptions {
   apiKey: string;
   /** Daily's rate limits (default: on, domain-wide). */
   rateLimits?: RateLimitSettings | boolean;
+  /** Where cloud recordings are written (default: a fresh temp directory). */
+  recordingsDir?: string;
 }
 
 /** Open WebSockets, counted by ws.ts, for snapshots. */
@@ -69,6 +72,7 @@ export class EmulatorCore {
   readonly dialin: DialIn;
   readonly dialOut: DialOut;
   readonly webhooks: DomainWebhooks;
+  readonly recordings: Recordings;
   /** The last 10 000 /v1 requests, oldest first. */
   readonly requestLog: RequestLogEntry[] = [];
   private closed = false;
@@ -87,7 +91,15 @@ export class EmulatorCore {
     this.pinlessWebhook = new PinlessWebhookSender({ timers, timeoutMs: opts.webhookTimeoutMs, logger });
     this.tokens = new MeetingTokens({ domainId: this.domainId, key: Buffer.from(opts.apiKey, 'utf8') });
     this.calls = new CallRegistry(timers);
+    this.recordings = new Recordings({
+      logger,
+      ...(opts.recordingsDir ? { dir: opts.recordingsDir } : {}),
+      secret: `recordings\0${opts.apiKey}`,
+      origin: opts.origin,
+      broadcast: (room, event, payload) => this.sessions.broadcast(room, event, payload),
+    });
     this.sessions = new Sessions({
+      recordings: this.recordings,
       rooms: this.rooms,
       calls: this.calls,
       tokens: this.tokens,

@@ -6,6 +6,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { dtmfTone } from './recordings.js';
+import { SPEECH_RATE } from './speech.js';
 import { maskNumber } from '../core/logger.js';
 import { CallImpl, type CallHost } from './call.js';
 import type { SpeechOptions } from './speech.js';
@@ -190,6 +192,8 @@ export class DialIn implements CallHost {
     const room = this.roomOf(call);
     if (!room || !call.sessionId) return;
     this.d.sessions.broadcast(room, 'dtmf-event', { tone, sessionId: call.sessionId });
+    // A recording hears the key (in-band, as on a phone line); bots get the event only.
+    room.recorder?.add('caller', dtmfTone(tone), SPEECH_RATE);
   }
 
   callEnded(call: CallImpl, reason: EndReason): void {

@@ -20,6 +20,12 @@ export interface BotParticipant {
   close(code: number, reason: string): void;
 }
 
+/** What a room's session carries while it records (recordings.ts): PCM16 mono heard now, or words without samples (spoken by espeak-ng). */
+export interface RoomRecorder {
+  add(leg: 'caller' | 'bot', pcm: Int16Array, sampleRate: number): void;
+  addWords(leg: 'caller' | 'bot', text: string): void;
+}
+
 export interface SipParticipant {
   kind: 'sip';
   sessionId: string;
@@ -93,6 +99,8 @@ export interface Room {
   sessionCancels: Set<() => void>;
   transcription: boolean;
   expCancel?: () => void;
+  /** A cloud recording is running (recordings.ts): what the room carries goes into it. */
+  recorder?: RoomRecorder;
 }
 
 export const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -17,6 +17,7 @@ import { Type } from 'typebox';
 import type { EmulatorCore } from './core.js';
 import { ApiError, dailyErrorName } from './errors.js';
 import { webhookRoutes } from './webhooks.js';
+import { recordingRoutes } from './recording-routes.js';
 import { isObj } from './model.js';
 import type { StoredPinless } from './pinless.js';
 
@@ -285,5 +286,6 @@ export function dailyRoutes(core: EmulatorCore, apiKey: string) {
     roomRoutes(app, core);
     presenceRoute(app, core);
     tokenAndDialinRoutes(app, core);
+    recordingRoutes(app, core);
   };
 }

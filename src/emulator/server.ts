@@ -60,6 +60,7 @@ export async function createEmulator(opts: EmulatorOptions): Promise<Emulator> {
     origin: () => origin,
     apiKey: opts.apiKey,
     ...(opts.rateLimits === undefined ? {} : { rateLimits: opts.rateLimits }),
+    ...(opts.recordingsDir === undefined ? {} : { recordingsDir: opts.recordingsDir }),
   });
 
   // Fastify does not log requests (headers carry the API key); the core logs what matters, at debug.

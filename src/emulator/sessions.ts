@@ -29,6 +29,8 @@ export interface SessionsDeps {
   faults: Faults;
   observer: PlatformObserver;
   logger: Logger;
+  /** Cloud recordings: a session's end stops its recording. */
+  recordings?: { sessionEnded(room: Room): void };
 }
 
 export class Sessions {
@@ -111,6 +113,7 @@ export class Sessions {
     for (let off = 0; off < pcm.length; off += FRAME_SAMPLES) {
       if (!room.participants.has(fromSessionId)) return false;
       const f = pcm.subarray(off, off + FRAME_SAMPLES);
+      room.recorder?.add('caller', f, SPEECH_RATE);
       const b64 = Buffer.from(f.buffer, f.byteOffset, f.byteLength).toString('base64');
       for (const p of room.participants.values()) {
         if (p.kind === 'bot' && p.receivesAudio) p.send({ type: 'audio', participantId: fromSessionId, sampleRate: SPEECH_RATE, pcm: b64 });
@@ -151,6 +154,7 @@ export class Sessions {
   }
 
   endSession(room: Room): void {
+    this.d.recordings?.sessionEnded(room);
     room.sessionActive = false;
     room.transcription = false;
     for (const c of room.sessionCancels) c();

@@ -93,6 +93,8 @@ export interface EmulatorOptions {
   rateLimits?: boolean | RateLimitSettings;
   /** Domain webhooks (`/v1/webhooks`, src/emulator/webhooks.ts): verification and delivery timeouts, first retry gap. */
   domainWebhooks?: { verifyTimeoutMs?: number; deliveryTimeoutMs?: number; retryBaseMs?: number };
+  /** Where cloud recordings (WAV) are written. Default: a fresh directory under the OS temp dir. */
+  recordingsDir?: string;
 }
 
 export type CallerStep =

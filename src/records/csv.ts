@@ -4,6 +4,7 @@
  * tab or CR) is prefixed with `'` so it is shown as text.
  */
 import type { StoredCall } from './types.js';
+import { pausesText, recordingSummary, segmentsText } from './recording.js';
 
 const FORMULA_START = /^[=+\-@\t\r]/;
 
@@ -35,13 +36,23 @@ export const CSV_COLUMNS = [
   'botVersion',
   'timeline',
   'events',
+  'recordingState',
+  'recordingIds',
+  'recordingSegments',
+  'recordingPauses',
 ] as const;
 
 const iso = (ms: number | null) => (ms === null ? '' : new Date(ms).toISOString());
 
 export function csvRow(c: StoredCall): string {
+  const rec = recordingSummary(c.events);
   const values: Record<(typeof CSV_COLUMNS)[number], unknown> = {
     ...c,
+    recordingState: rec.state,
+    recordingIds: rec.ids.join(' '),
+    // Seconds from the call's arrival.
+    recordingSegments: segmentsText(rec, c.receivedAtMs),
+    recordingPauses: pausesText(rec, c.receivedAtMs),
     receivedAt: iso(c.receivedAtMs),
     endedAt: iso(c.endedAtMs),
   };

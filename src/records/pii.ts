@@ -41,6 +41,7 @@ export function maskFreeText(text: string): string {
 }
 
 const CALLER_INPUT = new Set(['digits', 'transcript']);
+const RECORDING_ID = /^(id|started) [\w.-]{1,128}$/;
 const NUMBER_VALUES = new Set(['transfer']);
 
 /** One event as stored without PII. */
@@ -48,6 +49,8 @@ export function maskEvent(e: RecordEvent): RecordEvent {
   // A step name is the bot's own vocabulary (src/core/timeline.ts STEP_NAME), never caller data.
   if (e.kind === 'step') return e;
   if (CALLER_INPUT.has(e.kind)) return { ...e, value: NOT_STORED };
+  // A recording's id (Daily's, or the local file's name) is no one's data, and is needed to find it.
+  if (e.kind === 'recording' && RECORDING_ID.test(e.value)) return e;
   if (NUMBER_VALUES.has(e.kind)) return { ...e, value: maskTarget(e.value) };
   return { ...e, value: maskFreeText(e.value) };
 }

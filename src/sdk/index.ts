@@ -77,6 +77,11 @@ export interface CollectDigitsOptions {
   interDigitTimeoutMs?: number;
   /** Marks this step (`call.step(step)`) as the input starts. */
   step?: string;
+  /**
+   * PCI: the recording is paused while the keys are collected (and resumed after, even on an
+   * error), and the keys appear in no record, transcript or log line (`[sensitive input: N keys]`).
+   */
+  sensitive?: boolean;
 }
 
 export interface SayOptions {
@@ -139,6 +144,9 @@ export interface Call extends CallInfo {
   play(audio: { pcm: Int16Array; sampleRate: number } | string): Promise<void>;
   /** Collects DTMF digits. Digits pressed before the call (type-ahead) count. Resolves '' when none came. */
   collectDigits(opts?: CollectDigitsOptions): Promise<string>;
+  /** Pauses the call's recording until `resumeRecording()` (Daily: a new segment then; local: silence). No-op when not recorded. */
+  pauseRecording(): Promise<void>;
+  resumeRecording(): Promise<void>;
   /** The next final transcript of the caller's speech, or null after `timeoutMs`. */
   listen(opts?: ListenOptions): Promise<string | null>;
   /** Transfers the caller (SIP REFER for SIP URIs, a call transfer for phone numbers); the bot's call ends. */
@@ -163,6 +171,11 @@ export interface Call extends CallInfo {
    * set of the bot's (never caller data: they are metric labels).
    */
   step(name: string): void;
+}
+
+export interface RecordingOptions {
+  mode: 'off' | 'daily' | 'local';
+  consent?: string;
 }
 
 export interface BotOptions {
@@ -215,6 +228,12 @@ export interface BotOptions {
    * provider (Daily's own transcription runs on Daily's servers and hears the raw call).
    */
   noiseSuppression?: boolean;
+  /**
+   * Record the call (off unless the bot, its route's `config.recording` or RECORDING says so):
+   * `daily`, Daily's cloud-audio-only recording; `local`, a file under RECORDINGS_DIR.
+   * `consent`: a prompt said before recording starts (docs/operations.md, "Recording").
+   */
+  recording?: RecordingOptions;
   /**
    * Said the moment the caller is connected, before `onCall` runs: text, or `{ audio }`, a PCM16
    * WAV file (a path relative to the bot's file). With a warm room the speech is synthesized (the

@@ -28,6 +28,7 @@ import { TurnAudio } from '../voice/end-of-turn.js';
 import { askEndOfTurn, listenForTurn } from './listen-turn.js';
 import { CallerAudio } from './caller-audio.js';
 import { runWarmTransfer } from './warm-transfer.js';
+import { collectDigits } from './digits.js';
 
 import { isStepName, type BotEventKind } from '../core/timeline.js';
 export type { BotEventKind };
@@ -60,6 +61,8 @@ export interface SessionDeps {
   maxTurnPauseMs?: number;
   /** RNNoise on the caller's audio before VAD and speech-to-text (bot option `noiseSuppression`). */
   noiseSuppression?: boolean;
+  /** The call's recording (src/workers/child/call-recording.ts), when it is recorded. */
+  recording?: { pause(): Promise<void>; resume(): Promise<void> };
 }
 
 export class CallSession implements Call {
@@ -331,23 +334,22 @@ export class CallSession implements Call {
   async collectDigits(opts: CollectDigitsOptions = {}): Promise<string> {
     this.ensureLive();
     if (opts.step !== undefined) this.step(opts.step);
-    const max = opts.maxDigits ?? 1;
-    if (!Number.isInteger(max) || max < 1) throw new TypeError('collectDigits: maxDigits must be a positive integer');
-    if (opts.terminator !== undefined && !/^[0-9*#A-D]$/.test(opts.terminator))
-      throw new TypeError('collectDigits: terminator must be one DTMF key (0-9 * # A-D)');
-    const first = opts.firstDigitTimeoutMs ?? 5_000;
-    const inter = opts.interDigitTimeoutMs ?? 3_000;
-    let got = '';
-    while (got.length < max) {
-      const d = await this.digits.next(got.length === 0 ? first : inter, this.signal);
-      if (d === undefined) break;
-      if (opts.terminator && d === opts.terminator) break;
-      got += d;
-    }
-    // "1234#" with maxDigits 4: the terminator already typed belongs to this input, not the next.
-    if (got.length === max && opts.terminator) this.digits.dropHead(opts.terminator);
-    this.deps.report('digits', got);
-    return got;
+    return collectDigits(opts, {
+      digits: this.digits,
+      signal: this.signal,
+      report: (v) => this.deps.report('digits', v),
+      pause: () => this.pauseRecording(),
+      resume: () => this.resumeRecording(),
+    });
+  }
+
+  /** Pauses the call's recording (Daily: stops it, a new segment starts at resume; local: silence). Resolves once nothing more is recorded. */
+  async pauseRecording(): Promise<void> {
+    await this.deps.recording?.pause();
+  }
+  /** Resumes a paused recording (idempotent; nothing happens when the call is not recorded). */
+  async resumeRecording(): Promise<void> {
+    await this.deps.recording?.resume();
   }
 
   async listen(opts: ListenOptions = {}): Promise<string | null> {

@@ -10,6 +10,7 @@ import type { WorkerPool } from '../workers/parent/pool.js';
 import type { Reconciler } from '../call/reconcile.js';
 import type { Logger } from '../core/logger.js';
 import type { CallRecordStore } from '../records/store.js';
+import type { DailyRestClient } from '../daily/rest.js';
 
 export interface AppDeps {
   config: Config;
@@ -25,6 +26,8 @@ export interface AppDeps {
   version: string;
   /** Call records (GET /calls, dashboard); undefined when CALL_RECORDS_PATH=off. */
   records?: CallRecordStore | undefined;
+  /** Daily's REST API (DELETE /calls/:id/recording); absent in tests that build the app alone. */
+  daily?: DailyRestClient | undefined;
   /** Fleet mode (REDIS_URL): admission, domain events and /status through the fleet. */
   fleet?: FleetAdmission | undefined;
   /** Outbound calls (POST /calls); undefined when CALLS_API_TOKEN is unset. */

@@ -33,9 +33,11 @@ export interface OrphanEnd extends OrphanCall {
   endedAtMs: number;
 }
 
-/** The orphans' directory beside the admitted log (the service's data directory). */
-export function orphanDirOf(admittedPath: string): string {
-  return path.join(path.dirname(admittedPath), 'orphans');
+/** The orphans' directory beside the admitted log (the service's data directory); none without one. */
+export function orphanDirOf(admittedPath: string): string;
+export function orphanDirOf(admittedPath: string | undefined): string | undefined;
+export function orphanDirOf(admittedPath: string | undefined): string | undefined {
+  return admittedPath === undefined ? undefined : path.join(path.dirname(admittedPath), 'orphans');
 }
 
 const safe = (id: string) => id.replace(/[^A-Za-z0-9_-]/g, '_');

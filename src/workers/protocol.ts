@@ -60,6 +60,8 @@ export interface WorkerInit extends WorkerCallLimits {
   orphanDir?: string;
   /** Speech-to-text: the service's default provider and the vendors' keys (never logged). Absent → Daily's transcription. */
   stt?: SttInit;
+  /** RECORDING / RECORDINGS_DIR: the service's default for bots and routes that do not say. Absent → off. */
+  recording?: { mode: 'off' | 'daily' | 'local'; dir: string };
 }
 
 /** One call, as handed to a worker: its identity plus what only the worker needs. */

@@ -137,6 +137,23 @@ function nonfatalError(ev: RawDailyEvent): MappedEvent {
   return { event: 'error', payload };
 }
 
+/** The defined fields only (exactOptionalPropertyTypes). */
+function optional(o: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v;
+  return out;
+}
+
+function recordingStarted(ev: RawDailyEvent): MappedEvent {
+  const payload = optional({
+    recordingId: str(ev.recordingId),
+    type: str(ev.type),
+    instanceId: str(ev.instanceId),
+    startedBy: str(ev.startedBy),
+  });
+  return { event: 'recording-started', payload };
+}
+
 /** One mapper per daily-js event the interface carries. */
 const MAPPERS = new Map<string, (ev: RawDailyEvent) => MappedEvent>([
   ['joined-meeting', joinedMeeting],
@@ -155,6 +172,18 @@ const MAPPERS = new Map<string, (ev: RawDailyEvent) => MappedEvent>([
   ['dtmf-event', dtmf],
   ['transcription-message', transcription],
   ['app-message', (ev) => ({ event: 'app-message', payload: { data: ev.data, fromId: str(ev.fromId) ?? '' } })],
+  ['recording-started', recordingStarted],
+  [
+    'recording-stopped',
+    (ev) => ({ event: 'recording-stopped', payload: optional({ instanceId: str(ev.instanceId), type: str(ev.type) }) }),
+  ],
+  [
+    'recording-error',
+    (ev) => ({
+      event: 'recording-error',
+      payload: { errorMsg: str(ev.errorMsg) ?? 'recording error', ...optional({ instanceId: str(ev.instanceId) }) },
+    }),
+  ],
   ['error', fatalError],
   ['nonfatal-error', nonfatalError],
   ['left-meeting', (ev) => ({ event: 'left-meeting', payload: { reason: str(ev.reason) ?? 'left' } })],

@@ -29,6 +29,7 @@ import { Type, type Static } from 'typebox';
 import { RECORD_OUTCOMES, isRecordOutcome } from '../../core/outcome.js';
 import { maskNumber } from '../../core/logger.js';
 import { toCsv } from '../../records/csv.js';
+import { recordingSummary, type RecordingSummary } from '../../records/recording.js';
 import { MAX_LIST_LIMIT, type StoredCall } from '../../records/store.js';
 import type { CallFilter } from '../../records/types.js';
 import type { AppDeps } from '../deps.js';
@@ -66,6 +67,16 @@ export const StoredCallSchema = Type.Object({
   botVersion: Nullable(Type.String()),
   /** `outbound` for an attempt of an outbound call (its event log has `dialout` events). */
   direction: Type.Optional(Type.Union([Type.Literal('inbound'), Type.Literal('outbound')])),
+  /** From the event log (src/records/recording.ts). */
+  recording: Type.Optional(
+    Type.Object({
+      state: Type.String(),
+      ids: Type.Array(Type.String()),
+      segments: Type.Array(Type.Object({ startMs: Type.Number(), endMs: Nullable(Type.Number()) })),
+      errors: Type.Array(Type.String()),
+      pauses: Type.Array(Type.Object({ startMs: Type.Number(), endMs: Nullable(Type.Number()) })),
+    }),
+  ),
 });
 
 /** An outbound call as GET /calls/:id shows it (src/admission/outbound.ts `OutboundView`). */
@@ -89,9 +100,9 @@ const OutboundViewSchema = Type.Object({
 });
 
 /** A stored call as shown to people: numbers masked. */
-export function showCall(c: StoredCall): StoredCall & { direction: 'inbound' | 'outbound' } {
+export function showCall(c: StoredCall): StoredCall & { direction: 'inbound' | 'outbound'; recording: RecordingSummary } {
   const direction = c.events.some((e) => e.kind === 'dialout') ? 'outbound' : 'inbound';
-  return { ...c, from: maskNumber(c.from) ?? '', to: maskNumber(c.to) ?? '', direction };
+  return { ...c, from: maskNumber(c.from) ?? '', to: maskNumber(c.to) ?? '', direction, recording: recordingSummary(c.events) };
 }
 
 const Query = Type.Object(

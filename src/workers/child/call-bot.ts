@@ -77,6 +77,8 @@ function botClient(run: CallRun): CallClient {
       firstAudio = true;
       run.stage('first_audio');
     }
+    const cut = audio.pcm.length > 0 ? run.botAudioTap?.(audio.pcm, audio.sampleRate) : undefined;
+    if (cut) signal?.addEventListener('abort', cut, { once: true });
     return client.sendAudio(audio, signal);
   };
   return new Proxy(client, {
@@ -111,6 +113,11 @@ function openSession(run: CallRun, bot: Bot): CallSession {
     ...(bot.endOfTurn ? { endOfTurn: bot.endOfTurn } : {}),
     ...(bot.maxTurnPauseMs ? { maxTurnPauseMs: bot.maxTurnPauseMs } : {}),
     ...(bot.noiseSuppression ? { noiseSuppression: true } : {}),
+    // Late-bound: a recording that waits for consent starts after the session opens.
+    recording: {
+      pause: async () => run.recordingControl?.pause(),
+      resume: async () => run.recordingControl?.resume(),
+    },
   });
   function sink(): SttSink {
     return {
@@ -155,6 +162,7 @@ export async function runBot(run: CallRun, loaded: LoadedBot, voicemail?: Voicem
   const session = openSession(run, bot);
   run.session = session;
   if (voicemail) return runVoicemail(run, session, bot, voicemail);
+  if (run.askConsent) await run.askConsent(session);
   const greeting = startGreeting(session, loaded);
   greeting?.catch(() => undefined);
   await startListening(run, session, bot);

@@ -13,6 +13,7 @@ import { step, withTimeout, type CallResult } from './call-ending.js';
 import { listenToCall, listenToHangup } from './call-events.js';
 import { forwardCall } from './call-forward.js';
 import { dialOut } from './call-outbound.js';
+import { startRecording, type CallRecording } from './call-recording.js';
 import { infoOf, newCallRun, type CallRun, type RunCallDeps } from './call-state.js';
 
 export type { CallResult } from './call-ending.js';
@@ -25,6 +26,7 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
   listenToCall(run);
   const stopHangup = listenToHangup(run);
   let maxTimer: NodeJS.Timeout | undefined;
+  let recording: CallRecording | undefined;
   try {
     const dial = run.deps.call.outbound;
     if (dial) {
@@ -41,6 +43,8 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
     if (!(await forwardCall(run, sipUri))) return await run.ending.done;
     if (!(await awaitCaller(run))) return await run.ending.done;
     maxTimer = startMaxDuration(run, run.loaded.bot);
+    // After the caller is connected: nothing on the call path waits for the recording.
+    recording = startRecording(run);
     return await runBot(run, run.loaded);
   } catch (err) {
     // Our own bug; still exactly one outcome.
@@ -50,6 +54,7 @@ export async function runCall(deps: RunCallDeps): Promise<CallResult> {
   } finally {
     clearTimeout(maxTimer);
     stopHangup();
+    await withTimeout(recording?.stop() ?? Promise.resolve(), 4_000).catch(() => undefined);
     await hangUp(run);
   }
 }

@@ -64,6 +64,12 @@ export interface CallRun {
   readonly earlyDigits: string[];
   loaded: LoadedBot | undefined;
   session: CallSession | undefined;
+  /** A local recording running (call-recording.ts): the bot's audio goes to it too; returns its cut for an interrupted utterance. */
+  botAudioTap?: (pcm: Int16Array, sampleRate: number) => () => void;
+  /** The call's recording, for the bot's `pauseRecording()` / `resumeRecording()` and sensitive input. */
+  recordingControl?: { pause(): Promise<void>; resume(): Promise<void> };
+  /** Asks the caller's consent to be recorded (a `consent` prompt), before the greeting; set by call-recording.ts. */
+  askConsent?: (session: CallSession) => Promise<void>;
 }
 
 export function newCallRun(deps: RunCallDeps): CallRun {
