@@ -11,6 +11,8 @@
  * stop too; its `cloud-audio-only` file is a mixed MP4/M4A, the emulator's two channels are for
  * checking who said what when). Download links are signed, and expire (`valid_for_secs`).
  */
+import { resample } from '../voice/resample.js';
+import { wavHeader } from '../voice/wav.js';
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -102,39 +104,6 @@ export function dtmfTone(key: string): Int16Array {
   return out;
 }
 
-/** Linear resampling to 16 kHz (the emulator's one rate). */
-export function resample16k(pcm: Int16Array, rate: number): Int16Array {
-  if (rate === SPEECH_RATE || pcm.length === 0) return pcm;
-  const n = Math.max(1, Math.round((pcm.length * SPEECH_RATE) / rate));
-  const out = new Int16Array(n);
-  const step = (pcm.length - 1) / Math.max(1, n - 1);
-  for (let i = 0; i < n; i++) {
-    const x = i * step;
-    const j = Math.floor(x);
-    const f = x - j;
-    out[i] = Math.round((pcm[j] ?? 0) * (1 - f) + (pcm[Math.min(j + 1, pcm.length - 1)] ?? 0) * f);
-  }
-  return out;
-}
-
-/** A 44-byte RIFF/WAVE header for PCM16 (`dataBytes` of samples). */
-export function wavHeader(channels: number, sampleRate: number, dataBytes: number): Buffer {
-  const h = Buffer.alloc(44);
-  h.write('RIFF', 0, 'ascii');
-  h.writeUInt32LE(36 + dataBytes, 4);
-  h.write('WAVEfmt ', 8, 'ascii');
-  h.writeUInt32LE(16, 16);
-  h.writeUInt16LE(1, 20);
-  h.writeUInt16LE(channels, 22);
-  h.writeUInt32LE(sampleRate, 24);
-  h.writeUInt32LE(sampleRate * channels * 2, 28);
-  h.writeUInt16LE(channels * 2, 32);
-  h.writeUInt16LE(16, 34);
-  h.write('data', 36, 'ascii');
-  h.writeUInt32LE(dataBytes, 40);
-  return h;
-}
-
 export class Recordings {
   readonly dir: string;
   private readonly byId = new Map<string, StoredRecording>();
@@ -222,7 +191,7 @@ export class Recordings {
       rec.maxParticipants = Math.max(rec.maxParticipants, room.participants.size);
     };
     return {
-      add: (leg, pcm, rate) => place(leg, resample16k(Int16Array.from(pcm), rate), Date.now()),
+      add: (leg, pcm, rate) => place(leg, resample(Int16Array.from(pcm), rate, SPEECH_RATE), Date.now()),
       addWords: (leg, text) => {
         const atMs = Date.now();
         void speechPcm(text)

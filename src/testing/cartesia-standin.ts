@@ -26,7 +26,8 @@ import type { IncomingMessage } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { errorMessage } from '../core/errors.js';
-import { pcmBytes, selfSignedTls, sleep, speechFor, type TlsFiles, type TtsPace } from './tts-standin-audio.js';
+import { pcmBytes, sleep, speechFor, type TtsPace } from './tts-standin-audio.js';
+import { selfSignedTls, type TlsFiles } from './tls.js';
 
 const RATES = [8000, 16000, 22050, 24000, 44100, 48000];
 const ENCODINGS = ['pcm_s16le', 'pcm_f32le'];

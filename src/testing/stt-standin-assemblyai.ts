@@ -18,13 +18,10 @@
  *  - `ForceEndpoint` ends the turn in progress; `Terminate` ends it, sends `Termination` and closes
  *    1000; `inactivity_timeout=<s>` closes 3005 after that long without audio (`KeepAlive` resets it).
  */
-import { spawnSync } from 'node:child_process';
+import { selfSignedTls } from './tls.js';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { EnergySegmenter, PhraseBook, type EnergyOptions, type VoicedSegment } from './speech-energy.js';
 import type { DeepgramConnection as StreamConnection } from './stt-standin-common.js';
@@ -48,24 +45,11 @@ export interface AssemblyAiStandIn {
   close(): Promise<void>;
 }
 
-/** A key and self-signed certificate for 127.0.0.1 (openssl, Debian's package). */
-function selfSigned(): { key: string; cert: string; certPath: string; dir: string } {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'pb-tls-'));
-  const keyPath = path.join(dir, 'key.pem');
-  const certPath = path.join(dir, 'cert.pem');
-  const r = spawnSync('openssl', [
-    ...['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyPath, '-out', certPath, '-days', '1'],
-    ...['-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
-  ]);
-  if (r.status !== 0) throw new Error(`openssl could not make a certificate: ${String(r.stderr)}`);
-  return { key: readFileSync(keyPath, 'utf8'), cert: readFileSync(certPath, 'utf8'), certPath, dir };
-}
-
 export async function startAssemblyAiStandIn(opts: AssemblyAiStandInOptions = {}): Promise<AssemblyAiStandIn> {
   const apiKey = opts.apiKey ?? 'aai_test_key';
   const book = new PhraseBook(opts);
   const connections: StreamConnection[] = [];
-  const tls = selfSigned();
+  const tls = selfSignedTls();
   const server: Server = createServer({ key: tls.key, cert: tls.cert }, (_req, res) => res.writeHead(404).end());
   const wss = new WebSocketServer({ server, path: '/v3/ws' });
   wss.on('connection', (ws, req) => {
@@ -94,13 +78,13 @@ export async function startAssemblyAiStandIn(opts: AssemblyAiStandInOptions = {}
     baseUrl: `wss://127.0.0.1:${port}`,
     url: `wss://127.0.0.1:${port}/v3/ws`,
     apiKey,
-    certPath: tls.certPath,
+    certPath: tls.caFile,
     register: (text, pcm, rate) => book.register(text, pcm, rate),
     connections,
     async close() {
       for (const c of wss.clients) c.terminate();
       await new Promise<void>((r) => server.close(() => r()));
-      rmSync(tls.dir, { recursive: true, force: true });
+      tls.remove();
     },
   };
 }

@@ -1,12 +1,8 @@
 /**
  * What the streaming TTS stand-ins (Cartesia, ElevenLabs) share: real speech for a transcript
  * (espeak-ng, resampled to the rate the client asked for) with word times spread over that audio,
- * a self-signed certificate (Cartesia's SDK only speaks wss://), and a pacer for the audio.
+ * and a pacer for the audio.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { espeakAvailable, espeakTts } from '../voice/tts.js';
 import { estimateWords, type TtsWord } from '../voice/tts-stream.js';
 
@@ -55,47 +51,3 @@ export function pcmBytes(pcm: Int16Array): Buffer {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export interface TlsFiles {
-  cert: string;
-  key: string;
-  /** A file with the certificate, for NODE_EXTRA_CA_CERTS (workers trust the stand-in with it). */
-  caFile: string;
-  remove(): void;
-}
-
-/** A self-signed certificate for 127.0.0.1 and localhost (openssl), valid for a day. */
-export function selfSignedTls(): TlsFiles {
-  const dir = mkdtempSync(path.join(tmpdir(), 'pb-tls-'));
-  const keyFile = path.join(dir, 'key.pem');
-  const certFile = path.join(dir, 'cert.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    ],
-    { stdio: 'ignore' },
-  );
-  return {
-    cert: readFileSync(certFile, 'utf8'),
-    key: readFileSync(keyFile, 'utf8'),
-    caFile: certFile,
-    remove: () => rmSync(dir, { recursive: true, force: true }),
-  };
-}

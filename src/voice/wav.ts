@@ -36,21 +36,25 @@ export function decodeWav(buf: Buffer): { pcm: Int16Array; sampleRate: number } 
   throw bad('no data chunk');
 }
 
-export function encodeWav(pcm: Int16Array, sampleRate: number): Buffer {
-  const data = Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength);
+/** A 44-byte RIFF/WAVE header for PCM16 with `channels` interleaved channels and `dataBytes` of samples. */
+export function wavHeader(channels: number, sampleRate: number, dataBytes: number): Buffer {
   const h = Buffer.alloc(44);
   h.write('RIFF', 0, 'ascii');
-  h.writeUInt32LE(36 + data.length, 4);
-  h.write('WAVE', 8, 'ascii');
-  h.write('fmt ', 12, 'ascii');
+  h.writeUInt32LE(36 + dataBytes, 4);
+  h.write('WAVEfmt ', 8, 'ascii');
   h.writeUInt32LE(16, 16);
   h.writeUInt16LE(1, 20);
-  h.writeUInt16LE(1, 22);
+  h.writeUInt16LE(channels, 22);
   h.writeUInt32LE(sampleRate, 24);
-  h.writeUInt32LE(sampleRate * 2, 28);
-  h.writeUInt16LE(2, 32);
+  h.writeUInt32LE(sampleRate * channels * 2, 28);
+  h.writeUInt16LE(channels * 2, 32);
   h.writeUInt16LE(16, 34);
   h.write('data', 36, 'ascii');
-  h.writeUInt32LE(data.length, 40);
-  return Buffer.concat([h, data]);
+  h.writeUInt32LE(dataBytes, 40);
+  return h;
+}
+
+export function encodeWav(pcm: Int16Array, sampleRate: number): Buffer {
+  const data = Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength);
+  return Buffer.concat([wavHeader(1, sampleRate, data.length), data]);
 }

@@ -13,6 +13,8 @@
  * dropped. The caller's frames are placed at the time they arrive, the bot's at the time it sends
  * them (after what it is still playing); an interrupted utterance is cut where it was cut.
  */
+import { resample } from '../../voice/resample.js';
+import { wavHeader } from '../../voice/wav.js';
 import { mkdirSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -39,37 +41,9 @@ interface Piece {
   pcm: Int16Array;
 }
 
-/** A 44-byte PCM16 WAV header. */
-function header(dataBytes: number): Buffer {
-  const h = Buffer.alloc(44);
-  h.write('RIFF', 0, 'ascii');
-  h.writeUInt32LE(36 + dataBytes, 4);
-  h.write('WAVEfmt ', 8, 'ascii');
-  h.writeUInt32LE(16, 16);
-  h.writeUInt16LE(1, 20);
-  h.writeUInt16LE(2, 22);
-  h.writeUInt32LE(LOCAL_RATE, 24);
-  h.writeUInt32LE(LOCAL_RATE * 4, 28);
-  h.writeUInt16LE(4, 32);
-  h.writeUInt16LE(16, 34);
-  h.write('data', 36, 'ascii');
-  h.writeUInt32LE(dataBytes, 40);
-  return h;
-}
-
-/** Linear resampling to 16 kHz. */
+/** A copy at 16 kHz (what is placed is kept: never the caller's own buffer). */
 function to16k(pcm: Int16Array, rate: number): Int16Array {
-  if (rate === LOCAL_RATE || pcm.length === 0) return Int16Array.from(pcm);
-  const n = Math.max(1, Math.round((pcm.length * LOCAL_RATE) / rate));
-  const out = new Int16Array(n);
-  const step = (pcm.length - 1) / Math.max(1, n - 1);
-  for (let i = 0; i < n; i++) {
-    const x = i * step;
-    const j = Math.floor(x);
-    const f = x - j;
-    out[i] = Math.round((pcm[j] ?? 0) * (1 - f) + (pcm[Math.min(j + 1, pcm.length - 1)] ?? 0) * f);
-  }
-  return out;
+  return rate === LOCAL_RATE ? Int16Array.from(pcm) : resample(pcm, rate, LOCAL_RATE);
 }
 
 export class LocalRecorder {
@@ -91,7 +65,7 @@ export class LocalRecorder {
     mkdirSync(dir, { recursive: true });
     this.file = join(dir, name);
     this.fd = openSync(this.file, 'w');
-    writeSync(this.fd, header(0), 0, 44, 0);
+    writeSync(this.fd, wavHeader(2, LOCAL_RATE, 0), 0, 44, 0);
     this.timer = setInterval(() => this.flush(Date.now() - LATENESS_MS), FLUSH_MS);
     this.timer.unref();
   }
@@ -177,7 +151,7 @@ export class LocalRecorder {
     const data = Buffer.from(frames.buffer, frames.byteOffset, frames.byteLength);
     writeSync(this.fd, data, 0, data.length, 44 + this.written * 4);
     this.written = until;
-    writeSync(this.fd, header(this.written * 4), 0, 44, 0);
+    writeSync(this.fd, wavHeader(2, LOCAL_RATE, this.written * 4), 0, 44, 0);
     this.pieces = this.pieces.filter((p) => p.at + p.pcm.length > until);
   }
 
