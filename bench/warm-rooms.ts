@@ -38,6 +38,27 @@ const stat = (rs: CallRecord[], a: Stage, b: Stage) =>
     b,
   );
 
+/** Consecutive steps of the path with the Daily latency the emulator puts in each. */
+const STEPS: Array<[Stage, Stage, number]> = [
+  ['received', 'room_created', latencies.roomCreateMs],
+  ['room_created', 'queued', 0],
+  ['queued', 'worker_assigned', 0],
+  ['worker_assigned', 'joined', latencies.joinMs],
+  ['joined', 'dialin_ready', latencies.dialinReadyMs],
+  ['dialin_ready', 'forward_sent', 0],
+  ['forward_sent', 'forwarded', latencies.pinlessUpdateMs],
+  ['forwarded', 'connected', latencies.connectMs],
+];
+function breakdown(rs: CallRecord[], mode: 'warm' | 'cold'): Record<string, { p50: number; p99: number; floorMs: number }> {
+  const out: Record<string, { p50: number; p99: number; floorMs: number }> = {};
+  for (const [a, b, floorMs] of STEPS) {
+    if (mode === 'warm' && (b === 'room_created' || b === 'joined' || b === 'dialin_ready')) continue;
+    const s = stat(rs, a, b);
+    if (s.n > 0) out[`${a}→${b}`] = { p50: s.p50, p99: s.p99, floorMs };
+  }
+  return out;
+}
+
 const voice = await startVoiceStandIns({ firstChunkMs: opts.ttsMs });
 console.log(JSON.stringify({ ...machine(), loadavgBefore: os.loadavg(), latencies, ttsFirstAudioMs: opts.ttsMs }));
 const results: Array<Record<string, unknown>> = [];
@@ -100,6 +121,9 @@ for (const level of levels) {
       webhookToConnectedMs: stat(ok, 'received', 'connected'),
       updateSentToConnectedMs: stat(ok, 'forward_sent', 'connected'),
       connectedToFirstAudioMs: stat(ok, 'connected', 'first_audio'),
+      // Each step of the path, and what it took beyond the emulator's configured Daily latency for
+      // it (the serial floor): where patchbay's own share of the hold goes (issue 27 item 2).
+      stages: breakdown(ok, mode),
       loadavg1: Math.round((load.reduce((a, b) => a + b, 0) / (load.length || 1)) * 100) / 100,
       wallMs: Date.now() - t0,
     };
@@ -108,6 +132,7 @@ for (const level of levels) {
     console.log(
       `${mode} ×${level}: n=${ok.length}/${records.length} update-sent ${p(res.webhookToUpdateSentMs)}  connected ${p(res.webhookToConnectedMs)}  first-audio ${p(res.connectedToFirstAudioMs)}  load ${res.loadavg1}  paths ${JSON.stringify(res.paths)} outcomes ${JSON.stringify(res.outcomes)}`,
     );
+    for (const [k, v] of Object.entries(res.stages)) console.log(`   ${k}: p50 ${fmt(v.p50)} / p99 ${fmt(v.p99)} (Daily ${v.floorMs})`);
   }
 }
 await voice.close();

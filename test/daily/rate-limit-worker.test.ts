@@ -5,6 +5,7 @@
  * no request of the call path is refused with a 429.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ChildMessage } from '../../src/workers/protocol.js';
 import { NUMBER, startStack, type Stack } from '../helpers/stack.js';
 
 const CALLS = 4;
@@ -50,4 +51,18 @@ describe('the worker’s pinlessCallUpdate behind the parent’s rate limiter', 
     expect(sent.length).toBeGreaterThanOrEqual(2 * CALLS);
     expect(sent.at(-1)! - sent[0]!).toBeGreaterThanOrEqual(2 * WINDOW_MS - 100);
   }, 90_000);
+
+  it('the update’s grant is asked for once the bot has joined, before dialin-ready (no IPC round trip after it, issue 27)', async () => {
+    const seen: string[] = [];
+    for (const w of stack.rt.pool.all()) {
+      w.on('message', (m: ChildMessage) => {
+        if (m.type === 'rate' && m.path === '/dialin/pinlessCallUpdate') seen.push('rate:update');
+        if (m.type === 'stage' && (m.stage === 'joined' || m.stage === 'dialin_ready' || m.stage === 'forward_sent')) seen.push(m.stage);
+      });
+    }
+    const call = stack.emulator.placeCall({ to: NUMBER, script: [{ waitFor: 'connected', timeoutMs: 30_000 }, { hangup: true }] });
+    expect((await call.ended).reason).toBe('caller_hangup');
+    // Exactly one grant asked for the update (the held one is used, not a second), between join and dialin-ready.
+    expect(seen).toEqual(['joined', 'rate:update', 'dialin_ready', 'forward_sent']);
+  }, 60_000);
 });

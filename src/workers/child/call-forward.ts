@@ -7,7 +7,7 @@ import { withDisplayName } from '../../daily/sip.js';
 import { DailyApiError, errorMessage } from '../../core/errors.js';
 import type { ForwardResult, WorkerInit } from '../protocol.js';
 import type { CallRun } from './call-state.js';
-import { parentRateLimit } from './rate-grant.js';
+import { forwardRateLimit } from './forward-grant.js';
 
 interface Attempts {
   count: number;
@@ -15,15 +15,16 @@ interface Attempts {
   unanswered: boolean;
 }
 
-function restClient(init: WorkerInit): DailyRestClient {
+function restClient(init: WorkerInit, run: CallRun): DailyRestClient {
   return new DailyRestClient({
     apiUrl: init.dailyApiUrl,
     apiKey: init.dailyApiKey,
     timeoutMs: init.pinlessUpdateTimeoutMs,
     pinlessUpdateTimeoutMs: init.pinlessUpdateTimeoutMs,
     pinlessUpdateDeadlineMs: init.pinlessUpdateDeadlineMs,
-    // Daily's per-domain windows, through the parent's (the fleet's) limiter.
-    rateLimit: parentRateLimit,
+    // Daily's per-domain windows, through the parent's (the fleet's) limiter; the first attempt
+    // uses the grant held since the join (forward-grant.ts).
+    rateLimit: forwardRateLimit(run),
   });
 }
 
@@ -35,7 +36,7 @@ export async function forwardCall(run: CallRun, sipUri: string): Promise<boolean
   const updateUri = call.warm ? withDisplayName(sipUri, call.from) : sipUri;
   run.stage('forward_sent', { sipUri });
   const attempts: Attempts = { count: 0, unanswered: false };
-  const forwarded = await restClient(init)
+  const forwarded = await restClient(init, run)
     .pinlessCallUpdate(
       { callId: call.callId, callDomain: call.callDomain, sipUri: updateUri },
       {

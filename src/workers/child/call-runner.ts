@@ -8,6 +8,7 @@
  * mapped to its outcome in one place (`outcomeOf`, call-ending.ts).
  */
 import { errorMessage } from '../../core/errors.js';
+import { preGrantForward } from './forward-grant.js';
 import { awaitBot, runBot, startMaxDuration } from './call-bot.js';
 import { step, withTimeout, type CallResult } from './call-ending.js';
 import { listenToCall, listenToHangup } from './call-events.js';
@@ -93,6 +94,7 @@ async function joinAndWaitReady(run: CallRun): Promise<string | undefined> {
   const { init } = run.deps;
   const { ending } = run;
   if (!(await joinRoom(run))) return undefined;
+  preGrantForward(run);
   const uri = await step(ending, run.ready.promise, init.dialinReadyTimeoutMs, {
     kind: 'dialin-ready-timeout',
     timeoutMs: init.dialinReadyTimeoutMs,

@@ -70,6 +70,8 @@ export interface CallRun {
   recordingControl?: { pause(): Promise<void>; resume(): Promise<void> };
   /** Asks the caller's consent to be recorded (a `consent` prompt), before the greeting; set by call-recording.ts. */
   askConsent?: (session: CallSession) => Promise<void>;
+  /** The update's rate grant, asked for once the bot has joined (forward-grant.ts). */
+  forwardGrant?: { grant: Promise<() => void>; used: boolean };
 }
 
 export function newCallRun(deps: RunCallDeps): CallRun {
