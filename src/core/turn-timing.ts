@@ -33,7 +33,7 @@ const ORDER: Record<TurnStage, number> = {
 };
 
 export function isTurnStage(s: unknown): s is TurnStage {
-  return typeof s === 'string' && (TURN_STAGES as readonly string[]).includes(s);
+  return TURN_STAGES.some((t) => t === s);
 }
 
 /** A finished turn. */
@@ -181,13 +181,14 @@ export function turnsOfEvents(events: ReadonlyArray<{ kind: string; value: strin
 
 /** A turn as another process sent it (a worker runs bot code): known stages with sane numbers only, derived fields recomputed. */
 export function checkedTurn(x: unknown): TurnTiming | undefined {
-  if (typeof x !== 'object' || x === null) return undefined;
-  const { index, atMs, stages } = x as Partial<Record<keyof TurnTiming, unknown>>;
+  if (typeof x !== 'object' || x === null || !('index' in x) || !('atMs' in x) || !('stages' in x)) return undefined;
+  const { index, atMs, stages } = x;
   if (!Number.isSafeInteger(index) || typeof atMs !== 'number' || !Number.isFinite(atMs) || typeof stages !== 'object' || !stages)
     return undefined;
+  const given = new Map<string, unknown>(Object.entries(stages));
   const clean: Partial<Record<TurnStage, number>> = {};
   for (const s of TURN_STAGES) {
-    const v: unknown = (stages as Record<string, unknown>)[s];
+    const v = given.get(s);
     if (typeof v === 'number' && Number.isFinite(v) && v >= 0 && v < 3_600_000) clean[s] = Math.round(v);
   }
   if (clean.firstFrameSent === undefined) return undefined;

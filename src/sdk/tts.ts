@@ -5,7 +5,7 @@
  *
  *   tts: cartesia({ voice: '6ccbfb76-1fc6-48f7-b71d-91ac6298247b', model: 'sonic-3' })
  */
-import { TTS_CHOICES, type TtsChoice, type TtsChoiceName, type TtsOptions } from '../voice/tts-types.js';
+import { TTS_CHOICES, type TtsChoice, type TtsOptions } from '../voice/tts-types.js';
 
 /** Cartesia over its WebSocket, one context per turn (CARTESIA_API_KEY, CARTESIA_BASE_URL). */
 export function cartesia(opts: TtsOptions = {}): TtsChoice {
@@ -37,9 +37,9 @@ export function checkTtsChoice(v: unknown): string | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'object' || v === null || !('provider' in v))
     return '`tts` must be cartesia({...}), elevenlabs({...}), openaiSpeech({...}), espeak({...}) or textOnly()';
-  if (!TTS_CHOICES.includes(v.provider as TtsChoiceName)) return `\`tts.provider\` must be one of ${TTS_CHOICES.join(', ')}`;
+  if (!TTS_CHOICES.some((c) => c === v.provider)) return `\`tts.provider\` must be one of ${TTS_CHOICES.join(', ')}`;
   for (const k of ['voice', 'model'] as const) {
-    const x: unknown = (v as Record<string, unknown>)[k];
+    const x: unknown = Reflect.get(v, k);
     if (x !== undefined && (typeof x !== 'string' || x.length === 0)) return `\`tts.${k}\` must be a non-empty string`;
   }
   return undefined;

@@ -35,7 +35,7 @@ async function* markFirst<T>(it: AsyncIterable<T>, mark: () => void, counts: (v:
 function withOverrides<T extends object>(target: T, overrides: Partial<T>): T {
   return new Proxy(target, {
     get: (t, prop) => {
-      if (Object.prototype.hasOwnProperty.call(overrides, prop)) return overrides[prop as keyof T];
+      if (Object.prototype.hasOwnProperty.call(overrides, prop)) return Reflect.get(overrides, prop);
       const v: unknown = Reflect.get(t, prop, t);
       return typeof v === 'function' ? v.bind(t) : v;
     },
