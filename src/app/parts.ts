@@ -108,6 +108,7 @@ export function workerInit(config: Config, logger: Logger, access: DailyAccess, 
       ...(tts.cacheDir ? { cacheDir: tts.cacheDir } : {}),
       ...(tts.voice ? { voice: tts.voice } : {}),
       ...(tts.apiKey ? { model: tts.model, apiKey: tts.apiKey, ...(tts.baseUrl ? { baseUrl: tts.baseUrl } : {}) } : {}),
+      vendors: ttsVendors(tts.vendors),
     },
     ...(config.llm ? { llm: config.llm } : {}),
     ...(config.resilience.admittedPath ? { orphanDir: orphanDirOf(config.resilience.admittedPath) } : {}),
@@ -135,4 +136,20 @@ export function sharedBrowsers(config: Config, logger: Logger): BrowserHost | un
 /** A speech-to-text vendor's key and base URL, as WorkerInit.stt carries them. */
 function sttVendor(v: { apiKey: string; baseUrl: string | undefined }): { apiKey: string; baseUrl?: string } {
   return { apiKey: v.apiKey, ...(v.baseUrl ? { baseUrl: v.baseUrl } : {}) };
+}
+
+/** The TTS vendors with a key, as a worker's init carries them (no undefined fields). */
+function ttsVendors(v: Config['tts']['vendors']): NonNullable<WorkerInit['tts']>['vendors'] {
+  const out: NonNullable<NonNullable<WorkerInit['tts']>['vendors']> = {};
+  for (const name of ['openai', 'cartesia', 'elevenlabs'] as const) {
+    const x = v[name];
+    if (x)
+      out[name] = {
+        apiKey: x.apiKey,
+        model: x.model,
+        ...(x.baseUrl ? { baseUrl: x.baseUrl } : {}),
+        ...(x.voice ? { voice: x.voice } : {}),
+      };
+  }
+  return out;
 }

@@ -17,6 +17,7 @@ import type { BotEvent, CallPath, Timeline, TimelineStage } from '../core/timeli
 import { PatchbayError } from '../core/errors.js';
 import { maskNumber } from '../core/logger.js';
 import { CallTrace } from './trace.js';
+import { checkedTurn, encodeTurn, TURN_EVENT_KIND, type TurnTiming } from '../core/turn-timing.js';
 
 export type CallState = 'admitting' | 'queued' | 'starting' | 'active' | 'ending' | 'ended';
 
@@ -34,6 +35,7 @@ export const CALL_TRANSITIONS: { readonly [S in CallState]: readonly CallState[]
 const STATE_STAGE: Partial<Record<CallState, TimelineStage>> = { queued: 'queued', active: 'worker_assigned', ended: 'ended' };
 
 const MAX_BOT_EVENTS = 500;
+const MAX_TURNS = 200;
 
 /** The call's data, as the dashboard, metrics, records and tests read it (only `Call` writes it). */
 export interface CallRecord extends CallIdentity {
@@ -57,6 +59,8 @@ export interface CallRecord extends CallIdentity {
   replica?: string;
   /** Failures before forwarding and what was done about each (src/workers/parent/fallback.ts). */
   recovery?: RecoveryStep[];
+  /** The timed turns of the conversation (src/core/turn-timing.ts), in order; bounded per call. */
+  turns?: TurnTiming[];
 }
 
 /** A pre-forward failure handled without giving up on the caller. */
@@ -201,6 +205,16 @@ export class Call extends EventEmitter<CallEvents> {
     this.record.botEvents.push({ kind, value, atMs });
     this.trace.event(`bot.${kind}`, atMs);
     this.emit('changed', this);
+  }
+
+  /** A finished turn's latency: kept, a span of the trace, an entry of the event log (records, dashboard). */
+  turnTimed(wire: unknown): void {
+    const t = checkedTurn(wire);
+    const turns = (this.record.turns ??= []);
+    if (!t || turns.length >= MAX_TURNS) return;
+    turns.push(t);
+    this.trace.turn(t);
+    this.botEvent(TURN_EVENT_KIND, encodeTurn(t), t.atMs);
   }
 
   /** The version of the bot the call's worker loaded (it wins over the one known at admission). */

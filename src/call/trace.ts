@@ -10,6 +10,7 @@ import { context, SpanStatusCode, trace, type Attributes, type Span } from '@ope
 import type { CallIdentity } from '../core/call-identity.js';
 import { GOOD_OUTCOMES, type Outcome } from '../core/outcome.js';
 import type { Timeline, TimelineStage } from '../core/timeline.js';
+import { stageDurations, TURN_STAGES, type TurnTiming } from '../core/turn-timing.js';
 
 const TRACER = 'patchbay';
 
@@ -45,6 +46,24 @@ export class CallTrace {
   event(name: string, atMs: number, attributes?: Attributes): void {
     this.root.addEvent(name, attributes, atMs);
     if (name === 'state.ending') this.endingAtMs = atMs;
+  }
+
+  /**
+   * A timed turn: a child span `turn` from its first stage to its first frame sent, each stage an
+   * event at its time, and as attributes its offsets (`patchbay.turn.<stage>_ms`), index and slowest stage.
+   */
+  turn(t: TurnTiming): void {
+    if (!this.root.isRecording()) return;
+    const attributes: Attributes = { 'patchbay.turn.index': t.index, 'patchbay.turn.total_ms': t.totalMs };
+    if (t.slowest) attributes['patchbay.turn.slowest'] = t.slowest;
+    for (const [s, ms] of stageDurations(t.stages)) attributes[`patchbay.turn.${s}_ms`] = ms;
+    const parent = trace.setSpan(context.active(), this.root);
+    const span = trace.getTracer(TRACER).startSpan('turn', { startTime: t.atMs, attributes }, parent);
+    for (const s of TURN_STAGES) {
+      const at = t.stages[s];
+      if (at !== undefined) span.addEvent(s, { 'patchbay.turn.offset_ms': at }, t.atMs + at);
+    }
+    span.end(t.atMs + t.totalMs);
   }
 
   /** Writes the stage spans from the timeline and closes the root span. */

@@ -15,6 +15,10 @@ export interface TtsConfig {
   model: string;
   /** The vendor's key (OPENAI_API_KEY, CARTESIA_API_KEY, ELEVENLABS_API_KEY); never logged. */
   apiKey: string | undefined;
+  /** Every vendor whose key is set (bots may choose theirs: `tts: cartesia({...})`), with its base URL and defaults. */
+  vendors: Partial<
+    Record<'openai' | 'cartesia' | 'elevenlabs', { apiKey: string; baseUrl: string | undefined; voice: string | undefined; model: string }>
+  >;
 }
 
 /** The key each TTS vendor needs. */
@@ -39,7 +43,17 @@ export function ttsConfig(e: Env): TtsConfig {
   const p = e.TTS_PROVIDER;
   const keyName = TTS_KEYS[p];
   const baseUrl = p === 'cartesia' ? e.CARTESIA_BASE_URL : p === 'elevenlabs' ? e.ELEVENLABS_BASE_URL : (e.TTS_BASE_URL ?? e.LLM_BASE_URL);
+  const vendors: TtsConfig['vendors'] = {};
+  for (const v of ['openai', 'cartesia', 'elevenlabs'] as const) {
+    const apiKey = e[TTS_KEYS[v]!];
+    const base = v === 'cartesia' ? e.CARTESIA_BASE_URL : v === 'elevenlabs' ? e.ELEVENLABS_BASE_URL : (e.TTS_BASE_URL ?? e.LLM_BASE_URL);
+    // The service's own provider keeps TTS_VOICE and TTS_MODEL; another vendor gets its documented defaults.
+    const same = v === p;
+    const model = (same ? e.TTS_MODEL : undefined) ?? TTS_DEFAULT_MODELS[v] ?? 'gpt-4o-mini-tts';
+    if (apiKey) vendors[v] = { apiKey, baseUrl: base, voice: (same ? e.TTS_VOICE : undefined) ?? TTS_DEFAULT_VOICES[v], model };
+  }
   return {
+    vendors,
     provider: p,
     voice: e.TTS_VOICE ?? TTS_DEFAULT_VOICES[p],
     sampleRate: e.TTS_SAMPLE_RATE,

@@ -40,6 +40,9 @@ export const CSV_COLUMNS = [
   'recordingIds',
   'recordingSegments',
   'recordingPauses',
+  'turns',
+  'turnP50Ms',
+  'turnP95Ms',
 ] as const;
 
 const iso = (ms: number | null) => (ms === null ? '' : new Date(ms).toISOString());
@@ -53,6 +56,9 @@ export function csvRow(c: StoredCall): string {
     // Seconds from the call's arrival.
     recordingSegments: segmentsText(rec, c.receivedAtMs),
     recordingPauses: pausesText(rec, c.receivedAtMs),
+    turns: c.turnLatency?.turns ?? 0,
+    turnP50Ms: c.turnLatency?.p50Ms,
+    turnP95Ms: c.turnLatency?.p95Ms,
     receivedAt: iso(c.receivedAtMs),
     endedAt: iso(c.endedAtMs),
   };

@@ -14,6 +14,7 @@
  */
 import { maskNumber } from '../core/logger.js';
 import type { RecordEvent } from './types.js';
+import { TURN_EVENT, TURN_EVENT_KIND } from '../core/turn-timing.js';
 
 export const NOT_STORED = '[not stored]';
 /** A key of a phone keypad as read back in text: any decimal digit, `*` or `#`. */
@@ -51,6 +52,8 @@ export function maskEvent(e: RecordEvent): RecordEvent {
   if (CALLER_INPUT.has(e.kind)) return { ...e, value: NOT_STORED };
   // A recording's id (Daily's, or the local file's name) is no one's data, and is needed to find it.
   if (e.kind === 'recording' && RECORDING_ID.test(e.value)) return e;
+  // A turn's stage times (src/core/turn-timing.ts): numbers of ours, nobody's data.
+  if (e.kind === TURN_EVENT_KIND && TURN_EVENT.test(e.value)) return e;
   if (NUMBER_VALUES.has(e.kind)) return { ...e, value: maskTarget(e.value) };
   return { ...e, value: maskFreeText(e.value) };
 }

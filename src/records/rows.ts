@@ -5,6 +5,7 @@
 import type { CallPath } from '../core/timeline.js';
 import type { RecordOutcome } from '../core/outcome.js';
 import type { RecordEvent, StoredCall } from './types.js';
+import { summarizeTurns, turnsOfEvents } from '../core/turn-timing.js';
 
 /** A row as written (SQLite parameters; PostgreSQL reads the same object from JSON). */
 export interface CallRow {
@@ -123,6 +124,7 @@ export function storedCall(
     botVersion: r.bot_version ?? null,
     timeline: x.timeline,
     events: x.events,
+    turnLatency: summarizeTurns(turnsOfEvents(x.events)),
   };
 }
 

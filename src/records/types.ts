@@ -5,6 +5,7 @@
  */
 import type { RecordOutcome } from '../core/outcome.js';
 import type { CallPath } from '../core/timeline.js';
+import type { TurnLatencySummary } from '../core/turn-timing.js';
 
 export type { RecordOutcome } from '../core/outcome.js';
 
@@ -98,6 +99,11 @@ export interface StoredCall {
   botVersion: string | null;
   timeline: Record<string, number>;
   events: RecordEvent[];
+  /**
+   * The call's turn latency (the caller's end of speech → the first frame of the bot's answer):
+   * turns timed, p50 and p95 in ms; null without timed turns. Read from its `turn_latency` events.
+   */
+  turnLatency: TurnLatencySummary | null;
 }
 
 export interface CallFilter {

@@ -38,6 +38,10 @@ export type { Spoken } from './speak.js';
 import type { Spoken } from './speak.js';
 export { spellOut } from './speech.js';
 export { assemblyai, deepgram, dailyTranscription } from './stt.js';
+export { cartesia, elevenlabs, espeak, openaiSpeech, textOnly } from './tts.js';
+export type { TtsChoice, TtsOptions } from '../voice/tts-types.js';
+import type { TtsChoice } from '../voice/tts-types.js';
+import { checkTtsChoice } from './tts.js';
 export { SttError, type SttChoice, type SttOptions } from '../voice/stt.js';
 import type { SttChoice } from '../voice/stt.js';
 import { checkSttChoice } from './stt.js';
@@ -201,6 +205,11 @@ export interface BotOptions {
    */
   stt?: SttChoice;
   /**
+   * Who speaks for the bot: `cartesia({ voice })`, `elevenlabs({ voice })`, `openaiSpeech()`,
+   * `espeak()` or `textOnly()`. Default: the service's TTS_PROVIDER. Keys come from the environment.
+   */
+  tts?: TtsChoice;
+  /**
    * Turn detection on the caller's audio (voice activity, Silero VAD): interruptible prompts stop
    * the moment the caller starts speaking (not only on a transcript or a key), and `listen()` ends
    * the caller's turn when they stop speaking (`minSilenceMs`), with every final transcript of the
@@ -289,6 +298,8 @@ export function defineBot(options: BotOptions): Bot {
     throw new TypeError(`defineBot(${options.name}): \`version\` must be 1-64 letters, digits or _.:+- (e.g. "2.1.0")`);
   const sttProblem = checkSttChoice(options.stt);
   if (sttProblem) throw new TypeError(`defineBot(${options.name}): ${sttProblem}`);
+  const ttsProblem = checkTtsChoice(options.tts);
+  if (ttsProblem) throw new TypeError(`defineBot(${options.name}): ${ttsProblem}`);
   const g: unknown = options.greeting;
   const okGreeting =
     g === undefined ||

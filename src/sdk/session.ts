@@ -29,7 +29,6 @@ import { askEndOfTurn, listenForTurn } from './listen-turn.js';
 import { CallerAudio } from './caller-audio.js';
 import { runWarmTransfer } from './warm-transfer.js';
 import { collectDigits } from './digits.js';
-
 import { isStepName, type BotEventKind } from '../core/timeline.js';
 export type { BotEventKind };
 
@@ -63,6 +62,8 @@ export interface SessionDeps {
   noiseSuppression?: boolean;
   /** The call's recording (src/workers/child/call-recording.ts), when it is recorded. */
   recording?: { pause(): Promise<void>; resume(): Promise<void> };
+  /** Times the turns (src/core/turn-timing.ts): the session marks the caller's end of speech and `listen()`'s turn. */
+  mark?: (stage: 'speechEnd' | 'transcript') => void;
 }
 
 export class CallSession implements Call {
@@ -197,6 +198,7 @@ export class CallSession implements Call {
     if (ev.type === 'speech-start') {
       this.turns.voiceStart();
     } else {
+      this.deps.mark?.('speechEnd');
       this.turns.voiceEnd();
       const ended = this.speechEnd;
       this.speechEnd = deferred<void>();
@@ -310,11 +312,9 @@ export class CallSession implements Call {
   private playInterruptible(audio: AudioOut, signal: AbortSignal): Promise<void> {
     return this.turns.play(audio, signal, (a, s) => this.deps.client.sendAudio(a, s));
   }
-
   play(audio: { pcm: Int16Array; sampleRate: number } | string): Promise<void> {
     return this.playAs(audio, typeof audio === 'string' ? audio : undefined);
   }
-
   /** `play`, reported as `label` (the file a decoded greeting came from). */
   playAs(audio: { pcm: Int16Array; sampleRate: number } | string, label: string | undefined): Promise<void> {
     return this.turn(async () => {
@@ -324,7 +324,6 @@ export class CallSession implements Call {
       await this.deps.client.sendAudio(pcm, this.signal);
     });
   }
-
   step(name: string): void {
     this.ensureLive();
     if (!isStepName(name)) throw new TypeError(`step: ${JSON.stringify(name)} is not a step name (1-64 of letters, digits, space _.:/-)`);
@@ -357,8 +356,9 @@ export class CallSession implements Call {
     if (opts.step !== undefined) this.step(opts.step);
     await this.startTranscription();
     const timeoutMs = opts.timeoutMs ?? 8_000;
-    if (!this.vad) return (await this.transcripts.next(timeoutMs, this.signal)) ?? null;
-    return this.listenForTurn(timeoutMs);
+    const heard = this.vad ? await this.listenForTurn(timeoutMs) : ((await this.transcripts.next(timeoutMs, this.signal)) ?? null);
+    if (heard !== null) this.deps.mark?.('transcript');
+    return heard;
   }
 
   /** With voice activity: the turn ends on the provider's end of turn, or VAD silence and the words (src/sdk/listen-turn.ts). */

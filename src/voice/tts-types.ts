@@ -66,3 +66,19 @@ export interface TurnOptions {
   /** Aborts the turn (the call ended). */
   signal?: AbortSignal;
 }
+
+/** The providers a bot may choose (`defineBot({ tts: cartesia({...}) })`); TTS_PROVIDER's values but `auto`. */
+export const TTS_CHOICES = ['cartesia', 'elevenlabs', 'openai', 'espeak', 'text'] as const;
+export type TtsChoiceName = (typeof TTS_CHOICES)[number];
+
+/** A bot's speech settings; the vendor's key and base URL come from the service's environment, never the bot. */
+export interface TtsOptions {
+  /** The vendor's voice id (Cartesia, ElevenLabs), OpenAI's voice name, or espeak-ng's voice (`en-us`). Unset: TTS_VOICE when the service uses the same provider, else the vendor's documented example voice. */
+  voice?: string;
+  /** The vendor's model (`sonic-3`, `eleven_flash_v2_5`, `gpt-4o-mini-tts`). Unset: TTS_MODEL when the service uses the same provider, else the provider's default. */
+  model?: string;
+}
+
+export interface TtsChoice extends TtsOptions {
+  provider: TtsChoiceName;
+}

@@ -36,6 +36,16 @@ export interface TtsInit {
   baseUrl?: string;
   model?: string;
   apiKey?: string;
+  /** Every vendor whose key is set, for bots that choose their own (`tts: cartesia({...})`): key (never logged), base URL, default voice and model. */
+  vendors?: Partial<Record<'openai' | 'cartesia' | 'elevenlabs', TtsVendorInit>>;
+}
+
+/** One TTS vendor's access and defaults, from the environment. */
+export interface TtsVendorInit {
+  apiKey: string;
+  baseUrl?: string;
+  voice?: string;
+  model: string;
 }
 
 /** No audio: only the text travels. Good for the emulator and tests. */

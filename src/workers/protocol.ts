@@ -19,6 +19,7 @@ import type { CallIdentity } from '../core/call-identity.js';
 import type { Config } from '../core/config.js';
 import type { Outcome } from '../core/outcome.js';
 import type { BotEventKind, WorkerStage } from '../core/timeline.js';
+import type { TurnTiming } from '../core/turn-timing.js';
 import type { LlmInit } from '../voice/llm.js';
 import type { TtsInit } from '../voice/tts.js';
 import type { SttInit } from '../voice/stt.js';
@@ -153,6 +154,8 @@ export type ChildMessage =
   | { type: 'stage'; patchbayId: string; stage: Stage; atMs: number; detail?: Record<string, unknown> }
   /** What the bot did, for the test harness, the dashboard and call records. */
   | { type: 'bot'; patchbayId: string; kind: BotEventKind; value: string; atMs: number }
+  /** A turn of the conversation finished (its first frame was sent): its stages' times (src/core/turn-timing.ts). */
+  | { type: 'turn'; patchbayId: string; turn: TurnTiming }
   /** The bot the call runs, as loaded: sent once it is loaded, before it runs. */
   | ({ type: 'bot-version'; patchbayId: string; bot: string } & BotVersionInfo)
   | { type: 'done'; patchbayId: string; outcome: Outcome; detail?: string; atMs: number }

@@ -3,6 +3,8 @@
 // filtered records, from GET /calls; a clicked call's timeline and event log from GET /calls/:id
 // (polled while the call is live). Everything is put in the page with textContent (no HTML).
 
+import { turnBars, turnLegend } from './turns.js';
+
 const token = new URLSearchParams(location.search).get('token') ?? '';
 document.getElementById('funnel-link').href = `/dashboard/funnel${token ? `?token=${encodeURIComponent(token)}` : ''}`;
 
@@ -287,16 +289,22 @@ function renderDetail(c, isLive) {
       ),
     ),
   );
+  const turns = turnBars(c.events, t0, el);
+  $('detail-turns').replaceChildren(...turns);
+  $('detail-turns-legend').replaceChildren(...turnLegend(c.events, el));
+  $('detail-turns-wrap').hidden = turns.length === 0;
   const list = $('detail-events');
   const stick = list.scrollTop + list.clientHeight >= list.scrollHeight - 4;
   list.replaceChildren(
-    ...c.events.map((e) => {
-      const [side, who, text] = bubble(e);
-      const li = el('li', { class: `msg ${side}`, 'data-kind': e.kind, title: `+${fmtMs(e.atMs - t0)}` });
-      if (who) li.append(el('span', { class: 'who', text: `${who} · +${fmtMs(e.atMs - t0)}` }));
-      li.append(el('span', { class: 'text', text }));
-      return li;
-    }),
+    ...c.events
+      .filter((e) => e.kind !== 'turn_latency')
+      .map((e) => {
+        const [side, who, text] = bubble(e);
+        const li = el('li', { class: `msg ${side}`, 'data-kind': e.kind, title: `+${fmtMs(e.atMs - t0)}` });
+        if (who) li.append(el('span', { class: 'who', text: `${who} · +${fmtMs(e.atMs - t0)}` }));
+        li.append(el('span', { class: 'text', text }));
+        return li;
+      }),
   );
   if (stick) list.scrollTop = list.scrollHeight;
   $('detail-events-empty').hidden = c.events.length > 0;

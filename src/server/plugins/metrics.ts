@@ -14,6 +14,7 @@ import type { TimelineStage } from '../../core/timeline.js';
 import type { Call, CallRecord, CallTransition } from '../../call/call.js';
 import { OUTCOMES } from '../../core/outcome.js';
 import type { AppDeps } from '../deps.js';
+import { stageDurations } from '../../core/turn-timing.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -319,6 +320,33 @@ function stepObserver(registry: Registry): (record: CallRecord) => void {
   };
 }
 
+/** Seconds; one stage of a conversational turn, or the whole turn (voice-to-voice: 0.5–1.5 s is good). */
+const TURN_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10];
+
+/**
+ * `patchbay_turn_latency_seconds{stage,bot}`: per timed turn (src/core/turn-timing.ts), each stage's
+ * own time (since the stage before it: `transcript`, `llmFirstToken`, `ttsFirstAudio`,
+ * `modelFirstAudio`, `firstFrameSent`) and `total` (first stage → first frame sent).
+ */
+function turnObserver(registry: Registry): (record: CallRecord) => void {
+  const h = new Histogram({
+    name: 'patchbay_turn_latency_seconds',
+    help: "Conversational turns: each stage's time since the stage before it (the caller's end of speech → transcript → LLM first token → first TTS audio → first frame sent; speech-to-speech: model first audio), and `total`, by bot.",
+    labelNames: ['stage', 'bot'] as const,
+    buckets: TURN_BUCKETS,
+    registers: [registry],
+  });
+  const seen = new WeakMap<CallRecord, number>();
+  return (record) => {
+    const turns = record.turns ?? [];
+    for (const t of turns.slice(seen.get(record) ?? 0)) {
+      for (const [stage, ms] of stageDurations(t.stages)) h.observe({ stage, bot: record.bot }, ms / 1000);
+      h.observe({ stage: 'total', bot: record.bot }, t.totalMs / 1000);
+    }
+    seen.set(record, turns.length);
+  };
+}
+
 /** Builds the registry and its series. `read` supplies the gauges at scrape time. */
 export function createMetrics(read: MetricsSources): PatchbayMetrics {
   const registry = new Registry();
@@ -331,12 +359,14 @@ export function createMetrics(read: MetricsSources): PatchbayMetrics {
   const series = { ...calls, ...timing };
   const observeCall = callObserver(series);
   const observeSteps = stepObserver(registry);
+  const observeTurns = turnObserver(registry);
   return {
     registry,
     ...series,
     observeCall: (record) => {
       observeCall(record);
       observeSteps(record);
+      observeTurns(record);
     },
   };
 }

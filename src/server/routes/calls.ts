@@ -65,6 +65,8 @@ export const StoredCallSchema = Type.Object({
   events: Type.Array(Type.Object({ kind: Type.String(), value: Type.String(), atMs: Type.Number() })),
   path: Nullable(Type.Union([Type.Literal('warm'), Type.Literal('cold')])),
   botVersion: Nullable(Type.String()),
+  /** Turn latency (end of the caller's speech → first frame of the answer), from the event log (src/core/turn-timing.ts). */
+  turnLatency: Type.Optional(Nullable(Type.Object({ turns: Type.Integer(), p50Ms: Type.Number(), p95Ms: Type.Number() }))),
   /** `outbound` for an attempt of an outbound call (its event log has `dialout` events). */
   direction: Type.Optional(Type.Union([Type.Literal('inbound'), Type.Literal('outbound')])),
   /** From the event log (src/records/recording.ts). */

@@ -91,6 +91,7 @@ export function findDashboardDir(): string {
 const ASSETS: Record<string, string> = {
   'app.js': 'text/javascript; charset=utf-8',
   'app.css': 'text/css; charset=utf-8',
+  'turns.js': 'text/javascript; charset=utf-8',
   'funnel.js': 'text/javascript; charset=utf-8',
   'funnel.css': 'text/css; charset=utf-8',
 };

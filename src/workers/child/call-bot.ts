@@ -12,6 +12,9 @@ import { step, type CallResult } from './call-ending.js';
 import { infoOf, type CallRun } from './call-state.js';
 import { startGreeting } from './greeting.js';
 import { startStt, sttChoiceOf, type SttSink } from './call-stt.js';
+import { timedLlm, timedTts, turnClock } from './turn-clock.js';
+import { botTts } from './call-tts.js';
+import type { TurnTimer } from '../../core/turn-timing.js';
 
 type Bot = LoadedBot['bot'];
 
@@ -68,11 +71,12 @@ export function startMaxDuration(run: CallRun, bot: Bot): NodeJS.Timeout {
   return setTimeout(() => run.ending.end({ kind: 'max-duration', maxCallMs }), maxCallMs);
 }
 
-/** The call client as the bot sees it: the first `sendAudio` reports the `first_audio` stage. */
-function botClient(run: CallRun): CallClient {
+/** The call client as the bot sees it: the first `sendAudio` reports the `first_audio` stage; each marks a turn's first frame. */
+function botClient(run: CallRun, timer: TurnTimer): CallClient {
   const { client } = run.deps;
   let firstAudio = false;
   const sendAudio: CallClient['sendAudio'] = (audio, signal) => {
+    timer.mark('firstFrameSent');
     if (!firstAudio) {
       firstAudio = true;
       run.stage('first_audio');
@@ -95,18 +99,23 @@ function openSession(run: CallRun, bot: Bot): CallSession {
   const { call, send } = deps;
   const transcriptionLanguage = typeof bot.transcription === 'object' ? bot.transcription.language : undefined;
   const stt = sttChoiceOf(deps.init, bot);
+  const timer = turnClock(call.id, send);
+  const mark = timer.mark.bind(timer);
+  ending.signal.addEventListener('abort', () => timer.reset(), { once: true });
   const session = new CallSession({
     info: infoOf(call),
-    client: botClient(run),
+    client: botClient(run, timer),
     logger: run.logger,
-    tts: deps.tts ?? textOnlyTts,
-    ...(deps.ttsFallback ? { ttsFallback: deps.ttsFallback } : {}),
+    // The bot's own TTS (`tts: cartesia({...})`), else the service's.
+    tts: timedTts(botTts(deps.init, bot.tts, run.logger) ?? deps.tts ?? textOnlyTts, mark),
+    ...(deps.ttsFallback ? { ttsFallback: timedTts(deps.ttsFallback, mark) } : {}),
+    mark,
     signal: ending.signal,
     end: (outcome, detail) => ending.end({ kind: 'bot-ended', outcome, detail }),
     report: (kind: BotEventKind, value: string) => send({ type: 'bot', patchbayId: call.id, kind, value, atMs: Date.now() }),
     callerSessionId: () => run.callerSessionId,
     ...(bot.idleTimeoutMs ? { idleTimeoutMs: bot.idleTimeoutMs } : {}),
-    ...(deps.llm ? { llm: deps.llm } : {}),
+    ...(deps.llm ? { llm: timedLlm(deps.llm, mark) } : {}),
     ...(transcriptionLanguage ? { transcriptionLanguage } : {}),
     ...(stt ? { startStt: () => startStt(run, sink(), stt) } : {}),
     ...(bot.interruptions ? { interruptions: bot.interruptions } : {}),

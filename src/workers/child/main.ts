@@ -21,6 +21,7 @@ import { runCall } from './call-runner.js';
 import { onRateGrant } from './rate-grant.js';
 import { warmUp, type WarmState } from './warm.js';
 import { preloadStt } from './call-stt.js';
+import { warmBotTts } from './call-tts.js';
 import { errorMessage } from '../../core/errors.js';
 import { writeOrphanEnd, writeOrphanLive, type OrphanCall } from '../orphans.js';
 import { releaseGrants } from './rate-grant.js';
@@ -80,7 +81,14 @@ async function onInit(i: WorkerInit): Promise<void> {
     name: 'worker',
     level: i.logLevel,
     maskNumbers: i.maskNumbers ?? true,
-    secrets: [i.dailyApiKey, i.llm?.apiKey, i.tts?.apiKey, i.stt?.deepgram?.apiKey, i.stt?.assemblyai?.apiKey],
+    secrets: [
+      i.dailyApiKey,
+      i.llm?.apiKey,
+      i.tts?.apiKey,
+      ...Object.values(i.tts?.vendors ?? {}).map((v) => v.apiKey),
+      i.stt?.deepgram?.apiKey,
+      i.stt?.assemblyai?.apiKey,
+    ],
   });
   const started = Date.now();
   const bots: Record<string, BotVersionInfo> = {};
@@ -95,6 +103,7 @@ async function onInit(i: WorkerInit): Promise<void> {
         return undefined;
       });
       if (loaded?.bot.prewarm) await prewarm(name, loaded);
+      if (loaded?.bot.tts) await warmBotTts(i, loaded.bot.tts, logger);
       // Only bots that can take a call: the parent forwards a warm call at once only to one of these.
       if (loaded && !prewarmFailed.has(name)) bots[name] = { version: loaded.version, hash: loaded.hash };
     }

@@ -10,6 +10,7 @@ import type { WarmRoom, WorkerInit } from '../protocol.js';
 import { isCachedTts } from '../../voice/tts-cache.js';
 import type { TtsProvider } from '../../voice/tts.js';
 import { loadBot } from './bot-loader.js';
+import { botTts } from './call-tts.js';
 import { greetingFile, loadGreetingAudio } from './greeting.js';
 import { errorMessage } from '../../core/errors.js';
 
@@ -67,7 +68,7 @@ export async function warmUp(deps: {
 }
 
 /** Speech for the greetings of the bots this worker preloaded (a routed bot loads at `start`). */
-async function preloadGreetings(init: WorkerInit, tts: TtsProvider | undefined, logger: Logger): Promise<void> {
+async function preloadGreetings(init: WorkerInit, serviceTts: TtsProvider | undefined, logger: Logger): Promise<void> {
   for (const name of init.preloadBots) {
     const loaded = await loadBot(init.botsDir, name).catch(() => undefined);
     const file = loaded ? greetingFile(loaded) : undefined;
@@ -78,6 +79,8 @@ async function preloadGreetings(init: WorkerInit, tts: TtsProvider | undefined, 
       continue;
     }
     const text = loaded?.bot.greeting;
+    // A bot with its own TTS (`tts: cartesia({...})`) has its greeting said by that one.
+    const tts = botTts(init, loaded?.bot.tts, logger) ?? serviceTts;
     if (typeof text !== 'string' || !tts || !isCachedTts(tts) || tts.has(text)) continue;
     await tts
       .preload(text)

@@ -201,13 +201,14 @@ function withForwardResult(call: Call, result: WorkerResult, fwd: ForwardResult 
  * knows no IPC). A message naming another call is logged and dropped.
  */
 export function relayWorkerMessage(call: Call, m: ChildMessage): void {
-  if (m.type !== 'done' && m.type !== 'stage' && m.type !== 'bot' && m.type !== 'bot-version') return;
+  if (m.type !== 'done' && m.type !== 'stage' && m.type !== 'bot' && m.type !== 'bot-version' && m.type !== 'turn') return;
   if (m.patchbayId !== call.id) {
     call.log.error({ type: m.type, patchbayId: m.patchbayId }, 'worker message about another call; ignored');
     return;
   }
   if (m.type === 'done') call.noteWorkerReported();
   else if (m.type === 'stage') call.stamp(m.stage, m.atMs);
+  else if (m.type === 'turn') call.turnTimed(m.turn);
   // The apology bot (a fallback) is not the call's bot: the record keeps the routed bot's version.
   else if (m.type === 'bot-version') {
     if (m.bot === call.record.bot) call.botVersioned(m.version);
