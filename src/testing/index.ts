@@ -154,3 +154,12 @@ export {
   type ElevenLabsStandInOptions,
   type ElevenLabsFault,
 } from './elevenlabs-standin.js';
+export {
+  startOpenAiRealtimeStandIn,
+  type OpenAiRealtimeStandIn,
+  type OpenAiRealtimeStandInOptions,
+  type RealtimeConnection,
+  type RealtimeFault,
+  type RealtimeReply,
+  type RealtimeTurn,
+} from './openai-realtime-standin.js';

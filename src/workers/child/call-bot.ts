@@ -12,6 +12,7 @@ import { step, type CallResult } from './call-ending.js';
 import { infoOf, type CallRun } from './call-state.js';
 import { startGreeting } from './greeting.js';
 import { startStt, sttChoiceOf, type SttSink } from './call-stt.js';
+import { runRealtimeBot } from './call-realtime.js';
 
 type Bot = LoadedBot['bot'];
 
@@ -90,14 +91,14 @@ function botClient(run: CallRun): CallClient {
   });
 }
 
-function openSession(run: CallRun, bot: Bot): CallSession {
+function openSession(run: CallRun, bot: Bot, client: CallClient): CallSession {
   const { deps, ending } = run;
   const { call, send } = deps;
   const transcriptionLanguage = typeof bot.transcription === 'object' ? bot.transcription.language : undefined;
   const stt = sttChoiceOf(deps.init, bot);
   const session = new CallSession({
     info: infoOf(call),
-    client: botClient(run),
+    client,
     logger: run.logger,
     tts: deps.tts ?? textOnlyTts,
     ...(deps.ttsFallback ? { ttsFallback: deps.ttsFallback } : {}),
@@ -159,7 +160,8 @@ async function awaitGreeting(run: CallRun, greeting: Promise<void>): Promise<boo
 /** Stage: the session, the greeting (started at once; transcription starts meanwhile), then `onCall` until the call ends. */
 export async function runBot(run: CallRun, loaded: LoadedBot, voicemail?: VoicemailInfo): Promise<CallResult> {
   const { bot } = loaded;
-  const session = openSession(run, bot);
+  const client = botClient(run);
+  const session = openSession(run, bot, client);
   run.session = session;
   if (voicemail) return runVoicemail(run, session, bot, voicemail);
   if (run.askConsent) await run.askConsent(session);
@@ -170,10 +172,10 @@ export async function runBot(run: CallRun, loaded: LoadedBot, voicemail?: Voicem
   for (const tone of run.earlyDigits.splice(0)) giveDigit(run, session, tone);
   if (greeting && !(await awaitGreeting(run, greeting))) return run.ending.done;
   run.stage('bot_started');
-  const handler = (async () => bot.onCall(session))();
+  const handler = bot.realtime ? runRealtimeBot(run, session, bot, client) : (async () => bot.onCall?.(session))();
   handler.then(
     () => run.ending.end({ kind: 'bot-finished' }),
-    (err: unknown) => botFailed(run, err, 'onCall'),
+    (err: unknown) => botFailed(run, err, bot.realtime ? 'realtime' : 'onCall'),
   );
   const outcome = await run.ending.done;
   // Give the handler a moment to unwind (its primitives reject with CallEndedError now).
