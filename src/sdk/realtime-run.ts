@@ -74,7 +74,7 @@ export async function runRealtime(deps: RealtimeDeps, choice: RealtimeChoice<Cal
       signal: call.signal,
       onEvent: (ev) => conv.onEvent(ev),
     });
-    deps.report('turn', `speech-to-speech: ${choice.provider} connected`);
+    deps.report('turn', `speech-to-speech: ${choice.provider} connected${conv.session.id ? ` (${conv.session.id})` : ''}`);
     const off = deps.callerAudio.on((pcm, rate) => conv.session?.sendAudio(pcm, rate));
     call.signal.addEventListener('abort', off, { once: true });
     await deps.callerAudio.start();

@@ -62,7 +62,8 @@ export interface RealtimeConnection {
   /** Client events as received (`input_audio_buffer.append` counted in `audioMs` instead). */
   events: Array<Record<string, unknown>>;
   audioMs: number;
-  speechStarted: number;
+  /** Epoch ms of each `speech_started` sent (the model's VAD heard the caller start). */
+  speechStartedAt: number[];
   responses: RealtimeResponse[];
   truncations: Array<{ item_id: string; audio_end_ms: number; itemAudioMs: number }>;
   toolOutputs: Array<{ call_id: string; output: string }>;
@@ -147,7 +148,7 @@ class Conn {
       session: defaultSession(model),
       events: [],
       audioMs: 0,
-      speechStarted: 0,
+      speechStartedAt: [],
       responses: [],
       truncations: [],
       toolOutputs: [],
@@ -286,7 +287,7 @@ class Conn {
     if (!vad) return;
     const { ended, started } = this.segmenter.push(pcm);
     if (started) {
-      this.c.speechStarted++;
+      this.c.speechStartedAt.push(Date.now());
       this.send({
         type: 'input_audio_buffer.speech_started',
         audio_start_ms: Math.round(this.segmenter.speechStartMs ?? 0),

@@ -109,9 +109,14 @@ async function connect(
     });
   });
   let closing = false;
+  let sessionId: string | undefined;
+  rt.on('session.created', (ev) => (sessionId = (ev.session as { id?: string }).id)); // the API sends `sess_…`; the SDK's type omits it
   rt.on('event', (ev) => relay(ev, opts.onEvent));
   opts.signal?.addEventListener('abort', () => session.close(), { once: true });
   const session: S2sSession = {
+    get id() {
+      return sessionId;
+    },
     sendAudio(pcm, sampleRate) {
       if (!ready || failed || closing) return;
       rt.send({ type: 'input_audio_buffer.append', audio: pcmToBase64(resample(pcm, sampleRate, OPENAI_RATE)) });

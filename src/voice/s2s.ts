@@ -57,6 +57,8 @@ export type S2sEvent =
 
 /** One live conversation with the model. */
 export interface S2sSession {
+  /** The vendor's id of this session (OpenAI's `session.id`), when it gives one. */
+  readonly id: string | undefined;
   /** The caller's PCM16 mono at `sampleRate` (resampled to the model's rate). */
   sendAudio(pcm: Int16Array, sampleRate: number): void;
   /** Text from the caller's side (DTMF keys, a note); the model answers it. */
