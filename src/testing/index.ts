@@ -163,3 +163,9 @@ export {
   type RealtimeReply,
   type RealtimeTurn,
 } from './openai-realtime-standin.js';
+export {
+  startGeminiLiveStandIn,
+  type GeminiLiveStandIn,
+  type GeminiLiveStandInOptions,
+  type GeminiConnection,
+} from './gemini-live-standin.js';

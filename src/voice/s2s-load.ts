@@ -12,5 +12,6 @@ export async function loadS2s(name: S2sProviderName, init: S2sInit): Promise<S2s
     return openaiRealtimeProvider(init.openai);
   }
   if (!init.gemini) throw new S2sError('Gemini Live needs GEMINI_API_KEY (or GOOGLE_API_KEY)');
-  throw new S2sError('Gemini Live is not available yet');
+  const { geminiLiveProvider } = await import('./s2s-gemini.js');
+  return geminiLiveProvider(init.gemini);
 }
