@@ -50,15 +50,19 @@ export function ruleReply(text: string): string {
 
 const wantsHuman = (text: string) => /\b(human|agent|person|operator)\b/i.test(text);
 
+/** The opening hours for one day (or all days), as the model is told them. Shared with bots/realtime-assistant.ts. */
+export function openingHours(day: string | undefined): string {
+  const d = day?.toLowerCase();
+  return JSON.stringify(d && HOURS[d] ? { [d]: HOURS[d] } : HOURS);
+}
+
 function runTool(c: ToolCall): string {
   if (c.function.name !== 'opening_hours') return JSON.stringify({ error: `unknown tool ${c.function.name}` });
-  let day: string | undefined;
   try {
-    day = (JSON.parse(c.function.arguments || '{}') as { day?: string }).day?.toLowerCase();
+    return openingHours((JSON.parse(c.function.arguments || '{}') as { day?: string }).day);
   } catch {
     return JSON.stringify({ error: 'arguments are not JSON' });
   }
-  return JSON.stringify(day && HOURS[day] ? { [day]: HOURS[day] } : HOURS);
 }
 
 /**

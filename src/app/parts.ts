@@ -118,6 +118,10 @@ export function workerInit(config: Config, logger: Logger, access: DailyAccess, 
       ...(config.stt.deepgram ? { deepgram: sttVendor(config.stt.deepgram) } : {}),
       ...(config.stt.assemblyai ? { assemblyai: sttVendor(config.stt.assemblyai) } : {}),
     },
+    realtime: {
+      ...(config.realtime.openai ? { openai: sttVendor(config.realtime.openai) } : {}),
+      ...(config.realtime.gemini ? { gemini: sttVendor(config.realtime.gemini) } : {}),
+    },
   };
 }
 
@@ -133,7 +137,7 @@ export function sharedBrowsers(config: Config, logger: Logger): BrowserHost | un
   });
 }
 
-/** A speech-to-text vendor's key and base URL, as WorkerInit.stt carries them. */
+/** A vendor's key and base URL, as WorkerInit.stt and WorkerInit.realtime carry them. */
 function sttVendor(v: { apiKey: string; baseUrl: string | undefined }): { apiKey: string; baseUrl?: string } {
   return { apiKey: v.apiKey, ...(v.baseUrl ? { baseUrl: v.baseUrl } : {}) };
 }

@@ -237,6 +237,12 @@ export const EnvSchema = Type.Object({
   ASSEMBLYAI_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
   /** AssemblyAI's streaming base (`wss://streaming.assemblyai.com`; https:// is taken as wss://); its SDK allows wss only. */
   ASSEMBLYAI_BASE_URL: Type.Optional(Type.String({ minLength: 1 })),
+  /** OpenAI's Realtime API base for speech-to-speech bots (`https://api.openai.com/v1` unless set); the SDK speaks wss:// to it. */
+  OPENAI_REALTIME_BASE_URL: Type.Optional(Type.String({ minLength: 1 })),
+  /** Gemini Live (speech-to-speech bots): its key (GOOGLE_API_KEY is taken when unset) and API base. */
+  GEMINI_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  GOOGLE_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  GEMINI_BASE_URL: Type.Optional(Type.String({ minLength: 1 })),
   /** Unset: gpt-4o-mini-tts (openai), sonic-3 (cartesia), eleven_flash_v2_5 (elevenlabs). */
   TTS_MODEL: Type.Optional(Type.String({ minLength: 1 })),
 

@@ -15,6 +15,7 @@ import { EnvSchema, type Env } from './config-schema.js';
 import { ConfigError } from './config-error.js';
 import { llmConfig, type LlmConfig } from './config-llm.js';
 import { sttConfig, type SttConfig } from './config-stt.js';
+import { realtimeConfig, type RealtimeConfig } from './config-realtime.js';
 import { errorMessage } from './errors.js';
 import { pickWorkerEnv } from './worker-env.js';
 import { TTS_KEYS, ttsConfig, type TtsConfig } from './config-tts.js';
@@ -135,6 +136,8 @@ export interface Config {
   llm: LlmConfig | undefined;
   /** The bots' speech-to-text: STT_PROVIDER and the vendors' keys. */
   stt: SttConfig;
+  /** Speech-to-speech bots: the vendors' keys and bases. */
+  realtime: RealtimeConfig;
   records: {
     /** A file path, `:memory:`, or undefined when CALL_RECORDS_PATH=off. */
     path: string | undefined;
@@ -321,6 +324,7 @@ export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | unde
       : undefined,
     ...callConfig(e, emulatorEnabled),
     stt: sttConfig(e),
+    realtime: realtimeConfig(e),
     ...serviceConfig(e, emulatorEnabled),
   };
 }

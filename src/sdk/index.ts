@@ -45,6 +45,9 @@ import { checkTtsChoice } from './tts.js';
 export { SttError, type SttChoice, type SttOptions } from '../voice/stt.js';
 import type { SttChoice } from '../voice/stt.js';
 import { checkSttChoice } from './stt.js';
+export { openaiRealtime, geminiLive, type RealtimeOptions, type RealtimeTool, type RealtimeStage } from './realtime.js';
+import { checkRealtimeChoice, type RealtimeChoice } from './realtime.js';
+export { S2sError } from '../voice/s2s.js';
 
 /**
  * What is known about the call: its identity (src/core/call-identity.ts; `id` is patchbay's id,
@@ -249,9 +252,16 @@ export interface BotOptions {
    * file decoded) before the call and cached, so the caller hears it with no speech request.
    */
   greeting?: string | { audio: string };
+  /**
+   * Speech-to-speech (`openaiRealtime({...})`, `geminiLive({...})`): the model hears the caller and
+   * answers with its own voice, runs the tools, and is interrupted by the caller (docs/bots.md,
+   * "Speech-to-speech"). The conversation is the call: a realtime bot has no `onCall`.
+   */
+  realtime?: RealtimeChoice<Call>;
   /** Runs in the idle worker before any call is assigned: load audio, models, clients. */
   prewarm?: () => void | Promise<void>;
-  onCall(call: Call): void | Promise<void>;
+  /** The bot's script (required unless `realtime` is set). */
+  onCall?(call: Call): void | Promise<void>;
   /** Every DTMF digit, also those consumed by `collectDigits`. */
   onDtmf?(call: Call, digit: string): void | Promise<void>;
   /** Every final transcript, also those consumed by `listen`. Transcription starts at connect when set. */
@@ -282,7 +292,12 @@ export function defineBot(options: BotOptions): Bot {
   if (!options || typeof options.name !== 'string' || options.name.length === 0) {
     throw new TypeError('defineBot: `name` is required');
   }
-  if (typeof options.onCall !== 'function') throw new TypeError(`defineBot(${options.name}): \`onCall\` must be a function`);
+  const rt = checkRealtimeChoice(options.realtime);
+  if (rt) throw new TypeError(`defineBot(${options.name}): ${rt}`);
+  if (options.realtime && options.onCall)
+    throw new TypeError(`defineBot(${options.name}): a \`realtime\` bot has no \`onCall\` (the model holds the conversation)`);
+  if (!options.realtime && typeof options.onCall !== 'function')
+    throw new TypeError(`defineBot(${options.name}): \`onCall\` must be a function`);
   for (const h of HOOKS) {
     if (options[h] !== undefined && typeof options[h] !== 'function')
       throw new TypeError(`defineBot(${options.name}): \`${h}\` must be a function`);

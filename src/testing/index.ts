@@ -154,3 +154,18 @@ export {
   type ElevenLabsStandInOptions,
   type ElevenLabsFault,
 } from './elevenlabs-standin.js';
+export {
+  startOpenAiRealtimeStandIn,
+  type OpenAiRealtimeStandIn,
+  type OpenAiRealtimeStandInOptions,
+  type RealtimeConnection,
+  type RealtimeFault,
+  type RealtimeReply,
+  type RealtimeTurn,
+} from './openai-realtime-standin.js';
+export {
+  startGeminiLiveStandIn,
+  type GeminiLiveStandIn,
+  type GeminiLiveStandInOptions,
+  type GeminiConnection,
+} from './gemini-live-standin.js';

@@ -23,6 +23,7 @@ import type { TurnTiming } from '../core/turn-timing.js';
 import type { LlmInit } from '../voice/llm.js';
 import type { TtsInit } from '../voice/tts.js';
 import type { SttInit } from '../voice/stt.js';
+import type { S2sInit } from '../voice/s2s.js';
 
 /** What a worker needs to know to run; sent in `init`, never read from the environment. */
 /** The call limits a worker enforces itself, as the config has them. */
@@ -61,6 +62,8 @@ export interface WorkerInit extends WorkerCallLimits {
   orphanDir?: string;
   /** Speech-to-text: the service's default provider and the vendors' keys (never logged). Absent → Daily's transcription. */
   stt?: SttInit;
+  /** Speech-to-speech bots: the vendors' keys (never logged) and bases. Absent → none configured. */
+  realtime?: S2sInit;
   /** RECORDING / RECORDINGS_DIR: the service's default for bots and routes that do not say. Absent → off. */
   recording?: { mode: 'off' | 'daily' | 'local'; dir: string };
 }

@@ -15,6 +15,7 @@ import { startStt, sttChoiceOf, type SttSink } from './call-stt.js';
 import { timedLlm, timedTts, turnClock } from './turn-clock.js';
 import { botTts } from './call-tts.js';
 import type { TurnTimer } from '../../core/turn-timing.js';
+import { runRealtimeBot } from './call-realtime.js';
 
 type Bot = LoadedBot['bot'];
 
@@ -94,17 +95,22 @@ function botClient(run: CallRun, timer: TurnTimer): CallClient {
   });
 }
 
-function openSession(run: CallRun, bot: Bot): CallSession {
+/** The call's turn timer (src/core/turn-timing.ts): finished turns go to the parent; an unfinished one is dropped at the end. */
+function callTurnTimer(run: CallRun): TurnTimer {
+  const timer = turnClock(run.deps.call.id, run.deps.send);
+  run.ending.signal.addEventListener('abort', () => timer.reset(), { once: true });
+  return timer;
+}
+
+function openSession(run: CallRun, bot: Bot, client: CallClient, timer: TurnTimer): CallSession {
   const { deps, ending } = run;
   const { call, send } = deps;
   const transcriptionLanguage = typeof bot.transcription === 'object' ? bot.transcription.language : undefined;
   const stt = sttChoiceOf(deps.init, bot);
-  const timer = turnClock(call.id, send);
   const mark = timer.mark.bind(timer);
-  ending.signal.addEventListener('abort', () => timer.reset(), { once: true });
   const session = new CallSession({
     info: infoOf(call),
-    client: botClient(run, timer),
+    client,
     logger: run.logger,
     // The bot's own TTS (`tts: cartesia({...})`), else the service's.
     tts: timedTts(botTts(deps.init, bot.tts, run.logger) ?? deps.tts ?? textOnlyTts, mark),
@@ -168,7 +174,9 @@ async function awaitGreeting(run: CallRun, greeting: Promise<void>): Promise<boo
 /** Stage: the session, the greeting (started at once; transcription starts meanwhile), then `onCall` until the call ends. */
 export async function runBot(run: CallRun, loaded: LoadedBot, voicemail?: VoicemailInfo): Promise<CallResult> {
   const { bot } = loaded;
-  const session = openSession(run, bot);
+  const timer = callTurnTimer(run);
+  const client = botClient(run, timer);
+  const session = openSession(run, bot, client, timer);
   run.session = session;
   if (voicemail) return runVoicemail(run, session, bot, voicemail);
   if (run.askConsent) await run.askConsent(session);
@@ -179,10 +187,10 @@ export async function runBot(run: CallRun, loaded: LoadedBot, voicemail?: Voicem
   for (const tone of run.earlyDigits.splice(0)) giveDigit(run, session, tone);
   if (greeting && !(await awaitGreeting(run, greeting))) return run.ending.done;
   run.stage('bot_started');
-  const handler = (async () => bot.onCall(session))();
+  const handler = bot.realtime ? runRealtimeBot(run, session, bot, client, timer) : (async () => bot.onCall?.(session))();
   handler.then(
     () => run.ending.end({ kind: 'bot-finished' }),
-    (err: unknown) => botFailed(run, err, 'onCall'),
+    (err: unknown) => botFailed(run, err, bot.realtime ? 'realtime' : 'onCall'),
   );
   const outcome = await run.ending.done;
   // Give the handler a moment to unwind (its primitives reject with CallEndedError now).
