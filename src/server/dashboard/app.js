@@ -2,6 +2,8 @@
 // Data arrives over /ws/events (hello snapshot, then call / ended / stats) and, for older or
 // filtered records, from GET /calls; a clicked call's timeline and event log from GET /calls/:id
 // (polled while the call is live). Everything is put in the page with textContent (no HTML).
+// The recording player beside the conversation: playback.js.
+import { closeRecording, setupPlayback, showRecording } from './playback.js';
 
 const token = new URLSearchParams(location.search).get('token') ?? '';
 document.getElementById('funnel-link').href = `/dashboard/funnel${token ? `?token=${encodeURIComponent(token)}` : ''}`;
@@ -231,6 +233,8 @@ function bubble(e) {
       return ['system', '', `transfer: ${e.value}`];
     case 'step':
       return ['system', '', `step: ${e.value}`];
+    case 'recording':
+      return ['system', '', `recording ${e.value}`];
     case 'hangup':
       return ['system', '', `bot hung up${e.value ? `: ${e.value}` : ''}`];
     case 'dialin_error':
@@ -292,7 +296,7 @@ function renderDetail(c, isLive) {
   list.replaceChildren(
     ...c.events.map((e) => {
       const [side, who, text] = bubble(e);
-      const li = el('li', { class: `msg ${side}`, 'data-kind': e.kind, title: `+${fmtMs(e.atMs - t0)}` });
+      const li = el('li', { class: `msg ${side}`, 'data-kind': e.kind, 'data-at-ms': String(e.atMs), title: `+${fmtMs(e.atMs - t0)}` });
       if (who) li.append(el('span', { class: 'who', text: `${who} · +${fmtMs(e.atMs - t0)}` }));
       li.append(el('span', { class: 'text', text }));
       return li;
@@ -302,6 +306,7 @@ function renderDetail(c, isLive) {
   $('detail-events-empty').hidden = c.events.length > 0;
   for (const tr of document.querySelectorAll('tr.selected')) tr.classList.remove('selected');
   for (const tr of document.querySelectorAll(`tr[data-id="${CSS.escape(c.id)}"]`)) tr.classList.add('selected');
+  showRecording(c, isLive).catch((err) => console.warn(err));
 }
 
 /** Looks at the selected call again every second (live, not written yet, or a failed look). */
@@ -349,6 +354,7 @@ function closeDetail() {
   clearInterval(detailTimer);
   detailTimer = null;
   $('detail').hidden = true;
+  closeRecording();
   for (const tr of document.querySelectorAll('tr.selected')) tr.classList.remove('selected');
 }
 
@@ -469,6 +475,7 @@ function setup() {
     });
   }
   $('detail-close').addEventListener('click', closeDetail);
+  setupPlayback(auth);
   const legend = $('legend');
   for (const [s, name] of STAGES.slice(1)) legend.append(el('span', { class: 'key' }, el('span', { class: `swatch seg-${s}` }), name));
   legend.append(el('span', { class: 'key' }, el('span', { class: 'swatch seg-running' }), 'now'));

@@ -59,6 +59,8 @@ export const CSP = [
   "script-src 'self'",
   "style-src 'self'",
   "connect-src 'self'",
+  // The call detail's recording player (signed links to this service, routes/recording-playback.ts).
+  "media-src 'self'",
   "img-src 'self' data:",
   "base-uri 'none'",
   "form-action 'none'",
@@ -91,6 +93,7 @@ export function findDashboardDir(): string {
 const ASSETS: Record<string, string> = {
   'app.js': 'text/javascript; charset=utf-8',
   'app.css': 'text/css; charset=utf-8',
+  'playback.js': 'text/javascript; charset=utf-8',
   'funnel.js': 'text/javascript; charset=utf-8',
   'funnel.css': 'text/css; charset=utf-8',
 };
