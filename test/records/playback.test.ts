@@ -14,6 +14,7 @@ import { Writable } from 'node:stream';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/core/logger.js';
+import { DailyRestClient } from '../../src/daily/rest.js';
 import type { CallRecord } from '../../src/admission/dispatcher.js';
 import { linkKey, linkQuery } from '../../src/server/routes/recording-links.js';
 import { FIXTURE_BOTS, waitFor } from '../helpers/ops.js';
@@ -31,6 +32,7 @@ const destination = new Writable({
   },
 });
 const bearer = { authorization: `Bearer ${TOKEN}` };
+const DAILY_CALLER = '+15550003333';
 
 /** The page's `<audio>` element, as far as the test reads it (no DOM types in this project's tsconfig). */
 interface AudioEl {
@@ -52,6 +54,7 @@ describe('recording playback in the call detail (Chromium)', () => {
   let browser: Browser;
   let rec: CallRecord;
   let play: Playback;
+  let dailyRec: CallRecord;
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing (apt-get install -y chromium; .ci/run does)`);
@@ -64,7 +67,12 @@ describe('recording playback in the call detail (Chromium)', () => {
           BOTS_DIR: FIXTURE_BOTS,
           DEFAULT_BOT: 'pci-local',
           TTS_PROVIDER: 'espeak',
+          DAILY_RECORDING_ROOMS: 'true',
+          // A warm worker for each of the two calls.
+          IDLE_WORKERS: '2',
         },
+        // The caller's number picks the bot: a local recording with a PCI pause, or Daily's recording.
+        runtime: { route: (c) => (c.from === DAILY_CALLER ? 'recorded' : 'pci-local'), preloadBots: ['pci-local', 'recorded'] },
         logger: createLogger({ level: 'info', name: 'test', destination }),
       }),
       chromium.launch({
@@ -82,17 +90,23 @@ describe('recording playback in the call detail (Chromium)', () => {
     const call = stack.emulator.placeCall({
       to: NUMBER,
       script: [
-        { waitFor: 'say', match: 'account name', timeoutMs: 15_000 },
+        { waitFor: 'say', match: 'account name', timeoutMs: 40_000 },
         { wait: 1_500 },
         { speak: 'Harriet Vane' },
-        { waitFor: 'say', match: 'secret word', timeoutMs: 15_000 },
+        { waitFor: 'say', match: 'secret word', timeoutMs: 40_000 },
         { wait: 1_500 },
         { speak: 'marmalade' },
-        { waitFor: 'say', match: 'goodbye', timeoutMs: 15_000 },
+        { waitFor: 'say', match: 'goodbye', timeoutMs: 40_000 },
         { wait: 2_500 },
       ],
     });
-    rec = await stack.waitEnded(call.callId, 60_000);
+    // Meanwhile, a short call recorded by (the emulated) Daily.
+    const daily = stack.emulator.placeCall({
+      to: NUMBER,
+      from: DAILY_CALLER,
+      script: [{ waitFor: 'say', match: 'harbour', timeoutMs: 40_000 }, { wait: 1_500 }, { hangup: true }],
+    });
+    [rec, dailyRec] = await Promise.all([stack.waitEnded(call.callId, 60_000), stack.waitEnded(daily.callId, 60_000)]);
     await waitFor('the record', async () => (await fetch(`${stack.url}/calls/${rec.id}`, { headers: bearer })).status === 200, 10_000);
     const res = await fetch(`${stack.url}/calls/${rec.id}/recording`, { headers: bearer });
     expect(res.status).toBe(200);
@@ -152,6 +166,33 @@ describe('recording playback in the call detail (Chromium)', () => {
     const refusals = lines.filter((l) => String(l.msg).startsWith('recording link refused')).map((l) => l.msg);
     expect(refusals).toContain('recording link refused: expired');
     expect(refusals).toContain('recording link refused: bad signature');
+  });
+
+  it("proxies a Daily recording through Daily's access link, Range passed on", async () => {
+    await waitFor(
+      'the Daily record',
+      async () => (await fetch(`${stack.url}/calls/${dailyRec.id}`, { headers: bearer })).status === 200,
+      10_000,
+    );
+    const res = await fetch(`${stack.url}/calls/${dailyRec.id}/recording`, { headers: bearer });
+    const p = (await res.json()) as Playback;
+    expect(p.mode).toBe('daily');
+    expect(p.tracks).toHaveLength(1);
+    // The emulator's file, straight from its own access link.
+    const rest = new DailyRestClient({ apiUrl: stack.emulator.apiUrl, apiKey: stack.apiKey, timeoutMs: 5_000 });
+    const link = await rest.recordingAccessLink(p.tracks[0]!.id);
+    const file = Buffer.from(await (await fetch(link.download_link)).arrayBuffer());
+    expect(file.toString('ascii', 0, 4)).toBe('RIFF');
+    const url = `${stack.url}${p.tracks[0]!.url}`;
+    const whole = await fetch(url);
+    expect(whole.status).toBe(200);
+    expect(Buffer.from(await whole.arrayBuffer()).equals(file)).toBe(true);
+    const part = await fetch(url, { headers: { range: 'bytes=44-1067' } });
+    expect(part.status).toBe(206);
+    expect(part.headers.get('content-range')).toBe(`bytes 44-1067/${file.length}`);
+    expect(Buffer.from(await part.arrayBuffer()).equals(file.subarray(44, 1068))).toBe(true);
+    // The link is this call's: the Daily recording's id under the local call's path is refused.
+    expect((await fetch(url.replace(`/calls/${dailyRec.id}/`, `/calls/${rec.id}/`))).status).toBe(403);
   });
 
   it('plays beside the conversation: a click on a line seeks there, the highlighted line follows the playback', async () => {
