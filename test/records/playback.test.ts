@@ -191,6 +191,25 @@ describe('recording playback in the call detail (Chromium)', () => {
     expect(part.status).toBe(206);
     expect(part.headers.get('content-range')).toBe(`bytes 44-1067/${file.length}`);
     expect(Buffer.from(await part.arrayBuffer()).equals(file.subarray(44, 1068))).toBe(true);
+    // /calls and its CSV carry the recording: mode, state, ids, pauses (and errors).
+    const list = (await (await fetch(`${stack.url}/calls?limit=10`, { headers: bearer })).json()) as {
+      calls: Array<{ id: string; recording: { mode: string | null; state: string; ids: string[]; pauses: unknown[] } }>;
+    };
+    const byId = new Map(list.calls.map((c) => [c.id, c.recording]));
+    expect(byId.get(dailyRec.id)).toMatchObject({ mode: 'daily', state: 'stopped', ids: [p.tracks[0]!.id] });
+    expect(byId.get(rec.id)).toMatchObject({ mode: 'local', ids: [`${rec.id}.wav`] });
+    expect(byId.get(rec.id)!.pauses).toHaveLength(1);
+    const csv = (await (await fetch(`${stack.url}/calls?format=csv`, { headers: bearer })).text()).split('\r\n');
+    const head = csv[0]!.split(',');
+    const row = (id: string) => {
+      const cells = csv.find((l) => l.startsWith(`${id},`))!.split(',');
+      return (name: string) => cells[cells.length - head.length + head.indexOf(name)];
+    };
+    expect(row(dailyRec.id)('recordingMode')).toBe('daily');
+    expect(row(rec.id)('recordingMode')).toBe('local');
+    expect(row(rec.id)('recordingPauses')).toMatch(/^recording paused \d+\.\d–\d+\.\d s$/);
+    expect(head).toContain('recordingErrors');
+
     // The link is this call's: the Daily recording's id under the local call's path is refused.
     expect((await fetch(url.replace(`/calls/${dailyRec.id}/`, `/calls/${rec.id}/`))).status).toBe(403);
   });
@@ -233,7 +252,7 @@ describe('recording playback in the call detail (Chromium)', () => {
     await page.locator('#detail-events li.playing', { hasNotText: 'goodbye' }).waitFor({ timeout: WAIT_MS });
     await audio.evaluate((a: AudioEl) => a.play());
     await answerLine.and(page.locator('.playing')).waitFor({ timeout: WAIT_MS });
-    expect(await audio.evaluate((a: AudioEl) => a.currentTime)).toBeGreaterThanOrEqual(from + 1.2);
+    expect(await audio.evaluate((a: AudioEl) => a.currentTime)).toBeGreaterThanOrEqual(from + 1.19);
     await audio.evaluate((a: AudioEl) => a.pause());
     const shot = process.env.UPDATE_SCREENSHOTS === '1' ? 'docs/images/recording-playback.png' : 'test-output/recording-playback.png';
     mkdirSync(path.dirname(shot), { recursive: true });
