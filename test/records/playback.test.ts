@@ -221,6 +221,8 @@ describe('recording playback in the call detail (Chromium)', () => {
     await page.goto(`${stack.url}/dashboard?token=${TOKEN}`);
     const row = page.locator(`#recent tbody tr[data-id="${rec.id}"]`);
     await row.waitFor({ timeout: WAIT_MS });
+    // Recorded calls carry a badge in the list.
+    expect(await row.locator('.pill.rec').getAttribute('title')).toBe('recording: local stopped');
     await row.click();
     await page.locator('#detail-player:not([hidden])').waitFor({ timeout: WAIT_MS });
     const audio = page.locator('#player-audio');

@@ -128,7 +128,15 @@ function recentRow(v) {
     el('td', { class: 'mono', text: t.ended ? fmtTime(t.ended) : '–' }),
     el('td', { class: 'mono', text: v.from }),
     el('td', { text: v.bot }),
-    el('td', {}, el('span', { class: `pill ${GOOD.has(v.outcome) ? 'ok' : 'bad'}`, text: v.outcome ?? '?' })),
+    el(
+      'td',
+      {},
+      el('span', { class: `pill ${GOOD.has(v.outcome) ? 'ok' : 'bad'}`, text: v.outcome ?? '?' }),
+      // Recorded calls: a badge; the call detail plays them (playback.js).
+      ...(v.recording
+        ? [el('span', { class: 'pill rec', text: 'rec', title: `recording: ${v.recording.mode ?? ''} ${v.recording.state}` })]
+        : []),
+    ),
     el('td', { class: 'num', text: fmtMs(dur) }),
     el('td', { class: 'bar-col' }, bar(t)),
     el('td', { class: 'detail', text: v.detail ?? '', title: v.detail ?? '' }),
@@ -160,6 +168,7 @@ const fromStored = (c) => ({
   timeline: c.timeline,
   outcome: c.outcome,
   detail: c.detail,
+  ...(c.recording && c.recording.state !== 'off' ? { recording: { state: c.recording.state, mode: c.recording.mode } } : {}),
 });
 
 /** Does a call (a view) match the outcome filter and the search? Masked numbers keep their last 4 digits. */
