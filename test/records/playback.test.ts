@@ -39,6 +39,7 @@ interface AudioEl {
   currentTime: number;
   duration: number;
   readyState: number;
+  src: string;
   play(): Promise<void>;
   pause(): void;
 }
@@ -259,6 +260,15 @@ describe('recording playback in the call detail (Chromium)', () => {
     const shot = process.env.UPDATE_SCREENSHOTS === '1' ? 'docs/images/recording-playback.png' : 'test-output/recording-playback.png';
     mkdirSync(path.dirname(shot), { recursive: true });
     await page.locator('#detail').screenshot({ path: shot });
+    // A link refused mid-review (as a lapsed one is): the player asks for fresh links and loads again.
+    await audio.evaluate((a: AudioEl) => {
+      a.src = a.src.replace(/sig=[^&]+/, 'sig=forged');
+    });
+    await expect
+      .poll(() => audio.evaluate((a: AudioEl) => (a.src.includes('sig=forged') ? 'forged' : a.readyState >= 1 ? 'loaded' : 'loading')), {
+        timeout: WAIT_MS,
+      })
+      .toBe('loaded');
     expect(pageErrors).toEqual([]);
     await page.close();
   }, 60_000);
