@@ -13,7 +13,7 @@ import type { CallRecord } from '../../src/admission/dispatcher.js';
 import { createEmulator } from '../../src/emulator/server.js';
 import type { Emulator, EmulatorOptions, Latencies } from '../../src/emulator/types.js';
 import { createLogger } from '../../src/core/logger.js';
-import { createRuntime, type Runtime } from '../../src/app/runtime.js';
+import { createRuntime, type Runtime, type RuntimeOptions } from '../../src/app/runtime.js';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export const BENCH_BOTS = path.join(REPO, 'bench/bots');
@@ -97,7 +97,12 @@ export interface BenchStack {
 
 /** The emulator and one replica in this process (ephemeral ports on 127.0.0.1), with real workers. */
 export async function startBenchStack(
-  opts: { env?: Record<string, string>; latencies?: Partial<Latencies>; emulator?: Partial<EmulatorOptions> } = {},
+  opts: {
+    env?: Record<string, string>;
+    latencies?: Partial<Latencies>;
+    emulator?: Partial<EmulatorOptions>;
+    runtime?: RuntimeOptions;
+  } = {},
 ): Promise<BenchStack> {
   const apiKey = `bench_${randomBytes(8).toString('hex')}`;
   const secret = randomBytes(32).toString('base64');
@@ -126,7 +131,7 @@ export async function startBenchStack(
     WARM_ROOMS: '0',
     ...opts.env,
   });
-  const rt = await createRuntime(config, logger, { emulator: { instance: emulator, apiKey } });
+  const rt = await createRuntime(config, logger, { emulator: { instance: emulator, apiKey }, ...opts.runtime });
   await rt.listen();
   const ended: CallRecord[] = [];
   const waiters = new Set<() => void>();

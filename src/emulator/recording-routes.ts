@@ -6,11 +6,12 @@
  * (list-recordings), GET /recordings/:id (get-recording), GET /recordings/:id/access-link
  * (get-recording-link: `{download_link, expires}`), DELETE /recordings/:id (delete-recording).
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
 import { Type } from 'typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { EmulatorCore } from './core.js';
+import { parseRange } from '../core/byte-range.js';
 
 const NameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 256 }) });
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
@@ -54,11 +55,23 @@ export function recordingRoutes(fastify: FastifyInstance, core: EmulatorCore): v
 
 const DownloadQuery = Type.Object({ expires: Type.Integer(), sig: Type.String({ maxLength: 128 }) });
 
-/** `GET /_emulator/recordings/:id/download?expires&sig`: the WAV behind an access link (no API key: the link is the key). */
+/**
+ * `GET /_emulator/recordings/:id/download?expires&sig`: the WAV behind an access link (no API key:
+ * the link is the key). Daily's links point at object storage, which answers a `Range` request with
+ * 206 and the bytes asked for (players seek with it): so does this one (416 past the end).
+ */
 export function recordingDownloadRoute(fastify: FastifyInstance, core: EmulatorCore): void {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   app.get('/recordings/:id/download', { schema: { params: IdParams, querystring: DownloadQuery } }, async (req, reply) => {
     const file = core.recordings.download(req.params.id, req.query.expires, req.query.sig);
-    return reply.type('audio/wav').send(createReadStream(file));
+    const size = statSync(file).size;
+    reply.type('audio/wav').header('accept-ranges', 'bytes');
+    const r = parseRange(req.headers.range, size);
+    if (r === 'unsatisfiable') return reply.code(416).header('content-range', `bytes */${size}`).send();
+    if (r === 'whole') return reply.header('content-length', size).send(createReadStream(file));
+    return reply
+      .code(206)
+      .headers({ 'content-range': `bytes ${r.start}-${r.end}/${size}`, 'content-length': r.end - r.start + 1 })
+      .send(createReadStream(file, { start: r.start, end: r.end }));
   });
 }

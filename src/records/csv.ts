@@ -36,6 +36,8 @@ export const CSV_COLUMNS = [
   'botVersion',
   'timeline',
   'events',
+  'recordingMode',
+  'recordingErrors',
   'recordingState',
   'recordingIds',
   'recordingSegments',
@@ -51,6 +53,8 @@ export function csvRow(c: StoredCall): string {
   const rec = recordingSummary(c.events);
   const values: Record<(typeof CSV_COLUMNS)[number], unknown> = {
     ...c,
+    recordingMode: rec.mode ?? '',
+    recordingErrors: rec.errors.join('; '),
     recordingState: rec.state,
     recordingIds: rec.ids.join(' '),
     // Seconds from the call's arrival.

@@ -8,6 +8,8 @@ import type { RecordEvent } from './types.js';
 export interface RecordingSummary {
   /** `off` (never asked), `requested`, `recording`, `paused`, `stopped`, `failed` (asked, never started). */
   state: 'off' | 'requested' | 'recording' | 'paused' | 'stopped' | 'failed' | 'opted_out';
+  /** How it was asked for: Daily's cloud recording (one file per segment) or a local WAV (one file, silence in pauses); null when never asked. */
+  mode: 'daily' | 'local' | null;
   /** Daily's recording id(s), or the local file name(s). */
   ids: string[];
   /** Recorded stretches, epoch ms (`endMs` null while recording). */
@@ -19,8 +21,7 @@ export interface RecordingSummary {
 }
 
 export function recordingSummary(events: readonly RecordEvent[]): RecordingSummary {
-  const out: RecordingSummary = { state: 'off', ids: [], segments: [], errors: [], pauses: [] };
-  let local = false;
+  const out: RecordingSummary = { state: 'off', mode: null, ids: [], segments: [], errors: [], pauses: [] };
   const openSegment = (atMs: number) => {
     const last = out.segments.at(-1);
     if (!last || last.endMs !== null) out.segments.push({ startMs: atMs, endMs: null });
@@ -35,7 +36,7 @@ export function recordingSummary(events: readonly RecordEvent[]): RecordingSumma
     const arg = rest.join(' ');
     if (verb === 'requested') {
       if (out.state === 'off') out.state = 'requested';
-      local = arg === 'local';
+      out.mode = arg === 'local' ? 'local' : 'daily';
     } else if (verb === 'id' && arg && !out.ids.includes(arg)) out.ids.push(arg);
     else if (verb === 'started') {
       out.state = 'recording';
@@ -53,7 +54,7 @@ export function recordingSummary(events: readonly RecordEvent[]): RecordingSumma
       const p = out.pauses.at(-1);
       if (p && p.endMs === null) p.endMs = e.atMs;
       // Daily's next segment opens with its `started`; a local file goes on at once.
-      if (local) openSegment(e.atMs);
+      if (out.mode === 'local') openSegment(e.atMs);
     } else if (verb === 'opted-out') {
       out.state = 'opted_out';
     } else if (verb === 'error') {

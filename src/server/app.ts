@@ -20,6 +20,7 @@ import { analyticsRoutes } from './routes/analytics.js';
 import { callsRoutes } from './routes/calls.js';
 import { outboundRoutes } from './routes/outbound.js';
 import { callRecordingRoutes } from './routes/call-recording.js';
+import { recordingPlaybackRoutes } from './routes/recording-playback.js';
 import { dailyWebhookRoutes } from './routes/daily-webhooks.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { dialinRoutes } from './routes/dialin.js';
@@ -155,6 +156,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(analyticsRoutes, deps);
   await app.register(outboundRoutes, deps);
   await app.register(callRecordingRoutes, deps);
+  await app.register(recordingPlaybackRoutes, deps);
   await app.register(dashboardRoutes, deps);
   return app;
 }

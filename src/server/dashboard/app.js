@@ -2,6 +2,8 @@
 // Data arrives over /ws/events (hello snapshot, then call / ended / stats) and, for older or
 // filtered records, from GET /calls; a clicked call's timeline and event log from GET /calls/:id
 // (polled while the call is live). Everything is put in the page with textContent (no HTML).
+// The recording player beside the conversation: playback.js.
+import { closeRecording, setupPlayback, showRecording } from './playback.js';
 
 import { turnBars, turnLegend } from './turns.js';
 
@@ -128,7 +130,15 @@ function recentRow(v) {
     el('td', { class: 'mono', text: t.ended ? fmtTime(t.ended) : '–' }),
     el('td', { class: 'mono', text: v.from }),
     el('td', { text: v.bot }),
-    el('td', {}, el('span', { class: `pill ${GOOD.has(v.outcome) ? 'ok' : 'bad'}`, text: v.outcome ?? '?' })),
+    el(
+      'td',
+      {},
+      el('span', { class: `pill ${GOOD.has(v.outcome) ? 'ok' : 'bad'}`, text: v.outcome ?? '?' }),
+      // Recorded calls: a badge; the call detail plays them (playback.js).
+      ...(v.recording
+        ? [el('span', { class: 'pill rec', text: 'rec', title: `recording: ${v.recording.mode ?? ''} ${v.recording.state}` })]
+        : []),
+    ),
     el('td', { class: 'num', text: fmtMs(dur) }),
     el('td', { class: 'bar-col' }, bar(t)),
     el('td', { class: 'detail', text: v.detail ?? '', title: v.detail ?? '' }),
@@ -160,6 +170,7 @@ const fromStored = (c) => ({
   timeline: c.timeline,
   outcome: c.outcome,
   detail: c.detail,
+  ...(c.recording && c.recording.state !== 'off' ? { recording: { state: c.recording.state, mode: c.recording.mode } } : {}),
 });
 
 /** Does a call (a view) match the outcome filter and the search? Masked numbers keep their last 4 digits. */
@@ -233,6 +244,8 @@ function bubble(e) {
       return ['system', '', `transfer: ${e.value}`];
     case 'step':
       return ['system', '', `step: ${e.value}`];
+    case 'recording':
+      return ['system', '', `recording ${e.value}`];
     case 'hangup':
       return ['system', '', `bot hung up${e.value ? `: ${e.value}` : ''}`];
     case 'dialin_error':
@@ -300,7 +313,7 @@ function renderDetail(c, isLive) {
       .filter((e) => e.kind !== 'turn_latency')
       .map((e) => {
         const [side, who, text] = bubble(e);
-        const li = el('li', { class: `msg ${side}`, 'data-kind': e.kind, title: `+${fmtMs(e.atMs - t0)}` });
+        const li = el('li', { class: `msg ${side}`, 'data-kind': e.kind, 'data-at-ms': String(e.atMs), title: `+${fmtMs(e.atMs - t0)}` });
         if (who) li.append(el('span', { class: 'who', text: `${who} · +${fmtMs(e.atMs - t0)}` }));
         li.append(el('span', { class: 'text', text }));
         return li;
@@ -310,6 +323,7 @@ function renderDetail(c, isLive) {
   $('detail-events-empty').hidden = c.events.length > 0;
   for (const tr of document.querySelectorAll('tr.selected')) tr.classList.remove('selected');
   for (const tr of document.querySelectorAll(`tr[data-id="${CSS.escape(c.id)}"]`)) tr.classList.add('selected');
+  showRecording(c, isLive).catch((err) => console.warn(err));
 }
 
 /** Looks at the selected call again every second (live, not written yet, or a failed look). */
@@ -357,6 +371,7 @@ function closeDetail() {
   clearInterval(detailTimer);
   detailTimer = null;
   $('detail').hidden = true;
+  closeRecording();
   for (const tr of document.querySelectorAll('tr.selected')) tr.classList.remove('selected');
 }
 
@@ -477,6 +492,7 @@ function setup() {
     });
   }
   $('detail-close').addEventListener('click', closeDetail);
+  setupPlayback(auth);
   const legend = $('legend');
   for (const [s, name] of STAGES.slice(1)) legend.append(el('span', { class: 'key' }, el('span', { class: `swatch seg-${s}` }), name));
   legend.append(el('span', { class: 'key' }, el('span', { class: 'swatch seg-running' }), 'now'));

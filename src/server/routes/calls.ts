@@ -73,6 +73,7 @@ export const StoredCallSchema = Type.Object({
   recording: Type.Optional(
     Type.Object({
       state: Type.String(),
+      mode: Nullable(Type.String()),
       ids: Type.Array(Type.String()),
       segments: Type.Array(Type.Object({ startMs: Type.Number(), endMs: Nullable(Type.Number()) })),
       errors: Type.Array(Type.String()),

@@ -4,6 +4,8 @@ import type { Outcome } from '../../core/outcome.js';
 import type { CallRecord } from '../../call/call.js';
 import { maskNumber } from '../../core/logger.js';
 import type { StoredCall } from '../../records/store.js';
+import { recordingSummary } from '../../records/recording.js';
+import type { RecordEvent } from '../../records/types.js';
 
 /** A call as the page shows it: its identity (numbers masked), state and timeline. */
 export interface CallView extends CallSummaryIdentity {
@@ -21,6 +23,14 @@ export interface CallView extends CallSummaryIdentity {
   traceId: string | null;
   /** Fleet mode: the replica that runs (ran) the call. */
   replica?: string;
+  /** The call's recording, when one was asked for (src/records/recording.ts): its state and mode. */
+  recording?: { state: string; mode: string | null };
+}
+
+/** `{recording}` when the call's events ask for one, else nothing. */
+function recordingOf(events: readonly RecordEvent[]): Pick<CallView, 'recording'> {
+  const s = recordingSummary(events);
+  return s.state === 'off' ? {} : { recording: { state: s.state, mode: s.mode } };
 }
 
 export type EventMessage =
@@ -83,6 +93,7 @@ export function viewOfRecord(r: CallRecord): CallView {
     workerPid: r.workerPid ?? null,
     traceId: r.traceId ?? null,
     ...(r.replica ? { replica: r.replica } : {}),
+    ...recordingOf(r.botEvents),
   };
 }
 
@@ -102,5 +113,6 @@ export function viewOfStored(c: StoredCall): CallView {
     path: c.path,
     workerPid: c.workerPid,
     traceId: c.traceId,
+    ...recordingOf(c.events),
   };
 }

@@ -59,6 +59,8 @@ export const CSP = [
   "script-src 'self'",
   "style-src 'self'",
   "connect-src 'self'",
+  // The call detail's recording player (signed links to this service, routes/recording-playback.ts).
+  "media-src 'self'",
   "img-src 'self' data:",
   "base-uri 'none'",
   "form-action 'none'",
@@ -92,6 +94,8 @@ const ASSETS: Record<string, string> = {
   'app.js': 'text/javascript; charset=utf-8',
   'app.css': 'text/css; charset=utf-8',
   'turns.js': 'text/javascript; charset=utf-8',
+
+  'playback.js': 'text/javascript; charset=utf-8',
   'funnel.js': 'text/javascript; charset=utf-8',
   'funnel.css': 'text/css; charset=utf-8',
 };
