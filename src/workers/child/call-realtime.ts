@@ -13,7 +13,13 @@ import type { CallRun } from './call-state.js';
 import type { TurnTimer } from '../../core/turn-timing.js';
 
 /** Runs the model's conversation until the call ends (rejects with the vendor's error when the call ends because of it). */
-export function runRealtimeBot(run: CallRun, session: CallSession, bot: LoadedBot['bot'], client: CallClient, timer: TurnTimer): Promise<void> {
+export function runRealtimeBot(
+  run: CallRun,
+  session: CallSession,
+  bot: LoadedBot['bot'],
+  client: CallClient,
+  timer: TurnTimer,
+): Promise<void> {
   const choice = bot.realtime!;
   const { call, send, init } = run.deps;
   const logger = run.logger.child({ s2s: choice.provider });
