@@ -29,6 +29,7 @@ export function runRealtimeBot(run: CallRun, session: CallSession, bot: LoadedBo
           .catch((e: unknown) => logger.warn({ err: e }, 'onError threw'));
       },
       logger,
+      // The turn timer (issue 23 item 5) plugs in here: onStage('speechEnd' | 'modelFirstAudio' | 'firstFrameSent', atMs).
     },
     choice,
   );
