@@ -5,6 +5,10 @@
  * (barge-in on their voice, `turnDetection`). Without a key it answers with deterministic rules,
  * so it runs offline. Says goodbye on "bye" or after two silences.
  *
+ * Its pipeline comes from the environment: who hears the caller (STT_PROVIDER), thinks
+ * (LLM_PROVIDER) and speaks (TTS_PROVIDER). For speech-to-speech (one model for all three), route
+ * calls to bots/realtime-assistant.ts instead: same tools, same `agentUri`.
+ *
  * Routing config: `agentUri` (SIP URI or phone number of the human queue; no handover without it),
  * `handover` (`warm`, the default: the agent is briefed first and the caller stays with the bot when
  * nobody answers — needs DAILY_DIALOUT; `blind`: a plain transfer), `listenTimeoutMs`.

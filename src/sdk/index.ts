@@ -185,7 +185,8 @@ export interface RecordingOptions {
   consent?: string;
 }
 
-export interface BotOptions {
+/** What every bot may set; a bot is these plus `onCall` or `realtime` (`BotOptions`). */
+export interface BotBaseOptions {
   name: string;
   /**
    * This bot's version, as call records, funnels and the dashboard show it ("2026-12-01", "menu-v2").
@@ -252,16 +253,8 @@ export interface BotOptions {
    * file decoded) before the call and cached, so the caller hears it with no speech request.
    */
   greeting?: string | { audio: string };
-  /**
-   * Speech-to-speech (`openaiRealtime({...})`, `geminiLive({...})`): the model hears the caller and
-   * answers with its own voice, runs the tools, and is interrupted by the caller (docs/bots.md,
-   * "Speech-to-speech"). The conversation is the call: a realtime bot has no `onCall`.
-   */
-  realtime?: RealtimeChoice<Call>;
   /** Runs in the idle worker before any call is assigned: load audio, models, clients. */
   prewarm?: () => void | Promise<void>;
-  /** The bot's script (required unless `realtime` is set). */
-  onCall?(call: Call): void | Promise<void>;
   /** Every DTMF digit, also those consumed by `collectDigits`. */
   onDtmf?(call: Call, digit: string): void | Promise<void>;
   /** Every final transcript, also those consumed by `listen`. Transcription starts at connect when set. */
@@ -281,6 +274,15 @@ export interface BotOptions {
   onEnd?(call: CallInfo, outcome: Outcome): void | Promise<void>;
 }
 
+/**
+ * A bot: its script (`onCall`), or a speech-to-speech model that holds the conversation
+ * (`realtime: openaiRealtime({...})` / `geminiLive({...})`: the model hears the caller and answers
+ * with its own voice, runs the tools, and is interrupted by the caller; docs/bots.md,
+ * "Speech-to-speech").
+ */
+export type BotOptions = BotBaseOptions &
+  ({ onCall(call: Call): void | Promise<void>; realtime?: undefined } | { realtime: RealtimeChoice<Call>; onCall?: undefined });
+
 const BRAND = Symbol.for('patchbay.bot');
 const FILE = Symbol.for('patchbay.bot.file');
 
@@ -292,11 +294,13 @@ export function defineBot(options: BotOptions): Bot {
   if (!options || typeof options.name !== 'string' || options.name.length === 0) {
     throw new TypeError('defineBot: `name` is required');
   }
-  const rt = checkRealtimeChoice(options.realtime);
+  // Checked at run time too: plain JavaScript bots have no types.
+  const given: { realtime?: unknown; onCall?: unknown } = options;
+  const rt = checkRealtimeChoice(given.realtime);
   if (rt) throw new TypeError(`defineBot(${options.name}): ${rt}`);
-  if (options.realtime && options.onCall)
+  if (given.realtime && given.onCall)
     throw new TypeError(`defineBot(${options.name}): a \`realtime\` bot has no \`onCall\` (the model holds the conversation)`);
-  if (!options.realtime && typeof options.onCall !== 'function')
+  if (!given.realtime && typeof given.onCall !== 'function')
     throw new TypeError(`defineBot(${options.name}): \`onCall\` must be a function`);
   for (const h of HOOKS) {
     if (options[h] !== undefined && typeof options[h] !== 'function')

@@ -35,6 +35,8 @@ export interface RealtimeDeps {
   provider(): Promise<S2sProvider>;
   /** The bot's `onError` hook. */
   onError(err: Error): void;
+  /** Each turn's stages (epoch ms), for the worker's turn timer (issue 23 item 5); the bot's own `onStage` is called too. */
+  onStage?: (stage: RealtimeStage, atMs: number) => void;
   logger: Logger;
 }
 
@@ -160,6 +162,7 @@ class Conversation {
   }
 
   private stage(stage: RealtimeStage, atMs: number): void {
+    this.deps.onStage?.(stage, atMs);
     this.choice.onStage?.(stage, atMs);
     this.deps.report('turn', `s2s ${stage} ${atMs}`);
   }

@@ -66,17 +66,23 @@ function sessionConfig(opts: S2sOptions): Record<string, unknown> {
   };
 }
 
+interface ConnState {
+  ready: boolean;
+  failed: boolean;
+  closing: boolean;
+  sessionId: string | undefined;
+}
+
 /** Waits for the socket and `session.updated`; then relays the server's events as S2sEvents. */
 async function connect(
   rt: OpenAIRealtimeWS,
   opts: S2sOptions & { onEvent: (ev: S2sEvent) => void; signal?: AbortSignal },
 ): Promise<S2sSession> {
-  let ready = false;
-  let failed = false;
+  const st: ConnState = { ready: false, failed: false, closing: false, sessionId: undefined };
   const fail = (err: S2sError): void => {
-    if (failed) return;
-    failed = true;
-    if (ready) opts.onEvent({ type: 'error', error: err });
+    if (st.failed) return;
+    st.failed = true;
+    if (st.ready) opts.onEvent({ type: 'error', error: err });
     rt.close({ code: 1000, reason: 'failed' });
   };
   const opened = new Promise<void>((resolve, reject) => {
@@ -87,15 +93,15 @@ async function connect(
     rt.on('error', (err) => {
       const e = toS2sError(err);
       // Most error events leave the session open (OpenAI's server-events reference): told, not fatal.
-      if (ready && err.error) return opts.onEvent({ type: 'warning', message: e.message });
+      if (st.ready && err.error) return opts.onEvent({ type: 'warning', message: e.message });
       clearTimeout(timer);
-      if (!ready) reject(e);
+      if (!st.ready) reject(e);
       fail(e);
     });
     rt.socket.on('open', () => rt.send({ type: 'session.update', session: sessionConfig(opts) } as never));
     rt.on('session.updated', () => {
       clearTimeout(timer);
-      ready = true;
+      st.ready = true;
       resolve();
     });
     rt.socket.on('close', (code: number, reason: Buffer) => {
@@ -104,21 +110,32 @@ async function connect(
         retryable: true,
         status: code,
       });
-      if (!ready) reject(e);
-      else if (!closing) fail(e);
+      if (!st.ready) reject(e);
+      else if (!st.closing) fail(e);
     });
   });
-  let closing = false;
-  let sessionId: string | undefined;
-  rt.on('session.created', (ev) => (sessionId = (ev.session as { id?: string }).id)); // the API sends `sess_…`; the SDK's type omits it
+  rt.on('session.created', (ev) => (st.sessionId = (ev.session as { id?: string }).id)); // the API sends `sess_…`; the SDK's type omits it
   rt.on('event', (ev) => relay(ev, opts.onEvent));
+  const session = sessionOf(rt, st);
   opts.signal?.addEventListener('abort', () => session.close(), { once: true });
-  const session: S2sSession = {
+  try {
+    await opened;
+  } catch (err) {
+    st.closing = true;
+    rt.socket.terminate();
+    throw err;
+  }
+  return session;
+}
+
+/** The session's client events over the SDK's socket. */
+function sessionOf(rt: OpenAIRealtimeWS, st: ConnState): S2sSession {
+  return {
     get id() {
-      return sessionId;
+      return st.sessionId;
     },
     sendAudio(pcm, sampleRate) {
-      if (!ready || failed || closing) return;
+      if (!st.ready || st.failed || st.closing) return;
       rt.send({ type: 'input_audio_buffer.append', audio: pcmToBase64(resample(pcm, sampleRate, OPENAI_RATE)) });
     },
     sendText(text) {
@@ -137,8 +154,8 @@ async function connect(
       rt.send({ type: 'conversation.item.truncate', item_id: itemId, content_index: 0, audio_end_ms: Math.max(0, Math.floor(audioEndMs)) });
     },
     close() {
-      if (closing) return;
-      closing = true;
+      if (st.closing) return;
+      st.closing = true;
       try {
         rt.close({ code: 1000, reason: 'call ended' });
       } catch (err) {
@@ -146,14 +163,6 @@ async function connect(
       }
     },
   };
-  try {
-    await opened;
-  } catch (err) {
-    closing = true;
-    rt.socket.terminate();
-    throw err;
-  }
-  return session;
 }
 
 /** One server event as what the pipeline needs of it. */
