@@ -36,7 +36,6 @@ export function runRealtimeBot(
           .catch((e: unknown) => logger.warn({ err: e }, 'onError threw'));
       },
       logger,
-      // The turn timer (issue 23 item 5) plugs in here: onStage('speechEnd' | 'modelFirstAudio' | 'firstFrameSent', atMs).
     },
     {
       ...choice,
