@@ -6,7 +6,14 @@
  * up; each step places calls round robin over the replicas for `--step-s` seconds (each caller waits
  * until connected, stays `--call-ms`, hangs up), then waits for every call to end.
  *
- *   npx tsx bench/fleet-ceiling.ts [--rates 0.5,1,1.5,2,3] [--step-s 40] [--call-ms 2000] [--compiled]
+ *   npx tsx bench/fleet-ceiling.ts [--rates 0.5,1,1.5,2,3] [--step-s 40] [--call-ms 2000] [--compiled] [--scale 8]
+ *
+ * `--scale k` divides every request count of Daily's limits by k, windows unchanged (`default`
+ * 100/k per 5 s, `DELETE /rooms` 50/k per 30 s, the same in the emulator and in DAILY_RATE_LIMITS),
+ * and the deletion backlog bound with them (DAILY_ROOM_DELETE_BACKLOG_MAX = 100/k): the domain then
+ * binds at 1/k of the call rate, so a machine that cannot start workers for Daily's own ceilings
+ * still shows where each class binds and what happens above it. Rates are reported as placed and
+ * × k ("Daily-equivalent").
  *
  * Sampled every second during a step: the fleet queue (every replica's /status `queuedCalls`, the
  * fleet's `fleet.queued`), rooms pending deletion (`roomDeletions.backlog`, summed), rooms at the
@@ -15,7 +22,8 @@
  * backlog max and at the end, rooms left to their `exp` (`roomDeletions.leftToExpire`, summed),
  * rooms deleted, RSS. A step is **served** with 0 × 429, every admitted call connected, no queue
  * timeout and the queue empty at its end; **every room deleted** when, besides, no room was left to
- * its `exp` and the backlog is empty again within 30 s of the step's end.
+ * its `exp`, the backlog was not growing (≤ 2 when placing stopped) and is empty again within 30 s of
+ * the step's end.
  * One JSON line per run goes to bench/results/fleet-ceiling.jsonl.
  */
 import os from 'node:os';
@@ -34,8 +42,9 @@ const opts = new Command()
   .option('--bots <n>', 'MAX_CONCURRENT_BOTS per replica', Number, 12)
   .option('--warm <n>', 'WARM_ROOMS per replica', Number, 0)
   .option('--compiled', 'run the replicas from dist/ (`npm run build` first)', false)
+  .option('--scale <k>', "divide Daily's request counts (and the deletion backlog bound) by k", Number, 1)
   .parse()
-  .opts<{ rates: string; stepS: number; callMs: number; bots: number; warm: number; compiled: boolean }>();
+  .opts<{ rates: string; stepS: number; callMs: number; bots: number; warm: number; compiled: boolean; scale: number }>();
 
 const rates = opts.rates
   .split(',')
@@ -129,6 +138,7 @@ async function step(f: FleetOfReplicas, rate: number): Promise<Record<string, un
   const served = status429 === 0 && connected === admitted && admitted === total && !outcomes.queue_timeout && atEnd.queued === 0;
   return {
     rate,
+    dailyEquivalentRate: Math.round(rate * opts.scale * 100) / 100,
     stepS: opts.stepS,
     placed: total,
     placedInMs: placedMs - t0,
@@ -138,6 +148,10 @@ async function step(f: FleetOfReplicas, rate: number): Promise<Record<string, un
     outcomes,
     requestsByClass: byClass,
     status429: by429,
+    refused429: log
+      .filter((r) => r.status === 429)
+      .slice(0, 10)
+      .map((r) => `${r.method} ${r.path.replace(/^\/rooms\/[^/]+/, '/rooms/:name')} +${r.atMs - t0} ms`),
     queueMax,
     queueAtPlacedEnd: placedSample.queued,
     queueAtEnd: atEnd.queued,
@@ -153,20 +167,39 @@ async function step(f: FleetOfReplicas, rate: number): Promise<Record<string, un
       after: after.rssMb.map(Math.round),
     },
     served,
-    everyRoomDeleted: served && leftToExpire === 0 && drained !== undefined,
+    // Deletion kept up: nothing left to `exp`, the backlog not growing (≤ 2 when placing stopped), and empty again soon.
+    everyRoomDeleted: served && leftToExpire === 0 && placedSample.backlog <= 2 && drained !== undefined,
     loadAvg: os.loadavg().map((x) => Math.round(x * 10) / 10),
   };
 }
 
+const k = Math.max(1, opts.scale);
+const defaultLimit = Math.max(1, Math.round(100 / k));
+const deleteLimit = Math.max(1, Math.round(50 / k));
 const env: Record<string, string> = {
   LOG_LEVEL: 'info',
+  ...(k > 1
+    ? {
+        DAILY_RATE_LIMITS: `default=${defaultLimit}/5000,delete=${deleteLimit}/30000`,
+        DAILY_ROOM_DELETE_BACKLOG_MAX: String(Math.max(1, Math.round(100 / k))),
+      }
+    : {}),
   MAX_CONCURRENT_BOTS: String(opts.bots),
   MAX_QUEUED_CALLS: String(opts.bots * 2),
   IDLE_WORKERS: String(Math.min(opts.bots, 6)),
   WARM_ROOMS: String(opts.warm),
 };
 const f = await startFleetOfReplicas(3, env, {
-  rateLimits: {}, // Daily's documented limits, DELETE /rooms included (50 per 30 s, domain-wide)
+  // Daily's documented limits, DELETE /rooms included (50 per 30 s, domain-wide), or 1/k of them.
+  rateLimits:
+    k > 1
+      ? {
+          classes: {
+            default: [{ requests: defaultLimit, windowMs: 5_000 }],
+            'room-delete': [{ requests: deleteLimit, windowMs: 30_000 }],
+          },
+        }
+      : {},
   latencies: realisticLatencies,
   holdTimeoutMs: 30_000,
   ...(opts.compiled ? { entry: `${REPO}dist/src/app/main.js` } : {}),
@@ -193,6 +226,7 @@ const deletedRates = steps.filter((s) => s.everyRoomDeleted).map((s) => Number(s
 const result = {
   ...machine(),
   compiled: opts.compiled,
+  scale: k,
   env,
   callMs: opts.callMs,
   steps,
@@ -223,5 +257,8 @@ for (const s of steps) {
     ].join(' '),
   );
 }
-console.log(`ceiling: served ${result.ceilingServed}/s, every room deleted ${result.ceilingEveryRoomDeleted}/s`);
+console.log(
+  `ceiling: served ${result.ceilingServed}/s, every room deleted ${result.ceilingEveryRoomDeleted}/s` +
+    (k > 1 ? ` (Daily-equivalent ×${k}: ${result.ceilingServed * k}/s, ${result.ceilingEveryRoomDeleted * k}/s)` : ''),
+);
 process.exit(0);

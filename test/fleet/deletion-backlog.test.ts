@@ -1,8 +1,8 @@
 /**
  * No leak above Daily's room-deletion class (issue 27, item 3). Two real replica processes on one
- * redis-server share one emulated domain whose `DELETE /rooms` class is scaled down to 2 per 4 s
+ * redis-server share one emulated domain whose `DELETE /rooms` class is scaled down to 1 per 2 s
  * (Daily: 50 per 30 s; DAILY_RATE_LIMITS set to match, shared through Redis) and each replica may
- * queue at most 2 rooms for deletion (DAILY_ROOM_DELETE_BACKLOG_MAX). 12 callers connect, then
+ * queue at most 1 room for deletion (DAILY_ROOM_DELETE_BACKLOG_MAX). 8 callers connect, then
  * hang up 4 per second — eight times the class. What must hold:
  *  - 0 × 429 from the emulator, the delete class included: deletions wait for their grant;
  *  - every call connected and ended, its slot freed (deletion never holds a call);
@@ -19,8 +19,8 @@ type Status = Awaited<ReturnType<FleetOfReplicas['status']>> & {
   roomDeletions: { backlog: number; backlogPeak: number; deleted: number; leftToExpire: number; rateLimited: number };
 };
 
-const BOUND = 2;
-const CALLS = 12;
+const BOUND = 1;
+const CALLS = 8;
 let f: FleetOfReplicas;
 let failed = false;
 
@@ -28,14 +28,14 @@ beforeAll(async () => {
   f = await startFleetOfReplicas(
     2,
     {
-      MAX_CONCURRENT_BOTS: '8',
-      MAX_QUEUED_CALLS: '8',
+      MAX_CONCURRENT_BOTS: '4',
+      MAX_QUEUED_CALLS: '4',
       IDLE_WORKERS: '4',
       DAILY_ROOM_DELETE_INTERVAL_MS: '100',
       DAILY_ROOM_DELETE_BACKLOG_MAX: String(BOUND),
-      DAILY_RATE_LIMITS: 'delete=2/4000',
+      DAILY_RATE_LIMITS: 'delete=1/2000',
     },
-    { rateLimits: { classes: { 'room-delete': [{ requests: 2, windowMs: 4_000 }] } } },
+    { rateLimits: { classes: { 'room-delete': [{ requests: 1, windowMs: 2_000 }] } } },
   );
   f.mode = { kind: 'roundRobin' };
 }, 120_000);
