@@ -83,6 +83,23 @@ async function sample(f: FleetOfReplicas): Promise<Sample> {
 
 const SCRIPT = (callMs: number): CallerStep[] => [{ waitFor: 'connected', timeoutMs: 30_000 }, { wait: callMs }, { hangup: true }];
 
+/** The emulator's requests since `t0`, by Daily's class, the 429s among them, and the first 429s. */
+function requestsSince(f: FleetOfReplicas, t0: number) {
+  const log = f.emulator.requestLog.filter((r) => r.atMs >= t0);
+  const by429: Record<string, number> = { default: 0, delete: 0, start: 0 };
+  const byClass: Record<string, number> = { default: 0, delete: 0, start: 0 };
+  for (const r of log) {
+    const c = rateClassOf(r.method, `/v1${r.path}`);
+    byClass[c] = (byClass[c] ?? 0) + 1;
+    if (r.status === 429) by429[c] = (by429[c] ?? 0) + 1;
+  }
+  const refused429 = log
+    .filter((r) => r.status === 429)
+    .slice(0, 10)
+    .map((r) => `${r.method} ${r.path.replace(/^\/rooms\/[^/]+/, '/rooms/:name')} +${r.atMs - t0} ms`);
+  return { byClass, by429, refused429 };
+}
+
 async function step(f: FleetOfReplicas, rate: number): Promise<Record<string, unknown>> {
   const before = await sample(f);
   const samples: Sample[] = [before];
@@ -121,14 +138,7 @@ async function step(f: FleetOfReplicas, rate: number): Promise<Record<string, un
   const ended = f.lines().filter((l) => l.msg === 'call ended' && ids.has(String(l.callId)));
   const outcomes: Record<string, number> = {};
   for (const l of ended) outcomes[String(l.outcome)] = (outcomes[String(l.outcome)] ?? 0) + 1;
-  const log = f.emulator.requestLog.filter((r) => r.atMs >= t0);
-  const by429: Record<string, number> = { default: 0, delete: 0, start: 0 };
-  const byClass: Record<string, number> = { default: 0, delete: 0, start: 0 };
-  for (const r of log) {
-    const c = rateClassOf(r.method, `/v1${r.path}`);
-    byClass[c] = (byClass[c] ?? 0) + 1;
-    if (r.status === 429) by429[c] = (by429[c] ?? 0) + 1;
-  }
+  const { byClass, by429, refused429 } = requestsSince(f, t0);
   const admitted = calls.filter((c) => c.call.webhook?.status === 200).length;
   const connected = calls.filter((c) => c.connected).length;
   const queueMax = Math.max(...samples.map((s) => Math.max(s.queued, s.fleetQueued)));
@@ -148,10 +158,7 @@ async function step(f: FleetOfReplicas, rate: number): Promise<Record<string, un
     outcomes,
     requestsByClass: byClass,
     status429: by429,
-    refused429: log
-      .filter((r) => r.status === 429)
-      .slice(0, 10)
-      .map((r) => `${r.method} ${r.path.replace(/^\/rooms\/[^/]+/, '/rooms/:name')} +${r.atMs - t0} ms`),
+    refused429,
     queueMax,
     queueAtPlacedEnd: placedSample.queued,
     queueAtEnd: atEnd.queued,
