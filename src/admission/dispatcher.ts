@@ -12,6 +12,7 @@ import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import type { CallIdentity } from '../core/call-identity.js';
 import type { PinlessCall } from '../daily/types.js';
+import type { RoomServiceStats } from '../daily/room-service.js';
 import { PatchbayError } from '../core/errors.js';
 import type { CallAssignment } from '../workers/protocol.js';
 import type { AdmissionDelegate, AdmitResult, DispatcherDeps, DispatcherEvents } from './types.js';
@@ -64,6 +65,11 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   /** Warm rooms (metrics, status), when WARM_ROOMS > 0. */
   get warmSlots(): WarmSlots | undefined {
     return this.deps.warm;
+  }
+
+  /** The room deletion queue (status, metrics): backlog, deleted, left to `exp`. */
+  roomStats(): RoomServiceStats {
+    return this.deps.rooms.stats();
   }
 
   get isDraining(): boolean {

@@ -80,6 +80,8 @@ export const EnvSchema = Type.Object({
   DAILY_DOMAIN_ID: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
   /** Room deletions are queued and sent at most one per this interval (Daily's DELETE /rooms class: about 2 req/s). */
   DAILY_ROOM_DELETE_INTERVAL_MS: Int(500, 0),
+  /** Rooms waiting for deletion, at most, per replica; past it the oldest is left to expire by its `exp` (counted). */
+  DAILY_ROOM_DELETE_BACKLOG_MAX: Int(100, 1),
   /** Where the daily client's Chromium lives (Debian's package by default). */
   CHROMIUM_PATH: Type.String({ default: '/usr/bin/chromium' }),
   /** daily-js `dailyConfig.bundlePathOverride`: where the call-machine bundle is loaded from (tests, offline). */

@@ -56,6 +56,8 @@ export interface Config {
     tokenMode: Env['DAILY_TOKEN_MODE'];
     domainId: string | undefined;
     roomDeleteIntervalMs: number;
+    /** Rooms queued for deletion, at most (DAILY_ROOM_DELETE_BACKLOG_MAX); the oldest past it is left to its `exp`. */
+    roomDeleteBacklogMax: number;
     pinlessHmacSecrets: string[];
     signatureWindowMs: number;
     /** Secrets that verify domain webhooks (`DAILY_WEBHOOK_HMAC`). */
@@ -339,6 +341,7 @@ function dailyConfig(e: Env, secrets: string[], webhookSecrets: string[]): Confi
     tokenMode: e.DAILY_TOKEN_MODE,
     domainId: e.DAILY_DOMAIN_ID,
     roomDeleteIntervalMs: e.DAILY_ROOM_DELETE_INTERVAL_MS,
+    roomDeleteBacklogMax: e.DAILY_ROOM_DELETE_BACKLOG_MAX,
     pinlessHmacSecrets: secrets,
     signatureWindowMs: e.SIGNATURE_WINDOW_MS,
     webhookHmacSecrets: webhookSecrets,

@@ -70,6 +70,8 @@ export interface RoomService {
   flush(budgetMs: number): Promise<void>;
   /** Stops timers (service close); rooms still queued are left to their `exp`. */
   close(): void;
+  /** The deletion queue's counters (status, metrics). */
+  stats(): RoomServiceStats;
 }
 
 /** The bot's user name in its meeting token. */
@@ -101,7 +103,7 @@ export interface RoomServiceStats {
   givenUp: number;
   deferredForCalls: number;
   rateLimited: number;
-  /** Rooms waiting for their deletion now (≤ `maxBacklog`). */
+  /** Rooms waiting for their deletion now: queued (≤ `maxBacklog`) plus the one being sent, if any. */
   backlog: number;
   /** The most that ever waited at once. */
   backlogPeak: number;
@@ -287,7 +289,7 @@ class DeletionQueue {
   }
 
   stats(): RoomServiceStats {
-    return { ...this.counters, backlog: this.queue.length };
+    return { ...this.counters, backlog: this.queue.length + (this.sending ? 1 : 0) };
   }
 }
 
@@ -328,11 +330,11 @@ export function createRoomService(deps: {
   config: Config;
   logger: Logger;
   tokens?: TokenSource;
-  /** Rooms waiting for deletion, at most (default DELETE_BACKLOG_MAX). */
+  /** Rooms waiting for deletion, at most (default: DAILY_ROOM_DELETE_BACKLOG_MAX, else DELETE_BACKLOG_MAX). */
   maxBacklog?: number;
-}): RoomService & { stats(): RoomServiceStats } {
+}): RoomService {
   const { rest, config } = deps;
-  const maxBacklog = Math.max(1, deps.maxBacklog ?? DELETE_BACKLOG_MAX);
+  const maxBacklog = Math.max(1, deps.maxBacklog ?? config.daily.roomDeleteBacklogMax);
   const log = deps.logger.child({ component: 'rooms' });
   const tokens =
     deps.tokens ?? createTokenSource({ rest, mode: config.daily.tokenMode, domainId: config.daily.domainId, logger: deps.logger });

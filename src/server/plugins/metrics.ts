@@ -127,6 +127,25 @@ function registerWarmSlotSeries(registry: Registry, read: MetricsSources): void 
       this.set({ state: 'refilling' }, w?.refilling ?? 0);
     },
   });
+  new Gauge({
+    name: 'patchbay_room_deletions_pending',
+    help: 'Rooms queued for deletion (Daily’s DELETE class, ≈1.7/s per domain); bounded: past the bound the oldest is left to its exp.',
+    registers: [registry],
+    collect() {
+      this.set(read.dispatcher.roomStats().backlog);
+    },
+  });
+  let leftReported = 0;
+  new Counter({
+    name: 'patchbay_rooms_left_to_expire_total',
+    help: 'Rooms not deleted because the deletion backlog was full: left to expire by their exp (Daily collects expired rooms).',
+    registers: [registry],
+    collect() {
+      const n = read.dispatcher.roomStats().dropped;
+      if (n > leftReported) this.inc(n - leftReported);
+      leftReported = Math.max(leftReported, n);
+    },
+  });
   let idleReportedMs = 0;
   new Counter({
     name: 'patchbay_warm_slot_idle_seconds_total',

@@ -39,6 +39,15 @@ export const healthRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) =
               coldStarts: Type.Integer(),
               warmStarts: Type.Integer(),
             }),
+            /** Room deletions (Daily's slowest rate class): queued now, at most at once, deleted, left to their `exp`. */
+            roomDeletions: Type.Object({
+              backlog: Type.Integer(),
+              backlogPeak: Type.Integer(),
+              deleted: Type.Integer(),
+              leftToExpire: Type.Integer(),
+              givenUp: Type.Integer(),
+              rateLimited: Type.Integer(),
+            }),
             callClient: Type.String(),
             emulator: Type.Boolean(),
             /** Fleet mode: every replica's capacity, load, draining and live calls (src/fleet fleetStatus). */
@@ -49,6 +58,7 @@ export const healthRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) =
     },
     async () => {
       const s = deps.dispatcher.stats();
+      const r = deps.dispatcher.roomStats();
       return {
         version: deps.version,
         uptimeMs: Math.round(process.uptime() * 1000),
@@ -59,6 +69,14 @@ export const healthRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) =
         capacity: s.capacity,
         maxConcurrentBots: deps.config.admission.maxConcurrentBots,
         workers: deps.pool.stats(),
+        roomDeletions: {
+          backlog: r.backlog,
+          backlogPeak: r.backlogPeak,
+          deleted: r.deleted,
+          leftToExpire: r.dropped,
+          givenUp: r.givenUp,
+          rateLimited: r.rateLimited,
+        },
         callClient: deps.config.daily.callClient,
         emulator: deps.config.emulator.enabled,
         ...(deps.fleet ? { fleet: await deps.fleet.status() } : {}),
