@@ -5,7 +5,6 @@
 import { describe, expect, test } from 'vitest';
 import { FIXTURE_BOTS, isAlive, waitFor, waitRecord } from '../helpers/ops.js';
 import { NUMBER, startStack, type Stack } from '../helpers/stack.js';
-import { REFILL_QUIET_MS } from '../../src/workers/parent/pool.js';
 
 const base = { BOTS_DIR: FIXTURE_BOTS, DEFAULT_BOT: 'linger', WORKER_CLOSE_TIMEOUT_MS: '1000' };
 
@@ -31,11 +30,8 @@ describe('worker pool', () => {
       expect(assignMs).toBeLessThan(500);
       const s = stack.rt.pool.stats();
       expect(s).toMatchObject({ busy: 1, coldStarts: 0, warmStarts: 1 });
-      // IDLE_WORKERS kept: one still idle, and a replacement started once hand-outs paused
-      // (REFILL_QUIET_MS: no fork or start-up beside the call being admitted, issue 27).
-      const replacement = await waitFor('a replacement started', () => stack.rt.pool.all().find((w) => !warmPids.includes(w.pid)), 10_000);
-      expect(replacement.startedAtMs - record.timeline.worker_assigned!).toBeGreaterThanOrEqual(REFILL_QUIET_MS - 20);
-      expect(s.idle + s.starting).toBeLessThanOrEqual(2);
+      // IDLE_WORKERS kept: one still idle, one on its way (or ready already).
+      expect(s.idle + s.starting).toBe(2);
       await waitFor('the pool refilled', () => stack.rt.pool.stats().idle === 2, 30_000);
       await emulated.press('1');
       expect((await ended).outcome).toBe('completed');

@@ -11,17 +11,6 @@ import type { BrowserLease } from '../../daily/browser/host.js';
 import { WorkerHandle, type SupervisionOptions } from './handle.js';
 import { BotVersions } from './bot-versions.js';
 
-/**
- * A warm hand-out's replacement starts once hand-outs pause this long (issue 27 item 2): a fork
- * blocks the parent's event loop (≈ 25 ms each on this machine, measured with --cpu-prof) and a
- * worker's start-up takes a core for a while, so replacing each worker of a burst as it is handed
- * out takes the event loop and the cores from the calls being admitted. Never deferred when the
- * pool has run dry or a call waits for a worker.
- */
-export const REFILL_QUIET_MS = 300;
-/** ... and never later than this after the burst's first hand-out (a steady stream still refills). */
-export const REFILL_DEFER_MAX_MS = 3_000;
-
 export interface PoolOptions {
   init: WorkerInit;
   idle: number;
@@ -55,8 +44,6 @@ export class WorkerPool {
   private refillPaused = false;
   private failures = 0;
   private refillTimer: NodeJS.Timeout | undefined;
-  /** Hand-outs of a burst: its first and its last (REFILL_QUIET_MS), and the refill waiting for the pause. */
-  private burst: { firstMs: number; lastMs: number; timer?: NodeJS.Timeout } | undefined;
   coldStarts = 0;
   warmStarts = 0;
   /** Called with each worker's start time (fork → ready), for metrics. */
@@ -89,9 +76,6 @@ export class WorkerPool {
     if (warm) {
       this.warmStarts++;
       this.markBusy(warm);
-      const now = Date.now();
-      if (this.burst) this.burst.lastMs = now;
-      else this.burst = { firstMs: now, lastMs: now };
       this.refill();
       return warm;
     }
@@ -136,31 +120,10 @@ export class WorkerPool {
 
   /** Keep `idle` warm workers plus one per waiter on the way. */
   private refill(): void {
-    if (this.closed || this.deferredForBurst()) return;
+    if (this.closed) return;
     const want = (this.refillPaused ? 0 : this.opts.idle) + this.waiters.length;
     const maxStarting = this.startConcurrency;
     while (this.idle.length + this.starting.size < want && this.starting.size < maxStarting) if (!this.spawn()) break;
-  }
-
-  /** True (and a refill scheduled) while a burst of hand-outs goes on and idle workers remain. */
-  private deferredForBurst(): boolean {
-    const b = this.burst;
-    if (!b) return false;
-    const now = Date.now();
-    const at = Math.min(b.lastMs + REFILL_QUIET_MS, b.firstMs + REFILL_DEFER_MAX_MS);
-    if (at <= now || this.idle.length === 0 || this.waiters.length > 0) {
-      clearTimeout(b.timer);
-      this.burst = undefined;
-      return false;
-    }
-    if (!b.timer) {
-      b.timer = setTimeout(() => {
-        b.timer = undefined;
-        this.refill();
-      }, at - now);
-      b.timer.unref();
-    }
-    return true;
   }
 
   private spawn(): boolean {
@@ -228,7 +191,6 @@ export class WorkerPool {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.refillTimer);
-    clearTimeout(this.burst?.timer);
     const err = new PatchbayError('pool_closed', 'worker pool is closed');
     for (const waiter of this.waiters.splice(0)) waiter.reject(err);
     const all = [...this.idle.splice(0), ...this.starting];
