@@ -36,6 +36,8 @@ import { startRecordingRetention } from './recording-retention.js';
 import { orphanDirOf, scanOrphans } from '../workers/orphans.js';
 import { keepOpenIds, OrphanAdoption, type OrphanScan } from '../admission/orphans.js';
 import type { ForwardFn } from '../workers/parent/fallback.js';
+import { BotReloader } from '../admission/reload.js';
+import { reloadControl, type ReloadControl } from './reload.js';
 
 export interface Runtime {
   config: Config;
@@ -61,6 +63,8 @@ export interface Runtime {
   records: RecordStore | undefined;
   /** The secrets that verify domain webhooks (POST /webhooks/daily). */
   webhookSecrets: string[];
+  /** POST /admin/reload and SIGHUP: routes and bots again, without a restart (src/app/reload.ts). */
+  reloads: ReloadControl;
   /** Base URL once listening. */
   url: string;
   /** The start-up sweep of this replica's leftover rooms (src/daily/leftovers.ts), when it runs. */
@@ -124,7 +128,11 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     supervision: { ...config.workers, nice: config.resilience.workerNice, rateLimit },
   });
   const startedAtMs = Date.now();
-  const admission = newAdmission(config, logger, { daily, pool, route: opts.route ?? routes!.route, bots: routes?.bots });
+  // The router and bots a reload replaces (src/admission/reload.ts; given a route function: nothing to reload).
+  const reloader = new BotReloader({ config, logger, pool, initial: routes }, opts.route ?? (() => config.bots.defaultBot));
+  const admission = newAdmission(config, logger, { daily, pool, route: reloader.route, bots: routes?.bots });
+  reloader.warm = admission.warm;
+  const reloads = await reloadControl(reloader, logger, fleet);
   const { dispatcher, reconciler, rooms } = admission;
   // Written off the call path (the store queues; a writer flushes batches).
   const unrecord = records ? recordDispatcherCalls(records, dispatcher) : undefined;
@@ -148,6 +156,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     records,
     fleet: fleetAdmission,
     daily,
+    reloads,
   });
   if (fleetMod && fleet) fleetMod.registerFleetMetrics(app.metrics, fleet);
   const rt: Runtime = {
@@ -162,6 +171,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     pinlessSecrets,
     webhookSecrets,
     records,
+    reloads,
     url: '',
     leftovers: undefined,
     listen: () => listen(rt, lifecycle),
@@ -267,6 +277,7 @@ async function listen(rt: Runtime, life: Lifecycle): Promise<string> {
   rt.url = u.origin;
   if (life.fleet) life.fleet.opts.meta.url = rt.url;
   await life.fleetAdmission?.start();
+  await rt.reloads.start();
   const rec = config.call.recording;
   if (rec.retentionDays > 0) {
     startRecordingRetention(
@@ -324,6 +335,7 @@ const SHUTDOWN_ROOM_FLUSH_MS = 5_000;
 
 async function shutdown(rt: Runtime, life: Lifecycle, timeoutMs: number): Promise<void> {
   const startedMs = Date.now();
+  await rt.reloads.close();
   await life.fleetAdmission?.setDraining();
   life.sweepStop.abort();
   life.adoption?.close();

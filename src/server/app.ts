@@ -16,6 +16,7 @@ import type { Config } from '../core/config.js';
 import type { AppDeps } from './deps.js';
 
 export type { AppDeps } from './deps.js';
+import { adminRoutes } from './routes/admin.js';
 import { analyticsRoutes } from './routes/analytics.js';
 import { callsRoutes } from './routes/calls.js';
 import { outboundRoutes } from './routes/outbound.js';
@@ -153,6 +154,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(dailyWebhookRoutes, deps);
   await app.register(callsRoutes, deps);
   await app.register(analyticsRoutes, deps);
+  await app.register(adminRoutes, deps);
   await app.register(outboundRoutes, deps);
   await app.register(callRecordingRoutes, deps);
   await app.register(dashboardRoutes, deps);
