@@ -53,10 +53,7 @@ const Settings = Type.Record(Type.String(), Type.Unknown());
 const Target = Type.String({ minLength: 1, maxLength: 256 });
 
 /** A share of a route's calls (sticky per caller number) goes to another bot (docs/bots.md, "Canary"). */
-const Canary = Type.Object(
-  { bot: BotName, percent: Type.Number({ minimum: 0, maximum: 100 }) },
-  { additionalProperties: false },
-);
+const Canary = Type.Object({ bot: BotName, percent: Type.Number({ minimum: 0, maximum: 100 }) }, { additionalProperties: false });
 
 const MatchRoute = Type.Object(
   {

@@ -5,7 +5,7 @@
  */
 import type { Logger } from '../core/logger.js';
 import { errorMessage } from '../core/errors.js';
-import type { BotReloader, ReloadAnswer, ReloadControl } from '../admission/reload.js';
+import type { BotReloader, ReloadControl } from '../admission/reload.js';
 import type { Fleet } from '../fleet/fleet.js';
 import type { FleetReload } from '../fleet/reload.js';
 

@@ -128,12 +128,8 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     supervision: { ...config.workers, nice: config.resilience.workerNice, rateLimit },
   });
   const startedAtMs = Date.now();
-  // The router and bots a reload replaces (src/admission/reload.ts; given a route function: nothing to reload).
-  const reloader = new BotReloader({ config, logger, pool, initial: routes }, opts.route ?? (() => config.bots.defaultBot));
-  const admission = newAdmission(config, logger, { daily, pool, route: reloader.route, bots: routes?.bots });
-  reloader.warm = admission.warm;
-  const reloads = await reloadControl(reloader, logger, fleet);
-  const { dispatcher, reconciler, rooms } = admission;
+  const admission = await newAdmission(config, logger, { daily, pool, routes, route: opts.route, fleet });
+  const { dispatcher, reconciler, rooms, reloads } = admission;
   // Written off the call path (the store queues; a writer flushes batches).
   const unrecord = records ? recordDispatcherCalls(records, dispatcher) : undefined;
   let fleetAdmission: FleetAdmission | undefined;
@@ -142,7 +138,6 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     fleetAdmission = new FleetAdmission({ config, logger, dispatcher, reconciler, rooms, fleet });
     dispatcher.setDelegate(fleetAdmission);
   }
-  const { pinlessSecrets, webhookSecrets } = access;
   const app = await buildApp({
     outbound: admission.outbound,
     config,
@@ -150,8 +145,8 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     dispatcher,
     reconciler,
     pool,
-    pinlessSecrets,
-    webhookSecrets,
+    pinlessSecrets: access.pinlessSecrets,
+    webhookSecrets: access.webhookSecrets,
     version,
     records,
     fleet: fleetAdmission,
@@ -168,10 +163,9 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     browsers,
     daily,
     emulator: access.emulator,
-    pinlessSecrets,
-    webhookSecrets,
+    pinlessSecrets: access.pinlessSecrets,
+    webhookSecrets: access.webhookSecrets,
     records,
-    reloads,
     url: '',
     leftovers: undefined,
     listen: () => listen(rt, lifecycle),
@@ -225,13 +219,24 @@ function newOutbound(config: Config, logger: Logger, a: { rooms: RoomService; di
   return new OutboundCalls({ config, logger, rooms: a.rooms, dispatcher: a.dispatcher, hasBot, ...(journal ? { journal } : {}) });
 }
 
-/** Rooms, warm slots, the dispatcher with its admission budget, and the reconciler of domain webhooks. */
-function newAdmission(
+/**
+ * Rooms, warm slots, the dispatcher with its admission budget, the reconciler of domain webhooks,
+ * and the router and bots a reload replaces (src/admission/reload.ts; a given route function: nothing to reload).
+ */
+async function newAdmission(
   config: Config,
   logger: Logger,
-  parts: { daily: DailyRestClient; pool: WorkerPool; route: Route; bots?: string[] | undefined },
+  parts: {
+    daily: DailyRestClient;
+    pool: WorkerPool;
+    routes: LoadedRoutes | undefined;
+    route: Route | undefined;
+    fleet: ReplicaFleet | undefined;
+  },
 ) {
-  const { daily, pool, route } = parts;
+  const { daily, pool } = parts;
+  const reloader = new BotReloader({ config, logger, pool, initial: parts.routes }, parts.route ?? (() => config.bots.defaultBot));
+  const route = reloader.route;
   const rooms = createRoomService({ rest: daily, config, logger });
   const warm = config.warm.rooms > 0 ? new WarmSlots({ config, logger, rooms, pool }) : undefined;
   // Kept past the signature window: a replay after a restart is answered, not admitted again.
@@ -246,8 +251,10 @@ function newAdmission(
     graceMs: config.daily.webhookReconcileGraceMs,
     logger,
   });
-  const outbound = config.outbound.apiToken ? newOutbound(config, logger, { rooms, dispatcher }, parts.bots) : undefined;
-  return { rooms, warm, dispatcher, reconciler, outbound };
+  const outbound = config.outbound.apiToken ? newOutbound(config, logger, { rooms, dispatcher }, parts.routes?.bots) : undefined;
+  reloader.warm = warm;
+  const reloads = await reloadControl(reloader, logger, parts.fleet);
+  return { rooms, warm, dispatcher, reconciler, outbound, reloads };
 }
 
 /** What listen() and shutdown() need besides the Runtime's own fields. */

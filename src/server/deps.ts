@@ -36,4 +36,3 @@ export interface AppDeps {
   /** POST /admin/reload and the versions in /status; absent in tests that build the app alone. */
   reloads?: ReloadControl | undefined;
 }
-

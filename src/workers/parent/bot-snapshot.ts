@@ -32,7 +32,11 @@ function filesOf(dir: string, rel = ''): string[] {
 /** 16 hex digits over the tree's paths and contents. */
 export function treeHash(dir: string): string {
   const h = createHash('sha256');
-  for (const f of filesOf(dir)) h.update(f).update('\0').update(readFileSync(path.join(dir, f))).update('\0');
+  for (const f of filesOf(dir))
+    h.update(f)
+      .update('\0')
+      .update(readFileSync(path.join(dir, f)))
+      .update('\0');
   return h.digest('hex').slice(0, 16);
 }
 

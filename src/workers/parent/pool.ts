@@ -84,7 +84,13 @@ export class WorkerPool {
                   reject(asError(err));
                 }
               });
-              w.once('exit', (code, signal) => reject(new PatchbayError('worker_start_failed', `a worker of the new bots exited while starting (${signal ?? `code ${code}`})`, { retryable: true })));
+              w.once('exit', (code, signal) =>
+                reject(
+                  new PatchbayError('worker_start_failed', `a worker of the new bots exited while starting (${signal ?? `code ${code}`})`, {
+                    retryable: true,
+                  }),
+                ),
+              );
             }),
         ),
       );

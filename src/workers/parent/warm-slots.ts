@@ -214,9 +214,13 @@ export class WarmSlots {
     const failed = made.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (!failed && !this.closed) return slots;
     await Promise.all([...slots.map((s) => this.retire(s, 'reload failed')), ...workers.map((w) => w.close('shutdown'))]);
-    throw new PatchbayError('warm_reload_failed', `warm slots of the new bots could not be made: ${errorMessage(failed?.reason ?? 'closed')}`, {
-      retryable: true,
-    });
+    throw new PatchbayError(
+      'warm_reload_failed',
+      `warm slots of the new bots could not be made: ${errorMessage(failed?.reason ?? 'closed')}`,
+      {
+        retryable: true,
+      },
+    );
   }
 
   /** A reload's switch: `slots` become the ready ones, then the older ready slots are retired (no gap). */
