@@ -52,8 +52,9 @@ export class WorkerPool {
   readonly botVersions: BotVersions;
   /** What new workers start with: replaced by a reload (`commit`). */
   private init: WorkerInit;
-  /** The workers of the current generation (a reload starts a new one; older idle workers are retired). */
-  private readonly current = new WeakSet<WorkerHandle>();
+  /** Bumped by each reload (`commit`); each worker's generation (older idle workers are retired, never handed out). */
+  private generation = 0;
+  private readonly generationOf = new WeakMap<WorkerHandle, number>();
 
   constructor(private readonly opts: PoolOptions) {
     this.init = opts.init;
@@ -108,10 +109,11 @@ export class WorkerPool {
    */
   commit(init: WorkerInit, staged: WorkerHandle[]): void {
     this.init = init;
+    this.generation++;
     this.botVersions.setDir(init.botsDir);
     const old = this.idle.splice(0);
     for (const w of staged) {
-      this.current.add(w);
+      this.generationOf.set(w, this.generation);
       for (const [bot, info] of Object.entries(w.bots)) this.botVersions.learn(bot, info);
       this.watch(w);
       if (!this.closed) this.idle.push(w);
@@ -202,18 +204,20 @@ export class WorkerPool {
       return false;
     }
     const w = this.fork(this.init, lease);
-    this.current.add(w);
+    this.generationOf.set(w, this.generation);
     this.starting.add(w);
     this.watch(w);
     w.once('ready', () => {
       this.starting.delete(w);
       this.failures = 0;
       this.onWorkerReady?.(w, (w.readyAtMs ?? Date.now()) - w.startedAtMs);
-      if (this.closed || !this.current.has(w)) {
+      if (this.closed || !this.isCurrent(w)) {
         // Of a generation a reload replaced since it was started: never handed out.
         void w.close();
+        this.refill();
         return;
       }
+      for (const [bot, info] of Object.entries(w.bots)) this.botVersions.learn(bot, info);
       const waiter = this.waiters.shift();
       if (waiter) {
         this.markBusy(w);
@@ -253,10 +257,14 @@ export class WorkerPool {
     return w;
   }
 
+  private isCurrent(w: WorkerHandle): boolean {
+    return this.generationOf.get(w) === this.generation;
+  }
+
   /** The versions a worker's calls really ran. */
   private watch(w: WorkerHandle): void {
     w.on('message', (m) => {
-      if (m.type === 'bot-version' && this.current.has(w)) this.botVersions.learn(m.bot, { version: m.version, hash: m.hash });
+      if (m.type === 'bot-version' && this.isCurrent(w)) this.botVersions.learn(m.bot, { version: m.version, hash: m.hash });
     });
   }
 
