@@ -186,6 +186,13 @@ describe('reload without restart', () => {
     expect(canaries).toBeLessThanOrEqual(58);
     for (const n of numbers) expect(route(pinless(n))).toEqual(route(pinless(n.replace('+1555', '+1 (555) '))));
     expect(new Set(numbers.map((n) => canaryPlace(n, 'menu-v2') < 10)).size).toBe(2);
+    // A canary naming a bot that does not exist, or a share past 100 %, is refused when loaded.
+    const bad = (canary: unknown) => {
+      writeFileSync(path.join(ROOT, 'bad-routes.json'), JSON.stringify({ default: 'menu', canary }));
+      return () => loadRoutes({ botsDir: BOTS, defaultBot: 'menu', routesFile: path.join(ROOT, 'bad-routes.json') });
+    };
+    expect(bad({ bot: 'menu-v9', percent: 10 })).toThrow(/unknown bot "menu-v9"/);
+    expect(bad({ bot: 'menu-v2', percent: 150 })).toThrow(/canary\.percent/);
 
     // Real calls through admission: a canary caller and a stable one; the record's bot is the side that served it.
     const canaryNum = numbers.find((n) => canaryPlace(n, 'menu-v2') < 10)!;
