@@ -14,10 +14,13 @@
  *   }
  *
  * The first route whose conditions all match wins (`to` and `sipHeaders` together are an AND).
- * `botFromHeader` takes the bot name from a SIP header, only among `allow`. Per-bot settings in
+ * `botFromHeader` takes the bot name from a SIP header, only among `allow`. A bot route (and the
+ * default, top-level `canary`) may send `canary.percent` % of its callers to `canary.bot`, sticky
+ * per caller number (`canaryPlace`). Per-bot settings in
  * `bots` are merged with a route's `config` (the route wins) and reach the bot as `call.config`.
  * Every bot named anywhere must exist in the bots directory, or start-up fails naming it.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Type, type Static } from 'typebox';
@@ -28,6 +31,8 @@ import { resolveBotFile } from '../core/bot-files.js';
 
 export interface RouteResult {
   bot: string;
+  /** The route has a canary: which side this call is on (its `bot` is the canary's on `canary`). */
+  side?: 'stable' | 'canary';
   /** Settings for this bot (`call.config`). */
   config?: Record<string, unknown>;
 }
@@ -47,6 +52,9 @@ const BotName = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$' });
 const Settings = Type.Record(Type.String(), Type.Unknown());
 const Target = Type.String({ minLength: 1, maxLength: 256 });
 
+/** A share of a route's calls (sticky per caller number) goes to another bot (docs/bots.md, "Canary"). */
+const Canary = Type.Object({ bot: BotName, percent: Type.Number({ minimum: 0, maximum: 100 }) }, { additionalProperties: false });
+
 const MatchRoute = Type.Object(
   {
     /** Called number(s) or SIP URI(s) (the webhook's `To`). */
@@ -55,6 +63,7 @@ const MatchRoute = Type.Object(
     sipHeaders: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.String())),
     bot: BotName,
     config: Type.Optional(Settings),
+    canary: Type.Optional(Canary),
   },
   { additionalProperties: false },
 );
@@ -73,6 +82,8 @@ export const RoutesSchema = Type.Object(
   {
     $schema: Type.Optional(Type.String()),
     default: Type.Optional(BotName),
+    /** The default bot's canary. */
+    canary: Type.Optional(Canary),
     routes: Type.Optional(Type.Array(Type.Union([MatchRoute, HeaderRoute]))),
     bots: Type.Optional(Type.Record(BotName, Settings)),
   },
@@ -110,9 +121,12 @@ export function parseRoutes(value: unknown, source: string): RoutesSpec {
 /** Every bot name the spec refers to (default first). */
 export function routedBots(spec: RoutesSpec, fallbackDefault: string): string[] {
   const names = new Set<string>([spec.default ?? fallbackDefault]);
+  if (spec.canary) names.add(spec.canary.bot);
   for (const r of spec.routes ?? []) {
-    if ('bot' in r) names.add(r.bot);
-    else for (const a of r.allow) names.add(a);
+    if ('bot' in r) {
+      names.add(r.bot);
+      if (r.canary) names.add(r.canary.bot);
+    } else for (const a of r.allow) names.add(a);
   }
   for (const b of Object.keys(spec.bots ?? {})) names.add(b);
   return [...names];
@@ -140,9 +154,11 @@ function headerValue(headers: Record<string, string>, name: string): string | un
 
 export function createRouter(spec: RoutesSpec, fallbackDefault: string): Route {
   const def = spec.default ?? fallbackDefault;
-  const settingsOf = (bot: string, routeConfig?: Record<string, unknown>): RouteResult => {
+  const settingsOf = (stable: string, routeConfig?: Record<string, unknown>, canary?: CanarySpec, from = ''): RouteResult => {
+    const side = canary ? (inCanary(from, canary) ? 'canary' : 'stable') : undefined;
+    const bot = side === 'canary' ? canary!.bot : stable;
     const config = { ...(spec.bots?.[bot] ?? {}), ...(routeConfig ?? {}) };
-    return Object.keys(config).length > 0 ? { bot, config } : { bot };
+    return { bot, ...(Object.keys(config).length > 0 ? { config } : {}), ...(side ? { side } : {}) };
   };
   const routes = (spec.routes ?? []).map((r) => {
     const to = r.to === undefined ? undefined : new Set((Array.isArray(r.to) ? r.to : [r.to]).map(normalizeTarget));
@@ -154,14 +170,30 @@ export function createRouter(spec: RoutesSpec, fallbackDefault: string): Route {
       if (to && !to.has(calledTo)) continue;
       if ('bot' in r) {
         const hs = Object.entries(r.sipHeaders ?? {});
-        if (hs.every(([k, v]) => headerValue(call.sipHeaders, k) === v)) return settingsOf(r.bot, r.config);
+        if (hs.every(([k, v]) => headerValue(call.sipHeaders, k) === v)) return settingsOf(r.bot, r.config, r.canary, call.from);
       } else {
         const named = headerValue(call.sipHeaders, r.botFromHeader)?.trim();
         if (named && r.allow.includes(named)) return settingsOf(named, r.config);
       }
     }
-    return settingsOf(def);
+    return settingsOf(def, undefined, spec.canary, call.from);
   };
+}
+
+type CanarySpec = Static<typeof Canary>;
+
+/**
+ * The caller's place in [0, 100): SHA-256 of the canary bot's name and the caller's normalised
+ * number, its first 32 bits scaled. The same number lands in the same place on every replica and
+ * after every restart (no shared state); another canary bot splits the callers differently.
+ */
+export function canaryPlace(from: string, canaryBot: string): number {
+  const h = createHash('sha256').update(canaryBot).update('\0').update(normalizeTarget(from)).digest();
+  return (h.readUInt32BE(0) / 2 ** 32) * 100;
+}
+
+function inCanary(from: string, canary: CanarySpec): boolean {
+  return canaryPlace(from, canary.bot) < canary.percent;
 }
 
 export interface LoadedRoutes {

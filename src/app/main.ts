@@ -53,7 +53,9 @@ try {
   throw err;
 }
 
-closeWithGrace({ delay: config.workers.drainTimeoutMs + config.workers.closeTimeoutMs * 3 + 5_000, logger }, async ({ signal, err }) => {
+// SIGHUP reloads routes and bots (src/app/reload.ts, docs/operations.md), it does not stop the service.
+const graceful = { delay: config.workers.drainTimeoutMs + config.workers.closeTimeoutMs * 3 + 5_000, logger, skip: ['SIGHUP' as const] };
+closeWithGrace(graceful, async ({ signal, err }) => {
   if (err) logger.error({ err }, 'fatal error; shutting down');
   logger.info({ signal, drainTimeoutMs: config.workers.drainTimeoutMs }, 'draining: no new calls; live calls may finish');
   await rt.shutdown(err ? 0 : config.workers.drainTimeoutMs);

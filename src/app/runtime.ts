@@ -36,6 +36,8 @@ import { startRecordingRetention } from './recording-retention.js';
 import { orphanDirOf, scanOrphans } from '../workers/orphans.js';
 import { keepOpenIds, OrphanAdoption, type OrphanScan } from '../admission/orphans.js';
 import type { ForwardFn } from '../workers/parent/fallback.js';
+import { BotReloader } from '../admission/reload.js';
+import { reloadControl, type ReloadControl } from './reload.js';
 
 export interface Runtime {
   config: Config;
@@ -61,6 +63,8 @@ export interface Runtime {
   records: RecordStore | undefined;
   /** The secrets that verify domain webhooks (POST /webhooks/daily). */
   webhookSecrets: string[];
+  /** POST /admin/reload and SIGHUP: routes and bots again, without a restart (src/app/reload.ts). */
+  reloads: ReloadControl;
   /** Base URL once listening. */
   url: string;
   /** The start-up sweep of this replica's leftover rooms (src/daily/leftovers.ts), when it runs. */
@@ -124,8 +128,8 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     supervision: { ...config.workers, nice: config.resilience.workerNice, rateLimit },
   });
   const startedAtMs = Date.now();
-  const admission = newAdmission(config, logger, { daily, pool, route: opts.route ?? routes!.route, bots: routes?.bots });
-  const { dispatcher, reconciler, rooms } = admission;
+  const admission = await newAdmission(config, logger, { daily, pool, routes, route: opts.route, fleet });
+  const { dispatcher, reconciler, rooms, reloads } = admission;
   // Written off the call path (the store queues; a writer flushes batches).
   const unrecord = records ? recordDispatcherCalls(records, dispatcher) : undefined;
   let fleetAdmission: FleetAdmission | undefined;
@@ -134,7 +138,6 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     fleetAdmission = new FleetAdmission({ config, logger, dispatcher, reconciler, rooms, fleet });
     dispatcher.setDelegate(fleetAdmission);
   }
-  const { pinlessSecrets, webhookSecrets } = access;
   const app = await buildApp({
     outbound: admission.outbound,
     config,
@@ -142,12 +145,13 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     dispatcher,
     reconciler,
     pool,
-    pinlessSecrets,
-    webhookSecrets,
+    pinlessSecrets: access.pinlessSecrets,
+    webhookSecrets: access.webhookSecrets,
     version,
     records,
     fleet: fleetAdmission,
     daily,
+    reloads,
   });
   if (fleetMod && fleet) fleetMod.registerFleetMetrics(app.metrics, fleet);
   const rt: Runtime = {
@@ -159,8 +163,8 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     browsers,
     daily,
     emulator: access.emulator,
-    pinlessSecrets,
-    webhookSecrets,
+    pinlessSecrets: access.pinlessSecrets,
+    webhookSecrets: access.webhookSecrets,
     records,
     url: '',
     leftovers: undefined,
@@ -215,13 +219,24 @@ function newOutbound(config: Config, logger: Logger, a: { rooms: RoomService; di
   return new OutboundCalls({ config, logger, rooms: a.rooms, dispatcher: a.dispatcher, hasBot, ...(journal ? { journal } : {}) });
 }
 
-/** Rooms, warm slots, the dispatcher with its admission budget, and the reconciler of domain webhooks. */
-function newAdmission(
+/**
+ * Rooms, warm slots, the dispatcher with its admission budget, the reconciler of domain webhooks,
+ * and the router and bots a reload replaces (src/admission/reload.ts; a given route function: nothing to reload).
+ */
+async function newAdmission(
   config: Config,
   logger: Logger,
-  parts: { daily: DailyRestClient; pool: WorkerPool; route: Route; bots?: string[] | undefined },
+  parts: {
+    daily: DailyRestClient;
+    pool: WorkerPool;
+    routes: LoadedRoutes | undefined;
+    route: Route | undefined;
+    fleet: ReplicaFleet | undefined;
+  },
 ) {
-  const { daily, pool, route } = parts;
+  const { daily, pool } = parts;
+  const reloader = new BotReloader({ config, logger, pool, initial: parts.routes }, parts.route ?? (() => config.bots.defaultBot));
+  const route = reloader.route;
   const rooms = createRoomService({ rest: daily, config, logger });
   const warm = config.warm.rooms > 0 ? new WarmSlots({ config, logger, rooms, pool }) : undefined;
   // Kept past the signature window: a replay after a restart is answered, not admitted again.
@@ -236,8 +251,10 @@ function newAdmission(
     graceMs: config.daily.webhookReconcileGraceMs,
     logger,
   });
-  const outbound = config.outbound.apiToken ? newOutbound(config, logger, { rooms, dispatcher }, parts.bots) : undefined;
-  return { rooms, warm, dispatcher, reconciler, outbound };
+  const outbound = config.outbound.apiToken ? newOutbound(config, logger, { rooms, dispatcher }, parts.routes?.bots) : undefined;
+  reloader.warm = warm;
+  const reloads = await reloadControl(reloader, logger, parts.fleet);
+  return { rooms, warm, dispatcher, reconciler, outbound, reloads };
 }
 
 /** What listen() and shutdown() need besides the Runtime's own fields. */
@@ -267,6 +284,7 @@ async function listen(rt: Runtime, life: Lifecycle): Promise<string> {
   rt.url = u.origin;
   if (life.fleet) life.fleet.opts.meta.url = rt.url;
   await life.fleetAdmission?.start();
+  await rt.reloads.start();
   const rec = config.call.recording;
   if (rec.retentionDays > 0) {
     startRecordingRetention(
@@ -324,6 +342,7 @@ const SHUTDOWN_ROOM_FLUSH_MS = 5_000;
 
 async function shutdown(rt: Runtime, life: Lifecycle, timeoutMs: number): Promise<void> {
   const startedMs = Date.now();
+  await rt.reloads.close();
   await life.fleetAdmission?.setDraining();
   life.sweepStop.abort();
   life.adoption?.close();

@@ -16,7 +16,9 @@ import type { Config } from '../core/config.js';
 import type { AppDeps } from './deps.js';
 
 export type { AppDeps } from './deps.js';
+import { adminRoutes } from './routes/admin.js';
 import { analyticsRoutes } from './routes/analytics.js';
+import { canaryAnalyticsRoutes } from './routes/analytics-canary.js';
 import { callsRoutes } from './routes/calls.js';
 import { outboundRoutes } from './routes/outbound.js';
 import { callRecordingRoutes } from './routes/call-recording.js';
@@ -154,6 +156,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(dailyWebhookRoutes, deps);
   await app.register(callsRoutes, deps);
   await app.register(analyticsRoutes, deps);
+  await app.register(canaryAnalyticsRoutes, deps);
+  await app.register(adminRoutes, deps);
   await app.register(outboundRoutes, deps);
   await app.register(callRecordingRoutes, deps);
   await app.register(recordingPlaybackRoutes, deps);

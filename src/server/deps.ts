@@ -5,6 +5,7 @@
 import type { Config } from '../core/config.js';
 import type { Dispatcher } from '../admission/dispatcher.js';
 import type { OutboundCalls } from '../admission/outbound.js';
+import type { ReloadControl } from '../admission/reload.js';
 import type { FleetAdmission } from '../fleet/admission.js';
 import type { WorkerPool } from '../workers/parent/pool.js';
 import type { Reconciler } from '../call/reconcile.js';
@@ -32,4 +33,6 @@ export interface AppDeps {
   fleet?: FleetAdmission | undefined;
   /** Outbound calls (POST /calls); undefined when CALLS_API_TOKEN is unset. */
   outbound?: OutboundCalls | undefined;
+  /** POST /admin/reload and the versions in /status; absent in tests that build the app alone. */
+  reloads?: ReloadControl | undefined;
 }

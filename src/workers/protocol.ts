@@ -149,8 +149,8 @@ export type ParentMessage =
   | { type: 'rate-grant'; seq: number; error?: string };
 
 export type ChildMessage =
-  /** `bots`: the versions of the bots it preloaded and can run (loaded, `prewarm` passed). */
-  | { type: 'ready'; pid: number; prepareMs: number; bots?: Record<string, BotVersionInfo> }
+  /** `bots`: the versions of the bots it preloaded and can run (loaded, `prewarm` passed); `failed`: why the others cannot. */
+  | { type: 'ready'; pid: number; prepareMs: number; bots?: Record<string, BotVersionInfo>; failed?: Record<string, string> }
   /** `pssBytes`: the worker's own PSS; `pageBytes`: PSS of its page's browser processes (daily client). */
   | { type: 'pong'; seq: number; rssBytes: number; heapUsedBytes: number; pssBytes?: number; pageBytes?: number }
   // `patchbayId` is patchbay's id for the call (CallAssignment.id); `callId` would be Daily's. (Not `sessionId`: that is a Daily participant's.)

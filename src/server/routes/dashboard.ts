@@ -98,6 +98,7 @@ const ASSETS: Record<string, string> = {
   'playback.js': 'text/javascript; charset=utf-8',
   'funnel.js': 'text/javascript; charset=utf-8',
   'funnel.css': 'text/css; charset=utf-8',
+  'canary.js': 'text/javascript; charset=utf-8',
 };
 
 type Log = AppDeps['logger'];

@@ -50,6 +50,8 @@ export const healthRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) =
             }),
             callClient: Type.String(),
             emulator: Type.Boolean(),
+            /** The bots new calls get (generation: reloads since start-up) and the last reload (docs/operations.md). */
+            bots: Type.Optional(Type.Unknown()),
             /** Fleet mode: every replica's capacity, load, draining and live calls (src/fleet fleetStatus). */
             fleet: Type.Optional(Type.Unknown()),
           }),
@@ -79,6 +81,7 @@ export const healthRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) =
         },
         callClient: deps.config.daily.callClient,
         emulator: deps.config.emulator.enabled,
+        ...(deps.reloads ? { bots: deps.reloads.status() } : {}),
         ...(deps.fleet ? { fleet: await deps.fleet.status() } : {}),
       };
     },

@@ -92,6 +92,7 @@ async function onInit(i: WorkerInit): Promise<void> {
   });
   const started = Date.now();
   const bots: Record<string, BotVersionInfo> = {};
+  const failed: Record<string, string> = {};
   try {
     // Pay start-up costs now, before a call is assigned: bot code and the call client.
     for (const name of i.preloadBots) {
@@ -100,12 +101,14 @@ async function onInit(i: WorkerInit): Promise<void> {
           { bot: name, botFile: err instanceof BotLoadError ? err.file : undefined, err: errorMessage(err) },
           'bot failed to preload',
         );
+        failed[name] = errorMessage(err);
         return undefined;
       });
       if (loaded?.bot.prewarm) await prewarm(name, loaded);
       if (loaded?.bot.tts) await warmBotTts(i, loaded.bot.tts, logger);
       // Only bots that can take a call: the parent forwards a warm call at once only to one of these.
       if (loaded && !prewarmFailed.has(name)) bots[name] = { version: loaded.version, hash: loaded.hash };
+      else if (prewarmFailed.has(name)) failed[name] = prewarmFailed.get(name)!.message;
     }
     const baseTts = createTts(i.tts, { callClient: i.callClient, logger });
     const keyParts = [i.tts?.voice ?? '', i.tts?.model ?? '', String(i.tts?.sampleRate ?? 16_000)];
@@ -133,7 +136,8 @@ async function onInit(i: WorkerInit): Promise<void> {
     });
     prepared = client.prepare();
     await prepared;
-    await send({ type: 'ready', pid: process.pid, prepareMs: Date.now() - started, bots });
+    const failures = Object.keys(failed).length > 0 ? { failed } : {};
+    await send({ type: 'ready', pid: process.pid, prepareMs: Date.now() - started, bots, ...failures });
   } catch (err) {
     logger.error({ err }, 'worker failed to initialise');
     await send({ type: 'fatal', error: `worker init failed: ${errorMessage(err)}` });

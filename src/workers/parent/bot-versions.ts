@@ -29,7 +29,18 @@ export class BotVersions {
   private readonly hashed = new Map<string, Hashed>();
   private readonly reported = new Map<string, BotVersionInfo>();
 
-  constructor(private readonly botsDir: string) {}
+  constructor(private botsDir: string) {}
+
+  /** A reload moved the bots (to its snapshot, bot-snapshot.ts): hash them there from now on. */
+  setDir(botsDir: string): void {
+    this.botsDir = botsDir;
+    this.hashed.clear();
+  }
+
+  /** Every bot a worker reported, with its version (for /status). */
+  known(): Record<string, string> {
+    return Object.fromEntries([...this.reported.keys()].sort().map((b) => [b, this.of(b) ?? 'missing']));
+  }
 
   /** What a worker loaded (its `ready` for preloaded bots, `bot-version` for a call's). */
   learn(bot: string, info: BotVersionInfo): void {

@@ -75,6 +75,8 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
   prepareMs: number | undefined;
   /** The versions of the bots it preloaded (from its `ready`). */
   bots: Record<string, BotVersionInfo> = {};
+  /** The preloaded bots it cannot run, and why (from its `ready`). */
+  failedBots: Record<string, string> = {};
   call: CallAssignment | undefined;
   lastRssBytes = 0;
 
@@ -271,6 +273,7 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
           this.readyAtMs = Date.now();
           this.prepareMs = m.prepareMs;
           this.bots = m.bots ?? {};
+          this.failedBots = m.failed ?? {};
           this.emit('ready');
         }
         break;

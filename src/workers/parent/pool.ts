@@ -5,7 +5,7 @@
  */
 import os from 'node:os';
 import type { Logger } from 'pino';
-import { PatchbayError } from '../../core/errors.js';
+import { PatchbayError, asError } from '../../core/errors.js';
 import type { WorkerInit } from '../protocol.js';
 import type { BrowserLease } from '../../daily/browser/host.js';
 import { WorkerHandle, type SupervisionOptions } from './handle.js';
@@ -50,9 +50,77 @@ export class WorkerPool {
   onWorkerReady: ((w: WorkerHandle, ms: number) => void) | undefined;
   /** The bots' versions, as this pool's workers loaded them (and their files hash now). */
   readonly botVersions: BotVersions;
+  /** What new workers start with: replaced by a reload (`commit`). */
+  private init: WorkerInit;
+  /** Bumped by each reload (`commit`); each worker's generation (older idle workers are retired, never handed out). */
+  private generation = 0;
+  private readonly generationOf = new WeakMap<WorkerHandle, number>();
 
   constructor(private readonly opts: PoolOptions) {
+    this.init = opts.init;
     this.botVersions = new BotVersions(opts.init.botsDir);
+  }
+
+  /** The init new workers get now (its botsDir: BOTS_DIR, or the last reload's snapshot). */
+  get workerInit(): WorkerInit {
+    return this.init;
+  }
+
+  /**
+   * A reload's first step: `n` workers started with `init`, outside the pool, each ready (or the
+   * first failure: every one of them closed, the error thrown). Hand them to `commit` (or close them).
+   */
+  async stage(init: WorkerInit, n: number, check: (w: WorkerHandle) => void): Promise<WorkerHandle[]> {
+    const ws = Array.from({ length: Math.max(1, n) }, () => this.fork(init));
+    try {
+      await Promise.all(
+        ws.map(
+          (w) =>
+            new Promise<void>((resolve, reject) => {
+              w.once('ready', () => {
+                try {
+                  check(w);
+                  resolve();
+                } catch (err) {
+                  reject(asError(err));
+                }
+              });
+              w.once('exit', (code, signal) =>
+                reject(
+                  new PatchbayError('worker_start_failed', `a worker of the new bots exited while starting (${signal ?? `code ${code}`})`, {
+                    retryable: true,
+                  }),
+                ),
+              );
+            }),
+        ),
+      );
+      return ws;
+    } catch (err) {
+      await Promise.all(ws.map((w) => w.close()));
+      throw err;
+    }
+  }
+
+  /**
+   * A reload's switch: new workers start with `init`; `staged` (ready, of that init) become the idle
+   * workers and the older idle ones are retired after them (no moment without an idle worker).
+   * Older workers still starting are closed when ready; busy ones finish their calls.
+   */
+  commit(init: WorkerInit, staged: WorkerHandle[]): void {
+    this.init = init;
+    this.generation++;
+    this.botVersions.setDir(init.botsDir);
+    const old = this.idle.splice(0);
+    for (const w of staged) {
+      this.generationOf.set(w, this.generation);
+      for (const [bot, info] of Object.entries(w.bots)) this.botVersions.learn(bot, info);
+      this.watch(w);
+      if (!this.closed) this.idle.push(w);
+      else void w.close();
+    }
+    for (const w of old) void w.close();
+    this.refill();
   }
 
   start(): void {
@@ -135,22 +203,21 @@ export class WorkerPool {
       this.refillTimer.unref();
       return false;
     }
-    const init = lease ? { ...this.opts.init, browser: { wsEndpoint: lease.wsEndpoint, pid: lease.browserPid } } : this.opts.init;
-    const w = new WorkerHandle(init, this.opts.supervision, this.opts.logger);
-    if (lease) void w.exited.then(() => lease.release());
+    const w = this.fork(this.init, lease);
+    this.generationOf.set(w, this.generation);
     this.starting.add(w);
-    w.on('message', (m) => {
-      if (m.type === 'bot-version') this.botVersions.learn(m.bot, { version: m.version, hash: m.hash });
-    });
+    this.watch(w);
     w.once('ready', () => {
-      for (const [bot, info] of Object.entries(w.bots)) this.botVersions.learn(bot, info);
       this.starting.delete(w);
       this.failures = 0;
       this.onWorkerReady?.(w, (w.readyAtMs ?? Date.now()) - w.startedAtMs);
-      if (this.closed) {
+      if (this.closed || !this.isCurrent(w)) {
+        // Of a generation a reload replaced since it was started: never handed out.
         void w.close();
+        this.refill();
         return;
       }
+      for (const [bot, info] of Object.entries(w.bots)) this.botVersions.learn(bot, info);
       const waiter = this.waiters.shift();
       if (waiter) {
         this.markBusy(w);
@@ -180,6 +247,25 @@ export class WorkerPool {
       }
     });
     return true;
+  }
+
+  /** A worker process of `init` (with a browser lease when the pool has one): not yet counted anywhere. */
+  private fork(init: WorkerInit, lease = this.opts.leaseBrowser?.()): WorkerHandle {
+    const withBrowser = lease ? { ...init, browser: { wsEndpoint: lease.wsEndpoint, pid: lease.browserPid } } : init;
+    const w = new WorkerHandle(withBrowser, this.opts.supervision, this.opts.logger);
+    if (lease) void w.exited.then(() => lease.release());
+    return w;
+  }
+
+  private isCurrent(w: WorkerHandle): boolean {
+    return this.generationOf.get(w) === this.generation;
+  }
+
+  /** The versions a worker's calls really ran. */
+  private watch(w: WorkerHandle): void {
+    w.on('message', (m) => {
+      if (m.type === 'bot-version' && this.isCurrent(w)) this.botVersions.learn(m.bot, { version: m.version, hash: m.hash });
+    });
   }
 
   /** Stop keeping idle workers warm (drain: no new call will need them). Waiting calls still get one. */

@@ -20,7 +20,7 @@ import type { ChildMessage } from '../protocol.js';
 import type { WorkerPool } from './pool.js';
 import { roomNameFor } from '../../daily/leftovers.js';
 import type { WorkerHandle } from './handle.js';
-import { errorMessage } from '../../core/errors.js';
+import { PatchbayError, errorMessage } from '../../core/errors.js';
 
 export interface WarmSlot {
   room: CallRoom;
@@ -57,6 +57,8 @@ export class WarmSlots {
   private idleDoneMs = 0;
   private readonly log: Logger;
   private readonly closing: Array<Promise<void>> = [];
+  /** Bumped by a reload's `swap`: a slot that began filling before it is retired, not handed out. */
+  private generation = 0;
 
   constructor(private readonly deps: { config: Config; logger: Logger; rooms: RoomService; pool: WorkerPool }) {
     this.log = deps.logger.child({ component: 'warm' });
@@ -137,17 +139,23 @@ export class WarmSlots {
     this.timers.add(t);
   }
 
-  private async fill(): Promise<void> {
-    const { config, rooms, pool } = this.deps;
+  /** A new room for a slot: it outlives the slot's maximum age plus the longest call on it; then Daily ejects everyone. */
+  private newRoom(): Promise<CallRoom> {
+    const { config, rooms } = this.deps;
     const c = config.call;
     const roomName = roomNameFor(config.resilience.replicaId);
-    // The room outlives the slot's maximum age plus the longest call on it; then Daily ejects everyone.
     const expSec =
       Math.ceil((Date.now() + config.warm.roomMaxAgeMs + c.maxCallMs + c.joinTimeoutMs + c.dialinReadyTimeoutMs * 2) / 1000) + 60;
+    return rooms.provision({ roomName, displayName: 'patchbay', expSec, numEndpoints: c.sipEndpoints, signal: this.stop.signal });
+  }
+
+  private async fill(): Promise<void> {
+    const { rooms, pool } = this.deps;
+    const generation = this.generation;
     let room: CallRoom | undefined;
     let worker: WorkerHandle | undefined;
     try {
-      room = await rooms.provision({ roomName, displayName: 'patchbay', expSec, numEndpoints: c.sipEndpoints, signal: this.stop.signal });
+      room = await this.newRoom();
       // An idle pool worker when one is on its way: a slot must not make calls wait for a cold start behind it.
       while (pool.stats().idle === 0 && pool.stats().starting > 0 && !this.closed) await new Promise((r) => setTimeout(r, 50));
       if (this.closed) throw new Error('closed');
@@ -157,9 +165,14 @@ export class WarmSlots {
       if (this.closed) throw new Error('closed');
       const slot: WarmSlot = { room, worker, sipEndpoint, joinedAtMs, readyAtMs: Date.now() };
       this.failures = 0;
+      if (generation !== this.generation) {
+        // A reload swapped the slots while this one warmed with the older bots: not handed out.
+        this.retireLater(slot, 'reloaded while warming');
+        return;
+      }
       this.ready.push(slot);
       this.watch(slot);
-      this.log.debug({ room: roomName, pid: worker.pid, warmMs: slot.readyAtMs - joinedAtMs }, 'warm slot ready');
+      this.log.debug({ room: room.roomName, pid: worker.pid, warmMs: slot.readyAtMs - joinedAtMs }, 'warm slot ready');
     } catch (err) {
       if (worker) void worker.close('shutdown');
       if (room) void rooms.release(room.roomName);
@@ -168,7 +181,7 @@ export class WarmSlots {
       this.counts.lost++;
       const delay = Math.min(FAILURE_BACKOFF_MAX_MS, 250 * 2 ** Math.min(this.failures, 7));
       this.log.warn(
-        { err: errorMessage(err), room: roomName, failures: this.failures, retryInMs: delay },
+        { err: errorMessage(err), room: room?.roomName, failures: this.failures, retryInMs: delay },
         'warm slot could not be filled; retrying',
       );
       this.refilling++;
@@ -177,6 +190,55 @@ export class WarmSlots {
         this.topUp();
       });
     }
+  }
+
+  /**
+   * A reload's warm slots: each of `workers` (started with the new bots, not from the pool) warmed
+   * in a new room. Not yet handed out (see `swap`). On any failure every one is closed and it throws.
+   */
+  async prepare(workers: WorkerHandle[]): Promise<WarmSlot[]> {
+    const made = await Promise.allSettled(
+      workers.map(async (worker) => {
+        const room = await this.newRoom();
+        try {
+          const joinedAtMs = Date.now();
+          const sipEndpoint = await this.warmUp(worker, room);
+          return { room, worker, sipEndpoint, joinedAtMs, readyAtMs: Date.now() };
+        } catch (err) {
+          void this.deps.rooms.release(room.roomName);
+          throw err;
+        }
+      }),
+    );
+    const slots = made.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = made.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (!failed && !this.closed) return slots;
+    await Promise.all([...slots.map((s) => this.retire(s, 'reload failed')), ...workers.map((w) => w.close('shutdown'))]);
+    throw new PatchbayError(
+      'warm_reload_failed',
+      `warm slots of the new bots could not be made: ${errorMessage(failed?.reason ?? 'closed')}`,
+      {
+        retryable: true,
+      },
+    );
+  }
+
+  /** A reload's switch: `slots` become the ready ones, then the older ready slots are retired (no gap). */
+  swap(slots: WarmSlot[]): void {
+    this.generation++;
+    const old = this.ready.splice(0, this.ready.length, ...slots);
+    for (const s of slots) this.watch(s);
+    for (const s of old) {
+      this.counts.recycled++;
+      this.retireLater(s, 'reload');
+    }
+    this.topUp();
+  }
+
+  private retireLater(slot: WarmSlot, why: string): void {
+    const p = this.retire(slot, why);
+    this.closing.push(p);
+    void p.then(() => this.closing.splice(this.closing.indexOf(p), 1));
   }
 
   /** `warm` → `warm-ready` (or fails: `warm-lost`, the worker's exit, a timeout, close). */
@@ -230,9 +292,7 @@ export class WarmSlots {
     if (!recycled) this.counts.lost++;
     this.log[recycled ? 'info' : 'warn']({ room: slot.room.roomName, pid: slot.worker.pid, why }, 'warm slot replaced');
     this.topUp();
-    const p = this.retire(slot, why);
-    this.closing.push(p);
-    void p.then(() => this.closing.splice(this.closing.indexOf(p), 1));
+    this.retireLater(slot, why);
   }
 
   private async retire(slot: WarmSlot, why: string): Promise<void> {
