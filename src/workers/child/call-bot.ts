@@ -100,6 +100,7 @@ function openSession(run: CallRun, bot: Bot): CallSession {
   const transcriptionLanguage = typeof bot.transcription === 'object' ? bot.transcription.language : undefined;
   const stt = sttChoiceOf(deps.init, bot);
   const timer = turnClock(call.id, send);
+  run.turnTimer = timer;
   const mark = timer.mark.bind(timer);
   ending.signal.addEventListener('abort', () => timer.reset(), { once: true });
   const session = new CallSession({
