@@ -25,7 +25,7 @@
  * A pipeline is a row of PIPELINES: speech-to-speech adds one by name (its bot and its vendor latency).
  */
 import { parseArgs } from 'node:util';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startVoiceStandIns } from '../src/testing/voice-standins.js';
@@ -130,11 +130,9 @@ function procStat(pid: number): { ppid: number; cpuMs: number; rssMb: number } |
     return undefined;
   }
 }
-const children = () =>
-  readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .map(Number)
-    .filter((pid) => procStat(pid)?.ppid === process.pid);
+/** This process's child processes (its workers), from the kernel's list of the main thread's children. */
+const children = (): number[] =>
+  readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
 
 /** Per worker: CPU at the batch's start, last CPU seen, peak RSS. */
 function sampleWorkers(): { stop(): Map<number, { cpuMs: number; peakMb: number }> } {
@@ -142,7 +140,7 @@ function sampleWorkers(): { stop(): Map<number, { cpuMs: number; peakMb: number 
   const tick = () => {
     for (const pid of children()) {
       const s = procStat(pid);
-      if (!s) continue;
+      if (!s || s.ppid !== process.pid) continue;
       const w = seen.get(pid) ?? { startCpu: s.cpuMs, cpu: s.cpuMs, peak: 0 };
       w.cpu = s.cpuMs;
       w.peak = Math.max(w.peak, s.rssMb);
