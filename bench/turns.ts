@@ -9,7 +9,8 @@
  * (bench/bots/turns-*.ts) choosing its TTS with `tts:`. The LLM is the OpenAI stand-in (first token
  * after LLM_FIRST_TOKEN_MS, then LLM_TOKENS_PER_SEC); Cartesia and ElevenLabs are their stand-ins
  * (first audio of a context TTS_FIRST_CHUNK_MS after its text); espeak-ng runs for real (its
- * synthesis time of the first piece is measured here and counted as the vendor's).
+ * synthesis of the first piece, from each turn's record, counts as the vendor's). TTS_CACHE_ENTRIES=0:
+ * the answers repeat, and a cached first word would hide the TTS.
  *
  * - The caller is the emulator's text caller: its words reach the bot as Daily's transcript at once,
  *   so the end of its speech is its transcript line; first audio is the bot's first words reaching it.
@@ -24,13 +25,12 @@
  * A pipeline is a row of PIPELINES: speech-to-speech adds one by name (its bot and its vendor latency).
  */
 import { parseArgs } from 'node:util';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startVoiceStandIns } from '../src/testing/voice-standins.js';
 import { startCartesiaStandIn } from '../src/testing/cartesia-standin.js';
 import { startElevenLabsStandIn } from '../src/testing/elevenlabs-standin.js';
-import { espeakTts } from '../src/voice/tts.js';
 import { stageDurations, type TurnTiming } from '../src/core/turn-timing.js';
 import type { CallerStep, TranscriptLine } from '../src/emulator/types.js';
 import { levelList, machine, record, startBenchStack, summarize, warmPool, type BenchStack } from './lib/common.js';
@@ -51,31 +51,25 @@ const TTS_FIRST_CHUNK_MS = 100;
 /** The first piece said is the first word: the stand-in's first token ("Answer ", its space included) completes it. */
 const LLM_FIRST_PIECE_MS = LLM_FIRST_TOKEN_MS;
 
-/** espeak-ng's time for the first piece ("Answer"), measured before the run (median of 5). */
-async function espeakFirstPieceMs(): Promise<number> {
-  const tts = espeakTts();
-  const ms: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    const t0 = performance.now();
-    await tts.synthesize('Answer');
-    ms.push(performance.now() - t0);
-  }
-  return summarize(ms).p50;
-}
-
 interface Pipeline {
   /** Its bench bot (bench/bots/). */
   bot: string;
-  /** The vendors' configured latency from the caller's end of turn to the first audio, ms. */
-  vendorMs: number;
+  /**
+   * The vendors' latency from the caller's end of turn to the first audio of the answer, ms: as
+   * configured for the stand-ins; espeak-ng's synthesis, which runs for real, as the turn's record
+   * measured it (`turn`; without one: `espeakMs`, the median of the batch).
+   */
+  vendorMs(turn?: TurnTiming): number;
 }
 
-const espeakMs = await espeakFirstPieceMs();
+/** espeak-ng's synthesis of a turn's first piece: its record's llmFirstToken → ttsFirstAudio. */
+const espeakOf = (t: TurnTiming) => Math.max(0, (t.stages.ttsFirstAudio ?? 0) - (t.stages.llmFirstToken ?? 0));
+let espeakMs = 0;
 const PIPELINES: Record<string, Pipeline> = {
-  'cascade-cartesia': { bot: 'turns-cartesia', vendorMs: LLM_FIRST_PIECE_MS + TTS_FIRST_CHUNK_MS },
-  'cascade-elevenlabs': { bot: 'turns-elevenlabs', vendorMs: LLM_FIRST_PIECE_MS + TTS_FIRST_CHUNK_MS },
-  'cascade-espeak': { bot: 'turns-espeak', vendorMs: LLM_FIRST_PIECE_MS + espeakMs },
-  // Speech-to-speech: { bot: 'turns-realtime', vendorMs: <the Realtime stand-in's first audio> }.
+  'cascade-cartesia': { bot: 'turns-cartesia', vendorMs: () => LLM_FIRST_PIECE_MS + TTS_FIRST_CHUNK_MS },
+  'cascade-elevenlabs': { bot: 'turns-elevenlabs', vendorMs: () => LLM_FIRST_PIECE_MS + TTS_FIRST_CHUNK_MS },
+  'cascade-espeak': { bot: 'turns-espeak', vendorMs: (t) => LLM_FIRST_PIECE_MS + (t ? espeakOf(t) : espeakMs) },
+  // Speech-to-speech: { bot: 'turns-realtime', vendorMs: () => <the Realtime stand-in's first audio> }.
 };
 const chosen = values.pipelines.split(',').filter((p) => {
   if (!PIPELINES[p]) throw new Error(`no pipeline ${p} (${Object.keys(PIPELINES).join(', ')})`);
@@ -116,6 +110,8 @@ const stack = await startBenchStack({
     ELEVENLABS_API_KEY: eleven.apiKey,
     ELEVENLABS_BASE_URL: eleven.baseUrl,
     DEFAULT_BOT: PIPELINES[chosen[0]!]!.bot,
+    // No phrase cache: every answer's first word is synthesized (the bench's answers repeat).
+    TTS_CACHE_ENTRIES: '0',
     IDLE_WORKERS: String(maxLevel),
     MAX_CONCURRENT_BOTS: String(maxLevel + 2),
     PRELOAD_BOTS: chosen.map((p) => PIPELINES[p]!.bot).join(','),
@@ -134,11 +130,9 @@ function procStat(pid: number): { ppid: number; cpuMs: number; rssMb: number } |
     return undefined;
   }
 }
-const children = () =>
-  readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .map(Number)
-    .filter((pid) => procStat(pid)?.ppid === process.pid);
+/** This process's child processes (its workers), from the kernel's list of the main thread's children. */
+const children = (): number[] =>
+  readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
 
 /** Per worker: CPU at the batch's start, last CPU seen, peak RSS. */
 function sampleWorkers(): { stop(): Map<number, { cpuMs: number; peakMb: number }> } {
@@ -146,7 +140,7 @@ function sampleWorkers(): { stop(): Map<number, { cpuMs: number; peakMb: number 
   const tick = () => {
     for (const pid of children()) {
       const s = procStat(pid);
-      if (!s) continue;
+      if (!s || s.ppid !== process.pid) continue;
       const w = seen.get(pid) ?? { startCpu: s.cpuMs, cpu: s.cpuMs, peak: 0 };
       w.cpu = s.cpuMs;
       w.peak = Math.max(w.peak, s.rssMb);
@@ -249,12 +243,13 @@ for (const name of chosen) {
   await batch(stack, numberOf(name), 1);
   for (const n of levels) {
     const b = await batch(stack, numberOf(name), n);
-    const added = b.firstAudio.map((ms) => ms - p.vendorMs);
-    const ownAdded = b.turns.filter((t) => t.stages.transcript !== undefined).map((t) => t.totalMs - p.vendorMs);
+    espeakMs = summarize(b.turns.map(espeakOf)).p50;
+    const added = b.firstAudio.map((ms) => ms - p.vendorMs());
+    const ownAdded = b.turns.filter((t) => t.stages.transcript !== undefined).map((t) => t.totalMs - p.vendorMs(t));
     const row = {
       pipeline: name,
       calls: n,
-      vendorMs: Math.round(p.vendorMs),
+      vendorMs: Math.round(p.vendorMs()),
       firstAudioMs: summarize(b.firstAudio),
       addedMs: summarize(added),
       /** The same from the records: transcript → first frame sent (every turn) − vendorMs. */
@@ -278,7 +273,7 @@ const result = {
     llmFirstTokenMs: LLM_FIRST_TOKEN_MS,
     llmTokensPerSec: LLM_TOKENS_PER_SEC,
     ttsFirstChunkMs: TTS_FIRST_CHUNK_MS,
-    espeakFirstPieceMs: espeakMs,
+    espeakFirstPieceMsLast: espeakMs,
   },
   rows,
   loadAvgBefore: before.loadAvg1m,

@@ -1,7 +1,8 @@
-/** The turn timer's rules (src/core/turn-timing.ts), its event-log form and what the PII masker keeps of it. */
+/** The turn timer's rules (src/core/turn-timing.ts), its event-log form and what the PII masker keeps of it; a bot's `tts` option. */
 import { describe, expect, it } from 'vitest';
 import { checkedTurn, decodeTurn, encodeTurn, summarizeTurns, TurnTimer, type TurnTiming } from '../../src/core/turn-timing.js';
 import { maskEvent } from '../../src/records/pii.js';
+import { cartesia, defineBot } from '../../src/sdk/index.js';
 
 function timer(): { t: TurnTimer; turns: TurnTiming[] } {
   const turns: TurnTiming[] = [];
@@ -80,5 +81,19 @@ describe('a turn in the event log', () => {
     expect(summarizeTurns([])).toBeNull();
     expect(checkedTurn({ index: 1, atMs: 1, stages: { speechEnd: 0 } })).toBeUndefined();
     expect(checkedTurn({ index: 'x', atMs: 1, stages: { firstFrameSent: 1 } })).toBeUndefined();
+  });
+});
+
+describe('defineBot({ tts })', () => {
+  it('takes a provider of its own; refuses an unknown one or an empty voice', () => {
+    const onCall = () => undefined;
+    expect(defineBot({ name: 'a', tts: cartesia({ voice: 'v1', model: 'sonic-3' }), onCall }).tts).toEqual({
+      provider: 'cartesia',
+      voice: 'v1',
+      model: 'sonic-3',
+    });
+    // @ts-expect-error: not a provider
+    expect(() => defineBot({ name: 'b', tts: { provider: 'nope' }, onCall })).toThrow(/tts\.provider/);
+    expect(() => defineBot({ name: 'c', tts: cartesia({ voice: '' }), onCall })).toThrow(/tts\.voice/);
   });
 });

@@ -98,6 +98,7 @@ function botClient(run: CallRun, timer: TurnTimer): CallClient {
 /** The call's turn timer (src/core/turn-timing.ts): finished turns go to the parent; an unfinished one is dropped at the end. */
 function callTurnTimer(run: CallRun): TurnTimer {
   const timer = turnClock(run.deps.call.id, run.deps.send);
+  run.turnTimer = timer;
   run.ending.signal.addEventListener('abort', () => timer.reset(), { once: true });
   return timer;
 }

@@ -10,6 +10,7 @@ import type { LlmProvider } from '../../voice/llm.js';
 import type { TtsProvider } from '../../voice/tts.js';
 import type { CallAssignment, ChildMessage, ForwardResult, Stage, WorkerInit } from '../protocol.js';
 import type { LoadedBot } from './bot-loader.js';
+import type { TurnTimer } from '../../core/turn-timing.js';
 import { Ending } from './call-ending.js';
 
 export interface RunCallDeps {
@@ -68,6 +69,12 @@ export interface CallRun {
   botAudioTap?: (pcm: Int16Array, sampleRate: number) => () => void;
   /** The call's recording, for the bot's `pauseRecording()` / `resumeRecording()` and sensitive input. */
   recordingControl?: { pause(): Promise<void>; resume(): Promise<void> };
+  /**
+   * The call's turn timer (src/core/turn-timing.ts; set with the session): a speech-to-speech runner
+   * marks `speechEnd` (the model's VAD) and `modelFirstAudio`; `firstFrameSent` is marked by the call
+   * client the bot sees.
+   */
+  turnTimer?: TurnTimer;
   /** Asks the caller's consent to be recorded (a `consent` prompt), before the greeting; set by call-recording.ts. */
   askConsent?: (session: CallSession) => Promise<void>;
   /** The update's rate grant, asked for once the bot has joined (forward-grant.ts). */

@@ -2,7 +2,9 @@
  * Where the worker times a call's turns (src/core/turn-timing.ts): the session marks the caller's
  * stages (`speechEnd` from its VAD, `transcript` when `listen()` returns a turn); the bot's LLM and
  * TTS are wrapped here to mark their first output; the call client's `sendAudio` marks the first
- * frame (call-bot.ts). A finished turn goes to the parent as a `turn` message.
+ * frame (call-bot.ts). A finished turn goes to the parent as a `turn` message. A speech-to-speech
+ * pipeline marks through the same timer (`run.turnTimer.mark('speechEnd' | 'modelFirstAudio')`,
+ * call-state.ts); its audio through the bot's call client marks `firstFrameSent`.
  *
  * The wrappers are Proxies: everything else of the provider (the TTS cache's `has`/`preload`, a
  * vendor's `close`) passes through untouched.
