@@ -112,6 +112,10 @@ export async function createEmulator(opts: EmulatorOptions): Promise<Emulator> {
       update: (s) => core.rateLimits.update(s),
     },
     snapshot: () => core.snapshot(counts()),
+    watchCaller: (fn) => {
+      core.sessions.watchers.add(fn);
+      return () => void core.sessions.watchers.delete(fn);
+    },
     close: () => {
       closing ??= (async () => {
         core.close();
