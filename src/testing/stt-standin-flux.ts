@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import { EnergySegmenter, type EnergyOptions, type PhraseBook, type VoicedSegment } from './speech-energy.js';
-import { NET_0001, type DeepgramConnection } from './stt-standin-common.js';
+import { NET_0001, timeFinal, type DeepgramConnection } from './stt-standin-common.js';
 
 const UPDATE_MS = 250;
 
@@ -43,6 +43,7 @@ export function runFlux(
     later(q.eager_eot_threshold ? latencyMs / 2 : latencyMs, () => {
       if (text) conn.finals.push(text);
       turn('EndOfTurn', s, text, { trigger });
+      if (text) timeFinal(conn, text, s);
       turnIndex++;
     });
   };
