@@ -112,10 +112,7 @@ export async function createEmulator(opts: EmulatorOptions): Promise<Emulator> {
       update: (s) => core.rateLimits.update(s),
     },
     snapshot: () => core.snapshot(counts()),
-    watchCaller: (fn) => {
-      core.sessions.watchers.add(fn);
-      return () => void core.sessions.watchers.delete(fn);
-    },
+    watchCaller: (fn) => core.sessions.watch(fn),
     close: () => {
       closing ??= (async () => {
         core.close();

@@ -35,10 +35,15 @@ export interface SessionsDeps {
 }
 
 export class Sessions {
-  /** Emulator.watchCaller's watchers. */
-  readonly watchers = new Set<(e: CallerSignal) => void>();
+  private readonly watchers = new Set<(e: CallerSignal) => void>();
 
   constructor(private readonly d: SessionsDeps) {}
+
+  /** Emulator.watchCaller: `fn` sees what leaves the callers for the bots; returns the unsubscribe. */
+  watch(fn: (e: CallerSignal) => void): () => void {
+    this.watchers.add(fn);
+    return () => void this.watchers.delete(fn);
+  }
 
   /** Validates a join; throws ActionError(code) on refusal. */
   checkJoin(roomUrl: unknown, token: unknown): JoinGrant & { room: Room } {

@@ -24,7 +24,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { EnergySegmenter, PhraseBook, type EnergyOptions, type VoicedSegment } from './speech-energy.js';
-import { timeFinal, type DeepgramConnection as StreamConnection } from './stt-standin-common.js';
+import { recordFinal, type DeepgramConnection as StreamConnection } from './stt-standin-common.js';
 
 export interface AssemblyAiStandInOptions extends EnergyOptions {
   apiKey?: string;
@@ -127,9 +127,8 @@ function runSession(ws: WebSocket, conn: StreamConnection, rate: number, o: Asse
     if (!text) return;
     later(latencyMs / 2, () => turn(s, text, false));
     later(latencyMs / 2, () => {
-      conn.finals.push(text);
       turn(s, text, true);
-      timeFinal(conn, text, s);
+      recordFinal(conn, text, s);
       turnOrder++;
     });
   };

@@ -65,8 +65,9 @@ export interface FinalTiming {
   sentAtMs: number;
 }
 
-/** Records a final's timing (a segment cut from live audio always has its last frame). */
-export function timeFinal(conn: DeepgramConnection, text: string, s: { heardAtMs?: number; lastFrame?: Int16Array }): void {
+/** Records a final just sent: its words, and its timing (a segment cut from live audio always has its last frame). */
+export function recordFinal(conn: DeepgramConnection, text: string, s: { heardAtMs?: number; lastFrame?: Int16Array }): void {
+  conn.finals.push(text);
   if (s.heardAtMs === undefined || !s.lastFrame) return;
   conn.timings.push({ text, voiceEndHeardAtMs: s.heardAtMs, voiceEndFrame: s.lastFrame, sentAtMs: Date.now() });
 }

@@ -24,7 +24,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { EnergySegmenter, PhraseBook, type EnergyOptions, type VoicedSegment } from './speech-energy.js';
-import { checkQuery, keyOf, NET_0001, refuse, timeFinal, type DeepgramConnection } from './stt-standin-common.js';
+import { checkQuery, keyOf, NET_0001, refuse, recordFinal, type DeepgramConnection } from './stt-standin-common.js';
 export type { DeepgramConnection, FinalTiming } from './stt-standin-common.js';
 import { runFlux } from './stt-standin-flux.js';
 
@@ -135,9 +135,8 @@ function runListen(
     const text = o.book.match(s) ?? '';
     later(latencyMs / 2, () => send(resultsMessage(s, text, false, false, fromFinalize, requestId)));
     later(latencyMs / 2, () => {
-      if (text) conn.finals.push(text);
       send(resultsMessage(s, text, true, q.endpointing !== 'false', fromFinalize, requestId));
-      if (text) timeFinal(conn, text, s);
+      if (text) recordFinal(conn, text, s);
       if (q.utterance_end_ms && text) send({ type: 'UtteranceEnd', channel: [0, 1], last_word_end: s.endMs / 1000 });
     });
   };
