@@ -119,10 +119,10 @@ interface Leg {
   legBMs: number;
 }
 
-/** The bot's receipts of one call, in order. */
+/** The bot's receipts of one call, in order (its lines as the caller heard them). */
 function receipts(r: BotTestResult): Array<{ atMs: number; text: string }> {
-  return r.said.flatMap((s) => {
-    const m = HEARD.exec(s);
+  return r.transcript.flatMap((l) => {
+    const m = l.who === 'bot' ? HEARD.exec(l.text) : null;
     return m ? [{ atMs: Number(m[1]), text: m[2]! }] : [];
   });
 }
@@ -207,6 +207,7 @@ async function runLevel(key: ProviderKey, calls: number) {
       calls,
       finals: legs.length,
       unmatched,
+      receiptsPerCall: results.map((r) => receipts(r).length),
       patchbayMs: summarize(legs.map((l) => l.legAMs + l.legBMs)),
       legAMs: summarize(legs.map((l) => l.legAMs)),
       legBMs: summarize(legs.map((l) => l.legBMs)),
