@@ -112,6 +112,7 @@ export async function createEmulator(opts: EmulatorOptions): Promise<Emulator> {
       update: (s) => core.rateLimits.update(s),
     },
     snapshot: () => core.snapshot(counts()),
+    watchCaller: (fn) => core.sessions.watch(fn),
     close: () => {
       closing ??= (async () => {
         core.close();

@@ -19,6 +19,7 @@ import type { RoomStore } from './rooms.js';
 import type { Timers } from './timers.js';
 import type { JoinGrant, MeetingTokens } from './tokens.js';
 import type { PlatformObserver } from './webhooks.js';
+import type { CallerSignal } from './types.js';
 
 export interface SessionsDeps {
   rooms: RoomStore;
@@ -34,7 +35,15 @@ export interface SessionsDeps {
 }
 
 export class Sessions {
+  private readonly watchers = new Set<(e: CallerSignal) => void>();
+
   constructor(private readonly d: SessionsDeps) {}
+
+  /** Emulator.watchCaller: `fn` sees what leaves the callers for the bots; returns the unsubscribe. */
+  watch(fn: (e: CallerSignal) => void): () => void {
+    this.watchers.add(fn);
+    return () => void this.watchers.delete(fn);
+  }
 
   /** Validates a join; throws ActionError(code) on refusal. */
   checkJoin(roomUrl: unknown, token: unknown): JoinGrant & { room: Room } {
@@ -75,8 +84,9 @@ export class Sessions {
     for (const q of room.participants.values()) {
       if (q.kind === 'sip' && q.sessionId !== fromSessionId && hears(q, fromSessionId)) q.call.peerSaid(text);
     }
-    if (room.transcription)
-      this.broadcast(room, 'transcription-message', { participantId: fromSessionId, text, isFinal: true, timestampMs: Date.now() });
+    if (!room.transcription) return;
+    this.broadcast(room, 'transcription-message', { participantId: fromSessionId, text, isFinal: true, timestampMs: Date.now() });
+    if (this.watchers.size > 0) this.tell(room, fromSessionId, { kind: 'transcript', text });
   }
 
   /** A phone participant says something (`say` step): out loud when a bot receives audio, else as words at once. */
@@ -106,21 +116,38 @@ export class Sessions {
   }
 
   /**
-   * A phone participant's audio (16 kHz PCM16), as 20 ms frames in real time, to the bots that
+   * A phone participant's audio (16 kHz PCM16), as whole 20 ms frames in real time, to the bots that
    * receive audio; false when the participant left meanwhile.
    */
   async sipPlays(room: Room, fromSessionId: string, pcm: Int16Array): Promise<boolean> {
-    for (let off = 0; off < pcm.length; off += FRAME_SAMPLES) {
+    const startMs = Date.now();
+    for (let off = 0, n = 1; off < pcm.length; off += FRAME_SAMPLES, n++) {
       if (!room.participants.has(fromSessionId)) return false;
-      const f = pcm.subarray(off, off + FRAME_SAMPLES);
+      // Whole 20 ms frames, as call clients deliver them: a clip's last part is padded with silence.
+      let f = pcm.subarray(off, off + FRAME_SAMPLES);
+      if (f.length < FRAME_SAMPLES) (f = new Int16Array(FRAME_SAMPLES)).set(pcm.subarray(off));
       room.recorder?.add('caller', f, SPEECH_RATE);
       const b64 = Buffer.from(f.buffer, f.byteOffset, f.byteLength).toString('base64');
       for (const p of room.participants.values()) {
         if (p.kind === 'bot' && p.receivesAudio) p.send({ type: 'audio', participantId: fromSessionId, sampleRate: SPEECH_RATE, pcm: b64 });
       }
-      await this.d.timers.sleep(20);
+      if (this.watchers.size > 0) this.tell(room, fromSessionId, { kind: 'frame', pcm: f, sampleRate: SPEECH_RATE });
+      // Paced by the clock, not 20 ms per frame: a late timer (a busy machine) is made up by the next
+      // frames, as a phone line's packets would be, so the speech never drifts slower than real time.
+      await this.d.timers.sleep(startMs + n * 20 - Date.now());
     }
     return room.participants.has(fromSessionId);
+  }
+
+  private tell(
+    room: Room,
+    fromSessionId: string,
+    what: { kind: 'frame'; pcm: Int16Array; sampleRate: number } | { kind: 'transcript'; text: string },
+  ): void {
+    const sip = room.participants.get(fromSessionId);
+    if (sip?.kind !== 'sip') return;
+    const e: CallerSignal = { ...what, callId: sip.call.callId, roomName: room.name, sentAtMs: Date.now() };
+    for (const fn of this.watchers) fn(e);
   }
 
   /** Adds a joined bot; starts the session (and SIP worker registration) for the first one. */

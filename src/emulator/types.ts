@@ -300,8 +300,20 @@ export interface Emulator {
   /** Daily's rate limits, changeable while running (also `GET/PUT /_emulator/rate-limits`). */
   readonly rateLimits: RateLimitControl;
   snapshot(): EmulatorSnapshot;
+  /**
+   * Watches what leaves a caller for the bots: their audio frames and the transcripts of Daily's
+   * emulated transcription (benchmarks: when the caller's last word left). Returns the unsubscribe.
+   */
+  watchCaller(fn: (e: CallerSignal) => void): () => void;
   close(): Promise<void>;
 }
+
+/** What left a caller for the bots, stamped with Date.now() right after it was handed to their sockets. */
+export type CallerSignal =
+  /** One 20 ms frame of the caller's speech (also while no bot receives audio: the caller speaks anyway). */
+  | { kind: 'frame'; callId: string; roomName: string; pcm: Int16Array; sampleRate: number; sentAtMs: number }
+  /** Daily's transcription of the caller, sent to the bots (only while transcription runs). */
+  | { kind: 'transcript'; callId: string; roomName: string; text: string; sentAtMs: number };
 
 export interface RateLimitControl {
   readonly enabled: boolean;

@@ -144,7 +144,13 @@ export async function runBotTest(bot: Bot | string, opts: BotTestOptions & BotHa
 // Stand-ins of the voice vendors' APIs, for a bot's own tests and benchmarks.
 export { startVoiceStandIns, type StandInOptions, type VoiceStandIns } from './voice-standins.js';
 export { startLlmStandIns, type LlmStandInOptions, type LlmStandIns, type StandInTurn } from './llm-standins.js';
-export { startDeepgramStandIn, type DeepgramStandIn, type DeepgramStandInOptions, type DeepgramConnection } from './stt-standins.js';
+export {
+  startDeepgramStandIn,
+  type DeepgramStandIn,
+  type DeepgramStandInOptions,
+  type DeepgramConnection,
+  type FinalTiming,
+} from './stt-standins.js';
 export { EnergySegmenter, PhraseBook, voicedSegments, type EnergyOptions, type VoicedSegment } from './speech-energy.js';
 export { startAssemblyAiStandIn, type AssemblyAiStandIn, type AssemblyAiStandInOptions } from './stt-standin-assemblyai.js';
 export { startCartesiaStandIn, type CartesiaStandIn, type CartesiaStandInOptions, type CartesiaFault } from './cartesia-standin.js';

@@ -18,6 +18,10 @@ export interface VoicedSegment {
   /** Ms from the first sample pushed. */
   startMs: number;
   endMs: number;
+  /** Date.now() when its last voiced frame arrived (live pushes; benchmarks time the way there). */
+  heardAtMs?: number;
+  /** That frame (20 ms), to find it on the sender's side. */
+  lastFrame?: Int16Array;
 }
 
 const FRAME_MS = 20;
@@ -31,6 +35,7 @@ export class EnergySegmenter {
   private segStartMs: number | undefined;
   private lastVoicedEndMs = 0;
   private silentMs = 0;
+  private lastVoiced: { atMs: number; frame: Int16Array } | undefined;
 
   constructor(
     private readonly sampleRate: number,
@@ -58,6 +63,7 @@ export class EnergySegmenter {
     all.set(this.carry);
     all.set(pcm, this.carry.length);
     const ended: VoicedSegment[] = [];
+    const now = Date.now();
     let started = false;
     let off = 0;
     for (; off + frame <= all.length; off += frame) {
@@ -69,11 +75,12 @@ export class EnergySegmenter {
           started = true;
         }
         this.lastVoicedEndMs = this.clockMs;
+        this.lastVoiced = { atMs: now, frame: all.subarray(off, off + frame) };
         this.silentMs = 0;
       } else if (this.segStartMs !== undefined) {
         this.silentMs += FRAME_MS;
         if (this.silentMs >= this.hangoverMs) {
-          const seg = { startMs: this.segStartMs, endMs: this.lastVoicedEndMs };
+          const seg = this.segment(this.segStartMs);
           if (seg.endMs - seg.startMs >= this.minSpeechMs) ended.push(seg);
           this.segStartMs = undefined;
         }
@@ -83,10 +90,15 @@ export class EnergySegmenter {
     return { ended, started };
   }
 
+  private segment(startMs: number): VoicedSegment {
+    const v = this.lastVoiced;
+    return { startMs, endMs: this.lastVoicedEndMs, ...(v ? { heardAtMs: v.atMs, lastFrame: v.frame } : {}) };
+  }
+
   /** Ends the segment in progress (Finalize, CloseStream): returned when it is long enough. */
   flush(): VoicedSegment | undefined {
     if (this.segStartMs === undefined) return undefined;
-    const seg = { startMs: this.segStartMs, endMs: this.lastVoicedEndMs };
+    const seg = this.segment(this.segStartMs);
     this.segStartMs = undefined;
     return seg.endMs - seg.startMs >= this.minSpeechMs ? seg : undefined;
   }

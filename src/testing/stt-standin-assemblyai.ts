@@ -24,7 +24,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { EnergySegmenter, PhraseBook, type EnergyOptions, type VoicedSegment } from './speech-energy.js';
-import type { DeepgramConnection as StreamConnection } from './stt-standin-common.js';
+import { recordFinal, type DeepgramConnection as StreamConnection } from './stt-standin-common.js';
 
 export interface AssemblyAiStandInOptions extends EnergyOptions {
   apiKey?: string;
@@ -62,6 +62,7 @@ export async function startAssemblyAiStandIn(opts: AssemblyAiStandInOptions = {}
       auth: req.headers.authorization ? 'header' : 'subprotocol',
       audioMs: 0,
       finals: [],
+      timings: [],
       keepAlives: 0,
     };
     connections.push(conn);
@@ -126,8 +127,8 @@ function runSession(ws: WebSocket, conn: StreamConnection, rate: number, o: Asse
     if (!text) return;
     later(latencyMs / 2, () => turn(s, text, false));
     later(latencyMs / 2, () => {
-      conn.finals.push(text);
       turn(s, text, true);
+      recordFinal(conn, text, s);
       turnOrder++;
     });
   };

@@ -48,6 +48,26 @@ export interface DeepgramConnection {
   /** Audio received, ms. */
   audioMs: number;
   finals: string[];
+  /** Per final: when it left and when the audio it ends on arrived (benchmarks: patchbay's share of the latency). */
+  timings: FinalTiming[];
   keepAlives: number;
   closeCode?: number;
+}
+
+/** One final as the stand-in timed it (Date.now() values). */
+export interface FinalTiming {
+  text: string;
+  /** When the segment's last voiced 20 ms frame arrived. */
+  voiceEndHeardAtMs: number;
+  /** That frame, as received (to find when it left the caller's side). */
+  voiceEndFrame: Int16Array;
+  /** When the final was handed to the socket. */
+  sentAtMs: number;
+}
+
+/** Records a final just sent: its words, and its timing (a segment cut from live audio always has its last frame). */
+export function recordFinal(conn: DeepgramConnection, text: string, s: { heardAtMs?: number; lastFrame?: Int16Array }): void {
+  conn.finals.push(text);
+  if (s.heardAtMs === undefined || !s.lastFrame) return;
+  conn.timings.push({ text, voiceEndHeardAtMs: s.heardAtMs, voiceEndFrame: s.lastFrame, sentAtMs: Date.now() });
 }

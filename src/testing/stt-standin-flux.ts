@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import { EnergySegmenter, type EnergyOptions, type PhraseBook, type VoicedSegment } from './speech-energy.js';
-import { NET_0001, type DeepgramConnection } from './stt-standin-common.js';
+import { NET_0001, recordFinal, type DeepgramConnection } from './stt-standin-common.js';
 
 const UPDATE_MS = 250;
 
@@ -41,8 +41,8 @@ export function runFlux(
     const text = o.book.match(s) ?? '';
     if (q.eager_eot_threshold && text) later(latencyMs / 2, () => turn('EagerEndOfTurn', s, text));
     later(q.eager_eot_threshold ? latencyMs / 2 : latencyMs, () => {
-      if (text) conn.finals.push(text);
       turn('EndOfTurn', s, text, { trigger });
+      if (text) recordFinal(conn, text, s);
       turnIndex++;
     });
   };

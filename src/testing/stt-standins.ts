@@ -24,8 +24,8 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { EnergySegmenter, PhraseBook, type EnergyOptions, type VoicedSegment } from './speech-energy.js';
-import { checkQuery, keyOf, NET_0001, refuse, type DeepgramConnection } from './stt-standin-common.js';
-export type { DeepgramConnection } from './stt-standin-common.js';
+import { checkQuery, keyOf, NET_0001, refuse, recordFinal, type DeepgramConnection } from './stt-standin-common.js';
+export type { DeepgramConnection, FinalTiming } from './stt-standin-common.js';
 import { runFlux } from './stt-standin-flux.js';
 
 export interface DeepgramStandInOptions extends EnergyOptions {
@@ -73,7 +73,7 @@ export async function startDeepgramStandIn(opts: DeepgramStandInOptions = {}): P
       checkQuery(query) ?? (flux && !query.model?.startsWith('flux') ? `Flux needs a flux model (got ${query.model})` : undefined);
     if (bad) return void (refused.push(400), refuse(socket, 400, 'Bad Request', bad));
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn: DeepgramConnection = { path: url.pathname, query, auth: auth.auth, audioMs: 0, finals: [], keepAlives: 0 };
+      const conn: DeepgramConnection = { path: url.pathname, query, auth: auth.auth, audioMs: 0, finals: [], timings: [], keepAlives: 0 };
       connections.push(conn);
       const drop = connections.length === 1 ? opts.dropFirstAfterAudioMs : undefined;
       if (flux) runFlux(ws, conn, { ...opts, book });
@@ -135,8 +135,8 @@ function runListen(
     const text = o.book.match(s) ?? '';
     later(latencyMs / 2, () => send(resultsMessage(s, text, false, false, fromFinalize, requestId)));
     later(latencyMs / 2, () => {
-      if (text) conn.finals.push(text);
       send(resultsMessage(s, text, true, q.endpointing !== 'false', fromFinalize, requestId));
+      if (text) recordFinal(conn, text, s);
       if (q.utterance_end_ms && text) send({ type: 'UtteranceEnd', channel: [0, 1], last_word_end: s.endMs / 1000 });
     });
   };

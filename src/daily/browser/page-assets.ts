@@ -367,6 +367,7 @@ export const BRIDGE_JS = `
 
   async function receiveAudio(enabled) {
     state.receiving = !!enabled;
+    announce('patchbay-receive-audio', { enabled: !!enabled });
     if (!enabled) { stopAllCaptures(); return { ok: true }; }
     await state.workletReady;
     var ps = state.call ? state.call.participants() : {};

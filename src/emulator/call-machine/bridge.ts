@@ -17,6 +17,8 @@ export interface EmulatorLinkHooks {
   post(msg: DailyMessage): void;
   /** Build a full daily-js participant object. */
   participant(p: CallParticipant): Record<string, unknown>;
+  /** A remote participant's audio frame (after `receiveAudio(true)`): PCM16 LE mono, base64. */
+  audio(participantId: string, sampleRate: number, pcm: string): void;
 }
 
 /** Emulator join-error codes → daily-js fatal error types (index.d.ts `DailyFatalErrorType`). */
@@ -122,6 +124,11 @@ export class EmulatorLink {
     this.send('send-audio', { ...(text ? { text } : {}), durationMs: Math.round(durationMs) }, () => undefined, `speak-${id}`);
   }
 
+  /** The page reads remote audio (or stopped): the emulator sends (or stops) the callers' audio frames. */
+  receiveAudio(enabled: boolean): void {
+    this.send('receive-audio', { enabled }, () => undefined);
+  }
+
   cancelSpeak(id: number): void {
     this.send('cancel-audio', { actionId: `speak-${id}` }, () => undefined);
   }
@@ -166,6 +173,9 @@ export class EmulatorLink {
       }
       case 'event':
         this.onEvent(m);
+        return;
+      case 'audio':
+        this.hooks.audio(m.participantId, m.sampleRate, m.pcm);
         return;
       default:
         return;

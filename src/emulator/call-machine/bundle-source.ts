@@ -17,6 +17,11 @@ export function callMachineBundleSource(opts: { controlUrl: string; dailyJsVersi
     window.addEventListener('message', onModuleMessage);
     window.addEventListener('patchbay-audio', function (ev) { onSpeak('speak', ev.detail); });
     window.addEventListener('patchbay-audio-cancel', function (ev) { onSpeak('speak-cancel', ev.detail); });
+    window.addEventListener('patchbay-receive-audio', function (ev) {
+      Object.keys(g.machines).forEach(function (id) {
+        toServer(g.machines[id], { t: 'receive-audio', callClientId: id, enabled: !!(ev.detail && ev.detail.enabled) });
+      });
+    });
   }
   var pendings = (window._daily && window._daily.pendings) || [];
   while (pendings.length) setup(pendings.shift());
@@ -101,12 +106,13 @@ export function callMachineBundleSource(opts: { controlUrl: string; dailyJsVersi
       toDaily(m, r);
       return;
     }
+    if (cmd.t === 'audio') { onAudio(m, cmd); return; }
     if (cmd.t !== 'post' || !cmd.msg) return;
     var msg = cmd.msg;
     switch (msg.action) {
-      case 'joined-meeting': onJoined(m, msg); break;
+      case 'joined-meeting': onJoined(m, msg, cmd.feed); break;
       case 'participant-joined':
-      case 'participant-updated': onParticipant(m, msg.participant, cmd.toneHz, cmd.loopback); break;
+      case 'participant-updated': onParticipant(m, msg.participant, cmd.toneHz, cmd.loopback, cmd.feed); break;
       case 'participant-left': if (msg.participant) dropParticipant(m, msg.participant.session_id); break;
       case 'left-meeting': resetMachine(m); break;
     }
@@ -118,7 +124,7 @@ export function callMachineBundleSource(opts: { controlUrl: string; dailyJsVersi
     return m.ctx;
   }
 
-  function onJoined(m, msg) {
+  function onJoined(m, msg, feed) {
     var shared = window._daily.instances[m.id] && window._daily.instances[m.id].tracks;
     var track = shared && shared.audioTrack;
     if (track) {
@@ -126,7 +132,7 @@ export function callMachineBundleSource(opts: { controlUrl: string; dailyJsVersi
       watchMic(m, track);
     }
     var ps = msg.participants || {};
-    Object.keys(ps).forEach(function (k) { if (k !== 'local') onParticipant(m, ps[k], undefined); });
+    Object.keys(ps).forEach(function (k) { if (k !== 'local') onParticipant(m, ps[k], undefined, false, feed); });
   }
 
   // Reports when the bot's microphone (the track daily-js got as audioSource) starts or stops carrying sound.
@@ -164,7 +170,7 @@ export function callMachineBundleSource(opts: { controlUrl: string; dailyJsVersi
     m.mic = null;
   }
 
-  function onParticipant(m, p, toneHz, loopback) {
+  function onParticipant(m, p, toneHz, loopback, feed) {
     if (!p || !p.session_id || p.local) return;
     var id = p.session_id;
     m.state.participants[id] = { public: { rtcType: { impl: 'sfu' } }, private: {} };
@@ -174,6 +180,13 @@ export function callMachineBundleSource(opts: { controlUrl: string; dailyJsVersi
       var lt = shared.audioTrack.clone();
       m.tones[id] = { osc: null, track: lt };
       m.state.streams[id + '-cam-audio'] = { participantId: id, type: 'cam', pendingTrack: lt, starttime: new Date().toISOString() };
+    }
+    if (feed && !m.tones[id]) {
+      // Bridge mode: the participant's audio is what the emulator sends for it ('audio' frames).
+      var fd = audioCtx(m).createMediaStreamDestination();
+      var ft = fd.stream.getAudioTracks()[0];
+      m.tones[id] = { osc: null, track: ft, dest: fd, at: 0 };
+      m.state.streams[id + '-cam-audio'] = { participantId: id, type: 'cam', pendingTrack: ft, starttime: new Date().toISOString() };
     }
     if (typeof toneHz === 'number' && toneHz > 0 && !m.tones[id]) {
       var ctx = audioCtx(m);
@@ -187,6 +200,29 @@ export function callMachineBundleSource(opts: { controlUrl: string; dailyJsVersi
       m.tones[id] = { osc: osc, track: track };
       m.state.streams[id + '-cam-audio'] = { participantId: id, type: 'cam', pendingTrack: track, starttime: new Date().toISOString() };
     }
+  }
+
+  // One frame of a participant's audio (PCM16 LE, base64) played into its track, back to back, with a
+  // 150 ms jitter buffer (re-anchored after an underrun) so that late frames on a busy machine leave no gap.
+  function onAudio(m, cmd) {
+    var t = m.tones[cmd.p];
+    if (!t || !t.dest) return;
+    var bin = atob(cmd.pcm);
+    var n = bin.length >> 1;
+    if (n === 0) return;
+    var ctx = audioCtx(m);
+    var buf = ctx.createBuffer(1, n, cmd.r);
+    var ch = buf.getChannelData(0);
+    for (var i = 0; i < n; i++) {
+      var v = bin.charCodeAt(2 * i) | (bin.charCodeAt(2 * i + 1) << 8);
+      ch[i] = (v >= 32768 ? v - 65536 : v) / 32768;
+    }
+    var src = ctx.createBufferSource();
+    src.buffer = buf;
+    src.connect(t.dest);
+    var at = Math.max(ctx.currentTime + 0.15, t.at);
+    t.at = at + buf.duration;
+    src.start(at);
   }
 
   function dropParticipant(m, id) {

@@ -59,7 +59,12 @@ export type BundleToServer =
    * The emulator bridge uses it to give the emulated caller the bot's words.
    */
   | { t: 'speak'; callClientId: string; id: number; text?: string; durationMs: number }
-  | { t: 'speak-cancel'; callClientId: string; id: number };
+  | { t: 'speak-cancel'; callClientId: string; id: number }
+  /**
+   * The page started (or stopped) reading remote audio (a `patchbay-receive-audio` DOM event, only
+   * the patchbay page sends it). The emulator bridge then asks the emulator for the callers' audio.
+   */
+  | { t: 'receive-audio'; callClientId: string; enabled: boolean };
 
 /** server → bundle */
 export type ServerToBundle =
@@ -70,4 +75,9 @@ export type ServerToBundle =
    * `joined-meeting`, `participant-joined`/`-updated` (with `toneHz`: a sine track as the
    * participant's audio) and `participant-left`.
    */
-  | { t: 'post'; msg: { action: string } & Record<string, unknown>; toneHz?: number; loopback?: boolean };
+  | { t: 'post'; msg: { action: string } & Record<string, unknown>; toneHz?: number; loopback?: boolean; feed?: boolean }
+  /**
+   * Bridge mode: one frame of a remote participant's audio (PCM16 mono little-endian, base64, at
+   * `r` Hz), played into that participant's track (`feed` posts give every remote participant one).
+   */
+  | { t: 'audio'; p: string; r: number; pcm: string };

@@ -78,6 +78,8 @@ export interface StandInSession {
   participants: Map<string, Record<string, unknown>>;
   /** Set in bridge mode once the page joins. */
   link?: EmulatorLink | undefined;
+  /** The page reads remote audio (bridge mode: the emulator is asked for the callers' frames). */
+  receiveAudio?: boolean;
 }
 
 /** A message's `properties` object (none: empty). */
@@ -174,6 +176,9 @@ export class CallMachineStandIn {
         session.link?.speak(m.id, m.text, m.durationMs);
       } else if (session && m.t === 'speak-cancel') {
         session.link?.cancelSpeak(m.id);
+      } else if (session && m.t === 'receive-audio') {
+        session.receiveAudio = m.enabled;
+        session.link?.receiveAudio(m.enabled);
       }
       this.wake();
     });
@@ -239,10 +244,12 @@ export class CallMachineStandIn {
             ...(typeof props.userName === 'string' ? { userName: props.userName } : {}),
           },
           {
-            post: (m) => this.send(s, { t: 'post', msg: m }),
+            post: (m) => this.send(s, { t: 'post', msg: m, feed: true }),
             participant: (p) => participantFrom(p),
+            audio: (p, r, pcm) => this.send(s, { t: 'audio', p, r, pcm }),
           },
         );
+        if (s.receiveAudio) s.link.receiveAudio(true);
       } catch (err) {
         const text = `cannot reach the emulator for ${url}: ${errorMessage(err)}`;
         this.send(s, { t: 'post', msg: { action: 'error', errorMsg: text, error: { type: 'connection-error', msg: text } } });
