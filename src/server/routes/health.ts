@@ -5,6 +5,39 @@ import type { AppDeps } from '../deps.js';
 
 const Health = Type.Object({ status: Type.String(), reason: Type.Optional(Type.String()) });
 
+const Status = Type.Object({
+  version: Type.String(),
+  uptimeMs: Type.Integer(),
+  draining: Type.Boolean(),
+  activeCalls: Type.Integer(),
+  queuedCalls: Type.Integer(),
+  admitting: Type.Integer(),
+  capacity: Type.Integer(),
+  maxConcurrentBots: Type.Integer(),
+  workers: Type.Object({
+    idle: Type.Integer(),
+    starting: Type.Integer(),
+    busy: Type.Integer(),
+    coldStarts: Type.Integer(),
+    warmStarts: Type.Integer(),
+  }),
+  /** Room deletions (Daily's slowest rate class): queued now, at most at once, deleted, left to their `exp`. */
+  roomDeletions: Type.Object({
+    backlog: Type.Integer(),
+    backlogPeak: Type.Integer(),
+    deleted: Type.Integer(),
+    leftToExpire: Type.Integer(),
+    givenUp: Type.Integer(),
+    rateLimited: Type.Integer(),
+  }),
+  callClient: Type.String(),
+  emulator: Type.Boolean(),
+  /** The bots new calls get (generation: reloads since start-up) and the last reload (docs/operations.md). */
+  bots: Type.Optional(Type.Unknown()),
+  /** Fleet mode: every replica's capacity, load, draining and live calls (src/fleet fleetStatus). */
+  fleet: Type.Optional(Type.Unknown()),
+});
+
 export const healthRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
 
@@ -23,38 +56,7 @@ export const healthRoutes: FastifyPluginAsync<AppDeps> = async (fastify, deps) =
     {
       schema: {
         response: {
-          200: Type.Object({
-            version: Type.String(),
-            uptimeMs: Type.Integer(),
-            draining: Type.Boolean(),
-            activeCalls: Type.Integer(),
-            queuedCalls: Type.Integer(),
-            admitting: Type.Integer(),
-            capacity: Type.Integer(),
-            maxConcurrentBots: Type.Integer(),
-            workers: Type.Object({
-              idle: Type.Integer(),
-              starting: Type.Integer(),
-              busy: Type.Integer(),
-              coldStarts: Type.Integer(),
-              warmStarts: Type.Integer(),
-            }),
-            /** Room deletions (Daily's slowest rate class): queued now, at most at once, deleted, left to their `exp`. */
-            roomDeletions: Type.Object({
-              backlog: Type.Integer(),
-              backlogPeak: Type.Integer(),
-              deleted: Type.Integer(),
-              leftToExpire: Type.Integer(),
-              givenUp: Type.Integer(),
-              rateLimited: Type.Integer(),
-            }),
-            callClient: Type.String(),
-            emulator: Type.Boolean(),
-            /** The bots new calls get (generation: reloads since start-up) and the last reload (docs/operations.md). */
-            bots: Type.Optional(Type.Unknown()),
-            /** Fleet mode: every replica's capacity, load, draining and live calls (src/fleet fleetStatus). */
-            fleet: Type.Optional(Type.Unknown()),
-          }),
+          200: Status,
         },
       },
     },
