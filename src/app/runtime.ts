@@ -11,7 +11,7 @@ import { createRoomService, type RoomService } from '../daily/room-service.js';
 import { DOMAIN_EVENT_TYPES } from '../daily/webhook-events.js';
 import type { BrowserHost } from '../daily/browser/host.js';
 import { Dispatcher } from '../admission/dispatcher.js';
-import { OutboundCalls } from '../admission/outbound.js';
+import { OutboundCalls, type OutboundStatusHook } from '../admission/outbound.js';
 import { OutboundJournal, type JournalEntry } from '../admission/outbound-journal.js';
 import { resolveBotFile } from '../core/bot-files.js';
 import { WorkerPool } from '../workers/parent/pool.js';
@@ -33,6 +33,7 @@ import type { CallAssignment } from '../workers/protocol.js';
 import { errorMessage } from '../core/errors.js';
 import { dailyAccess, dailyClient, sharedBrowsers, workerInit } from './parts.js';
 import { startRecordingRetention } from './recording-retention.js';
+import { wireCallbacks, type CallbackParts } from './callbacks.js';
 import { orphanDirOf, scanOrphans } from '../workers/orphans.js';
 import { keepOpenIds, OrphanAdoption, type OrphanScan } from '../admission/orphans.js';
 import type { ForwardFn } from '../workers/parent/fallback.js';
@@ -42,8 +43,10 @@ export interface Runtime {
   logger: Logger;
   app: FastifyInstance;
   dispatcher: Dispatcher;
-  /** Outbound calls (POST /calls); undefined when CALLS_API_TOKEN is unset. */
+  /** Outbound calls (POST /calls, callbacks); undefined when CALLS_API_TOKEN is unset and CALLBACK_OFFER off. */
   outbound: OutboundCalls | undefined;
+  /** Callbacks instead of hold (CALLBACK_OFFER=true). */
+  callbacks: CallbackParts | undefined;
   /** Daily's domain webhooks → calls. */
   reconciler: Reconciler;
   /** Rooms and bot tokens for calls. */
@@ -128,12 +131,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
   const { dispatcher, reconciler, rooms } = admission;
   // Written off the call path (the store queues; a writer flushes batches).
   const unrecord = records ? recordDispatcherCalls(records, dispatcher) : undefined;
-  let fleetAdmission: FleetAdmission | undefined;
-  if (fleet) {
-    const { FleetAdmission } = await import('../fleet/admission.js');
-    fleetAdmission = new FleetAdmission({ config, logger, dispatcher, reconciler, rooms, fleet });
-    dispatcher.setDelegate(fleetAdmission);
-  }
+  const fleetAdmission = fleet ? await newFleetAdmission({ config, logger, dispatcher, reconciler, rooms, fleet }) : undefined;
   const { pinlessSecrets, webhookSecrets } = access;
   const app = await buildApp({
     outbound: admission.outbound,
@@ -155,6 +153,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     logger,
     app,
     ...admission,
+    callbacks: wireCallbacks({ config, logger, admission, pool, daily, records, route: opts.route ?? routes!.route }, fleetMod, fleet),
     pool,
     browsers,
     daily,
@@ -180,6 +179,14 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     adoption: undefined,
   };
   return rt;
+}
+
+/** Fleet mode's admission (loaded only then): the dispatcher admits through it. */
+async function newFleetAdmission(deps: ConstructorParameters<typeof FleetAdmission>[0]): Promise<FleetAdmission> {
+  const { FleetAdmission } = await import('../fleet/admission.js');
+  const fleetAdmission = new FleetAdmission(deps);
+  deps.dispatcher.setDelegate(fleetAdmission);
+  return fleetAdmission;
 }
 
 type FleetModule = typeof import('../fleet/index.js');
@@ -208,11 +215,17 @@ function loadStartupRoutes(config: Config, logger: Logger, opts: RuntimeOptions)
 }
 
 /** Outbound calls (POST /calls, CALLS_API_TOKEN set): a bot file in BOTS_DIR, or a bot the routes name. */
-function newOutbound(config: Config, logger: Logger, a: { rooms: RoomService; dispatcher: Dispatcher }, routed: string[] | undefined) {
+function newOutbound(
+  config: Config,
+  logger: Logger,
+  a: { rooms: RoomService; dispatcher: Dispatcher; onOutboundStatus?: OutboundStatusHook },
+  routed: string[] | undefined,
+) {
   const hasBot = (name: string) => routed?.includes(name) === true || resolveBotFile(config.bots.dir, name) !== undefined;
   const opened = OutboundJournal.open(config.resilience.admittedPath, logger);
   const journal = opened ? { write: (e: JournalEntry) => opened.journal.write(e), restored: opened.entries } : undefined;
-  return new OutboundCalls({ config, logger, rooms: a.rooms, dispatcher: a.dispatcher, hasBot, ...(journal ? { journal } : {}) });
+  const onStatus: OutboundStatusHook = (v, r) => a.onOutboundStatus?.(v, r);
+  return new OutboundCalls({ config, logger, rooms: a.rooms, dispatcher: a.dispatcher, hasBot, onStatus, ...(journal ? { journal } : {}) });
 }
 
 /** Rooms, warm slots, the dispatcher with its admission budget, and the reconciler of domain webhooks. */
@@ -236,8 +249,10 @@ function newAdmission(
     graceMs: config.daily.webhookReconcileGraceMs,
     logger,
   });
-  const outbound = config.outbound.apiToken ? newOutbound(config, logger, { rooms, dispatcher }, parts.bots) : undefined;
-  return { rooms, warm, dispatcher, reconciler, outbound };
+  const wired: { rooms: RoomService; dispatcher: Dispatcher; onOutboundStatus?: OutboundStatusHook } = { rooms, dispatcher };
+  const wanted = config.outbound.apiToken !== undefined || config.outbound.callbackOffer;
+  const outbound = wanted ? newOutbound(config, logger, wired, parts.bots) : undefined;
+  return Object.assign(wired, { warm, reconciler, outbound });
 }
 
 /** What listen() and shutdown() need besides the Runtime's own fields. */
@@ -267,6 +282,7 @@ async function listen(rt: Runtime, life: Lifecycle): Promise<string> {
   rt.url = u.origin;
   if (life.fleet) life.fleet.opts.meta.url = rt.url;
   await life.fleetAdmission?.start();
+  await rt.callbacks?.callbacks.start();
   const rec = config.call.recording;
   if (rec.retentionDays > 0) {
     startRecordingRetention(
@@ -329,6 +345,9 @@ async function shutdown(rt: Runtime, life: Lifecycle, timeoutMs: number): Promis
   life.adoption?.close();
   // Queued outbound calls are not started any more (their status stays queued; not persisted).
   rt.outbound?.close();
+  // No new callback offers or callbacks (those pending stay in their store for the next start).
+  rt.callbacks?.offer.close();
+  rt.callbacks?.callbacks.close();
   await rt.dispatcher.drain(timeoutMs);
   // The rooms of the last calls: deleted within what is left of the grace period (at most
   // SHUTDOWN_ROOM_FLUSH_MS); the rest expire by their `exp`.

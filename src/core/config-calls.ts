@@ -11,6 +11,9 @@ export interface OutboundConfig {
   statusUrl: string | undefined;
   webhookSecret: string | undefined;
   detectVoicemail: boolean;
+  /** CALLBACK_OFFER: callers past the hold budget are offered a callback (src/admission/callback-offer.ts). */
+  callbackOffer: boolean;
+  callbackOfferMaxConcurrent: number;
 }
 
 export interface RecordingConfig {
@@ -30,6 +33,8 @@ export function outboundConfig(e: Env): OutboundConfig {
     statusUrl: e.OUTBOUND_STATUS_URL,
     webhookSecret: e.OUTBOUND_WEBHOOK_SECRET,
     detectVoicemail: e.VOICEMAIL_DETECT,
+    callbackOffer: e.CALLBACK_OFFER,
+    callbackOfferMaxConcurrent: e.CALLBACK_OFFER_MAX_CONCURRENT,
   };
 }
 

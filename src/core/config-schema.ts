@@ -297,6 +297,10 @@ export const EnvSchema = Type.Object({
   OUTBOUND_WEBHOOK_SECRET: Type.Optional(Type.String({ minLength: 16 })),
   /** Voicemail detection on outbound calls' answers (src/voice/voicemail.ts). */
   VOICEMAIL_DETECT: Type.Boolean({ default: true }),
+  /** Callbacks instead of hold: a caller past the hold budget is offered a callback by a built-in bot (docs/outbound.md). */
+  CALLBACK_OFFER: Type.Boolean({ default: false }),
+  /** Callback offer bots at once on this replica (beside MAX_CONCURRENT_BOTS); beyond them callers are refused as before. */
+  CALLBACK_OFFER_MAX_CONCURRENT: Int(4, 1),
 
   // Embedded emulator (used when DAILY_API_KEY is unset)
   EMULATOR_HOST: Type.String({ default: '127.0.0.1' }),

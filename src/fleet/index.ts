@@ -17,3 +17,4 @@ export {
 export { RedisRateLimiter } from './rate-limit-redis.js';
 export { claimRecord } from './routing.js';
 export * from './types.js';
+export { RedisCallbacks } from './callbacks.js';

@@ -4,16 +4,8 @@ import type { Logger } from 'pino';
 import type { AudioOut, CallClient } from '../daily/call-client.js';
 import { CallEndedError, PatchbayError } from '../core/errors.js';
 import type { Outcome } from '../core/outcome.js';
-import type {
-  Call,
-  CallInfo,
-  CollectDigitsOptions,
-  ListenOptions,
-  SayOptions,
-  TransferTarget,
-  WarmTransferOptions,
-  WarmTransferResult,
-} from './index.js';
+import type { Call, CallInfo, CollectDigitsOptions, ListenOptions, SayOptions } from './index.js';
+import type { TransferTarget, WarmTransferOptions, WarmTransferResult } from './index.js';
 import type { LlmProvider } from '../voice/llm.js';
 import { sentences } from '../voice/sentences.js';
 import { VoiceActivity, type VadEvent, type VadOptions } from '../voice/vad.js';
@@ -29,7 +21,6 @@ import { askEndOfTurn, listenForTurn } from './listen-turn.js';
 import { CallerAudio } from './caller-audio.js';
 import { runWarmTransfer } from './warm-transfer.js';
 import { collectDigits } from './digits.js';
-
 import { isStepName, type BotEventKind } from '../core/timeline.js';
 export type { BotEventKind };
 
@@ -78,6 +69,7 @@ export class CallSession implements Call {
   readonly config: Readonly<Record<string, unknown>>;
   readonly direction: 'inbound' | 'outbound';
   readonly metadata: Readonly<Record<string, unknown>>;
+  readonly callback: CallInfo['callback'];
   readonly logger: Logger;
   readonly signal: AbortSignal;
   readonly llm: LlmProvider | undefined;
@@ -117,6 +109,7 @@ export class CallSession implements Call {
     this.config = deps.info.config;
     this.direction = deps.info.direction;
     this.metadata = deps.info.metadata;
+    this.callback = deps.info.callback;
     this.llm = deps.llm;
     this.logger = deps.logger;
     this.signal = deps.signal;
