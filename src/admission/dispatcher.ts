@@ -41,7 +41,8 @@ export interface CallbackOfferHook {
 }
 
 /** A busy answer a callback can stand in for: no bot in time, or none free and no place in the queue. */
-const offerable = (r: AdmitResult): r is Busy => r.kind === 'busy' && (r.reason === 'overloaded' || r.reason === 'queue_full');
+const offerable = (r: AdmitResult): r is Busy =>
+  r.kind === 'busy' && !r.inFlight && (r.reason === 'overloaded' || r.reason === 'queue_full');
 
 export class Dispatcher extends EventEmitter<DispatcherEvents> {
   private readonly queue: PQueue;
