@@ -34,6 +34,8 @@ export interface CallbacksDeps {
 }
 
 const TICK_MS = 250;
+/** After a callback could not even be dialled, claims pause this long (a failing Daily is not hammered). */
+const RETRY_PAUSE_MS = 5_000;
 
 export class Callbacks {
   private readonly log: Logger;
@@ -41,6 +43,7 @@ export class Callbacks {
   private ticking = false;
   private again = false;
   private closed = false;
+  private pausedUntilMs = 0;
   /** Callbacks this replica placed, by their outbound call's id. */
   private readonly placed = new Map<string, string>();
 
@@ -86,9 +89,14 @@ export class Callbacks {
         .catch((err: unknown) => this.log.error({ id, err: errorMessage(err) }, 'callback: could not mark it dialling'));
     } else if (v.status === 'ended') {
       this.placed.delete(v.id);
-      void this.d.store
-        .done(id, v.result ?? 'failed', now)
-        .catch((err: unknown) => this.log.error({ id, err: errorMessage(err) }, 'callback: could not mark it done'));
+      const dialled = v.history.some((h) => h.status === 'dialing');
+      // Never dialled (no room, no worker, the service stopping): nothing reached the caller, so it waits again.
+      const step = dialled ? this.d.store.done(id, v.result ?? 'failed', now) : this.d.store.release(id, this.d.owner, now);
+      if (!dialled) {
+        this.pausedUntilMs = now + RETRY_PAUSE_MS;
+        this.log.warn({ id, detail: v.detail }, 'callback: not dialled; back in the queue');
+      }
+      step.catch((err: unknown) => this.log.error({ id, err: errorMessage(err) }, 'callback: could not settle it'));
     }
   }
 
@@ -112,7 +120,7 @@ export class Callbacks {
   }
 
   private async drainQueue(): Promise<void> {
-    while (!this.closed && this.d.outbound.hasRoom()) {
+    while (!this.closed && Date.now() >= this.pausedUntilMs && this.d.outbound.hasRoom()) {
       const row = await this.d.store.claim(this.d.owner, Date.now());
       if (!row) return;
       // Capacity may have gone while the store answered (an inbound call arrived): give it back.
@@ -136,7 +144,8 @@ export class Callbacks {
       ...(route.config ? { botConfig: route.config } : {}),
       callback: { requestedAt: new Date(row.requestedAtMs).toISOString(), reason: row.reason, originalCallId: row.id },
     };
-    const { view } = this.d.outbound.place(req, `callback:${row.id}`);
+    // No idempotency key: the store's claim is what makes it once (a callback released after a failure is placed anew).
+    const { view } = this.d.outbound.place(req);
     this.placed.set(view.id, row.id);
     this.log.info({ id: row.id, outboundId: view.id, bot: route.bot, waitedMs: Date.now() - row.requestedAtMs }, 'callback placed');
   }

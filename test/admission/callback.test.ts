@@ -96,11 +96,9 @@ describe('callbacks instead of hold (CALLBACK_OFFER=true)', () => {
     for (const r of done) expect(s.emulator.dialOutsTo(r.number)).toHaveLength(1);
   }, 120_000);
 
-  it('a withheld number keys one in (a wrong one is asked again); it is called back on that number', async () => {
+  it('a withheld number keys one in (a wrong one is asked again); it is called back on that number, after a try that got no room', async () => {
     // The bot slot taken by a caller who stays until told.
-    const holders = [0].map(() =>
-      s.emulator.placeCall({ to: NUMBER, script: [{ waitFor: 'say', timeoutMs: 30_000 }, { wait: 60_000 }] }),
-    );
+    const holders = [0].map(() => s.emulator.placeCall({ to: NUMBER, script: [{ waitFor: 'say', timeoutMs: 30_000 }, { wait: 60_000 }] }));
     await until(() => holders.every((h) => said(h).length > 0), 30_000, 'the slot busy');
     answering('+445550100200');
     const caller = s.emulator.placeCall({
@@ -120,9 +118,14 @@ describe('callbacks instead of hold (CALLBACK_OFFER=true)', () => {
     // Not before capacity frees: inbound callers keep their slots.
     await new Promise((r) => setTimeout(r, 500));
     expect(s.emulator.dialOutsTo('+445550100200')).toHaveLength(0);
+    // Its first try cannot even get a room (Daily refuses once): nothing was dialled, so it waits again and is placed later.
+    s.emulator.faults.inject({ method: 'POST', path: '/rooms', status: 400, times: 1 });
     for (const h of holders) h.hangup();
     await until(() => s.emulator.dialOutsTo('+445550100200').length === 1, 30_000, 'the callback dialled');
     await until(async () => (await rows()).find((r) => r.number === '+445550100200')?.state === 'done', 30_000, 'the callback done');
     expect(said(s.emulator.dialOutsTo('+445550100200')[0]!).join(' ')).toMatch(/This is your callback/);
+    expect((await rows()).find((r) => r.number === '+445550100200')?.result).toBe('answered');
+    // The refused try was an outbound call of its own that ended before dialling.
+    expect(s.ended.filter((e) => e.to === '+445550100200').map((e) => e.outcome)).toEqual(['room_failed', 'completed']);
   }, 90_000);
 });
