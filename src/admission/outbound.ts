@@ -50,6 +50,12 @@ export interface OutboundDeps {
 
 export type OutboundStatusHook = (view: OutboundView, req: OutboundRequest) => void;
 
+/** Slots shared by the fleet (OUTBOUND_FLEET_MAX_CONCURRENT): one per running attempt, by key. */
+export interface FleetSlots {
+  acquire(key: string): Promise<boolean>;
+  release(key: string): void;
+}
+
 /** Entries kept after they ended (GET /calls/:id, idempotency), the oldest dropped first. */
 const KEEP_ENDED = 10_000;
 const TICK_MS = 250;
@@ -62,6 +68,7 @@ export class OutboundCalls {
   private running = 0;
   /** Attempts started whose call is not on the dispatcher's queue yet (room being created): slots they will take. */
   private provisioning = 0;
+  private fleetSlots: FleetSlots | undefined;
   private closed = false;
   private readonly stop = new AbortController();
 
@@ -160,11 +167,29 @@ export class OutboundCalls {
       if (!this.hasRoom()) return;
       e.running = true;
       this.running++;
-      void this.attempt(e).finally(() => {
+      void this.slotThenAttempt(e).finally(() => {
         e.running = false;
         this.running--;
       });
     }
+  }
+
+  /** Fleet mode with OUTBOUND_FLEET_MAX_CONCURRENT: a fleet-wide slot first (else the call stays due: the next tick tries again). */
+  private async slotThenAttempt(e: Entry): Promise<void> {
+    const slots = this.fleetSlots;
+    const key = `${e.view.id}:${e.view.attempts + 1}`;
+    // Redis unreachable: the per-replica cap alone (as every fleet feature degrades).
+    if (slots && !(await slots.acquire(key).catch(() => true))) return;
+    try {
+      await this.attempt(e);
+    } finally {
+      slots?.release(key);
+    }
+  }
+
+  /** Fleet mode: the fleet-wide outbound cap (src/fleet/outbound-slots.ts). */
+  setFleetSlots(slots: FleetSlots): void {
+    this.fleetSlots = slots;
   }
 
   /** One attempt: room, call object, worker; resolves when the attempt's call ended. */

@@ -131,7 +131,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
   const { dispatcher, reconciler, rooms } = admission;
   // Written off the call path (the store queues; a writer flushes batches).
   const unrecord = records ? recordDispatcherCalls(records, dispatcher) : undefined;
-  const fleetAdmission = fleet ? await newFleetAdmission({ config, logger, dispatcher, reconciler, rooms, fleet }) : undefined;
+  const fleetAdmission = fleet ? await newFleetAdmission({ config, logger, dispatcher, reconciler, rooms, fleet }, admission) : undefined;
   const { pinlessSecrets, webhookSecrets } = access;
   const app = await buildApp({
     outbound: admission.outbound,
@@ -181,11 +181,27 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
   return rt;
 }
 
-/** Fleet mode's admission (loaded only then): the dispatcher admits through it. */
-async function newFleetAdmission(deps: ConstructorParameters<typeof FleetAdmission>[0]): Promise<FleetAdmission> {
+/**
+ * Fleet mode's admission (loaded only then): the dispatcher admits through it; with
+ * OUTBOUND_FLEET_MAX_CONCURRENT, outbound calls take fleet-wide slots (src/fleet/outbound-slots.ts).
+ */
+async function newFleetAdmission(
+  deps: ConstructorParameters<typeof FleetAdmission>[0],
+  a: { outbound: OutboundCalls | undefined },
+): Promise<FleetAdmission> {
   const { FleetAdmission } = await import('../fleet/admission.js');
   const fleetAdmission = new FleetAdmission(deps);
   deps.dispatcher.setDelegate(fleetAdmission);
+  const { config, fleet } = deps;
+  const cap = config.outbound.fleetMaxConcurrent;
+  if (a.outbound && cap !== undefined) {
+    const { FleetOutboundSlots } = await import('../fleet/outbound-slots.js');
+    // A lease outlives no attempt: ring, join and the longest call, with a margin.
+    const leaseMs = config.call.maxCallMs + config.outbound.ringTimeoutMs + config.call.joinTimeoutMs + 60_000;
+    const slots = new FleetOutboundSlots(fleet, cap, leaseMs);
+    fleet.on('replica-lost', (lost) => void slots.dropReplica(lost.replicaId).catch(() => undefined));
+    a.outbound.setFleetSlots(slots);
+  }
   return fleetAdmission;
 }
 

@@ -5,6 +5,8 @@ import type { Env } from './config-schema.js';
 export interface OutboundConfig {
   apiToken: string | undefined;
   maxConcurrent: number;
+  /** OUTBOUND_FLEET_MAX_CONCURRENT (fleet mode): the fleet-wide cap; undefined → per replica only. */
+  fleetMaxConcurrent: number | undefined;
   maxAttempts: number;
   retryMs: number;
   ringTimeoutMs: number;
@@ -27,6 +29,7 @@ export function outboundConfig(e: Env): OutboundConfig {
   return {
     apiToken: e.CALLS_API_TOKEN,
     maxConcurrent: e.OUTBOUND_MAX_CONCURRENT,
+    fleetMaxConcurrent: e.OUTBOUND_FLEET_MAX_CONCURRENT,
     maxAttempts: e.OUTBOUND_MAX_ATTEMPTS,
     retryMs: e.OUTBOUND_RETRY_MS,
     ringTimeoutMs: e.OUTBOUND_RING_TIMEOUT_MS,

@@ -18,3 +18,4 @@ export { RedisRateLimiter } from './rate-limit-redis.js';
 export { claimRecord } from './routing.js';
 export * from './types.js';
 export { RedisCallbacks } from './callbacks.js';
+export { FleetOutboundSlots } from './outbound-slots.js';

@@ -14,9 +14,29 @@ import { startFleetOfReplicas, type FleetOfReplicas } from '../helpers/fleet-rep
 const TOKEN = 'fleet-pacing-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
 
-async function burst(f: FleetOfReplicas, n: number, perSecond: number): Promise<Array<{ result: string | null; detail: string | null }>> {
+interface View {
+  status: string;
+  result: string | null;
+  detail: string | null;
+  history: Array<{ status: string; atMs: number }>;
+}
+
+/** The most outbound calls dialling or talking at once (from each call's `dialing` to its `ended`). */
+function maxAtOnce(views: View[]): number {
+  const at = (v: View, status: string) => v.history.find((h) => h.status === status)?.atMs ?? 0;
+  const edges = views.flatMap((v) => [
+    { at: at(v, 'dialing'), d: 1 },
+    { at: at(v, 'ended'), d: -1 },
+  ]);
+  let now = 0;
+  let max = 0;
+  for (const e of edges.sort((a, b) => a.at - b.at || a.d - b.d)) max = Math.max(max, (now += e.d));
+  return max;
+}
+
+async function burst(f: FleetOfReplicas, n: number, perSecond: number, answerAfterMs = 0): Promise<View[]> {
   for (let i = 0; i < n; i++)
-    f.emulator.setDialOutTarget(`+1555887${String(i).padStart(4, '0')}`, { answer: 'answer', script: [{ hangup: true }] });
+    f.emulator.setDialOutTarget(`+1555887${String(i).padStart(4, '0')}`, { answer: 'answer', answerAfterMs, script: [{ hangup: true }] });
   const placed: Array<{ url: string; id: string }> = [];
   for (let i = 0; i < n; i++) {
     const url = f.replicas[i % f.replicas.length]!.url;
@@ -29,7 +49,7 @@ async function burst(f: FleetOfReplicas, n: number, perSecond: number): Promise<
     placed.push({ url, id: ((await r.json()) as { call: { id: string } }).call.id });
     await new Promise((r) => setTimeout(r, 1000 / perSecond));
   }
-  const views: Array<{ status: string; result: string | null; detail: string | null }> = [];
+  const views: View[] = [];
   await until(
     async () => {
       views.length = 0;
@@ -70,9 +90,19 @@ describe('outbound pacing in a fleet', () => {
   it('two replicas, 8 calls at 5 per second (5× the start class): all answered, no 429 (one window in Redis)', async () => {
     f = await startFleetOfReplicas(2, env);
     await warm(f);
-    const views = await burst(f, 8, 5);
+    const views = await burst(f, 8, 5, 1_500);
     expect(views.filter((v) => /429|rate/i.test(v.detail ?? ''))).toEqual([]);
     expect(views.map((v) => v.result)).toEqual(Array(8).fill('answered'));
+    // Without a fleet-wide cap, the replicas' calls overlap (the control of the next test).
+    expect(maxAtOnce(views)).toBeGreaterThanOrEqual(2);
+  }, 240_000);
+
+  it('OUTBOUND_FLEET_MAX_CONCURRENT=1: the two replicas run one outbound call at a time between them', async () => {
+    f = await startFleetOfReplicas(2, { ...env, OUTBOUND_FLEET_MAX_CONCURRENT: '1' });
+    await warm(f);
+    const views = await burst(f, 4, 5, 1_500);
+    expect(views.map((v) => v.result)).toEqual(Array(4).fill('answered'));
+    expect(maxAtOnce(views)).toBe(1);
   }, 240_000);
 
   it('control: the same replicas without Redis, each pacing alone, meet the emulator’s 429s', async () => {
