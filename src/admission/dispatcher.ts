@@ -33,6 +33,18 @@ export type { AdmissionDelegate, AdmitAnswer, AdmitResult, DispatcherDeps, Dispa
 
 const DEDUPE_TTL_MS = 15 * 60_000;
 
+type Busy = Extract<AdmitResult, { kind: 'busy' }>;
+
+/** The callback offer as the dispatcher sees it (callback-offer.ts). */
+export interface CallbackOfferHook {
+  readonly available: boolean;
+  offer(call: PinlessCall, receivedAtMs: number, busy: Busy): Promise<AdmitResult>;
+}
+
+/** A busy answer a callback can stand in for: no bot in time, or none free and no place in the queue. */
+const offerable = (r: AdmitResult): r is Busy =>
+  r.kind === 'busy' && !r.inFlight && (r.reason === 'overloaded' || r.reason === 'queue_full');
+
 export class Dispatcher extends EventEmitter<DispatcherEvents> {
   private readonly queue: PQueue;
   /** Every admission by Daily's callId (dedupe), kept DEDUPE_TTL_MS after the call ended. */
@@ -48,6 +60,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
   private readonly reaping = new Set<Promise<void>>();
   private readonly idle = new IdleWaiters(() => this.live.size === 0 && this.admitting === 0 && this.reaping.size === 0);
   private delegate: AdmissionDelegate | undefined;
+  private callbackOffer: CallbackOfferHook | undefined;
 
   constructor(private readonly deps: DispatcherDeps) {
     super();
@@ -116,19 +129,31 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       return Promise.resolve({ kind: 'busy', reason: 'draining', retryAfterSec: 1, message: 'this replica is draining; try another' });
     // Fleet mode (fleet-admission.ts) bounds the wait fleet-wide; otherwise this replica alone.
     const fleet = this.delegate?.active ? this.delegate : undefined;
+    let busy: Busy | undefined;
     if (!fleet && this.stats().full) {
       const message = `all ${maxConcurrentBots} bots busy and ${maxQueuedCalls} calls queued`;
-      return Promise.resolve({ kind: 'busy', reason: 'queue_full', retryAfterSec: 1, message });
+      busy = { kind: 'busy', reason: 'queue_full', retryAfterSec: 1, message };
     }
     const waitingForWorker = [...this.live.values()].filter((c) => c.state === 'starting').length;
-    const over = this.deps.budget?.check({ active: this.queue.pending, queued: this.queue.size + this.admitting, waitingForWorker });
-    if (over) return Promise.resolve({ kind: 'busy', reason: 'overloaded', ...over });
+    const over = busy
+      ? undefined
+      : this.deps.budget?.check({ active: this.queue.pending, queued: this.queue.size + this.admitting, waitingForWorker });
+    if (over) busy = { kind: 'busy', reason: 'overloaded', ...over };
+    // CALLBACK_OFFER: a caller who cannot be served in time is offered a callback (callback-offer.ts).
+    const offer = this.callbackOffer?.available ? this.callbackOffer : undefined;
+    if (busy && !offer) return Promise.resolve(busy);
     const entry: { answer: Promise<AdmitResult>; call?: Call } = { answer: Promise.resolve(null as never) };
-    entry.answer = fleet ? fleet.admit(call, receivedAtMs) : this.admitLocal(call, receivedAtMs, entry);
+    const answer = busy ? Promise.resolve(busy) : fleet ? fleet.admit(call, receivedAtMs) : this.admitLocal(call, receivedAtMs, entry);
+    entry.answer = offer ? answer.then((r) => (offerable(r) ? offer.offer(call, receivedAtMs, r) : r)) : answer;
     this.calls.set(call.callId, entry);
     // A refused or busy call may be retried (here or elsewhere): forget it.
     void entry.answer.then((r) => r.kind !== 'accepted' && this.calls.delete(call.callId));
     return entry.answer;
+  }
+
+  /** CALLBACK_OFFER: busy answers go to the callback offer first (callback-offer.ts). */
+  setCallbackOffer(o: CallbackOfferHook): void {
+    this.callbackOffer = o;
   }
 
   /** Fleet mode: admission goes through `d` while `d.active` (fleet-admission.ts). */
@@ -157,14 +182,18 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
    * Room + bot token for a new call, or a warm slot (when the call would start at once; in fleet
    * mode when the fleet let it run here, `opts.warm`); the call stays `admitting` (failures are ended and finished: provision.ts).
    */
-  async provision(pinless: PinlessCall, receivedAtMs: number, opts: { warm?: boolean } = {}): Promise<Provisioned | AdmitResult> {
+  async provision(
+    pinless: PinlessCall,
+    receivedAtMs: number,
+    opts: { warm?: boolean; cold?: boolean } = {},
+  ): Promise<Provisioned | AdmitResult> {
     const { config, rooms, warm, admitted } = this.deps;
     this.admitting++;
     try {
       const startsAtOnce = this.queue.pending < config.admission.maxConcurrentBots && this.queue.size === 0;
       // In fleet mode only when the fleet let this replica run the call at once (`opts.warm`); never
       // while Redis cannot dedupe (degraded): the room named from the callId does it then.
-      const useWarm = startsAtOnce && (this.delegate ? this.delegate.active && opts.warm === true : true);
+      const useWarm = startsAtOnce && !opts.cold && (this.delegate ? this.delegate.active && opts.warm === true : true);
       return await provisionCall(pinless, receivedAtMs, {
         config,
         rooms,

@@ -1,5 +1,6 @@
 /** The vocabulary of outbound calls (outbound.ts, its journal and routes), in a module of its own (no type cycle). */
 import type { Outcome } from '../core/outcome.js';
+import type { CallbackInfo } from '../core/callback.js';
 
 export const OUTBOUND_STATUSES = ['queued', 'dialing', 'answered', 'busy', 'no-answer', 'failed', 'voicemail', 'ended'] as const;
 export type OutboundStatus = (typeof OUTBOUND_STATUSES)[number];
@@ -15,6 +16,10 @@ export interface OutboundRequest {
   /** Not dialled before this time (epoch ms). */
   notBeforeMs?: number;
   statusUrl?: string;
+  /** A callback instead of hold (callbacks.ts): the bot sees it; the callback store, not the journal, keeps it. */
+  callback?: CallbackInfo;
+  /** The bot's settings from its route (callbacks: routed by the original `To`). */
+  botConfig?: Record<string, unknown>;
 }
 
 /** What GET /calls/:id shows of an outbound call. */

@@ -44,6 +44,16 @@ export interface OutboundDeps {
   hasBot(name: string): boolean;
   /** Where every change is written, and what it held at start-up (outbound-journal.ts); absent: memory only. */
   journal?: { write(e: JournalEntry): void; restored: JournalEntry[] };
+  /** Every status change (callbacks.ts follows the callbacks it placed). */
+  onStatus?: OutboundStatusHook;
+}
+
+export type OutboundStatusHook = (view: OutboundView, req: OutboundRequest) => void;
+
+/** Slots shared by the fleet (OUTBOUND_FLEET_MAX_CONCURRENT): one per running attempt, by key. */
+export interface FleetSlots {
+  acquire(key: string): Promise<boolean>;
+  release(key: string): void;
 }
 
 /** Entries kept after they ended (GET /calls/:id, idempotency), the oldest dropped first. */
@@ -56,6 +66,9 @@ export class OutboundCalls {
   private readonly log: Logger;
   private readonly timer: NodeJS.Timeout;
   private running = 0;
+  /** Attempts started whose call is not on the dispatcher's queue yet (room being created): slots they will take. */
+  private provisioning = 0;
+  private fleetSlots: FleetSlots | undefined;
   private closed = false;
   private readonly stop = new AbortController();
 
@@ -131,6 +144,18 @@ export class OutboundCalls {
     clearInterval(this.timer);
   }
 
+  /**
+   * One more outbound call could start now: a bot slot free (less those of attempts still creating
+   * their rooms), no inbound call waiting or being admitted — inbound calls first: an outbound call
+   * never takes a slot a waiting (or arriving) caller needs — and under OUTBOUND_MAX_CONCURRENT.
+   */
+  hasRoom(): boolean {
+    const { dispatcher, config } = this.d;
+    const s = dispatcher.stats();
+    if (this.closed || this.running >= config.outbound.maxConcurrent || s.draining || s.queued > 0 || s.admitting > 0) return false;
+    return dispatcher.freeSlots() - this.provisioning >= 1;
+  }
+
   /** Starts due calls, oldest first, while a bot slot is free, no inbound call waits and the cap allows. */
   private tick(): void {
     if (this.closed) return;
@@ -139,18 +164,32 @@ export class OutboundCalls {
       .filter((e) => !e.running && e.view.status !== 'ended' && e.dueAtMs <= now)
       .sort((a, b) => a.dueAtMs - b.dueAtMs);
     for (const e of due) {
-      const { dispatcher, config } = this.d;
-      const s = dispatcher.stats();
-      // Inbound calls first: an outbound call never takes a slot a waiting (or arriving) caller needs.
-      if (this.running >= config.outbound.maxConcurrent || s.draining || s.queued > 0 || s.admitting > 0) return;
-      if (dispatcher.freeSlots() < 1) return;
+      if (!this.hasRoom()) return;
       e.running = true;
       this.running++;
-      void this.attempt(e).finally(() => {
+      void this.slotThenAttempt(e).finally(() => {
         e.running = false;
         this.running--;
       });
     }
+  }
+
+  /** Fleet mode with OUTBOUND_FLEET_MAX_CONCURRENT: a fleet-wide slot first (else the call stays due: the next tick tries again). */
+  private async slotThenAttempt(e: Entry): Promise<void> {
+    const slots = this.fleetSlots;
+    const key = `${e.view.id}:${e.view.attempts + 1}`;
+    // Redis unreachable: the per-replica cap alone (as every fleet feature degrades).
+    if (slots && !(await slots.acquire(key).catch(() => true))) return;
+    try {
+      await this.attempt(e);
+    } finally {
+      slots?.release(key);
+    }
+  }
+
+  /** Fleet mode: the fleet-wide outbound cap (src/fleet/outbound-slots.ts). */
+  setFleetSlots(slots: FleetSlots): void {
+    this.fleetSlots = slots;
   }
 
   /** One attempt: room, call object, worker; resolves when the attempt's call ended. */
@@ -176,6 +215,7 @@ export class OutboundCalls {
     v.callIds.push(call.id);
     const ended = new Promise<void>((resolve) => call.on('transition', (t) => t.to === 'ended' && resolve()));
     this.follow(e, call);
+    this.provisioning++;
     try {
       const room = await rooms.provision({
         roomName,
@@ -186,8 +226,10 @@ export class OutboundCalls {
         signal: this.stop.signal,
       });
       call.roomCreated(room.roomUrl);
+      this.provisioning--;
       dispatcher.runCall(call, this.assignment(e, identity, room, now), config.admission.queueTimeoutMs);
     } catch (err) {
+      this.provisioning--;
       call.end('room_failed', errorMessage(err), 'admission');
       await dispatcher.finish(call);
     }
@@ -201,6 +243,7 @@ export class OutboundCalls {
       roomUrl: room.roomUrl,
       token: room.token,
       receivedAtMs: now,
+      ...(e.req.botConfig ? { botConfig: e.req.botConfig } : {}),
       outbound: {
         to: e.req.to,
         ...(e.req.from ? { callerId: e.req.from } : {}),
@@ -208,6 +251,7 @@ export class OutboundCalls {
         attempt: e.view.attempts,
         ringTimeoutMs: config.outbound.ringTimeoutMs,
         detectVoicemail: config.outbound.detectVoicemail,
+        ...(e.req.callback ? { callback: e.req.callback } : {}),
       },
     };
   }
@@ -252,11 +296,14 @@ export class OutboundCalls {
     v.history.push({ status, atMs, attempt: v.attempts });
     this.persist(e);
     this.log.debug({ id: v.id, status, attempt: v.attempts }, 'outbound call status');
+    this.d.onStatus?.(v, e.req);
     const url = e.req.statusUrl ?? this.d.config.outbound.statusUrl;
     if (url) void sendStatusWebhook(url, v, atMs, this.d.config.outbound, this.log);
   }
 
   private persist(e: Entry): void {
+    // A callback is kept by the callback store (callbacks.ts), which alone decides whether it is dialled again.
+    if (e.req.callback) return;
     this.d.journal?.write({ view: e.view, req: e.req, dueAtMs: e.dueAtMs, ...(e.key !== undefined ? { key: e.key } : {}) });
   }
 

@@ -16,7 +16,14 @@ export type AdmitAnswer = Pick<CallRecord, 'id' | 'callId' | 'roomUrl' | 'bot' |
 
 export type AdmitResult =
   | { kind: 'accepted'; duplicate: boolean; record: AdmitAnswer }
-  | { kind: 'busy'; reason: 'draining' | 'queue_full' | 'overloaded' | 'room_failed'; retryAfterSec: number; message: string }
+  | {
+      kind: 'busy';
+      reason: 'draining' | 'queue_full' | 'overloaded' | 'room_failed';
+      retryAfterSec: number;
+      message: string;
+      /** Fleet mode: the same call is being admitted by another replica (never offered a callback here). */
+      inFlight?: boolean;
+    }
   /** Daily refused the room for good (a 4xx that is not retryable): trying again fails the same way. */
   | { kind: 'refused'; reason: 'room_refused'; message: string };
 

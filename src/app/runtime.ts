@@ -11,7 +11,7 @@ import { createRoomService, type RoomService } from '../daily/room-service.js';
 import { DOMAIN_EVENT_TYPES } from '../daily/webhook-events.js';
 import type { BrowserHost } from '../daily/browser/host.js';
 import { Dispatcher } from '../admission/dispatcher.js';
-import { OutboundCalls } from '../admission/outbound.js';
+import { OutboundCalls, type OutboundStatusHook } from '../admission/outbound.js';
 import { OutboundJournal, type JournalEntry } from '../admission/outbound-journal.js';
 import { resolveBotFile } from '../core/bot-files.js';
 import { WorkerPool } from '../workers/parent/pool.js';
@@ -33,6 +33,7 @@ import type { CallAssignment } from '../workers/protocol.js';
 import { errorMessage } from '../core/errors.js';
 import { dailyAccess, dailyClient, sharedBrowsers, workerInit } from './parts.js';
 import { startRecordingRetention } from './recording-retention.js';
+import { wireCallbacks, type CallbackParts } from './callbacks.js';
 import { orphanDirOf, scanOrphans } from '../workers/orphans.js';
 import { keepOpenIds, OrphanAdoption, type OrphanScan } from '../admission/orphans.js';
 import type { ForwardFn } from '../workers/parent/fallback.js';
@@ -44,8 +45,10 @@ export interface Runtime {
   logger: Logger;
   app: FastifyInstance;
   dispatcher: Dispatcher;
-  /** Outbound calls (POST /calls); undefined when CALLS_API_TOKEN is unset. */
+  /** Outbound calls (POST /calls, callbacks); undefined when CALLS_API_TOKEN is unset and CALLBACK_OFFER off. */
   outbound: OutboundCalls | undefined;
+  /** Callbacks instead of hold (CALLBACK_OFFER=true). */
+  callbacks: CallbackParts | undefined;
   /** Daily's domain webhooks → calls. */
   reconciler: Reconciler;
   /** Rooms and bot tokens for calls. */
@@ -132,12 +135,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
   const { dispatcher, reconciler, rooms, reloads } = admission;
   // Written off the call path (the store queues; a writer flushes batches).
   const unrecord = records ? recordDispatcherCalls(records, dispatcher) : undefined;
-  let fleetAdmission: FleetAdmission | undefined;
-  if (fleet) {
-    const { FleetAdmission } = await import('../fleet/admission.js');
-    fleetAdmission = new FleetAdmission({ config, logger, dispatcher, reconciler, rooms, fleet });
-    dispatcher.setDelegate(fleetAdmission);
-  }
+  const fleetAdmission = fleet ? await newFleetAdmission({ config, logger, dispatcher, reconciler, rooms, fleet }, admission) : undefined;
   const app = await buildApp({
     outbound: admission.outbound,
     config,
@@ -159,6 +157,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     logger,
     app,
     ...admission,
+    callbacks: wireCallbacks({ config, logger, admission, pool, daily, records, route: admission.route }, fleetMod, fleet),
     pool,
     browsers,
     daily,
@@ -184,6 +183,30 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     adoption: undefined,
   };
   return rt;
+}
+
+/**
+ * Fleet mode's admission (loaded only then): the dispatcher admits through it; with
+ * OUTBOUND_FLEET_MAX_CONCURRENT, outbound calls take fleet-wide slots (src/fleet/outbound-slots.ts).
+ */
+async function newFleetAdmission(
+  deps: ConstructorParameters<typeof FleetAdmission>[0],
+  a: { outbound: OutboundCalls | undefined },
+): Promise<FleetAdmission> {
+  const { FleetAdmission } = await import('../fleet/admission.js');
+  const fleetAdmission = new FleetAdmission(deps);
+  deps.dispatcher.setDelegate(fleetAdmission);
+  const { config, fleet } = deps;
+  const cap = config.outbound.fleetMaxConcurrent;
+  if (a.outbound && cap !== undefined) {
+    const { FleetOutboundSlots } = await import('../fleet/outbound-slots.js');
+    // A lease outlives no attempt: ring, join and the longest call, with a margin.
+    const leaseMs = config.call.maxCallMs + config.outbound.ringTimeoutMs + config.call.joinTimeoutMs + 60_000;
+    const slots = new FleetOutboundSlots(fleet, cap, leaseMs);
+    fleet.on('replica-lost', (lost) => void slots.dropReplica(lost.replicaId).catch(() => undefined));
+    a.outbound.setFleetSlots(slots);
+  }
+  return fleetAdmission;
 }
 
 type FleetModule = typeof import('../fleet/index.js');
@@ -212,11 +235,17 @@ function loadStartupRoutes(config: Config, logger: Logger, opts: RuntimeOptions)
 }
 
 /** Outbound calls (POST /calls, CALLS_API_TOKEN set): a bot file in BOTS_DIR, or a bot the routes name. */
-function newOutbound(config: Config, logger: Logger, a: { rooms: RoomService; dispatcher: Dispatcher }, routed: string[] | undefined) {
+function newOutbound(
+  config: Config,
+  logger: Logger,
+  a: { rooms: RoomService; dispatcher: Dispatcher; onOutboundStatus?: OutboundStatusHook },
+  routed: string[] | undefined,
+) {
   const hasBot = (name: string) => routed?.includes(name) === true || resolveBotFile(config.bots.dir, name) !== undefined;
   const opened = OutboundJournal.open(config.resilience.admittedPath, logger);
   const journal = opened ? { write: (e: JournalEntry) => opened.journal.write(e), restored: opened.entries } : undefined;
-  return new OutboundCalls({ config, logger, rooms: a.rooms, dispatcher: a.dispatcher, hasBot, ...(journal ? { journal } : {}) });
+  const onStatus: OutboundStatusHook = (v, r) => a.onOutboundStatus?.(v, r);
+  return new OutboundCalls({ config, logger, rooms: a.rooms, dispatcher: a.dispatcher, hasBot, onStatus, ...(journal ? { journal } : {}) });
 }
 
 /**
@@ -251,10 +280,13 @@ async function newAdmission(
     graceMs: config.daily.webhookReconcileGraceMs,
     logger,
   });
-  const outbound = config.outbound.apiToken ? newOutbound(config, logger, { rooms, dispatcher }, parts.routes?.bots) : undefined;
+  const wired: { rooms: RoomService; dispatcher: Dispatcher; onOutboundStatus?: OutboundStatusHook } = { rooms, dispatcher };
+  const wanted = config.outbound.apiToken !== undefined || config.outbound.callbackOffer;
+  const outbound = wanted ? newOutbound(config, logger, wired, parts.routes?.bots) : undefined;
   reloader.warm = warm;
   const reloads = await reloadControl(reloader, logger, parts.fleet);
-  return { rooms, warm, dispatcher, reconciler, outbound, reloads };
+  // The same object as `wired`: wireCallbacks sets its onOutboundStatus. `route` follows reloads.
+  return Object.assign(wired, { warm, reconciler, outbound, reloads, route });
 }
 
 /** What listen() and shutdown() need besides the Runtime's own fields. */
@@ -285,6 +317,7 @@ async function listen(rt: Runtime, life: Lifecycle): Promise<string> {
   if (life.fleet) life.fleet.opts.meta.url = rt.url;
   await life.fleetAdmission?.start();
   await rt.reloads.start();
+  await rt.callbacks?.callbacks.start();
   const rec = config.call.recording;
   if (rec.retentionDays > 0) {
     startRecordingRetention(
@@ -348,6 +381,9 @@ async function shutdown(rt: Runtime, life: Lifecycle, timeoutMs: number): Promis
   life.adoption?.close();
   // Queued outbound calls are not started any more (their status stays queued; not persisted).
   rt.outbound?.close();
+  // No new callback offers or callbacks (those pending stay in their store for the next start).
+  rt.callbacks?.offer.close();
+  rt.callbacks?.callbacks.close();
   await rt.dispatcher.drain(timeoutMs);
   // The rooms of the last calls: deleted within what is left of the grace period (at most
   // SHUTDOWN_ROOM_FLUSH_MS); the rest expire by their `exp`.

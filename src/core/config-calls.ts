@@ -5,12 +5,17 @@ import type { Env } from './config-schema.js';
 export interface OutboundConfig {
   apiToken: string | undefined;
   maxConcurrent: number;
+  /** OUTBOUND_FLEET_MAX_CONCURRENT (fleet mode): the fleet-wide cap; undefined → per replica only. */
+  fleetMaxConcurrent: number | undefined;
   maxAttempts: number;
   retryMs: number;
   ringTimeoutMs: number;
   statusUrl: string | undefined;
   webhookSecret: string | undefined;
   detectVoicemail: boolean;
+  /** CALLBACK_OFFER: callers past the hold budget are offered a callback (src/admission/callback-offer.ts). */
+  callbackOffer: boolean;
+  callbackOfferMaxConcurrent: number;
 }
 
 export interface RecordingConfig {
@@ -24,12 +29,15 @@ export function outboundConfig(e: Env): OutboundConfig {
   return {
     apiToken: e.CALLS_API_TOKEN,
     maxConcurrent: e.OUTBOUND_MAX_CONCURRENT,
+    fleetMaxConcurrent: e.OUTBOUND_FLEET_MAX_CONCURRENT,
     maxAttempts: e.OUTBOUND_MAX_ATTEMPTS,
     retryMs: e.OUTBOUND_RETRY_MS,
     ringTimeoutMs: e.OUTBOUND_RING_TIMEOUT_MS,
     statusUrl: e.OUTBOUND_STATUS_URL,
     webhookSecret: e.OUTBOUND_WEBHOOK_SECRET,
     detectVoicemail: e.VOICEMAIL_DETECT,
+    callbackOffer: e.CALLBACK_OFFER,
+    callbackOfferMaxConcurrent: e.CALLBACK_OFFER_MAX_CONCURRENT,
   };
 }
 

@@ -293,6 +293,8 @@ export const EnvSchema = Type.Object({
   CALLS_API_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
   /** Outbound calls dialling or talking at once on this replica (inbound calls keep the rest of MAX_CONCURRENT_BOTS). */
   OUTBOUND_MAX_CONCURRENT: Int(2, 1),
+  /** Fleet mode: outbound calls dialling or talking at once in the whole fleet (slots in Redis); unset → per replica only. */
+  OUTBOUND_FLEET_MAX_CONCURRENT: Type.Optional(Type.Integer({ minimum: 1 })),
   /** Attempts per outbound call when the far end is busy or does not answer (1 = no retry). */
   OUTBOUND_MAX_ATTEMPTS: Type.Integer({ default: 3, minimum: 1, maximum: 10 }),
   /** Wait before the first retry of a busy / unanswered outbound call; doubled at each further attempt. */
@@ -305,6 +307,10 @@ export const EnvSchema = Type.Object({
   OUTBOUND_WEBHOOK_SECRET: Type.Optional(Type.String({ minLength: 16 })),
   /** Voicemail detection on outbound calls' answers (src/voice/voicemail.ts). */
   VOICEMAIL_DETECT: Type.Boolean({ default: true }),
+  /** Callbacks instead of hold: a caller past the hold budget is offered a callback by a built-in bot (docs/outbound.md). */
+  CALLBACK_OFFER: Type.Boolean({ default: false }),
+  /** Callback offer bots at once on this replica (beside MAX_CONCURRENT_BOTS); beyond them callers are refused as before. */
+  CALLBACK_OFFER_MAX_CONCURRENT: Int(4, 1),
 
   // Embedded emulator (used when DAILY_API_KEY is unset)
   EMULATOR_HOST: Type.String({ default: '127.0.0.1' }),

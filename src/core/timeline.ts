@@ -36,6 +36,8 @@ export const BOT_EVENT_KINDS = [
   'turn',
   /** The call's recording (src/workers/child/call-recording.ts): `started <id>`, `stopped <id>`, `error <why>`, `paused`, `resumed`. */
   'recording',
+  /** The callback offer bot (src/workers/child/callback-offer-bot.ts): the number the caller asked to be called back on. */
+  'callback',
 ] as const;
 export type BotEventKind = (typeof BOT_EVENT_KINDS)[number];
 

@@ -243,6 +243,11 @@ export class DialOut implements CallHost {
     return [...(this.byRoom.get(roomName) ?? [])];
   }
 
+  /** The legs dialled to `target` from any room (of the most recent 1 000 rooms), oldest first. */
+  callsTo(target: string): CallImpl[] {
+    return [...this.byRoom.values()].flat().filter((c) => c.to === target);
+  }
+
   /** Ends every leg (the emulator is closing). */
   close(): void {
     for (const l of [...this.legs.values()]) l.call.end('emulator_closed');

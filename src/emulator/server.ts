@@ -104,6 +104,7 @@ export async function createEmulator(opts: EmulatorOptions): Promise<Emulator> {
     setLatencies: (l) => core.latencies.set(l),
     setDialOutTarget: (uri, target) => core.dialOut.setTarget(uri, target),
     dialOutCalls: (roomName) => core.dialOut.callsFrom(roomName),
+    dialOutsTo: (target) => core.dialOut.callsTo(target),
     rateLimits: {
       get enabled() {
         return core.rateLimits.enabled;

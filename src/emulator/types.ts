@@ -297,6 +297,8 @@ export interface Emulator {
   setDialOutTarget(uri: string, target: DialOutTarget): void;
   /** The dial-out legs of a room (its far ends' side: transcript, state), oldest first. */
   dialOutCalls(roomName: string): EmulatedCall[];
+  /** The legs dialled to `target` (a number or SIP URI) from any room, oldest first. */
+  dialOutsTo(target: string): EmulatedCall[];
   /** Daily's rate limits, changeable while running (also `GET/PUT /_emulator/rate-limits`). */
   readonly rateLimits: RateLimitControl;
   snapshot(): EmulatorSnapshot;

@@ -51,12 +51,9 @@ const EVENT_DEDUPE_MS = 60 * 60_000;
 const STATUS_REFRESH_MS = 5_000;
 const ENDING_EVENTS = ['dialin.stopped', 'meeting.ended'];
 
-const busy = (message: string, reason: 'queue_full' | 'room_failed' = 'queue_full'): AdmitResult => ({
-  kind: 'busy',
-  reason,
-  retryAfterSec: 1,
-  message,
-});
+/** `inFlight`: another replica is admitting this very call (dispatcher.ts offers no callback for it). */
+const busy = (message: string, reason: 'queue_full' | 'room_failed' = 'queue_full', inFlight = false): AdmitResult =>
+  inFlight ? { kind: 'busy', reason, retryAfterSec: 1, message, inFlight } : { kind: 'busy', reason, retryAfterSec: 1, message };
 
 export class FleetAdmission implements AdmissionDelegate {
   private readonly log: Logger;
@@ -152,7 +149,7 @@ export class FleetAdmission implements AdmissionDelegate {
         if (claim.answer === undefined) claim = await fleet.waitAnswer(p.callId, ANSWER_WAIT_MS);
         if (claim.kind === 'duplicate') {
           const a = claim.answer as StoredAnswer | undefined;
-          if (!a?.id) return busy(`call ${p.callId} is being admitted by replica ${claim.owner}; try again`);
+          if (!a?.id) return busy(`call ${p.callId} is being admitted by replica ${claim.owner}; try again`, 'queue_full', true);
           return {
             kind: 'accepted',
             duplicate: true,

@@ -17,3 +17,5 @@ export {
 export { RedisRateLimiter } from './rate-limit-redis.js';
 export { claimRecord } from './routing.js';
 export * from './types.js';
+export { RedisCallbacks } from './callbacks.js';
+export { FleetOutboundSlots } from './outbound-slots.js';

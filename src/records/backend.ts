@@ -5,6 +5,7 @@ import type { CallRow } from './rows.js';
 import type { StepRow } from './steps.js';
 import type { FunnelQuery, FunnelStep } from './funnel.js';
 import type { CallFilter, Page, StoredCall } from './types.js';
+import type { CallbackMirror, CallbackStore } from '../admission/callback-types.js';
 
 export interface RecordsBackend {
   readonly kind: 'sqlite' | 'postgres';
@@ -27,6 +28,8 @@ export interface RecordsBackend {
   query(filter: CallFilter, page: Page): Promise<StoredCall[]>;
   get(id: string): Promise<StoredCall | undefined>;
   count(filter?: CallFilter): Promise<number>;
+  /** Callbacks instead of hold (src/records/callbacks.ts). */
+  readonly callbacks: CallbackStore & CallbackMirror;
   /** The steps of one bot's calls over a time range (src/records/funnel.ts). */
   funnel(query: FunnelQuery): Promise<FunnelStep[]>;
   close(): Promise<void>;

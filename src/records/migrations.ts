@@ -154,3 +154,18 @@ CREATE INDEX ${SPENT_INDEX} ON call_steps (bot, step, spent_ms) INCLUDE (receive
 const STEPS_NAME = 'calls.bot_version; call_steps (funnels) and its index';
 SQLITE_MIGRATIONS.push({ version: 4, name: STEPS_NAME, sql: STEPS_TABLE('INTEGER') + FUNNEL_INDEX_SQL.sqlite });
 POSTGRES_MIGRATIONS.push({ version: 3, name: STEPS_NAME, sql: STEPS_TABLE('BIGINT') + FUNNEL_INDEX_SQL.postgres });
+
+/**
+ * v5 (SQLite) / v4 (PostgreSQL): callbacks instead of hold (src/records/callbacks.ts): one row per
+ * callback, its state moved by guarded single statements; the pending index serves the claim.
+ */
+const CALLBACKS_TABLE = (bigint: string) => `
+CREATE TABLE callbacks (
+  id TEXT PRIMARY KEY, number TEXT NOT NULL, to_number TEXT NOT NULL, bot TEXT NOT NULL, reason TEXT NOT NULL,
+  requested_at_ms ${bigint} NOT NULL, state TEXT NOT NULL, owner TEXT, outbound_id TEXT, result TEXT, updated_at_ms ${bigint} NOT NULL
+);
+CREATE INDEX callbacks_pending ON callbacks (state, requested_at_ms);
+CREATE INDEX callbacks_owner ON callbacks (owner, state);`;
+const CALLBACKS_NAME = 'callbacks (callbacks instead of hold)';
+SQLITE_MIGRATIONS.push({ version: 5, name: CALLBACKS_NAME, sql: CALLBACKS_TABLE('INTEGER') });
+POSTGRES_MIGRATIONS.push({ version: 4, name: CALLBACKS_NAME, sql: CALLBACKS_TABLE('BIGINT') });

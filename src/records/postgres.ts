@@ -34,6 +34,7 @@ interface ClosedRow {
   events: RecordEvent[];
 }
 import { errorCode, errorMessage } from '../core/errors.js';
+import { SqlCallbacks } from './callbacks.js';
 
 /** Any number that is the same for every patchbay: the advisory lock migrations run under. */
 const MIGRATION_LOCK = 0x70617463;
@@ -192,6 +193,7 @@ export class PostgresBackend implements RecordsBackend {
   roundTrips = 0;
 
   private migrated: Promise<void> | undefined;
+  readonly callbacks = new SqlCallbacks(async (sql, params) => (await this.q<Record<string, unknown>>(sql, params)).rows, 'postgres');
 
   constructor(
     private readonly pool: pg.Pool,

@@ -18,6 +18,7 @@ import { MIGRATIONS_TABLE_SQL, SQLITE_MIGRATIONS, SQLITE_V1_COLUMNS, pendingMigr
 import { SELECT_COLUMNS, fromRow, type CallRow, type CallRowOut } from './rows.js';
 import { SqliteWriteConnection, type WriteAnswer, type WriteRequest } from './sqlite-conn.js';
 import type { FunnelQuery, FunnelStep } from './funnel.js';
+import { sqliteCallbacks, type SqlCallbacks } from './callbacks.js';
 
 const changesOf = (a: WriteAnswer): number => (typeof a === 'number' ? a : 0);
 import type { FromWriter, ToWriter, WriterData } from './sqlite-writer.js';
@@ -156,6 +157,7 @@ export class SqliteBackend implements RecordsBackend {
   private seq = 0;
   private readonly waiting = new Map<number, { resolve: (a: WriteAnswer) => void; reject: (e: Error) => void; req: WriteRequest }>();
   private closing = false;
+  readonly callbacks: SqlCallbacks;
 
   constructor(
     private readonly db: Database.Database,
@@ -165,6 +167,7 @@ export class SqliteBackend implements RecordsBackend {
   ) {
     this.log = logger;
     this.local = new SqliteWriteConnection(db);
+    this.callbacks = sqliteCallbacks(db);
     if (thread) this.startWriter();
   }
 

@@ -18,6 +18,8 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { CallIdentity } from '../core/call-identity.js';
 import type { Outcome } from '../core/outcome.js';
+import type { CallbackInfo } from '../core/callback.js';
+export type { CallbackInfo } from '../core/callback.js';
 import type { LlmProvider } from '../voice/llm.js';
 
 export { CallEndedError, PatchbayError } from '../core/errors.js';
@@ -61,6 +63,8 @@ export interface CallInfo extends Readonly<Omit<CallIdentity, 'sipHeaders'>> {
   readonly direction: 'inbound' | 'outbound';
   /** An outbound call's `metadata` from `POST /calls` (empty for inbound calls). */
   readonly metadata: Readonly<Record<string, unknown>>;
+  /** A callback the caller asked for when every bot was busy (CALLBACK_OFFER, docs/outbound.md); undefined otherwise. */
+  readonly callback: CallbackInfo | undefined;
 }
 
 /** What voicemail detection heard on an outbound call's answer (src/voice/voicemail.ts). */

@@ -4,16 +4,8 @@ import type { Logger } from 'pino';
 import type { AudioOut, CallClient } from '../daily/call-client.js';
 import { CallEndedError, PatchbayError } from '../core/errors.js';
 import type { Outcome } from '../core/outcome.js';
-import type {
-  Call,
-  CallInfo,
-  CollectDigitsOptions,
-  ListenOptions,
-  SayOptions,
-  TransferTarget,
-  WarmTransferOptions,
-  WarmTransferResult,
-} from './index.js';
+import type { Call, CallInfo, CollectDigitsOptions, ListenOptions, SayOptions } from './index.js';
+import type { TransferTarget, WarmTransferOptions, WarmTransferResult } from './index.js';
 import type { LlmProvider } from '../voice/llm.js';
 import { sentences } from '../voice/sentences.js';
 import { VoiceActivity, type VadEvent, type VadOptions } from '../voice/vad.js';
@@ -79,6 +71,7 @@ export class CallSession implements Call {
   readonly config: Readonly<Record<string, unknown>>;
   readonly direction: 'inbound' | 'outbound';
   readonly metadata: Readonly<Record<string, unknown>>;
+  readonly callback: CallInfo['callback'];
   readonly logger: Logger;
   readonly signal: AbortSignal;
   readonly llm: LlmProvider | undefined;
@@ -118,6 +111,7 @@ export class CallSession implements Call {
     this.config = deps.info.config;
     this.direction = deps.info.direction;
     this.metadata = deps.info.metadata;
+    this.callback = deps.info.callback;
     this.llm = deps.llm;
     this.logger = deps.logger;
     this.signal = deps.signal;

@@ -24,6 +24,7 @@ import type { LlmInit } from '../voice/llm.js';
 import type { TtsInit } from '../voice/tts.js';
 import type { SttInit } from '../voice/stt.js';
 import type { S2sInit } from '../voice/s2s.js';
+import type { CallbackInfo } from '../core/callback.js';
 
 /** What a worker needs to know to run; sent in `init`, never read from the environment. */
 /** The call limits a worker enforces itself, as the config has them. */
@@ -104,6 +105,8 @@ export interface OutboundDial {
   ringTimeoutMs: number;
   /** Classify the answer as person or machine (src/voice/voicemail.ts) before the bot runs. */
   detectVoicemail: boolean;
+  /** A callback instead of hold (src/admission/callbacks.ts): the bot sees it as `call.callback`. */
+  callback?: CallbackInfo;
 }
 
 /** The room a warm slot's worker joins as the bot before any call. */

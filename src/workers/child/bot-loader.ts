@@ -5,6 +5,10 @@ import { pathToFileURL } from 'node:url';
 import { PatchbayError, errorMessage } from '../../core/errors.js';
 import { isBot, type Bot } from '../../sdk/index.js';
 import { APOLOGY_BOT, botSourceHash, resolveBotFile } from '../../core/bot-files.js';
+import { CALLBACK_OFFER_BOT } from '../../core/callback.js';
+
+/** The built-in bots (never files in the bots directory) and their modules next to this one. */
+const BUILTIN_BOTS: Record<string, string> = { [APOLOGY_BOT]: 'apology-bot', [CALLBACK_OFFER_BOT]: 'callback-offer-bot' };
 
 export { resolveBotFile };
 
@@ -41,8 +45,9 @@ export function loadBot(botsDir: string, name: string): Promise<LoadedBot> {
 }
 
 async function doLoad(botsDir: string, name: string): Promise<LoadedBot> {
-  if (name === APOLOGY_BOT) {
-    const builtin = new URL(`./apology-bot.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url);
+  const builtinFile = BUILTIN_BOTS[name];
+  if (builtinFile) {
+    const builtin = new URL(`./${builtinFile}.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url);
     const builtinBot = defaultExport(await import(builtin.href));
     if (!isBot(builtinBot)) throw new BotLoadError(`the built-in ${name} bot is not a bot`, builtin.pathname);
     return { bot: builtinBot, file: builtin.pathname, version: 'builtin', hash: 'builtin' };

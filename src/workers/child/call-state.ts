@@ -121,5 +121,6 @@ export function infoOf(call: CallAssignment): CallInfo {
     config: Object.freeze({ ...(call.botConfig ?? {}) }),
     direction: call.outbound ? 'outbound' : 'inbound',
     metadata: Object.freeze({ ...(call.outbound?.metadata ?? {}) }),
+    callback: call.outbound?.callback ? Object.freeze({ ...call.outbound.callback }) : undefined,
   };
 }

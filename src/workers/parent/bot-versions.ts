@@ -7,6 +7,7 @@
  * The worker that runs a call reports the version it really loaded (`bot-version`), which wins.
  */
 import { statSync } from 'node:fs';
+import { CALLBACK_OFFER_BOT } from '../../core/callback.js';
 import { APOLOGY_BOT, botSourceFiles, botSourceHash, resolveBotFile } from '../../core/bot-files.js';
 import type { BotVersionInfo } from '../protocol.js';
 
@@ -49,7 +50,7 @@ export class BotVersions {
 
   /** The hash of the bot's files now; undefined when there is no such bot. */
   hashOf(bot: string): string | undefined {
-    if (bot === APOLOGY_BOT) return 'builtin';
+    if (bot === APOLOGY_BOT || bot === CALLBACK_OFFER_BOT) return 'builtin';
     const known = this.hashed.get(bot);
     if (known && known.stamps.every((s) => stampOf(s.file) === s.stamp)) return known.hash;
     const file = resolveBotFile(this.botsDir, bot);
