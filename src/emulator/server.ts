@@ -5,7 +5,7 @@
  * `startEmulator`) → `Emulator` (`origin`, `apiUrl`, control methods, `close()`), and the types.
  */
 import Fastify from 'fastify';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { EmulatorCore, type SocketCounts } from './core.js';
 import { dailyRoutes, installErrorHandling } from './rest.js';
 import { controlRoutes } from './control.js';
@@ -43,13 +43,8 @@ export { DAILY_RATE_LIMITS } from './rate-limits.js';
 
 const DEFAULT_HOLD_TIMEOUT_MS = 60_000;
 
-/** Starts an emulator listening on `host:port` (default 127.0.0.1, ephemeral); `close()` stops it. */
-
-export async function createEmulator(opts: EmulatorOptions): Promise<Emulator> {
-  if (typeof opts.apiKey !== 'string' || opts.apiKey.length === 0) throw new TypeError('createEmulator: apiKey is required');
-  const logger = (opts.logger ?? pino({ level: 'silent' })).child({ component: 'emulator' });
-  let origin = 'http://127.0.0.1:0';
-  const core = new EmulatorCore({
+function newCore(opts: EmulatorOptions, logger: Logger, origin: () => string): EmulatorCore {
+  return new EmulatorCore({
     domainName: opts.domainName ?? 'emulator',
     logger,
     latencies: opts.latencies ?? {},
@@ -57,11 +52,19 @@ export async function createEmulator(opts: EmulatorOptions): Promise<Emulator> {
     dtmfGapMs: opts.dtmfGapMs ?? 100,
     webhookTimeoutMs: opts.webhookTimeoutMs ?? 10_000,
     ...(opts.domainWebhooks ? { domainWebhooks: opts.domainWebhooks } : {}),
-    origin: () => origin,
+    origin,
     apiKey: opts.apiKey,
     ...(opts.rateLimits === undefined ? {} : { rateLimits: opts.rateLimits }),
     ...(opts.recordingsDir === undefined ? {} : { recordingsDir: opts.recordingsDir }),
   });
+}
+
+/** Starts an emulator listening on `host:port` (default 127.0.0.1, ephemeral); `close()` stops it. */
+export async function createEmulator(opts: EmulatorOptions): Promise<Emulator> {
+  if (typeof opts.apiKey !== 'string' || opts.apiKey.length === 0) throw new TypeError('createEmulator: apiKey is required');
+  const logger = (opts.logger ?? pino({ level: 'silent' })).child({ component: 'emulator' });
+  let origin = 'http://127.0.0.1:0';
+  const core = newCore(opts, logger, () => origin);
 
   // Fastify does not log requests (headers carry the API key); the core logs what matters, at debug.
   const app = Fastify({ logger: false, forceCloseConnections: true, bodyLimit: 1024 * 1024, routerOptions: { maxParamLength: 4096 } });
