@@ -108,6 +108,10 @@ describe('a call with bots/realtime-assistant.ts (speech-to-speech)', () => {
     // The turn's stages, for the turn timer.
     const stages = r.events.filter((e) => e.kind === 'turn' && e.value.startsWith('s2s ')).map((e) => e.value.split(' ')[1]);
     expect(stages.slice(0, 3)).toEqual(['speechEnd', 'modelFirstAudio', 'firstFrameSent']);
+    // ... and the call's turn timer made a timed turn of them (the record's `turn_latency` events).
+    const timed = r.events.filter((e) => e.kind === 'turn_latency').map((e) => e.value);
+    expect(timed.length).toBeGreaterThan(0);
+    expect(timed[0]).toMatch(/^#1 speechEnd=0 modelFirstAudio=\d+ firstFrameSent=\d+$/);
   }, 90_000);
 
   it('barge-in mid-sentence: playing stops and the model item is truncated at what was played', async () => {
