@@ -1,3 +1,5 @@
+import { createReadStream, type ReadStream } from 'node:fs';
+
 /** HTTP byte ranges (RFC 9110 §14), for files served with `Range` support: the dashboard's recordings and the emulator's downloads. */
 export type ByteRange = { start: number; end: number } | 'whole' | 'unsatisfiable';
 
@@ -19,4 +21,23 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
   if (m[2] !== '' && Number(m[2]) < start) return 'whole';
   if (start >= size) return 'unsatisfiable';
   return { start, end };
+}
+
+/** What to answer for a file served with Range support: its status, headers and body (none for 416). */
+export interface RangeAnswer {
+  status: 200 | 206 | 416;
+  headers: Record<string, string | number>;
+  body?: ReadStream;
+}
+
+/** The answer to a `Range` header (parseRange) for the file at `file` of `size` bytes. */
+export function fileRangeAnswer(file: string, size: number, rangeHeader: string | undefined): RangeAnswer {
+  const r = parseRange(rangeHeader, size);
+  if (r === 'unsatisfiable') return { status: 416, headers: { 'content-range': `bytes */${size}` } };
+  if (r === 'whole') return { status: 200, headers: { 'content-length': size }, body: createReadStream(file) };
+  return {
+    status: 206,
+    headers: { 'content-range': `bytes ${r.start}-${r.end}/${size}`, 'content-length': r.end - r.start + 1 },
+    body: createReadStream(file, { start: r.start, end: r.end }),
+  };
 }

@@ -6,12 +6,12 @@
  * (list-recordings), GET /recordings/:id (get-recording), GET /recordings/:id/access-link
  * (get-recording-link: `{download_link, expires}`), DELETE /recordings/:id (delete-recording).
  */
-import { createReadStream, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { Type } from 'typebox';
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { EmulatorCore } from './core.js';
-import { parseRange } from '../core/byte-range.js';
+import { fileRangeAnswer } from '../core/byte-range.js';
 
 const NameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 256 }) });
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
@@ -66,12 +66,7 @@ export function recordingDownloadRoute(fastify: FastifyInstance, core: EmulatorC
     const file = core.recordings.download(req.params.id, req.query.expires, req.query.sig);
     const size = statSync(file).size;
     reply.type('audio/wav').header('accept-ranges', 'bytes');
-    const r = parseRange(req.headers.range, size);
-    if (r === 'unsatisfiable') return reply.code(416).header('content-range', `bytes */${size}`).send();
-    if (r === 'whole') return reply.header('content-length', size).send(createReadStream(file));
-    return reply
-      .code(206)
-      .headers({ 'content-range': `bytes ${r.start}-${r.end}/${size}`, 'content-length': r.end - r.start + 1 })
-      .send(createReadStream(file, { start: r.start, end: r.end }));
+    const a = fileRangeAnswer(file, size, req.headers.range);
+    return reply.code(a.status).headers(a.headers).send(a.body);
   });
 }

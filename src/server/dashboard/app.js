@@ -3,6 +3,7 @@
 // filtered records, from GET /calls; a clicked call's timeline and event log from GET /calls/:id
 // (polled while the call is live). Everything is put in the page with textContent (no HTML).
 // The recording player beside the conversation: playback.js.
+import { $, el } from './dom.js';
 import { closeRecording, setupPlayback, showRecording } from './playback.js';
 
 import { turnBars, turnLegend } from './turns.js';
@@ -28,19 +29,6 @@ const STAGES = [
 const STAGE_INDEX = new Map(STAGES.map(([s], i) => [s, i]));
 /** Outcomes shown as good; the server sends the list (src/core/outcome.ts GOOD_OUTCOMES) in its hello. */
 let GOOD = new Set(['completed', 'caller_hangup']);
-
-const $ = (id) => document.getElementById(id);
-const el = (tag, props = {}, ...children) => {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === 'class') e.className = v;
-    else if (k === 'text') e.textContent = v;
-    else if (k.startsWith('data-')) e.setAttribute(k, v);
-    else e[k] = v;
-  }
-  for (const c of children) e.append(c);
-  return e;
-};
 
 let clockOffsetMs = 0; // server time − browser time
 const now = () => Date.now() + clockOffsetMs;

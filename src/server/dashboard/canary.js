@@ -1,21 +1,10 @@
 // patchbay canary comparison (funnel page): GET /analytics/canary for a stable bot and its canary
 // over the funnel form's time range; the outcome table, the steps, and the tests' plain statements.
 // No build step, no dependencies; everything goes in with textContent.
+import { $, el } from './dom.js';
 
 const params = new URLSearchParams(location.search);
 const token = params.get('token') ?? '';
-const $ = (id) => document.getElementById(id);
-const el = (tag, props = {}, ...children) => {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === 'class') e.className = v;
-    else if (k === 'text') e.textContent = v;
-    else if (k.startsWith('data-')) e.setAttribute(k, v);
-    else e[k] = v;
-  }
-  for (const c of children) e.append(c);
-  return e;
-};
 const pct = (x) => `${(100 * x).toFixed(1)}%`;
 const fmtP = (p) => (p < 0.001 ? '< 0.001' : p.toFixed(3));
 const toIso = (v) => (v ? new Date(v).toISOString() : '');

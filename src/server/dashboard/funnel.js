@@ -1,22 +1,11 @@
 // patchbay funnels: GET /analytics/funnel for a bot (and version) over a time range, drawn as one
 // bar per step (calls that reached it, the part that ended there coloured by outcome) and a table
 // of the steps. No build step, no dependencies; everything goes in with textContent.
+import { $, el } from './dom.js';
 
 const params = new URLSearchParams(location.search);
 const token = params.get('token') ?? '';
 const auth = () => (token ? { authorization: `Bearer ${token}` } : {});
-const $ = (id) => document.getElementById(id);
-const el = (tag, props = {}, ...children) => {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === 'class') e.className = v;
-    else if (k === 'text') e.textContent = v;
-    else if (k.startsWith('data-')) e.setAttribute(k, v);
-    else e[k] = v;
-  }
-  for (const c of children) e.append(c);
-  return e;
-};
 
 function fmtMs(ms) {
   if (!Number.isFinite(ms)) return '–';

@@ -94,7 +94,7 @@ const ASSETS: Record<string, string> = {
   'app.js': 'text/javascript; charset=utf-8',
   'app.css': 'text/css; charset=utf-8',
   'turns.js': 'text/javascript; charset=utf-8',
-
+  'dom.js': 'text/javascript; charset=utf-8',
   'playback.js': 'text/javascript; charset=utf-8',
   'funnel.js': 'text/javascript; charset=utf-8',
   'funnel.css': 'text/css; charset=utf-8',

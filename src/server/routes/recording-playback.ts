@@ -11,7 +11,6 @@
  *
  * A local recording is one file with silence in its PCI pauses; Daily's are one file per segment.
  */
-import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -22,7 +21,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { AppDeps } from '../deps.js';
 import { dashboardAuth } from './dashboard-auth.js';
 import { recordingSummary, type RecordingSummary } from '../../records/recording.js';
-import { parseRange } from '../../core/byte-range.js';
+import { fileRangeAnswer } from '../../core/byte-range.js';
 import { errorMessage } from '../../core/errors.js';
 import { checkLink, linkKey, linkQuery, LINK_TTL_MS } from './recording-links.js';
 
@@ -85,13 +84,8 @@ async function sendLocal(req: FastifyRequest, reply: FastifyReply, file: string)
   );
   if (size === undefined) return reply.code(404).send({ error: 'not_found', message: 'this recording is gone (deleted or expired)' });
   reply.headers(AUDIO_HEADERS).type('audio/wav');
-  const r = parseRange(req.headers.range, size);
-  if (r === 'unsatisfiable') return reply.code(416).header('content-range', `bytes */${size}`).send();
-  if (r === 'whole') return reply.header('content-length', size).send(createReadStream(file));
-  return reply
-    .code(206)
-    .headers({ 'content-range': `bytes ${r.start}-${r.end}/${size}`, 'content-length': r.end - r.start + 1 })
-    .send(createReadStream(file, { start: r.start, end: r.end }));
+  const a = fileRangeAnswer(file, size, req.headers.range);
+  return reply.code(a.status).headers(a.headers).send(a.body);
 }
 
 /** Daily's file through its access link, the browser's Range passed on, the answer streamed back. */
