@@ -35,6 +35,7 @@ const logger = createLogger({
     config.llm?.apiKey,
     config.stt.deepgram?.apiKey,
     config.stt.assemblyai?.apiKey,
+    config.stt.openai?.apiKey,
     config.realtime.gemini?.apiKey,
     config.tts.apiKey,
     config.emulator.apiKey,

@@ -117,6 +117,7 @@ export function workerInit(config: Config, logger: Logger, access: DailyAccess, 
       fallback: config.stt.fallback,
       ...(config.stt.deepgram ? { deepgram: sttVendor(config.stt.deepgram) } : {}),
       ...(config.stt.assemblyai ? { assemblyai: sttVendor(config.stt.assemblyai) } : {}),
+      ...(config.stt.openai ? { openai: sttVendor(config.stt.openai) } : {}),
     },
     realtime: {
       ...(config.realtime.openai ? { openai: sttVendor(config.realtime.openai) } : {}),

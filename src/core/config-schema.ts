@@ -239,6 +239,8 @@ export const EnvSchema = Type.Object({
   ASSEMBLYAI_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
   /** AssemblyAI's streaming base (`wss://streaming.assemblyai.com`; https:// is taken as wss://); its SDK allows wss only. */
   ASSEMBLYAI_BASE_URL: Type.Optional(Type.String({ minLength: 1 })),
+  /** OpenAI's API base for STT_PROVIDER=openai (`/audio/transcriptions`); unset: LLM_BASE_URL unless LLM_PROVIDER=openai-compatible, else OpenAI's. */
+  OPENAI_STT_BASE_URL: Type.Optional(Type.String({ minLength: 1 })),
   /** OpenAI's Realtime API base for speech-to-speech bots (`https://api.openai.com/v1` unless set); the SDK speaks wss:// to it. */
   OPENAI_REALTIME_BASE_URL: Type.Optional(Type.String({ minLength: 1 })),
   /** Gemini Live (speech-to-speech bots): its key (GOOGLE_API_KEY is taken when unset) and API base. */

@@ -10,9 +10,11 @@ export interface SttConfig {
   /** The vendors whose key is set: their key (never logged) and base URL. */
   deepgram: { apiKey: string; baseUrl: string | undefined } | undefined;
   assemblyai: { apiKey: string; baseUrl: string | undefined } | undefined;
+  /** OPENAI_API_KEY with OPENAI_STT_BASE_URL (else LLM_BASE_URL unless it is another server's, as for realtime). */
+  openai: { apiKey: string; baseUrl: string | undefined } | undefined;
 }
 
-/** STT_PROVIDER with the vendors' keys; refuses a provider without its key, and providers not built yet (openai). */
+/** STT_PROVIDER with the vendors' keys; refuses a provider without its key. */
 export function sttConfig(e: Env): SttConfig {
   const deepgram = e.DEEPGRAM_API_KEY ? { apiKey: e.DEEPGRAM_API_KEY, baseUrl: e.DEEPGRAM_BASE_URL } : undefined;
   if (e.STT_PROVIDER === 'deepgram' && !deepgram)
@@ -20,13 +22,16 @@ export function sttConfig(e: Env): SttConfig {
   const assemblyai = e.ASSEMBLYAI_API_KEY ? { apiKey: e.ASSEMBLYAI_API_KEY, baseUrl: e.ASSEMBLYAI_BASE_URL } : undefined;
   if (e.STT_PROVIDER === 'assemblyai' && !assemblyai)
     throw new ConfigError('invalid configuration: STT_PROVIDER=assemblyai needs ASSEMBLYAI_API_KEY');
-  if (e.STT_PROVIDER === 'openai')
-    throw new ConfigError('invalid configuration: STT_PROVIDER=openai is not available yet (daily, deepgram or assemblyai)');
+  const openaiBase = e.OPENAI_STT_BASE_URL ?? (e.LLM_PROVIDER === 'openai-compatible' ? undefined : e.LLM_BASE_URL);
+  const openai = e.OPENAI_API_KEY ? { apiKey: e.OPENAI_API_KEY, baseUrl: openaiBase } : undefined;
+  if (e.STT_PROVIDER === 'openai' && !openai) throw new ConfigError('invalid configuration: STT_PROVIDER=openai needs OPENAI_API_KEY');
+  if (e.OPENAI_STT_BASE_URL !== undefined && !/^https?:\/\//i.test(e.OPENAI_STT_BASE_URL))
+    throw new ConfigError('invalid configuration: OPENAI_STT_BASE_URL must be an http(s):// URL');
   if (e.ASSEMBLYAI_BASE_URL !== undefined && !/^(https|wss):\/\//i.test(e.ASSEMBLYAI_BASE_URL))
     throw new ConfigError(
       'invalid configuration: ASSEMBLYAI_BASE_URL must be a wss:// or https:// URL (the AssemblyAI SDK streams over TLS only)',
     );
   if (e.DEEPGRAM_BASE_URL !== undefined && !/^(https?|wss?):\/\//i.test(e.DEEPGRAM_BASE_URL))
     throw new ConfigError('invalid configuration: DEEPGRAM_BASE_URL must be an http(s):// or ws(s):// URL');
-  return { provider: e.STT_PROVIDER, fallback: e.STT_FALLBACK, deepgram, assemblyai };
+  return { provider: e.STT_PROVIDER, fallback: e.STT_FALLBACK, deepgram, assemblyai, openai };
 }

@@ -39,7 +39,7 @@ import type { TtsError } from '../voice/tts.js';
 export type { Spoken } from './speak.js';
 import type { Spoken } from './speak.js';
 export { spellOut } from './speech.js';
-export { assemblyai, deepgram, dailyTranscription } from './stt.js';
+export { assemblyai, deepgram, dailyTranscription, openai } from './stt.js';
 export { cartesia, elevenlabs, espeak, openaiSpeech, textOnly } from './tts.js';
 export type { TtsChoice, TtsOptions } from '../voice/tts-types.js';
 import type { TtsChoice } from '../voice/tts-types.js';

@@ -16,6 +16,14 @@ export function assemblyai(opts: SttOptions = {}): SttChoice {
   return { provider: 'assemblyai', ...opts };
 }
 
+/**
+ * OpenAI transcription (OPENAI_API_KEY, OPENAI_STT_BASE_URL): `gpt-4o-transcribe` by default or
+ * `gpt-4o-mini-transcribe`; one request per utterance, cut by patchbay's VAD; `keywords` become its prompt.
+ */
+export function openai(opts: SttOptions = {}): SttChoice {
+  return { provider: 'openai', ...opts };
+}
+
 /** Daily's own transcription (what a bot without `stt` gets when STT_PROVIDER=daily). */
 export function dailyTranscription(opts: Pick<SttOptions, 'language'> = {}): SttChoice {
   return { provider: 'daily', ...opts };
@@ -25,7 +33,7 @@ export function dailyTranscription(opts: Pick<SttOptions, 'language'> = {}): Stt
 export function checkSttChoice(v: unknown): string | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'object' || v === null || !('provider' in v))
-    return '`stt` must be deepgram({...}), assemblyai({...}) or dailyTranscription({...})';
+    return '`stt` must be deepgram({...}), assemblyai({...}), openai({...}) or dailyTranscription({...})';
   if (!STT_PROVIDERS.includes(v.provider as SttProviderName)) return `\`stt.provider\` must be one of ${STT_PROVIDERS.join(', ')}`;
   if ('keywords' in v && v.keywords !== undefined && !(Array.isArray(v.keywords) && v.keywords.every((k) => typeof k === 'string')))
     return '`stt.keywords` must be an array of strings';

@@ -3,7 +3,7 @@ import { SttError, type SttInit, type SttProvider, type SttProviderName } from '
 /**
  * The streaming provider `name`, with its vendor's SDK loaded now (nothing else imports the
  * provider files, so the main process and workers that never use one do not load it).
- * Rejects with a non-retryable SttError when the vendor has no key or is not built.
+ * Rejects with a non-retryable SttError when the vendor has no key.
  */
 export async function loadStt(name: Exclude<SttProviderName, 'daily'>, init: SttInit): Promise<SttProvider> {
   if (name === 'deepgram') {
@@ -17,5 +17,10 @@ export async function loadStt(name: Exclude<SttProviderName, 'daily'>, init: Stt
     const base = init.assemblyai.baseUrl?.replace(/^https:/i, 'wss:').replace(/\/+$/, '');
     return assemblyAiStt({ apiKey: init.assemblyai.apiKey, ...(base ? { streamingUrl: `${base}/v3/ws` } : {}) });
   }
-  throw new SttError(`speech-to-text provider ${name} is not available yet`);
+  if (name === 'openai') {
+    if (!init.openai) throw new SttError('OpenAI speech-to-text needs OPENAI_API_KEY');
+    const { openAiStt } = await import('./stt-openai.js');
+    return openAiStt(init.openai);
+  }
+  throw new SttError(`speech-to-text provider ${String(name)} is not available`);
 }

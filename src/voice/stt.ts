@@ -72,6 +72,8 @@ export interface SttInit {
   fallback: 'daily' | 'none';
   deepgram?: { apiKey: string; baseUrl?: string };
   assemblyai?: { apiKey: string; baseUrl?: string };
+  /** OPENAI_API_KEY and OPENAI_STT_BASE_URL (request-per-utterance transcription: stt-openai.ts). */
+  openai?: { apiKey: string; baseUrl?: string };
 }
 
 /** A bot's choice of provider and settings (`stt: deepgram({ model: 'nova-3', language: 'en-US' })`). */

@@ -88,6 +88,7 @@ async function onInit(i: WorkerInit): Promise<void> {
       ...Object.values(i.tts?.vendors ?? {}).map((v) => v.apiKey),
       i.stt?.deepgram?.apiKey,
       i.stt?.assemblyai?.apiKey,
+      i.stt?.openai?.apiKey,
     ],
   });
   const started = Date.now();
