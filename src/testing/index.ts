@@ -153,6 +153,7 @@ export {
 } from './stt-standins.js';
 export { EnergySegmenter, PhraseBook, voicedSegments, type EnergyOptions, type VoicedSegment } from './speech-energy.js';
 export { startAssemblyAiStandIn, type AssemblyAiStandIn, type AssemblyAiStandInOptions } from './stt-standin-assemblyai.js';
+export { startOpenAiSttStandIn, type OpenAiSttStandIn, type OpenAiSttStandInOptions, type OpenAiSttRequest } from './stt-standin-openai.js';
 export { startCartesiaStandIn, type CartesiaStandIn, type CartesiaStandInOptions, type CartesiaFault } from './cartesia-standin.js';
 export {
   startElevenLabsStandIn,
