@@ -12,7 +12,8 @@
  * speech-start is `speech-started`.
  *
  * Requests run one at a time, in order, with at most `maxWaiting` utterances waiting (more are
- * joined to the last waiting one). The SDK's own retries are off: a 429/5xx/network failure ends
+ * joined to the last waiting one while that stays under the length cap; past it the stream ends
+ * with a retryable error: OpenAI is slower than the caller). The SDK's own retries are off: a 429/5xx/network failure ends
  * the stream with a retryable SttError and whoever opened it reopens it (stt-resilient.ts).
  */
 import OpenAI, { APIConnectionError, APIError, APIUserAbortError, toFile } from 'openai';
@@ -83,16 +84,19 @@ class OpenAiSttStream implements SttStream {
   private readonly waiting: Utterance[] = [];
   private running: Promise<void> | undefined;
   private closing = false;
+  private readonly maxMs: number;
 
   constructor(
     private readonly client: OpenAI,
     private readonly opts: SttOptions & { model: string },
     private readonly init: OpenAiSttInit,
-  ) {}
+  ) {
+    this.maxMs = init.maxUtteranceMs ?? 15_000;
+  }
 
   async start(): Promise<void> {
     this.utterances = await Utterances.create(
-      { preRollMs: this.init.preRollMs ?? 300, maxMs: this.init.maxUtteranceMs ?? 15_000 },
+      { preRollMs: this.init.preRollMs ?? 300, maxMs: this.maxMs },
       {
         speechStarted: (atMs) => this.queue.push({ type: 'speech-started', atMs }),
         utterance: (u) => this.enqueue(u),
@@ -128,6 +132,7 @@ class OpenAiSttStream implements SttStream {
     if (this.queue.done || (u.pcm.length * 1000) / UTTERANCE_RATE < MIN_SEND_MS) return;
     const last = this.waiting.at(-1);
     if (last && this.waiting.length >= (this.init.maxWaiting ?? 3)) {
+      if (((last.pcm.length + u.pcm.length) * 1000) / UTTERANCE_RATE > this.maxMs) return this.fallBehind();
       const pcm = new Int16Array(last.pcm.length + u.pcm.length);
       pcm.set(last.pcm);
       pcm.set(u.pcm, last.pcm.length);
@@ -136,6 +141,13 @@ class OpenAiSttStream implements SttStream {
       this.waiting.push(u);
     }
     this.running ??= this.drain().finally(() => (this.running = undefined));
+  }
+
+  /** OpenAI answers slower than the caller speaks: end with a retryable error (the reopened stream gets the audio since the last final). */
+  private fallBehind(): void {
+    this.waiting.length = 0;
+    this.queue.push({ type: 'error', error: new SttError('OpenAI transcription is falling behind the caller', { retryable: true }) });
+    this.controller.abort();
   }
 
   private async drain(): Promise<void> {

@@ -35,8 +35,10 @@ function sdk(key = s.apiKey): OpenAI {
 }
 
 /** Phone audio (8 kHz, 20 ms frames) of the phrase then 1 s of silence into the provider; its events until `until` ends it. */
-async function hear(opts: { key?: string; until?: (stream: { abort(): void; close(): Promise<void> }) => Promise<void> } = {}) {
-  const provider = openAiStt({ apiKey: opts.key ?? s.apiKey, baseUrl: s.baseUrl });
+async function hear(
+  opts: { key?: string; maxUtteranceMs?: number; until?: (stream: { abort(): void; close(): Promise<void> }) => Promise<void> } = {},
+) {
+  const provider = openAiStt({ apiKey: opts.key ?? s.apiKey, baseUrl: s.baseUrl, maxUtteranceMs: opts.maxUtteranceMs ?? 15_000 });
   const stream = await provider.open({ language: 'en-US', keywords: ['invoice'] });
   const events: SttEvent[] = [];
   const done = (async () => {
@@ -111,6 +113,22 @@ describe('patchbay’s OpenAI provider (src/voice/stt-openai.ts)', () => {
     expect(bad?.type === 'error' && bad.error).toBeInstanceOf(SttError);
     s.failNext(1, 429);
     expect((await hear()).at(-1)).toMatchObject({ type: 'error', error: { status: 429, retryable: true } });
+  }, 30_000);
+
+  it('an utterance longer than the cap is cut there and sent in pieces; a backlog past the cap is a retryable error', async () => {
+    const before = s.requests.length;
+    await hear({ maxUtteranceMs: 1_000 });
+    const sent = s.requests.slice(before);
+    expect(sent.length).toBeGreaterThanOrEqual(3);
+    for (const r of sent) expect(r.audioMs).toBeLessThanOrEqual(1_000);
+    // OpenAI slower than the caller: 3 pieces wait, the next cannot join them under the cap.
+    s.latencyMs = 3_000;
+    try {
+      const events = await hear({ maxUtteranceMs: 400 });
+      expect(events.at(-1)).toMatchObject({ type: 'error', error: { retryable: true, message: expect.stringMatching(/falling behind/) } });
+    } finally {
+      s.latencyMs = 150;
+    }
   }, 30_000);
 
   it('abort() while a request is in flight cancels it: no transcript comes', async () => {
