@@ -126,6 +126,7 @@ export async function createRuntime(config: Config, logger: Logger, opts: Runtim
     ...(browsers ? { leaseBrowser: () => browsers.lease() } : {}),
     init,
     idle: config.workers.idle,
+    refillDeferMaxMs: config.workers.refillDeferMaxMs,
     logger: logger.child({ component: 'pool' }),
     // SupervisionOptions is the subset of config.workers the supervisor reads.
     supervision: { ...config.workers, nice: config.resilience.workerNice, rateLimit },

@@ -155,6 +155,12 @@ export const EnvSchema = Type.Object({
   WORKER_MEMORY_WARN_MB: Int(400, 16),
   WORKER_MEMORY_LIMIT_MB: Int(800, 16),
   WORKER_CLOSE_TIMEOUT_MS: Int(5_000, 50),
+  /**
+   * A worker handed out to a call is replaced once that caller has left hold (connected, or the
+   * call ended), at the latest this long after the hand-out: the replacement's start-up would take
+   * the cores from the calls being connected (issue 27). 0 replaces it at once.
+   */
+  WORKER_REFILL_DEFER_MAX_MS: Int(8_000, 0),
   /** Extra environment variables (comma-separated names) passed to worker processes, e.g. a bot's own keys. */
   WORKER_ENV_PASSTHROUGH: Type.Optional(Type.String()),
   DRAIN_TIMEOUT_MS: Int(600_000, 0),

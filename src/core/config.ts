@@ -120,6 +120,8 @@ export interface Config {
     memoryWarnMb: number;
     memoryLimitMb: number;
     closeTimeoutMs: number;
+    /** WORKER_REFILL_DEFER_MAX_MS: a handed-out worker's replacement waits for its caller to leave hold, at most this long (0: at once). */
+    refillDeferMaxMs: number;
     drainTimeoutMs: number;
   };
   /** Warm rooms (src/workers/parent/warm-slots.ts). */
@@ -377,6 +379,7 @@ function callConfig(e: Env, emulatorEnabled: boolean): Pick<Config, 'call' | 'wo
       memoryWarnMb: e.WORKER_MEMORY_WARN_MB,
       memoryLimitMb: e.WORKER_MEMORY_LIMIT_MB,
       closeTimeoutMs: e.WORKER_CLOSE_TIMEOUT_MS,
+      refillDeferMaxMs: e.WORKER_REFILL_DEFER_MAX_MS,
       drainTimeoutMs: e.DRAIN_TIMEOUT_MS,
     },
     warm: { rooms: e.WARM_ROOMS ?? (emulatorEnabled ? 1 : 0), roomMaxAgeMs: e.WARM_ROOM_MAX_AGE_MS },

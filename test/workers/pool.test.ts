@@ -46,6 +46,32 @@ describe('worker pool', () => {
     }
   });
 
+  test('a handed-out worker is replaced once its caller has left hold; with WORKER_REFILL_DEFER_MAX_MS=0 at once (issue 27)', async () => {
+    // A held caller for ≈ 1 s (Daily readying the SIP endpoint): a replacement started at the
+    // hand-out would boot on the cores the held call needs.
+    const emulator = { latencies: { dialinReadyMs: 1_000 } };
+    for (const [deferMaxMs, deferred] of [
+      ['8000', true],
+      ['0', false],
+    ] as const) {
+      const stack = await startStack({ env: { ...base, IDLE_WORKERS: '1', WORKER_REFILL_DEFER_MAX_MS: deferMaxMs }, emulator });
+      try {
+        await waitFor('one warm worker', () => stack.rt.pool.stats().idle === 1, 30_000);
+        const before = new Set(stack.rt.pool.all().map((w) => w.pid));
+        const { emulated, ended, record } = await lingerCall(stack);
+        expect(record.warmStart).toBe(true);
+        const replacement = await waitFor('a replacement', () => stack.rt.pool.all().find((w) => !before.has(w.pid)), 30_000);
+        const connected = record.timeline.connected!;
+        if (deferred) expect(replacement.startedAtMs).toBeGreaterThanOrEqual(connected);
+        else expect(replacement.startedAtMs).toBeLessThan(record.timeline.dialin_ready!);
+        await emulated.press('1');
+        expect((await ended).outcome).toBe('completed');
+      } finally {
+        await stack.close();
+      }
+    }
+  });
+
   test('cold start only when the pool is empty (IDLE_WORKERS=0, and a second call beyond the warm one)', async () => {
     const stack = await startStack({ env: { ...base, IDLE_WORKERS: '0' } });
     try {

@@ -6,7 +6,7 @@
 import os from 'node:os';
 import type { Logger } from 'pino';
 import { PatchbayError, asError } from '../../core/errors.js';
-import type { WorkerInit } from '../protocol.js';
+import type { ChildMessage, WorkerInit } from '../protocol.js';
 import type { BrowserLease } from '../../daily/browser/host.js';
 import { WorkerHandle, type SupervisionOptions } from './handle.js';
 import { BotVersions } from './bot-versions.js';
@@ -14,6 +14,15 @@ import { BotVersions } from './bot-versions.js';
 export interface PoolOptions {
   init: WorkerInit;
   idle: number;
+  /**
+   * A worker handed out to a call (`acquire(signal, { forCall: true })`) is replaced once its
+   * caller has left hold (the worker's `connected` stage, or its exit), at the latest this long
+   * after the hand-out; 0 (the default) replaces it at once. A worker's start-up takes most of a
+   * core for a while: measured on the cold path (issue 27), replacing each worker of a burst as it
+   * was handed out spent ¾ of the bench's CPU during the callers' hold on the replacements. A call
+   * that finds no idle worker still gets one started at once (a waiter is never deferred).
+   */
+  refillDeferMaxMs?: number;
   supervision: SupervisionOptions;
   logger: Logger;
   /**
@@ -44,6 +53,8 @@ export class WorkerPool {
   private refillPaused = false;
   private failures = 0;
   private refillTimer: NodeJS.Timeout | undefined;
+  /** Handed-out workers whose replacement waits for their caller to leave hold (PoolOptions.refillDeferMaxMs). */
+  private readonly owed = new Map<WorkerHandle, () => void>();
   coldStarts = 0;
   warmStarts = 0;
   /** Called with each worker's start time (fork → ready), for metrics. */
@@ -138,12 +149,13 @@ export class WorkerPool {
   }
 
   /** A ready worker, marked busy. Rejects when the pool is closed or a cold start fails. */
-  async acquire(signal?: AbortSignal): Promise<WorkerHandle> {
+  async acquire(signal?: AbortSignal, opts: { forCall?: boolean } = {}): Promise<WorkerHandle> {
     if (this.closed) throw new PatchbayError('pool_closed', 'worker pool is closed');
     const warm = this.idle.shift();
     if (warm) {
       this.warmStarts++;
       this.markBusy(warm);
+      if (opts.forCall) this.owe(warm);
       this.refill();
       return warm;
     }
@@ -181,6 +193,26 @@ export class WorkerPool {
     });
   }
 
+  /** `w`'s replacement waits until its caller is connected, its process is gone, or refillDeferMaxMs. */
+  private owe(w: WorkerHandle): void {
+    const maxMs = this.opts.refillDeferMaxMs ?? 0;
+    if (maxMs <= 0) return;
+    const settle = () => {
+      if (!this.owed.delete(w)) return;
+      clearTimeout(timer);
+      w.off('message', onMessage);
+      this.refill();
+    };
+    const onMessage = (m: ChildMessage) => {
+      if ((m.type === 'stage' && m.stage === 'connected') || m.type === 'done') settle();
+    };
+    const timer = setTimeout(settle, maxMs);
+    timer.unref();
+    w.on('message', onMessage);
+    void w.exited.then(settle);
+    this.owed.set(w, settle);
+  }
+
   /** Workers started at once (PoolOptions.maxStarting). */
   get startConcurrency(): number {
     return this.opts.maxStarting ?? Math.max(2, os.availableParallelism());
@@ -189,7 +221,7 @@ export class WorkerPool {
   /** Keep `idle` warm workers plus one per waiter on the way. */
   private refill(): void {
     if (this.closed) return;
-    const want = (this.refillPaused ? 0 : this.opts.idle) + this.waiters.length;
+    const want = (this.refillPaused ? 0 : Math.max(0, this.opts.idle - this.owed.size)) + this.waiters.length;
     const maxStarting = this.startConcurrency;
     while (this.idle.length + this.starting.size < want && this.starting.size < maxStarting) if (!this.spawn()) break;
   }
@@ -277,6 +309,7 @@ export class WorkerPool {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.refillTimer);
+    for (const settle of [...this.owed.values()]) settle();
     const err = new PatchbayError('pool_closed', 'worker pool is closed');
     for (const waiter of this.waiters.splice(0)) waiter.reject(err);
     const all = [...this.idle.splice(0), ...this.starting];

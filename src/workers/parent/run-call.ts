@@ -111,7 +111,7 @@ async function attemptOnWorker(
       }
       // A retry waits for a worker no longer than the hold budget allows; no call waits once it has ended.
       const scope = scoped(stop, call.record.recovery ? Math.max(1_000, budgetLeftMs(call, config)) : undefined, gone(call));
-      worker = await pool.acquire(scope.signal).finally(scope.dispose);
+      worker = await pool.acquire(scope.signal, { forCall: true }).finally(scope.dispose);
     }
   } catch (err) {
     if (call.outcome !== undefined) return { result: { outcome: call.outcome, by: 'supervisor' }, reaped: Promise.resolve() };
