@@ -123,6 +123,7 @@ function installRequestLog(app: TypedApp, core: EmulatorCore): void {
       method: req.method,
       path: v1Path(req.url),
       status: reply.statusCode,
+      answeredAtMs: Date.now(),
       ...(isObj(body) && typeof body.callId === 'string' ? { callId: body.callId } : {}),
     });
   });

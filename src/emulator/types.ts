@@ -226,6 +226,8 @@ export interface RequestLogEntry {
   /** Path under /v1, without query. */
   path: string;
   status: number;
+  /** Date.now() when the answer was sent. */
+  answeredAtMs?: number;
   /** `callId` of a pinlessCallUpdate body. */
   callId?: string;
 }
