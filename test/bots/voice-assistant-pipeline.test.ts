@@ -15,7 +15,7 @@ import { createBotHarness, runBotTest, type BotHarness } from '../../src/testing
 import { startOpenAiRealtimeStandIn, type OpenAiRealtimeStandIn } from '../../src/testing/openai-realtime-standin.js';
 import { startVoiceStandIns, type VoiceStandIns } from '../../src/testing/voice-standins.js';
 
-const GREETING = 'Hello from the model, how can I help?';
+const GREETING = 'How can I help?';
 const CASCADE_GREETING = 'Hi, this is the patchbay assistant. How can I help?';
 
 let rt: OpenAiRealtimeStandIn;
@@ -39,7 +39,7 @@ beforeAll(async () => {
       if (t.trigger === 'speech') return { call: { name: 'opening_hours', arguments: { day: 'monday' } } };
       if (t.trigger === 'tool')
         return {
-          say: `On Monday we are open ${(JSON.parse(t.tool!.output) as { monday: string }).monday.replace('–', ' to ')}. Goodbye!`,
+          say: `Monday ${(JSON.parse(t.tool!.output) as { monday: string }).monday.replace('–', ' to ')}, bye.`,
           call: { name: 'hangup', arguments: { reason: 'caller done' } },
         };
       return { say: 'Sorry?' };
@@ -74,13 +74,13 @@ describe('bots/voice-assistant.ts with VOICE_PIPELINE', () => {
         { waitFor: 'say', match: /help/, timeoutMs: 20_000 },
         { wait: 300 },
         { speak: 'Open on Monday?' },
-        { waitFor: 'say', match: /Goodbye/, timeoutMs: 20_000 },
+        { waitFor: 'say', match: /bye/, timeoutMs: 20_000 },
       ],
     });
     expect(r.outcome).toBe('completed');
     expect(r.hangup).toBe('caller done');
     expect(r.said[0]).toBe(GREETING);
-    expect(r.said.join(' ')).toContain('On Monday we are open 9:00 to 17:00.');
+    expect(r.said.join(' ')).toContain('Monday 9:00 to 17:00, bye.');
     expect(r.said).not.toContain(CASCADE_GREETING);
     const conn = rt.connections.at(-1)!;
     // The shared spec: the bot's model, its opening_hours tool (run by the bot's code), transfer and hangup.
