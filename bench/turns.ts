@@ -1,17 +1,19 @@
 /**
  * Conversational turns per pipeline, side by side in one run (issue 23): the end of the caller's
- * speech → the first bot audio, patchbay's own share of it beyond the vendors' configured
- * latencies, barge-in → bot silent, and CPU and memory per call, at 1 and 10 simultaneous calls.
+ * speech → the first bot audio, patchbay's own share of it beyond the vendors' latencies, barge-in
+ * → bot silent, and CPU and memory per call, at 1 and 10 simultaneous calls.
  *
- *   npx tsx bench/turns.ts [--levels 1,10] [--turns 8] [--pipelines cascade-cartesia,cascade-elevenlabs,cascade-espeak]
+ *   npx tsx bench/turns.ts [--levels 1,10] [--turns 8]
+ *       [--pipelines cascade-cartesia,cascade-elevenlabs,cascade-espeak,s2s-openai,s2s-gemini]
  *
- * One service (the emulator, real worker processes) runs every pipeline: each is a bench bot
- * (bench/bots/turns-*.ts) choosing its TTS with `tts:`. The LLM is the OpenAI stand-in (first token
+ * One service (the emulator, real worker processes) runs every pipeline, each a bench bot
+ * (bench/bots/turns-*.ts) on its own number.
+ *
+ * Cascade rows (a bot choosing its TTS with `tts:`): the LLM is the OpenAI stand-in (first token
  * after LLM_FIRST_TOKEN_MS, then LLM_TOKENS_PER_SEC); Cartesia and ElevenLabs are their stand-ins
  * (first audio of a context TTS_FIRST_CHUNK_MS after its text); espeak-ng runs for real (its
  * synthesis of the first piece, from each turn's record, counts as the vendor's). TTS_CACHE_ENTRIES=0:
  * the answers repeat, and a cached first word would hide the TTS.
- *
  * - The caller is the emulator's text caller: its words reach the bot as Daily's transcript at once,
  *   so the end of its speech is its transcript line; first audio is the bot's first words reaching it.
  * - Added = that span − the vendors' part: the LLM's first token (it completes the first word, the
@@ -19,10 +21,15 @@
  *   transcript also waits for the emulator's transcription to start (≈ 0.4 s); the records' turns
  *   (transcript → first frame sent, patchbay's own view) count every turn.
  * - Barge-in: the caller speaks while the bot speaks, until the emulator hears the bot's audio stop.
- * - CPU and memory: of the worker process of each call (/proc, sampled every 200 ms from the call's start).
- * - The stage breakdown comes from the calls' records (`turns`, src/core/turn-timing.ts).
  *
- * A pipeline is a row of PIPELINES: speech-to-speech adds one by name (its bot and its vendor latency).
+ * Speech-to-speech rows (`realtime:` bots on the OpenAI Realtime and Gemini Live stand-ins, first
+ * audio S2S_FIRST_AUDIO_MS after the model's VAD ends the caller's turn): the caller speaks out
+ * loud; the end of its speech is the stand-in's VAD ending its turn, the vendor's part is the
+ * stand-in's first audio delta, the barge-in starts at the stand-in's VAD hearing the caller start
+ * (bench/lib/turns-s2s.ts). The records' view: model's first audio → first frame sent.
+ *
+ * Both: CPU and memory of the worker process of each call (/proc, sampled every 200 ms from the
+ * call's start); the stage breakdown from the calls' records (`turns`, src/core/turn-timing.ts).
  */
 import { parseArgs } from 'node:util';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -33,13 +40,15 @@ import { startCartesiaStandIn } from '../src/testing/cartesia-standin.js';
 import { startElevenLabsStandIn } from '../src/testing/elevenlabs-standin.js';
 import { stageDurations, type TurnTiming } from '../src/core/turn-timing.js';
 import type { CallerStep, TranscriptLine } from '../src/emulator/types.js';
+import type { CallRecord } from '../src/call/call.js';
 import { levelList, machine, record, startBenchStack, summarize, warmPool, type BenchStack } from './lib/common.js';
+import { s2sCallerScript, s2sTurns, startS2sStandIns, S2S_FIRST_AUDIO_MS, table, type TurnSpans } from './lib/turns-s2s.js';
 
 const { values } = parseArgs({
   options: {
     levels: { type: 'string', default: '1,10' },
     turns: { type: 'string', default: '8' },
-    pipelines: { type: 'string', default: 'cascade-cartesia,cascade-elevenlabs,cascade-espeak' },
+    pipelines: { type: 'string', default: 'cascade-cartesia,cascade-elevenlabs,cascade-espeak,s2s-openai,s2s-gemini' },
   },
 });
 const levels = levelList(values.levels);
@@ -54,10 +63,13 @@ const LLM_FIRST_PIECE_MS = LLM_FIRST_TOKEN_MS;
 interface Pipeline {
   /** Its bench bot (bench/bots/). */
   bot: string;
+  /** A speech-to-speech pipeline: its vendor (its rows are measured by bench/lib/turns-s2s.ts). */
+  s2s?: 'openai' | 'gemini';
   /**
    * The vendors' latency from the caller's end of turn to the first audio of the answer, ms: as
    * configured for the stand-ins; espeak-ng's synthesis, which runs for real, as the turn's record
-   * measured it (`turn`; without one: `espeakMs`, the median of the batch).
+   * measured it (`turn`; without one: `espeakMs`, the median of the batch). Speech-to-speech: as
+   * the stand-in's clocks measured it per turn (this is its configured part).
    */
   vendorMs(turn?: TurnTiming): number;
 }
@@ -69,7 +81,8 @@ const PIPELINES: Record<string, Pipeline> = {
   'cascade-cartesia': { bot: 'turns-cartesia', vendorMs: () => LLM_FIRST_PIECE_MS + TTS_FIRST_CHUNK_MS },
   'cascade-elevenlabs': { bot: 'turns-elevenlabs', vendorMs: () => LLM_FIRST_PIECE_MS + TTS_FIRST_CHUNK_MS },
   'cascade-espeak': { bot: 'turns-espeak', vendorMs: (t) => LLM_FIRST_PIECE_MS + (t ? espeakOf(t) : espeakMs) },
-  // Speech-to-speech: { bot: 'turns-realtime', vendorMs: () => <the Realtime stand-in's first audio> }.
+  's2s-openai': { bot: 'turns-openai-realtime', s2s: 'openai', vendorMs: () => S2S_FIRST_AUDIO_MS },
+  's2s-gemini': { bot: 'turns-gemini-live', s2s: 'gemini', vendorMs: () => S2S_FIRST_AUDIO_MS },
 };
 const chosen = values.pipelines.split(',').filter((p) => {
   if (!PIPELINES[p]) throw new Error(`no pipeline ${p} (${Object.keys(PIPELINES).join(', ')})`);
@@ -85,12 +98,16 @@ const llm = await startVoiceStandIns({
 const pace = { firstChunkMs: TTS_FIRST_CHUNK_MS, chunkMs: 100, chunkGapMs: 25 };
 const cartesia = await startCartesiaStandIn(pace);
 const eleven = await startElevenLabsStandIn(pace);
-// The worker's Cartesia SDK speaks wss:// only: workers trust the stand-in's certificate.
-process.env.NODE_EXTRA_CA_CERTS = cartesia.caFile;
+const s2s = await startS2sStandIns('sk-bench');
+const tmp = mkdtempSync(path.join(tmpdir(), 'patchbay-bench-turns-'));
+// The workers' Cartesia and OpenAI SDKs speak wss:// only: workers trust both stand-ins' certificates.
+const caFile = path.join(tmp, 'ca.pem');
+writeFileSync(caFile, [cartesia.caFile, s2s.openai.caFile].map((f) => readFileSync(f, 'utf8')).join('\n'));
+process.env.NODE_EXTRA_CA_CERTS = caFile;
 const maxLevel = Math.max(...levels);
 // A number per pipeline, routed to its bot.
 const numberOf = (name: string) => `+1555000${2100 + chosen.indexOf(name)}`;
-const routesFile = path.join(mkdtempSync(path.join(tmpdir(), 'patchbay-bench-turns-')), 'routes.json');
+const routesFile = path.join(tmp, 'routes.json');
 writeFileSync(
   routesFile,
   JSON.stringify({
@@ -109,6 +126,9 @@ const stack = await startBenchStack({
     CARTESIA_BASE_URL: cartesia.baseUrl,
     ELEVENLABS_API_KEY: eleven.apiKey,
     ELEVENLABS_BASE_URL: eleven.baseUrl,
+    OPENAI_REALTIME_BASE_URL: s2s.openai.baseUrl,
+    GEMINI_API_KEY: s2s.gemini.apiKey,
+    GEMINI_BASE_URL: s2s.gemini.baseUrl,
     DEFAULT_BOT: PIPELINES[chosen[0]!]!.bot,
     // No phrase cache: every answer's first word is synthesized (the bench's answers repeat).
     TTS_CACHE_ENTRIES: '0',
@@ -188,31 +208,44 @@ function bargeMs(lines: TranscriptLine[]): number[] {
   return out;
 }
 
+/** One cascade call's turns: the vendors' part as configured (espeak-ng's: the batch's median). */
+function cascadeTurns(p: Pipeline, lines: TranscriptLine[]): TurnSpans {
+  const firstAudio = firstAudioMs(lines);
+  const vendor = p.vendorMs();
+  return { firstAudio, vendor: firstAudio.map(() => vendor), added: firstAudio.map((ms) => ms - vendor), barge: bargeMs(lines) };
+}
+
 interface Batch {
-  firstAudio: number[];
-  barge: number[];
+  transcripts: TranscriptLine[][];
   turns: TurnTiming[];
   cpuMs: number[];
   peakMb: number[];
 }
 
-async function batch(s: BenchStack, to: string, n: number): Promise<Batch> {
+async function batch(s: BenchStack, name: string, n: number): Promise<Batch> {
+  const p = PIPELINES[name]!;
   await warmPool(s.rt, n);
   const sampler = sampleWorkers();
   const ended = s.ended.length;
   const placedAt = Date.now();
   const calls = Array.from({ length: n }, (_, i) =>
-    s.emulator.placeCall({ to, from: `+1555${String(2_000_000 + i)}`, script: callerScript() }),
+    s.emulator.placeCall({
+      to: numberOf(name),
+      from: `+1555${String(2_000_000 + i)}`,
+      script: p.s2s ? s2sCallerScript(turns) : callerScript(),
+    }),
   );
+  // Each line stamped as it happens, in epoch ms (the stand-ins' clock; the emulator's `atMs` counts from the call's start).
+  const lines = calls.map((c) => {
+    const out: TranscriptLine[] = [];
+    c.on('transcript', (l) => out.push({ ...l, atMs: Date.now() }));
+    return out;
+  });
   const ends = await Promise.all(calls.map((c) => c.ended));
   await s.endedCount(n - (s.ended.length - ended), 60_000);
   const procs = sampler.stop();
-  const records = s.ended.slice(ended);
-  const out: Batch = { firstAudio: [], barge: [], turns: [], cpuMs: [], peakMb: [] };
-  for (const e of ends) {
-    out.firstAudio.push(...firstAudioMs(e.transcript));
-    out.barge.push(...bargeMs(e.transcript));
-  }
+  const records: CallRecord[] = s.ended.slice(ended);
+  const out: Batch = { transcripts: lines, turns: [], cpuMs: [], peakMb: [] };
   if (process.env.BENCH_DEBUG)
     console.log(JSON.stringify({ t0: placedAt, transcript: ends[0]?.transcript, turns: records.map((r) => r.turns) }));
   for (const r of records) {
@@ -224,6 +257,31 @@ async function batch(s: BenchStack, to: string, n: number): Promise<Batch> {
     }
   }
   return out;
+}
+
+/** A batch's turns: end of the caller's speech → first bot audio, the vendors' part, patchbay's added, barge-in. */
+function measure(p: Pipeline, b: Batch): TurnSpans {
+  const out: TurnSpans = { firstAudio: [], vendor: [], added: [], barge: [] };
+  for (const lines of b.transcripts) {
+    const t = p.s2s ? s2sTurns(s2s, p.s2s, lines) : cascadeTurns(p, lines);
+    out.firstAudio.push(...t.firstAudio);
+    out.vendor.push(...t.vendor);
+    out.added.push(...t.added);
+    out.barge.push(...t.barge);
+  }
+  return out;
+}
+
+/**
+ * The records' view of patchbay's share: cascade, transcript → first frame sent − the vendors'
+ * part (every turn); speech-to-speech, the model's first audio → first frame sent.
+ */
+function addedByRecords(p: Pipeline, ts: TurnTiming[]): number[] {
+  if (p.s2s)
+    return ts
+      .filter((t) => t.stages.modelFirstAudio !== undefined && t.stages.firstFrameSent !== undefined)
+      .map((t) => t.stages.firstFrameSent! - t.stages.modelFirstAudio!);
+  return ts.filter((t) => t.stages.transcript !== undefined).map((t) => t.totalMs - p.vendorMs(t));
 }
 
 /** Each stage's own time over the turns (ms since the stage before it). */
@@ -240,21 +298,20 @@ const rows: Array<Record<string, unknown>> = [];
 for (const name of chosen) {
   const p = PIPELINES[name]!;
   // One call first: the vendors' SDKs, sockets and the stand-ins' speech caches are warm for the measured ones.
-  await batch(stack, numberOf(name), 1);
+  await batch(stack, name, 1);
   for (const n of levels) {
-    const b = await batch(stack, numberOf(name), n);
-    espeakMs = summarize(b.turns.map(espeakOf)).p50;
-    const added = b.firstAudio.map((ms) => ms - p.vendorMs());
-    const ownAdded = b.turns.filter((t) => t.stages.transcript !== undefined).map((t) => t.totalMs - p.vendorMs(t));
+    const b = await batch(stack, name, n);
+    if (!p.s2s) espeakMs = summarize(b.turns.map(espeakOf)).p50;
+    const m = measure(p, b);
     const row = {
       pipeline: name,
       calls: n,
-      vendorMs: Math.round(p.vendorMs()),
-      firstAudioMs: summarize(b.firstAudio),
-      addedMs: summarize(added),
-      /** The same from the records: transcript → first frame sent (every turn) − vendorMs. */
-      addedByRecordsMs: summarize(ownAdded),
-      bargeInToSilentMs: summarize(b.barge),
+      /** The vendors' part of end of speech → first audio (speech-to-speech: the stand-in's, measured; p50). */
+      vendorMs: Math.round(p.s2s ? summarize(m.vendor).p50 : p.vendorMs()),
+      firstAudioMs: summarize(m.firstAudio),
+      addedMs: summarize(m.added),
+      addedByRecordsMs: summarize(addedByRecords(p, b.turns)),
+      bargeInToSilentMs: summarize(m.barge),
       stagesMs: stages(b.turns),
       cpuMsPerCall: summarize(b.cpuMs),
       peakRssMbPerCall: summarize(b.peakMb),
@@ -262,11 +319,13 @@ for (const name of chosen) {
     };
     rows.push(row);
     const a = row.addedMs;
+    const bi = row.bargeInToSilentMs;
     console.log(
-      `${name} × ${n}: first audio p50 ${row.firstAudioMs.p50} ms, added p50 ${a.p50} p99 ${a.p99} ms (${a.n} turns; records: p50 ${row.addedByRecordsMs.p50} p99 ${row.addedByRecordsMs.p99}), barge-in p99 ${row.bargeInToSilentMs.p99} ms, CPU ${row.cpuMsPerCall.mean} ms/call, RSS ${row.peakRssMbPerCall.mean} MB`,
+      `${name} × ${n}: first audio p50 ${row.firstAudioMs.p50} ms (vendors ${row.vendorMs}), added p50 ${a.p50} p99 ${a.p99} ms (${a.n} turns; records: p50 ${row.addedByRecordsMs.p50} p99 ${row.addedByRecordsMs.p99}), barge-in p50 ${bi.p50} p99 ${bi.p99} ms (${bi.n}), CPU ${row.cpuMsPerCall.mean} ms/call, RSS ${row.peakRssMbPerCall.mean} MB`,
     );
   }
 }
+table(rows);
 const result = {
   turns,
   standIns: {
@@ -274,6 +333,7 @@ const result = {
     llmTokensPerSec: LLM_TOKENS_PER_SEC,
     ttsFirstChunkMs: TTS_FIRST_CHUNK_MS,
     espeakFirstPieceMsLast: espeakMs,
+    s2sFirstAudioMs: S2S_FIRST_AUDIO_MS,
   },
   rows,
   loadAvgBefore: before.loadAvg1m,
@@ -281,4 +341,4 @@ const result = {
 console.log(JSON.stringify(result, null, 2));
 record('turns', result);
 await stack.close();
-await Promise.all([llm.close(), cartesia.close(), eleven.close()]);
+await Promise.all([llm.close(), cartesia.close(), eleven.close(), s2s.close()]);

@@ -5,15 +5,17 @@
  * (barge-in on their voice, `turnDetection`). Without a key it answers with deterministic rules,
  * so it runs offline. Says goodbye on "bye" or after two silences.
  *
- * Its pipeline comes from the environment: who hears the caller (STT_PROVIDER), thinks
- * (LLM_PROVIDER) and speaks (TTS_PROVIDER). For speech-to-speech (one model for all three), route
- * calls to bots/realtime-assistant.ts instead: same tools, same `agentUri`.
+ * Its pipeline comes from the environment. VOICE_PIPELINE=cascade (the default): who hears the
+ * caller (STT_PROVIDER), thinks (LLM_PROVIDER) and speaks (TTS_PROVIDER), as above.
+ * VOICE_PIPELINE=openai-realtime or gemini-live: one speech-to-speech model does all three
+ * (`realtime` below, shared with bots/realtime-assistant.ts): same tools, same `agentUri` (a
+ * plain transfer there; the model hangs up when the caller says goodbye).
  *
  * Routing config: `agentUri` (SIP URI or phone number of the human queue; no handover without it),
  * `handover` (`warm`, the default: the agent is briefed first and the caller stays with the bot when
  * nobody answers — needs DAILY_DIALOUT; `blind`: a plain transfer), `listenTimeoutMs`.
  */
-import { defineBot, type Call, type ChatMessage, type ToolCall, type ToolSpec } from 'patchbay/sdk';
+import { defineBot, openaiRealtime, type Call, type ChatMessage, type RealtimeOptions, type ToolCall, type ToolSpec } from 'patchbay/sdk';
 
 const SYSTEM =
   'You are a friendly phone assistant for patchbay. Answer in one or two short spoken sentences, no markup. ' +
@@ -29,12 +31,15 @@ const HOURS: Record<string, string> = {
   sunday: 'closed',
 };
 
+/** The opening-hours tool, as both pipelines offer it to their model. */
+const HOURS_TOOL = {
+  name: 'opening_hours',
+  description: 'Opening hours of the shop, for one day of the week or for all days.',
+  parameters: { type: 'object', properties: { day: { type: 'string', description: 'monday … sunday; omit for all' } } },
+} as const;
+
 export const TOOLS: ToolSpec[] = [
-  {
-    name: 'opening_hours',
-    description: 'Opening hours of the shop, for one day of the week or for all days.',
-    parameters: { type: 'object', properties: { day: { type: 'string', description: 'monday … sunday; omit for all' } } },
-  },
+  HOURS_TOOL,
   {
     name: 'transfer_to_human',
     description: 'Hand the caller over to a human agent, when they ask for a person.',
@@ -59,6 +64,26 @@ export function openingHours(day: string | undefined): string {
   const d = day?.toLowerCase();
   return JSON.stringify(d && HOURS[d] ? { [d]: HOURS[d] } : HOURS);
 }
+
+/** Where a hand-over goes: `agentUri` from the routing config (none without it). */
+function agentOf(call: Call): { sipUri: string } | { phoneNumber: string } | undefined {
+  const agent = call.config.agentUri;
+  if (typeof agent !== 'string') return undefined;
+  return agent.startsWith('sip:') ? { sipUri: agent } : { phoneNumber: agent };
+}
+
+/**
+ * The assistant as one speech-to-speech model (VOICE_PIPELINE=openai-realtime or gemini-live here;
+ * always in bots/realtime-assistant.ts): the same tools, the built-in `transfer` to `agentUri`.
+ */
+export const REALTIME: RealtimeOptions<Call> = {
+  instructions:
+    'You are a friendly phone assistant for patchbay. Answer in one or two short spoken sentences. ' +
+    'Use opening_hours for opening hours, transfer when the caller asks for a person, and hangup once they say goodbye.',
+  greeting: 'Greet the caller: say you are the patchbay assistant and ask how you can help.',
+  transferTo: agentOf,
+  tools: [{ ...HOURS_TOOL, run: (args) => openingHours(typeof args.day === 'string' ? args.day : undefined) }],
+};
 
 function runTool(c: ToolCall): string {
   if (c.function.name !== 'opening_hours') return JSON.stringify({ error: `unknown tool ${c.function.name}` });
@@ -112,12 +137,11 @@ function briefing(call: Call, history: ChatMessage[]): string {
  */
 async function handOver(call: Call, history: ChatMessage[]): Promise<boolean> {
   call.step('handover');
-  const agent = typeof call.config.agentUri === 'string' ? call.config.agentUri : undefined;
-  if (!agent) {
+  const to = agentOf(call);
+  if (!to) {
     await call.say('I am sorry, nobody can take your call right now. Please call back during opening hours.');
     return false;
   }
-  const to = agent.startsWith('sip:') ? { sipUri: agent } : { phoneNumber: agent };
   if (call.config.handover === 'blind') {
     await call.say('Let me put you through to a colleague.');
     await call.transfer(to);
@@ -137,6 +161,8 @@ export default defineBot({
   transcription: true,
   turnDetection: true,
   maxCallMs: 10 * 60_000,
+  // Speech-to-speech, when the service says so (VOICE_PIPELINE); `onCall` below otherwise.
+  realtime: openaiRealtime<Call>({ model: 'gpt-realtime', voice: 'marin', ...REALTIME }),
   async onCall(call) {
     const listenTimeoutMs = Number(call.config.listenTimeoutMs ?? 8_000);
     const history: ChatMessage[] = [];

@@ -122,6 +122,7 @@ export function workerInit(config: Config, logger: Logger, access: DailyAccess, 
     realtime: {
       ...(config.realtime.openai ? { openai: sttVendor(config.realtime.openai) } : {}),
       ...(config.realtime.gemini ? { gemini: sttVendor(config.realtime.gemini) } : {}),
+      ...(config.realtime.pipeline ? { pipeline: config.realtime.pipeline } : {}),
     },
   };
 }

@@ -247,6 +247,15 @@ export const EnvSchema = Type.Object({
   ASSEMBLYAI_BASE_URL: Type.Optional(Type.String({ minLength: 1 })),
   /** OpenAI's API base for STT_PROVIDER=openai (`/audio/transcriptions`); unset: LLM_BASE_URL unless LLM_PROVIDER=openai-compatible, else OpenAI's. */
   OPENAI_STT_BASE_URL: Type.Optional(Type.String({ minLength: 1 })),
+  /**
+   * The pipeline of bots that offer both (`onCall` and `realtime` in defineBot, like
+   * bots/voice-assistant.ts): `cascade` (speech-to-text → LLM → TTS: their `onCall`), or a
+   * speech-to-speech model, `openai-realtime` or `gemini-live` (their `realtime`, on that vendor).
+   * A bot with only one of the two runs it whatever this says.
+   */
+  VOICE_PIPELINE: Type.Union([Type.Literal('cascade'), Type.Literal('openai-realtime'), Type.Literal('gemini-live')], {
+    default: 'cascade',
+  }),
   /** OpenAI's Realtime API base for speech-to-speech bots (`https://api.openai.com/v1` unless set); the SDK speaks wss:// to it. */
   OPENAI_REALTIME_BASE_URL: Type.Optional(Type.String({ minLength: 1 })),
   /** Gemini Live (speech-to-speech bots): its key (GOOGLE_API_KEY is taken when unset) and API base. */

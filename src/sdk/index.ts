@@ -282,10 +282,10 @@ export interface BotBaseOptions {
  * A bot: its script (`onCall`), or a speech-to-speech model that holds the conversation
  * (`realtime: openaiRealtime({...})` / `geminiLive({...})`: the model hears the caller and answers
  * with its own voice, runs the tools, and is interrupted by the caller; docs/bots.md,
- * "Speech-to-speech").
+ * "Speech-to-speech"), or both: the service's VOICE_PIPELINE then picks one (src/sdk/pipeline.ts).
  */
 export type BotOptions = BotBaseOptions &
-  ({ onCall(call: Call): void | Promise<void>; realtime?: undefined } | { realtime: RealtimeChoice<Call>; onCall?: undefined });
+  ({ onCall(call: Call): void | Promise<void>; realtime?: RealtimeChoice<Call> } | { realtime: RealtimeChoice<Call>; onCall?: undefined });
 
 const BRAND = Symbol.for('patchbay.bot');
 const FILE = Symbol.for('patchbay.bot.file');
@@ -302,8 +302,6 @@ export function defineBot(options: BotOptions): Bot {
   const given: { realtime?: unknown; onCall?: unknown } = options;
   const rt = checkRealtimeChoice(given.realtime);
   if (rt) throw new TypeError(`defineBot(${options.name}): ${rt}`);
-  if (given.realtime && given.onCall)
-    throw new TypeError(`defineBot(${options.name}): a \`realtime\` bot has no \`onCall\` (the model holds the conversation)`);
   if (!given.realtime && typeof given.onCall !== 'function')
     throw new TypeError(`defineBot(${options.name}): \`onCall\` must be a function`);
   for (const h of HOOKS) {

@@ -41,14 +41,15 @@ export interface GeminiLiveStandInOptions extends EnergyOptions {
   firstAudioMs?: number;
   chunkMs?: number;
   chunkGapMs?: number;
-  respond?: (turn: RealtimeTurn) => RealtimeReply;
+  /** What to answer (`conn`: the connection it is for, as in `connections`). */
+  respond?: (turn: RealtimeTurn, conn: GeminiConnection) => RealtimeReply;
 }
 
 export interface GeminiConnection {
   setup: Record<string, unknown>;
   audioMs: number;
   /** Answers: what was sent of each (text, audio ms), and whether it was interrupted. */
-  answers: Array<{ text: string; audioMs: number; interrupted: boolean; firstAudioAt?: number }>;
+  answers: Array<{ text: string; audioMs: number; interrupted: boolean; triggeredAt: number; firstAudioAt?: number }>;
   toolResponses: Array<{ id: string; name: string; response: unknown }>;
   texts: string[];
   interruptedAt: number[];
@@ -191,8 +192,8 @@ class GeminiConn {
   }
 
   private answer(turn: RealtimeTurn): void {
-    const reply = this.opts.respond?.({ ...turn, index: this.turns++ }) ?? { say: 'Hello, how can I help?' };
-    const a = { text: '', audioMs: 0, interrupted: false };
+    const reply = this.opts.respond?.({ ...turn, index: this.turns++ }, this.c!) ?? { say: 'Hello, how can I help?' };
+    const a = { text: '', audioMs: 0, interrupted: false, triggeredAt: Date.now() };
     this.active = a;
     this.c!.answers.push(a);
     void this.stream(a, reply).catch((err: unknown) => this.close(1011, `Internal error occurred. ${errorMessage(err)}`));

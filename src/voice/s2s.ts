@@ -85,6 +85,8 @@ export interface S2sProvider {
 export interface S2sInit {
   openai?: { apiKey: string; baseUrl?: string };
   gemini?: { apiKey: string; baseUrl?: string };
+  /** VOICE_PIPELINE: the vendor bots offering both pipelines (`onCall` and `realtime`) run on. Absent → their `onCall`. */
+  pipeline?: S2sProviderName;
 }
 
 /** A speech-to-speech vendor failed. */

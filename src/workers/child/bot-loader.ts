@@ -4,6 +4,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PatchbayError, errorMessage } from '../../core/errors.js';
 import { isBot, type Bot } from '../../sdk/index.js';
+import { botForPipeline } from '../../sdk/pipeline.js';
+import type { S2sProviderName } from '../../voice/s2s.js';
 import { APOLOGY_BOT, botSourceHash, resolveBotFile } from '../../core/bot-files.js';
 import { CALLBACK_OFFER_BOT } from '../../core/callback.js';
 
@@ -34,11 +36,15 @@ export class BotLoadError extends PatchbayError {
 
 const cache = new Map<string, Promise<LoadedBot>>();
 
-export function loadBot(botsDir: string, name: string): Promise<LoadedBot> {
-  const key = `${botsDir}\0${name}`;
+/**
+ * The bot `name`, as it runs under the service's pipeline (`s2s`: VOICE_PIPELINE's
+ * speech-to-speech vendor, WorkerInit.realtime.pipeline; a bot offering both runs that one).
+ */
+export function loadBot(botsDir: string, name: string, s2s?: S2sProviderName): Promise<LoadedBot> {
+  const key = `${botsDir}\0${name}\0${s2s ?? ''}`;
   let p = cache.get(key);
   if (!p) {
-    p = doLoad(botsDir, name);
+    p = doLoad(botsDir, name).then((l) => ({ ...l, bot: botForPipeline(l.bot, s2s) }));
     cache.set(key, p);
   }
   return p;

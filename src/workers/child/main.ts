@@ -98,7 +98,7 @@ async function onInit(i: WorkerInit): Promise<void> {
   try {
     // Pay start-up costs now, before a call is assigned: bot code and the call client.
     for (const name of i.preloadBots) {
-      const loaded = await loadBot(i.botsDir, name).catch((err: unknown) => {
+      const loaded = await loadBot(i.botsDir, name, i.realtime?.pipeline).catch((err: unknown) => {
         logger.error(
           { bot: name, botFile: err instanceof BotLoadError ? err.file : undefined, err: errorMessage(err) },
           'bot failed to preload',
@@ -158,7 +158,7 @@ async function onStart(call: CallAssignment): Promise<void> {
   warm?.release();
   const log = logger.child({ callId: call.callId, id: call.id, bot: call.bot, ...(call.traceId ? { traceId: call.traceId } : {}) });
   const failed = prewarmFailed.get(call.bot);
-  const bot = failed ? Promise.reject(failed) : loadBot(init.botsDir, call.bot);
+  const bot = failed ? Promise.reject(failed) : loadBot(init.botsDir, call.bot, init.realtime?.pipeline);
   bot.catch(() => undefined); // handled inside runCall
   currentBotFile = resolveBotFile(init.botsDir, call.bot);
   const { id, callId, callDomain, from, to, bot: botName, roomName, roomUrl } = call;

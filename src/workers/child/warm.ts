@@ -70,7 +70,7 @@ export async function warmUp(deps: {
 /** Speech for the greetings of the bots this worker preloaded (a routed bot loads at `start`). */
 async function preloadGreetings(init: WorkerInit, serviceTts: TtsProvider | undefined, logger: Logger): Promise<void> {
   for (const name of init.preloadBots) {
-    const loaded = await loadBot(init.botsDir, name).catch(() => undefined);
+    const loaded = await loadBot(init.botsDir, name, init.realtime?.pipeline).catch(() => undefined);
     const file = loaded ? greetingFile(loaded) : undefined;
     if (file) {
       await loadGreetingAudio(file).catch((err: unknown) =>
