@@ -1,10 +1,11 @@
 /**
  * End of the caller's speech → final transcript in the bot, per speech-to-text provider, side by
- * side in one run (issue 22): Deepgram nova-3, Deepgram Flux, AssemblyAI (local stand-ins with a
- * fixed latency, driven by the official SDKs in real worker processes) and Daily's transcription
- * (the emulator's), at 1 and 10 simultaneous calls.
+ * side in one run (issue 22): Deepgram nova-3, Deepgram Flux, AssemblyAI, OpenAI (local stand-ins
+ * with a fixed latency, driven by the official SDKs in real worker processes) and Daily's
+ * transcription (the emulator's), at 1 and 10 simultaneous calls.
  *
  *   npx tsx bench/hearing-latency.ts [--calls 1,10] [--turns 20] [--latency 300]
+ *                                    [--providers nova,flux,assemblyai,openai,daily]
  *
  * What is patchbay's share, and how it is timed (all Date.now() on one machine, 1 ms resolution):
  *  - leg A, caller → vendor: the emulator stamps each caller frame as it hands it to the bot's socket
@@ -19,6 +20,16 @@
  *    (bench/bots/hearing-*.ts) stamps it in `onTranscript` and says the stamp. B = bot − sent.
  *  - Daily's transcription runs on Daily's side: no audio leaves patchbay, so A is 0 and the vendor's
  *    share is from the caller's last voiced frame leaving the emulator to its transcription-message.
+ *  - OpenAI: the audio leaves patchbay only once patchbay's Silero VAD has ended the utterance
+ *    (speech-end after 600 ms of silence, vad.ts's default), in one request per utterance. The
+ *    stand-in stamps the request's arrival, its body read whole and `transcript.text.done`'s
+ *    sending, and keeps the audio around the end of its voice; the bench finds the caller's last
+ *    voiced frame in it and counts the audio after it to the file's end (where the VAD cut it).
+ *    VAD wait = that audio in whole 20 ms frames (the design's endpointing, the counterpart of the
+ *    vendors' 400 ms, not patchbay's overhead); A = body read − that frame's sending − VAD wait
+ *    (call client, fan-out, resampling, the VAD's lag, WAV encoding, SDK, HTTP); vendor = body read
+ *    → done sent (the fixed latency and the stand-in's deltas); B as above.
+ *  - totalMs, every provider: A + VAD wait + vendor + B, the end of the caller's voice to the bot.
  */
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -27,7 +38,13 @@ import { parseArgs } from 'node:util';
 import { SPEECH_RATE, speechPcm } from '../src/emulator/speech.js';
 import type { CallerSignal } from '../src/emulator/types.js';
 import { createBotHarness, type BotTestResult, type CallerAction } from '../src/testing/index.js';
-import { startAssemblyAiStandIn, startDeepgramStandIn, type DeepgramConnection } from '../src/testing/index.js';
+import {
+  startAssemblyAiStandIn,
+  startDeepgramStandIn,
+  startOpenAiSttStandIn,
+  type DeepgramConnection,
+  type OpenAiSttRequest,
+} from '../src/testing/index.js';
 import { BENCH_BOTS, machine, record, rssMb, summarize, warmPool } from './lib/common.js';
 import { HEARD } from './lib/hearing-bot.js';
 
@@ -36,7 +53,7 @@ const { values } = parseArgs({
     calls: { type: 'string', default: '1,10' },
     turns: { type: 'string', default: '20' },
     latency: { type: 'string', default: '300' },
-    providers: { type: 'string', default: 'nova,flux,assemblyai,daily' },
+    providers: { type: 'string', default: 'nova,flux,assemblyai,openai,daily' },
   },
 });
 const levels = values.calls.split(',').map(Number);
@@ -44,12 +61,16 @@ const turns = Number(values.turns);
 const latencyMs = Number(values.latency);
 const PHRASE = 'I would like to pay my bill please';
 const VOICED_RMS = 500; // the stand-ins' (speech-energy.ts) default
+/** The Silero VAD's silence before its speech-end (vad.ts's default `minSilenceMs`, which stt-openai-utterances.ts keeps). */
+const VAD_SILENCE_MS = 600;
 
 const pcm = (await speechPcm(PHRASE))!;
 const dg = await startDeepgramStandIn({ latencyMs });
 const aai = await startAssemblyAiStandIn({ latencyMs });
+const oai = await startOpenAiSttStandIn({ latencyMs });
 dg.register(PHRASE, pcm, SPEECH_RATE);
 aai.register(PHRASE, pcm, SPEECH_RATE);
+oai.register(PHRASE, pcm, SPEECH_RATE);
 // Workers forked from here on trust the AssemblyAI stand-in's certificate (a name workers keep).
 process.env.NODE_EXTRA_CA_CERTS = aai.certPath;
 const env = {
@@ -59,14 +80,6 @@ const env = {
   ASSEMBLYAI_BASE_URL: aai.baseUrl,
   WORKER_INIT_TIMEOUT_MS: '60000',
 };
-const PROVIDERS = {
-  nova: { stt: 'deepgram', connections: dg.connections },
-  flux: { stt: 'deepgram', connections: dg.connections },
-  assemblyai: { stt: 'assemblyai', connections: aai.connections },
-  daily: { stt: 'daily', connections: undefined },
-} as const;
-type ProviderKey = keyof typeof PROVIDERS;
-
 const frameKey = (f: Int16Array) =>
   createHash('sha1')
     .update(Buffer.from(f.buffer, f.byteOffset, f.byteLength))
@@ -115,9 +128,14 @@ function workersRssMb(): number[] {
 
 interface Leg {
   legAMs: number;
+  /** openai: the caller's audio its VAD needed after the last voiced frame (its endpointing); 0 for the others. */
+  vadWaitMs: number;
   vendorMs: number;
   legBMs: number;
 }
+/** A final as its stand-in sent it, with the legs up to its sending. */
+type Final = Omit<Leg, 'legBMs'> & { text: string; sentAtMs: number };
+type Legs = { legs: Leg[]; unmatched: number };
 
 /** The bot's receipts of one call, in order (its lines as the caller heard them). */
 function receipts(r: BotTestResult): Array<{ atMs: number; text: string }> {
@@ -127,8 +145,31 @@ function receipts(r: BotTestResult): Array<{ atMs: number; text: string }> {
   });
 }
 
-function streamingLegs(results: BotTestResult[], conns: DeepgramConnection[], side: CallerSide): { legs: Leg[]; unmatched: number } {
-  const byCall = new Map<string, Array<{ heardAtMs: number; sentAtMs: number; voiceSentAtMs: number; text: string }>>();
+/** Each call's finals (in the order its stand-in sent them) paired with the bot's receipts: leg B. */
+function withReceipts(results: BotTestResult[], byCall: Map<string, Final[]>, unmatchedBefore: number): Legs {
+  const legs: Leg[] = [];
+  let unmatched = unmatchedBefore;
+  for (const r of results) {
+    const got = receipts(r);
+    const finals = byCall.get(r.record.callId) ?? [];
+    if (finals.length !== got.length) unmatched += Math.abs(finals.length - got.length);
+    for (let i = 0; i < Math.min(finals.length, got.length); i++) {
+      const { text, sentAtMs, ...f } = finals[i]!;
+      if (got[i]!.text !== text) throw new Error(`call ${r.record.callId}: final ${i} was "${text}", the bot got "${got[i]!.text}"`);
+      legs.push({ ...f, legBMs: got[i]!.atMs - sentAtMs });
+    }
+  }
+  return { legs, unmatched };
+}
+
+function push(byCall: Map<string, Final[]>, callId: string, f: Final): void {
+  const list = byCall.get(callId) ?? [];
+  list.push(f);
+  byCall.set(callId, list);
+}
+
+function streamingLegs(results: BotTestResult[], conns: DeepgramConnection[], side: CallerSide): Legs {
+  const byCall = new Map<string, Final[]>();
   let unmatched = 0;
   for (const c of conns) {
     for (const t of c.timings) {
@@ -137,26 +178,56 @@ function streamingLegs(results: BotTestResult[], conns: DeepgramConnection[], si
         unmatched++;
         continue;
       }
-      const list = byCall.get(sent.callId) ?? [];
-      list.push({ heardAtMs: t.voiceEndHeardAtMs, sentAtMs: t.sentAtMs, voiceSentAtMs: sent.sentAtMs, text: t.text });
-      byCall.set(sent.callId, list);
+      const legAMs = t.voiceEndHeardAtMs - sent.sentAtMs;
+      push(byCall, sent.callId, { legAMs, vadWaitMs: 0, vendorMs: t.sentAtMs - t.voiceEndHeardAtMs, text: t.text, sentAtMs: t.sentAtMs });
     }
   }
-  const legs: Leg[] = [];
-  for (const r of results) {
-    const got = receipts(r);
-    const finals = byCall.get(r.record.callId) ?? [];
-    if (finals.length !== got.length) unmatched += Math.abs(finals.length - got.length);
-    for (let i = 0; i < Math.min(finals.length, got.length); i++) {
-      const f = finals[i]!;
-      if (got[i]!.text !== f.text) throw new Error(`call ${r.record.callId}: final ${i} was "${f.text}", the bot got "${got[i]!.text}"`);
-      legs.push({ legAMs: f.heardAtMs - f.voiceSentAtMs, vendorMs: f.sentAtMs - f.heardAtMs, legBMs: got[i]!.atMs - f.sentAtMs });
-    }
-  }
-  return { legs, unmatched };
+  return withReceipts(results, byCall, unmatched);
 }
 
-function dailyLegs(results: BotTestResult[], side: CallerSide): { legs: Leg[]; unmatched: number } {
+/**
+ * The caller's last voiced frame in a request's audio (the stand-in keeps the file's audio from
+ * 100 ms before the end of its own last voiced 20 ms frame): the emulator's frames are not aligned
+ * with the file's start, so every offset in the first 200 ms is tried, latest first; then the
+ * audio after it to the file's end (where the VAD's speech-end cut it), in whole 20 ms frames.
+ */
+function voiceEndIn(tail: Int16Array, rate: number, side: CallerSide): { callId: string; sentAtMs: number; afterMs: number } | undefined {
+  const frame = Math.round(rate / 50);
+  for (let o = Math.min(tail.length, Math.round(rate / 5)) - frame; o >= 0; o--) {
+    const sent = side.voiced.get(frameKey(tail.subarray(o, o + frame)));
+    if (sent) return { ...sent, afterMs: Math.ceil((tail.length - o - frame) / frame) * 20 };
+  }
+  return undefined;
+}
+
+/**
+ * OpenAI: the audio leaves patchbay once the VAD has ended the utterance. VAD wait: the audio it
+ * needed after the caller's last voiced frame (the earliest its last frame could leave the emulator
+ * after that one). Leg A: the request's body at the stand-in − that frame's sending − the VAD wait.
+ * Vendor: the body's arrival to `transcript.text.done`'s sending.
+ */
+function openaiLegs(results: BotTestResult[], requests: OpenAiSttRequest[], side: CallerSide): Legs {
+  const byCall = new Map<string, Final[]>();
+  let unmatched = 0;
+  for (const q of requests) {
+    if (q.status !== 200 || !q.text) continue; // no words (a blip): no final
+    const end = q.voiceEndTail && q.sampleRate ? voiceEndIn(q.voiceEndTail, q.sampleRate, side) : undefined;
+    if (!end || q.bodyAtMs === undefined || q.doneSentAtMs === undefined) {
+      unmatched++;
+      continue;
+    }
+    push(byCall, end.callId, {
+      legAMs: q.bodyAtMs - end.sentAtMs - end.afterMs,
+      vadWaitMs: end.afterMs,
+      vendorMs: q.doneSentAtMs - q.bodyAtMs,
+      text: q.text,
+      sentAtMs: q.doneSentAtMs,
+    });
+  }
+  return withReceipts(results, byCall, unmatched);
+}
+
+function dailyLegs(results: BotTestResult[], side: CallerSide): Legs {
   const legs: Leg[] = [];
   let unmatched = 0;
   for (const r of results) {
@@ -165,11 +236,32 @@ function dailyLegs(results: BotTestResult[], side: CallerSide): { legs: Leg[]; u
     if (sent.length !== got.length) unmatched += Math.abs(sent.length - got.length);
     for (let i = 0; i < Math.min(sent.length, got.length); i++) {
       const s = sent[i]!;
-      legs.push({ legAMs: 0, vendorMs: s.sentAtMs - s.voiceEndSentAtMs, legBMs: got[i]!.atMs - s.sentAtMs });
+      legs.push({ legAMs: 0, vadWaitMs: 0, vendorMs: s.sentAtMs - s.voiceEndSentAtMs, legBMs: got[i]!.atMs - s.sentAtMs });
     }
   }
   return { legs, unmatched };
 }
+
+const streamingFrom =
+  (conns: () => DeepgramConnection[]) =>
+  (r: BotTestResult[], side: CallerSide, from: number): Legs =>
+    streamingLegs(r, conns().slice(from), side);
+// OpenAI's key only where it is heard through (a worker with OPENAI_API_KEY would pick it as its LLM too).
+const openaiEnv = { OPENAI_API_KEY: oai.apiKey, OPENAI_STT_BASE_URL: oai.baseUrl };
+/** Per provider: its STT_PROVIDER, its extra env, how many finals its stand-in has seen, the legs from the `from`th on. */
+const PROVIDERS = {
+  nova: { stt: 'deepgram', env: {}, count: () => dg.connections.length, legs: streamingFrom(() => dg.connections) },
+  flux: { stt: 'deepgram', env: {}, count: () => dg.connections.length, legs: streamingFrom(() => dg.connections) },
+  assemblyai: { stt: 'assemblyai', env: {}, count: () => aai.connections.length, legs: streamingFrom(() => aai.connections) },
+  openai: {
+    stt: 'openai',
+    env: openaiEnv,
+    count: () => oai.requests.length,
+    legs: (r: BotTestResult[], side: CallerSide, from: number) => openaiLegs(r, oai.requests.slice(from), side),
+  },
+  daily: { stt: 'daily', env: {}, count: () => 0, legs: (r: BotTestResult[], side: CallerSide) => dailyLegs(r, side) },
+} as const;
+type ProviderKey = keyof typeof PROVIDERS;
 
 function script(n: number): CallerAction[] {
   const steps: CallerAction[] = [{ waitFor: 'say', match: /^ready/, timeoutMs: 60_000 }];
@@ -186,7 +278,7 @@ async function runLevel(key: ProviderKey, calls: number) {
   const bot = path.join(BENCH_BOTS, `hearing-${key}.ts`);
   const h = await createBotHarness({
     firstBot: bot,
-    env: { ...env, STT_PROVIDER: p.stt, IDLE_WORKERS: String(calls), MAX_CONCURRENT_BOTS: String(calls + 2) },
+    env: { ...env, ...p.env, STT_PROVIDER: p.stt, IDLE_WORKERS: String(calls), MAX_CONCURRENT_BOTS: String(calls + 2) },
   });
   // Idle workers with the provider's SDK preloaded (STT_PROVIDER), before any call.
   await warmPool(h.runtime, calls);
@@ -198,10 +290,10 @@ async function runLevel(key: ProviderKey, calls: number) {
     Promise.all(Array.from({ length: calls }, () => h.run(bot, { caller: script(n), timeoutMs: 60_000 + n * 15_000 })));
   try {
     await runCalls(1); // warm-up: workers, SDKs, sockets; not counted
-    const from = p.connections?.length ?? 0;
+    const from = p.count();
     const load1 = machine().loadAvg1m;
     const results = await runCalls(turns);
-    const { legs, unmatched } = p.connections ? streamingLegs(results, p.connections.slice(from), side) : dailyLegs(results, side);
+    const { legs, unmatched } = p.legs(results, side, from);
     return {
       provider: key,
       calls,
@@ -209,9 +301,12 @@ async function runLevel(key: ProviderKey, calls: number) {
       unmatched,
       receiptsPerCall: results.map((r) => receipts(r).length),
       patchbayMs: summarize(legs.map((l) => l.legAMs + l.legBMs)),
+      // End of the caller's voice → the bot: patchbay's legs, the VAD's wait (openai) and the vendor's share.
+      totalMs: summarize(legs.map((l) => l.legAMs + l.vadWaitMs + l.vendorMs + l.legBMs)),
       legAMs: summarize(legs.map((l) => l.legAMs)),
       legBMs: summarize(legs.map((l) => l.legBMs)),
       vendorMs: summarize(legs.map((l) => l.vendorMs)),
+      ...(key === 'openai' ? { vadWaitMs: summarize(legs.map((l) => l.vadWaitMs)) } : {}),
       workerRssMb: { idle: idleRss, afterCalls: workersRssMb() },
       loadAvg1m: [load1, machine().loadAvg1m],
     };
@@ -221,16 +316,28 @@ async function runLevel(key: ProviderKey, calls: number) {
   }
 }
 
+const keys = values.providers.split(',');
+const unknown = keys.filter((k) => !(k in PROVIDERS));
+if (unknown.length > 0) throw new Error(`--providers: unknown ${unknown.join(', ')} (known: ${Object.keys(PROVIDERS).join(', ')})`);
 const before = machine();
 const rows = [];
 for (const calls of levels) {
-  for (const key of values.providers.split(',') as ProviderKey[]) {
+  for (const key of keys as ProviderKey[]) {
     const row = await runLevel(key, calls);
     console.log(JSON.stringify(row));
     rows.push(row);
   }
 }
-const result = { turns, standInLatencyMs: latencyMs, endpointingSilenceMs: 400, phrase: PHRASE, loadAvgBefore: before.loadAvg1m, rows };
+const result = {
+  turns,
+  standInLatencyMs: latencyMs,
+  endpointingSilenceMs: 400,
+  openaiVadSilenceMs: VAD_SILENCE_MS,
+  phrase: PHRASE,
+  loadAvgBefore: before.loadAvg1m,
+  rows,
+};
 record('hearing-latency', result);
 await dg.close();
 await aai.close();
+await oai.close();

@@ -17,6 +17,8 @@
  *    `transcript.text.done` with `text` and `usage`; `whisper-1` ignores `stream` (OpenAI's API
  *    reference says so) and answers JSON.
  *  - `failNext(n, status)`: the next n requests get 429 or 500 with OpenAI's bodies.
+ *  - For benchmarks, each request's record stamps its arrival, its body's, the answer's end, and
+ *    keeps the audio around the end of its voice (bench/hearing-latency.ts).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -54,6 +56,18 @@ export interface OpenAiSttRequest {
   text?: string;
   /** The client went away before the answer was complete. */
   aborted: boolean;
+  /** Date.now() when the request (its headers) arrived. */
+  receivedAtMs?: number;
+  /** Date.now() when its body had been read whole (the audio is all here: the vendor's part starts). */
+  bodyAtMs?: number;
+  /** Date.now() when the answer's end (`transcript.text.done`, or the JSON) was handed to the socket. */
+  doneSentAtMs?: number;
+  /**
+   * The file's audio (at `sampleRate`) from 100 ms before the end of its last voiced 20 ms frame to
+   * the file's end: a benchmark finds the caller's last voiced frame in it, and how much audio the
+   * client's endpointing sent after it.
+   */
+  voiceEndTail?: Int16Array;
 }
 
 export interface OpenAiSttStandIn {
@@ -116,7 +130,7 @@ export async function startOpenAiSttStandIn(opts: OpenAiSttStandInOptions = {}):
   const failures: Array<429 | 500> = [];
   const state = { latencyMs: opts.latencyMs ?? 150 };
   const server = createServer((req, res) => {
-    const rec: OpenAiSttRequest = { status: 0, aborted: false };
+    const rec: OpenAiSttRequest = { status: 0, aborted: false, receivedAtMs: Date.now() };
     res.on('close', () => (rec.aborted = !res.writableFinished));
     if (req.method !== 'POST' || new URL(req.url ?? '/', 'http://x').pathname !== '/v1/audio/transcriptions')
       return void res.writeHead(404).end();
@@ -173,6 +187,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, rec: OpenAiSttR
     if (size > MAX_BYTES) return refuse(res, rec, refusals.tooLarge(size));
     chunks.push(chunk);
   }
+  rec.bodyAtMs = Date.now();
   const failure = c.failures.shift();
   if (failure) return refuse(res, rec, refusals[failure]());
   let form: FormData;
@@ -187,11 +202,12 @@ async function handle(req: IncomingMessage, res: ServerResponse, rec: OpenAiSttR
   }
   const checked = await checkForm(form, rec);
   if ('status' in checked) return refuse(res, rec, checked);
-  const text = transcriptOf(checked.pcm, checked.sampleRate, c);
+  const text = transcriptOf(checked.pcm, checked.sampleRate, c, rec);
   rec.text = text;
   rec.status = 200;
   if (!rec.stream || rec.model === 'whisper-1') {
     await sleep(c.latencyMs);
+    rec.doneSentAtMs = Date.now();
     return void res
       .writeHead(200, { 'content-type': 'application/json' })
       .end(JSON.stringify({ text, usage: usageOf(checked.audioMs, text) }));
@@ -205,6 +221,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, rec: OpenAiSttR
     await sleep(c.deltaGapMs);
   }
   if (res.destroyed) return;
+  rec.doneSentAtMs = Date.now();
   res.end(`data: ${JSON.stringify({ type: 'transcript.text.done', text, usage: usageOf(checked.audioMs, text) })}\n\n`);
 }
 
@@ -257,8 +274,11 @@ async function checkForm(
   return { ...wav, audioMs };
 }
 
-function transcriptOf(pcm: Int16Array, sampleRate: number, c: Ctx): string {
-  return voicedSegments(pcm, sampleRate, c.energy)
+function transcriptOf(pcm: Int16Array, sampleRate: number, c: Ctx, rec: OpenAiSttRequest): string {
+  const segments = voicedSegments(pcm, sampleRate, c.energy);
+  const last = segments.at(-1);
+  if (last) rec.voiceEndTail = pcm.slice(Math.max(0, Math.round(((last.endMs - 100) * sampleRate) / 1000)));
+  return segments
     .map((s) => c.book.match(s))
     .filter((t): t is string => Boolean(t))
     .join(' ');
