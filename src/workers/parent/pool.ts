@@ -1,6 +1,7 @@
 /**
  * A pool of pre-started, one-shot workers. `acquire()` hands out a warm (ready) worker when
- * there is one and starts a replacement behind it; only when the pool is empty does a call wait
+ * there is one and starts a replacement behind it (for a call: once its caller has left hold,
+ * PoolOptions.refillDeferMaxMs); only when the pool is empty does a call wait
  * for a cold start. Workers that die while idle are replaced (with backoff when they keep dying).
  */
 import os from 'node:os';
