@@ -165,6 +165,19 @@ class OpenAiSttStream implements SttStream {
   }
 
   private async transcribe(u: Utterance): Promise<void> {
+    // One signal per request, tied to the stream's: the SDK leaves its abort listener on the signal
+    // it is given, and a call's utterances would pile them up on one signal for the whole call.
+    const request = new AbortController();
+    const abort = () => request.abort();
+    this.controller.signal.addEventListener('abort', abort, { once: true });
+    try {
+      await this.request(u, request.signal);
+    } finally {
+      this.controller.signal.removeEventListener('abort', abort);
+    }
+  }
+
+  private async request(u: Utterance, signal: AbortSignal): Promise<void> {
     const { language, keywords, model } = this.opts;
     const file = await toFile(encodeWav(u.pcm, UTTERANCE_RATE), 'utterance.wav', { type: 'audio/wav' });
     const events = await this.client.audio.transcriptions.create(
@@ -176,7 +189,7 @@ class OpenAiSttStream implements SttStream {
         ...(language ? { language: language.split('-')[0]!.toLowerCase() } : {}),
         ...(keywords?.length ? { prompt: keywords.join(', ') } : {}),
       },
-      { signal: this.controller.signal },
+      { signal },
     );
     let text = '';
     for await (const ev of events) {

@@ -131,6 +131,40 @@ describe('patchbay’s OpenAI provider (src/voice/stt-openai.ts)', () => {
     }
   }, 30_000);
 
+  it('a long call’s utterances leave nothing behind on the stream: no abort listener piles up per request', async () => {
+    // Each request's abort listener used to stay on the stream's one signal (Node warns at 11).
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    const provider = openAiStt({ apiKey: s.apiKey, baseUrl: s.baseUrl });
+    const stream = await provider.open({ language: 'en-US' });
+    const finals: string[] = [];
+    let heard: () => void = () => undefined;
+    const done = (async () => {
+      for await (const e of stream.events()) {
+        if (e.type !== 'final') continue;
+        finals.push(e.text);
+        heard();
+      }
+    })();
+    const audio = resample(speech, SPEECH_RATE, PHONE);
+    const turn = new Int16Array(audio.length + PHONE);
+    turn.set(audio);
+    try {
+      for (let n = 1; n <= 12; n++) {
+        const final = new Promise<void>((r) => (heard = r));
+        for (let off = 0; off < turn.length; off += PHONE / 50) stream.write(turn.slice(off, off + PHONE / 50), PHONE);
+        await final;
+      }
+      await stream.close();
+      await done;
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(finals).toHaveLength(12);
+    expect(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning'))).toEqual([]);
+  }, 60_000);
+
   it('abort() while a request is in flight cancels it: no transcript comes', async () => {
     const before = s.requests.length;
     s.latencyMs = 5_000;
