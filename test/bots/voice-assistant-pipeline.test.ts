@@ -14,6 +14,7 @@ import { botForPipeline } from '../../src/sdk/pipeline.js';
 import { createBotHarness, runBotTest, type BotHarness } from '../../src/testing/index.js';
 import { startOpenAiRealtimeStandIn, type OpenAiRealtimeStandIn } from '../../src/testing/openai-realtime-standin.js';
 import { startVoiceStandIns, type VoiceStandIns } from '../../src/testing/voice-standins.js';
+import { assistantLlmReply } from '../helpers/assistant-llm.js';
 
 const GREETING = 'How can I help?';
 const CASCADE_GREETING = 'Hi, this is the patchbay assistant. How can I help?';
@@ -48,12 +49,7 @@ beforeAll(async () => {
   llm = await startVoiceStandIns({
     firstTokenMs: 50,
     tokensPerSec: 200,
-    reply: (messages, tools) => {
-      const last = messages.at(-1)!;
-      if (last.role === 'tool') return `Here you go: ${last.content}`;
-      if (tools.length > 0 && /hours/.test(last.content)) return { toolCall: { name: 'opening_hours', arguments: '{"day":"monday"}' } };
-      return `LLM heard: ${last.content}`;
-    },
+    reply: assistantLlmReply,
   });
   process.env.NODE_EXTRA_CA_CERTS = rt.caFile; // workers trust the stand-in's certificate (the SDK speaks wss:// only)
   h = await createBotHarness({ firstBot: assistant, env: { ...keys(), VOICE_PIPELINE: 'openai-realtime' } });

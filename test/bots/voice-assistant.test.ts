@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import assistant, { ruleReply } from '../../bots/voice-assistant.js';
 import { createBotHarness, runBotTest, type BotHarness } from '../../src/testing/index.js';
 import { startVoiceStandIns, type VoiceStandIns } from '../../src/testing/voice-standins.js';
+import { assistantLlmReply } from '../helpers/assistant-llm.js';
 
 describe('voice-assistant bot, offline (rule-based)', () => {
   let h: BotHarness;
@@ -49,13 +50,7 @@ describe('voice-assistant bot with an OpenAI-compatible LLM (streaming, tools)',
     s = await startVoiceStandIns({
       firstTokenMs: 50,
       tokensPerSec: 200,
-      reply: (messages, tools) => {
-        const last = messages.at(-1)!;
-        if (last.role === 'tool') return `Here you go: ${last.content}`;
-        if (tools.length > 0 && /hours/.test(last.content)) return { toolCall: { name: 'opening_hours', arguments: '{"day":"monday"}' } };
-        if (tools.length > 0 && /person/.test(last.content)) return { toolCall: { name: 'transfer_to_human', arguments: '{}' } };
-        return `LLM heard: ${last.content}`;
-      },
+      reply: assistantLlmReply,
     });
   });
   afterAll(() => s?.close());
