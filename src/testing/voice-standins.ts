@@ -110,6 +110,10 @@ async function chat(
     send({ tool_calls: [{ index: 0, function: { arguments: answer.toolCall.arguments } }] });
   }
   if (gone()) return;
+  // As OpenAI does: a last chunk with an empty delta and why the answer ended, then [DONE].
+  res.write(
+    `data: ${JSON.stringify({ choices: [{ index: 0, delta: {}, finish_reason: typeof answer === 'string' ? 'stop' : 'tool_calls' }] })}\n\n`,
+  );
   res.write('data: [DONE]\n\n');
   res.end();
 }
