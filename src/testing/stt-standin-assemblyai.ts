@@ -62,6 +62,7 @@ export async function startAssemblyAiStandIn(opts: AssemblyAiStandInOptions = {}
       auth: req.headers.authorization ? 'header' : 'subprotocol',
       audioMs: 0,
       finals: [],
+      segments: [],
       timings: [],
       keepAlives: 0,
     };
@@ -124,6 +125,7 @@ function runSession(ws: WebSocket, conn: StreamConnection, rate: number, o: Asse
   const turn = (s: VoicedSegment, text: string, final: boolean) => send(turnMessage(s, text, final, turnOrder, q.format_turns === 'true'));
   const endTurn = (s: VoicedSegment) => {
     const text = o.book.match(s);
+    conn.segments.push({ spanMs: s.endMs - s.startMs, text: text ?? '' });
     if (!text) return;
     later(latencyMs / 2, () => turn(s, text, false));
     later(latencyMs / 2, () => {

@@ -48,6 +48,8 @@ export interface DeepgramConnection {
   /** Audio received, ms. */
   audioMs: number;
   finals: string[];
+  /** Every voiced segment the stand-in cut, its length and the words it gave it ('' for none): what a failed match saw. */
+  segments: Array<{ spanMs: number; text: string }>;
   /** Per final: when it left and when the audio it ends on arrived (benchmarks: patchbay's share of the latency). */
   timings: FinalTiming[];
   keepAlives: number;

@@ -39,6 +39,7 @@ export function runFlux(
     send({ ...turnInfo(event, s ?? { startMs: 0, endMs: seg.timeMs }, text, turnIndex), ...extra });
   const endTurn = (s: VoicedSegment, trigger: string) => {
     const text = o.book.match(s) ?? '';
+    conn.segments.push({ spanMs: s.endMs - s.startMs, text });
     if (q.eager_eot_threshold && text) later(latencyMs / 2, () => turn('EagerEndOfTurn', s, text));
     later(q.eager_eot_threshold ? latencyMs / 2 : latencyMs, () => {
       turn('EndOfTurn', s, text, { trigger });

@@ -73,7 +73,16 @@ export async function startDeepgramStandIn(opts: DeepgramStandInOptions = {}): P
       checkQuery(query) ?? (flux && !query.model?.startsWith('flux') ? `Flux needs a flux model (got ${query.model})` : undefined);
     if (bad) return void (refused.push(400), refuse(socket, 400, 'Bad Request', bad));
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn: DeepgramConnection = { path: url.pathname, query, auth: auth.auth, audioMs: 0, finals: [], timings: [], keepAlives: 0 };
+      const conn: DeepgramConnection = {
+        path: url.pathname,
+        query,
+        auth: auth.auth,
+        audioMs: 0,
+        finals: [],
+        segments: [],
+        timings: [],
+        keepAlives: 0,
+      };
       connections.push(conn);
       const drop = connections.length === 1 ? opts.dropFirstAfterAudioMs : undefined;
       if (flux) runFlux(ws, conn, { ...opts, book });
@@ -133,6 +142,7 @@ function runListen(
   }
   const results = (s: VoicedSegment, fromFinalize: boolean) => {
     const text = o.book.match(s) ?? '';
+    conn.segments.push({ spanMs: s.endMs - s.startMs, text });
     later(latencyMs / 2, () => send(resultsMessage(s, text, false, false, fromFinalize, requestId)));
     later(latencyMs / 2, () => {
       send(resultsMessage(s, text, true, q.endpointing !== 'false', fromFinalize, requestId));

@@ -71,7 +71,8 @@ describe.skipIf(!haveChromium)('a bot on the real daily-js hears the caller thro
     // stand-in gives the words only to audio of the same voiced length: 8 kHz audio declared as
     // 16 kHz would be half as long, 48 kHz three times as long).
     expect(conn.audioMs).toBeGreaterThan(clipVoicedMs);
-    expect(conn.finals).toEqual([PHRASE]);
+    // On a miss, the voiced segments the stand-in cut (their lengths, against the clip's) say why.
+    expect(conn.finals, `segments ${JSON.stringify(conn.segments)}, clip ${clipVoicedMs} ms`).toEqual([PHRASE]);
     expect(r.heard).toEqual([PHRASE]);
     expect(r.said.at(-1)).toBe(`you said: ${PHRASE}`);
   }, 90_000);
