@@ -81,7 +81,7 @@ function updateSplit(rs: CallRecord[], log: readonly RequestLogEntry[]) {
   }
   if (parts.sentToArrived.length === 0) return undefined;
   const s = (v: number[]) => {
-    const x = summarize(v.sort((a, b) => a - b));
+    const x = summarize(v);
     return { p50: x.p50, p99: x.p99 };
   };
   return {

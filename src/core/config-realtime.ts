@@ -23,9 +23,18 @@ const PIPELINE_VENDOR: Record<Env['VOICE_PIPELINE'], S2sVendor | undefined> = {
   'gemini-live': 'gemini',
 };
 
+/**
+ * An OpenAI API base for a service of OpenAI's (realtime, transcription): its own setting, else
+ * LLM_BASE_URL when that is OpenAI's too (LLM_PROVIDER=openai-compatible points elsewhere), else
+ * undefined (OpenAI's own).
+ */
+export function openAiBase(e: Env, own: string | undefined): string | undefined {
+  return own ?? (e.LLM_PROVIDER === 'openai-compatible' ? undefined : e.LLM_BASE_URL);
+}
+
 /** The keys and bases a realtime bot (`realtime: openaiRealtime({...})`) may use; keys are never logged. */
 export function realtimeConfig(e: Env): RealtimeConfig {
-  const openaiBase = e.OPENAI_REALTIME_BASE_URL ?? (e.LLM_PROVIDER === 'openai-compatible' ? undefined : e.LLM_BASE_URL);
+  const openaiBase = openAiBase(e, e.OPENAI_REALTIME_BASE_URL);
   if (e.OPENAI_REALTIME_BASE_URL !== undefined && !/^(https?|wss?):\/\//i.test(e.OPENAI_REALTIME_BASE_URL))
     throw new ConfigError(
       'invalid configuration: OPENAI_REALTIME_BASE_URL must be an http(s):// or ws(s):// URL (the SDK speaks wss:// to it)',

@@ -1,6 +1,7 @@
 /** The bots' speech-to-text settings (`Config['stt']`), derived from the environment `config.ts` read. */
 import { ConfigError } from './config-error.js';
 import type { Env } from './config-schema.js';
+import { openAiBase } from './config-realtime.js';
 
 export interface SttConfig {
   /** STT_PROVIDER: the service's default; a bot may choose another (`stt: deepgram({...})`). */
@@ -22,7 +23,7 @@ export function sttConfig(e: Env): SttConfig {
   const assemblyai = e.ASSEMBLYAI_API_KEY ? { apiKey: e.ASSEMBLYAI_API_KEY, baseUrl: e.ASSEMBLYAI_BASE_URL } : undefined;
   if (e.STT_PROVIDER === 'assemblyai' && !assemblyai)
     throw new ConfigError('invalid configuration: STT_PROVIDER=assemblyai needs ASSEMBLYAI_API_KEY');
-  const openaiBase = e.OPENAI_STT_BASE_URL ?? (e.LLM_PROVIDER === 'openai-compatible' ? undefined : e.LLM_BASE_URL);
+  const openaiBase = openAiBase(e, e.OPENAI_STT_BASE_URL);
   const openai = e.OPENAI_API_KEY ? { apiKey: e.OPENAI_API_KEY, baseUrl: openaiBase } : undefined;
   if (e.STT_PROVIDER === 'openai' && !openai) throw new ConfigError('invalid configuration: STT_PROVIDER=openai needs OPENAI_API_KEY');
   if (e.OPENAI_STT_BASE_URL !== undefined && !/^https?:\/\//i.test(e.OPENAI_STT_BASE_URL))

@@ -17,7 +17,7 @@
  * the stream with a retryable SttError and whoever opened it reopens it (stt-resilient.ts).
  */
 import OpenAI, { APIConnectionError, APIError, APIUserAbortError, toFile } from 'openai';
-import { errorMessage } from '../core/errors.js';
+import { errorMessage, isRetryableStatus } from '../core/errors.js';
 import { SttError, type SttEvent, type SttOptions, type SttProvider, type SttStream } from './stt.js';
 import { SttEventQueue } from './stt-queue.js';
 import { UTTERANCE_RATE, Utterances, type Utterance } from './stt-openai-utterances.js';
@@ -46,7 +46,8 @@ const MIN_SEND_MS = 150;
 export function sttErrorOf(err: unknown): SttError {
   if (err instanceof SttError) return err;
   if (err instanceof APIError && err.status !== undefined) {
-    const retryable = err.status === 408 || err.status === 409 || err.status === 429 || err.status >= 500;
+    // 409 too: the openai SDK's own retry rule counts it (a lock timeout on OpenAI's side).
+    const retryable = isRetryableStatus(err.status) || err.status === 409;
     return new SttError(`OpenAI transcription: ${err.message}`, { retryable, status: err.status, cause: err });
   }
   const network = err instanceof APIConnectionError;
